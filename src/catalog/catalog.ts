@@ -1,0 +1,145 @@
+import { KkoError } from '../errors.js';
+import { parseReference, repositoryName } from '../reference/index.js';
+import { compareVersions, minorInRange, nearestVersions } from '../util/version.js';
+import type { Arch, Checksums, ComponentDescriptor, ComponentVersion, ImageRules, KubeKeyProfile } from './schema.js';
+
+export type CatalogData = {
+  checksums: Checksums;
+  rules: ImageRules;
+  profiles: KubeKeyProfile[];
+  components: Map<string, ComponentDescriptor>;
+};
+
+// The loaded catalog: kk release profiles, image rules, checksums and add-on components. Pure lookups only.
+export class Catalog {
+  readonly checksums: Checksums;
+  readonly rules: ImageRules;
+  readonly components: ReadonlyMap<string, ComponentDescriptor>;
+  readonly #profiles: KubeKeyProfile[];
+  #classIndex: Map<string, string> | undefined;
+
+  constructor(data: CatalogData) {
+    this.checksums = data.checksums;
+    this.rules = data.rules;
+    this.components = data.components;
+    this.#profiles = [...data.profiles].sort((a, b) => compareVersions(a.version, b.version));
+  }
+
+  get kkVersions(): string[] {
+    return this.#profiles.map((p) => p.version);
+  }
+
+  newestProfile(): KubeKeyProfile {
+    return this.#profiles[this.#profiles.length - 1] as KubeKeyProfile;
+  }
+
+  // The profile of a kk release; an unknown release is an error that lists the known ones.
+  profile(kkVersion: string): KubeKeyProfile {
+    const want = kkVersion.startsWith('v') ? kkVersion : `v${kkVersion}`;
+    const p = this.#profiles.find((x) => x.version === want);
+    if (!p) {
+      throw new KkoError('UNKNOWN_VERSION', `unknown KubeKey release "${kkVersion}"`, {
+        hint: `known releases: ${this.kkVersions.join(', ')}`,
+      });
+    }
+    return p;
+  }
+
+  // Kubernetes versions the kk release can install on `arch` (keys of its components.json kubeadm table).
+  kubernetesVersions(profile: KubeKeyProfile, arch: Arch = 'amd64'): string[] {
+    return arch === 'arm64' && profile.kubernetes.arm64Versions ? profile.kubernetes.arm64Versions : profile.kubernetes.versions;
+  }
+
+  // Throws UNKNOWN_VERSION naming the nearest supported versions when kk cannot install `version`.
+  assertKubernetesVersion(profile: KubeKeyProfile, version: string, arches: readonly Arch[]): void {
+    for (const arch of arches) {
+      const known = this.kubernetesVersions(profile, arch);
+      if (!known.includes(version)) {
+        throw new KkoError('UNKNOWN_VERSION', `Kubernetes ${version} is not supported by kk ${profile.version} (${arch})`, {
+          hint: `nearest supported: ${nearestVersions(version, known).join(', ')}; kk ${profile.version} supports ${known[0]} … ${known[known.length - 1]}`,
+        });
+      }
+    }
+  }
+
+  // sha256 of a kk binary as stored in the artifact, or undefined when the catalog has none.
+  checksum(component: string, arch: string, version: string): string | undefined {
+    return this.checksums[component]?.[arch]?.[version];
+  }
+
+  checksumVersions(component: string, arch: string): string[] {
+    return Object.keys(this.checksums[component]?.[arch] ?? {}).sort(compareVersions);
+  }
+
+  component(name: string): ComponentDescriptor {
+    const c = this.components.get(name);
+    if (!c) {
+      throw new KkoError('UNKNOWN_VERSION', `unknown add-on component "${name}"`, {
+        hint: `known components: ${[...this.components.keys()].sort().join(', ') || '(none)'}; add your own with --catalog-dir`,
+      });
+    }
+    return c;
+  }
+
+  componentVersion(name: string, version: string): ComponentVersion {
+    const c = this.component(name);
+    const v = c.spec.versions.find((x) => x.version === version);
+    if (!v) {
+      throw new KkoError('UNKNOWN_VERSION', `unknown ${name} version "${version}"`, {
+        hint: `known versions: ${c.spec.versions.map((x) => x.version).join(', ')}`,
+      });
+    }
+    return v;
+  }
+
+  // True when the add-on version accepts this Kubernetes version (no range means any).
+  componentSupports(version: ComponentVersion, kubernetes: string): boolean {
+    return version.kubernetes === undefined || minorInRange(kubernetes, version.kubernetes);
+  }
+
+  // The layer (split file) an image class belongs to: kk classes from images.yaml, add-on classes by component.
+  layerOf(cls: string): string {
+    const kk = this.rules.classes[cls];
+    if (kk) return kk.layer;
+    for (const c of this.components.values()) {
+      if (c.spec.versions.some((v) => v.groups.some((g) => g.class === cls))) return c.spec.layer ?? `addon-${c.metadata.name}`;
+    }
+    return 'addon-other';
+  }
+
+  // The class of an image ref known to the catalog, matched by repository whatever the registry
+  // (docker.io/calico/node, a private mirror, or kk's flattened cn form …/kubesphereio/node).
+  classify(raw: string): string | undefined {
+    let ref;
+    try {
+      ref = parseReference(raw);
+    } catch {
+      return undefined;
+    }
+    const index = this.#index();
+    return index.get(`repo:${ref.repository}`) ?? index.get(`name:${repositoryName(ref)}`);
+  }
+
+  #index(): Map<string, string> {
+    if (this.#classIndex) return this.#classIndex;
+    const index = new Map<string, string>();
+    const add = (repository: string, cls: string): void => {
+      if (!index.has(`repo:${repository}`)) index.set(`repo:${repository}`, cls);
+      const name = repository.split('/').pop() as string;
+      if (!index.has(`name:${name}`)) index.set(`name:${name}`, cls);
+    };
+    for (const img of this.rules.images) add(img.repository, img.class);
+    for (const c of [...this.components.values()]) {
+      for (const v of c.spec.versions) {
+        for (const g of v.groups) {
+          for (const img of g.images) {
+            const ref = parseReference(typeof img === 'string' ? img : img.ref);
+            add(ref.repository, g.class);
+          }
+        }
+      }
+    }
+    this.#classIndex = index;
+    return index;
+  }
+}

@@ -1,0 +1,57 @@
+import type { Arch } from './schema.js';
+
+export const CNIS = ['calico', 'cilium', 'flannel', 'kube-ovn', 'hybridnet', 'multus', 'none'] as const;
+export type Cni = (typeof CNIS)[number];
+export const LBS = ['haproxy', 'kube-vip', 'none'] as const;
+export type LoadBalancer = (typeof LBS)[number];
+export const ETCD_TYPES = ['kubekey', 'kubeadm', 'external'] as const;
+export type EtcdType = (typeof ETCD_TYPES)[number];
+export const CONTAINER_MANAGERS = ['containerd', 'docker'] as const;
+export type ContainerManager = (typeof CONTAINER_MANAGERS)[number];
+export const ZONES = ['default', 'cn'] as const;
+export type Zone = (typeof ZONES)[number];
+
+export type AddonChoice = { name: string; version: string; groups: string[] };
+
+// Everything that decides which images and binaries a cluster needs. Recorded in the manifest (spec.kko).
+export type ClusterChoices = {
+  kkVersion: string;
+  zone: Zone;
+  kubernetes: string[];
+  arches: Arch[];
+  cni: Cni[];
+  lb: LoadBalancer;
+  localStorage: boolean;
+  nodelocaldns: boolean;
+  kubeProxy: boolean;
+  etcdType: EtcdType;
+  containerManager: ContainerManager;
+  calicoTypha: boolean;
+  kata: boolean;
+  nfd: boolean;
+  registry: boolean;
+  addons: AddonChoice[];
+};
+
+// kk's defaults for a k8s-only cluster (kk create config): calico, no internal LB, nodelocaldns and kube-proxy on,
+// and docker as container manager (kk's default when the config leaves it empty).
+export function defaultChoices(kkVersion: string, kubernetes: string[]): ClusterChoices {
+  return {
+    kkVersion,
+    zone: 'default',
+    kubernetes,
+    arches: ['amd64'],
+    cni: ['calico'],
+    lb: 'none',
+    localStorage: false,
+    nodelocaldns: true,
+    kubeProxy: true,
+    etcdType: 'kubekey',
+    containerManager: 'docker',
+    calicoTypha: false,
+    kata: false,
+    nfd: false,
+    registry: false,
+    addons: [],
+  };
+}

@@ -1,0 +1,88 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+import { KkoError, ValidationError, type Issue } from '../errors.js';
+import { checkDocument, parseYaml, readTextFile, sortIssues } from '../util/yaml-doc.js';
+import { Catalog } from './catalog.js';
+import {
+  checksumsSchema,
+  componentSchema,
+  imageRulesSchema,
+  profileSchema,
+  type ComponentDescriptor,
+  type KubeKeyProfile,
+} from './schema.js';
+
+// The catalog shipped with kko (catalog/ at the package root), next to dist/ and src/.
+export const BUILTIN_CATALOG_DIR = fileURLToPath(new URL('../../catalog/', import.meta.url));
+
+export type LoadCatalogOptions = {
+  // Extra add-on descriptor folders (--catalog-dir, KKO_CATALOG_DIR), loaded after the built-in ones.
+  extraDirs?: readonly string[];
+  builtinDir?: string;
+};
+
+// Load and schema-check the whole catalog; every bad file is reported with file:line:col.
+export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Catalog> {
+  const dir = options.builtinDir ?? BUILTIN_CATALOG_DIR;
+  const issues: Issue[] = [];
+  const checksums = await loadOne(join(dir, 'checksums.json'), checksumsSchema, issues);
+  const rules = await loadOne(join(dir, 'images.yaml'), imageRulesSchema, issues);
+  const profiles: KubeKeyProfile[] = [];
+  for (const file of await yamlFiles(join(dir, 'kubekey'))) {
+    const p = await loadOne(file, profileSchema, issues);
+    if (p) profiles.push(p);
+  }
+  const components = new Map<string, { descriptor: ComponentDescriptor; file: string }>();
+  const addonDirs = [join(dir, 'addons'), ...(options.extraDirs ?? [])];
+  for (const [i, addonDir] of addonDirs.entries()) {
+    const files = await yamlFiles(addonDir, i > 0);
+    for (const file of files) {
+      const c = await loadOne(file, componentSchema, issues);
+      if (!c) continue;
+      const prior = components.get(c.metadata.name);
+      if (prior && i === 0) {
+        issues.push({ severity: 'error', code: 'DUPLICATE_COMPONENT', message: `component "${c.metadata.name}" is also defined in ${prior.file}`, file });
+      }
+      // A user descriptor with a built-in's name replaces it: that is how users patch the shipped data.
+      components.set(c.metadata.name, { descriptor: c, file });
+    }
+  }
+  const errors = issues.filter((i) => i.severity === 'error');
+  if (errors.length > 0 || !checksums || !rules) {
+    throw new ValidationError('INVALID_CATALOG', `the catalog has ${errors.length} error(s)`, sortIssues(issues));
+  }
+  if (profiles.length === 0) throw new KkoError('INVALID_CATALOG', `no KubeKey profiles found in ${join(dir, 'kubekey')}`);
+  return new Catalog({ checksums, rules, profiles, components: new Map([...components].map(([k, v]) => [k, v.descriptor])) });
+}
+
+async function yamlFiles(dir: string, userSupplied = false): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!userSupplied && code === 'ENOENT') return [];
+    if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading catalog dir ${dir}: no such directory`, { cause: err });
+    if (code === 'ENOTDIR') throw new KkoError('INVALID_INPUT', `reading catalog dir ${dir}: not a directory`, { cause: err, hint: '--catalog-dir takes a folder of *.yaml component descriptors' });
+    throw new KkoError('IO_ERROR', `reading catalog dir ${dir}: ${code ?? String(err)}`, { cause: err });
+  }
+  return names.filter((n) => /\.(ya?ml|json)$/.test(n)).sort().map((n) => join(dir, n));
+}
+
+// Parse one catalog file (YAML or JSON; JSON is YAML) and check it against its schema.
+async function loadOne<T extends z.ZodType>(file: string, schema: T, issues: Issue[]): Promise<z.infer<T> | undefined> {
+  const text = await readTextFile(file, 'catalog file');
+  const { source, issues: syntax } = parseYaml(text, file);
+  issues.push(...syntax);
+  if (syntax.some((i) => i.severity === 'error')) return undefined;
+  const doc = source.docs[0];
+  if (!doc || source.docs.length !== 1) {
+    issues.push({ severity: 'error', code: 'SCHEMA', message: 'expected exactly one YAML document', file });
+    return undefined;
+  }
+  const checked = checkDocument(schema, doc, source);
+  issues.push(...checked.issues);
+  return checked.value;
+}

@@ -1,0 +1,181 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ZONES, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices } from '../../catalog/index.js';
+import { KkoError } from '../../errors.js';
+import { buildManifest, renderManifest, splitManifest } from '../../manifest/index.js';
+import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
+import { collectList, printJson, type CommandContext } from '../context.js';
+
+type CreateOptions = {
+  withKubernetes?: string[];
+  arch?: string[];
+  cni?: string[];
+  lb?: string;
+  withLocalStorage?: boolean;
+  nodelocaldns: boolean;
+  kubeProxy: boolean;
+  etcdType?: string;
+  containerManager?: string;
+  calicoTypha?: boolean;
+  withKata?: boolean;
+  withNfd?: boolean;
+  withRegistry?: boolean;
+  withKubesphere?: string | boolean;
+  withoutKubesphere?: boolean;
+  withoutKubesphare?: boolean;
+  ksComponents?: string[];
+  addon?: string[];
+  kkVersion?: string;
+  zone?: string;
+  name: string;
+  output?: string;
+  force?: boolean;
+  split?: string;
+  catalogDir?: string[];
+  json?: boolean;
+};
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new KkoError('INVALID_INPUT', `${flag}: unknown value "${value}"`, { hint: `one of: ${allowed.join(', ')}` });
+  }
+  return value as T;
+}
+
+// "name@version[:group,group]" → AddonChoice.
+function parseAddon(spec: string): AddonChoice {
+  const m = /^([a-z0-9][a-z0-9-]*)@([^:]+)(?::(.+))?$/.exec(spec.trim());
+  if (!m) throw new KkoError('INVALID_INPUT', `--addon: "${spec}" is not NAME@VERSION[:GROUP,GROUP]`, { hint: 'e.g. --addon my-addon@v1.0.0 or --addon kubesphere@v3.4.1:core,devops' });
+  return { name: m[1] as string, version: m[2] as string, groups: m[3] ? m[3].split(',').filter(Boolean) : [] };
+}
+
+function kubesphereChoice(o: CreateOptions, catalog: Catalog): AddonChoice | undefined {
+  const without = o.withoutKubesphere || o.withoutKubesphare;
+  if (o.withKubesphere !== undefined && without) throw new KkoError('INVALID_INPUT', '--with-kubesphere and --without-kubesphere contradict each other');
+  if (o.withKubesphere === undefined) {
+    if (o.ksComponents) throw new KkoError('INVALID_INPUT', '--ks-components needs --with-kubesphere', { hint: 'e.g. --with-kubesphere v3.4.1 --ks-components core,devops' });
+    return undefined;
+  }
+  const version = typeof o.withKubesphere === 'string' ? o.withKubesphere : (catalog.component('kubesphere').spec.versions[0]?.version ?? '');
+  return { name: 'kubesphere', version, groups: o.ksComponents ?? [] };
+}
+
+// Flags → cluster choices, rejecting contradictions before any output is produced.
+export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: string, zone: ClusterChoices['zone']): ClusterChoices {
+  const kubernetes = (o.withKubernetes ?? []).filter(Boolean);
+  if (kubernetes.length === 0) throw new KkoError('INVALID_INPUT', '--with-kubernetes is required', { hint: 'e.g. --with-kubernetes v1.28.12 (comma list for several)' });
+  const arches = (o.arch ?? ['amd64']).map((a) => oneOf('--arch', a, ARCHES));
+  if (arches.length === 0) throw new KkoError('INVALID_INPUT', '--arch: empty list');
+  const cni = (o.cni ?? ['calico']).map((c) => oneOf('--cni', c, CNIS));
+  if (cni.length === 0) throw new KkoError('INVALID_INPUT', '--cni: empty list');
+  if (cni.includes('multus') && cni.filter((c) => c !== 'multus' && c !== 'none').length !== 1) {
+    throw new KkoError('INVALID_INPUT', '--cni: multus runs on top of exactly one other CNI', { hint: 'e.g. --cni calico,multus' });
+  }
+  if (cni.filter((c) => c !== 'multus').length > 1) throw new KkoError('INVALID_INPUT', `--cni: one CNI plugin per cluster (got ${cni.join(', ')})`);
+  const c: ClusterChoices = {
+    ...defaultChoices(kkVersion, [...new Set(kubernetes)]),
+    zone,
+    arches: [...new Set(arches)],
+    cni,
+    lb: oneOf('--lb', o.lb ?? 'none', LBS),
+    localStorage: Boolean(o.withLocalStorage),
+    nodelocaldns: o.nodelocaldns,
+    kubeProxy: o.kubeProxy,
+    etcdType: oneOf('--etcd-type', o.etcdType ?? 'kubekey', ETCD_TYPES),
+    containerManager: oneOf('--container-manager', o.containerManager ?? 'docker', CONTAINER_MANAGERS),
+    calicoTypha: Boolean(o.calicoTypha),
+    kata: Boolean(o.withKata),
+    nfd: Boolean(o.withNfd),
+    registry: Boolean(o.withRegistry),
+  };
+  if (c.calicoTypha && !c.cni.includes('calico')) throw new KkoError('INVALID_INPUT', '--calico-typha needs --cni calico');
+  if (c.kata && c.containerManager !== 'containerd') throw new KkoError('INVALID_INPUT', '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)');
+  const ks = kubesphereChoice(o, catalog);
+  c.addons = [...(ks ? [ks] : []), ...(o.addon ?? []).map(parseAddon)];
+  const profile = catalog.profile(kkVersion);
+  for (const k of c.kubernetes) catalog.assertKubernetesVersion(profile, k, c.arches);
+  return c;
+}
+
+export function resolveZone(ctx: CommandContext, flag: string | undefined): ClusterChoices['zone'] {
+  if (flag !== undefined) return oneOf('--zone', flag, ZONES);
+  const env = ctx.io.env.KKZONE;
+  if (env === undefined || env === '') return 'default';
+  if (env.toLowerCase() === 'cn') return 'cn';
+  throw new KkoError('INVALID_INPUT', `KKZONE="${env}" is not a zone kko knows`, { hint: 'KKZONE=cn, or unset it for the default zone' });
+}
+
+async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
+  const catalog = await catalogFor(ctx, o.catalogDir);
+  const zone = resolveZone(ctx, o.zone);
+  const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion);
+  const name = o.name.split('.')[0] ?? o.name;
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new KkoError('INVALID_INPUT', `--name "${o.name}" is not a valid resource name`, { hint: 'lower-case letters, digits and "-"' });
+  const choices = choicesFromFlags(o, catalog, kkVersion, zone);
+  const built = buildManifest(catalog, choices, name);
+  const header = ` Generated by kko for kk ${kkVersion} (zone ${zone}). Image classes are in the trailing comments and spec.kko.`;
+  if (o.split) {
+    const dir = absPath(ctx, o.split);
+    const files = [...splitManifest(catalog, built.manifest)].map(([layer, m]) => ({ path: join(dir, `${layer}.yaml`), text: renderManifest(m, header) }));
+    for (const f of files) await assertWritable(f.path, Boolean(o.force));
+    for (const f of files) await writeFileAtomic(f.path, f.text);
+    if (o.json) printJson(ctx, { files: files.map((f) => f.path), images: built.images });
+    else for (const f of files) ctx.io.stderr(`wrote ${f.path}\n`);
+    return;
+  }
+  const text = renderManifest(built.manifest, header);
+  if (o.output && o.output !== '-') {
+    const target = absPath(ctx, o.output);
+    await assertWritable(target, Boolean(o.force));
+    await writeFileAtomic(target, text);
+    if (o.json) printJson(ctx, { file: target, images: built.images });
+    else ctx.io.stderr(`wrote ${target}: ${built.images.length} images, kk ${kkVersion}, zone ${zone}\n`);
+    return;
+  }
+  ctx.io.stdout(text);
+}
+
+const EXAMPLES = `
+Examples:
+  $ kko manifest create --with-kubernetes v1.28.12                       # k8s only, calico, amd64, to stdout
+  $ kko manifest create --with-kubernetes v1.28.12 --arch amd64,arm64 --cni cilium --lb kube-vip -o manifest.yaml
+  $ KKZONE=cn kko manifest create --with-kubernetes v1.28.12 --kk-version v3.1.12
+  $ kko manifest create --with-kubernetes v1.26.15 --with-kubesphere v3.4.1 --ks-components core,monitoring,devops
+  $ kko manifest create --with-kubernetes v1.28.12 --split layers/          # base-k8s.yaml, addon-network.yaml, …
+  $ kko manifest create --with-kubernetes v1.28.12 --catalog-dir ./addons --addon my-addon@v1.0.0
+`;
+
+export function registerCreate(manifest: Command, ctx: CommandContext): void {
+  manifest
+    .command('create')
+    .description('write a lean KubeKey Manifest with exactly the images and binaries the cluster needs')
+    .option('--with-kubernetes <versions>', 'Kubernetes version(s), comma-separated', collectList)
+    .option('--arch <arch>', 'amd64 | arm64 (repeatable or comma list; default amd64)', collectList)
+    .option('--cni <plugin>', `CNI: ${CNIS.join(' | ')} (add multus on top, e.g. calico,multus; default calico)`, collectList)
+    .option('--lb <type>', `internal load balancer: ${LBS.join(' | ')} (default none)`)
+    .option('--with-local-storage', 'OpenEBS local PV (implied by KubeSphere)')
+    .option('--no-nodelocaldns', 'without NodeLocal DNSCache')
+    .option('--no-kube-proxy', 'without kube-proxy')
+    .option('--etcd-type <type>', `${ETCD_TYPES.join(' | ')} (default kubekey; kubeadm adds the etcd image)`)
+    .option('--container-manager <cm>', 'containerd | docker (default docker, as kk)')
+    .option('--calico-typha', 'calico typha (kk enables it above 50 nodes)')
+    .option('--with-kata', 'Kata Containers (containerd only)')
+    .option('--with-nfd', 'node-feature-discovery')
+    .option('--with-registry', 'package docker-registry, harbor and docker-compose (kk init registry)')
+    .option('--with-kubesphere [version]', 'add KubeSphere as a plugin (default: newest known)')
+    .option('--ks-components <groups>', 'KubeSphere component groups (core always; default core,monitoring)', collectList)
+    .option('--without-kubesphere', 'Kubernetes only (the default)')
+    .option('--without-kubesphare', '(alias of --without-kubesphere)')
+    .option('--addon <name@version[:groups]>', 'an add-on component from the catalog or --catalog-dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v])
+    .option('--kk-version <version>', 'the kk release that will install (default: kk on PATH, else newest)')
+    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--name <name>', 'metadata.name', 'sample')
+    .option('-o, --output <file>', 'write to FILE (default stdout)')
+    .option('--force', 'overwrite existing files')
+    .option('--split <dir>', 'write layered manifests (base-k8s.yaml, addon-*.yaml) into DIR')
+    .option('--json', 'print a JSON summary (with -o or --split)')
+    .addHelpText('after', EXAMPLES)
+    .action(async (o: CreateOptions) => runCreate(o, ctx));
+  manifest.commands.find((c) => c.name() === 'create')?.options.find((opt) => opt.long === '--without-kubesphare')?.hideHelp();
+}

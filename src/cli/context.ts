@@ -1,0 +1,18 @@
+import type { CliIo } from './io.js';
+
+// Passed to every command's register function.
+export type CommandContext = {
+  io: CliIo;
+  setExit: (code: number) => void;
+};
+
+// Print a value as stable, 2-space JSON with a trailing newline (the only JSON form commands emit).
+export function printJson(ctx: CommandContext, value: unknown): void {
+  ctx.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+// commander collector for repeatable, comma-separable flags: --arch amd64 --arch arm64 or --arch amd64,arm64.
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  const items = value.split(',').map((s) => s.trim());
+  return [...(previous ?? []), ...items];
+}

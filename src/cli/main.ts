@@ -1,0 +1,58 @@
+import { Command, CommanderError } from 'commander';
+import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
+import { registerManifestCommands } from './commands/manifest.js';
+import { registerMirrorCommands } from './commands/mirror.js';
+import { VERSION } from '../version.js';
+import type { CommandContext } from './context.js';
+
+// A command's action returns its exit code; thrown errors are mapped below (the only place that does).
+export type CommandResult = number | void;
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('kko')
+    .description('KubeKey offline kit: lean KubeKey manifests, zone-aware mirrors, verified offline artifacts')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+  const ctx: CommandContext = { io, setExit };
+  registerManifestCommands(program, ctx);
+  registerMirrorCommands(program, ctx);
+  return program;
+}
+
+// Run the CLI in-process; returns the exit code and never calls process.exit.
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+function reportError(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Help and version are "errors" to commander; usage problems are invalid input.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+    return err.exitCode === 0 ? EXIT_OK : EXIT_INVALID;
+  }
+  if (err instanceof ValidationError) {
+    for (const issue of err.issues) io.stderr(`${formatIssue(issue)}\n`);
+    io.stderr(`error: ${err.message}\n`);
+    return EXIT_INVALID;
+  }
+  if (isKkoError(err)) {
+    io.stderr(`error: ${err.message}\n`);
+    if (err.hint) io.stderr(`hint: ${err.hint}\n`);
+    return err.isInputError ? EXIT_INVALID : EXIT_FAILURE;
+  }
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  io.stderr(`internal error (please report): ${detail}\n`);
+  return EXIT_INTERNAL;
+}

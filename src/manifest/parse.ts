@@ -1,0 +1,30 @@
+import type { Document } from 'yaml';
+import type { Issue } from '../errors.js';
+import { checkDocument, parseYaml, readTextFile, type YamlSource } from '../util/yaml-doc.js';
+import { manifestSchema, strictManifestSchema, type KkManifest } from './schema.js';
+
+export type ParsedManifest = { file: string; manifest: KkManifest; source: YamlSource; doc: Document.Parsed };
+
+// Parse a kk Manifest; all problems become issues (unknown fields are warnings: kk ignores them).
+export function parseManifestText(text: string, file: string): { parsed?: ParsedManifest; issues: Issue[] } {
+  const { source, issues } = parseYaml(text, file);
+  if (issues.some((i) => i.severity === 'error')) return { issues };
+  if (source.docs.length !== 1) {
+    const message = source.docs.length === 0 ? 'empty document: expected a KubeKey Manifest' : `expected one YAML document, found ${source.docs.length}`;
+    return { issues: [...issues, { severity: 'error', code: 'SCHEMA', message, file, line: 1, col: 1 }] };
+  }
+  const doc = source.docs[0] as Document.Parsed;
+  const strict = checkDocument(strictManifestSchema, doc, source);
+  for (const i of strict.issues) {
+    if (i.message.startsWith('unknown field')) issues.push({ ...i, severity: 'warning', code: 'UNKNOWN_FIELD', hint: 'kk ignores unknown fields; check the spelling' });
+    else issues.push(i);
+  }
+  if (issues.some((i) => i.severity === 'error')) return { issues };
+  const loose = checkDocument(manifestSchema, doc, source);
+  if (!loose.value) return { issues: [...issues, ...loose.issues] };
+  return { parsed: { file, manifest: loose.value, source, doc }, issues };
+}
+
+export async function loadManifestFile(file: string): Promise<{ parsed?: ParsedManifest; issues: Issue[] }> {
+  return parseManifestText(await readTextFile(file, 'manifest'), file);
+}

@@ -1,0 +1,127 @@
+import { readFile, stat } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { KkoError, type Issue } from '../errors.js';
+
+// Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it.
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+export type YamlSource = { file: string; text: string; lines: LineCounter; docs: Document.Parsed[] };
+
+// Read a text file for parsing, refusing directories, huge files and binary content with a clear error.
+export async function readTextFile(file: string, what = 'file'): Promise<string> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading ${what} ${file}: no such file`, { cause: err });
+    throw new KkoError('IO_ERROR', `reading ${what} ${file}: ${code ?? String(err)}`, { cause: err });
+  }
+  if (info.isDirectory()) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, { hint: 'pass a YAML file, not a folder' });
+  if (info.size > MAX_DOCUMENT_BYTES) {
+    throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
+  }
+  const bytes = await readFile(file);
+  return decodeText(bytes, file, what);
+}
+
+// UTF-8 text without NUL bytes; anything else is "binary" and refused.
+export function decodeText(bytes: Uint8Array, file: string, what = 'file'): string {
+  if (bytes.includes(0)) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: binary content (NUL bytes), expected YAML text`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: not valid UTF-8 text`, { cause: err });
+  }
+}
+
+// Parse all YAML documents of a text, keeping positions; syntax problems become issues (never throws).
+export function parseYaml(text: string, file: string): { source: YamlSource; issues: Issue[] } {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const issues: Issue[] = [];
+  for (const doc of list) {
+    for (const e of [...doc.errors, ...doc.warnings]) {
+      const pos = e.linePos?.[0];
+      issues.push({
+        severity: doc.errors.includes(e) ? 'error' : 'warning',
+        code: 'YAML_SYNTAX',
+        message: e.message.split('\n')[0] ?? e.message,
+        file,
+        ...(pos ? { line: pos.line, col: pos.col } : {}),
+      });
+    }
+  }
+  return { source: { file, text, lines, docs: list.filter((d) => d.contents !== null || d.errors.length > 0) }, issues };
+}
+
+// "spec.images[3]" from a path array.
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+// The 1-based line/col of the node at `path` (or of its nearest existing parent).
+export function positionOf(doc: Document.Parsed, lines: LineCounter, path: readonly PropertyKey[]): { line: number; col: number } | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = nodeAt(doc, path.slice(0, n));
+    const offset = node?.range?.[0];
+    if (offset !== undefined) return lines.linePos(offset);
+  }
+  return undefined;
+}
+
+function nodeAt(doc: Document.Parsed, path: readonly PropertyKey[]): Node | undefined {
+  let node: unknown = doc.contents;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (isScalar(it.key) ? it.key.value : it.key) === key);
+      if (!pair) return undefined;
+      node = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof key === 'number') {
+      node = node.items[key];
+    } else {
+      return undefined;
+    }
+  }
+  return node as Node | undefined;
+}
+
+// Validate one document against a zod schema; every problem becomes an issue with a position.
+export function checkDocument<T extends z.ZodType>(
+  schema: T,
+  doc: Document.Parsed,
+  source: YamlSource,
+): { value?: z.infer<T>; issues: Issue[] } {
+  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (result.success) return { value: result.data, issues: [] };
+  const issues = result.error.issues.map((zi): Issue => {
+    const path = zi.path as PropertyKey[];
+    const pos = positionOf(doc, source.lines, path);
+    return { severity: 'error', code: 'SCHEMA', message: describeZodIssue(zi), file: source.file, path: formatPath(path), ...pos };
+  });
+  return { issues };
+}
+
+function describeZodIssue(zi: z.core.$ZodIssue): string {
+  if (zi.code === 'unrecognized_keys') return `unknown field${zi.keys.length > 1 ? 's' : ''} ${zi.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (zi.code === 'invalid_type' && zi.input === undefined) return `required field is missing (expected ${zi.expected})`;
+  return zi.message;
+}
+
+// Issues sorted for display: file, line, col, then message (stable output for tests and users).
+export function sortIssues(issues: Issue[]): Issue[] {
+  return [...issues].sort(
+    (a, b) =>
+      (a.file ?? '').localeCompare(b.file ?? '') ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      (a.col ?? 0) - (b.col ?? 0) ||
+      a.message.localeCompare(b.message),
+  );
+}
