@@ -39,7 +39,7 @@ export function decodeText(bytes: Uint8Array, file: string, what = 'file'): stri
 // Parse all YAML documents of a text, keeping positions; syntax problems become issues (never throws).
 export function parseYaml(text: string, file: string): { source: YamlSource; issues: Issue[] } {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
   const issues: Issue[] = [];
   for (const doc of list) {
@@ -68,22 +68,23 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 // The 1-based line/col of the node at `path` (or of its nearest existing parent).
-export function positionOf(doc: Document.Parsed, lines: LineCounter, path: readonly PropertyKey[]): { line: number; col: number } | undefined {
+// With `atKey`, a map entry's position is its key's (where an unknown field is best shown).
+export function positionOf(doc: Document.Parsed, lines: LineCounter, path: readonly PropertyKey[], atKey = false): { line: number; col: number } | undefined {
   for (let n = path.length; n >= 0; n--) {
-    const node = nodeAt(doc, path.slice(0, n));
+    const node = nodeAt(doc, path.slice(0, n), atKey && n === path.length);
     const offset = node?.range?.[0];
     if (offset !== undefined) return lines.linePos(offset);
   }
   return undefined;
 }
 
-function nodeAt(doc: Document.Parsed, path: readonly PropertyKey[]): Node | undefined {
+function nodeAt(doc: Document.Parsed, path: readonly PropertyKey[], atKey: boolean): Node | undefined {
   let node: unknown = doc.contents;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((it) => (isScalar(it.key) ? it.key.value : it.key) === key);
       if (!pair) return undefined;
-      node = pair.value ?? pair.key;
+      node = atKey && i === path.length - 1 ? pair.key : (pair.value ?? pair.key);
     } else if (isSeq(node) && typeof key === 'number') {
       node = node.items[key];
     } else {
@@ -102,8 +103,10 @@ export function checkDocument<T extends z.ZodType>(
   const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
   if (result.success) return { value: result.data, issues: [] };
   const issues = result.error.issues.map((zi): Issue => {
-    const path = zi.path as PropertyKey[];
-    const pos = positionOf(doc, source.lines, path);
+    // An unknown key is reported at the key itself, not at the map that holds it.
+    const unknownKey = zi.code === 'unrecognized_keys' && zi.keys.length === 1;
+    const path = unknownKey ? [...(zi.path as PropertyKey[]), zi.keys[0] as string] : (zi.path as PropertyKey[]);
+    const pos = positionOf(doc, source.lines, path, unknownKey);
     return { severity: 'error', code: 'SCHEMA', message: describeZodIssue(zi), file: source.file, path: formatPath(path), ...pos };
   });
   return { issues };
