@@ -1,4 +1,8 @@
+import type { Zone } from '../mirror/schema.js';
 import type { Arch } from './schema.js';
+
+export { ZONES } from '../mirror/schema.js';
+export type { Zone };
 
 export const CNIS = ['calico', 'cilium', 'flannel', 'kube-ovn', 'hybridnet', 'multus', 'none'] as const;
 export type Cni = (typeof CNIS)[number];
@@ -8,8 +12,6 @@ export const ETCD_TYPES = ['kubekey', 'kubeadm', 'external'] as const;
 export type EtcdType = (typeof ETCD_TYPES)[number];
 export const CONTAINER_MANAGERS = ['containerd', 'docker'] as const;
 export type ContainerManager = (typeof CONTAINER_MANAGERS)[number];
-export const ZONES = ['default', 'cn'] as const;
-export type Zone = (typeof ZONES)[number];
 
 export type AddonChoice = { name: string; version: string; groups: string[] };
 

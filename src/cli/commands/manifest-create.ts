@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ZONES, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices } from '../../catalog/index.js';
+import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices } from '../../catalog/index.js';
 import { KkoError } from '../../errors.js';
 import { buildManifest, renderManifest, splitManifest } from '../../manifest/index.js';
+import { pickZone, ZONE_ENV } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
 import { collectList, printJson, type CommandContext } from '../context.js';
 
@@ -97,12 +98,9 @@ export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: 
   return c;
 }
 
+// --zone, else KKZONE, else default (the same precedence every command uses).
 export function resolveZone(ctx: CommandContext, flag: string | undefined): ClusterChoices['zone'] {
-  if (flag !== undefined) return oneOf('--zone', flag, ZONES);
-  const env = ctx.io.env.KKZONE;
-  if (env === undefined || env === '') return 'default';
-  if (env.toLowerCase() === 'cn') return 'cn';
-  throw new KkoError('INVALID_INPUT', `KKZONE="${env}" is not a zone kko knows`, { hint: 'KKZONE=cn, or unset it for the default zone' });
+  return pickZone(flag, ctx.io.env[ZONE_ENV], undefined).zone;
 }
 
 async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
