@@ -1,0 +1,132 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KkoError } from '../errors.js';
+import { BlobCache, type BlobFetcher } from './blob-cache.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'kko-cache-'));
+});
+afterEach(async () => rm(root, { recursive: true, force: true }));
+
+const blobOf = (data: Buffer) => ({ digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length });
+
+// Serves `data` from the asked offset in 64 KiB chunks; `failAt` breaks the stream after that many bytes (once each).
+function server(data: Buffer, faults: { failAt?: number[]; corrupt?: boolean } = {}) {
+  const calls: number[] = [];
+  const failAt = [...(faults.failAt ?? [])];
+  const fetch: BlobFetcher = async (offset) => {
+    calls.push(offset);
+    const stop = failAt.shift();
+    const body = Buffer.from(data.subarray(offset));
+    if (faults.corrupt) body.writeUInt8((body.at(-1) ?? 0) ^ 0xff, body.length - 1);
+    return Readable.from(
+      (async function* () {
+        for (let i = 0; i < body.length; i += 65536) {
+          if (stop !== undefined && offset + i >= stop) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          yield body.subarray(i, Math.min(i + 65536, body.length, stop !== undefined ? stop - offset : Infinity));
+        }
+      })(),
+    );
+  };
+  return { fetch, calls };
+}
+
+describe('BlobCache', () => {
+  it('stores a verified blob and serves it from the cache the second time', async () => {
+    const data = randomBytes(300_000);
+    const cache = new BlobCache(root);
+    const s = server(data);
+    const first = await cache.ensure(blobOf(data), s.fetch);
+    expect(first).toMatchObject({ cached: false, fetchedBytes: data.length, resumedFrom: 0 });
+    expect((await readFile(first.path)).equals(data)).toBe(true);
+    const second = await cache.ensure(blobOf(data), s.fetch);
+    expect(second).toMatchObject({ cached: true, fetchedBytes: 0 });
+    expect(s.calls).toEqual([0]);
+  });
+
+  it('resumes after a reset mid-blob with the next offset and fetches each byte once', async () => {
+    const data = randomBytes(500_000);
+    const s = server(data, { failAt: [200_000, 400_000] });
+    const r = await new BlobCache(root).ensure(blobOf(data), s.fetch);
+    expect(r.fetchedBytes).toBe(data.length);
+    expect(s.calls).toEqual([0, 200_000, 400_000]);
+    expect((await readFile(r.path)).equals(data)).toBe(true);
+  });
+
+  it('continues a partial left by a crashed run (re-hashing the partial bytes from disk)', async () => {
+    const data = randomBytes(400_000);
+    const cache = new BlobCache(root);
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await writeFile(cache.partialPath(blobOf(data).digest), data.subarray(0, 123_456));
+    // a stale lock from a pid that no longer exists must not block us
+    await writeFile(`${cache.partialPath(blobOf(data).digest)}.lock`, '999999999');
+    const s = server(data);
+    const r = await cache.ensure(blobOf(data), s.fetch);
+    expect(s.calls).toEqual([123_456]);
+    expect(r).toMatchObject({ fetchedBytes: 400_000 - 123_456, resumedFrom: 123_456 });
+    expect((await readFile(r.path)).equals(data)).toBe(true);
+  });
+
+  it('a corrupt body is never stored: DIGEST_MISMATCH, no blob, no partial', async () => {
+    const data = randomBytes(100_000);
+    const cache = new BlobCache(root);
+    await expect(cache.ensure(blobOf(data), server(data, { corrupt: true }).fetch)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(await cache.has(blobOf(data))).toBe(false);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('a garbage partial (longer than the blob) is dropped, and a wrong resumed partial fails the digest', async () => {
+    const data = randomBytes(50_000);
+    const cache = new BlobCache(root);
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await writeFile(cache.partialPath(blobOf(data).digest), randomBytes(60_000));
+    const r = await cache.ensure(blobOf(data), server(data).fetch);
+    expect(r.resumedFrom).toBe(0);
+    const other = randomBytes(50_000);
+    await writeFile(cache.partialPath(blobOf(other).digest), randomBytes(10_000));
+    await expect(cache.ensure(blobOf(other), server(other).fetch)).rejects.toBeInstanceOf(KkoError);
+    expect(await cache.has(blobOf(other))).toBe(false);
+  });
+
+  it('a body longer than the descriptor is refused', async () => {
+    const data = randomBytes(10_000);
+    const blob = { ...blobOf(data), size: 5000 };
+    await expect(new BlobCache(root).ensure(blob, server(data).fetch)).rejects.toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED' });
+  });
+
+  it('gives up after its attempts and keeps the partial for the next run', async () => {
+    const data = randomBytes(300_000);
+    const cache = new BlobCache(root, { attempts: 2 });
+    const s = server(data, { failAt: [100_000, 150_000, 200_000] });
+    await expect(cache.ensure(blobOf(data), s.fetch)).rejects.toMatchObject({ code: 'NETWORK_ERROR' });
+    expect((await readFile(cache.partialPath(blobOf(data).digest))).length).toBe(150_000);
+    const again = await cache.ensure(blobOf(data), server(data).fetch);
+    expect(again).toMatchObject({ resumedFrom: 150_000, fetchedBytes: 150_000 });
+  });
+
+  it('two caches on one directory (two processes) download a blob once', async () => {
+    const data = randomBytes(2_000_000);
+    const s = server(data);
+    const slow: BlobFetcher = async (o) => {
+      const r = await s.fetch(o);
+      return r.pipe(new (await import('node:stream')).PassThrough({ highWaterMark: 1024 }));
+    };
+    const [a, b] = await Promise.all([new BlobCache(root).ensure(blobOf(data), slow), new BlobCache(root).ensure(blobOf(data), slow)]);
+    expect(s.calls).toEqual([0]);
+    expect([a.cached, b.cached].sort()).toEqual([false, true]);
+    expect((await readFile(a.path)).equals(data)).toBe(true);
+  });
+
+  it('concurrent callers in one process share a download', async () => {
+    const data = randomBytes(100_000);
+    const s = server(data);
+    const cache = new BlobCache(root);
+    await Promise.all([cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch)]);
+    expect(s.calls).toEqual([0]);
+  });
+});

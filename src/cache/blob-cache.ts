@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KkoError, isKkoError } from '../errors.js';
+import { noopLogger, type Logger } from '../log.js';
+import { acquireLock } from './lock.js';
+
+// Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
+export type BlobFetcher = (offset: number) => Promise<Readable>;
+
+export type BlobRef = { digest: string; size: number };
+
+export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
+
+export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void };
+
+const HEX = /^sha256:([a-f0-9]{64})$/;
+
+function hexOf(digest: string): string {
+  const m = HEX.exec(digest);
+  if (!m) throw new KkoError('INVALID_DIGEST', `invalid digest "${digest}": expected sha256:<64 hex>`);
+  return m[1] as string;
+}
+
+// A persistent content-addressed store: blobs/sha256/<hex> only ever holds verified bytes.
+// Downloads go to tmp/<hex>.partial, survive crashes, and continue from their length next time.
+export class BlobCache {
+  readonly root: string;
+  readonly #logger: Logger;
+  readonly #attempts: number;
+  readonly #inflight = new Map<string, Promise<EnsureResult>>();
+
+  constructor(root: string, opts: BlobCacheOptions = {}) {
+    this.root = root;
+    this.#logger = opts.logger ?? noopLogger;
+    this.#attempts = opts.attempts ?? 4;
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, 'blobs', 'sha256', hexOf(digest));
+  }
+
+  partialPath(digest: string): string {
+    return join(this.root, 'tmp', `${hexOf(digest)}.partial`);
+  }
+
+  // True when the verified blob is present with the expected size.
+  async has(blob: BlobRef): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(blob.digest))).size === blob.size;
+    } catch {
+      return false;
+    }
+  }
+
+  // Make sure the blob is in the cache, fetching (and resuming) it when needed. Concurrent callers share one download.
+  ensure(blob: BlobRef, fetch: BlobFetcher, opts: { onBytes?: (n: number) => void } = {}): Promise<EnsureResult> {
+    const running = this.#inflight.get(blob.digest);
+    if (running) return running;
+    const p = this.#ensure(blob, fetch, opts.onBytes).finally(() => this.#inflight.delete(blob.digest));
+    this.#inflight.set(blob.digest, p);
+    return p;
+  }
+
+  async #ensure(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+    const final = this.blobPath(blob.digest);
+    if (await this.has(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, { isDone: () => this.has(blob) });
+    if (!release) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
+    try {
+      if (await this.has(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
+      return await this.#download(blob, fetch, onBytes);
+    } finally {
+      await release();
+    }
+  }
+
+  async #download(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+    const partial = this.partialPath(blob.digest);
+    // Hash what a previous run left once; afterwards every byte is hashed as it is written, so the
+    // in-memory hash always matches the partial file on disk.
+    const state = await this.#hashPartial(partial, blob.size);
+    const resumedFrom = state.size;
+    const progress = { fetched: 0 };
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.#attempts && state.size < blob.size; attempt++) {
+      try {
+        await this.#append(partial, state, blob.size, fetch, progress, onBytes);
+      } catch (err) {
+        lastError = err;
+        if (!retryable(err)) throw err;
+        this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
+      }
+    }
+    if (state.size < blob.size) {
+      throw new KkoError('NETWORK_ERROR', `fetching blob ${blob.digest}: stopped at ${state.size} of ${blob.size} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
+    }
+    const got = `sha256:${state.hash.digest('hex')}`;
+    if (got !== blob.digest) {
+      await rm(partial, { force: true });
+      throw new KkoError('DIGEST_MISMATCH', `fetching blob ${blob.digest}: got ${got} (${blob.size} bytes); the corrupt copy was discarded`);
+    }
+    await syncFile(partial);
+    await rename(partial, this.blobPath(blob.digest));
+    return { path: this.blobPath(blob.digest), fetchedBytes: progress.fetched, resumedFrom, cached: false };
+  }
+
+  // Hash what a previous run left; a partial longer than the blob is garbage and is dropped.
+  async #hashPartial(partial: string, expected: number): Promise<HashState> {
+    const hash = createHash('sha256');
+    const size = await stat(partial).then((s) => s.size, () => 0);
+    if (size > expected) {
+      await rm(partial, { force: true });
+      return { hash, size: 0 };
+    }
+    if (size > 0) for await (const chunk of createReadStream(partial, { end: size - 1 })) hash.update(chunk as Buffer);
+    return { hash, size };
+  }
+
+  // Append bytes from state.size on, hashing and persisting each chunk before reading the next; never past `expected`.
+  async #append(partial: string, state: HashState, expected: number, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
+    const source = await fetch(state.size);
+    const fh = await open(partial, 'a');
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        if (state.size + chunk.length > expected) {
+          source.destroy();
+          await fh.close();
+          await rm(partial, { force: true });
+          throw new KkoError('SIZE_LIMIT_EXCEEDED', `blob body is larger than its descriptor says (${expected} bytes); discarded`);
+        }
+        await fh.write(chunk);
+        state.hash.update(chunk);
+        state.size += chunk.length;
+        progress.fetched += chunk.length;
+        onBytes?.(chunk.length);
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);
+  }
+}
+
+type HashState = { hash: ReturnType<typeof createHash>; size: number };
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// Resets, timeouts and truncated bodies are worth another Range request; a wrong size or a refusal is not.
+function retryable(err: unknown): boolean {
+  const r = (err as { retryable?: unknown }).retryable;
+  if (typeof r === 'boolean') return r;
+  return !isKkoError(err) || err.code === 'NETWORK_ERROR';
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

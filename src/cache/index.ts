@@ -1,0 +1,2 @@
+export { BlobCache } from './blob-cache.js';
+export type { BlobFetcher, BlobRef, EnsureResult, BlobCacheOptions } from './blob-cache.js';
