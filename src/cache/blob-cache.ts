@@ -56,9 +56,14 @@ export class BlobCache {
   }
 
   // Make sure the blob is in the cache, fetching (and resuming) it when needed. Concurrent callers share one download.
-  ensure(blob: BlobRef, fetch: BlobFetcher, opts: { onBytes?: (n: number) => void } = {}): Promise<EnsureResult> {
+  // A caller that joined a download which then failed (another source's corrupt copy, say) tries again with its own fetcher.
+  async ensure(blob: BlobRef, fetch: BlobFetcher, opts: { onBytes?: (n: number) => void } = {}): Promise<EnsureResult> {
     const running = this.#inflight.get(blob.digest);
-    if (running) return running;
+    if (running) {
+      const shared = await running.catch(() => undefined);
+      if (shared) return { ...shared, fetchedBytes: 0, cached: true };
+      return this.ensure(blob, fetch, opts);
+    }
     const p = this.#ensure(blob, fetch, opts.onBytes).finally(() => this.#inflight.delete(blob.digest));
     this.#inflight.set(blob.digest, p);
     return p;

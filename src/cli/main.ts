@@ -3,6 +3,7 @@ import { formatIssue, isKkoError, ValidationError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
+import { registerArtifactCommands } from './commands/artifact.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
 
@@ -19,6 +20,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const ctx: CommandContext = { io, setExit };
   registerManifestCommands(program, ctx);
   registerMirrorCommands(program, ctx);
+  registerArtifactCommands(program, ctx);
   return program;
 }
 

@@ -1,0 +1,118 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { KkoError } from '../errors.js';
+
+// One regular file of the archive: bytes in memory (metadata) or a file on disk (blobs, binaries).
+// `first` entries (metadata) come before all others, so a reader sees the inventory before the blobs.
+export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number }) & { first?: boolean };
+
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(BLOCK * 2);
+
+function octal(value: number, width: number): string {
+  return value.toString(8).padStart(width - 1, '0') + '\0';
+}
+
+// A ustar header; names over 100 bytes use the prefix field, and past 255 bytes a PAX "path" record.
+function header(name: string, size: number, mtime: number, type: '0' | 'x' = '0'): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  let base = name;
+  let prefix = '';
+  if (Buffer.byteLength(name) > 100) {
+    const cut = name.lastIndexOf('/', 155);
+    if (cut > 0 && Buffer.byteLength(name.slice(cut + 1)) <= 100) {
+      prefix = name.slice(0, cut);
+      base = name.slice(cut + 1);
+    } else {
+      base = name.slice(0, 100); // the PAX record before this header carries the real name
+    }
+  }
+  h.write(base, 0, 100, 'utf8');
+  h.write(octal(0o644, 8), 100, 'ascii');
+  h.write(octal(0, 8), 108, 'ascii'); // uid 0
+  h.write(octal(0, 8), 116, 'ascii'); // gid 0
+  h.write(octal(size, 12), 124, 'ascii');
+  h.write(octal(mtime, 12), 136, 'ascii');
+  h.write('        ', 148, 'ascii');
+  h.write(type, 156, 'ascii');
+  h.write('ustar\0', 257, 'ascii');
+  h.write('00', 263, 'ascii');
+  h.write('root', 265, 'ascii');
+  h.write('root', 297, 'ascii');
+  h.write(prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(octal(sum, 7) + ' ', 148, 'ascii');
+  return h;
+}
+
+function paxRecord(key: string, value: string): Buffer {
+  const body = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(body) + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return Buffer.from(`${len}${body}`);
+}
+
+function padding(size: number): Buffer {
+  const rest = size % BLOCK;
+  return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+}
+
+async function write(out: Writable, chunk: Buffer): Promise<void> {
+  if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => { out.off('error', onError); resolve(); };
+    const onError = (err: Error): void => { out.off('drain', onDrain); reject(err); };
+    out.once('drain', onDrain);
+    out.once('error', onError);
+  });
+}
+
+// Names must be relative, '/'-separated, without '.'/'..' segments: what kk's untar and ours accept.
+export function assertSafeName(name: string): void {
+  if (name === '' || name.startsWith('/') || name.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new KkoError('UNSAFE_ARCHIVE', `refusing archive entry name "${name}"`);
+  }
+}
+
+export type TarOptions = { mtime?: number };
+
+// Write a deterministic tar: `first` entries, then the rest, each group in byte order of names, regular files only, mode 0644,
+// uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered.
+export async function writeTar(entries: readonly TarEntry[], out: Writable, opts: TarOptions = {}): Promise<void> {
+  const mtime = opts.mtime ?? 0;
+  const rank = (e: TarEntry): number => (e.first ? 0 : 1);
+  const sorted = [...entries].sort((a, b) => rank(a) - rank(b) || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]?.name === sorted[i - 1]?.name) throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
+  }
+  for (const e of sorted) {
+    assertSafeName(e.name);
+    const size = 'data' in e ? e.data.length : (e.size ?? (await stat(e.file)).size);
+    if (Buffer.byteLength(e.name) > 255) {
+      const pax = paxRecord('path', e.name);
+      await write(out, header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'));
+      await write(out, Buffer.concat([pax, padding(pax.length)]));
+    }
+    await write(out, header(e.name, size, mtime));
+    if ('data' in e) {
+      await write(out, e.data);
+    } else {
+      let seen = 0;
+      for await (const chunk of createReadStream(e.file) as Readable) {
+        seen += (chunk as Buffer).length;
+        if (seen > size) throw new KkoError('IO_ERROR', `archiving ${e.file}: file grew while being archived`);
+        await write(out, chunk as Buffer);
+      }
+      if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${e.file}: expected ${size} bytes, read ${seen}`);
+    }
+    await write(out, padding(size));
+  }
+  await write(out, ZEROS);
+}
+
+// SOURCE_DATE_EPOCH (reproducible-builds.org) when set and valid, else 0.
+export function sourceDateEpoch(env: NodeJS.ProcessEnv): number {
+  const v = env.SOURCE_DATE_EPOCH;
+  return v && /^\d+$/.test(v) ? Number(v) : 0;
+}

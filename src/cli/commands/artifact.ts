@@ -1,0 +1,114 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { formatReference } from '../../reference/index.js';
+import { isKkoError, KkoError } from '../../errors.js';
+import { exportArtifact, planExport, type Compression } from '../../export/index.js';
+import { loadMirrorPolicy } from '../../mirror/index.js';
+import { absPath, assertWritable, catalogFor } from '../common.js';
+import { printJson, type CommandContext } from '../context.js';
+import { EXIT_FAILURE } from '../io.js';
+import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
+import { readManifests } from './manifest-read.js';
+
+export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[] };
+
+type ExportOptions = NetworkOptions & {
+  manifest: string[];
+  output: string;
+  concurrency: string;
+  compress: string;
+  dryRun?: boolean;
+  keepGoing?: boolean;
+  force?: boolean;
+  json?: boolean;
+};
+
+// --cache, else $KKO_CACHE_DIR, else $XDG_CACHE_HOME/kko, else ~/.cache/kko.
+export function cacheDirFor(ctx: CommandContext, flag: string | undefined): string {
+  if (flag) return absPath(ctx, flag);
+  const env = ctx.io.env;
+  if (env.KKO_CACHE_DIR) return absPath(ctx, env.KKO_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME ? absPath(ctx, env.XDG_CACHE_HOME) : join(env.HOME ?? homedir(), '.cache');
+  return join(base, 'kko');
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from 1 to 256`);
+  return n;
+}
+
+async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
+  const compress = o.compress as Compression;
+  if (compress !== 'gzip' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads) or none' });
+  const concurrency = positiveInt('--concurrency', o.concurrency);
+  const catalog = await catalogFor(ctx, o.catalogDir);
+  const parsed = await readManifests(ctx, o.manifest);
+  const manifests = parsed.map((p) => p.manifest);
+  const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  const classify = (ref: string): string | undefined => catalog.classify(ref);
+  if (o.dryRun) {
+    const plan = planExport(manifests, policy, classify);
+    if (o.json) printJson(ctx, plan);
+    else for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
+    return;
+  }
+  const output = absPath(ctx, o.output);
+  await assertWritable(output, Boolean(o.force));
+  const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
+  const events = tty?.onEvent ?? ndjsonRenderer(ctx.io);
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events });
+  tty?.finish();
+  for (const f of report.failures) {
+    ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
+    if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
+  }
+  if (report.failures.length > 0) {
+    ctx.io.stderr(`${report.failures.length} of ${report.plan.images.length} image(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
+    ctx.setExit(EXIT_FAILURE);
+    return;
+  }
+  if (tty) {
+    const size = report.images.reduce((n, i) => n + i.size, 0);
+    ctx.io.stderr(`exported ${report.images.length} image(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of images, ${formatBytes(report.fetchedBytes)} fetched)\n`);
+  }
+}
+
+const EXAMPLES = `
+Examples:
+  $ kko artifact export -m manifest.yaml -o kubekey-artifact.tar.gz
+  $ KKZONE=cn kko artifact export -m manifest.yaml --concurrency 16
+  $ kko artifact export -m base-k8s.yaml -m addon-network.yaml --mirror-config mirrors.yaml --dry-run
+  $ kko artifact export -m manifest.yaml --keep-going --json > export.ndjson
+
+Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
+`;
+
+// Flags every command that touches the network takes.
+export function addNetworkOptions(cmd: Command): Command {
+  return cmd
+    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
+    .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, else ~/.cache/kko)')
+    .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v]);
+}
+
+export function registerArtifactCommands(program: Command, ctx: CommandContext): void {
+  const artifact = program.command('artifact').description('build and inspect KubeKey offline artifacts');
+  addNetworkOptions(
+    artifact
+      .command('export')
+      .description('fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact')
+      .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
+      .option('-o, --output <file>', 'artifact file', 'kubekey-artifact.tar.gz')
+      .option('--concurrency <n>', 'parallel images and blobs', '8')
+      .option('--compress <type>', 'gzip (what kk reads) | none', 'gzip')
+      .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
+      .option('--keep-going', 'finish every other image when one fails, then report them all')
+      .option('--force', 'overwrite an existing output file')
+      .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
+  )
+    .addHelpText('after', EXAMPLES)
+    .action(async (o: ExportOptions) => runExport(o, ctx));
+}

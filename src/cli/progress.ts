@@ -1,0 +1,84 @@
+import type { ExportEvent } from '../export/index.js';
+import type { CliIo } from './io.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+}
+
+type Active = { ref: string; arch: string; size: number; done: number };
+
+// NDJSON on stdout (non-TTY or --json): every event except raw byte counts, which become a
+// "progress" event at most twice a second.
+export function ndjsonRenderer(io: CliIo, now: () => number = Date.now): (e: ExportEvent) => void {
+  let fetched = 0;
+  let total = 0;
+  let last = 0;
+  return (e) => {
+    if (e.type === 'resolved') total = e.totalBytes - e.cachedBytes;
+    if (e.type === 'bytes') {
+      fetched += e.fetched;
+      if (now() - last < 500) return;
+      last = now();
+      io.stdout(`${JSON.stringify({ type: 'progress', fetchedBytes: fetched, totalBytes: total })}\n`);
+      return;
+    }
+    io.stdout(`${JSON.stringify(e)}\n`);
+  };
+}
+
+// Bars on a TTY (stderr): overall bytes, rate and ETA, then one line per image in flight.
+export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent: (e: ExportEvent) => void; finish: () => void } {
+  const active = new Map<string, Active>();
+  let total = 0;
+  let fetched = 0;
+  let imagesDone = 0;
+  let images = 0;
+  const start = now();
+  let drawn = 0;
+  let lastDraw = 0;
+  const bar = (frac: number, width = 24): string => {
+    const n = Math.max(0, Math.min(width, Math.round(frac * width)));
+    return `[${'='.repeat(n)}${' '.repeat(width - n)}]`;
+  };
+  const draw = (force = false): void => {
+    if (!force && now() - lastDraw < 150) return;
+    lastDraw = now();
+    const secs = Math.max(0.001, (now() - start) / 1000);
+    const rate = fetched / secs;
+    const eta = rate > 0 ? (total - fetched) / rate : Infinity;
+    const lines = [`${bar(total ? fetched / total : 0)} ${formatBytes(fetched)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}  images ${imagesDone}/${images}`];
+    for (const a of [...active.values()].slice(0, 8)) lines.push(`  ${bar(a.size ? a.done / a.size : 0, 12)} ${a.ref} ${a.arch} ${formatBytes(a.done)}/${formatBytes(a.size)}`);
+    const clear = drawn > 0 ? `\x1b[${drawn}A` : '';
+    io.stderr(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    for (let i = lines.length; i < drawn; i++) io.stderr('\x1b[2K\n');
+    drawn = Math.max(lines.length, drawn);
+  };
+  const onEvent = (e: ExportEvent): void => {
+    if (e.type === 'plan') images = e.images;
+    else if (e.type === 'resolved') total = e.totalBytes - e.cachedBytes;
+    else if (e.type === 'image-start') active.set(`${e.ref} ${e.arch}`, { ref: e.ref, arch: e.arch, size: e.size, done: 0 });
+    else if (e.type === 'bytes') {
+      fetched += e.fetched;
+      const a = active.get(`${e.ref} ${e.arch}`);
+      if (a) a.done += e.fetched;
+    } else if (e.type === 'image-done' || e.type === 'image-failed') {
+      active.delete(`${e.ref} ${e.arch}`);
+      imagesDone++;
+    }
+    draw(e.type !== 'bytes');
+  };
+  return { onEvent, finish: () => draw(true) };
+}

@@ -1,0 +1,50 @@
+import type { Logger } from '../log.js';
+import type { ImageSource } from '../mirror/index.js';
+import { defaultCredentials, RegistryClient, resolveRegistryHostOptions, type CredentialProvider, type HttpOptions, type KkAuthEntry } from '../registry/index.js';
+
+export type ClientPoolOptions = {
+  auths?: Readonly<Record<string, KkAuthEntry>> | null;
+  env: NodeJS.ProcessEnv;
+  logger?: Logger;
+  http?: HttpOptions; // retries, backoff, per-host concurrency (tests shorten them)
+  credentials?: CredentialProvider;
+};
+
+// One RegistryClient per endpoint and transport setting, shared by every image of a run.
+export class ClientPool {
+  readonly #clients = new Map<string, RegistryClient>();
+  readonly #opts: ClientPoolOptions;
+  readonly #credentials: CredentialProvider;
+
+  constructor(opts: ClientPoolOptions) {
+    this.#opts = opts;
+    this.#credentials = opts.credentials ?? defaultCredentials(opts.auths, { env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}) });
+  }
+
+  // The client for a source: the mirror rule's transport settings, else kk's registry.auths for that host.
+  clientFor(source: ImageSource): RegistryClient {
+    const fromAuths = resolveRegistryHostOptions(this.#opts.auths, source.registry);
+    const plainHTTP = source.plainHTTP || Boolean(fromAuths.plainHTTP);
+    const skipTLSVerify = source.skipTLSVerify || Boolean(fromAuths.skipTLSVerify);
+    const certsPath = source.certsPath ?? fromAuths.certsPath;
+    const key = JSON.stringify([source.registry, plainHTTP, skipTLSVerify, certsPath ?? '']);
+    let client = this.#clients.get(key);
+    if (!client) {
+      client = new RegistryClient(source.registry, {
+        ...this.#opts.http,
+        plainHTTP,
+        skipTLSVerify,
+        ...(certsPath ? { certsPath } : {}),
+        credentials: this.#credentials,
+        ...(this.#opts.logger ? { logger: this.#opts.logger } : {}),
+      });
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#clients.values()].map((c) => c.close()));
+    this.#clients.clear();
+  }
+}

@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { BlobCache } from '../cache/index.js';
+import { isKkoError, KkoError, type ErrorCode } from '../errors.js';
+import type { ImageSource } from '../mirror/index.js';
+import { MediaType, formatPlatform, parseConfigPlatform, parseManifestJson, parsePlatform, platformMatches, selectManifests, type Descriptor, type ImageManifest, type Platform } from '../oci/index.js';
+import { formatReference, parseDigest, sha256Digest, type Digest } from '../reference/index.js';
+import type { ManifestResponse, RegistryClient } from '../registry/index.js';
+import { redactUrl } from '../registry/index.js';
+import type { Semaphore } from '../registry/semaphore.js';
+import type { ClientPool } from './clients.js';
+import { toOciManifest } from './convert.js';
+import type { PlannedImage } from './plan.js';
+
+// What one image × arch became: its manifest in the layout, the blobs it needs, and where it came from.
+export type FetchedImage = {
+  planned: PlannedImage;
+  source: { ref: string; via: ImageSource['via']; registry: string };
+  manifest: { digest: Digest; size: number; mediaType: string };
+  upstream: { manifestDigest: Digest; mediaType: string; indexDigest?: Digest; indexMediaType?: string };
+  platform: Platform;
+  blobs: Descriptor[]; // config first, then layers
+  extraBlobs: Digest[]; // upstream manifest and index kept for digest-preserving pushes
+  size: number; // manifest + config + layers
+  fetchedBytes: number;
+};
+
+export type FetchDeps = {
+  pool: ClientPool;
+  cache: BlobCache;
+  blobSlots: Semaphore;
+  onBytes?: (n: number) => void;
+};
+
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+type Attempt = { source: ImageSource; error: unknown };
+
+// An image × arch resolved at one source: manifests read, config fetched and its platform checked.
+export type ResolvedImage = {
+  planned: PlannedImage;
+  source: ImageSource;
+  client: RegistryClient;
+  image: ManifestResponse;
+  index?: ManifestResponse;
+  manifest: ImageManifest;
+  mediaType: string;
+  platform: Platform;
+  fetchedBytes: number;
+};
+
+// Resolve through the ordered sources (no layer bytes yet); collects why each source failed.
+export async function resolveImage(p: PlannedImage, deps: FetchDeps, skip = 0): Promise<ResolvedImage> {
+  const attempts: Attempt[] = [];
+  for (const source of p.sources.slice(skip)) {
+    try {
+      return await resolveAt(p, source, deps);
+    } catch (error) {
+      attempts.push({ source, error });
+    }
+  }
+  throw exhausted(p, attempts);
+}
+
+// Fetch one image × arch: resolve, then layers; a failing, corrupt or wrong-arch source moves on to the next.
+export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: ResolvedImage): Promise<FetchedImage> {
+  const attempts: Attempt[] = [];
+  for (const source of p.sources) {
+    try {
+      const r = resolved && resolved.source === source ? resolved : await resolveAt(p, source, deps);
+      return await fetchLayers(r, deps);
+    } catch (error) {
+      attempts.push({ source, error });
+    }
+  }
+  throw exhausted(p, attempts);
+}
+
+function exhausted(p: PlannedImage, attempts: Attempt[]): KkoError {
+  const lines = attempts.map((a, i) => `  ${i + 1}) ${formatReference(a.source.ref)} (${a.source.via}): ${redactUrl(errorText(a.error))}`);
+  const codes = new Set(attempts.map((a) => (isKkoError(a.error) ? a.error.code : 'NETWORK_ERROR')));
+  const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
+  return new KkoError(code, `image ${p.ref} (${p.arch}): every source failed:\n${lines.join('\n')}`, { cause: attempts[0]?.error });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps): Promise<ResolvedImage> {
+  const client = deps.pool.clientFor(source);
+  const repo = source.ref.repository;
+  const want = parsePlatform(p.arch);
+  const top = await client.getManifest(repo, source.ref.digest ?? source.ref.tag ?? 'latest');
+  const parsed = parseManifestJson(top.bytes, top.mediaType);
+  let image = top;
+  let index: ManifestResponse | undefined;
+  if (parsed.kind === 'index') {
+    const [child] = selectManifests(parsed.manifest, want);
+    if (!child) {
+      const have = parsed.manifest.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+      throw new KkoError('PLATFORM_NOT_FOUND', `no ${formatPlatform(want)} entry in the index (it has ${have})`);
+    }
+    index = top;
+    image = await client.getManifest(repo, child.digest);
+  }
+  const manifest = parseManifestJson(image.bytes, image.mediaType);
+  if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
+  const tracker = { fetched: 0 };
+  const platform = await checkConfigPlatform(client, repo, manifest.manifest, want, index !== undefined, deps, tracker);
+  return { planned: p, source, client, image, ...(index ? { index } : {}), manifest: manifest.manifest, mediaType: manifest.mediaType, platform, fetchedBytes: tracker.fetched };
+}
+
+async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedImage> {
+  const m = r.manifest;
+  const tracker = { fetched: r.fetchedBytes };
+  // allSettled: no download of this source may still be running when the next source is tried.
+  const settled = await Promise.allSettled(m.layers.map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)));
+  const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (failed) throw failed.reason;
+  const oci = toOciManifest(r.image.bytes, r.mediaType);
+  await putBytes(deps.cache, oci.bytes);
+  await putBytes(deps.cache, r.image.bytes);
+  if (r.index) await putBytes(deps.cache, r.index.bytes);
+  const extra = [r.image.digest, ...(r.index ? [r.index.digest] : [])];
+  const size = oci.bytes.length + m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
+  return {
+    planned: r.planned,
+    source: { ref: formatReference(r.source.ref), via: r.source.via, registry: r.source.registry },
+    manifest: { digest: oci.digest, size: oci.bytes.length, mediaType: MediaType.OCI_MANIFEST },
+    upstream: { manifestDigest: r.image.digest, mediaType: r.mediaType, ...(r.index ? { indexDigest: r.index.digest, indexMediaType: r.index.mediaType } : {}) },
+    platform: r.platform,
+    blobs: [m.config, ...m.layers],
+    extraBlobs: extra.filter((d) => d !== oci.digest),
+    size,
+    fetchedBytes: tracker.fetched,
+  };
+}
+
+// The config says what the image really is: a single-arch image (or a lying index entry) for the
+// wrong platform is refused instead of being stored under the wrong "-<arch>" name (kk #2595).
+async function checkConfigPlatform(client: RegistryClient, repo: string, m: ImageManifest, want: Platform, fromIndex: boolean, deps: FetchDeps, tracker: { fetched: number }): Promise<Platform> {
+  if (m.config.size > MAX_CONFIG_BYTES) throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
+  const path = await ensureBlob(client, repo, m.config, deps, tracker);
+  const have = parseConfigPlatform(await readFile(path));
+  if (!platformMatches(want, have)) {
+    const what = fromIndex ? 'its index entry claims it, but the image config says' : 'it is a single-platform image for';
+    throw new KkoError('WRONG_PLATFORM', `wanted ${formatPlatform(want)}; ${what} ${formatPlatform(have)}`, {
+      hint: 'use a multi-arch source for this image, or drop the arch from spec.arches',
+    });
+  }
+  return have;
+}
+
+async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
+  const digest = parseDigest(d.digest);
+  const blob = { digest, size: d.size };
+  if (await deps.cache.has(blob)) return deps.cache.blobPath(digest);
+  const release = await deps.blobSlots.acquire();
+  try {
+    const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false }), {
+      onBytes: (n) => {
+        tracker.fetched += n;
+        deps.onBytes?.(n);
+      },
+    });
+    return r.path;
+  } finally {
+    release();
+  }
+}
+
+// Small generated or fetched documents (manifests, indexes) go into the cache like any blob.
+async function putBytes(cache: BlobCache, bytes: Buffer): Promise<void> {
+  await cache.ensure({ digest: sha256Digest(bytes), size: bytes.length }, async () => Readable.from([bytes]));
+}

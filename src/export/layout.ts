@@ -1,0 +1,41 @@
+import type { BlobCache } from '../cache/index.js';
+import type { TarEntry } from '../archive/tar.js';
+import { MediaType } from '../oci/index.js';
+import type { FetchedImage } from './fetch-image.js';
+
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+// index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
+export function layoutIndex(images: readonly FetchedImage[]): Buffer {
+  const manifests = [...images]
+    .sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0))
+    .map((img) => ({
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: img.manifest.digest,
+      size: img.manifest.size,
+      annotations: { [REF_NAME_ANNOTATION]: img.planned.refName },
+      platform: { architecture: img.platform.architecture, os: img.platform.os, ...(img.platform.variant ? { variant: img.platform.variant } : {}) },
+    }));
+  return Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }, null, 2)}\n`);
+}
+
+// The archive entries of images/: oci-layout, index.json and every blob once, read straight from the cache
+// (no second copy of the layout on disk).
+export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache, prefix = 'images/'): TarEntry[] {
+  const blobs = new Map<string, number | undefined>();
+  for (const img of images) {
+    blobs.set(img.manifest.digest, img.manifest.size);
+    for (const b of img.blobs) blobs.set(b.digest, b.size);
+    // Upstream manifests and indexes (unreferenced by index.json, allowed by image-spec) keep original digests at hand.
+    for (const d of img.extraBlobs) if (!blobs.has(d)) blobs.set(d, undefined);
+  }
+  const entries: TarEntry[] = [
+    { name: `${prefix}oci-layout`, data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+    { name: `${prefix}index.json`, data: layoutIndex(images) },
+  ];
+  for (const [digest, size] of blobs) {
+    const name = `${prefix}blobs/sha256/${digest.slice(7)}`;
+    entries.push(size === undefined ? { name, file: cache.blobPath(digest) } : { name, file: cache.blobPath(digest), size });
+  }
+  return entries;
+}

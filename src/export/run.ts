@@ -1,0 +1,147 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { sourceDateEpoch, writeTar, type TarEntry } from '../archive/tar.js';
+import { BlobCache } from '../cache/index.js';
+import { isKkoError, KkoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { KkManifest } from '../manifest/index.js';
+import type { EffectivePolicy } from '../mirror/index.js';
+import type { HttpOptions, CredentialProvider } from '../registry/index.js';
+import { Semaphore } from '../registry/semaphore.js';
+import { ClientPool } from './clients.js';
+import type { EventSink } from './events.js';
+import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
+import { inventoryEntries } from './inventory.js';
+import { layoutEntries } from './layout.js';
+import { planExport, type ExportPlan, type PlannedImage } from './plan.js';
+
+export type Compression = 'gzip' | 'none';
+
+export type ExportOptions = {
+  manifests: KkManifest[];
+  policy: EffectivePolicy;
+  cacheDir: string;
+  output: string;
+  compress?: Compression;
+  concurrency?: number;
+  keepGoing?: boolean;
+  env: NodeJS.ProcessEnv;
+  classify?: (ref: string) => string | undefined;
+  events?: EventSink;
+  logger?: Logger;
+  http?: HttpOptions;
+  credentials?: CredentialProvider;
+};
+
+export type ImageFailure = { image: PlannedImage; error: unknown };
+export type ExportReport = { plan: ExportPlan; images: FetchedImage[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
+
+// Run items with at most `limit` in flight; with stopOnError, nothing new starts after the first failure.
+async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: boolean, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (err) {
+        if (stopOnError) stopped = true;
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+// Fetch every image × arch into the cache, then write the artifact. Nothing is written under the output
+// name unless every image arrived and verified; a re-run fetches only what the cache lacks.
+export async function exportArtifact(opts: ExportOptions): Promise<ExportReport> {
+  const started = Date.now();
+  const emit: EventSink = opts.events ?? (() => undefined);
+  const plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
+  emit({ type: 'plan', images: plan.images.length, arches: plan.arches, zone: plan.zone });
+  const cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
+  const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
+  const pool = new ClientPool({ auths, env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.http ? { http: opts.http } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const blobSlots = new Semaphore(concurrency);
+  const deps = (p: PlannedImage): FetchDeps => ({ pool, cache, blobSlots, onBytes: (n) => emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) });
+  const images: FetchedImage[] = [];
+  const failures: ImageFailure[] = [];
+  const fail = (p: PlannedImage, error: unknown): never => {
+    failures.push({ image: p, error });
+    emit({ type: 'image-failed', ref: p.ref, arch: p.arch, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
+    throw error;
+  };
+  try {
+    // Phase 1: manifests and configs only (arch checked), so the total is known before any layer moves.
+    const resolved = new Map<PlannedImage, ResolvedImage>();
+    await forEachLimit(plan.images, concurrency, !opts.keepGoing, async (p) => {
+      resolved.set(p, await resolveImage(p, deps(p)).catch((e: unknown) => fail(p, e)));
+    }).catch(() => undefined);
+    const sizes = await blobTotals([...resolved.values()], cache);
+    emit({ type: 'resolved', images: resolved.size, failed: failures.length, ...sizes });
+    // Phase 2: layers, through the same fallback chain.
+    if (failures.length === 0 || opts.keepGoing) {
+      await forEachLimit([...resolved.keys()], concurrency, !opts.keepGoing, async (p) => {
+        const r = resolved.get(p) as ResolvedImage;
+        emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
+        const img = await fetchImage(p, deps(p), r).catch((e: unknown) => fail(p, e));
+        images.push(img);
+        emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
+      }).catch(() => undefined);
+    }
+  } finally {
+    await pool.close();
+  }
+  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0);
+  const report: ExportReport = { plan, images: sortImages(images), failures, fetchedBytes };
+  if (failures.length === 0) {
+    const entries = [...inventoryEntries(plan, report.images, opts.manifests), ...layoutEntries(report.images, cache)];
+    await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env);
+    report.output = opts.output;
+    emit({ type: 'archive', path: opts.output, entries: entries.length });
+  }
+  emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
+  return report;
+}
+
+function sortImages(images: FetchedImage[]): FetchedImage[] {
+  return [...images].sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0));
+}
+
+// Unique bytes the resolved images need (layers shared across images counted once), and how many the cache has.
+export async function blobTotals(resolved: readonly ResolvedImage[], cache: BlobCache): Promise<{ totalBytes: number; cachedBytes: number }> {
+  const blobs = new Map<string, number>();
+  for (const r of resolved) for (const d of [r.manifest.config, ...r.manifest.layers]) blobs.set(d.digest, d.size);
+  let cachedBytes = 0;
+  for (const [digest, size] of blobs) if (await cache.has({ digest, size })) cachedBytes += size;
+  return { totalBytes: [...blobs.values()].reduce((a, b) => a + b, 0), cachedBytes };
+}
+
+// Stream the tar (gzip or plain) to a temp name beside the output and rename only when complete.
+export async function writeArchive(entries: TarEntry[], output: string, compress: Compression, env: NodeJS.ProcessEnv): Promise<void> {
+  await mkdir(dirname(output), { recursive: true });
+  const tmp = `${output}.kko-partial`;
+  const file = createWriteStream(tmp);
+  const gzip = compress === 'gzip' ? createGzip({ level: 6 }) : undefined;
+  const sink: Writable = gzip ?? file;
+  const done = gzip ? pipeline(gzip, file) : new Promise<void>((resolve, reject) => file.on('close', resolve).on('error', reject));
+  try {
+    await writeTar(entries, sink, { mtime: sourceDateEpoch(env) });
+    sink.end();
+    await done;
+    await rename(tmp, output);
+  } catch (err) {
+    sink.destroy();
+    await rm(tmp, { force: true });
+    throw isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${String(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigPlatform } from './config.js';
+import { parseManifestJson, selectManifests } from './manifest.js';
+import { MediaType, MANIFEST_ACCEPT } from './media-types.js';
+
+const D = (n: string) => `sha256:${n.repeat(64)}`;
+const enc = (o: unknown) => Buffer.from(JSON.stringify(o));
+const image = {
+  schemaVersion: 2,
+  mediaType: MediaType.OCI_MANIFEST,
+  config: { mediaType: MediaType.OCI_CONFIG, digest: D('a'), size: 10 },
+  layers: [{ mediaType: MediaType.OCI_LAYER_GZIP, digest: D('b'), size: 20 }],
+};
+const index = {
+  schemaVersion: 2,
+  mediaType: MediaType.OCI_INDEX,
+  manifests: [
+    { mediaType: MediaType.OCI_MANIFEST, digest: D('c'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+    { mediaType: MediaType.OCI_MANIFEST, digest: D('d'), size: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+    { mediaType: MediaType.OCI_MANIFEST, digest: D('e'), size: 1 },
+  ],
+};
+
+describe('parseManifestJson', () => {
+  it('reads an OCI image manifest and an index', () => {
+    expect(parseManifestJson(enc(image))).toMatchObject({ kind: 'image', mediaType: MediaType.OCI_MANIFEST });
+    expect(parseManifestJson(enc(index))).toMatchObject({ kind: 'index', mediaType: MediaType.OCI_INDEX });
+  });
+
+  it('falls back to Content-Type, then to the shape, when the body has no mediaType', () => {
+    const { mediaType: _m, ...bare } = image;
+    expect(parseManifestJson(enc(bare), MediaType.DOCKER_MANIFEST).mediaType).toBe(MediaType.DOCKER_MANIFEST);
+    expect(parseManifestJson(enc(bare)).mediaType).toBe(MediaType.OCI_MANIFEST);
+    const { mediaType: _i, ...bareIndex } = index;
+    expect(parseManifestJson(enc(bareIndex), 'application/json').kind).toBe('index');
+  });
+
+  it.each([
+    ['not JSON', Buffer.from('{')],
+    ['schema1', enc({ schemaVersion: 1, name: 'x' })],
+    ['unknown mediaType', enc({ ...image, mediaType: 'application/vnd.example+json' })],
+    ['bad digest', enc({ ...image, config: { ...image.config, digest: 'md5:00' } })],
+    ['negative size', enc({ ...image, layers: [{ ...image.layers[0], size: -1 }] })],
+    ['layers not a list', enc({ ...image, layers: {} })],
+    ['platform without os', enc({ ...index, manifests: [{ ...index.manifests[0], platform: { architecture: 'amd64' } }] })],
+    ['array top level', enc([image])],
+    ['no shape', enc({ schemaVersion: 2 })],
+  ])('rejects %s with INVALID_IMAGE_MANIFEST', (_name, bytes) => {
+    expect(() => parseManifestJson(bytes)).toThrow(expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }));
+  });
+
+  it('selects platform entries (arm64 ≡ arm64/v8; entries without a platform never match)', () => {
+    const parsed = parseManifestJson(enc(index));
+    if (parsed.kind !== 'index') throw new Error('index expected');
+    expect(selectManifests(parsed.manifest, { os: 'linux', architecture: 'arm64' }).map((d) => d.digest)).toEqual([D('d')]);
+    expect(selectManifests(parsed.manifest, { os: 'linux', architecture: 's390x' })).toEqual([]);
+  });
+
+  it('sends every manifest type in Accept', () => {
+    for (const t of [MediaType.OCI_INDEX, MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_LIST, MediaType.DOCKER_MANIFEST]) expect(MANIFEST_ACCEPT).toContain(t);
+  });
+});
+
+describe('parseConfigPlatform', () => {
+  it('reads architecture, os and variant', () => {
+    expect(parseConfigPlatform(enc({ architecture: 'arm64', os: 'linux', variant: 'v8', rootfs: {} }))).toEqual({ architecture: 'arm64', os: 'linux', variant: 'v8' });
+    expect(() => parseConfigPlatform(enc({ os: 'linux' }))).toThrow(expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }));
+  });
+});

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { Semaphore } from './semaphore.js';
+
+describe('Semaphore', () => {
+  it('admits at most `limit` holders, FIFO, and tolerates double release', async () => {
+    const s = new Semaphore(2);
+    const r1 = await s.acquire();
+    const r2 = await s.acquire();
+    const order: number[] = [];
+    const p3 = s.acquire().then((r) => (order.push(3), r));
+    const p4 = s.acquire().then((r) => (order.push(4), r));
+    expect(s.active).toBe(2);
+    r1();
+    r1();
+    const r3 = await p3;
+    expect(order).toEqual([3]);
+    r2();
+    await p4;
+    expect(order).toEqual([3, 4]);
+    r3();
+    expect(s.active).toBe(1);
+  });
+});

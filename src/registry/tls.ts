@@ -1,0 +1,61 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
+import { KkoError } from '../errors.js';
+
+// Per-registry transport settings, as kk's registry.auths spells them.
+export type RegistryTlsOptions = {
+  readonly plainHTTP?: boolean;
+  readonly skipTLSVerify?: boolean;
+  readonly certsPath?: string;
+};
+
+export type CertsDir = { ca: string[]; cert: string[]; key: string[] };
+
+function certError(dir: string, why: string, cause?: unknown): KkoError {
+  return new KkoError('INVALID_INPUT', `loading registry certificates from ${dir}: ${why}`, {
+    cause,
+    hint: 'certsPath holds *.crt (CA certificates) and *.cert + *.key pairs with the same base name (client certificates)',
+  });
+}
+
+// kk / containers/image certs.d rules: every *.crt is a CA; each *.cert needs a *.key of the same base name and vice versa.
+export async function loadCertsDir(dir: string): Promise<CertsDir> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR';
+    throw new KkoError(code, `loading registry certificates from ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const out: CertsDir = { ca: [], cert: [], key: [] };
+  for (const name of names) {
+    if (name.endsWith('.crt')) out.ca.push(await readFile(join(dir, name), 'utf8'));
+    if (name.endsWith('.cert')) {
+      const keyName = `${name.slice(0, -'.cert'.length)}.key`;
+      if (!names.includes(keyName)) throw certError(dir, `client certificate ${name} has no key ${keyName}`);
+      out.cert.push(await readFile(join(dir, name), 'utf8'));
+      out.key.push(await readFile(join(dir, keyName), 'utf8'));
+    }
+    if (name.endsWith('.key') && !names.includes(`${name.slice(0, -'.key'.length)}.cert`)) {
+      throw certError(dir, `key ${name} has no client certificate ${name.slice(0, -'.key'.length)}.cert`);
+    }
+  }
+  return out;
+}
+
+export type AgentOptions = RegistryTlsOptions & { readonly timeoutMs: number };
+
+// An undici Agent for one registry: CA roots = system roots + certsPath *.crt (added, never replacing).
+export async function createRegistryAgent(opts: AgentOptions): Promise<Agent> {
+  const certs = opts.certsPath ? await loadCertsDir(opts.certsPath) : { ca: [], cert: [], key: [] };
+  const connect: Record<string, unknown> = { timeout: opts.timeoutMs };
+  if (certs.ca.length > 0) connect.ca = [...rootCertificates, ...certs.ca];
+  if (certs.cert.length > 0) {
+    connect.cert = certs.cert;
+    connect.key = certs.key;
+  }
+  if (opts.skipTLSVerify) connect.rejectUnauthorized = false;
+  return new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, keepAliveTimeout: 4_000 });
+}

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/registry/index.js';
+import { buildImage, buildIndex, buildLayer, fixtureSet, pushImage, pushIndex } from '../support/builders.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { runCli, tempDir } from '../cli/run-cli.js';
+
+const sh = promisify(execFile);
+const fx = fixtureSet({ baseSize: 256 * 1024, layerSize: 64 * 1024 });
+let reg: TestRegistry;
+let proxy: FaultProxy;
+let work: { dir: string; cleanup: () => Promise<void> };
+
+const AMD64 = { os: 'linux', architecture: 'amd64' };
+const ARM64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+
+beforeAll(async () => {
+  reg = await startRegistry({ mode: 'plain' });
+  proxy = await startFaultProxy({ upstream: reg.url });
+  work = await tempDir('kko-export-');
+  const c = new RegistryClient(reg.host, { plainHTTP: true });
+  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
+  await pushIndex(c, 'kubesphere/pause-docker', '3.9', fx.pauseDocker);
+  await pushImage(c, 'kubesphere/kube-apiserver', 'v1.28.12', fx.apiserver);
+  await pushIndex(c, 'calico/lonely', 'v1', fx.pretender);
+  const base = buildLayer('calico-base', 128 * 1024);
+  const multi = (name: string) => buildIndex([buildImage({ name, platform: AMD64, base, layerSize: 32 * 1024 }), buildImage({ name, platform: ARM64, layerSize: 32 * 1024 })]);
+  await pushIndex(c, 'calico/node', 'v3.27.3', multi('calico-node'));
+  await pushIndex(c, 'calico/cni', 'v3.27.3', multi('calico-cni'));
+  await c.close();
+}, 120_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await reg?.stop();
+  await work?.cleanup();
+});
+
+const manifest = (images: string[], arches = ['amd64', 'arm64']) => `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Manifest
+metadata: {name: t}
+spec:
+  arches: [${arches.join(', ')}]
+  images:
+${images.map((i) => `  - ${i}`).join('\n')}
+`;
+
+// docker.io → the loopback registry (optionally behind the fault proxy first).
+const mirrors = (locations: string[]) => `apiVersion: kko.io/v1alpha1
+kind: MirrorPolicy
+registries:
+- prefix: docker.io
+  mirrors:
+${locations.map((l) => `  - {location: ${l}, plainHTTP: true}`).join('\n')}
+  upstream: false
+`;
+
+async function setup(name: string, images: string[], locations = [reg.host], arches?: string[]) {
+  const dir = join(work.dir, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'm.yaml'), manifest(images, arches));
+  await writeFile(join(dir, 'mirrors.yaml'), mirrors(locations));
+  return dir;
+}
+
+const exportIn = (dir: string, ...extra: string[]) =>
+  runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', ...extra], { cwd: dir, env: { HOME: dir } });
+
+const events = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('kko artifact export (real registry)', () => {
+  const IMAGES = ['docker.io/kubesphere/pause:3.9', 'docker.io/kubesphere/pause-docker:3.9', 'docker.io/calico/node:v3.27.3', 'docker.io/calico/cni:v3.27.3'];
+
+  it('exports every image × arch into one OCI layout that skopeo reads and pushes, digests intact', async () => {
+    const dir = await setup('ok', IMAGES);
+    const r = await exportIn(dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const ev = events(r.stdout);
+    expect(ev.filter((e) => e.type === 'image-done')).toHaveLength(8);
+    await sh('tar', ['xzf', 'out.tar.gz', '-C', '.'], { cwd: dir });
+    const index = JSON.parse(await readFile(join(dir, 'images/index.json'), 'utf8'));
+    const names = index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']);
+    expect(names).toEqual([...names].sort());
+    expect(names).toContain('docker.io/kubesphere/pause:3.9-arm64');
+    expect(index.manifests.every((m: { mediaType: string }) => m.mediaType === 'application/vnd.oci.image.manifest.v1+json')).toBe(true);
+    // skopeo (containers/image, as kk) reads the Docker-list image converted to OCI, for the right arch
+    const inspect = JSON.parse((await sh('skopeo', ['inspect', `oci:${join(dir, 'images')}:docker.io/kubesphere/pause-docker:3.9-arm64`])).stdout);
+    expect(inspect.Architecture).toBe('arm64');
+    const want = fx.pauseDocker.images[1]?.layers.map((l) => l.descriptor.digest);
+    expect(inspect.Layers).toEqual(want);
+    // and pushes it; the layer digests that arrive equal the source's
+    await sh('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(dir, 'images')}:docker.io/calico/node:v3.27.3-arm64`, `docker://${reg.host}/pushed/node:v3.27.3-arm64`]);
+    const c = new RegistryClient(reg.host, { plainHTTP: true });
+    const pushed = JSON.parse((await c.getManifest('pushed/node', 'v3.27.3-arm64')).bytes.toString());
+    const src = JSON.parse((await c.getManifest('calico/node', 'v3.27.3')).bytes.toString());
+    const arm = src.manifests.find((m: { platform: { architecture: string } }) => m.platform.architecture === 'arm64');
+    const srcArm = JSON.parse((await c.getManifest('calico/node', arm.digest)).bytes.toString());
+    expect(pushed.layers.map((l: { digest: string }) => l.digest)).toEqual(srcArm.layers.map((l: { digest: string }) => l.digest));
+    await c.close();
+    const inv = JSON.parse(await readFile(join(dir, 'kko/inventory.json'), 'utf8'));
+    expect(inv.images).toHaveLength(8);
+    expect(inv.images[0].source.registry).toBe(reg.host);
+  });
+
+  it('a re-run fetches nothing and writes byte-identical output; --compress none is a plain tar', async () => {
+    const dir = await setup('again', IMAGES);
+    expect((await exportIn(dir)).code).toBe(0);
+    const first = await readFile(join(dir, 'out.tar.gz'));
+    const again = await exportIn(dir, '--force');
+    expect(again.code).toBe(0);
+    const done = events(again.stdout).find((e) => e.type === 'done');
+    expect(done?.fetchedBytes).toBe(0);
+    expect((await readFile(join(dir, 'out.tar.gz'))).equals(first)).toBe(true);
+    const refused = await exportIn(dir);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--force');
+    expect((await exportIn(dir, '--force', '--compress', 'none', '-o', 'out.tar')).code).toBe(0);
+    const { stdout } = await sh('tar', ['tf', 'out.tar'], { cwd: dir });
+    expect(stdout.split('\n').slice(0, 4)).toEqual(['kko/inventory.json', 'kko/manifest.json', 'images/blobs/sha256/' + stdout.split('\n')[2]?.slice(20), stdout.split('\n')[3]]);
+  });
+
+  it('refuses a single-arch image for another arch, and an index entry that lies about its arch', async () => {
+    const dir = await setup('wrongarch', ['docker.io/kubesphere/kube-apiserver:v1.28.12', 'docker.io/calico/lonely:v1', 'docker.io/calico/cni:v3.27.3']);
+    const r = await exportIn(dir, '--keep-going');
+    expect(r.code).toBe(1);
+    const failed = events(r.stdout).filter((e) => e.type === 'image-failed');
+    expect(failed.map((e) => [e.ref, e.arch, e.code])).toEqual([
+      ['docker.io/kubesphere/kube-apiserver:v1.28.12', 'arm64', 'WRONG_PLATFORM'],
+      ['docker.io/calico/lonely:v1', 'arm64', 'WRONG_PLATFORM'],
+    ]);
+    expect(r.stderr).toMatch(/kube-apiserver:v1\.28\.12 \(arm64\)[\s\S]*single-platform image for linux\/amd64/);
+    expect(r.stderr).toMatch(/lonely:v1 \(arm64\)[\s\S]*index entry claims it/);
+    expect(r.stderr).toContain('nothing was written');
+    await expect(readFile(join(dir, 'out.tar.gz'))).rejects.toThrow();
+  });
+
+  it('falls back from a failing mirror and a corrupt mirror to a healthy one, recording who served', async () => {
+    proxy.clear();
+    proxy.add({ path: '/v2/kubesphere/pause/manifests', times: Infinity, fault: { kind: 'status', status: 503 } });
+    proxy.add({ path: /\/v2\/calico\/node\/blobs\/sha256:/, method: 'GET', times: Infinity, fault: { kind: 'corrupt' } });
+    const dir = await setup('fallback', ['docker.io/kubesphere/pause:3.9', 'docker.io/calico/node:v3.27.3'], [proxy.host, reg.host]);
+    const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const done = events(r.stdout).filter((e) => e.type === 'image-done');
+    expect(new Set(done.map((e) => e.source))).toEqual(new Set([`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/calico/node:v3.27.3`]));
+    proxy.clear();
+  });
+
+  it('when every source fails, the error lists each source and why', async () => {
+    proxy.clear();
+    proxy.add({ path: '/v2/', times: Infinity, fault: { kind: 'status', status: 500 } });
+    const dir = await setup('allfail', ['docker.io/kubesphere/pause:3.9'], [proxy.host, '127.0.0.1:9'], ['amd64']);
+    const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/every source failed:\n {2}1\) 127\.0\.0\.1:\d+\/kubesphere\/pause:3\.9 \(mirror\): .*500[\s\S]*\n {2}2\) 127\.0\.0\.1:9\/kubesphere\/pause:3\.9 \(mirror\): /);
+    proxy.clear();
+  });
+
+  it('--dry-run prints the plan with sources in order, and touches no network', async () => {
+    const dir = await setup('dry', ['docker.io/kubesphere/pause:3.9'], ['127.0.0.1:1', reg.host]);
+    const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--dry-run', '--json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.images.map((i: { refName: string }) => i.refName)).toEqual(['docker.io/kubesphere/pause:3.9-amd64', 'docker.io/kubesphere/pause:3.9-arm64']);
+    expect(plan.images[0].sources.map((s: { registry: string }) => s.registry)).toEqual(['127.0.0.1:1', reg.host]);
+  });
+});

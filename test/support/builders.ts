@@ -1,0 +1,139 @@
+import { createCipheriv, createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import type { Descriptor, Platform } from '../../src/oci/index.js';
+import { MediaType } from '../../src/oci/index.js';
+import { sha256Digest, type Digest } from '../../src/reference/index.js';
+import type { RegistryClient } from '../../src/registry/index.js';
+
+// Deterministic fixture images built in memory (ggcr's pkg/v1/random idea, but seeded): same seed, same digests.
+
+export type Blob = { readonly bytes: Buffer; readonly descriptor: Descriptor };
+export type FixtureImage = { readonly manifest: Blob; readonly config: Blob; readonly layers: readonly Blob[] };
+export type FixtureIndex = { readonly manifest: Blob; readonly images: readonly FixtureImage[] };
+export type Format = 'oci' | 'docker';
+
+// Pseudo-random bytes from AES-128-CTR keyed by sha256(seed): fast, incompressible, reproducible.
+export function seededBytes(seed: string, size: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32));
+  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
+}
+
+function octal(n: number, width: number): string {
+  return `${n.toString(8).padStart(width - 1, '0')}\0`;
+}
+
+// A ustar archive of regular files, written by hand: mtime 0, uid/gid 0, mode 0644.
+export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>): Buffer {
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    const h = Buffer.alloc(512);
+    h.write(f.name, 0, 100, 'utf8');
+    h.write(octal(0o644, 8), 100);
+    h.write(octal(0, 8), 108);
+    h.write(octal(0, 8), 116);
+    h.write(octal(f.data.length, 12), 124);
+    h.write(octal(0, 12), 136);
+    h.write(' '.repeat(8), 148);
+    h.write('0', 156);
+    h.write('ustar\0' + '00', 257, 'binary');
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    parts.push(h, f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
+function blob(bytes: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Blob {
+  return { bytes, descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length, ...extra } };
+}
+
+function layerType(format: Format): string {
+  return format === 'oci' ? MediaType.OCI_LAYER_GZIP : MediaType.DOCKER_LAYER_GZIP;
+}
+
+// A gzip layer holding one file of seeded random bytes; `diffId` is the digest of the uncompressed tar.
+export function buildLayer(seed: string, size: number, format: Format = 'oci'): Blob & { readonly diffId: Digest } {
+  const tar = tarOf([{ name: `data/${seed.replace(/[^a-z0-9.-]/gi, '_')}.bin`, data: seededBytes(seed, size) }]);
+  return { ...blob(gzipSync(tar, { level: 1 }), layerType(format)), diffId: sha256Digest(tar) };
+}
+
+export type ImageSpec = {
+  readonly name: string;
+  readonly platform: Platform;
+  // What the config claims; defaults to `platform` (set it to build an image that lies about its arch).
+  readonly configPlatform?: Platform;
+  readonly base?: Blob & { readonly diffId: Digest };
+  readonly layerSize?: number;
+  readonly format?: Format;
+};
+
+// One image: an optional shared base layer, one unique layer, a config naming the platform, a manifest.
+export function buildImage(spec: ImageSpec): FixtureImage {
+  const format = spec.format ?? 'oci';
+  const own = buildLayer(`${spec.name}/${spec.platform.architecture}`, spec.layerSize ?? 2048, format);
+  const layers = spec.base ? [spec.base, own] : [own];
+  const cp = spec.configPlatform ?? spec.platform;
+  const configDoc = {
+    created: '2024-01-01T00:00:00Z',
+    architecture: cp.architecture,
+    os: cp.os,
+    ...(cp.variant ? { variant: cp.variant } : {}),
+    config: { Entrypoint: ['/bin/true'] },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+  };
+  const config = blob(Buffer.from(JSON.stringify(configDoc)), format === 'oci' ? MediaType.OCI_CONFIG : MediaType.DOCKER_CONFIG);
+  const mediaType = format === 'oci' ? MediaType.OCI_MANIFEST : MediaType.DOCKER_MANIFEST;
+  const doc = { schemaVersion: 2, mediaType, config: config.descriptor, layers: layers.map((l) => l.descriptor) };
+  return { manifest: blob(Buffer.from(JSON.stringify(doc)), mediaType, { platform: spec.platform }), config, layers };
+}
+
+// An OCI index or Docker manifest list over images; each entry carries the image's (claimed) platform.
+export function buildIndex(images: readonly FixtureImage[], format: Format = 'oci'): FixtureIndex {
+  const mediaType = format === 'oci' ? MediaType.OCI_INDEX : MediaType.DOCKER_MANIFEST_LIST;
+  const doc = { schemaVersion: 2, mediaType, manifests: images.map((i) => i.manifest.descriptor) };
+  return { manifest: blob(Buffer.from(JSON.stringify(doc)), mediaType), images };
+}
+
+const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
+const ARM64: Platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+
+// The standard fixture set: shared base layers, single images, a multi-arch OCI index, a Docker list,
+// and a "pretender" whose arm64 entry is really an amd64 image (kk #1494 / #2281).
+export function fixtureSet(opts: { baseSize?: number; layerSize?: number } = {}) {
+  const base = { amd64: buildLayer('base/amd64', opts.baseSize ?? 64 * 1024), arm64: buildLayer('base/arm64', opts.baseSize ?? 64 * 1024) };
+  const dockerBase = buildLayer('base/amd64', opts.baseSize ?? 64 * 1024, 'docker');
+  const size = opts.layerSize ?? 4096;
+  const img = (name: string, p: Platform, extra: Partial<ImageSpec> = {}): FixtureImage =>
+    buildImage({ name, platform: p, layerSize: size, base: p.architecture === 'arm64' ? base.arm64 : base.amd64, ...extra });
+  return {
+    base,
+    apiserver: img('kube-apiserver', AMD64),
+    scheduler: img('kube-scheduler', AMD64),
+    pause: buildIndex([img('pause', AMD64), img('pause', ARM64)]),
+    pauseDocker: buildIndex([img('pause-d', AMD64, { format: 'docker', base: dockerBase }), img('pause-d', ARM64, { format: 'docker', base: dockerBase })], 'docker'),
+    pretender: buildIndex([img('lonely', AMD64), img('lonely-fake', ARM64, { configPlatform: AMD64, base: base.amd64 })]),
+  };
+}
+
+async function pushBlobs(client: RegistryClient, repo: string, blobs: readonly Blob[]): Promise<void> {
+  for (const b of blobs) {
+    if (await client.headBlob(repo, b.descriptor.digest)) continue;
+    await client.putBlob(repo, b.descriptor.digest, b.descriptor.size, Readable.from([b.bytes]));
+  }
+}
+
+// Push an image's blobs (streamed) and then its manifest under `ref` (a tag, or its digest).
+export async function pushImage(client: RegistryClient, repo: string, ref: string, image: FixtureImage): Promise<Digest> {
+  await pushBlobs(client, repo, [image.config, ...image.layers]);
+  return client.putManifest(repo, ref, image.manifest.bytes, image.manifest.descriptor.mediaType);
+}
+
+// Push every child by digest, then the index under `tag` (children first, as the spec requires).
+export async function pushIndex(client: RegistryClient, repo: string, tag: string, index: FixtureIndex): Promise<Digest> {
+  for (const image of index.images) await pushImage(client, repo, image.manifest.descriptor.digest, image);
+  return client.putManifest(repo, tag, index.manifest.bytes, index.manifest.descriptor.mediaType);
+}

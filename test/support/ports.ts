@@ -1,0 +1,15 @@
+import { createServer } from 'node:net';
+
+// A port that was free on 127.0.0.1 a moment ago (bind :0, read it, close). Callers retry on EADDRINUSE.
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
