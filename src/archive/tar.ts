@@ -5,7 +5,8 @@ import { KkoError } from '../errors.js';
 
 // One regular file of the archive: bytes in memory (metadata) or a file on disk (blobs, binaries).
 // `first` entries (metadata) come before all others, so a reader sees the inventory before the blobs.
-export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number }) & { first?: boolean };
+// `sha256` (hex) of a file entry is known from its digest or catalog checksum, so SHA256SUMS needs no re-read.
+export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string }) & { first?: boolean };
 
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);

@@ -35,7 +35,8 @@ export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache,
   ];
   for (const [digest, size] of blobs) {
     const name = `${prefix}blobs/sha256/${digest.slice(7)}`;
-    entries.push(size === undefined ? { name, file: cache.blobPath(digest) } : { name, file: cache.blobPath(digest), size });
+    const sha256 = digest.slice(7);
+    entries.push(size === undefined ? { name, file: cache.blobPath(digest), sha256 } : { name, file: cache.blobPath(digest), size, sha256 });
   }
   return entries;
 }

@@ -4,14 +4,15 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { withChecksums } from '../archive/checksums.js';
 import { sourceDateEpoch, writeTar, type TarEntry } from '../archive/tar.js';
 import { BlobCache } from '../cache/index.js';
 import { isKkoError, KkoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
-import type { HttpOptions, CredentialProvider } from '../registry/index.js';
-import { Semaphore } from '../registry/semaphore.js';
+import { Semaphore, type HttpOptions, type CredentialProvider } from '../registry/index.js';
+
 import { ClientPool } from './clients.js';
 import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
@@ -104,7 +105,7 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0);
   const report: ExportReport = { plan, images: sortImages(images), failures, fetchedBytes };
   if (failures.length === 0) {
-    const entries = [...inventoryEntries(plan, report.images, opts.manifests), ...layoutEntries(report.images, cache)];
+    const entries = withChecksums([...inventoryEntries(plan, report.images, opts.manifests), ...layoutEntries(report.images, cache)]);
     await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env);
     report.output = opts.output;
     emit({ type: 'archive', path: opts.output, entries: entries.length });

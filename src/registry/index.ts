@@ -3,6 +3,7 @@ export type { RegistryClientOptions, ManifestResponse, BlobReadOptions } from '.
 export { RegistryError, redactUrl, isRetryableStatus } from './errors.js';
 export type { OciErrorEntry } from './errors.js';
 export { backoffDelay, parseRetryAfter } from './retry.js';
+export { Semaphore } from './semaphore.js';
 export type { FetchFn, SleepFn, HttpOptions } from './http.js';
 export type { RegistryTlsOptions } from './tls.js';
 export { loadCertsDir } from './tls.js';

@@ -121,7 +121,7 @@ describe('kko artifact export (real registry)', () => {
     expect(refused.stderr).toContain('--force');
     expect((await exportIn(dir, '--force', '--compress', 'none', '-o', 'out.tar')).code).toBe(0);
     const { stdout } = await sh('tar', ['tf', 'out.tar'], { cwd: dir });
-    expect(stdout.split('\n').slice(0, 4)).toEqual(['kko/inventory.json', 'kko/manifest.json', 'images/blobs/sha256/' + stdout.split('\n')[2]?.slice(20), stdout.split('\n')[3]]);
+    expect(stdout.split('\n').slice(0, 3)).toEqual(['kko/SHA256SUMS', 'kko/inventory.json', 'kko/manifest.json']);
   });
 
   it('refuses a single-arch image for another arch, and an index entry that lies about its arch', async () => {
@@ -129,9 +129,9 @@ describe('kko artifact export (real registry)', () => {
     const r = await exportIn(dir, '--keep-going');
     expect(r.code).toBe(1);
     const failed = events(r.stdout).filter((e) => e.type === 'image-failed');
-    expect(failed.map((e) => [e.ref, e.arch, e.code])).toEqual([
-      ['docker.io/kubesphere/kube-apiserver:v1.28.12', 'arm64', 'WRONG_PLATFORM'],
+    expect(failed.map((e) => [e.ref, e.arch, e.code]).sort()).toEqual([
       ['docker.io/calico/lonely:v1', 'arm64', 'WRONG_PLATFORM'],
+      ['docker.io/kubesphere/kube-apiserver:v1.28.12', 'arm64', 'WRONG_PLATFORM'],
     ]);
     expect(r.stderr).toMatch(/kube-apiserver:v1\.28\.12 \(arm64\)[\s\S]*single-platform image for linux\/amd64/);
     expect(r.stderr).toMatch(/lonely:v1 \(arm64\)[\s\S]*index entry claims it/);

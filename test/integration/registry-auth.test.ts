@@ -105,7 +105,8 @@ describe('bearer token auth', () => {
 
   it('refuses an anonymous push with UNAUTHORIZED', async () => {
     const err = await caught(pushImage(client(), 'anon/push', 'v1', fx.scheduler));
-    expect(err.code).toBe('UNAUTHORIZED');
+    expect(err).toMatchObject({ code: 'UNAUTHORIZED', status: 401, method: 'POST' });
+    expect(err.ociErrors.map((e) => e.code)).toEqual(['UNAUTHORIZED']);
   });
 
   it('pushes with credentials', async () => {

@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import { KkoError } from '../errors.js';
+import type { TarEntry } from './tar.js';
+
+export const SUMS_NAME = 'kko/SHA256SUMS';
+
+function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+// Add kko/SHA256SUMS ("<hex>  <path>" per line, sha256sum -c compatible, sorted by path) covering every other entry.
+export function withChecksums(entries: readonly TarEntry[]): TarEntry[] {
+  const lines = entries
+    .map((e) => {
+      const hex = 'data' in e ? sha256Hex(e.data) : e.sha256;
+      if (!hex) throw new KkoError('INTERNAL', `no checksum known for archive entry ${e.name}`);
+      return `${hex}  ${e.name}`;
+    })
+    .sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : a.slice(66) > b.slice(66) ? 1 : 0));
+  return [...entries, { name: SUMS_NAME, data: Buffer.from(`${lines.join('\n')}\n`), first: true }];
+}
+
+// Parse a SHA256SUMS text into path → hex; malformed lines are an error naming the line.
+export function parseChecksums(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split('\n').forEach((line, i) => {
+    if (line === '') return;
+    const m = /^([a-f0-9]{64}) [ *](.+)$/.exec(line);
+    if (!m) throw new KkoError('UNSAFE_ARCHIVE', `${SUMS_NAME} line ${i + 1}: not "<sha256>  <path>"`);
+    out.set(m[2] as string, m[1] as string);
+  });
+  return out;
+}
