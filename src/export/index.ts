@@ -1,5 +1,7 @@
-export { exportArtifact, writeArchive, blobTotals } from './run.js';
-export type { ExportOptions, ExportReport, ImageFailure, Compression } from './run.js';
+export { exportArtifact, blobTotals } from './run.js';
+export type { ExportOptions, ExportReport, ImageFailure } from './run.js';
+export { writeArchive } from '../archive/write.js';
+export type { Compression } from '../archive/write.js';
 export { planExport, layoutRefName } from './plan.js';
 export type { ExportPlan, PlannedImage } from './plan.js';
 export type { ExportEvent, EventSink } from './events.js';

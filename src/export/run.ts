@@ -1,13 +1,7 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { withChecksums } from '../archive/checksums.js';
-import { sourceDateEpoch, writeTar, type TarEntry } from '../archive/tar.js';
+import { writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache } from '../cache/index.js';
-import { isKkoError, KkoError } from '../errors.js';
+import { isKkoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
@@ -19,8 +13,6 @@ import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type Resol
 import { inventoryEntries } from './inventory.js';
 import { layoutEntries } from './layout.js';
 import { planExport, type ExportPlan, type PlannedImage } from './plan.js';
-
-export type Compression = 'gzip' | 'none';
 
 export type ExportOptions = {
   manifests: KkManifest[];
@@ -125,24 +117,4 @@ export async function blobTotals(resolved: readonly ResolvedImage[], cache: Blob
   let cachedBytes = 0;
   for (const [digest, size] of blobs) if (await cache.has({ digest, size })) cachedBytes += size;
   return { totalBytes: [...blobs.values()].reduce((a, b) => a + b, 0), cachedBytes };
-}
-
-// Stream the tar (gzip or plain) to a temp name beside the output and rename only when complete.
-export async function writeArchive(entries: TarEntry[], output: string, compress: Compression, env: NodeJS.ProcessEnv): Promise<void> {
-  await mkdir(dirname(output), { recursive: true });
-  const tmp = `${output}.kko-partial`;
-  const file = createWriteStream(tmp);
-  const gzip = compress === 'gzip' ? createGzip({ level: 6 }) : undefined;
-  const sink: Writable = gzip ?? file;
-  const done = gzip ? pipeline(gzip, file) : new Promise<void>((resolve, reject) => file.on('close', resolve).on('error', reject));
-  try {
-    await writeTar(entries, sink, { mtime: sourceDateEpoch(env) });
-    sink.end();
-    await done;
-    await rename(tmp, output);
-  } catch (err) {
-    sink.destroy();
-    await rm(tmp, { force: true });
-    throw isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${String(err)}`, { cause: err });
-  }
 }
