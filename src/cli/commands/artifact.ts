@@ -11,7 +11,7 @@ import { EXIT_FAILURE } from '../io.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
 import { readManifests } from './manifest-read.js';
 
-export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[] };
+export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[]; retries: string };
 
 type ExportOptions = NetworkOptions & {
   manifest: string[];
@@ -33,16 +33,20 @@ export function cacheDirFor(ctx: CommandContext, flag: string | undefined): stri
   return join(base, 'kko');
 }
 
-function positiveInt(flag: string, value: string): number {
+function wholeNumber(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from 1 to 256`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`);
   return n;
+}
+
+export function retriesOf(o: NetworkOptions): number {
+  return wholeNumber('--retries', o.retries, 0, 20);
 }
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const compress = o.compress as Compression;
   if (compress !== 'gzip' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads) or none' });
-  const concurrency = positiveInt('--concurrency', o.concurrency);
+  const concurrency = wholeNumber('--concurrency', o.concurrency, 1, 256);
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);
@@ -58,7 +62,8 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   await assertWritable(output, Boolean(o.force));
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
   const events = tty?.onEvent ?? ndjsonRenderer(ctx.io);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events });
+  const http = { retries: retriesOf(o) };
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http });
   tty?.finish();
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
@@ -91,6 +96,7 @@ export function addNetworkOptions(cmd: Command): Command {
     .option('--zone <zone>', 'default | cn (default: $KKZONE)')
     .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
     .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, else ~/.cache/kko)')
+    .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v]);
 }
 
