@@ -4,6 +4,7 @@ import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type Cli
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
 import { registerArtifactCommands } from './commands/artifact.js';
+import { registerPrecheck } from './commands/precheck.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
 
@@ -21,6 +22,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   registerManifestCommands(program, ctx);
   registerMirrorCommands(program, ctx);
   registerArtifactCommands(program, ctx);
+  registerPrecheck(program, ctx);
   return program;
 }
 

@@ -9,3 +9,5 @@ export type { FetchedImage, ResolvedImage } from './fetch-image.js';
 export { resolveImage, fetchImage } from './fetch-image.js';
 export { ClientPool } from './clients.js';
 export { toOciManifest } from './convert.js';
+export { precheck } from './precheck.js';
+export type { PrecheckReport, PrecheckImage, PrecheckOptions, DiskCheck } from './precheck.js';

@@ -171,3 +171,26 @@ describe('kko artifact export (real registry)', () => {
     expect(plan.images[0].sources.map((s: { registry: string }) => s.registry)).toEqual(['127.0.0.1:1', reg.host]);
   });
 });
+
+describe('kko precheck and manifest validate --online (real registry)', () => {
+  it('reports each image × arch, the unique bytes and free disk; a wrong arch is a failure at its line', async () => {
+    const dir = await setup('precheck', ['docker.io/kubesphere/pause:3.9', 'docker.io/calico/node:v3.27.3', 'docker.io/kubesphere/kube-apiserver:v1.28.12']);
+    const r = await runCli(['precheck', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(1);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.images.filter((i: { ok: boolean }) => !i.ok).map((i: { ref: string; arch: string; code: string }) => [i.ref, i.arch, i.code])).toEqual([['docker.io/kubesphere/kube-apiserver:v1.28.12', 'arm64', 'WRONG_PLATFORM']]);
+    // unique bytes: every config and layer of the five resolvable image×arch, shared base counted once
+    const blobs = new Map<string, number>();
+    const child = (idx: typeof fx.pause, arch: string) => idx.images.find((i) => i.manifest.descriptor.platform?.architecture === arch);
+    for (const img of [child(fx.pause, 'amd64'), child(fx.pause, 'arm64'), fx.apiserver]) for (const b of [img!.config, ...img!.layers]) blobs.set(b.descriptor.digest, b.descriptor.size);
+    expect(rep.totalBytes).toBeGreaterThan([...blobs.values()].reduce((a, b) => a + b, 0));
+    expect(rep.disks[0].freeBytes).toBeGreaterThan(0);
+    // nothing but configs was downloaded
+    const cached = await import('node:fs/promises').then((fs) => fs.readdir(join(dir, 'cache/blobs/sha256')));
+    expect(cached.length).toBeLessThanOrEqual(6);
+    const v = await runCli(['manifest', 'validate', '-f', 'm.yaml', '--online', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '--json', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const issues = JSON.parse(v.stdout).issues as Array<{ code: string; path?: string; line?: number }>;
+    expect(issues.find((i) => i.code === 'WRONG_PLATFORM')).toMatchObject({ path: 'spec.images[2]', line: 9 });
+    expect(issues.some((i) => i.code === 'SIZE_ESTIMATE')).toBe(true);
+  });
+});

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import type { Catalog } from '../../catalog/index.js';
+import { precheck, type PrecheckReport } from '../../export/index.js';
+import type { KkManifest } from '../../manifest/index.js';
+import { loadMirrorPolicy } from '../../mirror/index.js';
+import { absPath, catalogFor } from '../common.js';
+import { printJson, type CommandContext } from '../context.js';
+import { EXIT_FAILURE } from '../io.js';
+import { formatBytes } from '../progress.js';
+import { addNetworkOptions, cacheDirFor, retriesOf, type NetworkOptions } from './artifact.js';
+import { readManifests } from './manifest-read.js';
+
+type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string };
+
+// Run the online precheck for already-loaded manifests (shared by `kko precheck` and `manifest validate --online`).
+export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, manifests: KkManifest[], o: NetworkOptions & { output?: string }): Promise<PrecheckReport> {
+  const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  return precheck({
+    manifests,
+    policy,
+    cacheDir: cacheDirFor(ctx, o.cache),
+    ...(o.output ? { output: absPath(ctx, o.output) } : {}),
+    env: ctx.io.env,
+    http: { retries: retriesOf(o) },
+    classify: (ref) => catalog.classify(ref),
+  });
+}
+
+export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
+  for (const i of r.images) {
+    if (i.ok) ctx.io.stdout(`ok    ${i.ref} ${i.arch}  ${i.platform} ${formatBytes(i.size ?? 0)} from ${i.source} (${i.via})\n`);
+    else ctx.io.stderr(`FAIL  ${i.ref} ${i.arch}  ${i.code}: ${i.message}\n`);
+  }
+  ctx.io.stdout(`total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`);
+  for (const d of r.disks) {
+    const line = `disk  ${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed\n`;
+    (d.ok ? ctx.io.stdout : ctx.io.stderr)(d.ok ? line : `NOT ENOUGH ${line}`);
+  }
+}
+
+async function runPrecheck(o: PrecheckOptions, ctx: CommandContext): Promise<void> {
+  const catalog = await catalogFor(ctx, o.catalogDir);
+  const parsed = await readManifests(ctx, o.manifest);
+  const report = await runOnlineCheck(ctx, catalog, parsed.map((p) => p.manifest), o);
+  if (o.json) printJson(ctx, report);
+  else renderPrecheck(ctx, report);
+  if (!report.ok) ctx.setExit(EXIT_FAILURE);
+}
+
+export function registerPrecheck(program: Command, ctx: CommandContext): void {
+  addNetworkOptions(
+    program
+      .command('precheck')
+      .description('before exporting: every image × arch resolvable through the mirror policy, the bytes to fetch, free disk')
+      .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
+      .option('-o, --output <file>', 'where the artifact will be written (checked for free space)')
+      .option('--concurrency <n>', 'parallel lookups', '8')
+      .option('--json', 'print the report as JSON'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ kko precheck -m manifest.yaml -o /data/kubekey-artifact.tar.gz\n  $ KKZONE=cn kko precheck -m manifest.yaml --json\n\nExit codes: 0 all resolvable and enough disk, 1 otherwise, 2 invalid input.\n')
+    .action(async (o: PrecheckOptions) => runPrecheck(o, ctx));
+}
