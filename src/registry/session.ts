@@ -68,8 +68,10 @@ export class RegistrySession {
   async send(op: RegistryOp): Promise<HttpResponse> {
     const { http, auth } = await this.#init();
     const url = this.url(op.target);
+    let sent: string | undefined;
     const attempt = async (): Promise<HttpResponse> => {
       const authorization = await auth.authorization(op.scopes, op.signal);
+      sent = authorization;
       return http.send({
         method: op.method,
         url,
@@ -83,7 +85,7 @@ export class RegistrySession {
     };
     const res = await attempt();
     if (res.status !== 401 || (op.body !== undefined && !Buffer.isBuffer(op.body))) return res;
-    if (!(await auth.onChallenge(res.headers.get('www-authenticate'), op.scopes))) return res;
+    if (!(await auth.onChallenge(res.headers.get('www-authenticate'), op.scopes, sent))) return res;
     await discardBody(res);
     return attempt();
   }

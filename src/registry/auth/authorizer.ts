@@ -61,23 +61,23 @@ export class Authorizer {
   }
 
   // Learn from a 401's WWW-Authenticate. True when retrying with a fresh authorization can succeed.
-  async onChallenge(header: string | null, scopes: readonly string[]): Promise<boolean> {
+  // `sent` is the Authorization this request carried: under concurrency another request may already have
+  // learnt the scheme, so the decision is about this request, not about what we knew before.
+  async onChallenge(header: string | null, scopes: readonly string[], sent?: string): Promise<boolean> {
     const challenges = parseChallenges(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
-    const before = this.#scheme;
     if (bearer) {
       const realm = bearer.params.realm as string;
       const service = bearer.params.service;
       this.#scheme = service ? { kind: 'bearer', realm, service } : { kind: 'bearer', realm };
       const key = tokenCacheKey(realm, service, scopes);
-      const hadToken = before.kind === 'bearer' && this.#tokens.get(key) !== undefined;
-      this.#tokens.delete(key);
-      // A token we just used was refused: a fresh one helps only if it may have expired server-side.
-      return !hadToken || before.kind !== 'bearer' || before.realm !== realm;
+      // A refused token is dropped; the one retry then fetches a fresh one (it may have expired server-side).
+      if (sent?.startsWith('Bearer ') && this.#tokens.get(key) === sent.slice(7)) this.#tokens.delete(key);
+      return true;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       this.#scheme = { kind: 'basic' };
-      return before.kind !== 'basic' && (await this.#lookup()) !== undefined;
+      return !sent?.startsWith('Basic ') && (await this.#lookup()) !== undefined;
     }
     return false;
   }
