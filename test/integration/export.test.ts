@@ -31,6 +31,9 @@ beforeAll(async () => {
   const multi = (name: string) => buildIndex([buildImage({ name, platform: AMD64, base, layerSize: 32 * 1024 }), buildImage({ name, platform: ARM64, layerSize: 32 * 1024 })]);
   await pushIndex(c, 'calico/node', 'v3.27.3', multi('calico-node'));
   await pushIndex(c, 'calico/cni', 'v3.27.3', multi('calico-cni'));
+  // kk's cn naming: everything flattened under kubesphereio/
+  await pushIndex(c, 'kubesphereio/pause', '3.9', fx.pause);
+  await pushIndex(c, 'kubesphereio/node', 'v3.27.3', multi('calico-node'));
   await c.close();
 }, 120_000);
 
@@ -149,6 +152,39 @@ describe('kko artifact export (real registry)', () => {
     expect(r.code).toBe(0);
     const done = events(r.stdout).filter((e) => e.type === 'image-done');
     expect(new Set(done.map((e) => e.source))).toEqual(new Set([`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/calico/node:v3.27.3`]));
+    proxy.clear();
+  });
+
+  it('KKZONE=cn: a manifest in kk cn form pulls through its mirror chain (down → corrupt → healthy)', async () => {
+    proxy.clear();
+    proxy.add({ path: /\/blobs\/sha256:/, method: 'GET', times: Infinity, fault: { kind: 'corrupt' } });
+    const dir = join(work.dir, 'cn');
+    await mkdir(dir, { recursive: true });
+    const created = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12', '-o', 'full.yaml'], { cwd: dir, env: { KKZONE: 'cn' } });
+    expect(created.code).toBe(0);
+    const full = await readFile(join(dir, 'full.yaml'), 'utf8');
+    expect(full).toContain('registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9');
+    // keep the two images the fixture registry holds, in their kk cn names
+    await writeFile(join(dir, 'm.yaml'), manifest(['registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9', 'registry.cn-beijing.aliyuncs.com/kubesphereio/node:v3.27.3']));
+    await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1
+kind: MirrorPolicy
+registries:
+- prefix: registry.cn-beijing.aliyuncs.com
+  mirrors:
+  - {location: 127.0.0.1:9, plainHTTP: true}
+  - {location: ${proxy.host}, plainHTTP: true}
+  - {location: ${reg.host}, plainHTTP: true}
+  upstream: false
+`);
+    const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--retries', '0'], { cwd: dir, env: { HOME: dir, KKZONE: 'cn' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const done = events(r.stdout).filter((e) => e.type === 'image-done');
+    expect(done).toHaveLength(4);
+    expect(new Set(done.map((e) => e.source))).toEqual(new Set([`${reg.host}/kubesphereio/pause:3.9`, `${reg.host}/kubesphereio/node:v3.27.3`]));
+    await sh('tar', ['xzf', 'out.tar.gz'], { cwd: dir });
+    const names = JSON.parse(await readFile(join(dir, 'images/index.json'), 'utf8')).manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']);
+    expect(names).toContain('registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9-arm64');
     proxy.clear();
   });
 
