@@ -104,6 +104,12 @@ describe('kko artifact export (real registry)', () => {
     const arm = src.manifests.find((m: { platform: { architecture: string } }) => m.platform.architecture === 'arm64');
     const srcArm = JSON.parse((await c.getManifest('calico/node', arm.digest)).bytes.toString());
     expect(pushed.layers.map((l: { digest: string }) => l.digest)).toEqual(srcArm.layers.map((l: { digest: string }) => l.digest));
+    // kk's push path: every index.json entry copied with containers/image to <registry>/<ns>/<name>:<tag>-<arch>
+    for (const name of names as string[]) {
+      const m = /^docker\.io\/(.+):([^:]+)$/.exec(name);
+      await sh('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(dir, 'images')}:${name}`, `docker://${reg.host}/kk-push/${m?.[1]}:${m?.[2]}`]);
+    }
+    expect(await c.listTags('kk-push/kubesphere/pause-docker')).toEqual(['3.9-amd64', '3.9-arm64']);
     await c.close();
     const inv = JSON.parse(await readFile(join(dir, 'kko/inventory.json'), 'utf8'));
     expect(inv.images).toHaveLength(8);
