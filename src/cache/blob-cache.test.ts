@@ -129,4 +129,19 @@ describe('BlobCache', () => {
     await Promise.all([cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch)]);
     expect(s.calls).toEqual([0]);
   });
+  it('a blob of unknown size: read to the end, resumed after a reset, kept only when the digest matches', async () => {
+    const data = randomBytes(300_000);
+    const cache = new BlobCache(root);
+    const unsized = { digest: blobOf(data).digest };
+    const s = server(data, { failAt: [100_000] });
+    const r = await cache.ensure(unsized, s.fetch);
+    expect(s.calls).toEqual([0, 100_000]);
+    expect(r).toMatchObject({ cached: false, fetchedBytes: data.length });
+    expect((await readFile(r.path)).equals(data)).toBe(true);
+    expect(await cache.has(unsized)).toBe(true);
+    expect(await cache.ensure(unsized, s.fetch)).toMatchObject({ cached: true, fetchedBytes: 0 });
+    const other = randomBytes(50_000);
+    await expect(cache.ensure({ digest: blobOf(other).digest }, server(other, { corrupt: true }).fetch)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(await cache.has({ digest: blobOf(other).digest })).toBe(false);
+  });
 });

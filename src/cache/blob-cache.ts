@@ -10,7 +10,9 @@ import { acquireLock } from './lock.js';
 // Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
 export type BlobFetcher = (offset: number) => Promise<Readable>;
 
-export type BlobRef = { digest: string; size: number };
+// `size` undefined (a download whose length is unknown up front, e.g. a binary known only by its sha256):
+// the body is read to its end and only the digest decides.
+export type BlobRef = { digest: string; size?: number | undefined };
 
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
@@ -46,10 +48,11 @@ export class BlobCache {
     return join(this.root, 'tmp', `${hexOf(digest)}.partial`);
   }
 
-  // True when the verified blob is present with the expected size.
+  // True when the verified blob is present with the expected size (any size when it is unknown).
   async has(blob: BlobRef): Promise<boolean> {
     try {
-      return (await stat(this.blobPath(blob.digest))).size === blob.size;
+      const size = (await stat(this.blobPath(blob.digest))).size;
+      return blob.size === undefined || size === blob.size;
     } catch {
       return false;
     }
@@ -92,22 +95,25 @@ export class BlobCache {
     const resumedFrom = state.size;
     const progress = { fetched: 0 };
     let lastError: unknown;
-    for (let attempt = 0; attempt < this.#attempts && state.size < blob.size; attempt++) {
+    // With an unknown size, a body that ends without an error is the whole blob.
+    let ended = false;
+    for (let attempt = 0; attempt < this.#attempts && !ended && !complete(state, blob.size); attempt++) {
       try {
         await this.#append(partial, state, blob.size, fetch, progress, onBytes);
+        ended = true;
       } catch (err) {
         lastError = err;
         if (!retryable(err)) throw err;
         this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
       }
     }
-    if (state.size < blob.size) {
-      throw new KkoError('NETWORK_ERROR', `fetching blob ${blob.digest}: stopped at ${state.size} of ${blob.size} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
+    if (!ended && !complete(state, blob.size)) {
+      throw new KkoError('NETWORK_ERROR', `fetching blob ${blob.digest}: stopped at ${state.size} of ${blob.size ?? 'unknown'} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
     }
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
       await rm(partial, { force: true });
-      throw new KkoError('DIGEST_MISMATCH', `fetching blob ${blob.digest}: got ${got} (${blob.size} bytes); the corrupt copy was discarded`);
+      throw new KkoError('DIGEST_MISMATCH', `fetching blob ${blob.digest}: got ${got} (${state.size} bytes); the corrupt copy was discarded`);
     }
     await syncFile(partial);
     await rename(partial, this.blobPath(blob.digest));
@@ -115,10 +121,10 @@ export class BlobCache {
   }
 
   // Hash what a previous run left; a partial longer than the blob is garbage and is dropped.
-  async #hashPartial(partial: string, expected: number): Promise<HashState> {
+  async #hashPartial(partial: string, expected: number | undefined): Promise<HashState> {
     const hash = createHash('sha256');
     const size = await stat(partial).then((s) => s.size, () => 0);
-    if (size > expected) {
+    if (expected !== undefined && size > expected) {
       await rm(partial, { force: true });
       return { hash, size: 0 };
     }
@@ -127,12 +133,12 @@ export class BlobCache {
   }
 
   // Append bytes from state.size on, hashing and persisting each chunk before reading the next; never past `expected`.
-  async #append(partial: string, state: HashState, expected: number, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
+  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
     const source = await fetch(state.size);
     const fh = await open(partial, 'a');
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
-        if (state.size + chunk.length > expected) {
+        if (expected !== undefined && state.size + chunk.length > expected) {
           source.destroy();
           await fh.close();
           await rm(partial, { force: true });
@@ -147,11 +153,15 @@ export class BlobCache {
     } finally {
       await fh.close().catch(() => undefined);
     }
-    if (state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);
+    if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);
   }
 }
 
 type HashState = { hash: ReturnType<typeof createHash>; size: number };
+
+function complete(state: HashState, expected: number | undefined): boolean {
+  return expected !== undefined && state.size >= expected;
+}
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BlobCache } from '../cache/index.js';
+import { isKkoError, KkoError } from '../errors.js';
+import { parseDigest, type Digest } from '../reference/index.js';
+
+// Bytes of one file from `offset` on (an HTTP source with Range, a local file, an archive member).
+export type ByteSource = (offset: number) => Promise<Readable>;
+
+export type DownloadFileOptions = { attempts?: number; onBytes?: (n: number) => void };
+
+// A fresh temp name in the cache's tmp/ (same filesystem as blobs/, so a rename is atomic).
+// Downloads without a known digest get a per-process name: nothing else may append to them.
+export async function tempFile(cache: BlobCache, what: string): Promise<string> {
+  const dir = join(cache.root, 'tmp');
+  await mkdir(dir, { recursive: true });
+  return join(dir, `${what.replace(/[^a-zA-Z0-9.-]/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}.download`);
+}
+
+// Download a whole file to `file`, resuming from its length (Range) after a reset; returns the bytes fetched.
+export async function downloadToFile(source: ByteSource, file: string, opts: DownloadFileOptions = {}): Promise<number> {
+  const attempts = opts.attempts ?? 4;
+  let fetched = 0;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    try {
+      await appendFrom(source, file, (n) => {
+        fetched += n;
+        opts.onBytes?.(n);
+      });
+      return fetched;
+    } catch (err) {
+      lastError = err;
+      if (!retryable(err)) throw err;
+    }
+  }
+  const have = await stat(file).then((s) => s.size, () => 0);
+  throw new KkoError('NETWORK_ERROR', `downloading to ${file}: stopped at ${have} bytes after ${attempts} attempts: ${errorText(lastError)}`, { cause: lastError });
+}
+
+async function appendFrom(source: ByteSource, file: string, onBytes: (n: number) => void): Promise<void> {
+  const offset = await stat(file).then((s) => s.size, () => 0);
+  const body = await source(offset);
+  const fh = await open(file, 'a');
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      await fh.write(chunk);
+      onBytes(chunk.length);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+// sha256 and size of a file on disk.
+export async function hashFile(file: string): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { digest: parseDigest(`sha256:${hash.digest('hex')}`), size };
+}
+
+// Move a file whose digest we computed ourselves into the cache (it then holds verified bytes by construction).
+export async function adoptIntoCache(cache: BlobCache, file: string, digest: Digest): Promise<string> {
+  const target = cache.blobPath(digest);
+  if (await cache.has({ digest })) {
+    await rm(file, { force: true });
+    return target;
+  }
+  await mkdir(join(cache.root, 'blobs', 'sha256'), { recursive: true });
+  const fh = await open(file, 'r+');
+  await fh.sync().finally(() => fh.close());
+  await rename(file, target);
+  return target;
+}
+
+// A local file as a ByteSource.
+export function fileSource(file: string): ByteSource {
+  return async (offset) => createReadStream(file, { start: offset });
+}
+
+// Resets, timeouts and truncated bodies are worth another Range request; a refusal or a wrong size is not.
+export function retryable(err: unknown): boolean {
+  const r = (err as { retryable?: unknown } | null)?.retryable;
+  if (typeof r === 'boolean') return r;
+  return !isKkoError(err) || err.code === 'NETWORK_ERROR';
+}
+
+// The message of an error, or its string form.
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,12 @@
+// The download module's only public door: kk binaries and OS ISOs over HTTP, through the mirror policy, into the blob cache.
+export { HttpDownloader, parseHttpUrl } from './http-fetch.js';
+export type { HttpDownloaderOptions, HttpSource, FetchFn, SleepFn } from './http-fetch.js';
+export { DownloadError } from './errors.js';
+export { fetchBinary, binaryCandidates, binaryDigest, assertBinaryChecksums, helmCnUrl } from './binaries.js';
+export type { DownloadDeps, DownloadPolicy, FetchedBinary, SourceInfo } from './binaries.js';
+export { fetchIso, planIso, isoPath, parseIsoChecksum } from './iso.js';
+export type { IsoItem, FetchedIso, IsoDeps, OsEntry } from './iso.js';
+export { planDownloads } from './plan.js';
+export type { DownloadPlan, ManifestInput } from './plan.js';
+export { gzipTarMember, tarMember } from './tar-member.js';
+export type { Candidate } from './fallback.js';

@@ -1,0 +1,39 @@
+import { dirname } from 'node:path';
+import { planBinaries, type BinaryItem, type Catalog, type KubeKeyProfile } from '../catalog/index.js';
+import { KkoError } from '../errors.js';
+import type { KkManifest } from '../manifest/index.js';
+import { planIso, type IsoItem } from './iso.js';
+
+// A manifest, or a parsed one with its file (ParsedManifest fits): ISO localPaths are relative to that file's folder.
+export type ManifestInput = KkManifest | { readonly manifest: KkManifest; readonly file: string };
+
+// Every file an export downloads besides images: kk's binaries and the OS repository ISOs.
+export type DownloadPlan = { binaries: BinaryItem[]; isos: IsoItem[] };
+
+// Pure: the binaries (planBinaries per manifest, one per artifact path) and the ISOs of all manifests.
+export function planDownloads(catalog: Catalog, profile: KubeKeyProfile, manifests: readonly ManifestInput[]): DownloadPlan {
+  const binaries = new Map<string, BinaryItem>();
+  const isos = new Map<string, IsoItem>();
+  for (const input of manifests) {
+    const { manifest, baseDir } = 'manifest' in input ? { manifest: input.manifest, baseDir: dirname(input.file) } : { manifest: input, baseDir: undefined };
+    for (const b of planBinaries(catalog, profile, manifest)) if (!binaries.has(b.path)) binaries.set(b.path, b);
+    for (const os of manifest.spec.operatingSystems ?? []) {
+      const iso = planIso(os, baseDir);
+      if (iso) addIso(isos, iso);
+    }
+  }
+  return { binaries: [...binaries.values()], isos: [...isos.values()] };
+}
+
+// Two manifests may name the same ISO; they must then agree on where it comes from and what it hashes to.
+function addIso(isos: Map<string, IsoItem>, iso: IsoItem): void {
+  const prior = isos.get(iso.path);
+  if (!prior) {
+    isos.set(iso.path, iso);
+    return;
+  }
+  if (prior.checksum && iso.checksum && prior.checksum !== iso.checksum) {
+    throw new KkoError('INVALID_INPUT', `ISO ${iso.path}: the manifests give two checksums (${prior.checksum}, ${iso.checksum})`, { hint: 'keep one operatingSystems entry per id/version/arch' });
+  }
+  if (!prior.checksum && iso.checksum) isos.set(iso.path, { ...prior, checksum: iso.checksum });
+}
