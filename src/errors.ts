@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'DOWNLOAD_FAILED'
   | 'CHECKSUM_MISMATCH'
   | 'UNSAFE_ARCHIVE'
+  | 'ARTIFACT_CORRUPT' // verify/import: an artifact is readable but has missing, extra or corrupt entries
   | 'INTERNAL';
 
 // Codes that mean "the user gave us something wrong" (exit 2) rather than "the operation failed" (exit 1).

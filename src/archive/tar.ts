@@ -6,7 +6,15 @@ import { KkoError } from '../errors.js';
 // One regular file of the archive: bytes in memory (metadata) or a file on disk (blobs, binaries).
 // `first` entries (metadata) come before all others, so a reader sees the inventory before the blobs.
 // `sha256` (hex) of a file entry is known from its digest or catalog checksum, so SHA256SUMS needs no re-read.
-export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string }) & { first?: boolean };
+// `compressed`: the bytes are already gzip/zstd (image layers), so the compressor stores them instead of deflating.
+export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string }) & { first?: boolean; compressed?: boolean };
+
+// Where the tar bytes go: a compressor or a plain file. `store` marks bytes not worth compressing.
+// A sink may keep a reference to a chunk until end(), so callers never reuse a buffer they wrote.
+export interface ArchiveSink {
+  write(chunk: Buffer, store: boolean): Promise<void>;
+  end(): Promise<void>;
+}
 
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
@@ -60,13 +68,38 @@ function padding(size: number): Buffer {
   return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
 }
 
-async function write(out: Writable, chunk: Buffer): Promise<void> {
-  if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-    const onDrain = (): void => { out.off('error', onError); resolve(); };
-    const onError = (err: Error): void => { out.off('drain', onDrain); reject(err); };
-    out.once('drain', onDrain);
-    out.once('error', onError);
+const READ_CHUNK = 1024 * 1024;
+
+// Write chunks in one corked batch (one writev for fs streams) and wait for 'drain' when the stream asks for it.
+export async function writeOut(out: Writable, chunks: readonly Buffer[]): Promise<void> {
+  if (out.errored) throw out.errored;
+  if (out.destroyed || out.writableEnded) throw new KkoError('IO_ERROR', 'writing archive: output stream already closed');
+  out.cork();
+  for (const c of chunks) if (c.length > 0) out.write(c);
+  out.uncork();
+  if (!out.writableNeedDrain) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      out.off('drain', onDrain).off('error', onError).off('close', onClose);
+      if (err) reject(err); else resolve();
+    };
+    const onDrain = (): void => done();
+    const onError = (err: Error): void => done(err);
+    const onClose = (): void => done(out.errored ?? new KkoError('IO_ERROR', 'writing archive: output stream closed early'));
+    out.on('drain', onDrain).on('error', onError).on('close', onClose);
   });
+}
+
+// A sink that writes the tar as it is (`--compress none`, and the inner stream of tests).
+export class PlainSink implements ArchiveSink {
+  readonly #out: Writable;
+  constructor(out: Writable) {
+    this.#out = out;
+  }
+  write(chunk: Buffer): Promise<void> {
+    return writeOut(this.#out, [chunk]);
+  }
+  async end(): Promise<void> {}
 }
 
 // Names must be relative, '/'-separated, without '.'/'..' segments: what kk's untar and ours accept.
@@ -79,8 +112,10 @@ export function assertSafeName(name: string): void {
 export type TarOptions = { mtime?: number };
 
 // Write a deterministic tar: `first` entries, then the rest, each group in byte order of names, regular files only, mode 0644,
-// uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered.
-export async function writeTar(entries: readonly TarEntry[], out: Writable, opts: TarOptions = {}): Promise<void> {
+// uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered. The data of
+// `compressed` entries goes to the sink with store=true; headers, padding and everything else with store=false.
+// The sink is not ended here: the caller ends it once the tar is complete.
+export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, opts: TarOptions = {}): Promise<void> {
   const mtime = opts.mtime ?? 0;
   const rank = (e: TarEntry): number => (e.first ? 0 : 1);
   const sorted = [...entries].sort((a, b) => rank(a) - rank(b) || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
@@ -90,26 +125,27 @@ export async function writeTar(entries: readonly TarEntry[], out: Writable, opts
   for (const e of sorted) {
     assertSafeName(e.name);
     const size = 'data' in e ? e.data.length : (e.size ?? (await stat(e.file)).size);
+    const store = e.compressed === true;
     if (Buffer.byteLength(e.name) > 255) {
       const pax = paxRecord('path', e.name);
-      await write(out, header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'));
-      await write(out, Buffer.concat([pax, padding(pax.length)]));
+      await out.write(header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'), false);
+      await out.write(Buffer.concat([pax, padding(pax.length)]), false);
     }
-    await write(out, header(e.name, size, mtime));
+    await out.write(header(e.name, size, mtime), false);
     if ('data' in e) {
-      await write(out, e.data);
+      await out.write(e.data, store);
     } else {
       let seen = 0;
-      for await (const chunk of createReadStream(e.file) as Readable) {
+      for await (const chunk of createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable) {
         seen += (chunk as Buffer).length;
         if (seen > size) throw new KkoError('IO_ERROR', `archiving ${e.file}: file grew while being archived`);
-        await write(out, chunk as Buffer);
+        await out.write(chunk as Buffer, store);
       }
       if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${e.file}: expected ${size} bytes, read ${seen}`);
     }
-    await write(out, padding(size));
+    await out.write(padding(size), false);
   }
-  await write(out, ZEROS);
+  await out.write(ZEROS, false);
 }
 
 // SOURCE_DATE_EPOCH (reproducible-builds.org) when set and valid, else 0.

@@ -136,26 +136,44 @@ export class BlobCache {
   async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
     const source = await fetch(state.size);
     const fh = await open(partial, 'a');
+    // Chunks are batched into ~1 MiB writes; the hash advances only with what reached the file,
+    // so after any failure the in-memory hash still matches the partial on disk.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const batch = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await fh.write(batch);
+      state.hash.update(batch);
+      state.size += batch.length;
+    };
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
-        if (expected !== undefined && state.size + chunk.length > expected) {
+        if (expected !== undefined && state.size + pendingBytes + chunk.length > expected) {
           source.destroy();
+          pending = [];
+          pendingBytes = 0;
           await fh.close();
           await rm(partial, { force: true });
           throw new KkoError('SIZE_LIMIT_EXCEEDED', `blob body is larger than its descriptor says (${expected} bytes); discarded`);
         }
-        await fh.write(chunk);
-        state.hash.update(chunk);
-        state.size += chunk.length;
+        pending.push(chunk);
+        pendingBytes += chunk.length;
         progress.fetched += chunk.length;
         onBytes?.(chunk.length);
+        if (pendingBytes >= WRITE_BATCH) await flush();
       }
     } finally {
+      await flush().catch(() => undefined);
       await fh.close().catch(() => undefined);
     }
     if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);
   }
 }
+
+const WRITE_BATCH = 1024 * 1024;
 
 type HashState = { hash: ReturnType<typeof createHash>; size: number };
 

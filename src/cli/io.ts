@@ -1,6 +1,10 @@
+import type { Writable } from 'node:stream';
+
 // What a command may touch of the outside world; injected so tests run the CLI in-process.
 export type CliIo = {
   stdout: (text: string) => void;
+  // The raw stream behind stdout, for binary output (`artifact export -o -`).
+  stdoutStream?: Writable;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -10,6 +14,7 @@ export type CliIo = {
 export function processIo(): CliIo {
   return {
     stdout: (t) => process.stdout.write(t),
+    stdoutStream: process.stdout,
     stderr: (t) => process.stderr.write(t),
     env: process.env,
     cwd: process.cwd(),

@@ -36,7 +36,7 @@ describe('progress', () => {
     const c = capture();
     let now = 0;
     const r = ttyRenderer(c.io, () => now);
-    r.onEvent({ type: 'plan', images: 2, arches: ['amd64'], zone: 'default' });
+    r.onEvent({ type: 'plan', images: 2, files: 0, arches: ['amd64'], zone: 'default' });
     r.onEvent({ type: 'resolved', images: 2, failed: 0, totalBytes: 4_000_000, cachedBytes: 0 });
     r.onEvent({ type: 'image-start', ref: 'docker.io/calico/node:v3.27.3', arch: 'amd64', size: 2_000_000 });
     now = 2000;

@@ -29,6 +29,8 @@ export type FetchDeps = {
   cache: BlobCache;
   blobSlots: Semaphore;
   onBytes?: (n: number) => void;
+  // Manifests fetched by tag in this run, shared by the arches of one image (one index request, not one per arch).
+  manifests?: Map<string, Promise<ManifestResponse>>;
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -90,7 +92,7 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   const client = deps.pool.clientFor(source);
   const repo = source.ref.repository;
   const want = parsePlatform(p.arch);
-  const top = await client.getManifest(repo, source.ref.digest ?? source.ref.tag ?? 'latest');
+  const top = await sharedManifest(client, source, deps);
   const parsed = parseManifestJson(top.bytes, top.mediaType);
   let image = top;
   let index: ManifestResponse | undefined;
@@ -108,6 +110,17 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   const tracker = { fetched: 0 };
   const platform = await checkConfigPlatform(client, repo, manifest.manifest, want, index !== undefined, deps, tracker);
   return { planned: p, source, client, image, ...(index ? { index } : {}), manifest: manifest.manifest, mediaType: manifest.mediaType, platform, fetchedBytes: tracker.fetched };
+}
+
+function sharedManifest(client: RegistryClient, source: ImageSource, deps: FetchDeps): Promise<ManifestResponse> {
+  const ref = source.ref.digest ?? source.ref.tag ?? 'latest';
+  const key = JSON.stringify([source.registry, source.plainHTTP, source.ref.repository, ref]);
+  let p = deps.manifests?.get(key);
+  if (!p) {
+    p = client.getManifest(source.ref.repository, ref);
+    deps.manifests?.set(key, p);
+  }
+  return p;
 }
 
 async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedImage> {

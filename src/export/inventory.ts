@@ -2,11 +2,12 @@ import type { TarEntry } from '../archive/tar.js';
 import type { KkManifest } from '../manifest/index.js';
 import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
+import { fileRows, type FetchedFile } from './files.js';
 import type { ExportPlan } from './plan.js';
 
 // The artifact's own account of itself, written first: the manifests it was made from and every image × arch
-// with its layout digest, platform, size, class and the source that served it. (Binaries join in issue #4.)
-export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], manifests: readonly KkManifest[]): TarEntry[] {
+// with its layout digest, platform, size, class and the source that served it; every binary and ISO with its sha256.
+export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[]): TarEntry[] {
   const rows = [...images]
     .sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0))
     .map((i) => ({
@@ -20,7 +21,7 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
       source: i.source,
       upstream: i.upstream,
     }));
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, zone: plan.zone, arches: plan.arches, images: rows };
+  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files) };
   return [
     { name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true },
     { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(manifests, null, 2)}\n`), first: true },

@@ -5,6 +5,9 @@ import type { FetchedImage } from './fetch-image.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
+// Layers already gzip/zstd (OCI "+gzip"/"+zstd", Docker ".tar.gzip"): the archive writer stores them instead of deflating.
+const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
+
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
   const manifests = [...images]
@@ -23,9 +26,13 @@ export function layoutIndex(images: readonly FetchedImage[]): Buffer {
 // (no second copy of the layout on disk).
 export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache, prefix = 'images/'): TarEntry[] {
   const blobs = new Map<string, number | undefined>();
+  const compressed = new Set<string>();
   for (const img of images) {
     blobs.set(img.manifest.digest, img.manifest.size);
-    for (const b of img.blobs) blobs.set(b.digest, b.size);
+    for (const b of img.blobs) {
+      blobs.set(b.digest, b.size);
+      if (COMPRESSED_MEDIA_TYPE.test(b.mediaType)) compressed.add(b.digest);
+    }
     // Upstream manifests and indexes (unreferenced by index.json, allowed by image-spec) keep original digests at hand.
     for (const d of img.extraBlobs) if (!blobs.has(d)) blobs.set(d, undefined);
   }
@@ -36,7 +43,8 @@ export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache,
   for (const [digest, size] of blobs) {
     const name = `${prefix}blobs/sha256/${digest.slice(7)}`;
     const sha256 = digest.slice(7);
-    entries.push(size === undefined ? { name, file: cache.blobPath(digest), sha256 } : { name, file: cache.blobPath(digest), size, sha256 });
+    const flag = compressed.has(digest) ? { compressed: true } : {};
+    entries.push(size === undefined ? { name, file: cache.blobPath(digest), sha256, ...flag } : { name, file: cache.blobPath(digest), size, sha256, ...flag });
   }
   return entries;
 }

@@ -1,16 +1,19 @@
 import { withChecksums } from '../archive/checksums.js';
 import { writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache } from '../cache/index.js';
+import type { Writable } from 'node:stream';
 import { isKkoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
-import { Semaphore, type HttpOptions, type CredentialProvider } from '../registry/index.js';
+import { Semaphore, type HttpOptions, type CredentialProvider, type ManifestResponse } from '../registry/index.js';
 
 import { ClientPool } from './clients.js';
 import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
+import { fetchFile, fileEntries, fileSize, fileTasks, type FetchedFile, type FileTask } from './files.js';
+import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
 import { planExport, type ExportPlan, type PlannedImage } from './plan.js';
 
@@ -28,10 +31,14 @@ export type ExportOptions = {
   logger?: Logger;
   http?: HttpOptions;
   credentials?: CredentialProvider;
+  downloads?: DownloadPlan; // binaries and ISOs (planDownloads); none for an images-only export
+  stdout?: Writable; // where output '-' streams
+  downloader?: HttpDownloaderOptions;
+  baseDir?: string; // for ISO localPath
 };
 
-export type ImageFailure = { image: PlannedImage; error: unknown };
-export type ExportReport = { plan: ExportPlan; images: FetchedImage[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
+export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
+export type ExportReport = { plan: ExportPlan; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
 
 // Run items with at most `limit` in flight; with stopOnError, nothing new starts after the first failure.
 async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: boolean, fn: (item: T) => Promise<void>): Promise<void> {
@@ -59,46 +66,65 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const started = Date.now();
   const emit: EventSink = opts.events ?? (() => undefined);
   const plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
-  emit({ type: 'plan', images: plan.images.length, arches: plan.arches, zone: plan.zone });
+  const tasks = fileTasks(opts.downloads);
+  emit({ type: 'plan', images: plan.images.length, files: tasks.length, arches: plan.arches, zone: plan.zone });
   const cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
   const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
   const pool = new ClientPool({ auths, env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.http ? { http: opts.http } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const blobSlots = new Semaphore(concurrency);
-  const deps = (p: PlannedImage): FetchDeps => ({ pool, cache, blobSlots, onBytes: (n) => emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) });
+  const manifestMemo = new Map<string, Promise<ManifestResponse>>();
+  const deps = (p: PlannedImage): FetchDeps => ({ pool, cache, blobSlots, manifests: manifestMemo, onBytes: (n) => emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) });
+  const downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
   const images: FetchedImage[] = [];
+  const files: FetchedFile[] = [];
   const failures: ImageFailure[] = [];
+  const failFile = (t: FileTask, error: unknown): never => {
+    failures.push({ file: t, error });
+    emit({ type: 'file-failed', path: t.item.path, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
+    throw error;
+  };
   const fail = (p: PlannedImage, error: unknown): never => {
     failures.push({ image: p, error });
     emit({ type: 'image-failed', ref: p.ref, arch: p.arch, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
     throw error;
   };
   try {
-    // Phase 1: manifests and configs only (arch checked), so the total is known before any layer moves.
-    const resolved = new Map<PlannedImage, ResolvedImage>();
-    await forEachLimit(plan.images, concurrency, !opts.keepGoing, async (p) => {
-      resolved.set(p, await resolveImage(p, deps(p)).catch((e: unknown) => fail(p, e)));
+    // Each image is resolved (manifests + config, arch checked) and then fetched at once: no barrier between
+    // images, which matters on real links. The total is announced when the last image has been resolved.
+    const resolved: ResolvedImage[] = [];
+    let settled = 0;
+    const announce = async (): Promise<void> => {
+      if (++settled === plan.images.length) emit({ type: 'resolved', images: resolved.length, failed: failures.length, ...(await blobTotals(resolved, cache)) });
+    };
+    if (plan.images.length === 0) emit({ type: 'resolved', images: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
+    const work: Array<PlannedImage | FileTask> = [...plan.images, ...tasks];
+    await forEachLimit(work, concurrency, !opts.keepGoing, async (p) => {
+      if ('kind' in p) {
+        const f = await fetchFile(p, { cache, http: downloader, policy: opts.policy, emit, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }).catch((e: unknown) => failFile(p, e));
+        files.push(f);
+        emit({ type: 'file-done', path: p.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
+        return;
+      }
+      const r = await resolveImage(p, deps(p)).catch(async (e: unknown) => {
+        await announce();
+        return fail(p, e);
+      });
+      resolved.push(r);
+      await announce();
+      emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
+      const img = await fetchImage(p, deps(p), r).catch((e: unknown) => fail(p, e));
+      images.push(img);
+      emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
     }).catch(() => undefined);
-    const sizes = await blobTotals([...resolved.values()], cache);
-    emit({ type: 'resolved', images: resolved.size, failed: failures.length, ...sizes });
-    // Phase 2: layers, through the same fallback chain.
-    if (failures.length === 0 || opts.keepGoing) {
-      await forEachLimit([...resolved.keys()], concurrency, !opts.keepGoing, async (p) => {
-        const r = resolved.get(p) as ResolvedImage;
-        emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
-        const img = await fetchImage(p, deps(p), r).catch((e: unknown) => fail(p, e));
-        images.push(img);
-        emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
-      }).catch(() => undefined);
-    }
   } finally {
-    await pool.close();
+    await Promise.all([pool.close(), downloader.close()]);
   }
-  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0);
-  const report: ExportReport = { plan, images: sortImages(images), failures, fetchedBytes };
+  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
+  const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) {
-    const entries = withChecksums([...inventoryEntries(plan, report.images, opts.manifests), ...layoutEntries(report.images, cache)]);
-    await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env);
+    const entries = withChecksums([...inventoryEntries(plan, report.images, files, opts.manifests), ...layoutEntries(report.images, cache), ...fileEntries(files)]);
+    await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
     report.output = opts.output;
     emit({ type: 'archive', path: opts.output, entries: entries.length });
   }

@@ -58,6 +58,12 @@ export function kkRules(file: ParsedManifest): Issue[] {
   (spec.arches ?? []).forEach((a, i) => {
     if (!(ARCHES as readonly string[]).includes(a)) push(ctx, 'error', 'ARCH', `arch "${a}" is not one kk packages binaries for`, at(ctx, ['spec', 'arches', i]), 'kk v3 supports amd64 and arm64');
   });
+  (spec.operatingSystems ?? []).forEach((os, i) => {
+    const iso = os.repository?.iso;
+    if ((iso?.url || iso?.localPath) && !iso.checksum) {
+      push(ctx, 'warning', 'ISO_NO_CHECKSUM', `the ${os.id} ${os.version} ${os.arch} ISO has no checksum: it cannot be verified`, at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso']), 'add repository.iso.checksum (sha256, e.g. from the release\'s *.iso.sha256sum.txt); kko verifies it, kk does not');
+    }
+  });
   (spec.components?.containerRuntimes ?? []).forEach((r, i) => {
     if (r.type !== 'docker' && r.type !== 'containerd') {
       push(ctx, 'error', 'RUNTIME', `container runtime "${r.type}" cannot be packaged by kk (only docker and containerd)`, at(ctx, ['spec', 'components', 'containerRuntimes', i, 'type']));

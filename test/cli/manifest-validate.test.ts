@@ -166,3 +166,35 @@ describe('kko manifest validate', () => {
     expect(r.json.issues.map((i) => i.code)).toContain('INCOMPATIBLE');
   });
 });
+
+describe('ISO checksums', () => {
+  it('warns when an ISO has a url or localPath but no checksum', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const text = `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Manifest
+metadata: {name: s}
+spec:
+  arches: [amd64]
+  operatingSystems:
+  - arch: amd64
+    id: ubuntu
+    version: "22.04"
+    repository:
+      iso: {url: "https://github.com/kubesphere/kubekey/releases/download/v3.1.5/ubuntu-22.04-debs-amd64.iso"}
+  - arch: amd64
+    id: centos
+    version: "7"
+    repository:
+      iso: {localPath: ./centos.iso, checksum: "${'a'.repeat(64)}"}
+  images: []
+`;
+      await writeFile(join(dir, 'm.yaml'), text);
+      const r = await runCli(['manifest', 'validate', '-f', 'm.yaml', '--kk-version', 'v3.1.5', '--json'], { cwd: dir });
+      const issues = JSON.parse(r.stdout).issues.filter((i: { code: string }) => i.code === 'ISO_NO_CHECKSUM');
+      expect(issues.map((i: { path: string; line: number; severity: string }) => [i.path, i.line, i.severity])).toEqual([['spec.operatingSystems[0].repository.iso', 11, 'warning']]);
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -236,3 +236,35 @@ describe('kko precheck and manifest validate --online (real registry)', () => {
     expect(issues.some((i) => i.code === 'SIZE_ESTIMATE')).toBe(true);
   });
 });
+
+describe('artifact output forms', () => {
+  it('-o - streams the artifact to stdout (events on stderr); --compress zstd is read by tar --zstd', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { main } = await import('../../src/cli/main.js');
+    const dir = await setup('stdout', ['docker.io/kubesphere/pause:3.9'], [reg.host], ['amd64']);
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    let err = '';
+    const code = await main(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', '-'], {
+      stdout: () => {
+        throw new Error('text on stdout would corrupt the archive');
+      },
+      stdoutStream: sink,
+      stderr: (t) => (err += t),
+      env: { HOME: dir, PATH: '' },
+      cwd: dir,
+      isTTY: false,
+    });
+    expect(code).toBe(0);
+    expect(err).toContain('"type":"done"');
+    await writeFile(join(dir, 'piped.tar.gz'), Buffer.concat(chunks));
+    const { stdout } = await sh('tar', ['tzf', 'piped.tar.gz'], { cwd: dir });
+    expect(stdout.split('\n')[0]).toBe('kko/SHA256SUMS');
+    expect((await exportIn(dir, '--compress', 'zstd', '-o', 'out.tar.zst')).code).toBe(0);
+    const z = await sh('tar', ['--zstd', '-tf', 'out.tar.zst'], { cwd: dir });
+    expect(z.stdout.split('\n').filter(Boolean).sort()).toEqual(stdout.split('\n').filter(Boolean).sort());
+    const v = await runCli(['artifact', 'verify', 'out.tar.zst'], { cwd: dir });
+    expect(v.code).toBe(0);
+  });
+});

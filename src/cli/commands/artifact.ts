@@ -5,7 +5,11 @@ import { formatReference } from '../../reference/index.js';
 import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport, type Compression } from '../../export/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertWritable, catalogFor } from '../common.js';
+import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
+import { assertBinaryChecksums, planDownloads } from '../../download/index.js';
+import { resolveDownloadSources } from '../../mirror/index.js';
+import type { ExportEvent } from '../../export/index.js';
+import { registerArtifactReadCommands } from './artifact-read.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
@@ -15,6 +19,7 @@ export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: str
 
 type ExportOptions = NetworkOptions & {
   manifest: string[];
+  kkVersion?: string;
   output: string;
   concurrency: string;
   compress: string;
@@ -45,38 +50,59 @@ export function retriesOf(o: NetworkOptions): number {
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const compress = o.compress as Compression;
-  if (compress !== 'gzip' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads) or none' });
+  if (compress !== 'gzip' && compress !== 'zstd' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads), zstd or none' });
   const concurrency = wholeNumber('--concurrency', o.concurrency, 1, 256);
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);
+  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
+  // The kk release only decides binaries; an images-only manifest needs no profile (and no notice about one).
+  const hasBinaries = manifests.some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
+  const profile = hasBinaries ? catalog.profile(await resolveKkVersion(ctx, catalog, o.kkVersion, recorded)) : catalog.newestProfile();
+  const downloads = planDownloads(catalog, profile, parsed);
+  assertBinaryChecksums(downloads.binaries, catalog);
   const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
     const plan = planExport(manifests, policy, classify);
-    if (o.json) printJson(ctx, plan);
-    else for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
+    const files = downloads.binaries.map((b) => ({ path: b.path, sha256: b.sha256, sources: resolveDownloadSources(b.url, policy).map((s) => s.url) }));
+    if (o.json) printJson(ctx, { ...plan, binaries: files, isos: downloads.isos });
+    else {
+      for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
+      for (const f of files) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
+      for (const i of downloads.isos) ctx.io.stdout(`${i.path}  <-  ${i.url ?? i.localPath}\n`);
+    }
     return;
   }
-  const output = absPath(ctx, o.output);
-  await assertWritable(output, Boolean(o.force));
+  const toStdout = o.output === '-';
+  if (toStdout && !ctx.io.stdoutStream) throw new KkoError('INVALID_INPUT', '--output -: no standard output stream to write to');
+  if (toStdout && ctx.io.isTTY) throw new KkoError('INVALID_INPUT', '--output -: refusing to write an archive to a terminal', { hint: 'redirect stdout to a file or a pipe' });
+  const output = toStdout ? '-' : absPath(ctx, o.output);
+  if (!toStdout) await assertWritable(output, Boolean(o.force));
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
-  const events = tty?.onEvent ?? ndjsonRenderer(ctx.io);
+  const warnings: string[] = [];
+  // With the archive on stdout, NDJSON events go to stderr.
+  const render = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
+  const events = (e: ExportEvent): void => {
+    if (e.type === 'warning') warnings.push(e.message);
+    render(e);
+  };
   const http = { retries: retriesOf(o) };
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
+  if (tty) for (const w of warnings) ctx.io.stderr(`warning: ${w}\n`);
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
     if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
   }
   if (report.failures.length > 0) {
-    ctx.io.stderr(`${report.failures.length} of ${report.plan.images.length} image(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
+    ctx.io.stderr(`${report.failures.length} of ${report.plan.images.length + report.files.length + report.failures.filter((f) => f.file).length} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
     ctx.setExit(EXIT_FAILURE);
     return;
   }
   if (tty) {
     const size = report.images.reduce((n, i) => n + i.size, 0);
-    ctx.io.stderr(`exported ${report.images.length} image(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of images, ${formatBytes(report.fetchedBytes)} fetched)\n`);
+    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of images, ${formatBytes(report.fetchedBytes)} fetched)\n`);
   }
 }
 
@@ -86,6 +112,8 @@ Examples:
   $ KKZONE=cn kko artifact export -m manifest.yaml --concurrency 16
   $ kko artifact export -m base-k8s.yaml -m addon-network.yaml --mirror-config mirrors.yaml --dry-run
   $ kko artifact export -m manifest.yaml --keep-going --json > export.ndjson
+  $ kko artifact export -m manifest.yaml -o - | ssh airgap-bastion 'cat > kubekey-artifact.tar.gz'
+  $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
 
 Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
 `;
@@ -107,9 +135,10 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .command('export')
       .description('fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact')
       .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
-      .option('-o, --output <file>', 'artifact file', 'kubekey-artifact.tar.gz')
+      .option('-o, --output <file>', 'artifact file, or - for stdout', 'kubekey-artifact.tar.gz')
+      .option('--kk-version <version>', 'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)')
       .option('--concurrency <n>', 'parallel images and blobs', '8')
-      .option('--compress <type>', 'gzip (what kk reads) | none', 'gzip')
+      .option('--compress <type>', 'gzip (what kk reads; layers stored, not re-deflated) | zstd | none', 'gzip')
       .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
       .option('--keep-going', 'finish every other image when one fails, then report them all')
       .option('--force', 'overwrite an existing output file')
@@ -117,4 +146,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
   )
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
+  registerArtifactReadCommands(artifact, ctx);
 }

@@ -1,0 +1,193 @@
+import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { isKkoError, KkoError } from '../errors.js';
+import { BlockCutter, GzipSink } from './gzip-writer.js';
+import { PlainSink, writeOut, type ArchiveSink } from './tar.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+// zstd is optional at run time: the codecs are imported only when `--compress zstd` is used or a .tar.zst is read,
+// so kko keeps working (gzip, none) on a host where they cannot be loaded.
+export type ZstdCompress = (data: Buffer, level: number) => Uint8Array;
+export type ZstdLoader = () => Promise<ZstdCompress>;
+export type SinkOptions = { level?: number; loadZstd?: ZstdLoader };
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+// Frame header of our raw-block frames: no content size, not single-segment, no checksum, no dictionary
+// (descriptor 0x00), window 2^17 = 128 KiB (Window_Descriptor 0x38), so a block may carry the full 128 KiB (RFC 8878 3.1.1).
+const RAW_FRAME_HEADER = Buffer.concat([ZSTD_MAGIC, Buffer.from([0x00, 0x38])]);
+const RAW_LAST_EMPTY = Buffer.from([0x01, 0x00, 0x00]); // Last_Block=1, Raw_Block, Block_Size=0
+const MAX_RAW_BLOCK = 128 * 1024;
+const ZSTD_BATCH = 4 * 1024 * 1024; // input per zstd frame: past level 3's 2 MiB window, so little ratio is lost
+
+let zstdCompress: Promise<ZstdCompress> | undefined;
+
+// The zstd compressor: @bokuweb/zstd-wasm (zstd 1.5 built to WebAssembly, no native build, no download at install).
+export function loadZstdCompress(): Promise<ZstdCompress> {
+  zstdCompress ??= (async () => {
+    const mod = await import('@bokuweb/zstd-wasm');
+    await mod.init();
+    return (data: Buffer, level: number) => mod.compress(data, level);
+  })();
+  return zstdCompress;
+}
+
+// Load the codec for `compress` (zstd lazily) and return the factory of its sink; a codec that cannot be loaded fails
+// here, before any output exists.
+export async function prepareSink(compress: Compression, opts: SinkOptions = {}): Promise<(out: Writable) => ArchiveSink> {
+  if (compress === 'gzip') return (out) => new GzipSink(out, opts.level === undefined ? {} : { level: opts.level });
+  if (compress === 'none') return (out) => new PlainSink(out);
+  let codec: ZstdCompress;
+  try {
+    codec = await (opts.loadZstd ?? loadZstdCompress)();
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `--compress zstd: the zstd library could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      hint: 'use --compress gzip (what kk reads), or reinstall kko with its dependencies',
+    });
+  }
+  const level = opts.level ?? 3;
+  return (out) => new ZstdSink(out, codec, level);
+}
+
+function rawBlockHeader(len: number, last: boolean): Buffer {
+  const h = Buffer.alloc(3);
+  h.writeUIntLE((len << 3) | (last ? 1 : 0), 0, 3); // Block_Type 0 = Raw_Block in bits 1-2
+  return h;
+}
+
+// A .tar.zst as a sequence of zstd frames (RFC 8878 3.1: a decoder reads concatenated frames as one stream):
+// `store` bytes go into frames of raw blocks we write ourselves (a memcpy), the rest is compressed by the
+// library in frames of up to 4 MiB. `zstd -d`, `tar --zstd` and fzstd read it.
+export class ZstdSink implements ArchiveSink {
+  readonly #out: Writable;
+  readonly #compress: ZstdCompress;
+  readonly #level: number;
+  #pending = new BlockCutter(ZSTD_BATCH);
+  #raw = new BlockCutter(MAX_RAW_BLOCK);
+  #rawOpen = false;
+  #frames = 0;
+
+  constructor(out: Writable, compress: ZstdCompress, level: number) {
+    this.#out = out;
+    this.#compress = compress;
+    this.#level = level;
+  }
+
+  async write(chunk: Buffer, store: boolean): Promise<void> {
+    if (chunk.length === 0) return;
+    if (store) return this.#writeRaw(chunk);
+    await this.#closeRaw();
+    for (const batch of this.#pending.push(chunk)) await this.#writeFrame(batch);
+  }
+
+  async end(): Promise<void> {
+    await this.#writeFrame(this.#pending.take());
+    await this.#closeRaw();
+    if (this.#frames === 0) await this.#writeFrame([Buffer.alloc(0)]); // an empty input is still one frame
+  }
+
+  async #writeRaw(chunk: Buffer): Promise<void> {
+    await this.#writeFrame(this.#pending.take());
+    const out: Buffer[] = this.#rawOpen ? [] : [RAW_FRAME_HEADER];
+    this.#rawOpen = true;
+    for (const block of this.#raw.push(chunk)) out.push(rawBlockHeader(MAX_RAW_BLOCK, false), ...block);
+    await this.#emit(out);
+  }
+
+  // End the open raw frame: the partial block, then an empty last block.
+  async #closeRaw(): Promise<void> {
+    if (!this.#rawOpen) return;
+    const bytes = this.#raw.pending;
+    const out = bytes > 0 ? [rawBlockHeader(bytes, false), ...this.#raw.take()] : [];
+    this.#rawOpen = false;
+    this.#frames++;
+    await this.#emit([...out, RAW_LAST_EMPTY]);
+  }
+
+  // One compressed frame of `parts`; no parts, no frame.
+  async #writeFrame(parts: Buffer[]): Promise<void> {
+    if (parts.length === 0) return;
+    const input = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    const frame = this.#compress(input, this.#level);
+    this.#frames++;
+    await this.#emit([Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)]);
+  }
+
+  #emit(chunks: readonly Buffer[]): Promise<void> {
+    return writeOut(this.#out, chunks);
+  }
+}
+
+// fzstd's streaming Decompress behind the Transform interface; corrupt or truncated input is UNSAFE_ARCHIVE.
+// Input is fed in small slices and the transform waits for the reader whenever its buffer is full, so a block that
+// expands a lot (an RLE block turns 4 bytes into 128 KiB) cannot pile up unread output in memory.
+type FzstdModule = typeof import('fzstd');
+type Decoder = InstanceType<FzstdModule['Decompress']>;
+const DECODE_SLICE = 4 * 1024;
+
+class ZstdDecompress extends Transform {
+  #decoder: Decoder | undefined;
+  #full = false;
+  #wake: (() => void) | undefined;
+
+  async #ensure(): Promise<Decoder> {
+    if (this.#decoder) return this.#decoder;
+    let mod: FzstdModule;
+    try {
+      mod = await import('fzstd');
+    } catch (err) {
+      throw new KkoError('INVALID_INPUT', 'reading archive: the zstd decoder (fzstd) could not be loaded', { cause: err, hint: 'decompress it first: zstd -d ART' });
+    }
+    this.#decoder = new mod.Decompress((data) => {
+      if (data.length > 0 && !this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) this.#full = true;
+    });
+    return this.#decoder;
+  }
+
+  async #feed(chunk: Buffer, final: boolean): Promise<void> {
+    const d = await this.#ensure();
+    let off = 0;
+    do {
+      const slice = chunk.subarray(off, off + DECODE_SLICE);
+      off += DECODE_SLICE;
+      try {
+        d.push(slice, final && off >= chunk.length);
+      } catch (err) {
+        throw new KkoError('UNSAFE_ARCHIVE', `reading archive: corrupt or truncated zstd data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+      }
+      if (this.#full) await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#full = false;
+    } while (off < chunk.length);
+  }
+
+  #run(chunk: Buffer, final: boolean, callback: TransformCallback): void {
+    this.#feed(chunk, final).then(
+      () => callback(),
+      (err: unknown) => callback(isKkoError(err) ? err : new KkoError('INTERNAL', `reading archive: ${String(err)}`, { cause: err })),
+    );
+  }
+
+  override _read(size: number): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+    super._read(size);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.#run(chunk, false, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#run(Buffer.alloc(0), true, callback);
+  }
+}
+
+// The decompressor for a stream whose first bytes are `firstBytes` (at least 4): gunzip for gzip (1f 8b), a zstd
+// decoder for zstd (28 b5 2f fd), else a pass-through. The caller writes the whole stream, first bytes included.
+export function decompressorFor(firstBytes: Buffer): { compression: Compression; transform: Transform } {
+  if (firstBytes[0] === 0x1f && firstBytes[1] === 0x8b) return { compression: 'gzip', transform: createGunzip({ chunkSize: 64 * 1024 }) };
+  if (firstBytes.length >= 4 && firstBytes.subarray(0, 4).equals(ZSTD_MAGIC)) return { compression: 'zstd', transform: new ZstdDecompress() };
+  return { compression: 'none', transform: new PassThrough() };
+}

@@ -1,0 +1,193 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { KkoError } from '../errors.js';
+import { loadZstdCompress } from './compress.js';
+import { decompress, readArchive, type ArchiveEntry, type ReadOptions } from './reader.js';
+import type { TarEntry } from './tar.js';
+import { writeArchive } from './write.js';
+
+// A tiny raw header writer, so tests can build what our writer never would.
+type RawOpts = { size?: number; type?: string; linkname?: string; prefix?: string; gnu?: boolean; badSum?: boolean; mode?: number };
+
+function rawHeader(name: string, o: RawOpts = {}): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write(`${(o.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100, 'latin1');
+  h.write('0000000\0', 108, 'latin1');
+  h.write('0000000\0', 116, 'latin1');
+  h.write(`${(o.size ?? 0).toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  h.write('00000000000\0', 136, 'latin1');
+  h.write(' '.repeat(8), 148, 'latin1');
+  h.write(o.type ?? '0', 156, 'latin1');
+  h.write(o.linkname ?? '', 157, 100, 'utf8');
+  h.write(o.gnu ? 'ustar  \0' : 'ustar\x0000', 257, 'latin1');
+  if (o.prefix) h.write(o.prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${(sum + (o.badSum ? 1 : 0)).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
+}
+
+function pad(n: number): Buffer {
+  return Buffer.alloc((512 - (n % 512)) % 512);
+}
+
+function raw(name: string, data: Buffer | string = '', o: RawOpts = {}): Buffer {
+  const body = Buffer.from(data);
+  return Buffer.concat([rawHeader(name, { size: body.length, ...o }), body, pad(body.length)]);
+}
+
+function pax(records: Record<string, string>): Buffer {
+  const body = Buffer.from(
+    Object.entries(records)
+      .map(([k, v]) => {
+        const rest = ` ${k}=${v}\n`;
+        let len = rest.length + 1;
+        while (String(len).length + rest.length !== len) len = String(len).length + rest.length;
+        return `${len}${rest}`;
+      })
+      .join(''),
+  );
+  return raw('PaxHeaders/x', body, { type: 'x' });
+}
+
+function tarOf(...parts: Buffer[]): Buffer {
+  return Buffer.concat([...parts, Buffer.alloc(1024)]);
+}
+
+type Got = { name: string; type: string; size: number; text: string };
+
+async function readAll(buf: Buffer, opts: ReadOptions = {}): Promise<Got[]> {
+  const out: Got[] = [];
+  for await (const e of readArchive(Readable.from([buf]), opts)) {
+    const chunks: Buffer[] = [];
+    for await (const c of e.body) chunks.push(c as Buffer);
+    out.push({ name: e.name, type: e.type, size: e.size, text: Buffer.concat(chunks).toString() });
+  }
+  return out;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return err instanceof KkoError ? `${err.code}: ${err.message}` : `other: ${String(err)}`;
+  }
+  return 'ok';
+}
+
+// What the project's own writer makes (plain tar), through its public entry point.
+async function ourTar(entries: TarEntry[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'kko-reader-'));
+  try {
+    await writeArchive(entries, join(dir, 'a.tar'), 'none', {});
+    return await readFile(join(dir, 'a.tar'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('readArchive: well-formed input', () => {
+  it('reads what our writer writes, including prefix and PAX long names, gzip or plain', async () => {
+    const long = `images/${'d'.repeat(120)}/${'f'.repeat(90)}`;
+    const longer = `x/${'y'.repeat(300)}`;
+    const tar = await ourTar([
+      { name: 'kko/inventory.json', data: Buffer.from('{}'), first: true },
+      { name: long, data: Buffer.from('prefix') },
+      { name: longer, data: Buffer.from('pax') },
+      { name: 'a/big', data: Buffer.alloc(70_000, 7) },
+    ]);
+    for (const input of [tar, gzipSync(tar)]) {
+      const got = await readAll(input);
+      expect(got.map((g) => [g.name, g.size])).toEqual([['kko/inventory.json', 2], ['a/big', 70_000], [long, 6], [longer, 3]]);
+      expect(got[2]?.text).toBe('prefix');
+      expect(got[3]?.text).toBe('pax');
+    }
+    expect((await decompress(Readable.from([gzipSync(tar)]))).compression).toBe('gzip');
+    expect((await decompress(Readable.from([tar]))).compression).toBe('none');
+  });
+
+  it('accepts GNU long names, ./ prefixes and directory entries (what `tar czf -C dir .` makes)', async () => {
+    const name = `images/blobs/sha256/${'a'.repeat(150)}`;
+    const tar = tarOf(raw('./', '', { type: '5', gnu: true }), raw('././LongLink', `${name}\0`, { type: 'L', gnu: true }), raw(name.slice(0, 99), 'L!', { gnu: true }), raw('./kube/', '', { type: '5' }), raw('./kube/x', 'x'));
+    expect((await readAll(tar)).map((g) => [g.name, g.type])).toEqual([[name, 'file'], ['kube', 'directory'], ['kube/x', 'file']]);
+  });
+
+  it('skips bodies the consumer does not read, and refuses a body read after moving on', async () => {
+    const tar = tarOf(raw('a', 'A'.repeat(1000)), raw('b', 'B'.repeat(10)));
+    const bodies: ArchiveEntry[] = [];
+    const names: string[] = [];
+    for await (const e of readArchive(Readable.from([tar]))) {
+      names.push(e.name);
+      bodies.push(e);
+    }
+    expect(names).toEqual(['a', 'b']);
+    expect(await codeOf((async () => { for await (const _c of bodies[0]!.body); })())).toMatch(/^INTERNAL/);
+  });
+
+  it('allows links that stay inside only when asked to', async () => {
+    const tar = tarOf(raw('d/f', 'x'), raw('d/s', '', { type: '2', linkname: '../d/f' }), raw('d/h', '', { type: '1', linkname: 'd/f' }));
+    expect((await readAll(tar, { links: 'inside' })).map((g) => g.type)).toEqual(['file', 'symlink', 'hardlink']);
+    expect(await codeOf(readAll(tar))).toMatch(/^UNSAFE_ARCHIVE: .*symlink "d\/s"/);
+    const escaping = [tarOf(raw('d/s', '', { type: '2', linkname: '../../etc' })), tarOf(raw('d/s', '', { type: '2', linkname: '/etc' })), tarOf(raw('d/h', '', { type: '1', linkname: 'nope' }))];
+    for (const t of escaping) expect(await codeOf(readAll(t, { links: 'inside' }))).toMatch(/^UNSAFE_ARCHIVE: .*(escapes|absolute|not an earlier file)/);
+  });
+});
+
+describe('readArchive: hostile input is refused naming the entry', () => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['../ traversal', tarOf(raw('../etc/passwd', 'root')), /"\.\.\/etc\/passwd"/],
+    ['inner .. segment', tarOf(raw('images/../../x', 'x')), /"images\/\.\.\/\.\.\/x"/],
+    ['absolute path', tarOf(raw('/abs', 'x')), /"\/abs"/],
+    ['empty name', tarOf(raw('', 'x')), /empty/],
+    ['symlink', tarOf(raw('images/evil', '', { type: '2', linkname: '/etc' })), /symlink "images\/evil"/],
+    ['hardlink', tarOf(raw('a', 'x'), raw('b', '', { type: '1', linkname: 'a' })), /hardlink "b"/],
+    ['character device', tarOf(raw('dev/null', '', { type: '3' })), /character device "dev\/null"/],
+    ['block device', tarOf(raw('dev/sda', '', { type: '4' })), /block device "dev\/sda"/],
+    ['FIFO', tarOf(raw('fifo', '', { type: '6' })), /FIFO "fifo"/],
+    ['duplicate entry', tarOf(raw('kube/v1/amd64/kubeadm', 'a'), raw('kube/v1/amd64/kubeadm', 'b')), /duplicate entry "kube\/v1\/amd64\/kubeadm"/],
+    ['file under a file', tarOf(raw('kube', 'x'), raw('kube/v1', 'y')), /"kube\/v1": its parent "kube" is a file/],
+    ['file over a directory', tarOf(raw('kube/v1', 'y'), raw('kube', 'x')), /shadows a directory "kube"/],
+    ['bad header checksum', tarOf(raw('images/index.json', '{}', { badSum: true })), /checksum mismatch at entry "images\/index.json"/],
+    ['PAX path with ..', tarOf(pax({ path: 'ok/../../x' }), raw('ok', 'x')), /"ok\/\.\.\/\.\.\/x"/],
+    ['GNU long name absolute', tarOf(raw('././LongLink', '/etc/cron.d/x\0', { type: 'L', gnu: true }), raw('x', 'x', { gnu: true })), /"\/etc\/cron.d\/x"/],
+    ['oversized index.json', tarOf(rawHeader('images/index.json', { size: 17 * 1024 * 1024 })), /"images\/index.json": 17825792 bytes is over/],
+    ['oversized kko/inventory.json via PAX size', tarOf(pax({ size: String(20 * 1024 * 1024) }), rawHeader('kko/inventory.json')), /"kko\/inventory.json"/],
+    ['truncated body', raw('a', 'x'.repeat(2000)).subarray(0, 1024), /truncated archive: entry "a"/],
+    ['no end-of-archive marker', raw('a', 'x'), /no end-of-archive marker/],
+    ['unknown entry type', tarOf(raw('s', '', { type: 'S' })), /entry type "S" "s"/],
+  ];
+  it.each(cases)('%s', async (_what, tar, message) => {
+    const got = await codeOf(readAll(tar));
+    expect(got).toMatch(/^UNSAFE_ARCHIVE: /);
+    expect(got).toMatch(message);
+  });
+
+  it('refuses a truncated gzip stream, even when the tar inside looks complete', async () => {
+    const gz = gzipSync(tarOf(raw('a', 'x'.repeat(5000)), raw('b', 'y')));
+    for (const cut of [gz.length - 4, Math.floor(gz.length / 2), 12]) {
+      expect(await codeOf(readAll(gz.subarray(0, cut)))).toMatch(/^UNSAFE_ARCHIVE: .*(corrupt or truncated|truncated archive)/);
+    }
+  });
+
+  it('refuses a corrupt gzip stream (bad CRC)', async () => {
+    const gz = Buffer.from(gzipSync(tarOf(raw('a', 'hello'))));
+    gz[gz.length - 6] = (gz[gz.length - 6] ?? 0) ^ 0xff;
+    expect(await codeOf(readAll(gz))).toMatch(/^UNSAFE_ARCHIVE: .*corrupt or truncated/);
+  });
+
+  it('reads zstd (through archive/compress.ts) and refuses a truncated zstd stream', async () => {
+    const tar = tarOf(raw('kube/v1/amd64/kubeadm', 'k'.repeat(3000)));
+    const zst = Buffer.from((await loadZstdCompress())(tar, 3));
+    expect((await readAll(zst)).map((g) => [g.name, g.size])).toEqual([['kube/v1/amd64/kubeadm', 3000]]);
+    expect(await codeOf(readAll(zst.subarray(0, zst.length - 3)))).toMatch(/^UNSAFE_ARCHIVE: /);
+  });
+
+  it('names bzip2/xz as unsupported instead of failing on a header', async () => {
+    expect(await codeOf(readAll(Buffer.from('BZh91AY&SY-junk')))).toMatch(/^INVALID_INPUT: .*bzip2\/xz/);
+  });
+});

@@ -1,0 +1,107 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TarEntry } from './tar.js';
+import { writeArchive } from './write.js';
+
+let dir: string;
+let entries: TarEntry[];
+const layer = randomBytes(3 * 1024 * 1024 + 17); // stands in for an already-gzipped layer
+const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { diff_ids: Array(200).fill('sha256:00') } }));
+const env = { SOURCE_DATE_EPOCH: '1700000000' };
+
+function run(cmd: string, args: string[], input?: Buffer): Buffer {
+  const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 30 });
+  expect(r.status, `${cmd} ${args.join(' ')}: ${r.stderr.toString()}`).toBe(0);
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kko-write-'));
+  await writeFile(join(dir, 'layer'), layer);
+  await writeFile(join(dir, 'config'), config);
+  entries = [
+    { name: 'images/blobs/sha256/bb', file: join(dir, 'layer'), compressed: true },
+    { name: 'images/blobs/sha256/aa', file: join(dir, 'config'), size: config.length },
+    { name: 'images/index.json', data: Buffer.from('{"schemaVersion":2}\n') },
+    { name: 'kko/SHA256SUMS', data: Buffer.from('x\n'), first: true },
+    { name: `deep/${'d'.repeat(120)}/${'n'.repeat(150)}`, data: Buffer.from('long name') },
+  ];
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const NAMES = ['kko/SHA256SUMS', `deep/${'d'.repeat(120)}/${'n'.repeat(150)}`, 'images/blobs/sha256/aa', 'images/blobs/sha256/bb', 'images/index.json'];
+
+describe('writeArchive', () => {
+  it('gzip: GNU tar lists and extracts it; layers are stored, so the size stays near the input', async () => {
+    const out = join(dir, 'a.tar.gz');
+    await writeArchive(entries, out, 'gzip', env);
+    expect(run('tar', ['tzf', out]).toString().trim().split('\n')).toEqual(NAMES);
+    expect(run('tar', ['xzOf', out, 'images/blobs/sha256/bb']).equals(layer)).toBe(true);
+    expect(run('tar', ['xzOf', out, 'images/blobs/sha256/aa']).equals(config)).toBe(true);
+    const size = (await readFile(out)).length;
+    expect(size).toBeLessThan(layer.length * 1.001 + 16 * 1024);
+    expect(await readdir(dir)).not.toContain('a.tar.gz.kko-partial');
+  });
+
+  it('gzip, zstd and none hold the same tar, byte for byte, and the same run twice gives the same bytes', async () => {
+    const [gz, zst, tar, gz2] = ['b.tar.gz', 'b.tar.zst', 'b.tar', 'b2.tar.gz'].map((n) => join(dir, n)) as [string, string, string, string];
+    await writeArchive(entries, gz, 'gzip', env);
+    await writeArchive(entries, zst, 'zstd', env);
+    await writeArchive(entries, tar, 'none', env);
+    await writeArchive(entries, gz2, 'gzip', env);
+    const plain = await readFile(tar);
+    expect(gunzipSync(await readFile(gz)).equals(plain)).toBe(true);
+    expect(run('zstd', ['-dc', zst]).equals(plain)).toBe(true);
+    expect((await readFile(gz2)).equals(await readFile(gz))).toBe(true);
+    run('zstd', ['-t', zst]);
+    expect(run('tar', ['--zstd', '-tf', zst]).toString().trim().split('\n')).toEqual(NAMES);
+    expect((await readFile(zst)).length).toBeLessThan(layer.length * 1.001 + 16 * 1024);
+  });
+
+  it("'-' streams to the given Writable and creates no file", async () => {
+    const stdout = new PassThrough();
+    const chunks: Buffer[] = [];
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    const before = await readdir(dir);
+    await writeArchive(entries, '-', 'gzip', env, { stdout });
+    const file = join(dir, 'c.tar.gz');
+    await writeArchive(entries, file, 'gzip', env);
+    expect(Buffer.concat(chunks).equals(await readFile(file))).toBe(true);
+    expect(stdout.writableEnded).toBe(false); // the caller owns its stdout
+    expect((await readdir(dir)).filter((n) => !before.includes(n))).toEqual(['c.tar.gz']);
+  });
+
+  it("'-' without a stream is a programming error", async () => {
+    await expect(writeArchive(entries, '-', 'gzip', env)).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it.each(['gzip', 'zstd', 'none'] as const)('%s: a failing read removes the temp file and leaves no output', async (compress) => {
+    const sub = await mkdtemp(join(dir, 'fail-'));
+    const bad: TarEntry[] = [...entries, { name: 'zz/missing', file: join(dir, 'no-such-file'), size: 10 }];
+    await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({ code: 'IO_ERROR' });
+    expect(await readdir(sub)).toEqual([]);
+  });
+
+  it('a file that changed size fails the same way', async () => {
+    const sub = await mkdtemp(join(dir, 'grew-'));
+    const bad: TarEntry[] = [{ name: 'a', file: join(dir, 'config'), size: config.length - 1 }];
+    await expect(writeArchive(bad, join(sub, 'out.tar.gz'), 'gzip', env)).rejects.toMatchObject({ code: 'IO_ERROR' });
+    expect(await readdir(sub)).toEqual([]);
+  });
+
+  it('zstd that cannot be loaded is INVALID_INPUT, before any file exists', async () => {
+    const sub = await mkdtemp(join(dir, 'nozstd-'));
+    const loadZstd = (): Promise<never> => Promise.reject(new Error("Cannot find package '@bokuweb/zstd-wasm'"));
+    await expect(writeArchive(entries, join(sub, 'out.tar.zst'), 'zstd', env, { loadZstd })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    expect(await readdir(sub)).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import { KkoError } from '../errors.js';
+import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
+
+// Paths of a KubeKey artifact (kubekey.md §3.7) and kko's own metadata, and parsers for the small documents.
+export const INDEX_NAME = 'images/index.json';
+export const OCI_LAYOUT_NAME = 'images/oci-layout';
+export const INVENTORY_NAME = 'kko/inventory.json';
+export const BLOBS_PREFIX = 'images/blobs/';
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+// images/blobs/sha256/<hex> for a sha256 digest.
+export function blobPath(digest: string): string {
+  return `${BLOBS_PREFIX}${digest.replace(':', '/')}`;
+}
+
+// The hex of a well-formed blob path, else undefined.
+export function blobHex(name: string): string | undefined {
+  return /^images\/blobs\/sha256\/([a-f0-9]{64})$/.exec(name)?.[1];
+}
+
+// Parse images/index.json: it must be an OCI image index (throws INVALID_IMAGE_MANIFEST otherwise).
+export function parseLayoutIndex(bytes: Buffer): ImageIndex {
+  const parsed = parseManifestJson(bytes);
+  if (parsed.kind !== 'index') throw new KkoError('INVALID_IMAGE_MANIFEST', `${INDEX_NAME}: not an image index`);
+  return parsed.manifest;
+}
+
+// The ref name kk gives an index.json entry ("docker.io/calico/cni:v3.27.3-amd64").
+export function refNameOf(d: Descriptor): string | undefined {
+  return d.annotations?.[REF_NAME_ANNOTATION];
+}
+
+export type InventoryImage = { readonly ref: string; readonly arch: string; readonly refName: string; readonly class: string; readonly digest: string; readonly size?: number };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// The images of kko/inventory.json; rows without a string refName and digest are a shape error.
+export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const rows = isRecord(doc) ? doc.images : undefined;
+  if (rows === undefined) return [];
+  if (!Array.isArray(rows)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "images" is not a list`);
+  return rows.map((r: unknown, i) => {
+    if (!isRecord(r) || typeof r.refName !== 'string' || typeof r.digest !== 'string') throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: images[${i}] needs string refName and digest`);
+    const text = (v: unknown, d: string): string => (typeof v === 'string' ? v : d);
+    return { ref: text(r.ref, r.refName), arch: text(r.arch, ''), refName: r.refName, class: text(r.class, 'unknown'), digest: r.digest, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
+  });
+}

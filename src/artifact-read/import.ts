@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import type { Writable } from 'node:stream';
+import { isKkoError, KkoError } from '../errors.js';
+import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
+import { scanArtifact } from './scan.js';
+import { ArtifactProblemsError, summarizeProblems } from './types.js';
+import { verifyScan } from './verify.js';
+
+export type ImportOptions = { artifact: string; dir: string };
+export type ImportReport = { readonly dir: string; readonly compression: ArchiveCompression; readonly files: number; readonly bytes: number; readonly md5: string };
+
+// kk keeps the MD5 (lower-case hex, no newline) of the last unpacked tarball here and skips its untar when it matches.
+export const MD5_FILE = 'artifact.md5';
+
+// `name` resolved under `base`; anything that would land outside is refused (names are checked by the reader too).
+export function inside(base: string, name: string): string {
+  const target = resolve(base, name);
+  if (!target.startsWith(base + sep)) throw new KkoError('UNSAFE_ARCHIVE', `refusing to write ${JSON.stringify(name)}: outside ${base}`);
+  return target;
+}
+
+// Each file goes to the same relative path under the staging dir, created exclusively (never through a link).
+function stagingSink(staging: string): (e: ArchiveEntry) => Promise<Writable> {
+  return async (e) => {
+    const target = inside(staging, e.name);
+    await mkdir(dirname(target), { recursive: true });
+    return createWriteStream(target, { flags: 'wx', mode: (e.mode & 0o755) | 0o644 });
+  };
+}
+
+type Seen = Map<string, 'dir' | 'absent'>;
+
+// A parent inside the target must be a real directory or not exist yet; a symlink there would lead outside.
+async function checkParent(root: string, rel: string, seen: Seen): Promise<void> {
+  if (seen.has(rel)) return;
+  const info = await lstat(inside(root, rel)).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+  if (info && info.isSymbolicLink()) throw new KkoError('INVALID_INPUT', `importing into ${root}: ${rel} is a symlink; refusing to write through it`, { hint: 'import into a directory without symlinks' });
+  if (info && !info.isDirectory()) throw new KkoError('FILE_EXISTS', `importing into ${root}: ${rel} exists and is not a directory`);
+  seen.set(rel, info ? 'dir' : 'absent');
+}
+
+// Before anything moves: every target's parents are directories (or absent) and no target is a directory.
+async function checkTargets(root: string, names: readonly string[]): Promise<void> {
+  const seen: Seen = new Map();
+  for (const name of names) {
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) await checkParent(root, parts.slice(0, i).join('/'), seen);
+    const info = await lstat(inside(root, name)).catch(() => undefined);
+    if (info?.isDirectory()) throw new KkoError('FILE_EXISTS', `importing into ${root}: ${name} exists as a directory`);
+  }
+}
+
+// Rename every verified file from staging into place; artifact.md5 is removed first and written last.
+async function moveIntoPlace(staging: string, root: string, names: readonly string[], md5: string): Promise<void> {
+  await rm(inside(root, MD5_FILE), { force: true });
+  for (const name of names) {
+    const to = inside(root, name);
+    await mkdir(dirname(to), { recursive: true });
+    await rename(inside(staging, name), to);
+  }
+  const tmp = inside(root, `.${MD5_FILE}.kko-tmp-${process.pid}`);
+  await writeFile(tmp, md5, { mode: 0o644 });
+  await rename(tmp, inside(root, MD5_FILE));
+}
+
+async function prepareRoot(dir: string): Promise<{ root: string; created: string | undefined }> {
+  try {
+    const created = await mkdir(dir, { recursive: true });
+    return { root: await realpath(dir), created };
+  } catch (err) {
+    throw new KkoError('IO_ERROR', `importing into ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+}
+
+function ioError(root: string, err: unknown): unknown {
+  return isKkoError(err) ? err : new KkoError('IO_ERROR', `importing into ${root}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+}
+
+// kk's `artifact import`, safely: unpack into a staging dir under D while hashing, check everything (SHA256SUMS, blob
+// names, layout, inventory), and only then move the files into place and write D/artifact.md5. On any failure the
+// staging dir is removed and D is left as it was. Nothing is written outside D.
+export async function importArtifact(opts: ImportOptions): Promise<ImportReport> {
+  const { root, created } = await prepareRoot(opts.dir);
+  const staging = inside(root, `.kko-import-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let done = false;
+  try {
+    await mkdir(staging);
+    const scan = await scanArtifact(opts.artifact, { sink: stagingSink(staging) });
+    const report = verifyScan(scan);
+    if (!report.ok) throw new ArtifactProblemsError(`importing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was written to ${root}`, report.problems);
+    const names = [...scan.files.keys()];
+    await checkTargets(root, names);
+    await moveIntoPlace(staging, root, names, scan.md5);
+    done = true;
+    return { dir: root, compression: scan.compression, files: report.files, bytes: report.bytes, md5: scan.md5 };
+  } catch (err) {
+    throw ioError(root, err);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    if (!done && created) await rm(created, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,72 @@
+import type { Descriptor } from '../oci/index.js';
+import { isImageManifestMediaType, isIndexMediaType, parseManifestJson } from '../oci/index.js';
+import { blobHex, blobPath, INDEX_NAME, OCI_LAYOUT_NAME, parseLayoutIndex, refNameOf } from './docs.js';
+import type { ProblemList } from './problems.js';
+import type { ScanResult } from './types.js';
+
+const MAX_DEPTH = 4; // index.json → (index →) manifest → blobs; deeper nesting is not something kk or kko writes
+
+function checkOciLayoutFile(scan: ScanResult, problems: ProblemList): void {
+  const bytes = scan.docs.get(OCI_LAYOUT_NAME);
+  if (!bytes) return problems.add({ kind: 'missing', path: OCI_LAYOUT_NAME, detail: 'required by the OCI image layout' });
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { imageLayoutVersion?: unknown };
+    if (typeof doc.imageLayoutVersion !== 'string') problems.add({ kind: 'corrupt', path: OCI_LAYOUT_NAME, detail: 'no imageLayoutVersion' });
+  } catch {
+    problems.add({ kind: 'corrupt', path: OCI_LAYOUT_NAME, detail: 'not JSON' });
+  }
+}
+
+// Walks descriptors from index.json: every blob present at its declared size, every manifest's children too.
+class LayoutWalker {
+  readonly #visited = new Set<string>();
+  constructor(
+    readonly scan: ScanResult,
+    readonly problems: ProblemList,
+  ) {}
+
+  // `depth`: how deep this manifest is below index.json; undefined for a config or layer (checked, not opened).
+  descriptor(d: Descriptor, from: string, depth: number | undefined): void {
+    const path = blobPath(d.digest);
+    if (this.#visited.has(path)) return;
+    this.#visited.add(path);
+    const file = this.scan.files.get(path);
+    if (!file) {
+      if (!d.urls?.length) this.problems.add({ kind: 'missing', path, detail: `referenced by ${from}` }); // foreign layers may live elsewhere
+      return;
+    }
+    if (file.size !== d.size) return this.problems.add({ kind: 'corrupt', path, detail: `size want ${d.size} got ${file.size}` });
+    if (depth !== undefined && file.sha256 === blobHex(path)) this.#children(path, d, depth);
+  }
+
+  #children(path: string, d: Descriptor, depth: number): void {
+    const bytes = this.scan.manifests.get(blobHex(path) ?? '');
+    if (!bytes) return this.problems.add({ kind: 'corrupt', path, detail: 'not a readable image manifest' });
+    if (depth >= MAX_DEPTH) return this.problems.add({ kind: 'corrupt', path, detail: 'manifests nested too deep' });
+    let parsed;
+    try {
+      parsed = parseManifestJson(bytes, d.mediaType);
+    } catch (err) {
+      return this.problems.add({ kind: 'corrupt', path, detail: (err as Error).message });
+    }
+    const children = parsed.kind === 'index' ? parsed.manifest.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
+    const nested = (c: Descriptor): number | undefined => (parsed.kind === 'index' && (isIndexMediaType(c.mediaType) || isImageManifestMediaType(c.mediaType)) ? depth + 1 : undefined);
+    for (const c of children) this.descriptor(c, `manifest ${path}`, nested(c));
+  }
+}
+
+// The OCI layout under images/ is complete: oci-layout, index.json, every manifest it names, their configs and layers.
+export function checkLayout(scan: ScanResult, problems: ProblemList): void {
+  if (![...scan.files.keys()].some((n) => n.startsWith('images/'))) return; // a binaries-only artifact
+  checkOciLayoutFile(scan, problems);
+  const bytes = scan.docs.get(INDEX_NAME);
+  if (!bytes) return problems.add({ kind: 'missing', path: INDEX_NAME, detail: 'required by the OCI image layout' });
+  let index;
+  try {
+    index = parseLayoutIndex(bytes);
+  } catch (err) {
+    return problems.add({ kind: 'corrupt', path: INDEX_NAME, detail: (err as Error).message });
+  }
+  const walker = new LayoutWalker(scan, problems);
+  index.manifests.forEach((d, i) => walker.descriptor(d, `${INDEX_NAME} ${refNameOf(d) ?? `manifests[${i}]`}`, 0));
+}

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KkoError } from '../errors.js';
+import type { ArchiveEntry } from '../archive/reader.js';
+import { SUMS_NAME } from '../archive/checksums.js';
+import { blobHex, INDEX_NAME, INVENTORY_NAME, OCI_LAYOUT_NAME } from './docs.js';
+import { openArtifact } from './open.js';
+import type { FileRecord, ScanResult } from './types.js';
+
+// Where an import puts each file's bytes while they are hashed; undefined: bytes are only hashed.
+export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
+export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number };
+
+const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
+const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
+const MANIFEST_BUDGET = 64 * 1024 * 1024;
+
+function devNull(): Writable {
+  return new Writable({ write: (_c, _e, cb) => cb() });
+}
+
+// A blob is buffered only when it could be a manifest: small, and starting like a JSON object.
+function mayBeManifest(entry: ArchiveEntry): boolean {
+  return blobHex(entry.name) !== undefined && entry.size <= MANIFEST_MAX;
+}
+
+function isManifestDoc(bytes: Buffer): boolean {
+  if (bytes[0] !== 0x7b) return false; // '{'
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    return doc.schemaVersion === 2 && (Array.isArray(doc.manifests) || (typeof doc.config === 'object' && Array.isArray(doc.layers)));
+  } catch {
+    return false;
+  }
+}
+
+// Stream one body through the hash (and the sink); keep the bytes of documents and manifest candidates.
+async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256?: string; bytes?: Buffer }> {
+  const hash = opts.hash === false ? undefined : createHash('sha256');
+  const keep: Buffer[] | undefined = DOC_NAMES.has(entry.name) || mayBeManifest(entry) ? [] : undefined;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash?.update(chunk);
+      keep?.push(chunk);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(entry.body, tap, opts.sink ? await opts.sink(entry) : devNull());
+  return { ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}) };
+}
+
+// One pass over the artifact: every regular file hashed (and written to the sink), small documents kept, the rest
+// streamed through. Throws UNSAFE_ARCHIVE on hostile input, never returns a partial result.
+export async function scanArtifact(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const art = await openArtifact(path);
+  const files = new Map<string, FileRecord>();
+  const docs = new Map<string, Buffer>();
+  const manifests = new Map<string, Buffer>();
+  let kept = 0;
+  try {
+    for await (const entry of art.entries) {
+      if (entry.type !== 'file') continue; // directories; links never get past the reader
+      const { sha256, bytes } = await consume(entry, opts);
+      files.set(entry.name, { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) });
+      if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
+      const hex = blobHex(entry.name);
+      if (bytes && hex && isManifestDoc(bytes)) {
+        kept += bytes.length;
+        if (kept > (opts.manifestBudget ?? MANIFEST_BUDGET)) throw new KkoError('SIZE_LIMIT_EXCEEDED', `reading ${path}: more than ${MANIFEST_BUDGET} bytes of image manifests`);
+        manifests.set(hex, bytes);
+      }
+    }
+  } finally {
+    art.close();
+  }
+  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, md5: await art.md5() };
+}

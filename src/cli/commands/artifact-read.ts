@@ -1,0 +1,149 @@
+import type { Command } from 'commander';
+import { isKkoError, KkoError } from '../../errors.js';
+import {
+  ArtifactProblemsError,
+  formatProblem,
+  importArtifact,
+  inspectArtifact,
+  summarizeProblems,
+  verifyArtifact,
+  type InspectReport,
+  type VerifyReport,
+} from '../../artifact-read/index.js';
+import { absPath } from '../common.js';
+import { printJson, type CommandContext } from '../context.js';
+import { EXIT_INVALID } from '../io.js';
+import { formatBytes } from '../progress.js';
+
+export type InspectOptions = { artifact: string; json?: boolean };
+export type VerifyOptions = { artifact: string; json?: boolean };
+export type ImportOptions = { artifact: string; dir?: string; json?: boolean };
+
+// A hostile or unreadable archive is bad input (exit 2), not an operational failure; everything else goes to main().
+async function refusingHostile(ctx: CommandContext, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!isKkoError(err) || err.code !== 'UNSAFE_ARCHIVE') throw err;
+    ctx.io.stderr(`error: ${err.message}\n`);
+    if (err.hint) ctx.io.stderr(`hint: ${err.hint}\n`);
+    ctx.setExit(EXIT_INVALID);
+  }
+}
+
+function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: readonly string[]): string =>
+    r.map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return rows.map(line).join('\n');
+}
+
+function renderInspect(r: InspectReport): string {
+  const rows = [['CLASS', 'COMPONENT', 'VERSION', 'ARCH', 'COUNT', 'SIZE'], ...r.groups.map((g) => [g.class, g.component, g.version ?? '-', g.arch ?? '-', String(g.count), formatBytes(g.size)])];
+  const source = r.inventory ? 'kko/inventory.json' : 'images/index.json (no kko inventory: classes unknown)';
+  return [
+    `${r.artifact}: ${r.compression}, ${formatBytes(r.archiveBytes)} on disk, ${r.files} files, ${formatBytes(r.contentBytes)} unpacked`,
+    '',
+    table(rows, new Set([4, 5])),
+    '',
+    `total: ${r.images.length} images from ${source} (${r.blobs.count} blobs, ${formatBytes(r.blobs.size)}); ${r.files - r.blobs.count} other files`,
+    `checksums: ${r.checksums ? 'kko/SHA256SUMS present (run `kko artifact verify`)' : 'none in the artifact'}`,
+  ].join('\n');
+}
+
+// `kko artifact inspect`: what is inside, by class and component, read in one pass without unpacking.
+export async function runInspect(o: InspectOptions, ctx: CommandContext): Promise<void> {
+  await refusingHostile(ctx, async () => {
+    const report = await inspectArtifact(absPath(ctx, o.artifact));
+    if (o.json) printJson(ctx, report);
+    else ctx.io.stdout(`${renderInspect(report)}\n`);
+  });
+}
+
+function renderVerify(r: VerifyReport): string {
+  const lines = r.problems.map(formatProblem);
+  const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked)';
+  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`);
+  return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
+}
+
+// `kko artifact verify`: re-hash every file while streaming; exit 0 clean, 1 missing/extra/corrupt, 2 unreadable.
+export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<void> {
+  await refusingHostile(ctx, async () => {
+    const report = await verifyArtifact(absPath(ctx, o.artifact));
+    if (o.json) printJson(ctx, report);
+    else ctx.io.stdout(`${renderVerify(report)}\n`);
+    if (!report.ok) throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
+  });
+}
+
+// `kko artifact import`: unpack into kk's work dir (default ./kubekey), verified before anything is moved into place.
+export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<void> {
+  await refusingHostile(ctx, async () => {
+    try {
+      const report = await importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey') });
+      if (o.json) printJson(ctx, report);
+      else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
+    } catch (err) {
+      if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${formatProblem(p)}\n`);
+      throw err;
+    }
+  });
+}
+
+const INSPECT_HELP = `
+Examples:
+  $ kko artifact inspect kubekey-artifact.tar.gz
+  $ kko artifact inspect kubekey-artifact.tar.gz --json | jq '.images[].refName'
+
+Works on artifacts made by kk too (images are then listed from images/index.json with class "unknown").
+Exit codes: 0 ok, 2 unreadable or unsafe archive.
+`;
+
+const VERIFY_HELP = `
+Examples:
+  $ kko artifact verify kubekey-artifact.tar.gz
+  $ kko artifact verify kubekey-artifact.tar.gz --json > verify.json
+
+Checks, in one streaming pass: every images/blobs/sha256/<hex> hashes to its name; kko/SHA256SUMS (when present)
+matches every other entry; the OCI layout is complete; every kko/inventory.json image is in images/index.json.
+Prints one line per problem: "missing: PATH", "extra: PATH", "corrupt: PATH (sha256 want X got Y)".
+Exit codes: 0 intact, 1 something missing, extra or corrupt, 2 unreadable or unsafe archive.
+`;
+
+const IMPORT_HELP = `
+Examples:
+  $ kko artifact import kubekey-artifact.tar.gz                 # into ./kubekey, as kk artifact import does
+  $ kko artifact import kubekey-artifact.tar.gz --dir /data/kubekey
+  $ kk create cluster -f config.yaml -a kubekey-artifact.tar.gz # kk then skips its own untar (artifact.md5 matches)
+
+Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; only when everything verifies are they
+moved into place and DIR/artifact.md5 written. On any failure DIR is left as it was.
+Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 unreadable or unsafe archive.
+`;
+
+// Registers inspect, verify and import under `kko artifact`.
+export function registerArtifactReadCommands(artifact: Command, ctx: CommandContext): void {
+  artifact
+    .command('inspect')
+    .description('list what an artifact holds, by class and component, with sizes (reads it once, unpacks nothing)')
+    .argument('<artifact>', 'artifact file (.tar.gz or .tar)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', INSPECT_HELP)
+    .action(async (artifactPath: string, o: { json?: boolean }) => runInspect({ artifact: artifactPath, ...o }, ctx));
+  artifact
+    .command('verify')
+    .description('re-hash every file of an artifact and check it is complete: report missing, extra and corrupt entries')
+    .argument('<artifact>', 'artifact file (.tar.gz or .tar)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', VERIFY_HELP)
+    .action(async (artifactPath: string, o: { json?: boolean }) => runVerify({ artifact: artifactPath, ...o }, ctx));
+  artifact
+    .command('import')
+    .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")
+    .argument('<artifact>', 'artifact file (.tar.gz or .tar)')
+    .option('--dir <dir>', "kk's work dir", 'kubekey')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', IMPORT_HELP)
+    .action(async (artifactPath: string, o: { dir?: string; json?: boolean }) => runImport({ artifact: artifactPath, ...o }, ctx));
+}

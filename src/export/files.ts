@@ -1,0 +1,54 @@
+import type { TarEntry } from '../archive/tar.js';
+import type { BlobCache } from '../cache/index.js';
+import { fetchBinary, fetchIso, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
+import type { EffectivePolicy } from '../mirror/index.js';
+import type { EventSink } from './events.js';
+
+// A binary or an ISO: one file at a kk artifact path.
+export type FileTask = { kind: 'binary'; item: DownloadPlan['binaries'][number] } | { kind: 'iso'; item: DownloadPlan['isos'][number] };
+export type FetchedFile = { kind: 'binary'; result: FetchedBinary } | { kind: 'iso'; result: FetchedIso };
+
+export function fileTasks(plan: DownloadPlan | undefined): FileTask[] {
+  return [...(plan?.binaries ?? []).map((item) => ({ kind: 'binary' as const, item })), ...(plan?.isos ?? []).map((item) => ({ kind: 'iso' as const, item }))];
+}
+
+// Fetch one file through the download policy into the cache, reporting progress as events.
+export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; emit: EventSink; baseDir?: string }): Promise<FetchedFile> {
+  const onBytes = (n: number): void => deps.emit({ type: 'bytes', ref: task.item.path, arch: task.item.arch, fetched: n });
+  const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) };
+  if (task.kind === 'binary') return { kind: 'binary', result: await fetchBinary(task.item, d) };
+  const result = await fetchIso(task.item, d);
+  if (!result.verified) deps.emit({ type: 'warning', message: `${task.item.path}: no checksum in the manifest, so the ISO was not verified against a published value` });
+  return { kind: 'iso', result };
+}
+
+export function fileSize(f: FetchedFile): number {
+  return f.result.fetchedBytes;
+}
+
+// Archives (and ISOs, whose packages are compressed) are stored, not deflated again; raw binaries are deflated.
+const ALREADY_COMPRESSED = /\.(tgz|tar\.gz|gz|zst|xz|iso)$/;
+
+// Archive entries of the fetched files, at kk's paths, with their known sha256.
+export function fileEntries(files: readonly FetchedFile[]): TarEntry[] {
+  return files.map((f) => ({
+    name: f.result.item.path,
+    file: f.result.path,
+    sha256: f.result.sha256,
+    ...(ALREADY_COMPRESSED.test(f.result.item.path) ? { compressed: true } : {}),
+  }));
+}
+
+// Inventory rows: path, sha256, where it came from.
+export function fileRows(files: readonly FetchedFile[]): { binaries: object[]; isos: object[] } {
+  const sorted = [...files].sort((a, b) => (a.result.item.path < b.result.item.path ? -1 : 1));
+  const binaries = sorted.filter((f) => f.kind === 'binary').map((f) => {
+    const r = (f as { result: FetchedBinary }).result;
+    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: r.item.url };
+  });
+  const isos = sorted.filter((f) => f.kind === 'iso').map((f) => {
+    const r = (f as { result: FetchedIso }).result;
+    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: r.item.url } : {}) };
+  });
+  return { binaries, isos };
+}
