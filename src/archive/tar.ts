@@ -41,7 +41,8 @@ function header(name: string, size: number, mtime: number, type: '0' | 'x' = '0'
   h.write(octal(0o644, 8), 100, 'ascii');
   h.write(octal(0, 8), 108, 'ascii'); // uid 0
   h.write(octal(0, 8), 116, 'ascii'); // gid 0
-  h.write(octal(size, 12), 124, 'ascii');
+  // Sizes past 11 octal digits (8 GiB) are carried by a PAX "size" record; the field then holds 0.
+  h.write(octal(size > MAX_USTAR_SIZE ? 0 : size, 12), 124, 'ascii');
   h.write(octal(mtime, 12), 136, 'ascii');
   h.write('        ', 148, 'ascii');
   h.write(type, 156, 'ascii');
@@ -55,6 +56,8 @@ function header(name: string, size: number, mtime: number, type: '0' | 'x' = '0'
   h.write(octal(sum, 7) + ' ', 148, 'ascii');
   return h;
 }
+
+const MAX_USTAR_SIZE = 0o77777777777;
 
 function paxRecord(key: string, value: string): Buffer {
   const body = ` ${key}=${value}\n`;
@@ -126,8 +129,9 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     assertSafeName(e.name);
     const size = 'data' in e ? e.data.length : (e.size ?? (await stat(e.file)).size);
     const store = e.compressed === true;
-    if (Buffer.byteLength(e.name) > 255) {
-      const pax = paxRecord('path', e.name);
+    const longName = Buffer.byteLength(e.name) > 255;
+    if (longName || size > MAX_USTAR_SIZE) {
+      const pax = Buffer.concat([...(longName ? [paxRecord('path', e.name)] : []), ...(size > MAX_USTAR_SIZE ? [paxRecord('size', String(size))] : [])]);
       await out.write(header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'), false);
       await out.write(Buffer.concat([pax, padding(pax.length)]), false);
     }
