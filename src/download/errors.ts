@@ -1,5 +1,6 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../registry/index.js';
+import { rootCause, TRANSIENT_CODES } from '../util/net-errors.js';
 
 export type DownloadErrorOptions = { status?: number; url?: string | URL; retryable?: boolean; cause?: unknown; hint?: string };
 
@@ -17,23 +18,8 @@ export class DownloadError extends KkoError {
   }
 }
 
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
 const TLS_HINT = 'set certsPath (a directory with the CA *.crt) or skipTLSVerify: true on this downloads mirror';
 
-// The innermost errno / undici code of a fetch failure ("fetch failed" and "terminated" hide it in `cause`).
-function rootCause(err: unknown): { code?: string; message: string } {
-  let cur: unknown = err;
-  for (let i = 0; i < 5 && cur instanceof Error; i++) {
-    const code = (cur as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return { code, message: cur.message };
-    if (!(cur.cause instanceof Error)) return { message: cur.message };
-    cur = cur.cause;
-  }
-  return { message: String(err) };
-}
 
 // Wrap a transport failure as NETWORK_ERROR. `midBody`: headers had arrived, so a broken body is worth a Range retry.
 export function transportError(url: URL, err: unknown, midBody: boolean): DownloadError {

@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { isRetryableStatus, redactUrl, RegistryError } from './errors.js';
 import { abortableSleep, backoffDelay, parseRetryAfter } from './retry.js';
 import { Semaphore } from './semaphore.js';
+import { rootCause, TRANSIENT_CODES } from '../util/net-errors.js';
 
 export type FetchFn = typeof undiciFetch;
 export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -46,24 +47,9 @@ export type HttpResponse = {
   readonly body: ReadableStream<Uint8Array> | null;
 };
 
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
 const TLS_HINT = 'set certsPath to a directory with the registry CA (*.crt), or skipTLSVerify: true for a test registry';
 const PLAIN_HINT = 'if the registry speaks plain HTTP, set plainHTTP: true for it';
 
-// The innermost errno / undici code and message of a fetch failure ("fetch failed" hides them in `cause`).
-function rootCause(err: unknown): { code?: string; message: string } {
-  let cur: unknown = err;
-  for (let i = 0; i < 5 && cur instanceof Error; i++) {
-    const code = (cur as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return { code, message: cur.message };
-    if (!(cur.cause instanceof Error)) return { message: cur.message };
-    cur = cur.cause;
-  }
-  return { message: String(err) };
-}
 
 // Wrap a transport failure as NETWORK_ERROR; TLS and protocol mismatches are not retryable and get a hint.
 // `midBody`: the headers had arrived, so whatever broke the body is transient (resume with Range).
