@@ -10,4 +10,5 @@ export default function setup(): void {
   } catch (err) {
     process.stderr.write(`global-setup: tsc reported errors (dist was still emitted): ${String((err as { stdout?: Buffer }).stdout ?? err).slice(0, 2000)}\n`);
   }
+  execFileSync(process.execPath, ['scripts/bundle-catalog.js'], { cwd: root, stdio: 'inherit' });
 }

@@ -121,7 +121,8 @@ export type TarOptions = { mtime?: number };
 export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, opts: TarOptions = {}): Promise<void> {
   const mtime = opts.mtime ?? 0;
   const rank = (e: TarEntry): number => (e.first ? 0 : 1);
-  const sorted = [...entries].sort((a, b) => rank(a) - rank(b) || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  const keys = new Map(entries.map((e) => [e, Buffer.from(e.name)]));
+  const sorted = [...entries].sort((a, b) => rank(a) - rank(b) || Buffer.compare(keys.get(a) as Buffer, keys.get(b) as Buffer));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]?.name === sorted[i - 1]?.name) throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
   }

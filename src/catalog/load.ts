@@ -1,5 +1,5 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { KkoError, ValidationError, type Issue } from '../errors.js';
@@ -23,15 +23,42 @@ export type LoadCatalogOptions = {
   builtinDir?: string;
 };
 
+// dist/catalog.bundle.json (scripts/bundle-catalog.js): the shipped files pre-parsed (YAML is most of start-up).
+const BUNDLE = fileURLToPath(new URL('../catalog.bundle.json', import.meta.url));
+
+type Bundle = { files: Record<string, { size: number; mtimeMs: number; data: unknown }> };
+
+async function readBundle(): Promise<Bundle | undefined> {
+  try {
+    return JSON.parse(await readFile(BUNDLE, 'utf8')) as Bundle;
+  } catch {
+    return undefined;
+  }
+}
+
+// The pre-parsed data of a shipped file, when it has not changed since the bundle was built.
+async function fromBundle(bundle: Bundle | undefined, dir: string, file: string): Promise<unknown> {
+  const entry = bundle?.files[relative(dir, file)];
+  if (!entry) return undefined;
+  const s = await stat(file).catch(() => undefined);
+  return s && s.size === entry.size && s.mtimeMs === entry.mtimeMs ? entry.data : undefined;
+}
+
 // Load and schema-check the whole catalog; every bad file is reported with file:line:col.
 export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Catalog> {
   const dir = options.builtinDir ?? BUILTIN_CATALOG_DIR;
+  const bundle = options.builtinDir === undefined ? await readBundle() : undefined;
   const issues: Issue[] = [];
-  const checksums = await loadOne(join(dir, 'checksums.json'), checksumsSchema, issues);
-  const rules = await loadOne(join(dir, 'images.yaml'), imageRulesSchema, issues);
+  // Bundled data skips YAML parsing but not the schema (which also applies defaults).
+  const loadOne = async <T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T> | undefined> => {
+    const fast = schema.safeParse(await fromBundle(bundle, dir, file));
+    return fast.success ? fast.data : loadFile(file, schema, issues);
+  };
+  const checksums = await loadOne(join(dir, 'checksums.json'), checksumsSchema);
+  const rules = await loadOne(join(dir, 'images.yaml'), imageRulesSchema);
   const profiles: KubeKeyProfile[] = [];
   for (const file of await yamlFiles(join(dir, 'kubekey'))) {
-    const p = await loadOne(file, profileSchema, issues);
+    const p = await loadOne(file, profileSchema);
     if (p) profiles.push(p);
   }
   const components = new Map<string, { descriptor: ComponentDescriptor; file: string }>();
@@ -39,7 +66,7 @@ export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Cat
   for (const [i, addonDir] of addonDirs.entries()) {
     const files = await yamlFiles(addonDir, i > 0);
     for (const file of files) {
-      const c = await loadOne(file, componentSchema, issues);
+      const c = i === 0 ? await loadOne(file, componentSchema) : await loadFile(file, componentSchema, issues);
       if (!c) continue;
       const prior = components.get(c.metadata.name);
       if (prior && i === 0) {
@@ -72,7 +99,7 @@ async function yamlFiles(dir: string, userSupplied = false): Promise<string[]> {
 }
 
 // Parse one catalog file (YAML or JSON; JSON is YAML) and check it against its schema.
-async function loadOne<T extends z.ZodType>(file: string, schema: T, issues: Issue[]): Promise<z.infer<T> | undefined> {
+async function loadFile<T extends z.ZodType>(file: string, schema: T, issues: Issue[]): Promise<z.infer<T> | undefined> {
   const text = await readTextFile(file, 'catalog file');
   // JSON (the checksums) parses far faster natively; the YAML path below is only needed to place errors.
   if (file.endsWith('.json')) {
