@@ -1,5 +1,6 @@
 import type { TarEntry } from '../archive/tar.js';
 import type { KkManifest } from '../manifest/index.js';
+import type { KubeKeyProfile } from '../catalog/index.js';
 import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
 import { fileRows, type FetchedFile } from './files.js';
@@ -7,7 +8,7 @@ import type { ExportPlan } from './plan.js';
 
 // The artifact's own account of itself, written first: the manifests it was made from and every image × arch
 // with its layout digest, platform, size, class and the source that served it; every binary and ISO with its sha256.
-export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[]): TarEntry[] {
+export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile): TarEntry[] {
   const rows = [...images]
     .sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0))
     .map((i) => ({
@@ -21,7 +22,9 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
       source: i.source,
       upstream: i.upstream,
     }));
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files) };
+  // The kk release the artifact was made for: the component versions and image tags it installs.
+  const kk = profile ? { version: profile.version, defaults: profile.defaults, imageTags: profile.imageTags } : undefined;
+  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files) };
   return [
     { name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true },
     { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(manifests, null, 2)}\n`), first: true },

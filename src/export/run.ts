@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { isKkoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
+import type { KubeKeyProfile } from '../catalog/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import { Semaphore, type HttpOptions, type CredentialProvider, type ManifestResponse } from '../registry/index.js';
 
@@ -33,6 +34,7 @@ export type ExportOptions = {
   credentials?: CredentialProvider;
   downloads?: DownloadPlan; // binaries and ISOs (planDownloads); none for an images-only export
   stdout?: Writable; // where output '-' streams
+  profile?: KubeKeyProfile; // the kk release the artifact is for, recorded in the inventory
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
 };
@@ -123,7 +125,7 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
   const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) {
-    const entries = withChecksums([...inventoryEntries(plan, report.images, files, opts.manifests), ...layoutEntries(report.images, cache), ...fileEntries(files)]);
+    const entries = withChecksums([...inventoryEntries(plan, report.images, files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(files)]);
     await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
     report.output = opts.output;
     emit({ type: 'archive', path: opts.output, entries: entries.length });

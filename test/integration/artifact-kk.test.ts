@@ -116,6 +116,7 @@ ${HOSTS.map((h) => `- {prefix: "https://${h}/", mirrors: [{location: "http://127
     output: artifact,
     env: {},
     downloads: planDownloads(catalog, catalog.profile('v3.1.5'), [parsed]),
+    profile: catalog.profile('v3.1.5'),
   });
   if (report.failures.length > 0) throw new Error(String(report.failures[0]?.error));
 }, 120_000);
@@ -137,6 +138,7 @@ describe('a complete kk artifact', () => {
     expect(stdout).toBe('');
     const inv = JSON.parse(await readFile(join(out, 'kko/inventory.json'), 'utf8'));
     expect(inv.binaries.map((b: { path: string }) => b.path).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort());
+    expect(inv.kk).toMatchObject({ version: 'v3.1.5', defaults: { etcd: 'v3.5.13', helm: 'v3.14.3' }, imageTags: { calico: 'v3.27.3' } });
     expect(inv.isos).toMatchObject([{ path: 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', verified: true }]);
     // every images/index.json entry is pushable by containers/image (kk's push path)
     const index = JSON.parse(await readFile(join(out, 'images/index.json'), 'utf8'));

@@ -88,7 +88,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     render(e);
   };
   const http = { retries: retriesOf(o) };
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(hasBinaries ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   if (tty) for (const w of warnings) ctx.io.stderr(`warning: ${w}\n`);
   for (const f of report.failures) {
