@@ -5,6 +5,22 @@ export type { Logger } from './log.js';
 export * from './reference/index.js';
 export * from './catalog/index.js';
 export * from './manifest/index.js';
-export { imageRefForZone } from './mirror/zone-ref.js';
+export {
+  loadMirrorPolicy,
+  resolveImageSources,
+  resolveDownloadSources,
+  imageRefForZone,
+  ZONES,
+} from './mirror/index.js';
+export type { EffectivePolicy, ImageSource, DownloadSource } from './mirror/index.js';
+export { BlobCache } from './cache/index.js';
+export { RegistryClient, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
+export type { RegistryClientOptions, CredentialProvider } from './registry/index.js';
+export { exportArtifact, precheck, planExport, writeArchive } from './export/index.js';
+export type { ExportOptions, ExportReport, ExportEvent, PrecheckReport, Compression } from './export/index.js';
+export { planDownloads, fetchBinary, fetchIso, HttpDownloader } from './download/index.js';
+export type { DownloadPlan } from './download/index.js';
+export { inspectArtifact, verifyArtifact, importArtifact } from './artifact-read/index.js';
+export type { InspectReport, VerifyReport, ImportReport } from './artifact-read/index.js';
 export { main } from './cli/main.js';
 export { VERSION } from './version.js';

@@ -17,7 +17,8 @@ describe('progress', () => {
     const c = capture();
     let now = 0;
     const r = ndjsonRenderer(c.io, () => now);
-    r({ type: 'resolved', images: 2, failed: 0, totalBytes: 1000, cachedBytes: 0 });
+    r({ type: 'resolved', images: 1, of: 2, failed: 0, totalBytes: 400, cachedBytes: 0 });
+    r({ type: 'resolved', images: 2, of: 2, failed: 0, totalBytes: 1000, cachedBytes: 0 });
     now = 1000;
     r({ type: 'bytes', ref: 'a', arch: 'amd64', fetched: 100 });
     now = 1100;
@@ -26,7 +27,7 @@ describe('progress', () => {
     r({ type: 'bytes', ref: 'a', arch: 'amd64', fetched: 50 });
     const lines = c.out().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toEqual([
-      { type: 'resolved', images: 2, failed: 0, totalBytes: 1000, cachedBytes: 0 },
+      { type: 'resolved', images: 2, of: 2, failed: 0, totalBytes: 1000, cachedBytes: 0 },
       { type: 'progress', fetchedBytes: 100, totalBytes: 1000 },
       { type: 'progress', fetchedBytes: 250, totalBytes: 1000 },
     ]);
@@ -37,7 +38,7 @@ describe('progress', () => {
     let now = 0;
     const r = ttyRenderer(c.io, () => now);
     r.onEvent({ type: 'plan', images: 2, files: 0, arches: ['amd64'], zone: 'default' });
-    r.onEvent({ type: 'resolved', images: 2, failed: 0, totalBytes: 4_000_000, cachedBytes: 0 });
+    r.onEvent({ type: 'resolved', images: 2, of: 2, failed: 0, totalBytes: 4_000_000, cachedBytes: 0 });
     r.onEvent({ type: 'image-start', ref: 'docker.io/calico/node:v3.27.3', arch: 'amd64', size: 2_000_000 });
     now = 2000;
     r.onEvent({ type: 'bytes', ref: 'docker.io/calico/node:v3.27.3', arch: 'amd64', fetched: 1_000_000 });

@@ -27,7 +27,10 @@ export function ndjsonRenderer(io: CliIo, now: () => number = Date.now): (e: Exp
   let total = 0;
   let last = 0;
   return (e) => {
-    if (e.type === 'resolved') total = e.totalBytes - e.cachedBytes;
+    if (e.type === 'resolved') {
+      total = e.totalBytes - e.cachedBytes;
+      if (e.images < e.of) return; // running totals feed the progress lines; only the final one is an event
+    }
     if (e.type === 'bytes') {
       fetched += e.fetched;
       if (now() - last < 500) return;
@@ -46,6 +49,7 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
   let fetched = 0;
   let imagesDone = 0;
   let images = 0;
+  let allResolved = false;
   const start = now();
   let drawn = 0;
   let lastDraw = 0;
@@ -58,8 +62,9 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
     lastDraw = now();
     const secs = Math.max(0.001, (now() - start) / 1000);
     const rate = fetched / secs;
-    const eta = rate > 0 ? (total - fetched) / rate : Infinity;
-    const lines = [`${bar(total ? fetched / total : 0)} ${formatBytes(fetched)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}  images ${imagesDone}/${images}`];
+    const eta = allResolved && rate > 0 ? Math.max(0, total - fetched) / rate : Infinity;
+    const of = allResolved ? formatBytes(total) : `${formatBytes(total)}+`;
+    const lines = [`${bar(total ? fetched / total : 0)} ${formatBytes(fetched)}/${of} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}  images ${imagesDone}/${images}`];
     for (const a of [...active.values()].slice(0, 8)) lines.push(`  ${bar(a.size ? a.done / a.size : 0, 12)} ${a.ref} ${a.arch} ${formatBytes(a.done)}/${formatBytes(a.size)}`);
     const clear = drawn > 0 ? `\x1b[${drawn}A` : '';
     io.stderr(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
@@ -68,12 +73,20 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
   };
   const onEvent = (e: ExportEvent): void => {
     if (e.type === 'plan') images = e.images;
-    else if (e.type === 'resolved') total = e.totalBytes - e.cachedBytes;
+    else if (e.type === 'resolved') {
+      total = e.totalBytes - e.cachedBytes;
+      allResolved = e.images >= e.of;
+    }
     else if (e.type === 'image-start') active.set(`${e.ref} ${e.arch}`, { ref: e.ref, arch: e.arch, size: e.size, done: 0 });
     else if (e.type === 'bytes') {
       fetched += e.fetched;
       const a = active.get(`${e.ref} ${e.arch}`);
       if (a) a.done += e.fetched;
+    } else if (e.type === 'archive-start') {
+      draw(true);
+      io.stderr(`writing ${e.path} (${e.entries} entries, ${e.compress})…\n`);
+      drawn = 0; // the bars above stay as they are
+      return;
     } else if (e.type === 'image-done' || e.type === 'image-failed') {
       active.delete(`${e.ref} ${e.arch}`);
       imagesDone++;

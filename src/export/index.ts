@@ -1,4 +1,4 @@
-export { exportArtifact, blobTotals } from './run.js';
+export { exportArtifact } from './run.js';
 export type { ExportOptions, ExportReport, ImageFailure } from './run.js';
 export { writeArchive } from '../archive/write.js';
 export type { Compression } from '../archive/write.js';
@@ -9,5 +9,5 @@ export type { FetchedImage, ResolvedImage } from './fetch-image.js';
 export { resolveImage, fetchImage } from './fetch-image.js';
 export { ClientPool } from './clients.js';
 export { toOciManifest } from './convert.js';
-export { precheck } from './precheck.js';
+export { precheck, blobTotals } from './precheck.js';
 export type { PrecheckReport, PrecheckImage, PrecheckOptions, DiskCheck } from './precheck.js';

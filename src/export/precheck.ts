@@ -10,7 +10,6 @@ import { formatPlatform } from '../oci/index.js';
 import { ClientPool } from './clients.js';
 import { resolveImage, type ResolvedImage } from './fetch-image.js';
 import { planExport, type PlannedImage } from './plan.js';
-import { blobTotals } from './run.js';
 
 export type PrecheckImage = {
   ref: string;
@@ -39,6 +38,16 @@ export type PrecheckOptions = {
   credentials?: CredentialProvider;
   classify?: (ref: string) => string | undefined;
 };
+
+
+// Unique bytes the resolved images need (layers shared across images counted once), and how many the cache has.
+export async function blobTotals(resolved: readonly ResolvedImage[], cache: BlobCache): Promise<{ totalBytes: number; cachedBytes: number }> {
+  const blobs = new Map<string, number>();
+  for (const r of resolved) for (const d of [r.manifest.config, ...r.manifest.layers]) blobs.set(d.digest, d.size);
+  let cachedBytes = 0;
+  for (const [digest, size] of blobs) if (await cache.has({ digest, size })) cachedBytes += size;
+  return { totalBytes: [...blobs.values()].reduce((a, b) => a + b, 0), cachedBytes };
+}
 
 async function freeBytes(path: string): Promise<{ free: number; device: string }> {
   for (let p = path; ; p = dirname(p)) {

@@ -93,13 +93,21 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   };
   try {
     // Each image is resolved (manifests + config, arch checked) and then fetched at once: no barrier between
-    // images, which matters on real links. The total is announced when the last image has been resolved.
-    const resolved: ResolvedImage[] = [];
-    let settled = 0;
-    const announce = async (): Promise<void> => {
-      if (++settled === plan.images.length) emit({ type: 'resolved', images: resolved.length, failed: failures.length, ...(await blobTotals(resolved, cache)) });
+    // images, which matters on real links. Totals grow as images resolve: a blob counts once, as cached when
+    // the cache had it at first sight, else as bytes to fetch; 'resolved' carries the running figures.
+    const seen = new Set<string>();
+    const totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
+    const account = async (r: ResolvedImage | undefined): Promise<void> => {
+      for (const d of r ? [r.manifest.config, ...r.manifest.layers] : []) {
+        if (seen.has(d.digest)) continue;
+        seen.add(d.digest);
+        totals.totalBytes += d.size;
+        if (await cache.has({ digest: d.digest, size: d.size })) totals.cachedBytes += d.size;
+      }
+      totals.images++;
+      emit({ type: 'resolved', images: totals.images, of: plan.images.length, failed: failures.length, totalBytes: totals.totalBytes, cachedBytes: totals.cachedBytes });
     };
-    if (plan.images.length === 0) emit({ type: 'resolved', images: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
+    if (plan.images.length === 0) emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
     const work: Array<PlannedImage | FileTask> = [...plan.images, ...tasks];
     await forEachLimit(work, concurrency, !opts.keepGoing, async (p) => {
       if ('kind' in p) {
@@ -109,11 +117,10 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
         return;
       }
       const r = await resolveImage(p, deps(p)).catch(async (e: unknown) => {
-        await announce();
+        await account(undefined);
         return fail(p, e);
       });
-      resolved.push(r);
-      await announce();
+      await account(r);
       emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
       const img = await fetchImage(p, deps(p), r).catch((e: unknown) => fail(p, e));
       images.push(img);
@@ -126,6 +133,7 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) {
     const entries = withChecksums([...inventoryEntries(plan, report.images, files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(files)]);
+    emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
     await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
     report.output = opts.output;
     emit({ type: 'archive', path: opts.output, entries: entries.length });
@@ -138,11 +146,3 @@ function sortImages(images: FetchedImage[]): FetchedImage[] {
   return [...images].sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0));
 }
 
-// Unique bytes the resolved images need (layers shared across images counted once), and how many the cache has.
-export async function blobTotals(resolved: readonly ResolvedImage[], cache: BlobCache): Promise<{ totalBytes: number; cachedBytes: number }> {
-  const blobs = new Map<string, number>();
-  for (const r of resolved) for (const d of [r.manifest.config, ...r.manifest.layers]) blobs.set(d.digest, d.size);
-  let cachedBytes = 0;
-  for (const [digest, size] of blobs) if (await cache.has({ digest, size })) cachedBytes += size;
-  return { totalBytes: [...blobs.values()].reduce((a, b) => a + b, 0), cachedBytes };
-}

@@ -101,8 +101,9 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     return;
   }
   if (tty) {
-    const size = report.images.reduce((n, i) => n + i.size, 0);
-    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of images, ${formatBytes(report.fetchedBytes)} fetched)\n`);
+    const unique = new Map(report.images.flatMap((i) => i.blobs.map((b) => [b.digest, b.size] as const)));
+    const size = [...unique.values()].reduce((n, b) => n + b, 0);
+    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`);
   }
 }
 
