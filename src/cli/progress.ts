@@ -50,6 +50,7 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
   let imagesDone = 0;
   let images = 0;
   let allResolved = false;
+  let archiving = false;
   const start = now();
   let drawn = 0;
   let lastDraw = 0;
@@ -86,12 +87,13 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
       draw(true);
       io.stderr(`writing ${e.path} (${e.entries} entries, ${e.compress})…\n`);
       drawn = 0; // the bars above stay as they are
+      archiving = true;
       return;
     } else if (e.type === 'image-done' || e.type === 'image-failed') {
       active.delete(`${e.ref} ${e.arch}`);
       imagesDone++;
     }
-    draw(e.type !== 'bytes');
+    if (!archiving) draw(e.type !== 'bytes');
   };
-  return { onEvent, finish: () => draw(true) };
+  return { onEvent, finish: () => (archiving ? undefined : draw(true)) };
 }
