@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/index.js';
-import { buildImage, buildIndex, buildLayer, pushIndex, type FixtureIndex } from '../support/builders.js';
+import { buildLayer, buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -25,10 +25,7 @@ beforeAll(async () => {
   const c = new RegistryClient(reg.host, { plainHTTP: true });
   const base = { amd64: buildLayer('r-base-amd64', 3 * 1024 * 1024), arm64: buildLayer('r-base-arm64', 3 * 1024 * 1024) };
   for (const name of NAMES) {
-    const idx = buildIndex([
-      buildImage({ name: `r-${name}`, platform: { os: 'linux', architecture: 'amd64' }, base: base.amd64, layerSize: 1536 * 1024 }),
-      buildImage({ name: `r-${name}`, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, base: base.arm64, layerSize: 1536 * 1024 }),
-    ]);
+    const idx = buildMultiArch(`r-${name}`, { layerSize: 1536 * 1024, base });
     indexes.push(idx);
     await pushIndex(c, `kubesphere/${name}`, 'v1', idx);
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/index.js';
-import { buildImage, buildIndex, buildLayer, fixtureSet, pushImage, pushIndex } from '../support/builders.js';
+import { buildLayer, buildMultiArch, fixtureSet, pushImage, pushIndex } from '../support/builders.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -15,8 +15,6 @@ let reg: TestRegistry;
 let proxy: FaultProxy;
 let work: { dir: string; cleanup: () => Promise<void> };
 
-const AMD64 = { os: 'linux', architecture: 'amd64' };
-const ARM64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
 
 beforeAll(async () => {
   reg = await startRegistry({ mode: 'plain' });
@@ -28,7 +26,7 @@ beforeAll(async () => {
   await pushImage(c, 'kubesphere/kube-apiserver', 'v1.28.12', fx.apiserver);
   await pushIndex(c, 'calico/lonely', 'v1', fx.pretender);
   const base = buildLayer('calico-base', 128 * 1024);
-  const multi = (name: string) => buildIndex([buildImage({ name, platform: AMD64, base, layerSize: 32 * 1024 }), buildImage({ name, platform: ARM64, layerSize: 32 * 1024 })]);
+  const multi = (name: string) => buildMultiArch(name, { layerSize: 32 * 1024, base: { amd64: base } });
   await pushIndex(c, 'calico/node', 'v3.27.3', multi('calico-node'));
   await pushIndex(c, 'calico/cni', 'v3.27.3', multi('calico-cni'));
   // kk's cn naming: everything flattened under kubesphereio/

@@ -101,6 +101,12 @@ export function buildIndex(images: readonly FixtureImage[], format: Format = 'oc
 const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
 const ARM64: Platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
 
+// An OCI index over an amd64 and an arm64 image of `name`, each on its arch's base layer (when given).
+export function buildMultiArch(name: string, opts: { layerSize: number; base?: { amd64?: Blob & { readonly diffId: Digest }; arm64?: Blob & { readonly diffId: Digest } } }): FixtureIndex {
+  const one = (p: Platform, base?: Blob & { readonly diffId: Digest }): FixtureImage => buildImage({ name, platform: p, layerSize: opts.layerSize, ...(base ? { base } : {}) });
+  return buildIndex([one(AMD64, opts.base?.amd64), one(ARM64, opts.base?.arm64)]);
+}
+
 // The standard fixture set: shared base layers, single images, a multi-arch OCI index, a Docker list,
 // and a "pretender" whose arm64 entry is really an amd64 image (kk #1494 / #2281).
 export function fixtureSet(opts: { baseSize?: number; layerSize?: number } = {}) {
