@@ -83,6 +83,9 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
       fetched += e.fetched;
       const a = active.get(`${e.ref} ${e.arch}`);
       if (a) a.done += e.fetched;
+    } else if (e.type === 'warning') {
+      io.stderr(`warning: ${e.message}\n`);
+      drawn = 0; // bars are drawn again below the warning
     } else if (e.type === 'archive-start') {
       draw(true);
       io.stderr(`writing ${e.path} (${e.entries} entries, ${e.compress})…\n`);

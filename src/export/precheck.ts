@@ -61,7 +61,7 @@ async function freeBytes(path: string): Promise<{ free: number; device: string }
 }
 
 // Free disk at the cache (what is not cached yet) and at the output (the whole artifact); one filesystem needs both.
-async function diskChecks(cacheDir: string, output: string | undefined, totalBytes: number, cachedBytes: number): Promise<DiskCheck[]> {
+export async function diskChecks(cacheDir: string, output: string | undefined, totalBytes: number, cachedBytes: number): Promise<DiskCheck[]> {
   const cache = await freeBytes(cacheDir);
   const checks: DiskCheck[] = [{ path: cacheDir, freeBytes: cache.free, neededBytes: totalBytes - cachedBytes, ok: true }];
   if (output) {

@@ -14,6 +14,7 @@ import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
 import { fetchFile, fileEntries, fileSize, fileTasks, type FetchedFile, type FileTask } from './files.js';
+import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
 import { planExport, type ExportPlan, type PlannedImage } from './plan.js';
@@ -72,8 +73,10 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   emit({ type: 'plan', images: plan.images.length, files: tasks.length, arches: plan.arches, zone: plan.zone });
   const cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
   const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
-  const pool = new ClientPool({ auths, env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.http ? { http: opts.http } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   const concurrency = Math.max(1, opts.concurrency ?? 8);
+  // One registry may take every connection the run allows (the usual case: all images behind one mirror).
+  const http: HttpOptions = { maxConcurrency: concurrency, ...opts.http };
+  const pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   const blobSlots = new Semaphore(concurrency);
   const manifestMemo = new Map<string, Promise<ManifestResponse>>();
   const deps = (p: PlannedImage): FetchDeps => ({ pool, cache, blobSlots, manifests: manifestMemo, onBytes: (n) => emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) });
@@ -106,6 +109,14 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
       }
       totals.images++;
       emit({ type: 'resolved', images: totals.images, of: plan.images.length, failed: failures.length, totalBytes: totals.totalBytes, cachedBytes: totals.cachedBytes });
+      if (totals.images === plan.images.length) await warnIfShortOfDisk();
+    };
+    // Once the image total is known: say so now if the cache or the output will not fit, not after the download.
+    const warnIfShortOfDisk = async (): Promise<void> => {
+      const output = opts.output === '-' ? undefined : opts.output;
+      for (const d of await diskChecks(opts.cacheDir, output, totals.totalBytes, totals.cachedBytes)) {
+        if (!d.ok) emit({ type: 'warning', message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images` });
+      }
     };
     if (plan.images.length === 0) emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
     const work: Array<PlannedImage | FileTask> = [...plan.images, ...tasks];

@@ -8,7 +8,6 @@ import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads } from '../../download/index.js';
 import { resolveDownloadSources } from '../../mirror/index.js';
-import type { ExportEvent } from '../../export/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
@@ -80,17 +79,11 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const output = toStdout ? '-' : absPath(ctx, o.output);
   if (!toStdout) await assertWritable(output, Boolean(o.force));
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
-  const warnings: string[] = [];
   // With the archive on stdout, NDJSON events go to stderr.
-  const render = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
-  const events = (e: ExportEvent): void => {
-    if (e.type === 'warning') warnings.push(e.message);
-    render(e);
-  };
+  const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
   const http = { retries: retriesOf(o) };
   const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(hasBinaries ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
-  if (tty) for (const w of warnings) ctx.io.stderr(`warning: ${w}\n`);
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
     if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
