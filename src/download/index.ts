@@ -8,5 +8,5 @@ export { fetchIso, planIso, isoPath, parseIsoChecksum } from './iso.js';
 export type { IsoItem, FetchedIso, IsoDeps, OsEntry } from './iso.js';
 export { planDownloads } from './plan.js';
 export type { DownloadPlan, ManifestInput } from './plan.js';
-export { gzipTarMember, tarMember } from './tar-member.js';
+export { gzipTarMember } from './tar-member.js';
 export type { Candidate } from './fallback.js';
