@@ -73,3 +73,11 @@ describe('planDownloads', () => {
     expect(() => planDownloads(catalog, profile, [m(HEX), m('cd'.repeat(32))])).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
   });
 });
+
+describe('distributions kko cannot package', () => {
+  it('refuses k3s instead of writing an artifact without its binaries', async () => {
+    const catalog = await loadCatalog();
+    const manifest = { apiVersion: 'kubekey.kubesphere.io/v1alpha2', kind: 'Manifest', metadata: { name: 'k' }, spec: { arches: ['amd64'], kubernetesDistributions: [{ type: 'k3s', version: 'v1.24.7' }] } } as const;
+    expect(() => planDownloads(catalog, catalog.profile('v3.1.5'), [manifest as never])).toThrow(/type kubernetes only/);
+  });
+});

@@ -16,6 +16,7 @@ export function planDownloads(catalog: Catalog, profile: KubeKeyProfile, manifes
   const isos = new Map<string, IsoItem>();
   for (const input of manifests) {
     const { manifest, baseDir } = 'manifest' in input ? { manifest: input.manifest, baseDir: dirname(input.file) } : { manifest: input, baseDir: undefined };
+    assertKubernetesDistributions(manifest);
     for (const b of planBinaries(catalog, profile, manifest)) if (!binaries.has(b.path)) binaries.set(b.path, b);
     for (const os of manifest.spec.operatingSystems ?? []) {
       const iso = planIso(os, baseDir);
@@ -23,6 +24,17 @@ export function planDownloads(catalog: Catalog, profile: KubeKeyProfile, manifes
     }
   }
   return { binaries: [...binaries.values()], isos: [...isos.values()] };
+}
+
+// kk packages k3s/k8e with other binaries (k3s, etcd, …) that kko's catalog does not model yet: refuse rather than
+// write an artifact that kk would find incomplete at install time.
+function assertKubernetesDistributions(manifest: KkManifest): void {
+  const other = (manifest.spec.kubernetesDistributions ?? []).find((d) => d.type !== 'kubernetes');
+  if (other) {
+    throw new KkoError('INVALID_INPUT', `kubernetesDistributions type "${other.type}" (${other.version}): kko packages binaries for type kubernetes only`, {
+      hint: 'export the images with a manifest without kubernetesDistributions, and take the k3s/k8e binaries from kk',
+    });
+  }
 }
 
 // Two manifests may name the same ISO; they must then agree on where it comes from and what it hashes to.
