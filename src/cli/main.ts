@@ -16,6 +16,18 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('KubeKey offline kit: lean KubeKey manifests, zone-aware mirrors, verified offline artifacts')
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ kko manifest create --with-kubernetes v1.28.12 -o manifest.yaml
+  $ kko manifest validate -f manifest.yaml --online
+  $ kko artifact export -m manifest.yaml -o kubekey-artifact.tar.gz
+  $ kko artifact verify kubekey-artifact.tar.gz
+
+Environment: KKZONE=cn (kk's China mirrors), KKO_MIRROR_CONFIG, KKO_CACHE_DIR, KKO_CATALOG_DIR.
+Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report).`,
+    )
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   const ctx: CommandContext = { io, setExit };
