@@ -63,94 +63,128 @@ async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: 
   if (failed) throw failed.reason;
 }
 
-// Fetch every image × arch into the cache, then write the artifact. Nothing is written under the output
-// name unless every image arrived and verified; a re-run fetches only what the cache lacks.
+// Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
+// written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
 export async function exportArtifact(opts: ExportOptions): Promise<ExportReport> {
   const started = Date.now();
-  const emit: EventSink = opts.events ?? (() => undefined);
-  const plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
-  const tasks = fileTasks(opts.downloads);
-  emit({ type: 'plan', images: plan.images.length, files: tasks.length, arches: plan.arches, zone: plan.zone });
-  const cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
-  const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
-  const concurrency = Math.max(1, opts.concurrency ?? 8);
-  // One registry may take every connection the run allows (the usual case: all images behind one mirror).
-  const http: HttpOptions = { maxConcurrency: concurrency, ...opts.http };
-  const pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
-  const blobSlots = new Semaphore(concurrency);
-  const manifestMemo = new Map<string, Promise<ManifestResponse>>();
-  const deps = (p: PlannedImage): FetchDeps => ({ pool, cache, blobSlots, manifests: manifestMemo, onBytes: (n) => emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) });
-  const downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
-  const images: FetchedImage[] = [];
-  const files: FetchedFile[] = [];
-  const failures: ImageFailure[] = [];
-  const failFile = (t: FileTask, error: unknown): never => {
-    failures.push({ file: t, error });
-    emit({ type: 'file-failed', path: t.item.path, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
-    throw error;
-  };
-  const fail = (p: PlannedImage, error: unknown): never => {
-    failures.push({ image: p, error });
-    emit({ type: 'image-failed', ref: p.ref, arch: p.arch, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
-    throw error;
-  };
-  try {
-    // Each image is resolved (manifests + config, arch checked) and then fetched at once: no barrier between
-    // images, which matters on real links. Totals grow as images resolve: a blob counts once, as cached when
-    // the cache had it at first sight, else as bytes to fetch; 'resolved' carries the running figures.
-    const seen = new Set<string>();
-    const totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
-    const account = async (r: ResolvedImage | undefined): Promise<void> => {
-      for (const d of r ? [r.manifest.config, ...r.manifest.layers] : []) {
-        if (seen.has(d.digest)) continue;
-        seen.add(d.digest);
-        totals.totalBytes += d.size;
-        if (await cache.has({ digest: d.digest, size: d.size })) totals.cachedBytes += d.size;
-      }
-      totals.images++;
-      emit({ type: 'resolved', images: totals.images, of: plan.images.length, failed: failures.length, totalBytes: totals.totalBytes, cachedBytes: totals.cachedBytes });
-      if (totals.images === plan.images.length) await warnIfShortOfDisk();
-    };
-    // Once the image total is known: say so now if the cache or the output will not fit, not after the download.
-    const warnIfShortOfDisk = async (): Promise<void> => {
-      const output = opts.output === '-' ? undefined : opts.output;
-      for (const d of await diskChecks(opts.cacheDir, output, totals.totalBytes, totals.cachedBytes)) {
-        if (!d.ok) emit({ type: 'warning', message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images` });
-      }
-    };
-    if (plan.images.length === 0) emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
-    const work: Array<PlannedImage | FileTask> = [...plan.images, ...tasks];
-    await forEachLimit(work, concurrency, !opts.keepGoing, async (p) => {
-      if ('kind' in p) {
-        const f = await fetchFile(p, { cache, http: downloader, policy: opts.policy, emit, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) }).catch((e: unknown) => failFile(p, e));
-        files.push(f);
-        emit({ type: 'file-done', path: p.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
-        return;
-      }
-      const r = await resolveImage(p, deps(p)).catch(async (e: unknown) => {
-        await account(undefined);
-        return fail(p, e);
-      });
-      await account(r);
-      emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
-      const img = await fetchImage(p, deps(p), r).catch((e: unknown) => fail(p, e));
-      images.push(img);
-      emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
-    }).catch(() => undefined);
-  } finally {
-    await Promise.all([pool.close(), downloader.close()]);
-  }
+  const run = new ExportRun(opts);
+  const { plan, images, files, failures } = await run.fetchAll();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
   const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
-  if (failures.length === 0) {
-    const entries = withChecksums([...inventoryEntries(plan, report.images, files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(files)]);
-    emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
-    await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
-    report.output = opts.output;
-    emit({ type: 'archive', path: opts.output, entries: entries.length });
-  }
-  emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
+  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
+  run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
   return report;
+}
+
+// Inventory and checksums first, then the layout and the files, as one archive.
+async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport): Promise<string> {
+  const emit: EventSink = opts.events ?? (() => undefined);
+  const entries = withChecksums([...inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
+  emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
+  await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
+  emit({ type: 'archive', path: opts.output, entries: entries.length });
+  return opts.output;
+}
+
+// The state of one export: clients, cache, running totals, results and failures.
+class ExportRun {
+  readonly cache: BlobCache;
+  readonly emit: EventSink;
+  readonly #opts: ExportOptions;
+  readonly #plan: ExportPlan;
+  readonly #tasks: FileTask[];
+  readonly #concurrency: number;
+  readonly #pool: ClientPool;
+  readonly #downloader: HttpDownloader;
+  readonly #blobSlots: Semaphore;
+  readonly #manifests = new Map<string, Promise<ManifestResponse>>();
+  readonly #images: FetchedImage[] = [];
+  readonly #files: FetchedFile[] = [];
+  readonly #failures: ImageFailure[] = [];
+  readonly #seen = new Set<string>();
+  readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
+
+  constructor(opts: ExportOptions) {
+    this.#opts = opts;
+    this.emit = opts.events ?? (() => undefined);
+    this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
+    this.#tasks = fileTasks(opts.downloads);
+    this.cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
+    this.#concurrency = Math.max(1, opts.concurrency ?? 8);
+    const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
+    // One registry may take every connection the run allows (the usual case: all images behind one mirror).
+    const http: HttpOptions = { maxConcurrency: this.#concurrency, ...opts.http };
+    this.#pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+    this.#blobSlots = new Semaphore(this.#concurrency);
+    this.#downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
+  }
+
+  // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails.
+  async fetchAll(): Promise<{ plan: ExportPlan; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[] }> {
+    const plan = this.#plan;
+    this.emit({ type: 'plan', images: plan.images.length, files: this.#tasks.length, arches: plan.arches, zone: plan.zone });
+    if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
+    try {
+      const work: Array<PlannedImage | FileTask> = [...plan.images, ...this.#tasks];
+      await forEachLimit(work, this.#concurrency, !this.#opts.keepGoing, (item) => ('kind' in item ? this.#file(item) : this.#image(item))).catch(() => undefined);
+    } finally {
+      await Promise.all([this.#pool.close(), this.#downloader.close()]);
+    }
+    return { plan, images: this.#images, files: this.#files, failures: this.#failures };
+  }
+
+  #deps(p: PlannedImage): FetchDeps {
+    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, onBytes: (n) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) };
+  }
+
+  // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
+  async #image(p: PlannedImage): Promise<void> {
+    const r = await resolveImage(p, this.#deps(p)).catch(async (e: unknown) => {
+      await this.#account(undefined);
+      return this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch });
+    });
+    await this.#account(r);
+    this.emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
+    const img = await fetchImage(p, this.#deps(p), r).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
+    this.#images.push(img);
+    this.emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
+  }
+
+  async #file(t: FileTask): Promise<void> {
+    const deps = { cache: this.cache, http: this.#downloader, policy: this.#opts.policy, emit: this.emit, ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}) };
+    const f = await fetchFile(t, deps).catch((e: unknown) => this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }));
+    this.#files.push(f);
+    this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
+  }
+
+  #fail(failure: ImageFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
+    this.#failures.push(failure);
+    const e = failure.error;
+    this.emit({ ...event, code: isKkoError(e) ? e.code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) });
+    throw e;
+  }
+
+  // Running totals as images resolve: a blob counts once, as cached when the cache had it at first sight, else as
+  // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
+  async #account(r: ResolvedImage | undefined): Promise<void> {
+    const t = this.#totals;
+    for (const d of r ? [r.manifest.config, ...r.manifest.layers] : []) {
+      if (this.#seen.has(d.digest)) continue;
+      this.#seen.add(d.digest);
+      t.totalBytes += d.size;
+      if (await this.cache.has({ digest: d.digest, size: d.size })) t.cachedBytes += d.size;
+    }
+    t.images++;
+    this.emit({ type: 'resolved', images: t.images, of: this.#plan.images.length, failed: this.#failures.length, totalBytes: t.totalBytes, cachedBytes: t.cachedBytes });
+    if (t.images === this.#plan.images.length) await this.#warnIfShortOfDisk();
+  }
+
+  async #warnIfShortOfDisk(): Promise<void> {
+    const output = this.#opts.output === '-' ? undefined : this.#opts.output;
+    for (const d of await diskChecks(this.#opts.cacheDir, output, this.#totals.totalBytes, this.#totals.cachedBytes)) {
+      if (!d.ok) this.emit({ type: 'warning', message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images` });
+    }
+  }
 }
 
 function sortImages(images: FetchedImage[]): FetchedImage[] {
