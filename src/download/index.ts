@@ -10,3 +10,4 @@ export { planDownloads } from './plan.js';
 export type { DownloadPlan, ManifestInput } from './plan.js';
 export { gzipTarMember } from './tar-member.js';
 export type { Candidate } from './fallback.js';
+export { firstSuccessful } from './fallback.js';

@@ -11,3 +11,4 @@ export { ClientPool } from './clients.js';
 export { toOciManifest } from './convert.js';
 export { precheck, blobTotals } from './precheck.js';
 export type { PrecheckReport, PrecheckImage, PrecheckOptions, DiskCheck } from './precheck.js';
+export type { PrecheckFile } from './precheck-files.js';

@@ -8,6 +8,9 @@ import { formatReference } from '../reference/index.js';
 import { Semaphore, type CredentialProvider, type HttpOptions } from '../registry/index.js';
 import { formatPlatform } from '../oci/index.js';
 import { ClientPool } from './clients.js';
+import { precheckFiles, type PrecheckFile } from './precheck-files.js';
+import { HttpDownloader, type DownloadPlan } from '../download/index.js';
+import type { Catalog } from '../catalog/index.js';
 import { resolveImage, type ResolvedImage } from './fetch-image.js';
 import { planExport, type PlannedImage } from './plan.js';
 
@@ -25,7 +28,7 @@ export type PrecheckImage = {
 
 export type DiskCheck = { path: string; freeBytes: number; neededBytes: number; ok: boolean };
 
-export type PrecheckReport = { zone: string; images: PrecheckImage[]; totalBytes: number; cachedBytes: number; disks: DiskCheck[]; ok: boolean };
+export type PrecheckReport = { zone: string; images: PrecheckImage[]; files: PrecheckFile[]; totalBytes: number; cachedBytes: number; disks: DiskCheck[]; ok: boolean };
 
 export type PrecheckOptions = {
   manifests: KkManifest[];
@@ -37,6 +40,8 @@ export type PrecheckOptions = {
   http?: HttpOptions;
   credentials?: CredentialProvider;
   classify?: (ref: string) => string | undefined;
+  downloads?: DownloadPlan; // binaries and ISOs to check too
+  catalog?: Pick<Catalog, 'checksumVersions'>;
 };
 
 
@@ -86,6 +91,7 @@ export async function precheck(opts: PrecheckOptions): Promise<PrecheckReport> {
   const plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
   const cache = new BlobCache(opts.cacheDir);
   const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
+  const downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}) });
   const pool = new ClientPool({ auths, env: opts.env, ...(opts.http ? { http: opts.http } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   const slots = new Semaphore(Math.max(1, opts.concurrency ?? 8));
   const blobSlots = new Semaphore(Math.max(1, opts.concurrency ?? 8)); // separate: an image holding a slot may wait for a blob
@@ -105,10 +111,11 @@ export async function precheck(opts: PrecheckOptions): Promise<PrecheckReport> {
         }
       }),
     );
+    const files = opts.downloads ? await precheckFiles(opts.downloads, { cache, http: downloader, policy: opts.policy, ...(opts.catalog ? { catalog: opts.catalog } : {}) }) : [];
     const sizes = await blobTotals(resolved, cache);
     const disks = await diskChecks(opts.cacheDir, opts.output, sizes.totalBytes, sizes.cachedBytes);
-    return { zone: plan.zone, images: rows, ...sizes, disks, ok: rows.every((r) => r.ok) && disks.every((d) => d.ok) };
+    return { zone: plan.zone, images: rows, files, ...sizes, disks, ok: rows.every((r) => r.ok) && files.every((f) => f.ok) && disks.every((d) => d.ok) };
   } finally {
-    await pool.close();
+    await Promise.all([pool.close(), downloader.close()]);
   }
 }

@@ -163,3 +163,23 @@ describe('a complete kk artifact', () => {
     expect(await readFile(join(dir, 'artifact.md5'), 'utf8')).toBe(md5);
   });
 });
+
+describe('precheck of binaries and ISOs', () => {
+  it('reports every binary and the ISO reachable (or cached) before anything is downloaded', async () => {
+    const { precheck } = await import('../../src/export/index.js');
+    const policy = await loadMirrorPolicy({ configFile: join(work, 'mirrors.yaml'), env: {} });
+    const downloads = planDownloads(catalog, catalog.profile('v3.1.5'), [parsed]);
+    const cold = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cold-cache'), env: {}, downloads, catalog });
+    expect(cold.files.filter((f) => !f.ok)).toEqual([]);
+    expect(cold.files.map((f) => f.path).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/')).sort());
+    expect(cold.files.every((f) => f.via === 'mirror')).toBe(true);
+    const warm = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cache'), env: {}, downloads, catalog });
+    expect(warm.files.filter((f) => f.cached).length).toBe(15);
+    // a binary whose every source is gone is reported with the sources tried
+    files.add({ path: /kubeadm/, times: Infinity, fault: { kind: 'status', status: 404 } });
+    const gone = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cold-cache'), env: {}, downloads, catalog });
+    files.clear();
+    expect(gone.ok).toBe(false);
+    expect(gone.files.find((f) => f.path.endsWith('kubeadm'))?.message).toMatch(/every source failed/);
+  });
+});

@@ -6,7 +6,9 @@ import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport, type Compression } from '../../export/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
-import { assertBinaryChecksums, planDownloads } from '../../download/index.js';
+import { assertBinaryChecksums, planDownloads, type DownloadPlan } from '../../download/index.js';
+import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
+import type { ParsedManifest } from '../../manifest/index.js';
 import { resolveDownloadSources } from '../../mirror/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { printJson, type CommandContext } from '../context.js';
@@ -27,6 +29,17 @@ type ExportOptions = NetworkOptions & {
   force?: boolean;
   json?: boolean;
 };
+
+// The binaries and ISOs of the manifests. The kk release only decides binaries, so an images-only manifest
+// needs no profile (and gets no notice about one).
+export async function downloadsFor(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], kkVersion: string | undefined): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
+  const manifests = parsed.map((p) => p.manifest);
+  const hasBinaries = manifests.some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
+  if (!hasBinaries) return { downloads: planDownloads(catalog, catalog.newestProfile(), parsed) };
+  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
+  const profile = catalog.profile(await resolveKkVersion(ctx, catalog, kkVersion, recorded));
+  return { downloads: planDownloads(catalog, profile, parsed), profile };
+}
 
 // --cache, else $KKO_CACHE_DIR, else $XDG_CACHE_HOME/kko, else ~/.cache/kko.
 export function cacheDirFor(ctx: CommandContext, flag: string | undefined): string {
@@ -54,11 +67,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);
-  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
-  // The kk release only decides binaries; an images-only manifest needs no profile (and no notice about one).
-  const hasBinaries = manifests.some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
-  const profile = hasBinaries ? catalog.profile(await resolveKkVersion(ctx, catalog, o.kkVersion, recorded)) : catalog.newestProfile();
-  const downloads = planDownloads(catalog, profile, parsed);
+  const { downloads, profile } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   assertBinaryChecksums(downloads.binaries, catalog);
   const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
   const classify = (ref: string): string | undefined => catalog.classify(ref);
@@ -82,7 +91,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   // With the archive on stdout, NDJSON events go to stderr.
   const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
   const http = { retries: retriesOf(o) };
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(hasBinaries ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);

@@ -56,7 +56,7 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
     source = picked.source;
     const manifest = mergeManifests(parsed.map((p) => p.manifest));
     issues.push(...runRules({ catalog, profile: catalog.profile(kkVersion), manifest, choices: picked.choices, files: parsed }));
-    if (o.online) issues.push(...(await onlineIssues(ctx, catalog, parsed, o)));
+    if (o.online) issues.push(...(await onlineIssues(ctx, catalog, parsed, { ...o, kkVersion })));
   }
   const sorted = sortIssues(issues);
   const errors = sorted.filter((i) => i.severity === 'error').length;
@@ -80,7 +80,7 @@ const ONLINE_CODES = new Set(['ONLINE', 'DISK_SPACE', 'NETWORK_ERROR', 'MIRRORS_
 
 // --online: each image × arch that does not resolve becomes an issue at its spec.images line; disk and size as info/errors.
 async function onlineIssues(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: ValidateOptions): Promise<Issue[]> {
-  const report = await runOnlineCheck(ctx, catalog, parsed.map((p) => p.manifest), o);
+  const report = await runOnlineCheck(ctx, catalog, parsed, o);
   const where = (ref: string): Partial<Issue> => {
     for (const f of parsed) {
       const i = (f.manifest.spec.images ?? []).indexOf(ref);
@@ -91,6 +91,9 @@ async function onlineIssues(ctx: CommandContext, catalog: Catalog, parsed: Parse
   const out: Issue[] = report.images
     .filter((i) => !i.ok)
     .map((i) => ({ severity: 'error', code: i.code && ONLINE_CODES.has(i.code) ? i.code : 'ONLINE', message: `${i.ref} (${i.arch}): ${i.message}`, ...where(i.ref) }));
+  for (const f of report.files.filter((x) => !x.ok)) {
+    out.push({ severity: 'error', code: f.code && ONLINE_CODES.has(f.code) ? f.code : 'ONLINE', message: `${f.path}: ${f.message}`, file: parsed[0]?.file, path: 'spec.components' });
+  }
   out.push({ severity: 'info', code: 'SIZE_ESTIMATE', message: `images need ${formatBytes(report.totalBytes)} (layers shared across images counted once), ${formatBytes(report.totalBytes - report.cachedBytes)} not yet cached` });
   for (const d of report.disks.filter((x) => !x.ok)) {
     out.push({ severity: 'error', code: 'DISK_SPACE', message: `${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed` });

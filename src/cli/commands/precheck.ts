@@ -1,22 +1,25 @@
 import type { Command } from 'commander';
 import type { Catalog } from '../../catalog/index.js';
 import { precheck, type PrecheckReport } from '../../export/index.js';
-import type { KkManifest } from '../../manifest/index.js';
+import type { ParsedManifest } from '../../manifest/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, catalogFor } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes } from '../progress.js';
-import { addNetworkOptions, cacheDirFor, retriesOf, type NetworkOptions } from './artifact.js';
+import { addNetworkOptions, cacheDirFor, downloadsFor, retriesOf, type NetworkOptions } from './artifact.js';
 import { readManifests } from './manifest-read.js';
 
-type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string };
+type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string; kkVersion?: string };
 
 // Run the online precheck for already-loaded manifests (shared by `kko precheck` and `manifest validate --online`).
-export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, manifests: KkManifest[], o: NetworkOptions & { output?: string }): Promise<PrecheckReport> {
+export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: NetworkOptions & { output?: string; kkVersion?: string }): Promise<PrecheckReport> {
+  const { downloads } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
   return precheck({
-    manifests,
+    manifests: parsed.map((p) => p.manifest),
+    downloads,
+    catalog,
     policy,
     cacheDir: cacheDirFor(ctx, o.cache),
     ...(o.output ? { output: absPath(ctx, o.output) } : {}),
@@ -31,6 +34,10 @@ export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
     if (i.ok) ctx.io.stdout(`ok    ${i.ref} ${i.arch}  ${i.platform} ${formatBytes(i.size ?? 0)} from ${i.source} (${i.via})\n`);
     else ctx.io.stderr(`FAIL  ${i.ref} ${i.arch}  ${i.code}: ${i.message}\n`);
   }
+  for (const f of r.files) {
+    if (f.ok) ctx.io.stdout(`ok    ${f.path}  ${f.cached ? 'cached' : `from ${f.source} (${f.via})`}\n`);
+    else ctx.io.stderr(`FAIL  ${f.path}  ${f.code}: ${f.message}\n`);
+  }
   ctx.io.stdout(`total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`);
   for (const d of r.disks) {
     const line = `disk  ${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed\n`;
@@ -41,7 +48,7 @@ export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
 async function runPrecheck(o: PrecheckOptions, ctx: CommandContext): Promise<void> {
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
-  const report = await runOnlineCheck(ctx, catalog, parsed.map((p) => p.manifest), o);
+  const report = await runOnlineCheck(ctx, catalog, parsed, o);
   if (o.json) printJson(ctx, report);
   else renderPrecheck(ctx, report);
   if (!report.ok) ctx.setExit(EXIT_FAILURE);
@@ -51,10 +58,11 @@ export function registerPrecheck(program: Command, ctx: CommandContext): void {
   addNetworkOptions(
     program
       .command('precheck')
-      .description('before exporting: every image × arch resolvable through the mirror policy, the bytes to fetch, free disk')
+      .description('before exporting: every image × arch and binary reachable through the mirror policy, the bytes to fetch, free disk')
       .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
       .option('-o, --output <file>', 'where the artifact will be written (checked for free space)')
       .option('--concurrency <n>', 'parallel lookups', '8')
+      .option('--kk-version <version>', 'the kk release whose binaries are checked (default: recorded, kk on PATH, else newest)')
       .option('--json', 'print the report as JSON'),
   )
     .addHelpText('after', '\nExamples:\n  $ kko precheck -m manifest.yaml -o /data/kubekey-artifact.tar.gz\n  $ KKZONE=cn kko precheck -m manifest.yaml --json\n\nExit codes: 0 all resolvable and enough disk, 1 otherwise, 2 invalid input.\n')

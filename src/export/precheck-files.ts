@@ -1,0 +1,54 @@
+import type { BlobCache } from '../cache/index.js';
+import { binaryCandidates, binaryDigest, firstSuccessful, type DownloadPlan, type HttpDownloader } from '../download/index.js';
+import { isKkoError } from '../errors.js';
+import { resolveDownloadSources, type EffectivePolicy } from '../mirror/index.js';
+import type { Catalog } from '../catalog/index.js';
+import { access } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
+export type PrecheckFile = { path: string; ok: boolean; cached?: boolean; source?: string; via?: string; code?: string; message?: string };
+
+type Deps = { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'> };
+
+function failed(path: string, error: unknown): PrecheckFile {
+  return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
+}
+
+// Reachable: the first source that answers with a body (read no further than the first bytes).
+async function probe(deps: Deps, what: string, candidates: Parameters<typeof firstSuccessful>[0]): Promise<{ url: string; via: string }> {
+  return firstSuccessful(candidates, what, async (c) => {
+    const body = await deps.http.open(c, 0);
+    body.destroy();
+    return { url: c.url, via: c.via };
+  });
+}
+
+// Every binary has a catalog checksum and is in the cache or reachable through the policy; every ISO likewise
+// (a localPath must exist). Nothing is downloaded beyond the first bytes of each file.
+export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<PrecheckFile[]> {
+  const binaries = plan.binaries.map(async (item): Promise<PrecheckFile> => {
+    try {
+      const digest = binaryDigest(item, deps.catalog);
+      if (await deps.cache.has({ digest })) return { path: item.path, ok: true, cached: true };
+      const s = await probe(deps, `binary ${item.path}`, binaryCandidates(item, deps.policy));
+      return { path: item.path, ok: true, source: s.url, via: s.via };
+    } catch (error) {
+      return failed(item.path, error);
+    }
+  });
+  const isos = plan.isos.map(async (iso): Promise<PrecheckFile> => {
+    try {
+      if (iso.url) {
+        const candidates = resolveDownloadSources(iso.url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath ? { certsPath: s.certsPath } : {}), archive: false }));
+        const s = await probe(deps, `ISO ${iso.path}`, candidates);
+        return { path: iso.path, ok: true, source: s.url, via: s.via };
+      }
+      const local = resolve(iso.baseDir ?? '.', iso.localPath ?? '');
+      await access(local);
+      return { path: iso.path, ok: true, source: local, via: 'local' };
+    } catch (error) {
+      return failed(iso.path, error);
+    }
+  });
+  return Promise.all([...binaries, ...isos]);
+}
