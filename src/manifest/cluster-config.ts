@@ -5,7 +5,9 @@ import { parseYaml, readTextFile } from '../util/yaml-doc.js';
 
 // What a kk Cluster config (kind: Cluster, plus an optional ks-installer ClusterConfiguration) says
 // about the images and binaries kk will ask for. Only the fields that matter here are read.
-export type ClusterFacts = { choices: Partial<ClusterChoices>; privateRegistry?: string; issues: Issue[] };
+// registry.privateRegistry and namespaceOverride decide the names kk pushes to and nodes pull from.
+export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string };
+export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: RegistryFacts; issues: Issue[] };
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -73,6 +75,9 @@ export async function loadClusterConfig(file: string): Promise<ClusterFacts> {
     choices.addons = [fromKsConfig(ks)];
     choices.localStorage = true;
   }
-  const privateRegistry = obj(spec.registry).privateRegistry;
-  return { choices, issues, ...(typeof privateRegistry === 'string' && privateRegistry ? { privateRegistry } : {}) };
+  const reg = obj(spec.registry);
+  const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry : '';
+  const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride : '';
+  const registry: RegistryFacts | undefined = privateRegistry ? { privateRegistry, ...(override ? { namespaceOverride: override } : {}) } : undefined;
+  return { choices, issues, ...(registry ? { registry } : {}) };
 }

@@ -8,6 +8,6 @@ export { splitManifest, mergeManifests } from './layers.js';
 export { kkRules, runRules } from './validate.js';
 export { inferChoices } from './infer.js';
 export { loadClusterConfig } from './cluster-config.js';
-export type { ClusterFacts } from './cluster-config.js';
+export type { ClusterFacts, RegistryFacts } from './cluster-config.js';
 export { diffManifests } from './diff.js';
 export type { Change } from './diff.js';

@@ -8,6 +8,7 @@ import { positionOf } from '../util/yaml-doc.js';
 import { nearestVersions } from '../util/version.js';
 import { buildManifest } from './generate.js';
 import type { ParsedManifest } from './parse.js';
+import type { RegistryFacts } from './cluster-config.js';
 import type { KkManifest } from './schema.js';
 
 // Everything a rule may read; rules push issues and never throw.
@@ -18,6 +19,7 @@ export type RuleContext = {
   choices: ClusterChoices;
   files: ParsedManifest[];
   issues: Issue[];
+  registry?: RegistryFacts; // from --cluster: where kk pushes and nodes pull
 };
 
 type Rule = (ctx: RuleContext) => void;
@@ -162,7 +164,40 @@ const completeness: Rule = (ctx) => {
   }
 };
 
-const RULES: Rule[] = [knownVersions, componentVersions, addonCompatibility, completeness];
+// kk pushes <priv>/<namespace>/<name>:<tag> where the namespace is the manifest ref's (or namespaceOverride,
+// ≤ v3.1.6 only), but nodes pull <priv>/<namespaceOverride or kk's default namespace>/<name>:<tag> (kubekey.md §3.8).
+// When the two differ the install fails offline with "image not found" (kubekey#1954, #1311).
+const pushPullNames: Rule = (ctx) => {
+  const reg = ctx.registry;
+  if (!reg) return;
+  let expected;
+  try {
+    // With a privateRegistry, KKZONE does not change what nodes pull: kk's default (docker.io) namespaces apply.
+    expected = buildManifest(ctx.catalog, { ...ctx.choices, zone: 'default' }, ctx.manifest.metadata.name).images.filter((i) => i.origin === 'kubekey');
+  } catch {
+    return; // completeness reports why
+  }
+  const override = reg.namespaceOverride;
+  const overrideOnPush = ctx.profile.features.namespaceOverrideOnPush;
+  const have = ctx.manifest.spec.images ?? [];
+  for (const img of expected) {
+    const want = parseReference(img.ref);
+    const i = have.findIndex((h) => nameTag(h) === nameTag(img.ref));
+    if (i < 0) continue;
+    const src = parseReference(have[i] as string);
+    const name = repositoryName(src);
+    const srcNs = src.repository.split('/').slice(0, -1).join('/');
+    const defaultNs = want.repository.split('/').slice(0, -1).join('/');
+    const pushed = `${reg.privateRegistry}/${override && overrideOnPush ? override : srcNs}/${name}:${src.tag ?? ''}`;
+    const pulled = `${reg.privateRegistry}/${override || defaultNs}/${name}:${want.tag ?? ''}`;
+    if (pushed !== pulled) {
+      const fix = override && !overrideOnPush ? `kk ${ctx.profile.version} ignores namespaceOverride on push: use refs in namespace ${override} in the manifest, or drop namespaceOverride` : `set registry.namespaceOverride: ${srcNs} in the cluster config, or use ${img.ref} in the manifest`;
+      push(ctx, 'error', 'PUSH_PULL_MISMATCH', `kk ${ctx.profile.version} pushes ${have[i]} as ${pushed} but nodes will pull ${pulled}`, at(ctx, ['spec', 'images', i]), fix);
+    }
+  }
+};
+
+const RULES: Rule[] = [knownVersions, componentVersions, addonCompatibility, completeness, pushPullNames];
 
 // Run the cross-field rules over a (merged) manifest; returns the issues, never throws for bad content.
 export function runRules(ctx: Omit<RuleContext, 'issues'>): Issue[] {

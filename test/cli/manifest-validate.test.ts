@@ -198,3 +198,36 @@ spec:
     }
   });
 });
+
+describe('push vs pull names with a private registry (kubekey#1954)', () => {
+  const cluster = (override: string) => `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Cluster
+metadata: {name: s}
+spec:
+  hosts: [{name: n1, address: 10.0.0.2}]
+  roleGroups: {control-plane: [n1], worker: [n1], etcd: [n1]}
+  kubernetes: {version: v1.28.12, containerManager: docker}
+  network: {plugin: calico}
+  registry: {privateRegistry: dockerhub.kubekey.local, namespaceOverride: "${override}"}
+`;
+  it.each([
+    ['cn refs, no override, kk v3.1.12', 'cn', '', 'v3.1.12', 11],
+    ['cn refs, override kubesphereio, kk v3.1.12', 'cn', 'kubesphereio', 'v3.1.12', 0],
+    ['docker.io refs, override kubesphereio, kk v3.1.12 (override ignored on push)', 'default', 'kubesphereio', 'v3.1.12', 11],
+    ['docker.io refs, override kubesphereio, kk v3.1.5 (override applied on push)', 'default', 'kubesphereio', 'v3.1.5', 0],
+    ['docker.io refs, no override', 'default', '', 'v3.1.12', 0],
+  ])('%s → %i mismatches', async (_name, zone, override, kk, count) => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const c = await runCli(['manifest', 'create', '--kk-version', kk, '--with-kubernetes', 'v1.28.12', '--zone', zone, '-o', 'm.yaml'], { cwd: dir });
+      expect(c.code).toBe(0);
+      await writeFile(join(dir, 'cluster.yaml'), cluster(override));
+      const r = await runCli(['manifest', 'validate', '-f', 'm.yaml', '--cluster', 'cluster.yaml', '--json'], { cwd: dir });
+      const issues = JSON.parse(r.stdout).issues.filter((i: { code: string }) => i.code === 'PUSH_PULL_MISMATCH');
+      expect(issues).toHaveLength(count);
+      if (count > 0) expect(issues[0].message).toMatch(/pushes .* as dockerhub\.kubekey\.local\/\S+ but nodes will pull dockerhub\.kubekey\.local\//);
+    } finally {
+      await cleanup();
+    }
+  });
+});

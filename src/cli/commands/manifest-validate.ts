@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Catalog, ClusterChoices } from '../../catalog/index.js';
 import { formatIssue, type Issue } from '../../errors.js';
-import { inferChoices, kkRules, loadClusterConfig, loadManifestFile, mergeManifests, runRules, type ParsedManifest } from '../../manifest/index.js';
+import { inferChoices, kkRules, loadClusterConfig, loadManifestFile, mergeManifests, runRules, type ParsedManifest, type RegistryFacts } from '../../manifest/index.js';
 import { positionOf, sortIssues } from '../../util/yaml-doc.js';
 import { EXIT_FAILURE, EXIT_INVALID } from '../io.js';
 import { formatBytes } from '../progress.js';
@@ -13,7 +13,7 @@ import { printJson, type CommandContext } from '../context.js';
 type ValidateOptions = NetworkOptions & { file: string[]; cluster?: string; kkVersion?: string; json?: boolean; online?: boolean };
 
 // Choices for completeness: --cluster config over the manifest's own record; a kk manifest gets them inferred.
-async function choicesFor(ctx: CommandContext, catalog: Catalog, o: ValidateOptions, parsed: ParsedManifest[], kkVersion: string, issues: Issue[]): Promise<{ choices: ClusterChoices; source: string }> {
+async function choicesFor(ctx: CommandContext, catalog: Catalog, o: ValidateOptions, parsed: ParsedManifest[], kkVersion: string, issues: Issue[]): Promise<{ choices: ClusterChoices; source: string; registry?: RegistryFacts }> {
   const merged = mergeManifests(parsed.map((p) => p.manifest));
   const kko = merged.spec.kko;
   let choices: ClusterChoices;
@@ -30,7 +30,7 @@ async function choicesFor(ctx: CommandContext, catalog: Catalog, o: ValidateOpti
     const facts = await loadClusterConfig(absPath(ctx, o.cluster));
     issues.push(...facts.issues);
     choices = { ...choices, ...facts.choices, zone: choices.zone, kkVersion };
-    source = 'cluster';
+    return { choices, source: 'cluster', ...(facts.registry ? { registry: facts.registry } : {}) };
   }
   return { choices, source };
 }
@@ -55,7 +55,7 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
     const picked = await choicesFor(ctx, catalog, o, parsed, kkVersion, issues);
     source = picked.source;
     const manifest = mergeManifests(parsed.map((p) => p.manifest));
-    issues.push(...runRules({ catalog, profile: catalog.profile(kkVersion), manifest, choices: picked.choices, files: parsed }));
+    issues.push(...runRules({ catalog, profile: catalog.profile(kkVersion), manifest, choices: picked.choices, files: parsed, ...(picked.registry ? { registry: picked.registry } : {}) }));
     if (o.online) issues.push(...(await onlineIssues(ctx, catalog, parsed, { ...o, kkVersion })));
   }
   const sorted = sortIssues(issues);
