@@ -81,6 +81,18 @@ export class HttpDownloader {
 
   // The bytes of `source.url` from `offset` on (Range: bytes=N-; a 200 answer has its first N bytes dropped).
   async open(source: HttpSource, offset = 0): Promise<Readable> {
+    return this.#body(await this.#respond(source, offset), offset);
+  }
+
+  // Whether the source serves the file (2xx), for prechecks: the body is cancelled once the headers are in.
+  async probe(source: HttpSource): Promise<void> {
+    const hop = await this.#respond(source, 0);
+    await discard(hop.res);
+    if (hop.res.status !== 200 && hop.res.status !== 206) throw statusError(hop.url, hop.res.status, false);
+  }
+
+  // The response for `source` after redirects and retries (5xx, 429, transport errors) are done with.
+  async #respond(source: HttpSource, offset: number): Promise<Hop> {
     const url = parseHttpUrl(source.url);
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.#retries;
@@ -93,7 +105,7 @@ export class HttpDownloader {
         await this.#wait(url, backoffDelay(attempt, this.#delay), e.message);
         continue;
       }
-      if (!isRetryableStatus(hop.res.status) || last) return this.#body(hop, offset);
+      if (!isRetryableStatus(hop.res.status) || last) return hop;
       const delay = this.#retryDelay(hop, attempt);
       await discard(hop.res);
       await this.#wait(url, delay, `HTTP ${hop.res.status}`);

@@ -14,17 +14,16 @@ function failed(path: string, error: unknown): PrecheckFile {
   return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
 }
 
-// Reachable: the first source that answers with a body (read no further than the first bytes).
+// Reachable: the first source that answers 2xx (its body is cancelled after the headers).
 async function probe(deps: Deps, what: string, candidates: Parameters<typeof firstSuccessful>[0]): Promise<{ url: string; via: string }> {
   return firstSuccessful(candidates, what, async (c) => {
-    const body = await deps.http.open(c, 0);
-    body.destroy();
+    await deps.http.probe(c);
     return { url: c.url, via: c.via };
   });
 }
 
 // Every binary has a catalog checksum and is in the cache or reachable through the policy; every ISO likewise
-// (a localPath must exist). Nothing is downloaded beyond the first bytes of each file.
+// (a localPath must exist). No file body is downloaded.
 export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<PrecheckFile[]> {
   const binaries = plan.binaries.map(async (item): Promise<PrecheckFile> => {
     try {
