@@ -1,6 +1,6 @@
-import { isKkoError, KkoError, type ErrorCode } from '../errors.js';
+import type { KkoError } from '../errors.js';
+import { sourcesExhausted } from '../util/sources.js';
 import { redactUrl } from '../registry/index.js';
-import { errorText } from './file-download.js';
 
 // One URL tried for a file, with how it is read: a raw file, or an archive holding the file (helm).
 export type Candidate = { url: string; via: 'mirror' | 'upstream'; skipTLSVerify: boolean; certsPath?: string; archive: boolean };
@@ -20,12 +20,8 @@ export async function firstSuccessful<T>(candidates: readonly Candidate[], what:
   throw exhausted(what, attempts);
 }
 
-// "every source failed" with one line per source; one shared code is kept, mixed codes become MIRRORS_EXHAUSTED.
+// "every source failed" with one line per source (see util/sources.ts), with a downloads-specific default hint.
 export function exhausted(what: string, attempts: readonly Attempt[]): KkoError {
-  const lines = attempts.map((a, i) => `  ${i + 1}) ${redactUrl(a.candidate.url)} (${a.candidate.via}): ${errorText(a.error)}`);
-  const codes = new Set(attempts.map((a) => (isKkoError(a.error) ? a.error.code : 'NETWORK_ERROR')));
-  const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
-  const hints = attempts.map((a) => (isKkoError(a.error) ? a.error.hint : undefined)).filter((h): h is string => h !== undefined);
-  const hint = hints[0] ?? 'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried';
-  return new KkoError(code, `${what}: every source failed:\n${lines.join('\n')}`, { cause: attempts[0]?.error, hint });
+  const failures = attempts.map((a) => ({ source: redactUrl(a.candidate.url), via: a.candidate.via, error: a.error }));
+  return sourcesExhausted(what, failures, 'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried');
 }

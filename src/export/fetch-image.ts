@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { BlobCache } from '../cache/index.js';
-import { isKkoError, KkoError, type ErrorCode } from '../errors.js';
+import { KkoError } from '../errors.js';
+import { sourcesExhausted } from '../util/sources.js';
 import type { ImageSource } from '../mirror/index.js';
 import { MediaType, formatPlatform, parseConfigPlatform, parseManifestJson, parsePlatform, platformMatches, selectManifests, type Descriptor, type ImageManifest, type Platform } from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest } from '../reference/index.js';
@@ -78,14 +79,8 @@ export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: Re
 }
 
 function exhausted(p: PlannedImage, attempts: Attempt[]): KkoError {
-  const lines = attempts.map((a, i) => `  ${i + 1}) ${formatReference(a.source.ref)} (${a.source.via}): ${redactUrl(errorText(a.error))}`);
-  const codes = new Set(attempts.map((a) => (isKkoError(a.error) ? a.error.code : 'NETWORK_ERROR')));
-  const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
-  return new KkoError(code, `image ${p.ref} (${p.arch}): every source failed:\n${lines.join('\n')}`, { cause: attempts[0]?.error });
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const failures = attempts.map((a) => ({ source: formatReference(a.source.ref), via: a.source.via, error: a.error }));
+  return sourcesExhausted(`image ${p.ref} (${p.arch})`, failures, 'check the mirror chain with `kko mirror resolve <ref>`; `kko precheck` tests every image before an export', redactUrl);
 }
 
 async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps): Promise<ResolvedImage> {

@@ -1,0 +1,19 @@
+import { isKkoError, KkoError, type ErrorCode } from '../errors.js';
+
+// One source tried for an image or a file, and why it failed; `source` is already redacted for display.
+export type SourceFailure = { source: string; via: string; error: unknown };
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// "<what>: every source failed" with one line per source. One shared code is kept (WRONG_PLATFORM everywhere
+// stays WRONG_PLATFORM); mixed codes become MIRRORS_EXHAUSTED. The first source's hint wins, else `fallbackHint`.
+// `redact` cleans each error text (URLs with credentials or signed query strings).
+export function sourcesExhausted(what: string, failures: readonly SourceFailure[], fallbackHint?: string, redact: (text: string) => string = (t) => t): KkoError {
+  const lines = failures.map((f, i) => `  ${i + 1}) ${f.source} (${f.via}): ${redact(errorText(f.error))}`);
+  const codes = new Set(failures.map((f) => (isKkoError(f.error) ? f.error.code : 'NETWORK_ERROR')));
+  const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
+  const hint = failures.map((f) => (isKkoError(f.error) ? f.error.hint : undefined)).find((h): h is string => h !== undefined) ?? fallbackHint;
+  return new KkoError(code, `${what}: every source failed:\n${lines.join('\n')}`, { cause: failures[0]?.error, ...(hint ? { hint } : {}) });
+}
