@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { KkoError, isKkoError } from '../errors.js';
 import { noopLogger, type Logger } from '../log.js';
 import { acquireLock } from './lock.js';
+import { errorText } from '../util/sources.js';
 
 // Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
 export type BlobFetcher = (offset: number) => Promise<Readable>;
@@ -202,9 +203,6 @@ function complete(state: HashState, expected: number | undefined): boolean {
   return expected !== undefined && state.size >= expected;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 // Resets, timeouts and truncated bodies are worth another Range request; a wrong size or a refusal is not.
 function retryable(err: unknown): boolean {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { BlobCache } from '../cache/index.js';
 import { isKkoError, KkoError } from '../errors.js';
 import { parseDigest, type Digest } from '../reference/index.js';
+import { errorText } from '../util/sources.js';
 
 // Bytes of one file from `offset` on (an HTTP source with Range, a local file, an archive member).
 export type ByteSource = (offset: number) => Promise<Readable>;
@@ -92,7 +93,3 @@ export function retryable(err: unknown): boolean {
   return !isKkoError(err) || err.code === 'NETWORK_ERROR';
 }
 
-// The message of an error, or its string form.
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
