@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Build step (after tsc): check the shipped catalog with the compiled loader, then write
 // dist/catalog.bundle.json — every catalog file already parsed, keyed by its path under catalog/ with
-// its size and mtime — so commands skip YAML parsing at start-up. A file that changed since is parsed again.
-import { readdir, stat, readFile, writeFile } from 'node:fs/promises';
+// its size and sha256 — so commands skip YAML parsing at start-up. A file that changed since is parsed again.
+// (Content, not mtime: npm pack/install rewrite mtimes.)
+import { createHash } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -24,8 +26,9 @@ async function walk(dir) {
 
 const files = {};
 for (const file of await walk(catalogDir)) {
-  const s = await stat(file);
-  const text = await readFile(file, 'utf8');
-  files[relative(catalogDir, file)] = { size: s.size, mtimeMs: s.mtimeMs, data: file.endsWith('.json') ? JSON.parse(text) : parse(text) };
+  const bytes = await readFile(file);
+  const text = bytes.toString('utf8');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  files[relative(catalogDir, file)] = { size: bytes.length, sha256, data: file.endsWith('.json') ? JSON.parse(text) : parse(text) };
 }
-await writeFile(join(root, 'dist', 'catalog.bundle.json'), JSON.stringify({ version: 1, files }));
+await writeFile(join(root, 'dist', 'catalog.bundle.json'), JSON.stringify({ version: 2, files }));
