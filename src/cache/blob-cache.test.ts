@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir, symlink, utimes } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -143,5 +143,46 @@ describe('BlobCache', () => {
     const other = randomBytes(50_000);
     await expect(cache.ensure({ digest: blobOf(other).digest }, server(other, { corrupt: true }).fetch)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect(await cache.has({ digest: blobOf(other).digest })).toBe(false);
+  });
+});
+
+describe('BlobCache failures that a retry cannot fix', () => {
+  it('a full disk is an IO_ERROR at once (no retries), with a hint', async () => {
+    const data = randomBytes(2_000_000);
+    const cache = new BlobCache(root);
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await symlink('/dev/full', cache.partialPath(blobOf(data).digest)); // every write: ENOSPC
+    const s = server(data);
+    const err = await cache.ensure(blobOf(data), s.fetch).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'IO_ERROR', hint: expect.stringContaining('disk is full') });
+    expect(String((err as Error).message)).toContain('ENOSPC');
+    expect(s.calls).toEqual([0]);
+    expect(await cache.has(blobOf(data))).toBe(false);
+  });
+});
+
+describe('cache locks', () => {
+  const lockOf = (cache: BlobCache, digest: string) => `${cache.partialPath(digest)}.lock`;
+
+  it('a lock with our pid but another process token (pid reuse after kill) is taken over at once', async () => {
+    const data = randomBytes(10_000);
+    const cache = new BlobCache(root);
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await writeFile(lockOf(cache, blobOf(data).digest), JSON.stringify({ pid: process.pid, host: hostname(), token: 'someone-else' }));
+    const started = Date.now();
+    await cache.ensure(blobOf(data), server(data).fetch);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a lock of a live process on this host is waited for, and one nobody refreshed for a minute is taken over', async () => {
+    const { acquireLock } = await import('./lock.js');
+    const path = join(root, 'x.lock');
+    await writeFile(path, JSON.stringify({ pid: 1, host: hostname(), token: 't' })); // pid 1 is alive
+    await expect(acquireLock(path, { timeoutMs: 300, pollMs: 50 })).rejects.toThrow(/timed out/);
+    const old = new Date(Date.now() - 120_000);
+    await utimes(path, old, old);
+    const release = await acquireLock(path, { timeoutMs: 300, pollMs: 50 });
+    expect(release).toBeTypeOf('function');
+    await release?.();
   });
 });

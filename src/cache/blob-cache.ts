@@ -149,9 +149,17 @@ export class BlobCache {
       pendingBytes = 0;
       // writev: one system call for the batch, no concatenated copy (less garbage than Buffer.concat).
       let written = 0;
-      while (written < bytes) {
-        const r = await fh.writev(written === 0 ? batch : remainder(batch, written));
-        written += r.bytesWritten;
+      try {
+        while (written < bytes) {
+          const r = await fh.writev(written === 0 ? batch : remainder(batch, written));
+          written += r.bytesWritten;
+        }
+      } catch (err) {
+        // A full or read-only disk is not a network problem and will not pass with a retry. Cut the file back
+        // to what the hash covers, so the partial stays consistent for a later run.
+        await fh.truncate(state.size).catch(() => undefined);
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new KkoError('IO_ERROR', `writing ${partial}: ${code}`, { cause: err, hint: code === 'ENOSPC' ? 'the cache disk is full: free space or use --cache on a larger disk' : undefined });
       }
       for (const c of batch) state.hash.update(c);
       state.size += bytes;
@@ -172,8 +180,12 @@ export class BlobCache {
         onBytes?.(chunk.length);
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
+      await flush();
+    } catch (err) {
+      // The source broke: keep what arrived (written and hashed) for the Range resume; a write error is rethrown as is.
+      if (!(isKkoError(err) && err.code === 'IO_ERROR')) await flush();
+      throw err;
     } finally {
-      await flush().catch(() => undefined);
       await fh.close().catch(() => undefined);
     }
     if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);

@@ -1,29 +1,68 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-// A lock file holding the owner's pid, so concurrent kko runs on one cache never write the same blob.
-// A lock whose pid is gone (a crashed or killed run) is taken over.
-export async function acquireLock(path: string, opts: { pollMs?: number; timeoutMs?: number; isDone?: () => Promise<boolean> } = {}): Promise<(() => Promise<void>) | undefined> {
+// Who holds a lock: pid and host for liveness checks, and a token unique to this process, because pids are
+// reused (every container's first process is pid 1, and a killed run's pid may come back as ours).
+type Owner = { pid: number; host: string; token: string };
+
+const SELF: Owner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
+const REFRESH_MS = 15_000;
+// A lock not refreshed for this long belongs to a dead process, whatever its pid says (another host, pid reuse).
+const STALE_MS = 60_000;
+
+export type LockOptions = { pollMs?: number; timeoutMs?: number; isDone?: () => Promise<boolean>; staleMs?: number };
+
+// A lock file so concurrent kko runs on one cache never write the same blob. The holder touches it while it
+// works; a lock whose owner is provably gone, or that nobody touched for a minute, is taken over.
+export async function acquireLock(path: string, opts: LockOptions = {}): Promise<(() => Promise<void>) | undefined> {
   const pollMs = opts.pollMs ?? 100;
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   for (;;) {
     try {
       const fh = await open(path, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(JSON.stringify(SELF));
       await fh.close();
-      return () => rm(path, { force: true });
+      const timer = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), REFRESH_MS);
+      timer.unref();
+      return async () => {
+        clearInterval(timer);
+        await rm(path, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     if (opts.isDone && (await opts.isDone())) return undefined;
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (owner > 0 && !isAlive(owner)) {
+    if (await isStale(path, opts.staleMs ?? STALE_MS)) {
       await rm(path, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} held by pid ${owner}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path}`);
     await sleep(pollMs);
   }
+}
+
+async function isStale(path: string, staleMs: number): Promise<boolean> {
+  const [text, info] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
+  if (!info) return false; // gone already: the next open() will tell
+  if (Date.now() - info.mtimeMs > staleMs) return true;
+  const owner = parseOwner(text);
+  if (!owner || owner.host !== SELF.host) return false; // cannot check another host's pids: wait for the mtime rule
+  if (owner.pid === SELF.pid) return owner.token !== SELF.token; // our pid, another (dead) process's lock
+  return !isAlive(owner.pid);
+}
+
+// The JSON owner, or an older kko's bare pid (taken as this host's).
+function parseOwner(text: string): Owner | undefined {
+  try {
+    const o = JSON.parse(text) as Partial<Owner>;
+    if (typeof o === 'number') return { pid: o, host: SELF.host, token: '' };
+    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string') return o as Owner;
+  } catch {
+    // not ours
+  }
+  return undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -48,7 +48,11 @@ async function appendFrom(source: ByteSource, file: string, onBytes: (n: number)
   const fh = await open(file, 'a');
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      await fh.write(chunk);
+      await fh.write(chunk).catch((err: unknown) => {
+        // A full or read-only disk will not pass with a retry (and is not the network's fault).
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new KkoError('IO_ERROR', `writing ${file}: ${code}`, { cause: err, hint: code === 'ENOSPC' ? 'the disk is full: free space or use --cache on a larger disk' : undefined });
+      });
       onBytes(chunk.length);
     }
   } finally {
