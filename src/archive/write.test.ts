@@ -49,7 +49,7 @@ describe('writeArchive', () => {
     expect(run('tar', ['xzOf', out, 'images/blobs/sha256/aa']).equals(config)).toBe(true);
     const size = (await readFile(out)).length;
     expect(size).toBeLessThan(layer.length * 1.001 + 16 * 1024);
-    expect(await readdir(dir)).not.toContain('a.tar.gz.kko-partial');
+    expect((await readdir(dir)).filter((n) => n.includes('kko-partial'))).toEqual([]);
   });
 
   it('gzip, zstd and none hold the same tar, byte for byte, and the same run twice gives the same bytes', async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
@@ -27,10 +28,11 @@ async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink,
   await sink.end();
 }
 
-// Write to `<output>.kko-partial`, rename when complete; on any failure remove the temp file.
+// Write to `<output>.kko-partial-<pid>-<random>` (two runs with one -o never share it), rename when complete;
+// on any failure remove the temp file.
 async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number): Promise<void> {
   await mkdir(dirname(output), { recursive: true });
-  const tmp = `${output}.kko-partial`;
+  const tmp = `${output}.kko-partial-${process.pid}-${randomBytes(4).toString('hex')}`;
   const file = createWriteStream(tmp);
   try {
     await writeInto(entries, file, makeSink, mtime);

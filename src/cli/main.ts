@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { redactText } from '../util/sources.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
@@ -63,12 +64,12 @@ function reportError(err: unknown, io: CliIo): number {
     io.stderr(`error: ${err.message}\n`);
     return EXIT_INVALID;
   }
-  if (isKkoError(err)) {
-    io.stderr(`error: ${err.message}\n`);
+  if (isKkoError(err) && err.code !== 'INTERNAL') {
+    io.stderr(`error: ${redactText(err.message)}\n`);
     if (err.hint) io.stderr(`hint: ${err.hint}\n`);
     return err.isInputError ? EXIT_INVALID : EXIT_FAILURE;
   }
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  io.stderr(`internal error (please report): ${detail}\n`);
+  io.stderr(`internal error (please report): ${redactText(detail)}\n`);
   return EXIT_INTERNAL;
 }

@@ -1,6 +1,7 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../registry/index.js';
 import { rootCause, TRANSIENT_CODES } from '../util/net-errors.js';
+import { redactText } from '../util/sources.js';
 
 export type DownloadErrorOptions = { status?: number; url?: string | URL; retryable?: boolean; cause?: unknown; hint?: string };
 
@@ -26,7 +27,7 @@ export function transportError(url: URL, err: unknown, midBody: boolean): Downlo
   if (err instanceof DownloadError) return err;
   const { code, message } = rootCause(err);
   const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
-  const why = code ? `${code}: ${message}` : message;
+  const why = redactText(code ? `${code}: ${message}` : message);
   return new DownloadError('NETWORK_ERROR', `GET ${redactUrl(url)}: ${why}`, {
     url,
     cause: err,

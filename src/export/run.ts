@@ -3,6 +3,7 @@ import { writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import { isKkoError } from '../errors.js';
+import { errorText, redactText } from '../util/sources.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { KubeKeyProfile } from '../catalog/index.js';
@@ -160,7 +161,7 @@ class ExportRun {
   #fail(failure: ImageFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
     this.#failures.push(failure);
     const e = failure.error;
-    this.emit({ ...event, code: isKkoError(e) ? e.code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) });
+    this.emit({ ...event, code: isKkoError(e) ? e.code : 'INTERNAL', message: redactText(errorText(e)) });
     throw e;
   }
 

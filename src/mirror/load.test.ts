@@ -113,3 +113,10 @@ describe('loadPolicyFile: good files', () => {
     expect([p.registries, p.downloads]).toEqual([[], []]);
   });
 });
+
+describe('credentials in mirror URLs', () => {
+  it('a download mirror location with user:password@ is refused at its line', async () => {
+    const issues = await issuesOf('apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\ndownloads:\n- prefix: https://dl.k8s.io/\n  mirrors:\n  - location: http://alice:s3cret@127.0.0.1:8099/dl/\n');
+    expect(issues).toEqual([{ code: 'SCHEMA', path: 'downloads[0].mirrors[0].location', line: 6, col: 15 }]);
+  });
+});

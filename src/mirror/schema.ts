@@ -22,7 +22,12 @@ const registryPath = (what: string) =>
       REGISTRY_PATH,
       `${what} must be host[:port][/path] without a scheme (e.g. docker.io, docker.io/library, 127.0.0.1:5000/hub); use plainHTTP: true for http`,
     );
-const httpUrl = (what: string) => z.string().regex(HTTP_URL, `${what} must be an http:// or https:// URL without query or fragment`);
+const httpUrl = (what: string) =>
+  z
+    .string()
+    .regex(HTTP_URL, `${what} must be an http:// or https:// URL without query or fragment`)
+    // Credentials in a URL end up in logs and errors (and undici refuses them); registries.auths is the place.
+    .refine((u) => !/^https?:\/\/[^/]*@/i.test(u), `${what} must not carry credentials (user:password@)`);
 
 // How a mirror's repository is derived from the upstream one.
 export const REWRITES = ['prefix', 'flatten'] as const;

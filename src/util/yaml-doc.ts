@@ -100,7 +100,8 @@ export function checkDocument<T extends z.ZodType>(
   doc: Document.Parsed,
   source: YamlSource,
 ): { value?: z.infer<T>; issues: Issue[] } {
-  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  // reportInput: without it zod drops `input` from issues, and a wrong type would read as a missing field.
+  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }), { reportInput: true });
   if (result.success) return { value: result.data, issues: [] };
   const issues = result.error.issues.map((zi): Issue => {
     // An unknown key is reported at the key itself, not at the map that holds it.

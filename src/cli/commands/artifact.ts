@@ -12,6 +12,7 @@ import type { ParsedManifest } from '../../manifest/index.js';
 import { resolveDownloadSources } from '../../mirror/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { printJson, type CommandContext } from '../context.js';
+import { errorText, redactText } from '../../util/sources.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
 import { readManifests } from './manifest-read.js';
@@ -94,7 +95,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
-    ctx.io.stderr(`error: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
+    ctx.io.stderr(`error: ${redactText(errorText(f.error))}\n`);
     if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
   }
   if (report.failures.length > 0) {
