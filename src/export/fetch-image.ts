@@ -65,9 +65,11 @@ export async function resolveImage(p: PlannedImage, deps: FetchDeps, skip = 0): 
 }
 
 // Fetch one image × arch: resolve, then layers; a failing, corrupt or wrong-arch source moves on to the next.
+// Given a resolution, start at its source: the ones before it already failed to resolve.
 export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: ResolvedImage): Promise<FetchedImage> {
   const attempts: Attempt[] = [];
-  for (const source of p.sources) {
+  const from = resolved ? Math.max(0, p.sources.indexOf(resolved.source)) : 0;
+  for (const source of p.sources.slice(from)) {
     try {
       const r = resolved && resolved.source === source ? resolved : await resolveAt(p, source, deps);
       return await fetchLayers(r, deps);

@@ -156,6 +156,8 @@ describe('kko artifact export (real registry)', () => {
     expect(r.code).toBe(0);
     const done = events(r.stdout).filter((e) => e.type === 'image-done');
     expect(new Set(done.map((e) => e.source))).toEqual(new Set([`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/calico/node:v3.27.3`]));
+    // the failing mirror was asked once per try (1 + 4 retries), shared by both arches, and not again for the layers
+    expect(proxy.count({ method: 'GET', path: '/v2/kubesphere/pause/manifests' })).toBe(5);
     proxy.clear();
   });
 
