@@ -51,29 +51,14 @@ beforeAll(async () => {
   const c = new RegistryClient(reg.host, { plainHTTP: true });
   await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
   await c.close();
-  const text = `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata: {name: kk}
-spec:
-  arches: [amd64]
-  operatingSystems:
+  // kk's binaries for v1.28.12 (shared fixture), plus an ISO and an image
+  const text = `${await readFile(new URL('../fixtures/manifests/kk-v3.1.5-binaries.yaml', import.meta.url), 'utf8')}  operatingSystems:
   - arch: amd64
     type: linux
     id: ubuntu
     version: "20.04"
     repository:
       iso: {url: "https://github.com/kubesphere/kubekey/releases/download/v3.1.5/ubuntu-20.04-debs-amd64.iso", checksum: "${sha(ISO)}"}
-  kubernetesDistributions: [{type: kubernetes, version: v1.28.12}]
-  components:
-    helm: {version: v3.14.3}
-    cni: {version: v1.2.0}
-    etcd: {version: v3.5.13}
-    containerRuntimes: [{type: docker, version: 24.0.9}, {type: containerd, version: 1.7.13}]
-    crictl: {version: v1.29.0}
-    docker-registry: {version: "2"}
-    harbor: {version: v2.10.1}
-    docker-compose: {version: v2.26.1}
-    calicoctl: {version: v3.27.3}
   images:
   - docker.io/kubesphere/pause:3.9
 `;

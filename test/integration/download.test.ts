@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,18 +50,7 @@ spec:
   arches: [amd64]
 ${spec}`;
 
-const FULL = manifestYaml(`  kubernetesDistributions: [{type: kubernetes, version: v1.28.12}]
-  components:
-    helm: {version: v3.14.3}
-    cni: {version: v1.2.0}
-    etcd: {version: v3.5.13}
-    containerRuntimes: [{type: docker, version: 24.0.9}, {type: containerd, version: 1.7.13}]
-    crictl: {version: v1.29.0}
-    docker-registry: {version: "2"}
-    harbor: {version: v2.10.1}
-    docker-compose: {version: v2.26.1}
-    calicoctl: {version: v3.27.3}
-`);
+const FULL = readFileSync(new URL('../fixtures/manifests/kk-v3.1.5-binaries.yaml', import.meta.url), 'utf8');
 
 function parse(text: string, file = 'manifest.yaml'): KkManifest {
   const { parsed, issues } = parseManifestText(text, file);

@@ -25,14 +25,21 @@ async function caught(p: Promise<unknown>): Promise<RegistryError> {
 
 const fx = fixtureSet({ baseSize: 32 * 1024 });
 
-describe('basic auth (htpasswd)', () => {
-  let reg: TestRegistry;
+// Plain-HTTP clients of the block's registry (no retries), optionally with credentials; closed in afterAll.
+function clientFactory(registry: () => TestRegistry) {
   const clients: RegistryClient[] = [];
   const client = (creds?: { username: string; password: string }): RegistryClient => {
-    const c = new RegistryClient(reg.host, { plainHTTP: true, retries: 0, ...(creds ? { credentials: new StaticCredentials({ [reg.host]: creds }) } : {}) });
+    const r = registry();
+    const c = new RegistryClient(r.host, { plainHTTP: true, retries: 0, ...(creds ? { credentials: new StaticCredentials({ [r.host]: creds }) } : {}) });
     clients.push(c);
     return c;
   };
+  return { client, clients };
+}
+
+describe('basic auth (htpasswd)', () => {
+  let reg: TestRegistry;
+  const { client, clients } = clientFactory(() => reg);
 
   beforeAll(async () => {
     reg = await startRegistry({ mode: 'basic' });
@@ -80,12 +87,7 @@ describe('basic auth (htpasswd)', () => {
 
 describe('bearer token auth', () => {
   let reg: TestRegistry;
-  const clients: RegistryClient[] = [];
-  const client = (creds?: { username: string; password: string }): RegistryClient => {
-    const c = new RegistryClient(reg.host, { plainHTTP: true, retries: 0, ...(creds ? { credentials: new StaticCredentials({ [reg.host]: creds }) } : {}) });
-    clients.push(c);
-    return c;
-  };
+  const { client, clients } = clientFactory(() => reg);
 
   beforeAll(async () => {
     reg = await startRegistry({ mode: 'token' });
