@@ -7,6 +7,7 @@ import { KkoError, isKkoError } from '../errors.js';
 import { noopLogger, type Logger } from '../log.js';
 import { acquireLock } from './lock.js';
 import { errorText } from '../util/sources.js';
+import { retryable, writeError } from '../util/net-errors.js';
 
 // Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
 export type BlobFetcher = (offset: number) => Promise<Readable>;
@@ -158,8 +159,7 @@ export class BlobCache {
         // A full or read-only disk is not a network problem and will not pass with a retry. Cut the file back
         // to what the hash covers, so the partial stays consistent for a later run.
         await fh.truncate(state.size).catch(() => undefined);
-        const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new KkoError('IO_ERROR', `writing ${partial}: ${code}`, { cause: err, hint: code === 'ENOSPC' ? 'the cache disk is full: free space or use --cache on a larger disk' : undefined });
+        throw writeError(partial, err);
       }
       for (const c of batch) state.hash.update(c);
       state.size += bytes;
@@ -217,12 +217,6 @@ function complete(state: HashState, expected: number | undefined): boolean {
 
 
 // Resets, timeouts and truncated bodies are worth another Range request; a wrong size or a refusal is not.
-function retryable(err: unknown): boolean {
-  const r = (err as { retryable?: unknown }).retryable;
-  if (typeof r === 'boolean') return r;
-  return !isKkoError(err) || err.code === 'NETWORK_ERROR';
-}
-
 async function syncFile(path: string): Promise<void> {
   const fh = await open(path, 'r+');
   try {

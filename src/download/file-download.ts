@@ -4,9 +4,10 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobCache } from '../cache/index.js';
-import { isKkoError, KkoError } from '../errors.js';
+import { KkoError } from '../errors.js';
 import { parseDigest, type Digest } from '../reference/index.js';
 import { errorText } from '../util/sources.js';
+import { retryable, writeError } from '../util/net-errors.js';
 
 // Bytes of one file from `offset` on (an HTTP source with Range, a local file, an archive member).
 export type ByteSource = (offset: number) => Promise<Readable>;
@@ -48,10 +49,9 @@ async function appendFrom(source: ByteSource, file: string, onBytes: (n: number)
   const fh = await open(file, 'a');
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
+      // A full or read-only disk will not pass with a retry (and is not the network's fault).
       await fh.write(chunk).catch((err: unknown) => {
-        // A full or read-only disk will not pass with a retry (and is not the network's fault).
-        const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new KkoError('IO_ERROR', `writing ${file}: ${code}`, { cause: err, hint: code === 'ENOSPC' ? 'the disk is full: free space or use --cache on a larger disk' : undefined });
+        throw writeError(file, err);
       });
       onBytes(chunk.length);
     }
@@ -90,10 +90,4 @@ export function fileSource(file: string): ByteSource {
   return async (offset) => createReadStream(file, { start: offset });
 }
 
-// Resets, timeouts and truncated bodies are worth another Range request; a refusal or a wrong size is not.
-export function retryable(err: unknown): boolean {
-  const r = (err as { retryable?: unknown } | null)?.retryable;
-  if (typeof r === 'boolean') return r;
-  return !isKkoError(err) || err.code === 'NETWORK_ERROR';
-}
 

@@ -1,3 +1,5 @@
+import { isKkoError, KkoError } from '../errors.js';
+
 // Socket and undici error codes after which the same request may well succeed (retry, or resume with Range).
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
@@ -14,4 +16,18 @@ export function rootCause(err: unknown): { code?: string; message: string } {
     cur = cur.cause;
   }
   return { message: String(err) };
+}
+
+// Worth another (Range) request: an error that says so, or any failure that is not a decided KkoError
+// (resets, truncated bodies). A full disk, a refusal or a digest mismatch is not.
+export function retryable(err: unknown): boolean {
+  const r = (err as { retryable?: unknown } | null)?.retryable;
+  if (typeof r === 'boolean') return r;
+  return !isKkoError(err) || err.code === 'NETWORK_ERROR';
+}
+
+// A failed write to `file`: IO_ERROR (never retried), with a hint when the disk is full.
+export function writeError(file: string, err: unknown): KkoError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  return new KkoError('IO_ERROR', `writing ${file}: ${code}`, { cause: err, ...(code === 'ENOSPC' ? { hint: 'the disk is full: free space or use --cache on a larger disk' } : {}) });
 }
