@@ -4,13 +4,13 @@ import type { KubeKeyProfile } from '../catalog/index.js';
 import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
 import { fileRows, type FetchedFile } from './files.js';
-import type { ExportPlan } from './plan.js';
+import { byRefName, type ExportPlan } from './plan.js';
 
 // The artifact's own account of itself, written first: the manifests it was made from and every image × arch
 // with its layout digest, platform, size, class and the source that served it; every binary and ISO with its sha256.
 export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile): TarEntry[] {
   const rows = [...images]
-    .sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0))
+    .sort(byRefName)
     .map((i) => ({
       ref: i.planned.ref,
       arch: i.planned.arch,

@@ -2,6 +2,7 @@ import type { BlobCache } from '../cache/index.js';
 import type { TarEntry } from '../archive/tar.js';
 import { MediaType } from '../oci/index.js';
 import type { FetchedImage } from './fetch-image.js';
+import { byRefName } from './plan.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -11,7 +12,7 @@ const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
   const manifests = [...images]
-    .sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0))
+    .sort(byRefName)
     .map((img) => ({
       mediaType: MediaType.OCI_MANIFEST,
       digest: img.manifest.digest,

@@ -36,3 +36,8 @@ export function planExport(manifests: readonly KkManifest[], policy: EffectivePo
   }
   return { zone: policy.zone, arches, images };
 }
+
+// Byte order of layout ref names: the one order of index.json, the inventory and the report.
+export function byRefName(a: { planned: PlannedImage }, b: { planned: PlannedImage }): number {
+  return a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0;
+}

@@ -18,7 +18,7 @@ import { fetchFile, fileEntries, fileSize, fileTasks, type FetchedFile, type Fil
 import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
-import { planExport, type ExportPlan, type PlannedImage } from './plan.js';
+import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
 
 export type ExportOptions = {
   manifests: KkManifest[];
@@ -189,6 +189,6 @@ class ExportRun {
 }
 
 function sortImages(images: FetchedImage[]): FetchedImage[] {
-  return [...images].sort((a, b) => (a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0));
+  return [...images].sort(byRefName);
 }
 
