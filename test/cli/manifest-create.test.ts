@@ -273,7 +273,7 @@ describe('manifest create --cluster', () => {
     const m = parse(r.stdout);
     expect(m.spec.arches).toEqual(['amd64']);
     expect(m.spec.kubernetesDistributions).toEqual([{ type: 'kubernetes', version: 'v1.28.12' }]);
-    expect(m.spec.kko.cluster).toMatchObject({ lb: 'kube-vip', nodelocaldns: false, kubeProxy: false, etcdType: 'kubeadm', kata: true });
+    expect(m.spec.kko.cluster).toMatchObject({ lb: 'kube-vip', nodelocaldns: false, kubeProxy: false, etcdType: 'kubeadm', kata: true, localStorage: false });
     expect(m.spec.kko.addons).toEqual([]);
   });
 

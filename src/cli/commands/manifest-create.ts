@@ -100,7 +100,8 @@ export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: 
     arches: [...new Set(arches)],
     cni: o.cni ? cniFlag(o.cni) : (base?.cni ?? d.cni),
     lb: o.lb !== undefined ? oneOf('--lb', o.lb, LBS) : (base?.lb ?? d.lb),
-    localStorage: o.withLocalStorage ?? base?.localStorage ?? d.localStorage,
+    // --cluster implies local storage only through its KubeSphere, which --without-kubesphere drops.
+    localStorage: o.withLocalStorage ?? (o.withoutKubesphere || o.withoutKubesphare ? undefined : base?.localStorage) ?? d.localStorage,
     nodelocaldns: o.nodelocaldns ?? base?.nodelocaldns ?? d.nodelocaldns,
     kubeProxy: o.kubeProxy ?? base?.kubeProxy ?? d.kubeProxy,
     etcdType: o.etcdType !== undefined ? oneOf('--etcd-type', o.etcdType, ETCD_TYPES) : (base?.etcdType ?? d.etcdType),
