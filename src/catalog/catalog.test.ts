@@ -42,6 +42,25 @@ describe('built-in catalog', () => {
     expect(catalog.classify('registry.cn-beijing.aliyuncs.com/kubesphereio/kube-apiserver:v1.28.12')).toBe('k8s-core');
     expect(catalog.classify('docker.io/kubesphere/ks-apiserver:v3.4.1')).toBe('kubesphere-core');
     expect(catalog.classify('docker.io/prom/prometheus:v2.39.1')).toBe('kubesphere-monitoring');
-    expect(catalog.classify('docker.io/acme/unknown:1')).toBeUndefined();
+    expect(catalog.classify('docker.io/acme/unknown:1')).toBe('user');
+  });
+
+  it.each([
+    ['docker.io/mycorp/node:18', 'user'],
+    ['quay.io/myteam/redis:7', 'user'],
+    ['registry.example.com/apps/etcd:3', 'user'],
+    ['docker.io/library/nginx', 'user'],
+    ['docker.io/library/redis:7', 'user'],
+    ['quay.io/calico/node:v3.27.3', 'user'],
+    ['docker.io/library/nginx:1.14-alpine', 'kubesphere-examples'],
+    ['docker.io/library/redis:5.0.14-alpine', 'kubesphere-core'],
+    ['docker.io/calico/node:v3.99.0', 'network'],
+    ['registry.cn-beijing.aliyuncs.com/kubesphereio/node:v3.27.4', 'network'],
+    ['registry.cn-beijing.aliyuncs.com/kubesphereio/ks-apiserver:v3.4.1', 'kubesphere-core'],
+    ['docker.io/kubesphere/kubectl:v1.22.0', 'kubesphere-core'],
+    ['docker.io/kubesphere/etcd:v3.5.24', 'etcd'],
+  ])('classifies %s as %s by the full repository', async (ref, cls) => {
+    const catalog = await loadCatalog();
+    expect(catalog.classify(ref)).toBe(cls);
   });
 });

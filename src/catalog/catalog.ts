@@ -1,7 +1,11 @@
 import { KkoError } from '../errors.js';
-import { parseReference, repositoryName } from '../reference/index.js';
+import { formatReference, parseReference } from '../reference/index.js';
+import { imageRefForZone } from '../mirror/zone-ref.js';
 import { compareVersions, minorInRange, nearestVersions } from '../util/version.js';
 import type { Arch, Checksums, ComponentDescriptor, ComponentVersion, ImageRules, KubeKeyProfile } from './schema.js';
+
+// The class of an image the catalog does not know.
+export const USER_CLASS = 'user';
 
 export type CatalogData = {
   checksums: Checksums;
@@ -107,34 +111,35 @@ export class Catalog {
     return 'addon-other';
   }
 
-  // The class of an image ref known to the catalog, matched by repository whatever the registry
-  // (docker.io/calico/node, a private mirror, or kk's flattened cn form …/kubesphereio/node).
-  classify(raw: string): string | undefined {
+  // The class of an image ref, by the catalog's exact repository: kk's images by repository (their tags follow
+  // the cluster), add-on images by repository and tag (a user's docker.io/library/nginx is not KubeSphere's
+  // example nginx). The docker.io form and kk's cn form (registry.cn-beijing.aliyuncs.com/kubesphereio/<name>)
+  // match; any other image is "user".
+  classify(raw: string): string {
     let ref;
     try {
       ref = parseReference(raw);
     } catch {
-      return undefined;
+      return USER_CLASS;
     }
     const index = this.#index();
-    return index.get(`repo:${ref.repository}`) ?? index.get(`name:${repositoryName(ref)}`);
+    const repo = `${ref.registry}/${ref.repository}`;
+    return index.get(repo) ?? (ref.tag !== undefined ? index.get(`${repo}:${ref.tag}`) : undefined) ?? USER_CLASS;
   }
 
   #index(): Map<string, string> {
     if (this.#classIndex) return this.#classIndex;
     const index = new Map<string, string>();
-    const add = (repository: string, cls: string): void => {
-      if (!index.has(`repo:${repository}`)) index.set(`repo:${repository}`, cls);
-      const name = repository.split('/').pop() as string;
-      if (!index.has(`name:${name}`)) index.set(`name:${name}`, cls);
+    const add = (ref: string, cls: string): void => {
+      for (const key of [ref, imageRefForZone(ref, 'cn')]) if (!index.has(key)) index.set(key, cls);
     };
-    for (const img of this.rules.images) add(img.repository, img.class);
+    for (const img of this.rules.images) add(`docker.io/${img.repository}`, img.class);
     for (const c of [...this.components.values()]) {
       for (const v of c.spec.versions) {
         for (const g of v.groups) {
           for (const img of g.images) {
-            const ref = parseReference(typeof img === 'string' ? img : img.ref);
-            add(ref.repository, g.class);
+            const refs = typeof img === 'string' ? [img] : img.tagByKubernetes.map((r) => `${img.ref}:${r.tag}`);
+            for (const r of refs) add(formatReference(parseReference(r)), g.class);
           }
         }
       }

@@ -1,5 +1,6 @@
 import type { Zone } from '../mirror/schema.js';
 import type { Arch } from './schema.js';
+import { compareVersions, minorOf } from '../util/version.js';
 
 export { ZONES } from '../mirror/schema.js';
 export type { Zone };
@@ -35,8 +36,16 @@ export type ClusterChoices = {
   addons: AddonChoice[];
 };
 
+// The container manager `kk create config` writes: containerd from Kubernetes v1.24 (dockershim removed), docker
+// below (cmd/kk/pkg/config/generate.go:62-68). For several versions the newest decides. A Cluster config that
+// leaves the field empty means docker (SetDefaultClusterSpec); cluster-config.ts applies that rule instead.
+export function defaultContainerManager(kubernetes: readonly string[]): ContainerManager {
+  const newest = [...kubernetes].sort(compareVersions).pop();
+  return newest !== undefined && compareVersions(minorOf(newest), 'v1.24') >= 0 ? 'containerd' : 'docker';
+}
+
 // kk's defaults for a k8s-only cluster (kk create config): calico, no internal LB, nodelocaldns and kube-proxy on,
-// and docker as container manager (kk's default when the config leaves it empty).
+// and the container manager kk create config picks for the Kubernetes version.
 export function defaultChoices(kkVersion: string, kubernetes: string[]): ClusterChoices {
   return {
     kkVersion,
@@ -49,7 +58,7 @@ export function defaultChoices(kkVersion: string, kubernetes: string[]): Cluster
     nodelocaldns: true,
     kubeProxy: true,
     etcdType: 'kubekey',
-    containerManager: 'docker',
+    containerManager: defaultContainerManager(kubernetes),
     calicoTypha: false,
     kata: false,
     nfd: false,

@@ -1,7 +1,7 @@
 export { Catalog } from './catalog.js';
 export { loadCatalog, BUILTIN_CATALOG_DIR } from './load.js';
 export type { LoadCatalogOptions } from './load.js';
-export { defaultChoices, CNIS, LBS, ETCD_TYPES, CONTAINER_MANAGERS, ZONES } from './choices.js';
+export { defaultChoices, defaultContainerManager, CNIS, LBS, ETCD_TYPES, CONTAINER_MANAGERS, ZONES } from './choices.js';
 export type { ClusterChoices, AddonChoice, Cni, LoadBalancer, EtcdType, ContainerManager, Zone } from './choices.js';
 export { selectImages, effectiveChoices, assertAddonCompatible, addonGroups } from './select.js';
 export type { SelectedImage } from './select.js';

@@ -139,6 +139,8 @@ export const componentSchema = z.strictObject({
                 required: z.boolean().optional(),
                 default: z.boolean().optional(),
                 description: z.string().optional(),
+                // Chosen with this group, at least one of these groups is needed (e.g. a log store); the first is the default.
+                needsOneOf: z.array(z.string()).min(1).optional(),
                 images: z.array(addonImage).default([]),
                 binaries: z.array(addonBinary).optional(),
               }),

@@ -125,6 +125,31 @@ describe('KubeSphere plugin', () => {
     }
   });
 
+  const refs = (groups: string[], version = 'v3.4.1', kubernetes = ['v1.26.15']) =>
+    selectImages(catalog, { ...defaultChoices('v3.1.12', kubernetes), addons: [{ name: 'kubesphere', version, groups }] }).map((i) => i.ref);
+
+  it('monitoring is always there (ks-installer always installs it); grafana and thanos only on their switches', () => {
+    const lean = refs(['devops']);
+    expect(lean).toContain('docker.io/prom/prometheus:v2.39.1');
+    expect(lean).toContain('docker.io/kubesphere/notification-manager:v2.3.0');
+    expect(lean.filter((r) => /grafana|thanos|configmap-reload/.test(r))).toEqual([]);
+    expect(refs(['grafana']).filter((r) => !refs([]).includes(r))).toEqual(['docker.io/grafana/grafana:8.3.3']);
+    expect(refs(['alerting'])).toContain('docker.io/thanosio/thanos:v0.31.0');
+  });
+
+  it('logging brings Fluent Bit and the default log store (v3.4: OpenSearch), not events or auditing', () => {
+    const out = refs(['logging']);
+    expect(out).toContain('docker.io/kubesphere/fluentbit-operator:v0.14.0');
+    expect(out).toContain('docker.io/opensearchproject/opensearch:2.6.0');
+    expect(out.filter((r) => /kube-events|kube-auditing|elasticsearch|opensearch-dashboards/.test(r))).toEqual([]);
+    const es = refs(['logging', 'elasticsearch']);
+    expect(es).toContain('docker.io/kubesphere/elasticsearch-curator:v5.7.6');
+    expect(es.filter((r) => r.includes('opensearch'))).toEqual([]);
+    expect(refs(['events'])).toContain('docker.io/kubesphere/kube-events-ruler:v0.6.0');
+    expect(refs(['auditing']).filter((r) => r.includes('kube-events'))).toEqual([]);
+    expect(refs(['events'], 'v3.3.2', ['v1.23.17'])).toContain('docker.io/kubesphere/elasticsearch-oss:6.8.22');
+  });
+
   it('unknown group is an input error', () => {
     expect(() => ks(['nope'])).toThrow(/component group "nope"/);
   });

@@ -65,6 +65,13 @@ export function addonGroups(version: ComponentVersion, choice: AddonChoice): Com
     }
   }
   const wanted = choice.groups.length > 0 ? new Set(choice.groups) : new Set(version.groups.filter((g) => g.default).map((g) => g.name));
+  const chosen = version.groups.filter((g) => g.required || wanted.has(g.name));
+  for (const g of chosen) {
+    const first = g.needsOneOf?.[0];
+    if (first === undefined || g.needsOneOf?.some((n) => wanted.has(n))) continue;
+    if (!known.includes(first)) throw new KkoError('INVALID_CATALOG', `${choice.name} ${choice.version} group "${g.name}" needs unknown group "${first}"`);
+    wanted.add(first);
+  }
   return version.groups.filter((g) => g.required || wanted.has(g.name));
 }
 

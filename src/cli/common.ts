@@ -19,21 +19,28 @@ export async function catalogFor(ctx: CommandContext, dirs: string[] | undefined
   return loadCatalog({ extraDirs });
 }
 
-// Ask a `kk` on PATH for its version ("GitVersion:\"v3.1.5\""); undefined when there is none or it says nothing useful.
-async function kkOnPath(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    const bin = join(dir, 'kk');
+// Ask an executable kk for its version ("GitVersion:\"v3.1.5\""); undefined when it says nothing useful.
+async function kkVersionOf(bin: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  try {
+    const { stdout } = await run(bin, ['version'], { timeout: 5000, env });
+    return /GitVersion:"(v\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? /\b(v3\.\d+\.\d+)\b/.exec(stdout)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+// The installed kk: ./kk in the working directory first (where kk's installer, get.kubekey.sh, puts it and
+// where `./kk create cluster` runs it from), then the first kk on PATH.
+async function installedKk(cwd: string, env: NodeJS.ProcessEnv): Promise<{ version?: string; where: string } | undefined> {
+  const candidates = [{ bin: join(cwd, 'kk'), where: 'in the working directory' }, ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => ({ bin: join(dir, 'kk'), where: 'on PATH' }))];
+  for (const c of candidates) {
     try {
-      await access(bin, constants.X_OK);
+      await access(c.bin, constants.X_OK);
     } catch {
       continue;
     }
-    try {
-      const { stdout } = await run(bin, ['version'], { timeout: 5000, env });
-      return /GitVersion:"(v\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? /\b(v3\.\d+\.\d+)\b/.exec(stdout)?.[1];
-    } catch {
-      return undefined;
-    }
+    const version = await kkVersionOf(c.bin, env);
+    return { where: c.where, ...(version ? { version } : {}) };
   }
   return undefined;
 }
@@ -42,13 +49,14 @@ async function kkOnPath(env: NodeJS.ProcessEnv): Promise<string | undefined> {
 export async function resolveKkVersion(ctx: CommandContext, catalog: Catalog, flag: string | undefined, recorded?: string): Promise<string> {
   if (flag) return catalog.profile(flag).version;
   if (recorded) return catalog.profile(recorded).version;
-  const found = await kkOnPath(ctx.io.env);
+  const kk = await installedKk(ctx.io.cwd, ctx.io.env);
+  const found = kk?.version;
   if (found && catalog.kkVersions.includes(found)) {
-    ctx.io.stderr(`notice: targeting kk ${found} (the kk found on PATH); pass --kk-version to choose\n`);
+    ctx.io.stderr(`notice: targeting kk ${found} (the kk found ${kk.where}); pass --kk-version to choose\n`);
     return found;
   }
   const newest = catalog.newestProfile().version;
-  const why = found ? `the kk on PATH is ${found}, which kko has no profile for` : 'no --kk-version and no kk on PATH';
+  const why = found ? `the kk ${kk.where} is ${found}, which kko has no profile for` : 'no --kk-version and no kk in the working directory or on PATH';
   ctx.io.stderr(`notice: targeting kk ${newest} (${why}); pass --kk-version to match the kk that will install\n`);
   return newest;
 }

@@ -6,8 +6,8 @@ export { fetchBinary, binaryCandidates, binaryDigest, assertBinaryChecksums, hel
 export type { DownloadDeps, DownloadPolicy, FetchedBinary, SourceInfo } from './binaries.js';
 export { fetchIso, planIso, isoPath, parseIsoChecksum } from './iso.js';
 export type { IsoItem, FetchedIso, IsoDeps, OsEntry } from './iso.js';
-export { planDownloads } from './plan.js';
-export type { DownloadPlan, ManifestInput } from './plan.js';
+export { planDownloads, plannedFiles } from './plan.js';
+export type { DownloadPlan, ManifestInput, PlannedFile } from './plan.js';
 export { gzipTarMember } from './tar-member.js';
 export type { Candidate } from './fallback.js';
 export { firstSuccessful } from './fallback.js';

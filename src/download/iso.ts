@@ -75,7 +75,8 @@ export async function fetchIso(item: IsoItem, deps: IsoDeps): Promise<FetchedIso
   throw new KkoError('INVALID_INPUT', `ISO ${item.path}: neither url nor localPath is set`);
 }
 
-function isoCandidates(url: string, deps: IsoDeps): Candidate[] {
+// The ordered sources of an ISO url: the mirror policy's rewrite.
+export function isoCandidates(url: string, deps: { policy: IsoDeps['policy'] }): Candidate[] {
   return resolveDownloadSources(url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath !== undefined ? { certsPath: s.certsPath } : {}), archive: false }));
 }
 

@@ -4,7 +4,7 @@ import type { KkManifest } from '../manifest/index.js';
 import { binaryCandidates, binaryDigest } from './binaries.js';
 import { loadCatalog } from '../catalog/index.js';
 import { isoPath, parseIsoChecksum, planIso } from './iso.js';
-import { planDownloads } from './plan.js';
+import { planDownloads, plannedFiles } from './plan.js';
 
 const HEX = 'ab'.repeat(32);
 type Os = NonNullable<KkManifest['spec']['operatingSystems']>[number];
@@ -40,6 +40,15 @@ describe('binary sources and checksums', () => {
       ['https://kubernetes-helm.pek3b.qingstor.com/linux-arm64/v3.14.3/helm', false],
       [helm.url, true],
     ]);
+  });
+
+  it('the dry-run plan lists the sources the fetch tries: helm in the cn zone starts at QingStor', () => {
+    const policy = { zone: 'cn', downloads: [] };
+    const iso = { id: 'ubuntu', version: '22.04', arch: 'amd64', path: 'repository/amd64/ubuntu/22.04/ubuntu-22.04-amd64.iso', url: 'https://x/y.iso' };
+    const files = plannedFiles({ binaries: [helm], isos: [iso] }, policy);
+    expect(files.binaries).toEqual([{ path: helm.path, sha256: HEX, sources: binaryCandidates(helm, policy).map((c) => c.url) }]);
+    expect(files.binaries[0]?.sources[0]).toBe('https://kubernetes-helm.pek3b.qingstor.com/linux-arm64/v3.14.3/helm');
+    expect(files.isos[0]?.sources).toEqual(['https://x/y.iso']);
   });
 
   it('a missing checksum names the version and the nearest known ones', () => {

@@ -2,7 +2,8 @@ import { dirname } from 'node:path';
 import { planBinaries, type BinaryItem, type Catalog, type KubeKeyProfile } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
-import { planIso, type IsoItem } from './iso.js';
+import { binaryCandidates, type DownloadPolicy } from './binaries.js';
+import { isoCandidates, planIso, type IsoItem } from './iso.js';
 
 // A manifest, or a parsed one with its file (ParsedManifest fits): ISO localPaths are relative to that file's folder.
 export type ManifestInput = KkManifest | { readonly manifest: KkManifest; readonly file: string };
@@ -48,4 +49,15 @@ function addIso(isos: Map<string, IsoItem>, iso: IsoItem): void {
     throw new KkoError('INVALID_INPUT', `ISO ${iso.path}: the manifests give two checksums (${prior.checksum}, ${iso.checksum})`, { hint: 'keep one operatingSystems entry per id/version/arch' });
   }
   if (!prior.checksum && iso.checksum) isos.set(iso.path, { ...prior, checksum: iso.checksum });
+}
+
+// A planned file with the URLs the fetch tries, in its order (a local ISO: its path).
+export type PlannedFile = { path: string; sha256?: string; sources: string[] };
+
+// The sources of every file, from the functions fetchBinary and fetchIso use (binaryCandidates, isoCandidates),
+// so a --dry-run plan shows what the real fetch tries (e.g. helm's cn QingStor source first).
+export function plannedFiles(plan: DownloadPlan, policy: DownloadPolicy): { binaries: PlannedFile[]; isos: Array<IsoItem & PlannedFile> } {
+  const binaries = plan.binaries.map((b) => ({ path: b.path, ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}), sources: binaryCandidates(b, policy).map((c) => c.url) }));
+  const isos = plan.isos.map((i) => ({ ...i, sources: i.url ? isoCandidates(i.url, { policy }).map((c) => c.url) : [i.localPath ?? ''] }));
+  return { binaries, isos };
 }

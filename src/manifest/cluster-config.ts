@@ -1,10 +1,13 @@
 import { isMap, type Document } from 'yaml';
 import { KkoError, type Issue } from '../errors.js';
-import type { AddonChoice, ClusterChoices, Cni } from '../catalog/choices.js';
+import { CONTAINER_MANAGERS, ETCD_TYPES, type AddonChoice, type ClusterChoices, type Cni } from '../catalog/choices.js';
+import { ARCHES } from '../catalog/schema.js';
 import { parseYaml, readTextFile } from '../util/yaml-doc.js';
+import { withVPrefix } from '../util/version.js';
 
 // What a kk Cluster config (kind: Cluster, plus an optional ks-installer ClusterConfiguration) says
-// about the images and binaries kk will ask for. Only the fields that matter here are read.
+// about the images and binaries kk will ask for. Only the fields that matter here are read; the one
+// reader serves `manifest create --cluster` and `manifest validate --cluster`.
 // registry.privateRegistry and namespaceOverride decide the names kk pushes to and nodes pull from.
 export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string };
 export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: RegistryFacts; issues: Issue[] };
@@ -12,15 +15,28 @@ export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: Regist
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const bool = (v: unknown, dflt: boolean): boolean => (typeof v === 'boolean' ? v : dflt);
+const text = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
 
 const PLUGINS: Record<string, Cni> = { calico: 'calico', cilium: 'cilium', flannel: 'flannel', kubeovn: 'kube-ovn', 'kube-ovn': 'kube-ovn', hybridnet: 'hybridnet', none: 'none', '': 'none' };
 
-function fromCluster(spec: Obj, file: string, issues: Issue[]): Partial<ClusterChoices> {
-  const k8s = obj(spec.kubernetes);
+type Ctx = { file: string; issues: Issue[] };
+function bad(ctx: Ctx, path: string, message: string, hint?: string): void {
+  ctx.issues.push({ severity: 'error', code: 'CLUSTER_CONFIG', message, file: ctx.file, path, ...(hint ? { hint } : {}) });
+}
+
+// kk's value, else its default (SetDefaultClusterSpec), checked against what kko can package.
+function oneOf<T extends string>(ctx: Ctx, path: string, raw: string, dflt: T, allowed: readonly T[]): T {
+  const value = raw || dflt;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  bad(ctx, path, `"${value}" is not one of ${allowed.join(', ')}`);
+  return dflt;
+}
+
+function networkChoices(ctx: Ctx, spec: Obj): Pick<ClusterChoices, 'cni' | 'calicoTypha'> {
   const net = obj(spec.network);
-  const plugin = String(net.plugin ?? 'calico');
+  const plugin = text(net.plugin ?? 'calico');
   const cni = PLUGINS[plugin];
-  if (!cni) issues.push({ severity: 'error', code: 'CLUSTER_CONFIG', message: `network.plugin "${plugin}" is not one kk v3 deploys`, file, path: 'spec.network.plugin' });
+  if (!cni) bad(ctx, 'spec.network.plugin', `network.plugin "${plugin}" is not one kk v3 deploys`, 'calico, cilium, flannel, kubeovn, hybridnet or none');
   const cnis: Cni[] = [cni ?? 'none'];
   if (bool(obj(net.multusCNI).enabled, false)) cnis.push('multus');
   const calico = obj(net.calico);
@@ -28,37 +44,77 @@ function fromCluster(spec: Obj, file: string, issues: Issue[]): Partial<ClusterC
   const roles = obj(spec.roleGroups);
   for (const role of ['control-plane', 'master', 'worker']) for (const h of (roles[role] as unknown[]) ?? []) hosts.add(String(h));
   const typha = bool(obj(calico.typha).enabled, false) || bool(calico.enableTypha, false) || hosts.size > 50;
-  const lb = String(obj(spec.controlPlaneEndpoint).internalLoadbalancer ?? '');
-  const arches = [...new Set(((spec.hosts as unknown[]) ?? []).map((h) => String(obj(h).arch ?? 'amd64')))];
+  return { cni: cnis, calicoTypha: cni === 'calico' && typha };
+}
+
+// hosts[].arch: empty means amd64 (default.go SetDefaultHostsCfg); kk refuses anything but amd64/arm64.
+function hostArches(ctx: Ctx, spec: Obj): ClusterChoices['arches'] {
+  const out = new Set<ClusterChoices['arches'][number]>();
+  ((spec.hosts as unknown[]) ?? []).forEach((h, i) => {
+    out.add(oneOf(ctx, `spec.hosts[${i}].arch`, text(obj(h).arch), 'amd64', ARCHES));
+  });
+  return [...out];
+}
+
+function fromCluster(ctx: Ctx, spec: Obj): Partial<ClusterChoices> {
+  const k8s = obj(spec.kubernetes);
+  const lb = text(obj(spec.controlPlaneEndpoint).internalLoadbalancer);
+  const reg = obj(spec.registry);
+  const registryHosts = (obj(spec.roleGroups).registry as unknown[] | undefined) ?? [];
   const out: Partial<ClusterChoices> = {
-    cni: cnis,
+    ...networkChoices(ctx, spec),
     lb: lb === 'haproxy' || lb === 'kube-vip' ? lb : 'none',
-    etcdType: (String(obj(spec.etcd).type ?? 'kubekey') || 'kubekey') as ClusterChoices['etcdType'],
-    containerManager: (String(k8s.containerManager ?? 'docker') || 'docker') as ClusterChoices['containerManager'],
+    etcdType: oneOf(ctx, 'spec.etcd.type', text(obj(spec.etcd).type), 'kubekey', ETCD_TYPES),
+    // An absent or empty containerManager is docker (v3.1.12 cmd/kk/apis/kubekey/v1alpha2/default.go:319-320).
+    containerManager: oneOf(ctx, 'spec.kubernetes.containerManager', text(k8s.containerManager), 'docker', CONTAINER_MANAGERS),
     nodelocaldns: bool(k8s.nodelocaldns, true),
     kubeProxy: !bool(k8s.disableKubeProxy, false),
-    calicoTypha: cni === 'calico' && typha,
     kata: bool(obj(k8s.kata).enabled, false),
     nfd: bool(obj(k8s.nodeFeatureDiscovery).enabled, false),
+    // kk init registry runs on roleGroups.registry hosts; registry.type picks harbor or registry "2".
+    registry: registryHosts.length > 0 || text(reg.type) !== '',
   };
-  if (typeof k8s.version === 'string') out.kubernetes = [k8s.version];
-  if (arches.length > 0) out.arches = arches as ClusterChoices['arches'];
+  // kk adds the "v" (cmd/kk/pkg/common/loader.go:266); an absent version is kk's DefaultKubeVersion (the caller's).
+  if (text(k8s.version)) out.kubernetes = [withVPrefix(text(k8s.version))];
+  const arches = hostArches(ctx, spec);
+  if (arches.length > 0) out.arches = arches;
   return out;
 }
 
-// ks-installer ClusterConfiguration → the kubesphere add-on and its component groups.
+// ks-installer ClusterConfiguration → the kubesphere add-on and its component groups (catalog/addons/kubesphere.yaml).
+// core and monitoring are required, so they need no switch. opensearch exists from ks v3.4 (roles/common/tasks).
 function fromKsConfig(doc: Obj): AddonChoice {
   const spec = obj(doc.spec);
-  const version = String(obj(obj(doc.metadata).labels).version ?? 'v3.4.1');
+  const version = withVPrefix(text(obj(obj(doc.metadata).labels).version) || 'v3.4.1');
   const on = (...path: string[]): boolean => bool(path.reduce<unknown>((o, k) => obj(o)[k], spec), false);
-  const groups = ['core', 'monitoring'];
-  if (on('devops', 'enabled')) groups.push('devops');
-  if (on('logging', 'enabled') || on('events', 'enabled') || on('auditing', 'enabled')) groups.push('logging');
-  if (on('servicemesh', 'enabled')) groups.push('servicemesh');
-  if (on('openpitrix', 'store', 'enabled')) groups.push('openpitrix');
-  if (on('edgeruntime', 'enabled') || on('kubeedge', 'enabled')) groups.push('kubeedge');
-  if (on('gatekeeper', 'enabled')) groups.push('gatekeeper');
+  const switches: Array<[string, boolean]> = [
+    ['grafana', on('monitoring', 'grafana', 'enabled')],
+    ['alerting', on('alerting', 'enabled')],
+    ['devops', on('devops', 'enabled')],
+    ['logging', on('logging', 'enabled')],
+    ['events', on('events', 'enabled')],
+    ['auditing', on('auditing', 'enabled')],
+    ['servicemesh', on('servicemesh', 'enabled')],
+    ['openpitrix', on('openpitrix', 'store', 'enabled')],
+    ['kubeedge', on('edgeruntime', 'enabled') || on('kubeedge', 'enabled')],
+    ['gatekeeper', on('gatekeeper', 'enabled')],
+    ['weave-scope', text(obj(obj(spec.network).topology).type) === 'weave-scope'],
+  ];
+  const groups = switches.filter(([, enabled]) => enabled).map(([name]) => name);
+  // The log store is installed only for logging, events, auditing or servicemesh (common-install.yaml).
+  if (groups.some((g) => ['logging', 'events', 'auditing', 'servicemesh'].includes(g)) && !version.startsWith('v3.3')) {
+    if (on('common', 'opensearch', 'enabled')) groups.push('opensearch');
+    if (on('common', 'opensearch', 'enabled') && on('common', 'opensearch', 'dashboard', 'enabled')) groups.push('opensearch-dashboards');
+    if (on('common', 'es', 'enabled')) groups.push('elasticsearch');
+  }
   return { name: 'kubesphere', version, groups };
+}
+
+function registryFacts(spec: Obj): RegistryFacts | undefined {
+  const reg = obj(spec.registry);
+  const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry : '';
+  const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride : '';
+  return privateRegistry ? { privateRegistry, ...(override ? { namespaceOverride: override } : {}) } : undefined;
 }
 
 // Read a kk cluster config file (kk create config output) into cluster choices.
@@ -69,15 +125,12 @@ export async function loadClusterConfig(file: string): Promise<ClusterFacts> {
   const cluster = docs.find((d) => d.kind === 'Cluster');
   if (!cluster) throw new KkoError('INVALID_INPUT', `reading cluster config ${file}: no document of kind Cluster`, { hint: 'pass the file `kk create config` writes' });
   const spec = obj(cluster.spec);
-  const choices = fromCluster(spec, file, issues);
+  const choices = fromCluster({ file, issues }, spec);
   const ks = docs.find((d) => d.kind === 'ClusterConfiguration');
   if (ks) {
     choices.addons = [fromKsConfig(ks)];
     choices.localStorage = true;
   }
-  const reg = obj(spec.registry);
-  const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry : '';
-  const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride : '';
-  const registry: RegistryFacts | undefined = privateRegistry ? { privateRegistry, ...(override ? { namespaceOverride: override } : {}) } : undefined;
+  const registry = registryFacts(spec);
   return { choices, issues, ...(registry ? { registry } : {}) };
 }

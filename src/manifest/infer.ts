@@ -44,6 +44,13 @@ export function inferChoices(catalog: Catalog, manifest: KkManifest, kkVersion: 
   };
 }
 
+// The refs only this group carries (groups share e.g. the Fluent Bit operator); all its refs when none is its own.
+function ownRefs(g: ComponentGroup, all: ComponentGroup[], refsOf: (gs: ComponentGroup[]) => string[]): string[] {
+  const others = new Set(refsOf(all.filter((o) => o !== g)));
+  const own = refsOf([g]).filter((r) => !others.has(r));
+  return own.length > 0 ? own : refsOf([g]);
+}
+
 // An add-on version is inferred from an image only that version's required groups carry
 // (e.g. ks-installer:v3.4.1); its optional groups count as chosen when any of their images is present.
 function inferAddons(catalog: Catalog, nameTags: Set<string>, kubernetes: string[]): AddonChoice[] {
@@ -58,7 +65,7 @@ function inferAddons(catalog: Catalog, nameTags: Set<string>, kubernetes: string
     for (const [i, v] of c.spec.versions.entries()) {
       const unique = [...(requiredRefs[i] ?? [])].filter((r) => requiredRefs.every((set, j) => j === i || !set.has(r)));
       if (!unique.some(present)) continue;
-      const groups = v.groups.filter((g) => !g.required && refsOf([g]).some(present)).map((g) => g.name);
+      const groups = v.groups.filter((g) => !g.required && ownRefs(g, v.groups, refsOf).some(present)).map((g) => g.name);
       out.push({ name: c.metadata.name, version: v.version, groups });
       break;
     }

@@ -1,6 +1,7 @@
 import type { Document } from 'yaml';
 import type { Issue } from '../errors.js';
-import { checkDocument, parseYaml, readTextFile, type YamlSource } from '../util/yaml-doc.js';
+import { checkDocument, parseYaml, positionOf, readTextFile, type YamlSource } from '../util/yaml-doc.js';
+import { withVPrefix } from '../util/version.js';
 import { manifestSchema, strictManifestSchema, type KkManifest } from './schema.js';
 
 export type ParsedManifest = { file: string; manifest: KkManifest; source: YamlSource; doc: Document.Parsed };
@@ -22,7 +23,21 @@ export function parseManifestText(text: string, file: string): { parsed?: Parsed
   if (issues.some((i) => i.severity === 'error')) return { issues };
   const loose = checkDocument(manifestSchema, doc, source);
   if (!loose.value) return { issues: [...issues, ...loose.issues] };
-  return { parsed: { file, manifest: loose.value, source, doc }, issues };
+  return { parsed: { file, manifest: withVPrefixes(loose.value, { file, doc, source }, issues), source, doc }, issues };
+}
+
+// "1.28.12" → "v1.28.12", as kk reads a Cluster's version (loader.go normalizedBuildVersion). kk's own
+// artifact export uses the manifest's string verbatim in URLs and checksum keys, so this is worth a note.
+function withVPrefixes(manifest: KkManifest, at: { file: string; doc: Document.Parsed; source: YamlSource }, issues: Issue[]): KkManifest {
+  const dists = manifest.spec.kubernetesDistributions;
+  if (!dists?.some((d) => withVPrefix(d.version) !== d.version)) return manifest;
+  dists.forEach((d, i) => {
+    const v = withVPrefix(d.version);
+    if (v === d.version) return;
+    const pos = positionOf(at.doc, at.source.lines, ['spec', 'kubernetesDistributions', i, 'version']);
+    issues.push({ severity: 'info', code: 'VERSION_PREFIX', message: `Kubernetes ${d.version} read as ${v}`, file: at.file, path: `spec.kubernetesDistributions[${i}].version`, ...pos, hint: `write ${v}: kk artifact export would use "${d.version}" verbatim in download URLs` });
+  });
+  return { ...manifest, spec: { ...manifest.spec, kubernetesDistributions: dists.map((d) => ({ ...d, version: withVPrefix(d.version) })) } };
 }
 
 export async function loadManifestFile(file: string): Promise<{ parsed?: ParsedManifest; issues: Issue[] }> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareVersions, minorInRange, minorOf, nearestVersions } from './version.js';
+import { compareVersions, minorInRange, minorOf, nearestVersions, withVPrefix } from './version.js';
 
 describe('versions', () => {
   it('sorts naturally', () => {
@@ -15,4 +15,14 @@ describe('versions', () => {
   it('nearest versions prefer the same minor', () => {
     expect(nearestVersions('v1.28.99', ['v1.27.16', 'v1.28.12', 'v1.28.11', 'v1.29.0'], 2)).toEqual(['v1.28.11', 'v1.28.12']);
   });
+});
+
+describe('withVPrefix (kk normalizedBuildVersion)', () => {
+  it.each([
+    ['1.28.12', 'v1.28.12'],
+    ['v1.28.12', 'v1.28.12'],
+    ['1.28.12-k3s', 'v1.28.12-k3s'],
+    ['1.28', '1.28'],
+    ['latest', 'latest'],
+  ])('%s → %s', (input, out) => expect(withVPrefix(input)).toBe(out));
 });

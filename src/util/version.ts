@@ -49,3 +49,8 @@ export function nearestVersions(wanted: string, known: readonly string[], count 
 export function isVersionLike(value: string): boolean {
   return /^v?\d+(\.\d+){0,3}([-+][\w.-]+)?$/.test(value);
 }
+
+// kk's normalizedBuildVersion (cmd/kk/pkg/common/loader.go:300-307): "1.28.12" → "v1.28.12"; anything else unchanged.
+export function withVPrefix(version: string): string {
+  return /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)([-0-9a-zA-Z_.+]*)?$/.test(version) ? `v${version}` : version;
+}

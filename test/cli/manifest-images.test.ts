@@ -21,7 +21,7 @@ describe('kko manifest images', () => {
     expect(lines.at(-1)).toMatch(/^load-balancer\s+docker\.io\/library\/haproxy:2\.9\.6-alpine$/);
   });
 
-  it('infers classes for a kk manifest from the catalog (unknown otherwise)', async () => {
+  it('infers classes for a kk manifest from the catalog', async () => {
     const r = await runCli(['manifest', 'images', '-f', join(FIXTURES, 'manifests/kk-v3.1.5-with-registry.yaml'), '--json'], { cwd: dir });
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.stdout) as Array<{ ref: string; class: string }>;
@@ -32,6 +32,26 @@ describe('kko manifest images', () => {
     expect(byRef['docker.io/openebs/linux-utils:3.3.0']).toBe('storage');
     expect(byRef['docker.io/kubesphere/kata-deploy:stable']).toBe('kata');
     expect(new Set(rows.map((x) => x.class)).has('unknown')).toBe(false);
+  });
+
+  it('classes by the full repository: look-alike names elsewhere are user images', async () => {
+    const text = `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Manifest
+metadata: {name: m}
+spec:
+  arches: [amd64]
+  images:
+  - docker.io/mycorp/node:18
+  - quay.io/myteam/redis:7
+  - registry.example.com/apps/etcd:3
+  - docker.io/library/nginx:1.25
+  - docker.io/calico/node:v3.27.4
+  - registry.cn-beijing.aliyuncs.com/kubesphereio/kube-apiserver:v1.28.12
+`;
+    await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'm.yaml'), text));
+    const r = await runCli(['manifest', 'images', '-f', 'm.yaml', '--json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Array<{ class: string }>).map((x) => x.class)).toEqual(['user', 'user', 'user', 'user', 'network', 'k8s-core']);
   });
 
   it('rejects a malformed manifest with exit 2', async () => {

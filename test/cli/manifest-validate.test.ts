@@ -89,6 +89,44 @@ describe('kko manifest validate', () => {
     expect(missing).toEqual(['docker.io/library/haproxy:2.9.6-alpine']);
   });
 
+  it('Kubernetes 1.28.12 without the v reads as v1.28.12, with a note at its line', async () => {
+    const r = await validate(['-f', await write('m.yaml', GOOD.replace('version: v1.28.12}', 'version: 1.28.12}')), '--kk-version', 'v3.1.5']);
+    expect(r.code).toBe(0);
+    expect(r.json.issues.filter((i) => i.code === 'UNKNOWN_VERSION')).toEqual([]);
+    expect(r.json.issues.filter((i) => i.code === 'VERSION_PREFIX').map((i) => [i.severity, i.path, i.line])).toEqual([['info', 'spec.kubernetesDistributions[0].version', 8]]);
+  });
+
+  it('KubeSphere monitoring is required: a manifest without it fails even with --ks-components core,devops', async () => {
+    await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,devops', '-o', 'm.yaml'], { cwd: dir });
+    const text = (await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'm.yaml'), 'utf8'))).split('\n').filter((l) => !l.includes('# kubesphere-monitoring')).join('\n');
+    const r = await validate(['-f', await write('lean.yaml', text)]);
+    expect(r.code).toBe(2);
+    const missing = r.json.issues.filter((i) => i.code === 'MISSING_IMAGE').map((i) => i.message.split(' ')[2]);
+    expect(missing).toHaveLength(10);
+    expect(missing).toContain('docker.io/prom/prometheus:v2.39.1');
+  });
+
+  it('--cluster with a ClusterConfiguration: its switches decide the KubeSphere groups', async () => {
+    await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '-o', 'm.yaml'], { cwd: dir });
+    const config = `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Cluster
+metadata: {name: sample}
+spec:
+  hosts: [{name: node1, address: 10.0.0.2}]
+  roleGroups: {etcd: [node1], control-plane: [node1], worker: [node1]}
+  kubernetes: {version: v1.26.15, containerManager: containerd}
+---
+apiVersion: installer.kubesphere.io/v1alpha1
+kind: ClusterConfiguration
+metadata: {name: ks-installer, labels: {version: v3.4.1}}
+spec:
+  alerting: {enabled: true}
+  monitoring: {grafana: {enabled: false}}
+`;
+    const r = await validate(['-f', 'm.yaml', '--cluster', await write('config.yaml', config)]);
+    expect(r.json.issues.filter((i) => i.code === 'MISSING_IMAGE').map((i) => i.message.split(' ')[2])).toEqual(['docker.io/thanosio/thanos:v0.31.0']);
+  });
+
   it('reports kk rule violations with positions: short names, digests, arches, runtimes, duplicates, mixed distributions', async () => {
     const bad = GOOD.replace('arches: [amd64]', 'arches: [amd64, s390x]')
       .replace('  - docker.io/kubesphere/pause:3.9\n', '  - docker.io/kubesphere/pause:3.9\n  - redis:5\n  - docker.io/library/nginx@sha256:' + 'a'.repeat(64) + '\n  - docker.io/kubesphere/pause:3.9\n')

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices } from '../../catalog/index.js';
-import { KkoError } from '../../errors.js';
-import { buildManifest, renderManifest, splitManifest } from '../../manifest/index.js';
+import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices, type Cni } from '../../catalog/index.js';
+import { KkoError, formatIssue } from '../../errors.js';
+import { buildManifest, loadClusterConfig, renderManifest, splitManifest } from '../../manifest/index.js';
+import { withVPrefix } from '../../util/version.js';
 import { pickZone, ZONE_ENV } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
 import { collectList, printJson, type CommandContext } from '../context.js';
@@ -13,8 +14,9 @@ type CreateOptions = {
   cni?: string[];
   lb?: string;
   withLocalStorage?: boolean;
-  nodelocaldns: boolean;
-  kubeProxy: boolean;
+  nodelocaldns?: boolean;
+  kubeProxy?: boolean;
+  cluster?: string;
   etcdType?: string;
   containerManager?: string;
   calicoTypha?: boolean;
@@ -57,45 +59,74 @@ function kubesphereChoice(o: CreateOptions, catalog: Catalog): AddonChoice | und
     if (o.ksComponents) throw new KkoError('INVALID_INPUT', '--ks-components needs --with-kubesphere', { hint: 'e.g. --with-kubesphere v3.4.1 --ks-components core,devops' });
     return undefined;
   }
-  const version = typeof o.withKubesphere === 'string' ? o.withKubesphere : (catalog.component('kubesphere').spec.versions[0]?.version ?? '');
+  const version = typeof o.withKubesphere === 'string' ? withVPrefix(o.withKubesphere) : (catalog.component('kubesphere').spec.versions[0]?.version ?? '');
   return { name: 'kubesphere', version, groups: o.ksComponents ?? [] };
 }
 
-// Flags → cluster choices, rejecting contradictions before any output is produced.
-export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: string, zone: ClusterChoices['zone']): ClusterChoices {
-  const kubernetes = (o.withKubernetes ?? []).filter(Boolean);
-  if (kubernetes.length === 0) throw new KkoError('INVALID_INPUT', '--with-kubernetes is required', { hint: 'e.g. --with-kubernetes v1.28.12 (comma list for several)' });
-  const arches = (o.arch ?? ['amd64']).map((a) => oneOf('--arch', a, ARCHES));
-  if (arches.length === 0) throw new KkoError('INVALID_INPUT', '--arch: empty list');
-  const cni = (o.cni ?? ['calico']).map((c) => oneOf('--cni', c, CNIS));
+// --cluster's add-ons, with --with-kubesphere / --ks-components / --without-kubesphere taking KubeSphere's place.
+function addonChoices(o: CreateOptions, catalog: Catalog, base: Partial<ClusterChoices>): AddonChoice[] {
+  const ks = kubesphereChoice(o, catalog);
+  const dropKs = Boolean(ks || o.withoutKubesphere || o.withoutKubesphare);
+  const fromCluster = (base.addons ?? []).filter((a) => !(dropKs && a.name === 'kubesphere'));
+  return [...(ks ? [ks] : []), ...fromCluster, ...(o.addon ?? []).map(parseAddon)];
+}
+
+function cniFlag(list: string[]): Cni[] {
+  const cni = list.map((c) => oneOf('--cni', c, CNIS));
   if (cni.length === 0) throw new KkoError('INVALID_INPUT', '--cni: empty list');
   if (cni.includes('multus') && cni.filter((c) => c !== 'multus' && c !== 'none').length !== 1) {
     throw new KkoError('INVALID_INPUT', '--cni: multus runs on top of exactly one other CNI', { hint: 'e.g. --cni calico,multus' });
   }
   if (cni.filter((c) => c !== 'multus').length > 1) throw new KkoError('INVALID_INPUT', `--cni: one CNI plugin per cluster (got ${cni.join(', ')})`);
+  return cni;
+}
+
+// Flags → cluster choices over `base` (what --cluster says), rejecting contradictions before any output is produced.
+// Without --with-kubernetes the version comes from --cluster, or is kk's DefaultKubeVersion when the config has none.
+export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: string, zone: ClusterChoices['zone'], base?: Partial<ClusterChoices>): ClusterChoices {
+  const profile = catalog.profile(kkVersion);
+  const flagged = (o.withKubernetes ?? []).filter(Boolean).map(withVPrefix);
+  const kubernetes = [...new Set(flagged.length > 0 ? flagged : (base?.kubernetes ?? (base ? [profile.kubernetes.default] : [])))];
+  if (kubernetes.length === 0) throw new KkoError('INVALID_INPUT', '--with-kubernetes is required', { hint: 'e.g. --with-kubernetes v1.28.12 (comma list for several), or --cluster kk-config.yaml' });
+  const arches = o.arch ? o.arch.map((a) => oneOf('--arch', a, ARCHES)) : (base?.arches ?? ['amd64']);
+  if (arches.length === 0) throw new KkoError('INVALID_INPUT', '--arch: empty list');
+  const d = defaultChoices(kkVersion, kubernetes);
   const c: ClusterChoices = {
-    ...defaultChoices(kkVersion, [...new Set(kubernetes)]),
+    ...d,
+    ...base,
+    kkVersion,
     zone,
+    kubernetes,
     arches: [...new Set(arches)],
-    cni,
-    lb: oneOf('--lb', o.lb ?? 'none', LBS),
-    localStorage: Boolean(o.withLocalStorage),
-    nodelocaldns: o.nodelocaldns,
-    kubeProxy: o.kubeProxy,
-    etcdType: oneOf('--etcd-type', o.etcdType ?? 'kubekey', ETCD_TYPES),
-    containerManager: oneOf('--container-manager', o.containerManager ?? 'docker', CONTAINER_MANAGERS),
-    calicoTypha: Boolean(o.calicoTypha),
-    kata: Boolean(o.withKata),
-    nfd: Boolean(o.withNfd),
-    registry: Boolean(o.withRegistry),
+    cni: o.cni ? cniFlag(o.cni) : (base?.cni ?? d.cni),
+    lb: o.lb !== undefined ? oneOf('--lb', o.lb, LBS) : (base?.lb ?? d.lb),
+    // --cluster implies local storage only through its KubeSphere, which --without-kubesphere drops.
+    localStorage: o.withLocalStorage ?? (o.withoutKubesphere || o.withoutKubesphare ? undefined : base?.localStorage) ?? d.localStorage,
+    nodelocaldns: o.nodelocaldns ?? base?.nodelocaldns ?? d.nodelocaldns,
+    kubeProxy: o.kubeProxy ?? base?.kubeProxy ?? d.kubeProxy,
+    etcdType: o.etcdType !== undefined ? oneOf('--etcd-type', o.etcdType, ETCD_TYPES) : (base?.etcdType ?? d.etcdType),
+    containerManager: o.containerManager !== undefined ? oneOf('--container-manager', o.containerManager, CONTAINER_MANAGERS) : (base?.containerManager ?? d.containerManager),
+    calicoTypha: o.calicoTypha ?? base?.calicoTypha ?? d.calicoTypha,
+    kata: o.withKata ?? base?.kata ?? d.kata,
+    nfd: o.withNfd ?? base?.nfd ?? d.nfd,
+    registry: o.withRegistry ?? base?.registry ?? d.registry,
+    addons: addonChoices(o, catalog, base ?? {}),
   };
   if (c.calicoTypha && !c.cni.includes('calico')) throw new KkoError('INVALID_INPUT', '--calico-typha needs --cni calico');
   if (c.kata && c.containerManager !== 'containerd') throw new KkoError('INVALID_INPUT', '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)');
-  const ks = kubesphereChoice(o, catalog);
-  c.addons = [...(ks ? [ks] : []), ...(o.addon ?? []).map(parseAddon)];
-  const profile = catalog.profile(kkVersion);
   for (const k of c.kubernetes) catalog.assertKubernetesVersion(profile, k, c.arches);
   return c;
+}
+
+// --cluster: the kk Cluster config's choices; its errors stop here, named by file and field.
+async function clusterBase(ctx: CommandContext, file: string | undefined): Promise<Partial<ClusterChoices> | undefined> {
+  if (!file) return undefined;
+  const facts = await loadClusterConfig(absPath(ctx, file));
+  const errors = facts.issues.filter((i) => i.severity === 'error');
+  if (errors.length > 0) {
+    throw new KkoError('INVALID_INPUT', `reading cluster config: ${errors.map((i) => formatIssue(i)).join('; ')}`, { hint: 'fix the cluster config, or override the field with its flag' });
+  }
+  return facts.choices;
 }
 
 // --zone, else KKZONE, else default (the same precedence every command uses).
@@ -109,7 +140,7 @@ async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
   const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion);
   const name = o.name.split('.')[0] ?? o.name;
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new KkoError('INVALID_INPUT', `--name "${o.name}" is not a valid resource name`, { hint: 'lower-case letters, digits and "-"' });
-  const choices = choicesFromFlags(o, catalog, kkVersion, zone);
+  const choices = choicesFromFlags(o, catalog, kkVersion, zone, await clusterBase(ctx, o.cluster));
   const built = buildManifest(catalog, choices, name);
   const header = ` Generated by kko for kk ${kkVersion} (zone ${zone}). Image classes are in the trailing comments and spec.kko.`;
   if (o.split) {
@@ -133,12 +164,21 @@ async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
   ctx.io.stdout(text);
 }
 
+// --no-nodelocaldns / --no-kube-proxy default to true; only a value typed on the command line overrides --cluster.
+function explicitOnly(o: CreateOptions, cmd: Command): CreateOptions {
+  const out = { ...o };
+  for (const key of ['nodelocaldns', 'kubeProxy'] as const) if (cmd.getOptionValueSource(key) !== 'cli') delete out[key];
+  return out;
+}
+
 const EXAMPLES = `
 Examples:
   $ kko manifest create --with-kubernetes v1.28.12                       # k8s only, calico, amd64, to stdout
   $ kko manifest create --with-kubernetes v1.28.12 --arch amd64,arm64 --cni cilium --lb kube-vip -o manifest.yaml
   $ KKZONE=cn kko manifest create --with-kubernetes v1.28.12 --kk-version v3.1.12
-  $ kko manifest create --with-kubernetes v1.26.15 --with-kubesphere v3.4.1 --ks-components core,monitoring,devops
+  $ kko manifest create --cluster config-sample.yaml -o manifest.yaml        # choices from kk create config's file
+  $ kko manifest create --cluster config-sample.yaml --arch amd64,arm64     # … with a flag overriding the file
+  $ kko manifest create --with-kubernetes v1.26.15 --with-kubesphere v3.4.1 --ks-components devops,logging
   $ kko manifest create --with-kubernetes v1.28.12 --split layers/          # base-k8s.yaml, addon-network.yaml, …
   $ kko manifest create --with-kubernetes v1.28.12 --catalog-dir ./addons --addon my-addon@v1.0.0
 `;
@@ -147,7 +187,8 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
   manifest
     .command('create')
     .description('write a lean KubeKey Manifest with exactly the images and binaries the cluster needs')
-    .option('--with-kubernetes <versions>', 'Kubernetes version(s), comma-separated', collectList)
+    .option('--cluster <file>', 'take every choice from a kk cluster config (kk create config), flags override')
+    .option('--with-kubernetes <versions>', 'Kubernetes version(s), comma-separated (v optional)', collectList)
     .option('--arch <arch>', 'amd64 | arm64 (repeatable or comma list; default amd64)', collectList)
     .option('--cni <plugin>', `CNI: ${CNIS.join(' | ')} (add multus on top, e.g. calico,multus; default calico)`, collectList)
     .option('--lb <type>', `internal load balancer: ${LBS.join(' | ')} (default none)`)
@@ -155,13 +196,13 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
     .option('--no-nodelocaldns', 'without NodeLocal DNSCache')
     .option('--no-kube-proxy', 'without kube-proxy')
     .option('--etcd-type <type>', `${ETCD_TYPES.join(' | ')} (default kubekey; kubeadm adds the etcd image)`)
-    .option('--container-manager <cm>', 'containerd | docker (default docker, as kk)')
+    .option('--container-manager <cm>', 'containerd | docker (default as kk create config: containerd from v1.24, docker below)')
     .option('--calico-typha', 'calico typha (kk enables it above 50 nodes)')
     .option('--with-kata', 'Kata Containers (containerd only)')
     .option('--with-nfd', 'node-feature-discovery')
     .option('--with-registry', 'package docker-registry, harbor and docker-compose (kk init registry)')
     .option('--with-kubesphere [version]', 'add KubeSphere as a plugin (default: newest known)')
-    .option('--ks-components <groups>', 'KubeSphere component groups (core always; default core,monitoring)', collectList)
+    .option('--ks-components <groups>', 'KubeSphere component groups (core and monitoring always; e.g. devops,logging,grafana)', collectList)
     .option('--without-kubesphere', 'Kubernetes only (the default)')
     .option('--without-kubesphare', '(alias of --without-kubesphere)')
     .option('--addon <name@version[:groups]>', 'an add-on component from the catalog or --catalog-dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
@@ -174,6 +215,6 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
     .option('--split <dir>', 'write layered manifests (base-k8s.yaml, addon-*.yaml) into DIR')
     .option('--json', 'print a JSON summary (with -o or --split)')
     .addHelpText('after', EXAMPLES)
-    .action(async (o: CreateOptions) => runCreate(o, ctx));
+    .action(async (o: CreateOptions, cmd: Command) => runCreate(explicitOnly(o, cmd), ctx));
   manifest.commands.find((c) => c.name() === 'create')?.options.find((opt) => opt.long === '--without-kubesphare')?.hideHelp();
 }

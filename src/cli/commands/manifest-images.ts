@@ -11,7 +11,7 @@ async function runImages(o: ImagesOptions, ctx: CommandContext): Promise<void> {
   const rows = new Map<string, string>();
   for (const p of parsed) {
     for (const ref of p.manifest.spec.images ?? []) {
-      if (!rows.has(ref)) rows.set(ref, p.manifest.spec.kko?.imageClasses[ref] ?? catalog.classify(ref) ?? 'unknown');
+      if (!rows.has(ref)) rows.set(ref, p.manifest.spec.kko?.imageClasses[ref] ?? catalog.classify(ref));
     }
   }
   if (o.json) {
