@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -10,28 +11,30 @@ import { writeArchive } from '../../src/archive/write.js';
 import { MediaType } from '../../src/oci/index.js';
 import { registerArtifactReadCommands, runVerify } from '../../src/cli/commands/artifact-read.js';
 import type { CommandContext } from '../../src/cli/context.js';
+import type { Catalog } from '../../src/catalog/index.js';
 import { buildImage, seededBytes, type FixtureImage } from '../support/builders.js';
 import { run } from '../support/exec.js';
+import { catalogWithBinaries } from '../support/catalog.js';
 import { runCli, tempDir, type CliRun } from './run-cli.js';
 
-// Whether the lead has wired registerArtifactReadCommands into `kko artifact`; until then the same registration
-// runs under a local program with main()'s error → exit-code mapping.
-const wired = (await runCli(['artifact', '--help'])).stdout.includes('verify');
+let testCatalog: Catalog;
 
+// `kko artifact …` through the real registration, with main()'s error → exit-code mapping, and the test catalog
+// (the shipped one plus the fixture binaries' sha256) as the catalog verify and import trust.
 async function kko(argv: string[], cwd = process.cwd()): Promise<CliRun> {
-  if (wired) return runCli(argv, { cwd });
   let stdout = '';
   let stderr = '';
   let code = 0;
   const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), env: {}, cwd, isTTY: false };
   const program = new Command('kko').exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  registerArtifactReadCommands(program.command('artifact'), { io, setExit: (c) => void (code = c) });
+  registerArtifactReadCommands(program.command('artifact'), { io, setExit: (c) => void (code = c) }, { catalog: async () => testCatalog });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) code = err.exitCode === 0 ? 0 : 2;
     else if (isKkoError(err)) {
       stderr += `error: ${err.message}\n`;
+      if (err.hint) stderr += `hint: ${err.hint}\n`;
       code = err.isInputError ? 2 : 1;
     } else throw err;
   }
@@ -57,19 +60,35 @@ function artifactEntries(imgs: readonly Img[]): TarEntry[] {
     annotations: { 'org.opencontainers.image.ref.name': `${i.ref}-${i.arch}` },
     platform: { architecture: i.arch, os: 'linux' },
   }));
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', images: imgs.map((i) => ({ ref: i.ref, arch: i.arch, refName: `${i.ref}-${i.arch}`, class: i.class, digest: i.image.manifest.descriptor.digest, size: 1 })) };
-  const file = (name: string, size: number): TarEntry => ({ name, data: seededBytes(name, size) });
+  const file = (name: string, size: number): TarEntry & { data: Buffer } => ({ name, data: seededBytes(name, size) });
+  const binaries = [...BINARY_FILES.map(([n, size]) => file(n, size))];
+  const iso = file(ISO_PATH, 5000);
+  const row = (f: { name: string; data: Buffer }) => ({ path: f.name, sha256: sha(f.data), size: f.data.length });
+  const inventory = {
+    apiVersion: 'kko.io/v1alpha1',
+    kind: 'ArtifactInventory',
+    images: imgs.map((i) => ({ ref: i.ref, arch: i.arch, refName: `${i.ref}-${i.arch}`, class: i.class, digest: i.image.manifest.descriptor.digest, size: 1 })),
+    binaries: binaries.map(row),
+    isos: [{ ...row(iso), verified: false }],
+  };
   return [
     { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)), first: true },
     { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
     { name: 'images/index.json', data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests })) },
     ...blobs.values(),
-    ...['kubeadm', 'kubelet', 'kubectl'].map((b) => file(`kube/v1.28.12/amd64/${b}`, 3000)),
-    file('etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz', 2000),
-    file('registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz', 1500),
-    file('repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', 5000),
+    ...binaries,
+    iso,
   ];
 }
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const ISO_PATH = 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso';
+// kk binaries of versions the shipped catalog knows (the test catalog vouches for these bytes)
+const BINARY_FILES: ReadonlyArray<readonly [string, number]> = [
+  ...['kubeadm', 'kubelet', 'kubectl'].map((b) => [`kube/v1.28.12/amd64/${b}`, 3000] as const),
+  ['etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz', 2000],
+  ['registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz', 1500],
+];
 
 const IMGS: Img[] = [
   { ref: 'docker.io/kubesphere/kube-apiserver:v1.28.12', arch: 'amd64', class: 'k8s-core', image: buildImage({ name: 'kube-apiserver', platform: { os: 'linux', architecture: 'amd64' } }) },
@@ -94,6 +113,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 beforeAll(async () => {
   work = await tempDir('kko-artifact-read-');
+  testCatalog = await catalogWithBinaries(join(work.dir, 'catalog'), BINARY_FILES.map(([path, size]) => ({ path, data: seededBytes(path, size) })));
   good = await build('good.tar.gz', withChecksums(artifactEntries(IMGS)));
 });
 afterAll(async () => work.cleanup());
@@ -142,7 +162,7 @@ describe('kko artifact verify', () => {
     });
     const r = await kko(['artifact', 'verify', await build('tampered.tar.gz', entries)]);
     expect(r.code).toBe(1);
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([expect.stringMatching(new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64}\\)$`))]);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([expect.stringMatching(new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64} \\(blob name\\)\\)$`))]);
     expect(r.stderr).toMatch(/1 problem \(1 corrupt\)/);
   });
 
@@ -191,7 +211,7 @@ describe('kko artifact verify', () => {
     const out: string[] = [];
     let exit = 0;
     const ctx: CommandContext = { io: { stdout: (t) => void out.push(t), stderr: () => undefined, env: {}, cwd: work.dir, isTTY: false }, setExit: (c) => void (exit = c) };
-    await runVerify({ artifact: 'good.tar.gz', json: true }, ctx);
+    await runVerify({ artifact: 'good.tar.gz', json: true, catalog: testCatalog }, ctx);
     expect(exit).toBe(0);
     expect((JSON.parse(out.join('')) as { ok: boolean }).ok).toBe(true);
   });
@@ -250,7 +270,7 @@ describe('kko artifact import', () => {
     await mkdir(dest);
     const r = await kko(['artifact', 'import', await build('tampered-bin.tar.gz', entries), '--dir', dest]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(sha256 want /m);
+    expect(r.stderr).toMatch(/^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(size want 3000 got 8 \(kko\/inventory\.json\)\)$/m);
     expect(await readdir(dest)).toEqual([]);
   });
 
