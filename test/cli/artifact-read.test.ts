@@ -1,101 +1,20 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { isKkoError } from '../../src/errors.js';
 import { withChecksums } from '../../src/archive/checksums.js';
 import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive } from '../../src/archive/write.js';
-import { MediaType } from '../../src/oci/index.js';
-import { registerArtifactReadCommands, runVerify } from '../../src/cli/commands/artifact-read.js';
+import { runVerify } from '../../src/cli/commands/artifact-read.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import type { Catalog } from '../../src/catalog/index.js';
-import { buildImage, seededBytes, type FixtureImage } from '../support/builders.js';
+import { artifactEntries, fixtureCatalog, IMGS, kkoWith, layerPath, firstLayer } from '../support/artifact-fixture.js';
+import { seededBytes, type FixtureImage } from '../support/builders.js';
 import { run } from '../support/exec.js';
-import { catalogWithBinaries } from '../support/catalog.js';
-import { runCli, tempDir, type CliRun } from './run-cli.js';
+import { tempDir, type CliRun } from './run-cli.js';
 
 let testCatalog: Catalog;
-
-// `kko artifact …` through the real registration, with main()'s error → exit-code mapping, and the test catalog
-// (the shipped one plus the fixture binaries' sha256) as the catalog verify and import trust.
-async function kko(argv: string[], cwd = process.cwd()): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  let code = 0;
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), env: {}, cwd, isTTY: false };
-  const program = new Command('kko').exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  registerArtifactReadCommands(program.command('artifact'), { io, setExit: (c) => void (code = c) }, { catalog: async () => testCatalog });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) code = err.exitCode === 0 ? 0 : 2;
-    else if (isKkoError(err)) {
-      stderr += `error: ${err.message}\n`;
-      if (err.hint) stderr += `hint: ${err.hint}\n`;
-      code = err.isInputError ? 2 : 1;
-    } else throw err;
-  }
-  return { code, stdout, stderr };
-}
-
-type Img = { ref: string; arch: string; class: string; image: FixtureImage };
-
-function blobEntry(bytes: Buffer, digest: string): TarEntry {
-  return { name: `images/blobs/sha256/${digest.slice(7)}`, data: bytes };
-}
-
-// A small KubeKey-layout artifact: an OCI layout of two images, kk binaries, an ISO, kko/inventory.json.
-function artifactEntries(imgs: readonly Img[]): TarEntry[] {
-  const blobs = new Map<string, TarEntry>();
-  for (const { image } of imgs) {
-    for (const b of [image.manifest, image.config, ...image.layers]) blobs.set(b.descriptor.digest, blobEntry(b.bytes, b.descriptor.digest));
-  }
-  const manifests = imgs.map((i) => ({
-    mediaType: MediaType.OCI_MANIFEST,
-    digest: i.image.manifest.descriptor.digest,
-    size: i.image.manifest.descriptor.size,
-    annotations: { 'org.opencontainers.image.ref.name': `${i.ref}-${i.arch}` },
-    platform: { architecture: i.arch, os: 'linux' },
-  }));
-  const file = (name: string, size: number): TarEntry & { data: Buffer } => ({ name, data: seededBytes(name, size) });
-  const binaries = [...BINARY_FILES.map(([n, size]) => file(n, size))];
-  const iso = file(ISO_PATH, 5000);
-  const row = (f: { name: string; data: Buffer }) => ({ path: f.name, sha256: sha(f.data), size: f.data.length });
-  const inventory = {
-    apiVersion: 'kko.io/v1alpha1',
-    kind: 'ArtifactInventory',
-    images: imgs.map((i) => ({ ref: i.ref, arch: i.arch, refName: `${i.ref}-${i.arch}`, class: i.class, digest: i.image.manifest.descriptor.digest, size: 1 })),
-    binaries: binaries.map(row),
-    isos: [{ ...row(iso), verified: false }],
-  };
-  return [
-    { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)), first: true },
-    { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-    { name: 'images/index.json', data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests })) },
-    ...blobs.values(),
-    ...binaries,
-    iso,
-  ];
-}
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const ISO_PATH = 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso';
-// kk binaries of versions the shipped catalog knows (the test catalog vouches for these bytes)
-const BINARY_FILES: ReadonlyArray<readonly [string, number]> = [
-  ...['kubeadm', 'kubelet', 'kubectl'].map((b) => [`kube/v1.28.12/amd64/${b}`, 3000] as const),
-  ['etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz', 2000],
-  ['registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz', 1500],
-];
-
-const IMGS: Img[] = [
-  { ref: 'docker.io/kubesphere/kube-apiserver:v1.28.12', arch: 'amd64', class: 'k8s-core', image: buildImage({ name: 'kube-apiserver', platform: { os: 'linux', architecture: 'amd64' } }) },
-  { ref: 'docker.io/calico/cni:v3.27.3', arch: 'amd64', class: 'network', image: buildImage({ name: 'cni', platform: { os: 'linux', architecture: 'amd64' } }) },
-];
-const firstLayer = (IMGS[0] as Img).image.layers[0]?.descriptor.digest ?? '';
-const layerPath = `images/blobs/sha256/${firstLayer.slice(7)}`;
+const kko = (argv: string[], cwd?: string): Promise<CliRun> => kkoWith(testCatalog, argv, cwd);
 
 let work: { dir: string; cleanup: () => Promise<void> };
 let good: string;
@@ -113,7 +32,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 beforeAll(async () => {
   work = await tempDir('kko-artifact-read-');
-  testCatalog = await catalogWithBinaries(join(work.dir, 'catalog'), BINARY_FILES.map(([path, size]) => ({ path, data: seededBytes(path, size) })));
+  testCatalog = await fixtureCatalog(join(work.dir, 'catalog'));
   good = await build('good.tar.gz', withChecksums(artifactEntries(IMGS)));
 });
 afterAll(async () => work.cleanup());
