@@ -39,12 +39,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 // The images of kko/inventory.json; rows without a string refName and digest are a shape error.
 export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not JSON: ${(err as Error).message}`, { cause: err });
-  }
+  const doc = parseJsonDoc(bytes, INVENTORY_NAME);
   const rows = isRecord(doc) ? doc.images : undefined;
   if (rows === undefined) return [];
   if (!Array.isArray(rows)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "images" is not a list`);

@@ -156,10 +156,12 @@ Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
   $ kko artifact verify kubekey-artifact.tar.gz --json > verify.json
 
-Checks, in one streaming pass: every images/blobs/sha256/<hex> hashes to its name; kko/SHA256SUMS (when present)
-matches every other entry; the OCI layout is complete; every kko/inventory.json image is in images/index.json.
-Prints one line per problem: "missing: PATH", "extra: PATH", "corrupt: PATH (sha256 want X got Y)".
-Exit codes: 0 intact, 1 something missing, extra or corrupt, 2 unreadable or unsafe archive.
+Checks, in one streaming pass, against the strongest anchor first: kk binaries against the kko catalog's sha256,
+ISOs against iso.checksum in kko/manifest.json, then kko/inventory.json and kko/SHA256SUMS (both travel with the
+artifact); every images/blobs/sha256/<hex> against its name; the OCI layout is complete (no foreign layers left
+to fetch); every inventory image is in images/index.json. A kk artifact (no kko/) gets blob, layout and catalog checks.
+Prints one line per problem: "missing: PATH", "extra: PATH", "corrupt: PATH (sha256 want X got Y (ANCHOR))".
+Exit codes: 0 intact, 1 something missing, extra or corrupt, 2 unreadable, unsafe or not an artifact.
 `;
 
 const IMPORT_HELP = `
@@ -168,8 +170,10 @@ Examples:
   $ kko artifact import kubekey-artifact.tar.gz --dir /data/kubekey
   $ kk create cluster -f config.yaml -a kubekey-artifact.tar.gz # kk then skips its own untar (artifact.md5 matches)
 
-Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; only when everything verifies are they
-moved into place and DIR/artifact.md5 written. On any failure DIR is left as it was.
+Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; an entry the lists do not name (or with
+another size) is refused from its header. Only when everything verifies are files moved into place and
+DIR/artifact.md5 written. On any failure, SIGINT or SIGTERM DIR is left as it was; staging dirs of killed
+imports are removed by the next import.
 Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 unreadable or unsafe archive.
 `;
 
