@@ -1,45 +1,34 @@
-import { parseChecksums, SUMS_NAME } from '../archive/checksums.js';
+import { SUMS_NAME } from '../archive/checksums.js';
 import { blobHex, BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
 import { checkLayout } from './layout-check.js';
+import { classifyPath } from './paths.js';
 import { ProblemList } from './problems.js';
+import { Trust } from './trust.js';
 import type { Problem, ScanResult } from './types.js';
 
-function hashDetail(want: string, got: string | undefined): string {
-  return `sha256 want ${want} got ${got ?? 'unknown'}`;
-}
-
-// Every blob hashes to its own name (content addressing needs no list to check against).
-function checkBlobNames(scan: ScanResult, problems: ProblemList): void {
+// Every file against what is known about it: its blob name, the catalog, the manifest, the inventory, SHA256SUMS.
+function checkFiles(scan: ScanResult, trust: Trust, problems: ProblemList): void {
   for (const f of scan.files.values()) {
-    if (!f.name.startsWith(BLOBS_PREFIX)) continue;
-    const hex = blobHex(f.name);
-    if (!hex) problems.add({ kind: 'corrupt', path: f.name, detail: 'not images/blobs/sha256/<64 hex>' });
-    else if (f.sha256 !== hex) problems.add({ kind: 'corrupt', path: f.name, detail: hashDetail(hex, f.sha256) });
+    if (f.name.startsWith(BLOBS_PREFIX) && !blobHex(f.name)) problems.add({ kind: 'corrupt', path: f.name, detail: 'not images/blobs/sha256/<64 hex>' });
+    const p = trust.check(f);
+    if (p) problems.add(p);
   }
 }
 
-// kko/SHA256SUMS, when present, covers every other entry: missing, corrupt and extra are all reported.
-function checkSums(scan: ScanResult, problems: ProblemList): void {
-  const text = scan.docs.get(SUMS_NAME);
-  if (!text) return;
-  let sums: Map<string, string>;
-  try {
-    sums = parseChecksums(text.toString('utf8'));
-  } catch (err) {
-    return problems.add({ kind: 'corrupt', path: SUMS_NAME, detail: (err as Error).message });
-  }
-  for (const [path, hex] of sums) {
-    const f = scan.files.get(path);
-    if (!f) problems.add({ kind: 'missing', path, detail: `listed in ${SUMS_NAME}` });
-    else if (f.sha256 !== hex) problems.add({ kind: 'corrupt', path, detail: hashDetail(hex, f.sha256) });
-  }
-  for (const name of scan.files.keys()) {
-    if (name !== SUMS_NAME && !sums.has(name)) problems.add({ kind: 'extra', path: name, detail: `not in ${SUMS_NAME}` });
+// What the lists name must be there; a kko artifact must carry SHA256SUMS; without one, non-kk paths are extra.
+function checkListed(scan: ScanResult, trust: Trust, problems: ProblemList): void {
+  for (const p of trust.docProblems) problems.add(p);
+  for (const path of trust.sums?.keys() ?? []) if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${SUMS_NAME}` });
+  for (const path of trust.inventory?.keys() ?? []) if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
+  if (scan.docs.has(INVENTORY_NAME) && !scan.docs.has(SUMS_NAME)) problems.add({ kind: 'missing', path: SUMS_NAME, detail: `a kko artifact (it has ${INVENTORY_NAME}) always carries it` });
+  if (scan.docs.has(SUMS_NAME)) return;
+  for (const f of scan.files.values()) {
+    if (classifyPath(f.name).class === 'other') problems.add({ kind: 'extra', path: f.name, detail: `not a KubeKey artifact path, and no ${SUMS_NAME} lists it` });
   }
 }
 
 // Every image of kko/inventory.json is in index.json under its ref name, with the same manifest digest.
-function checkInventory(scan: ScanResult, problems: ProblemList): void {
+function checkInventoryImages(scan: ScanResult, problems: ProblemList): void {
   const bytes = scan.docs.get(INVENTORY_NAME);
   if (!bytes) return;
   let images;
@@ -64,11 +53,11 @@ function checkInventory(scan: ScanResult, problems: ProblemList): void {
 }
 
 // All checks over one scan; an empty list means the artifact is complete and intact.
-export function checkArtifact(scan: ScanResult): Problem[] {
+export function checkArtifact(scan: ScanResult, trust: Trust): Problem[] {
   const problems = new ProblemList();
-  checkBlobNames(scan, problems);
-  checkSums(scan, problems);
+  checkFiles(scan, trust, problems);
+  checkListed(scan, trust, problems);
   checkLayout(scan, problems);
-  checkInventory(scan, problems);
+  checkInventoryImages(scan, problems);
   return problems.sorted();
 }

@@ -5,6 +5,7 @@ import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/inde
 export const INDEX_NAME = 'images/index.json';
 export const OCI_LAYOUT_NAME = 'images/oci-layout';
 export const INVENTORY_NAME = 'kko/inventory.json';
+export const MANIFEST_NAME = 'kko/manifest.json';
 export const BLOBS_PREFIX = 'images/blobs/';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -38,12 +39,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 // The images of kko/inventory.json; rows without a string refName and digest are a shape error.
 export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not JSON: ${(err as Error).message}`, { cause: err });
-  }
+  const doc = parseJsonDoc(bytes, INVENTORY_NAME);
   const rows = isRecord(doc) ? doc.images : undefined;
   if (rows === undefined) return [];
   if (!Array.isArray(rows)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "images" is not a list`);
@@ -52,4 +48,43 @@ export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
     const text = (v: unknown, d: string): string => (typeof v === 'string' ? v : d);
     return { ref: text(r.ref, r.refName), arch: text(r.arch, ''), refName: r.refName, class: text(r.class, 'unknown'), digest: r.digest, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
   });
+}
+
+// One binary or ISO row of kko/inventory.json: where it is and what it must hash to (size when the exporter wrote it).
+export type InventoryFile = { readonly kind: 'binary' | 'iso'; readonly path: string; readonly sha256: string; readonly size?: number };
+
+function parseJsonDoc(bytes: Buffer, name: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `${name}: not JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function fileRow(kind: InventoryFile['kind'], r: unknown, i: number): InventoryFile {
+  const where = `${INVENTORY_NAME}: ${kind === 'binary' ? 'binaries' : 'isos'}[${i}]`;
+  if (!isRecord(r) || typeof r.path !== 'string' || typeof r.sha256 !== 'string' || !/^[a-f0-9]{64}$/.test(r.sha256)) throw new KkoError('INVALID_INPUT', `${where} needs a string path and a sha256 of 64 hex`);
+  if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0)) throw new KkoError('INVALID_INPUT', `${where}: size is not a whole number`);
+  return { kind, path: r.path, sha256: r.sha256, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
+}
+
+// The binaries and ISOs of kko/inventory.json, and whether the exporter removed credentials from kko/manifest.json.
+export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; manifestRedacted?: boolean } {
+  const doc = parseJsonDoc(bytes, INVENTORY_NAME);
+  if (!isRecord(doc)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not a JSON object`);
+  const rows = (key: 'binaries' | 'isos'): unknown[] => {
+    const v = doc[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "${key}" is not a list`);
+    return v;
+  };
+  const files = [...rows('binaries').map((r, i) => fileRow('binary', r, i)), ...rows('isos').map((r, i) => fileRow('iso', r, i))];
+  return { files, ...(typeof doc.manifestRedacted === 'boolean' ? { manifestRedacted: doc.manifestRedacted } : {}) };
+}
+
+// The manifests kko/manifest.json records (the export's input), as loose objects: only their ISO checksums are read.
+export function parseStoredManifests(bytes: Buffer): unknown[] {
+  const doc = parseJsonDoc(bytes, MANIFEST_NAME);
+  if (!Array.isArray(doc)) throw new KkoError('INVALID_INPUT', `${MANIFEST_NAME}: not a list of manifests`);
+  return doc;
 }

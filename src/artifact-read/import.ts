@@ -1,15 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
 import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
-import { scanArtifact } from './scan.js';
-import { ArtifactProblemsError, summarizeProblems } from './types.js';
+import { loadCatalog, type Catalog } from '../catalog/index.js';
+import { scanArtifact, type ScanGate } from './scan.js';
+import { createStaging, removeStaleStaging, type Staging } from './staging.js';
+import { Trust } from './trust.js';
+import { ArtifactProblemsError, formatProblem, summarizeProblems, type FileRecord, type Problem } from './types.js';
 import { verifyScan } from './verify.js';
 
-export type ImportOptions = { artifact: string; dir: string };
+// `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
+export type ImportOptions = { artifact: string; dir: string; catalog?: Catalog; signal?: AbortSignal };
 export type ImportReport = { readonly dir: string; readonly compression: ArchiveCompression; readonly files: number; readonly bytes: number; readonly md5: string };
 
 // kk keeps the MD5 (lower-case hex, no newline) of the last unpacked tarball here and skips its untar when it matches.
@@ -66,12 +69,17 @@ async function moveIntoPlace(staging: string, root: string, names: readonly stri
   await rename(tmp, inside(root, MD5_FILE));
 }
 
+// D itself: created when absent (and removed again on failure); a file in its place is the caller's mistake.
 async function prepareRoot(dir: string): Promise<{ root: string; created: string | undefined }> {
   try {
     const created = await mkdir(dir, { recursive: true });
     return { root: await realpath(dir), created };
   } catch (err) {
-    throw new KkoError('IO_ERROR', `importing into ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new KkoError('INVALID_INPUT', `importing into ${dir}: it (or a parent) exists and is not a directory`, { cause: err, hint: "--dir takes kk's work dir, a directory (created when absent)" });
+    }
+    throw new KkoError('IO_ERROR', `importing into ${dir}: ${code ?? String(err)}`, { cause: err });
   }
 }
 
@@ -79,27 +87,50 @@ function ioError(root: string, err: unknown): unknown {
   return isKkoError(err) ? err : new KkoError('IO_ERROR', `importing into ${root}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
 }
 
-// kk's `artifact import`, safely: unpack into a staging dir under D while hashing, check everything (SHA256SUMS, blob
-// names, layout, inventory), and only then move the files into place and write D/artifact.md5. On any failure the
-// staging dir is removed and D is left as it was. Nothing is written outside D.
+// Stop the scan at the first entry the lists or anchors refuse: a 2 MB artifact must not fill staging with 2 GB.
+function importGate(trust: Trust, artifact: string, root: string): ScanGate {
+  const seen: FileRecord[] = [];
+  const stop = (p: Problem | undefined): void => {
+    if (p) throw new ArtifactProblemsError(`importing ${artifact}: ${formatProblem(p)}; stopped at this entry, nothing was written to ${root}`, [p]);
+  };
+  return {
+    admit: (e) => stop(trust.admit(e.name, e.size)),
+    settle: (f, doc) => {
+      if (doc) {
+        trust.learn(f.name, doc);
+        for (const prior of seen) stop(trust.check(prior)); // lists that came late (not kko's order) still count
+      }
+      seen.push(f);
+      stop(trust.check(f));
+    },
+  };
+}
+
+// kk's `artifact import`, safely: unpack into a staging dir under D while hashing, refusing each entry as soon as its
+// header or hash disagrees with what is known (catalog, lists written first, blob names); check everything at the
+// end, and only then move the files into place and write D/artifact.md5. On any failure (or opts.signal) the staging
+// dir is removed and D is left as it was. Nothing is written outside D.
 export async function importArtifact(opts: ImportOptions): Promise<ImportReport> {
+  const catalog = opts.catalog ?? (await loadCatalog());
   const { root, created } = await prepareRoot(opts.dir);
-  const staging = inside(root, `.kko-import-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await removeStaleStaging(root);
+  const trust = new Trust({ catalog });
+  let staging: Staging | undefined;
   let done = false;
   try {
-    await mkdir(staging);
-    const scan = await scanArtifact(opts.artifact, { sink: stagingSink(staging) });
-    const report = verifyScan(scan);
+    staging = await createStaging(root);
+    const scan = await scanArtifact(opts.artifact, { sink: stagingSink(staging.files), gate: importGate(trust, opts.artifact, root), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const report = verifyScan(scan, trust);
     if (!report.ok) throw new ArtifactProblemsError(`importing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was written to ${root}`, report.problems);
     const names = [...scan.files.keys()];
     await checkTargets(root, names);
-    await moveIntoPlace(staging, root, names, scan.md5);
+    await moveIntoPlace(staging.files, root, names, scan.md5);
     done = true;
     return { dir: root, compression: scan.compression, files: report.files, bytes: report.bytes, md5: scan.md5 };
   } catch (err) {
     throw ioError(root, err);
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await staging?.remove();
     if (!done && created) await rm(created, { recursive: true, force: true });
   }
 }

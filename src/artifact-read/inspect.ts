@@ -1,7 +1,7 @@
 import type { ArchiveCompression } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
-import { BLOBS_PREFIX, blobHex, blobPath, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
+import { BLOBS_PREFIX, blobHex, blobPath, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
 import { classifyPath, type PathClass, type PathGroup } from './paths.js';
 import { scanArtifact } from './scan.js';
 import type { ScanResult } from './types.js';
@@ -16,6 +16,8 @@ export type InspectReport = {
   readonly contentBytes: number;
   readonly inventory: boolean;
   readonly checksums: boolean;
+  // kko/manifest.json is there, and whether the exporter says it removed credentials (spec.registry.auths) from it.
+  readonly manifest: { readonly present: boolean; readonly redacted?: boolean };
   readonly images: readonly InspectImage[];
   readonly blobs: { readonly count: number; readonly size: number };
   readonly groups: readonly InspectGroup[];
@@ -77,6 +79,18 @@ function groupKey(g: PathGroup): string {
   return [ORDER.indexOf(g.class), g.component, g.version ?? '', g.arch ?? ''].join('\0');
 }
 
+// What kko/inventory.json says about the stored manifest's credentials (undefined: it does not say).
+function manifestInfo(scan: ScanResult): InspectReport['manifest'] {
+  const inv = scan.docs.get(INVENTORY_NAME);
+  let redacted: boolean | undefined;
+  try {
+    redacted = inv ? parseInventoryFiles(inv).manifestRedacted : undefined;
+  } catch {
+    redacted = undefined; // verify names the broken inventory
+  }
+  return { present: scan.docs.has(MANIFEST_NAME), ...(redacted !== undefined ? { redacted } : {}) };
+}
+
 // Images by class and arch; every other file by kk's component/version/arch directories.
 function groups(scan: ScanResult, imgs: readonly InspectImage[]): InspectGroup[] {
   const out = new Map<string, InspectGroup>();
@@ -108,6 +122,7 @@ export function inspectScan(scan: ScanResult): InspectReport {
     contentBytes: files.reduce((n, f) => n + f.size, 0),
     inventory: scan.docs.has(INVENTORY_NAME),
     checksums: scan.docs.has(SUMS_NAME),
+    manifest: manifestInfo(scan),
     images: imgs,
     blobs: { count: blobs.length, size: blobs.reduce((n, f) => n + f.size, 0) },
     groups: groups(scan, imgs),

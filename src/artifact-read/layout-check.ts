@@ -28,11 +28,17 @@ class LayoutWalker {
   // `depth`: how deep this manifest is below index.json; undefined for a config or layer (checked, not opened).
   descriptor(d: Descriptor, from: string, depth: number | undefined): void {
     const path = blobPath(d.digest);
-    if (this.#visited.has(path)) return;
-    this.#visited.add(path);
+    // Keyed by role and size, not by blob: a digest one image uses as a layer may be another's manifest, and each
+    // descriptor's declared size is a claim of its own.
+    const key = `${path}\0${d.size}\0${depth === undefined ? 'blob' : 'manifest'}`;
+    if (this.#visited.has(key)) return;
+    this.#visited.add(key);
     const file = this.scan.files.get(path);
     if (!file) {
-      if (!d.urls?.length) this.problems.add({ kind: 'missing', path, detail: `referenced by ${from}` }); // foreign layers may live elsewhere
+      // A foreign (non-distributable) layer carries urls: consumers (skopeo, containerd) would fetch it from there,
+      // which an offline artifact must never make them do.
+      const detail = d.urls?.length ? `foreign layer referenced by ${from} is not in the artifact; consumers would fetch it from ${d.urls.length} URL(s)` : `referenced by ${from}`;
+      this.problems.add({ kind: 'missing', path, detail });
       return;
     }
     if (file.size !== d.size) return this.problems.add({ kind: 'corrupt', path, detail: `size want ${d.size} got ${file.size}` });

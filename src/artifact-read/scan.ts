@@ -4,15 +4,18 @@ import { pipeline } from 'node:stream/promises';
 import { KkoError } from '../errors.js';
 import type { ArchiveEntry } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
-import { blobHex, INDEX_NAME, INVENTORY_NAME, OCI_LAYOUT_NAME } from './docs.js';
+import { blobHex, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, OCI_LAYOUT_NAME } from './docs.js';
 import { openArtifact } from './open.js';
 import type { FileRecord, ScanResult } from './types.js';
 
 // Where an import puts each file's bytes while they are hashed; undefined: bytes are only hashed.
 export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
-export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number };
+// Import's early checks: `admit` sees each header before its body is read, `settle` each file once hashed (with the
+// bytes of a document); either throws to stop the scan at that entry.
+export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileRecord, doc: Buffer | undefined): void };
+export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal };
 
-const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
+const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
 const MANIFEST_BUDGET = 64 * 1024 * 1024;
 
@@ -46,7 +49,7 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256
       cb(null, chunk);
     },
   });
-  await pipeline(entry.body, tap, opts.sink ? await opts.sink(entry) : devNull());
+  await pipeline(entry.body, tap, opts.sink ? await opts.sink(entry) : devNull(), ...(opts.signal ? [{ signal: opts.signal }] : []));
   return { ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}) };
 }
 
@@ -60,10 +63,14 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
   let kept = 0;
   try {
     for await (const entry of art.entries) {
+      opts.signal?.throwIfAborted();
       if (entry.type !== 'file') continue; // directories; links never get past the reader
+      opts.gate?.admit(entry);
       const { sha256, bytes } = await consume(entry, opts);
-      files.set(entry.name, { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) });
+      const record = { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) };
+      files.set(entry.name, record);
       if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
+      opts.gate?.settle(record, DOC_NAMES.has(entry.name) ? bytes : undefined);
       const hex = blobHex(entry.name);
       if (bytes && hex && isManifestDoc(bytes)) {
         kept += bytes.length;

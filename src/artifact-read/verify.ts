@@ -1,40 +1,87 @@
 import type { ArchiveCompression } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
+import { loadCatalog, type Catalog } from '../catalog/index.js';
+import { KkoError } from '../errors.js';
 import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME } from './docs.js';
 import { checkArtifact } from './checks.js';
 import { scanArtifact } from './scan.js';
+import { isKkFilePath, Trust, type Anchor, type TrustOptions } from './trust.js';
 import type { Problem, ScanResult } from './types.js';
+
+// kko: the artifact carries kko/inventory.json; kk: an OCI layout and kk paths only (kk's own artifacts).
+export type ArtifactKind = 'kko' | 'kk';
+
+export type VerifyOptions = { catalog?: Catalog; verifyInventory?: TrustOptions['verifyInventory'] };
 
 export type VerifyReport = {
   readonly artifact: string;
   readonly compression: ArchiveCompression;
+  readonly kind: ArtifactKind;
   readonly ok: boolean;
   readonly files: number;
   readonly blobs: number;
   readonly bytes: number;
   // Which references the artifact carried: without SHA256SUMS only blobs (by name) and the layout can be checked.
   readonly checked: { readonly checksums: boolean; readonly layout: boolean; readonly inventory: boolean };
+  // Binaries and ISOs by the strongest anchor that vouched for them; `unanchored` lists those nothing vouched for.
+  readonly anchors: Readonly<Partial<Record<Anchor, number>>>;
+  readonly unanchored: readonly string[];
   readonly problems: readonly Problem[];
 };
 
+// The trust built from a finished scan's documents (verify); import builds it entry by entry instead.
+export function trustOfScan(scan: ScanResult, opts: TrustOptions): Trust {
+  const trust = new Trust(opts);
+  for (const [name, bytes] of scan.docs) trust.learn(name, bytes);
+  return trust;
+}
+
+// An archive with no OCI layout, no kko/ metadata and no kk path is not an artifact (empty tarballs included).
+export function assertArtifact(scan: ScanResult): ArtifactKind {
+  if (scan.docs.has(INVENTORY_NAME)) return 'kko';
+  const names = [...scan.files.keys()];
+  if (names.some((n) => n.startsWith('images/') || n.startsWith('kko/') || isKkFilePath(n))) return 'kk';
+  throw new KkoError('INVALID_INPUT', `reading ${scan.artifact}: not a KubeKey artifact (${names.length} files; no images/index.json, no kko/ metadata, no kk binary or ISO paths)`, {
+    hint: 'pass the tarball written by `kko artifact export` or `kk artifact export`',
+  });
+}
+
+function anchorCounts(scan: ScanResult, trust: Trust): Pick<VerifyReport, 'anchors' | 'unanchored'> {
+  const anchors: Partial<Record<Anchor, number>> = {};
+  const unanchored: string[] = [];
+  for (const name of scan.files.keys()) {
+    if (!isKkFilePath(name)) continue;
+    const a = trust.anchorOf(name);
+    if (a) anchors[a] = (anchors[a] ?? 0) + 1;
+    else unanchored.push(name);
+  }
+  return { anchors, unanchored: unanchored.sort() };
+}
+
 // The report for a finished scan (also what import decides on).
-export function verifyScan(scan: ScanResult): VerifyReport {
-  const problems = checkArtifact(scan);
+export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
+  const kind = assertArtifact(scan);
+  const problems = checkArtifact(scan, trust);
   const files = [...scan.files.values()];
   return {
     artifact: scan.artifact,
     compression: scan.compression,
+    kind,
     ok: problems.length === 0,
     files: files.length,
     blobs: files.filter((f) => f.name.startsWith(BLOBS_PREFIX)).length,
     bytes: files.reduce((n, f) => n + f.size, 0),
     checked: { checksums: scan.docs.has(SUMS_NAME), layout: scan.docs.has(INDEX_NAME), inventory: scan.docs.has(INVENTORY_NAME) },
+    ...anchorCounts(scan, trust),
     problems,
   };
 }
 
-// Re-hash every file of the artifact in one streaming pass (no unpacking) and check it against its own references.
-// Problems are returned, not thrown; unreadable or hostile input throws (UNSAFE_ARCHIVE, FILE_NOT_FOUND, IO_ERROR).
-export async function verifyArtifact(path: string): Promise<VerifyReport> {
-  return verifyScan(await scanArtifact(path));
+// Re-hash every file of the artifact in one streaming pass (no unpacking) and check it against the catalog, the
+// manifest's ISO checksums, its own lists and the blob names. Problems are returned, not thrown; unreadable,
+// hostile or non-artifact input throws (UNSAFE_ARCHIVE, INVALID_INPUT, FILE_NOT_FOUND, IO_ERROR).
+export async function verifyArtifact(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const catalog = opts.catalog ?? (await loadCatalog());
+  const scan = await scanArtifact(path);
+  return verifyScan(scan, trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }));
 }

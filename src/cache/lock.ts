@@ -21,15 +21,7 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   for (;;) {
     try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(JSON.stringify(SELF));
-      await fh.close();
-      const timer = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), REFRESH_MS);
-      timer.unref();
-      return async () => {
-        clearInterval(timer);
-        await rm(path, { force: true });
-      };
+      return await holdOwnerFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
@@ -43,7 +35,22 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
   }
 }
 
-async function isStale(path: string, staleMs: number): Promise<boolean> {
+// Create `path` exclusively with this process as its owner and keep touching it until released (a lock file, or
+// the marker of an import's staging dir). Throws EEXIST when it exists.
+export async function holdOwnerFile(path: string): Promise<() => Promise<void>> {
+  const fh = await open(path, 'wx');
+  await fh.writeFile(JSON.stringify(SELF));
+  await fh.close();
+  const timer = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), REFRESH_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await rm(path, { force: true });
+  };
+}
+
+// True when the owner of an owner file is provably gone, or nobody touched it for `staleMs`.
+export async function isStale(path: string, staleMs = STALE_MS): Promise<boolean> {
   const [text, info] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
   if (!info) return false; // gone already: the next open() will tell
   if (Date.now() - info.mtimeMs > staleMs) return true;

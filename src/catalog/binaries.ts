@@ -60,6 +60,39 @@ function binarySpec(id: string, v: string, arch: string, profile: KubeKeyProfile
   }
 }
 
+// The artifact file of one spec, with its catalog sha256 (undefined when the catalog has none).
+function itemOf(catalog: Catalog, s: Spec, version: string, arch: string): BinaryItem {
+  const component = s.component ?? s.id;
+  return { id: s.id, component, version, arch, path: `${s.dir}/${s.file}`, url: s.url, sha256: catalog.checksum(component, arch, version), ...(s.extract ? { extract: s.extract } : {}) };
+}
+
+// Every binary id binarySpec knows, for the reverse lookup below.
+const BINARY_IDS = ['kubeadm', 'kubelet', 'kubectl', 'etcd', 'kubecni', 'helm', 'docker', 'cri-dockerd', 'crictl', 'containerd', 'runc', 'calicoctl', 'registry', 'harbor', 'compose'] as const;
+
+// The version and arch a kk artifact path names: <dir>/<version>/<arch>/<file>, registry/<id>/<version>/<arch>/<file>.
+function pathCoordinates(path: string): { version: string; arch: string } | undefined {
+  const s = path.split('/');
+  if (s[0] === 'registry' && s.length === 5) return { version: s[2] as string, arch: s[3] as string };
+  if (s[0] !== 'registry' && s.length === 4) return { version: s[1] as string, arch: s[2] as string };
+  return undefined;
+}
+
+// The reverse of planBinaries for one path: which kk binary (and so which catalog sha256) an artifact path holds,
+// tried against every kk profile (the compose file name differs by release). Undefined: not a path kk writes.
+export function binaryAtPath(catalog: Catalog, path: string): BinaryItem | undefined {
+  const at = pathCoordinates(path);
+  if (!at) return undefined;
+  for (const version of [...catalog.kkVersions].reverse()) {
+    const profile = catalog.profile(version);
+    for (const id of BINARY_IDS) {
+      const s = binarySpec(id, at.version, at.arch, profile);
+      if (`${s.dir}/${s.file}` !== path) continue;
+      return itemOf(catalog, s, at.version, at.arch);
+    }
+  }
+  return undefined;
+}
+
 // The binaries kk's ArtifactDownload puts in an artifact for this manifest (cmd/kk/pkg/binaries/tasks.go), in kk's order.
 export function planBinaries(catalog: Catalog, profile: KubeKeyProfile, manifest: KkManifest): BinaryItem[] {
   const spec = manifest.spec;
@@ -91,8 +124,7 @@ export function planBinaries(catalog: Catalog, profile: KubeKeyProfile, manifest
       const path = `${s.dir}/${s.file}`;
       if (seen.has(path)) continue;
       seen.add(path);
-      const component = s.component ?? id;
-      out.push({ id, component, version, arch, path, url: s.url, sha256: catalog.checksum(component, arch, version), ...(s.extract ? { extract: s.extract } : {}) });
+      out.push(itemOf(catalog, s, version, arch));
     }
   }
   return out;

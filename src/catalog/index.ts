@@ -5,7 +5,7 @@ export { defaultChoices, defaultContainerManager, CNIS, LBS, ETCD_TYPES, CONTAIN
 export type { ClusterChoices, AddonChoice, Cni, LoadBalancer, EtcdType, ContainerManager, Zone } from './choices.js';
 export { selectImages, effectiveChoices, assertAddonCompatible, addonGroups } from './select.js';
 export type { SelectedImage } from './select.js';
-export { planBinaries } from './binaries.js';
+export { planBinaries, binaryAtPath } from './binaries.js';
 export type { BinaryItem } from './binaries.js';
 export { ARCHES } from './schema.js';
 export type { Arch, KubeKeyProfile, ComponentDescriptor, Checksums } from './schema.js';

@@ -1,82 +1,20 @@
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { isKkoError } from '../../src/errors.js';
 import { withChecksums } from '../../src/archive/checksums.js';
 import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive } from '../../src/archive/write.js';
-import { MediaType } from '../../src/oci/index.js';
-import { registerArtifactReadCommands, runVerify } from '../../src/cli/commands/artifact-read.js';
+import { runVerify } from '../../src/cli/commands/artifact-read.js';
 import type { CommandContext } from '../../src/cli/context.js';
-import { buildImage, seededBytes, type FixtureImage } from '../support/builders.js';
+import type { Catalog } from '../../src/catalog/index.js';
+import { artifactEntries, fixtureCatalog, IMGS, kkoWith, layerPath, firstLayer } from '../support/artifact-fixture.js';
+import { seededBytes, type FixtureImage } from '../support/builders.js';
 import { run } from '../support/exec.js';
-import { runCli, tempDir, type CliRun } from './run-cli.js';
+import { tempDir, type CliRun } from './run-cli.js';
 
-// Whether the lead has wired registerArtifactReadCommands into `kko artifact`; until then the same registration
-// runs under a local program with main()'s error → exit-code mapping.
-const wired = (await runCli(['artifact', '--help'])).stdout.includes('verify');
-
-async function kko(argv: string[], cwd = process.cwd()): Promise<CliRun> {
-  if (wired) return runCli(argv, { cwd });
-  let stdout = '';
-  let stderr = '';
-  let code = 0;
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), env: {}, cwd, isTTY: false };
-  const program = new Command('kko').exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  registerArtifactReadCommands(program.command('artifact'), { io, setExit: (c) => void (code = c) });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) code = err.exitCode === 0 ? 0 : 2;
-    else if (isKkoError(err)) {
-      stderr += `error: ${err.message}\n`;
-      code = err.isInputError ? 2 : 1;
-    } else throw err;
-  }
-  return { code, stdout, stderr };
-}
-
-type Img = { ref: string; arch: string; class: string; image: FixtureImage };
-
-function blobEntry(bytes: Buffer, digest: string): TarEntry {
-  return { name: `images/blobs/sha256/${digest.slice(7)}`, data: bytes };
-}
-
-// A small KubeKey-layout artifact: an OCI layout of two images, kk binaries, an ISO, kko/inventory.json.
-function artifactEntries(imgs: readonly Img[]): TarEntry[] {
-  const blobs = new Map<string, TarEntry>();
-  for (const { image } of imgs) {
-    for (const b of [image.manifest, image.config, ...image.layers]) blobs.set(b.descriptor.digest, blobEntry(b.bytes, b.descriptor.digest));
-  }
-  const manifests = imgs.map((i) => ({
-    mediaType: MediaType.OCI_MANIFEST,
-    digest: i.image.manifest.descriptor.digest,
-    size: i.image.manifest.descriptor.size,
-    annotations: { 'org.opencontainers.image.ref.name': `${i.ref}-${i.arch}` },
-    platform: { architecture: i.arch, os: 'linux' },
-  }));
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', images: imgs.map((i) => ({ ref: i.ref, arch: i.arch, refName: `${i.ref}-${i.arch}`, class: i.class, digest: i.image.manifest.descriptor.digest, size: 1 })) };
-  const file = (name: string, size: number): TarEntry => ({ name, data: seededBytes(name, size) });
-  return [
-    { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)), first: true },
-    { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-    { name: 'images/index.json', data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests })) },
-    ...blobs.values(),
-    ...['kubeadm', 'kubelet', 'kubectl'].map((b) => file(`kube/v1.28.12/amd64/${b}`, 3000)),
-    file('etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz', 2000),
-    file('registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz', 1500),
-    file('repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', 5000),
-  ];
-}
-
-const IMGS: Img[] = [
-  { ref: 'docker.io/kubesphere/kube-apiserver:v1.28.12', arch: 'amd64', class: 'k8s-core', image: buildImage({ name: 'kube-apiserver', platform: { os: 'linux', architecture: 'amd64' } }) },
-  { ref: 'docker.io/calico/cni:v3.27.3', arch: 'amd64', class: 'network', image: buildImage({ name: 'cni', platform: { os: 'linux', architecture: 'amd64' } }) },
-];
-const firstLayer = (IMGS[0] as Img).image.layers[0]?.descriptor.digest ?? '';
-const layerPath = `images/blobs/sha256/${firstLayer.slice(7)}`;
+let testCatalog: Catalog;
+const kko = (argv: string[], cwd?: string): Promise<CliRun> => kkoWith(testCatalog, argv, cwd);
 
 let work: { dir: string; cleanup: () => Promise<void> };
 let good: string;
@@ -94,6 +32,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 beforeAll(async () => {
   work = await tempDir('kko-artifact-read-');
+  testCatalog = await fixtureCatalog(join(work.dir, 'catalog'));
   good = await build('good.tar.gz', withChecksums(artifactEntries(IMGS)));
 });
 afterAll(async () => work.cleanup());
@@ -142,7 +81,7 @@ describe('kko artifact verify', () => {
     });
     const r = await kko(['artifact', 'verify', await build('tampered.tar.gz', entries)]);
     expect(r.code).toBe(1);
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([expect.stringMatching(new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64}\\)$`))]);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([expect.stringMatching(new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64} \\(blob name\\)\\)$`))]);
     expect(r.stderr).toMatch(/1 problem \(1 corrupt\)/);
   });
 
@@ -191,7 +130,7 @@ describe('kko artifact verify', () => {
     const out: string[] = [];
     let exit = 0;
     const ctx: CommandContext = { io: { stdout: (t) => void out.push(t), stderr: () => undefined, env: {}, cwd: work.dir, isTTY: false }, setExit: (c) => void (exit = c) };
-    await runVerify({ artifact: 'good.tar.gz', json: true }, ctx);
+    await runVerify({ artifact: 'good.tar.gz', json: true, catalog: testCatalog }, ctx);
     expect(exit).toBe(0);
     expect((JSON.parse(out.join('')) as { ok: boolean }).ok).toBe(true);
   });
@@ -250,7 +189,7 @@ describe('kko artifact import', () => {
     await mkdir(dest);
     const r = await kko(['artifact', 'import', await build('tampered-bin.tar.gz', entries), '--dir', dest]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(sha256 want /m);
+    expect(r.stderr).toMatch(/^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(size want 3000 got 8 \(kko\/inventory\.json\)\)$/m);
     expect(await readdir(dest)).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,10 @@ import { fixtureSet, pushIndex, seededBytes, tarOf } from '../support/builders.j
 import { startFileServer, type FileServer } from '../support/file-server.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli } from '../cli/run-cli.js';
+import { runImport, runVerify } from '../../src/cli/commands/artifact-read.js';
+import type { CommandContext } from '../../src/cli/context.js';
+import { isKkoError } from '../../src/errors.js';
+import { catalogWithBinaries } from '../support/catalog.js';
 
 // The whole artifact kk consumes: images, every binary and an ISO, from loopback servers that the mirror
 // policy puts in place of docker.io and the real download hosts; the test catalog carries the fixtures' sha256.
@@ -66,23 +70,20 @@ beforeAll(async () => {
   if (!r.parsed) throw new Error(JSON.stringify(r.issues));
   parsed = r.parsed;
   // test catalog: the real one with the fixtures' checksums
-  const catalogDir = join(work, 'catalog');
-  await cp(new URL('../../catalog/', import.meta.url).pathname, catalogDir, { recursive: true });
-  const real = await loadCatalog({ builtinDir: catalogDir });
-  const sums = JSON.parse(await readFile(join(catalogDir, 'checksums.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>;
+  const real = await loadCatalog();
+  const fixtures: Array<{ path: string; data: Buffer }> = [];
   for (const item of planBinaries(real, real.profile('v3.1.5'), parsed.manifest)) {
     const bytes = seededBytes(item.path, 20_000);
     const served = item.extract ? gzipSync(tarOf([{ name: item.extract, data: bytes }])) : bytes;
     const u = new URL(item.url);
     await mkdir(dirname(join(files.root, u.host, u.pathname)), { recursive: true });
     await writeFile(join(files.root, u.host, u.pathname), served);
-    ((sums[item.component] ??= {})[item.arch] ??= {})[item.version] = sha(bytes);
+    fixtures.push({ path: item.path, data: bytes });
   }
   const isoUrl = new URL('https://github.com/kubesphere/kubekey/releases/download/v3.1.5/ubuntu-20.04-debs-amd64.iso');
   await mkdir(dirname(join(files.root, isoUrl.host, isoUrl.pathname)), { recursive: true });
   await writeFile(join(files.root, isoUrl.host, isoUrl.pathname), ISO);
-  await writeFile(join(catalogDir, 'checksums.json'), JSON.stringify(sums));
-  catalog = await loadCatalog({ builtinDir: catalogDir });
+  catalog = await catalogWithBinaries(join(work, 'catalog'), fixtures);
   // mirror policy: docker.io → the registry; every download host → the file server
   const port = new URL(files.url).port;
   await writeFile(join(work, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1
@@ -134,20 +135,74 @@ describe('a complete kk artifact', () => {
   });
 
   it('kko artifact verify passes; inspect lists images and binaries; import lays out kk\'s work dir', async () => {
-    const v = await runCli(['artifact', 'verify', artifact]);
-    expect(v.stderr).toBe('');
+    const v = await withCatalog((ctx) => runVerify({ artifact, json: true, catalog }, ctx));
     expect(v.code).toBe(0);
+    const report = JSON.parse(v.stdout) as { kind: string; anchors: Record<string, number>; unanchored: string[] };
+    expect(report).toMatchObject({ kind: 'kko', anchors: { catalog: 15, manifest: 1 }, unanchored: [] }); // every binary by the catalog, the ISO by the user's checksum
     const i = await runCli(['artifact', 'inspect', artifact, '--json']);
     expect(i.code).toBe(0);
     expect(JSON.stringify(JSON.parse(i.stdout))).toContain('kube/v1.28.12/amd64/kubeadm'.split('/')[0]);
     const dir = join(work, 'kubekey');
-    const imp = await runCli(['artifact', 'import', artifact, '--dir', dir]);
+    const imp = await withCatalog((ctx) => runImport({ artifact, dir, catalog }, ctx));
     expect(imp.code).toBe(0);
     for (const p of KK_PATHS) await expect(readFile(join(dir, p)), p).resolves.toBeInstanceOf(Buffer);
     const md5 = createHash('md5').update(await readFile(artifact)).digest('hex');
     expect(await readFile(join(dir, 'artifact.md5'), 'utf8')).toBe(md5);
   });
+
+  it('with the shipped catalog, every made-up binary is corrupt although the inventory and SHA256SUMS agree with it', async () => {
+    const v = await runCli(['artifact', 'verify', artifact]);
+    expect(v.code).toBe(1);
+    const corrupt = v.stdout.split('\n').filter((l) => l.startsWith('corrupt: '));
+    expect(corrupt.map((l) => l.split(' ')[1]).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort());
+    expect(corrupt.every((l) => l.endsWith('(kko catalog))'))).toBe(true);
+    const dir = join(work, 'kubekey-real-catalog');
+    expect((await runCli(['artifact', 'import', artifact, '--dir', dir])).code).toBe(1);
+    await expect(readdir(dir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a truncated crictl with its SHA256SUMS line (and inventory row) rewritten fails verify and import', async () => {
+    const src = join(work, 'retar');
+    await mkdir(src);
+    await sh('tar', ['xzf', artifact, '-C', src]);
+    const crictl = 'crictl/v1.29.0/amd64/crictl-v1.29.0-linux-amd64.tar.gz';
+    const cut = (await readFile(join(src, crictl))).subarray(0, 1000);
+    await writeFile(join(src, crictl), cut);
+    const old = createHash('sha256').update(seededBytes(crictl, 20_000)).digest('hex');
+    // a careful forger: the inventory row, its SHA256SUMS line and the crictl line all agree with the cut file
+    const inv = join(src, 'kko/inventory.json');
+    const invBefore = await readFile(inv);
+    await writeFile(inv, invBefore.toString('utf8').replaceAll(old, sha(cut)));
+    const sums = join(src, 'kko/SHA256SUMS');
+    await writeFile(sums, (await readFile(sums, 'utf8')).replaceAll(old, sha(cut)).replace(sha(invBefore), sha(await readFile(inv))));
+    const forged = join(work, 'forged.tar.gz');
+    await sh('tar', ['czf', forged, '-C', src, '.']);
+    const v = await withCatalog((ctx) => runVerify({ artifact: forged, catalog }, ctx));
+    expect(v.code).toBe(1);
+    expect(v.stdout).toContain(`corrupt: ${crictl} (sha256 want ${old} got ${sha(cut)} (kko catalog))`);
+    const dir = join(work, 'kubekey-forged');
+    const imp = await withCatalog((ctx) => runImport({ artifact: forged, dir, catalog }, ctx));
+    expect(imp.code).toBe(1);
+    expect(imp.stderr).toContain(`corrupt: ${crictl}`);
+    await expect(readdir(dir)).rejects.toThrow(/ENOENT/);
+  });
 });
+
+// Run a command function with a captured context and main()'s mapping of thrown errors to exit codes.
+async function withCatalog(fn: (ctx: CommandContext) => Promise<void>): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  let code = 0;
+  const ctx: CommandContext = { io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: work, isTTY: false }, setExit: (c) => void (code = c) };
+  try {
+    await fn(ctx);
+  } catch (err) {
+    if (!isKkoError(err)) throw err;
+    stderr += `error: ${err.message}\n`;
+    code = err.isInputError ? 2 : 1;
+  }
+  return { code, stdout, stderr };
+}
 
 describe('precheck of binaries and ISOs', () => {
   it('reports every binary and the ISO reachable (or cached) before anything is downloaded', async () => {

@@ -24,26 +24,30 @@ function octal(n: number, width: number): string {
   return `${n.toString(8).padStart(width - 1, '0')}\0`;
 }
 
-// A ustar archive of regular files, written by hand: mtime 0, uid/gid 0, mode 0644.
-export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>): Buffer {
+// One ustar header of a regular file, written by hand: mtime 0, uid/gid 0, mode 0644. `size` is what the header
+// claims (a hostile test may follow it with fewer bytes).
+export function tarHeader(name: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write(octal(0o644, 8), 100);
+  h.write(octal(0, 8), 108);
+  h.write(octal(0, 8), 116);
+  h.write(octal(size, 12), 124);
+  h.write(octal(0, 12), 136);
+  h.write(' '.repeat(8), 148);
+  h.write('0', 156);
+  h.write('ustar\0' + '00', 257, 'binary');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return h;
+}
+
+// A ustar archive of regular files, in the given order; `end: false` leaves off the end-of-archive marker.
+export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>, opts: { end?: boolean } = {}): Buffer {
   const parts: Buffer[] = [];
-  for (const f of files) {
-    const h = Buffer.alloc(512);
-    h.write(f.name, 0, 100, 'utf8');
-    h.write(octal(0o644, 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
-    h.write(octal(f.data.length, 12), 124);
-    h.write(octal(0, 12), 136);
-    h.write(' '.repeat(8), 148);
-    h.write('0', 156);
-    h.write('ustar\0' + '00', 257, 'binary');
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    parts.push(h, f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
+  for (const f of files) parts.push(tarHeader(f.name, f.data.length), f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512));
+  if (opts.end !== false) parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
 }
 

@@ -10,14 +10,17 @@ import {
   type InspectReport,
   type VerifyReport,
 } from '../../artifact-read/index.js';
-import { absPath } from '../common.js';
+import type { Catalog } from '../../catalog/index.js';
+import { absPath, catalogFor } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_INVALID } from '../io.js';
 import { formatBytes } from '../progress.js';
 
 export type InspectOptions = { artifact: string; json?: boolean };
-export type VerifyOptions = { artifact: string; json?: boolean };
-export type ImportOptions = { artifact: string; dir?: string; json?: boolean };
+// `catalog`: the catalog binaries are checked against (default: the shipped one plus KKO_CATALOG_DIR).
+export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog };
+export type ImportOptions = { artifact: string; dir?: string; json?: boolean; catalog?: Catalog };
+export type ArtifactReadDeps = { catalog?: () => Promise<Catalog> };
 
 // A hostile or unreadable archive is bad input (exit 2), not an operational failure; everything else goes to main().
 async function refusingHostile(ctx: CommandContext, fn: () => Promise<void>): Promise<void> {
@@ -48,7 +51,14 @@ function renderInspect(r: InspectReport): string {
     '',
     `total: ${r.images.length} images from ${source} (${r.blobs.count} blobs, ${formatBytes(r.blobs.size)}); ${r.files - r.blobs.count} other files`,
     `checksums: ${r.checksums ? 'kko/SHA256SUMS present (run `kko artifact verify`)' : 'none in the artifact'}`,
+    ...(r.manifest.present ? [`manifest: kko/manifest.json, ${manifestNote(r.manifest.redacted)}`] : []),
   ].join('\n');
+}
+
+function manifestNote(redacted: boolean | undefined): string {
+  if (redacted === true) return 'credentials removed at export (spec.registry.auths passwords are not in it; give them again to kk)';
+  if (redacted === false) return 'stored as given (the inventory says no credentials were removed)';
+  return 'the inventory does not say whether credentials were removed';
 }
 
 // `kko artifact inspect`: what is inside, by class and component, read in one pass without unpacking.
@@ -60,28 +70,69 @@ export async function runInspect(o: InspectOptions, ctx: CommandContext): Promis
   });
 }
 
+const ANCHOR_TEXT: Record<string, string> = {
+  catalog: 'the kko catalog',
+  manifest: 'iso.checksum in kko/manifest.json',
+  inventory: 'kko/inventory.json only (unsigned: it travels with the artifact)',
+  checksums: 'kko/SHA256SUMS only (it travels with the artifact)',
+};
+
+// Which anchor vouched for the binaries and ISOs, and which nothing vouched for.
+function renderAnchors(r: VerifyReport): string[] {
+  const parts = Object.entries(r.anchors).map(([a, n]) => `${n} against ${ANCHOR_TEXT[a] ?? a}`);
+  const lines = parts.length > 0 ? [`binaries and ISOs: ${parts.join('; ')}`] : [];
+  if (r.kind === 'kk') lines.push('no kko/ metadata (a kk artifact): blobs were checked by name and the layout walked; binaries could only be checked against the kko catalog');
+  if (r.unanchored.length > 0) lines.push(`not checked against anything (${r.unanchored.length}): ${r.unanchored.join(', ')}`);
+  return lines;
+}
+
 function renderVerify(r: VerifyReport): string {
   const lines = r.problems.map(formatProblem);
-  const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked)';
-  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`);
+  const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
+  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r));
   return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
+}
+
+async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise<Catalog> {
+  return o.catalog ?? catalogFor(ctx, undefined);
 }
 
 // `kko artifact verify`: re-hash every file while streaming; exit 0 clean, 1 missing/extra/corrupt, 2 unreadable.
 export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
-    const report = await verifyArtifact(absPath(ctx, o.artifact));
+    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o) });
     if (o.json) printJson(ctx, report);
     else ctx.io.stdout(`${renderVerify(report)}\n`);
     if (!report.ok) throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
   });
 }
 
+// Run `fn` with an AbortSignal that SIGINT/SIGTERM fire; once it has cleaned up, the signal is raised again so the
+// process ends as the user asked (exit status 128+n).
+async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let got: NodeJS.Signals | undefined;
+  const on = (sig: NodeJS.Signals): void => {
+    got = sig;
+    ac.abort(new KkoError('IO_ERROR', `interrupted by ${sig}; the staging dir was removed`));
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+    if (got) process.kill(process.pid, got);
+  }
+}
+
 // `kko artifact import`: unpack into kk's work dir (default ./kubekey), verified before anything is moved into place.
 export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
     try {
-      const report = await importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey') });
+      const catalog = await catalogOf(ctx, o);
+      const report = await withSignals((signal) => importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, signal }));
       if (o.json) printJson(ctx, report);
       else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
     } catch (err) {
@@ -105,10 +156,12 @@ Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
   $ kko artifact verify kubekey-artifact.tar.gz --json > verify.json
 
-Checks, in one streaming pass: every images/blobs/sha256/<hex> hashes to its name; kko/SHA256SUMS (when present)
-matches every other entry; the OCI layout is complete; every kko/inventory.json image is in images/index.json.
-Prints one line per problem: "missing: PATH", "extra: PATH", "corrupt: PATH (sha256 want X got Y)".
-Exit codes: 0 intact, 1 something missing, extra or corrupt, 2 unreadable or unsafe archive.
+Checks, in one streaming pass, against the strongest anchor first: kk binaries against the kko catalog's sha256,
+ISOs against iso.checksum in kko/manifest.json, then kko/inventory.json and kko/SHA256SUMS (both travel with the
+artifact); every images/blobs/sha256/<hex> against its name; the OCI layout is complete (no foreign layers left
+to fetch); every inventory image is in images/index.json. A kk artifact (no kko/) gets blob, layout and catalog checks.
+Prints one line per problem: "missing: PATH", "extra: PATH", "corrupt: PATH (sha256 want X got Y (ANCHOR))".
+Exit codes: 0 intact, 1 something missing, extra or corrupt, 2 unreadable, unsafe or not an artifact.
 `;
 
 const IMPORT_HELP = `
@@ -117,13 +170,16 @@ Examples:
   $ kko artifact import kubekey-artifact.tar.gz --dir /data/kubekey
   $ kk create cluster -f config.yaml -a kubekey-artifact.tar.gz # kk then skips its own untar (artifact.md5 matches)
 
-Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; only when everything verifies are they
-moved into place and DIR/artifact.md5 written. On any failure DIR is left as it was.
+Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; an entry the lists do not name (or with
+another size) is refused from its header. Only when everything verifies are files moved into place and
+DIR/artifact.md5 written. On any failure, SIGINT or SIGTERM DIR is left as it was; staging dirs of killed
+imports are removed by the next import.
 Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 unreadable or unsafe archive.
 `;
 
 // Registers inspect, verify and import under `kko artifact`.
-export function registerArtifactReadCommands(artifact: Command, ctx: CommandContext): void {
+export function registerArtifactReadCommands(artifact: Command, ctx: CommandContext, deps: ArtifactReadDeps = {}): void {
+  const withCatalog = async <T extends object>(o: T): Promise<T & { catalog?: Catalog }> => (deps.catalog ? { ...o, catalog: await deps.catalog() } : o);
   artifact
     .command('inspect')
     .description('list what an artifact holds, by class and component, with sizes (reads it once, unpacks nothing)')
@@ -137,7 +193,7 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
     .argument('<artifact>', 'artifact file (.tar.gz or .tar)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', VERIFY_HELP)
-    .action(async (artifactPath: string, o: { json?: boolean }) => runVerify({ artifact: artifactPath, ...o }, ctx));
+    .action(async (artifactPath: string, o: { json?: boolean }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
   artifact
     .command('import')
     .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")
@@ -145,5 +201,5 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
     .option('--dir <dir>', "kk's work dir", 'kubekey')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', IMPORT_HELP)
-    .action(async (artifactPath: string, o: { dir?: string; json?: boolean }) => runImport({ artifact: artifactPath, ...o }, ctx));
+    .action(async (artifactPath: string, o: { dir?: string; json?: boolean }) => runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx));
 }
