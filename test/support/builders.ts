@@ -5,6 +5,7 @@ import type { Descriptor, Platform } from '../../src/oci/index.js';
 import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import type { RegistryClient } from '../../src/registry/index.js';
+import { raw, rawTar } from './raw-tar.js';
 
 // Deterministic fixture images built in memory (ggcr's pkg/v1/random idea, but seeded): same seed, same digests.
 
@@ -20,31 +21,9 @@ export function seededBytes(seed: string, size: number): Buffer {
   return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }
 
-function octal(n: number, width: number): string {
-  return `${n.toString(8).padStart(width - 1, '0')}\0`;
-}
-
-// A ustar archive of regular files, written by hand: mtime 0, uid/gid 0, mode 0644.
+// A ustar archive of regular files (mtime 0, uid/gid 0, mode 0644), through the raw header writer.
 export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>): Buffer {
-  const parts: Buffer[] = [];
-  for (const f of files) {
-    const h = Buffer.alloc(512);
-    h.write(f.name, 0, 100, 'utf8');
-    h.write(octal(0o644, 8), 100);
-    h.write(octal(0, 8), 108);
-    h.write(octal(0, 8), 116);
-    h.write(octal(f.data.length, 12), 124);
-    h.write(octal(0, 12), 136);
-    h.write(' '.repeat(8), 148);
-    h.write('0', 156);
-    h.write('ustar\0' + '00', 257, 'binary');
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    parts.push(h, f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
+  return rawTar(...files.map((f) => raw(f.name, f.data)));
 }
 
 function blob(bytes: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Blob {
