@@ -12,7 +12,7 @@ export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
 export type AdmitOptions = { links?: 'refuse' | 'inside'; maxMetadataBytes?: number; maxEntries?: number };
 
 export const METADATA_MAX_BYTES = 16 * 1024 * 1024;
-export const MAX_ENTRIES = 200_000; // a kk artifact has a few thousand
+export const MAX_ENTRIES = 50_000; // a kk artifact has a few thousand; RSS of inspect/verify stays < 256 MB at the limit
 const MAX_NAME_BYTES = 4096; // PATH_MAX: kk could not create a longer path anyway
 const NAME_BUDGET = 32 * 1024 * 1024; // characters of names kept for the duplicate checks
 
