@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,10 @@ beforeAll(async () => {
   work = await tempDir('kko-tar-diff-');
   goBin = buildGoReferee();
 });
-afterAll(() => work?.cleanup());
+afterAll(async () => {
+  await work?.cleanup();
+  if (goBin) await rm(goBin, { force: true });
+});
 
 function expectAgreement(tar: Buffer, kko: Listing): void {
   if (!goBin) return;
