@@ -94,3 +94,71 @@ describe('decompressorFor', () => {
     await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
   });
 });
+
+// A zstd frame of raw blocks written by hand: `descriptor` and `header` bytes as given, then `blocks`.
+function frame(descriptor: number, header: number[], blocks: Buffer[]): Buffer {
+  const parts = blocks.map((b, i) => {
+    const h = Buffer.alloc(3);
+    h.writeUIntLE((b.length << 3) | (i === blocks.length - 1 ? 1 : 0), 0, 3);
+    return Buffer.concat([h, b]);
+  });
+  return Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor, ...header]), ...parts]);
+}
+
+// RLE blocks: 4 bytes that each decode to 128 KiB of `byte`.
+function rleBlocks(n: number): Buffer {
+  const out = Buffer.alloc(4 * n);
+  for (let i = 0; i < n; i++) {
+    out.writeUIntLE(((128 * 1024) << 3) | (1 << 1) | (i === n - 1 ? 1 : 0), 4 * i, 3);
+    out[4 * i + 3] = 0;
+  }
+  return out;
+}
+
+describe('zstd frames are bounded and checked', () => {
+  it('refuses a window over 128 MiB before allocating it (zstd -t refuses it too)', async () => {
+    // Window_Descriptor 0xa7: 2^30 + 7/8 * 2^30 = 1.9 GiB; about 1.6 KB on disk.
+    const bomb = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa7]), rleBlocks(400)]);
+    expect(bomb.length).toBeLessThan(1700);
+    const cli = spawnSync('zstd', ['-t', '-q'], { input: bomb });
+    expect(cli.status).not.toBe(0);
+    const t = Date.now();
+    await expect(inflate(bomb)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/needs a 2013265920-byte window \(limit 134217728\)/) });
+    expect(Date.now() - t).toBeLessThan(2000);
+    // Single_Segment with an 8-byte Frame_Content_Size: the window is the content size.
+    const fcs = Buffer.alloc(8);
+    fcs.writeBigUInt64LE(3n * 1024n ** 3n);
+    await expect(inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xe0]), fcs, rleBlocks(1)]))).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+  });
+
+  it('reads a frame with a window of exactly 128 MiB', async () => {
+    const data = Buffer.from('kubeadm');
+    expect((await inflate(frame(0x00, [0x88], [data]))).equals(data)).toBe(true); // 0x88: 2^(10+17)
+  });
+
+  it('refuses a flipped byte that only the content checksum catches, as `zstd -t` does', async () => {
+    const content = randomBytes(300_000); // incompressible: zstd stores raw blocks, so a flip decodes "fine"
+    const zst = zstdCli(['-q', '-c', '--check', '-1'], content);
+    expect((await inflate(zst, 1000)).equals(content)).toBe(true);
+    const bad = Buffer.from(zst);
+    bad[150_000] = (bad[150_000] ?? 0) ^ 0x01;
+    expect(spawnSync('zstd', ['-t', '-q'], { input: bad }).status).not.toBe(0);
+    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/) });
+  });
+
+  it('checks every frame of a multi-frame file, skippable frames included', async () => {
+    const a = randomBytes(70_000);
+    const b = Buffer.from(text.subarray(0, 200_000));
+    const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 5, 0, 0, 0]), Buffer.from('hello')]);
+    const fa = zstdCli(['-q', '-c', '--check', '-1'], a);
+    const fb = zstdCli(['-q', '-c', '--check', '-19'], b);
+    const empty = zstdCli(['-q', '-c', '--check'], Buffer.alloc(0));
+    const multi = Buffer.concat([fa, skippable, empty, fb, await zstdOf([[rnd.subarray(0, 5000), true]])]);
+    expect(zstdCli(['-dc'], multi).equals(Buffer.concat([a, b, rnd.subarray(0, 5000)]))).toBe(true);
+    for (const step of [7, 4096, 1 << 20]) expect((await inflate(multi, step)).equals(Buffer.concat([a, b, rnd.subarray(0, 5000)]))).toBe(true);
+    const bad = Buffer.from(multi);
+    const at = fa.length + skippable.length + empty.length + fb.length - 2; // inside frame 3's checksum
+    bad[at] = (bad[at] ?? 0) ^ 0xff;
+    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 3 at compressed byte \d+: content checksum mismatch/) });
+  });
+});

@@ -2,6 +2,7 @@ import { PassThrough, Transform, type TransformCallback, type Writable } from 'n
 import { createGunzip } from 'node:zlib';
 import { isKkoError, KkoError } from '../errors.js';
 import { BlockCutter, GzipSink } from './gzip-writer.js';
+import { ZstdFrameWalker } from './zstd-frames.js';
 import { PlainSink, writeOut, type ArchiveSink } from './tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -128,6 +129,7 @@ const DECODE_SLICE = 4 * 1024;
 
 class ZstdDecompress extends Transform {
   #decoder: Decoder | undefined;
+  readonly #frames = new ZstdFrameWalker();
   #full = false;
   #wake: (() => void) | undefined;
 
@@ -139,7 +141,8 @@ class ZstdDecompress extends Transform {
     } catch (err) {
       throw new KkoError('INVALID_INPUT', 'reading archive: the zstd decoder (fzstd) could not be loaded', { cause: err, hint: 'decompress it first: zstd -d ART' });
     }
-    this.#decoder = new mod.Decompress((data) => {
+    this.#decoder = new mod.Decompress((data, final) => {
+      if (!final) this.#frames.block(data); // one call per block; `final` marks the end of an empty stream
       if (data.length > 0 && !this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) this.#full = true;
     });
     return this.#decoder;
@@ -151,9 +154,13 @@ class ZstdDecompress extends Transform {
     do {
       const slice = chunk.subarray(off, off + DECODE_SLICE);
       off += DECODE_SLICE;
+      const last = final && off >= chunk.length;
       try {
-        d.push(slice, final && off >= chunk.length);
+        this.#frames.walk(slice); // refuses a frame header before the decoder allocates its window
+        d.push(slice, last);
+        if (last) this.#frames.finish();
       } catch (err) {
+        if (isKkoError(err)) throw err;
         throw new KkoError('UNSAFE_ARCHIVE', `reading archive: corrupt or truncated zstd data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
       }
       if (this.#full) await new Promise<void>((resolve) => (this.#wake = resolve));

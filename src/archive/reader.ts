@@ -1,31 +1,21 @@
 import { pipeline, Readable } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
 import { decompressorFor, type Compression } from './compress.js';
-import { assertSafeName } from './tar.js';
+import { Admission, type AdmitOptions, type EntryType } from './tar-admit.js';
+import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type Header } from './tar-header.js';
 
 // A streaming tar reader for artifacts we did not write: ustar, PAX `path`/`size`/`linkpath`, GNU `L`/`K` long
 // names, over gzip, zstd or plain tar. Bodies stream; nothing but headers and small extended records is buffered.
 
-export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
+export type { EntryType } from './tar-admit.js';
+export { isMetadataName, MAX_ENTRIES, METADATA_MAX_BYTES } from './tar-admit.js';
 export type ArchiveEntry = { name: string; size: number; type: EntryType; mode: number; linkname?: string; body: Readable };
 export type ArchiveCompression = Compression;
-// links: kk artifacts hold regular files only, so links are refused unless a caller opts in to links inside the tree.
-export type ReadOptions = { links?: 'refuse' | 'inside'; maxMetadataBytes?: number };
+export type ReadOptions = AdmitOptions;
 
-const BLOCK = 512;
 const CHUNK = 64 * 1024;
 const MAX_EXTENDED = 1024 * 1024; // PAX records and GNU long names
 const MAX_TAIL = 16 * 1024 * 1024; // decompressed bytes read after the end-of-archive marker
-export const METADATA_MAX_BYTES = 16 * 1024 * 1024;
-
-// Small documents read whole (index.json, kko/*): a size beyond the cap is refused before a byte is read.
-export function isMetadataName(name: string): boolean {
-  return name === 'images/index.json' || name === 'images/oci-layout' || name.startsWith('kko/');
-}
-
-function unsafe(message: string): KkoError {
-  return new KkoError('UNSAFE_ARCHIVE', `reading archive: ${message}`);
-}
 
 function wrapReadError(err: unknown): KkoError {
   if (isKkoError(err)) return err;
@@ -111,78 +101,6 @@ class ByteSource {
   }
 }
 
-type Header = { name: string; size: number; mode: number; flag: string; linkname: string; offset: number };
-type Extended = { path?: string; linkpath?: string; size?: number };
-
-function cstring(block: Buffer, start: number, len: number): string {
-  const field = block.subarray(start, start + len);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul === -1 ? len : nul).toString('utf8');
-}
-
-// Octal (NUL/space padded) or GNU base-256 (high bit set) numeric field.
-function numeric(block: Buffer, start: number, len: number, what: string): number {
-  const field = block.subarray(start, start + len);
-  if (((field[0] ?? 0) & 0x80) !== 0) {
-    if (field[0] === 0xff) throw unsafe(`negative ${what} in header at byte ${start}`);
-    let v = (field[0] ?? 0) & 0x7f;
-    for (const b of field.subarray(1)) v = v * 256 + b;
-    if (!Number.isSafeInteger(v)) throw unsafe(`${what} too large`);
-    return v;
-  }
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw unsafe(`malformed ${what} field "${text}"`);
-  return parseInt(text, 8);
-}
-
-function isZeroBlock(block: Buffer): boolean {
-  for (const b of block) if (b !== 0) return false;
-  return true;
-}
-
-// Parse one 512-byte header; the checksum (unsigned, or the historical signed sum) must match.
-function parseHeader(block: Buffer, offset: number): Header {
-  const raw = cstring(block, 0, 100);
-  const magic = block.subarray(257, 263).toString('latin1');
-  const prefix = magic === 'ustar\0' ? cstring(block, 345, 155) : '';
-  const name = prefix ? `${prefix}/${raw}` : raw;
-  let unsigned = 0;
-  let signed = 0;
-  block.forEach((b, i) => {
-    const v = i >= 148 && i < 156 ? 0x20 : b;
-    unsigned += v;
-    signed += v > 127 ? v - 256 : v;
-  });
-  const stored = numeric(block, 148, 8, 'checksum');
-  if (stored !== unsigned && stored !== signed) throw unsafe(`header checksum mismatch at entry ${JSON.stringify(name)} (byte ${offset})`);
-  const flag = String.fromCharCode(block[156] ?? 0);
-  return { name, size: numeric(block, 124, 12, 'size'), mode: numeric(block, 100, 8, 'mode') & 0o7777, flag, linkname: cstring(block, 157, 100), offset };
-}
-
-// PAX records: "<len> <key>=<value>\n"; only path, linkpath and size matter to us.
-function parsePax(data: Buffer): Extended {
-  const out: Extended = {};
-  let pos = 0;
-  while (pos < data.length) {
-    const space = data.indexOf(0x20, pos);
-    const len = space === -1 ? NaN : Number(data.subarray(pos, space).toString('latin1'));
-    if (!Number.isInteger(len) || len <= 0 || pos + len > data.length || data[pos + len - 1] !== 0x0a) throw unsafe('malformed PAX extended header');
-    const record = data.subarray(space + 1, pos + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    const key = record.slice(0, eq);
-    const value = record.slice(eq + 1);
-    if (key === 'path') out.path = value;
-    if (key === 'linkpath') out.linkpath = value;
-    if (key === 'size') {
-      if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw unsafe(`malformed PAX size "${value}"`);
-      out.size = Number(value);
-    }
-    pos += len;
-  }
-  return out;
-}
-
 function padOf(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
@@ -197,85 +115,72 @@ async function readExtended(src: ByteSource, h: Header): Promise<Buffer> {
 
 const END = Symbol('end');
 
+function isZeroBlock(block: Buffer): boolean {
+  for (const b of block) if (b !== 0) return false;
+  return true;
+}
+
+// A GNU long name / link: the data up to its first NUL (Go's parseString).
+function longName(data: Buffer, offset: number): string {
+  const nul = data.indexOf(0);
+  return utf8(data.subarray(0, nul === -1 ? data.length : nul), 'GNU long name', offset);
+}
+
+// The extended headers seen since the last entry. Go keeps only the last 'x' (and the last 'L'/'K'), lets an 'L'/'K'
+// beat a PAX path/linkpath, and forgets all of them at a 'g'; GNU tar and Python differ, so any such mix is refused.
+class Pending {
+  readonly #seen = new Map<string, number>(); // flag → offset
+  pax: Extended = {};
+  long: { path?: string; linkpath?: string } = {};
+
+  add(h: Header): void {
+    const earlier = h.flag === 'g' ? [...this.#seen.values()][0] : this.#seen.get(h.flag);
+    if (earlier !== undefined) {
+      const what = h.flag === 'g' ? 'a global header' : `a second '${h.flag}' extended header`;
+      throw unsafe(`${what} at tar byte ${h.offset} follows the extended header at tar byte ${earlier} before any entry`);
+    }
+    if (h.flag !== 'g') this.#seen.set(h.flag, h.offset);
+  }
+
+  get offset(): number | undefined {
+    return [...this.#seen.values()][0];
+  }
+
+  // The entry with its extended records applied; a GNU long name and a PAX path for the same entry are refused.
+  apply(h: Header): Header {
+    if (this.long.path !== undefined && this.pax.path !== undefined) throw unsafe(`entry ${where(this.long.path, h.offset)} has both a GNU long name and a PAX path ${JSON.stringify(this.pax.path)}`);
+    if (this.long.linkpath !== undefined && this.pax.linkpath !== undefined) throw unsafe(`entry ${where(h.name, h.offset)} has both a GNU long link and a PAX linkpath`);
+    return { ...h, name: this.long.path ?? this.pax.path ?? h.name, linkname: this.long.linkpath ?? this.pax.linkpath ?? h.linkname, size: this.pax.size ?? h.size };
+  }
+}
+
+// Two zero blocks end the archive. Go fails on a zero block followed by a header (GNU tar and Python stop at it), so
+// that is refused; a single zero block at the very end of the input is an end, as in Go.
+async function endOfArchive(src: ByteSource, pending: Pending): Promise<typeof END> {
+  const at = src.offset - BLOCK;
+  const second = await src.exact(BLOCK, 'end-of-archive marker');
+  if (second && !isZeroBlock(second)) throw unsafe(`a zero block at tar byte ${at} is followed by a header (hidden entries after the end marker)`);
+  const dangling = pending.offset;
+  if (dangling !== undefined) throw unsafe(`the extended header at tar byte ${dangling} is followed by the end of the archive, not an entry`);
+  return END;
+}
+
 // The next real entry header with any PAX / GNU long-name records before it applied; END at the end marker.
 async function nextHeader(src: ByteSource): Promise<Header | typeof END> {
-  const ext: Extended = {};
+  const pending = new Pending();
   for (;;) {
     const block = await src.exact(BLOCK, 'header');
     if (!block) throw unsafe('truncated archive: no end-of-archive marker');
-    if (isZeroBlock(block)) return END;
+    if (isZeroBlock(block)) return endOfArchive(src, pending);
     const h = parseHeader(block, src.offset - BLOCK);
-    if (h.flag === 'x') Object.assign(ext, parsePax(await readExtended(src, h)));
-    else if (h.flag === 'g') await readExtended(src, h);
-    else if (h.flag === 'L') ext.path = cstring(await readExtended(src, h), 0, h.size);
-    else if (h.flag === 'K') ext.linkpath = cstring(await readExtended(src, h), 0, h.size);
-    else return { ...h, name: ext.path ?? h.name, linkname: ext.linkpath ?? h.linkname, size: ext.size ?? h.size };
+    if (!'xgLK'.includes(h.flag)) return pending.apply(h);
+    pending.add(h);
+    const data = await readExtended(src, h);
+    if (h.flag === 'x') pending.pax = parsePax(data, h.offset, false);
+    else if (h.flag === 'g') parsePax(data, h.offset, true);
+    else if (h.flag === 'L') pending.long.path = longName(data, h.offset);
+    else pending.long.linkpath = longName(data, h.offset);
   }
-}
-
-const TYPES: Readonly<Record<string, EntryType>> = { '0': 'file', '\0': 'file', '7': 'file', '5': 'directory', '1': 'hardlink', '2': 'symlink' };
-
-// "./a/b" → "a/b"; the root directory entry "./" → undefined (skipped). Everything else must pass the writer's rule.
-function normaliseName(raw: string, type: EntryType): string | undefined {
-  if (raw === '' || raw.includes('\0')) throw unsafe(`refusing entry with an empty or NUL-containing name ${JSON.stringify(raw)}`);
-  let name = type === 'directory' ? raw.replace(/\/+$/, '') : raw;
-  while (name.startsWith('./')) name = name.slice(2);
-  if (name === '' || name === '.') {
-    if (type === 'directory') return undefined;
-    throw unsafe(`refusing entry with an empty name ${JSON.stringify(raw)}`);
-  }
-  try {
-    assertSafeName(name);
-  } catch {
-    throw unsafe(`refusing entry ${JSON.stringify(raw)}: absolute path or "."/".." segment`);
-  }
-  return name;
-}
-
-// Links are refused by default; with links: 'inside', a target must resolve inside the tree (a hardlink: to an earlier file).
-function checkLink(h: Header, name: string, type: EntryType, opts: ReadOptions, seen: ReadonlyMap<string, EntryType>): void {
-  if ((opts.links ?? 'refuse') === 'refuse') throw unsafe(`refusing ${type} ${JSON.stringify(name)} -> ${JSON.stringify(h.linkname)}: artifacts hold regular files only`);
-  if (h.linkname === '' || h.linkname.startsWith('/')) throw unsafe(`refusing ${type} ${JSON.stringify(name)}: absolute or empty target ${JSON.stringify(h.linkname)}`);
-  const target = type === 'symlink' ? [...name.split('/').slice(0, -1), h.linkname].join('/') : h.linkname;
-  const parts: string[] = [];
-  for (const seg of target.split('/')) {
-    if (seg === '..' && parts.length === 0) throw unsafe(`refusing ${type} ${JSON.stringify(name)}: target ${JSON.stringify(h.linkname)} escapes the archive`);
-    if (seg === '..') parts.pop();
-    else if (seg !== '.' && seg !== '') parts.push(seg);
-  }
-  if (type === 'hardlink' && seen.get(parts.join('/')) !== 'file') throw unsafe(`refusing hardlink ${JSON.stringify(name)}: target ${JSON.stringify(h.linkname)} is not an earlier file`);
-}
-
-// Every parent of a name is a directory from now on; a parent that is already a file or link is refused.
-function claimParents(name: string, seen: Map<string, EntryType>): void {
-  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
-    const dir = name.slice(0, i);
-    const t = seen.get(dir);
-    if (t && t !== 'directory') throw unsafe(`refusing entry ${JSON.stringify(name)}: its parent ${JSON.stringify(dir)} is a ${t}`);
-    seen.set(dir, 'directory');
-  }
-}
-
-// Validate one header against everything refused: type, name, duplicates, links, metadata size.
-function admit(h: Header, seen: Map<string, EntryType>, opts: ReadOptions): { name: string; type: EntryType } | undefined {
-  const type = TYPES[h.flag];
-  if (!type) {
-    const kind = h.flag === '3' ? 'character device' : h.flag === '4' ? 'block device' : h.flag === '6' ? 'FIFO' : `entry type "${h.flag}"`;
-    throw unsafe(`refusing ${kind} ${JSON.stringify(h.name)}`);
-  }
-  const fileType: EntryType = type === 'file' && h.name.endsWith('/') ? 'directory' : type; // V7 convention
-  const name = normaliseName(h.name, fileType);
-  if (name === undefined) return undefined;
-  const before = seen.get(name);
-  if (before && !(before === 'directory' && fileType === 'directory')) {
-    throw unsafe(`refusing ${before === 'directory' ? 'entry that shadows a directory' : 'duplicate entry'} ${JSON.stringify(name)}`);
-  }
-  claimParents(name, seen);
-  if (fileType === 'symlink' || fileType === 'hardlink') checkLink(h, name, fileType, opts, seen);
-  const cap = opts.maxMetadataBytes ?? METADATA_MAX_BYTES;
-  if (isMetadataName(name) && h.size > cap) throw unsafe(`refusing ${JSON.stringify(name)}: ${h.size} bytes is over the ${cap}-byte limit for metadata`);
-  seen.set(name, fileType);
-  return { name, type: fileType };
 }
 
 type BodyState = { remaining: number; padding: number; abandoned: boolean; name: string };
@@ -307,7 +212,7 @@ async function finishBody(src: ByteSource, st: BodyState): Promise<void> {
 export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions = {}): AsyncGenerator<ArchiveEntry> {
   const src = new ByteSource(input);
   const lock = new Mutex();
-  const seen = new Map<string, EntryType>();
+  const admission = new Admission(opts);
   let current: BodyState | undefined;
   try {
     for (;;) {
@@ -318,7 +223,7 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions =
         await lock.run(() => src.drain(MAX_TAIL));
         return;
       }
-      const ok = admit(h, seen, opts);
+      const ok = admission.admit(h);
       current = { remaining: h.size, padding: padOf(h.size), abandoned: false, name: ok?.name ?? h.name };
       if (!ok) continue;
       const body = Readable.from(bodyChunks(src, lock, current), { objectMode: false, highWaterMark: CHUNK });

@@ -5,6 +5,7 @@ import type { Descriptor, Platform } from '../../src/oci/index.js';
 import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import type { RegistryClient } from '../../src/registry/index.js';
+import { raw, rawHeader, rawTar } from './raw-tar.js';
 
 // Deterministic fixture images built in memory (ggcr's pkg/v1/random idea, but seeded): same seed, same digests.
 
@@ -20,35 +21,18 @@ export function seededBytes(seed: string, size: number): Buffer {
   return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }
 
-function octal(n: number, width: number): string {
-  return `${n.toString(8).padStart(width - 1, '0')}\0`;
-}
-
-// One ustar header of a regular file, written by hand: mtime 0, uid/gid 0, mode 0644. `size` is what the header
-// claims (a hostile test may follow it with fewer bytes).
+// One ustar header of a regular file (mtime 0, uid/gid 0, mode 0644). `size` is what the header claims (a hostile
+// test may follow it with fewer bytes).
 export function tarHeader(name: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write(octal(0o644, 8), 100);
-  h.write(octal(0, 8), 108);
-  h.write(octal(0, 8), 116);
-  h.write(octal(size, 12), 124);
-  h.write(octal(0, 12), 136);
-  h.write(' '.repeat(8), 148);
-  h.write('0', 156);
-  h.write('ustar\0' + '00', 257, 'binary');
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return h;
+  return rawHeader(name, { size });
 }
 
-// A ustar archive of regular files, in the given order; `end: false` leaves off the end-of-archive marker.
+// A ustar archive of regular files, in the given order, through the raw header writer; `end: false` leaves off the
+// end-of-archive marker.
 export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>, opts: { end?: boolean } = {}): Buffer {
-  const parts: Buffer[] = [];
-  for (const f of files) parts.push(tarHeader(f.name, f.data.length), f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512));
-  if (opts.end !== false) parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
+  const body = rawTar(...files.map((f) => raw(f.name, f.data)));
+  return opts.end === false ? body.subarray(0, body.length - 1024) : body;
+}
 }
 
 function blob(bytes: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Blob {
