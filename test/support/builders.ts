@@ -33,7 +33,6 @@ export function tarOf(files: ReadonlyArray<{ name: string; data: Buffer }>, opts
   const body = rawTar(...files.map((f) => raw(f.name, f.data)));
   return opts.end === false ? body.subarray(0, body.length - 1024) : body;
 }
-}
 
 function blob(bytes: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Blob {
   return { bytes, descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length, ...extra } };
