@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'WRONG_PLATFORM'
   | 'NETWORK_ERROR'
   | 'MIRRORS_EXHAUSTED'
+  | 'UPSTREAM_BLOCKED' // the mirror policy's blockUpstream refuses an image or file no mirror serves
   | 'DOWNLOAD_FAILED'
   | 'CHECKSUM_MISMATCH'
   | 'UNSAFE_ARCHIVE'
@@ -41,6 +42,7 @@ const INPUT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'INCOMPATIBLE',
   'FILE_NOT_FOUND',
   'FILE_EXISTS',
+  'UPSTREAM_BLOCKED',
 ]);
 
 export class KkoError extends Error {

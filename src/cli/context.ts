@@ -1,3 +1,4 @@
+import { KkoError } from '../errors.js';
 import type { CliIo } from './io.js';
 
 // Passed to every command's register function.
@@ -15,4 +16,11 @@ export function printJson(ctx: CommandContext, value: unknown): void {
 export function collectList(value: string, previous: string[] | undefined): string[] {
   const items = value.split(',').map((s) => s.trim());
   return [...(previous ?? []), ...items];
+}
+
+// --json prints a summary of what was written; with the manifest itself on stdout the two would mix.
+export function jsonNeedsOutput(command: string): KkoError {
+  return new KkoError('INVALID_INPUT', `manifest ${command} --json: needs -o FILE${command === 'create' ? ' or --split DIR' : ''} (stdout carries the manifest)`, {
+    hint: `add -o manifest.yaml, or drop --json to get the YAML on stdout`,
+  });
 }

@@ -6,6 +6,8 @@ import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
 import { registerArtifactCommands } from './commands/artifact.js';
 import { registerPrecheck } from './commands/precheck.js';
+import { registerVersion } from './commands/version.js';
+import { registerCompletion } from './commands/completion.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
 
@@ -36,6 +38,8 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
   registerMirrorCommands(program, ctx);
   registerArtifactCommands(program, ctx);
   registerPrecheck(program, ctx);
+  registerVersion(program, ctx);
+  registerCompletion(program, ctx);
   return program;
 }
 

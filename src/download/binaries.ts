@@ -13,7 +13,7 @@ import type { HttpDownloader } from './http-fetch.js';
 import { gzipTarMember } from './tar-member.js';
 
 // The parts of the mirror policy downloads need (an EffectivePolicy fits).
-export type DownloadPolicy = { readonly zone?: string; readonly downloads: readonly DownloadRule[] };
+export type DownloadPolicy = { readonly zone?: string; readonly downloads: readonly DownloadRule[]; readonly blockUpstream?: string };
 
 export type DownloadDeps = {
   cache: BlobCache;
@@ -50,7 +50,7 @@ function candidate(s: DownloadSource, archive: boolean): Candidate {
 export function binaryCandidates(item: BinaryItem, policy: DownloadPolicy): Candidate[] {
   const main = resolveDownloadSources(item.url, policy).map((s) => candidate(s, item.extract !== undefined));
   if (item.id !== 'helm' || policy.zone !== 'cn') return main;
-  return [...resolveDownloadSources(helmCnUrl(item), policy).map((s) => candidate(s, false)), ...main];
+  return [...resolveDownloadSources(helmCnUrl(item), policy, { optional: true }).map((s) => candidate(s, false)), ...main];
 }
 
 // The catalog sha256 of a binary; kk's "No SHA256 found" is an error here too, with the versions that have one.

@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { ClusterChoices } from '../catalog/choices.js';
 import type { KubeKeyProfile } from '../catalog/schema.js';
 import { effectiveChoices, selectImages, type SelectedImage } from '../catalog/select.js';
+import { manifestSchemaComment } from '../json-schemas.js';
 import { VERSION } from '../version.js';
 import { MANIFEST_API_VERSION, MANIFEST_KIND, type KkComponents, type KkManifest, type KkoRecord } from './schema.js';
 
@@ -92,7 +93,8 @@ export function buildManifest(catalog: Catalog, choices: ClusterChoices, name: s
 // Deterministic YAML in kk's key order; each image carries its class as a trailing comment.
 export function renderManifest(manifest: KkManifest, header?: string): string {
   const doc = new Document(manifest, { sortMapEntries: false });
-  if (header) doc.commentBefore = header;
+  // The modeline first: yaml-language-server reads it from the top of the file.
+  doc.commentBefore = header ? `${manifestSchemaComment()}\n${header}` : manifestSchemaComment();
   const spec = doc.get('spec') as YAMLMap | undefined;
   const images = spec?.get('images');
   const classes = manifest.spec.kko?.imageClasses ?? {};

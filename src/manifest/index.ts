@@ -1,7 +1,9 @@
 export { MANIFEST_API_VERSION, MANIFEST_KIND, manifestSchema } from './schema.js';
 export type { KkManifest, KkComponents, KkoRecord, AuthEntry } from './schema.js';
 export { parseManifestText, loadManifestFile } from './parse.js';
-export type { ParsedManifest } from './parse.js';
+export type { ParsedManifest, SalvagedManifest, ParseResult } from './parse.js';
+export { validateManifests } from './check.js';
+export type { ValidateManifestsOptions, ValidateManifestsResult, ChoicesSource } from './check.js';
 export { buildManifest, renderManifest, expectedComponents, LAYER_ORDER } from './generate.js';
 export type { BuiltManifest } from './generate.js';
 export { splitManifest, mergeManifests } from './layers.js';

@@ -2,12 +2,18 @@ import type { Document } from 'yaml';
 import type { Issue } from '../errors.js';
 import { checkDocument, parseYaml, positionOf, readTextFile, type YamlSource } from '../util/yaml-doc.js';
 import { withVPrefix } from '../util/version.js';
+import { salvageManifest } from './salvage.js';
 import { manifestSchema, strictManifestSchema, type KkManifest } from './schema.js';
 
 export type ParsedManifest = { file: string; manifest: KkManifest; source: YamlSource; doc: Document.Parsed };
 
+// A manifest with schema errors, repaired so that `manifest validate` can still run every rule on it.
+export type SalvagedManifest = ParsedManifest & { dropped: Map<string, number[]> };
+
+export type ParseResult = { parsed?: ParsedManifest; salvaged?: SalvagedManifest; issues: Issue[] };
+
 // Parse a kk Manifest; all problems become issues (unknown fields are warnings: kk ignores them).
-export function parseManifestText(text: string, file: string): { parsed?: ParsedManifest; issues: Issue[] } {
+export function parseManifestText(text: string, file: string): ParseResult {
   const { source, issues } = parseYaml(text, file);
   if (issues.some((i) => i.severity === 'error')) return { issues };
   if (source.docs.length !== 1) {
@@ -20,9 +26,16 @@ export function parseManifestText(text: string, file: string): { parsed?: Parsed
     if (i.message.startsWith('unknown field')) issues.push({ ...i, severity: 'warning', code: 'UNKNOWN_FIELD', hint: 'kk ignores unknown fields; check the spelling' });
     else issues.push(i);
   }
-  if (issues.some((i) => i.severity === 'error')) return { issues };
+  const salvage = (): ParseResult => {
+    const s = salvageManifest(doc);
+    return { issues, ...(s ? { salvaged: { file, manifest: withVPrefixes(s.manifest, { file, doc, source }, issues), dropped: s.dropped, source, doc } } : {}) };
+  };
+  if (issues.some((i) => i.severity === 'error')) return salvage();
   const loose = checkDocument(manifestSchema, doc, source);
-  if (!loose.value) return { issues: [...issues, ...loose.issues] };
+  if (!loose.value) {
+    issues.push(...loose.issues);
+    return salvage();
+  }
   return { parsed: { file, manifest: withVPrefixes(loose.value, { file, doc, source }, issues), source, doc }, issues };
 }
 
@@ -40,6 +53,6 @@ function withVPrefixes(manifest: KkManifest, at: { file: string; doc: Document.P
   return { ...manifest, spec: { ...manifest.spec, kubernetesDistributions: dists.map((d) => ({ ...d, version: withVPrefix(d.version) })) } };
 }
 
-export async function loadManifestFile(file: string): Promise<{ parsed?: ParsedManifest; issues: Issue[] }> {
+export async function loadManifestFile(file: string): Promise<ParseResult> {
   return parseManifestText(await readTextFile(file, 'manifest'), file);
 }

@@ -20,6 +20,7 @@ export type RuleContext = {
   files: ParsedManifest[];
   issues: Issue[];
   registry?: RegistryFacts; // from --cluster: where kk pushes and nodes pull
+  imagesOnly?: boolean; // no Kubernetes distribution: no completeness or cluster checks (export packages what is listed)
 };
 
 type Rule = (ctx: RuleContext) => void;
@@ -198,10 +199,11 @@ const pushPullNames: Rule = (ctx) => {
 };
 
 const RULES: Rule[] = [knownVersions, componentVersions, addonCompatibility, completeness, pushPullNames];
+const IMAGES_ONLY_RULES: Rule[] = [componentVersions];
 
 // Run the cross-field rules over a (merged) manifest; returns the issues, never throws for bad content.
 export function runRules(ctx: Omit<RuleContext, 'issues'>): Issue[] {
   const full: RuleContext = { ...ctx, issues: [] };
-  for (const rule of RULES) rule(full);
+  for (const rule of ctx.imagesOnly ? IMAGES_ONLY_RULES : RULES) rule(full);
   return full.issues;
 }

@@ -12,6 +12,7 @@ export const BUILTIN_ZONES_DIR = fileURLToPath(new URL('../../catalog/zones/', i
 export type LoadedPolicyFile = {
   file: string;
   zone?: Zone;
+  blockUpstream: boolean;
   registries: RegistryRule[];
   downloads: DownloadRule[];
 };
@@ -58,6 +59,7 @@ export function normalizeRegistryPrefix(prefix: string): string {
 function normalize(file: string, value: MirrorPolicyFile, origin: RuleOrigin): LoadedPolicyFile {
   const out: LoadedPolicyFile = {
     file,
+    blockUpstream: value.blockUpstream,
     registries: value.registries.map((r) => ({ ...r, prefix: normalizeRegistryPrefix(r.prefix), origin })),
     downloads: value.downloads.map((d) => ({ ...d, origin })),
   };

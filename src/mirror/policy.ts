@@ -14,6 +14,7 @@ export type EffectivePolicy = {
   zoneFile: string;
   registries: RegistryRule[];
   downloads: DownloadRule[];
+  blockUpstream?: string; // "blockUpstream: true in <file>" when the catch-all rule is on
 };
 
 export type LoadMirrorPolicyOptions = {
@@ -42,6 +43,8 @@ export async function loadMirrorPolicy(opts: LoadMirrorPolicyOptions): Promise<E
     downloads: mergeRules(user?.downloads ?? [], zoneRules.downloads),
   };
   if (config.file !== undefined) policy.configFile = config.file;
+  const blocking = [user, zoneRules].find((p) => p?.blockUpstream);
+  if (blocking) policy.blockUpstream = `blockUpstream: true in ${blocking.file}`;
   return policy;
 }
 

@@ -125,3 +125,34 @@ describe('resolveDownloadSources', () => {
     expect(resolveDownloadSources('https://example.com/f', downloads)).toEqual([{ url: 'https://example.com/f', via: 'upstream', skipTLSVerify: false }]);
   });
 });
+
+describe('blockUpstream: the catch-all "never go upstream" rule (#9)', () => {
+  const blocked = { ...images, blockUpstream: 'blockUpstream: true in m.yaml' };
+  const downloads = { ...policy({ downloads: [{ prefix: 'https://dl.k8s.io/', mirrors: [{ location: 'http://127.0.0.1:8080/dl/' }] }] }), blockUpstream: 'blockUpstream: true in m.yaml' };
+
+  it('keeps only the mirrors of a matching rule', () => {
+    expect(resolveImageSources(parseReference('docker.io/bitnami/redis:7'), blocked).map((s) => [s.via, s.registry])).toEqual([['mirror', '127.0.0.1:5000']]);
+    expect(resolveDownloadSources('https://dl.k8s.io/release/x', downloads).map((s) => s.url)).toEqual(['http://127.0.0.1:8080/dl/release/x']);
+  });
+
+  it.each([
+    ['no rule matches an image', () => resolveImageSources(parseReference('gcr.io/distroless/static:nonroot'), blocked), /image gcr\.io\/distroless\/static:nonroot: refused by blockUpstream: true in m\.yaml: no mirror rule matches it/],
+    ['a rule with no mirror (upstream only)', () => resolveImageSources(parseReference('localhost:5000/app:1'), blocked), /the rule for localhost:5000 has no mirror that serves it/],
+    ['no rule matches a URL', () => resolveDownloadSources('https://get.helm.sh/helm.tgz', downloads), /download https:\/\/get\.helm\.sh\/helm\.tgz: refused by blockUpstream/],
+  ])('refuses with the rule named: %s', (_name, call, message) => {
+    expect(call).toThrow(message);
+    try {
+      call();
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('UPSTREAM_BLOCKED');
+    }
+  });
+
+  it('an optional extra source resolves to nothing instead of failing', () => {
+    expect(resolveDownloadSources('https://get.helm.sh/helm.tgz', downloads, { optional: true })).toEqual([]);
+  });
+
+  it('without blockUpstream nothing changes (upstream last)', () => {
+    expect(resolveImageSources(parseReference('gcr.io/distroless/static:nonroot'), images).map((s) => s.via)).toEqual(['upstream']);
+  });
+});

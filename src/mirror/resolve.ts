@@ -1,6 +1,6 @@
 import { KkoError } from '../errors.js';
-import { repositoryName, type Reference } from '../reference/index.js';
-import type { DownloadRule, RegistryMirror, RegistryRule, RuleOrigin } from './schema.js';
+import { formatReference, repositoryName, type Reference } from '../reference/index.js';
+import type { RegistryMirror, RegistryRule, ResolvePolicy, RuleOrigin } from './schema.js';
 
 // One place an image may be pulled from, in the order it should be tried.
 export type ImageSource = {
@@ -23,28 +23,40 @@ export type DownloadSource = {
   certsPath?: string;
 };
 
+// `optional`: an extra, preferred source (kk's cn helm file) may resolve to nothing under blockUpstream.
+export type ResolveOptions = { optional?: boolean };
+
 // The ordered candidates for an image: the best matching rule's mirrors (user rules first, then longest
-// whole-segment prefix), then the upstream.
-export function resolveImageSources(ref: Reference, policy: { registries: readonly RegistryRule[] }): ImageSource[] {
+// whole-segment prefix), then the upstream (unless the rule or the policy's blockUpstream forbids it).
+export function resolveImageSources(ref: Reference, policy: Pick<ResolvePolicy, 'registries' | 'blockUpstream'>, opts: ResolveOptions = {}): ImageSource[] {
   const name = `${ref.registry}/${ref.repository}`;
   const rule = longestMatch(policy.registries, (prefix) => name === prefix || name.startsWith(`${prefix}/`));
-  if (!rule) return [upstreamImage(ref)];
-  const out = rule.mirrors.filter((m) => mirrorServes(m, ref)).map((m) => mirrorImage(ref, rule, m));
-  if (rule.upstream) out.push(upstreamImage(ref, rule));
-  return out;
+  const out = rule ? rule.mirrors.filter((m) => mirrorServes(m, ref)).map((m) => mirrorImage(ref, rule, m)) : [];
+  if (!rule || rule.upstream) out.push(upstreamImage(ref, rule));
+  return unblocked(out, `image ${formatReference(ref)}`, rule?.prefix, policy.blockUpstream, opts);
 }
 
 // The ordered candidates for a download URL: plain string prefix, user rules first, then longest wins.
-export function resolveDownloadSources(url: string, policy: { downloads: readonly DownloadRule[] }): DownloadSource[] {
+export function resolveDownloadSources(url: string, policy: Pick<ResolvePolicy, 'downloads' | 'blockUpstream'>, opts: ResolveOptions = {}): DownloadSource[] {
   const rule = longestMatch(policy.downloads, (prefix) => url.startsWith(prefix));
-  if (!rule) return [{ url, via: 'upstream', skipTLSVerify: false }];
-  const out: DownloadSource[] = rule.mirrors.map((m) => {
-    const s: DownloadSource = { url: m.location + url.slice(rule.prefix.length), via: 'mirror', rule: rule.prefix, skipTLSVerify: m.skipTLSVerify };
+  const out: DownloadSource[] = (rule?.mirrors ?? []).map((m) => {
+    const s: DownloadSource = { url: m.location + url.slice((rule?.prefix ?? '').length), via: 'mirror', rule: rule?.prefix, skipTLSVerify: m.skipTLSVerify };
     if (m.certsPath !== undefined) s.certsPath = m.certsPath;
     return s;
   });
-  if (rule.upstream) out.push({ url, via: 'upstream', rule: rule.prefix, skipTLSVerify: false });
-  return out;
+  if (!rule || rule.upstream) out.push({ url, via: 'upstream', ...(rule ? { rule: rule.prefix } : {}), skipTLSVerify: false });
+  return unblocked(out, `download ${url}`, rule?.prefix, policy.blockUpstream, opts);
+}
+
+// Under blockUpstream only mirrors remain; none at all is refused with the rule's name (never a silent upstream).
+function unblocked<S extends { via: 'mirror' | 'upstream' }>(sources: S[], what: string, prefix: string | undefined, block: string | undefined, opts: ResolveOptions): S[] {
+  if (block === undefined) return sources;
+  const mirrors = sources.filter((s) => s.via === 'mirror');
+  if (mirrors.length > 0 || opts.optional) return mirrors;
+  const why = prefix === undefined ? 'no mirror rule matches it' : `the rule for ${prefix} has no mirror that serves it`;
+  throw new KkoError('UPSTREAM_BLOCKED', `${what}: refused by ${block}: ${why}`, {
+    hint: `add a ${what.startsWith('image') ? 'registries' : 'downloads'} rule with a mirror for it to the mirror config; \`kko mirror list\` shows the rules`,
+  });
 }
 
 // The reference a mirror serves for `ref`: prefix → location (prefix rewrite) or <location>/<last segment> (flatten).

@@ -75,6 +75,9 @@ export const mirrorPolicySchema = z.strictObject({
   apiVersion: z.literal('kko.io/v1alpha1'),
   kind: z.literal('MirrorPolicy'),
   zone: z.enum(ZONES).optional(),
+  // The catch-all rule: never go upstream. Every image and file must come from a configured mirror; anything
+  // else is refused (UPSTREAM_BLOCKED) naming this rule. For air-gapped build hosts.
+  blockUpstream: z.boolean().default(false),
   registries: z.array(registryRule).default([]),
   downloads: z.array(downloadRule).default([]),
 });
@@ -85,6 +88,9 @@ export type DownloadMirror = z.infer<typeof downloadMirror>;
 
 // Where a merged rule came from: the user's file or the zone's built-in file.
 export type RuleOrigin = 'file' | 'zone';
+
+// What the resolvers read of a policy; `blockUpstream` names the catch-all rule when it is on.
+export type ResolvePolicy = { registries: readonly RegistryRule[]; downloads: readonly DownloadRule[]; blockUpstream?: string };
 
 export type RegistryRule = z.infer<typeof registryRule> & { origin: RuleOrigin };
 export type DownloadRule = z.infer<typeof downloadRule> & { origin: RuleOrigin };

@@ -170,7 +170,7 @@ spec:
   it('says "expected a string, got number" for a wrong type and "missing" only for a missing field', async () => {
     const text = GOOD.replace('cni: {version: v1.2.0}', 'cni: {version: 1.2}').replace('helm: {version: v3.14.3}', 'helm: {}');
     const r = await validate(['-f', await write('m.yaml', text)]);
-    const by = (path: string) => r.json.issues.find((i) => i.path === path)?.message;
+    const by = (path: string) => r.json.issues.find((i) => i.path === path && i.code === 'SCHEMA')?.message;
     expect(by('spec.components.cni.version')).toBe('expected a string, got number (quote it: "1.2")');
     expect(by('spec.components.helm.version')).toBe('required field is missing (expected string)');
   });

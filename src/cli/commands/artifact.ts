@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { isKkoError, KkoError } from '../../errors.js';
-import { exportArtifact, planExport, type Compression } from '../../export/index.js';
+import { exportArtifact, planExport } from '../../export/index.js';
+import { compressionForOutput } from '../../archive/output-name.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
@@ -23,7 +24,7 @@ type ExportOptions = NetworkOptions & {
   kkVersion?: string;
   output: string;
   concurrency: string;
-  compress: string;
+  compress?: string;
   dryRun?: boolean;
   keepGoing?: boolean;
   force?: boolean;
@@ -61,8 +62,8 @@ export function retriesOf(o: NetworkOptions): number {
 }
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
-  const compress = o.compress as Compression;
-  if (compress !== 'gzip' && compress !== 'zstd' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads), zstd or none' });
+  const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
+  if (warning) ctx.io.stderr(`warning: ${warning}\n`);
   const concurrency = wholeNumber('--concurrency', o.concurrency, 1, 256);
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
@@ -140,7 +141,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('-o, --output <file>', 'artifact file, or - for stdout', 'kubekey-artifact.tar.gz')
       .option('--kk-version <version>', 'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)')
       .option('--concurrency <n>', 'parallel images and blobs', '8')
-      .option('--compress <type>', 'gzip (what kk reads; layers stored, not re-deflated) | zstd | none', 'gzip')
+      .option('--compress <type>', 'gzip (what kk reads; layers stored, not re-deflated) | zstd | none (default: from the -o name: .tar.gz/.tgz, .tar.zst, .tar; else gzip)')
       .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
       .option('--keep-going', 'finish every other image when one fails, then report them all')
       .option('--force', 'overwrite an existing output file')

@@ -6,7 +6,7 @@ import { buildManifest, loadClusterConfig, renderManifest, splitManifest } from 
 import { withVPrefix } from '../../util/version.js';
 import { pickZone, ZONE_ENV } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
-import { collectList, printJson, type CommandContext } from '../context.js';
+import { collectList, jsonNeedsOutput, printJson, type CommandContext } from '../context.js';
 
 type CreateOptions = {
   withKubernetes?: string[];
@@ -135,6 +135,7 @@ export function resolveZone(ctx: CommandContext, flag: string | undefined): Clus
 }
 
 async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
+  if (o.json && !o.split && (!o.output || o.output === '-')) throw jsonNeedsOutput('create');
   const catalog = await catalogFor(ctx, o.catalogDir);
   const zone = resolveZone(ctx, o.zone);
   const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion);
@@ -213,7 +214,7 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
     .option('-o, --output <file>', 'write to FILE (default stdout)')
     .option('--force', 'overwrite existing files')
     .option('--split <dir>', 'write layered manifests (base-k8s.yaml, addon-*.yaml) into DIR')
-    .option('--json', 'print a JSON summary (with -o or --split)')
+    .option('--json', 'print a JSON summary {file(s), images} (needs -o FILE or --split DIR)')
     .addHelpText('after', EXAMPLES)
     .action(async (o: CreateOptions, cmd: Command) => runCreate(explicitOnly(o, cmd), ctx));
   manifest.commands.find((c) => c.name() === 'create')?.options.find((opt) => opt.long === '--without-kubesphare')?.hideHelp();

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { diffManifests } from '../../manifest/index.js';
 import { catalogFor, resolveKkVersion } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
+import { EXIT_FAILURE } from '../io.js';
 import { readManifests } from './manifest-read.js';
 
-type DiffOptions = { json?: boolean; kkVersion?: string; catalogDir?: string[] };
+type DiffOptions = { json?: boolean; exitCode?: boolean; kkVersion?: string; catalogDir?: string[] };
 
 async function runDiff(oldFile: string, newFile: string, o: DiffOptions, ctx: CommandContext): Promise<void> {
   const catalog = await catalogFor(ctx, o.catalogDir);
@@ -12,6 +13,7 @@ async function runDiff(oldFile: string, newFile: string, o: DiffOptions, ctx: Co
   if (!a || !b) return;
   const kk = await resolveKkVersion(ctx, catalog, o.kkVersion, b.manifest.spec.kko?.kkVersion ?? a.manifest.spec.kko?.kkVersion);
   const changes = diffManifests(catalog, catalog.profile(kk), a.manifest, b.manifest);
+  if (o.exitCode && changes.length > 0) ctx.setExit(EXIT_FAILURE); // like git diff --exit-code
   if (o.json) {
     printJson(ctx, changes);
     return;
@@ -31,6 +33,7 @@ export function registerDiff(manifest: Command, ctx: CommandContext): void {
     .option('--kk-version <version>', 'kk release used to list binaries (default: recorded, else kk on PATH, else newest)')
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print a JSON array of changes')
+    .option('--exit-code', 'exit 1 when there are differences, 0 when there are none (like git diff --exit-code)')
     .addHelpText('after', '\nExamples:\n  $ kko manifest diff old.yaml new.yaml\n  $ kko manifest diff manifest-v1.27.yaml manifest-v1.28.yaml --json\n')
     .action(async (a: string, b: string, o: DiffOptions) => runDiff(a, b, o, ctx));
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { Catalog, ClusterChoices } from '../../catalog/index.js';
+import type { Catalog } from '../../catalog/index.js';
 import { formatIssue, type Issue } from '../../errors.js';
-import { inferChoices, kkRules, loadClusterConfig, loadManifestFile, mergeManifests, runRules, type ParsedManifest, type RegistryFacts } from '../../manifest/index.js';
+import { validateManifests, type ParsedManifest } from '../../manifest/index.js';
 import { positionOf, sortIssues } from '../../util/yaml-doc.js';
 import { EXIT_FAILURE, EXIT_INVALID } from '../io.js';
 import { formatBytes } from '../progress.js';
@@ -12,67 +12,33 @@ import { printJson, type CommandContext } from '../context.js';
 
 type ValidateOptions = NetworkOptions & { file: string[]; cluster?: string; kkVersion?: string; json?: boolean; online?: boolean };
 
-// Choices for completeness: --cluster config over the manifest's own record; a kk manifest gets them inferred.
-async function choicesFor(ctx: CommandContext, catalog: Catalog, o: ValidateOptions, parsed: ParsedManifest[], kkVersion: string, issues: Issue[]): Promise<{ choices: ClusterChoices; source: string; registry?: RegistryFacts }> {
-  const merged = mergeManifests(parsed.map((p) => p.manifest));
-  const kko = merged.spec.kko;
-  let choices: ClusterChoices;
-  let source: string;
-  if (kko) {
-    choices = { ...kko.cluster, kkVersion, zone: kko.zone, kubernetes: (merged.spec.kubernetesDistributions ?? []).map((d) => d.version), arches: (merged.spec.arches ?? []) as ClusterChoices['arches'], addons: kko.addons };
-    source = 'recorded';
-  } else {
-    choices = inferChoices(catalog, merged, kkVersion);
-    source = 'inferred';
-    issues.push({ severity: 'info', code: 'INFERRED_CHOICES', message: `no kko record: cluster choices inferred from the images (cni ${choices.cni.join(',')}, lb ${choices.lb}, etcd ${choices.etcdType}, runtime ${choices.containerManager}${choices.addons.map((a) => `, ${a.name} ${a.version}`).join('')})`, file: parsed[0]?.file, hint: 'pass --cluster kk-config.yaml for an exact completeness check' });
-  }
-  if (o.cluster) {
-    const facts = await loadClusterConfig(absPath(ctx, o.cluster));
-    issues.push(...facts.issues);
-    choices = { ...choices, ...facts.choices, zone: choices.zone, kkVersion };
-    return { choices, source: 'cluster', ...(facts.registry ? { registry: facts.registry } : {}) };
-  }
-  return { choices, source };
-}
-
+// Flags → validateManifests (every step in one run) → --online on top when the files are well-formed → print.
 async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<void> {
   const catalog = await catalogFor(ctx, o.catalogDir);
-  const issues: Issue[] = [];
-  const parsed: ParsedManifest[] = [];
-  for (const f of o.file) {
-    const r = await loadManifestFile(absPath(ctx, f));
-    issues.push(...r.issues);
-    if (r.parsed) {
-      issues.push(...kkRules(r.parsed));
-      parsed.push(r.parsed);
-    }
+  const r = await validateManifests({
+    catalog,
+    files: o.file.map((f) => absPath(ctx, f)),
+    kkVersion: (recorded) => resolveKkVersion(ctx, catalog, o.kkVersion, recorded),
+    ...(o.cluster ? { clusterFile: absPath(ctx, o.cluster) } : {}),
+  });
+  let issues = r.issues;
+  if (o.online && r.kkVersion && r.wellFormed && !issues.some((i) => i.severity === 'error')) {
+    issues = sortIssues([...issues, ...(await onlineIssues(ctx, catalog, r.parsed, { ...o, kkVersion: r.kkVersion }))]);
   }
-  let kkVersion: string | undefined;
-  let source: string | undefined;
-  if (parsed.length === o.file.length && !issues.some((i) => i.severity === 'error')) {
-    const recorded = parsed.map((p) => p.manifest.spec.kko?.kkVersion).find(Boolean);
-    kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion, recorded);
-    const picked = await choicesFor(ctx, catalog, o, parsed, kkVersion, issues);
-    source = picked.source;
-    const manifest = mergeManifests(parsed.map((p) => p.manifest));
-    issues.push(...runRules({ catalog, profile: catalog.profile(kkVersion), manifest, choices: picked.choices, files: parsed, ...(picked.registry ? { registry: picked.registry } : {}) }));
-    if (o.online) issues.push(...(await onlineIssues(ctx, catalog, parsed, { ...o, kkVersion })));
-  }
-  const sorted = sortIssues(issues);
-  const errors = sorted.filter((i) => i.severity === 'error').length;
-  const warnings = sorted.filter((i) => i.severity === 'warning').length;
+  const errors = issues.filter((i) => i.severity === 'error').length;
+  const warnings = issues.filter((i) => i.severity === 'warning').length;
   if (o.json) {
-    printJson(ctx, { valid: errors === 0, kkVersion: kkVersion ?? null, choices: source ?? null, errors, warnings, issues: sorted });
+    printJson(ctx, { valid: errors === 0, kkVersion: r.kkVersion ?? null, choices: r.choices ?? null, errors, warnings, issues });
   } else {
-    for (const i of sorted) {
+    for (const i of issues) {
       const out = i.severity === 'info' ? ctx.io.stdout : ctx.io.stderr;
       out(`${formatIssue(i)}\n`);
       if (i.hint) out(`  hint: ${i.hint}\n`);
     }
-    const summary = `${o.file.join(', ')}: ${errors} error(s), ${warnings} warning(s)${kkVersion ? ` against kk ${kkVersion}` : ''}\n`;
+    const summary = `${o.file.join(', ')}: ${errors} error(s), ${warnings} warning(s)${r.kkVersion ? ` against kk ${r.kkVersion}` : ''}\n`;
     (errors > 0 ? ctx.io.stderr : ctx.io.stdout)(summary);
   }
-  const offline = sorted.some((i) => i.severity === 'error' && !ONLINE_CODES.has(i.code));
+  const offline = issues.some((i) => i.severity === 'error' && !ONLINE_CODES.has(i.code));
   if (errors > 0) ctx.setExit(offline ? EXIT_INVALID : EXIT_FAILURE);
 }
 

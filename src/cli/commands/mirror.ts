@@ -14,7 +14,7 @@ import {
 import { formatReference, parseReference } from '../../reference/index.js';
 import { printJson, type CommandContext } from '../context.js';
 
-type PolicyFlags = { zone?: string; mirrorConfig?: string; json?: boolean };
+type PolicyFlags = { zone?: string; mirrorConfig?: string; json?: boolean; wide?: boolean };
 
 const POLICY_HELP = `
 The zone is --zone, else $KKZONE (only "cn"), else the mirror config's "zone:", else "default".
@@ -26,6 +26,7 @@ images, plain string prefix for URLs). The winning rule's sources are tried in o
 export function registerMirrorCommands(program: Command, ctx: CommandContext): void {
   const mirror = program.command('mirror').description('show and resolve the zone-aware mirror policy');
   policyOptions(mirror.command('list'))
+    .option('--wide', 'one table row per download source (wider than 100 columns)')
     .description('show the effective mirror rules, their fallback order, and which zone and config are in effect')
     .addHelpText('after', `${POLICY_HELP}\n\nExamples:\n  kko mirror list\n  KKZONE=cn kko mirror list\n  kko mirror list --mirror-config mirrors.yaml --json\n`)
     .action(async (flags: PolicyFlags) => listCommand(ctx, flags));
@@ -53,20 +54,37 @@ async function loadPolicy(ctx: CommandContext, flags: PolicyFlags): Promise<Effe
 async function listCommand(ctx: CommandContext, flags: PolicyFlags): Promise<void> {
   const policy = await loadPolicy(ctx, flags);
   if (flags.json) return printJson(ctx, policy);
+  const other = policy.blockUpstream ? ['refused', '-', '-', policy.blockUpstream] : ['upstream', '-', 'https', ''];
   const out = [
     ...table([
       ['zone:', `${policy.zone} (${zoneReason(policy)})`],
       ['mirror config:', policy.configFile ? `${policy.configFile} (${configReason(policy.sources.configFile)})` : 'none (--mirror-config or KKO_MIRROR_CONFIG)'],
       ['zone rules:', policy.zoneFile],
+      ...(policy.blockUpstream ? [['upstream:', `never (${policy.blockUpstream})`]] : []),
     ]),
     '',
-    'registries (mirror config rules first, then the longest matching prefix; sources are tried top to bottom)',
-    ...table([['PREFIX', '#', 'SOURCE', 'REWRITE', 'TRANSPORT', 'FROM'], ...policy.registries.flatMap((r) => registryRows(r, policy)), ['(other)', '1', 'upstream', '-', 'https', '']]),
+    'registries (your rules first, then the longest prefix; sources are tried top to bottom)',
+    ...table([['PREFIX', '#', 'SOURCE', 'REWRITE', 'TRANSPORT', 'FROM'], ...policy.registries.flatMap((r) => registryRows(r, policy)), ['(other)', '1', ...other]]),
     '',
-    'downloads (mirror config rules first, then the longest matching URL prefix; sources are tried top to bottom)',
-    ...table([['PREFIX', '#', 'SOURCE', 'TLS', 'FROM'], ...policy.downloads.flatMap((d) => downloadRows(d, policy)), ['(other)', '1', 'upstream', 'verify', '']]),
+    'downloads (your rules first, then the longest URL prefix; sources are tried top to bottom)',
+    ...(flags.wide ? downloadTable(policy) : downloadGroups(policy)),
   ];
   ctx.io.stdout(`${out.join('\n')}\n`);
+}
+
+// --wide: one row per source.
+function downloadTable(policy: EffectivePolicy): string[] {
+  const other = policy.blockUpstream ? ['refused', '-', policy.blockUpstream] : ['upstream', 'verify', ''];
+  return table([['PREFIX', '#', 'SOURCE', 'TLS', 'FROM'], ...policy.downloads.flatMap((d) => downloadRows(d, policy)), ['(other)', '1', ...other]]);
+}
+
+// Default: each prefix on its own line with its origin, its numbered sources indented below (fits 100 columns).
+function downloadGroups(policy: EffectivePolicy): string[] {
+  const groups = policy.downloads.map((d) => ({ head: `${d.prefix}  (${ruleFrom(d.origin, policy)})`, rows: downloadRows(d, policy).map((r) => r.slice(1, 4)) }));
+  groups.push({ head: '(other)', rows: [['1', ...(policy.blockUpstream ? ['refused', policy.blockUpstream] : ['upstream', 'verify'])]] });
+  const widths = table(groups.flatMap((g) => g.rows));
+  let i = 0;
+  return groups.flatMap((g) => [g.head, ...g.rows.map(() => `  ${widths[i++] ?? ''}`)]);
 }
 
 async function resolveCommand(ctx: CommandContext, input: string, flags: PolicyFlags): Promise<void> {
@@ -84,7 +102,7 @@ async function resolveCommand(ctx: CommandContext, input: string, flags: PolicyF
     const shown = ref ? (sources as ImageSource[]).map((s) => ({ image: formatReference(s.ref), ...s })) : sources;
     return printJson(ctx, { input, kind: ref ? 'image' : 'download', name, zone: policy.zone, sources: shown });
   }
-  const header = `${ref ? 'image' : 'download'} ${name} (zone ${policy.zone}: ${zoneReason(policy)})`;
+  const header = `${ref ? 'image' : 'download'} ${name} (zone ${policy.zone}: ${zoneReason(policy)})${policy.blockUpstream ? `; upstream refused by ${policy.blockUpstream}` : ''}`;
   const rows = ref ? (sources as ImageSource[]).map(imageRow) : (sources as DownloadSource[]).map(downloadRow);
   const head = ref ? ['#', 'VIA', 'SOURCE', 'TRANSPORT', 'RULE'] : ['#', 'VIA', 'URL', 'TLS', 'RULE'];
   const numbered = rows.map((r, i) => [String(i + 1), ...r]);
@@ -94,14 +112,14 @@ async function resolveCommand(ctx: CommandContext, input: string, flags: PolicyF
 function registryRows(r: RegistryRule, policy: EffectivePolicy): string[][] {
   const from = ruleFrom(r.origin, policy);
   const rows = r.mirrors.map((m) => [m.location, m.pullFrom === 'all' ? m.rewrite : `${m.rewrite}, ${m.pullFrom}`, transport(m)]);
-  if (r.upstream) rows.push([`${r.prefix} (upstream)`, '-', transport(r)]);
+  if (r.upstream) rows.push(policy.blockUpstream ? [`${r.prefix} (upstream refused)`, '-', '-'] : [`${r.prefix} (upstream)`, '-', transport(r)]);
   return rows.map((row, i) => [i === 0 ? r.prefix : '', String(i + 1), ...row, i === 0 ? from : '']);
 }
 
 function downloadRows(d: DownloadRule, policy: EffectivePolicy): string[][] {
   const from = ruleFrom(d.origin, policy);
   const rows = d.mirrors.map((m) => [m.location, tlsText(m)]);
-  if (d.upstream) rows.push(['(upstream)', 'verify']);
+  if (d.upstream) rows.push(policy.blockUpstream ? ['(upstream refused)', '-'] : ['(upstream)', 'verify']);
   return rows.map((row, i) => [i === 0 ? d.prefix : '', String(i + 1), ...row, i === 0 ? from : '']);
 }
 
