@@ -60,7 +60,10 @@ function reportError(err: unknown, io: CliIo): number {
     return err.exitCode === 0 ? EXIT_OK : EXIT_INVALID;
   }
   if (err instanceof ValidationError) {
-    for (const issue of err.issues) io.stderr(`${formatIssue(issue)}\n`);
+    for (const issue of err.issues) {
+      io.stderr(`${formatIssue(issue)}\n`);
+      if (issue.hint) io.stderr(`  hint: ${issue.hint}\n`);
+    }
     io.stderr(`error: ${err.message}\n`);
     return EXIT_INVALID;
   }
