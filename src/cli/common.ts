@@ -4,6 +4,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
+import { fsError } from '../util/fs-errors.js';
 import type { CommandContext } from './context.js';
 
 const run = promisify(execFile);
@@ -61,19 +62,19 @@ export async function assertWritable(target: string, force: boolean): Promise<vo
     if (!force) throw new KkoError('FILE_EXISTS', `writing ${target}: file exists`, { hint: 'pass --force to overwrite' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw fsError('writing', target, err);
   }
 }
 
 // Write via a temp file in the same folder and rename, so no partial file is ever visible under the name.
 export async function writeFileAtomic(target: string, text: string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
   const tmp = `${target}.kko-tmp-${process.pid}-${Date.now()}`;
   try {
+    await mkdir(dirname(target), { recursive: true });
     await writeFile(tmp, text, { mode: 0o644 });
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new KkoError('IO_ERROR', `writing ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw fsError('writing', target, err);
   }
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { fromRawFsError } from '../util/fs-errors.js';
 import { redactText } from '../util/sources.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
@@ -72,6 +73,9 @@ function reportError(err: unknown, io: CliIo): number {
     if (err.hint) io.stderr(`hint: ${err.hint}\n`);
     return err.isInputError ? EXIT_INVALID : EXIT_FAILURE;
   }
+  // A file-system error that no library call wrapped names its path; it is the user's path or disk, not a bug.
+  const fsErr = fromRawFsError(err);
+  if (fsErr) return reportError(fsErr, io);
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
   io.stderr(`internal error (please report): ${redactText(detail)}\n`);
   return EXIT_INTERNAL;

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { KkoError, type Issue } from '../errors.js';
+import { fsError } from './fs-errors.js';
 
 // Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it
 // (the largest, catalog/checksums.json, is ~120 KB).
@@ -17,19 +18,12 @@ export type YamlSource = { file: string; text: string; lines: LineCounter; docs:
 
 // Read a text file for parsing, refusing directories, huge files and binary content with a clear error.
 export async function readTextFile(file: string, what = 'file'): Promise<string> {
-  let info;
-  try {
-    info = await stat(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading ${what} ${file}: no such file`, { cause: err });
-    throw new KkoError('IO_ERROR', `reading ${what} ${file}: ${code ?? String(err)}`, { cause: err });
-  }
+  const info = await stat(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   if (info.isDirectory()) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, { hint: 'pass a YAML file, not a folder' });
   if (info.size > MAX_DOCUMENT_BYTES) {
     throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
   }
-  const bytes = await readFile(file);
+  const bytes = await readFile(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   return decodeText(bytes, file, what);
 }
 
