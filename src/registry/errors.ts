@@ -1,4 +1,7 @@
 import { KkoError, type ErrorCode } from '../errors.js';
+import { redactUrl } from '../util/redact.js';
+
+export { redactUrl };
 
 // One OCI error entry from a response body: {"errors":[{"code","message","detail"}]} (distribution-spec "Error Codes").
 export type OciErrorEntry = { readonly code: string; readonly message?: string };
@@ -29,18 +32,6 @@ export class RegistryError extends KkoError {
     this.ociErrors = opts.ociErrors ?? [];
     this.retryable = opts.retryable ?? false;
   }
-}
-
-// The URL safe to print: no userinfo, and the query string (pre-signed signatures, _state tokens) replaced by "?…".
-export function redactUrl(input: string | URL): string {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    return String(input).replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '?…');
-  }
-  const query = url.search ? '?…' : '';
-  return `${url.protocol}//${url.host}${url.pathname}${query}`;
 }
 
 // True for statuses worth retrying: request timeout, rate limit, and server errors other than 501/505.
