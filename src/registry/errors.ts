@@ -1,5 +1,6 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
+import { safeText } from '../util/safe-text.js';
 
 export { redactUrl };
 
@@ -46,7 +47,8 @@ export function parseOciErrors(body: string): OciErrorEntry[] {
     if (!Array.isArray(doc.errors)) return [];
     return doc.errors
       .filter((e): e is { code: string; message?: unknown } => typeof e === 'object' && e !== null && typeof e.code === 'string')
-      .map((e) => (typeof e.message === 'string' ? { code: e.code, message: e.message.slice(0, 200) } : { code: e.code }));
+      // The body is the server's text: control characters are escaped before it can reach a message.
+      .map((e) => (typeof e.message === 'string' ? { code: safeText(e.code.slice(0, 64)), message: safeText(e.message.slice(0, 200)) } : { code: safeText(e.code.slice(0, 64)) }));
   } catch {
     return [];
   }

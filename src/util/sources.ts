@@ -1,5 +1,6 @@
 import { isKkoError, KkoError, type ErrorCode } from '../errors.js';
 import { redactText } from './redact.js';
+import { safeText } from './safe-text.js';
 
 // Every message and source URL printed goes through redactText (no userinfo, no query strings).
 export { redactText };
@@ -15,7 +16,7 @@ export function errorText(err: unknown): string {
 // stays WRONG_PLATFORM); mixed codes become MIRRORS_EXHAUSTED. The first source's hint wins, else `fallbackHint`.
 // Each source and error text has its URLs redacted (credentials, signed query strings); the rest is kept as is.
 export function sourcesExhausted(what: string, failures: readonly SourceFailure[], fallbackHint?: string): KkoError {
-  const lines = failures.map((f, i) => `  ${i + 1}) ${redactText(f.source)} (${f.via}): ${redactText(errorText(f.error))}`);
+  const lines = failures.map((f, i) => `  ${i + 1}) ${redactText(f.source)} (${f.via}): ${safeText(redactText(errorText(f.error)))}`);
   const codes = new Set(failures.map((f) => (isKkoError(f.error) ? f.error.code : 'NETWORK_ERROR')));
   const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
   const hint = failures.map((f) => (isKkoError(f.error) ? f.error.hint : undefined)).find((h): h is string => h !== undefined) ?? fallbackHint;
