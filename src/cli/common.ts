@@ -54,6 +54,16 @@ export async function resolveKkVersion(ctx: CommandContext, catalog: Catalog, fl
   return newest;
 }
 
+// An integer flag: plain decimal digits only, within [min, max]. Number() would take "1e2" as 100, "0x10" as 16,
+// " 8 " as 8 and "" as 0; none of those is what a user types for a count, so all are refused.
+export function parseIntFlag(flag: string, value: string, min: number, max: number): number {
+  const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`, { hint: `pass ${flag} as plain digits, e.g. ${flag} ${max < 8 ? max : 8}` });
+  }
+  return n;
+}
+
 // Refuse to clobber unless forced; never prompts.
 export async function assertWritable(target: string, force: boolean): Promise<void> {
   try {

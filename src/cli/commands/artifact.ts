@@ -5,7 +5,7 @@ import { formatReference } from '../../reference/index.js';
 import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport, type Compression } from '../../export/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
+import { absPath, assertWritable, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -51,20 +51,15 @@ export function cacheDirFor(ctx: CommandContext, flag: string | undefined): stri
   return join(base, 'kko');
 }
 
-function wholeNumber(flag: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`);
-  return n;
-}
-
 export function retriesOf(o: NetworkOptions): number {
-  return wholeNumber('--retries', o.retries, 0, 20);
+  return parseIntFlag('--retries', o.retries, 0, 20);
 }
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const compress = o.compress as Compression;
   if (compress !== 'gzip' && compress !== 'zstd' && compress !== 'none') throw new KkoError('INVALID_INPUT', `--compress: unknown value "${o.compress}"`, { hint: 'gzip (what kk reads), zstd or none' });
-  const concurrency = wholeNumber('--concurrency', o.concurrency, 1, 256);
+  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
+  const http = { retries: retriesOf(o) };
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);
@@ -91,7 +86,6 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
   // With the archive on stdout, NDJSON events go to stderr.
   const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
-  const http = { retries: retriesOf(o) };
   const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
