@@ -90,3 +90,13 @@ describe('ISO checksums in manifests', () => {
     expect((JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter((i) => i.code === 'ISO_CHECKSUM')).toEqual([]);
   });
 });
+
+describe('secrets in manifests', () => {
+  it('a password of the wrong type is an error that does not print the password', async () => {
+    await writeFile(join(dir, 'pw.yaml'), `${manifest([])}  registry:\n    auths:\n      "r.example": {username: bob, password: 83619275}\n`);
+    const r = await runCli(['manifest', 'validate', '-f', 'pw.yaml', '--kk-version', 'v3.1.5'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('spec.registry.auths.r.example.password: expected a string, got number');
+    expect(r.stdout + r.stderr).not.toContain('83619275');
+  });
+});
