@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { KkoError, ValidationError, type Issue } from '../errors.js';
+import { fsError } from '../util/fs-errors.js';
 import { checkDocument, parseYaml, readTextFile, sortIssues } from '../util/yaml-doc.js';
 import { Catalog } from './catalog.js';
 import {
@@ -96,7 +97,7 @@ async function yamlFiles(dir: string, userSupplied = false): Promise<string[]> {
     if (!userSupplied && code === 'ENOENT') return [];
     if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading catalog dir ${dir}: no such directory`, { cause: err });
     if (code === 'ENOTDIR') throw new KkoError('INVALID_INPUT', `reading catalog dir ${dir}: not a directory`, { cause: err, hint: '--catalog-dir takes a folder of *.yaml component descriptors' });
-    throw new KkoError('IO_ERROR', `reading catalog dir ${dir}: ${code ?? String(err)}`, { cause: err });
+    throw fsError('reading catalog dir', dir, err);
   }
   return names.filter((n) => /\.(ya?ml|json)$/.test(n)).sort().map((n) => join(dir, n));
 }

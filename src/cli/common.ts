@@ -4,6 +4,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
+import { fsError } from '../util/fs-errors.js';
 import type { CommandContext } from './context.js';
 
 const run = promisify(execFile);
@@ -61,6 +62,16 @@ export async function resolveKkVersion(ctx: CommandContext, catalog: Catalog, fl
   return newest;
 }
 
+// An integer flag: plain decimal digits only, within [min, max]. Number() would take "1e2" as 100, "0x10" as 16,
+// " 8 " as 8 and "" as 0; none of those is what a user types for a count, so all are refused.
+export function parseIntFlag(flag: string, value: string, min: number, max: number): number {
+  const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`, { hint: `pass ${flag} as plain digits, e.g. ${flag} ${max < 8 ? max : 8}` });
+  }
+  return n;
+}
+
 // Refuse to clobber unless forced; never prompts.
 export async function assertWritable(target: string, force: boolean): Promise<void> {
   try {
@@ -69,19 +80,19 @@ export async function assertWritable(target: string, force: boolean): Promise<vo
     if (!force) throw new KkoError('FILE_EXISTS', `writing ${target}: file exists`, { hint: 'pass --force to overwrite' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw fsError('writing', target, err);
   }
 }
 
 // Write via a temp file in the same folder and rename, so no partial file is ever visible under the name.
 export async function writeFileAtomic(target: string, text: string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
   const tmp = `${target}.kko-tmp-${process.pid}-${Date.now()}`;
   try {
+    await mkdir(dirname(target), { recursive: true });
     await writeFile(tmp, text, { mode: 0o644 });
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new KkoError('IO_ERROR', `writing ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw fsError('writing', target, err);
   }
 }

@@ -6,6 +6,9 @@ export type CliIo = {
   // The raw stream behind stdout, for binary output (`artifact export -o -`).
   stdoutStream?: Writable;
   stderr: (text: string) => void;
+  // Raw stderr for the CLI's own terminal control (progress bars' cursor codes). main() passes stdout and stderr
+  // through safeLines(); whoever writes here escapes the data in it with safeText().
+  frame?: (text: string) => void;
   env: NodeJS.ProcessEnv;
   cwd: string;
   isTTY: boolean;

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { fromRawFsError } from '../util/fs-errors.js';
+import { safeLines, safeText } from '../util/safe-text.js';
 import { redactText } from '../util/sources.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
@@ -44,7 +46,8 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
 }
 
 // Run the CLI in-process; returns the exit code and never calls process.exit.
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], rawIo: CliIo = processIo()): Promise<number> {
+  const io = escapingIo(rawIo);
   let exitCode = EXIT_OK;
   const program = buildProgram(io, (code) => {
     exitCode = code;
@@ -57,6 +60,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
+// Everything printed is escaped: no control character from data reaches the terminal (see util/safe-text.ts).
+function escapingIo(io: CliIo): CliIo {
+  return { ...io, stdout: (t) => io.stdout(safeLines(t)), stderr: (t) => io.stderr(safeLines(t)), frame: io.frame ?? io.stderr };
+}
+
 function reportError(err: unknown, io: CliIo): number {
   if (err instanceof CommanderError) {
     // Help and version are "errors" to commander; usage problems are invalid input.
@@ -64,7 +72,10 @@ function reportError(err: unknown, io: CliIo): number {
     return err.exitCode === 0 ? EXIT_OK : EXIT_INVALID;
   }
   if (err instanceof ValidationError) {
-    for (const issue of err.issues) io.stderr(`${formatIssue(issue)}\n`);
+    for (const issue of err.issues) {
+      io.stderr(`${safeText(formatIssue(issue))}\n`);
+      if (issue.hint) io.stderr(`  hint: ${issue.hint}\n`);
+    }
     io.stderr(`error: ${err.message}\n`);
     return EXIT_INVALID;
   }
@@ -73,6 +84,9 @@ function reportError(err: unknown, io: CliIo): number {
     if (err.hint) io.stderr(`hint: ${err.hint}\n`);
     return err.isInputError ? EXIT_INVALID : EXIT_FAILURE;
   }
+  // A file-system error that no library call wrapped names its path; it is the user's path or disk, not a bug.
+  const fsErr = fromRawFsError(err);
+  if (fsErr) return reportError(fsErr, io);
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
   io.stderr(`internal error (please report): ${redactText(detail)}\n`);
   return EXIT_INTERNAL;

@@ -47,4 +47,21 @@ describe('progress', () => {
     expect(last).toContain('1.0 MB/4.0 MB 500.0 KB/s ETA 0:06  images 0/2');
     expect(last).toContain('docker.io/calico/node:v3.27.3 amd64 1.0 MB/2.0 MB');
   });
+
+  it('TTY: our cursor codes go raw to the frame writer, the data in the bars is escaped', () => {
+    let frames = '';
+    let errs = '';
+    // main() wraps stderr with safeLines and hands the raw writer on as `frame`; reproduce that wiring here.
+    const c = capture();
+    const io = { ...c.io, stderr: (t: string) => void (errs += t), frame: (t: string) => void (frames += t) };
+    const r = ttyRenderer(io, () => 0);
+    r.onEvent({ type: 'plan', images: 1, files: 0, arches: ['amd64'], zone: 'default' });
+    r.onEvent({ type: 'image-start', ref: 'docker.io/x/evil\u001b]0;pwned\u0007:1', arch: 'amd64', size: 10 });
+    r.onEvent({ type: 'warning', message: 'w' });
+    r.finish();
+    expect(frames).toContain('\x1b[2K');
+    expect(frames).toContain('docker.io/x/evil\\u001b]0;pwned\\u0007:1 amd64');
+    expect(frames).not.toContain('\x07');
+    expect(errs).toBe('warning: w\n');
+  });
 });

@@ -1,4 +1,5 @@
 import type { ExportEvent } from '../export/index.js';
+import { safeText } from '../util/safe-text.js';
 import type { CliIo } from './io.js';
 
 export function formatBytes(n: number): string {
@@ -66,10 +67,12 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
     const eta = allResolved && rate > 0 ? Math.max(0, total - fetched) / rate : Infinity;
     const of = allResolved ? formatBytes(total) : `${formatBytes(total)}+`;
     const lines = [`${bar(total ? fetched / total : 0)} ${formatBytes(fetched)}/${of} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}  images ${imagesDone}/${images}`];
-    for (const a of [...active.values()].slice(0, 8)) lines.push(`  ${bar(a.size ? a.done / a.size : 0, 12)} ${a.ref} ${a.arch} ${formatBytes(a.done)}/${formatBytes(a.size)}`);
+    for (const a of [...active.values()].slice(0, 8)) lines.push(`  ${bar(a.size ? a.done / a.size : 0, 12)} ${safeText(a.ref)} ${safeText(a.arch)} ${formatBytes(a.done)}/${formatBytes(a.size)}`);
+    // Our cursor codes go to the raw frame writer; the data in the lines is escaped above.
+    const frame = io.frame ?? io.stderr;
     const clear = drawn > 0 ? `\x1b[${drawn}A` : '';
-    io.stderr(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-    for (let i = lines.length; i < drawn; i++) io.stderr('\x1b[2K\n');
+    frame(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    for (let i = lines.length; i < drawn; i++) frame('\x1b[2K\n');
     drawn = Math.max(lines.length, drawn);
   };
   const onEvent = (e: ExportEvent): void => {

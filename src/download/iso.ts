@@ -3,7 +3,7 @@ import { posix, resolve } from 'node:path';
 import { isKkoError, KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { resolveDownloadSources } from '../mirror/index.js';
-import { parseDigest, type Digest } from '../reference/index.js';
+import { sha256ChecksumOf, type Digest } from '../reference/index.js';
 import { ensureRaw, type DownloadDeps, type SourceInfo } from './binaries.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
 import { adoptIntoCache, downloadToFile, hashFile, tempFile } from './file-download.js';
@@ -45,14 +45,13 @@ export function isoPath(os: Pick<OsEntry, 'arch' | 'id' | 'version'>): string {
   return `repository/${os.arch}/${os.id}/${os.version}/${os.id}-${os.version}-${os.arch}.iso`;
 }
 
+const ISO_CHECKSUM_HINT = 'give 64 hex digits, optionally prefixed with "sha256:" (or the line of the ISO\'s .sha256sum.txt)';
+
 // iso.checksum as "sha256:<hex>", "<hex>", or a sha256sum line "<hex>  <name>" (what official ISOs publish).
 export function parseIsoChecksum(raw: string, where: string): Digest {
-  const token = raw.trim().split(/\s+/)[0] ?? '';
-  const hex = token.replace(/^sha256:/i, '').toLowerCase();
-  if (!/^[a-f0-9]{64}$/.test(hex)) {
-    throw new KkoError('INVALID_INPUT', `${where}: "${raw}" is not a sha256 checksum`, { hint: 'give 64 hex digits, optionally prefixed with "sha256:"' });
-  }
-  return parseDigest(`sha256:${hex}`);
+  const digest = sha256ChecksumOf(raw);
+  if (!digest) throw new KkoError('INVALID_INPUT', `${where}: "${raw}" is not a sha256 checksum`, { hint: ISO_CHECKSUM_HINT });
+  return digest;
 }
 
 // The ISO item of one manifest OS entry, or undefined when it has neither url nor localPath.

@@ -7,7 +7,6 @@ import type { ImageSource } from '../mirror/index.js';
 import { MediaType, formatPlatform, parseConfigPlatform, parseManifestJson, parsePlatform, platformMatches, selectManifests, type Descriptor, type ImageManifest, type Platform } from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest } from '../reference/index.js';
 import type { ManifestResponse, RegistryClient, Semaphore } from '../registry/index.js';
-import { redactUrl } from '../registry/index.js';
 import type { ClientPool } from './clients.js';
 import { toOciManifest } from './convert.js';
 import type { PlannedImage } from './plan.js';
@@ -82,7 +81,7 @@ export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: Re
 
 function exhausted(p: PlannedImage, attempts: Attempt[]): KkoError {
   const failures = attempts.map((a) => ({ source: formatReference(a.source.ref), via: a.source.via, error: a.error }));
-  return sourcesExhausted(`image ${p.ref} (${p.arch})`, failures, 'check the mirror chain with `kko mirror resolve <ref>`; `kko precheck` tests every image before an export', redactUrl);
+  return sourcesExhausted(`image ${p.ref} (${p.arch})`, failures, 'check the mirror chain with `kko mirror resolve <ref>`; `kko precheck` tests every image before an export');
 }
 
 async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps): Promise<ResolvedImage> {

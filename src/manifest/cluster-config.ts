@@ -2,7 +2,7 @@ import { isMap, type Document } from 'yaml';
 import { KkoError, type Issue } from '../errors.js';
 import { CONTAINER_MANAGERS, ETCD_TYPES, type AddonChoice, type ClusterChoices, type Cni } from '../catalog/choices.js';
 import { ARCHES } from '../catalog/schema.js';
-import { parseYaml, readTextFile } from '../util/yaml-doc.js';
+import { documentValue, parseYaml, readTextFile } from '../util/yaml-doc.js';
 import { withVPrefix } from '../util/version.js';
 
 // What a kk Cluster config (kind: Cluster, plus an optional ks-installer ClusterConfiguration) says
@@ -121,7 +121,7 @@ function registryFacts(spec: Obj): RegistryFacts | undefined {
 export async function loadClusterConfig(file: string): Promise<ClusterFacts> {
   const { source, issues } = parseYaml(await readTextFile(file, 'cluster config'), file);
   if (issues.some((i) => i.severity === 'error')) return { choices: {}, issues };
-  const docs = source.docs.map((d: Document.Parsed) => (isMap(d.contents) ? obj(d.toJS()) : {}));
+  const docs = source.docs.map((d: Document.Parsed) => (isMap(d.contents) ? obj(documentValue(d)) : {}));
   const cluster = docs.find((d) => d.kind === 'Cluster');
   if (!cluster) throw new KkoError('INVALID_INPUT', `reading cluster config ${file}: no document of kind Cluster`, { hint: 'pass the file `kk create config` writes' });
   const spec = obj(cluster.spec);

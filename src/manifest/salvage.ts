@@ -15,7 +15,7 @@ export type Salvaged = { manifest: KkManifest; dropped: Map<string, number[]> };
 // Best effort for `manifest validate`: the manifest with every field the schema rejected repaired or dropped, so
 // the kk rules and the completeness check still run in the same pass (one bad file, one run). Never used to export.
 export function salvageManifest(doc: Document.Parsed): Salvaged | undefined {
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  const value: unknown = doc.toJS({ maxAliasCount: 100 }); // a fresh copy: the repair mutates it
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const origins: Origins = new Map();
   for (let pass = 0; pass < MAX_PASSES; pass++) {

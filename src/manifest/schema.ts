@@ -9,6 +9,8 @@ export const MANIFEST_KIND = 'Manifest';
 
 const str = z.string({ error: (i) => (i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote it: "${String(i.input)}")`) });
 const optStr = str.nullish();
+// A secret is never echoed back in an error message.
+const secretStr = z.string({ error: (i) => (i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote the value)`) }).nullish();
 
 const kkoCluster = z.strictObject({
   cni: z.array(z.enum(['calico', 'cilium', 'flannel', 'kube-ovn', 'hybridnet', 'multus', 'none'])),
@@ -40,7 +42,7 @@ function buildManifestSchema(o: typeof z.strictObject) {
   const versioned = o({ version: str });
   const authEntry = o({
     username: optStr,
-    password: optStr,
+    password: secretStr,
     skipTLSVerify: z.boolean().nullish(),
     plainHTTP: z.boolean().nullish(),
     certsPath: optStr,

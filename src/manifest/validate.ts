@@ -3,7 +3,7 @@ import type { ClusterChoices } from '../catalog/choices.js';
 import { ARCHES, type KubeKeyProfile } from '../catalog/schema.js';
 import { assertAddonCompatible } from '../catalog/select.js';
 import { isKkoError, type Issue, type Severity } from '../errors.js';
-import { kkImageNameProblem, parseReference, repositoryName } from '../reference/index.js';
+import { kkImageNameProblem, parseReference, repositoryName, sha256ChecksumOf } from '../reference/index.js';
 import { positionOf } from '../util/yaml-doc.js';
 import { nearestVersions } from '../util/version.js';
 import { buildManifest } from './generate.js';
@@ -46,7 +46,9 @@ export function kkRules(file: ParsedManifest): Issue[] {
   const spec = file.manifest.spec;
   const seen = new Map<string, number>();
   (spec.images ?? []).forEach((img, i) => {
-    const problem = kkImageNameProblem(img);
+    const syntax = referenceProblem(img);
+    if (syntax) push(ctx, 'error', 'INVALID_REFERENCE', syntax.message, at(ctx, ['spec', 'images', i]), syntax.hint);
+    const problem = syntax ? undefined : kkImageNameProblem(img);
     if (problem) push(ctx, 'error', 'IMAGE_NAME', `"${img}": ${problem}`, at(ctx, ['spec', 'images', i]), 'write e.g. docker.io/library/redis:5 instead of redis:5');
     const first = seen.get(img);
     if (first !== undefined) push(ctx, 'warning', 'DUPLICATE_IMAGE', `"${img}" is listed twice (first at spec.images[${first}])`, at(ctx, ['spec', 'images', i]));
@@ -63,6 +65,9 @@ export function kkRules(file: ParsedManifest): Issue[] {
   });
   (spec.operatingSystems ?? []).forEach((os, i) => {
     const iso = os.repository?.iso;
+    if (iso?.checksum && !sha256ChecksumOf(iso.checksum)) {
+      push(ctx, 'error', 'ISO_CHECKSUM', `repository.iso.checksum ${JSON.stringify(iso.checksum)} is not a sha256 checksum`, at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso', 'checksum']), 'give 64 hex digits, optionally prefixed with "sha256:" (or the line of the ISO\'s .sha256sum.txt)');
+    }
     if ((iso?.url || iso?.localPath) && !iso.checksum) {
       push(ctx, 'warning', 'ISO_NO_CHECKSUM', `the ${os.id} ${os.version} ${os.arch} ISO has no checksum: it cannot be verified`, at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso']), 'add repository.iso.checksum (sha256, e.g. from the release\'s *.iso.sha256sum.txt); kko verifies it, kk does not');
     }
@@ -119,6 +124,17 @@ const addonCompatibility: Rule = (ctx) => {
     }
   }
 };
+
+// The distribution-grammar problem of an image reference, if any (what the export would refuse later).
+function referenceProblem(raw: string): { message: string; hint?: string } | undefined {
+  try {
+    parseReference(raw);
+    return undefined;
+  } catch (err) {
+    if (!isKkoError(err)) throw err;
+    return { message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+  }
+}
 
 // name:tag, the part that survives kk's registry / namespace rewriting on push.
 function nameTag(raw: string): string | undefined {

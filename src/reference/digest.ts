@@ -11,6 +11,14 @@ export function parseDigest(input: string): Digest {
   return input as Digest;
 }
 
+// A published sha256 checksum as users paste it: "sha256:<hex>", "<hex>", or a sha256sum line "<hex>  <name>"
+// (what official ISOs publish); any case. Undefined when it is not one.
+export function sha256ChecksumOf(raw: string): Digest | undefined {
+  const token = raw.trim().split(/\s+/)[0] ?? '';
+  const hex = token.replace(/^sha256:/i, '').toLowerCase();
+  return /^[a-f0-9]{64}$/.test(hex) ? (`sha256:${hex}` as Digest) : undefined;
+}
+
 export function sha256Digest(data: string | Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
 }

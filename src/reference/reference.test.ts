@@ -12,19 +12,46 @@ describe('parseReference', () => {
     ['localhost/a/b:1', { registry: 'localhost', repository: 'a/b', tag: '1' }],
     ['quay.io/argoproj/argocd@sha256:' + 'a'.repeat(64), { registry: 'quay.io', repository: 'argoproj/argocd', digest: 'sha256:' + 'a'.repeat(64) }],
     ['minio/minio:RELEASE.2019-08-07T01-59-21Z', { registry: 'docker.io', repository: 'minio/minio', tag: 'RELEASE.2019-08-07T01-59-21Z' }],
+    ['reg.example:65535/a__b/c---d/e.f_g:1', { registry: 'reg.example:65535', repository: 'a__b/c---d/e.f_g', tag: '1' }],
+    ['reg.example:1/a/b:' + 'T'.repeat(128), { registry: 'reg.example:1', repository: 'a/b', tag: 'T'.repeat(128) }],
+    ['[::1]:5000/a/b:1', { registry: '[::1]:5000', repository: 'a/b', tag: '1' }],
+    [`r.io/${'a'.repeat(250)}`, { registry: 'r.io', repository: 'a'.repeat(250) }],
+    ['a/b@sha512:' + 'c'.repeat(128), { registry: 'docker.io', repository: 'a/b', digest: 'sha512:' + 'c'.repeat(128) }],
   ])('%s', (input, want) => {
     const ref = parseReference(input);
     expect(ref).toEqual(want);
     expect(parseReference(formatReference(ref))).toEqual(ref);
   });
 
-  it.each(['', 'UPPER/case:1', 'a//b:1', 'docker.io/x:bad tag', 'x@sha256:zz', 'bad_host:99999999/a/b:1'])('rejects %j', (input) => {
+  it.each([
+    '', 'UPPER/case:1', 'a//b:1', 'docker.io/x:bad tag', 'x@sha256:zz', 'bad_host:99999999/a/b:1',
+    // the distribution grammar, in full (#7)
+    ' docker.io/a/b:1', 'docker.io/a/b:1 ', 'docker.io/a/b:1\n', 'docker.io/a\tb:1', 'docker.io/a/b\u001b]0;x\u0007:1', 'docker.io/a/b:1\u0085',
+    'reg.example:0/a/b:1', 'reg.example:65536/a/b:1', 'docker.io/Library/redis:5', 'a._b:1', 'a-/b:1', '-a/b:1', 'a/b:-tag', 'a/b:.t',
+    'a/b:' + 't'.repeat(129), `r.io/${'a'.repeat(251)}`, 'a/b@sha256:' + 'A'.repeat(64), 'a/b@sha256:' + 'a'.repeat(63), 'a/b@1sha:' + 'a'.repeat(32),
+  ])('rejects %j', (input) => {
     expect(() => parseReference(input)).toThrow(KkoError);
     try {
       parseReference(input);
     } catch (err) {
       expect((err as KkoError).code).toBe('INVALID_REFERENCE');
     }
+  });
+});
+
+describe('parseReference messages', () => {
+  it.each([
+    ['docker.io/Library/redis:5', 'repository "Library" must be lowercase'],
+    ['docker.io/a/b:1 ', 'whitespace at position 16'],
+    ['docker.io/a/b:1\r', 'a control character at position 16'],
+    ['reg.example:70000/a/b:1', 'registry port 70000 is not from 1 to 65535'],
+    [`r.io/${'a'.repeat(251)}`, 'name is 256 characters, more than 255'],
+  ])('%j: %s', (input, why) => {
+    expect(() => parseReference(input)).toThrow(why);
+  });
+
+  it('quotes the input with its control characters escaped', () => {
+    expect(() => parseReference('a/b\u001b[2J:1')).toThrow('invalid image reference "a/b\\u001b[2J:1"');
   });
 });
 

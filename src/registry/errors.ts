@@ -1,4 +1,8 @@
 import { KkoError, type ErrorCode } from '../errors.js';
+import { redactUrl } from '../util/redact.js';
+import { safeText } from '../util/safe-text.js';
+
+export { redactUrl };
 
 // One OCI error entry from a response body: {"errors":[{"code","message","detail"}]} (distribution-spec "Error Codes").
 export type OciErrorEntry = { readonly code: string; readonly message?: string };
@@ -31,18 +35,6 @@ export class RegistryError extends KkoError {
   }
 }
 
-// The URL safe to print: no userinfo, and the query string (pre-signed signatures, _state tokens) replaced by "?…".
-export function redactUrl(input: string | URL): string {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    return String(input).replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '?…');
-  }
-  const query = url.search ? '?…' : '';
-  return `${url.protocol}//${url.host}${url.pathname}${query}`;
-}
-
 // True for statuses worth retrying: request timeout, rate limit, and server errors other than 501/505.
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
@@ -55,7 +47,8 @@ export function parseOciErrors(body: string): OciErrorEntry[] {
     if (!Array.isArray(doc.errors)) return [];
     return doc.errors
       .filter((e): e is { code: string; message?: unknown } => typeof e === 'object' && e !== null && typeof e.code === 'string')
-      .map((e) => (typeof e.message === 'string' ? { code: e.code, message: e.message.slice(0, 200) } : { code: e.code }));
+      // The body is the server's text: control characters are escaped before it can reach a message.
+      .map((e) => (typeof e.message === 'string' ? { code: safeText(e.code.slice(0, 64)), message: safeText(e.message.slice(0, 200)) } : { code: safeText(e.code.slice(0, 64)) }));
   } catch {
     return [];
   }

@@ -1,28 +1,29 @@
 import { readFile, stat } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { KkoError, type Issue } from '../errors.js';
+import { fsError } from './fs-errors.js';
 
-// Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it.
-export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+// Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it
+// (the largest, catalog/checksums.json, is ~120 KB).
+export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+// The YAML parser keeps ~500 bytes per node, so the byte cap alone does not bound memory: a 1 MB flow list
+// "[1,1,…]" costs ~600 MB. Texts with more lexer tokens than this are refused before a tree is built
+// (~100 MB of parser state; the biggest catalog file has ~10k tokens).
+export const MAX_YAML_TOKENS = 200_000;
+// Aliases may expand to at most this many nodes (yaml's own default): a "billion laughs" bomb stops here.
+export const MAX_ALIAS_COUNT = 100;
 
 export type YamlSource = { file: string; text: string; lines: LineCounter; docs: Document.Parsed[] };
 
 // Read a text file for parsing, refusing directories, huge files and binary content with a clear error.
 export async function readTextFile(file: string, what = 'file'): Promise<string> {
-  let info;
-  try {
-    info = await stat(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading ${what} ${file}: no such file`, { cause: err });
-    throw new KkoError('IO_ERROR', `reading ${what} ${file}: ${code ?? String(err)}`, { cause: err });
-  }
+  const info = await stat(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   if (info.isDirectory()) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, { hint: 'pass a YAML file, not a folder' });
   if (info.size > MAX_DOCUMENT_BYTES) {
     throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
   }
-  const bytes = await readFile(file);
+  const bytes = await readFile(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   return decodeText(bytes, file, what);
 }
 
@@ -36,9 +37,14 @@ export function decodeText(bytes: Uint8Array, file: string, what = 'file'): stri
   }
 }
 
-// Parse all YAML documents of a text, keeping positions; syntax problems become issues (never throws).
+// Parse all YAML documents of a text, keeping positions; syntax problems, texts too large to parse safely and
+// alias bombs become issues (never throws). This is the one YAML parse of user input: every loader comes here.
 export function parseYaml(text: string, file: string): { source: YamlSource; issues: Issue[] } {
   const lines = new LineCounter();
+  if (tooManyTokens(text)) {
+    const message = `more than ${MAX_YAML_TOKENS} YAML tokens: refusing to parse a document this large`;
+    return { source: { file, text, lines, docs: [] }, issues: [{ severity: 'error', code: 'YAML_TOO_LARGE', message, file, line: 1, col: 1, hint: 'a manifest or policy file is a few KB; check that this is the right file' }] };
+  }
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
   const issues: Issue[] = [];
@@ -53,8 +59,41 @@ export function parseYaml(text: string, file: string): { source: YamlSource; iss
         ...(pos ? { line: pos.line, col: pos.col } : {}),
       });
     }
+    if (doc.errors.length === 0) issues.push(...aliasIssues(doc, lines, file));
   }
   return { source: { file, text, lines, docs: list.filter((d) => d.contents !== null || d.errors.length > 0) }, issues };
+}
+
+function tooManyTokens(text: string): boolean {
+  let n = 0;
+  for (const _token of new Lexer().lex(text)) if (++n > MAX_YAML_TOKENS) return true;
+  return false;
+}
+
+// The plain value of a document, converted once (checkDocument and loaders share it).
+const values = new WeakMap<Document.Parsed, unknown>();
+export function documentValue(doc: Document.Parsed): unknown {
+  if (!values.has(doc)) values.set(doc, doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }));
+  return values.get(doc);
+}
+
+// yaml throws a ReferenceError when aliases expand past maxAliasCount; that is bad input, shown at the first alias.
+function aliasIssues(doc: Document.Parsed, lines: LineCounter, file: string): Issue[] {
+  try {
+    documentValue(doc);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    let offset = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const message = /excessive alias count/i.test(err.message) ? `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (a "billion laughs" alias bomb?)` : err.message;
+    return [{ severity: 'error', code: 'YAML_ALIASES', message, file, ...lines.linePos(offset), hint: 'write the values out instead of nesting anchors and aliases' }];
+  }
 }
 
 // "spec.images[3]" from a path array.
@@ -101,7 +140,7 @@ export function checkDocument<T extends z.ZodType>(
   source: YamlSource,
 ): { value?: z.infer<T>; issues: Issue[] } {
   // reportInput: without it zod drops `input` from issues, and a wrong type would read as a missing field.
-  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }), { reportInput: true });
+  const result = schema.safeParse(documentValue(doc), { reportInput: true });
   if (result.success) return { value: result.data, issues: [] };
   const issues = result.error.issues.map((zi): Issue => {
     // An unknown key is reported at the key itself, not at the map that holds it.

@@ -11,6 +11,7 @@ import {
   type VerifyReport,
 } from '../../artifact-read/index.js';
 import type { Catalog } from '../../catalog/index.js';
+import { safeText } from '../../util/safe-text.js';
 import { absPath, catalogFor } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_INVALID } from '../io.js';
@@ -42,7 +43,8 @@ function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<n
 }
 
 function renderInspect(r: InspectReport): string {
-  const rows = [['CLASS', 'COMPONENT', 'VERSION', 'ARCH', 'COUNT', 'SIZE'], ...r.groups.map((g) => [g.class, g.component, g.version ?? '-', g.arch ?? '-', String(g.count), formatBytes(g.size)])];
+  // Names come from the archive: each cell is escaped (a newline in one would forge a row).
+  const rows = [['CLASS', 'COMPONENT', 'VERSION', 'ARCH', 'COUNT', 'SIZE'], ...r.groups.map((g) => [g.class, g.component, g.version ?? '-', g.arch ?? '-', String(g.count), formatBytes(g.size)].map(safeText))];
   const source = r.inventory ? 'kko/inventory.json' : 'images/index.json (no kko inventory: classes unknown)';
   return [
     `${r.artifact}: ${r.compression}, ${formatBytes(r.archiveBytes)} on disk, ${r.files} files, ${formatBytes(r.contentBytes)} unpacked`,
@@ -87,7 +89,7 @@ function renderAnchors(r: VerifyReport): string[] {
 }
 
 function renderVerify(r: VerifyReport): string {
-  const lines = r.problems.map(formatProblem);
+  const lines = r.problems.map((p) => safeText(formatProblem(p))) // one line per problem, whatever the entry name holds;
   const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
   if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r));
   return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
@@ -136,7 +138,7 @@ export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<
       if (o.json) printJson(ctx, report);
       else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
     } catch (err) {
-      if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${formatProblem(p)}\n`);
+      if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
       throw err;
     }
   });

@@ -6,7 +6,7 @@ import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
+import { absPath, assertWritable, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -51,20 +51,14 @@ export function cacheDirFor(ctx: CommandContext, flag: string | undefined): stri
   return join(base, 'kko');
 }
 
-function wholeNumber(flag: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`);
-  return n;
-}
-
 export function retriesOf(o: NetworkOptions): number {
-  return wholeNumber('--retries', o.retries, 0, 20);
+  return parseIntFlag('--retries', o.retries, 0, 20);
 }
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
   if (warning) ctx.io.stderr(`warning: ${warning}\n`);
-  const concurrency = wholeNumber('--concurrency', o.concurrency, 1, 256);
+  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Catalog } from '../../catalog/index.js';
 import { formatIssue, type Issue } from '../../errors.js';
 import { validateManifests, type ParsedManifest } from '../../manifest/index.js';
+import { safeText } from '../../util/safe-text.js';
 import { positionOf, sortIssues } from '../../util/yaml-doc.js';
 import { EXIT_FAILURE, EXIT_INVALID } from '../io.js';
 import { formatBytes } from '../progress.js';
@@ -32,7 +33,7 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
   } else {
     for (const i of issues) {
       const out = i.severity === 'info' ? ctx.io.stdout : ctx.io.stderr;
-      out(`${formatIssue(i)}\n`);
+      out(`${safeText(formatIssue(i))}\n`);
       if (i.hint) out(`  hint: ${i.hint}\n`);
     }
     const summary = `${o.file.join(', ')}: ${errors} error(s), ${warnings} warning(s)${r.kkVersion ? ` against kk ${r.kkVersion}` : ''}\n`;

@@ -3,7 +3,7 @@ import type { Catalog } from '../../catalog/index.js';
 import { precheck, type PrecheckReport } from '../../export/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, catalogFor } from '../common.js';
+import { absPath, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes } from '../progress.js';
@@ -13,7 +13,7 @@ import { readManifests } from './manifest-read.js';
 type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string; kkVersion?: string };
 
 // Run the online precheck for already-loaded manifests (shared by `kko precheck` and `manifest validate --online`).
-export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: NetworkOptions & { output?: string; kkVersion?: string }): Promise<PrecheckReport> {
+export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: NetworkOptions & { output?: string; kkVersion?: string; concurrency?: number }): Promise<PrecheckReport> {
   const { downloads } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
   return precheck({
@@ -25,6 +25,7 @@ export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, pars
     ...(o.output ? { output: absPath(ctx, o.output) } : {}),
     env: ctx.io.env,
     http: { retries: retriesOf(o) },
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     classify: (ref) => catalog.classify(ref),
   });
 }
@@ -46,9 +47,11 @@ export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
 }
 
 async function runPrecheck(o: PrecheckOptions, ctx: CommandContext): Promise<void> {
+  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
+  retriesOf(o); // flags are checked before any file or network is touched
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
-  const report = await runOnlineCheck(ctx, catalog, parsed, o);
+  const report = await runOnlineCheck(ctx, catalog, parsed, { ...o, concurrency });
   if (o.json) printJson(ctx, report);
   else renderPrecheck(ctx, report);
   if (!report.ok) ctx.setExit(EXIT_FAILURE);

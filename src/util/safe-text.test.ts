@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { safeLines, safeText } from './safe-text.js';
+
+describe('safeText / safeLines', () => {
+  it.each([
+    ['\u001b]0;pwned\u0007', '\\u001b]0;pwned\\u0007'],
+    ['\u001b[2J', '\\u001b[2J'],
+    ['a\r\nok: fine', 'a\\u000d\\u000aok: fine'],
+    ['tab\there', 'tab\\u0009here'],
+    ['del\u007f c1\u0085\u009b', 'del\\u007f c1\\u0085\\u009b'],
+    ['plain ü ✓ 中文 \\x1b', 'plain ü ✓ 中文 \\x1b'],
+  ])('safeText(%j)', (input, want) => {
+    expect(safeText(input)).toBe(want);
+  });
+
+  it('safeLines keeps the layout (newline, tab) and escapes the rest', () => {
+    expect(safeLines('one\ttwo\nthree\r\u001b[2K\n')).toBe('one\ttwo\nthree\\u000d\\u001b[2K\n');
+  });
+
+  it('the escape is also JSON and YAML: escaping JSON output keeps its meaning', () => {
+    const line = JSON.stringify({ m: 'x\u009by\u007f' }); // JSON.stringify leaves DEL and C1 raw
+    expect(JSON.parse(safeLines(line))).toEqual({ m: 'x\u009by\u007f' });
+  });
+});

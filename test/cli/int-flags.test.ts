@@ -1,0 +1,40 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir } from './run-cli.js';
+
+// Integer flags take plain decimal digits in range; Number() would have read "1e2" as 100 and " 8" as 8.
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  await writeFile(join(dir, 'm.yaml'), 'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - docker.io/kubesphere/pause:3.9\n');
+  // every image source is a closed loopback port: nothing leaves the machine even if a flag slipped through
+  await writeFile(join(dir, 'mirrors.yaml'), 'apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: "127.0.0.1:9", plainHTTP: true}\n  upstream: false\n');
+});
+afterAll(async () => cleanup());
+
+const base = {
+  export: ['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--kk-version', 'v3.1.12', '--dry-run'],
+  precheck: ['precheck', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '--kk-version', 'v3.1.12'],
+};
+const BAD = ['1e2', '0x10', ' 8', '8 ', '8.0', '-1', '+3', '', '1_0', 'Infinity', '99999999999', 'eight'];
+const cases: [keyof typeof base, string, string][] = [];
+for (const cmd of ['export', 'precheck'] as const) {
+  for (const v of [...BAD, '0', '257']) cases.push([cmd, '--concurrency', v]);
+  for (const v of ['1e1', '21', '-0', '2.5']) cases.push([cmd, '--retries', v]);
+}
+
+describe('integer flags', () => {
+  it.each(cases)('%s %s %j: exit 2 naming the flag and the value', async (cmd, flag, value) => {
+    const r = await runCli([...base[cmd], flag, value], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: ${flag}: "${value}" is not a whole number from`);
+  });
+
+  it.each([['export'], ['precheck']] as const)('%s: plain digits in range are accepted', async (cmd) => {
+    const r = await runCli([...base[cmd], '--concurrency', '16', '--retries', '0'], { cwd: dir, env: { HOME: dir } });
+    expect(r.stderr).not.toContain('is not a whole number');
+    expect(r.code).toBe(cmd === 'export' ? 0 : 1); // precheck: the loopback source is closed
+  });
+});
