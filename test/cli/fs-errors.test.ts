@@ -42,7 +42,7 @@ describe('file-system errors on input and output paths', () => {
     expect(r.stderr).not.toContain('internal error');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/\nhint: /);
+    expect(r.stderr).toMatch(/\n\s*hint: /); // validate prints issue hints indented under their issue
   });
 
   // Root ignores file modes, but sysfs refuses new files even to root (EACCES), which is what we need.

@@ -59,6 +59,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
   if (warning) ctx.io.stderr(`warning: ${warning}\n`);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
+  const http = { retries: retriesOf(o) };
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
   const manifests = parsed.map((p) => p.manifest);
@@ -84,7 +85,6 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
   // With the archive on stdout, NDJSON events go to stderr.
   const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
-  const http = { retries: retriesOf(o) };
   const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
