@@ -13,6 +13,8 @@ export {
   ZONES,
 } from './mirror/index.js';
 export type { EffectivePolicy, ImageSource, DownloadSource } from './mirror/index.js';
+export { renderNodeConfig, planMirrors, NODE_CONFIG_FORMATS } from './node-config/index.js';
+export type { NodeConfigFormat, NodeConfigInput, LocalRegistry, RenderedConfig, RenderedFile } from './node-config/index.js';
 export { BlobCache } from './cache/index.js';
 export { RegistryClient, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
 export type { RegistryClientOptions, CredentialProvider } from './registry/index.js';

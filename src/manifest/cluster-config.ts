@@ -9,7 +9,9 @@ import { withVPrefix } from '../util/version.js';
 // about the images and binaries kk will ask for. Only the fields that matter here are read; the one
 // reader serves `manifest create --cluster` and `manifest validate --cluster`.
 // registry.privateRegistry and namespaceOverride decide the names kk pushes to and nodes pull from.
-export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string };
+// auth: registry.auths[<host part of privateRegistry>]'s TLS settings (kk looks the entry up by that key).
+export type RegistryAuthFacts = { plainHTTP?: boolean; skipTLSVerify?: boolean; certsPath?: string };
+export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string; auth?: RegistryAuthFacts };
 export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: RegistryFacts; issues: Issue[] };
 
 type Obj = Record<string, unknown>;
@@ -114,7 +116,13 @@ function registryFacts(spec: Obj): RegistryFacts | undefined {
   const reg = obj(spec.registry);
   const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry : '';
   const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride : '';
-  return privateRegistry ? { privateRegistry, ...(override ? { namespaceOverride: override } : {}) } : undefined;
+  if (!privateRegistry) return undefined;
+  const entry = obj(obj(reg.auths)[privateRegistry.split('/')[0] as string]);
+  const auth: RegistryAuthFacts = {};
+  if (typeof entry.plainHTTP === 'boolean') auth.plainHTTP = entry.plainHTTP;
+  if (typeof entry.skipTLSVerify === 'boolean') auth.skipTLSVerify = entry.skipTLSVerify;
+  if (typeof entry.certsPath === 'string' && entry.certsPath) auth.certsPath = entry.certsPath;
+  return { privateRegistry, ...(override ? { namespaceOverride: override } : {}), ...(Object.keys(auth).length > 0 ? { auth } : {}) };
 }
 
 // Read a kk cluster config file (kk create config output) into cluster choices.

@@ -10,6 +10,7 @@ export { splitManifest, mergeManifests } from './layers.js';
 export { kkRules, runRules } from './validate.js';
 export { inferChoices } from './infer.js';
 export { loadClusterConfig } from './cluster-config.js';
-export type { ClusterFacts, RegistryFacts } from './cluster-config.js';
+export type { ClusterFacts, RegistryFacts, RegistryAuthFacts } from './cluster-config.js';
 export { diffManifests } from './diff.js';
 export type { Change } from './diff.js';
+export { kkNamespace, kkPushRepository } from './push-name.js';

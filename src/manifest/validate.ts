@@ -9,6 +9,7 @@ import { nearestVersions } from '../util/version.js';
 import { buildManifest } from './generate.js';
 import type { ParsedManifest } from './parse.js';
 import type { RegistryFacts } from './cluster-config.js';
+import { kkNamespace, kkPushRepository } from './push-name.js';
 import type { KkManifest } from './schema.js';
 
 // Everything a rule may read; rules push issues and never throw.
@@ -202,11 +203,9 @@ const pushPullNames: Rule = (ctx) => {
     const i = have.findIndex((h) => nameTag(h) === nameTag(img.ref));
     if (i < 0) continue;
     const src = parseReference(have[i] as string);
-    const name = repositoryName(src);
-    const srcNs = src.repository.split('/').slice(0, -1).join('/');
-    const defaultNs = want.repository.split('/').slice(0, -1).join('/');
-    const pushed = `${reg.privateRegistry}/${override && overrideOnPush ? override : srcNs}/${name}:${src.tag ?? ''}`;
-    const pulled = `${reg.privateRegistry}/${override || defaultNs}/${name}:${want.tag ?? ''}`;
+    const srcNs = kkNamespace(src);
+    const pushed = `${kkPushRepository(src, reg, overrideOnPush)}:${src.tag ?? ''}`;
+    const pulled = `${reg.privateRegistry}/${override || kkNamespace(want)}/${repositoryName(want)}:${want.tag ?? ''}`;
     if (pushed !== pulled) {
       const fix = override && !overrideOnPush ? `kk ${ctx.profile.version} ignores namespaceOverride on push: use refs in namespace ${override} in the manifest, or drop namespaceOverride` : `set registry.namespaceOverride: ${srcNs} in the cluster config, or use ${img.ref} in the manifest`;
       push(ctx, 'error', 'PUSH_PULL_MISMATCH', `kk ${ctx.profile.version} pushes ${have[i]} as ${pushed} but nodes will pull ${pulled}`, at(ctx, ['spec', 'images', i]), fix);

@@ -13,6 +13,7 @@ import {
 } from '../../mirror/index.js';
 import { formatReference, parseReference } from '../../reference/index.js';
 import { printJson, type CommandContext } from '../context.js';
+import { registerMirrorRender } from './mirror-render.js';
 
 type PolicyFlags = { zone?: string; mirrorConfig?: string; json?: boolean; wide?: boolean };
 
@@ -38,6 +39,7 @@ export function registerMirrorCommands(program: Command, ctx: CommandContext): v
         `  kko mirror resolve https://dl.k8s.io/release/v1.28.12/bin/linux/amd64/kubeadm --zone cn --json\n`,
     )
     .action(async (input: string, flags: PolicyFlags) => resolveCommand(ctx, input, flags));
+  registerMirrorRender(mirror, ctx);
 }
 
 function policyOptions(cmd: Command): Command {

@@ -1,0 +1,88 @@
+import { KkoError, type Issue } from '../errors.js';
+import { kkPushRepository } from '../manifest/index.js';
+import { DOCKER_HUB, formatReference, parseReference, type Reference } from '../reference/index.js';
+
+// The local registry nodes should pull from, as kk's registry block names it (privateRegistry may carry a path).
+export type LocalRegistry = {
+  readonly privateRegistry: string; // host[:port][/path], no scheme
+  readonly namespaceOverride?: string;
+  readonly plainHTTP: boolean;
+  readonly skipTLSVerify: boolean;
+  readonly caFile?: string; // absolute path of the CA file on the nodes
+};
+
+export type NodeConfigInput = {
+  readonly images: readonly string[];
+  readonly registry: LocalRegistry;
+  // kk ≤ v3.1.6 pushes into namespaceOverride; later versions keep the source namespace (kubekey.md §3.8).
+  readonly overrideOnPush: boolean;
+};
+
+// One manifest image: where kk pushed it, and what a prefix mirror (containerd, docker) would ask the registry for.
+export type MirroredImage = { readonly ref: string; readonly source: Reference; readonly pushed: string; readonly viaMirror: string };
+export type Upstream = { readonly registry: string; readonly server: string; readonly images: readonly MirroredImage[] };
+
+export type MirrorPlan = {
+  readonly registry: LocalRegistry;
+  readonly host: string; // host[:port] of privateRegistry
+  readonly path: string; // its path part, "" when none
+  readonly upstreams: readonly Upstream[]; // sorted by registry (byte order)
+  readonly issues: readonly Issue[];
+};
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+// "HOST[:PORT][/PATH]" → host and path; a scheme or a non-host first segment is invalid input.
+export function parseLocalRegistry(raw: string): { host: string; path: string } {
+  const value = raw.trim().replace(/\/+$/, '');
+  const hint = 'write HOST[:PORT][/PATH], e.g. dockerhub.kubekey.local or 10.0.0.5:5000/kubesphere, without http(s)://';
+  if (/^[a-z]+:\/\//i.test(value)) throw new KkoError('INVALID_INPUT', `registry "${value}": no scheme allowed (kk uses the value verbatim in image names)`, { hint: 'use --plain-http for an HTTP registry' });
+  let probe: Reference;
+  try {
+    probe = parseReference(`${value}/probe`);
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `registry "${value}": not a registry host and path`, { cause: err, hint });
+  }
+  const host = value.split('/')[0] as string;
+  if (probe.registry !== host) throw new KkoError('INVALID_INPUT', `registry "${value}": "${host}" is not a registry host`, { hint });
+  return { host, path: value.slice(host.length + 1) };
+}
+
+// containerd's default server for an upstream: Docker Hub's API lives on registry-1.docker.io (remotes/docker/config/hosts.go).
+export function upstreamServer(registry: string): string {
+  return registry === DOCKER_HUB ? 'https://registry-1.docker.io' : `https://${registry}`;
+}
+
+function mirrored(ref: string, input: NodeConfigInput): MirroredImage {
+  const source = parseReference(ref);
+  const facts = { privateRegistry: input.registry.privateRegistry, ...(input.registry.namespaceOverride ? { namespaceOverride: input.registry.namespaceOverride } : {}) };
+  const tag = source.tag ? `:${source.tag}` : '';
+  return { ref: formatReference(source), source, pushed: `${kkPushRepository(source, facts, input.overrideOnPush)}${tag}`, viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}` };
+}
+
+// Two upstream images kk pushes to one name: the second push overwrites the first (kk drops the registry host).
+function collisions(images: readonly MirroredImage[]): Issue[] {
+  const seen = new Map<string, string>();
+  const out: Issue[] = [];
+  for (const img of images) {
+    const first = seen.get(img.pushed);
+    if (first === undefined) seen.set(img.pushed, img.ref);
+    else if (first !== img.ref) out.push({ severity: 'warning', code: 'PUSH_COLLISION', message: `${first} and ${img.ref} are both pushed as ${img.pushed}: the registry keeps only one`, hint: 'keep one of them in the manifest, or give the registry a path per upstream' });
+  }
+  return out;
+}
+
+// Group the manifest's images by upstream registry, with kk's push names (pure; sorted for byte-identical output).
+export function planMirrors(input: NodeConfigInput): MirrorPlan {
+  const { host, path } = parseLocalRegistry(input.registry.privateRegistry);
+  const images = [...new Set(input.images)].map((ref) => mirrored(ref, input)).sort((a, b) => byText(a.ref, b.ref));
+  const groups = new Map<string, MirroredImage[]>();
+  for (const img of images) groups.set(img.source.registry, [...(groups.get(img.source.registry) ?? []), img]);
+  const upstreams = [...groups.keys()].sort(byText).map((registry) => ({ registry, server: upstreamServer(registry), images: groups.get(registry) ?? [] }));
+  return { registry: input.registry, host, path, upstreams, issues: collisions(images) };
+}
+
+// Images a prefix-only mirror cannot serve: kk pushed them under another namespace than their own.
+export function rewrittenImages(upstream: Upstream): MirroredImage[] {
+  return upstream.images.filter((i) => i.pushed !== i.viaMirror);
+}
