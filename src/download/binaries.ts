@@ -87,7 +87,7 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   const digest = binaryDigest(item, deps.catalog);
   const sha256 = digest.slice('sha256:'.length);
   const path = deps.cache.blobPath(digest);
-  if (await deps.cache.has({ digest })) return { item, sha256, path, source: { url: item.url, via: 'cache' }, fetchedBytes: 0 };
+  if (await deps.cache.hasVerified({ digest })) return { item, sha256, path, source: { url: item.url, via: 'cache' }, fetchedBytes: 0 };
   const counter = { bytes: 0 };
   const onBytes = (n: number): void => {
     counter.bytes += n;

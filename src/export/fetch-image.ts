@@ -164,7 +164,7 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
   const blob = { digest, size: d.size };
-  if (await deps.cache.has(blob)) return deps.cache.blobPath(digest);
+  if (await deps.cache.hasVerified(blob)) return deps.cache.blobPath(digest);
   const release = await deps.blobSlots.acquire();
   try {
     const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false }), {

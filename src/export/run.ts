@@ -1,6 +1,6 @@
 import { withChecksums } from '../archive/checksums.js';
 import { writeArchive, type Compression } from '../archive/write.js';
-import { BlobCache } from '../cache/index.js';
+import { BlobCache, type CorruptBlob } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import { isKkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
@@ -110,7 +110,9 @@ class ExportRun {
     this.emit = opts.events ?? (() => undefined);
     this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
     this.#tasks = fileTasks(opts.downloads);
-    this.cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
+    // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
+    const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
+    this.cache = new BlobCache(opts.cacheDir, { onCorrupt, ...(opts.logger ? { logger: opts.logger } : {}) });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
     const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
