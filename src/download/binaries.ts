@@ -8,6 +8,7 @@ import { resolveDownloadSources, type DownloadRule, type DownloadSource } from '
 import { parseDigest, type Digest } from '../reference/index.js';
 import { nearestVersions } from '../util/version.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
+import { withoutUserinfo } from './userinfo.js';
 import { downloadToFile, tempFile } from './file-download.js';
 import type { HttpDownloader } from './http-fetch.js';
 import { gzipTarMember } from './tar-member.js';
@@ -87,7 +88,7 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   const digest = binaryDigest(item, deps.catalog);
   const sha256 = digest.slice('sha256:'.length);
   const path = deps.cache.blobPath(digest);
-  if (await deps.cache.hasVerified({ digest })) return { item, sha256, path, source: { url: item.url, via: 'cache' }, fetchedBytes: 0 };
+  if (await deps.cache.hasVerified({ digest })) return { item, sha256, path, source: { url: withoutUserinfo(item.url), via: 'cache' }, fetchedBytes: 0 };
   const counter = { bytes: 0 };
   const onBytes = (n: number): void => {
     counter.bytes += n;
@@ -96,7 +97,7 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   return firstSuccessful(binaryCandidates(item, deps.policy), `downloading ${item.id} ${item.version} (${item.arch})`, async (c) => {
     if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes);
     else await ensureRaw(c, digest, deps, onBytes);
-    return { item, sha256, path, source: { url: c.url, via: c.via }, fetchedBytes: counter.bytes };
+    return { item, sha256, path, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
   });
 }
 

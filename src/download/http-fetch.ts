@@ -5,6 +5,7 @@ import { noopLogger, type Logger } from '../log.js';
 import { backoffDelay, isRetryableStatus, loadCertsDir, parseRetryAfter, redactUrl } from '../registry/index.js';
 import { VERSION } from '../version.js';
 import { DownloadError, statusError, transportError } from './errors.js';
+import { splitUserinfo } from './userinfo.js';
 
 export type FetchFn = typeof undiciFetch;
 export type SleepFn = (ms: number) => Promise<void>;
@@ -49,8 +50,9 @@ export function parseHttpUrl(raw: string): URL {
   return url;
 }
 
-// GET with resume for downloads (binaries, ISOs): no credentials, redirects by hand, retries with backoff + jitter.
-// skipTLSVerify / certsPath apply on the source's own origin only; a redirect elsewhere uses the system roots.
+// GET with resume for downloads (binaries, ISOs): redirects by hand, retries with backoff + jitter. The only
+// credentials are a URL's own user:password@, sent as Basic auth to that origin only (never after a redirect
+// elsewhere). skipTLSVerify / certsPath apply on the source's own origin only; a redirect elsewhere uses the system roots.
 export class HttpDownloader {
   readonly #fetch: FetchFn;
   readonly #userAgent: string;
@@ -93,12 +95,12 @@ export class HttpDownloader {
 
   // The response for `source` after redirects and retries (5xx, 429, transport errors) are done with.
   async #respond(source: HttpSource, offset: number): Promise<Hop> {
-    const url = parseHttpUrl(source.url);
+    const { url, authorization } = splitUserinfo(parseHttpUrl(source.url));
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.#retries;
       let hop: Hop;
       try {
-        hop = await this.#follow(source, url, offset);
+        hop = await this.#follow(source, url, offset, authorization);
       } catch (err) {
         const e = transportError(url, err, false);
         if (!e.retryable || last) throw settled(e);
@@ -119,12 +121,13 @@ export class HttpDownloader {
     await Promise.all(agents.map((a) => (a.status === 'fulfilled' ? a.value.close() : undefined)));
   }
 
-  async #follow(source: HttpSource, start: URL, offset: number): Promise<Hop> {
-    const headers: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
-    if (offset > 0) headers.range = `bytes=${offset}-`;
+  async #follow(source: HttpSource, start: URL, offset: number, authorization: string | undefined): Promise<Hop> {
+    const base: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
+    if (offset > 0) base.range = `bytes=${offset}-`;
     let url = start;
     for (let hop = 0; hop <= this.#maxRedirects; hop++) {
       const dispatcher: Dispatcher = await this.#agentFor(source, start, url);
+      const headers = authorization !== undefined && url.origin === start.origin ? { ...base, authorization } : base;
       const res = await this.#fetch(url, { method: 'GET', headers, redirect: 'manual', dispatcher });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || location === null) return { res, url };

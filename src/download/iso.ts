@@ -6,6 +6,7 @@ import { resolveDownloadSources } from '../mirror/index.js';
 import { parseDigest, type Digest } from '../reference/index.js';
 import { ensureRaw, type DownloadDeps, type SourceInfo } from './binaries.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
+import { withoutUserinfo } from './userinfo.js';
 import { hashFile } from '../cache/index.js';
 import { downloadToFile, tempFile } from './file-download.js';
 
@@ -91,12 +92,12 @@ function counting(deps: IsoDeps): { counter: { bytes: number }; onBytes: (n: num
 
 async function fetchVerified(item: IsoItem, url: string, digest: Digest, deps: IsoDeps): Promise<FetchedIso> {
   const done = (source: SourceInfo, fetchedBytes: number): FetchedIso => ({ item, sha256: digest.slice(7), path: deps.cache.blobPath(digest), verified: true, source, fetchedBytes });
-  if (await deps.cache.hasVerified({ digest })) return done({ url, via: 'cache' }, 0);
+  if (await deps.cache.hasVerified({ digest })) return done({ url: withoutUserinfo(url), via: 'cache' }, 0);
   const { counter, onBytes } = counting(deps);
   try {
     return await firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
       await ensureRaw(c, digest, deps, onBytes);
-      return done({ url: c.url, via: c.via }, counter.bytes);
+      return done({ url: withoutUserinfo(c.url), via: c.via }, counter.bytes);
     });
   } catch (err) {
     if (!isKkoError(err) || err.code !== 'DIGEST_MISMATCH') throw err;
@@ -115,7 +116,7 @@ async function fetchUnverified(item: IsoItem, url: string, deps: IsoDeps): Promi
       await downloadToFile((offset) => deps.http.open(c, offset), tmp, { onBytes });
       const { digest } = await hashFile(tmp);
       const path = await deps.cache.adopt(tmp, digest);
-      return { item, sha256: digest.slice(7), path, verified: false, source: { url: c.url, via: c.via }, fetchedBytes: counter.bytes };
+      return { item, sha256: digest.slice(7), path, verified: false, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
     } finally {
       await rm(tmp, { force: true });
     }

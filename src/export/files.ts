@@ -1,6 +1,6 @@
 import type { TarEntry } from '../archive/tar.js';
 import type { BlobCache } from '../cache/index.js';
-import { fetchBinary, fetchIso, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
+import { fetchBinary, fetchIso, withoutUserinfo, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import type { EventSink } from './events.js';
 
@@ -44,11 +44,11 @@ export function fileRows(files: readonly FetchedFile[]): { binaries: object[]; i
   const sorted = [...files].sort((a, b) => (a.result.item.path < b.result.item.path ? -1 : 1));
   const binaries = sorted.filter((f) => f.kind === 'binary').map((f) => {
     const r = (f as { result: FetchedBinary }).result;
-    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: r.item.url };
+    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: withoutUserinfo(r.item.url) };
   });
   const isos = sorted.filter((f) => f.kind === 'iso').map((f) => {
     const r = (f as { result: FetchedIso }).result;
-    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: r.item.url } : {}) };
+    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: withoutUserinfo(r.item.url) } : {}) };
   });
   return { binaries, isos };
 }

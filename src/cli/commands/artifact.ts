@@ -6,7 +6,7 @@ import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport, type Compression } from '../../export/index.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion } from '../common.js';
-import { assertBinaryChecksums, planDownloads, type DownloadPlan } from '../../download/index.js';
+import { assertBinaryChecksums, planDownloads, withoutUserinfo, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { resolveDownloadSources } from '../../mirror/index.js';
@@ -74,12 +74,14 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
     const plan = planExport(manifests, policy, classify);
-    const files = downloads.binaries.map((b) => ({ path: b.path, sha256: b.sha256, sources: resolveDownloadSources(b.url, policy).map((s) => s.url) }));
-    if (o.json) printJson(ctx, { ...plan, binaries: files, isos: downloads.isos });
+    // URLs are printed without user:password@ (a private mirror's credentials stay out of logs).
+    const files = downloads.binaries.map((b) => ({ path: b.path, sha256: b.sha256, sources: resolveDownloadSources(b.url, policy).map((s) => withoutUserinfo(s.url)) }));
+    const isos = downloads.isos.map((i) => (i.url ? { ...i, url: withoutUserinfo(i.url) } : i));
+    if (o.json) printJson(ctx, { ...plan, binaries: files, isos });
     else {
       for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
       for (const f of files) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
-      for (const i of downloads.isos) ctx.io.stdout(`${i.path}  <-  ${i.url ?? i.localPath}\n`);
+      for (const i of isos) ctx.io.stdout(`${i.path}  <-  ${i.url ?? i.localPath}\n`);
     }
     return;
   }
