@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { acquireLock, tryLock } from '../cache/lock.js';
 import { isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
@@ -29,10 +30,12 @@ async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink,
 }
 
 // Write to `<output>.kko-partial-<pid>-<random>` (two runs with one -o never share it), rename when complete;
-// on any failure remove the temp file.
+// on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
+// taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
 async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number): Promise<void> {
   await mkdir(dirname(output), { recursive: true });
-  const tmp = `${output}.kko-partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+  const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
   const file = createWriteStream(tmp);
   try {
     await writeInto(entries, file, makeSink, mtime);
@@ -44,7 +47,29 @@ async function writeFileAtomically(entries: TarEntry[], output: string, makeSink
     if (!file.closed) await once(file, 'close').catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    await release?.();
   }
+}
+
+const PARTIAL_INFIX = '.kko-partial-';
+
+// Remove the `<output>.kko-partial-*` files of runs that died (kill -9, power loss) writing `output`; a live run's
+// partial (its owner lock is held) stays. Returns the paths removed.
+export async function removeStalePartials(output: string): Promise<string[]> {
+  const prefix = `${basename(output)}${PARTIAL_INFIX}`;
+  const dir = dirname(output);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock'))) {
+    const path = join(dir, name);
+    const release = await tryLock(`${path}.lock`);
+    if (!release) continue;
+    await rm(path, { force: true });
+    await release();
+    removed.push(path);
+  }
+  return removed;
 }
 
 // Stream the tar (gzip, zstd or plain) to a temp name beside the output and rename only when complete;

@@ -8,6 +8,7 @@ import { acquireLock } from './lock.js';
 import { errorText } from '../util/sources.js';
 import { retryable, writeError } from '../util/net-errors.js';
 import { hashFile, hashInto } from './hash-file.js';
+import { sweepCacheTmp } from './sweep.js';
 
 // Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
 export type BlobFetcher = (offset: number) => Promise<Readable>;
@@ -112,6 +113,11 @@ export class BlobCache {
     await rename(file, target);
     this.#verified.set(digest, Promise.resolve(true));
     return target;
+  }
+
+  // Remove what killed runs left in tmp/ that no run can use; resumable partials stay (see sweepCacheTmp).
+  sweep(): Promise<string[]> {
+    return sweepCacheTmp(this.root);
   }
 
   // Make sure the blob is in the cache, fetching (and resuming) it when needed. Concurrent callers share one download.

@@ -43,7 +43,9 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
   }
 }
 
-async function isStale(path: string, staleMs: number): Promise<boolean> {
+// True when a lock file's owner is provably gone (dead pid on this host, our pid with another token) or it was
+// not refreshed for `staleMs`; false while it lives, or when the file is gone already.
+export async function isStale(path: string, staleMs: number = STALE_MS): Promise<boolean> {
   const [text, info] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
   if (!info) return false; // gone already: the next open() will tell
   if (Date.now() - info.mtimeMs > staleMs) return true;
@@ -65,11 +67,17 @@ function parseOwner(text: string): Owner | undefined {
   return undefined;
 }
 
-function isAlive(pid: number): boolean {
+// Whether a pid of this host is running (EPERM: it is, as another user).
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+// Take a lock only if nobody live holds it (a stale one is taken over): for removing what a dead process left.
+export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  return acquireLock(path, { timeoutMs: 0 }).catch(() => undefined);
 }

@@ -1,5 +1,5 @@
 import { withChecksums } from '../archive/checksums.js';
-import { writeArchive, type Compression } from '../archive/write.js';
+import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache, type CorruptBlob } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import { isKkoError } from '../errors.js';
@@ -69,12 +69,20 @@ async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: 
 export async function exportArtifact(opts: ExportOptions): Promise<ExportReport> {
   const started = Date.now();
   const run = new ExportRun(opts);
+  await removeLeftovers(opts, run.cache);
   const { plan, images, files, failures } = await run.fetchAll();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
   const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
   run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
   return report;
+}
+
+// What killed runs left and nobody can use: archive partials next to the output, cache temp files (the cache's
+// resumable partials stay).
+async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<void> {
+  const removed = [...(await cache.sweep()), ...(opts.output === '-' ? [] : await removeStalePartials(opts.output))];
+  for (const path of removed) opts.logger?.info(`removed ${path}, left by a run that did not finish`);
 }
 
 // Inventory and checksums first, then the layout and the files, as one archive.
