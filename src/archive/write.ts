@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
-import { isKkoError, KkoError } from '../errors.js';
+import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
 
@@ -14,7 +14,8 @@ export type { Compression } from './compress.js';
 
 // stdout: the stream that output '-' writes to (the CLI passes process.stdout; it is left open).
 // level: gzip 1..9 (default 6) or zstd level (default 3). loadZstd: replaces the zstd library (tests).
-export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader };
+// signal: abort the write (Ctrl-C); the temp file is removed and the signal's reason thrown.
+export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader; signal?: AbortSignal };
 
 function wrap(err: unknown, output: string): KkoError {
   return isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -23,22 +24,22 @@ function wrap(err: unknown, output: string): KkoError {
 type MakeSink = (out: Writable) => ArchiveSink;
 
 // Write the archive into `out` and finish the compressed stream (the stream itself stays open).
-async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink, mtime: number): Promise<void> {
+async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
   const sink = makeSink(out);
-  await writeTar(entries, sink, { mtime });
+  await writeTar(entries, sink, { mtime, signal });
   await sink.end();
 }
 
 // Write to `<output>.kko-partial-<pid>-<random>` (two runs with one -o never share it), rename when complete;
 // on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
 // taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
-async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number): Promise<void> {
+async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(output), { recursive: true });
   const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
   const file = createWriteStream(tmp);
   try {
-    await writeInto(entries, file, makeSink, mtime);
+    await writeInto(entries, file, makeSink, mtime, signal);
     file.end();
     await finished(file);
     await rename(tmp, output);
@@ -80,9 +81,9 @@ export async function writeArchive(entries: TarEntry[], output: string, compress
   const mtime = sourceDateEpoch(env);
   if (output === '-' && !opts.stdout) throw new KkoError('INTERNAL', 'writing artifact to "-": no output stream given');
   try {
-    if (output === '-' && opts.stdout) await writeInto(entries, opts.stdout, makeSink, mtime);
-    else await writeFileAtomically(entries, output, makeSink, mtime);
+    if (output === '-' && opts.stdout) await writeInto(entries, opts.stdout, makeSink, mtime, opts.signal);
+    else await writeFileAtomically(entries, output, makeSink, mtime, opts.signal);
   } catch (err) {
-    throw wrap(err, output === '-' ? 'to standard output' : output);
+    throw abortReason(wrap(err, output === '-' ? 'to standard output' : output), opts.signal);
   }
 }

@@ -17,6 +17,9 @@ export type BlobFetcher = (offset: number) => Promise<Readable>;
 // the body is read to its end and only the digest decides.
 export type BlobRef = { digest: string; size?: number | undefined };
 
+// signal: stop (keeping the partial for a resume) as soon as it aborts; the abort reason is thrown.
+export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined };
+
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
 // onCorrupt: a cached blob whose bytes no longer match its digest (bit rot, a same-size edit) was found and dropped.
@@ -122,19 +125,20 @@ export class BlobCache {
 
   // Make sure the blob is in the cache, fetching (and resuming) it when needed. Concurrent callers share one download.
   // A caller that joined a download which then failed (another source's corrupt copy, say) tries again with its own fetcher.
-  async ensure(blob: BlobRef, fetch: BlobFetcher, opts: { onBytes?: (n: number) => void } = {}): Promise<EnsureResult> {
+  async ensure(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions = {}): Promise<EnsureResult> {
+    opts.signal?.throwIfAborted();
     const running = this.#inflight.get(blob.digest);
     if (running) {
       const shared = await running.catch(() => undefined);
       if (shared) return { ...shared, fetchedBytes: 0, cached: true };
       return this.ensure(blob, fetch, opts);
     }
-    const p = this.#ensure(blob, fetch, opts.onBytes).finally(() => this.#inflight.delete(blob.digest));
+    const p = this.#ensure(blob, fetch, opts).finally(() => this.#inflight.delete(blob.digest));
     this.#inflight.set(blob.digest, p);
     return p;
   }
 
-  async #ensure(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+  async #ensure(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
     const final = this.blobPath(blob.digest);
     if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     await mkdir(join(this.root, 'tmp'), { recursive: true });
@@ -143,13 +147,13 @@ export class BlobCache {
     if (!release) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     try {
       if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
-      return await this.#download(blob, fetch, onBytes);
+      return await this.#download(blob, fetch, opts);
     } finally {
       await release();
     }
   }
 
-  async #download(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+  async #download(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
     const partial = this.partialPath(blob.digest);
     // Hash what a previous run left once; afterwards every byte is hashed as it is written, so the
     // in-memory hash always matches the partial file on disk.
@@ -161,10 +165,11 @@ export class BlobCache {
     let ended = false;
     for (let attempt = 0; attempt < this.#attempts && !ended && !complete(state, blob.size); attempt++) {
       try {
-        await this.#append(partial, state, blob.size, fetch, progress, onBytes);
+        await this.#append(partial, state, blob.size, fetch, progress, opts);
         ended = true;
       } catch (err) {
         lastError = err;
+        opts.signal?.throwIfAborted();
         if (!retryable(err)) throw err;
         this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
       }
@@ -195,8 +200,13 @@ export class BlobCache {
   }
 
   // Append bytes from state.size on, hashing and persisting each chunk before reading the next; never past `expected`.
-  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
+  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, opts: EnsureOptions): Promise<void> {
+    opts.signal?.throwIfAborted();
     const source = await fetch(state.size);
+    // An abort ends the body at once (the bytes that arrived are kept and hashed, as after a reset).
+    const onAbort = (): void => void source.destroy(opts.signal?.reason as Error);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     const fh = await open(partial, 'a');
     // Chunks are batched into ~1 MiB writes; the hash advances only with what reached the file,
     // so after any failure the in-memory hash still matches the partial on disk.
@@ -237,7 +247,7 @@ export class BlobCache {
         pending.push(chunk);
         pendingBytes += chunk.length;
         progress.fetched += chunk.length;
-        onBytes?.(chunk.length);
+        opts.onBytes?.(chunk.length);
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
       await flush();
@@ -246,6 +256,7 @@ export class BlobCache {
       if (!(isKkoError(err) && err.code === 'IO_ERROR')) await flush();
       throw err;
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       await fh.close().catch(() => undefined);
     }
     if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { formatIssue, InterruptedError, isKkoError, ValidationError } from '../errors.js';
 import { redactText } from '../util/sources.js';
-import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
+import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, exitCodeFor, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
 import { registerArtifactCommands } from './commands/artifact.js';
@@ -27,7 +27,7 @@ Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
 
 Environment: KKZONE=cn (kk's China mirrors), KKO_MIRROR_CONFIG, KKO_CACHE_DIR, KKO_CATALOG_DIR.
-Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report).`,
+Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report), 130/143 interrupted (SIGINT/SIGTERM).`,
     )
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
@@ -53,7 +53,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-function reportError(err: unknown, io: CliIo): number {
+function reportError(thrown: unknown, io: CliIo): number {
+  // After SIGINT/SIGTERM, whatever a layer made of the abort, the interruption is what happened.
+  const err = io.signal?.aborted ? (io.signal.reason as unknown) : thrown;
+  if (err instanceof InterruptedError) {
+    io.stderr('interrupted; re-run to resume\n');
+    return exitCodeFor(err.signal);
+  }
   if (err instanceof CommanderError) {
     // Help and version are "errors" to commander; usage problems are invalid input.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;

@@ -11,7 +11,7 @@ import { retryable, writeError } from '../util/net-errors.js';
 // Bytes of one file from `offset` on (an HTTP source with Range, a local file, an archive member).
 export type ByteSource = (offset: number) => Promise<Readable>;
 
-export type DownloadFileOptions = { attempts?: number; onBytes?: (n: number) => void };
+export type DownloadFileOptions = { attempts?: number; onBytes?: (n: number) => void; signal?: AbortSignal | undefined };
 
 // A fresh temp name in the cache's tmp/ (same filesystem as blobs/, so a rename is atomic).
 // Downloads without a known digest get a per-process name: nothing else may append to them.
@@ -35,6 +35,7 @@ export async function downloadToFile(source: ByteSource, file: string, opts: Dow
       return fetched;
     } catch (err) {
       lastError = err;
+      opts.signal?.throwIfAborted();
       if (!retryable(err)) throw err;
     }
   }

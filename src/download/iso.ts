@@ -98,7 +98,7 @@ async function fetchVerified(item: IsoItem, url: string, digest: Digest, deps: I
     return await firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
       await ensureRaw(c, digest, deps, onBytes);
       return done({ url: withoutUserinfo(c.url), via: c.via }, counter.bytes);
-    });
+    }, deps.signal);
   } catch (err) {
     if (!isKkoError(err) || err.code !== 'DIGEST_MISMATCH') throw err;
     throw new KkoError('CHECKSUM_MISMATCH', `${err.message}\nthe ISO does not match repository.iso.checksum ${digest}`, {
@@ -113,14 +113,14 @@ async function fetchUnverified(item: IsoItem, url: string, deps: IsoDeps): Promi
   return firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
     const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
     try {
-      await downloadToFile((offset) => deps.http.open(c, offset), tmp, { onBytes });
+      await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
       const { digest } = await hashFile(tmp);
       const path = await deps.cache.adopt(tmp, digest);
       return { item, sha256: digest.slice(7), path, verified: false, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
     } finally {
       await rm(tmp, { force: true });
     }
-  });
+  }, deps.signal);
 }
 
 async function useLocal(item: IsoItem, file: string): Promise<FetchedIso> {
