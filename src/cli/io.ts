@@ -10,15 +10,16 @@ export type CliIo = {
   env: NodeJS.ProcessEnv;
   cwd: string;
   isTTY: boolean;
-  // Aborted on SIGINT/SIGTERM with an InterruptedError; long commands (export, precheck) stop cleanly on it.
-  signal?: AbortSignal;
+  // Long commands (export, precheck) call it to handle SIGINT/SIGTERM themselves: from then on a signal aborts
+  // the returned AbortSignal with an InterruptedError instead of killing the process. Others keep Node's default.
+  interrupts?: () => AbortSignal;
 };
 
 let interrupts: AbortController | undefined;
 
-// One AbortController for the process: the first SIGINT/SIGTERM aborts it (the command cleans up and exits
-// 130/143); a second one exits at once.
-function processSignal(): AbortSignal {
+// One AbortController for the process, installed on first use: the first SIGINT/SIGTERM aborts it (the command
+// cleans up and exits 130/143); a second one exits at once.
+function processInterrupts(): AbortSignal {
   if (!interrupts) {
     const ctrl = new AbortController();
     const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
@@ -33,7 +34,7 @@ function processSignal(): AbortSignal {
 
 export function processIo(): CliIo {
   return {
-    signal: processSignal(),
+    interrupts: processInterrupts,
     stdout: (t) => process.stdout.write(t),
     stdoutStream: process.stdout,
     stderr: (t) => process.stderr.write(t),

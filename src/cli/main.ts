@@ -53,12 +53,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-function reportError(thrown: unknown, io: CliIo): number {
-  // After SIGINT/SIGTERM, whatever a layer made of the abort, the interruption is what happened.
-  const err = io.signal?.aborted ? (io.signal.reason as unknown) : thrown;
-  if (err instanceof InterruptedError) {
+// The InterruptedError behind an error (a layer may have wrapped the abort as its cause).
+function interruption(err: unknown): InterruptedError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) if (e instanceof InterruptedError) return e;
+  return undefined;
+}
+
+function reportError(err: unknown, io: CliIo): number {
+  const interrupted = interruption(err);
+  if (interrupted) {
     io.stderr('interrupted; re-run to resume\n');
-    return exitCodeFor(err.signal);
+    return exitCodeFor(interrupted.signal);
   }
   if (err instanceof CommanderError) {
     // Help and version are "errors" to commander; usage problems are invalid input.

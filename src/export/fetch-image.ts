@@ -167,7 +167,7 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
   const blob = { digest, size: d.size };
-  if (await deps.cache.hasVerified(blob)) return deps.cache.blobPath(digest);
+  // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
   const release = await deps.blobSlots.acquire();
   try {
     const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false, ...(deps.signal ? { signal: deps.signal } : {}) }), {

@@ -107,7 +107,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   // With the archive on stdout, NDJSON events go to stderr.
   const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
   const http = { retries: retriesOf(o) };
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(ctx.io.signal ? { signal: ctx.io.signal } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${redactText(errorText(f.error))}\n`);

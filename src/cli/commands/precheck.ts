@@ -26,7 +26,7 @@ export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, pars
     env: ctx.io.env,
     http: { retries: retriesOf(o) },
     classify: (ref) => catalog.classify(ref),
-    ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+    ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
   });
 }
 
