@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'CHECKSUM_MISMATCH'
   | 'UNSAFE_ARCHIVE'
   | 'ARTIFACT_CORRUPT' // verify/import: an artifact is readable but has missing, extra or corrupt entries
+  | 'INTERRUPTED' // SIGINT/SIGTERM: the run stopped cleanly (the CLI exits 130/143)
   | 'INTERNAL';
 
 // Codes that mean "the user gave us something wrong" (exit 2) rather than "the operation failed" (exit 1).
@@ -84,6 +85,22 @@ export class ValidationError extends KkoError {
     super(code, message);
     this.issues = issues;
   }
+}
+
+// The reason an operation's AbortSignal carries when the user stops the run (Ctrl-C, SIGTERM).
+export class InterruptedError extends KkoError {
+  readonly signal: 'SIGINT' | 'SIGTERM';
+
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super('INTERRUPTED', `interrupted by ${signal}`, { hint: 're-run the same command to resume' });
+    this.signal = signal;
+  }
+}
+
+// The signal's reason when it was aborted, else `err`: after an abort, whatever a layer made of it, the
+// interruption is what happened.
+export function abortReason(err: unknown, signal: AbortSignal | undefined): unknown {
+  return signal?.aborted ? (signal.reason as unknown) : err;
 }
 
 export function isKkoError(err: unknown): err is KkoError {

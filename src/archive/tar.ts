@@ -112,7 +112,8 @@ export function assertSafeName(name: string): void {
   }
 }
 
-export type TarOptions = { mtime?: number };
+// signal: stop between chunks once it aborts (its reason is thrown); the caller removes what was written.
+export type TarOptions = { mtime?: number; signal?: AbortSignal | undefined };
 
 // Write a deterministic tar: `first` entries, then the rest, each group in byte order of names, regular files only, mode 0644,
 // uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered. The data of
@@ -127,6 +128,7 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     if (sorted[i]?.name === sorted[i - 1]?.name) throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
   }
   for (const e of sorted) {
+    opts.signal?.throwIfAborted();
     assertSafeName(e.name);
     const size = 'data' in e ? e.data.length : (e.size ?? (await stat(e.file)).size);
     const store = e.compressed === true;
@@ -144,6 +146,7 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
       for await (const chunk of createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable) {
         seen += (chunk as Buffer).length;
         if (seen > size) throw new KkoError('IO_ERROR', `archiving ${e.file}: file grew while being archived`);
+        opts.signal?.throwIfAborted();
         await out.write(chunk as Buffer, store);
       }
       if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${e.file}: expected ${size} bytes, read ${seen}`);

@@ -105,3 +105,26 @@ describe('writeArchive', () => {
     expect(await readdir(sub)).toEqual([]);
   });
 });
+
+describe('writeArchive interrupted', () => {
+  it('an abort while an entry is being read removes the temp file and its owner lock, and throws the reason', async () => {
+    const out = join(dir, 'aborted.tar.gz');
+    const fifo = join(dir, 'slow-entry');
+    run('mkfifo', [fifo]);
+    const ctrl = new AbortController();
+    const reason = new Error('interrupted');
+    const writing = writeArchive([{ name: 'a', file: fifo, size: 4 * 1024 * 1024 }], out, 'gzip', env, { signal: ctrl.signal });
+    // feed part of the entry, so the writer is mid-file when the signal comes
+    const { createWriteStream } = await import('node:fs');
+    const feeder = createWriteStream(fifo);
+    feeder.write(randomBytes(1024 * 1024));
+    const deadline = Date.now() + 10_000;
+    while ((await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz.kko-partial-')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz.kko-partial-'))).toHaveLength(2); // partial + lock
+    ctrl.abort(reason);
+    feeder.write(randomBytes(64 * 1024)); // the next chunk read sees the abort
+    await expect(writing).rejects.toBe(reason);
+    feeder.destroy();
+    expect((await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz'))).toEqual([]);
+  });
+});

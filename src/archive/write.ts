@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { isKkoError, KkoError } from '../errors.js';
+import { acquireLock, tryLock } from '../cache/lock.js';
+import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
 
@@ -13,7 +14,8 @@ export type { Compression } from './compress.js';
 
 // stdout: the stream that output '-' writes to (the CLI passes process.stdout; it is left open).
 // level: gzip 1..9 (default 6) or zstd level (default 3). loadZstd: replaces the zstd library (tests).
-export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader };
+// signal: abort the write (Ctrl-C); the temp file is removed and the signal's reason thrown.
+export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader; signal?: AbortSignal };
 
 function wrap(err: unknown, output: string): KkoError {
   return isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -22,20 +24,22 @@ function wrap(err: unknown, output: string): KkoError {
 type MakeSink = (out: Writable) => ArchiveSink;
 
 // Write the archive into `out` and finish the compressed stream (the stream itself stays open).
-async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink, mtime: number): Promise<void> {
+async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
   const sink = makeSink(out);
-  await writeTar(entries, sink, { mtime });
+  await writeTar(entries, sink, { mtime, signal });
   await sink.end();
 }
 
 // Write to `<output>.kko-partial-<pid>-<random>` (two runs with one -o never share it), rename when complete;
-// on any failure remove the temp file.
-async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number): Promise<void> {
+// on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
+// taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
+async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(output), { recursive: true });
-  const tmp = `${output}.kko-partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+  const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
   const file = createWriteStream(tmp);
   try {
-    await writeInto(entries, file, makeSink, mtime);
+    await writeInto(entries, file, makeSink, mtime, signal);
     file.end();
     await finished(file);
     await rename(tmp, output);
@@ -44,7 +48,29 @@ async function writeFileAtomically(entries: TarEntry[], output: string, makeSink
     if (!file.closed) await once(file, 'close').catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    await release?.();
   }
+}
+
+const PARTIAL_INFIX = '.kko-partial-';
+
+// Remove the `<output>.kko-partial-*` files of runs that died (kill -9, power loss) writing `output`; a live run's
+// partial (its owner lock is held) stays. Returns the paths removed.
+export async function removeStalePartials(output: string): Promise<string[]> {
+  const prefix = `${basename(output)}${PARTIAL_INFIX}`;
+  const dir = dirname(output);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock'))) {
+    const path = join(dir, name);
+    const release = await tryLock(`${path}.lock`);
+    if (!release) continue;
+    await rm(path, { force: true });
+    await release();
+    removed.push(path);
+  }
+  return removed;
 }
 
 // Stream the tar (gzip, zstd or plain) to a temp name beside the output and rename only when complete;
@@ -55,9 +81,9 @@ export async function writeArchive(entries: TarEntry[], output: string, compress
   const mtime = sourceDateEpoch(env);
   if (output === '-' && !opts.stdout) throw new KkoError('INTERNAL', 'writing artifact to "-": no output stream given');
   try {
-    if (output === '-' && opts.stdout) await writeInto(entries, opts.stdout, makeSink, mtime);
-    else await writeFileAtomically(entries, output, makeSink, mtime);
+    if (output === '-' && opts.stdout) await writeInto(entries, opts.stdout, makeSink, mtime, opts.signal);
+    else await writeFileAtomically(entries, output, makeSink, mtime, opts.signal);
   } catch (err) {
-    throw wrap(err, output === '-' ? 'to standard output' : output);
+    throw abortReason(wrap(err, output === '-' ? 'to standard output' : output), opts.signal);
   }
 }

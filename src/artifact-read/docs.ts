@@ -68,8 +68,9 @@ function fileRow(kind: InventoryFile['kind'], r: unknown, i: number): InventoryF
   return { kind, path: r.path, sha256: r.sha256, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
 }
 
-// The binaries and ISOs of kko/inventory.json, and whether the exporter removed credentials from kko/manifest.json.
-export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; manifestRedacted?: boolean } {
+// The binaries and ISOs of kko/inventory.json, and whether the exporter removed credentials from kko/manifest.json
+// (export writes `credentialsRemoved`: the field paths it removed, empty when there were none).
+export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; manifestRedacted?: boolean; credentialsRemoved?: string[] } {
   const doc = parseJsonDoc(bytes, INVENTORY_NAME);
   if (!isRecord(doc)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not a JSON object`);
   const rows = (key: 'binaries' | 'isos'): unknown[] => {
@@ -79,7 +80,9 @@ export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; ma
     return v;
   };
   const files = [...rows('binaries').map((r, i) => fileRow('binary', r, i)), ...rows('isos').map((r, i) => fileRow('iso', r, i))];
-  return { files, ...(typeof doc.manifestRedacted === 'boolean' ? { manifestRedacted: doc.manifestRedacted } : {}) };
+  const removed = doc.credentialsRemoved;
+  if (removed !== undefined && !(Array.isArray(removed) && removed.every((r) => typeof r === 'string'))) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "credentialsRemoved" is not a list of field paths`);
+  return { files, ...(removed ? { manifestRedacted: removed.length > 0, credentialsRemoved: removed } : {}) };
 }
 
 // The manifests kko/manifest.json records (the export's input), as loose objects: only their ISO checksums are read.

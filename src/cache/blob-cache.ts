@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,6 +7,8 @@ import { noopLogger, type Logger } from '../log.js';
 import { acquireLock } from './lock.js';
 import { errorText } from '../util/sources.js';
 import { retryable, writeError } from '../util/net-errors.js';
+import { hashFile, hashInto } from './hash-file.js';
+import { sweepCacheTmp } from './sweep.js';
 
 // Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
 export type BlobFetcher = (offset: number) => Promise<Readable>;
@@ -16,9 +17,15 @@ export type BlobFetcher = (offset: number) => Promise<Readable>;
 // the body is read to its end and only the digest decides.
 export type BlobRef = { digest: string; size?: number | undefined };
 
+// signal: stop (keeping the partial for a resume) as soon as it aborts; the abort reason is thrown.
+export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined };
+
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
-export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void };
+// onCorrupt: a cached blob whose bytes no longer match its digest (bit rot, a same-size edit) was found and dropped.
+export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void; onCorrupt?: (c: CorruptBlob) => void };
+
+export type CorruptBlob = { digest: string; got: string; size: number; path: string };
 
 const HEX = /^sha256:([a-f0-9]{64})$/;
 
@@ -28,18 +35,24 @@ function hexOf(digest: string): string {
   return m[1] as string;
 }
 
-// A persistent content-addressed store: blobs/sha256/<hex> only ever holds verified bytes.
-// Downloads go to tmp/<hex>.partial, survive crashes, and continue from their length next time.
+// A persistent content-addressed store: blobs/sha256/<hex> only ever receives verified bytes, and a blob found there
+// is hashed again (once per process) before it is used, because the disk is not trusted to keep them: a corrupt
+// entry is dropped and fetched again. Downloads go to tmp/<hex>.partial, survive crashes, and continue from their
+// length next time.
 export class BlobCache {
   readonly root: string;
   readonly #logger: Logger;
   readonly #attempts: number;
+  readonly #onCorrupt: ((c: CorruptBlob) => void) | undefined;
   readonly #inflight = new Map<string, Promise<EnsureResult>>();
+  // Blobs this process has hashed (or written itself): a verdict per digest, shared by concurrent callers.
+  readonly #verified = new Map<string, Promise<boolean>>();
 
   constructor(root: string, opts: BlobCacheOptions = {}) {
     this.root = root;
     this.#logger = opts.logger ?? noopLogger;
     this.#attempts = opts.attempts ?? 4;
+    this.#onCorrupt = opts.onCorrupt;
   }
 
   blobPath(digest: string): string {
@@ -50,7 +63,8 @@ export class BlobCache {
     return join(this.root, 'tmp', `${hexOf(digest)}.partial`);
   }
 
-  // True when the verified blob is present with the expected size (any size when it is unknown).
+  // True when a file is present under the digest with the expected size (any size when it is unknown). Cheap and
+  // not a verification: for estimates (precheck, "cached" totals). Use hasVerified() before relying on the bytes.
   async has(blob: BlobRef): Promise<boolean> {
     try {
       const size = (await stat(this.blobPath(blob.digest))).size;
@@ -60,36 +74,86 @@ export class BlobCache {
     }
   }
 
+  // True when the blob is present and its bytes hash to its digest. Hashed once per process (streaming); a blob this
+  // process wrote counts as verified. A mismatch removes the entry (reported through onCorrupt) and answers false,
+  // so the caller fetches it again.
+  async hasVerified(blob: BlobRef): Promise<boolean> {
+    if (!(await this.has(blob))) {
+      this.#verified.delete(blob.digest);
+      return false;
+    }
+    let verdict = this.#verified.get(blob.digest);
+    if (!verdict) {
+      verdict = this.#check(blob.digest);
+      this.#verified.set(blob.digest, verdict);
+    }
+    const ok = await verdict;
+    if (!ok) this.#verified.delete(blob.digest);
+    return ok;
+  }
+
+  async #check(digest: string): Promise<boolean> {
+    const path = this.blobPath(digest);
+    const { digest: got, size } = await hashFile(path).catch(() => ({ digest: '', size: 0 }));
+    if (got === digest) return true;
+    if (got === '') return false; // vanished meanwhile: simply not cached
+    await rm(path, { force: true });
+    this.#logger.warn(`cache: ${path} holds ${got} (${size} bytes), not ${digest}: removed, fetching it again`);
+    this.#onCorrupt?.({ digest, got, size, path });
+    return false;
+  }
+
+  // Move a file whose digest the caller computed into the cache (verified by construction); an entry that
+  // already verifies wins and the file is removed.
+  async adopt(file: string, digest: string): Promise<string> {
+    const target = this.blobPath(digest);
+    if (await this.hasVerified({ digest })) {
+      await rm(file, { force: true });
+      return target;
+    }
+    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    await syncFile(file);
+    await rename(file, target);
+    this.#verified.set(digest, Promise.resolve(true));
+    return target;
+  }
+
+  // Remove what killed runs left in tmp/ that no run can use; resumable partials stay (see sweepCacheTmp).
+  sweep(): Promise<string[]> {
+    return sweepCacheTmp(this.root);
+  }
+
   // Make sure the blob is in the cache, fetching (and resuming) it when needed. Concurrent callers share one download.
   // A caller that joined a download which then failed (another source's corrupt copy, say) tries again with its own fetcher.
-  async ensure(blob: BlobRef, fetch: BlobFetcher, opts: { onBytes?: (n: number) => void } = {}): Promise<EnsureResult> {
+  async ensure(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions = {}): Promise<EnsureResult> {
+    opts.signal?.throwIfAborted();
     const running = this.#inflight.get(blob.digest);
     if (running) {
       const shared = await running.catch(() => undefined);
       if (shared) return { ...shared, fetchedBytes: 0, cached: true };
       return this.ensure(blob, fetch, opts);
     }
-    const p = this.#ensure(blob, fetch, opts.onBytes).finally(() => this.#inflight.delete(blob.digest));
+    const p = this.#ensure(blob, fetch, opts).finally(() => this.#inflight.delete(blob.digest));
     this.#inflight.set(blob.digest, p);
     return p;
   }
 
-  async #ensure(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+  async #ensure(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
     const final = this.blobPath(blob.digest);
-    if (await this.has(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
+    if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     await mkdir(join(this.root, 'tmp'), { recursive: true });
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, { isDone: () => this.has(blob) });
+    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, { isDone: () => this.hasVerified(blob) });
     if (!release) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     try {
-      if (await this.has(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
-      return await this.#download(blob, fetch, onBytes);
+      if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
+      return await this.#download(blob, fetch, opts);
     } finally {
       await release();
     }
   }
 
-  async #download(blob: BlobRef, fetch: BlobFetcher, onBytes?: (n: number) => void): Promise<EnsureResult> {
+  async #download(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
     const partial = this.partialPath(blob.digest);
     // Hash what a previous run left once; afterwards every byte is hashed as it is written, so the
     // in-memory hash always matches the partial file on disk.
@@ -101,10 +165,11 @@ export class BlobCache {
     let ended = false;
     for (let attempt = 0; attempt < this.#attempts && !ended && !complete(state, blob.size); attempt++) {
       try {
-        await this.#append(partial, state, blob.size, fetch, progress, onBytes);
+        await this.#append(partial, state, blob.size, fetch, progress, opts);
         ended = true;
       } catch (err) {
         lastError = err;
+        opts.signal?.throwIfAborted();
         if (!retryable(err)) throw err;
         this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
       }
@@ -119,6 +184,7 @@ export class BlobCache {
     }
     await syncFile(partial);
     await rename(partial, this.blobPath(blob.digest));
+    this.#verified.set(blob.digest, Promise.resolve(true));
     return { path: this.blobPath(blob.digest), fetchedBytes: progress.fetched, resumedFrom, cached: false };
   }
 
@@ -130,13 +196,17 @@ export class BlobCache {
       await rm(partial, { force: true });
       return { hash, size: 0 };
     }
-    if (size > 0) for await (const chunk of createReadStream(partial, { end: size - 1 })) hash.update(chunk as Buffer);
-    return { hash, size };
+    return { hash, size: await hashInto(hash, partial, size) };
   }
 
   // Append bytes from state.size on, hashing and persisting each chunk before reading the next; never past `expected`.
-  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, onBytes?: (n: number) => void): Promise<void> {
+  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, opts: EnsureOptions): Promise<void> {
+    opts.signal?.throwIfAborted();
     const source = await fetch(state.size);
+    // An abort ends the body at once (the bytes that arrived are kept and hashed, as after a reset).
+    const onAbort = (): void => void source.destroy(opts.signal?.reason as Error);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     const fh = await open(partial, 'a');
     // Chunks are batched into ~1 MiB writes; the hash advances only with what reached the file,
     // so after any failure the in-memory hash still matches the partial on disk.
@@ -177,7 +247,7 @@ export class BlobCache {
         pending.push(chunk);
         pendingBytes += chunk.length;
         progress.fetched += chunk.length;
-        onBytes?.(chunk.length);
+        opts.onBytes?.(chunk.length);
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
       await flush();
@@ -186,6 +256,7 @@ export class BlobCache {
       if (!(isKkoError(err) && err.code === 'IO_ERROR')) await flush();
       throw err;
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       await fh.close().catch(() => undefined);
     }
     if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);

@@ -1,3 +1,4 @@
 export { BlobCache } from './blob-cache.js';
-export type { BlobFetcher, BlobRef, EnsureResult, BlobCacheOptions } from './blob-cache.js';
+export type { BlobFetcher, BlobRef, EnsureResult, EnsureOptions, BlobCacheOptions, CorruptBlob } from './blob-cache.js';
 export { holdOwnerFile, isStale } from './lock.js';
+export { hashFile } from './hash-file.js';

@@ -49,7 +49,8 @@ export async function holdOwnerFile(path: string): Promise<() => Promise<void>> 
   };
 }
 
-// True when the owner of an owner file is provably gone, or nobody touched it for `staleMs`.
+// True when the owner of an owner file (a lock, a staging marker) is provably gone (dead pid on this host, our pid
+// with another token) or nobody touched it for `staleMs`; false while it lives, or when the file is gone already.
 export async function isStale(path: string, staleMs = STALE_MS): Promise<boolean> {
   const [text, info] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
   if (!info) return false; // gone already: the next open() will tell
@@ -72,11 +73,17 @@ function parseOwner(text: string): Owner | undefined {
   return undefined;
 }
 
-function isAlive(pid: number): boolean {
+// Whether a pid of this host is running (EPERM: it is, as another user).
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+// Take a lock only if nobody live holds it (a stale one is taken over): for removing what a dead process left.
+export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  return acquireLock(path, { timeoutMs: 0 }).catch(() => undefined);
 }

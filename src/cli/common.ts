@@ -84,6 +84,19 @@ export async function assertWritable(target: string, force: boolean): Promise<vo
   }
 }
 
+// Refuse an output that is one of the command's inputs (`-o manifest.yaml --force` would destroy it). Compared by
+// device and inode, so symlinks, hard links and other spellings of the path are caught too.
+export async function assertNotAnInput(target: string, inputs: ReadonlyArray<{ what: string; path: string }>): Promise<void> {
+  const out = await stat(target).catch(() => undefined);
+  if (!out) return; // nothing there yet: it cannot be an input
+  for (const input of inputs) {
+    const st = await stat(input.path).catch(() => undefined);
+    if (st && st.dev === out.dev && st.ino === out.ino) {
+      throw new KkoError('INVALID_INPUT', `writing ${target}: it is ${input.what} ${input.path}; refusing to overwrite an input`, { hint: 'choose another output file' });
+    }
+  }
+}
+
 // Write via a temp file in the same folder and rename, so no partial file is ever visible under the name.
 export async function writeFileAtomic(target: string, text: string): Promise<void> {
   const tmp = `${target}.kko-tmp-${process.pid}-${Date.now()}`;

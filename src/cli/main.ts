@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { formatIssue, isKkoError, ValidationError } from '../errors.js';
+import { formatIssue, InterruptedError, isKkoError, ValidationError } from '../errors.js';
 import { fromRawFsError } from '../util/fs-errors.js';
 import { safeLines, safeText } from '../util/safe-text.js';
 import { redactText } from '../util/sources.js';
-import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, processIo, type CliIo } from './io.js';
+import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, exitCodeFor, processIo, type CliIo } from './io.js';
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
 import { registerArtifactCommands } from './commands/artifact.js';
@@ -31,7 +31,7 @@ Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
 
 Environment: KKZONE=cn (kk's China mirrors), KKO_MIRROR_CONFIG, KKO_CACHE_DIR, KKO_CATALOG_DIR.
-Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report).`,
+Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report), 130/143 interrupted (SIGINT/SIGTERM).`,
     )
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
@@ -65,7 +65,18 @@ function escapingIo(io: CliIo): CliIo {
   return { ...io, stdout: (t) => io.stdout(safeLines(t)), stderr: (t) => io.stderr(safeLines(t)), frame: io.frame ?? io.stderr };
 }
 
+// The InterruptedError behind an error (a layer may have wrapped the abort as its cause).
+function interruption(err: unknown): InterruptedError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) if (e instanceof InterruptedError) return e;
+  return undefined;
+}
+
 function reportError(err: unknown, io: CliIo): number {
+  const interrupted = interruption(err);
+  if (interrupted) {
+    io.stderr('interrupted; re-run to resume\n');
+    return exitCodeFor(interrupted.signal);
+  }
   if (err instanceof CommanderError) {
     // Help and version are "errors" to commander; usage problems are invalid input.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;

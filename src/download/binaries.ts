@@ -8,6 +8,7 @@ import { resolveDownloadSources, type DownloadRule, type DownloadSource } from '
 import { parseDigest, type Digest } from '../reference/index.js';
 import { nearestVersions } from '../util/version.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
+import { withoutUserinfo } from './userinfo.js';
 import { downloadToFile, tempFile } from './file-download.js';
 import type { HttpDownloader } from './http-fetch.js';
 import { gzipTarMember } from './tar-member.js';
@@ -21,6 +22,7 @@ export type DownloadDeps = {
   policy: DownloadPolicy;
   catalog?: Pick<Catalog, 'checksumVersions'>; // for the "known versions" hint
   onBytes?: (n: number) => void; // network bytes, as they arrive
+  signal?: AbortSignal; // Ctrl-C: requests and downloads stop, cache partials stay for a resume
 };
 
 // Where a file came from: a source of the policy, the cache (nothing fetched), or the user's disk (ISO localPath).
@@ -87,7 +89,7 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   const digest = binaryDigest(item, deps.catalog);
   const sha256 = digest.slice('sha256:'.length);
   const path = deps.cache.blobPath(digest);
-  if (await deps.cache.has({ digest })) return { item, sha256, path, source: { url: item.url, via: 'cache' }, fetchedBytes: 0 };
+  if (await deps.cache.hasVerified({ digest })) return { item, sha256, path, source: { url: withoutUserinfo(item.url), via: 'cache' }, fetchedBytes: 0 };
   const counter = { bytes: 0 };
   const onBytes = (n: number): void => {
     counter.bytes += n;
@@ -96,20 +98,20 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   return firstSuccessful(binaryCandidates(item, deps.policy), `downloading ${item.id} ${item.version} (${item.arch})`, async (c) => {
     if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes);
     else await ensureRaw(c, digest, deps, onBytes);
-    return { item, sha256, path, source: { url: c.url, via: c.via }, fetchedBytes: counter.bytes };
-  });
+    return { item, sha256, path, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
+  }, deps.signal);
 }
 
 // A raw file straight into the cache (Range resume across resets and runs).
 export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
   const hadPartial = await stat(deps.cache.partialPath(digest)).then(() => true, () => false);
-  const fetcher = (offset: number) => deps.http.open(c, offset);
+  const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal);
   try {
-    await deps.cache.ensure({ digest }, fetcher, { onBytes });
+    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal });
   } catch (err) {
     // Bytes left by an earlier run or source may be what did not match; the cache dropped them: start afresh once.
     if (!hadPartial || !isKkoError(err) || err.code !== 'DIGEST_MISMATCH') throw err;
-    await deps.cache.ensure({ digest }, fetcher, { onBytes });
+    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal });
   }
 }
 
@@ -118,8 +120,8 @@ export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps
 async function ensureFromArchive(c: Candidate, member: string, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
   const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
   try {
-    await downloadToFile((offset) => deps.http.open(c, offset), tmp, { onBytes });
-    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset));
+    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
+    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), { signal: deps.signal });
   } finally {
     await rm(tmp, { force: true });
   }

@@ -8,12 +8,14 @@ export type Candidate = { url: string; via: 'mirror' | 'upstream'; skipTLSVerify
 export type Attempt = { candidate: Candidate; error: unknown };
 
 // Try the candidates in order; the first success wins, and every failure is kept for the final error.
-export async function firstSuccessful<T>(candidates: readonly Candidate[], what: string, op: (c: Candidate) => Promise<T>): Promise<T> {
+// After `signal` aborts, no further candidate is tried and its reason is thrown.
+export async function firstSuccessful<T>(candidates: readonly Candidate[], what: string, op: (c: Candidate) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const attempts: Attempt[] = [];
   for (const candidate of candidates) {
     try {
       return await op(candidate);
     } catch (error) {
+      signal?.throwIfAborted();
       attempts.push({ candidate, error });
     }
   }

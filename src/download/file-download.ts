@@ -1,18 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobCache } from '../cache/index.js';
 import { KkoError } from '../errors.js';
-import { parseDigest, type Digest } from '../reference/index.js';
 import { errorText } from '../util/sources.js';
 import { retryable, writeError } from '../util/net-errors.js';
 
 // Bytes of one file from `offset` on (an HTTP source with Range, a local file, an archive member).
 export type ByteSource = (offset: number) => Promise<Readable>;
 
-export type DownloadFileOptions = { attempts?: number; onBytes?: (n: number) => void };
+export type DownloadFileOptions = { attempts?: number; onBytes?: (n: number) => void; signal?: AbortSignal | undefined };
 
 // A fresh temp name in the cache's tmp/ (same filesystem as blobs/, so a rename is atomic).
 // Downloads without a known digest get a per-process name: nothing else may append to them.
@@ -36,6 +35,7 @@ export async function downloadToFile(source: ByteSource, file: string, opts: Dow
       return fetched;
     } catch (err) {
       lastError = err;
+      opts.signal?.throwIfAborted();
       if (!retryable(err)) throw err;
     }
   }
@@ -58,31 +58,6 @@ async function appendFrom(source: ByteSource, file: string, onBytes: (n: number)
   } finally {
     await fh.close();
   }
-}
-
-// sha256 and size of a file on disk.
-export async function hashFile(file: string): Promise<{ digest: Digest; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { digest: parseDigest(`sha256:${hash.digest('hex')}`), size };
-}
-
-// Move a file whose digest we computed ourselves into the cache (it then holds verified bytes by construction).
-export async function adoptIntoCache(cache: BlobCache, file: string, digest: Digest): Promise<string> {
-  const target = cache.blobPath(digest);
-  if (await cache.has({ digest })) {
-    await rm(file, { force: true });
-    return target;
-  }
-  await mkdir(join(cache.root, 'blobs', 'sha256'), { recursive: true });
-  const fh = await open(file, 'r+');
-  await fh.sync().finally(() => fh.close());
-  await rename(file, target);
-  return target;
 }
 
 // A local file as a ByteSource.

@@ -1,13 +1,15 @@
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { noopLogger, type Logger } from '../log.js';
 import { backoffDelay, isRetryableStatus, loadCertsDir, parseRetryAfter, redactUrl } from '../registry/index.js';
 import { VERSION } from '../version.js';
 import { DownloadError, statusError, transportError } from './errors.js';
+import { splitUserinfo } from './userinfo.js';
 
 export type FetchFn = typeof undiciFetch;
-export type SleepFn = (ms: number) => Promise<void>;
+export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 // Where to GET and how to trust it; a DownloadSource from the mirror policy fits.
 export type HttpSource = { readonly url: string; readonly skipTLSVerify?: boolean; readonly certsPath?: string | undefined };
@@ -49,8 +51,9 @@ export function parseHttpUrl(raw: string): URL {
   return url;
 }
 
-// GET with resume for downloads (binaries, ISOs): no credentials, redirects by hand, retries with backoff + jitter.
-// skipTLSVerify / certsPath apply on the source's own origin only; a redirect elsewhere uses the system roots.
+// GET with resume for downloads (binaries, ISOs): redirects by hand, retries with backoff + jitter. The only
+// credentials are a URL's own user:password@, sent as Basic auth to that origin only (never after a redirect
+// elsewhere). skipTLSVerify / certsPath apply on the source's own origin only; a redirect elsewhere uses the system roots.
 export class HttpDownloader {
   readonly #fetch: FetchFn;
   readonly #userAgent: string;
@@ -74,41 +77,43 @@ export class HttpDownloader {
     this.#maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
     this.#maxRedirects = opts.maxRedirects ?? 10;
     this.#maxBytes = opts.maxBytes ?? 64 * 1024 ** 3;
-    this.#sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = opts.sleep ?? ((ms, signal) => sleep(ms, undefined, signal ? { signal } : {}));
     this.#now = opts.now ?? Date.now;
     this.#logger = opts.logger ?? noopLogger;
   }
 
   // The bytes of `source.url` from `offset` on (Range: bytes=N-; a 200 answer has its first N bytes dropped).
-  async open(source: HttpSource, offset = 0): Promise<Readable> {
-    return this.#body(await this.#respond(source, offset), offset);
+  // `signal` cancels the request, the retry waits and the body; its reason is thrown.
+  async open(source: HttpSource, offset = 0, signal?: AbortSignal): Promise<Readable> {
+    return this.#body(await this.#respond(source, offset, signal), offset);
   }
 
   // Whether the source serves the file (2xx), for prechecks: the body is cancelled once the headers are in.
-  async probe(source: HttpSource): Promise<void> {
-    const hop = await this.#respond(source, 0);
+  async probe(source: HttpSource, signal?: AbortSignal): Promise<void> {
+    const hop = await this.#respond(source, 0, signal);
     await discard(hop.res);
     if (hop.res.status !== 200 && hop.res.status !== 206) throw statusError(hop.url, hop.res.status, false);
   }
 
   // The response for `source` after redirects and retries (5xx, 429, transport errors) are done with.
-  async #respond(source: HttpSource, offset: number): Promise<Hop> {
-    const url = parseHttpUrl(source.url);
+  async #respond(source: HttpSource, offset: number, signal: AbortSignal | undefined): Promise<Hop> {
+    const { url, authorization } = splitUserinfo(parseHttpUrl(source.url));
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.#retries;
       let hop: Hop;
       try {
-        hop = await this.#follow(source, url, offset);
+        hop = await this.#follow(source, url, offset, authorization, signal);
       } catch (err) {
+        signal?.throwIfAborted();
         const e = transportError(url, err, false);
         if (!e.retryable || last) throw settled(e);
-        await this.#wait(url, backoffDelay(attempt, this.#delay), e.message);
+        await this.#wait(url, backoffDelay(attempt, this.#delay), e.message, signal);
         continue;
       }
       if (!isRetryableStatus(hop.res.status) || last) return hop;
       const delay = this.#retryDelay(hop, attempt);
       await discard(hop.res);
-      await this.#wait(url, delay, `HTTP ${hop.res.status}`);
+      await this.#wait(url, delay, `HTTP ${hop.res.status}`, signal);
     }
   }
 
@@ -119,13 +124,14 @@ export class HttpDownloader {
     await Promise.all(agents.map((a) => (a.status === 'fulfilled' ? a.value.close() : undefined)));
   }
 
-  async #follow(source: HttpSource, start: URL, offset: number): Promise<Hop> {
-    const headers: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
-    if (offset > 0) headers.range = `bytes=${offset}-`;
+  async #follow(source: HttpSource, start: URL, offset: number, authorization: string | undefined, signal: AbortSignal | undefined): Promise<Hop> {
+    const base: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
+    if (offset > 0) base.range = `bytes=${offset}-`;
     let url = start;
     for (let hop = 0; hop <= this.#maxRedirects; hop++) {
       const dispatcher: Dispatcher = await this.#agentFor(source, start, url);
-      const res = await this.#fetch(url, { method: 'GET', headers, redirect: 'manual', dispatcher });
+      const headers = authorization !== undefined && url.origin === start.origin ? { ...base, authorization } : base;
+      const res = await this.#fetch(url, { method: 'GET', headers, redirect: 'manual', dispatcher, ...(signal ? { signal } : {}) });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || location === null) return { res, url };
       await discard(res);
@@ -173,9 +179,12 @@ export class HttpDownloader {
     return asked;
   }
 
-  async #wait(url: URL, ms: number, why: string): Promise<void> {
+  async #wait(url: URL, ms: number, why: string, signal: AbortSignal | undefined): Promise<void> {
     this.#logger.debug(`GET ${redactUrl(url)}: ${why}; retrying in ${ms} ms`);
-    await this.#sleep(ms);
+    await this.#sleep(ms, signal).catch((err: unknown) => {
+      signal?.throwIfAborted();
+      throw err;
+    });
   }
 
   // One pool per TLS setting; the source's TLS settings never follow a redirect to another origin.

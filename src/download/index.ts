@@ -11,3 +11,4 @@ export type { DownloadPlan, ManifestInput, PlannedFile } from './plan.js';
 export { gzipTarMember } from './tar-member.js';
 export type { Candidate } from './fallback.js';
 export { firstSuccessful } from './fallback.js';
+export { withoutUserinfo } from './userinfo.js';

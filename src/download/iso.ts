@@ -6,7 +6,9 @@ import { resolveDownloadSources } from '../mirror/index.js';
 import { sha256ChecksumOf, type Digest } from '../reference/index.js';
 import { ensureRaw, type DownloadDeps, type SourceInfo } from './binaries.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
-import { adoptIntoCache, downloadToFile, hashFile, tempFile } from './file-download.js';
+import { withoutUserinfo } from './userinfo.js';
+import { hashFile } from '../cache/index.js';
+import { downloadToFile, tempFile } from './file-download.js';
 
 export type OsEntry = NonNullable<KkManifest['spec']['operatingSystems']>[number];
 
@@ -90,13 +92,13 @@ function counting(deps: IsoDeps): { counter: { bytes: number }; onBytes: (n: num
 
 async function fetchVerified(item: IsoItem, url: string, digest: Digest, deps: IsoDeps): Promise<FetchedIso> {
   const done = (source: SourceInfo, fetchedBytes: number): FetchedIso => ({ item, sha256: digest.slice(7), path: deps.cache.blobPath(digest), verified: true, source, fetchedBytes });
-  if (await deps.cache.has({ digest })) return done({ url, via: 'cache' }, 0);
+  if (await deps.cache.hasVerified({ digest })) return done({ url: withoutUserinfo(url), via: 'cache' }, 0);
   const { counter, onBytes } = counting(deps);
   try {
     return await firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
       await ensureRaw(c, digest, deps, onBytes);
-      return done({ url: c.url, via: c.via }, counter.bytes);
-    });
+      return done({ url: withoutUserinfo(c.url), via: c.via }, counter.bytes);
+    }, deps.signal);
   } catch (err) {
     if (!isKkoError(err) || err.code !== 'DIGEST_MISMATCH') throw err;
     throw new KkoError('CHECKSUM_MISMATCH', `${err.message}\nthe ISO does not match repository.iso.checksum ${digest}`, {
@@ -111,14 +113,14 @@ async function fetchUnverified(item: IsoItem, url: string, deps: IsoDeps): Promi
   return firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
     const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
     try {
-      await downloadToFile((offset) => deps.http.open(c, offset), tmp, { onBytes });
+      await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
       const { digest } = await hashFile(tmp);
-      const path = await adoptIntoCache(deps.cache, tmp, digest);
-      return { item, sha256: digest.slice(7), path, verified: false, source: { url: c.url, via: c.via }, fetchedBytes: counter.bytes };
+      const path = await deps.cache.adopt(tmp, digest);
+      return { item, sha256: digest.slice(7), path, verified: false, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
     } finally {
       await rm(tmp, { force: true });
     }
-  });
+  }, deps.signal);
 }
 
 async function useLocal(item: IsoItem, file: string): Promise<FetchedIso> {

@@ -4,6 +4,7 @@ import { KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { binaryCandidates, type DownloadPolicy } from './binaries.js';
 import { isoCandidates, planIso, type IsoItem } from './iso.js';
+import { withoutUserinfo } from './userinfo.js';
 
 // A manifest, or a parsed one with its file (ParsedManifest fits): ISO localPaths are relative to that file's folder.
 export type ManifestInput = KkManifest | { readonly manifest: KkManifest; readonly file: string };
@@ -55,9 +56,10 @@ function addIso(isos: Map<string, IsoItem>, iso: IsoItem): void {
 export type PlannedFile = { path: string; sha256?: string; sources: string[] };
 
 // The sources of every file, from the functions fetchBinary and fetchIso use (binaryCandidates, isoCandidates),
-// so a --dry-run plan shows what the real fetch tries (e.g. helm's cn QingStor source first).
+// so a --dry-run plan shows what the real fetch tries (e.g. helm's cn QingStor source first). URLs are shown without
+// user:password@ (a private mirror's credentials stay out of logs).
 export function plannedFiles(plan: DownloadPlan, policy: DownloadPolicy): { binaries: PlannedFile[]; isos: Array<IsoItem & PlannedFile> } {
-  const binaries = plan.binaries.map((b) => ({ path: b.path, ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}), sources: binaryCandidates(b, policy).map((c) => c.url) }));
-  const isos = plan.isos.map((i) => ({ ...i, sources: i.url ? isoCandidates(i.url, { policy }).map((c) => c.url) : [i.localPath ?? ''] }));
+  const binaries = plan.binaries.map((b) => ({ path: b.path, ...(b.sha256 !== undefined ? { sha256: b.sha256 } : {}), sources: binaryCandidates(b, policy).map((c) => withoutUserinfo(c.url)) }));
+  const isos = plan.isos.map((i) => ({ ...i, ...(i.url ? { url: withoutUserinfo(i.url) } : {}), sources: i.url ? isoCandidates(i.url, { policy }).map((c) => withoutUserinfo(c.url)) : [i.localPath ?? ''] }));
   return { binaries, isos };
 }

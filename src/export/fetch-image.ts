@@ -31,6 +31,7 @@ export type FetchDeps = {
   onBytes?: (n: number) => void;
   // Manifests fetched by tag in this run, shared by the arches of one image (one index request, not one per arch).
   manifests?: Map<string, Promise<ManifestResponse>>;
+  signal?: AbortSignal; // Ctrl-C: every request and download stops at once
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -57,6 +58,7 @@ export async function resolveImage(p: PlannedImage, deps: FetchDeps, skip = 0): 
     try {
       return await resolveAt(p, source, deps);
     } catch (error) {
+      deps.signal?.throwIfAborted(); // interrupted: not this source's fault, and no other source is tried
       attempts.push({ source, error });
     }
   }
@@ -73,6 +75,7 @@ export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: Re
       const r = resolved && resolved.source === source ? resolved : await resolveAt(p, source, deps);
       return await fetchLayers(r, deps);
     } catch (error) {
+      deps.signal?.throwIfAborted(); // interrupted: not this source's fault, and no other source is tried
       attempts.push({ source, error });
     }
   }
@@ -99,7 +102,7 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
       throw new KkoError('PLATFORM_NOT_FOUND', `no ${formatPlatform(want)} entry in the index (it has ${have})`);
     }
     index = top;
-    image = await client.getManifest(repo, child.digest);
+    image = await client.getManifest(repo, child.digest, deps.signal);
   }
   const manifest = parseManifestJson(image.bytes, image.mediaType);
   if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
@@ -113,7 +116,7 @@ function sharedManifest(client: RegistryClient, source: ImageSource, deps: Fetch
   const key = JSON.stringify([source.registry, source.plainHTTP, source.ref.repository, ref]);
   let p = deps.manifests?.get(key);
   if (!p) {
-    p = client.getManifest(source.ref.repository, ref);
+    p = client.getManifest(source.ref.repository, ref, deps.signal);
     deps.manifests?.set(key, p);
   }
   return p;
@@ -163,10 +166,11 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
   const blob = { digest, size: d.size };
-  if (await deps.cache.has(blob)) return deps.cache.blobPath(digest);
+  // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
   const release = await deps.blobSlots.acquire();
   try {
-    const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false }), {
+    const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false, ...(deps.signal ? { signal: deps.signal } : {}) }), {
+      signal: deps.signal,
       onBytes: (n) => {
         tracker.fetched += n;
         deps.onBytes?.(n);

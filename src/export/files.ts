@@ -1,6 +1,6 @@
 import type { TarEntry } from '../archive/tar.js';
 import type { BlobCache } from '../cache/index.js';
-import { fetchBinary, fetchIso, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
+import { fetchBinary, fetchIso, withoutUserinfo, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import type { EventSink } from './events.js';
 
@@ -13,9 +13,9 @@ export function fileTasks(plan: DownloadPlan | undefined): FileTask[] {
 }
 
 // Fetch one file through the download policy into the cache, reporting progress as events.
-export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; emit: EventSink; baseDir?: string }): Promise<FetchedFile> {
+export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; emit: EventSink; baseDir?: string; signal?: AbortSignal }): Promise<FetchedFile> {
   const onBytes = (n: number): void => deps.emit({ type: 'bytes', ref: task.item.path, arch: task.item.arch, fetched: n });
-  const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) };
+  const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(deps.signal ? { signal: deps.signal } : {}) };
   if (task.kind === 'binary') return { kind: 'binary', result: await fetchBinary(task.item, d) };
   const result = await fetchIso(task.item, d);
   if (!result.verified) deps.emit({ type: 'warning', message: `${task.item.path}: no checksum in the manifest, so the ISO was not verified against a published value` });
@@ -44,11 +44,11 @@ export function fileRows(files: readonly FetchedFile[]): { binaries: object[]; i
   const sorted = [...files].sort((a, b) => (a.result.item.path < b.result.item.path ? -1 : 1));
   const binaries = sorted.filter((f) => f.kind === 'binary').map((f) => {
     const r = (f as { result: FetchedBinary }).result;
-    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: r.item.url };
+    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: withoutUserinfo(r.item.url) };
   });
   const isos = sorted.filter((f) => f.kind === 'iso').map((f) => {
     const r = (f as { result: FetchedIso }).result;
-    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: r.item.url } : {}) };
+    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: withoutUserinfo(r.item.url) } : {}) };
   });
   return { binaries, isos };
 }

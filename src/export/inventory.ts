@@ -5,9 +5,11 @@ import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
 import { fileRows, type FetchedFile } from './files.js';
 import { byRefName, type ExportPlan } from './plan.js';
+import { redactManifests } from './redact.js';
 
-// The artifact's own account of itself, written first: the manifests it was made from and every image × arch
-// with its layout digest, platform, size, class and the source that served it; every binary and ISO with its sha256.
+// The artifact's own account of itself, written first: the manifests it was made from (credentials removed, and
+// `credentialsRemoved` naming the fields) and every image × arch with its layout digest, platform, size, class and
+// the source that served it; every binary and ISO with its sha256.
 export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile): TarEntry[] {
   const rows = [...images]
     .sort(byRefName)
@@ -24,9 +26,10 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
     }));
   // The kk release the artifact was made for: the component versions and image tags it installs.
   const kk = profile ? { version: profile.version, defaults: profile.defaults, imageTags: profile.imageTags } : undefined;
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files) };
+  const stored = redactManifests(manifests);
+  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), credentialsRemoved: stored.removed };
   return [
     { name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true },
-    { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(manifests, null, 2)}\n`), first: true },
+    { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true },
   ];
 }

@@ -1,5 +1,5 @@
 import type { BlobCache } from '../cache/index.js';
-import { binaryCandidates, binaryDigest, firstSuccessful, type DownloadPlan, type HttpDownloader } from '../download/index.js';
+import { binaryCandidates, binaryDigest, firstSuccessful, withoutUserinfo, type DownloadPlan, type HttpDownloader } from '../download/index.js';
 import { isKkoError } from '../errors.js';
 import { resolveDownloadSources, type EffectivePolicy } from '../mirror/index.js';
 import type { Catalog } from '../catalog/index.js';
@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 
 export type PrecheckFile = { path: string; ok: boolean; cached?: boolean; source?: string; via?: string; code?: string; message?: string };
 
-type Deps = { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'> };
+type Deps = { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'>; signal?: AbortSignal | undefined };
 
 function failed(path: string, error: unknown): PrecheckFile {
   return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
@@ -17,9 +17,9 @@ function failed(path: string, error: unknown): PrecheckFile {
 // Reachable: the first source that answers 2xx (its body is cancelled after the headers).
 async function probe(deps: Deps, what: string, candidates: Parameters<typeof firstSuccessful>[0]): Promise<{ url: string; via: string }> {
   return firstSuccessful(candidates, what, async (c) => {
-    await deps.http.probe(c);
+    await deps.http.probe(c, deps.signal);
     return { url: c.url, via: c.via };
-  });
+  }, deps.signal);
 }
 
 // Every binary has a catalog checksum and is in the cache or reachable through the policy; every ISO likewise
@@ -30,7 +30,7 @@ export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<Pre
       const digest = binaryDigest(item, deps.catalog);
       if (await deps.cache.has({ digest })) return { path: item.path, ok: true, cached: true };
       const s = await probe(deps, `binary ${item.path}`, binaryCandidates(item, deps.policy));
-      return { path: item.path, ok: true, source: s.url, via: s.via };
+      return { path: item.path, ok: true, source: withoutUserinfo(s.url), via: s.via };
     } catch (error) {
       return failed(item.path, error);
     }
@@ -40,7 +40,7 @@ export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<Pre
       if (iso.url) {
         const candidates = resolveDownloadSources(iso.url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath ? { certsPath: s.certsPath } : {}), archive: false }));
         const s = await probe(deps, `ISO ${iso.path}`, candidates);
-        return { path: iso.path, ok: true, source: s.url, via: s.via };
+        return { path: iso.path, ok: true, source: withoutUserinfo(s.url), via: s.via };
       }
       const local = resolve(iso.baseDir ?? '.', iso.localPath ?? '');
       await access(local);

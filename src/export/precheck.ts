@@ -42,6 +42,7 @@ export type PrecheckOptions = {
   classify?: (ref: string) => string | undefined;
   downloads?: DownloadPlan; // binaries and ISOs to check too
   catalog?: Pick<Catalog, 'checksumVersions'>;
+  signal?: AbortSignal; // Ctrl-C: stop, throwing its reason
 };
 
 
@@ -101,7 +102,7 @@ export async function precheck(opts: PrecheckOptions): Promise<PrecheckReport> {
       plan.images.map(async (p) => {
         const release = await slots.acquire();
         try {
-          const r = await resolveImage(p, { pool, cache, blobSlots });
+          const r = await resolveImage(p, { pool, cache, blobSlots, ...(opts.signal ? { signal: opts.signal } : {}) });
           resolved.push(r);
           return row(p, r, undefined);
         } catch (error) {
@@ -111,7 +112,9 @@ export async function precheck(opts: PrecheckOptions): Promise<PrecheckReport> {
         }
       }),
     );
-    const files = opts.downloads ? await precheckFiles(opts.downloads, { cache, http: downloader, policy: opts.policy, ...(opts.catalog ? { catalog: opts.catalog } : {}) }) : [];
+    opts.signal?.throwIfAborted();
+    const files = opts.downloads ? await precheckFiles(opts.downloads, { cache, http: downloader, policy: opts.policy, signal: opts.signal, ...(opts.catalog ? { catalog: opts.catalog } : {}) }) : [];
+    opts.signal?.throwIfAborted();
     const sizes = await blobTotals(resolved, cache);
     const disks = await diskChecks(opts.cacheDir, opts.output, sizes.totalBytes, sizes.cachedBytes);
     return { zone: plan.zone, images: rows, files, ...sizes, disks, ok: rows.every((r) => r.ok) && files.every((f) => f.ok) && disks.every((d) => d.ok) };

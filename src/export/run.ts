@@ -1,8 +1,8 @@
 import { withChecksums } from '../archive/checksums.js';
-import { writeArchive, type Compression } from '../archive/write.js';
-import { BlobCache } from '../cache/index.js';
+import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
+import { BlobCache, type CorruptBlob } from '../cache/index.js';
 import type { Writable } from 'node:stream';
-import { isKkoError } from '../errors.js';
+import { abortReason, isKkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
@@ -39,17 +39,21 @@ export type ExportOptions = {
   profile?: KubeKeyProfile; // the kk release the artifact is for, recorded in the inventory
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
+  // SIGINT/SIGTERM from the CLI: requests, downloads and the archive writer stop, the archive's temp file is removed
+  // (the cache's partials stay: a re-run resumes them) and the signal's reason is thrown.
+  signal?: AbortSignal;
 };
 
 export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
 export type ExportReport = { plan: ExportPlan; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
 
-// Run items with at most `limit` in flight; with stopOnError, nothing new starts after the first failure.
-async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: boolean, fn: (item: T) => Promise<void>): Promise<void> {
+// Run items with at most `limit` in flight; with stopOnError, nothing new starts after the first failure,
+// and nothing new starts once `signal` aborts.
+async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: boolean, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
   let stopped = false;
   const worker = async (): Promise<void> => {
-    while (!stopped && next < items.length) {
+    while (!stopped && !signal?.aborted && next < items.length) {
       const item = items[next++] as T;
       try {
         await fn(item);
@@ -69,7 +73,9 @@ async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: 
 export async function exportArtifact(opts: ExportOptions): Promise<ExportReport> {
   const started = Date.now();
   const run = new ExportRun(opts);
+  await removeLeftovers(opts, run.cache);
   const { plan, images, files, failures } = await run.fetchAll();
+  opts.signal?.throwIfAborted();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
   const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
@@ -77,12 +83,21 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   return report;
 }
 
+// What killed runs left and nobody can use: archive partials next to the output, cache temp files (the cache's
+// resumable partials stay).
+async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<void> {
+  const removed = [...(await cache.sweep()), ...(opts.output === '-' ? [] : await removeStalePartials(opts.output))];
+  for (const path of removed) opts.logger?.info(`removed ${path}, left by a run that did not finish`);
+}
+
 // Inventory and checksums first, then the layout and the files, as one archive.
 async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
   const entries = withChecksums([...inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
-  await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, opts.stdout ? { stdout: opts.stdout } : {});
+  await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: unknown) => {
+    throw abortReason(err, opts.signal);
+  });
   emit({ type: 'archive', path: opts.output, entries: entries.length });
   return opts.output;
 }
@@ -110,7 +125,9 @@ class ExportRun {
     this.emit = opts.events ?? (() => undefined);
     this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
     this.#tasks = fileTasks(opts.downloads);
-    this.cache = new BlobCache(opts.cacheDir, opts.logger ? { logger: opts.logger } : {});
+    // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
+    const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
+    this.cache = new BlobCache(opts.cacheDir, { onCorrupt, ...(opts.logger ? { logger: opts.logger } : {}) });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
     const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
@@ -127,7 +144,7 @@ class ExportRun {
     if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
     try {
       const work: Array<PlannedImage | FileTask> = [...plan.images, ...this.#tasks];
-      await forEachLimit(work, this.#concurrency, !this.#opts.keepGoing, (item) => ('kind' in item ? this.#file(item) : this.#image(item))).catch(() => undefined);
+      await forEachLimit(work, this.#concurrency, !this.#opts.keepGoing, (item) => ('kind' in item ? this.#file(item) : this.#image(item)), this.#opts.signal).catch(() => undefined);
     } finally {
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
@@ -135,7 +152,7 @@ class ExportRun {
   }
 
   #deps(p: PlannedImage): FetchDeps {
-    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, onBytes: (n) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) };
+    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), onBytes: (n) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) };
   }
 
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
@@ -152,15 +169,16 @@ class ExportRun {
   }
 
   async #file(t: FileTask): Promise<void> {
-    const deps = { cache: this.cache, http: this.#downloader, policy: this.#opts.policy, emit: this.emit, ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}) };
+    const deps = { cache: this.cache, http: this.#downloader, policy: this.#opts.policy, emit: this.emit, ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
     const f = await fetchFile(t, deps).catch((e: unknown) => this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }));
     this.#files.push(f);
     this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
   }
 
   #fail(failure: ImageFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
-    this.#failures.push(failure);
     const e = failure.error;
+    if (this.#opts.signal?.aborted) throw e; // interrupted: the run stops, nothing failed
+    this.#failures.push(failure);
     this.emit({ ...event, code: isKkoError(e) ? e.code : 'INTERNAL', message: redactText(errorText(e)) });
     throw e;
   }

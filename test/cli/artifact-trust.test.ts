@@ -228,7 +228,7 @@ describe('import target and inspect (items 7 and 8)', () => {
 
   it('inspect says when the stored manifest had credentials removed', async () => {
     const manifest = [{ apiVersion: 'kubekey.kubesphere.io/v1alpha2', kind: 'Manifest', spec: {} }];
-    const redacted = await build(withChecksums(artifactEntries(IMGS, { manifest, inventory: (d) => void (d.manifestRedacted = true) })));
+    const redacted = await build(withChecksums(artifactEntries(IMGS, { manifest, inventory: (d) => void (d.credentialsRemoved = ['[0].spec.registry.auths["reg.example:5000"].password']) })));
     const r = await kko(['artifact', 'inspect', redacted]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^manifest: kko\/manifest\.json, credentials removed at export/m);

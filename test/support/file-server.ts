@@ -22,7 +22,10 @@ export type FileRule = {
   fault: FileFault;
 };
 
-export type ServedRequest = { method: string; path: string; range?: string; status: number; bytes: number; fault?: FileFault['kind'] };
+export type ServedRequest = { method: string; path: string; range?: string; status: number; bytes: number; fault?: FileFault['kind']; authorization?: string };
+
+// basicAuth: every request must carry these credentials (401 with a Basic challenge otherwise), like a private mirror.
+export type FileServerOptions = { basicAuth?: { username: string; password: string } };
 
 export type FileServer = {
   readonly url: string; // http://127.0.0.1:PORT
@@ -106,12 +109,18 @@ function write(res: ServerResponse, chunk: Buffer, seen: ServedRequest): Promise
   });
 }
 
-async function handle(root: string, rules: FileRule[], requests: ServedRequest[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(root: string, rules: FileRule[], requests: ServedRequest[], opts: FileServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = req.url ?? '/';
   const method = req.method ?? 'GET';
-  const seen: ServedRequest = { method, path, status: 0, bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
+  const seen: ServedRequest = { method, path, status: 0, bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
   requests.push(seen);
   req.resume();
+  const want = opts.basicAuth ? `Basic ${Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64')}` : undefined;
+  if (want !== undefined && req.headers.authorization !== want) {
+    seen.status = 401;
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="files"', 'content-type': 'text/plain' }).end('unauthorized');
+    return;
+  }
   const fault = takeFault(rules, path);
   if (fault) seen.fault = fault.kind;
   if (fault?.kind === 'status') {
@@ -155,12 +164,12 @@ async function handle(root: string, rules: FileRule[], requests: ServedRequest[]
 }
 
 // Start serving `root` on 127.0.0.1 with a free port.
-export async function startFileServer(root: string): Promise<FileServer> {
+export async function startFileServer(root: string, opts: FileServerOptions = {}): Promise<FileServer> {
   const absRoot = resolve(root);
   const rules: FileRule[] = [];
   const requests: ServedRequest[] = [];
   const server: Server = createServer((req, res) => {
-    handle(absRoot, rules, requests, req, res).catch(() => res.destroy());
+    handle(absRoot, rules, requests, opts, req, res).catch(() => res.destroy());
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

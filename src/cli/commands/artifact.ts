@@ -1,12 +1,12 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { isKkoError, KkoError } from '../../errors.js';
 import { exportArtifact, planExport } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertWritable, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
+import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -55,6 +55,16 @@ export function retriesOf(o: NetworkOptions): number {
   return parseIntFlag('--retries', o.retries, 0, 20);
 }
 
+// Every file the export reads: the output may be none of them.
+function exportInputs(ctx: CommandContext, o: ExportOptions, downloads: DownloadPlan): Array<{ what: string; path: string }> {
+  const mirrors = o.mirrorConfig ?? ctx.io.env.KKO_MIRROR_CONFIG;
+  return [
+    ...o.manifest.map((m) => ({ what: 'the manifest (-m)', path: absPath(ctx, m) })),
+    ...(mirrors ? [{ what: 'the mirror config', path: absPath(ctx, mirrors) }] : []),
+    ...downloads.isos.flatMap((i) => (i.localPath ? [{ what: `the ISO localPath of ${i.path}`, path: resolve(i.baseDir ?? ctx.io.cwd, i.localPath) }] : [])),
+  ];
+}
+
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
   if (warning) ctx.io.stderr(`warning: ${warning}\n`);
@@ -81,11 +91,14 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   if (toStdout && !ctx.io.stdoutStream) throw new KkoError('INVALID_INPUT', '--output -: no standard output stream to write to');
   if (toStdout && ctx.io.isTTY) throw new KkoError('INVALID_INPUT', '--output -: refusing to write an archive to a terminal', { hint: 'redirect stdout to a file or a pipe' });
   const output = toStdout ? '-' : absPath(ctx, o.output);
-  if (!toStdout) await assertWritable(output, Boolean(o.force));
+  if (!toStdout) {
+    await assertNotAnInput(output, exportInputs(ctx, o, downloads));
+    await assertWritable(output, Boolean(o.force));
+  }
   const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
   // With the archive on stdout, NDJSON events go to stderr.
   const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   tty?.finish();
   for (const f of report.failures) {
     ctx.io.stderr(`error: ${redactText(errorText(f.error))}\n`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mergeManifests, renderManifest } from '../../manifest/index.js';
-import { absPath, assertWritable, writeFileAtomic } from '../common.js';
+import { absPath, assertNotAnInput, assertWritable, writeFileAtomic } from '../common.js';
 import { jsonNeedsOutput, printJson, type CommandContext } from '../context.js';
 import { readManifests } from './manifest-read.js';
 
@@ -17,6 +17,7 @@ async function runMerge(files: string[], o: MergeOptions, ctx: CommandContext): 
     return;
   }
   const target = absPath(ctx, o.output);
+  await assertNotAnInput(target, files.map((f) => ({ what: 'the input manifest', path: absPath(ctx, f) })));
   await assertWritable(target, Boolean(o.force));
   await writeFileAtomic(target, text);
   if (o.json) printJson(ctx, { file: target, inputs: parsed.map((p) => p.file), images: merged.spec.images ?? [] });

@@ -27,6 +27,7 @@ export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, pars
     http: { retries: retriesOf(o) },
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     classify: (ref) => catalog.classify(ref),
+    ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
   });
 }
 
