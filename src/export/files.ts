@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { TarEntry } from '../archive/tar.js';
 import type { BlobCache } from '../cache/index.js';
 import { fetchBinary, fetchIso, withoutUserinfo, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
@@ -6,7 +7,9 @@ import type { EventSink } from './events.js';
 
 // A binary or an ISO: one file at a kk artifact path.
 export type FileTask = { kind: 'binary'; item: DownloadPlan['binaries'][number] } | { kind: 'iso'; item: DownloadPlan['isos'][number] };
-export type FetchedFile = { kind: 'binary'; result: FetchedBinary } | { kind: 'iso'; result: FetchedIso };
+// `size`: bytes of the verified file the archive stores (the inventory records it, so a reader can refuse a wrong
+// entry from its header alone).
+export type FetchedFile = { kind: 'binary'; result: FetchedBinary; size: number } | { kind: 'iso'; result: FetchedIso; size: number };
 
 export function fileTasks(plan: DownloadPlan | undefined): FileTask[] {
   return [...(plan?.binaries ?? []).map((item) => ({ kind: 'binary' as const, item })), ...(plan?.isos ?? []).map((item) => ({ kind: 'iso' as const, item }))];
@@ -16,10 +19,13 @@ export function fileTasks(plan: DownloadPlan | undefined): FileTask[] {
 export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; emit: EventSink; baseDir?: string; signal?: AbortSignal }): Promise<FetchedFile> {
   const onBytes = (n: number): void => deps.emit({ type: 'bytes', ref: task.item.path, arch: task.item.arch, fetched: n });
   const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(deps.signal ? { signal: deps.signal } : {}) };
-  if (task.kind === 'binary') return { kind: 'binary', result: await fetchBinary(task.item, d) };
+  if (task.kind === 'binary') {
+    const result = await fetchBinary(task.item, d);
+    return { kind: 'binary', result, size: (await stat(result.path)).size };
+  }
   const result = await fetchIso(task.item, d);
   if (!result.verified) deps.emit({ type: 'warning', message: `${task.item.path}: no checksum in the manifest, so the ISO was not verified against a published value` });
-  return { kind: 'iso', result };
+  return { kind: 'iso', result, size: (await stat(result.path)).size };
 }
 
 export function fileSize(f: FetchedFile): number {
@@ -44,11 +50,11 @@ export function fileRows(files: readonly FetchedFile[]): { binaries: object[]; i
   const sorted = [...files].sort((a, b) => (a.result.item.path < b.result.item.path ? -1 : 1));
   const binaries = sorted.filter((f) => f.kind === 'binary').map((f) => {
     const r = (f as { result: FetchedBinary }).result;
-    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, url: withoutUserinfo(r.item.url) };
+    return { id: r.item.id, component: r.item.component, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, size: f.size, url: withoutUserinfo(r.item.url) };
   });
   const isos = sorted.filter((f) => f.kind === 'iso').map((f) => {
     const r = (f as { result: FetchedIso }).result;
-    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, verified: r.verified, ...(r.item.url ? { url: withoutUserinfo(r.item.url) } : {}) };
+    return { id: r.item.id, version: r.item.version, arch: r.item.arch, path: r.item.path, sha256: r.sha256, size: f.size, verified: r.verified, ...(r.item.url ? { url: withoutUserinfo(r.item.url) } : {}) };
   });
   return { binaries, isos };
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -125,7 +125,9 @@ describe('a complete kk artifact', () => {
     const inv = JSON.parse(await readFile(join(out, 'kko/inventory.json'), 'utf8'));
     expect(inv.binaries.map((b: { path: string }) => b.path).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort());
     expect(inv.kk).toMatchObject({ version: 'v3.1.5', defaults: { etcd: 'v3.5.13', helm: 'v3.14.3' }, imageTags: { calico: 'v3.27.3' } });
-    expect(inv.isos).toMatchObject([{ path: 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', verified: true }]);
+    expect(inv.isos).toMatchObject([{ path: 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', verified: true, size: ISO.length }]);
+    // every binary row carries the stored file's size, so a reader can refuse a wrong entry from its header alone
+    for (const b of inv.binaries as Array<{ path: string; size: number }>) expect(b.size, b.path).toBe((await stat(join(out, b.path))).size);
     // every images/index.json entry is pushable by containers/image (kk's push path)
     const index = JSON.parse(await readFile(join(out, 'images/index.json'), 'utf8'));
     for (const m of index.manifests) {
@@ -172,7 +174,9 @@ describe('a complete kk artifact', () => {
     // a careful forger: the inventory row, its SHA256SUMS line and the crictl line all agree with the cut file
     const inv = join(src, 'kko/inventory.json');
     const invBefore = await readFile(inv);
-    await writeFile(inv, invBefore.toString('utf8').replaceAll(old, sha(cut)));
+    const doc = JSON.parse(invBefore.toString('utf8'));
+    for (const b of doc.binaries) if (b.path === crictl) Object.assign(b, { sha256: sha(cut), size: cut.length });
+    await writeFile(inv, JSON.stringify(doc, null, 2));
     const sums = join(src, 'kko/SHA256SUMS');
     await writeFile(sums, (await readFile(sums, 'utf8')).replaceAll(old, sha(cut)).replace(sha(invBefore), sha(await readFile(inv))));
     const forged = join(work, 'forged.tar.gz');
