@@ -22,6 +22,7 @@ export type DownloadDeps = {
   policy: DownloadPolicy;
   catalog?: Pick<Catalog, 'checksumVersions'>; // for the "known versions" hint
   onBytes?: (n: number) => void; // network bytes, as they arrive
+  onSize?: (bytes: number) => void; // the whole file's size, when a source's headers tell it (progress totals)
   signal?: AbortSignal; // Ctrl-C: requests and downloads stop, cache partials stay for a resume
 };
 
@@ -105,7 +106,7 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
 // A raw file straight into the cache (Range resume across resets and runs).
 export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
   const hadPartial = await stat(deps.cache.partialPath(digest)).then(() => true, () => false);
-  const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal);
+  const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal, deps.onSize);
   try {
     await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal });
   } catch (err) {
@@ -120,7 +121,7 @@ export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps
 async function ensureFromArchive(c: Candidate, member: string, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
   const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
   try {
-    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
+    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal, deps.onSize), tmp, { onBytes, signal: deps.signal });
     await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), { signal: deps.signal });
   } finally {
     await rm(tmp, { force: true });

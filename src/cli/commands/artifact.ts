@@ -105,7 +105,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
   }
   if (report.failures.length > 0) {
-    ctx.io.stderr(`${report.failures.length} of ${report.plan.images.length + report.files.length + report.failures.filter((f) => f.file).length} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
+    ctx.io.stderr(`${report.failures.length} of ${report.items} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
     ctx.setExit(EXIT_FAILURE);
     return;
   }
