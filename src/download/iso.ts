@@ -96,7 +96,7 @@ async function fetchVerified(item: IsoItem, url: string, digest: Digest, deps: I
   const { counter, onBytes } = counting(deps);
   try {
     return await firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
-      await ensureRaw(c, digest, deps, onBytes);
+      await ensureRaw(c, digest, deps, onBytes, `ISO ${item.path}`);
       return done({ url: withoutUserinfo(c.url), via: c.via }, counter.bytes);
     }, deps.signal);
   } catch (err) {

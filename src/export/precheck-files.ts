@@ -6,13 +6,15 @@ import type { Catalog } from '../catalog/index.js';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { mapLimit } from '../util/concurrency.js';
+import { SourcesExhaustedError } from '../util/sources.js';
 
 export type PrecheckFile = { path: string; ok: boolean; cached?: boolean; source?: string; via?: string; code?: string; message?: string };
 
 type Deps = { limit: number; cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'>; signal?: AbortSignal | undefined };
 
 function failed(path: string, error: unknown): PrecheckFile {
-  return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
+  const message = error instanceof SourcesExhaustedError ? error.detail : error instanceof Error ? error.message : String(error); // the row names the file
+  return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message };
 }
 
 // Reachable: the first source that answers 2xx (its body is cancelled after the headers).

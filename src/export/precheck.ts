@@ -14,6 +14,7 @@ import type { Catalog } from '../catalog/index.js';
 import { resolveImage, type ResolvedImage } from './fetch-image.js';
 import { planExport, type PlannedImage } from './plan.js';
 import { mapLimit } from '../util/concurrency.js';
+import { SourcesExhaustedError } from '../util/sources.js';
 
 export type PrecheckImage = {
   ref: string;
@@ -84,7 +85,9 @@ function row(p: PlannedImage, r: ResolvedImage | undefined, error: unknown): Pre
     const size = [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0);
     return { ref: p.ref, arch: p.arch, ok: true, source: formatReference(r.source.ref), via: r.source.via, platform: formatPlatform(r.platform), size };
   }
-  return { ref: p.ref, arch: p.arch, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
+  // the row names the image already: the message says only why
+  const message = error instanceof SourcesExhaustedError ? error.detail : error instanceof Error ? error.message : String(error);
+  return { ref: p.ref, arch: p.arch, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message };
 }
 
 // Before a byte of layer data moves: every image × arch resolvable through the policy with the right platform,
