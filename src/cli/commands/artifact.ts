@@ -99,7 +99,8 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   }
   const level = ctx.level ?? 'info';
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
-  const logger = cliLogger(ctx.io, () => level, progress.around);
+  // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
+  const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
   const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
@@ -137,7 +138,8 @@ function progressSinks(ctx: CommandContext, json: boolean, toStdout: boolean): {
 // One error per cause: items that failed the same way (one mirror down for 22 images) are reported once, with the
 // items listed under it; the count of items and the hint follow.
 function reportFailures(ctx: CommandContext, failures: ExportReport['failures']): void {
-  const groups = groupFailures(failures.map((f) => ({ item: f.image ? `${f.image.ref} (${f.image.arch})` : (f.file?.item.path ?? '?'), error: f.error })));
+  const items = failures.map((f) => ({ item: f.image ? `${f.image.ref} (${f.image.arch})` : (f.file?.item.path ?? '?'), error: f.error }));
+  const groups = groupFailures(items.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0))); // by name, not by who failed first
   for (const g of groups) {
     say(ctx.io, 'error', redactText(g.message));
     if (g.items.length > 1) ctx.io.stderr(`  items: ${byRef(g.items).join(', ')}\n`);
