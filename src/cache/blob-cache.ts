@@ -18,7 +18,8 @@ export type BlobFetcher = (offset: number) => Promise<Readable>;
 export type BlobRef = { digest: string; size?: number | undefined };
 
 // signal: stop (keeping the partial for a resume) as soon as it aborts; the abort reason is thrown.
-export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined };
+// what: how errors name the content ("binary kube/v1.28.12/amd64/kubeadm"); default "blob <digest>".
+export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined; what?: string };
 
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
@@ -175,12 +176,12 @@ export class BlobCache {
       }
     }
     if (!ended && !complete(state, blob.size)) {
-      throw new KkoError('NETWORK_ERROR', `fetching blob ${blob.digest}: stopped at ${state.size} of ${blob.size ?? 'unknown'} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
+      throw new KkoError('NETWORK_ERROR', `fetching ${opts.what ?? `blob ${blob.digest}`}: stopped at ${state.size} of ${blob.size ?? 'unknown'} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
     }
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
       await rm(partial, { force: true });
-      throw new KkoError('DIGEST_MISMATCH', `fetching blob ${blob.digest}: got ${got} (${state.size} bytes); the corrupt copy was discarded`);
+      throw new KkoError('DIGEST_MISMATCH', opts.what ? `fetching ${opts.what}: got ${got} (${state.size} bytes), expected ${blob.digest}; the corrupt copy was discarded` : `fetching blob ${blob.digest}: got ${got} (${state.size} bytes); the corrupt copy was discarded`);
     }
     await syncFile(partial);
     await rename(partial, this.blobPath(blob.digest));

@@ -1,10 +1,13 @@
 import { KkoError } from '../errors.js';
 import type { CliIo } from './io.js';
+import type { LogLevel } from './output.js';
 
-// Passed to every command's register function.
+// Passed to every command's register function. `level` is set from --quiet / --verbose / --log-level before the
+// command runs (info when a test builds a context without it).
 export type CommandContext = {
   io: CliIo;
   setExit: (code: number) => void;
+  level?: LogLevel;
 };
 
 // Print a value as stable, 2-space JSON with a trailing newline (the only JSON form commands emit).

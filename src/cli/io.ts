@@ -12,7 +12,8 @@ export type CliIo = {
   frame?: (text: string) => void;
   env: NodeJS.ProcessEnv;
   cwd: string;
-  isTTY: boolean;
+  isTTY: boolean; // stdout is a terminal (no archive there; NDJSON is the default elsewhere)
+  stderrIsTTY?: boolean; // stderr is a terminal: progress bars and colour go there
   // Long commands (export, precheck) call it to handle SIGINT/SIGTERM themselves: from then on a signal aborts
   // the returned AbortSignal with an InterruptedError instead of killing the process. Others keep Node's default.
   interrupts?: () => AbortSignal;
@@ -41,9 +42,11 @@ export function processIo(): CliIo {
     stdout: (t) => process.stdout.write(t),
     stdoutStream: process.stdout,
     stderr: (t) => process.stderr.write(t),
+    frame: (t) => process.stderr.write(t),
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stdout.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
   };
 }
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { formatIssue, InterruptedError, isKkoError, ValidationError } from '../errors.js';
+import { formatIssue, InterruptedError, isKkoError, KkoError, ValidationError } from '../errors.js';
 import { fromRawFsError } from '../util/fs-errors.js';
 import { safeLines, safeText } from '../util/safe-text.js';
 import { redactText } from '../util/sources.js';
@@ -12,6 +12,7 @@ import { registerVersion } from './commands/version.js';
 import { registerCompletion } from './commands/completion.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
+import { LOG_LEVELS, say, type LogLevel } from './output.js';
 
 // A command's action returns its exit code; thrown errors are mapped below (the only place that does).
 export type CommandResult = number | void;
@@ -33,9 +34,15 @@ Examples:
 Environment: KKZONE=cn (kk's China mirrors), KKO_MIRROR_CONFIG, KKO_CACHE_DIR, KKO_CATALOG_DIR.
 Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (please report), 130/143 interrupted (SIGINT/SIGTERM).`,
     )
+    .option('-q, --quiet', 'no progress bars or summaries on stderr: warnings and errors only (= --log-level warn)')
+    .option('--verbose', 'say more on stderr: retries, redirects, cache decisions (= --log-level debug)')
+    .option('--log-level <level>', `what reaches stderr: ${LOG_LEVELS.join(' | ')} (default: info)`)
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
-  const ctx: CommandContext = { io, setExit };
+  const ctx: CommandContext = { io, setExit, level: 'info' };
+  program.hook('preAction', () => {
+    ctx.level = logLevelOf(program.opts<{ quiet?: boolean; verbose?: boolean; logLevel?: string }>());
+  });
   registerManifestCommands(program, ctx);
   registerMirrorCommands(program, ctx);
   registerArtifactCommands(program, ctx);
@@ -43,6 +50,15 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
   registerVersion(program, ctx);
   registerCompletion(program, ctx);
   return program;
+}
+
+function logLevelOf(o: { quiet?: boolean; verbose?: boolean; logLevel?: string }): LogLevel {
+  if (o.logLevel !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) throw new KkoError('INVALID_INPUT', `--log-level ${o.logLevel}: not a level`, { hint: `one of ${LOG_LEVELS.join(', ')}` });
+    return o.logLevel as LogLevel;
+  }
+  if (o.quiet && o.verbose) throw new KkoError('INVALID_INPUT', '--quiet and --verbose: pick one');
+  return o.quiet ? 'warn' : o.verbose ? 'debug' : 'info';
 }
 
 // Run the CLI in-process; returns the exit code and never calls process.exit.
@@ -85,14 +101,14 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof ValidationError) {
     for (const issue of err.issues) {
       io.stderr(`${safeText(formatIssue(issue))}\n`);
-      if (issue.hint) io.stderr(`  hint: ${issue.hint}\n`);
+      if (issue.hint) say(io, 'hint', issue.hint, '  ');
     }
-    io.stderr(`error: ${err.message}\n`);
+    say(io, 'error', err.message);
     return EXIT_INVALID;
   }
   if (isKkoError(err) && err.code !== 'INTERNAL') {
-    io.stderr(`error: ${redactText(err.message)}\n`);
-    if (err.hint) io.stderr(`hint: ${err.hint}\n`);
+    say(io, 'error', redactText(err.message));
+    if (err.hint) say(io, 'hint', err.hint);
     return err.isInputError ? EXIT_INVALID : EXIT_FAILURE;
   }
   // A file-system error that no library call wrapped names its path; it is the user's path or disk, not a bug.

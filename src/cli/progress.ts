@@ -1,6 +1,7 @@
 import type { ExportEvent } from '../export/index.js';
 import { safeText } from '../util/safe-text.js';
 import type { CliIo } from './io.js';
+import { say } from './output.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -19,87 +20,160 @@ function formatDuration(s: number): string {
   return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 }
 
-type Active = { ref: string; arch: string; size: number; done: number };
-
-// NDJSON on stdout (non-TTY or --json): every event except raw byte counts, which become a
-// "progress" event at most twice a second.
+// NDJSON on stdout (non-TTY or --json): every event except raw byte counts and file sizes, which become a
+// "progress" event at most twice a second; its totalBytes is the same never-shrinking total the bars show.
 export function ndjsonRenderer(io: CliIo, now: () => number = Date.now): (e: ExportEvent) => void {
-  let fetched = 0;
-  let total = 0;
+  const totals = new ProgressTotals();
   let last = 0;
   return (e) => {
-    if (e.type === 'resolved') {
-      total = e.totalBytes - e.cachedBytes;
-      if (e.images < e.of) return; // running totals feed the progress lines; only the final one is an event
-    }
+    totals.onEvent(e);
+    if (e.type === 'resolved' && e.images < e.of) return; // running totals feed the progress lines; only the final one is an event
+    if (e.type === 'file-size') return;
     if (e.type === 'bytes') {
-      fetched += e.fetched;
       if (now() - last < 500) return;
       last = now();
-      io.stdout(`${JSON.stringify({ type: 'progress', fetchedBytes: fetched, totalBytes: total })}\n`);
+      io.stdout(`${JSON.stringify({ type: 'progress', fetchedBytes: totals.fetched, totalBytes: totals.total })}\n`);
       return;
     }
     io.stdout(`${JSON.stringify(e)}\n`);
   };
 }
 
-// Bars on a TTY (stderr): overall bytes, rate and ETA, then one line per image in flight.
-export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent: (e: ExportEvent) => void; finish: () => void } {
-  const active = new Map<string, Active>();
-  let total = 0;
-  let fetched = 0;
-  let imagesDone = 0;
-  let images = 0;
-  let allResolved = false;
-  let archiving = false;
+type Active = { name: string; detail: string; size: number | undefined; done: number };
+type Count = { of: number; done: number; failed: number };
+
+// What the bars show, from the events alone. The total is every image's bytes to fetch (known as each resolves:
+// the plan's sizes are in the manifests) plus every file's size (learned from its source's headers); it only ever
+// grows, and the fraction shown never goes back (a size learned late cannot pull the bar backwards).
+export class ProgressTotals {
+  fetched = 0;
+  #imageBytes = 0;
+  readonly #fileSizes = new Map<string, number>();
+  readonly #fileKnown = new Set<string>(); // files whose size is known or that are done (cached: nothing to fetch)
+  #total = 0;
+  #fraction = 0;
+  allResolved = false;
+  readonly images: Count = { of: 0, done: 0, failed: 0 };
+  readonly files: Count = { of: 0, done: 0, failed: 0 };
+  readonly active = new Map<string, Active>();
+
+  get total(): number {
+    return this.#total;
+  }
+
+  // Every image resolved and every file's size known (or the file settled): the total will not grow any more.
+  get totalFinal(): boolean {
+    return this.allResolved && this.#fileKnown.size >= this.files.of;
+  }
+
+  fraction(finished = false): number {
+    if (finished) this.#fraction = 1;
+    else if (this.#total > 0) this.#fraction = Math.max(this.#fraction, Math.min(1, this.fetched / this.#total));
+    return this.#fraction;
+  }
+
+  onEvent(e: ExportEvent): void {
+    switch (e.type) {
+      case 'plan':
+        this.images.of = e.images;
+        this.files.of = e.files;
+        break;
+      case 'resolved':
+        this.#imageBytes = Math.max(this.#imageBytes, e.totalBytes - e.cachedBytes);
+        this.allResolved = e.images >= e.of;
+        break;
+      case 'image-start':
+        this.active.set(`image ${e.ref} ${e.arch}`, { name: e.ref, detail: e.arch, size: e.size, done: 0 });
+        break;
+      case 'file-start':
+        this.active.set(`file ${e.path} ${e.arch}`, { name: e.path, detail: '', size: undefined, done: 0 });
+        break;
+      case 'file-size': {
+        const a = this.active.get(`file ${e.path} ${e.arch}`);
+        if (a) a.size = e.size;
+        this.#fileSizes.set(`${e.path} ${e.arch}`, Math.max(this.#fileSizes.get(`${e.path} ${e.arch}`) ?? 0, e.size));
+        this.#fileKnown.add(e.path);
+        break;
+      }
+      case 'bytes': {
+        this.fetched += e.fetched;
+        const a = this.active.get(`image ${e.ref} ${e.arch}`) ?? this.active.get(`file ${e.ref} ${e.arch}`);
+        if (a) a.done += e.fetched;
+        break;
+      }
+      case 'image-done':
+      case 'image-failed':
+        this.active.delete(`image ${e.ref} ${e.arch}`);
+        this.images[e.type === 'image-done' ? 'done' : 'failed']++;
+        break;
+      case 'file-done':
+      case 'file-failed':
+        for (const k of this.active.keys()) if (k.startsWith(`file ${e.path} `)) this.active.delete(k);
+        this.#fileKnown.add(e.path);
+        this.files[e.type === 'file-done' ? 'done' : 'failed']++;
+        break;
+      default:
+    }
+    const files = [...this.#fileSizes.values()].reduce((n, s) => n + s, 0);
+    this.#total = Math.max(this.#total, this.#imageBytes + files, this.fetched);
+  }
+}
+
+const bar = (frac: number, width = 24): string => {
+  const n = Math.max(0, Math.min(width, Math.floor(frac * width)));
+  return `[${'='.repeat(n)}${' '.repeat(width - n)}]`;
+};
+
+const count = (what: string, c: Count): string => (c.of === 0 ? '' : `  ${what} ${c.done}/${c.of}${c.failed ? ` (${c.failed} failed)` : ''}`);
+
+// Bars on a TTY (stderr): overall bytes with percent, rate and ETA, counts of images and files, then one line per
+// image or file in flight with its name and bytes. finish(true) draws the final line at 100 %.
+export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent: (e: ExportEvent) => void; finish: (ok?: boolean) => void; above: (write: () => void) => void } {
+  const t = new ProgressTotals();
+  const frame = io.frame ?? io.stderr; // raw: our cursor codes; the data in the lines is escaped with safeText
   const start = now();
   let drawn = 0;
   let lastDraw = 0;
-  const bar = (frac: number, width = 24): string => {
-    const n = Math.max(0, Math.min(width, Math.round(frac * width)));
-    return `[${'='.repeat(n)}${' '.repeat(width - n)}]`;
+  let archiving = false;
+  const lines = (finished: boolean): string[] => {
+    const secs = Math.max(0.001, (now() - start) / 1000);
+    const rate = t.fetched / secs;
+    const frac = t.fraction(finished);
+    const total = finished ? Math.max(t.total, t.fetched) : t.total;
+    const eta = finished ? 0 : t.allResolved && rate > 0 ? Math.max(0, total - t.fetched) / rate : Infinity;
+    const of = t.totalFinal || finished ? formatBytes(total) : `${formatBytes(total)}+`;
+    const pct = `${String(Math.floor(frac * 100)).padStart(3)}%`;
+    const head = `${bar(frac)} ${pct} ${formatBytes(finished ? total : t.fetched)}/${of} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}${count('images', t.images)}${count('files', t.files)}`;
+    if (finished) return [head];
+    const rows = [...t.active.values()].slice(0, 8).map((a) => `  ${bar(a.size ? a.done / a.size : 0, 12)} ${safeText(a.name)}${a.detail ? ` ${safeText(a.detail)}` : ''} ${formatBytes(a.done)}/${a.size === undefined ? '?' : formatBytes(a.size)}`);
+    return [head, ...rows];
   };
-  const draw = (force = false): void => {
+  // Cursor up over the last frame, then each line cleared and written; leftover lines of a taller frame are cleared.
+  const draw = (force = false, finished = false): void => {
     if (!force && now() - lastDraw < 150) return;
     lastDraw = now();
-    const secs = Math.max(0.001, (now() - start) / 1000);
-    const rate = fetched / secs;
-    const eta = allResolved && rate > 0 ? Math.max(0, total - fetched) / rate : Infinity;
-    const of = allResolved ? formatBytes(total) : `${formatBytes(total)}+`;
-    const lines = [`${bar(total ? fetched / total : 0)} ${formatBytes(fetched)}/${of} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}  images ${imagesDone}/${images}`];
-    for (const a of [...active.values()].slice(0, 8)) lines.push(`  ${bar(a.size ? a.done / a.size : 0, 12)} ${safeText(a.ref)} ${safeText(a.arch)} ${formatBytes(a.done)}/${formatBytes(a.size)}`);
-    // Our cursor codes go to the raw frame writer; the data in the lines is escaped above.
-    const frame = io.frame ?? io.stderr;
-    const clear = drawn > 0 ? `\x1b[${drawn}A` : '';
-    frame(`${clear}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-    for (let i = lines.length; i < drawn; i++) frame('\x1b[2K\n');
-    drawn = Math.max(lines.length, drawn);
+    const ls = lines(finished);
+    const up = drawn > 0 ? `\x1b[${drawn}A` : '';
+    frame(`${up}${ls.map((l) => `\x1b[2K${l}`).join('\n')}\n${drawn > ls.length ? '\x1b[J' : ''}`);
+    drawn = ls.length;
+  };
+  // A message above the bars: they are erased, the message printed, and drawn again below it.
+  const above = (write: () => void): void => {
+    if (drawn > 0) frame(`\x1b[${drawn}A\x1b[J`);
+    drawn = 0;
+    write();
   };
   const onEvent = (e: ExportEvent): void => {
-    if (e.type === 'plan') images = e.images;
-    else if (e.type === 'resolved') {
-      total = e.totalBytes - e.cachedBytes;
-      allResolved = e.images >= e.of;
-    }
-    else if (e.type === 'image-start') active.set(`${e.ref} ${e.arch}`, { ref: e.ref, arch: e.arch, size: e.size, done: 0 });
-    else if (e.type === 'bytes') {
-      fetched += e.fetched;
-      const a = active.get(`${e.ref} ${e.arch}`);
-      if (a) a.done += e.fetched;
-    } else if (e.type === 'warning') {
-      io.stderr(`warning: ${e.message}\n`);
-      drawn = 0; // bars are drawn again below the warning
-    } else if (e.type === 'archive-start') {
-      draw(true);
+    t.onEvent(e);
+    if (e.type === 'warning') above(() => say(io, 'warning', e.message));
+    else if (e.type === 'archive-start') {
+      draw(true, true);
       io.stderr(`writing ${e.path} (${e.entries} entries, ${e.compress})…\n`);
-      drawn = 0; // the bars above stay as they are
+      drawn = 0; // the final bar above stays as it is
       archiving = true;
       return;
-    } else if (e.type === 'image-done' || e.type === 'image-failed') {
-      active.delete(`${e.ref} ${e.arch}`);
-      imagesDone++;
     }
-    if (!archiving) draw(e.type !== 'bytes');
+    if (!archiving) draw(e.type !== 'bytes' && e.type !== 'file-size');
   };
-  return { onEvent, finish: () => (archiving ? undefined : draw(true)) };
+  return { onEvent, finish: (ok = false) => (archiving ? undefined : draw(true, ok)), above: (write) => (archiving ? write() : (above(write), draw(true))) };
 }

@@ -22,6 +22,7 @@ export type DownloadDeps = {
   policy: DownloadPolicy;
   catalog?: Pick<Catalog, 'checksumVersions'>; // for the "known versions" hint
   onBytes?: (n: number) => void; // network bytes, as they arrive
+  onSize?: (bytes: number) => void; // the whole file's size, when a source's headers tell it (progress totals)
   signal?: AbortSignal; // Ctrl-C: requests and downloads stop, cache partials stay for a resume
 };
 
@@ -96,32 +97,32 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
     deps.onBytes?.(n);
   };
   return firstSuccessful(binaryCandidates(item, deps.policy), `downloading ${item.id} ${item.version} (${item.arch})`, async (c) => {
-    if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes);
-    else await ensureRaw(c, digest, deps, onBytes);
+    if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes, `binary ${item.path}`);
+    else await ensureRaw(c, digest, deps, onBytes, `binary ${item.path}`);
     return { item, sha256, path, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
   }, deps.signal);
 }
 
 // A raw file straight into the cache (Range resume across resets and runs).
-export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
+export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void, what: string): Promise<void> {
   const hadPartial = await stat(deps.cache.partialPath(digest)).then(() => true, () => false);
-  const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal);
+  const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal, deps.onSize);
   try {
-    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal });
+    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal, what });
   } catch (err) {
     // Bytes left by an earlier run or source may be what did not match; the cache dropped them: start afresh once.
     if (!hadPartial || !isKkoError(err) || err.code !== 'DIGEST_MISMATCH') throw err;
-    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal });
+    await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal, what });
   }
 }
 
 // An archive (helm's tarball) has no known digest: download it to a temp file, then stream the member
 // through gunzip + a tar scan into the cache, where the member's catalog sha256 is checked.
-async function ensureFromArchive(c: Candidate, member: string, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void): Promise<void> {
+async function ensureFromArchive(c: Candidate, member: string, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void, what: string): Promise<void> {
   const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
   try {
-    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
-    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), { signal: deps.signal });
+    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal, deps.onSize), tmp, { onBytes, signal: deps.signal });
+    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), { signal: deps.signal, what: `${what} (${member} in the archive)` });
   } finally {
     await rm(tmp, { force: true });
   }

@@ -25,5 +25,5 @@ export async function firstSuccessful<T>(candidates: readonly Candidate[], what:
 // "every source failed" with one line per source (see util/sources.ts), with a downloads-specific default hint.
 export function exhausted(what: string, attempts: readonly Attempt[]): KkoError {
   const failures = attempts.map((a) => ({ source: redactUrl(a.candidate.url), via: a.candidate.via, error: a.error }));
-  return sourcesExhausted(what, failures, 'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried');
+  return sourcesExhausted(what, failures, 'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried', 'file');
 }

@@ -83,9 +83,10 @@ export class HttpDownloader {
   }
 
   // The bytes of `source.url` from `offset` on (Range: bytes=N-; a 200 answer has its first N bytes dropped).
-  // `signal` cancels the request, the retry waits and the body; its reason is thrown.
-  async open(source: HttpSource, offset = 0, signal?: AbortSignal): Promise<Readable> {
-    return this.#body(await this.#respond(source, offset, signal), offset);
+  // `signal` cancels the request, the retry waits and the body; its reason is thrown. `onSize` learns the whole
+  // file's size from the headers (Content-Length of a 200, the total of a 206's Content-Range), when they give it.
+  async open(source: HttpSource, offset = 0, signal?: AbortSignal, onSize?: (bytes: number) => void): Promise<Readable> {
+    return this.#body(await this.#respond(source, offset, signal), offset, onSize);
   }
 
   // Whether the source serves the file (2xx), for prechecks: the body is cancelled once the headers are in.
@@ -142,7 +143,7 @@ export class HttpDownloader {
     throw new DownloadError('DOWNLOAD_FAILED', `GET ${redactUrl(start)}: more than ${this.#maxRedirects} redirects`, { url: start });
   }
 
-  #body(hop: Hop, offset: number): Readable {
+  #body(hop: Hop, offset: number, onSize?: (bytes: number) => void): Readable {
     const { res, url } = hop;
     if (res.status === 416 && offset > 0 && rangeTotal(res.headers.get('content-range')) === offset) {
       void discard(res); // the partial already holds the whole file
@@ -160,6 +161,8 @@ export class HttpDownloader {
         throw new DownloadError('DOWNLOAD_FAILED', `GET ${redactUrl(url)}: asked for bytes from ${offset}, got Content-Range "${res.headers.get('content-range') ?? ''}"`, { url });
       }
     }
+    const size = res.status === 206 ? rangeSize(res.headers.get('content-range')) : Number(res.headers.get('content-length') ?? NaN);
+    if (onSize && Number.isSafeInteger(size) && size >= 0) onSize(size);
     if (res.body === null) return Readable.from([]);
     return Readable.from(bodyBytes(res.body, url, skip, this.#maxBytes - offset), { objectMode: false });
   }
@@ -252,6 +255,12 @@ function redirectTarget(from: URL, location: string): URL {
 function rangeStart(header: string | null): number | undefined {
   const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header?.trim() ?? '');
   return m ? Number(m[1]) : undefined;
+}
+
+// "bytes 100-199/200" → 200; "…/*" or anything else → NaN.
+function rangeSize(header: string | null): number {
+  const m = /^bytes \d+-\d+\/(\d+)$/.exec(header?.trim() ?? '');
+  return m ? Number(m[1]) : NaN;
 }
 
 // "bytes */200" (a 416 answer) → 200.

@@ -96,7 +96,7 @@ async function fetchVerified(item: IsoItem, url: string, digest: Digest, deps: I
   const { counter, onBytes } = counting(deps);
   try {
     return await firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
-      await ensureRaw(c, digest, deps, onBytes);
+      await ensureRaw(c, digest, deps, onBytes, `ISO ${item.path}`);
       return done({ url: withoutUserinfo(c.url), via: c.via }, counter.bytes);
     }, deps.signal);
   } catch (err) {
@@ -113,7 +113,7 @@ async function fetchUnverified(item: IsoItem, url: string, deps: IsoDeps): Promi
   return firstSuccessful(isoCandidates(url, deps), `downloading ISO ${item.path}`, async (c) => {
     const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
     try {
-      await downloadToFile((offset) => deps.http.open(c, offset, deps.signal), tmp, { onBytes, signal: deps.signal });
+      await downloadToFile((offset) => deps.http.open(c, offset, deps.signal, deps.onSize), tmp, { onBytes, signal: deps.signal });
       const { digest } = await hashFile(tmp);
       const path = await deps.cache.adopt(tmp, digest);
       return { item, sha256: digest.slice(7), path, verified: false, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };

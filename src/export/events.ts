@@ -6,6 +6,8 @@ export type ExportEvent =
   | { type: 'image-done'; ref: string; arch: string; source: string; via: string; digest: string; size: number; fetchedBytes: number }
   | { type: 'image-failed'; ref: string; arch: string; code: string; message: string }
   | { type: 'bytes'; ref: string; arch: string; fetched: number }
+  | { type: 'file-start'; path: string; arch: string; kind: 'binary' | 'iso' }
+  | { type: 'file-size'; path: string; arch: string; size: number } // the whole file's size, once a source's headers tell it
   | { type: 'file-done'; path: string; source: string; via: string; sha256: string; fetchedBytes: number }
   | { type: 'file-failed'; path: string; code: string; message: string }
   | { type: 'warning'; message: string }

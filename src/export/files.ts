@@ -18,7 +18,8 @@ export function fileTasks(plan: DownloadPlan | undefined): FileTask[] {
 // Fetch one file through the download policy into the cache, reporting progress as events.
 export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; emit: EventSink; baseDir?: string; signal?: AbortSignal }): Promise<FetchedFile> {
   const onBytes = (n: number): void => deps.emit({ type: 'bytes', ref: task.item.path, arch: task.item.arch, fetched: n });
-  const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(deps.signal ? { signal: deps.signal } : {}) };
+  const onSize = (size: number): void => deps.emit({ type: 'file-size', path: task.item.path, arch: task.item.arch, size });
+  const d = { cache: deps.cache, http: deps.http, policy: deps.policy, onBytes, onSize, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(deps.signal ? { signal: deps.signal } : {}) };
   if (task.kind === 'binary') {
     const result = await fetchBinary(task.item, d);
     return { kind: 'binary', result, size: (await stat(result.path)).size };

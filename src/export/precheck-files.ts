@@ -5,13 +5,16 @@ import { resolveDownloadSources, type EffectivePolicy } from '../mirror/index.js
 import type { Catalog } from '../catalog/index.js';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { mapLimit } from '../util/concurrency.js';
+import { SourcesExhaustedError } from '../util/sources.js';
 
 export type PrecheckFile = { path: string; ok: boolean; cached?: boolean; source?: string; via?: string; code?: string; message?: string };
 
-type Deps = { cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'>; signal?: AbortSignal | undefined };
+type Deps = { limit: number; cache: BlobCache; http: HttpDownloader; policy: EffectivePolicy; catalog?: Pick<Catalog, 'checksumVersions'>; signal?: AbortSignal | undefined };
 
 function failed(path: string, error: unknown): PrecheckFile {
-  return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
+  const message = error instanceof SourcesExhaustedError ? error.detail : error instanceof Error ? error.message : String(error); // the row names the file
+  return { path, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message };
 }
 
 // Reachable: the first source that answers 2xx (its body is cancelled after the headers).
@@ -25,7 +28,7 @@ async function probe(deps: Deps, what: string, candidates: Parameters<typeof fir
 // Every binary has a catalog checksum and is in the cache or reachable through the policy; every ISO likewise
 // (a localPath must exist). No file body is downloaded.
 export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<PrecheckFile[]> {
-  const binaries = plan.binaries.map(async (item): Promise<PrecheckFile> => {
+  const binary = async (item: DownloadPlan['binaries'][number]): Promise<PrecheckFile> => {
     try {
       const digest = binaryDigest(item, deps.catalog);
       if (await deps.cache.has({ digest })) return { path: item.path, ok: true, cached: true };
@@ -34,8 +37,8 @@ export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<Pre
     } catch (error) {
       return failed(item.path, error);
     }
-  });
-  const isos = plan.isos.map(async (iso): Promise<PrecheckFile> => {
+  };
+  const isoRow = async (iso: DownloadPlan['isos'][number]): Promise<PrecheckFile> => {
     try {
       if (iso.url) {
         const candidates = resolveDownloadSources(iso.url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath ? { certsPath: s.certsPath } : {}), archive: false }));
@@ -48,6 +51,8 @@ export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<Pre
     } catch (error) {
       return failed(iso.path, error);
     }
-  });
-  return Promise.all([...binaries, ...isos]);
+  };
+  // At most `limit` probes at once; every file is tried (each row catches its own error); an abort stops them all.
+  const rows = await mapLimit([...plan.binaries.map((b) => () => binary(b)), ...plan.isos.map((i) => () => isoRow(i))], deps.limit, (run) => run(), { signal: deps.signal });
+  return rows.map((r) => (r?.status === 'fulfilled' ? r.value : failed('?', r?.reason)));
 }

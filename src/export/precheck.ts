@@ -13,6 +13,8 @@ import { HttpDownloader, type DownloadPlan } from '../download/index.js';
 import type { Catalog } from '../catalog/index.js';
 import { resolveImage, type ResolvedImage } from './fetch-image.js';
 import { planExport, type PlannedImage } from './plan.js';
+import { mapLimit } from '../util/concurrency.js';
+import { SourcesExhaustedError } from '../util/sources.js';
 
 export type PrecheckImage = {
   ref: string;
@@ -83,7 +85,9 @@ function row(p: PlannedImage, r: ResolvedImage | undefined, error: unknown): Pre
     const size = [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0);
     return { ref: p.ref, arch: p.arch, ok: true, source: formatReference(r.source.ref), via: r.source.via, platform: formatPlatform(r.platform), size };
   }
-  return { ref: p.ref, arch: p.arch, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message: error instanceof Error ? error.message : String(error) };
+  // the row names the image already: the message says only why
+  const message = error instanceof SourcesExhaustedError ? error.detail : error instanceof Error ? error.message : String(error);
+  return { ref: p.ref, arch: p.arch, ok: false, code: isKkoError(error) ? error.code : 'NETWORK_ERROR', message };
 }
 
 // Before a byte of layer data moves: every image × arch resolvable through the policy with the right platform,
@@ -94,26 +98,19 @@ export async function precheck(opts: PrecheckOptions): Promise<PrecheckReport> {
   const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
   const downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}) });
   const pool = new ClientPool({ auths, env: opts.env, ...(opts.http ? { http: opts.http } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
-  const slots = new Semaphore(Math.max(1, opts.concurrency ?? 8));
-  const blobSlots = new Semaphore(Math.max(1, opts.concurrency ?? 8)); // separate: an image holding a slot may wait for a blob
+  const limit = Math.max(1, opts.concurrency ?? 8);
+  const blobSlots = new Semaphore(limit); // separate: an image holding a slot may wait for a blob
   const resolved: ResolvedImage[] = [];
   try {
-    const rows = await Promise.all(
-      plan.images.map(async (p) => {
-        const release = await slots.acquire();
-        try {
-          const r = await resolveImage(p, { pool, cache, blobSlots, ...(opts.signal ? { signal: opts.signal } : {}) });
-          resolved.push(r);
-          return row(p, r, undefined);
-        } catch (error) {
-          return row(p, undefined, error);
-        } finally {
-          release();
-        }
-      }),
-    );
+    // Every image is tried whatever fails; an abort stops them all (and is thrown).
+    const settled = await mapLimit(plan.images, limit, (p) => resolveImage(p, { pool, cache, blobSlots, ...(opts.signal ? { signal: opts.signal } : {}) }), { signal: opts.signal });
+    const rows = plan.images.map((p, i) => {
+      const s = settled[i];
+      if (s?.status === 'fulfilled') resolved.push(s.value);
+      return row(p, s?.status === 'fulfilled' ? s.value : undefined, s?.status === 'rejected' ? s.reason : undefined);
+    });
     opts.signal?.throwIfAborted();
-    const files = opts.downloads ? await precheckFiles(opts.downloads, { cache, http: downloader, policy: opts.policy, signal: opts.signal, ...(opts.catalog ? { catalog: opts.catalog } : {}) }) : [];
+    const files = opts.downloads ? await precheckFiles(opts.downloads, { limit, cache, http: downloader, policy: opts.policy, signal: opts.signal, ...(opts.catalog ? { catalog: opts.catalog } : {}) }) : [];
     opts.signal?.throwIfAborted();
     const sizes = await blobTotals(resolved, cache);
     const disks = await diskChecks(opts.cacheDir, opts.output, sizes.totalBytes, sizes.cachedBytes);

@@ -4,6 +4,7 @@ import { BlobCache, type CorruptBlob } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import { abortReason, isKkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
+import { mapLimit } from '../util/concurrency.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { KubeKeyProfile } from '../catalog/index.js';
@@ -45,28 +46,8 @@ export type ExportOptions = {
 };
 
 export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
-export type ExportReport = { plan: ExportPlan; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
-
-// Run items with at most `limit` in flight; with stopOnError, nothing new starts after the first failure,
-// and nothing new starts once `signal` aborts.
-async function forEachLimit<T>(items: readonly T[], limit: number, stopOnError: boolean, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
-  let next = 0;
-  let stopped = false;
-  const worker = async (): Promise<void> => {
-    while (!stopped && !signal?.aborted && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        if (stopOnError) stopped = true;
-        throw err;
-      }
-    }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
+// items: every image × arch and file of the plan, tried or not (what "N of M failed" counts).
+export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
 // written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
@@ -74,10 +55,10 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const started = Date.now();
   const run = new ExportRun(opts);
   await removeLeftovers(opts, run.cache);
-  const { plan, images, files, failures } = await run.fetchAll();
+  const { plan, items, images, files, failures } = await run.fetchAll();
   opts.signal?.throwIfAborted();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
-  const report: ExportReport = { plan, images: sortImages(images), files, failures, fetchedBytes };
+  const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
   run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
   return report;
@@ -118,6 +99,8 @@ class ExportRun {
   readonly #files: FetchedFile[] = [];
   readonly #failures: ImageFailure[] = [];
   readonly #seen = new Set<string>();
+  readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
+  #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
 
   constructor(opts: ExportOptions) {
@@ -137,18 +120,23 @@ class ExportRun {
     this.#downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
   }
 
-  // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails.
-  async fetchAll(): Promise<{ plan: ExportPlan; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[] }> {
+  // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
+  // never ends its worker). Resolving (manifests and config: small) runs ahead of the fetches, so the total bytes
+  // are known early. An abort stops both.
+  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[] }> {
     const plan = this.#plan;
     this.emit({ type: 'plan', images: plan.images.length, files: this.#tasks.length, arches: plan.arches, zone: plan.zone });
     if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
+    const signal = this.#opts.signal;
     try {
       const work: Array<PlannedImage | FileTask> = [...plan.images, ...this.#tasks];
-      await forEachLimit(work, this.#concurrency, !this.#opts.keepGoing, (item) => ('kind' in item ? this.#file(item) : this.#image(item)), this.#opts.signal).catch(() => undefined);
+      const ahead = mapLimit(plan.images, this.#concurrency, async (p) => (this.#stopped ? undefined : this.#resolution(p).catch(() => undefined)), { signal });
+      const fetches = mapLimit(work, this.#concurrency, (item) => ('kind' in item ? this.#file(item) : this.#image(item)), { stopOnError: !this.#opts.keepGoing, signal });
+      await Promise.allSettled([ahead, fetches]);
     } finally {
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
-    return { plan, images: this.#images, files: this.#files, failures: this.#failures };
+    return { plan, items: plan.images.length + this.#tasks.length, images: this.#images, files: this.#files, failures: this.#failures };
   }
 
   #deps(p: PlannedImage): FetchDeps {
@@ -157,19 +145,36 @@ class ExportRun {
 
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
   async #image(p: PlannedImage): Promise<void> {
-    const r = await resolveImage(p, this.#deps(p)).catch(async (e: unknown) => {
-      await this.#account(undefined);
-      return this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch });
-    });
-    await this.#account(r);
+    const r = await this.#resolution(p).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
     this.emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
     const img = await fetchImage(p, this.#deps(p), r).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
     this.#images.push(img);
     this.emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
   }
 
+  // One resolution per image, shared by the look-ahead and the fetch; it feeds the running totals once.
+  #resolution(p: PlannedImage): Promise<ResolvedImage> {
+    let r = this.#resolutions.get(p);
+    if (!r) {
+      r = resolveImage(p, this.#deps(p)).then(
+        async (v) => {
+          await this.#account(v);
+          return v;
+        },
+        async (e: unknown) => {
+          await this.#account(undefined);
+          throw e;
+        },
+      );
+      r.catch(() => undefined); // the look-ahead may resolve an image nobody fetches (after a failure without --keep-going)
+      this.#resolutions.set(p, r);
+    }
+    return r;
+  }
+
   async #file(t: FileTask): Promise<void> {
     const deps = { cache: this.cache, http: this.#downloader, policy: this.#opts.policy, emit: this.emit, ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
+    this.emit({ type: 'file-start', path: t.item.path, arch: t.item.arch, kind: t.kind });
     const f = await fetchFile(t, deps).catch((e: unknown) => this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }));
     this.#files.push(f);
     this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
@@ -179,6 +184,7 @@ class ExportRun {
     const e = failure.error;
     if (this.#opts.signal?.aborted) throw e; // interrupted: the run stops, nothing failed
     this.#failures.push(failure);
+    if (!this.#opts.keepGoing) this.#stopped = true;
     this.emit({ ...event, code: isKkoError(e) ? e.code : 'INTERNAL', message: redactText(errorText(e)) });
     throw e;
   }

@@ -115,16 +115,27 @@ const componentVersions: Rule = (ctx) => {
   }
 };
 
+// An unknown add-on (or version) is reported at its spec.kko.addons[i] entry, in whichever file records it; an
+// incompatible one at the Kubernetes versions it does not support.
 const addonCompatibility: Rule = (ctx) => {
   for (const addon of ctx.choices.addons) {
     try {
       assertAddonCompatible(ctx.catalog, addon, ctx.choices.kubernetes);
     } catch (err) {
       if (!isKkoError(err)) throw err;
-      push(ctx, 'error', err.code, err.message, at(ctx, ['spec', 'kubernetesDistributions']), err.hint);
+      const where = err.code === 'INCOMPATIBLE' ? undefined : addonEntry(ctx, addon);
+      push(ctx, 'error', err.code, err.message, where ?? at(ctx, ['spec', 'kubernetesDistributions']), err.hint);
     }
   }
 };
+
+function addonEntry(ctx: RuleContext, addon: { name: string; version: string }): Partial<Issue> | undefined {
+  for (const f of ctx.files) {
+    const i = (f.manifest.spec.kko?.addons ?? []).findIndex((a) => a.name === addon.name && a.version === addon.version);
+    if (i >= 0) return at({ ...ctx, files: [f] }, ['spec', 'kko', 'addons', i]);
+  }
+  return undefined;
+}
 
 // The distribution-grammar problem of an image reference, if any (what the export would refuse later).
 function referenceProblem(raw: string): { message: string; hint?: string } | undefined {
@@ -153,7 +164,8 @@ const completeness: Rule = (ctx) => {
     expected = buildManifest(ctx.catalog, ctx.choices, ctx.manifest.metadata.name);
   } catch (err) {
     if (!isKkoError(err)) throw err;
-    push(ctx, 'error', err.code, err.message, at(ctx, ['spec']), err.hint);
+    // an unknown add-on was reported at its entry already
+    if (!ctx.issues.some((i) => i.message === err.message)) push(ctx, 'error', err.code, err.message, at(ctx, ['spec']), err.hint);
     return;
   }
   const have = ctx.manifest.spec.images ?? [];

@@ -211,6 +211,24 @@ spec:
     expect(r.code).toBe(2);
     expect(r.json.issues.map((i) => i.code)).toContain('INCOMPATIBLE');
   });
+
+  it('an unknown add-on is reported once, at its spec.kko.addons[i] entry (file:line:col)', async () => {
+    await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '-o', 'ks.yaml'], { cwd: dir });
+    const { readFile } = await import('node:fs/promises');
+    const text = (await readFile(join(dir, 'ks.yaml'), 'utf8')).replace(/name: kubesphere\b/, 'name: ghost');
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes('name: ghost')) + 1;
+    expect(line).toBeGreaterThan(0);
+    const file = await write('ghost.yaml', text);
+    const r = await validate(['-f', file]);
+    expect(r.code).toBe(2);
+    const unknown = r.json.issues.filter((i) => i.message.includes('unknown add-on component "ghost"'));
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toMatchObject({ path: 'spec.kko.addons[0]', file });
+    expect(unknown[0]?.line).toBe(line);
+    const plain = await runCli(['manifest', 'validate', '-f', file], { cwd: dir });
+    expect(plain.stderr).toContain(`${file}:${line}:`);
+  });
 });
 
 describe('ISO checksums', () => {

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
-import { isKkoError, KkoError } from '../../errors.js';
+import { KkoError } from '../../errors.js';
 import { exportArtifact, planExport } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
@@ -12,8 +12,10 @@ import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { printJson, type CommandContext } from '../context.js';
-import { errorText, redactText } from '../../util/sources.js';
+import { groupFailures, redactText } from '../../util/sources.js';
 import { EXIT_FAILURE } from '../io.js';
+import { atLeast, cliLogger, say } from '../output.js';
+import type { EventSink, ExportReport } from '../../export/index.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
 import { readManifests } from './manifest-read.js';
 
@@ -67,7 +69,7 @@ function exportInputs(ctx: CommandContext, o: ExportOptions, downloads: Download
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
-  if (warning) ctx.io.stderr(`warning: ${warning}\n`);
+  if (warning && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', warning);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
   const http = { retries: retriesOf(o) };
   const catalog = await catalogFor(ctx, o.catalogDir);
@@ -95,25 +97,65 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     await assertNotAnInput(output, exportInputs(ctx, o, downloads));
     await assertWritable(output, Boolean(o.force));
   }
-  const tty = ctx.io.isTTY && !o.json ? ttyRenderer(ctx.io) : undefined;
-  // With the archive on stdout, NDJSON events go to stderr.
-  const events = tty?.onEvent ?? ndjsonRenderer(toStdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
-  tty?.finish();
-  for (const f of report.failures) {
-    ctx.io.stderr(`error: ${redactText(errorText(f.error))}\n`);
-    if (isKkoError(f.error) && f.error.hint) ctx.io.stderr(`hint: ${f.error.hint}\n`);
-  }
+  const level = ctx.level ?? 'info';
+  const progress = progressSinks(ctx, Boolean(o.json), toStdout);
+  // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
+  const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
-    ctx.io.stderr(`${report.failures.length} of ${report.plan.images.length + report.files.length + report.failures.filter((f) => f.file).length} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
+    reportFailures(ctx, report.failures);
+    ctx.io.stderr(`${report.failures.length} of ${report.items} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
     ctx.setExit(EXIT_FAILURE);
     return;
   }
-  if (tty) {
+  if (progress.bars && atLeast(level, 'info')) {
     const unique = new Map(report.images.flatMap((i) => i.blobs.map((b) => [b.digest, b.size] as const)));
     const size = [...unique.values()].reduce((n, b) => n + b, 0);
     ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`);
   }
+}
+
+// Where the export's events go. Bars when stderr is a terminal (not with --quiet, nor when --json events share that
+// terminal); NDJSON on stdout with --json or when stdout is not a terminal (on stderr when the archive is on
+// stdout and stderr is no terminal). Warnings reach stderr in any case (unless --log-level error), above the bars.
+function progressSinks(ctx: CommandContext, json: boolean, toStdout: boolean): { events: EventSink; finish: (ok: boolean) => void; bars: boolean; around: (write: () => void) => void } {
+  const level = ctx.level ?? 'info';
+  const io = ctx.io;
+  const bars = Boolean(io.stderrIsTTY) && atLeast(level, 'info') && !(json && (io.isTTY || toStdout));
+  const tty = bars ? ttyRenderer(io) : undefined;
+  const ndjson = toStdout ? (tty ? undefined : ndjsonRenderer({ ...io, stdout: io.stderr })) : json || !io.isTTY ? ndjsonRenderer(io) : undefined;
+  const warnings = !tty && (!ndjson || !toStdout) && atLeast(level, 'warn');
+  const events: EventSink = (e) => {
+    if (tty && (e.type !== 'warning' || atLeast(level, 'warn'))) tty.onEvent(e);
+    ndjson?.(e);
+    if (warnings && e.type === 'warning') say(io, 'warning', e.message);
+  };
+  // Log lines go above the bars, which are drawn again below them.
+  return { events, finish: (ok) => tty?.finish(ok), bars, around: tty ? tty.above : (w) => w() };
+}
+
+// One error per cause: items that failed the same way (one mirror down for 22 images) are reported once, with the
+// items listed under it; the count of items and the hint follow.
+function reportFailures(ctx: CommandContext, failures: ExportReport['failures']): void {
+  const items = failures.map((f) => ({ item: f.image ? `${f.image.ref} (${f.image.arch})` : (f.file?.item.path ?? '?'), error: f.error }));
+  const groups = groupFailures(items.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0))); // by name, not by who failed first
+  for (const g of groups) {
+    say(ctx.io, 'error', redactText(g.message));
+    if (g.items.length > 1) ctx.io.stderr(`  items: ${byRef(g.items).join(', ')}\n`);
+    if (g.hint) say(ctx.io, 'hint', g.hint);
+  }
+}
+
+// "x:1 (amd64)", "x:1 (arm64)" → "x:1 (amd64, arm64)", in first-seen order.
+function byRef(items: readonly string[]): string[] {
+  const arches = new Map<string, string[]>();
+  for (const i of items) {
+    const m = /^(.*) \(([^()]+)\)$/.exec(i);
+    const [name, arch] = m ? [m[1] as string, m[2] as string] : [i, ''];
+    arches.set(name, [...(arches.get(name) ?? []), ...(arch ? [arch] : [])]);
+  }
+  return [...arches].map(([name, a]) => (a.length > 0 ? `${name} (${a.join(', ')})` : name));
 }
 
 const EXAMPLES = `

@@ -61,7 +61,8 @@ async function onlineIssues(ctx: CommandContext, catalog: Catalog, parsed: Parse
   for (const f of report.files.filter((x) => !x.ok)) {
     out.push({ severity: 'error', code: f.code && ONLINE_CODES.has(f.code) ? f.code : 'ONLINE', message: `${f.path}: ${f.message}`, file: parsed[0]?.file, path: 'spec.components' });
   }
-  out.push({ severity: 'info', code: 'SIZE_ESTIMATE', message: `images need ${formatBytes(report.totalBytes)} (layers shared across images counted once), ${formatBytes(report.totalBytes - report.cachedBytes)} not yet cached` });
+  // sizes come from resolved images only: none resolved, no estimate (not "images need 0 B")
+  if (report.images.some((i) => i.ok)) out.push({ severity: 'info', code: 'SIZE_ESTIMATE', message: `images need ${formatBytes(report.totalBytes)} (layers shared across images counted once), ${formatBytes(report.totalBytes - report.cachedBytes)} not yet cached` });
   for (const d of report.disks.filter((x) => !x.ok)) {
     out.push({ severity: 'error', code: 'DISK_SPACE', message: `${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed` });
   }

@@ -40,7 +40,7 @@ export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
     if (f.ok) ctx.io.stdout(`ok    ${f.path}  ${f.cached ? 'cached' : `from ${f.source} (${f.via})`}\n`);
     else ctx.io.stderr(`FAIL  ${f.path}  ${f.code}: ${f.message}\n`);
   }
-  ctx.io.stdout(`total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`);
+  if (r.images.length === 0 || r.images.some((i) => i.ok)) ctx.io.stdout(`total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`);
   for (const d of r.disks) {
     const line = `disk  ${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed\n`;
     (d.ok ? ctx.io.stdout : ctx.io.stderr)(d.ok ? line : `NOT ENOUGH ${line}`);
