@@ -45,7 +45,7 @@ beforeAll(async () => {
   expect(info?.files.some((f) => f.path.startsWith('dist/standalone/'))).toBe(false); // the 100 MB executable stays out
   tarball = join(work.dir, info?.filename ?? '');
   prefix = join(work.dir, 'prefix');
-  await npm(['install', '-g', '--offline', '--prefix', prefix, tarball], work.dir);
+  await npm(['install', '-g', '--offline', '--ignore-scripts', '--prefix', prefix, tarball], work.dir); // the README's command
 }, 180_000);
 
 afterAll(async () => work?.cleanup());

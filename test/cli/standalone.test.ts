@@ -101,12 +101,13 @@ describe('the standalone executable (no node on PATH, empty environment)', () =>
     expect(verified).toEqual(await packaged(['artifact', 'verify', 'sea.tar.zst', '--json']));
   });
 
-  it('verify finds a flipped byte in a .tar.zst: exit 1, as the packaged CLI', async () => {
+  it('verify refuses a .tar.zst with a flipped byte: exit 2 and the message of the packaged CLI', async () => {
     const bytes = await readFile(join(host, 'sea.tar.zst'));
     bytes[bytes.length - 40] = (bytes[bytes.length - 40] ?? 0) ^ 0xff;
     await writeFile(join(host, 'bad.tar.zst'), bytes);
     const [a, b] = [await standalone(['artifact', 'verify', 'bad.tar.zst']), await packaged(['artifact', 'verify', 'bad.tar.zst'])];
-    expect(a.code).not.toBe(0);
+    expect(a.code).toBe(2); // a corrupt archive is invalid input
+    expect(a.stderr).toMatch(/^error: /m);
     expect(a).toEqual(b);
   });
 });
