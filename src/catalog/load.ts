@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { KkoError, ValidationError, type Issue } from '../errors.js';
+import { embeddedFile } from '../util/embedded.js';
 import { fsError } from '../util/fs-errors.js';
 import { checkDocument, parseYaml, readTextFile, sortIssues } from '../util/yaml-doc.js';
 import { Catalog } from './catalog.js';
@@ -29,23 +30,33 @@ export type LoadCatalogOptions = {
 const BUNDLE = fileURLToPath(new URL('../catalog.bundle.json', import.meta.url));
 
 type Bundle = { version: number; files: Record<string, { size: number; sha256: string; data: unknown }> };
+// `embedded`: the bundle is the catalog itself (the standalone executable has no catalog/ folder on disk).
+type BundleSource = { bundle: Bundle; embedded: boolean };
 
-async function readBundle(): Promise<Bundle | undefined> {
+async function readBundle(): Promise<BundleSource | undefined> {
+  const embedded = embeddedFile('dist/catalog.bundle.json');
   try {
-    const b = JSON.parse(await readFile(BUNDLE, 'utf8')) as Bundle;
-    return b.version === 2 ? b : undefined;
+    const b = JSON.parse(embedded ? Buffer.from(embedded).toString('utf8') : await readFile(BUNDLE, 'utf8')) as Bundle;
+    return b.version === 2 ? { bundle: b, embedded: embedded !== undefined } : undefined;
   } catch {
     return undefined;
   }
 }
 
 // The pre-parsed data of a shipped file, when its bytes are still the ones the bundle was built from
-// (hashing ~300 KB is far cheaper than parsing the YAML).
-async function fromBundle(bundle: Bundle | undefined, dir: string, file: string): Promise<unknown> {
-  const entry = bundle?.files[relative(dir, file)];
-  if (!entry) return undefined;
+// (hashing ~300 KB is far cheaper than parsing the YAML); an embedded bundle is taken as it is.
+async function fromBundle(source: BundleSource | undefined, dir: string, file: string): Promise<unknown> {
+  const entry = source?.bundle.files[relative(dir, file)];
+  if (!entry || source?.embedded) return entry?.data;
   const bytes = await readFile(file).catch(() => undefined);
   return bytes && bytes.length === entry.size && createHash('sha256').update(bytes).digest('hex') === entry.sha256 ? entry.data : undefined;
+}
+
+// The shipped files of one catalog folder: listed from an embedded bundle, else from the disk.
+async function shippedFiles(source: BundleSource | undefined, dir: string, sub: string): Promise<string[]> {
+  if (!source?.embedded) return yamlFiles(join(dir, sub));
+  const names = Object.keys(source.bundle.files).filter((k) => k.startsWith(`${sub}/`) && !k.includes('/', sub.length + 1));
+  return names.sort().map((k) => join(dir, k));
 }
 
 // Load and schema-check the whole catalog; every bad file is reported with file:line:col.
@@ -61,14 +72,14 @@ export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Cat
   const checksums = await loadOne(join(dir, 'checksums.json'), checksumsSchema);
   const rules = await loadOne(join(dir, 'images.yaml'), imageRulesSchema);
   const profiles: KubeKeyProfile[] = [];
-  for (const file of await yamlFiles(join(dir, 'kubekey'))) {
+  for (const file of await shippedFiles(bundle, dir, 'kubekey')) {
     const p = await loadOne(file, profileSchema);
     if (p) profiles.push(p);
   }
   const components = new Map<string, { descriptor: ComponentDescriptor; file: string }>();
   const addonDirs = [join(dir, 'addons'), ...(options.extraDirs ?? [])];
   for (const [i, addonDir] of addonDirs.entries()) {
-    const files = await yamlFiles(addonDir, i > 0);
+    const files = i === 0 ? await shippedFiles(bundle, dir, 'addons') : await yamlFiles(addonDir, true);
     for (const file of files) {
       const c = i === 0 ? await loadOne(file, componentSchema) : await loadFile(file, componentSchema, issues);
       if (!c) continue;

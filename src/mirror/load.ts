@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Document } from 'yaml';
 import { ValidationError, type Issue } from '../errors.js';
-import { checkDocument, formatPath, parseYaml, positionOf, readTextFile, sortIssues, type YamlSource } from '../util/yaml-doc.js';
+import { embeddedFile } from '../util/embedded.js';
+import { checkDocument, decodeText, formatPath, parseYaml, positionOf, readTextFile, sortIssues, type YamlSource } from '../util/yaml-doc.js';
 import { mirrorPolicySchema, type DownloadRule, type MirrorPolicyFile, type RegistryRule, type RuleOrigin, type Zone } from './schema.js';
 
 // The built-in zone files shipped with kko (catalog/zones/ at the package root).
@@ -22,7 +23,10 @@ const DOCKER_HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io'];
 
 // Load and check a MirrorPolicy file; every problem is reported with file:line:col (INVALID_MIRROR_CONFIG).
 export async function loadPolicyFile(file: string, origin: RuleOrigin): Promise<LoadedPolicyFile> {
-  const text = await readTextFile(file, 'mirror config');
+  return parsePolicy(await readTextFile(file, 'mirror config'), file, origin);
+}
+
+function parsePolicy(text: string, file: string, origin: RuleOrigin): LoadedPolicyFile {
   const { source, issues } = parseYaml(text, file);
   const value = issues.some((i) => i.severity === 'error') ? undefined : checkSingleDocument(source, issues);
   if (value && source.docs[0]) issues.push(...ruleIssues(value, source.docs[0], source));
@@ -33,9 +37,11 @@ export async function loadPolicyFile(file: string, origin: RuleOrigin): Promise<
   return normalize(file, value, origin);
 }
 
-// Load the built-in rules of a zone (catalog/zones/<zone>.yaml).
+// Load the built-in rules of a zone (catalog/zones/<zone>.yaml; embedded in the standalone executable).
 export async function loadZonePolicy(zone: Zone, dir: string = BUILTIN_ZONES_DIR): Promise<LoadedPolicyFile> {
-  return loadPolicyFile(join(dir, `${zone}.yaml`), 'zone');
+  const file = join(dir, `${zone}.yaml`);
+  const embedded = dir === BUILTIN_ZONES_DIR ? embeddedFile(`catalog/zones/${zone}.yaml`) : undefined;
+  return embedded ? parsePolicy(decodeText(embedded, file, 'mirror config'), file, 'zone') : loadPolicyFile(file, 'zone');
 }
 
 function checkSingleDocument(source: YamlSource, issues: Issue[]): MirrorPolicyFile | undefined {
