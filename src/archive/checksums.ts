@@ -27,6 +27,7 @@ export function parseChecksums(text: string): Map<string, string> {
     if (line === '') return;
     const m = /^([a-f0-9]{64}) [ *](.+)$/.exec(line);
     if (!m) throw new KkoError('UNSAFE_ARCHIVE', `${SUMS_NAME} line ${i + 1}: not "<sha256>  <path>"`);
+    if (out.has(m[2] as string)) throw new KkoError('UNSAFE_ARCHIVE', `${SUMS_NAME} line ${i + 1}: ${JSON.stringify(m[2])} is listed twice (sha256sum -c checks both lines)`);
     out.set(m[2] as string, m[1] as string);
   });
   return out;

@@ -136,6 +136,32 @@ describe('zstd frames are bounded and checked', () => {
     expect((await inflate(frame(0x00, [0x88], [data]))).equals(data)).toBe(true); // 0x88: 2^(10+17)
   });
 
+  it('bounds the decoder work: tiny blocks under a large window are refused quickly (#7 review)', async () => {
+    // 2,000 one-byte RLE blocks under a 128 MiB window (9.6 KB): fzstd moves the whole window per block (12 s before).
+    const tiny = Buffer.alloc(4 * 2000);
+    for (let i = 0; i < 2000; i++) tiny.writeUIntLE((1 << 3) | (1 << 1) | (i === 1999 ? 1 : 0), 4 * i, 3);
+    const t = Date.now();
+    await expect(inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]), tiny]))).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/zstd frame 1 at compressed byte 0: its 134217728-byte window and small blocks \(\d+ so far\) would make the decoder move more than 256 bytes per byte out and 65536 per byte in/),
+    });
+    expect(Date.now() - t).toBeLessThan(3000);
+    // What `zstd -19` writes stays within the budget, even split into small blocks on repetitive text.
+    expect((await inflate(zstdCli(['-q', '-c', '-19'], Buffer.concat([text, text, text])))).equals(Buffer.concat([text, text, text]))).toBe(true);
+  });
+
+  it('bounds the output per compressed byte: 4-byte RLE blocks of 128 KiB each are refused past 1032:1 (#7 review)', async () => {
+    const rle = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]); // 128 KiB window, then 9,000 RLE blocks: 36 KB → 1.2 GB
+    await expect(inflate(Buffer.concat([rle, rleBlocks(9000)]))).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: \d+ bytes out of \d+ compressed bytes \(more than 1032:1\)/) });
+  });
+
+  it('a stream that opens with a skippable frame is zstd, as for `zstd -d` and `tar --zstd` (#7 review)', async () => {
+    const real = zstdCli(['-q', '-c', '--check'], Buffer.from('real content'));
+    const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0]), Buffer.from('fake')]);
+    expect(decompressorFor(skippable).compression).toBe('zstd');
+    expect((await inflate(Buffer.concat([skippable, real]))).toString()).toBe('real content');
+  });
+
   it('refuses a flipped byte that only the content checksum catches, as `zstd -t` does', async () => {
     const content = randomBytes(300_000); // incompressible: zstd stores raw blocks, so a flip decodes "fine"
     const zst = zstdCli(['-q', '-c', '--check', '-1'], content);

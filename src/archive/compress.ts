@@ -191,10 +191,16 @@ class ZstdDecompress extends Transform {
   }
 }
 
+// A zstd skippable frame (magic 0x184D2A5?, RFC 8878 3.1.2) may open a stream (pzstd writes one): `zstd -d` and
+// `tar --zstd` skip it; reading the file as a plain tar instead would see its payload as the archive.
+function isSkippableMagic(b: Buffer): boolean {
+  return (b.readUInt32LE(0) & 0xfffffff0) >>> 0 === 0x184d2a50;
+}
+
 // The decompressor for a stream whose first bytes are `firstBytes` (at least 4): gunzip for gzip (1f 8b), a zstd
-// decoder for zstd (28 b5 2f fd), else a pass-through. The caller writes the whole stream, first bytes included.
+// decoder for zstd (28 b5 2f fd, or a skippable frame), else a pass-through. The caller writes the whole stream, first bytes included.
 export function decompressorFor(firstBytes: Buffer): { compression: Compression; transform: Transform } {
   if (firstBytes[0] === 0x1f && firstBytes[1] === 0x8b) return { compression: 'gzip', transform: createGunzip({ chunkSize: 64 * 1024 }) };
-  if (firstBytes.length >= 4 && firstBytes.subarray(0, 4).equals(ZSTD_MAGIC)) return { compression: 'zstd', transform: new ZstdDecompress() };
+  if (firstBytes.length >= 4 && (firstBytes.subarray(0, 4).equals(ZSTD_MAGIC) || isSkippableMagic(firstBytes))) return { compression: 'zstd', transform: new ZstdDecompress() };
   return { compression: 'none', transform: new PassThrough() };
 }

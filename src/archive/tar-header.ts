@@ -91,6 +91,8 @@ export function parseHeader(block: Buffer, offset: number): Header {
   if (!checksumOk(block, offset)) throw unsafe(`header checksum mismatch at entry ${where(cstringLoose(block), offset)}`);
   const format = formatOf(block, offset);
   const raw = cstring(block, 0, 100, offset);
+  // Python's tarfile prepends bytes 345.. to the name whatever the magic; Go and GNU tar only for ustar.
+  if (format !== 'ustar' && block[345] !== 0) throw unsafe(`${format === 'gnu' ? 'GNU' : 'V7'} header at tar byte ${offset} has data in the ustar prefix field (Python's tarfile prepends it to the name, Go and GNU tar do not)`);
   const prefix = format === 'ustar' ? cstring(block, 345, 155, offset) : '';
   const name = prefix ? `${prefix}/${raw}` : raw;
   for (const [start, len, what] of [[108, 8, 'uid'], [116, 8, 'gid'], [136, 12, 'mtime']] as const) numeric(block, start, len, what, offset);

@@ -6,14 +6,28 @@ import { Xxh64 } from './xxh64.js';
 // - a frame whose window (Window_Descriptor, or Frame_Content_Size when single-segment) is over 128 MiB is refused
 //   before anything is allocated — zstd's own decoder refuses those too unless given --long=N / --memory;
 // - a frame's checksum (low 32 bits of XXH64 of its content) is compared once all its blocks have come out of the
-//   decoder; fzstd emits exactly one ondata() per block, in order, so blocks are counted to find the frame's end.
+//   decoder; fzstd emits exactly one ondata() per block, in order, so blocks are counted to find the frame's end;
+// - the decoder's work is bounded: fzstd allocates each frame's window and moves the whole window for every block it
+//   emits, so tiny blocks under a large window cost a window per 4 input bytes (2,000 one-byte blocks under a
+//   128 MiB window: 9.6 KB, 12 s; a 10 MB file, hours). The window bytes allocated and moved may be at most
+//   ZSTD_WORK_PER_OUT per byte emitted or ZSTD_WORK_PER_IN per compressed byte, plus ZSTD_WORK_SLACK. Measured:
+//   `zstd -3` needs 16/out, `zstd -19` 64/out on zeros and 28 K/in on repetitive text (split blocks under an 8 MiB
+//   window), kko's own frames <= 32/out; `--ultra`/`--long` pass on a tar (11 K/in) and fail on repetitive text.
+//   The bytes emitted may be at most ZSTD_MAX_RATIO per compressed byte plus ZSTD_OUT_SLACK (deflate's own limit:
+//   what kk's tar.gz can carry fits), since RLE blocks turn 4 bytes into 128 KiB and all of it is hashed.
 
 export const ZSTD_MAX_WINDOW = 128 * 1024 * 1024;
+export const ZSTD_WORK_PER_OUT = 256;
+export const ZSTD_WORK_PER_IN = 64 * 1024;
+export const ZSTD_WORK_SLACK = 1024 * 1024 * 1024;
+export const ZSTD_MAX_RATIO = 1032;
+export const ZSTD_OUT_SLACK = 1024 * 1024 * 1024;
 
 const HINT_WINDOW = 'kko, like `zstd -d` without --long, reads windows up to 128 MiB; recompress it: zstd -dc --long=31 ART | zstd -19 -o ART2';
+const HINT_WORK = 'recompress it with a smaller window (zstd -19, without --long or --ultra), or use gzip: zstd -dc ART | zstd -19 -o ART2';
 const HINT_CORRUPT = 'the file is corrupt (`zstd -t` says so too); copy or export it again';
 
-type Frame = { index: number; offset: number; blocks: number; done: boolean; checksum?: number; hasChecksum: boolean };
+type Frame = { index: number; offset: number; window: number; blocks: number; done: boolean; checksum?: number; hasChecksum: boolean };
 type State = 'magic' | 'descriptor' | 'header' | 'blockHeader' | 'blockBody' | 'checksum' | 'skipSize' | 'skip';
 
 function refuse(message: string, hint: string): KkoError {
@@ -42,6 +56,8 @@ export class ZstdFrameWalker {
   #last = false;
   #count = 0;
   #emitted = 0; // blocks of the head frame the decoder has emitted
+  #work = 0; // bytes the decoder allocated for windows and moved within them
+  #out = 0; // bytes the decoder emitted
   readonly #hash = new Xxh64();
 
   // Walk `chunk` (throws UNSAFE_ARCHIVE on a refused frame header); call before handing it to the decoder.
@@ -72,6 +88,11 @@ export class ZstdFrameWalker {
     if (!head) throw new KkoError('INTERNAL', 'reading archive: zstd decoder produced a block outside any frame');
     this.#hash.update(data);
     this.#emitted++;
+    this.#out += data.length;
+    if (this.#out > ZSTD_MAX_RATIO * this.#pos + ZSTD_OUT_SLACK) {
+      throw refuse(`zstd frame ${head.index} at compressed byte ${head.offset}: ${this.#out} bytes out of ${this.#pos} compressed bytes (more than ${ZSTD_MAX_RATIO}:1)`, HINT_WORK);
+    }
+    this.#charge(head, head.window);
     this.#settle();
   }
 
@@ -80,6 +101,16 @@ export class ZstdFrameWalker {
     if (this.#state !== 'magic' || this.#buf.length > 0 || this.#frames.length > 0) {
       throw refuse(`truncated zstd stream (it ends inside frame ${this.#current?.index ?? this.#count + 1}, at compressed byte ${this.#pos})`, HINT_CORRUPT);
     }
+  }
+
+  // Count decoder work (window bytes allocated or moved) against the budget; refuse past it.
+  #charge(frame: Frame, bytes: number): void {
+    this.#work += bytes;
+    if (this.#work <= Math.max(ZSTD_WORK_PER_OUT * this.#out, ZSTD_WORK_PER_IN * this.#pos) + ZSTD_WORK_SLACK) return;
+    throw refuse(
+      `zstd frame ${frame.index} at compressed byte ${frame.offset}: its ${frame.window}-byte window and small blocks (${frame.blocks} so far) would make the decoder move more than ${ZSTD_WORK_PER_OUT} bytes per byte out and ${ZSTD_WORK_PER_IN} per byte in`,
+      HINT_WORK,
+    );
   }
 
   #settle(): void {
@@ -148,8 +179,9 @@ export class ZstdFrameWalker {
     if (window > ZSTD_MAX_WINDOW) throw refuse(`zstd frame at compressed byte ${offset} needs a ${window}-byte window (limit ${ZSTD_MAX_WINDOW})`, HINT_WINDOW);
     const dictBytes = [0, 1, 2, 4][fhd & 3]!;
     if (dictBytes > 0 && fields.readUIntLE(ss ? 0 : 1, dictBytes) !== 0) throw refuse(`zstd frame at compressed byte ${offset} needs a dictionary`, HINT_CORRUPT);
-    this.#current = { index: ++this.#count, offset, blocks: 0, done: false, hasChecksum: ((fhd >> 2) & 1) === 1 };
+    this.#current = { index: ++this.#count, offset, window, blocks: 0, done: false, hasChecksum: ((fhd >> 2) & 1) === 1 };
     this.#frames.push(this.#current);
+    this.#charge(this.#current, window); // fzstd allocates (and zero-fills) the window now
     this.#to('blockHeader', 3);
   }
 

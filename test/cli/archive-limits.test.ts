@@ -53,6 +53,25 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     expect(r.ms).toBeLessThan(10_000);
   });
 
+  it('a 9.6 KB .tar.zst of 2,000 one-byte blocks under a 128 MiB window: refused at once, not 12 s of window copies (#7 review)', async () => {
+    const header = rawHeader('kube/v1/amd64/kubeadm', { size: 2000 });
+    const block = (size: number, type: number, last: boolean): Buffer => {
+      const b = Buffer.alloc(3);
+      b.writeUIntLE((size << 3) | (type << 1) | (last ? 1 : 0), 0, 3);
+      return b;
+    };
+    const tiny = Array.from({ length: 2000 }, () => Buffer.concat([block(1, 1, false), Buffer.from('a')]));
+    const tail = Buffer.alloc(48 + 1024);
+    const path = join(work.dir, 'tiny-blocks.tar.zst');
+    await writeFile(path, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]), block(512, 0, false), header, ...tiny, block(tail.length, 0, true), tail]));
+    expect(spawnSync('zstd', ['-t', '-q', path]).status).toBe(0); // a valid stream: zstd reads it
+    const r = kko(['artifact', 'verify', path]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/zstd frame 1 at compressed byte 0: its 134217728-byte window and small blocks/);
+    expect(r.ms).toBeLessThan(5_000);
+    expect(r.maxRssKb).toBeLessThan(RSS_LIMIT_KB);
+  });
+
   it(`more than ${MAX_ENTRIES} tiny entries: refused at the limit, RSS under 256 MB`, async () => {
     const header = rawHeader('x');
     const tar = Buffer.alloc(512 * (MAX_ENTRIES + 1) + 1024);

@@ -109,6 +109,19 @@ describe('what is an artifact (item 2)', () => {
     expect(report.problems).toEqual([{ kind: 'missing', path: 'kko/SHA256SUMS', detail: 'a kko artifact (it has kko/inventory.json) always carries it' }]);
   });
 
+  it('a SHA256SUMS that lists a file twice is corrupt: sha256sum -c checks both lines, kko would have kept one (#7 review)', async () => {
+    const entries = withChecksums(artifactEntries(IMGS));
+    const sums = entries.find((e) => e.name === 'kko/SHA256SUMS') as { name: string; data: Buffer };
+    const forged = Buffer.concat([Buffer.from(`${'0'.repeat(64)}  ${ISO_PATH}\n`), sums.data]);
+    const artifact = await build(entries.map((e) => (e === sums ? { ...sums, data: forged } : e)));
+    const { code, report } = await verifyJson(artifact);
+    expect(code).toBe(1);
+    expect(report.problems).toEqual([{ kind: 'corrupt', path: 'kko/SHA256SUMS', detail: `kko/SHA256SUMS line ${forged.toString().split('\n').findIndex((l, i) => i > 0 && l.endsWith(ISO_PATH)) + 1}: "${ISO_PATH}" is listed twice (sha256sum -c checks both lines)` }]);
+    const imp = await importInto(artifact);
+    expect(imp.code).toBe(1);
+    expect(imp.left).toEqual([]);
+  });
+
   it.each([
     ['an empty tarball', [] as TarEntry[]],
     ['a tarball of something else', [{ name: 'README.txt', data: Buffer.from('hello') }, { name: 'src/main.go', data: Buffer.from('package main') }]],

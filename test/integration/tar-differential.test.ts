@@ -31,7 +31,8 @@ const hostile: Array<[string, Buffer, RegExp]> = [
   ['global header setting path', rawTar(pax({ path: 'kube/evil' }, 'g'), raw('kube/good', 'data')), /global header at tar byte 0 sets "path"/],
   ['PAX header, then a global header, then the entry', rawTar(pax({ path: 'kube/evil' }), pax({ comment: 'c' }, 'g'), raw('kube/good', 'data')), /global header at tar byte 1024 follows/],
   ['a lone zero block followed by a header', Buffer.concat([raw('a', 'x'), Buffer.alloc(512), hidden, Buffer.alloc(1024)]), /zero block at tar byte 1024 is followed by a header/],
-  ['GNU header whose atime Go reads as a name prefix', rawTar(raw('x', 'data', { gnu: true, fields: [[345, Buffer.from('evil')]] })), /unreadable atime\/ctime/],
+  ['GNU header whose atime Go reads as a name prefix', rawTar(raw('x', 'data', { gnu: true, fields: [[345, Buffer.from('evil')]] })), /GNU header at tar byte 0 has data in the ustar prefix field/],
+  ['GNU header whose ctime Go cannot parse', rawTar(raw('x', 'data', { gnu: true, fields: [[357, Buffer.from('evil')]] })), /unreadable atime\/ctime/],
   ['PAX record length in hex', rawTar(paxRaw(Buffer.from('0x12 path=evil/fx\n')), raw('good', 'data')), /malformed PAX record/],
   ['PAX record with an empty key', rawTar(paxRaw(paxRecord('', 'v')), raw('good', 'data')), /empty key/],
   ['PAX uid Go cannot parse', rawTar(pax({ uid: 'abc' }), raw('good', 'data')), /malformed uid/],
@@ -42,6 +43,8 @@ const hostile: Array<[string, Buffer, RegExp]> = [
   ['base-256 size with a first byte Go reads as more bits', rawTar(raw('x', 'data', { fields: [[124, Buffer.concat([Buffer.from([0x81]), Buffer.alloc(10), Buffer.from([4])])]] })), /base-256 size/],
   ['PAX header with no entry after it', rawTar(raw('a', 'x'), pax({ path: 'b' })), /followed by the end of the archive/],
   ['star header (131-byte prefix in Go)', rawTar(raw('x', 'data', { prefix: 'p', fields: [[508, Buffer.from('tar\0')]] })), /star-format/],
+  ['GNU header with an octal atime (Python prepends it as a name prefix)', rawTar(raw('x', 'data', { gnu: true, fields: [[345, Buffer.from('1234567\0')]] })), /GNU header at tar byte 0 has data in the ustar prefix field/],
+  ['V7 header with bytes in the prefix field (Python prepends them)', rawTar(raw('x', 'data', { fields: [[257, Buffer.alloc(8)], [345, Buffer.from('kube')]] })), /V7 header at tar byte 0 has data in the ustar prefix field/],
   ['hdrcharset', rawTar(pax({ hdrcharset: 'BINARY', path: 'kube/a' }), raw('x', 'data')), /hdrcharset/],
 ];
 
