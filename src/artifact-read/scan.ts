@@ -19,10 +19,6 @@ const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, MANIF
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
 const MANIFEST_BUDGET = 64 * 1024 * 1024;
 
-function devNull(): Writable {
-  return new Writable({ write: (_c, _e, cb) => cb() });
-}
-
 // A blob is buffered only when it could be a manifest: small, and starting like a JSON object.
 function mayBeManifest(entry: ArchiveEntry): boolean {
   return blobHex(entry.name) !== undefined && entry.size <= MANIFEST_MAX;
@@ -42,6 +38,17 @@ function isManifestDoc(bytes: Buffer): boolean {
 async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256?: string; bytes?: Buffer }> {
   const hash = opts.hash === false ? undefined : createHash('sha256');
   const keep: Buffer[] | undefined = DOC_NAMES.has(entry.name) || mayBeManifest(entry) ? [] : undefined;
+  const result = (): { sha256?: string; bytes?: Buffer } => ({ ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}) });
+  if (!opts.sink) {
+    // Only hashed: a plain loop, no stream objects per entry (tens of thousands of small entries made a pipeline
+    // each, and their garbage took inspect past 256 MB RSS).
+    for await (const chunk of entry.body as AsyncIterable<Buffer>) {
+      opts.signal?.throwIfAborted();
+      hash?.update(chunk);
+      keep?.push(chunk);
+    }
+    return result();
+  }
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash?.update(chunk);
@@ -49,8 +56,8 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256
       cb(null, chunk);
     },
   });
-  await pipeline(entry.body, tap, opts.sink ? await opts.sink(entry) : devNull(), ...(opts.signal ? [{ signal: opts.signal }] : []));
-  return { ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}) };
+  await pipeline(entry.body, tap, await opts.sink(entry), ...(opts.signal ? [{ signal: opts.signal }] : []));
+  return result();
 }
 
 // One pass over the artifact: every regular file hashed (and written to the sink), small documents kept, the rest
