@@ -10,6 +10,7 @@ import { KeySigner, loadPrivateKey, signatureEntry, type Signer } from '../../sr
 import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, kkoWith, layerPath, sha } from '../support/artifact-fixture.js';
 import { seededBytes } from '../support/builders.js';
 import { run } from '../support/exec.js';
+import { memoSigner } from '../support/signing.js';
 import { runCli, tempDir, type CliRun } from './run-cli.js';
 
 // Issue #12 item 1: artifact signatures. openssl is the referee in both directions; each forgery is one a tamperer
@@ -255,15 +256,3 @@ describe('kko artifact sign', () => {
     }
   });
 });
-
-// ECDSA signatures are randomised: the same signature for the same bytes makes two signing paths comparable.
-export function memoSigner(inner: Signer): Signer {
-  const seen = new Map<string, Buffer>();
-  return {
-    sign: (data) => {
-      const key = sha(data);
-      if (!seen.has(key)) seen.set(key, inner.sign(data));
-      return seen.get(key) as Buffer;
-    },
-  };
-}
