@@ -8,16 +8,20 @@ function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-// Add kko/SHA256SUMS ("<hex>  <path>" per line, sha256sum -c compatible, sorted by path) covering every other entry.
+// The text of kko/SHA256SUMS ("<hex>  <path>" per line, sha256sum -c compatible, sorted by path) for path → hex.
+export function formatChecksums(rows: Iterable<readonly [string, string]>): Buffer {
+  const lines = [...rows].map(([name, hex]) => `${hex}  ${name}`).sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : a.slice(66) > b.slice(66) ? 1 : 0));
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+// Add kko/SHA256SUMS covering every other entry.
 export function withChecksums(entries: readonly TarEntry[]): TarEntry[] {
-  const lines = entries
-    .map((e) => {
-      const hex = 'data' in e ? sha256Hex(e.data) : e.sha256;
-      if (!hex) throw new KkoError('INTERNAL', `no checksum known for archive entry ${e.name}`);
-      return `${hex}  ${e.name}`;
-    })
-    .sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : a.slice(66) > b.slice(66) ? 1 : 0));
-  return [...entries, { name: SUMS_NAME, data: Buffer.from(`${lines.join('\n')}\n`), first: true }];
+  const rows = entries.map((e) => {
+    const hex = 'data' in e ? sha256Hex(e.data) : e.sha256;
+    if (!hex) throw new KkoError('INTERNAL', `no checksum known for archive entry ${e.name}`);
+    return [e.name, hex] as const;
+  });
+  return [...entries, { name: SUMS_NAME, data: formatChecksums(rows), first: true }];
 }
 
 // Parse a SHA256SUMS text into path → hex; malformed lines are an error naming the line.

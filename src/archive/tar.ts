@@ -7,7 +7,8 @@ import { KkoError } from '../errors.js';
 // `first` entries (metadata) come before all others, so a reader sees the inventory before the blobs.
 // `sha256` (hex) of a file entry is known from its digest or catalog checksum, so SHA256SUMS needs no re-read.
 // `compressed`: the bytes are already gzip/zstd (image layers), so the compressor stores them instead of deflating.
-export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string }) & { first?: boolean; compressed?: boolean };
+// `open` (artifact sign, #12): the bytes come from a stream opened when the writer reaches the entry.
+export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string } | { name: string; open: () => Promise<Readable>; size: number; sha256?: string }) & { first?: boolean; compressed?: boolean };
 
 // Where the tar bytes go: a compressor or a plain file. `store` marks bytes not worth compressing.
 // A sink may keep a reference to a chunk until end(), so callers never reuse a buffer they wrote.
@@ -130,7 +131,7 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
   for (const e of sorted) {
     opts.signal?.throwIfAborted();
     assertSafeName(e.name);
-    const size = 'data' in e ? e.data.length : (e.size ?? (await stat(e.file)).size);
+    const size = 'data' in e ? e.data.length : 'open' in e ? e.size : (e.size ?? (await stat(e.file)).size);
     const store = e.compressed === true;
     const longName = Buffer.byteLength(e.name) > 255;
     if (longName || size > MAX_USTAR_SIZE) {
@@ -142,14 +143,15 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     if ('data' in e) {
       await out.write(e.data, store);
     } else {
+      const from = 'open' in e ? e.name : e.file;
       let seen = 0;
-      for await (const chunk of createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable) {
+      for await (const chunk of 'open' in e ? await e.open() : (createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable)) {
         seen += (chunk as Buffer).length;
-        if (seen > size) throw new KkoError('IO_ERROR', `archiving ${e.file}: file grew while being archived`);
+        if (seen > size) throw new KkoError('IO_ERROR', `archiving ${from}: file grew while being archived`);
         opts.signal?.throwIfAborted();
         await out.write(chunk as Buffer, store);
       }
-      if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${e.file}: expected ${size} bytes, read ${seen}`);
+      if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${from}: expected ${size} bytes, read ${seen}`);
     }
     await out.write(padding(size), false);
   }

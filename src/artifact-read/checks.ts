@@ -1,4 +1,4 @@
-import { SUMS_NAME } from '../archive/checksums.js';
+import { formatChecksums, SUMS_NAME } from '../archive/checksums.js';
 import { blobHex, BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
 import { checkLayout } from './layout-check.js';
 import { classifyPath } from './paths.js';
@@ -52,12 +52,30 @@ function checkInventoryImages(scan: ScanResult, problems: ProblemList): void {
   }
 }
 
+// #12, when the inventory is the anchor (a key given, or before signing): the signature verifies, every blob is reached
+// from images/index.json (whose sha256 the inventory lists) or named by the inventory, and SHA256SUMS is exactly the
+// list kko derives from the files, so no byte of the artifact is left that the signed inventory does not determine.
+function checkCoverage(scan: ScanResult, trust: Trust, reached: ReadonlySet<string>, problems: ProblemList): void {
+  if (!trust.covered) return;
+  const sig = trust.signatureProblem();
+  if (sig) problems.add(sig);
+  if (!scan.docs.has(INVENTORY_NAME)) return problems.add({ kind: 'missing', path: INVENTORY_NAME, detail: 'a signed artifact is anchored by it' });
+  for (const f of scan.files.values()) {
+    if (f.name.startsWith(BLOBS_PREFIX) && !reached.has(f.name) && !trust.inventoryBlobs.has(f.name)) {
+      problems.add({ kind: 'extra', path: f.name, detail: `no manifest of ${INDEX_NAME} references it and ${INVENTORY_NAME} does not name it` });
+    }
+  }
+  const sums = scan.docs.get(SUMS_NAME);
+  if (sums && trust.sums && !formatChecksums(trust.sums).equals(sums)) problems.add({ kind: 'corrupt', path: SUMS_NAME, detail: "not in kko's form (sorted \"<sha256>  <path>\" lines), so its bytes are not determined by the files" });
+}
+
 // All checks over one scan; an empty list means the artifact is complete and intact.
 export function checkArtifact(scan: ScanResult, trust: Trust): Problem[] {
   const problems = new ProblemList();
   checkFiles(scan, trust, problems);
   checkListed(scan, trust, problems);
-  checkLayout(scan, problems);
+  const reached = checkLayout(scan, problems);
   checkInventoryImages(scan, problems);
+  checkCoverage(scan, trust, reached, problems);
   return problems.sorted();
 }

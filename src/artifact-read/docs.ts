@@ -6,6 +6,8 @@ export const INDEX_NAME = 'images/index.json';
 export const OCI_LAYOUT_NAME = 'images/oci-layout';
 export const INVENTORY_NAME = 'kko/inventory.json';
 export const MANIFEST_NAME = 'kko/manifest.json';
+// #12: the cosign sign-blob signature of kko/inventory.json (see src/signing).
+export const SIGNATURE_NAME = 'kko/inventory.json.sig';
 export const BLOBS_PREFIX = 'images/blobs/';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -31,7 +33,8 @@ export function refNameOf(d: Descriptor): string | undefined {
   return d.annotations?.[REF_NAME_ANNOTATION];
 }
 
-export type InventoryImage = { readonly ref: string; readonly arch: string; readonly refName: string; readonly class: string; readonly digest: string; readonly size?: number };
+// `upstream`: the digests of the upstream manifest and index the exporter keeps beside the layout (unreferenced blobs).
+export type InventoryImage = { readonly ref: string; readonly arch: string; readonly refName: string; readonly class: string; readonly digest: string; readonly size?: number; readonly upstream?: readonly string[] };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -46,12 +49,16 @@ export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
   return rows.map((r: unknown, i) => {
     if (!isRecord(r) || typeof r.refName !== 'string' || typeof r.digest !== 'string') throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: images[${i}] needs string refName and digest`);
     const text = (v: unknown, d: string): string => (typeof v === 'string' ? v : d);
-    return { ref: text(r.ref, r.refName), arch: text(r.arch, ''), refName: r.refName, class: text(r.class, 'unknown'), digest: r.digest, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
+    const up = isRecord(r.upstream) ? [r.upstream.manifestDigest, r.upstream.indexDigest].filter((d): d is string => typeof d === 'string') : [];
+    return { ref: text(r.ref, r.refName), arch: text(r.arch, ''), refName: r.refName, class: text(r.class, 'unknown'), digest: r.digest, ...(typeof r.size === 'number' ? { size: r.size } : {}), ...(up.length > 0 ? { upstream: up } : {}) };
   });
 }
 
-// One binary or ISO row of kko/inventory.json: where it is and what it must hash to (size when the exporter wrote it).
-export type InventoryFile = { readonly kind: 'binary' | 'iso'; readonly path: string; readonly sha256: string; readonly size?: number };
+// One binary, ISO or document row of kko/inventory.json: where it is and what it must hash to (size when the exporter
+// wrote it). Documents (#12) are kko/manifest.json, images/index.json and images/oci-layout.
+export type InventoryFile = { readonly kind: 'binary' | 'iso' | 'document'; readonly path: string; readonly sha256: string; readonly size?: number };
+
+const ROW_KEYS = { binary: 'binaries', iso: 'isos', document: 'documents' } as const;
 
 function parseJsonDoc(bytes: Buffer, name: string): unknown {
   try {
@@ -62,7 +69,7 @@ function parseJsonDoc(bytes: Buffer, name: string): unknown {
 }
 
 function fileRow(kind: InventoryFile['kind'], r: unknown, i: number): InventoryFile {
-  const where = `${INVENTORY_NAME}: ${kind === 'binary' ? 'binaries' : 'isos'}[${i}]`;
+  const where = `${INVENTORY_NAME}: ${ROW_KEYS[kind]}[${i}]`;
   if (!isRecord(r) || typeof r.path !== 'string' || typeof r.sha256 !== 'string' || !/^[a-f0-9]{64}$/.test(r.sha256)) throw new KkoError('INVALID_INPUT', `${where} needs a string path and a sha256 of 64 hex`);
   if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0)) throw new KkoError('INVALID_INPUT', `${where}: size is not a whole number`);
   return { kind, path: r.path, sha256: r.sha256, ...(typeof r.size === 'number' ? { size: r.size } : {}) };
@@ -73,13 +80,13 @@ function fileRow(kind: InventoryFile['kind'], r: unknown, i: number): InventoryF
 export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; manifestRedacted?: boolean; credentialsRemoved?: string[] } {
   const doc = parseJsonDoc(bytes, INVENTORY_NAME);
   if (!isRecord(doc)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: not a JSON object`);
-  const rows = (key: 'binaries' | 'isos'): unknown[] => {
+  const rows = (key: 'binaries' | 'isos' | 'documents'): unknown[] => {
     const v = doc[key];
     if (v === undefined) return [];
     if (!Array.isArray(v)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "${key}" is not a list`);
     return v;
   };
-  const files = [...rows('binaries').map((r, i) => fileRow('binary', r, i)), ...rows('isos').map((r, i) => fileRow('iso', r, i))];
+  const files = (['binary', 'iso', 'document'] as const).flatMap((kind) => rows(ROW_KEYS[kind]).map((r, i) => fileRow(kind, r, i)));
   const removed = doc.credentialsRemoved;
   if (removed !== undefined && !(Array.isArray(removed) && removed.every((r) => typeof r === 'string'))) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "credentialsRemoved" is not a list of field paths`);
   return { files, ...(removed ? { manifestRedacted: removed.length > 0, credentialsRemoved: removed } : {}) };

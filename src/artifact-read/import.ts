@@ -7,12 +7,13 @@ import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { scanArtifact, type ScanGate } from './scan.js';
 import { createStaging, removeStaleStaging, type Staging } from './staging.js';
-import { Trust } from './trust.js';
+import { Trust, type TrustOptions } from './trust.js';
 import { ArtifactProblemsError, formatProblem, summarizeProblems, type FileRecord, type Problem } from './types.js';
 import { verifyScan } from './verify.js';
 
 // `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
-export type ImportOptions = { artifact: string; dir: string; catalog?: Catalog; signal?: AbortSignal };
+// `verifyInventory` (#12): refuse anything unsigned or signed by another key (see verify.ts VerifyOptions).
+export type ImportOptions = { artifact: string; dir: string; catalog?: Catalog; signal?: AbortSignal; verifyInventory?: TrustOptions['verifyInventory'] };
 export type ImportReport = { readonly dir: string; readonly compression: ArchiveCompression; readonly files: number; readonly bytes: number; readonly md5: string };
 
 // kk keeps the MD5 (lower-case hex, no newline) of the last unpacked tarball here and skips its untar when it matches.
@@ -94,7 +95,8 @@ function importGate(trust: Trust, artifact: string, root: string): ScanGate {
     if (p) throw new ArtifactProblemsError(`importing ${artifact}: ${formatProblem(p)}; stopped at this entry, nothing was written to ${root}`, [p]);
   };
   return {
-    admit: (e) => stop(trust.admit(e.name, e.size)),
+    // With a key, the signature (written first, beside the inventory) must have verified before any content is staged.
+    admit: (e) => stop((e.name.startsWith('kko/') ? undefined : trust.signatureProblem()) ?? trust.admit(e.name, e.size)),
     settle: (f, doc) => {
       if (doc) {
         trust.learn(f.name, doc);
@@ -114,7 +116,7 @@ export async function importArtifact(opts: ImportOptions): Promise<ImportReport>
   const catalog = opts.catalog ?? (await loadCatalog());
   const { root, created } = await prepareRoot(opts.dir);
   await removeStaleStaging(root);
-  const trust = new Trust({ catalog });
+  const trust = new Trust({ catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) });
   let staging: Staging | undefined;
   let done = false;
   try {

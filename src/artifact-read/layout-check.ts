@@ -20,6 +20,7 @@ function checkOciLayoutFile(scan: ScanResult, problems: ProblemList): void {
 // Walks descriptors from index.json: every blob present at its declared size, every manifest's children too.
 class LayoutWalker {
   readonly #visited = new Set<string>();
+  readonly reached = new Set<string>(); // blob paths some descriptor names
   constructor(
     readonly scan: ScanResult,
     readonly problems: ProblemList,
@@ -33,6 +34,7 @@ class LayoutWalker {
     const key = `${path}\0${d.size}\0${depth === undefined ? 'blob' : 'manifest'}`;
     if (this.#visited.has(key)) return;
     this.#visited.add(key);
+    this.reached.add(path);
     const file = this.scan.files.get(path);
     if (!file) {
       // A foreign (non-distributable) layer carries urls: consumers (skopeo, containerd) would fetch it from there,
@@ -62,17 +64,24 @@ class LayoutWalker {
 }
 
 // The OCI layout under images/ is complete: oci-layout, index.json, every manifest it names, their configs and layers.
-export function checkLayout(scan: ScanResult, problems: ProblemList): void {
-  if (![...scan.files.keys()].some((n) => n.startsWith('images/'))) return; // a binaries-only artifact
+// Returns the blob paths reached from index.json.
+export function checkLayout(scan: ScanResult, problems: ProblemList): ReadonlySet<string> {
+  const none = new Set<string>();
+  if (![...scan.files.keys()].some((n) => n.startsWith('images/'))) return none; // a binaries-only artifact
   checkOciLayoutFile(scan, problems);
   const bytes = scan.docs.get(INDEX_NAME);
-  if (!bytes) return problems.add({ kind: 'missing', path: INDEX_NAME, detail: 'required by the OCI image layout' });
+  if (!bytes) {
+    problems.add({ kind: 'missing', path: INDEX_NAME, detail: 'required by the OCI image layout' });
+    return none;
+  }
   let index;
   try {
     index = parseLayoutIndex(bytes);
   } catch (err) {
-    return problems.add({ kind: 'corrupt', path: INDEX_NAME, detail: (err as Error).message });
+    problems.add({ kind: 'corrupt', path: INDEX_NAME, detail: (err as Error).message });
+    return none;
   }
   const walker = new LayoutWalker(scan, problems);
   index.manifests.forEach((d, i) => walker.descriptor(d, `${INDEX_NAME} ${refNameOf(d) ?? `manifests[${i}]`}`, 0));
+  return walker.reached;
 }

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { KkoError } from '../errors.js';
 import type { ArchiveEntry } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
-import { blobHex, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, OCI_LAYOUT_NAME } from './docs.js';
+import { blobHex, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, OCI_LAYOUT_NAME, SIGNATURE_NAME } from './docs.js';
 import { openArtifact } from './open.js';
 import type { FileRecord, ScanResult } from './types.js';
 
@@ -15,7 +15,7 @@ export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
 export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileRecord, doc: Buffer | undefined): void };
 export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal };
 
-const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
+const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, SIGNATURE_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
 const MANIFEST_BUDGET = 64 * 1024 * 1024;
 

@@ -1,22 +1,28 @@
 import { parseChecksums, SUMS_NAME } from '../archive/checksums.js';
 import { binaryAtPath, type Catalog } from '../catalog/index.js';
 import { planIso, type OsEntry } from '../download/index.js';
-import { blobHex, BLOBS_PREFIX, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseStoredManifests, type InventoryFile } from './docs.js';
+import { blobHex, blobPath, BLOBS_PREFIX, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseInventoryImages, parseStoredManifests, SIGNATURE_NAME, type InventoryFile } from './docs.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
 
 // What one file must hash to, and who says so. An artifact crosses the air gap from a machine the operator does not
 // control, so what counts is the anchor: the kko catalog on this machine is trusted; the manifest's ISO checksum was
 // given by the user; kko/inventory.json and kko/SHA256SUMS travel inside the same archive (a tamperer rewrites them
-// with the file) until #12 signs the inventory; a blob's own name is content addressing.
+// with the file) unless the inventory is signed (#12) and the key given; a blob's own name is content addressing.
 export type Anchor = 'catalog' | 'manifest' | 'inventory' | 'checksums' | 'name';
 export type Expectation = { readonly anchor: Anchor; readonly sha256: string; readonly size?: number };
 
 export type TrustOptions = {
   catalog: Catalog;
-  // #12: checks the inventory's signature and throws when it is bad; the inventory then counts as an anchor of its own.
-  verifyInventory?: (inventory: Buffer) => void;
+  // #12: checks kko/inventory.json against kko/inventory.json.sig and throws when it does not verify. When given, the
+  // signature is required and the signed inventory is the anchor: every file must be accounted for by it (`covered`).
+  verifyInventory?: (inventory: Buffer, signature: Buffer) => void;
+  // Every file must be accounted for by the inventory (what a signature vouches for); implied by verifyInventory.
+  covered?: boolean;
 };
+
+// Where the signature check stands: not yet possible, verified, or failed (the problem).
+type SignatureState = { state: 'pending' } | { state: 'ok' } | { state: 'bad'; problem: Problem };
 
 const ANCHOR_ORDER: readonly Anchor[] = ['name', 'catalog', 'manifest', 'inventory', 'checksums'];
 
@@ -29,9 +35,14 @@ export function isKkFilePath(name: string): boolean {
 // The lists and anchors known so far; docs are learnt as the scan meets them (kko writes them first).
 export class Trust {
   readonly #catalog: Catalog;
-  readonly #verifyInventory: ((b: Buffer) => void) | undefined;
+  readonly #verifyInventory: TrustOptions['verifyInventory'];
+  readonly covered: boolean;
   #sums: Map<string, string> | undefined;
   #inventory: Map<string, InventoryFile> | undefined;
+  #inventoryBlobs = new Set<string>();
+  #inventoryBytes: Buffer | undefined;
+  #signatureBytes: Buffer | undefined;
+  #signature: SignatureState = { state: 'pending' };
   readonly #isoChecksums = new Map<string, string>();
   readonly #docProblems: Problem[] = [];
   manifestRedacted: boolean | undefined;
@@ -39,6 +50,15 @@ export class Trust {
   constructor(opts: TrustOptions) {
     this.#catalog = opts.catalog;
     this.#verifyInventory = opts.verifyInventory;
+    this.covered = Boolean(opts.covered || opts.verifyInventory);
+  }
+
+  get signatureChecked(): boolean {
+    return this.#verifyInventory !== undefined;
+  }
+  // Blob paths the inventory names (image manifests and the upstream manifests and indexes kept beside them).
+  get inventoryBlobs(): ReadonlySet<string> {
+    return this.#inventoryBlobs;
   }
 
   get sums(): ReadonlyMap<string, string> | undefined {
@@ -58,16 +78,40 @@ export class Trust {
       if (name === SUMS_NAME) this.#sums = parseChecksums(bytes.toString('utf8'));
       else if (name === INVENTORY_NAME) this.#learnInventory(bytes);
       else if (name === MANIFEST_NAME) this.#learnManifest(bytes);
+      else if (name === SIGNATURE_NAME) this.#signatureBytes = bytes;
     } catch (err) {
       this.#docProblems.push({ kind: 'corrupt', path: name, detail: (err as Error).message });
     }
+    if (name === SIGNATURE_NAME || name === INVENTORY_NAME) this.#checkSignature();
   }
 
   #learnInventory(bytes: Buffer): void {
-    this.#verifyInventory?.(bytes);
+    this.#inventoryBytes = bytes;
     const inv = parseInventoryFiles(bytes);
     this.#inventory = new Map(inv.files.map((f) => [f.path, f]));
     this.manifestRedacted = inv.manifestRedacted;
+    this.#inventoryBlobs = new Set(parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])].filter((d) => /^sha256:[a-f0-9]{64}$/.test(d)).map(blobPath)));
+  }
+
+  // Once both the inventory and its signature are known, check them (once).
+  #checkSignature(): void {
+    const verify = this.#verifyInventory;
+    if (!verify || this.#signature.state !== 'pending' || !this.#inventoryBytes || !this.#signatureBytes) return;
+    try {
+      verify(this.#inventoryBytes, this.#signatureBytes);
+      this.#signature = { state: 'ok' };
+    } catch (err) {
+      this.#signature = { state: 'bad', problem: { kind: 'corrupt', path: SIGNATURE_NAME, detail: (err as Error).message } };
+    }
+  }
+
+  // With a key: what is wrong with the signature so far (missing, or does not verify); undefined once it verified,
+  // and always without a key.
+  signatureProblem(): Problem | undefined {
+    if (!this.#verifyInventory || this.#signature.state === 'ok') return undefined;
+    if (this.#signature.state === 'bad') return this.#signature.problem;
+    if (!this.#inventoryBytes) return { kind: 'missing', path: INVENTORY_NAME, detail: 'the key given requires a signed inventory' };
+    return { kind: 'missing', path: SIGNATURE_NAME, detail: 'the key given requires a signed inventory; this artifact is not signed' };
   }
 
   // The user-given ISO checksums of the manifests the artifact was exported from (same parsing as export: planIso).
@@ -111,9 +155,15 @@ export class Trust {
     if (name === SUMS_NAME) return undefined;
     if (this.#sums && !this.#sums.has(name)) return { kind: 'extra', path: name, detail: `not in ${SUMS_NAME}` };
     if (this.#inventory && isKkFilePath(name) && !this.#inventory.has(name)) return { kind: 'extra', path: name, detail: `not in ${INVENTORY_NAME}` };
+    if (this.covered && this.#inventory && !this.#coveredName(name)) return { kind: 'extra', path: name, detail: `not accounted for by ${INVENTORY_NAME}, which a signature covers` };
     const want = this.#inventory?.get(name)?.size;
     if (want !== undefined && want !== size) return { kind: 'corrupt', path: name, detail: `size want ${want} got ${size} (${INVENTORY_NAME})` };
     return undefined;
+  }
+
+  // Names the inventory accounts for itself or through its lists; blobs are accounted for by reachability (checks.ts).
+  #coveredName(name: string): boolean {
+    return name === INVENTORY_NAME || name === SIGNATURE_NAME || name === SUMS_NAME || name.startsWith(BLOBS_PREFIX) || Boolean(this.#inventory?.has(name));
   }
 
   // A hashed file against every expectation; the first one it fails is the problem (named after its anchor).

@@ -2,7 +2,7 @@ import type { ArchiveCompression } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
-import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME } from './docs.js';
+import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, SIGNATURE_NAME } from './docs.js';
 import { checkArtifact } from './checks.js';
 import { scanArtifact } from './scan.js';
 import { isKkFilePath, Trust, type Anchor, type TrustOptions } from './trust.js';
@@ -11,6 +11,8 @@ import type { Problem, ScanResult } from './types.js';
 // kko: the artifact carries kko/inventory.json; kk: an OCI layout and kk paths only (kk's own artifacts).
 export type ArtifactKind = 'kko' | 'kk';
 
+// verifyInventory: check kko/inventory.json.sig with a key (#12; see src/signing inventoryVerifier) and require that
+// the signed inventory accounts for every file.
 export type VerifyOptions = { catalog?: Catalog; verifyInventory?: TrustOptions['verifyInventory'] };
 
 export type VerifyReport = {
@@ -22,7 +24,8 @@ export type VerifyReport = {
   readonly blobs: number;
   readonly bytes: number;
   // Which references the artifact carried: without SHA256SUMS only blobs (by name) and the layout can be checked.
-  readonly checked: { readonly checksums: boolean; readonly layout: boolean; readonly inventory: boolean };
+  // signature: verified against the key given, present but not checked (no key given), or none.
+  readonly checked: { readonly checksums: boolean; readonly layout: boolean; readonly inventory: boolean; readonly signature: 'verified' | 'unchecked' | 'none' };
   // Binaries and ISOs by the strongest anchor that vouched for them; `unanchored` lists those nothing vouched for.
   readonly anchors: Readonly<Partial<Record<Anchor, number>>>;
   readonly unanchored: readonly string[];
@@ -58,6 +61,11 @@ function anchorCounts(scan: ScanResult, trust: Trust): Pick<VerifyReport, 'ancho
   return { anchors, unanchored: unanchored.sort() };
 }
 
+function signatureState(scan: ScanResult, trust: Trust): VerifyReport['checked']['signature'] {
+  if (trust.signatureChecked && !trust.signatureProblem()) return 'verified';
+  return scan.docs.has(SIGNATURE_NAME) ? 'unchecked' : 'none';
+}
+
 // The report for a finished scan (also what import decides on).
 export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
   const kind = assertArtifact(scan);
@@ -71,7 +79,7 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
     files: files.length,
     blobs: files.filter((f) => f.name.startsWith(BLOBS_PREFIX)).length,
     bytes: files.reduce((n, f) => n + f.size, 0),
-    checked: { checksums: scan.docs.has(SUMS_NAME), layout: scan.docs.has(INDEX_NAME), inventory: scan.docs.has(INVENTORY_NAME) },
+    checked: { checksums: scan.docs.has(SUMS_NAME), layout: scan.docs.has(INDEX_NAME), inventory: scan.docs.has(INVENTORY_NAME), signature: signatureState(scan, trust) },
     ...anchorCounts(scan, trust),
     problems,
   };

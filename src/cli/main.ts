@@ -7,6 +7,7 @@ import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, exitCodeFor, proces
 import { registerManifestCommands } from './commands/manifest.js';
 import { registerMirrorCommands } from './commands/mirror.js';
 import { registerArtifactCommands } from './commands/artifact.js';
+import { registerKeyCommands } from './commands/key.js';
 import { registerPrecheck } from './commands/precheck.js';
 import { registerVersion } from './commands/version.js';
 import { registerCompletion } from './commands/completion.js';
@@ -46,6 +47,7 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
   registerManifestCommands(program, ctx);
   registerMirrorCommands(program, ctx);
   registerArtifactCommands(program, ctx);
+  registerKeyCommands(program, ctx);
   registerPrecheck(program, ctx);
   registerVersion(program, ctx);
   registerCompletion(program, ctx);

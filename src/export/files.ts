@@ -34,7 +34,7 @@ export function fileSize(f: FetchedFile): number {
 }
 
 // Archives (and ISOs, whose packages are compressed) are stored, not deflated again; raw binaries are deflated.
-const ALREADY_COMPRESSED = /\.(tgz|tar\.gz|gz|zst|xz|iso)$/;
+export const ALREADY_COMPRESSED = /\.(tgz|tar\.gz|gz|zst|xz|iso)$/;
 
 // Archive entries of the fetched files, at kk's paths, with their known sha256.
 export function fileEntries(files: readonly FetchedFile[]): TarEntry[] {

@@ -1,15 +1,19 @@
+import { createHash } from 'node:crypto';
 import type { TarEntry } from '../archive/tar.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { KubeKeyProfile } from '../catalog/index.js';
 import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
 import { fileRows, type FetchedFile } from './files.js';
+import { layoutIndex, OCI_LAYOUT } from './layout.js';
 import { byRefName, type ExportPlan } from './plan.js';
 import { redactManifests } from './redact.js';
 
 // The artifact's own account of itself, written first: the manifests it was made from (credentials removed, and
 // `credentialsRemoved` naming the fields) and every image × arch with its layout digest, platform, size, class and
-// the source that served it; every binary and ISO with its sha256.
+// the source that served it; every binary and ISO with its sha256; and (#12) the sha256 and size of the other
+// documents (kko/manifest.json, images/index.json, images/oci-layout), so a signature over the inventory covers
+// every byte of the artifact (blobs by content address, reached from images/index.json).
 export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile): TarEntry[] {
   const rows = [...images]
     .sort(byRefName)
@@ -27,9 +31,12 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
   // The kk release the artifact was made for: the component versions and image tags it installs.
   const kk = profile ? { version: profile.version, defaults: profile.defaults, imageTags: profile.imageTags } : undefined;
   const stored = redactManifests(manifests);
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), credentialsRemoved: stored.removed };
-  return [
-    { name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true },
-    { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true },
-  ];
+  const manifest = { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true };
+  const documents = documentRows([manifest, { name: 'images/index.json', data: layoutIndex(images) }, { name: 'images/oci-layout', data: OCI_LAYOUT }]);
+  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), documents, credentialsRemoved: stored.removed };
+  return [{ name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true }, manifest];
+}
+
+function documentRows(docs: ReadonlyArray<{ name: string; data: Buffer }>): Array<{ path: string; sha256: string; size: number }> {
+  return docs.map((d) => ({ path: d.name, sha256: createHash('sha256').update(d.data).digest('hex'), size: d.data.length }));
 }

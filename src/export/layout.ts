@@ -7,7 +7,10 @@ import { byRefName } from './plan.js';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
 // Layers already gzip/zstd (OCI "+gzip"/"+zstd", Docker ".tar.gzip"): the archive writer stores them instead of deflating.
-const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
+export const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
+
+// images/oci-layout (image-spec image-layout.md).
+export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
 
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
@@ -38,7 +41,7 @@ export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache,
     for (const d of img.extraBlobs) if (!blobs.has(d)) blobs.set(d, undefined);
   }
   const entries: TarEntry[] = [
-    { name: `${prefix}oci-layout`, data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+    { name: `${prefix}oci-layout`, data: OCI_LAYOUT },
     { name: `${prefix}index.json`, data: layoutIndex(images) },
   ];
   for (const [digest, size] of blobs) {

@@ -19,6 +19,7 @@ import { fetchFile, fileEntries, fileSize, fileTasks, type FetchedFile, type Fil
 import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
+import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
 
 export type ExportOptions = {
@@ -40,6 +41,7 @@ export type ExportOptions = {
   profile?: KubeKeyProfile; // the kk release the artifact is for, recorded in the inventory
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
+  signer?: Signer; // #12: sign kko/inventory.json (kko/inventory.json.sig, next to it)
   // SIGINT/SIGTERM from the CLI: requests, downloads and the archive writer stop, the archive's temp file is removed
   // (the cache's partials stay: a re-run resumes them) and the signal's reason is thrown.
   signal?: AbortSignal;
@@ -74,7 +76,9 @@ async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<v
 // Inventory and checksums first, then the layout and the files, as one archive.
 async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
-  const entries = withChecksums([...inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile), ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
+  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile);
+  if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
+  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
   await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);

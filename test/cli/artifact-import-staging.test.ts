@@ -61,7 +61,8 @@ async function importUntilStaged(dir: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, 'artifact', 'import', big, '--dir', dir], { env: { PATH: '' }, stdio: 'ignore' });
   for (let i = 0; i < 2000; i++) {
     const names = await stagingDirs(dir).catch(() => []);
-    if (names.length > 0 && (await stat(join(dir, names[0] as string, 'owner')).catch(() => undefined))) return child;
+    // written, not just created: holdOwnerFile opens it empty first, and a kill in between leaves an unreadable marker
+    if (names.length > 0 && ((await stat(join(dir, names[0] as string, 'owner')).catch(() => undefined))?.size ?? 0) > 0) return child;
     await sleep(5);
   }
   child.kill('SIGKILL');

@@ -12,15 +12,18 @@ import {
 } from '../../artifact-read/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import { safeText } from '../../util/safe-text.js';
+import { inventoryVerifier, loadPublicKey } from '../../signing/index.js';
 import { absPath, catalogFor } from '../common.js';
+import { registerArtifactSign } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_INVALID } from '../io.js';
 import { formatBytes } from '../progress.js';
 
 export type InspectOptions = { artifact: string; json?: boolean };
 // `catalog`: the catalog binaries are checked against (default: the shipped one plus KKO_CATALOG_DIR).
-export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog };
-export type ImportOptions = { artifact: string; dir?: string; json?: boolean; catalog?: Catalog };
+// `key` (#12): a public key; the artifact must then be signed with it and its signed inventory account for every file.
+export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog; key?: string };
+export type ImportOptions = { artifact: string; dir?: string; json?: boolean; catalog?: Catalog; key?: string; requireSignature?: boolean };
 export type ArtifactReadDeps = { catalog?: () => Promise<Catalog> };
 
 // A hostile or unreadable archive is bad input (exit 2), not an operational failure; everything else goes to main().
@@ -81,7 +84,8 @@ const ANCHOR_TEXT: Record<string, string> = {
 
 // Which anchor vouched for the binaries and ISOs, and which nothing vouched for.
 function renderAnchors(r: VerifyReport): string[] {
-  const parts = Object.entries(r.anchors).map(([a, n]) => `${n} against ${ANCHOR_TEXT[a] ?? a}`);
+  const signed = r.checked.signature === 'verified';
+  const parts = Object.entries(r.anchors).map(([a, n]) => `${n} against ${a === 'inventory' && signed ? 'kko/inventory.json (signed)' : (ANCHOR_TEXT[a] ?? a)}`);
   const lines = parts.length > 0 ? [`binaries and ISOs: ${parts.join('; ')}`] : [];
   if (r.kind === 'kk') lines.push('no kko/ metadata (a kk artifact): blobs were checked by name and the layout walked; binaries could only be checked against the kko catalog');
   if (r.unanchored.length > 0) lines.push(`not checked against anything (${r.unanchored.length}): ${r.unanchored.join(', ')}`);
@@ -91,8 +95,20 @@ function renderAnchors(r: VerifyReport): string[] {
 function renderVerify(r: VerifyReport): string {
   const lines = r.problems.map((p) => safeText(formatProblem(p))) // one line per problem, whatever the entry name holds;
   const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
-  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r));
+  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r), ...SIGNATURE_TEXT[r.checked.signature]);
   return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
+}
+
+const SIGNATURE_TEXT: Record<VerifyReport['checked']['signature'], string[]> = {
+  verified: ['signature: kko/inventory.json.sig verified with the key given; the signed inventory accounts for every file'],
+  unchecked: ['signature: kko/inventory.json.sig present but not checked (pass --key PUB)'],
+  none: [],
+};
+
+// The signature check of --key PUB (a bad key file is invalid input, exit 2, before the artifact is read).
+export async function keyVerifier(ctx: CommandContext, key: string | undefined): Promise<{ verifyInventory?: (inventory: Buffer, signature: Buffer) => void }> {
+  if (key === undefined) return {};
+  return { verifyInventory: inventoryVerifier(await loadPublicKey(absPath(ctx, key)), key) };
 }
 
 async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise<Catalog> {
@@ -102,7 +118,7 @@ async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise
 // `kko artifact verify`: re-hash every file while streaming; exit 0 clean, 1 missing/extra/corrupt, 2 unreadable.
 export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
-    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o) });
+    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o), ...(await keyVerifier(ctx, o.key)) });
     if (o.json) printJson(ctx, report);
     else ctx.io.stdout(`${renderVerify(report)}\n`);
     if (!report.ok) throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
@@ -133,8 +149,10 @@ async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<
 export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
     try {
+      if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
       const catalog = await catalogOf(ctx, o);
-      const report = await withSignals((signal) => importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, signal }));
+      const signed = await keyVerifier(ctx, o.key);
+      const report = await withSignals((signal) => importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, signal, ...signed }));
       if (o.json) printJson(ctx, report);
       else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
     } catch (err) {
@@ -157,6 +175,11 @@ const VERIFY_HELP = `
 Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
   $ kko artifact verify kubekey-artifact.tar.gz --json > verify.json
+  $ kko artifact verify kubekey-artifact.tar.gz --key release.pub
+
+With --key PUB the artifact must carry kko/inventory.json.sig, signed with that key (kko, cosign sign-blob or
+openssl), and the signed inventory becomes the anchor: every file must be accounted for by it (binaries, ISOs and
+documents by sha256 and size, blobs reached from images/index.json or named by it); anything else is extra.
 
 Checks, in one streaming pass, against the strongest anchor first: kk binaries against the kko catalog's sha256,
 ISOs against iso.checksum in kko/manifest.json, then kko/inventory.json and kko/SHA256SUMS (both travel with the
@@ -170,12 +193,14 @@ const IMPORT_HELP = `
 Examples:
   $ kko artifact import kubekey-artifact.tar.gz                 # into ./kubekey, as kk artifact import does
   $ kko artifact import kubekey-artifact.tar.gz --dir /data/kubekey
+  $ kko artifact import kubekey-artifact.tar.gz --require-signature --key release.pub
   $ kk create cluster -f config.yaml -a kubekey-artifact.tar.gz # kk then skips its own untar (artifact.md5 matches)
 
 Files are unpacked into DIR/.kko-import-<pid>-*/ and hashed on the way; an entry the lists do not name (or with
 another size) is refused from its header. Only when everything verifies are files moved into place and
 DIR/artifact.md5 written. On any failure, SIGINT or SIGTERM DIR is left as it was; staging dirs of killed
-imports are removed by the next import.
+imports are removed by the next import. With --require-signature --key PUB an artifact that is unsigned or signed
+by another key is refused before any content is staged (the signature comes first, beside the inventory).
 Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 unreadable or unsafe archive.
 `;
 
@@ -194,14 +219,18 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
     .description('re-hash every file of an artifact and check it is complete: report missing, extra and corrupt entries')
     .argument('<artifact>', 'artifact file (.tar.gz, .tar.zst or .tar)')
     .option('--json', 'print the report as JSON')
+    .option('--key <pub>', 'require kko/inventory.json.sig signed with this public key (PEM); the signed inventory must account for every file')
     .addHelpText('after', VERIFY_HELP)
-    .action(async (artifactPath: string, o: { json?: boolean }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(async (artifactPath: string, o: { json?: boolean; key?: string }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
   artifact
     .command('import')
     .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")
     .argument('<artifact>', 'artifact file (.tar.gz, .tar.zst or .tar)')
     .option('--dir <dir>', "kk's work dir", 'kubekey')
     .option('--json', 'print the result as JSON')
+    .option('--require-signature', 'refuse an artifact that is not signed with --key')
+    .option('--key <pub>', 'the public key (PEM) the artifact must be signed with (implies --require-signature)')
     .addHelpText('after', IMPORT_HELP)
-    .action(async (artifactPath: string, o: { dir?: string; json?: boolean }) => runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(async (artifactPath: string, o: { dir?: string; json?: boolean; key?: string; requireSignature?: boolean }) => runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+  registerArtifactSign(artifact, ctx, withCatalog);
 }

@@ -11,6 +11,7 @@ import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan }
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
+import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
 import { EXIT_FAILURE } from '../io.js';
@@ -31,6 +32,7 @@ type ExportOptions = NetworkOptions & {
   keepGoing?: boolean;
   force?: boolean;
   json?: boolean;
+  signKey?: string;
 };
 
 // The binaries and ISOs of the manifests. The kk release only decides binaries, so an images-only manifest
@@ -97,11 +99,12 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     await assertNotAnInput(output, exportInputs(ctx, o, downloads));
     await assertWritable(output, Boolean(o.force));
   }
+  const signer = o.signKey === undefined ? undefined : await signerOf(ctx, o.signKey);
   const level = ctx.level ?? 'info';
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
   // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
   const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(signer ? { signer } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
     reportFailures(ctx, report.failures);
@@ -166,6 +169,7 @@ Examples:
   $ kko artifact export -m manifest.yaml --keep-going --json > export.ndjson
   $ kko artifact export -m manifest.yaml -o - | ssh airgap-bastion 'cat > kubekey-artifact.tar.gz'
   $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
+  $ kko artifact export -m manifest.yaml --sign-key release.key
 
 Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
 `;
@@ -194,6 +198,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
       .option('--keep-going', 'finish every other image when one fails, then report them all')
       .option('--force', 'overwrite an existing output file')
+      .option('--sign-key <key>', 'sign the inventory with this private key (PEM, ECDSA P-256): kko/inventory.json.sig')
       .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
   )
     .addHelpText('after', EXAMPLES)
