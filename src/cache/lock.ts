@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -38,9 +38,15 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
 // Create `path` exclusively with this process as its owner and keep touching it until released (a lock file, or
 // the marker of an import's staging dir). Throws EEXIST when it exists.
 export async function holdOwnerFile(path: string): Promise<() => Promise<void>> {
-  const fh = await open(path, 'wx');
-  await fh.writeFile(JSON.stringify(SELF));
-  await fh.close();
+  // Written whole under a temp name, then linked into place (EEXIST if taken): nobody ever sees an empty owner file,
+  // even when this process is killed between creating and writing it.
+  const tmp = `${path}.${SELF.token}-${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(SELF), { flag: 'wx' });
+  try {
+    await link(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
   const timer = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), REFRESH_MS);
   timer.unref();
   return async () => {
