@@ -8,6 +8,8 @@ import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
+import { parsePartName, partsListName } from './parts.js';
+import { commitParts, SplitSink } from './split-sink.js';
 import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
 
 export type { Compression } from './compress.js';
@@ -15,7 +17,11 @@ export type { Compression } from './compress.js';
 // stdout: the stream that output '-' writes to (the CLI passes process.stdout; it is left open).
 // level: gzip 1..9 (default 6) or zstd level (default 3). loadZstd: replaces the zstd library (tests).
 // signal: abort the write (Ctrl-C); the temp file is removed and the signal's reason thrown.
-export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader; signal?: AbortSignal };
+// splitSize: write `<output>.part-000`, `-001`, … of at most this many bytes (and `<output>.parts.sha256`) instead
+// of one file; their concatenation is byte for byte the archive a write without it gives.
+export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader; signal?: AbortSignal; splitSize?: number };
+// The files written: the output, or its parts in order (with the sha256 list beside them).
+export type WrittenArchive = { readonly files: readonly string[]; readonly partsList?: string };
 
 function wrap(err: unknown, output: string): KkoError {
   return isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -33,20 +39,25 @@ async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink,
 // Write to `<output>.kko-partial-<pid>-<random>` (two runs with one -o never share it), rename when complete;
 // on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
 // taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
-async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
+// Split: the parts are `<temp>.part-NNN` under the same lock, and all of them are renamed only at the end.
+async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number, opts: WriteArchiveOptions): Promise<WrittenArchive> {
   await mkdir(dirname(output), { recursive: true });
   const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
-  const file = createWriteStream(tmp);
+  const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
+  const file = split ?? createWriteStream(tmp);
   try {
-    await writeInto(entries, file, makeSink, mtime, signal);
+    await writeInto(entries, file, makeSink, mtime, opts.signal);
     file.end();
     await finished(file);
+    if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
     await rename(tmp, output);
+    return { files: [output] };
   } catch (err) {
     file.destroy();
     if (!file.closed) await once(file, 'close').catch(() => undefined);
-    await rm(tmp, { force: true });
+    await split?.idle();
+    for (const path of split ? split.created : [tmp]) await rm(path, { force: true });
     throw err;
   } finally {
     await release?.();
@@ -55,34 +66,45 @@ async function writeFileAtomically(entries: TarEntry[], output: string, makeSink
 
 const PARTIAL_INFIX = '.kko-partial-';
 
-// Remove the `<output>.kko-partial-*` files of runs that died (kill -9, power loss) writing `output`; a live run's
-// partial (its owner lock is held) stays. Returns the paths removed.
+// The temp name a partial file belongs to: itself, or for a part (or the parts list) the temp name before `.part-NNN`.
+function partialStem(name: string): string {
+  return parsePartName(name)?.base ?? name.replace(/\.parts\.sha256$/, '');
+}
+
+// Remove the `<output>.kko-partial-*` files of runs that died (kill -9, power loss) writing `output`, split parts
+// included; a live run's files (their owner lock is held) stay. Returns the paths removed.
 export async function removeStalePartials(output: string): Promise<string[]> {
   const prefix = `${basename(output)}${PARTIAL_INFIX}`;
   const dir = dirname(output);
   const names = await readdir(dir).catch(() => [] as string[]);
+  const byStem = new Map<string, string[]>();
+  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock'))) byStem.set(partialStem(name), [...(byStem.get(partialStem(name)) ?? []), name]);
   const removed: string[] = [];
-  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock'))) {
-    const path = join(dir, name);
-    const release = await tryLock(`${path}.lock`);
+  for (const [stem, group] of byStem) {
+    const release = await tryLock(join(dir, `${stem}.lock`));
     if (!release) continue;
-    await rm(path, { force: true });
+    for (const name of group.sort()) {
+      await rm(join(dir, name), { force: true });
+      removed.push(join(dir, name));
+    }
     await release();
-    removed.push(path);
   }
   return removed;
 }
 
 // Stream the tar (gzip, zstd or plain) to a temp name beside the output and rename only when complete;
 // output '-' streams to opts.stdout instead (nothing to rename, nothing to clean up).
-export async function writeArchive(entries: TarEntry[], output: string, compress: Compression, env: NodeJS.ProcessEnv, opts: WriteArchiveOptions = {}): Promise<void> {
+export async function writeArchive(entries: TarEntry[], output: string, compress: Compression, env: NodeJS.ProcessEnv, opts: WriteArchiveOptions = {}): Promise<WrittenArchive> {
   const sinkOpts = { ...(opts.level === undefined ? {} : { level: opts.level }), ...(opts.loadZstd ? { loadZstd: opts.loadZstd } : {}) };
   const makeSink = await prepareSink(compress, sinkOpts); // an unloadable codec fails before any file exists
   const mtime = sourceDateEpoch(env);
   if (output === '-' && !opts.stdout) throw new KkoError('INTERNAL', 'writing artifact to "-": no output stream given');
+  if (output === '-' && opts.splitSize !== undefined) throw new KkoError('INVALID_INPUT', 'writing artifact to standard output: it cannot be split into parts', { hint: 'give --split-size an output file (-o ART.tar.gz), or pipe through `split`' });
+  if (opts.splitSize !== undefined && !(Number.isSafeInteger(opts.splitSize) && opts.splitSize > 0)) throw new KkoError('INTERNAL', `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`);
   try {
-    if (output === '-' && opts.stdout) await writeInto(entries, opts.stdout, makeSink, mtime, opts.signal);
-    else await writeFileAtomically(entries, output, makeSink, mtime, opts.signal);
+    if (output !== '-') return await writeFileAtomically(entries, output, makeSink, mtime, opts);
+    await writeInto(entries, opts.stdout as Writable, makeSink, mtime, opts.signal);
+    return { files: [] };
   } catch (err) {
     throw abortReason(wrap(err, output === '-' ? 'to standard output' : output), opts.signal);
   }

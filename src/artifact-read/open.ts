@@ -1,41 +1,83 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { pipeline, Transform } from 'node:stream';
-import { KkoError } from '../errors.js';
+import { pipeline, Readable, Transform } from 'node:stream';
+import { isKkoError, KkoError } from '../errors.js';
 import { decompress, readTar, type ArchiveCompression, type ArchiveEntry, type ReadOptions } from '../archive/reader.js';
+import { resolveArtifactSource, type ArtifactSource, type SourceFile } from './source.js';
 
-// An artifact file opened for one pass: its entries, and the MD5 of the file bytes (what kk keeps in artifact.md5).
+// An artifact opened for one pass: its entries, and the MD5 of the file bytes (what kk keeps in artifact.md5; for a
+// split artifact, of the parts joined, i.e. of the file kk would have been given).
 export type OpenedArtifact = {
   readonly compression: ArchiveCompression;
   readonly size: number;
+  readonly parts: number; // 1 for a single file
   readonly entries: AsyncGenerator<ArchiveEntry>;
   md5(): Promise<string>;
+  // The error to report for one the pass threw: for a split artifact, that of the part being read (checked against
+  // its sha256 when the list has one), so the user knows which medium to copy again.
+  explain(err: unknown): Promise<unknown>;
   close(): void;
 };
 
-async function statArtifact(path: string): Promise<number> {
-  try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new KkoError('INVALID_INPUT', `reading artifact ${path}: not a regular file`);
-    return info.size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading artifact ${path}: no such file`);
-    throw err instanceof KkoError ? err : new KkoError('IO_ERROR', `reading artifact ${path}: ${String(err)}`, { cause: err });
+const READ_CHUNK = 1024 * 1024;
+
+// Where the pass is: which file, how many of its bytes went by, and their running sha256 (when one is expected).
+type Position = { index: number; offset: number; hash: Hash | undefined };
+
+function partCorrupt(f: SourceFile, got: string, list: string | undefined, cause?: unknown): KkoError {
+  return new KkoError('ARTIFACT_CORRUPT', `reading artifact: part ${f.path} does not match ${list ?? 'its list'} (sha256 want ${f.sha256} got ${got})`, {
+    hint: 'copy that part again from its medium; `sha256sum -c --ignore-missing` on the list checks the parts of one medium',
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+// The files' bytes as one stream, each part checked against its sha256 at its end (before the bytes after it flow).
+async function* joined(src: ArtifactSource, at: Position): AsyncGenerator<Buffer> {
+  for (const [i, f] of src.files.entries()) {
+    Object.assign(at, { index: i, offset: 0, hash: f.sha256 ? createHash('sha256') : undefined });
+    for await (const chunk of createReadStream(f.path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+      at.hash?.update(chunk);
+      at.offset += chunk.length;
+      yield chunk;
+    }
+    if (at.offset !== f.size) throw new KkoError('IO_ERROR', `reading artifact ${f.path}: it changed while being read (${f.size} bytes before, ${at.offset} now)`);
+    const got = at.hash?.digest('hex');
+    at.hash = undefined;
+    if (got !== undefined && got !== f.sha256) throw partCorrupt(f, got, src.partsList);
   }
 }
 
-// MD5 of the whole file, read again: only when the pass did not see every byte (e.g. bytes after the gzip stream).
-async function md5OfFile(path: string): Promise<string> {
+// MD5 of the whole byte stream, read again: only when the pass did not see every byte (e.g. bytes after the gzip stream).
+async function md5OfFiles(files: readonly SourceFile[]): Promise<string> {
   const hash = createHash('md5');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for (const f of files) for await (const chunk of createReadStream(f.path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-// Open an artifact (gzip or plain tar, by magic bytes) and hash the file bytes as they stream past.
+// The part being read when `err` happened: its sha256 finished from disk (error path only) decides whether the part
+// is corrupt; otherwise the error is kept and the part named.
+async function explainSplit(src: ArtifactSource, at: Position, err: unknown): Promise<unknown> {
+  const f = src.files[at.index];
+  if (!f || (isKkoError(err) && err.code === 'ARTIFACT_CORRUPT')) return err;
+  if (at.hash) {
+    const hash = at.hash.copy();
+    if (at.offset < f.size) for await (const chunk of createReadStream(f.path, { start: at.offset, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+    const got = hash.digest('hex');
+    if (got !== f.sha256) return partCorrupt(f, got, src.partsList, err);
+  }
+  if (!isKkoError(err)) return err;
+  // With a list, every part before this one matched it, so the bad bytes are in this one; without, reading runs
+  // ahead of the decompressor and only "this part or one before it" is known.
+  const where = src.partsList ? `in part ${at.index + 1} of ${src.files.length}, ${f.path}` : `at or before part ${at.index + 1} of ${src.files.length}, ${f.path}`;
+  const hint = err.hint ?? (src.partsList ? undefined : 'keep the .parts.sha256 list beside the parts: kko then checks each part and names the corrupt one');
+  return new KkoError(err.code, `${err.message} (${where})`, { cause: err, ...(hint ? { hint } : {}) });
+}
+
+// Open an artifact (gzip, zstd or plain tar, by magic bytes; one file or its parts) and hash the bytes as they stream past.
 export async function openArtifact(path: string, opts: ReadOptions = {}): Promise<OpenedArtifact> {
-  const size = await statArtifact(path);
-  const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+  const src = await resolveArtifactSource(path);
+  const at: Position = { index: 0, offset: 0, hash: undefined };
+  const file = Readable.from(joined(src, at), { objectMode: false, highWaterMark: READ_CHUNK });
   const hash = createHash('md5');
   let seen = 0;
   const tap = new Transform({
@@ -50,9 +92,11 @@ export async function openArtifact(path: string, opts: ReadOptions = {}): Promis
   let md5: string | undefined;
   return {
     compression,
-    size,
+    size: src.size,
+    parts: src.files.length,
     entries: readTar(stream, opts),
-    md5: async () => (md5 ??= seen === size ? hash.digest('hex') : await md5OfFile(path)),
+    md5: async () => (md5 ??= seen === src.size ? hash.digest('hex') : await md5OfFiles(src.files)),
+    explain: async (err) => (src.files.length > 1 || src.partsList ? explainSplit(src, at, err) : err),
     close: () => {
       file.destroy();
       stream.destroy();

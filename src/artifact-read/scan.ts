@@ -85,6 +85,8 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
         manifests.set(hex, bytes);
       }
     }
+  } catch (err) {
+    throw await art.explain(err); // a split artifact's error names the part being read
   } finally {
     art.close();
   }

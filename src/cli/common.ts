@@ -72,6 +72,20 @@ export function parseIntFlag(flag: string, value: string, min: number, max: numb
   return n;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40 };
+
+// A byte size flag: plain digits with an optional binary unit (K/M/G/T = KiB/MiB/GiB/TiB, 1024-based; case does not
+// matter), at least `min` bytes. Like parseIntFlag, no "1e9", no "1.5G", no spaces; "GB" is refused as ambiguous.
+export function parseSizeFlag(flag: string, value: string, min: number): number {
+  const m = /^([0-9]{1,15})([a-z]*)$/i.exec(value);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  const n = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+  if (!(Number.isSafeInteger(n) && n >= min)) {
+    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a size of at least ${min} bytes`, { hint: `pass digits with an optional binary unit K, M, G or T (KiB…TiB, 1024-based), e.g. ${flag} 4095M` });
+  }
+  return n;
+}
+
 // Refuse to clobber unless forced; never prompts.
 export async function assertWritable(target: string, force: boolean): Promise<void> {
   try {

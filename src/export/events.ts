@@ -12,7 +12,7 @@ export type ExportEvent =
   | { type: 'file-failed'; path: string; code: string; message: string }
   | { type: 'warning'; message: string }
   | { type: 'archive-start'; path: string; entries: number; compress: string }
-  | { type: 'archive'; path: string; entries: number }
+  | { type: 'archive'; path: string; entries: number; parts?: string[] }
   | { type: 'done'; images: number; failed: number; fetchedBytes: number; output?: string; seconds: number };
 
 export type EventSink = (e: ExportEvent) => void;

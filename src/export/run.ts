@@ -38,6 +38,7 @@ export type ExportOptions = {
   credentials?: CredentialProvider;
   downloads?: DownloadPlan; // binaries and ISOs (planDownloads); none for an images-only export
   stdout?: Writable; // where output '-' streams
+  splitSize?: number; // write OUTPUT.part-000, -001, … of this many bytes (and OUTPUT.parts.sha256) instead of OUTPUT
   profile?: KubeKeyProfile; // the kk release the artifact is for, recorded in the inventory
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
@@ -49,7 +50,7 @@ export type ExportOptions = {
 
 export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
 // items: every image × arch and file of the plan, tried or not (what "N of M failed" counts).
-export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string };
+export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
 // written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
@@ -80,10 +81,11 @@ async function writeOutput(opts: ExportOptions, cache: BlobCache, report: Export
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
   const entries = withChecksums([...meta, ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
-  await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: unknown) => {
+  const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}) }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);
   });
-  emit({ type: 'archive', path: opts.output, entries: entries.length });
+  if (opts.splitSize !== undefined) report.parts = [...written.files];
+  emit({ type: 'archive', path: opts.output, entries: entries.length, ...(report.parts ? { parts: report.parts } : {}) });
   return opts.output;
 }
 

@@ -38,3 +38,28 @@ describe('integer flags', () => {
     expect(r.code).toBe(cmd === 'export' ? 0 : 1); // precheck: the loopback source is closed
   });
 });
+
+// --split-size: digits with an optional binary unit, one strict parser, at least 1 MiB.
+describe('size flags', () => {
+  it.each(['0', '-1', '1e9', '1.5G', '4GB', '4 G', ' 4G', '', 'G', '1023K', '1048575', '4Gi', '99999999999999999T'])('export --split-size %j: exit 2 naming the flag and the value', async (value) => {
+    const r = await runCli([...base.export, '--split-size', value], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: --split-size: "${value}" is not a size of at least 1048576 bytes`);
+  });
+
+  it.each(['1048576', '1024K', '1M', '1MiB', '1mib', '4095M', '2g', '1T'])('export --split-size %j is accepted', async (value) => {
+    const r = await runCli([...base.export, '--split-size', value], { cwd: dir, env: { HOME: dir } });
+    expect(r.stderr).not.toContain('--split-size');
+    expect(r.code).toBe(0);
+  });
+
+  it('4G is accepted with the FAT32 warning; -o - is refused', async () => {
+    const r = await runCli([...base.export, '--split-size', '4G'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('does not fit on FAT32');
+    const out = base.export.map((a) => (a === 'out.tar.gz' ? '-' : a));
+    const s = await runCli([...out, '--split-size', '1M'], { cwd: dir, env: { HOME: dir } });
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain('cannot split standard output');
+  });
+});

@@ -210,14 +210,14 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
   artifact
     .command('inspect')
     .description('list what an artifact holds, by class and component, with sizes (reads it once, unpacks nothing)')
-    .argument('<artifact>', 'artifact file (.tar.gz, .tar.zst or .tar)')
+    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
     .option('--json', 'print the report as JSON')
     .addHelpText('after', INSPECT_HELP)
     .action(async (artifactPath: string, o: { json?: boolean }) => runInspect({ artifact: artifactPath, ...o }, ctx));
   artifact
     .command('verify')
     .description('re-hash every file of an artifact and check it is complete: report missing, extra and corrupt entries')
-    .argument('<artifact>', 'artifact file (.tar.gz, .tar.zst or .tar)')
+    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
     .option('--json', 'print the report as JSON')
     .option('--key <pub>', 'require kko/inventory.json.sig signed with this public key (PEM); the signed inventory must account for every file')
     .addHelpText('after', VERIFY_HELP)
@@ -225,7 +225,7 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
   artifact
     .command('import')
     .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")
-    .argument('<artifact>', 'artifact file (.tar.gz, .tar.zst or .tar)')
+    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
     .option('--dir <dir>', "kk's work dir", 'kubekey')
     .option('--json', 'print the result as JSON')
     .option('--require-signature', 'refuse an artifact that is not signed with --key')

@@ -5,8 +5,9 @@ import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
 import { exportArtifact, planExport } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
+import { partsListName, presentParts } from '../../archive/parts.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
+import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -33,7 +34,25 @@ type ExportOptions = NetworkOptions & {
   force?: boolean;
   json?: boolean;
   signKey?: string;
+  splitSize?: string;
 };
+
+const MIN_SPLIT = 1024 * 1024;
+const FAT32_MAX = 2 ** 32 - 1;
+
+// --split-size: parsed, and refused with -o -; 4G (the usual guess for a stick) gets the FAT32 warning.
+function splitSizeOf(ctx: CommandContext, o: ExportOptions): number | undefined {
+  if (o.splitSize === undefined) return undefined;
+  const size = parseSizeFlag('--split-size', o.splitSize, MIN_SPLIT);
+  if (o.output === '-') throw new KkoError('INVALID_INPUT', '--split-size: cannot split standard output (-o -)', { hint: 'write to a file (-o ART.tar.gz), or pipe -o - through `split`' });
+  if (size === FAT32_MAX + 1 && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', '--split-size 4G: a 4 GiB part does not fit on FAT32 (its largest file is 4 GiB - 1 byte); use --split-size 4095M for FAT32 media');
+  return size;
+}
+
+// No part or parts list of an earlier export is overwritten without --force.
+async function assertPartsWritable(output: string, force: boolean): Promise<void> {
+  for (const path of [partsListName(output), ...(await presentParts(output)).values()]) await assertWritable(path, force);
+}
 
 // The binaries and ISOs of the manifests. The kk release only decides binaries, so an images-only manifest
 // needs no profile (and gets no notice about one).
@@ -73,6 +92,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
   if (warning && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', warning);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
+  const splitSize = splitSizeOf(ctx, o);
   const http = { retries: retriesOf(o) };
   const catalog = await catalogFor(ctx, o.catalogDir);
   const parsed = await readManifests(ctx, o.manifest);
@@ -95,7 +115,8 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   if (toStdout && !ctx.io.stdoutStream) throw new KkoError('INVALID_INPUT', '--output -: no standard output stream to write to');
   if (toStdout && ctx.io.isTTY) throw new KkoError('INVALID_INPUT', '--output -: refusing to write an archive to a terminal', { hint: 'redirect stdout to a file or a pipe' });
   const output = toStdout ? '-' : absPath(ctx, o.output);
-  if (!toStdout) {
+  if (splitSize !== undefined) await assertPartsWritable(output, Boolean(o.force));
+  else if (!toStdout) {
     await assertNotAnInput(output, exportInputs(ctx, o, downloads));
     await assertWritable(output, Boolean(o.force));
   }
@@ -104,7 +125,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
   // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
   const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(signer ? { signer } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
     reportFailures(ctx, report.failures);
@@ -115,7 +136,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   if (progress.bars && atLeast(level, 'info')) {
     const unique = new Map(report.images.flatMap((i) => i.blobs.map((b) => [b.digest, b.size] as const)));
     const size = [...unique.values()].reduce((n, b) => n + b, 0);
-    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`);
+    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${report.parts ? `${report.parts.length} part(s) ${output}.part-* (sha256 list in ${partsListName(output)})` : output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`);
   }
 }
 
@@ -170,6 +191,7 @@ Examples:
   $ kko artifact export -m manifest.yaml -o - | ssh airgap-bastion 'cat > kubekey-artifact.tar.gz'
   $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
   $ kko artifact export -m manifest.yaml --sign-key release.key
+  $ kko artifact export -m manifest.yaml --split-size 4095M -o art.tar.gz   # art.tar.gz.part-000 … for FAT32 sticks
 
 Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
 `;
@@ -199,6 +221,8 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('--keep-going', 'finish every other image when one fails, then report them all')
       .option('--force', 'overwrite an existing output file')
       .option('--sign-key <key>', 'sign the inventory with this private key (PEM, ECDSA P-256): kko/inventory.json.sig')
+      .option('--split-size <size>', 'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32')
+      .option('--force', 'overwrite an existing output file (or parts)')
       .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
   )
     .addHelpText('after', EXAMPLES)
