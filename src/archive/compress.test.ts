@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decompressorFor, loadZstdCompress, ZstdSink } from './compress.js';
+import { Xxh64 } from './xxh64.js';
 
 type Part = [data: Buffer, store: boolean];
 
@@ -64,6 +65,29 @@ describe('ZstdSink', () => {
     const zst = await zstdOf(parts);
     expect(zst.length).toBeLessThan(rnd.length * 1.001 + text.length / 4);
     expect((await zstdOf(parts)).equals(zst)).toBe(true);
+  });
+});
+
+describe('ZstdSink content checksums', () => {
+  it('raw-block frames carry a checksum: a flipped byte of a stored layer fails `zstd -t` and our reader', async () => {
+    const zst = await zstdOf([[rnd, true]]);
+    expect(zst[4]).toBe(0x04); // Content_Checksum_flag, nothing else
+    const bad = Buffer.from(zst);
+    bad[200_000] = (bad[200_000] ?? 0) ^ 0x01;
+    expect(spawnSync('zstd', ['-t', '-q'], { input: bad }).status).not.toBe(0);
+    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/) });
+  });
+
+  it('compressed frames carry the XXH64 of their content, as `zstd --check` writes it', async () => {
+    const zst = await zstdOf([[text, false]]);
+    const x = new Xxh64();
+    x.update(text);
+    expect(zst.readUInt32LE(zst.length - 4)).toBe(x.digestLow32());
+    expect(zstdCli(['-dc'], zst).equals(text)).toBe(true);
+    const flipped = Buffer.from(zst);
+    flipped.writeUInt32LE(x.digestLow32() ^ 1, zst.length - 4);
+    expect(spawnSync('zstd', ['-t', '-q'], { input: flipped }).status).not.toBe(0);
+    await expect(inflate(flipped)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
   });
 });
 

@@ -2,6 +2,7 @@ import { PassThrough, Transform, type TransformCallback, type Writable } from 'n
 import { createGunzip } from 'node:zlib';
 import { isKkoError, KkoError } from '../errors.js';
 import { BlockCutter, GzipSink } from './gzip-writer.js';
+import { Xxh64 } from './xxh64.js';
 import { ZstdFrameWalker } from './zstd-frames.js';
 import { PlainSink, writeOut, type ArchiveSink } from './tar.js';
 
@@ -14,9 +15,10 @@ export type ZstdLoader = () => Promise<ZstdCompress>;
 export type SinkOptions = { level?: number; loadZstd?: ZstdLoader };
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-// Frame header of our raw-block frames: no content size, not single-segment, no checksum, no dictionary
-// (descriptor 0x00), window 2^17 = 128 KiB (Window_Descriptor 0x38), so a block may carry the full 128 KiB (RFC 8878 3.1.1).
-const RAW_FRAME_HEADER = Buffer.concat([ZSTD_MAGIC, Buffer.from([0x00, 0x38])]);
+const CHECKSUM_FLAG = 0x04; // Frame_Header_Descriptor bit 2: a 4-byte Content_Checksum follows the last block
+// Frame header of our raw-block frames: no content size, not single-segment, a content checksum, no dictionary
+// (descriptor 0x04), window 2^17 = 128 KiB (Window_Descriptor 0x38), so a block may carry the full 128 KiB (RFC 8878 3.1.1).
+const RAW_FRAME_HEADER = Buffer.concat([ZSTD_MAGIC, Buffer.from([CHECKSUM_FLAG, 0x38])]);
 const RAW_LAST_EMPTY = Buffer.from([0x01, 0x00, 0x00]); // Last_Block=1, Raw_Block, Block_Size=0
 const MAX_RAW_BLOCK = 128 * 1024;
 const ZSTD_BATCH = 4 * 1024 * 1024; // input per zstd frame: past level 3's 2 MiB window, so little ratio is lost
@@ -57,9 +59,18 @@ function rawBlockHeader(len: number, last: boolean): Buffer {
   return h;
 }
 
+// A frame's Content_Checksum: the low 32 bits of XXH64 of what `hash` has seen, little-endian; `hash` starts over.
+function checksumOf(hash: Xxh64): Buffer {
+  const c = Buffer.alloc(4);
+  c.writeUInt32LE(hash.digestLow32());
+  hash.reset();
+  return c;
+}
+
 // A .tar.zst as a sequence of zstd frames (RFC 8878 3.1: a decoder reads concatenated frames as one stream):
 // `store` bytes go into frames of raw blocks we write ourselves (a memcpy), the rest is compressed by the
-// library in frames of up to 4 MiB. `zstd -d`, `tar --zstd` and fzstd read it.
+// library in frames of up to 4 MiB. Every frame carries a content checksum (XXH64, what `zstd` writes by default),
+// so `zstd -t` and kko's reader check every byte. `zstd -d`, `tar --zstd` and fzstd read it.
 export class ZstdSink implements ArchiveSink {
   readonly #out: Writable;
   readonly #compress: ZstdCompress;
@@ -67,6 +78,8 @@ export class ZstdSink implements ArchiveSink {
   #pending = new BlockCutter(ZSTD_BATCH);
   #raw = new BlockCutter(MAX_RAW_BLOCK);
   #rawOpen = false;
+  readonly #rawHash = new Xxh64();
+  readonly #hash = new Xxh64();
   #frames = 0;
 
   constructor(out: Writable, compress: ZstdCompress, level: number) {
@@ -92,27 +105,35 @@ export class ZstdSink implements ArchiveSink {
     await this.#writeFrame(this.#pending.take());
     const out: Buffer[] = this.#rawOpen ? [] : [RAW_FRAME_HEADER];
     this.#rawOpen = true;
+    this.#rawHash.update(chunk);
     for (const block of this.#raw.push(chunk)) out.push(rawBlockHeader(MAX_RAW_BLOCK, false), ...block);
     await this.#emit(out);
   }
 
-  // End the open raw frame: the partial block, then an empty last block.
+  // End the open raw frame: the partial block, an empty last block, the checksum.
   async #closeRaw(): Promise<void> {
     if (!this.#rawOpen) return;
     const bytes = this.#raw.pending;
     const out = bytes > 0 ? [rawBlockHeader(bytes, false), ...this.#raw.take()] : [];
     this.#rawOpen = false;
     this.#frames++;
-    await this.#emit([...out, RAW_LAST_EMPTY]);
+    await this.#emit([...out, RAW_LAST_EMPTY, checksumOf(this.#rawHash)]);
   }
 
-  // One compressed frame of `parts`; no parts, no frame.
+  // One compressed frame of `parts`; no parts, no frame. The library writes no checksum (its simple API cannot be
+  // asked to), so we set the flag in its frame header and append the checksum after its last block.
   async #writeFrame(parts: Buffer[]): Promise<void> {
     if (parts.length === 0) return;
     const input = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-    const frame = this.#compress(input, this.#level);
+    const out = this.#compress(input, this.#level); // a copy out of the library's heap, ours to change
+    const frame = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    if (frame.length < 6 || !frame.subarray(0, 4).equals(ZSTD_MAGIC) || ((frame[4] as number) & CHECKSUM_FLAG) !== 0) {
+      throw new KkoError('INTERNAL', 'zstd library returned an unexpected frame (no magic, or a checksum already)');
+    }
+    frame[4] = (frame[4] as number) | CHECKSUM_FLAG;
+    this.#hash.update(input);
     this.#frames++;
-    await this.#emit([Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)]);
+    await this.#emit([frame, checksumOf(this.#hash)]);
   }
 
   #emit(chunks: readonly Buffer[]): Promise<void> {

@@ -1,7 +1,7 @@
 // XXH64 (seed 0), streaming, in 32-bit halves: what a zstd frame's Content_Checksum is made of (RFC 8878 3.1.1:
 // the low 4 bytes of XXH64 of the decompressed content). Hand-written because Node's crypto has no XXH64, the zstd
-// decoder we use (fzstd) skips checksums, and an npm package for ~100 lines is not worth a dependency; BigInt
-// would be 10-20x slower. Checked against `zstd`'s own checksums and the reference vectors in xxh64.test.ts.
+// decoder we use (fzstd) skips checksums, and an npm package for ~150 lines is not worth a dependency; BigInt
+// would be 10-20x slower. The stripe loop is WebAssembly (below); the rest is JS on 32-bit halves. Checked against `zstd`'s own checksums and the reference vectors in xxh64.test.ts.
 
 // 64-bit values are (hi, lo) pairs of unsigned 32-bit numbers; helpers return lo and leave hi in `H`.
 let H = 0;
@@ -53,34 +53,72 @@ function merge(acch: number, accl: number, vh: number, vl: number): number {
   return add(H, m, P4H, P4L);
 }
 
-function u32(b: Uint8Array, p: number): number {
-  return ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24)) >>> 0;
+// The hot loop (32-byte stripes) runs in a tiny WebAssembly module assembled below, because WebAssembly has native
+// 64-bit multiply and rotate: about 10x the speed of the same loop on 32-bit halves in JS, so checksumming keeps up
+// with the zstd writer's raw blocks (a memcpy). s(p, end) runs the 4 lanes over [p, end) of its memory, with the
+// lanes as 4 little-endian u64 at offset 0. Equivalent WAT:
+//   (func (export "s") (param $p i32) (param $end i32) (local $v1 i64) ... (local $v4 i64)
+//     v1..v4 := i64.load offset=0/8/16/24 (i32.const 0)
+//     (block (loop (br_if 1 (i32.ge_u $p $end))
+//       v{k} := (i64.mul (i64.rotl (i64.add v{k} (i64.mul (i64.load offset=8k $p) P2)) 31) P1)  ; k = 0..3
+//       $p := $p + 32  (br 0)))
+//     i64.store offset=0/8/16/24 (i32.const 0) v1..v4)
+const KERNEL_DATA = 64; // input starts here, after the lanes
+const KERNEL_SLICE = 256 * 1024; // input copied into the module's memory per call (5 pages in all)
+
+function sleb(v: bigint): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if ((v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
 }
 
-// The hot loop: round() on v[i], v[i+1] in place, with the multiplications spelled out (no calls, no shared H).
-const P2L0 = P2L & 0xffff, P2L1 = P2L >>> 16, P1L0 = P1L & 0xffff, P1L1 = P1L >>> 16;
-function roundInto(v: Uint32Array, i: number, inh: number, inl: number): void {
-  let a0 = inl & 0xffff;
-  let a1 = inl >>> 16;
-  let p00 = a0 * P2L0;
-  let p01 = a0 * P2L1;
-  let p10 = a1 * P2L0;
-  let mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  const tl = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
-  const th = a1 * P2L1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(inl, P2H) + Math.imul(inh, P2L);
-  const sl = (v[i + 1] as number) + tl;
-  const sh = ((v[i] as number) + th + (sl > 0xffffffff ? 1 : 0)) >>> 0;
-  const al = sl >>> 0;
-  const rh = ((sh << 31) | (al >>> 1)) >>> 0;
-  const rl = ((al << 31) | (sh >>> 1)) >>> 0;
-  a0 = rl & 0xffff;
-  a1 = rl >>> 16;
-  p00 = a0 * P1L0;
-  p01 = a0 * P1L1;
-  p10 = a1 * P1L0;
-  mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  v[i + 1] = ((mid & 0xffff) << 16) | (p00 & 0xffff);
-  v[i] = a1 * P1L1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L);
+function uleb(n: number): number[] {
+  return n < 0x80 ? [n] : [(n & 0x7f) | 0x80, ...uleb(n >>> 7)];
+}
+
+function kernelBytes(): Uint8Array {
+  const p1 = sleb(BigInt.asIntN(64, 0x9e3779b185ebca87n));
+  const p2 = sleb(BigInt.asIntN(64, 0xc2b2ae3d27d4eb4fn));
+  const lane = (k: number): number[] => [0x20, 2 + k, 0x20, 0, 0x29, 3, 8 * k, 0x42, ...p2, 0x7e, 0x7c, 0x42, 31, 0x89, 0x42, ...p1, 0x7e, 0x21, 2 + k];
+  const body = [
+    1, 4, 0x7e, // four i64 locals
+    ...[0, 1, 2, 3].flatMap((k) => [0x41, 0, 0x29, 3, 8 * k, 0x21, 2 + k]),
+    0x02, 0x40, 0x03, 0x40, 0x20, 0, 0x20, 1, 0x4f, 0x0d, 1,
+    ...[0, 1, 2, 3].flatMap(lane),
+    0x20, 0, 0x41, 32, 0x6a, 0x21, 0, 0x0c, 0, 0x0b, 0x0b,
+    ...[0, 1, 2, 3].flatMap((k) => [0x41, 0, 0x20, 2 + k, 0x37, 3, 8 * k]),
+    0x0b,
+  ];
+  const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 0]), // type: (i32, i32) -> ()
+    ...section(3, [1, 0]), // one function of that type
+    ...section(5, [1, 0, 5]), // memory: 5 pages (320 KiB)
+    ...section(7, [2, 1, 0x6d, 2, 0, 1, 0x73, 0, 0]), // export "m" (memory), "s" (function)
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ]);
+}
+
+// Node has WebAssembly, but @types/node 20 does not declare it (TypeScript has it in lib.dom): the part used, typed.
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+};
+
+type Kernel = { mem: Buffer; lanes: Uint32Array; run: (p: number, end: number) => void };
+let kernel: Kernel | undefined;
+
+function getKernel(): Kernel {
+  if (kernel) return kernel;
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes()));
+  const memory = instance.exports.m as { buffer: ArrayBuffer };
+  kernel = { mem: Buffer.from(memory.buffer), lanes: new Uint32Array(memory.buffer, 0, 8), run: instance.exports.s as (p: number, end: number) => void };
+  return kernel;
 }
 
 export class Xxh64 {
@@ -126,13 +164,22 @@ export class Xxh64 {
     this.#tailLen = buf.copy(this.#tail, 0, end);
   }
 
+  // Whole stripes of b[from, to) through the kernel; the lanes go in and out as (lo, hi) u32 pairs.
   #stripes(b: Buffer, from: number, to: number): void {
+    if (from >= to) return;
     const v = this.#v;
-    for (let p = from; p < to; p += 32) {
-      roundInto(v, 0, u32(b, p + 4), u32(b, p));
-      roundInto(v, 2, u32(b, p + 12), u32(b, p + 8));
-      roundInto(v, 4, u32(b, p + 20), u32(b, p + 16));
-      roundInto(v, 6, u32(b, p + 28), u32(b, p + 24));
+    const k = getKernel();
+    for (let i = 0; i < 4; i++) {
+      k.lanes[2 * i] = v[2 * i + 1] as number;
+      k.lanes[2 * i + 1] = v[2 * i] as number;
+    }
+    for (let off = from; off < to; off += KERNEL_SLICE) {
+      const n = b.copy(k.mem, KERNEL_DATA, off, Math.min(to, off + KERNEL_SLICE));
+      k.run(KERNEL_DATA, KERNEL_DATA + n);
+    }
+    for (let i = 0; i < 4; i++) {
+      v[2 * i + 1] = k.lanes[2 * i] as number;
+      v[2 * i] = k.lanes[2 * i + 1] as number;
     }
   }
 
