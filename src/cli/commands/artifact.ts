@@ -219,7 +219,6 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('--compress <type>', 'gzip (what kk reads; layers stored, not re-deflated) | zstd | none (default: from the -o name: .tar.gz/.tgz, .tar.zst, .tar; else gzip)')
       .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
       .option('--keep-going', 'finish every other image when one fails, then report them all')
-      .option('--force', 'overwrite an existing output file')
       .option('--sign-key <key>', 'sign the inventory with this private key (PEM, ECDSA P-256): kko/inventory.json.sig')
       .option('--split-size <size>', 'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32')
       .option('--force', 'overwrite an existing output file (or parts)')
