@@ -17,3 +17,8 @@ export function safeLines(text: string): string {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, escapeOne);
 }
+
+// True when a value holds a control character (C0, DEL or C1): never valid in a path or name we write out.
+export function hasControl(text: string): boolean {
+  return safeText(text) !== text;
+}
