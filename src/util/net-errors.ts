@@ -1,4 +1,5 @@
 import { isKkoError, KkoError } from '../errors.js';
+import { errnoOf, fsError } from './fs-errors.js';
 
 // Socket and undici error codes after which the same request may well succeed (retry, or resume with Range).
 export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
@@ -26,8 +27,10 @@ export function retryable(err: unknown): boolean {
   return !isKkoError(err) || err.code === 'NETWORK_ERROR';
 }
 
-// A failed write to `file`: IO_ERROR (never retried), with a hint when the disk is full.
+// A failed write to `file`: IO_ERROR whatever the errno (a write that failed is never retried, and never the user's
+// input), worded by the one errno mapping (fs-errors.ts); a full disk gets the cache's own hint.
 export function writeError(file: string, err: unknown): KkoError {
-  const code = (err as NodeJS.ErrnoException).code ?? String(err);
-  return new KkoError('IO_ERROR', `writing ${file}: ${code}`, { cause: err, ...(code === 'ENOSPC' ? { hint: 'the disk is full: free space or use --cache on a larger disk' } : {}) });
+  const mapped = fsError('writing', file, err);
+  const hint = errnoOf(err) === 'ENOSPC' ? 'the disk is full: free space or use --cache on a larger disk' : mapped.hint;
+  return new KkoError('IO_ERROR', mapped.message, { cause: err, ...(hint ? { hint } : {}) });
 }
