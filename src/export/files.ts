@@ -29,10 +29,6 @@ export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: 
   return { kind: 'iso', result, size: (await stat(result.path)).size };
 }
 
-export function fileSize(f: FetchedFile): number {
-  return f.result.fetchedBytes;
-}
-
 // Archives (and ISOs, whose packages are compressed) are stored, not deflated again; raw binaries are deflated.
 export const ALREADY_COMPRESSED = /\.(tgz|tar\.gz|gz|zst|xz|iso)$/;
 

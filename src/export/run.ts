@@ -15,7 +15,7 @@ import { ClientPool } from './clients.js';
 import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
-import { fetchFile, fileEntries, fileSize, fileTasks, type FetchedFile, type FileTask } from './files.js';
+import { fetchFile, fileEntries, fileTasks, type FetchedFile, type FileTask } from './files.js';
 import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
@@ -60,7 +60,7 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   await removeLeftovers(opts, run.cache);
   const { plan, items, images, files, failures } = await run.fetchAll();
   opts.signal?.throwIfAborted();
-  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + fileSize(f), 0);
+  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
   const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
   run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
