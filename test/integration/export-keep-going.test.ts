@@ -1,39 +1,32 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/index.js';
 import { fixtureSet, pushIndex } from '../support/builders.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
 import { startFileServer, type FileServer } from '../support/file-server.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { FIXTURES, runCli, tempDir } from '../cli/run-cli.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { FIXTURES, runCli } from '../cli/run-cli.js';
 
 // --keep-going with many more failures than workers: every image × arch and every binary is still tried (the
 // registry, behind a counting proxy, and the file server record each request), and the count covers the plan.
 const HOSTS = ['dl.k8s.io', 'storage.googleapis.com', 'github.com', 'get.helm.sh', 'download.docker.com'];
 const MISSING = Array.from({ length: 12 }, (_, i) => `docker.io/kubesphere/missing-${i}:v1`);
 const fx = fixtureSet({ baseSize: 32 * 1024, layerSize: 16 * 1024 });
-let reg: TestRegistry;
 let proxy: FaultProxy;
+let env: ProxiedRegistry;
 let files: FileServer;
 let work: { dir: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
-  reg = await startRegistry({ mode: 'plain' });
-  proxy = await startFaultProxy({ upstream: reg.url });
-  work = await tempDir('kko-keep-going-');
+  env = await startProxiedRegistry('kko-keep-going-', async (c) => void (await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause)));
+  ({ proxy, work } = env);
   files = await startFileServer(join(work.dir, 'srv')); // serves nothing: every binary is a 404
   await mkdir(files.root, { recursive: true });
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await c.close();
 }, 120_000);
 
 afterAll(async () => {
   await files?.stop();
-  await proxy?.stop();
-  await reg?.stop();
-  await work?.cleanup();
+  await env?.stop();
 });
 
 async function setup(): Promise<string> {

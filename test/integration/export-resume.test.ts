@@ -4,38 +4,33 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/index.js';
 import { buildLayer, buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { runCli, tempDir } from '../cli/run-cli.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { runCli } from '../cli/run-cli.js';
 
 const sh = promisify(execFile);
 const BIN = new URL('../../bin/kko.js', import.meta.url).pathname;
-let reg: TestRegistry;
 let proxy: FaultProxy;
+let env: ProxiedRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
 const indexes: FixtureIndex[] = [];
 const NAMES = ['kube-apiserver', 'kube-proxy', 'coredns', 'node-cache'];
 
 beforeAll(async () => {
-  reg = await startRegistry({ mode: 'plain' });
-  proxy = await startFaultProxy({ upstream: reg.url });
-  work = await tempDir('kko-resume-');
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  const base = { amd64: buildLayer('r-base-amd64', 3 * 1024 * 1024), arm64: buildLayer('r-base-arm64', 3 * 1024 * 1024) };
-  for (const name of NAMES) {
-    const idx = buildMultiArch(`r-${name}`, { layerSize: 1536 * 1024, base });
-    indexes.push(idx);
-    await pushIndex(c, `kubesphere/${name}`, 'v1', idx);
-  }
-  await c.close();
+  env = await startProxiedRegistry('kko-resume-', async (c) => {
+    const base = { amd64: buildLayer('r-base-amd64', 3 * 1024 * 1024), arm64: buildLayer('r-base-arm64', 3 * 1024 * 1024) };
+    for (const name of NAMES) {
+      const idx = buildMultiArch(`r-${name}`, { layerSize: 1536 * 1024, base });
+      indexes.push(idx);
+      await pushIndex(c, `kubesphere/${name}`, 'v1', idx);
+    }
+  });
+  ({ proxy, work } = env);
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  await work?.cleanup();
+  await env?.stop();
 });
 
 // Every config and layer of the fixture once: what a cold export must fetch.

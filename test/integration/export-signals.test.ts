@@ -3,35 +3,29 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/index.js';
 import { buildLayer, buildMultiArch, pushIndex } from '../support/builders.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { tempDir } from '../cli/run-cli.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 
 // Ctrl-C / SIGTERM on the built CLI (bin/kko.js → dist/) in the middle of a slow transfer: a clean stop with
 // "interrupted; re-run to resume", exit 130 / 143, no archive temp file, cache partials kept; the re-run
 // completes with the same bytes as an uninterrupted run.
 const BIN = new URL('../../bin/kko.js', import.meta.url).pathname;
 const NAMES = ['kube-apiserver', 'kube-proxy', 'coredns'];
-let reg: TestRegistry;
 let proxy: FaultProxy;
+let env: ProxiedRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
-  reg = await startRegistry({ mode: 'plain' });
-  proxy = await startFaultProxy({ upstream: reg.url });
-  work = await tempDir('kko-signals-');
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  const base = { amd64: buildLayer('s-base-amd64', 2 * 1024 * 1024), arm64: buildLayer('s-base-arm64', 2 * 1024 * 1024) };
-  for (const name of NAMES) await pushIndex(c, `kubesphere/${name}`, 'v1', buildMultiArch(`s-${name}`, { layerSize: 1024 * 1024, base }));
-  await c.close();
+  env = await startProxiedRegistry('kko-signals-', async (c) => {
+    const base = { amd64: buildLayer('s-base-amd64', 2 * 1024 * 1024), arm64: buildLayer('s-base-arm64', 2 * 1024 * 1024) };
+    for (const name of NAMES) await pushIndex(c, `kubesphere/${name}`, 'v1', buildMultiArch(`s-${name}`, { layerSize: 1024 * 1024, base }));
+  });
+  ({ proxy, work } = env);
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  await work?.cleanup();
+  await env?.stop();
 });
 
 async function prepare(name: string): Promise<string> {

@@ -5,40 +5,38 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/index.js';
 import { buildLayer, buildMultiArch, fixtureSet, pushImage, pushIndex } from '../support/builders.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { runCli, tempDir } from '../cli/run-cli.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import type { TestRegistry } from '../support/registry.js';
+import { runCli } from '../cli/run-cli.js';
 
 const sh = promisify(execFile);
 const fx = fixtureSet({ baseSize: 256 * 1024, layerSize: 64 * 1024 });
 let reg: TestRegistry;
 let proxy: FaultProxy;
+let env: ProxiedRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
 
 
 beforeAll(async () => {
-  reg = await startRegistry({ mode: 'plain' });
-  proxy = await startFaultProxy({ upstream: reg.url });
-  work = await tempDir('kko-export-');
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await pushIndex(c, 'kubesphere/pause-docker', '3.9', fx.pauseDocker);
-  await pushImage(c, 'kubesphere/kube-apiserver', 'v1.28.12', fx.apiserver);
-  await pushIndex(c, 'calico/lonely', 'v1', fx.pretender);
-  const base = buildLayer('calico-base', 128 * 1024);
-  const multi = (name: string) => buildMultiArch(name, { layerSize: 32 * 1024, base: { amd64: base } });
-  await pushIndex(c, 'calico/node', 'v3.27.3', multi('calico-node'));
-  await pushIndex(c, 'calico/cni', 'v3.27.3', multi('calico-cni'));
-  // kk's cn naming: everything flattened under kubesphereio/
-  await pushIndex(c, 'kubesphereio/pause', '3.9', fx.pause);
-  await pushIndex(c, 'kubesphereio/node', 'v3.27.3', multi('calico-node'));
-  await c.close();
+  env = await startProxiedRegistry('kko-export-', async (c) => {
+    await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
+    await pushIndex(c, 'kubesphere/pause-docker', '3.9', fx.pauseDocker);
+    await pushImage(c, 'kubesphere/kube-apiserver', 'v1.28.12', fx.apiserver);
+    await pushIndex(c, 'calico/lonely', 'v1', fx.pretender);
+    const base = buildLayer('calico-base', 128 * 1024);
+    const multi = (name: string) => buildMultiArch(name, { layerSize: 32 * 1024, base: { amd64: base } });
+    await pushIndex(c, 'calico/node', 'v3.27.3', multi('calico-node'));
+    await pushIndex(c, 'calico/cni', 'v3.27.3', multi('calico-cni'));
+    // kk's cn naming: everything flattened under kubesphereio/
+    await pushIndex(c, 'kubesphereio/pause', '3.9', fx.pause);
+    await pushIndex(c, 'kubesphereio/node', 'v3.27.3', multi('calico-node'));
+  });
+  ({ reg, proxy, work } = env);
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  await work?.cleanup();
+  await env?.stop();
 });
 
 const manifest = (images: string[], arches = ['amd64', 'arm64']) => `apiVersion: kubekey.kubesphere.io/v1alpha2
