@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run, stopChild } from './exec.js';
 
 // A real containerd (Debian's 1.6) in a temp dir with its own root, state, sockets and plugin dirs; the CRI
 // plugin is disabled so no CNI is needed. `ctr` talks to it through `address`.
@@ -86,18 +86,6 @@ async function waitReady(child: ChildProcess, address: string, log: () => string
   throw new Error(`containerd did not answer on ${address} within 20 s: ${log()}`);
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 // Start containerd in a fresh temp dir; stop() ends it and removes the dir.
 export async function startContainerd(): Promise<TestContainerd> {
   const why = containerdUnavailable();
@@ -112,7 +100,7 @@ export async function startContainerd(): Promise<TestContainerd> {
   const kill = (): void => void child.kill('SIGKILL');
   process.once('exit', kill);
   const stop = async (): Promise<void> => {
-    await stopChild(child);
+    await stopChild(child, 5000);
     process.off('exit', kill);
     await rm(dir, { recursive: true, force: true });
   };

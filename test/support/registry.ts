@@ -4,7 +4,7 @@ import { request as httpGet } from 'node:http';
 import { request as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run, stopChild } from './exec.js';
 import { freePort } from './ports.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
@@ -104,18 +104,6 @@ async function waitReady(s: Spawned, url: string, ca: Buffer | undefined): Promi
   throw new Error(`docker-registry did not answer on ${url}/v2/ within 15 s: ${s.stderr()}`);
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 type ModeSetup = { http?: object; auth?: object; tls?: { cert: string; certsDir: string }; token?: TokenServer; creds?: TestRegistry['creds'] };
 
 async function setupMode(opts: StartRegistryOptions, dir: string): Promise<ModeSetup> {
@@ -163,7 +151,7 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<TestReg
       ...(setup.creds ? { creds: setup.creds } : {}),
       ...(setup.token ? { token: setup.token } : {}),
       stop: async () => {
-        await stopChild(spawned.child);
+        await stopChild(spawned.child, 3000);
         await setup.token?.stop();
         await rm(dir, { recursive: true, force: true });
       },
