@@ -1,0 +1,63 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor, Platform } from '../oci/index.js';
+import type { Digest, Reference } from '../reference/index.js';
+
+// The seams every "place images live" implements (regclient's scheme.API, ggcr's remote/layout pair): a registry
+// repository, an OCI-layout directory, a kko or kk artifact (read-only), the archive writer (write-only).
+// Every method takes the one Reference type; a store ignores the parts it has no use for (a layout has no registry
+// host, but keeps the full name as its ref-name annotation). A tag or a digest in the Reference picks the manifest.
+
+// One manifest exactly as stored: its bytes, the media type it is stored as, and the digest computed over the bytes.
+export type ManifestContent = { readonly bytes: Buffer; readonly mediaType: string; readonly digest: Digest };
+
+export type StoreOptions = { readonly signal?: AbortSignal };
+
+// offset > 0 reads from there on (Range); verify: false when the caller hashes the stream itself (export's cache).
+export type BlobReadOptions = StoreOptions & { readonly offset?: number; readonly verify?: boolean };
+
+// A body for putBlob that can be opened again: a retry or a resumed upload reopens it at an offset.
+export type BlobOpener = (offset: number) => Promise<Readable>;
+
+export interface ContentSource {
+  // For messages: "registry 127.0.0.1:5000", "OCI layout ./images", "artifact kubekey-artifact.tar.gz".
+  readonly description: string;
+  // The descriptor a tag or digest resolves to (a claim where the store only reports it), or undefined when absent.
+  headManifest(ref: Reference, opts?: StoreOptions): Promise<Descriptor | undefined>;
+  // The manifest bytes, digest-checked: a by-digest read must hash to that digest.
+  getManifest(ref: Reference, opts?: StoreOptions): Promise<ManifestContent>;
+  // A blob of ref's repository: its descriptor, or undefined when absent.
+  headBlob(ref: Reference, digest: Digest, opts?: StoreOptions): Promise<Descriptor | undefined>;
+  // A stream of the blob, failing with DIGEST_MISMATCH at the end when the bytes do not hash to desc.digest.
+  getBlob(ref: Reference, desc: Descriptor, opts?: BlobReadOptions): Promise<Readable>;
+  // Every tag of ref's repository.
+  listTags(ref: Reference, opts?: StoreOptions): Promise<string[]>;
+}
+
+export interface ContentTarget {
+  readonly description: string;
+  headBlob(ref: Reference, digest: Digest, opts?: StoreOptions): Promise<Descriptor | undefined>;
+  headManifest(ref: Reference, opts?: StoreOptions): Promise<Descriptor | undefined>;
+  // Store a blob under ref's repository; the target verifies desc.digest and desc.size before it keeps the bytes.
+  putBlob(ref: Reference, desc: Descriptor, body: BlobOpener, opts?: StoreOptions): Promise<void>;
+  // Cross-repository mount where the target can; false when it declined (then putBlob).
+  mountBlob?(ref: Reference, digest: Digest, from: Reference, opts?: StoreOptions): Promise<boolean>;
+  // Store a manifest under ref's tag (or its digest when ref has none); returns the digest of exactly these bytes.
+  putManifest(ref: Reference, manifest: ManifestContent, opts?: StoreOptions): Promise<Digest>;
+}
+
+export interface ContentStore extends ContentSource, ContentTarget {}
+
+// What copyImage reports as it goes: one event per blob and manifest, in the order they finish.
+export type CopyEvent =
+  | { readonly kind: 'blob-present'; readonly digest: Digest; readonly size: number }
+  | { readonly kind: 'blob-mounted'; readonly digest: Digest; readonly size: number }
+  | { readonly kind: 'blob-copied'; readonly digest: Digest; readonly size: number }
+  | { readonly kind: 'blob-bytes'; readonly digest: Digest; readonly bytes: number }
+  | { readonly kind: 'manifest-put'; readonly digest: Digest; readonly ref: Reference };
+
+export type CopyOptions = StoreOptions & {
+  // Children of an index to copy; all when unset. The index itself is copied only when every child is.
+  readonly platforms?: readonly Platform[];
+  readonly concurrency?: number; // blobs in flight per image
+  readonly onEvent?: (e: CopyEvent) => void;
+};
