@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { KkManifest } from '../manifest/index.js';
 import type { ImageSource } from '../mirror/index.js';
 import { defaultCredentials, RegistryClient, resolveRegistryHostOptions, type CredentialProvider, type HttpOptions, type KkAuthEntry } from '../registry/index.js';
 
@@ -9,6 +10,11 @@ export type ClientPoolOptions = {
   http?: HttpOptions; // retries, backoff, per-host concurrency (tests shorten them)
   credentials?: CredentialProvider;
 };
+
+// kk's registry.auths of every manifest (a later manifest's entry for a host wins).
+export function manifestAuths(manifests: readonly KkManifest[]): Record<string, KkAuthEntry> {
+  return Object.assign({}, ...manifests.map((m) => m.spec.registry?.auths ?? {})) as Record<string, KkAuthEntry>;
+}
 
 // One RegistryClient per endpoint and transport setting, shared by every image of a run.
 export class ClientPool {
