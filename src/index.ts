@@ -18,6 +18,7 @@ export type { NodeConfigFormat, NodeConfigInput, LocalRegistry, RenderedConfig, 
 export { BlobCache } from './cache/index.js';
 export { RegistryClient, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
 export type { RegistryClientOptions, CredentialProvider } from './registry/index.js';
+export type { Host, HostTls } from './host/index.js';
 export { exportArtifact, precheck, planExport, writeArchive } from './export/index.js';
 export type { ExportOptions, ExportReport, ExportEvent, PrecheckReport, Compression } from './export/index.js';
 export { planDownloads, fetchBinary, fetchIso, HttpDownloader } from './download/index.js';
