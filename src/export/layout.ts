@@ -1,16 +1,11 @@
 import type { BlobCache } from '../cache/index.js';
 import type { TarEntry } from '../archive/tar.js';
+import { COMPRESSED_MEDIA_TYPE, OCI_LAYOUT, REF_NAME_ANNOTATION } from '../artifact-format/index.js';
 import { MediaType } from '../oci/index.js';
 import type { FetchedImage } from './fetch-image.js';
 import { byRefName } from './plan.js';
 
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
-// Layers already gzip/zstd (OCI "+gzip"/"+zstd", Docker ".tar.gzip"): the archive writer stores them instead of deflating.
-export const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
-
-// images/oci-layout (image-spec image-layout.md).
-export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
 
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
