@@ -8,6 +8,6 @@ export type { SelectedImage } from './select.js';
 export { planBinaries, binaryAtPath } from './binaries.js';
 export { resolveKkVersion } from './kk-version.js';
 export type { KkVersionOptions, KkVersionChoice } from './kk-version.js';
-export type { BinaryItem } from './binaries.js';
+export type { BinaryItem, BinaryNeeds } from './binaries.js';
 export { ARCHES } from './schema.js';
 export type { Arch, KubeKeyProfile, ComponentDescriptor, Checksums } from './schema.js';

@@ -1,5 +1,5 @@
 export { exportArtifact } from './run.js';
-export type { ExportOptions, ExportReport, ImageFailure } from './run.js';
+export type { ExportOptions, ExportReport, ItemFailure } from './run.js';
 export { writeArchive } from '../archive/write.js';
 export type { Compression } from '../archive/write.js';
 export { planExport, layoutRefName } from './plan.js';

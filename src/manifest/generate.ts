@@ -3,7 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { assertChoices, type ClusterChoices } from '../catalog/choices.js';
 import type { KubeKeyProfile } from '../catalog/schema.js';
 import { effectiveChoices, selectImages, type SelectedImage } from '../catalog/select.js';
-import { manifestSchemaComment } from '../json-schemas.js';
+import { manifestSchemaComment } from '../schema-url.js';
 import { VERSION } from '../version.js';
 import { MANIFEST_API_VERSION, MANIFEST_KIND, type KkComponents, type KkManifest, type KkoRecord } from './schema.js';
 
