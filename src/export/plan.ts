@@ -1,3 +1,4 @@
+import { plannedFiles, type DownloadPlan } from '../download/index.js';
 import { KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { resolveImageSources, type EffectivePolicy, type ImageSource } from '../mirror/index.js';
@@ -40,4 +41,10 @@ export function planExport(manifests: readonly KkManifest[], policy: EffectivePo
 // Byte order of layout ref names: the one order of index.json, the inventory and the report.
 export function byRefName(a: { planned: PlannedImage }, b: { planned: PlannedImage }): number {
   return a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0;
+}
+
+// The whole --dry-run plan: every image × arch and every file, each with the sources the fetch tries, in its order
+// (plannedFiles takes them from the functions the fetch uses, so helm in the cn zone starts at QingStor in both).
+export function planArtifact(manifests: readonly KkManifest[], policy: EffectivePolicy, classify: (ref: string) => string | undefined, downloads: DownloadPlan): ExportPlan & ReturnType<typeof plannedFiles> {
+  return { ...planExport(manifests, policy, classify), ...plannedFiles(downloads, policy) };
 }

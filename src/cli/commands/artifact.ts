@@ -2,12 +2,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
-import { exportArtifact, planExport } from '../../export/index.js';
+import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
 import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, assertNotAnInput, assertWritable, cacheDirFor, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
-import { assertBinaryChecksums, planManifestDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
+import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
@@ -86,12 +86,11 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
-    const plan = planExport(manifests, policy, classify);
-    const files = plannedFiles(downloads, policy);
-    if (o.json) printJson(ctx, { ...plan, ...files });
+    const plan = planArtifact(manifests, policy, classify, downloads);
+    if (o.json) printJson(ctx, plan);
     else {
       for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
-      for (const f of [...files.binaries, ...files.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
+      for (const f of [...plan.binaries, ...plan.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
     }
     return;
   }
