@@ -171,6 +171,8 @@ export class BlobCache {
       } catch (err) {
         lastError = err;
         opts.signal?.throwIfAborted();
+        // A source that checked its own bytes and found them wrong: what it sent is no base for a resume.
+        if (isKkoError(err) && err.code === 'DIGEST_MISMATCH') await rm(partial, { force: true });
         if (!retryable(err)) throw err;
         this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
       }
