@@ -2,3 +2,4 @@ export { BlobCache } from './blob-cache.js';
 export type { BlobFetcher, BlobRef, EnsureResult, EnsureOptions, BlobCacheOptions, CorruptBlob } from './blob-cache.js';
 export { holdOwnerFile, isStale } from './lock.js';
 export { hashFile } from './hash-file.js';
+export { CacheTarget } from './cache-target.js';
