@@ -22,6 +22,8 @@ export type { ContentSource, ContentTarget, ContentStore, ManifestContent, CopyE
 export { OciLayout } from './layout/index.js';
 export type { OciLayoutOptions, RefNameForm } from './layout/index.js';
 export { copyImage } from './copy/index.js';
+export { parsePlatform, formatPlatform } from './oci/index.js';
+export type { Descriptor, Platform } from './oci/index.js';
 export type { CopyResult } from './copy/index.js';
 export type { Host, HostTls } from './host/index.js';
 export { exportArtifact, precheck, planExport, writeArchive } from './export/index.js';

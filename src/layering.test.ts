@@ -25,7 +25,7 @@ const LAYERS: Record<string, readonly string[]> = {
   // The seams every image store implements.
   content: [...CORE],
   mirror: [...CORE, 'host'],
-  cache: [...CORE],
+  cache: [...CORE, 'content'],
   registry: [...CORE, 'host', 'content'],
   layout: [...CORE, 'cache', 'content'],
   copy: [...CORE, 'content'],

@@ -80,6 +80,24 @@ describe('BlobCache', () => {
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 
+  it('a source that fails its own digest check leaves no partial: the next fetch starts from 0', async () => {
+    const data = randomBytes(100_000);
+    const cache = new BlobCache(root);
+    const verdict = new KkoError('DIGEST_MISMATCH', 'reading blob: content hashes to sha256:00');
+    const lying: BlobFetcher = async () =>
+      Readable.from(
+        (async function* () {
+          yield Buffer.from(data);
+          throw verdict; // a verifying source (VerifyStream, the registry's BlobCheck) fails after the last byte
+        })(),
+      );
+    await expect(cache.ensure(blobOf(data), lying)).rejects.toBe(verdict);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    const s = server(data);
+    expect(await cache.ensure(blobOf(data), s.fetch)).toMatchObject({ resumedFrom: 0, cached: false });
+    expect(s.calls).toEqual([0]);
+  });
+
   it('a garbage partial (longer than the blob) is dropped, and a wrong resumed partial fails the digest', async () => {
     const data = randomBytes(50_000);
     const cache = new BlobCache(root);

@@ -5,3 +5,4 @@ export { hashFile } from './hash-file.js';
 export { resumeInto } from './resume.js';
 export type { ResumeOptions, ResumeState } from './resume.js';
 export { defaultCacheDir } from './dir.js';
+export { CacheTarget } from './cache-target.js';

@@ -39,6 +39,11 @@ export async function resumeInto(file: string, state: ResumeState, fetch: BlobFe
     } catch (err) {
       lastError = err;
       opts.signal?.throwIfAborted();
+      // A source that checked its own bytes and found them wrong: what it sent is no base for a resume.
+      if (isKkoError(err) && err.code === 'DIGEST_MISMATCH') {
+        await rm(file, { force: true });
+        throw err;
+      }
       if (!retryable(err)) throw err;
       (opts.logger ?? noopLogger).debug(`${opts.what}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
     }

@@ -60,5 +60,8 @@ export type CopyOptions = StoreOptions & {
   // Children of an index to copy; all when unset. The index itself is copied only when every child is.
   readonly platforms?: readonly Platform[];
   readonly concurrency?: number; // blobs in flight per image
+  // false: read source blobs with verify: false, for a target that hashes every byte itself before it keeps them
+  // (the export cache), so a corrupt source is reported once, by the target. Default true: both ends check.
+  readonly verifySource?: boolean;
   readonly onEvent?: (e: CopyEvent) => void;
 };

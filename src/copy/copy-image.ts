@@ -16,7 +16,7 @@ export type CopyResult = {
 };
 
 type Ends = { src: ContentSource; srcRef: Reference; dst: ContentTarget; dstRef: Reference; opts: CopyOptions };
-type Counts = { copied: number; present: number; mounted: number; bytesSent: number };
+export type BlobCounts = { copied: number; present: number; mounted: number; bytesSent: number };
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -37,8 +37,7 @@ export async function copyImage(src: ContentSource, srcRef: Reference, dst: Cont
   }
   const { children, put } = await selectChildren(ends, top);
   const images = children.length > 0 ? children : [top];
-  const counts: Counts = { copied: 0, present: 0, mounted: 0, bytesSent: 0 };
-  await copyBlobs(ends, uniqueBlobs(images), counts);
+  const counts = await copyBlobs(src, srcRef, dst, dstRef, uniqueBlobs(images), opts);
   let manifests = 0;
   for (const child of children) {
     await putManifest(ends, { ...untagged(dstRef), digest: child.digest }, child);
@@ -111,15 +110,20 @@ function uniqueBlobs(images: readonly ManifestContent[]): Descriptor[] {
   return [...seen.values()];
 }
 
-// Every blob, bounded; the first failure stops new ones, waits for those in flight and is thrown.
-async function copyBlobs(ends: Ends, blobs: readonly Descriptor[], counts: Counts): Promise<void> {
-  const limit = ends.opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const results = await mapLimit(blobs, limit, (d) => copyBlob(ends, d, counts), { stopOnError: true, signal: ends.opts.signal });
+// The blob step of copyImage on its own (export copies an image's layers into its cache with it): every blob of
+// `blobs` from src to dst, at most opts.concurrency at once; the first failure stops new ones, waits for those in
+// flight and is thrown. Returns what happened to them.
+export async function copyBlobs(src: ContentSource, srcRef: Reference, dst: ContentTarget, dstRef: Reference, blobs: readonly Descriptor[], opts: CopyOptions = {}): Promise<BlobCounts> {
+  const ends: Ends = { src, srcRef, dst, dstRef, opts };
+  const counts: BlobCounts = { copied: 0, present: 0, mounted: 0, bytesSent: 0 };
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const results = await mapLimit(blobs, limit, (d) => copyBlob(ends, d, counts), { stopOnError: true, signal: opts.signal });
   const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
   if (failed) throw failed.reason;
+  return counts;
 }
 
-async function copyBlob(ends: Ends, d: Descriptor, counts: Counts): Promise<void> {
+async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<void> {
   const { src, srcRef, dst, dstRef, opts } = ends;
   const so = opts.signal ? { signal: opts.signal } : {};
   const digest = parseDigest(d.digest);
@@ -136,7 +140,7 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: Counts): Promise<void
   }
   let sourceError: unknown;
   const open = async (offset: number): Promise<Readable> => {
-    const s = await src.getBlob(srcRef, d, { ...so, offset });
+    const s = await src.getBlob(srcRef, d, { ...so, offset, ...(opts.verifySource === false ? { verify: false } : {}) });
     const counter = new CountStream((n) => {
       counts.bytesSent += n;
       emit({ kind: 'blob-bytes', digest, bytes: n });

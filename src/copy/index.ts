@@ -1,2 +1,2 @@
-export { copyImage } from './copy-image.js';
-export type { CopyResult } from './copy-image.js';
+export { copyImage, copyBlobs } from './copy-image.js';
+export type { CopyResult, BlobCounts } from './copy-image.js';

@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { BlobCache } from '../cache/index.js';
+import { CacheTarget, type BlobCache } from '../cache/index.js';
+import type { CopyEvent } from '../content/index.js';
+import { copyBlobs } from '../copy/index.js';
 import { KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import type { ImageSource } from '../mirror/index.js';
 import { MediaType, formatPlatform, parseConfigPlatform, parseManifestJson, parsePlatform, platformMatches, selectManifests, type Descriptor, type ImageManifest, type Platform } from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest } from '../reference/index.js';
-import type { ManifestResponse, RegistryClient, Semaphore } from '../registry/index.js';
+import { RegistryStore, type ManifestResponse, type RegistryClient, type Semaphore } from '../registry/index.js';
 import type { ClientPool } from './clients.js';
 import { toOciManifest } from './convert.js';
 import type { PlannedImage } from './plan.js';
@@ -163,20 +165,21 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
   return have;
 }
 
+// One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
+// from this source with Range resumes. The cache hashes every byte, so the registry read is not hashed twice.
 async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
-  const blob = { digest, size: d.size };
+  const ref = { registry: client.registry, repository: repo };
+  const onEvent = (e: CopyEvent): void => {
+    if (e.kind !== 'blob-bytes') return;
+    tracker.fetched += e.bytes;
+    deps.onBytes?.(e.bytes);
+  };
   // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
   const release = await deps.blobSlots.acquire();
   try {
-    const r = await deps.cache.ensure(blob, (offset) => client.getBlob(repo, digest, { offset, verify: false, ...(deps.signal ? { signal: deps.signal } : {}) }), {
-      signal: deps.signal,
-      onBytes: (n) => {
-        tracker.fetched += n;
-        deps.onBytes?.(n);
-      },
-    });
-    return r.path;
+    await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], { verifySource: false, onEvent, ...(deps.signal ? { signal: deps.signal } : {}) });
+    return deps.cache.blobPath(digest);
   } finally {
     release();
   }

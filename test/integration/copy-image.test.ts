@@ -182,6 +182,7 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
     expect(err2).toMatchObject({ code: 'DIGEST_MISMATCH' });
     await expect(readFile(new OciLayout(outDir).blobPath(layer.descriptor.digest))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await new OciLayout(outDir).headManifest(ref(APISERVER))).toBeUndefined();
+    expect(await readdir(outDir)).not.toContain('tmp'); // no partial of known-bad bytes kept for a resume
   });
 
   it('filters a multi-arch index by platform: one platform puts that child under the tag', async () => {
