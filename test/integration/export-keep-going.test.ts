@@ -89,6 +89,19 @@ describe('export --keep-going with more failures than --concurrency', () => {
     expect(files.requests.length).toBeGreaterThanOrEqual(rep.files.length);
   });
 
+  it('precheck --concurrency bounds the registry lookups in flight (the flag reaches the library)', async () => {
+    const dir = await setup();
+    const stalled = async (n: string): Promise<number> => {
+      proxy.clear();
+      proxy.add({ path: '/manifests/', times: Infinity, fault: { kind: 'stall', ms: 150 } }); // lookups overlap
+      const r = await runCli(['precheck', ...args, '--concurrency', n, '--json'], { cwd: dir, env: { HOME: dir } });
+      expect(r.code).toBe(1); // the missing images
+      return proxy.maxInFlight;
+    };
+    expect(await stalled('2')).toBeLessThanOrEqual(2);
+    expect(await stalled('8')).toBeGreaterThan(2);
+  });
+
   it('errors are grouped by cause: one mirror refusing 12 images is one error with the items, the 404 binaries another', async () => {
     const dir = await setup();
     const r = await runCli(['artifact', 'export', ...args, '-o', 'out.tar.gz', '--concurrency', '3', '--keep-going'], { cwd: dir, env: { HOME: dir } });
