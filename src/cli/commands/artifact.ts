@@ -12,6 +12,7 @@ import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan }
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
+import { registerArtifactServe } from './artifact-serve.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -227,4 +228,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
+  registerArtifactServe(artifact, ctx);
 }
