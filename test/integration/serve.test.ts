@@ -1,58 +1,37 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../src/artifact-store/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { startServer, type RunningServer } from '../../src/serve/index.js';
-import { buildImage, buildIndex, buildLayer, buildMultiArch, fixtureSet, pushImage, pushIndex } from '../support/builders.js';
-import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { exportServeFixture, type ServeFixture } from '../support/serve-fixture.js';
 import { TEST_PASSWORD, TEST_USER, writeTls } from '../support/registry.js';
-import { runCli } from '../cli/run-cli.js';
 
 // `kko artifact serve` against real clients: skopeo (containers/image, what kk uses) inspects and copies from it,
 // node's fetch checks the protocol edges, and every digest is compared with the artifact's and the registry's.
 
 const sh = promisify(execFile);
-const fx = fixtureSet({ baseSize: 300 * 1024, layerSize: 150 * 1024 });
-let env: ProxiedRegistry;
+let fixture: ServeFixture;
 let client: RegistryClient;
+let env: ServeFixture['env'];
 let dir: string;
-let artifact: string;
 let store: ArtifactStore;
 let srv: RunningServer;
 
-const SERVE_IMAGES = ['docker.io/calico/node:v3.27.3', 'docker.io/kubesphere/kube-apiserver:v1.28.12', 'docker.io/kubesphere/pause-docker:3.9', 'quay.io/calico/kko-cni:v1'];
-
 beforeAll(async () => {
-  env = await startProxiedRegistry('kko-serve-', async (c) => {
-    const api = (architecture: string) => buildImage({ name: 'kube-apiserver', layerSize: 150 * 1024, platform: { os: 'linux', architecture } });
-    await pushIndex(c, 'kubesphere/kube-apiserver', 'v1.28.12', buildIndex([api('amd64'), api('arm64'), api('s390x')]));
-    await pushIndex(c, 'kubesphere/pause-docker', '3.9', fx.pauseDocker);
-    await pushIndex(c, 'calico/node', 'v3.27.3', buildMultiArch('calico-node', { layerSize: 700 * 1024, base: { amd64: buildLayer('calico-base', 2 * 1024 * 1024) } }));
-    await pushIndex(c, 'quay/calico/kko-cni', 'v1', buildMultiArch('kko-cni', { layerSize: 100 * 1024 }));
-    await pushImage(c, 'unused', 'x', fx.apiserver);
-  });
-  client = new RegistryClient(env.reg.host, { plainHTTP: true });
-  dir = join(env.work.dir, 'x');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${SERVE_IMAGES.map((i) => `  - ${i}\n`).join('')}`);
-  const mirror = (prefix: string, path = '') => `- prefix: ${prefix}\n  mirrors:\n  - {location: ${env.reg.host}${path}, plainHTTP: true}\n  upstream: false\n`;
-  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${mirror('docker.io')}${mirror('quay.io', '/quay')}`);
-  const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
-  expect(r.stderr).toBe('');
-  artifact = join(dir, 'out.tar.gz');
-  store = await ArtifactStore.open(artifact);
+  fixture = await exportServeFixture('kko-serve-');
+  ({ client, env, dir } = fixture);
+  store = await ArtifactStore.open(fixture.artifact);
   srv = await startServer(store, { listen: { host: '127.0.0.1', port: 0 } });
 }, 180_000);
 
 afterAll(async () => {
   await srv?.close();
   await store?.close();
-  await client?.close();
-  await env?.stop();
+  await fixture?.stop();
 });
 
 const host = () => srv.url.slice('http://'.length);
