@@ -48,7 +48,13 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
 export async function startServer(store: ArtifactStore, opts: ServeOptions): Promise<RunningServer> {
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
   const handler = new DistributionHandler({ store, names: new ServedNames(store, opts.namespaceOverride ? { namespaceOverride: opts.namespaceOverride } : {}), ...(auth ? { auth } : {}), ...(opts.log ? { log: opts.log } : {}) });
-  const onRequest = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => void handler.handle(req, res);
+  let stopping = false;
+  // While stopping, every response ends its connection, so close() need not wait out keep-alive timeouts.
+  const onRequest = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+    if (stopping) res.shouldKeepAlive = false;
+    res.once('finish', () => stopping && server.closeIdleConnections());
+    void handler.handle(req, res);
+  };
   const server: Server = opts.tls
     ? createHttpsServer({ cert: await pem(opts.tls.cert, 'TLS certificate'), key: await pem(opts.tls.key, 'TLS key') }, onRequest)
     : createHttpServer(onRequest);
@@ -62,6 +68,7 @@ export async function startServer(store: ArtifactStore, opts: ServeOptions): Pro
     port: addr.port,
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
+        stopping = true;
         const timer = setTimeout(() => server.closeAllConnections(), opts.drainMs ?? 10_000);
         server.close(() => {
           clearTimeout(timer);

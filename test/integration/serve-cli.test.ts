@@ -53,10 +53,15 @@ describe('kko artifact serve (spawned)', () => {
     await sh('skopeo', ['copy', '--quiet', '--all', '--src-tls-verify=false', '--src-creds', 'someone:secret-Zq7', `docker://${host}/calico/node:v3.27.3`, `oci:${out}:node`]);
     const rss = await peakRssMiB(s.child.pid as number);
     expect(rss).toBeLessThan(256);
-    // a request in flight when SIGTERM arrives still completes
-    const slow = fetch(`${s.url}/v2/calico/node/tags/list`);
+    // a blob download in flight when SIGTERM arrives (headers received, body not yet read) still completes
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const list = JSON.parse(await readFile(join(out, 'blobs/sha256', (index.manifests[0]?.digest as string).slice(7)), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const image = JSON.parse(await readFile(join(out, 'blobs/sha256', (list.manifests[0]?.digest as string).slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const big = image.layers.reduce((a, b) => (b.size > a.size ? b : a));
+    const inFlight = await fetch(`${s.url}/v2/calico/node/blobs/${big.digest}`);
     s.child.kill('SIGTERM');
-    expect((await slow).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await inFlight.arrayBuffer()).byteLength).toBe(big.size);
     expect(await s.exit).toBe(143);
     expect(s.stderr()).toMatch(/127\.0\.0\.1 GET \/v2\/calico\/node\/blobs\/sha256:[a-f0-9]{64} 200 \d+ms/);
     expect(s.stderr()).not.toContain('secret-Zq7');
