@@ -11,7 +11,7 @@ import type { KubeKeyProfile } from '../catalog/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import { Semaphore, type HttpOptions, type CredentialProvider, type ManifestResponse } from '../registry/index.js';
 
-import { ClientPool } from './clients.js';
+import { ClientPool, manifestAuths } from './clients.js';
 import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
@@ -21,6 +21,7 @@ import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '.
 import { layoutEntries } from './layout.js';
 import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
+import { runPreflight, type PreflightOutcome, type PreflightStep } from './preflight.js';
 
 export type ExportOptions = {
   manifests: KkManifest[];
@@ -43,14 +44,16 @@ export type ExportOptions = {
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
   signer?: Signer; // #12: sign kko/inventory.json (kko/inventory.json.sig, next to it)
+  preflight?: readonly PreflightStep[]; // #12: lock check, image signatures: after planning, before any layer
   // SIGINT/SIGTERM from the CLI: requests, downloads and the archive writer stop, the archive's temp file is removed
   // (the cache's partials stay: a re-run resumes them) and the signal's reason is thrown.
   signal?: AbortSignal;
 };
 
-export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
+// One item of the plan that failed: an image × arch (`image`) or a binary / ISO (`file`), with why.
+export type ItemFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
 // items: every image × arch and file of the plan, tried or not (what "N of M failed" counts).
-export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
+export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
 // written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
@@ -58,11 +61,12 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const started = Date.now();
   const run = new ExportRun(opts);
   await removeLeftovers(opts, run.cache);
+  const extra = await run.preflight(opts.preflight ?? []);
   const { plan, items, images, files, failures } = await run.fetchAll();
   opts.signal?.throwIfAborted();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
   const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
-  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
+  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report, extra);
   run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
   return report;
 }
@@ -75,11 +79,11 @@ async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<v
 }
 
 // Inventory and checksums first, then the layout and the files, as one archive.
-async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport): Promise<string> {
+async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport, extra: PreflightOutcome): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
-  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile);
+  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile, extra.inventory);
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
-  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
+  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache, 'images/', extra.blobs), ...fileEntries(report.files)]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
   const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}) }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);
@@ -94,7 +98,7 @@ class ExportRun {
   readonly cache: BlobCache;
   readonly emit: EventSink;
   readonly #opts: ExportOptions;
-  readonly #plan: ExportPlan;
+  #plan: ExportPlan;
   readonly #tasks: FileTask[];
   readonly #concurrency: number;
   readonly #pool: ClientPool;
@@ -103,7 +107,7 @@ class ExportRun {
   readonly #manifests = new Map<string, Promise<ManifestResponse>>();
   readonly #images: FetchedImage[] = [];
   readonly #files: FetchedFile[] = [];
-  readonly #failures: ImageFailure[] = [];
+  readonly #failures: ItemFailure[] = [];
   readonly #seen = new Set<string>();
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
   #stopped = false; // a failure without keepGoing: nothing new starts
@@ -118,7 +122,7 @@ class ExportRun {
     const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
     this.cache = new BlobCache(opts.cacheDir, { onCorrupt, ...(opts.logger ? { logger: opts.logger } : {}) });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
-    const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
+    const auths = manifestAuths(opts.manifests);
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
     const http: HttpOptions = { maxConcurrency: this.#concurrency, ...opts.http };
     this.#pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
@@ -126,10 +130,24 @@ class ExportRun {
     this.#downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
   }
 
+  // The preflight steps (#12) on the plan, before any layer is fetched; the plan they return is what gets fetched.
+  // A refusal closes the clients (fetchAll does otherwise).
+  async preflight(steps: readonly PreflightStep[]): Promise<PreflightOutcome> {
+    const ctx = { plan: this.#plan, policy: this.#opts.policy, deps: this.#deps(undefined), concurrency: this.#concurrency, emit: this.emit, ...(this.#opts.logger ? { logger: this.#opts.logger } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
+    try {
+      const out = await runPreflight(steps, ctx);
+      this.#plan = out.plan;
+      return out;
+    } catch (err) {
+      await Promise.all([this.#pool.close(), this.#downloader.close()]);
+      throw err;
+    }
+  }
+
   // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
   // never ends its worker). Resolving (manifests and config: small) runs ahead of the fetches, so the total bytes
   // are known early. An abort stops both.
-  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[] }> {
+  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[] }> {
     const plan = this.#plan;
     this.emit({ type: 'plan', images: plan.images.length, files: this.#tasks.length, arches: plan.arches, zone: plan.zone });
     if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
@@ -145,8 +163,8 @@ class ExportRun {
     return { plan, items: plan.images.length + this.#tasks.length, images: this.#images, files: this.#files, failures: this.#failures };
   }
 
-  #deps(p: PlannedImage): FetchDeps {
-    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), onBytes: (n) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) };
+  #deps(p: PlannedImage | undefined): FetchDeps {
+    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}) };
   }
 
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
@@ -186,7 +204,7 @@ class ExportRun {
     this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
   }
 
-  #fail(failure: ImageFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
+  #fail(failure: ItemFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
     const e = failure.error;
     if (this.#opts.signal?.aborted) throw e; // interrupted: the run stops, nothing failed
     this.#failures.push(failure);

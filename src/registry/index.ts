@@ -4,8 +4,9 @@ export { RegistryError, redactUrl, isRetryableStatus } from './errors.js';
 export type { OciErrorEntry } from './errors.js';
 export { backoffDelay, parseRetryAfter } from './retry.js';
 export { Semaphore } from './semaphore.js';
-export type { FetchFn, SleepFn, HttpOptions } from './http.js';
-export type { RegistryTlsOptions } from './tls.js';
+export { HttpTransport, discardBody } from './http.js';
+export type { FetchFn, SleepFn, HttpOptions, HttpResponse, TransportFailure, TransportProfile } from './http.js';
+export { rangedBody } from './blob-stream.js';
 export { loadCertsDir } from './tls.js';
 export { parseChallenges } from './auth/challenge.js';
 export type { Challenge } from './auth/challenge.js';
@@ -21,3 +22,5 @@ export type { Credential, CredentialProvider, KkAuthEntry } from './auth/credent
 export { DockerConfigCredentials, ContainersAuthCredentials, runCredentialHelper } from './auth/config-files.js';
 export type { ConfigFileOptions, HelperRunner } from './auth/config-files.js';
 export { defaultCredentials } from './auth/default.js';
+export { RegistryStore, manifestKey } from './store.js';
+export type { RegistryStoreOptions } from './store.js';

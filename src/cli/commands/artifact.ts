@@ -1,18 +1,18 @@
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
-import { exportArtifact, planExport } from '../../export/index.js';
+import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
-import { loadMirrorPolicy } from '../../mirror/index.js';
-import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
-import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
+import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
+import { absPath, assertNotAnInput, assertWritable, cacheDirFor, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
+import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
+import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -24,7 +24,7 @@ import { readManifests } from './manifest-read.js';
 
 export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[]; retries: string };
 
-type ExportOptions = NetworkOptions & {
+type ExportOptions = NetworkOptions & SupplyOptions & {
   manifest: string[];
   kkVersion?: string;
   output: string;
@@ -55,24 +55,14 @@ async function assertPartsWritable(output: string, force: boolean): Promise<void
   for (const path of [partsListName(output), ...(await presentParts(output)).values()]) await assertWritable(path, force);
 }
 
-// The binaries and ISOs of the manifests. The kk release only decides binaries, so an images-only manifest
-// needs no profile (and gets no notice about one).
+// The binaries and ISOs of the manifests (planManifestDownloads), the kk release picked as every command picks it.
 export async function downloadsFor(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], kkVersion: string | undefined): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
-  const manifests = parsed.map((p) => p.manifest);
-  const hasBinaries = manifests.some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
-  if (!hasBinaries) return { downloads: planDownloads(catalog, catalog.newestProfile(), parsed) };
-  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
-  const profile = catalog.profile(await resolveKkVersion(ctx, catalog, kkVersion, recorded));
-  return { downloads: planDownloads(catalog, profile, parsed), profile };
+  return planManifestDownloads(catalog, parsed, (recorded) => resolveKkVersion(ctx, catalog, kkVersion, recorded));
 }
 
-// --cache, else $KKO_CACHE_DIR, else $XDG_CACHE_HOME/kko, else ~/.cache/kko.
-export function cacheDirFor(ctx: CommandContext, flag: string | undefined): string {
-  if (flag) return absPath(ctx, flag);
-  const env = ctx.io.env;
-  if (env.KKO_CACHE_DIR) return absPath(ctx, env.KKO_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME ? absPath(ctx, env.XDG_CACHE_HOME) : join(env.HOME ?? homedir(), '.cache');
-  return join(base, 'kko');
+// The mirror policy of --zone / --mirror-config (else $KKZONE / $KKO_MIRROR_CONFIG).
+export function policyFor(ctx: CommandContext, o: NetworkOptions): Promise<EffectivePolicy> {
+  return loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
 }
 
 export function retriesOf(o: NetworkOptions): number {
@@ -100,15 +90,14 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const manifests = parsed.map((p) => p.manifest);
   const { downloads, profile } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   assertBinaryChecksums(downloads.binaries, catalog);
-  const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  const policy = await policyFor(ctx, o);
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
-    const plan = planExport(manifests, policy, classify);
-    const files = plannedFiles(downloads, policy);
-    if (o.json) printJson(ctx, { ...plan, ...files });
+    const plan = planArtifact(manifests, policy, classify, downloads);
+    if (o.json) printJson(ctx, plan);
     else {
       for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
-      for (const f of [...files.binaries, ...files.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
+      for (const f of [...plan.binaries, ...plan.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
     }
     return;
   }
@@ -122,11 +111,12 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     await assertWritable(output, Boolean(o.force));
   }
   const signer = o.signKey === undefined ? undefined : await signerOf(ctx, o.signKey);
+  const preflight = await supplySteps(ctx, o, parsed);
   const level = ctx.level ?? 'info';
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
   // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
   const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(preflight.length > 0 ? { preflight } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
     reportFailures(ctx, report.failures);
@@ -193,8 +183,11 @@ Examples:
   $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
   $ kko artifact export -m manifest.yaml --sign-key release.key
   $ kko artifact export -m manifest.yaml --split-size 4095M -o art.tar.gz   # art.tar.gz.part-000 … for FAT32 sticks
+  $ kko manifest lock -m manifest.yaml && kko artifact export -m manifest.yaml   # held to manifest.lock.json
+  $ kko artifact export -m manifest.yaml --update-lock                          # take moved tags on purpose
 
-Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
+Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes) or a tag moved away from
+its lock (LOCK_DRIFT: nothing downloaded), 2 invalid input (a malformed lock file, a --lock that is missing).
 `;
 
 // Flags every command that touches the network takes.
@@ -209,7 +202,7 @@ export function addNetworkOptions(cmd: Command): Command {
 
 export function registerArtifactCommands(program: Command, ctx: CommandContext): void {
   const artifact = program.command('artifact').description('build and inspect KubeKey offline artifacts');
-  addNetworkOptions(
+  addSupplyOptions(addNetworkOptions(
     artifact
       .command('export')
       .description('fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact')
@@ -224,7 +217,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('--split-size <size>', 'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32')
       .option('--force', 'overwrite an existing output file (or parts)')
       .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
-  )
+  ))
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
