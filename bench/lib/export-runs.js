@@ -40,7 +40,7 @@ export function childEnv(home) {
 }
 
 /** @param {string} repoRoot @param {string[]} args @param {object} opts @param {string[]} [nodeArgs] */
-const kko = (repoRoot, args, opts, nodeArgs = []) => measure(process.execPath, [...nodeArgs, join(repoRoot, 'bin', 'kko.js'), ...args], opts);
+export const kko = (repoRoot, args, opts, nodeArgs = []) => measure(process.execPath, [...nodeArgs, join(repoRoot, 'bin', 'kko.js'), ...args], opts);
 
 /** Registry CPU seconds used while `fn` ran (undefined off Linux). @template T @param {number} pid @param {() => Promise<T>} fn */
 export async function withRegistryCpu(pid, fn) {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { blobHex, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, type InventoryImage } from '../artifact-read/docs.js';
 import type { FileLocation } from '../artifact-read/scan.js';
@@ -8,6 +7,7 @@ import { ArtifactProblemsError, summarizeProblems, type FileRecord, type ScanRes
 import { trustOfScan, verifyScan, type VerifyOptions, type VerifyReport } from '../artifact-read/verify.js';
 import { loadCatalog } from '../catalog/index.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
+import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
 import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
 import { formatReference, type Digest, type Reference } from '../reference/index.js';
@@ -176,8 +176,8 @@ export class ArtifactStore implements ContentSource {
     const whole = start === 0 && end === b.size && opts.verify !== false;
     if (b.bytes) return Readable.from([b.bytes.subarray(start, end)]);
     await this.#files.check();
-    const chunks = readSpans(this.#files, b.spans as Spans, start, end);
-    return Readable.from(whole ? hashed(chunks, desc.digest, this.description) : chunks, { objectMode: false });
+    const body = Readable.from(readSpans(this.#files, b.spans as Spans, start, end), { objectMode: false });
+    return whole ? through(body, new VerifyStream({ digest: desc.digest, size: b.size }, `reading blob ${desc.digest} from ${this.description}`)) : body;
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {
@@ -219,15 +219,4 @@ export class ArtifactStore implements ContentSource {
     }
     return undefined;
   }
-}
-
-// Chunks passed through while hashed; DIGEST_MISMATCH after the last when they do not hash to `digest`.
-async function* hashed(chunks: AsyncIterable<Buffer>, digest: string, where: string): AsyncGenerator<Buffer> {
-  const hash = createHash('sha256');
-  for await (const c of chunks) {
-    hash.update(c);
-    yield c;
-  }
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== digest) throw new KkoError('DIGEST_MISMATCH', `reading blob ${digest} from ${where}: its bytes hash to ${got}; the file changed since it was verified`, { hint: 'restart the command so the artifact is verified again' });
 }

@@ -41,7 +41,8 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-async function writeTls(dir: string): Promise<{ cert: string; key: string; certsDir: string }> {
+// A self-signed cert for 127.0.0.1 (and its certs.d/ca.crt, as skopeo --cert-dir and containerd want it).
+export async function writeTls(dir: string): Promise<{ cert: string; key: string; certsDir: string }> {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=127.0.0.1',

@@ -11,6 +11,7 @@ import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from 
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
+import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
@@ -220,4 +221,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
+  registerArtifactServe(artifact, ctx);
 }
