@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadCatalog } from '../catalog/index.js';
 import { kkNamingOf, rewriteNamespace, splitArchTag, type RegistryFacts } from '../manifest/index.js';
+import { parseDigest } from '../reference/index.js';
 import { planPush, type NamingMode } from './plan.js';
 
 const catalog = await loadCatalog();
@@ -68,7 +69,7 @@ describe('push names per kk release', () => {
   });
 
   it('two sources that land on one name and platform: the first is pushed, a warning names both', () => {
-    const two = [{ refName: 'docker.io/kubesphere/pause:3.9-amd64', digest: 'sha256:' + 'a'.repeat(64) }, { refName: 'registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9-amd64', digest: 'sha256:' + 'b'.repeat(64) }] as const;
+    const two = [{ refName: 'docker.io/kubesphere/pause:3.9-amd64', digest: parseDigest('sha256:' + 'a'.repeat(64)) }, { refName: 'registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9-amd64', digest: parseDigest('sha256:' + 'b'.repeat(64)) }] as const;
     const plan = planPush({ entries: two, registry: priv, kk: naming('v3.1.12'), mode: 'pull', kkRepository: (r) => catalog.kkRepository(r) });
     expect(plan.images).toHaveLength(1);
     expect(plan.images[0]?.children.map((c) => c.entry.refName)).toEqual(['docker.io/kubesphere/pause:3.9-amd64']);
