@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { strictManifestSchema } from './manifest/schema.js';
+import { lockSchema } from './export/lock-schema.js';
 import { mirrorPolicySchema } from './mirror/schema.js';
 import { VERSION } from './version.js';
 
@@ -15,6 +16,7 @@ export function schemaUrl(file: string, version: string = VERSION): string {
 
 export const MANIFEST_SCHEMA_FILE = 'manifest.schema.json';
 export const MIRROR_POLICY_SCHEMA_FILE = 'mirror-policy.schema.json';
+export const MANIFEST_LOCK_SCHEMA_FILE = 'manifest-lock.schema.json';
 
 // The yaml-language-server modeline for a manifest kko writes.
 export function manifestSchemaComment(): string {
@@ -26,6 +28,7 @@ export function jsonSchemas(): Record<string, unknown> {
   return {
     [MANIFEST_SCHEMA_FILE]: document(strictManifestSchema, MANIFEST_SCHEMA_FILE, 'KubeKey v1alpha2 Manifest (with kko\'s spec.kko record)'),
     [MIRROR_POLICY_SCHEMA_FILE]: document(mirrorPolicySchema, MIRROR_POLICY_SCHEMA_FILE, 'kko MirrorPolicy (--mirror-config)'),
+    [MANIFEST_LOCK_SCHEMA_FILE]: document(lockSchema, MANIFEST_LOCK_SCHEMA_FILE, 'kko ManifestLock (`kko manifest lock`, MANIFEST.lock.json)'),
   };
 }
 

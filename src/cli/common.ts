@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { access, constants, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { access, constants, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
@@ -111,15 +111,5 @@ export async function assertNotAnInput(target: string, inputs: ReadonlyArray<{ w
   }
 }
 
-// Write via a temp file in the same folder and rename, so no partial file is ever visible under the name.
-export async function writeFileAtomic(target: string, text: string): Promise<void> {
-  const tmp = `${target}.kko-tmp-${process.pid}-${Date.now()}`;
-  try {
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw fsError('writing', target, err);
-  }
-}
+// (moved to src/util/atomic-write.ts so the library writes lock files the same way)
+export { writeFileAtomic } from '../util/atomic-write.js';

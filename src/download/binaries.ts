@@ -45,7 +45,7 @@ export function helmCnUrl(item: Pick<BinaryItem, 'arch' | 'version'>): string {
 }
 
 function candidate(s: DownloadSource, archive: boolean): Candidate {
-  return { url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath !== undefined ? { certsPath: s.certsPath } : {}), archive };
+  return { ...s, archive };
 }
 
 // The ordered sources of a binary. helm in the cn zone tries kk's raw QingStor binary first (also through the policy),

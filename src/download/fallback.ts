@@ -1,9 +1,10 @@
 import type { KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import { redactUrl } from '../registry/index.js';
+import type { DownloadSource } from '../mirror/index.js';
 
-// One URL tried for a file, with how it is read: a raw file, or an archive holding the file (helm).
-export type Candidate = { url: string; via: 'mirror' | 'upstream'; skipTLSVerify: boolean; certsPath?: string; archive: boolean };
+// One source tried for a file, with how it is read: a raw file, or an archive holding the file (helm).
+export type Candidate = DownloadSource & { archive: boolean };
 
 export type Attempt = { candidate: Candidate; error: unknown };
 

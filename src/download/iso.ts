@@ -78,7 +78,7 @@ export async function fetchIso(item: IsoItem, deps: IsoDeps): Promise<FetchedIso
 
 // The ordered sources of an ISO url: the mirror policy's rewrite.
 export function isoCandidates(url: string, deps: { policy: IsoDeps['policy'] }): Candidate[] {
-  return resolveDownloadSources(url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath !== undefined ? { certsPath: s.certsPath } : {}), archive: false }));
+  return resolveDownloadSources(url, deps.policy).map((s) => ({ ...s, archive: false }));
 }
 
 function counting(deps: IsoDeps): { counter: { bytes: number }; onBytes: (n: number) => void } {

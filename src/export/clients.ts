@@ -1,4 +1,6 @@
+import { hostKey, mergeHosts } from '../host/index.js';
 import type { Logger } from '../log.js';
+import type { KkManifest } from '../manifest/index.js';
 import type { ImageSource } from '../mirror/index.js';
 import { defaultCredentials, RegistryClient, resolveRegistryHostOptions, type CredentialProvider, type HttpOptions, type KkAuthEntry } from '../registry/index.js';
 
@@ -9,6 +11,11 @@ export type ClientPoolOptions = {
   http?: HttpOptions; // retries, backoff, per-host concurrency (tests shorten them)
   credentials?: CredentialProvider;
 };
+
+// kk's registry.auths of every manifest (a later manifest's entry for a host wins).
+export function manifestAuths(manifests: readonly KkManifest[]): Record<string, KkAuthEntry> {
+  return Object.assign({}, ...manifests.map((m) => m.spec.registry?.auths ?? {})) as Record<string, KkAuthEntry>;
+}
 
 // One RegistryClient per endpoint and transport setting, shared by every image of a run.
 export class ClientPool {
@@ -23,18 +30,13 @@ export class ClientPool {
 
   // The client for a source: the mirror rule's transport settings, else kk's registry.auths for that host.
   clientFor(source: ImageSource): RegistryClient {
-    const fromAuths = resolveRegistryHostOptions(this.#opts.auths, source.registry);
-    const plainHTTP = source.plainHTTP || Boolean(fromAuths.plainHTTP);
-    const skipTLSVerify = source.skipTLSVerify || Boolean(fromAuths.skipTLSVerify);
-    const certsPath = source.certsPath ?? fromAuths.certsPath;
-    const key = JSON.stringify([source.registry, plainHTTP, skipTLSVerify, certsPath ?? '']);
+    const host = mergeHosts(source, resolveRegistryHostOptions(this.#opts.auths, source.registry));
+    const key = hostKey(source.registry, host);
     let client = this.#clients.get(key);
     if (!client) {
       client = new RegistryClient(source.registry, {
         ...this.#opts.http,
-        plainHTTP,
-        skipTLSVerify,
-        ...(certsPath ? { certsPath } : {}),
+        ...host,
         credentials: this.#credentials,
         ...(this.#opts.logger ? { logger: this.#opts.logger } : {}),
       });

@@ -14,7 +14,8 @@ import { redactManifests } from './redact.js';
 // the source that served it; every binary and ISO with its sha256; and (#12) the sha256 and size of the other
 // documents (kko/manifest.json, images/index.json, images/oci-layout), so a signature over the inventory covers
 // every byte of the artifact (blobs by content address, reached from images/index.json).
-export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile): TarEntry[] {
+// `extra`: fields the export's preflight steps add (#12: imageSignatures), placed after the files.
+export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage[], files: readonly FetchedFile[], manifests: readonly KkManifest[], profile?: KubeKeyProfile, extra: Readonly<Record<string, unknown>> = {}): TarEntry[] {
   const rows = [...images]
     .sort(byRefName)
     .map((i) => ({
@@ -33,7 +34,7 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
   const stored = redactManifests(manifests);
   const manifest = { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true };
   const documents = documentRows([manifest, { name: 'images/index.json', data: layoutIndex(images) }, { name: 'images/oci-layout', data: OCI_LAYOUT }]);
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), documents, credentialsRemoved: stored.removed };
+  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), ...extra, documents, credentialsRemoved: stored.removed };
   return [{ name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true }, manifest];
 }
 

@@ -27,8 +27,8 @@ export function layoutIndex(images: readonly FetchedImage[]): Buffer {
 }
 
 // The archive entries of images/: oci-layout, index.json and every blob once, read straight from the cache
-// (no second copy of the layout on disk).
-export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache, prefix = 'images/'): TarEntry[] {
+// (no second copy of the layout on disk). `extra`: blobs no index.json entry reaches (#12: image signatures).
+export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache, prefix = 'images/', extra: ReadonlyArray<{ digest: string; size: number }> = []): TarEntry[] {
   const blobs = new Map<string, number | undefined>();
   const compressed = new Set<string>();
   for (const img of images) {
@@ -40,6 +40,7 @@ export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache,
     // Upstream manifests and indexes (unreferenced by index.json, allowed by image-spec) keep original digests at hand.
     for (const d of img.extraBlobs) if (!blobs.has(d)) blobs.set(d, undefined);
   }
+  for (const d of extra) if (!blobs.has(d.digest)) blobs.set(d.digest, d.size);
   const entries: TarEntry[] = [
     { name: `${prefix}oci-layout`, data: OCI_LAYOUT },
     { name: `${prefix}index.json`, data: layoutIndex(images) },

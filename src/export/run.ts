@@ -11,7 +11,7 @@ import type { KubeKeyProfile } from '../catalog/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import { Semaphore, type HttpOptions, type CredentialProvider, type ManifestResponse } from '../registry/index.js';
 
-import { ClientPool } from './clients.js';
+import { ClientPool, manifestAuths } from './clients.js';
 import type { EventSink } from './events.js';
 import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
@@ -21,6 +21,7 @@ import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '.
 import { layoutEntries } from './layout.js';
 import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
+import { runPreflight, type PreflightOutcome, type PreflightStep } from './preflight.js';
 
 export type ExportOptions = {
   manifests: KkManifest[];
@@ -43,6 +44,7 @@ export type ExportOptions = {
   downloader?: HttpDownloaderOptions;
   baseDir?: string; // for ISO localPath
   signer?: Signer; // #12: sign kko/inventory.json (kko/inventory.json.sig, next to it)
+  preflight?: readonly PreflightStep[]; // #12: lock check, image signatures: after planning, before any layer
   // SIGINT/SIGTERM from the CLI: requests, downloads and the archive writer stop, the archive's temp file is removed
   // (the cache's partials stay: a re-run resumes them) and the signal's reason is thrown.
   signal?: AbortSignal;
@@ -58,11 +60,12 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const started = Date.now();
   const run = new ExportRun(opts);
   await removeLeftovers(opts, run.cache);
+  const extra = await run.preflight(opts.preflight ?? []);
   const { plan, items, images, files, failures } = await run.fetchAll();
   opts.signal?.throwIfAborted();
   const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
   const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
-  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report);
+  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report, extra);
   run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
   return report;
 }
@@ -75,11 +78,11 @@ async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<v
 }
 
 // Inventory and checksums first, then the layout and the files, as one archive.
-async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport): Promise<string> {
+async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport, extra: PreflightOutcome): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
-  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile);
+  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile, extra.inventory);
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
-  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache), ...fileEntries(report.files)]);
+  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache, 'images/', extra.blobs), ...fileEntries(report.files)]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
   const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}) }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);
@@ -94,7 +97,7 @@ class ExportRun {
   readonly cache: BlobCache;
   readonly emit: EventSink;
   readonly #opts: ExportOptions;
-  readonly #plan: ExportPlan;
+  #plan: ExportPlan;
   readonly #tasks: FileTask[];
   readonly #concurrency: number;
   readonly #pool: ClientPool;
@@ -118,12 +121,26 @@ class ExportRun {
     const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
     this.cache = new BlobCache(opts.cacheDir, { onCorrupt, ...(opts.logger ? { logger: opts.logger } : {}) });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
-    const auths = Object.assign({}, ...opts.manifests.map((m) => m.spec.registry?.auths ?? {}));
+    const auths = manifestAuths(opts.manifests);
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
     const http: HttpOptions = { maxConcurrency: this.#concurrency, ...opts.http };
     this.#pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
     this.#blobSlots = new Semaphore(this.#concurrency);
     this.#downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
+  }
+
+  // The preflight steps (#12) on the plan, before any layer is fetched; the plan they return is what gets fetched.
+  // A refusal closes the clients (fetchAll does otherwise).
+  async preflight(steps: readonly PreflightStep[]): Promise<PreflightOutcome> {
+    const ctx = { plan: this.#plan, policy: this.#opts.policy, deps: this.#deps(undefined), concurrency: this.#concurrency, emit: this.emit, ...(this.#opts.logger ? { logger: this.#opts.logger } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
+    try {
+      const out = await runPreflight(steps, ctx);
+      this.#plan = out.plan;
+      return out;
+    } catch (err) {
+      await Promise.all([this.#pool.close(), this.#downloader.close()]);
+      throw err;
+    }
   }
 
   // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
@@ -145,8 +162,8 @@ class ExportRun {
     return { plan, items: plan.images.length + this.#tasks.length, images: this.#images, files: this.#files, failures: this.#failures };
   }
 
-  #deps(p: PlannedImage): FetchDeps {
-    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), onBytes: (n) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) };
+  #deps(p: PlannedImage | undefined): FetchDeps {
+    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}) };
   }
 
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.

@@ -1,27 +1,25 @@
 import { KkoError } from '../errors.js';
+import type { Host } from '../host/index.js';
 import { formatReference, repositoryName, type Reference } from '../reference/index.js';
 import type { RegistryMirror, RegistryRule, ResolvePolicy, RuleOrigin } from './schema.js';
 
-// One place an image may be pulled from, in the order it should be tried.
+// One place an image may be pulled from, in the order it should be tried: where, and its host's settings.
 export type ImageSource = {
   registry: string; // host[:port]
   repository: string;
   ref: Reference; // the reference at this source (tag and digest kept)
-  plainHTTP: boolean;
-  skipTLSVerify: boolean;
-  certsPath?: string;
   via: 'mirror' | 'upstream';
   rule?: string; // the prefix of the rule that produced it
-};
+} & Required<Pick<Host, 'plainHTTP' | 'skipTLSVerify'>> &
+  Pick<Host, 'certsPath'>;
 
-// One URL a file may be downloaded from, in the order it should be tried.
+// One URL a file may be downloaded from, in the order it should be tried (the scheme is in the URL).
 export type DownloadSource = {
   url: string;
   via: 'mirror' | 'upstream';
   rule?: string;
-  skipTLSVerify: boolean;
-  certsPath?: string;
-};
+} & Required<Pick<Host, 'skipTLSVerify'>> &
+  Pick<Host, 'certsPath'>;
 
 // `optional`: an extra, preferred source (kk's cn helm file) may resolve to nothing under blockUpstream.
 export type ResolveOptions = { optional?: boolean };
@@ -93,7 +91,7 @@ function upstreamImage(ref: Reference, rule?: RegistryRule): ImageSource {
 
 function endpoint(
   ref: Reference,
-  tls: { plainHTTP: boolean; skipTLSVerify: boolean; certsPath?: string | undefined },
+  tls: Required<Pick<Host, 'plainHTTP' | 'skipTLSVerify'>> & Pick<Host, 'certsPath'>,
   via: ImageSource['via'],
   rule: string | undefined,
 ): ImageSource {

@@ -2,48 +2,49 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { Digest } from '../reference/index.js';
-import { redactUrl, RegistryError } from './errors.js';
-import { networkError, type HttpResponse } from './http.js';
+import { discardBody, REGISTRY_PROFILE, requestLabel, transportFailure, type HttpResponse, type TransportFailure, type TransportProfile } from './http.js';
 
-export type BlobStreamOptions = {
-  readonly digest: Digest;
-  readonly offset: number;
-  readonly verify: boolean;
+export type RangedBodyOptions = {
+  readonly offset: number; // the request asked for bytes from here on (Range: bytes=<offset>-)
   readonly what: string;
+  readonly digest?: Digest; // checked at the end of a whole-body read (offset 0)
+  readonly maxBytes?: number; // bytes delivered beyond this fail with SIZE_LIMIT_EXCEEDED
 };
 
-// Where the body starts relative to the blob: a 206 must start at `offset`; a 200 starts at 0 and we skip.
-function bytesToSkip(res: HttpResponse, opts: BlobStreamOptions): number {
-  if (res.status === 200) return opts.offset;
-  const range = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
-  if (!range || Number(range[1]) !== opts.offset) {
-    throw new RegistryError('REGISTRY_ERROR', `${opts.what}: GET ${redactUrl(res.url)}: 206 with Content-Range "${res.headers.get('content-range') ?? ''}", wanted start ${opts.offset}`, {
-      status: 206,
-      method: 'GET',
-      url: res.url,
-    });
-  }
+export type BlobStreamOptions = { readonly digest: Digest; readonly offset: number; readonly verify: boolean; readonly what: string };
+
+type Fail = (code: 'NETWORK_ERROR' | 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED' | undefined, why: string, retryable: boolean) => TransportFailure;
+
+// Where the body starts relative to the file: a 206 must start at `offset`; a 200 starts at 0 and we skip.
+function bytesToSkip(res: HttpResponse, offset: number, fail: Fail): number {
+  if (res.status === 200) return offset;
+  const range = res.headers.get('content-range');
+  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range?.trim() ?? '');
+  if (!m || Number(m[1]) !== offset) throw fail(undefined, `asked for bytes from ${offset}, got ${res.status} with Content-Range "${range ?? ''}"`, false);
   return 0;
 }
 
-// Skips a prefix, counts bytes, and (from offset 0) hashes; checks length and digest at the end.
-class BlobCheck extends Transform {
+// Skips a prefix, counts bytes, bounds them, and (given a digest) hashes; checks length and digest at the end.
+class RangedBody extends Transform {
   #skip: number;
   #seen = 0;
+  #delivered = 0;
+  readonly #offset: number;
   readonly #expected: number | undefined;
+  readonly #limit: number;
   readonly #hash: Hash | undefined;
+  readonly #digest: Digest | undefined;
+  readonly #fail: Fail;
 
-  constructor(
-    skip: number,
-    expected: number | undefined,
-    verify: boolean,
-    readonly opts: BlobStreamOptions,
-    readonly res: HttpResponse,
-  ) {
+  constructor(skip: number, expected: number | undefined, opts: RangedBodyOptions, fail: Fail) {
     super();
     this.#skip = skip;
+    this.#offset = opts.offset;
     this.#expected = expected;
-    this.#hash = verify ? createHash('sha256') : undefined;
+    this.#limit = opts.maxBytes ?? Infinity;
+    this.#digest = opts.offset === 0 ? opts.digest : undefined;
+    this.#hash = this.#digest ? createHash('sha256') : undefined;
+    this.#fail = fail;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -55,6 +56,8 @@ class BlobCheck extends Transform {
       data = data.subarray(n);
     }
     if (data.length === 0) return done();
+    this.#delivered += data.length;
+    if (this.#delivered > this.#limit) return done(this.#fail('SIZE_LIMIT_EXCEEDED', `body exceeds ${this.#limit} bytes`, false));
     this.#hash?.update(data);
     done(null, data);
   }
@@ -63,40 +66,44 @@ class BlobCheck extends Transform {
     if (this.#expected !== undefined && this.#seen < this.#expected) {
       return done(this.#fail('NETWORK_ERROR', `body ended after ${this.#seen} of ${this.#expected} bytes`, true));
     }
-    if (this.#skip > 0) return done(this.#fail('NETWORK_ERROR', `body ended ${this.#skip} bytes before the requested offset`, true));
+    if (this.#skip > 0) return done(this.#fail('NETWORK_ERROR', `body ended before byte ${this.#offset}: the file is shorter than what was already downloaded`, false));
     const actual = this.#hash ? `sha256:${this.#hash.digest('hex')}` : undefined;
-    if (actual !== undefined && actual !== this.opts.digest) {
-      return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${actual}`, false));
-    }
+    if (actual !== undefined && actual !== this.#digest) return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${actual}`, false));
     done();
-  }
-
-  #fail(code: 'NETWORK_ERROR' | 'DIGEST_MISMATCH', why: string, retryable: boolean): RegistryError {
-    return new RegistryError(code, `${this.opts.what}: GET ${redactUrl(this.res.url)}: ${why}`, {
-      status: this.res.status,
-      method: 'GET',
-      url: this.res.url,
-      retryable,
-    });
   }
 }
 
-// A Node stream of the blob bytes from `offset` on. Transport failures mid-body surface as retryable
-// NETWORK_ERROR (resume with a larger offset); a wrong digest (whole-blob reads only) as DIGEST_MISMATCH.
-export function blobReadable(res: HttpResponse, opts: BlobStreamOptions): Readable {
-  const skip = bytesToSkip(res, opts);
+// The body of a GET sent with Range: bytes=<offset>- as a Node stream of the bytes from `offset` on, for registry
+// blobs and file downloads alike (HTTP Range continuation, in one place). A server that ignores Range (200) has its
+// first `offset` bytes dropped; a 206 must start at `offset`. Transport failures mid-body and a body shorter than its
+// Content-Length are retryable NETWORK_ERRORs (resume with a larger offset); a wrong digest is DIGEST_MISMATCH.
+export function rangedBody(res: HttpResponse, opts: RangedBodyOptions, profile: TransportProfile = REGISTRY_PROFILE): Readable {
+  const label = requestLabel(opts.what, 'GET', res.url);
+  const fail: Fail = (code, why, retryable) =>
+    profile.error(code ?? profile.failCode, `${label}: ${why}`, { status: res.status, method: 'GET', url: res.url, retryable });
+  let skip: number;
+  try {
+    skip = bytesToSkip(res, opts.offset, fail);
+  } catch (err) {
+    void discardBody(res);
+    throw err;
+  }
   const length = res.headers.get('content-length');
-  const expected = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
-  const check = new BlobCheck(skip, expected, opts.verify && opts.offset === 0, opts, res);
+  const check = new RangedBody(skip, length !== null && /^\d+$/.test(length) ? Number(length) : undefined, opts, fail);
   if (res.body === null) {
     check.end();
     return check;
   }
   const source = Readable.fromWeb(res.body as unknown as NodeWebReadableStream<Uint8Array>);
-  source.on('error', (err) => check.destroy(networkError(opts.what, 'GET', res.url, err, true)));
+  source.on('error', (err) => check.destroy(transportFailure(profile, opts.what, 'GET', res.url, err, true)));
   check.on('close', () => {
     if (!source.destroyed) source.destroy();
   });
   source.pipe(check);
   return check;
+}
+
+// A registry blob from `offset` on; a whole-blob read is digest-checked unless verify is false.
+export function blobReadable(res: HttpResponse, opts: BlobStreamOptions): Readable {
+  return rangedBody(res, { offset: opts.offset, what: opts.what, ...(opts.verify ? { digest: opts.digest } : {}) });
 }

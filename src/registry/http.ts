@@ -1,45 +1,71 @@
 import type { Readable } from 'node:stream';
 import { fetch as undiciFetch, type Dispatcher, type Headers } from 'undici';
+import { isKkoError, type ErrorCode, type KkoError } from '../errors.js';
+import type { HostTls } from '../host/index.js';
 import { noopLogger, type Logger } from '../log.js';
+import { rootCause, TRANSIENT_CODES } from '../util/net-errors.js';
+import { redactText } from '../util/redact.js';
 import { VERSION } from '../version.js';
-import { isRetryableStatus, redactUrl, RegistryError } from './errors.js';
+import { isRetryableStatus, redactUrl, RegistryError, type RegistryErrorOptions } from './errors.js';
 import { abortableSleep, backoffDelay, parseRetryAfter } from './retry.js';
 import { Semaphore } from './semaphore.js';
-import { rootCause, TRANSIENT_CODES } from '../util/net-errors.js';
+import { AgentPool } from './tls.js';
 
 export type FetchFn = typeof undiciFetch;
 export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
 
-export type HttpOptions = {
-  fetch?: FetchFn;
-  dispatcher?: Dispatcher;
+// The numbers of the transport; each user (registry session, file downloader) has its own defaults.
+type Tuning = {
+  retries: number; // per request (per redirect hop), before the body: connect errors, 5xx, 408, 429
+  baseDelayMs: number;
+  maxDelayMs: number;
+  maxRetryAfterMs: number; // a longer Retry-After fails the request instead of being shortened
+  maxConcurrency: number; // requests in flight per origin (a slot is held until the body is read or discarded)
+  maxRedirects: number;
+  connectTimeoutMs: number; // TCP + TLS handshake
+  headersTimeoutMs: number; // request sent → response headers
+  idleTimeoutMs: number; // no body byte for this long → the body fails (retryable: resume with Range)
+};
+
+export type HttpOptions = Partial<Tuning> & {
+  fetch?: FetchFn; // tests inject a guard that only lets loopback through
+  dispatcher?: Dispatcher; // one dispatcher for every request instead of the transport's own TLS pools
+  tls?: HostTls; // for requests that name none: a registry session's host, on every hop (token realm, blob storage)
   userAgent?: string;
-  retries?: number;
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  maxRetryAfterMs?: number;
-  maxConcurrency?: number;
-  maxRedirects?: number;
   sleep?: SleepFn;
   now?: () => number;
   random?: () => number;
   logger?: Logger;
 };
 
+// Who the transport works for: its defaults, the error class it throws and the hints it gives.
+export type TransportProfile = {
+  readonly defaults: Readonly<Tuning>;
+  readonly failCode: ErrorCode; // a refused redirect, a redirect loop, a Retry-After beyond the limit, a wrong Content-Range
+  readonly error: (code: ErrorCode, message: string, opts: RegistryErrorOptions) => TransportFailure;
+  readonly hints: { readonly tls: string; readonly plainHTTP?: string; readonly retryAfter: (maxMs: number) => string };
+};
+
+// What the transport throws: a KkoError that says whether another (Range) request may help.
+export type TransportFailure = KkoError & { readonly retryable?: boolean };
+
 export type HttpRequest = {
   readonly method: string;
   readonly url: URL;
-  readonly what: string;
+  readonly what: string; // "getting blob …"; empty: messages start with "GET <url>"
   readonly headers?: Readonly<Record<string, string>>;
   // A Buffer can be re-sent (retries, redirects); a stream is sent once.
   readonly body?: Buffer | Readable;
-  // Sent only while a hop's origin equals authOrigin: a redirect to blob storage gets no credentials.
+  // Sent only while a hop's origin equals authOrigin: a redirect to blob storage or another host gets no credentials.
   readonly authorization?: string;
   readonly authOrigin?: string;
+  // How to trust the server; with tlsOrigin, only on that origin (a redirect elsewhere gets the system roots).
+  readonly tls?: HostTls;
+  readonly tlsOrigin?: string;
   readonly signal?: AbortSignal;
 };
 
-// A response whose body holds a per-host slot until it is read to the end or discarded.
+// A response whose body holds a per-origin slot until it is read to the end or discarded.
 export type HttpResponse = {
   readonly status: number;
   readonly headers: Headers;
@@ -47,25 +73,53 @@ export type HttpResponse = {
   readonly body: ReadableStream<Uint8Array> | null;
 };
 
-const TLS_HINT = 'set certsPath to a directory with the registry CA (*.crt), or skipTLSVerify: true for a test registry';
-const PLAIN_HINT = 'if the registry speaks plain HTTP, set plainHTTP: true for it';
+export const REGISTRY_PROFILE: TransportProfile = {
+  defaults: {
+    retries: 4,
+    baseDelayMs: 250,
+    maxDelayMs: 8_000,
+    maxRetryAfterMs: 60_000,
+    maxConcurrency: 6,
+    maxRedirects: 5,
+    connectTimeoutMs: 30_000,
+    headersTimeoutMs: 30_000,
+    idleTimeoutMs: 30_000,
+  },
+  failCode: 'REGISTRY_ERROR',
+  error: (code, message, opts) => new RegistryError(code, message, opts),
+  hints: {
+    tls: 'set certsPath to a directory with the registry CA (*.crt), or skipTLSVerify: true for a test registry',
+    plainHTTP: 'if the registry speaks plain HTTP, set plainHTTP: true for it',
+    retryAfter: (ms) => `the wait exceeds maxRetryAfterMs (${ms} ms); raise it or try later`,
+  },
+};
 
+// "what: METHOD url", how every transport message starts ("METHOD url" when the caller names no operation).
+export function requestLabel(what: string, method: string, url: URL | string): string {
+  return what ? `${what}: ${method} ${redactUrl(url)}` : `${method} ${redactUrl(url)}`;
+}
 
 // Wrap a transport failure as NETWORK_ERROR; TLS and protocol mismatches are not retryable and get a hint.
-// `midBody`: the headers had arrived, so whatever broke the body is transient (resume with Range).
-export function networkError(what: string, method: string, url: URL, err: unknown, midBody = false): RegistryError {
-  if (err instanceof RegistryError) return err;
+// `midBody`: the headers had arrived, so whatever broke the body is transient (resume with Range). kko's own
+// errors (a certsPath that cannot be read, a size limit) pass through as they are.
+export function transportFailure(profile: TransportProfile, what: string, method: string, url: URL, err: unknown, midBody = false): TransportFailure {
+  if (isKkoError(err)) return err;
   const { code, message } = rootCause(err);
-  const tls = code !== undefined && (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code));
-  const hint = tls ? TLS_HINT : code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? PLAIN_HINT : undefined;
-  const why = code ? `${code}: ${message}` : message;
-  return new RegistryError('NETWORK_ERROR', `${what}: ${method} ${redactUrl(url)}: ${why}`, {
+  const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
+  const hint = tls ? profile.hints.tls : code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? profile.hints.plainHTTP : undefined;
+  const why = redactText(code ? `${code}: ${message}` : message);
+  return profile.error('NETWORK_ERROR', `${requestLabel(what, method, url)}: ${why}`, {
     method,
     url,
     cause: err,
-    retryable: midBody || (code !== undefined && TRANSIENT_CODES.has(code)),
+    retryable: !tls && (midBody || (code !== undefined && TRANSIENT_CODES.has(code))),
     ...(hint ? { hint } : {}),
   });
+}
+
+// The registry's wording of transportFailure.
+export function networkError(what: string, method: string, url: URL, err: unknown, midBody = false): TransportFailure {
+  return transportFailure(REGISTRY_PROFILE, what, method, url, err, midBody);
 }
 
 // Re-wrap a body so `release` runs exactly once, when it ends, errors, or is cancelled.
@@ -99,38 +153,49 @@ function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
 
-// Drop a response body we will not read (frees the connection and the per-host slot).
+// Drop a response body we will not read (frees the connection and the per-origin slot).
 export async function discardBody(res: HttpResponse): Promise<void> {
   await res.body?.cancel().catch(() => undefined);
 }
 
-// The fetch pipeline every registry request goes through: redirects by hand, retries, per-host slots.
+type Hop = { url: URL; method: string; body: HttpRequest['body'] };
+
+// The one HTTP transport of kko (registries and file downloads), in layers as ggcr's transport: redirects by
+// hand (credentials stay on their origin, no https → http), retries with backoff and Retry-After, a per-origin
+// slot, and a TLS pool per host setting. Every URL in a message or log line is redacted.
 export class HttpTransport {
+  readonly #profile: TransportProfile;
+  readonly #tuning: Tuning;
   readonly #fetch: FetchFn;
   readonly #dispatcher: Dispatcher | undefined;
+  readonly #tls: HostTls | undefined;
+  readonly #agents: AgentPool;
   readonly #userAgent: string;
-  readonly #retries: number;
-  readonly #baseDelayMs: number;
-  readonly #maxDelayMs: number;
-  readonly #maxRetryAfterMs: number;
-  readonly #maxConcurrency: number;
-  readonly #maxRedirects: number;
   readonly #sleep: SleepFn;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #logger: Logger;
   readonly #slots = new Map<string, Semaphore>();
 
-  constructor(opts: HttpOptions = {}) {
+  constructor(opts: HttpOptions = {}, profile: TransportProfile = REGISTRY_PROFILE) {
+    this.#profile = profile;
+    const d = profile.defaults;
+    this.#tuning = {
+      retries: opts.retries ?? d.retries,
+      baseDelayMs: opts.baseDelayMs ?? d.baseDelayMs,
+      maxDelayMs: opts.maxDelayMs ?? d.maxDelayMs,
+      maxRetryAfterMs: opts.maxRetryAfterMs ?? d.maxRetryAfterMs,
+      maxConcurrency: opts.maxConcurrency ?? d.maxConcurrency,
+      maxRedirects: opts.maxRedirects ?? d.maxRedirects,
+      connectTimeoutMs: opts.connectTimeoutMs ?? d.connectTimeoutMs,
+      headersTimeoutMs: opts.headersTimeoutMs ?? d.headersTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs ?? d.idleTimeoutMs,
+    };
     this.#fetch = opts.fetch ?? undiciFetch;
     this.#dispatcher = opts.dispatcher;
+    this.#tls = opts.tls;
+    this.#agents = new AgentPool(this.#tuning);
     this.#userAgent = opts.userAgent ?? `kko/${VERSION}`;
-    this.#retries = opts.retries ?? 4;
-    this.#baseDelayMs = opts.baseDelayMs ?? 250;
-    this.#maxDelayMs = opts.maxDelayMs ?? 8_000;
-    this.#maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
-    this.#maxConcurrency = opts.maxConcurrency ?? 6;
-    this.#maxRedirects = opts.maxRedirects ?? 5;
     this.#sleep = opts.sleep ?? abortableSleep;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
@@ -139,48 +204,50 @@ export class HttpTransport {
 
   // Send a request, following redirects by hand. Authorization never leaves `authOrigin`.
   async send(req: HttpRequest): Promise<HttpResponse> {
-    let url = req.url;
-    let method = req.method;
-    let body = req.body;
-    for (let hop = 0; hop <= this.#maxRedirects; hop++) {
-      const res = await this.#sendWithRetries({ ...req, url, method, body });
+    let hop: Hop = { url: req.url, method: req.method, body: req.body };
+    for (let n = 0; n <= this.#tuning.maxRedirects; n++) {
+      const res = await this.#sendWithRetries({ ...req, ...hop });
       const location = res.headers.get('location');
       if (!isRedirect(res.status) || location === null) return res;
       await discardBody(res);
-      const next = this.#redirectTarget(req, method, url, location);
-      this.#logger.debug(`${req.what}: redirected to ${redactUrl(next)}`);
-      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-        method = 'GET';
-        body = undefined;
-      } else if (!isReplayable(body)) {
-        throw new RegistryError('REGISTRY_ERROR', `${req.what}: ${method} ${redactUrl(url)}: redirect cannot replay a streamed body`, { method, url });
-      }
-      url = next;
+      hop = this.#redirect(req, hop, res.status, location);
+      this.#logger.debug(`${requestLabel(req.what, req.method, req.url)}: redirected to ${redactUrl(hop.url)}`);
     }
-    throw new RegistryError('REGISTRY_ERROR', `${req.what}: ${req.method} ${redactUrl(req.url)}: more than ${this.#maxRedirects} redirects`, {
-      method: req.method,
-      url: req.url,
-    });
+    throw this.#fail(`${requestLabel(req.what, req.method, req.url)}: more than ${this.#tuning.maxRedirects} redirects`, { method: req.method, url: req.url });
   }
 
-  #redirectTarget(req: HttpRequest, method: string, from: URL, location: string): URL {
-    const next = new URL(location, from);
-    const downgrade = from.protocol === 'https:' && next.protocol !== 'https:';
+  // Close the connection pools this transport opened (an injected dispatcher is the caller's).
+  async close(): Promise<void> {
+    await this.#agents.close();
+  }
+
+  // The next hop: http(s) only, never https → http; 303 (and 301/302 after a POST) becomes a GET.
+  #redirect(req: HttpRequest, from: Hop, status: number, location: string): Hop {
+    const next = new URL(location, from.url);
+    const downgrade = from.url.protocol === 'https:' && next.protocol !== 'https:';
     if ((next.protocol !== 'http:' && next.protocol !== 'https:') || downgrade) {
-      throw new RegistryError('REGISTRY_ERROR', `${req.what}: ${method} ${redactUrl(from)}: refusing redirect to ${redactUrl(next)}`, { method, url: from });
+      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: refusing redirect to ${redactUrl(next)}`, { method: from.method, url: from.url });
     }
-    return next;
+    if (status === 303 || ((status === 301 || status === 302) && from.method === 'POST')) return { url: next, method: 'GET', body: undefined };
+    if (!isReplayable(from.body)) {
+      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: redirect cannot replay a streamed body`, { method: from.method, url: from.url });
+    }
+    return { ...from, url: next };
+  }
+
+  #fail(message: string, opts: RegistryErrorOptions): TransportFailure {
+    return this.#profile.error(this.#profile.failCode, message, opts);
   }
 
   async #sendWithRetries(req: HttpRequest): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
-      const canRetry = attempt < this.#retries && isReplayable(req.body);
+      const canRetry = attempt < this.#tuning.retries && isReplayable(req.body);
       let res: HttpResponse;
       try {
         res = await this.#sendOnce(req);
       } catch (err) {
         if (req.signal?.aborted) throw req.signal.reason;
-        const e = networkError(req.what, req.method, req.url, err);
+        const e = transportFailure(this.#profile, req.what, req.method, req.url, err);
         if (!e.retryable || !canRetry) throw e;
         await this.#wait(req, this.#backoff(attempt), e.message);
         continue;
@@ -193,38 +260,49 @@ export class HttpTransport {
   }
 
   #backoff(attempt: number): number {
-    return backoffDelay(attempt, { baseDelayMs: this.#baseDelayMs, maxDelayMs: this.#maxDelayMs, random: this.#random });
+    return backoffDelay(attempt, { baseDelayMs: this.#tuning.baseDelayMs, maxDelayMs: this.#tuning.maxDelayMs, random: this.#random });
   }
 
   // Retry-After is honoured in full; a wait beyond maxRetryAfterMs is not shortened, the request fails instead.
   #retryDelay(req: HttpRequest, res: HttpResponse, attempt: number): number {
     const asked = parseRetryAfter(res.headers.get('retry-after'), this.#now());
     if (asked === undefined) return this.#backoff(attempt);
-    if (asked > this.#maxRetryAfterMs) {
-      void discardBody(res);
-      throw new RegistryError(
-        'REGISTRY_ERROR',
-        `${req.what}: ${req.method} ${redactUrl(req.url)}: HTTP ${res.status}, server asks to retry after ${Math.ceil(asked / 1000)} s`,
-        { status: res.status, method: req.method, url: req.url, hint: `the wait exceeds maxRetryAfterMs (${this.#maxRetryAfterMs} ms); raise it or try later` },
-      );
-    }
-    return asked;
+    if (asked <= this.#tuning.maxRetryAfterMs) return asked;
+    void discardBody(res);
+    throw this.#fail(`${requestLabel(req.what, req.method, req.url)}: HTTP ${res.status}, server asks to retry after ${Math.ceil(asked / 1000)} s`, {
+      status: res.status,
+      method: req.method,
+      url: req.url,
+      hint: this.#profile.hints.retryAfter(this.#tuning.maxRetryAfterMs),
+    });
   }
 
   async #wait(req: HttpRequest, ms: number, why: string): Promise<void> {
-    this.#logger.debug(`${req.what}: ${why}; retrying in ${ms} ms`);
-    await this.#sleep(ms, req.signal);
+    this.#logger.debug(`${requestLabel(req.what, req.method, req.url)}: ${why}; retrying in ${ms} ms`);
+    await this.#sleep(ms, req.signal).catch((err: unknown) => {
+      req.signal?.throwIfAborted();
+      throw err;
+    });
   }
 
   #slot(origin: string): Semaphore {
     let s = this.#slots.get(origin);
-    if (!s) this.#slots.set(origin, (s = new Semaphore(this.#maxConcurrency)));
+    if (!s) this.#slots.set(origin, (s = new Semaphore(this.#tuning.maxConcurrency)));
     return s;
+  }
+
+  // The request's TLS settings on its own origin (on every hop when it names no tlsOrigin), else the transport's.
+  #dispatcherFor(req: HttpRequest): Promise<Dispatcher> {
+    if (this.#dispatcher) return Promise.resolve(this.#dispatcher);
+    if (req.tls === undefined) return this.#agents.get(this.#tls);
+    const own = req.tlsOrigin === undefined || req.url.origin === req.tlsOrigin;
+    return this.#agents.get(own ? req.tls : undefined);
   }
 
   async #sendOnce(req: HttpRequest): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers };
     if (req.authorization !== undefined && req.url.origin === req.authOrigin) headers.authorization = req.authorization;
+    const dispatcher = await this.#dispatcherFor(req);
     const release = await this.#slot(req.url.origin).acquire();
     try {
       const res = await this.#fetch(req.url, {
@@ -232,8 +310,8 @@ export class HttpTransport {
         headers,
         body: req.body ?? null,
         redirect: 'manual',
+        dispatcher,
         ...(req.body !== undefined && !Buffer.isBuffer(req.body) ? { duplex: 'half' as const } : {}),
-        ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
       });
       if (res.body === null) release();

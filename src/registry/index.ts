@@ -5,7 +5,6 @@ export type { OciErrorEntry } from './errors.js';
 export { backoffDelay, parseRetryAfter } from './retry.js';
 export { Semaphore } from './semaphore.js';
 export type { FetchFn, SleepFn, HttpOptions } from './http.js';
-export type { RegistryTlsOptions } from './tls.js';
 export { loadCertsDir } from './tls.js';
 export { parseChallenges } from './auth/challenge.js';
 export type { Challenge } from './auth/challenge.js';

@@ -1,14 +1,14 @@
 import type { Readable } from 'node:stream';
-import type { Agent, Dispatcher } from 'undici';
+import type { Host } from '../host/index.js';
 import { noopLogger } from '../log.js';
 import { Authorizer } from './auth/authorizer.js';
-import { anonymousCredentials, type CredentialProvider } from './auth/credentials.js';
+import { anonymousCredentials } from './auth/credentials.js';
 import { discardBody, HttpTransport, type HttpOptions, type HttpResponse } from './http.js';
-import { createRegistryAgent, type RegistryTlsOptions } from './tls.js';
 
+// A registry host's settings (Host: TLS, credentials, plainHTTP, concurrency) and the transport's tuning.
+// timeoutMs sets the connect, headers and idle timeouts at once.
 export type SessionOptions = HttpOptions &
-  RegistryTlsOptions & {
-    credentials?: CredentialProvider;
+  Host & {
     timeoutMs?: number;
   };
 
@@ -37,26 +37,17 @@ export function repoScope(repo: string, actions: 'pull' | 'pull,push'): string {
 export class RegistrySession {
   readonly registry: string;
   readonly origin: string;
-  readonly #opts: SessionOptions;
-  #ready: Promise<{ http: HttpTransport; auth: Authorizer; agent?: Agent }> | undefined;
+  readonly #http: HttpTransport;
+  readonly #auth: Authorizer;
 
   constructor(registry: string, opts: SessionOptions) {
     this.registry = registry;
     this.origin = `${opts.plainHTTP ? 'http' : 'https'}://${apiHost(registry)}`;
-    this.#opts = opts;
-  }
-
-  // Built on first use: reading certsPath is async and its errors belong to the first operation.
-  #init(): Promise<{ http: HttpTransport; auth: Authorizer; agent?: Agent }> {
-    this.#ready ??= (async () => {
-      const o = this.#opts;
-      const agent = o.dispatcher ? undefined : await createRegistryAgent({ ...o, timeoutMs: o.timeoutMs ?? 30_000 });
-      const dispatcher: Dispatcher | undefined = o.dispatcher ?? agent;
-      const http = new HttpTransport({ ...o, logger: o.logger ?? noopLogger, ...(dispatcher ? { dispatcher } : {}) });
-      const auth = new Authorizer({ host: this.registry, http, credentials: o.credentials ?? anonymousCredentials, ...(o.now ? { now: o.now } : {}) });
-      return agent ? { http, auth, agent } : { http, auth };
-    })();
-    return this.#ready;
+    const t = opts.timeoutMs;
+    const timeouts = t === undefined ? {} : { connectTimeoutMs: t, headersTimeoutMs: t, idleTimeoutMs: t };
+    const tls = { ...(opts.skipTLSVerify ? { skipTLSVerify: true } : {}), ...(opts.certsPath ? { certsPath: opts.certsPath } : {}) };
+    this.#http = new HttpTransport({ ...opts, ...timeouts, tls, logger: opts.logger ?? noopLogger });
+    this.#auth = new Authorizer({ host: registry, http: this.#http, credentials: opts.credentials ?? anonymousCredentials, ...(opts.now ? { now: opts.now } : {}) });
   }
 
   // An absolute URL for a path like "/v2/<repo>/manifests/<ref>", or a Location/Link value resolved against the origin.
@@ -66,13 +57,12 @@ export class RegistrySession {
 
   // Send with the current authorization; on a 401 learn the challenge and retry once when that can help.
   async send(op: RegistryOp): Promise<HttpResponse> {
-    const { http, auth } = await this.#init();
     const url = this.url(op.target);
     let sent: string | undefined;
     const attempt = async (): Promise<HttpResponse> => {
-      const authorization = await auth.authorization(op.scopes, op.signal);
+      const authorization = await this.#auth.authorization(op.scopes, op.signal);
       sent = authorization;
-      return http.send({
+      return this.#http.send({
         method: op.method,
         url,
         what: op.what,
@@ -85,15 +75,13 @@ export class RegistrySession {
     };
     const res = await attempt();
     if (res.status !== 401 || (op.body !== undefined && !Buffer.isBuffer(op.body))) return res;
-    if (!(await auth.onChallenge(res.headers.get('www-authenticate'), op.scopes, sent))) return res;
+    if (!(await this.#auth.onChallenge(res.headers.get('www-authenticate'), op.scopes, sent))) return res;
     await discardBody(res);
     return attempt();
   }
 
-  // Close the connection pool (only the one this session created).
+  // Close the connection pools (only the ones this session created).
   async close(): Promise<void> {
-    if (!this.#ready) return;
-    const { agent } = await this.#ready.catch(() => ({ agent: undefined }));
-    await agent?.close();
+    await this.#http.close();
   }
 }

@@ -3,13 +3,7 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
 import { KkoError } from '../errors.js';
-
-// Per-registry transport settings, as kk's registry.auths spells them.
-export type RegistryTlsOptions = {
-  readonly plainHTTP?: boolean;
-  readonly skipTLSVerify?: boolean;
-  readonly certsPath?: string;
-};
+import type { HostTls } from '../host/index.js';
 
 export type CertsDir = { ca: string[]; cert: string[]; key: string[] };
 
@@ -45,17 +39,41 @@ export async function loadCertsDir(dir: string): Promise<CertsDir> {
   return out;
 }
 
-export type AgentOptions = RegistryTlsOptions & { readonly timeoutMs: number };
+export type AgentTimeouts = { readonly connectTimeoutMs: number; readonly headersTimeoutMs: number; readonly idleTimeoutMs: number };
 
-// An undici Agent for one registry: CA roots = system roots + certsPath *.crt (added, never replacing).
-export async function createRegistryAgent(opts: AgentOptions): Promise<Agent> {
-  const certs = opts.certsPath ? await loadCertsDir(opts.certsPath) : { ca: [], cert: [], key: [] };
-  const connect: Record<string, unknown> = { timeout: opts.timeoutMs };
+// An undici Agent for one TLS setting: CA roots = system roots + certsPath *.crt (added, never replacing).
+async function createAgent(tls: HostTls, t: AgentTimeouts): Promise<Agent> {
+  const certs = tls.certsPath ? await loadCertsDir(tls.certsPath) : { ca: [], cert: [], key: [] };
+  const connect: Record<string, unknown> = { timeout: t.connectTimeoutMs };
   if (certs.ca.length > 0) connect.ca = [...rootCertificates, ...certs.ca];
   if (certs.cert.length > 0) {
     connect.cert = certs.cert;
     connect.key = certs.key;
   }
-  if (opts.skipTLSVerify) connect.rejectUnauthorized = false;
-  return new Agent({ connect, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, keepAliveTimeout: 4_000 });
+  if (tls.skipTLSVerify) connect.rejectUnauthorized = false;
+  return new Agent({ connect, headersTimeout: t.headersTimeoutMs, bodyTimeout: t.idleTimeoutMs, keepAliveTimeout: 4_000 });
+}
+
+// One connection pool per TLS setting, made on first use: reading certsPath is async, and its errors
+// (FILE_NOT_FOUND, a key without its certificate) belong to the first request that needs it.
+export class AgentPool {
+  readonly #timeouts: AgentTimeouts;
+  readonly #agents = new Map<string, Promise<Agent>>();
+
+  constructor(timeouts: AgentTimeouts) {
+    this.#timeouts = timeouts;
+  }
+
+  get(tls: HostTls = {}): Promise<Agent> {
+    const key = `${tls.skipTLSVerify === true}|${tls.certsPath ?? ''}`;
+    let agent = this.#agents.get(key);
+    if (!agent) this.#agents.set(key, (agent = createAgent(tls, this.#timeouts)));
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    const agents = await Promise.allSettled(this.#agents.values());
+    this.#agents.clear();
+    await Promise.all(agents.map((a) => (a.status === 'fulfilled' ? a.value.close() : undefined)));
+  }
 }

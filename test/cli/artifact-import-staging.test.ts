@@ -57,8 +57,14 @@ async function bigArtifact(out: string): Promise<void> {
 }
 
 // Start `kko artifact import` in a child and wait until its staging dir has an owner file.
+const stderrs = new WeakMap<ChildProcess, string[]>();
+const stderrOf = (child: ChildProcess): string => (stderrs.get(child) ?? []).join('');
+
 async function importUntilStaged(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'artifact', 'import', big, '--dir', dir], { env: { PATH: '' }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, 'artifact', 'import', big, '--dir', dir], { env: { PATH: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const err: string[] = [];
+  stderrs.set(child, err);
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => err.push(d));
   for (let i = 0; i < 2000; i++) {
     const names = await stagingDirs(dir).catch(() => []);
     // written, not just created: holdOwnerFile opens it empty first, and a kill in between leaves an unreadable marker
@@ -102,13 +108,14 @@ describe('stale staging dirs', () => {
 });
 
 describe('an import killed or interrupted (spawned CLI)', () => {
-  it.each(['SIGTERM', 'SIGINT'] as const)('%s removes its own staging dir and the process ends by that signal', async (sig) => {
+  it.each([['SIGTERM', 143], ['SIGINT', 130]] as const)('%s removes its own staging dir, says so and exits %i, as export does', async (sig, code) => {
     const dest = join(work.dir, `signal-${sig}`);
     await mkdir(dest);
     const child = await importUntilStaged(dest);
     const done = exited(child);
     child.kill(sig);
-    expect(await done).toEqual({ code: null, signal: sig });
+    expect(await done).toEqual({ code, signal: null });
+    expect(stderrOf(child)).toBe('interrupted; re-run to resume\n');
     expect(await readdir(dest)).toEqual([]);
   });
 

@@ -125,26 +125,6 @@ export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<
   });
 }
 
-// Run `fn` with an AbortSignal that SIGINT/SIGTERM fire; once it has cleaned up, the signal is raised again so the
-// process ends as the user asked (exit status 128+n).
-async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  let got: NodeJS.Signals | undefined;
-  const on = (sig: NodeJS.Signals): void => {
-    got = sig;
-    ac.abort(new KkoError('IO_ERROR', `interrupted by ${sig}; the staging dir was removed`));
-  };
-  process.on('SIGINT', on);
-  process.on('SIGTERM', on);
-  try {
-    return await fn(ac.signal);
-  } finally {
-    process.off('SIGINT', on);
-    process.off('SIGTERM', on);
-    if (got) process.kill(process.pid, got);
-  }
-}
-
 // `kko artifact import`: unpack into kk's work dir (default ./kubekey), verified before anything is moved into place.
 export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
@@ -152,7 +132,8 @@ export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<
       if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
       const catalog = await catalogOf(ctx, o);
       const signed = await keyVerifier(ctx, o.key);
-      const report = await withSignals((signal) => importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, signal, ...signed }));
+      const signal = ctx.io.interrupts?.();
+      const report = await importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, ...(signal ? { signal } : {}), ...signed });
       if (o.json) printJson(ctx, report);
       else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
     } catch (err) {

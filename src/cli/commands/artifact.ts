@@ -6,12 +6,13 @@ import { KkoError } from '../../errors.js';
 import { exportArtifact, planExport } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
-import { loadMirrorPolicy } from '../../mirror/index.js';
+import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
 import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
+import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -23,7 +24,7 @@ import { readManifests } from './manifest-read.js';
 
 export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[]; retries: string };
 
-type ExportOptions = NetworkOptions & {
+type ExportOptions = NetworkOptions & SupplyOptions & {
   manifest: string[];
   kkVersion?: string;
   output: string;
@@ -74,6 +75,11 @@ export function cacheDirFor(ctx: CommandContext, flag: string | undefined): stri
   return join(base, 'kko');
 }
 
+// The mirror policy of --zone / --mirror-config (else $KKZONE / $KKO_MIRROR_CONFIG).
+export function policyFor(ctx: CommandContext, o: NetworkOptions): Promise<EffectivePolicy> {
+  return loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+}
+
 export function retriesOf(o: NetworkOptions): number {
   return parseIntFlag('--retries', o.retries, 0, 20);
 }
@@ -99,7 +105,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const manifests = parsed.map((p) => p.manifest);
   const { downloads, profile } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   assertBinaryChecksums(downloads.binaries, catalog);
-  const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  const policy = await policyFor(ctx, o);
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
     const plan = planExport(manifests, policy, classify);
@@ -121,11 +127,12 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     await assertWritable(output, Boolean(o.force));
   }
   const signer = o.signKey === undefined ? undefined : await signerOf(ctx, o.signKey);
+  const preflight = await supplySteps(ctx, o, parsed);
   const level = ctx.level ?? 'info';
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
   // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
   const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(preflight.length > 0 ? { preflight } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
     reportFailures(ctx, report.failures);
@@ -192,8 +199,11 @@ Examples:
   $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
   $ kko artifact export -m manifest.yaml --sign-key release.key
   $ kko artifact export -m manifest.yaml --split-size 4095M -o art.tar.gz   # art.tar.gz.part-000 … for FAT32 sticks
+  $ kko manifest lock -m manifest.yaml && kko artifact export -m manifest.yaml   # held to manifest.lock.json
+  $ kko artifact export -m manifest.yaml --update-lock                          # take moved tags on purpose
 
-Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes), 2 invalid input.
+Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes) or a tag moved away from
+its lock (LOCK_DRIFT: nothing downloaded), 2 invalid input (a malformed lock file, a --lock that is missing).
 `;
 
 // Flags every command that touches the network takes.
@@ -208,7 +218,7 @@ export function addNetworkOptions(cmd: Command): Command {
 
 export function registerArtifactCommands(program: Command, ctx: CommandContext): void {
   const artifact = program.command('artifact').description('build and inspect KubeKey offline artifacts');
-  addNetworkOptions(
+  addSupplyOptions(addNetworkOptions(
     artifact
       .command('export')
       .description('fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact')
@@ -223,7 +233,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
       .option('--split-size <size>', 'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32')
       .option('--force', 'overwrite an existing output file (or parts)')
       .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
-  )
+  ))
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);

@@ -2,12 +2,11 @@ import type { Command } from 'commander';
 import type { Catalog } from '../../catalog/index.js';
 import { precheck, type PrecheckReport } from '../../export/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
-import { loadMirrorPolicy } from '../../mirror/index.js';
 import { absPath, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes } from '../progress.js';
-import { addNetworkOptions, cacheDirFor, downloadsFor, retriesOf, type NetworkOptions } from './artifact.js';
+import { addNetworkOptions, cacheDirFor, downloadsFor, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
 import { readManifests } from './manifest-read.js';
 
 type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string; kkVersion?: string };
@@ -15,7 +14,7 @@ type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; j
 // Run the online precheck for already-loaded manifests (shared by `kko precheck` and `manifest validate --online`).
 export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: NetworkOptions & { output?: string; kkVersion?: string; concurrency?: number }): Promise<PrecheckReport> {
   const { downloads } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
-  const policy = await loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  const policy = await policyFor(ctx, o);
   return precheck({
     manifests: parsed.map((p) => p.manifest),
     downloads,

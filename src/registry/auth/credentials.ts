@@ -1,14 +1,7 @@
 // Who we are to a registry. A provider answers per registry host; the chain asks each in turn.
+import type { Credential, CredentialProvider, HostConnection } from '../../host/index.js';
 
-export type Credential = {
-  readonly username: string;
-  readonly password: string;
-};
-
-export interface CredentialProvider {
-  // Credentials for `host` ("127.0.0.1:5000", "docker.io"), or undefined to go anonymous.
-  resolve(host: string): Promise<Credential | undefined>;
-}
+export type { Credential, CredentialProvider };
 
 // kk's `spec.registry.auths.<host>` entry (manifest schema: every field optional, null allowed).
 export type KkAuthEntry = {
@@ -55,10 +48,10 @@ export function kkAuthsCredentials(auths: Readonly<Record<string, KkAuthEntry>> 
 export function resolveRegistryHostOptions(
   auths: Readonly<Record<string, KkAuthEntry>> | null | undefined,
   host: string,
-): { plainHTTP?: boolean; skipTLSVerify?: boolean; certsPath?: string } {
+): HostConnection {
   const want = normalizeRegistryHost(host);
   const entry = Object.entries(auths ?? {}).find(([key]) => normalizeRegistryHost(key) === want)?.[1];
-  const out: { plainHTTP?: boolean; skipTLSVerify?: boolean; certsPath?: string } = {};
+  const out: HostConnection = {};
   if (entry?.plainHTTP) out.plainHTTP = true;
   if (entry?.skipTLSVerify) out.skipTLSVerify = true;
   if (entry?.certsPath) out.certsPath = entry.certsPath;
