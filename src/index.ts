@@ -16,8 +16,13 @@ export type { EffectivePolicy, ImageSource, DownloadSource } from './mirror/inde
 export { renderNodeConfig, planMirrors, NODE_CONFIG_FORMATS } from './node-config/index.js';
 export type { NodeConfigFormat, NodeConfigInput, LocalRegistry, RenderedConfig, RenderedFile } from './node-config/index.js';
 export { BlobCache } from './cache/index.js';
-export { RegistryClient, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
-export type { RegistryClientOptions, CredentialProvider } from './registry/index.js';
+export { RegistryClient, RegistryStore, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
+export type { RegistryClientOptions, RegistryStoreOptions, CredentialProvider } from './registry/index.js';
+export type { ContentSource, ContentTarget, ContentStore, ManifestContent, CopyEvent, CopyOptions } from './content/index.js';
+export { OciLayout } from './layout/index.js';
+export type { OciLayoutOptions, RefNameForm } from './layout/index.js';
+export { copyImage } from './copy/index.js';
+export type { CopyResult } from './copy/index.js';
 export { exportArtifact, precheck, planExport, writeArchive } from './export/index.js';
 export type { ExportOptions, ExportReport, ExportEvent, PrecheckReport, Compression } from './export/index.js';
 export { planDownloads, fetchBinary, fetchIso, HttpDownloader } from './download/index.js';

@@ -1,5 +1,5 @@
 import { KkoError } from '../errors.js';
-import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
+import { parseLayoutIndex as parseIndexJson, type ImageIndex } from '../oci/index.js';
 
 // Paths of a KubeKey artifact (kubekey.md §3.7) and kko's own metadata, and parsers for the small documents.
 export const INDEX_NAME = 'images/index.json';
@@ -9,7 +9,7 @@ export const MANIFEST_NAME = 'kko/manifest.json';
 // #12: the cosign sign-blob signature of kko/inventory.json (see src/signing).
 export const SIGNATURE_NAME = 'kko/inventory.json.sig';
 export const BLOBS_PREFIX = 'images/blobs/';
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_NAME_ANNOTATION, refNameOf } from '../oci/index.js';
 
 // images/blobs/sha256/<hex> for a sha256 digest.
 export function blobPath(digest: string): string {
@@ -23,14 +23,7 @@ export function blobHex(name: string): string | undefined {
 
 // Parse images/index.json: it must be an OCI image index (throws INVALID_IMAGE_MANIFEST otherwise).
 export function parseLayoutIndex(bytes: Buffer): ImageIndex {
-  const parsed = parseManifestJson(bytes);
-  if (parsed.kind !== 'index') throw new KkoError('INVALID_IMAGE_MANIFEST', `${INDEX_NAME}: not an image index`);
-  return parsed.manifest;
-}
-
-// The ref name kk gives an index.json entry ("docker.io/calico/cni:v3.27.3-amd64").
-export function refNameOf(d: Descriptor): string | undefined {
-  return d.annotations?.[REF_NAME_ANNOTATION];
+  return parseIndexJson(bytes, INDEX_NAME);
 }
 
 // `upstream`: the digests of the upstream manifest and index the exporter keeps beside the layout (unreferenced blobs).

@@ -111,5 +111,5 @@ export async function assertNotAnInput(target: string, inputs: ReadonlyArray<{ w
   }
 }
 
-// (moved to src/util/atomic-write.ts so the library writes lock files the same way)
+// Write via a temp file in the same folder and rename (one implementation, in util).
 export { writeFileAtomic } from '../util/atomic-write.js';

@@ -1,1 +1,2 @@
 export type { ContentSource, ContentTarget, ContentStore, ManifestContent, StoreOptions, BlobReadOptions, BlobOpener, CopyEvent, CopyOptions } from './store.js';
+export { VerifyStream, through } from './verify.js';

@@ -1,16 +1,13 @@
 import type { BlobCache } from '../cache/index.js';
 import type { TarEntry } from '../archive/tar.js';
-import { MediaType } from '../oci/index.js';
+import { formatLayoutIndex, MediaType, OCI_LAYOUT, REF_NAME_ANNOTATION } from '../oci/index.js';
 import type { FetchedImage } from './fetch-image.js';
 import { byRefName } from './plan.js';
 
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_NAME_ANNOTATION, OCI_LAYOUT } from '../oci/index.js';
 
 // Layers already gzip/zstd (OCI "+gzip"/"+zstd", Docker ".tar.gzip"): the archive writer stores them instead of deflating.
 export const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
-
-// images/oci-layout (image-spec image-layout.md).
-export const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
 
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
@@ -23,7 +20,7 @@ export function layoutIndex(images: readonly FetchedImage[]): Buffer {
       annotations: { [REF_NAME_ANNOTATION]: img.planned.refName },
       platform: { architecture: img.platform.architecture, os: img.platform.os, ...(img.platform.variant ? { variant: img.platform.variant } : {}) },
     }));
-  return Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }, null, 2)}\n`);
+  return formatLayoutIndex(manifests);
 }
 
 // The archive entries of images/: oci-layout, index.json and every blob once, read straight from the cache

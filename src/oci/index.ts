@@ -5,3 +5,4 @@ export type { Descriptor, Platform } from './descriptor.js';
 export { parseManifestJson, selectManifests, referencedBlobs } from './manifest.js';
 export type { ImageManifest, ImageIndex, ParsedManifest } from './manifest.js';
 export { parseConfigPlatform } from './config.js';
+export { REF_NAME_ANNOTATION, OCI_LAYOUT, refNameOf, formatLayoutIndex, parseLayoutIndex } from './layout.js';

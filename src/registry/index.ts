@@ -20,3 +20,5 @@ export type { Credential, CredentialProvider, KkAuthEntry } from './auth/credent
 export { DockerConfigCredentials, ContainersAuthCredentials, runCredentialHelper } from './auth/config-files.js';
 export type { ConfigFileOptions, HelperRunner } from './auth/config-files.js';
 export { defaultCredentials } from './auth/default.js';
+export { RegistryStore, manifestKey } from './store.js';
+export type { RegistryStoreOptions } from './store.js';

@@ -1,0 +1,43 @@
+import { createHash, type Hash } from 'node:crypto';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { KkoError } from '../errors.js';
+import type { Descriptor } from '../oci/index.js';
+
+// A pass-through that counts and hashes what flows and fails the stream at its end — DIGEST_MISMATCH naming the
+// digest, or SIZE_LIMIT_EXCEEDED / a short body — when the bytes are not those of `desc`. The bytes before the
+// failure have flowed on: a consumer keeps nothing until the stream ended cleanly (putBlob's temp-and-rename).
+export class VerifyStream extends Transform {
+  readonly #hash: Hash = createHash('sha256');
+  #seen = 0;
+
+  constructor(
+    readonly desc: Pick<Descriptor, 'digest' | 'size'>,
+    readonly what: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.desc.size) return done(this.#fail('SIZE_LIMIT_EXCEEDED', `more than the ${this.desc.size} bytes its descriptor says`));
+    this.#hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.#seen < this.desc.size) return done(this.#fail('DIGEST_MISMATCH', `${this.#seen} bytes, not the ${this.desc.size} its descriptor says`));
+    const got = `sha256:${this.#hash.digest('hex')}`;
+    if (got !== this.desc.digest) return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${got}`));
+    done();
+  }
+
+  #fail(code: 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED', why: string): KkoError {
+    return new KkoError(code, `${this.what}: ${why}, expected ${this.desc.digest}`, { hint: 'the stored copy is corrupt: fetch or copy the image again' });
+  }
+}
+
+// `source` through `t`: an error on either side destroys both and surfaces on the returned stream; destroying it
+// (a consumer that stops early) destroys the source.
+export function through(source: Readable, t: Transform): Transform {
+  return pipeline(source, t, () => undefined);
+}
