@@ -29,6 +29,8 @@ export { planDownloads, fetchBinary, fetchIso, HttpDownloader } from './download
 export type { DownloadPlan } from './download/index.js';
 export { inspectArtifact, verifyArtifact, importArtifact } from './artifact-read/index.js';
 export type { InspectReport, VerifyReport, ImportReport } from './artifact-read/index.js';
+export { ArtifactStore } from './artifact-store/index.js';
+export type { ArtifactStoreOptions } from './artifact-store/index.js';
 export { generateKeyPair, loadPrivateKey, loadPublicKey, inventoryVerifier, KeySigner, signArtifact } from './signing/index.js';
 export type { Signer, SignOptions, SignReport } from './signing/index.js';
 export { main } from './cli/main.js';

@@ -8,6 +8,11 @@ import { PlainSink, writeOut, type ArchiveSink } from './tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
+// What a decoder tells a caller that wants random access later (artifact-store): each zstd Raw_Block as the decoder
+// emits it, with where its bytes sit in the decompressed stream and in the compressed one (a raw block's bytes are
+// stored verbatim, so that compressed span can be read back without decoding).
+export type DecoderTrace = { rawBlock?: (decompressed: number, compressed: number, size: number) => void };
+
 // zstd is optional at run time: the codecs are imported only when `--compress zstd` is used or a .tar.zst is read,
 // so kko keeps working (gzip, none) on a host where they cannot be loaded.
 export type ZstdCompress = (data: Buffer, level: number) => Uint8Array;
@@ -150,7 +155,17 @@ const DECODE_SLICE = 4 * 1024;
 
 class ZstdDecompress extends Transform {
   #decoder: Decoder | undefined;
-  readonly #frames = new ZstdFrameWalker();
+  readonly #frames: ZstdFrameWalker;
+
+  constructor(trace?: DecoderTrace) {
+    super();
+    this.#frames = new ZstdFrameWalker(trace?.rawBlock);
+  }
+
+  // Compressed bytes walked so far (what zlib calls bytesWritten).
+  get bytesWritten(): number {
+    return this.#frames.position;
+  }
   #full = false;
   #wake: (() => void) | undefined;
 
@@ -220,8 +235,8 @@ function isSkippableMagic(b: Buffer): boolean {
 
 // The decompressor for a stream whose first bytes are `firstBytes` (at least 4): gunzip for gzip (1f 8b), a zstd
 // decoder for zstd (28 b5 2f fd, or a skippable frame), else a pass-through. The caller writes the whole stream, first bytes included.
-export function decompressorFor(firstBytes: Buffer): { compression: Compression; transform: Transform } {
+export function decompressorFor(firstBytes: Buffer, trace?: DecoderTrace): { compression: Compression; transform: Transform } {
   if (firstBytes[0] === 0x1f && firstBytes[1] === 0x8b) return { compression: 'gzip', transform: createGunzip({ chunkSize: 64 * 1024 }) };
-  if (firstBytes.length >= 4 && (firstBytes.subarray(0, 4).equals(ZSTD_MAGIC) || isSkippableMagic(firstBytes))) return { compression: 'zstd', transform: new ZstdDecompress() };
+  if (firstBytes.length >= 4 && (firstBytes.subarray(0, 4).equals(ZSTD_MAGIC) || isSkippableMagic(firstBytes))) return { compression: 'zstd', transform: new ZstdDecompress(trace) };
   return { compression: 'none', transform: new PassThrough() };
 }

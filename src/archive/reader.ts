@@ -1,6 +1,6 @@
 import { pipeline, Readable } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
-import { decompressorFor, type Compression } from './compress.js';
+import { decompressorFor, type Compression, type DecoderTrace } from './compress.js';
 import { Admission, type AdmitOptions, type EntryType } from './tar-admit.js';
 import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type Header } from './tar-header.js';
 
@@ -9,8 +9,10 @@ import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type 
 
 export type { EntryType } from './tar-admit.js';
 export { isMetadataName, MAX_ENTRIES, METADATA_MAX_BYTES } from './tar-admit.js';
-export type ArchiveEntry = { name: string; size: number; type: EntryType; mode: number; linkname?: string; body: Readable };
+// offset: where the body starts in the (decompressed) tar stream.
+export type ArchiveEntry = { name: string; size: number; type: EntryType; mode: number; linkname?: string; offset: number; body: Readable };
 export type ArchiveCompression = Compression;
+export type { DecoderTrace } from './compress.js';
 export type ReadOptions = AdmitOptions;
 
 const CHUNK = 64 * 1024;
@@ -227,7 +229,7 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions =
       current = { remaining: h.size, padding: padOf(h.size), abandoned: false, name: ok?.name ?? h.name };
       if (!ok) continue;
       const body = Readable.from(bodyChunks(src, lock, current), { objectMode: false, highWaterMark: CHUNK });
-      yield { name: ok.name, size: h.size, type: ok.type, mode: h.mode, ...(h.linkname && ok.type !== 'file' ? { linkname: h.linkname } : {}), body };
+      yield { name: ok.name, size: h.size, type: ok.type, mode: h.mode, ...(h.linkname && ok.type !== 'file' ? { linkname: h.linkname } : {}), offset: src.offset, body };
     }
   } finally {
     if (current && current.remaining > 0) current.abandoned = true;
@@ -252,7 +254,7 @@ async function* prepend(head: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator
 }
 
 // Detect the compression by magic bytes (archive/compress.ts decides); return the decompressed stream (errors surface on it).
-export async function decompress(input: Readable): Promise<{ compression: ArchiveCompression; stream: Readable }> {
+export async function decompress(input: Readable, trace?: DecoderTrace): Promise<{ compression: ArchiveCompression; stream: Readable; compressedIn: () => number }> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const parts: Buffer[] = [];
   let size = 0;
@@ -273,11 +275,13 @@ export async function decompress(input: Readable): Promise<{ compression: Archiv
     input.destroy();
     throw err;
   }
-  const d = decompressorFor(head);
+  const d = decompressorFor(head, trace);
   const raw = Readable.from(prepend(head, it), { objectMode: false });
-  if (d.compression === 'none') return { compression: d.compression, stream: raw };
+  if (d.compression === 'none') return { compression: d.compression, stream: raw, compressedIn: () => Number.NaN };
   pipeline(raw, d.transform, () => undefined); // an error destroys the transform with it; the reader reports it
-  return { compression: d.compression, stream: d.transform };
+  // zlib counts the compressed bytes its engine consumed (bytesWritten); the zstd decoder counts its own.
+  const counter = d.transform as unknown as { bytesWritten?: number };
+  return { compression: d.compression, stream: d.transform, compressedIn: () => counter.bytesWritten ?? Number.NaN };
 }
 
 // Decompress (by magic bytes) and read the tar entries of `input`.

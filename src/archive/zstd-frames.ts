@@ -59,6 +59,17 @@ export class ZstdFrameWalker {
   #work = 0; // bytes the decoder allocated for windows and moved within them
   #out = 0; // bytes the decoder emitted
   readonly #hash = new Xxh64();
+  readonly #onRaw: ((decompressed: number, compressed: number, size: number) => void) | undefined;
+  readonly #pendingBlocks: { raw: boolean; at: number; size: number }[] = []; // walked, not yet emitted (onRaw only)
+
+  // onRaw: told of each Raw_Block as the decoder emits it (its decompressed offset, compressed offset and size).
+  constructor(onRaw?: (decompressed: number, compressed: number, size: number) => void) {
+    this.#onRaw = onRaw;
+  }
+
+  get position(): number {
+    return this.#pos;
+  }
 
   // Walk `chunk` (throws UNSAFE_ARCHIVE on a refused frame header); call before handing it to the decoder.
   walk(chunk: Uint8Array): void {
@@ -88,6 +99,8 @@ export class ZstdFrameWalker {
     if (!head) throw new KkoError('INTERNAL', 'reading archive: zstd decoder produced a block outside any frame');
     this.#hash.update(data);
     this.#emitted++;
+    const walked = this.#onRaw ? this.#pendingBlocks.shift() : undefined;
+    if (walked?.raw && walked.size === data.length && data.length > 0) this.#onRaw?.(this.#out, walked.at, walked.size);
     this.#out += data.length;
     if (this.#out > ZSTD_MAX_RATIO * this.#pos + ZSTD_OUT_SLACK) {
       throw refuse(`zstd frame ${head.index} at compressed byte ${head.offset}: ${this.#out} bytes out of ${this.#pos} compressed bytes (more than ${ZSTD_MAX_RATIO}:1)`, HINT_WORK);
@@ -191,6 +204,7 @@ export class ZstdFrameWalker {
     this.#last = (v & 1) === 1;
     (this.#current as Frame).blocks++;
     const size = type === 1 ? 1 : v >>> 3;
+    if (this.#onRaw) this.#pendingBlocks.push({ raw: type === 0, at: this.#pos, size: v >>> 3 });
     if (size === 0) return this.#endBlock();
     this.#to('blockBody', size);
   }

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
-import { decompress, readTar, type ArchiveCompression, type ArchiveEntry, type ReadOptions } from '../archive/reader.js';
+import { decompress, readTar, type ArchiveCompression, type ArchiveEntry, type DecoderTrace, type ReadOptions } from '../archive/reader.js';
 import { resolveArtifactSource, type ArtifactSource, type SourceFile } from './source.js';
 
 // An artifact opened for one pass: its entries, and the MD5 of the file bytes (what kk keeps in artifact.md5; for a
@@ -12,6 +12,9 @@ export type OpenedArtifact = {
   readonly size: number;
   readonly parts: number; // 1 for a single file
   readonly entries: AsyncGenerator<ArchiveEntry>;
+  // Compressed bytes the decoder consumed and decompressed bytes it produced so far (both file-wide; for a plain tar
+  // both are the tar offset read so far). A pair taken when an entry is yielded brackets where its body sits.
+  position(): DecoderPosition;
   md5(): Promise<string>;
   // The error to report for one the pass threw: for a split artifact, that of the part being read (checked against
   // its sha256 when the list has one), so the user knows which medium to copy again.
@@ -19,7 +22,17 @@ export type OpenedArtifact = {
   close(): void;
 };
 
+export type DecoderPosition = { readonly compressed: number; readonly decompressed: number };
+
 const READ_CHUNK = 1024 * 1024;
+
+// The decompressed stream with a count of the bytes the reader pulled from it.
+async function* counted(stream: Readable, pulled: { n: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    pulled.n += chunk.length;
+    yield chunk;
+  }
+}
 
 // Where the pass is: which file, how many of its bytes went by, and their running sha256 (when one is expected).
 type Position = { index: number; offset: number; hash: Hash | undefined };
@@ -74,7 +87,8 @@ async function explainSplit(src: ArtifactSource, at: Position, err: unknown): Pr
 }
 
 // Open an artifact (gzip, zstd or plain tar, by magic bytes; one file or its parts) and hash the bytes as they stream past.
-export async function openArtifact(path: string, opts: ReadOptions = {}): Promise<OpenedArtifact> {
+// `trace`: what the decoder reports for random access later (artifact-store).
+export async function openArtifact(path: string, opts: ReadOptions = {}, trace?: DecoderTrace): Promise<OpenedArtifact> {
   const src = await resolveArtifactSource(path);
   const at: Position = { index: 0, offset: 0, hash: undefined };
   const file = Readable.from(joined(src, at), { objectMode: false, highWaterMark: READ_CHUNK });
@@ -88,13 +102,19 @@ export async function openArtifact(path: string, opts: ReadOptions = {}): Promis
     },
   });
   pipeline(file, tap, () => undefined); // a read error destroys the tap with it; the reader reports it
-  const { compression, stream } = await decompress(tap);
+  const { compression, stream, compressedIn } = await decompress(tap, trace);
+  const pulled = { n: 0 };
   let md5: string | undefined;
   return {
     compression,
     size: src.size,
     parts: src.files.length,
-    entries: readTar(stream, opts),
+    entries: readTar(counted(stream, pulled), opts),
+    // Produced = pulled by the reader + still buffered in the decoder's readable side.
+    position: () => {
+      const decompressed = pulled.n + stream.readableLength;
+      return { compressed: compression === 'none' ? decompressed : compressedIn(), decompressed };
+    },
     md5: async () => (md5 ??= seen === src.size ? hash.digest('hex') : await md5OfFiles(src.files)),
     explain: async (err) => (src.files.length > 1 || src.partsList ? explainSplit(src, at, err) : err),
     close: () => {

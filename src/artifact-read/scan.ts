@@ -5,7 +5,8 @@ import { KkoError } from '../errors.js';
 import type { ArchiveEntry } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
 import { blobHex, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, OCI_LAYOUT_NAME, SIGNATURE_NAME } from './docs.js';
-import { openArtifact } from './open.js';
+import type { ArchiveCompression, DecoderTrace } from '../archive/reader.js';
+import { openArtifact, type DecoderPosition } from './open.js';
 import type { FileRecord, ScanResult } from './types.js';
 
 // Where an import puts each file's bytes while they are hashed; undefined: bytes are only hashed.
@@ -13,7 +14,13 @@ export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
 // Import's early checks: `admit` sees each header before its body is read, `settle` each file once hashed (with the
 // bytes of a document); either throws to stop the scan at that entry.
 export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileRecord, doc: Buffer | undefined): void };
-export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal };
+// Random access later (artifact-store): for each regular file once hashed, where its body starts in the tar stream,
+// the decoder's position when its header was read, its first bytes, and its bytes when the scan kept them.
+export type FileLocation = { readonly compression: ArchiveCompression; readonly offset: number; readonly at: DecoderPosition; readonly head: Buffer; readonly bytes?: Buffer };
+export type LocateHooks = { trace?: DecoderTrace; onFile(file: FileRecord, where: FileLocation): void | Promise<void> };
+export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal; locate?: LocateHooks };
+
+const HEAD_BYTES = 64;
 
 const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, SIGNATURE_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
@@ -35,10 +42,13 @@ function isManifestDoc(bytes: Buffer): boolean {
 }
 
 // Stream one body through the hash (and the sink); keep the bytes of documents and manifest candidates.
-async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256?: string; bytes?: Buffer }> {
+type Consumed = { sha256?: string; bytes?: Buffer; head?: Buffer };
+
+async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed> {
   const hash = opts.hash === false ? undefined : createHash('sha256');
   const keep: Buffer[] | undefined = DOC_NAMES.has(entry.name) || mayBeManifest(entry) ? [] : undefined;
-  const result = (): { sha256?: string; bytes?: Buffer } => ({ ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}) });
+  let head: Buffer | undefined;
+  const result = (): Consumed => ({ ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}), ...(head ? { head } : {}) });
   if (!opts.sink) {
     // Only hashed: a plain loop, no stream objects per entry (tens of thousands of small entries made a pipeline
     // each, and their garbage took inspect past 256 MB RSS).
@@ -46,6 +56,7 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256
       opts.signal?.throwIfAborted();
       hash?.update(chunk);
       keep?.push(chunk);
+      if (opts.locate && (head?.length ?? 0) < HEAD_BYTES) head = Buffer.concat([head ?? Buffer.alloc(0), chunk.subarray(0, HEAD_BYTES)]).subarray(0, HEAD_BYTES);
     }
     return result();
   }
@@ -63,7 +74,7 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<{ sha256
 // One pass over the artifact: every regular file hashed (and written to the sink), small documents kept, the rest
 // streamed through. Throws UNSAFE_ARCHIVE on hostile input, never returns a partial result.
 export async function scanArtifact(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const art = await openArtifact(path);
+  const art = await openArtifact(path, {}, opts.locate?.trace);
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
@@ -73,9 +84,11 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       opts.signal?.throwIfAborted();
       if (entry.type !== 'file') continue; // directories; links never get past the reader
       opts.gate?.admit(entry);
-      const { sha256, bytes } = await consume(entry, opts);
+      const at = opts.locate ? art.position() : undefined;
+      const { sha256, bytes, head } = await consume(entry, opts);
       const record = { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) };
       files.set(entry.name, record);
+      if (at) await opts.locate?.onFile(record, { compression: art.compression, offset: entry.offset, at, head: head ?? Buffer.alloc(0), ...(bytes ? { bytes } : {}) });
       if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
       opts.gate?.settle(record, DOC_NAMES.has(entry.name) ? bytes : undefined);
       const hex = blobHex(entry.name);

@@ -12,8 +12,9 @@ export type ManifestContent = { readonly bytes: Buffer; readonly mediaType: stri
 
 export type StoreOptions = { readonly signal?: AbortSignal };
 
-// offset > 0 reads from there on (Range); verify: false when the caller hashes the stream itself (export's cache).
-export type BlobReadOptions = StoreOptions & { readonly offset?: number; readonly verify?: boolean };
+// offset > 0 reads from there on (Range), `length` bytes of it when given (a closed Range; stores that cannot end early
+// ignore it); verify: false when the caller hashes the stream itself (export's cache).
+export type BlobReadOptions = StoreOptions & { readonly offset?: number; readonly length?: number; readonly verify?: boolean };
 
 // A body for putBlob that can be opened again: a retry or a resumed upload reopens it at an offset.
 export type BlobOpener = (offset: number) => Promise<Readable>;
