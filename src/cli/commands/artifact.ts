@@ -13,6 +13,7 @@ import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
+import { registerArtifactImagesCommands } from './artifact-images.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -237,4 +238,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
+  registerArtifactImagesCommands(artifact, ctx);
 }

@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMultiArch, buildLayer } from '../support/builders.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { runCli } from '../cli/run-cli.js';
+import { pushIndex } from '../support/builders.js';
+
+// `kko artifact images push` from an artifact `kko artifact export` wrote, into the real distribution registry; every
+// name the nodes will pull is then read back by skopeo (an independent client) and its digests compared with the
+// artifact's own, for kk v3.1.5, v3.1.7 and v3.1.12 naming, with and without namespaceOverride / namespaceRewrite.
+
+const sh = promisify(execFile);
+const CN = 'registry.cn-beijing.aliyuncs.com';
+const IMAGES = ['docker.io/calico/cni:v3.27.4', `${CN}/kubesphereio/pause:3.9`, 'docker.io/library/nginx:1.25'];
+
+let src: ProxiedRegistry;
+let target: TestRegistry;
+let dir: string;
+let art: string;
+let inv: { images: Array<{ ref: string; arch: string; refName: string; digest: string }> };
+
+beforeAll(async () => {
+  src = await startProxiedRegistry('kko-push-', async (c) => {
+    await pushIndex(c, 'calico/cni', 'v3.27.4', buildMultiArch('cni', { layerSize: 200 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }));
+    await pushIndex(c, 'kubesphereio/pause', '3.9', buildMultiArch('pause', { layerSize: 50 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }));
+    await pushIndex(c, 'library/nginx', '1.25', buildMultiArch('nginx', { layerSize: 100 * 1024 }));
+  });
+  target = await startRegistry({ mode: 'plain' });
+  dir = join(src.work.dir, 'w');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`);
+  const mirror = (prefix: string): string => `- prefix: ${prefix}\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`;
+  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${mirror('docker.io')}${mirror(CN)}`);
+  const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'art.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
+  expect(r.code).toBe(0);
+  art = join(dir, 'art.tar.gz');
+  const { stdout } = await sh('tar', ['-xzOf', art, 'kko/inventory.json']);
+  inv = JSON.parse(stdout) as typeof inv;
+}, 180_000);
+
+afterAll(async () => {
+  await target?.stop();
+  await src?.stop();
+});
+
+// A kk Cluster config whose registry block points at the target registry under `path`.
+async function cluster(name: string, registry: string): Promise<string> {
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(file, `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadata: {name: c}\nspec:\n  registry:\n${registry}\n`);
+  return file;
+}
+
+const digestOf = (ref: string, arch: string): string => inv.images.find((i) => i.ref === ref && i.arch === arch)?.digest ?? '?';
+
+// skopeo's view of a name: the index it serves and the digest it resolves for each arch.
+async function skopeoSees(name: string): Promise<Record<string, string>> {
+  const raw = JSON.parse((await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])).stdout) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
+  const out: Record<string, string> = {};
+  for (const m of raw.manifests) out[m.platform.architecture] = m.digest;
+  for (const arch of Object.keys(out)) {
+    // skopeo resolves the arch through the index and reads that image's config
+    const one = JSON.parse((await sh('skopeo', ['inspect', '--tls-verify=false', '--override-arch', arch, '--override-os', 'linux', `docker://${name}`])).stdout) as { Architecture: string };
+    expect(one.Architecture).toBe(arch);
+  }
+  return out;
+}
+
+async function expectPulled(prefix: string, names: Record<string, string>): Promise<void> {
+  for (const [name, source] of Object.entries(names)) {
+    expect(await skopeoSees(`${prefix}/${name}`)).toEqual({ amd64: digestOf(source, 'amd64'), arm64: digestOf(source, 'arm64') });
+    const perArch = JSON.parse((await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${prefix}/${name}-arm64`])).stdout) as { Digest: string };
+    expect(perArch.Digest).toBe(digestOf(source, 'arm64'));
+  }
+}
+
+const [CNI, PAUSE, NGINX] = IMAGES as [string, string, string];
+
+describe.each([
+  // kk release, registry block (beyond privateRegistry), --kk-push-names, names nodes pull → source
+  ['v3.1.5', '', false, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
+  ['v3.1.5', '    namespaceOverride: kubesphereio\n', false, { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX }],
+  ['v3.1.7', '    namespaceOverride: kubesphereio\n', false, { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX }],
+  ['v3.1.7', '    namespaceOverride: kubesphereio\n', true, { 'calico/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
+  ['v3.1.12', '', false, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
+  ['v3.1.12', '    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}\n', false, { 'mirror/cni:v3.27.4': CNI, 'mirror/kubesphere/pause:3.9': PAUSE, 'mirror/library/nginx:1.25': NGINX }],
+] as const)('kk %s naming %j (--kk-push-names %s)', (kk, block, kkNames, names) => {
+  const path = `${kk.replace(/\./g, '')}-${block ? block.trim().split(':')[0]?.toLowerCase() : 'plain'}${kkNames ? '-kk' : ''}`;
+  let prefix: string;
+  let run: Awaited<ReturnType<typeof runCli>>;
+  beforeAll(async () => {
+    prefix = `${target.host}/${path}`;
+    const file = await cluster(path, `    privateRegistry: ${prefix}\n${block}    auths:\n      "${target.host}": {plainHTTP: true}`);
+    run = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', kk, ...(kkNames ? ['--kk-push-names'] : []), '--json'], { cwd: dir, env: { HOME: dir } });
+  }, 120_000);
+
+  it('pushes, and skopeo pulls every name with the artifact\'s digests for both arches', async () => {
+    expect(run.code, run.stderr).toBe(0);
+    await expectPulled(prefix, names);
+    const done = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; images?: number; failed?: number }).find((e) => e.type === 'done');
+    expect(done).toMatchObject({ images: 3, failed: 0 });
+  });
+
+  it('check proves the names nodes pull are there (or, after --kk-push-names, that they are not)', async () => {
+    const file = join(dir, `${path}.yaml`);
+    const r = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json'], { cwd: dir, env: { HOME: dir } });
+    const report = JSON.parse(r.stdout) as { ok: boolean; images: Array<{ name: string; status: string }> };
+    if (!kkNames) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(report.images.map((i) => i.name.slice(prefix.length + 1)).sort()).toEqual(Object.keys(names).sort());
+    } else {
+      // kk v3.1.7 ignores namespaceOverride on push: the nodes' kubesphereio/ names are missing (kubekey#1954)
+      expect(r.code).toBe(1);
+      expect(report.images.filter((i) => i.status === 'missing').map((i) => i.name.slice(prefix.length + 1)).sort()).toEqual(['kubesphereio/cni:v3.27.4', 'kubesphereio/nginx:1.25']);
+      expect(run.stderr).toMatch(/PUSH_PULL_MISMATCH|nodes will pull/);
+    }
+  });
+});
+
+describe('re-push and dry run', () => {
+  it('a re-push of an unchanged artifact sends no blob bytes', async () => {
+    const file = await cluster('again', `    privateRegistry: ${target.host}/again\n    auths:\n      "${target.host}": {plainHTTP: true}`);
+    const args = ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--json'];
+    const first = await runCli(args, { cwd: dir, env: { HOME: dir } });
+    const second = await runCli(args, { cwd: dir, env: { HOME: dir } });
+    const done = (out: string): { bytesSent: number } => JSON.parse(out.trim().split('\n').at(-1) as string) as { bytesSent: number };
+    expect(first.code).toBe(0);
+    expect(done(first.stdout).bytesSent).toBeGreaterThan(500 * 1024);
+    expect(second.code).toBe(0);
+    expect(done(second.stdout).bytesSent).toBe(0);
+    expect(second.stdout).not.toMatch(/"how":"copied"/);
+  });
+
+  it('--dry-run lists every name the push creates and pushes nothing', async () => {
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${target.host}/dry`, '--plain-http', '--kk-version', 'v3.1.12', '--dry-run'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`${target.host}/dry/kubesphere/pause:3.9  <-  ${PAUSE}`);
+    expect(r.stdout).toContain(`  ${target.host}/dry/kubesphere/pause:3.9-arm64`);
+    expect(r.stderr).toMatch(/kk v3.1.12 would push .*\/dry\/kubesphereio\/pause:3.9, nodes pull .*\/dry\/kubesphere\/pause:3.9/);
+    const check = await runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${target.host}/dry`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^missing +127\.0\.0\.1:\d+\/dry\/calico\/cni:v3\.27\.4/m);
+  });
+
+  it('check -m names what a manifest needs without the artifact', async () => {
+    const r = await runCli(['artifact', 'images', 'check', '-m', 'm.yaml', '--registry', `${target.host}/again`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(3);
+  });
+});
+
