@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMultiArch, buildLayer } from '../support/builders.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { runCli } from '../cli/run-cli.js';
 import { pushIndex } from '../support/builders.js';
 
@@ -152,3 +153,87 @@ describe('re-push and dry run', () => {
   });
 });
 
+
+describe('faults during push (fault proxy in front of the target registry)', () => {
+  let behind: TestRegistry;
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    behind = await startRegistry({ mode: 'plain' });
+    proxy = await startFaultProxy({ upstream: behind.url });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await behind?.stop();
+  });
+  const push = (path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
+    runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${proxy.host}/${path}`, '--plain-http', '--kk-version', 'v3.1.12', '--retries', '3', ...extra], { cwd: dir, env: { HOME: dir } });
+  const check = (path: string): Promise<Awaited<ReturnType<typeof runCli>>> =>
+    runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${proxy.host}/${path}`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+
+  it('rides out 5xx, 429 with Retry-After and a reset in the middle of an upload, and ends complete', async () => {
+    proxy.clear();
+    proxy.add({ method: 'POST', path: /blobs\/uploads/, times: 2, fault: { kind: 'status', status: 503 } });
+    proxy.add({ method: 'PUT', path: /manifests\/v3\.27\.4$/, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
+    proxy.add({ method: 'PUT', path: /blobs\/uploads\/.*digest=/, fault: { kind: 'cut-upload', afterBytes: 64 * 1024 } });
+    const r = await push('faults');
+    expect(r.code, r.stderr).toBe(0);
+    expect(proxy.seen.filter((s) => s.fault).map((s) => s.fault).sort()).toEqual(['cut-upload', 'status', 'status', 'status']);
+    const c = await check('faults');
+    expect(c.code, c.stdout).toBe(0);
+    await expectPulled(`${behind.host}/faults`, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX });
+  }, 120_000);
+
+  it('a registry that keeps failing one image: exit 1 naming it, its tag not created, the others done; a re-run finishes', async () => {
+    proxy.clear();
+    proxy.add({ method: 'PUT', path: /library\/nginx\/manifests\//, times: Infinity, fault: { kind: 'status', status: 500 } });
+    const r = await push('broken');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/pushing 127\.0\.0\.1:\d+\/broken\/library\/nginx:1\.25 .*HTTP 500/);
+    expect(r.stderr).toMatch(/1 image\(s\) not pushed/);
+    const c = await check('broken');
+    expect(c.code).toBe(1);
+    expect(c.stdout).toMatch(/^missing +\S+\/broken\/library\/nginx:1\.25/m);
+    expect(c.stdout).toMatch(/^ok +\S+\/broken\/calico\/cni:v3\.27\.4/m);
+    proxy.clear();
+    const again = await push('broken', '--json');
+    expect(again.code, again.stderr).toBe(0);
+    const done = JSON.parse(again.stdout.trim().split('\n').at(-1) as string) as { bytesSent: number; images: number };
+    expect(done.images).toBe(3);
+    // only what the failed image had not got in yet (its arm64 half: the copy stopped at the amd64 manifest)
+    const copied = again.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; name?: string; how?: string }).filter((e) => e.type === 'blob' && e.how === 'copied');
+    expect(copied.length).toBeGreaterThan(0);
+    expect(copied.every((e) => e.name?.endsWith('/broken/library/nginx:1.25'))).toBe(true);
+    expect(done.bytesSent).toBeLessThan(150 * 1024);
+    expect((await check('broken')).code).toBe(0);
+  }, 120_000);
+});
+
+describe('bad input', () => {
+  const run = (...args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> => runCli(['artifact', 'images', 'push', '-a', art, ...args], { cwd: dir, env: { HOME: dir } });
+
+  it.each([
+    [['--registry', 'http://10.0.0.5:5000'], /--registry "http:\/\/10\.0\.0\.5:5000": no scheme allowed/],
+    [['--registry', 'reg.local//x'], /--registry "reg\.local\/\/x": not a registry host and path/],
+    [['--registry', '10.0.0.5:5000', '--kk-version', 'v9.9.9'], /v9\.9\.9/],
+    [[], /no --registry and no -f cluster config/],
+  ])('%j → exit 2', async (args, message) => {
+    const r = await run(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('a cluster config with a scheme in privateRegistry → exit 2 naming the field', async () => {
+    const file = await cluster('scheme', '    privateRegistry: https://dockerhub.kubekey.local');
+    const r = await run('-f', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/spec\.registry\.privateRegistry: registry\.privateRegistry "https:\/\/dockerhub\.kubekey\.local": no scheme allowed/);
+  });
+
+  it('an unreachable registry → exit 1 naming the host, nothing reported pushed', async () => {
+    const r = await run('--registry', '127.0.0.1:9/x', '--plain-http', '--kk-version', 'v3.1.12', '--retries', '0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/127\.0\.0\.1:9/);
+    expect(r.stdout).not.toMatch(/^pushed /m);
+    expect(r.stderr).toMatch(/0 image\(s\) pushed, 3 failed/);
+  });
+});

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/reference/index.js';
-import { RegistryClient } from '../../src/registry/index.js';
+import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
 import { seededBytes } from '../support/builders.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -92,5 +92,21 @@ describe('resumable blob upload (PATCH chunks, GET the upload location, continue
     proxy.add({ method: 'PATCH', times: Infinity, fault: { kind: 'status', status: 503 } });
     await expect(client().putBlobResumable('resume/down', digest, blob.length, open, { ...opts, attempts: 3 })).rejects.toMatchObject({ status: 503 });
     expect(proxy.count({ method: 'PATCH' })).toBe(3);
+  });
+
+  it('RegistryStore.putBlob sends a blob above its chunk size in chunks and resumes after a 503 (the store push uses)', async () => {
+    const store = new RegistryStore({ chunkSize: 1024 * 1024, hostOptions: () => ({ plainHTTP: true, retries: 0 }) });
+    let patches = 0;
+    const failing = async (offset: number): Promise<Readable> => {
+      if (++patches === 3) proxy.add({ method: 'PATCH', fault: { kind: 'status', status: 503 } });
+      return open(offset);
+    };
+    try {
+      await store.putBlob({ registry: proxy.host, repository: 'resume/store' }, { mediaType: 'application/octet-stream', digest, size: blob.length }, failing);
+    } finally {
+      await store.close();
+    }
+    expect(opened).toEqual([0, 1024 * 1024, 2 * 1024 * 1024, 2 * 1024 * 1024, 3 * 1024 * 1024]);
+    expect((await stored('resume/store')).equals(blob)).toBe(true);
   });
 });
