@@ -237,3 +237,41 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/0 image\(s\) pushed, 3 failed/);
   });
 });
+
+describe.each([
+  ['htpasswd over plain HTTP', { mode: 'basic' } as const],
+  ['TLS with a test CA and htpasswd', { mode: 'tls', tlsBasicAuth: true } as const],
+])('push to a registry with %s', (_what, mode) => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry(mode);
+  });
+  afterAll(async () => reg?.stop());
+
+  const entry = (password: string): string => {
+    const tls = reg.certsDir ? `certsPath: ${reg.certsDir}` : 'plainHTTP: true';
+    return `    auths:\n      "${reg.host}": {username: ${reg.creds?.username}, password: "${password}", ${tls}}`;
+  };
+
+  it('takes credentials and TLS from registry.auths; skopeo pulls every name; the password is never printed', async () => {
+    const file = await cluster(`auth-${mode.mode}`, `    privateRegistry: ${reg.host}/sec\n${entry(reg.creds?.password ?? '')}`);
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(reg.creds?.password);
+    const tls = reg.certsDir ? ['--cert-dir', reg.certsDir] : ['--tls-verify=false'];
+    const raw = await sh('skopeo', ['inspect', '--raw', ...tls, '--creds', `${reg.creds?.username}:${reg.creds?.password}`, `docker://${reg.host}/sec/kubesphere/pause:3.9`]);
+    const digests = (JSON.parse(raw.stdout) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest).sort();
+    expect(digests).toEqual([digestOf(PAUSE, 'amd64'), digestOf(PAUSE, 'arm64')].sort());
+    const c = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+  });
+
+  it('wrong credentials: exit 1, the host named, the hint points at the credentials', async () => {
+    const file = await cluster(`badauth-${mode.mode}`, `    privateRegistry: ${reg.host}/sec\n${entry('wrong-password')}`);
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--retries', '0'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(reg.host);
+    expect(r.stderr).toMatch(/credentials/);
+    expect(r.stderr).not.toContain('wrong-password');
+  });
+});
