@@ -7,6 +7,7 @@ import { buildMultiArch, buildLayer } from '../support/builders.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { containerdUnavailable, startContainerd, type TestContainerd } from '../support/containerd.js';
 import { runCli } from '../cli/run-cli.js';
 import { pushIndex } from '../support/builders.js';
 
@@ -274,4 +275,35 @@ describe.each([
     expect(r.stderr).toMatch(/credentials/);
     expect(r.stderr).not.toContain('wrong-password');
   });
+});
+
+const ctrdUnavailable = containerdUnavailable();
+describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(`containerd pulls what kko pushed, through kko mirror render${ctrdUnavailable ? ` (skipped: ${ctrdUnavailable})` : ''}`, () => {
+  let ctrd: TestContainerd;
+  let reg: TestRegistry;
+  let pushed: Map<string, string>;
+  beforeAll(async () => {
+    [ctrd, reg] = await Promise.all([startContainerd(), startRegistry({ mode: 'plain' })]);
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', reg.host, '--plain-http', '--kk-version', 'v3.1.12', '--json'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string }).filter((e) => e.type === 'image-done');
+    pushed = new Map(done.map((e) => [e.name as string, e.digest as string]));
+  }, 120_000);
+  afterAll(async () => {
+    await ctrd?.stop();
+    await reg?.stop();
+  });
+
+  it('ctr images pull --hosts-dir (rendered) gets docker.io names and the private pause name, unpacked, with the pushed index digests', async () => {
+    const out = join(dir, 'certs.d');
+    const render = await runCli(['mirror', 'render', '-m', 'm.yaml', '--registry', reg.host, '--plain-http', '--format', 'containerd', '-o', out, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(render.code, render.stderr).toBe(0);
+    for (const [ref, name] of [[CNI, `${reg.host}/calico/cni:v3.27.4`], [NGINX, `${reg.host}/library/nginx:1.25`], [`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/kubesphere/pause:3.9`]] as const) {
+      const r = await ctrd.ctr(['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/arm64', ref], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const ls = await ctrd.ctr(['images', 'ls']);
+      const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
+      expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
+    }
+  }, 180_000);
 });
