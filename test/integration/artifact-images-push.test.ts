@@ -147,6 +147,25 @@ describe('re-push and dry run', () => {
     expect(check.stdout).toMatch(/^missing +127\.0\.0\.1:\d+\/dry\/calico\/cni:v3\.27\.4/m);
   });
 
+  it('--images-dir pushes an imported OCI layout (kk artifact import / kko artifact import) the same way', async () => {
+    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported'], { cwd: dir, env: { HOME: dir } });
+    expect(imp.code, imp.stderr).toBe(0);
+    const r = await runCli(['artifact', 'images', 'push', '--images-dir', 'imported/images', '--registry', `${target.host}/fromdir`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    await expectPulled(`${target.host}/fromdir`, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX });
+  });
+
+  it('--require-signature --key refuses an unsigned artifact before pushing anything (exit 1, as import)', async () => {
+    const key = await runCli(['key', 'generate', '--output-key-prefix', 'pushkey'], { cwd: dir, env: { HOME: dir } });
+    expect(key.code, key.stderr).toBe(0);
+    const pub = join(dir, 'pushkey.pub');
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${target.host}/unsigned`, '--plain-http', '--kk-version', 'v3.1.12', '--require-signature', '--key', pub], { cwd: dir, env: { HOME: dir } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^missing: kko\/inventory\.json\.sig/m);
+    const c = await runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${target.host}/unsigned`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(c.stdout).not.toMatch(/^ok/m);
+  });
+
   it('check -m names what a manifest needs without the artifact', async () => {
     const r = await runCli(['artifact', 'images', 'check', '-m', 'm.yaml', '--registry', `${target.host}/again`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, r.stdout + r.stderr).toBe(0);

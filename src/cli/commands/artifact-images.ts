@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatIssue, KkoError, type Issue } from '../../errors.js';
 import { kkNamingOf, loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
 import { checkPushed, manifestEntries, openArtifactSource, openLayoutSource, planPush, pushImages, registryTarget, targetRegistry, type PushEvent, type PushPlan, type PushReport, type PushSource } from '../../push/index.js';
+import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
@@ -145,7 +146,14 @@ async function openSource(ctx: CommandContext, o: { artifact?: string; imagesDir
   }
   if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
   const signed = await keyVerifier(ctx, o.key);
-  const src = await openArtifactSource(absPath(ctx, o.artifact as string), { catalog: await catalogFor(ctx, undefined), ...signed, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+  let src: Awaited<ReturnType<typeof openArtifactSource>>;
+  try {
+    src = await openArtifactSource(absPath(ctx, o.artifact as string), { catalog: await catalogFor(ctx, undefined), ...signed, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+  } catch (err) {
+    // as import does: one line per problem (with --key, an unsigned artifact is "missing: kko/inventory.json.sig")
+    if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+    throw err;
+  }
   if (o.key !== undefined && src.store.report.checked.signature !== 'verified') {
     await src.close();
     throw new KkoError('INVALID_INPUT', `pushing ${o.artifact}: the artifact is not signed (no kko/inventory.json.sig)`, { hint: 'sign it with `kko artifact sign` before carrying it over, or drop --require-signature' });
