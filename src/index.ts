@@ -23,6 +23,7 @@ export { OciLayout } from './layout/index.js';
 export type { OciLayoutOptions, RefNameForm } from './layout/index.js';
 export { copyImage } from './copy/index.js';
 export type { CopyResult } from './copy/index.js';
+export type { Host, HostTls } from './host/index.js';
 export { exportArtifact, precheck, planExport, writeArchive } from './export/index.js';
 export type { ExportOptions, ExportReport, ExportEvent, PrecheckReport, Compression } from './export/index.js';
 export { planDownloads, fetchBinary, fetchIso, HttpDownloader } from './download/index.js';

@@ -1,17 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { KkoError, isKkoError } from '../errors.js';
+import { KkoError } from '../errors.js';
 import { noopLogger, type Logger } from '../log.js';
 import { acquireLock } from './lock.js';
-import { errorText } from '../util/sources.js';
-import { retryable, writeError } from '../util/net-errors.js';
 import { hashFile, hashInto } from './hash-file.js';
+import { resumeInto, type BlobFetcher } from './resume.js';
 import { sweepCacheTmp } from './sweep.js';
 
-// Bytes of a blob from `offset` on (a registry GET with Range, a file server, …).
-export type BlobFetcher = (offset: number) => Promise<Readable>;
+export type { BlobFetcher };
 
 // `size` undefined (a download whose length is unknown up front, e.g. a binary known only by its sha256):
 // the body is read to its end and only the digest decides.
@@ -160,24 +157,8 @@ export class BlobCache {
     // in-memory hash always matches the partial file on disk.
     const state = await this.#hashPartial(partial, blob.size);
     const resumedFrom = state.size;
-    const progress = { fetched: 0 };
-    let lastError: unknown;
-    // With an unknown size, a body that ends without an error is the whole blob.
-    let ended = false;
-    for (let attempt = 0; attempt < this.#attempts && !ended && !complete(state, blob.size); attempt++) {
-      try {
-        await this.#append(partial, state, blob.size, fetch, progress, opts);
-        ended = true;
-      } catch (err) {
-        lastError = err;
-        opts.signal?.throwIfAborted();
-        if (!retryable(err)) throw err;
-        this.#logger.debug(`blob ${blob.digest}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
-      }
-    }
-    if (!ended && !complete(state, blob.size)) {
-      throw new KkoError('NETWORK_ERROR', `fetching ${opts.what ?? `blob ${blob.digest}`}: stopped at ${state.size} of ${blob.size ?? 'unknown'} bytes after ${this.#attempts} attempts (kept for resume): ${errorText(lastError)}`, { cause: lastError });
-    }
+    const what = `fetching ${opts.what ?? `blob ${blob.digest}`}`;
+    const fetchedBytes = await resumeInto(partial, state, fetch, { what, attempts: this.#attempts, expected: blob.size, kept: true, onBytes: opts.onBytes, signal: opts.signal, logger: this.#logger });
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
       await rm(partial, { force: true });
@@ -186,7 +167,7 @@ export class BlobCache {
     await syncFile(partial);
     await rename(partial, this.blobPath(blob.digest));
     this.#verified.set(blob.digest, Promise.resolve(true));
-    return { path: this.blobPath(blob.digest), fetchedBytes: progress.fetched, resumedFrom, cached: false };
+    return { path: this.blobPath(blob.digest), fetchedBytes, resumedFrom, cached: false };
   }
 
   // Hash what a previous run left; a partial longer than the blob is garbage and is dropped.
@@ -199,96 +180,11 @@ export class BlobCache {
     }
     return { hash, size: await hashInto(hash, partial, size) };
   }
-
-  // Append bytes from state.size on, hashing and persisting each chunk before reading the next; never past `expected`.
-  async #append(partial: string, state: HashState, expected: number | undefined, fetch: BlobFetcher, progress: { fetched: number }, opts: EnsureOptions): Promise<void> {
-    opts.signal?.throwIfAborted();
-    const source = await fetch(state.size);
-    // An abort ends the body at once (the bytes that arrived are kept and hashed, as after a reset).
-    const onAbort = (): void => void source.destroy(opts.signal?.reason as Error);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
-    const fh = await open(partial, 'a');
-    // Chunks are batched into ~1 MiB writes; the hash advances only with what reached the file,
-    // so after any failure the in-memory hash still matches the partial on disk.
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const batch = pending;
-      const bytes = pendingBytes;
-      pending = [];
-      pendingBytes = 0;
-      // writev: one system call for the batch, no concatenated copy (less garbage than Buffer.concat).
-      let written = 0;
-      try {
-        while (written < bytes) {
-          const r = await fh.writev(written === 0 ? batch : remainder(batch, written));
-          written += r.bytesWritten;
-        }
-      } catch (err) {
-        // A full or read-only disk is not a network problem and will not pass with a retry. Cut the file back
-        // to what the hash covers, so the partial stays consistent for a later run.
-        await fh.truncate(state.size).catch(() => undefined);
-        throw writeError(partial, err);
-      }
-      for (const c of batch) state.hash.update(c);
-      state.size += bytes;
-    };
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        if (expected !== undefined && state.size + pendingBytes + chunk.length > expected) {
-          source.destroy();
-          pending = [];
-          pendingBytes = 0;
-          await fh.close();
-          await rm(partial, { force: true });
-          throw new KkoError('SIZE_LIMIT_EXCEEDED', `blob body is larger than its descriptor says (${expected} bytes); discarded`);
-        }
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        progress.fetched += chunk.length;
-        opts.onBytes?.(chunk.length);
-        if (pendingBytes >= WRITE_BATCH) await flush();
-      }
-      await flush();
-    } catch (err) {
-      // The source broke: keep what arrived (written and hashed) for the Range resume; a write error is rethrown as is.
-      if (!(isKkoError(err) && err.code === 'IO_ERROR')) await flush();
-      throw err;
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      await fh.close().catch(() => undefined);
-    }
-    if (expected !== undefined && state.size < expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${expected} bytes`);
-  }
 }
 
-const WRITE_BATCH = 1024 * 1024;
+type HashState = { hash: Hash; size: number };
 
-// The buffers of `batch` from byte `offset` on (after a short writev).
-function remainder(batch: readonly Buffer[], offset: number): Buffer[] {
-  const out: Buffer[] = [];
-  let skip = offset;
-  for (const b of batch) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
-}
-
-type HashState = { hash: ReturnType<typeof createHash>; size: number };
-
-function complete(state: HashState, expected: number | undefined): boolean {
-  return expected !== undefined && state.size >= expected;
-}
-
-
-// Resets, timeouts and truncated bodies are worth another Range request; a wrong size or a refusal is not.
+// fsync before the rename: a blob under its digest must survive a crash with its bytes.
 async function syncFile(path: string): Promise<void> {
   const fh = await open(path, 'r+');
   try {

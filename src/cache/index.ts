@@ -2,3 +2,5 @@ export { BlobCache } from './blob-cache.js';
 export type { BlobFetcher, BlobRef, EnsureResult, EnsureOptions, BlobCacheOptions, CorruptBlob } from './blob-cache.js';
 export { holdOwnerFile, isStale } from './lock.js';
 export { hashFile } from './hash-file.js';
+export { resumeInto } from './resume.js';
+export type { ResumeOptions, ResumeState } from './resume.js';

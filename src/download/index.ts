@@ -4,7 +4,7 @@ export type { HttpDownloaderOptions, HttpSource, FetchFn, SleepFn } from './http
 export { DownloadError } from './errors.js';
 export { fetchBinary, binaryCandidates, binaryDigest, assertBinaryChecksums, helmCnUrl } from './binaries.js';
 export type { DownloadDeps, DownloadPolicy, FetchedBinary, SourceInfo } from './binaries.js';
-export { fetchIso, planIso, isoPath, parseIsoChecksum } from './iso.js';
+export { fetchIso, isoCandidates, planIso, isoPath, parseIsoChecksum } from './iso.js';
 export type { IsoItem, FetchedIso, IsoDeps, OsEntry } from './iso.js';
 export { planDownloads, plannedFiles } from './plan.js';
 export type { DownloadPlan, ManifestInput, PlannedFile } from './plan.js';

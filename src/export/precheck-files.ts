@@ -1,7 +1,7 @@
 import type { BlobCache } from '../cache/index.js';
-import { binaryCandidates, binaryDigest, firstSuccessful, withoutUserinfo, type DownloadPlan, type HttpDownloader } from '../download/index.js';
+import { binaryCandidates, binaryDigest, firstSuccessful, isoCandidates, withoutUserinfo, type DownloadPlan, type HttpDownloader } from '../download/index.js';
 import { isKkoError } from '../errors.js';
-import { resolveDownloadSources, type EffectivePolicy } from '../mirror/index.js';
+import type { EffectivePolicy } from '../mirror/index.js';
 import type { Catalog } from '../catalog/index.js';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -41,8 +41,7 @@ export async function precheckFiles(plan: DownloadPlan, deps: Deps): Promise<Pre
   const isoRow = async (iso: DownloadPlan['isos'][number]): Promise<PrecheckFile> => {
     try {
       if (iso.url) {
-        const candidates = resolveDownloadSources(iso.url, deps.policy).map((s) => ({ url: s.url, via: s.via, skipTLSVerify: s.skipTLSVerify, ...(s.certsPath ? { certsPath: s.certsPath } : {}), archive: false }));
-        const s = await probe(deps, `ISO ${iso.path}`, candidates);
+        const s = await probe(deps, `ISO ${iso.path}`, isoCandidates(iso.url, deps));
         return { path: iso.path, ok: true, source: withoutUserinfo(s.url), via: s.via };
       }
       const local = resolve(iso.baseDir ?? '.', iso.localPath ?? '');

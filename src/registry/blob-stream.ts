@@ -11,8 +11,6 @@ export type RangedBodyOptions = {
   readonly maxBytes?: number; // bytes delivered beyond this fail with SIZE_LIMIT_EXCEEDED
 };
 
-export type BlobStreamOptions = { readonly digest: Digest; readonly offset: number; readonly verify: boolean; readonly what: string };
-
 type Fail = (code: 'NETWORK_ERROR' | 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED' | undefined, why: string, retryable: boolean) => TransportFailure;
 
 // Where the body starts relative to the file: a 206 must start at `offset`; a 200 starts at 0 and we skip.
@@ -101,9 +99,4 @@ export function rangedBody(res: HttpResponse, opts: RangedBodyOptions, profile: 
   });
   source.pipe(check);
   return check;
-}
-
-// A registry blob from `offset` on; a whole-blob read is digest-checked unless verify is false.
-export function blobReadable(res: HttpResponse, opts: BlobStreamOptions): Readable {
-  return rangedBody(res, { offset: opts.offset, what: opts.what, ...(opts.verify ? { digest: opts.digest } : {}) });
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { MANIFEST_ACCEPT, isImageManifestMediaType, isIndexMediaType, normalizeMediaType, type Descriptor } from '../oci/index.js';
 import { parseDigest, sha256Digest, type Digest } from '../reference/index.js';
-import { blobReadable } from './blob-stream.js';
+import { rangedBody } from './blob-stream.js';
 import { readErrorText, readLimited } from './body.js';
 import { redactUrl, RegistryError, statusError } from './errors.js';
 import { discardBody, type HttpResponse } from './http.js';
@@ -160,12 +160,7 @@ export class RegistryClient {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (res.status !== 200 && res.status !== 206) throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');
-    try {
-      return blobReadable(res, { digest, offset, verify: opts.verify ?? true, what });
-    } catch (err) {
-      await discardBody(res);
-      throw err;
-    }
+    return rangedBody(res, { offset, what, ...((opts.verify ?? true) ? { digest } : {}) });
   }
 
   // Upload a blob (monolithic POST + streamed PUT). The stream is consumed once.

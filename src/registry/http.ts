@@ -180,17 +180,8 @@ export class HttpTransport {
   constructor(opts: HttpOptions = {}, profile: TransportProfile = REGISTRY_PROFILE) {
     this.#profile = profile;
     const d = profile.defaults;
-    this.#tuning = {
-      retries: opts.retries ?? d.retries,
-      baseDelayMs: opts.baseDelayMs ?? d.baseDelayMs,
-      maxDelayMs: opts.maxDelayMs ?? d.maxDelayMs,
-      maxRetryAfterMs: opts.maxRetryAfterMs ?? d.maxRetryAfterMs,
-      maxConcurrency: opts.maxConcurrency ?? d.maxConcurrency,
-      maxRedirects: opts.maxRedirects ?? d.maxRedirects,
-      connectTimeoutMs: opts.connectTimeoutMs ?? d.connectTimeoutMs,
-      headersTimeoutMs: opts.headersTimeoutMs ?? d.headersTimeoutMs,
-      idleTimeoutMs: opts.idleTimeoutMs ?? d.idleTimeoutMs,
-    };
+    this.#tuning = { ...d };
+    for (const k of Object.keys(d) as Array<keyof Tuning>) this.#tuning[k] = opts[k] ?? d[k];
     this.#fetch = opts.fetch ?? undiciFetch;
     this.#dispatcher = opts.dispatcher;
     this.#tls = opts.tls;
