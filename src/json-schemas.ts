@@ -1,27 +1,15 @@
 import { z } from 'zod';
+import { inventorySchema } from './artifact-format/inventory.js';
 import { strictManifestSchema } from './manifest/schema.js';
 import { lockSchema } from './export/lock-schema.js';
 import { mirrorPolicySchema } from './mirror/schema.js';
-import { VERSION } from './version.js';
+import { INVENTORY_SCHEMA_FILE, MANIFEST_LOCK_SCHEMA_FILE, MANIFEST_SCHEMA_FILE, MIRROR_POLICY_SCHEMA_FILE, schemaUrl } from './schema-url.js';
+
+export { INVENTORY_SCHEMA_FILE, MANIFEST_LOCK_SCHEMA_FILE, MANIFEST_SCHEMA_FILE, MIRROR_POLICY_SCHEMA_FILE, manifestSchemaComment, schemaUrl } from './schema-url.js';
 
 // The JSON Schemas kko ships in schema/ (npm package), generated from the zod schemas at build
 // (scripts/write-schemas.js) and kept equal to them by a drift test. Editors use them through the
 // `# yaml-language-server: $schema=<url>` comment that `manifest create` writes.
-
-// Where an editor finds a shipped schema: the npm package's file on unpkg, pinned to this kko version,
-// so a manifest always points at the schema of the kko that wrote it (README: "Editor support").
-export function schemaUrl(file: string, version: string = VERSION): string {
-  return `https://unpkg.com/kko@${version}/schema/${file}`;
-}
-
-export const MANIFEST_SCHEMA_FILE = 'manifest.schema.json';
-export const MIRROR_POLICY_SCHEMA_FILE = 'mirror-policy.schema.json';
-export const MANIFEST_LOCK_SCHEMA_FILE = 'manifest-lock.schema.json';
-
-// The yaml-language-server modeline for a manifest kko writes.
-export function manifestSchemaComment(): string {
-  return ` yaml-language-server: $schema=${schemaUrl(MANIFEST_SCHEMA_FILE)}`;
-}
 
 // file name → JSON Schema document. Strict manifest schema: unknown fields are flagged (kk ignores them, kko warns).
 export function jsonSchemas(): Record<string, unknown> {
@@ -29,6 +17,7 @@ export function jsonSchemas(): Record<string, unknown> {
     [MANIFEST_SCHEMA_FILE]: document(strictManifestSchema, MANIFEST_SCHEMA_FILE, 'KubeKey v1alpha2 Manifest (with kko\'s spec.kko record)'),
     [MIRROR_POLICY_SCHEMA_FILE]: document(mirrorPolicySchema, MIRROR_POLICY_SCHEMA_FILE, 'kko MirrorPolicy (--mirror-config)'),
     [MANIFEST_LOCK_SCHEMA_FILE]: document(lockSchema, MANIFEST_LOCK_SCHEMA_FILE, 'kko ManifestLock (`kko manifest lock`, MANIFEST.lock.json)'),
+    [INVENTORY_SCHEMA_FILE]: document(inventorySchema, INVENTORY_SCHEMA_FILE, 'kko ArtifactInventory (kko/inventory.json in an artifact)'),
   };
 }
 

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { KkoError } from '../errors.js';
 import type { TarEntry } from './tar.js';
 
-export const SUMS_NAME = 'kko/SHA256SUMS';
+import { SUMS_NAME } from '../artifact-format/paths.js';
+
+export { SUMS_NAME };
 
 function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');

@@ -1,10 +1,10 @@
 import { refNameOf, type InventoryImage } from '../artifact-read/docs.js';
-import { layoutRefName } from '../export/plan.js';
+import { layoutRefName } from '../artifact-format/index.js';
 import { MediaType, parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
 import { parseReference, sha256Digest, type Digest } from '../reference/index.js';
 
 // The names an artifact answers to. kk (v3.1.2+) and kko name every image × arch in images/index.json
-// "<full ref>-<arch>" (export/plan.ts layoutRefName): docker.io/calico/cni:v3.27.3-amd64. The store answers
+// "<full ref>-<arch>" (artifact-format layoutRefName): docker.io/calico/cni:v3.27.3-amd64. The store answers
 //   <registry>/<repo>:<tag>-<arch>  with that per-arch manifest, and
 //   <registry>/<repo>:<tag>         with a multi-arch index over them: the upstream index when the artifact kept it
 //                                   and holds every manifest it lists, else one synthesized deterministically.

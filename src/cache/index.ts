@@ -4,3 +4,4 @@ export { holdOwnerFile, isStale } from './lock.js';
 export { hashFile } from './hash-file.js';
 export { resumeInto } from './resume.js';
 export type { ResumeOptions, ResumeState } from './resume.js';
+export { defaultCacheDir } from './dir.js';

@@ -1,6 +1,27 @@
-import type { KkManifest } from '../manifest/schema.js';
 import type { Catalog } from './catalog.js';
 import type { KubeKeyProfile } from './schema.js';
+
+type Versioned = { readonly version: string } | null | undefined;
+
+// The parts of a manifest that decide kk's binaries (a KkManifest fits). Declared here, not imported from
+// manifest/, which sits above the catalog.
+export type BinaryNeeds = {
+  readonly spec: {
+    readonly arches?: readonly string[] | null;
+    readonly kubernetesDistributions?: ReadonlyArray<{ readonly type: string; readonly version: string }> | null;
+    readonly components?: {
+      readonly etcd?: Versioned;
+      readonly cni?: Versioned;
+      readonly helm?: Versioned;
+      readonly crictl?: Versioned;
+      readonly calicoctl?: Versioned;
+      readonly containerRuntimes?: ReadonlyArray<{ readonly type: string; readonly version: string }> | null;
+      readonly 'docker-registry'?: Versioned;
+      readonly harbor?: Versioned;
+      readonly 'docker-compose'?: Versioned;
+    } | null;
+  };
+};
 
 // One file kk puts in (and looks for in) the artifact: kubekey/artifact/<path>.
 export type BinaryItem = {
@@ -94,7 +115,7 @@ export function binaryAtPath(catalog: Catalog, path: string): BinaryItem | undef
 }
 
 // The binaries kk's ArtifactDownload puts in an artifact for this manifest (cmd/kk/pkg/binaries/tasks.go), in kk's order.
-export function planBinaries(catalog: Catalog, profile: KubeKeyProfile, manifest: KkManifest): BinaryItem[] {
+export function planBinaries(catalog: Catalog, profile: KubeKeyProfile, manifest: BinaryNeeds): BinaryItem[] {
   const spec = manifest.spec;
   const c = spec.components ?? {};
   const wanted: Array<[string, string, boolean?]> = [];

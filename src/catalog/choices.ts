@@ -1,3 +1,4 @@
+import { KkoError } from '../errors.js';
 import type { Zone } from '../mirror/schema.js';
 import type { Arch } from './schema.js';
 import { compareVersions, minorOf } from '../util/version.js';
@@ -65,4 +66,41 @@ export function defaultChoices(kkVersion: string, kubernetes: string[]): Cluster
     registry: false,
     addons: [],
   };
+}
+
+// A combination kk cannot install. `field` is the ClusterChoices field at fault (the CLI names its flag, validate
+// its spec.kko.cluster path); `code` is stable, the message the library's own wording.
+export type ChoiceProblem = {
+  code: 'MULTUS_ALONE' | 'TWO_CNIS' | 'TYPHA_WITHOUT_CALICO' | 'KATA_WITHOUT_CONTAINERD';
+  field: 'cni' | 'calicoTypha' | 'kata';
+  message: string;
+  hint?: string;
+};
+
+type Checked = Pick<ClusterChoices, 'cni' | 'calicoTypha' | 'kata' | 'containerManager'>;
+
+// The cluster-wide rules on choices: multus runs on top of exactly one CNI, one CNI plugin per cluster, calico typha
+// needs calico, kata needs containerd (kk deploys kata only with containerd or crio, and kko packages no crio).
+export function choiceProblems(c: Checked): ChoiceProblem[] {
+  const out: ChoiceProblem[] = [];
+  const plugins = c.cni.filter((x) => x !== 'multus');
+  if (c.cni.includes('multus') && plugins.filter((x) => x !== 'none').length !== 1) {
+    out.push({ code: 'MULTUS_ALONE', field: 'cni', message: 'multus runs on top of exactly one other CNI', hint: 'add one CNI plugin, e.g. cni: [calico, multus]' });
+  } else if (plugins.length > 1) {
+    out.push({ code: 'TWO_CNIS', field: 'cni', message: `one CNI plugin per cluster (got ${c.cni.join(', ')})` });
+  }
+  if (c.calicoTypha && !c.cni.includes('calico')) out.push({ code: 'TYPHA_WITHOUT_CALICO', field: 'calicoTypha', message: `calico typha needs the calico CNI (cni is ${c.cni.join(', ')})` });
+  if (c.kata && c.containerManager !== 'containerd') {
+    out.push({ code: 'KATA_WITHOUT_CONTAINERD', field: 'kata', message: `kata needs the containerd container manager, not ${c.containerManager} (kk deploys kata only with containerd or crio)` });
+  }
+  return out;
+}
+
+// Throws INVALID_INPUT naming every problem of choiceProblems; what buildManifest runs before selecting images.
+export function assertChoices(c: Checked): void {
+  const problems = choiceProblems(c);
+  const first = problems[0];
+  if (!first) return;
+  const hint = problems.find((p) => p.hint)?.hint;
+  throw new KkoError('INVALID_INPUT', `cluster choices: ${problems.map((p) => p.message).join('; ')}`, hint ? { hint } : undefined);
 }

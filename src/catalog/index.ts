@@ -1,11 +1,13 @@
 export { Catalog } from './catalog.js';
 export { loadCatalog, BUILTIN_CATALOG_DIR } from './load.js';
 export type { LoadCatalogOptions } from './load.js';
-export { defaultChoices, defaultContainerManager, CNIS, LBS, ETCD_TYPES, CONTAINER_MANAGERS, ZONES } from './choices.js';
-export type { ClusterChoices, AddonChoice, Cni, LoadBalancer, EtcdType, ContainerManager, Zone } from './choices.js';
+export { defaultChoices, defaultContainerManager, choiceProblems, assertChoices, CNIS, LBS, ETCD_TYPES, CONTAINER_MANAGERS, ZONES } from './choices.js';
+export type { ClusterChoices, ChoiceProblem, AddonChoice, Cni, LoadBalancer, EtcdType, ContainerManager, Zone } from './choices.js';
 export { selectImages, effectiveChoices, assertAddonCompatible, addonGroups } from './select.js';
 export type { SelectedImage } from './select.js';
 export { planBinaries, binaryAtPath } from './binaries.js';
-export type { BinaryItem } from './binaries.js';
+export { resolveKkVersion } from './kk-version.js';
+export type { KkVersionOptions, KkVersionChoice } from './kk-version.js';
+export type { BinaryItem, BinaryNeeds } from './binaries.js';
 export { ARCHES } from './schema.js';
 export type { Arch, KubeKeyProfile, ComponentDescriptor, Checksums } from './schema.js';

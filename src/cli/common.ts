@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
-import { access, constants, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { loadCatalog, type Catalog } from '../catalog/index.js';
+import { stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, resolve } from 'node:path';
+import { defaultCacheDir } from '../cache/index.js';
+import { loadCatalog, resolveKkVersion as resolveKkVersionIn, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
 import { fsError } from '../util/fs-errors.js';
 import type { CommandContext } from './context.js';
-
-const run = promisify(execFile);
 
 export function absPath(ctx: CommandContext, p: string): string {
   return isAbsolute(p) ? p : resolve(ctx.io.cwd, p);
@@ -20,46 +17,16 @@ export async function catalogFor(ctx: CommandContext, dirs: string[] | undefined
   return loadCatalog({ extraDirs });
 }
 
-// Ask an executable kk for its version ("GitVersion:\"v3.1.5\""); undefined when it says nothing useful.
-async function kkVersionOf(bin: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  try {
-    const { stdout } = await run(bin, ['version'], { timeout: 5000, env });
-    return /GitVersion:"(v\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? /\b(v3\.\d+\.\d+)\b/.exec(stdout)?.[1];
-  } catch {
-    return undefined;
-  }
-}
-
-// The installed kk: ./kk in the working directory first (where kk's installer, get.kubekey.sh, puts it and
-// where `./kk create cluster` runs it from), then the first kk on PATH.
-async function installedKk(cwd: string, env: NodeJS.ProcessEnv): Promise<{ version?: string; where: string } | undefined> {
-  const candidates = [{ bin: join(cwd, 'kk'), where: 'in the working directory' }, ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => ({ bin: join(dir, 'kk'), where: 'on PATH' }))];
-  for (const c of candidates) {
-    try {
-      await access(c.bin, constants.X_OK);
-    } catch {
-      continue;
-    }
-    const version = await kkVersionOf(c.bin, env);
-    return { where: c.where, ...(version ? { version } : {}) };
-  }
-  return undefined;
-}
-
-// --kk-version, else the version recorded in the manifest, else a kk on PATH, else the newest profile — with a notice.
+// The library's kk-version choice (flag, recorded, installed kk, newest), with its notice on stderr.
 export async function resolveKkVersion(ctx: CommandContext, catalog: Catalog, flag: string | undefined, recorded?: string): Promise<string> {
-  if (flag) return catalog.profile(flag).version;
-  if (recorded) return catalog.profile(recorded).version;
-  const kk = await installedKk(ctx.io.cwd, ctx.io.env);
-  const found = kk?.version;
-  if (found && catalog.kkVersions.includes(found)) {
-    ctx.io.stderr(`notice: targeting kk ${found} (the kk found ${kk.where}); pass --kk-version to choose\n`);
-    return found;
-  }
-  const newest = catalog.newestProfile().version;
-  const why = found ? `the kk ${kk.where} is ${found}, which kko has no profile for` : 'no --kk-version and no kk in the working directory or on PATH';
-  ctx.io.stderr(`notice: targeting kk ${newest} (${why}); pass --kk-version to match the kk that will install\n`);
-  return newest;
+  const choice = await resolveKkVersionIn(catalog, { ...(flag ? { flag } : {}), ...(recorded ? { recorded } : {}), cwd: ctx.io.cwd, env: ctx.io.env });
+  if (choice.notice) ctx.io.stderr(`notice: ${choice.notice}\n`);
+  return choice.version;
+}
+
+// --cache, else the library's default (KKO_CACHE_DIR, XDG_CACHE_HOME/kko, ~/.cache/kko).
+export function cacheDirFor(ctx: CommandContext, flag: string | undefined): string {
+  return flag ? absPath(ctx, flag) : defaultCacheDir(ctx.io.env, ctx.io.cwd);
 }
 
 // An integer flag: plain decimal digits only, within [min, max]. Number() would take "1e2" as 100, "0x10" as 16,

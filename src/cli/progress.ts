@@ -1,18 +1,10 @@
 import type { ExportEvent } from '../export/index.js';
+import { formatBytes } from '../util/bytes.js';
 import { safeText } from '../util/safe-text.js';
 import type { CliIo } from './io.js';
 import { say } from './output.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+export { formatBytes };
 
 function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '--:--';

@@ -1,12 +1,10 @@
 import { Readable } from 'node:stream';
 import type { HostTls } from '../host/index.js';
-import { redactUrl } from '../registry/index.js';
-import { rangedBody } from '../registry/blob-stream.js';
-import { discardBody, HttpTransport, type HttpOptions, type HttpResponse, type TransportFailure, type TransportProfile } from '../registry/http.js';
+import { discardBody, HttpTransport, rangedBody, redactUrl, type HttpOptions, type HttpResponse, type TransportFailure, type TransportProfile } from '../registry/index.js';
 import { DownloadError, statusError } from './errors.js';
 import { splitUserinfo } from './userinfo.js';
 
-export type { FetchFn, SleepFn } from '../registry/http.js';
+export type { FetchFn, SleepFn } from '../registry/index.js';
 
 // Where to GET and how to trust it; a DownloadSource from the mirror policy fits.
 export type HttpSource = { readonly url: string } & HostTls;

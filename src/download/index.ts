@@ -6,7 +6,7 @@ export { fetchBinary, binaryCandidates, binaryDigest, assertBinaryChecksums, hel
 export type { DownloadDeps, DownloadPolicy, FetchedBinary, SourceInfo } from './binaries.js';
 export { fetchIso, isoCandidates, planIso, isoPath, parseIsoChecksum } from './iso.js';
 export type { IsoItem, FetchedIso, IsoDeps, OsEntry } from './iso.js';
-export { planDownloads, plannedFiles } from './plan.js';
+export { planDownloads, planManifestDownloads, needsKkProfile, plannedFiles } from './plan.js';
 export type { DownloadPlan, ManifestInput, PlannedFile } from './plan.js';
 export { gzipTarMember } from './tar-member.js';
 export type { Candidate } from './fallback.js';

@@ -4,7 +4,7 @@ import type { KkManifest } from '../manifest/index.js';
 import { binaryCandidates, binaryDigest } from './binaries.js';
 import { loadCatalog } from '../catalog/index.js';
 import { isoPath, parseIsoChecksum, planIso } from './iso.js';
-import { planDownloads, plannedFiles } from './plan.js';
+import { planDownloads, planManifestDownloads, plannedFiles } from './plan.js';
 
 const HEX = 'ab'.repeat(32);
 type Os = NonNullable<KkManifest['spec']['operatingSystems']>[number];
@@ -88,5 +88,27 @@ describe('distributions kko cannot package', () => {
     const catalog = await loadCatalog();
     const manifest = { apiVersion: 'kubekey.kubesphere.io/v1alpha2', kind: 'Manifest', metadata: { name: 'k' }, spec: { arches: ['amd64'], kubernetesDistributions: [{ type: 'k3s', version: 'v1.24.7' }] } } as const;
     expect(() => planDownloads(catalog, catalog.profile('v3.1.5'), [manifest as never])).toThrow(/type kubernetes only/);
+  });
+});
+
+describe('planManifestDownloads: the kk release is asked for only when binaries are planned', () => {
+  const manifest = (spec: KkManifest['spec']): KkManifest => ({ apiVersion: 'kubekey.kubesphere.io/v1alpha2', kind: 'Manifest', metadata: { name: 'x' }, spec });
+
+  it('an images-only manifest plans nothing and never asks', async () => {
+    const catalog = await loadCatalog();
+    const asked: Array<string | undefined> = [];
+    const r = await planManifestDownloads(catalog, [manifest({ arches: ['amd64'], images: ['docker.io/library/redis:7'] })], async (rec) => (asked.push(rec), 'v3.1.12'));
+    expect(asked).toEqual([]);
+    expect(r).toEqual({ downloads: { binaries: [], isos: [] } });
+  });
+
+  it('binaries: the recorded version is handed to the picker and its profile plans them', async () => {
+    const catalog = await loadCatalog();
+    const asked: Array<string | undefined> = [];
+    const m = manifest({ arches: ['amd64'], components: { helm: { version: 'v3.14.3' } }, kko: { kkVersion: 'v3.1.5' } as KkManifest['spec']['kko'] });
+    const r = await planManifestDownloads(catalog, [m], async (rec) => (asked.push(rec), 'v3.1.5'));
+    expect(asked).toEqual(['v3.1.5']);
+    expect(r.profile?.version).toBe('v3.1.5');
+    expect(r.downloads.binaries.map((b) => b.path)).toEqual(['helm/v3.14.3/amd64/helm']);
   });
 });

@@ -12,6 +12,22 @@ export type ManifestInput = KkManifest | { readonly manifest: KkManifest; readon
 // Every file an export downloads besides images: kk's binaries and the OS repository ISOs.
 export type DownloadPlan = { binaries: BinaryItem[]; isos: IsoItem[] };
 
+const manifestOf = (input: ManifestInput): KkManifest => ('manifest' in input ? input.manifest : input);
+
+// Whether the manifests ask for kk binaries at all: only then does the kk release (its profile) matter.
+export function needsKkProfile(manifests: readonly ManifestInput[]): boolean {
+  return manifests.map(manifestOf).some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
+}
+
+// The downloads of the manifests and the kk profile they were planned for. The kk release only decides binaries, so
+// an images-only manifest needs no profile and `pickKk` (given the version recorded in a manifest) is not asked.
+export async function planManifestDownloads(catalog: Catalog, manifests: readonly ManifestInput[], pickKk: (recorded: string | undefined) => Promise<string>): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
+  if (!needsKkProfile(manifests)) return { downloads: planDownloads(catalog, catalog.newestProfile(), manifests) };
+  const recorded = manifests.map((m) => manifestOf(m).spec.kko?.kkVersion).find(Boolean);
+  const profile = catalog.profile(await pickKk(recorded));
+  return { downloads: planDownloads(catalog, profile, manifests), profile };
+}
+
 // Pure: the binaries (planBinaries per manifest, one per artifact path) and the ISOs of all manifests.
 export function planDownloads(catalog: Catalog, profile: KubeKeyProfile, manifests: readonly ManifestInput[]): DownloadPlan {
   const binaries = new Map<string, BinaryItem>();

@@ -1,6 +1,6 @@
 import { Response } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { HttpTransport } from '../registry/http.js';
+import { HttpTransport } from '../registry/index.js';
 import { HttpDownloader, type FetchFn } from './http-fetch.js';
 
 // The downloader on the one transport: what each hop is sent with.

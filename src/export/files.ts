@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { TarEntry } from '../archive/tar.js';
+import { ALREADY_COMPRESSED, type Inventory } from '../artifact-format/index.js';
 import type { BlobCache } from '../cache/index.js';
 import { fetchBinary, fetchIso, withoutUserinfo, type DownloadPlan, type FetchedBinary, type FetchedIso, type HttpDownloader } from '../download/index.js';
 import type { EffectivePolicy } from '../mirror/index.js';
@@ -29,9 +30,6 @@ export async function fetchFile(task: FileTask, deps: { cache: BlobCache; http: 
   return { kind: 'iso', result, size: (await stat(result.path)).size };
 }
 
-// Archives (and ISOs, whose packages are compressed) are stored, not deflated again; raw binaries are deflated.
-export const ALREADY_COMPRESSED = /\.(tgz|tar\.gz|gz|zst|xz|iso)$/;
-
 // Archive entries of the fetched files, at kk's paths, with their known sha256.
 export function fileEntries(files: readonly FetchedFile[]): TarEntry[] {
   return files.map((f) => ({
@@ -43,7 +41,7 @@ export function fileEntries(files: readonly FetchedFile[]): TarEntry[] {
 }
 
 // Inventory rows: path, sha256, where it came from.
-export function fileRows(files: readonly FetchedFile[]): { binaries: object[]; isos: object[] } {
+export function fileRows(files: readonly FetchedFile[]): Required<Pick<Inventory, 'binaries' | 'isos'>> {
   const sorted = [...files].sort((a, b) => (a.result.item.path < b.result.item.path ? -1 : 1));
   const binaries = sorted.filter((f) => f.kind === 'binary').map((f) => {
     const r = (f as { result: FetchedBinary }).result;

@@ -1,8 +1,8 @@
 export { exportArtifact } from './run.js';
-export type { ExportOptions, ExportReport, ImageFailure } from './run.js';
+export type { ExportOptions, ExportReport, ItemFailure } from './run.js';
 export { writeArchive } from '../archive/write.js';
 export type { Compression } from '../archive/write.js';
-export { planExport, layoutRefName } from './plan.js';
+export { planExport, planArtifact, layoutRefName } from './plan.js';
 export type { ExportPlan, PlannedImage } from './plan.js';
 export type { ExportEvent, EventSink } from './events.js';
 export type { FetchedImage, ResolvedImage } from './fetch-image.js';
@@ -18,3 +18,4 @@ export type { ManifestLock, LockedImage, LockDrift, LockOptions, LockTarget } fr
 export { lockManifests } from './lock-manifests.js';
 export type { LockManifestsOptions, LockManifestsReport } from './lock-manifests.js';
 export type { PreflightStep, PreflightContext, PreflightResult } from './preflight.js';
+export { precheckIssues, ONLINE_CODES } from './precheck-issues.js';

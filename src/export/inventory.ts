@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { TarEntry } from '../archive/tar.js';
+import { INDEX_NAME, INVENTORY_API_VERSION, INVENTORY_KIND, INVENTORY_NAME, inventoryBytes, MANIFEST_NAME, OCI_LAYOUT, OCI_LAYOUT_NAME, type Inventory } from '../artifact-format/index.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { KubeKeyProfile } from '../catalog/index.js';
 import { VERSION } from '../version.js';
 import type { FetchedImage } from './fetch-image.js';
 import { fileRows, type FetchedFile } from './files.js';
-import { layoutIndex, OCI_LAYOUT } from './layout.js';
+import { layoutIndex } from './layout.js';
 import { byRefName, type ExportPlan } from './plan.js';
 import { redactManifests } from './redact.js';
 
@@ -32,10 +33,10 @@ export function inventoryEntries(plan: ExportPlan, images: readonly FetchedImage
   // The kk release the artifact was made for: the component versions and image tags it installs.
   const kk = profile ? { version: profile.version, defaults: profile.defaults, imageTags: profile.imageTags } : undefined;
   const stored = redactManifests(manifests);
-  const manifest = { name: 'kko/manifest.json', data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true };
-  const documents = documentRows([manifest, { name: 'images/index.json', data: layoutIndex(images) }, { name: 'images/oci-layout', data: OCI_LAYOUT }]);
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), ...extra, documents, credentialsRemoved: stored.removed };
-  return [{ name: 'kko/inventory.json', data: Buffer.from(`${JSON.stringify(inventory, null, 2)}\n`), first: true }, manifest];
+  const manifest = { name: MANIFEST_NAME, data: Buffer.from(`${JSON.stringify(stored.value, null, 2)}\n`), first: true };
+  const documents = documentRows([manifest, { name: INDEX_NAME, data: layoutIndex(images) }, { name: OCI_LAYOUT_NAME, data: OCI_LAYOUT }]);
+  const inventory: Inventory = { apiVersion: INVENTORY_API_VERSION, kind: INVENTORY_KIND, generator: `kko ${VERSION}`, ...(kk ? { kk } : {}), zone: plan.zone, arches: plan.arches, images: rows, ...fileRows(files), ...extra, documents, credentialsRemoved: stored.removed };
+  return [{ name: INVENTORY_NAME, data: inventoryBytes(inventory), first: true }, manifest];
 }
 
 function documentRows(docs: ReadonlyArray<{ name: string; data: Buffer }>): Array<{ path: string; sha256: string; size: number }> {

@@ -1,13 +1,9 @@
 import type { BlobCache } from '../cache/index.js';
 import type { TarEntry } from '../archive/tar.js';
+import { COMPRESSED_MEDIA_TYPE } from '../artifact-format/index.js';
 import { formatLayoutIndex, MediaType, OCI_LAYOUT, REF_NAME_ANNOTATION } from '../oci/index.js';
 import type { FetchedImage } from './fetch-image.js';
 import { byRefName } from './plan.js';
-
-export { REF_NAME_ANNOTATION, OCI_LAYOUT } from '../oci/index.js';
-
-// Layers already gzip/zstd (OCI "+gzip"/"+zstd", Docker ".tar.gzip"): the archive writer stores them instead of deflating.
-export const COMPRESSED_MEDIA_TYPE = /[+.](gzip|zstd)$/;
 
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {

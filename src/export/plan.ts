@@ -1,7 +1,11 @@
+import { plannedFiles, type DownloadPlan } from '../download/index.js';
 import { KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { resolveImageSources, type EffectivePolicy, type ImageSource } from '../mirror/index.js';
 import { parseReference } from '../reference/index.js';
+import { layoutRefName } from '../artifact-format/index.js';
+
+export { layoutRefName };
 
 // One image × arch to fetch: where from (in order) and the name it gets in the artifact's OCI layout.
 export type PlannedImage = {
@@ -14,10 +18,6 @@ export type PlannedImage = {
 
 export type ExportPlan = { zone: string; arches: string[]; images: PlannedImage[] };
 
-// kk names each image×arch "<ref>-<arch>" (with "/" of arm/v7 turned into "-").
-export function layoutRefName(ref: string, arch: string): string {
-  return `${ref}-${arch.replace('/', '-')}`;
-}
 
 // Pure: every image × arch of the manifests with its ordered sources from the mirror policy.
 export function planExport(manifests: readonly KkManifest[], policy: EffectivePolicy, classify: (ref: string) => string | undefined): ExportPlan {
@@ -40,4 +40,10 @@ export function planExport(manifests: readonly KkManifest[], policy: EffectivePo
 // Byte order of layout ref names: the one order of index.json, the inventory and the report.
 export function byRefName(a: { planned: PlannedImage }, b: { planned: PlannedImage }): number {
   return a.planned.refName < b.planned.refName ? -1 : a.planned.refName > b.planned.refName ? 1 : 0;
+}
+
+// The whole --dry-run plan: every image × arch and every file, each with the sources the fetch tries, in its order
+// (plannedFiles takes them from the functions the fetch uses, so helm in the cn zone starts at QingStor in both).
+export function planArtifact(manifests: readonly KkManifest[], policy: EffectivePolicy, classify: (ref: string) => string | undefined, downloads: DownloadPlan): ExportPlan & ReturnType<typeof plannedFiles> {
+  return { ...planExport(manifests, policy, classify), ...plannedFiles(downloads, policy) };
 }

@@ -50,9 +50,10 @@ export type ExportOptions = {
   signal?: AbortSignal;
 };
 
-export type ImageFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
+// One item of the plan that failed: an image × arch (`image`) or a binary / ISO (`file`), with why.
+export type ItemFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
 // items: every image × arch and file of the plan, tried or not (what "N of M failed" counts).
-export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
+export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
 // written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
@@ -106,7 +107,7 @@ class ExportRun {
   readonly #manifests = new Map<string, Promise<ManifestResponse>>();
   readonly #images: FetchedImage[] = [];
   readonly #files: FetchedFile[] = [];
-  readonly #failures: ImageFailure[] = [];
+  readonly #failures: ItemFailure[] = [];
   readonly #seen = new Set<string>();
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
   #stopped = false; // a failure without keepGoing: nothing new starts
@@ -146,7 +147,7 @@ class ExportRun {
   // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
   // never ends its worker). Resolving (manifests and config: small) runs ahead of the fetches, so the total bytes
   // are known early. An abort stops both.
-  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ImageFailure[] }> {
+  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[] }> {
     const plan = this.#plan;
     this.emit({ type: 'plan', images: plan.images.length, files: this.#tasks.length, arches: plan.arches, zone: plan.zone });
     if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
@@ -203,7 +204,7 @@ class ExportRun {
     this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
   }
 
-  #fail(failure: ImageFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
+  #fail(failure: ItemFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
     const e = failure.error;
     if (this.#opts.signal?.aborted) throw e; // interrupted: the run stops, nothing failed
     this.#failures.push(failure);

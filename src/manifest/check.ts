@@ -87,6 +87,7 @@ async function crossFileRules(o: ValidateManifestsOptions, files: Array<ParsedMa
     choices: picked.choices,
     files,
     imagesOnly: picked.source === 'images-only',
+    inferred: picked.source === 'inferred',
     ...(picked.registry ? { registry: picked.registry } : {}),
   });
   for (const f of files) issues.push(...fileIssues(found.filter((i) => i.file === f.file), f));

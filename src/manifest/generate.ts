@@ -1,9 +1,9 @@
 import { Document, isScalar, isSeq, type YAMLMap } from 'yaml';
 import type { Catalog } from '../catalog/catalog.js';
-import type { ClusterChoices } from '../catalog/choices.js';
+import { assertChoices, type ClusterChoices } from '../catalog/choices.js';
 import type { KubeKeyProfile } from '../catalog/schema.js';
 import { effectiveChoices, selectImages, type SelectedImage } from '../catalog/select.js';
-import { manifestSchemaComment } from '../json-schemas.js';
+import { manifestSchemaComment } from '../schema-url.js';
 import { VERSION } from '../version.js';
 import { MANIFEST_API_VERSION, MANIFEST_KIND, type KkComponents, type KkManifest, type KkoRecord } from './schema.js';
 
@@ -68,8 +68,15 @@ export function kkoRecord(c: ClusterChoices, images: SelectedImage[]): KkoRecord
 
 export type BuiltManifest = { manifest: KkManifest; images: SelectedImage[] };
 
-// The lean manifest for a cluster: exactly the images and binaries kk of the target release needs.
+// The lean manifest for a cluster: exactly the images and binaries kk of the target release needs. Choices kk
+// cannot install (kata without containerd, typha without calico, multus alone) are refused (INVALID_INPUT).
 export function buildManifest(catalog: Catalog, choices: ClusterChoices, name: string): BuiltManifest {
+  assertChoices(choices);
+  return composeManifest(catalog, choices, name);
+}
+
+// buildManifest without the choice rules: for choices inferred from a kk manifest, which lists every CNI's images.
+export function composeManifest(catalog: Catalog, choices: ClusterChoices, name: string): BuiltManifest {
   const c = effectiveChoices(catalog, choices);
   const profile = catalog.profile(c.kkVersion);
   const images = sortByLayer(selectImages(catalog, c));

@@ -1,12 +1,12 @@
 import type { Catalog } from '../catalog/catalog.js';
-import type { ClusterChoices } from '../catalog/choices.js';
+import { choiceProblems, type ClusterChoices } from '../catalog/choices.js';
 import { ARCHES, type KubeKeyProfile } from '../catalog/schema.js';
 import { assertAddonCompatible } from '../catalog/select.js';
 import { isKkoError, type Issue, type Severity } from '../errors.js';
 import { kkImageNameProblem, parseReference, repositoryName, sha256ChecksumOf } from '../reference/index.js';
 import { positionOf } from '../util/yaml-doc.js';
 import { nearestVersions } from '../util/version.js';
-import { buildManifest } from './generate.js';
+import { composeManifest } from './generate.js';
 import type { ParsedManifest } from './parse.js';
 import type { RegistryFacts } from './cluster-config.js';
 import { kkNamespace, kkPushRepository } from './push-name.js';
@@ -22,6 +22,7 @@ export type RuleContext = {
   issues: Issue[];
   registry?: RegistryFacts; // from --cluster: where kk pushes and nodes pull
   imagesOnly?: boolean; // no Kubernetes distribution: no completeness or cluster checks (export packages what is listed)
+  inferred?: boolean; // choices inferred from the images (a kk manifest lists every CNI's): the choice rules do not apply
 };
 
 type Rule = (ctx: RuleContext) => void;
@@ -158,10 +159,20 @@ function nameTag(raw: string): string | undefined {
   }
 }
 
+// Choices kk cannot install (recorded in spec.kko.cluster, or from --cluster): at the field when a file records it.
+const choiceRules: Rule = (ctx) => {
+  if (ctx.inferred) return;
+  for (const p of choiceProblems(ctx.choices)) {
+    const recorded = ctx.files.some((f) => f.doc.hasIn(['spec', 'kko', 'cluster', p.field]));
+    push(ctx, 'error', p.code, p.message, at(ctx, recorded ? ['spec', 'kko', 'cluster', p.field] : ['spec']), p.hint);
+  }
+};
+
 const completeness: Rule = (ctx) => {
+  if (!ctx.inferred && choiceProblems(ctx.choices).length > 0) return; // choiceRules said why: no expected image list for such a cluster
   let expected;
   try {
-    expected = buildManifest(ctx.catalog, ctx.choices, ctx.manifest.metadata.name);
+    expected = composeManifest(ctx.catalog, ctx.choices, ctx.manifest.metadata.name);
   } catch (err) {
     if (!isKkoError(err)) throw err;
     // an unknown add-on was reported at its entry already
@@ -203,7 +214,7 @@ const pushPullNames: Rule = (ctx) => {
   let expected;
   try {
     // With a privateRegistry, KKZONE does not change what nodes pull: kk's default (docker.io) namespaces apply.
-    expected = buildManifest(ctx.catalog, { ...ctx.choices, zone: 'default' }, ctx.manifest.metadata.name).images.filter((i) => i.origin === 'kubekey');
+    expected = composeManifest(ctx.catalog, { ...ctx.choices, zone: 'default' }, ctx.manifest.metadata.name).images.filter((i) => i.origin === 'kubekey');
   } catch {
     return; // completeness reports why
   }
@@ -225,7 +236,7 @@ const pushPullNames: Rule = (ctx) => {
   }
 };
 
-const RULES: Rule[] = [knownVersions, componentVersions, addonCompatibility, completeness, pushPullNames];
+const RULES: Rule[] = [knownVersions, componentVersions, choiceRules, addonCompatibility, completeness, pushPullNames];
 const IMAGES_ONLY_RULES: Rule[] = [componentVersions];
 
 // Run the cross-field rules over a (merged) manifest; returns the issues, never throws for bad content.

@@ -5,14 +5,12 @@ import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
 import type { TarEntry } from '../archive/tar.js';
 import { writeArchive } from '../archive/write.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
-import { blobPath, INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME } from '../artifact-read/docs.js';
+import { ALREADY_COMPRESSED, blobPath, COMPRESSED_MEDIA_TYPE, INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME } from '../artifact-format/index.js';
 import { openArtifact } from '../artifact-read/open.js';
 import { scanArtifact } from '../artifact-read/scan.js';
 import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan } from '../artifact-read/verify.js';
 import { KkoError } from '../errors.js';
-import { ALREADY_COMPRESSED } from '../export/files.js';
-import { COMPRESSED_MEDIA_TYPE } from '../export/layout.js';
 import { parseManifestJson } from '../oci/index.js';
 import { signatureEntry, type Signer } from './signature.js';
 

@@ -1,6 +1,6 @@
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { TarEntry } from '../archive/tar.js';
-import { INVENTORY_NAME, SIGNATURE_NAME } from '../artifact-read/docs.js';
+import { INVENTORY_NAME, SIGNATURE_NAME } from '../artifact-format/index.js';
 import { KkoError } from '../errors.js';
 
 // The artifact signature (#12): what `cosign sign-blob --key cosign.key kko/inventory.json` writes, the base64 (one

@@ -152,7 +152,7 @@ export function checkDocument<T extends z.ZodType>(
   return { issues };
 }
 
-function describeZodIssue(zi: z.core.$ZodIssue): string {
+export function describeZodIssue(zi: z.core.$ZodIssue): string {
   if (zi.code === 'unrecognized_keys') return `unknown field${zi.keys.length > 1 ? 's' : ''} ${zi.keys.map((k) => `"${k}"`).join(', ')}`;
   if (zi.code === 'invalid_type' && zi.input === undefined) return `required field is missing (expected ${zi.expected})`;
   return zi.message;

@@ -1,14 +1,13 @@
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
-import { exportArtifact, planExport } from '../../export/index.js';
+import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
-import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
-import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
+import { absPath, assertNotAnInput, assertWritable, cacheDirFor, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
+import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
@@ -56,24 +55,9 @@ async function assertPartsWritable(output: string, force: boolean): Promise<void
   for (const path of [partsListName(output), ...(await presentParts(output)).values()]) await assertWritable(path, force);
 }
 
-// The binaries and ISOs of the manifests. The kk release only decides binaries, so an images-only manifest
-// needs no profile (and gets no notice about one).
+// The binaries and ISOs of the manifests (planManifestDownloads), the kk release picked as every command picks it.
 export async function downloadsFor(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], kkVersion: string | undefined): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
-  const manifests = parsed.map((p) => p.manifest);
-  const hasBinaries = manifests.some((m) => (m.spec.kubernetesDistributions ?? []).length > 0 || Object.values(m.spec.components ?? {}).some((v) => v));
-  if (!hasBinaries) return { downloads: planDownloads(catalog, catalog.newestProfile(), parsed) };
-  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
-  const profile = catalog.profile(await resolveKkVersion(ctx, catalog, kkVersion, recorded));
-  return { downloads: planDownloads(catalog, profile, parsed), profile };
-}
-
-// --cache, else $KKO_CACHE_DIR, else $XDG_CACHE_HOME/kko, else ~/.cache/kko.
-export function cacheDirFor(ctx: CommandContext, flag: string | undefined): string {
-  if (flag) return absPath(ctx, flag);
-  const env = ctx.io.env;
-  if (env.KKO_CACHE_DIR) return absPath(ctx, env.KKO_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME ? absPath(ctx, env.XDG_CACHE_HOME) : join(env.HOME ?? homedir(), '.cache');
-  return join(base, 'kko');
+  return planManifestDownloads(catalog, parsed, (recorded) => resolveKkVersion(ctx, catalog, kkVersion, recorded));
 }
 
 // The mirror policy of --zone / --mirror-config (else $KKZONE / $KKO_MIRROR_CONFIG).
@@ -109,12 +93,11 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const policy = await policyFor(ctx, o);
   const classify = (ref: string): string | undefined => catalog.classify(ref);
   if (o.dryRun) {
-    const plan = planExport(manifests, policy, classify);
-    const files = plannedFiles(downloads, policy);
-    if (o.json) printJson(ctx, { ...plan, ...files });
+    const plan = planArtifact(manifests, policy, classify, downloads);
+    if (o.json) printJson(ctx, plan);
     else {
       for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
-      for (const f of [...files.binaries, ...files.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
+      for (const f of [...plan.binaries, ...plan.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
     }
     return;
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, defaultChoices, type AddonChoice, type Catalog, type ClusterChoices, type Cni } from '../../catalog/index.js';
+import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, choiceProblems, defaultChoices, type AddonChoice, type ChoiceProblem, type Catalog, type ClusterChoices, type Cni } from '../../catalog/index.js';
 import { KkoError, formatIssue } from '../../errors.js';
 import { buildManifest, loadClusterConfig, renderManifest, splitManifest } from '../../manifest/index.js';
 import { withVPrefix } from '../../util/version.js';
@@ -74,11 +74,22 @@ function addonChoices(o: CreateOptions, catalog: Catalog, base: Partial<ClusterC
 function cniFlag(list: string[]): Cni[] {
   const cni = list.map((c) => oneOf('--cni', c, CNIS));
   if (cni.length === 0) throw new KkoError('INVALID_INPUT', '--cni: empty list');
-  if (cni.includes('multus') && cni.filter((c) => c !== 'multus' && c !== 'none').length !== 1) {
-    throw new KkoError('INVALID_INPUT', '--cni: multus runs on top of exactly one other CNI', { hint: 'e.g. --cni calico,multus' });
-  }
-  if (cni.filter((c) => c !== 'multus').length > 1) throw new KkoError('INVALID_INPUT', `--cni: one CNI plugin per cluster (got ${cni.join(', ')})`);
   return cni;
+}
+
+// The library's choice rules (choiceProblems), worded with the flags that set each field.
+const FLAG_WORDING: Record<ChoiceProblem['code'], (p: ChoiceProblem) => { message: string; hint?: string }> = {
+  MULTUS_ALONE: () => ({ message: '--cni: multus runs on top of exactly one other CNI', hint: 'e.g. --cni calico,multus' }),
+  TWO_CNIS: (p) => ({ message: `--cni: ${p.message}` }),
+  TYPHA_WITHOUT_CALICO: () => ({ message: '--calico-typha needs --cni calico' }),
+  KATA_WITHOUT_CONTAINERD: () => ({ message: '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)' }),
+};
+
+function assertFlagChoices(c: ClusterChoices): void {
+  const p = choiceProblems(c)[0];
+  if (!p) return;
+  const w = FLAG_WORDING[p.code](p);
+  throw new KkoError('INVALID_INPUT', w.message, w.hint ? { hint: w.hint } : undefined);
 }
 
 // Flags → cluster choices over `base` (what --cluster says), rejecting contradictions before any output is produced.
@@ -112,8 +123,7 @@ export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: 
     registry: o.withRegistry ?? base?.registry ?? d.registry,
     addons: addonChoices(o, catalog, base ?? {}),
   };
-  if (c.calicoTypha && !c.cni.includes('calico')) throw new KkoError('INVALID_INPUT', '--calico-typha needs --cni calico');
-  if (c.kata && c.containerManager !== 'containerd') throw new KkoError('INVALID_INPUT', '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)');
+  assertFlagChoices(c);
   for (const k of c.kubernetes) catalog.assertKubernetesVersion(profile, k, c.arches);
   return c;
 }

@@ -4,7 +4,8 @@ import { lockManifests, lockPathFor } from '../../export/index.js';
 import { absPath, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { cliLogger } from '../output.js';
-import { addNetworkOptions, cacheDirFor, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
+import { cacheDirFor } from '../common.js';
+import { addNetworkOptions, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
 import { readManifests } from './manifest-read.js';
 
 type LockOptions = NetworkOptions & { manifest: string[]; lock?: string; concurrency: string; json?: boolean };

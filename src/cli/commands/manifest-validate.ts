@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import type { Catalog } from '../../catalog/index.js';
 import { formatIssue, type Issue } from '../../errors.js';
 import { validateManifests, type ParsedManifest } from '../../manifest/index.js';
+import { ONLINE_CODES, precheckIssues } from '../../export/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { positionOf, sortIssues } from '../../util/yaml-doc.js';
+import { sortIssues } from '../../util/yaml-doc.js';
 import { EXIT_FAILURE, EXIT_INVALID } from '../io.js';
-import { formatBytes } from '../progress.js';
 import { addNetworkOptions, type NetworkOptions } from './artifact.js';
 import { runOnlineCheck } from './precheck.js';
 import { absPath, catalogFor, resolveKkVersion } from '../common.js';
@@ -43,30 +43,9 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
   if (errors > 0) ctx.setExit(offline ? EXIT_INVALID : EXIT_FAILURE);
 }
 
-const ONLINE_CODES = new Set(['ONLINE', 'DISK_SPACE', 'NETWORK_ERROR', 'MIRRORS_EXHAUSTED', 'WRONG_PLATFORM', 'PLATFORM_NOT_FOUND', 'MANIFEST_UNKNOWN', 'UNAUTHORIZED', 'REGISTRY_ERROR', 'DIGEST_MISMATCH', 'INVALID_IMAGE_MANIFEST']);
-
-// --online: each image × arch that does not resolve becomes an issue at its spec.images line; disk and size as info/errors.
+// --online: the precheck of the well-formed files, as issues (precheckIssues).
 async function onlineIssues(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: ValidateOptions): Promise<Issue[]> {
-  const report = await runOnlineCheck(ctx, catalog, parsed, o);
-  const where = (ref: string): Partial<Issue> => {
-    for (const f of parsed) {
-      const i = (f.manifest.spec.images ?? []).indexOf(ref);
-      if (i >= 0) return { file: f.file, path: `spec.images[${i}]`, ...positionOf(f.doc, f.source.lines, ['spec', 'images', i]) };
-    }
-    return {};
-  };
-  const out: Issue[] = report.images
-    .filter((i) => !i.ok)
-    .map((i) => ({ severity: 'error', code: i.code && ONLINE_CODES.has(i.code) ? i.code : 'ONLINE', message: `${i.ref} (${i.arch}): ${i.message}`, ...where(i.ref) }));
-  for (const f of report.files.filter((x) => !x.ok)) {
-    out.push({ severity: 'error', code: f.code && ONLINE_CODES.has(f.code) ? f.code : 'ONLINE', message: `${f.path}: ${f.message}`, file: parsed[0]?.file, path: 'spec.components' });
-  }
-  // sizes come from resolved images only: none resolved, no estimate (not "images need 0 B")
-  if (report.images.some((i) => i.ok)) out.push({ severity: 'info', code: 'SIZE_ESTIMATE', message: `images need ${formatBytes(report.totalBytes)} (layers shared across images counted once), ${formatBytes(report.totalBytes - report.cachedBytes)} not yet cached` });
-  for (const d of report.disks.filter((x) => !x.ok)) {
-    out.push({ severity: 'error', code: 'DISK_SPACE', message: `${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed` });
-  }
-  return out;
+  return precheckIssues(await runOnlineCheck(ctx, catalog, parsed, o), parsed);
 }
 
 const EXAMPLES = `

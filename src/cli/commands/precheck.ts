@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import type { Catalog } from '../../catalog/index.js';
 import { precheck, type PrecheckReport } from '../../export/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
-import { absPath, catalogFor, parseIntFlag } from '../common.js';
+import { absPath, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes } from '../progress.js';
-import { addNetworkOptions, cacheDirFor, downloadsFor, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
+import { addNetworkOptions, downloadsFor, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
 import { readManifests } from './manifest-read.js';
 
 type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string; kkVersion?: string };

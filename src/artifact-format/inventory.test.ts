@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { KkoError } from '../errors.js';
+import { inventoryBytes, parseInventory, upstreamDigestMap, type Inventory } from './inventory.js';
+
+const HEX = 'ab'.repeat(32);
+const D1 = `sha256:${'11'.repeat(32)}`;
+const D2 = `sha256:${'22'.repeat(32)}`;
+
+const inventory = (): Inventory => ({
+  apiVersion: 'kko.io/v1alpha1',
+  kind: 'ArtifactInventory',
+  generator: 'kko 0.1.0',
+  zone: 'default',
+  arches: ['amd64'],
+  images: [{ ref: 'docker.io/library/redis:7', arch: 'amd64', refName: 'docker.io/library/redis:7-amd64', class: 'app', digest: D1, size: 10, platform: { architecture: 'amd64', os: 'linux' }, source: { ref: 'docker.io/library/redis:7', via: 'upstream', registry: 'docker.io' }, upstream: { manifestDigest: D2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json' } }],
+  binaries: [{ id: 'helm', path: 'helm/v3.14.3/amd64/helm', sha256: HEX, size: 3 }],
+  isos: [],
+  documents: [{ path: 'kko/manifest.json', sha256: HEX, size: 2 }],
+  credentialsRemoved: [],
+});
+
+function errorOf(bytes: string): KkoError {
+  try {
+    parseInventory(Buffer.from(bytes));
+  } catch (err) {
+    if (err instanceof KkoError) return err;
+    throw err;
+  }
+  throw new Error('parsed');
+}
+
+describe('kko/inventory.json through one schema', () => {
+  it('writes 2-space JSON in the writer’s key order, and reads back what it wrote', () => {
+    const inv = inventory();
+    const bytes = inventoryBytes(inv);
+    expect(bytes.toString()).toBe(`${JSON.stringify(inv, null, 2)}\n`);
+    expect(parseInventory(bytes)).toEqual(inv);
+  });
+
+  it('refuses to write an inventory its readers would refuse', () => {
+    const inv = inventory();
+    (inv.binaries as Array<{ sha256: string }>)[0]!.sha256 = 'nothex';
+    expect(() => inventoryBytes(inv)).toThrow(expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('binaries[0].sha256') }));
+  });
+
+  it.each([
+    ['{', /^kko\/inventory\.json: not JSON/],
+    ['[]', /^kko\/inventory\.json: .*expected object/],
+    [JSON.stringify({ ...inventory(), apiVersion: 'v9' }), /^kko\/inventory\.json: apiVersion: /],
+    [JSON.stringify({ ...inventory(), images: {} }), /^kko\/inventory\.json: images: .*expected array/],
+    [JSON.stringify({ ...inventory(), images: [{ refName: 'x' }] }), /^kko\/inventory\.json: images\[0\]\.digest: required field is missing/],
+    [JSON.stringify({ ...inventory(), images: [{ refName: 7, digest: D1 }] }), /^kko\/inventory\.json: images\[0\]\.refName: .*expected string/],
+    [JSON.stringify({ ...inventory(), binaries: [{ path: 'a', sha256: 'x' }] }), /^kko\/inventory\.json: binaries\[0\]\.sha256: expected a sha256 of 64 hex/],
+    [JSON.stringify({ ...inventory(), documents: [{ path: 'a', sha256: HEX, size: -1 }] }), /^kko\/inventory\.json: documents\[0\]\.size: /],
+    [JSON.stringify({ ...inventory(), credentialsRemoved: [1] }), /^kko\/inventory\.json: credentialsRemoved\[0\]: /],
+  ])('a bad inventory fails naming the field: %s', (text, message) => {
+    const err = errorOf(text);
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.message).toMatch(message);
+  });
+
+  it('keeps fields it does not know (a newer writer), and takes the optional delta / signature / referrer fields', () => {
+    const inv = { ...inventory(), future: { x: 1 }, base: { inventorySha256: HEX }, signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }], referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }] };
+    expect(parseInventory(Buffer.from(JSON.stringify(inv)))).toEqual(inv);
+  });
+
+  it('upstreamDigestMap: upstream manifest digest → the converted digest stored in images/', () => {
+    expect([...upstreamDigestMap(inventory())]).toEqual([[D2, D1]]);
+  });
+});
