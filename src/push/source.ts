@@ -4,7 +4,7 @@ import { KkoError } from '../errors.js';
 import { OciLayout } from '../layout/index.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { Descriptor } from '../oci/index.js';
-import { layoutRefName } from '../export/plan.js';
+import { layoutRefName } from '../artifact-format/index.js';
 import { parseDigest } from '../reference/index.js';
 import type { LayoutEntry } from './plan.js';
 
