@@ -93,13 +93,15 @@ function pacedPipe(from, to, ms, budgets) {
 }
 
 /**
- * @param {{ targetPort: number, rttMs: number, connBytesPerSec?: number, linkBytesPerSec?: number }} opts
- *   connBytesPerSec: cap of each connection's download; linkBytesPerSec: cap of all downloads together.
+ * @param {{ targetPort: number, rttMs: number, connBytesPerSec?: number, linkBytesPerSec?: number, upLinkBytesPerSec?: number }} opts
+ *   connBytesPerSec: cap of each connection's download; linkBytesPerSec: cap of all downloads together;
+ *   upLinkBytesPerSec: cap of all uploads together (client → registry: what a push sends).
  * @returns {Promise<{ host: string, stop: () => Promise<void>, stats: () => { connections: number, bytesDown: number } }>}
  */
 export async function startDelayProxy(opts) {
   const oneWay = opts.rttMs / 2;
   const link = budget(opts.linkBytesPerSec);
+  const upLink = budget(opts.upLinkBytesPerSec);
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
   let connections = 0;
@@ -121,7 +123,7 @@ export async function startDelayProxy(opts) {
     client.pause();
     upstream.once('connect', () => setTimeout(() => client.resume(), opts.rttMs));
     const down = [budget(opts.connBytesPerSec), link].filter((b) => b !== undefined);
-    pacedPipe(client, upstream, oneWay, []);
+    pacedPipe(client, upstream, oneWay, upLink ? [upLink] : []);
     pacedPipe(upstream, client, oneWay, down);
   });
   await new Promise((resolve, reject) => {

@@ -89,6 +89,16 @@ function unservable(path: string, blobs: ReadonlyMap<string, Blob>): KkoError | 
   });
 }
 
+// kko/inventory.json's kk.version (export/inventory.ts writes it when the manifests name binaries).
+function inventoryKkVersion(bytes: Buffer): string | undefined {
+  try {
+    const v = (JSON.parse(bytes.toString('utf8')) as { kk?: { version?: unknown } }).kk?.version;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined; // verify already reported an unreadable inventory
+  }
+}
+
 export class ArtifactStore implements ContentSource {
   readonly description: string;
   readonly report: VerifyReport;
@@ -97,6 +107,9 @@ export class ArtifactStore implements ContentSource {
   readonly #manifests: ReadonlyMap<string, Buffer>;
   readonly #names: ImageNames;
   readonly #indexes = new Map<string, ManifestBytes>();
+  readonly #entries: readonly Descriptor[];
+  // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
+  readonly kkVersion: string | undefined;
 
   private constructor(path: string, report: VerifyReport, files: SourceFiles, blobs: ReadonlyMap<string, Blob>, scan: ScanResult) {
     this.description = `artifact ${path}`;
@@ -109,6 +122,13 @@ export class ArtifactStore implements ContentSource {
     const inv = scan.docs.get(INVENTORY_NAME);
     const rows: InventoryImage[] = inv ? parseInventoryImages(inv) : [];
     this.#names = new ImageNames(index, rows, scan.manifests, (d) => blobs.has(d.slice(7)));
+    this.#entries = index.manifests;
+    this.kkVersion = inv ? inventoryKkVersion(inv) : undefined;
+  }
+
+  // images/index.json's entries (ref names <full ref>-<arch> in their annotations), as OciLayout.entries() gives them.
+  entries(): Descriptor[] {
+    return [...this.#entries];
   }
 
   // Open and verify `path` (the file, the first part of a split artifact, or a quoted ART.part-* pattern). Throws

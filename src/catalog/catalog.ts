@@ -1,5 +1,5 @@
 import { KkoError } from '../errors.js';
-import { formatReference, parseReference } from '../reference/index.js';
+import { formatReference, parseReference, type Reference } from '../reference/index.js';
 import { imageRefForZone } from '../mirror/zone-ref.js';
 import { compareVersions, minorInRange, nearestVersions } from '../util/version.js';
 import type { Arch, Checksums, ComponentDescriptor, ComponentVersion, ImageRules, KubeKeyProfile } from './schema.js';
@@ -21,6 +21,7 @@ export class Catalog {
   readonly components: ReadonlyMap<string, ComponentDescriptor>;
   readonly #profiles: KubeKeyProfile[];
   #classIndex: Map<string, string> | undefined;
+  #kkRepos: Map<string, string> | undefined;
 
   constructor(data: CatalogData) {
     this.checksums = data.checksums;
@@ -125,6 +126,19 @@ export class Catalog {
     const index = this.#index();
     const repo = `${ref.registry}/${ref.repository}`;
     return index.get(repo) ?? (ref.tag !== undefined ? index.get(`${repo}:${ref.tag}`) : undefined) ?? USER_CLASS;
+  }
+
+  // The repository kk's GetImage names an image by (docker.io/<default namespace>/<name>), for a kk image given in
+  // its docker.io or kk's cn form; undefined for any other image. Nodes pull kk images under that namespace.
+  kkRepository(ref: Reference): string | undefined {
+    if (!this.#kkRepos) {
+      this.#kkRepos = new Map();
+      for (const img of this.rules.images) {
+        const hub = `docker.io/${img.repository}`;
+        for (const key of [hub, imageRefForZone(hub, 'cn')]) if (!this.#kkRepos.has(key)) this.#kkRepos.set(key, hub);
+      }
+    }
+    return this.#kkRepos.get(`${ref.registry}/${ref.repository}`);
   }
 
   #index(): Map<string, string> {

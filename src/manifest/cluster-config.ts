@@ -1,5 +1,7 @@
 import { isMap, type Document } from 'yaml';
-import { KkoError, type Issue } from '../errors.js';
+import { isKkoError, KkoError, type Issue } from '../errors.js';
+import type { AuthEntry as KkAuthEntry } from './schema.js';
+import { parseRegistryLocation, type NamespaceRewrite } from './push-name.js';
 import { CONTAINER_MANAGERS, ETCD_TYPES, type AddonChoice, type ClusterChoices, type Cni } from '../catalog/choices.js';
 import { ARCHES } from '../catalog/schema.js';
 import { documentValue, parseYaml, readTextFile } from '../util/yaml-doc.js';
@@ -11,7 +13,8 @@ import { withVPrefix } from '../util/version.js';
 // registry.privateRegistry and namespaceOverride decide the names kk pushes to and nodes pull from.
 // auth: registry.auths[<host part of privateRegistry>]'s TLS settings (kk looks the entry up by that key).
 export type RegistryAuthFacts = { plainHTTP?: boolean; skipTLSVerify?: boolean; certsPath?: string };
-export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string; auth?: RegistryAuthFacts };
+// auths: every registry.auths entry (credentials included: held in memory, never printed or stored).
+export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string; namespaceRewrite?: NamespaceRewrite; auth?: RegistryAuthFacts; auths?: Record<string, KkAuthEntry> };
 export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: RegistryFacts; issues: Issue[] };
 
 type Obj = Record<string, unknown>;
@@ -112,17 +115,70 @@ function fromKsConfig(doc: Obj): AddonChoice {
   return { name: 'kubesphere', version, groups };
 }
 
-function registryFacts(spec: Obj): RegistryFacts | undefined {
+const REGISTRY = 'spec.registry';
+
+// registry.namespaceRewrite {policy, src[], dest} (v3.1.8+): kk warns and ignores a policy other than changePrefix
+// (images.go:121), so kko does too; a dest or src kk would turn into a bad image name is refused.
+function namespaceRewrite(ctx: Ctx, raw: unknown): NamespaceRewrite | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const path = `${REGISTRY}.namespaceRewrite`;
+  const rw = obj(raw);
+  const policy = text(rw.policy);
+  const src = Array.isArray(rw.src) ? rw.src.map(text) : [];
+  const dest = text(rw.dest).replace(/^\/+|\/+$/g, '');
+  if (policy !== 'changePrefix') {
+    ctx.issues.push({ severity: 'warning', code: 'CLUSTER_CONFIG', message: `policy "${policy}" is not changePrefix: kk ignores the rewrite ("namespace rewrite action not specified")`, file: ctx.file, path: `${path}.policy`, hint: 'policy: changePrefix' });
+    return { policy, src, dest };
+  }
+  if (!Array.isArray(rw.src) || src.some((x) => x === '')) bad(ctx, `${path}.src`, 'src must be a list of non-empty namespaces', 'src: [kubesphere, calico]');
+  if (!dest || !isNamespace(dest)) bad(ctx, `${path}.dest`, `dest "${text(rw.dest)}" is not a registry namespace (lower-case path segments)`, 'dest: mirror or dest: team/mirror');
+  return { policy, src, dest };
+}
+
+const isNamespace = (ns: string): boolean => ns.split('/').every((seg) => /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(seg));
+
+// auths.<host>: what kk reads for the registry (cluster_types.go Auths, registry.DockerRegistryAuthEntries).
+function authEntries(raw: unknown): Record<string, KkAuthEntry> {
+  const out: Record<string, KkAuthEntry> = {};
+  for (const [host, v] of Object.entries(obj(raw))) {
+    const e = obj(v);
+    const entry: { -readonly [K in keyof KkAuthEntry]: KkAuthEntry[K] } = {};
+    if (typeof e.username === 'string') entry.username = e.username;
+    if (typeof e.password === 'string') entry.password = e.password;
+    if (typeof e.plainHTTP === 'boolean') entry.plainHTTP = e.plainHTTP;
+    if (typeof e.skipTLSVerify === 'boolean') entry.skipTLSVerify = e.skipTLSVerify;
+    if (typeof e.certsPath === 'string' && e.certsPath) entry.certsPath = e.certsPath;
+    out[host] = entry;
+  }
+  return out;
+}
+
+function registryFacts(ctx: Ctx, spec: Obj): RegistryFacts | undefined {
   const reg = obj(spec.registry);
-  const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry : '';
-  const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride : '';
+  const privateRegistry = typeof reg.privateRegistry === 'string' ? reg.privateRegistry.trim() : '';
+  const override = typeof reg.namespaceOverride === 'string' ? reg.namespaceOverride.replace(/^\/+|\/+$/g, '') : '';
   if (!privateRegistry) return undefined;
-  const entry = obj(obj(reg.auths)[privateRegistry.split('/')[0] as string]);
+  try {
+    parseRegistryLocation(privateRegistry, 'registry.privateRegistry');
+  } catch (err) {
+    if (!isKkoError(err)) throw err;
+    bad(ctx, `${REGISTRY}.privateRegistry`, err.message, err.hint);
+  }
+  if (override && !isNamespace(override)) bad(ctx, `${REGISTRY}.namespaceOverride`, `"${override}" is not a registry namespace (lower-case path segments)`, 'e.g. namespaceOverride: kubesphereio');
+  const rewrite = namespaceRewrite(ctx, reg.namespaceRewrite);
+  const auths = authEntries(reg.auths);
+  const entry = auths[privateRegistry.split('/')[0] as string] ?? {};
   const auth: RegistryAuthFacts = {};
   if (typeof entry.plainHTTP === 'boolean') auth.plainHTTP = entry.plainHTTP;
   if (typeof entry.skipTLSVerify === 'boolean') auth.skipTLSVerify = entry.skipTLSVerify;
-  if (typeof entry.certsPath === 'string' && entry.certsPath) auth.certsPath = entry.certsPath;
-  return { privateRegistry, ...(override ? { namespaceOverride: override } : {}), ...(Object.keys(auth).length > 0 ? { auth } : {}) };
+  if (entry.certsPath) auth.certsPath = entry.certsPath;
+  return {
+    privateRegistry,
+    ...(override ? { namespaceOverride: override } : {}),
+    ...(rewrite ? { namespaceRewrite: rewrite } : {}),
+    ...(Object.keys(auth).length > 0 ? { auth } : {}),
+    ...(Object.keys(auths).length > 0 ? { auths } : {}),
+  };
 }
 
 // Read a kk cluster config file (kk create config output) into cluster choices.
@@ -139,6 +195,6 @@ export async function loadClusterConfig(file: string): Promise<ClusterFacts> {
     choices.addons = [fromKsConfig(ks)];
     choices.localStorage = true;
   }
-  const registry = registryFacts(spec);
+  const registry = registryFacts({ file, issues }, spec);
   return { choices, issues, ...(registry ? { registry } : {}) };
 }

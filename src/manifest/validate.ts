@@ -227,7 +227,7 @@ const pushPullNames: Rule = (ctx) => {
     if (i < 0) continue;
     const src = parseReference(have[i] as string);
     const srcNs = kkNamespace(src);
-    const pushed = `${kkPushRepository(src, reg, overrideOnPush)}:${src.tag ?? ''}`;
+    const pushed = `${kkPushRepository(src, reg, { overrideOnPush, rewrite: false })}:${src.tag ?? ''}`;
     const pulled = `${reg.privateRegistry}/${override || kkNamespace(want)}/${repositoryName(want)}:${want.tag ?? ''}`;
     if (pushed !== pulled) {
       const fix = override && !overrideOnPush ? `kk ${ctx.profile.version} ignores namespaceOverride on push: use refs in namespace ${override} in the manifest, or drop namespaceOverride` : `set registry.namespaceOverride: ${srcNs} in the cluster config, or use ${img.ref} in the manifest`;

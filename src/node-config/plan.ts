@@ -1,5 +1,5 @@
-import { KkoError, type Issue } from '../errors.js';
-import { kkPushRepository } from '../manifest/index.js';
+import type { Issue } from '../errors.js';
+import { kkPushRepository, parseRegistryLocation } from '../manifest/index.js';
 import { DOCKER_HUB, formatReference, parseReference, type Reference } from '../reference/index.js';
 
 // The local registry nodes should pull from, as kk's registry block names it (privateRegistry may carry a path).
@@ -32,21 +32,8 @@ export type MirrorPlan = {
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-// "HOST[:PORT][/PATH]" → host and path; a scheme or a non-host first segment is invalid input.
-export function parseLocalRegistry(raw: string): { host: string; path: string } {
-  const value = raw.trim().replace(/\/+$/, '');
-  const hint = 'write HOST[:PORT][/PATH], e.g. dockerhub.kubekey.local or 10.0.0.5:5000/kubesphere, without http(s)://';
-  if (/^[a-z]+:\/\//i.test(value)) throw new KkoError('INVALID_INPUT', `registry "${value}": no scheme allowed (kk uses the value verbatim in image names)`, { hint: 'use --plain-http for an HTTP registry' });
-  let probe: Reference;
-  try {
-    probe = parseReference(`${value}/probe`);
-  } catch (err) {
-    throw new KkoError('INVALID_INPUT', `registry "${value}": not a registry host and path`, { cause: err, hint });
-  }
-  const host = value.split('/')[0] as string;
-  if (probe.registry !== host) throw new KkoError('INVALID_INPUT', `registry "${value}": "${host}" is not a registry host`, { hint });
-  return { host, path: value.slice(host.length + 1) };
-}
+// "HOST[:PORT][/PATH]" → host and path (one parser with push and check).
+export const parseLocalRegistry = (raw: string): { host: string; path: string } => parseRegistryLocation(raw);
 
 // containerd's default server for an upstream: Docker Hub's API lives on registry-1.docker.io (remotes/docker/config/hosts.go).
 export function upstreamServer(registry: string): string {
@@ -57,7 +44,7 @@ function mirrored(ref: string, input: NodeConfigInput): MirroredImage {
   const source = parseReference(ref);
   const facts = { privateRegistry: input.registry.privateRegistry, ...(input.registry.namespaceOverride ? { namespaceOverride: input.registry.namespaceOverride } : {}) };
   const tag = source.tag ? `:${source.tag}` : '';
-  return { ref: formatReference(source), source, pushed: `${kkPushRepository(source, facts, input.overrideOnPush)}${tag}`, viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}` };
+  return { ref: formatReference(source), source, pushed: `${kkPushRepository(source, facts, { overrideOnPush: input.overrideOnPush, rewrite: false })}${tag}`, viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}` };
 }
 
 // Two upstream images kk pushes to one name: the second push overwrites the first (kk drops the registry host).

@@ -6,7 +6,7 @@ import { readErrorText, readLimited } from './body.js';
 import { redactUrl, RegistryError, statusError } from './errors.js';
 import { discardBody, type HttpResponse } from './http.js';
 import { repoScope, RegistrySession, type SessionOptions } from './session.js';
-import { mountBlob, putBlob } from './upload.js';
+import { mountBlob, putBlob, putBlobResumable, type ResumableUploadOptions } from './upload.js';
 
 export type RegistryClientOptions = SessionOptions & {
   // Manifests larger than this are refused (regclient's manifestMaxPull idea); default 4 MiB.
@@ -166,6 +166,12 @@ export class RegistryClient {
   // Upload a blob (monolithic POST + streamed PUT). The stream is consumed once.
   async putBlob(repo: string, digest: Digest, size: number, body: Readable | Buffer, signal?: AbortSignal): Promise<void> {
     await putBlob(this.#session, repo, digest, size, body, signal);
+  }
+
+  // Upload a blob in PATCH chunks from a body that can be reopened at an offset; a failed send resumes where the
+  // registry's upload session stands (GET its location), a lost session starts again.
+  async putBlobResumable(repo: string, digest: Digest, size: number, open: (offset: number) => Promise<Readable>, opts: ResumableUploadOptions = {}): Promise<void> {
+    await putBlobResumable(this.#session, repo, digest, size, open, opts);
   }
 
   // Cross-repository mount; false when the registry declined (then push the blob instead).

@@ -12,6 +12,7 @@ export type Fault =
   | { kind: 'throttle'; bytesPerSecond: number }
   | { kind: 'stall'; ms: number; afterBytes?: number } // pause before the response, or after N body bytes
   | { kind: 'ignore-range' } // forward without the Range header, so the registry answers 200 with the whole blob
+  | { kind: 'cut-upload'; afterBytes: number } // forward N bytes of the request body, then reset both connections
   | { kind: 'redirect'; to: string; status?: number; query?: string }; // 307 to `${to}${path}?${query}`
 
 export type FaultRule = {
@@ -137,7 +138,27 @@ async function relay(req: IncomingMessage, res: ServerResponse, opts: FaultProxy
     },
   );
   up.on('error', () => res.destroy());
-  req.pipe(up);
+  if (fault?.kind === 'cut-upload') cutUpload(req, up, fault.afterBytes);
+  else req.pipe(up);
+}
+
+// The request body reaches the registry only up to `afterBytes`; then the registry's side is aborted and the
+// client's connection reset, as when the link drops in the middle of an upload.
+function cutUpload(req: IncomingMessage, up: ReturnType<typeof forward>, afterBytes: number): void {
+  let sent = 0;
+  req.on('data', (chunk: Buffer) => {
+    if (sent >= afterBytes) return;
+    const part = chunk.subarray(0, afterBytes - sent);
+    sent += part.length;
+    up.write(part);
+    if (sent >= afterBytes) {
+      req.pause();
+      setTimeout(() => {
+        up.destroy();
+        req.socket.resetAndDestroy();
+      }, 200);
+    }
+  });
 }
 
 // Start a proxy in front of `upstream`.

@@ -13,6 +13,7 @@ import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
+import { registerArtifactImagesCommands } from './artifact-images.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -222,4 +223,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
   registerArtifactServe(artifact, ctx);
+  registerArtifactImagesCommands(artifact, ctx);
 }

@@ -1,0 +1,273 @@
+import type { Command } from 'commander';
+import { formatIssue, KkoError, type Issue } from '../../errors.js';
+import { kkNamingOf, loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
+import { checkPushed, manifestEntries, openArtifactSource, openLayoutSource, planPush, pushImages, registryTarget, targetRegistry, type PushEvent, type PushPlan, type PushReport, type PushSource } from '../../push/index.js';
+import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
+import type { ExportEvent } from '../../export/index.js';
+import { formatReference } from '../../reference/index.js';
+import { safeText } from '../../util/safe-text.js';
+import { absPath, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
+import { printJson, type CommandContext } from '../context.js';
+import { EXIT_FAILURE } from '../io.js';
+import { atLeast, say } from '../output.js';
+import { formatBytes, ttyRenderer } from '../progress.js';
+import { keyVerifier } from './artifact-read.js';
+import { readManifests } from './manifest-read.js';
+
+type TargetOptions = {
+  filename?: string;
+  registry?: string;
+  namespaceOverride?: string;
+  plainHttp?: boolean;
+  skipTlsVerify?: boolean;
+  certsPath?: string;
+  kkVersion?: string;
+  kkPushNames?: boolean;
+  catalogDir?: string[];
+  retries: string;
+  concurrency: string;
+  json?: boolean;
+};
+type PushOptions = TargetOptions & { artifact?: string; imagesDir?: string; dryRun?: boolean; requireSignature?: boolean; key?: string };
+type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[] };
+
+const PUSH_HELP = `
+Names: every image goes to <registry>/<namespace>/<name>:<tag>-<arch> per arch, plus a multi-arch index at
+<registry>/<namespace>/<name>:<tag>, under the names the NODES WILL PULL at install: <privateRegistry>/
+<namespaceOverride, else kk's default namespace (rewritten by namespaceRewrite from kk v3.1.8)>/<name>:<tag>.
+Where kk's own push would create other names (kk v3.1.7+ ignores namespaceOverride on push; a cn manifest keeps
+kubesphereio) kko says so and pushes the pull names; --kk-push-names reproduces kk's push exactly.
+
+Examples:
+  $ kko artifact images push -a kubekey-artifact.tar.gz -f config-sample.yaml
+  $ kko artifact images push -a kubekey-artifact.tar.gz --registry 10.0.0.5:5000 --plain-http
+  $ kko artifact images push -a art.tar.gz --registry dockerhub.kubekey.local --certs-path /etc/docker/certs.d/dockerhub.kubekey.local
+  $ kko artifact images push --images-dir kubekey/images -f config-sample.yaml --dry-run
+  $ kko artifact images push -a art.tar.gz -f config-sample.yaml --json > push.ndjson
+  $ kko artifact images push -a art.tar.gz -f config-sample.yaml --require-signature --key release.pub
+
+The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. Blobs the
+registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
+all its blobs and manifests are in, so a re-run after a failure finishes the job and sends only what is missing.
+Credentials: registry.auths of -f, then docker's config.json, then containers' auth.json.
+Exit codes: 0 every image pushed, 1 some image failed (listed; re-run), 2 invalid input.
+`;
+
+const CHECK_HELP = `
+Lists every name the nodes will pull (see push --help for the naming) and proves each is in the registry with the
+platforms it needs (GET the manifest, platforms from its index; with -a, each platform's digest must be the
+artifact's). Before a push it shows what is missing.
+
+Examples:
+  $ kko artifact images check -a kubekey-artifact.tar.gz -f config-sample.yaml
+  $ kko artifact images check -m manifest.yaml --registry 10.0.0.5:5000 --plain-http --json
+
+Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 invalid input.
+`;
+
+function addTargetOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --filename <file>', 'kk Cluster config: registry.privateRegistry, namespaceOverride, namespaceRewrite, auths (credentials, plainHTTP, skipTLSVerify, certsPath)')
+    .option('--registry <host[:port][/path]>', 'the registry (kk privateRegistry), over the -f one')
+    .option('--namespace-override <ns>', 'kk registry.namespaceOverride, over the -f one')
+    .option('--plain-http', 'the registry speaks plain HTTP (kk auths plainHTTP)')
+    .option('--skip-tls-verify', 'do not verify the registry certificate (kk auths skipTLSVerify)')
+    .option('--certs-path <dir>', 'CA (*.crt) and client certificates (*.cert/*.key) for the registry (kk auths certsPath)')
+    .option('--kk-version <v>', 'the kk release that installs (default: the artifact inventory\'s, kk on PATH, else newest)')
+    .option('--kk-push-names', 'create exactly the names kk\'s own push creates, even where nodes pull others')
+    .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
+    .option('--concurrency <n>', 'images in flight (requests per registry host are bounded too)', '4')
+    .option('--catalog-dir <dir>', 'extra catalog dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--json', 'NDJSON events (push) or a JSON report (check) on stdout');
+}
+
+export function registerArtifactImagesCommands(artifact: Command, ctx: CommandContext): void {
+  const images = artifact.command('images').alias('image').alias('i').description('push an artifact\'s images to a registry under the names nodes pull; check they are there');
+  addTargetOptions(
+    images
+      .command('push')
+      .description('push every image of an artifact (read in place) to the registry, per arch and as a multi-arch index')
+      .option('-a, --artifact <file>', 'the artifact (.tar.gz, .tar.zst, .tar, or ART.part-000)')
+      .option('--images-dir <dir>', 'an imported images directory (OCI layout, e.g. kubekey/images) instead of -a')
+      .option('--dry-run', 'list the names the push would create and stop')
+      .option('--require-signature', 'refuse an artifact that is not signed with --key')
+      .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)'),
+  )
+    .addHelpText('after', PUSH_HELP)
+    .action(async (o: PushOptions) => runPush(o, ctx));
+  addTargetOptions(
+    images
+      .command('check')
+      .description('prove every name the nodes will pull is in the registry with the right platforms')
+      .option('-a, --artifact <file>', 'the artifact')
+      .option('--images-dir <dir>', 'an imported images directory (OCI layout)')
+      .option('-m, --manifest <file>', 'a manifest instead of an artifact (repeatable)', (v: string, p: string[] = []) => [...p, v]),
+  )
+    .addHelpText('after', CHECK_HELP)
+    .action(async (o: CheckOptions) => runCheck(o, ctx));
+}
+
+function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string[] }, what: string): void {
+  const given = [o.artifact && '-a', o.imagesDir && '--images-dir', o.manifest?.length && '-m'].filter(Boolean);
+  if (given.length === 1) return;
+  throw new KkoError('INVALID_INPUT', `artifact images ${what}: ${given.length === 0 ? 'no images to read' : `${given.join(' and ')} are exclusive`}`, { hint: what === 'check' ? 'pass one of -a ART, --images-dir DIR or -m manifest.yaml' : 'pass one of -a ART or --images-dir DIR' });
+}
+
+// The plan: the registry block (-f, flags), the kk release (flag, inventory, else the usual default) and the entries.
+async function planFor(ctx: CommandContext, o: TargetOptions, entries: PushSource['entries'], recorded: string | undefined): Promise<{ plan: PushPlan; registry: RegistryFacts }> {
+  const file = o.filename ? absPath(ctx, o.filename) : undefined;
+  const cluster = file ? { file, facts: await loadClusterConfig(file) } : undefined;
+  const registry = targetRegistry(cluster, targetFlags(ctx, o));
+  const catalog = await catalogFor(ctx, o.catalogDir);
+  const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion, recorded);
+  const features = catalog.profile(kkVersion).features;
+  if (registry.namespaceRewrite && !features.namespaceRewrite && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', `kk ${kkVersion} ignores registry.namespaceRewrite (it arrived in v3.1.8): names are made without it`);
+  const plan = planPush({ entries, registry, kk: { ...kkNamingOf(features), version: kkVersion }, mode: o.kkPushNames ? 'kk' : 'pull', kkRepository: (r) => catalog.kkRepository(r) });
+  return { plan, registry };
+}
+
+function printIssues(ctx: CommandContext, issues: readonly Issue[]): void {
+  const level = ctx.level ?? 'info';
+  for (const i of issues) {
+    if (!atLeast(level, i.severity === 'info' ? 'info' : 'warn')) continue;
+    ctx.io.stderr(`${safeText(formatIssue(i))}\n`);
+    if (i.hint) say(ctx.io, 'hint', i.hint, '  ');
+  }
+}
+
+function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
+  return { retries: parseIntFlag('--retries', o.retries, 0, 20), maxConcurrency: 16 };
+}
+
+async function openSource(ctx: CommandContext, o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean }): Promise<PushSource> {
+  if (o.imagesDir) {
+    if (o.key || o.requireSignature) throw new KkoError('INVALID_INPUT', '--require-signature: only an artifact (-a) carries a signature', { hint: 'push the signed artifact with -a' });
+    return openLayoutSource(absPath(ctx, o.imagesDir));
+  }
+  if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
+  const signed = await keyVerifier(ctx, o.key);
+  let src: Awaited<ReturnType<typeof openArtifactSource>>;
+  try {
+    src = await openArtifactSource(absPath(ctx, o.artifact as string), { catalog: await catalogFor(ctx, undefined), ...signed, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+  } catch (err) {
+    // as import does: one line per problem (with --key, an unsigned artifact is "missing: kko/inventory.json.sig")
+    if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+    throw err;
+  }
+  if (o.key !== undefined && src.store.report.checked.signature !== 'verified') {
+    await src.close();
+    throw new KkoError('INVALID_INPUT', `pushing ${o.artifact}: the artifact is not signed (no kko/inventory.json.sig)`, { hint: 'sign it with `kko artifact sign` before carrying it over, or drop --require-signature' });
+  }
+  return src;
+}
+
+async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
+  oneSource(o, 'push');
+  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
+  const src = await openSource(ctx, o);
+  try {
+    const { plan, registry } = await planFor(ctx, o, src.entries, src.kkVersion);
+    printIssues(ctx, plan.issues);
+    if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json));
+    const target = registryTarget(registry, { env: ctx.io.env, http: http(o) });
+    const sink = pushSink(ctx, Boolean(o.json));
+    const report = await pushImages(src.store, target, plan, { concurrency, onEvent: sink.event, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    sink.finish(report.failures.length === 0);
+    printReport(ctx, report, Boolean(o.json));
+  } finally {
+    await src.close();
+  }
+}
+
+function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof targetRegistry>[1] {
+  return { ...(o.registry !== undefined ? { registry: o.registry } : {}), ...(o.namespaceOverride !== undefined ? { namespaceOverride: o.namespaceOverride } : {}), plainHTTP: Boolean(o.plainHttp), skipTLSVerify: Boolean(o.skipTlsVerify), ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}) };
+}
+
+// --dry-run: every name the push creates, index first, its per-arch tags under it.
+function printPlan(ctx: CommandContext, plan: PushPlan, json: boolean): void {
+  if (json) return printJson(ctx, { images: plan.images.map((i) => ({ name: formatReference(i.target), source: i.source, tags: i.children.map((c) => formatReference(c.target)), kkPushName: i.kkPushName })), issues: plan.issues });
+  for (const i of plan.images) {
+    ctx.io.stdout(`${safeText(formatReference(i.target))}  <-  ${safeText(i.source)}\n`);
+    for (const c of i.children) ctx.io.stdout(`  ${safeText(formatReference(c.target))}\n`);
+  }
+}
+
+// NDJSON of the push events (--json, or stdout not a terminal), bars on a terminal stderr.
+function pushSink(ctx: CommandContext, json: boolean): { event: (e: PushEvent) => void; finish: (ok: boolean) => void } {
+  const io = ctx.io;
+  const bars = Boolean(io.stderrIsTTY) && atLeast(ctx.level ?? 'info', 'info') && !(json && io.isTTY);
+  const tty = bars ? ttyRenderer(io) : undefined;
+  const ndjson = json || !io.isTTY;
+  return {
+    event: (e) => {
+      if (ndjson && e.type !== 'bytes') io.stdout(`${JSON.stringify(e)}\n`);
+      const shown = tty ? asProgress(e) : undefined;
+      if (shown) tty?.onEvent(shown);
+    },
+    finish: (ok) => tty?.finish(ok),
+  };
+}
+
+// The push as the bars' events (one "image" per name; bytes are bytes sent).
+function asProgress(e: PushEvent): ExportEvent | undefined {
+  switch (e.type) {
+    case 'plan':
+      return { type: 'plan', images: e.images, files: 0, arches: [], zone: '' };
+    case 'image-start':
+      return { type: 'image-start', ref: e.name, arch: e.platforms.join(','), size: e.size };
+    case 'bytes':
+      return { type: 'bytes', ref: e.name, arch: '', fetched: e.bytes };
+    case 'image-done':
+      return { type: 'image-done', ref: e.name, arch: '', source: '', via: '', digest: e.digest, size: 0, fetchedBytes: e.bytesSent };
+    case 'image-failed':
+      return { type: 'image-failed', ref: e.name, arch: '', code: e.code, message: e.message };
+    default:
+      return undefined;
+  }
+}
+
+function printReport(ctx: CommandContext, r: PushReport, json: boolean): void {
+  for (const f of r.failures) {
+    say(ctx.io, 'error', `pushing ${safeText(f.name)} (from ${safeText(f.source)}): ${f.error instanceof Error ? safeText(f.error.message) : String(f.error)}`);
+    if (f.error instanceof KkoError && f.error.hint) say(ctx.io, 'hint', f.error.hint, '  ');
+  }
+  if (!json && atLeast(ctx.level ?? 'info', 'info')) {
+    for (const p of r.pushed) ctx.io.stdout(`pushed ${safeText(p.name)} (${p.platforms.join(', ')}) ${p.digest}\n`);
+    ctx.io.stderr(`${r.pushed.length} image(s) pushed, ${r.failures.length} failed; ${formatBytes(r.bytesSent)} of blobs sent, ${r.mounted} mounted, in ${r.seconds.toFixed(1)} s\n`);
+  }
+  if (r.failures.length > 0) {
+    ctx.io.stderr(`${r.failures.length} image(s) not pushed: their tags were not created. Re-run to push only what is missing.\n`);
+    ctx.setExit(EXIT_FAILURE);
+  }
+}
+
+async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
+  oneSource(o, 'check');
+  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
+  let src: PushSource | undefined;
+  let entries: PushSource['entries'];
+  let recorded: string | undefined;
+  if (o.manifest?.length) {
+    const merged = mergeManifests((await readManifests(ctx, o.manifest)).map((p) => p.manifest));
+    entries = manifestEntries([merged]);
+    recorded = merged.spec.kko?.kkVersion;
+  } else {
+    src = await openSource(ctx, o);
+    entries = src.entries;
+    recorded = src.kkVersion;
+  }
+  try {
+    const { plan, registry } = await planFor(ctx, { ...o, kkPushNames: false }, entries, recorded);
+    printIssues(ctx, plan.issues.filter((i) => i.code !== 'KK_WOULD_DIFFER'));
+    const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, { concurrency, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    if (o.json) printJson(ctx, report);
+    else {
+      for (const i of report.images) ctx.io.stdout(`${i.status.padEnd(10)} ${safeText(i.name)}${i.missing.length > 0 ? `  (${i.status === 'different' ? 'other content for' : 'no'} ${i.missing.join(', ')})` : ''}\n`);
+      const bad = report.images.filter((i) => i.status !== 'ok');
+      ctx.io.stderr(bad.length === 0 ? `all ${report.images.length} name(s) present\n` : `${bad.length} of ${report.images.length} name(s) missing or incomplete: ${bad.map((i) => i.name).join(', ')}\n`);
+    }
+    if (!report.ok) ctx.setExit(EXIT_FAILURE);
+  } finally {
+    await src?.close();
+  }
+}

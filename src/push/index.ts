@@ -1,0 +1,12 @@
+// The far side of the air gap (#11): push an artifact's images under the names nodes pull, and check they are there.
+export { planPush } from './plan.js';
+export type { LayoutEntry, NamingMode, PushPlan, PushPlanInput, PlannedImage, PlannedChild } from './plan.js';
+export { checkPushed } from './check.js';
+export type { CheckReport, CheckedImage, CheckStatus, CheckOptions } from './check.js';
+export { pushImages } from './push.js';
+export type { PushEvent, PushOptions, PushReport, PushedImage, PushFailure } from './push.js';
+export { targetRegistry, registryTarget } from './target.js';
+export type { TargetFlags, TargetStoreOptions } from './target.js';
+export { openArtifactSource, openLayoutSource, manifestEntries } from './source.js';
+export type { PushSource } from './source.js';
+export { MountingTarget } from './mount.js';
