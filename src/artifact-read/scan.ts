@@ -13,7 +13,9 @@ export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
 // Import's early checks: `admit` sees each header before its body is read, `settle` each file once hashed (with the
 // bytes of a document); either throws to stop the scan at that entry.
 export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileRecord, doc: Buffer | undefined): void };
-export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal };
+// `keep` (#12): small blobs whose bytes the caller needs besides the documents and manifests (image signature
+// payloads); it sees the documents read so far (kko writes them first) and its picks land in ScanResult.kept.
+export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal; keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean };
 
 const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, SIGNATURE_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
@@ -67,6 +69,7 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
+  const extras = new Map<string, Buffer>();
   let kept = 0;
   try {
     for await (const entry of art.entries) {
@@ -79,16 +82,19 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
       opts.gate?.settle(record, DOC_NAMES.has(entry.name) ? bytes : undefined);
       const hex = blobHex(entry.name);
-      if (bytes && hex && isManifestDoc(bytes)) {
+      const manifest = bytes && hex && isManifestDoc(bytes);
+      const extra = bytes && hex && opts.keep?.(entry.name, docs); // bytes: only small blobs were kept by consume()
+      if (manifest || extra) {
         kept += bytes.length;
         if (kept > (opts.manifestBudget ?? MANIFEST_BUDGET)) throw new KkoError('SIZE_LIMIT_EXCEEDED', `reading ${path}: more than ${MANIFEST_BUDGET} bytes of image manifests`);
-        manifests.set(hex, bytes);
       }
+      if (manifest) manifests.set(hex, bytes);
+      if (extra) extras.set(entry.name, bytes);
     }
   } catch (err) {
     throw await art.explain(err); // a split artifact's error names the part being read
   } finally {
     art.close();
   }
-  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, md5: await art.md5() };
+  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, ...(opts.keep ? { kept: extras } : {}), md5: await art.md5() };
 }

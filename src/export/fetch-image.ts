@@ -163,7 +163,7 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
   return have;
 }
 
-async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
+export async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
   const blob = { digest, size: d.size };
   // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
@@ -183,6 +183,6 @@ async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, d
 }
 
 // Small generated or fetched documents (manifests, indexes) go into the cache like any blob.
-async function putBytes(cache: BlobCache, bytes: Buffer): Promise<void> {
+export async function putBytes(cache: BlobCache, bytes: Buffer): Promise<void> {
   await cache.ensure({ digest: sha256Digest(bytes), size: bytes.length }, async () => Readable.from([bytes]));
 }

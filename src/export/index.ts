@@ -18,3 +18,5 @@ export type { ManifestLock, LockedImage, LockDrift, LockOptions, LockTarget } fr
 export { lockManifests } from './lock-manifests.js';
 export type { LockManifestsOptions, LockManifestsReport } from './lock-manifests.js';
 export type { PreflightStep, PreflightContext, PreflightResult } from './preflight.js';
+export { verifyImagesStep, IMAGE_SIGNATURES_FIELD } from './verify-images.js';
+export type { VerifyImagesOptions, ImageSignatureRow } from './verify-images.js';
