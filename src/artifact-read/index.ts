@@ -16,3 +16,5 @@ export type { Problem, ProblemKind, ScanResult, FileRecord } from './types.js';
 export type { ImageKeyOptions, ImageSignatureCheck, ImageSignatureSummary } from './image-signatures.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures } from './image-signature-rows.js';
 export type { ImageSignatureRow } from './image-signature-rows.js';
+export { haveOf } from './have.js';
+export type { HaveList } from './have.js';

@@ -170,6 +170,17 @@ describe('artifact export --verify-images --key', () => {
     expect(t.stderr).toMatch(/docker\.io\/library\/tampered:1 .*layer 0: the signature does not verify with .*cosign\.pub \(another key signed it, or the payload was changed after signing\)/);
   });
 
+  it('with a manifest lock the signature checked is the locked digest, and the export pulls by it', async () => {
+    const mf = await writeManifest('locked', [PAUSE]);
+    const common = ['--mirror-config', join(dir, 'mirrors.yaml'), '--cache', join(dir, 'cache')];
+    expect((await runCli(['manifest', 'lock', '-m', mf, ...common])).code).toBe(0);
+    env.proxy.clear();
+    const r = await exportOf(mf, join(dir, 'locked.tar.gz'), ['--key', join(dir, 'cosign.pub')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/sha256-${digestOf(fx.pause).slice(7)}.sig` })).toBe(1);
+    expect(env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/${digestOf(fx.pause)}` })).toBeGreaterThanOrEqual(1);
+  });
+
   it('--verify-images without --key, or --key without --verify-images, is invalid input (exit 2)', async () => {
     const a = await runCli(['artifact', 'export', '-m', good, '-o', join(dir, 'n.tar.gz'), '--verify-images']);
     expect(a.code).toBe(2);

@@ -11,6 +11,7 @@ import { absPath, assertNotAnInput, assertWritable, catalogFor, parseIntFlag, pa
 import { assertBinaryChecksums, planDownloads, plannedFiles, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
+import { registerArtifactHave } from './artifact-have.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
 import { signerOf } from './artifact-sign.js';
@@ -237,4 +238,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);
+  registerArtifactHave(artifact, ctx);
 }
