@@ -1,3 +1,4 @@
+import { byteOrder } from '../util/byte-order.js';
 import { createHash } from 'node:crypto';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { blobHex, BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, parseLayoutIndex, refNameOf } from './docs.js';
@@ -16,8 +17,6 @@ export type HaveList = {
   blobs: string[];
   files: Array<{ path: string; sha256: string; size: number }>;
 };
-
-const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 // The have-list of an artifact on disk (one streaming pass, everything re-hashed and verified).
 export async function haveOf(path: string, opts: { catalog?: Catalog; signal?: AbortSignal } = {}): Promise<HaveList> {

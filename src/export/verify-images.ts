@@ -6,6 +6,7 @@ import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { formatReference, parseReference } from '../reference/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { MAX_PAYLOAD_BYTES, signatureTag, verifyCosignSignature } from '../signing/index.js';
+import { byteOrder } from '../util/byte-order.js';
 import { mapLimit } from '../util/concurrency.js';
 import { sourcesExhausted } from '../util/sources.js';
 import { IMAGE_SIGNATURES_FIELD, type ImageSignatureRow } from '../artifact-read/image-signature-rows.js';
@@ -104,7 +105,7 @@ export function verifyImagesStep(opts: VerifyImagesOptions): PreflightStep {
       });
     }
     for (const o of outcomes) if (o.unsigned) ctx.emit({ type: 'warning', message: `image ${o.unsigned}; allowed by --allow-unsigned` });
-    const rows = outcomes.map((o) => o.row).sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+    const rows = outcomes.map((o) => o.row).sort((a, b) => byteOrder(a.ref, b.ref));
     const blobs = rows.flatMap((r) => (r.manifest ? [{ digest: r.manifest.digest, size: r.manifest.size }, ...(r.blobs ?? [])] : []));
     return { blobs, inventory: { [IMAGE_SIGNATURES_FIELD]: rows } };
   };

@@ -1,8 +1,8 @@
-import { access } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KkoError } from '../../errors.js';
 import { lockStep, verifyImagesStep, type PreflightStep } from '../../export/index.js';
 import { loadPublicKey } from '../../signing/index.js';
+import { pathExists } from '../../util/path-exists.js';
 import { absPath } from '../common.js';
 import type { CommandContext } from '../context.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -20,19 +20,13 @@ export function addSupplyOptions(cmd: Command): Command {
     .option('--allow-unsigned <ref>', 'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)', (v: string, p: string[] = []) => [...p, v]);
 }
 
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 // The lock step: --lock FILE (must exist unless --update-lock), else each manifest's MANIFEST.lock.json that exists;
 // with --update-lock every manifest gets one. No lock and no --update-lock: no step, the export is as before.
 async function lockStepOf(ctx: CommandContext, o: SupplyOptions, parsed: readonly ParsedManifest[]): Promise<PreflightStep | undefined> {
   const paths = lockPaths(ctx, o);
   const targets = [];
   for (const [i, path] of paths.entries()) {
-    if (o.lock === undefined && !o.updateLock && !(await exists(path))) continue;
+    if (o.lock === undefined && !o.updateLock && !(await pathExists(path))) continue;
     targets.push({ path, images: parsed[i]?.manifest.spec.images ?? [] });
   }
   return targets.length > 0 ? lockStep({ targets, update: Boolean(o.updateLock) }) : undefined;
