@@ -13,3 +13,8 @@ export { classifyPath } from './paths.js';
 export type { PathClass, PathGroup } from './paths.js';
 export { ArtifactProblemsError, formatProblem, summarizeProblems } from './types.js';
 export type { Problem, ProblemKind, ScanResult, FileRecord } from './types.js';
+export type { ImageKeyOptions, ImageSignatureCheck, ImageSignatureSummary } from './image-signatures.js';
+export { IMAGE_SIGNATURES_FIELD, parseImageSignatures } from '../artifact-format/index.js';
+export type { ImageSignatureRow } from '../artifact-format/index.js';
+export { haveOf } from './have.js';
+export type { HaveList } from './have.js';

@@ -18,7 +18,9 @@ export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileReco
 // the decoder's position when its header was read, its first bytes, and its bytes when the scan kept them.
 export type FileLocation = { readonly compression: ArchiveCompression; readonly offset: number; readonly at: DecoderPosition; readonly head: Buffer; readonly bytes?: Buffer };
 export type LocateHooks = { trace?: DecoderTrace; onFile(file: FileRecord, where: FileLocation): void | Promise<void> };
-export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal; locate?: LocateHooks };
+// `keep` (#12): small blobs whose bytes the caller needs besides the documents and manifests (image signature
+// payloads); it sees the documents read so far (kko writes them first) and its picks land in ScanResult.kept.
+export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal; locate?: LocateHooks; keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean };
 
 const HEAD_BYTES = 64;
 
@@ -78,6 +80,7 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
+  const extras = new Map<string, Buffer>();
   let kept = 0;
   try {
     for await (const entry of art.entries) {
@@ -92,16 +95,19 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
       opts.gate?.settle(record, DOC_NAMES.has(entry.name) ? bytes : undefined);
       const hex = blobHex(entry.name);
-      if (bytes && hex && isManifestDoc(bytes)) {
+      const manifest = bytes && hex && isManifestDoc(bytes);
+      const extra = bytes && hex && opts.keep?.(entry.name, docs); // bytes: only small blobs were kept by consume()
+      if (manifest || extra) {
         kept += bytes.length;
         if (kept > (opts.manifestBudget ?? MANIFEST_BUDGET)) throw new KkoError('SIZE_LIMIT_EXCEEDED', `reading ${path}: more than ${MANIFEST_BUDGET} bytes of image manifests`);
-        manifests.set(hex, bytes);
       }
+      if (manifest) manifests.set(hex, bytes);
+      if (extra) extras.set(entry.name, bytes);
     }
   } catch (err) {
     throw await art.explain(err); // a split artifact's error names the part being read
   } finally {
     art.close();
   }
-  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, md5: await art.md5() };
+  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, ...(opts.keep ? { kept: extras } : {}), md5: await art.md5() };
 }

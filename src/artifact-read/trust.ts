@@ -2,6 +2,7 @@ import { parseChecksums, SUMS_NAME } from '../archive/checksums.js';
 import { binaryAtPath, type Catalog } from '../catalog/index.js';
 import { planIso, type OsEntry } from '../download/index.js';
 import { blobHex, blobPath, BLOBS_PREFIX, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseInventoryImages, parseStoredManifests, SIGNATURE_NAME, type InventoryFile } from './docs.js';
+import { imageSignatureDigests, parseImageSignatures } from '../artifact-format/index.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
 
@@ -56,7 +57,8 @@ export class Trust {
   get signatureChecked(): boolean {
     return this.#verifyInventory !== undefined;
   }
-  // Blob paths the inventory names (image manifests and the upstream manifests and indexes kept beside them).
+  // Blob paths the inventory names (image manifests, the upstream manifests and indexes kept beside them, and the
+  // image signatures of #12).
   get inventoryBlobs(): ReadonlySet<string> {
     return this.#inventoryBlobs;
   }
@@ -90,7 +92,8 @@ export class Trust {
     const inv = parseInventoryFiles(bytes);
     this.#inventory = new Map(inv.files.map((f) => [f.path, f]));
     this.manifestRedacted = inv.manifestRedacted;
-    this.#inventoryBlobs = new Set(parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])].filter((d) => /^sha256:[a-f0-9]{64}$/.test(d)).map(blobPath)));
+    const signatures = imageSignatureDigests(parseImageSignatures(bytes)); // #12: cosign signatures carried beside the layout
+    this.#inventoryBlobs = new Set([...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures].filter((d) => /^sha256:[a-f0-9]{64}$/.test(d)).map(blobPath));
   }
 
   // Once both the inventory and its signature are known, check them (once).

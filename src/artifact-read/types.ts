@@ -13,6 +13,7 @@ export type ScanResult = {
   readonly files: ReadonlyMap<string, FileRecord>;
   readonly docs: ReadonlyMap<string, Buffer>;
   readonly manifests: ReadonlyMap<string, Buffer>;
+  readonly kept?: ReadonlyMap<string, Buffer>; // ScanOptions.keep's blobs by entry name (#12)
   readonly md5: string;
 };
 

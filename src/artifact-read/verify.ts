@@ -4,6 +4,7 @@ import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
 import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, SIGNATURE_NAME } from './docs.js';
 import { checkArtifact } from './checks.js';
+import { checkImageSignatures, signatureBlobKeeper, type ImageKeyOptions, type ImageSignatureSummary } from './image-signatures.js';
 import { scanArtifact } from './scan.js';
 import { isKkFilePath, Trust, type Anchor, type TrustOptions } from './trust.js';
 import type { Problem, ScanResult } from './types.js';
@@ -13,7 +14,8 @@ export type ArtifactKind = 'kko' | 'kk';
 
 // verifyInventory: check kko/inventory.json.sig with a key (#12; see src/signing inventoryVerifier) and require that
 // the signed inventory accounts for every file.
-export type VerifyOptions = { catalog?: Catalog; verifyInventory?: TrustOptions['verifyInventory'] };
+// imageKey (#12): re-verify every image's cosign signature carried in the artifact (image-signatures.ts).
+export type VerifyOptions = { catalog?: Catalog; verifyInventory?: TrustOptions['verifyInventory']; imageKey?: ImageKeyOptions };
 
 export type VerifyReport = {
   readonly artifact: string;
@@ -30,6 +32,7 @@ export type VerifyReport = {
   readonly anchors: Readonly<Partial<Record<Anchor, number>>>;
   readonly unanchored: readonly string[];
   readonly problems: readonly Problem[];
+  readonly imageSignatures?: ImageSignatureSummary; // with VerifyOptions.imageKey
 };
 
 // The trust built from a finished scan's documents (verify); import builds it entry by entry instead.
@@ -90,6 +93,10 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
 // hostile or non-artifact input throws (UNSAFE_ARCHIVE, INVALID_INPUT, FILE_NOT_FOUND, IO_ERROR).
 export async function verifyArtifact(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const catalog = opts.catalog ?? (await loadCatalog());
-  const scan = await scanArtifact(path);
-  return verifyScan(scan, trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }));
+  const scan = await scanArtifact(path, opts.imageKey ? { keep: signatureBlobKeeper() } : {});
+  const report = verifyScan(scan, trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }));
+  if (!opts.imageKey) return report;
+  const images = checkImageSignatures(scan, opts.imageKey);
+  const problems = [...report.problems, ...images.problems];
+  return { ...report, ok: problems.length === 0, problems, imageSignatures: images.summary };
 }

@@ -167,7 +167,7 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 
 // One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
 // from this source with Range resumes. The cache hashes every byte, so the registry read is not hashed twice.
-async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
+export async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
   const digest = parseDigest(d.digest);
   const ref = { registry: client.registry, repository: repo };
   const onEvent = (e: CopyEvent): void => {
@@ -186,6 +186,6 @@ async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, d
 }
 
 // Small generated or fetched documents (manifests, indexes) go into the cache like any blob.
-async function putBytes(cache: BlobCache, bytes: Buffer): Promise<void> {
+export async function putBytes(cache: BlobCache, bytes: Buffer): Promise<void> {
   await cache.ensure({ digest: sha256Digest(bytes), size: bytes.length }, async () => Readable.from([bytes]));
 }

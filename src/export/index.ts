@@ -19,3 +19,5 @@ export { lockManifests } from './lock-manifests.js';
 export type { LockManifestsOptions, LockManifestsReport } from './lock-manifests.js';
 export type { PreflightStep, PreflightContext, PreflightResult } from './preflight.js';
 export { precheckIssues, ONLINE_CODES } from './precheck-issues.js';
+export { verifyImagesStep, IMAGE_SIGNATURES_FIELD } from './verify-images.js';
+export type { VerifyImagesOptions, ImageSignatureRow } from './verify-images.js';

@@ -1,3 +1,4 @@
+import { byteOrder } from '../util/byte-order.js';
 import { KkoError } from '../errors.js';
 import { resolveImageSources, type EffectivePolicy } from '../mirror/index.js';
 import { parseReference } from '../reference/index.js';
@@ -31,8 +32,6 @@ export function lockPathFor(manifestPath: string): string {
 function lockWith(images: LockedImage[]): ManifestLock {
   return { apiVersion: LOCK_API_VERSION, kind: LOCK_KIND, images };
 }
-
-const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 // The lock's bytes: images by ref and arches by name in byte order, 2-space JSON, a final newline (deterministic).
 export function formatLock(lock: ManifestLock): string {

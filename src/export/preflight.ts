@@ -1,4 +1,3 @@
-import type { Descriptor } from '../oci/index.js';
 import type { Logger } from '../log.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import type { EventSink } from './events.js';
@@ -20,14 +19,14 @@ export type PreflightContext = {
 
 export type PreflightResult = {
   plan?: ExportPlan;
-  blobs?: ReadonlyArray<Pick<Descriptor, 'digest' | 'size'>>; // unreferenced by images/index.json, named by the inventory field
+  blobs?: ReadonlyArray<{ digest: string; size: number }>; // unreferenced by images/index.json, named by the inventory field
   inventory?: Readonly<Record<string, unknown>>;
 };
 
 export type PreflightStep = (ctx: PreflightContext) => Promise<PreflightResult>;
 
 // What all steps gave: the plan to fetch, the extra blobs, the inventory fields.
-export type PreflightOutcome = { plan: ExportPlan; blobs: Array<Pick<Descriptor, 'digest' | 'size'>>; inventory: Record<string, unknown> };
+export type PreflightOutcome = { plan: ExportPlan; blobs: Array<{ digest: string; size: number }>; inventory: Record<string, unknown> };
 
 // Run the steps in order; each sees the plan the one before returned.
 export async function runPreflight(steps: readonly PreflightStep[], ctx: PreflightContext): Promise<PreflightOutcome> {

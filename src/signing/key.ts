@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { KkoError } from '../errors.js';
+import { pathExists } from '../util/path-exists.js';
 
 // Keys for artifact signatures (#12): ECDSA P-256, as cosign makes them. The public key is SPKI PEM
 // ("-----BEGIN PUBLIC KEY-----", what `cosign generate-key-pair` writes to cosign.pub); the private key is
@@ -65,19 +66,12 @@ export async function loadPublicKey(path: string): Promise<KeyObject> {
   return assertP256(key, path, 'the public key');
 }
 
-async function exists(path: string): Promise<boolean> {
-  return readFile(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
-  );
-}
-
 // Write PREFIX.key (mode 0600) and PREFIX.pub; an existing file is kept unless `force`. Each goes to a temp name first.
 export async function writeKeyPair(prefix: string, pair: KeyPairPem, force = false): Promise<{ privatePath: string; publicPath: string }> {
   const privatePath = `${prefix}.key`;
   const publicPath = `${prefix}.pub`;
   for (const p of [privatePath, publicPath]) {
-    if (!force && (await exists(p))) throw new KkoError('FILE_EXISTS', `writing ${p}: it exists`, { hint: 'pass --force to replace the key pair, or choose another --output-key-prefix' });
+    if (!force && (await pathExists(p))) throw new KkoError('FILE_EXISTS', `writing ${p}: it exists`, { hint: 'pass --force to replace the key pair, or choose another --output-key-prefix' });
   }
   const put = async (path: string, text: string, mode: number): Promise<void> => {
     const tmp = `${path}.kko-tmp-${process.pid}`;

@@ -49,13 +49,17 @@ export function signatureEntry(meta: readonly TarEntry[], signer: Signer): TarEn
 // the message. Throws INVALID_INPUT for an unreadable signature, ARTIFACT_CORRUPT when it does not verify.
 export function inventoryVerifier(publicKey: KeyObject, keyName: string): (inventory: Buffer, signature: Buffer) => void {
   return (inventory, signature) => {
-    const der = decodeSignature(signature);
-    let ok: boolean;
-    try {
-      ok = cryptoVerify('sha256', inventory, { key: publicKey, dsaEncoding: 'der' }, der);
-    } catch (err) {
-      throw new KkoError('INVALID_INPUT', `not a DER ECDSA signature (${(err as Error).message})`, { cause: err });
-    }
-    if (!ok) throw new KkoError('ARTIFACT_CORRUPT', `does not verify with ${keyName}: ${INVENTORY_NAME} was changed after signing, or another key signed it`);
+    if (!verifySignature(publicKey, inventory, signature)) throw new KkoError('ARTIFACT_CORRUPT', `does not verify with ${keyName}: ${INVENTORY_NAME} was changed after signing, or another key signed it`);
   };
+}
+
+// True when `signature` (base64 of DER ECDSA, cosign's form) is the key's signature over SHA-256 of `data`; the one
+// check of artifact signatures and cosign image signatures (cosign.ts). Throws INVALID_INPUT when it is not DER base64.
+export function verifySignature(publicKey: KeyObject, data: Buffer, signature: Buffer): boolean {
+  const der = decodeSignature(signature);
+  try {
+    return cryptoVerify('sha256', data, { key: publicKey, dsaEncoding: 'der' }, der);
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `not a DER ECDSA signature (${(err as Error).message})`, { cause: err });
+  }
 }

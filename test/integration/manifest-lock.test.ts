@@ -2,7 +2,9 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/index.js';
-import { buildMultiArch, fixtureSet, pushIndex, type FixtureIndex } from '../support/builders.js';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { buildMultiArch, fixtureSet, pushIndex, tarOf, type FixtureIndex } from '../support/builders.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { runCli } from '../cli/run-cli.js';
@@ -134,5 +136,35 @@ describe('kko manifest lock → artifact export', () => {
     const missing = await exportTo(join(dir, 'missing.tar.gz'), ['--lock', join(dir, 'nope.lock.json')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('nope.lock.json');
+  });
+});
+
+describe('kko artifact inventory (#12 item 3: the have-list)', () => {
+  it('lists every blob, ref and file of the artifact with the sha256 of its inventory', async () => {
+    const art = join(dir, 'ok.tar.gz');
+    const r = await runCli(['artifact', 'inventory', art]);
+    expect(r.code, r.stderr).toBe(0);
+    const have = JSON.parse(r.stdout) as { kind: string; base: { inventorySha256: string }; refs: Record<string, string>; blobs: string[]; files: Array<{ path: string; sha256: string; size: number }> };
+    const names = (await run('tar', ['tzf', art])).split('\n').filter((n) => n && !n.endsWith('/'));
+    expect(have.kind).toBe('ArtifactHave');
+    expect(have.blobs).toEqual(names.filter((n) => n.startsWith('images/blobs/')).map((n) => `sha256:${n.slice('images/blobs/sha256/'.length)}`).sort());
+    const x = join(dir, 'x-have');
+    await mkdir(x);
+    await run('tar', ['xzf', art, '-C', x]);
+    const sha = async (p: string) => createHash('sha256').update(await readFile(join(x, p))).digest('hex');
+    expect(have.base.inventorySha256).toBe(await sha('kko/inventory.json'));
+    expect(have.files.map((f) => f.path)).toEqual(['images/index.json', 'images/oci-layout']);
+    expect(have.files[0]?.sha256).toBe(await sha('images/index.json'));
+    const index = JSON.parse(await readFile(join(x, 'images/index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> };
+    expect(have.refs).toEqual(Object.fromEntries(index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest])));
+  });
+
+  it('refuses a damaged artifact (exit 1): its list would name content that is not there', async () => {
+    const bad = join(dir, 'bad.tar.gz');
+    await writeFile(bad, gzipSync(tarOf([{ name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }, { name: `images/blobs/sha256/${'a'.repeat(64)}`, data: Buffer.from('not a') }])));
+    const r = await runCli(['artifact', 'inventory', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`corrupt: images/blobs/sha256/${'a'.repeat(64)}`);
+    expect(r.stdout).toBe('');
   });
 });

@@ -7,12 +7,13 @@ import {
   inspectArtifact,
   summarizeProblems,
   verifyArtifact,
+  type ImageKeyOptions,
   type InspectReport,
   type VerifyReport,
 } from '../../artifact-read/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { inventoryVerifier, loadPublicKey } from '../../signing/index.js';
+import { inventoryVerifier, loadPublicKey, verifyCosignSignature } from '../../signing/index.js';
 import { absPath, catalogFor } from '../common.js';
 import { registerArtifactSign } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
@@ -22,7 +23,8 @@ import { formatBytes } from '../progress.js';
 export type InspectOptions = { artifact: string; json?: boolean };
 // `catalog`: the catalog binaries are checked against (default: the shipped one plus KKO_CATALOG_DIR).
 // `key` (#12): a public key; the artifact must then be signed with it and its signed inventory account for every file.
-export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog; key?: string };
+// `imageKey` / `allowUnsigned` (#12): re-verify each image's cosign signature carried in the artifact.
+export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog; key?: string; imageKey?: string; allowUnsigned?: string[] };
 export type ImportOptions = { artifact: string; dir?: string; json?: boolean; catalog?: Catalog; key?: string; requireSignature?: boolean };
 export type ArtifactReadDeps = { catalog?: () => Promise<Catalog> };
 
@@ -95,8 +97,15 @@ function renderAnchors(r: VerifyReport): string[] {
 function renderVerify(r: VerifyReport): string {
   const lines = r.problems.map((p) => safeText(formatProblem(p))) // one line per problem, whatever the entry name holds;
   const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
-  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r), ...SIGNATURE_TEXT[r.checked.signature]);
+  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r), ...SIGNATURE_TEXT[r.checked.signature], ...imageSignatureText(r));
   return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
+}
+
+function imageSignatureText(r: VerifyReport): string[] {
+  const s = r.imageSignatures;
+  if (!s) return [];
+  const allowed = s.allowedUnsigned.length > 0 ? `; accepted unsigned (--allow-unsigned): ${s.allowedUnsigned.map(safeText).join(', ')}` : '';
+  return [`image signatures: ${s.verified} image(s) verified with the key given, each the content of the artifact${allowed}`];
 }
 
 const SIGNATURE_TEXT: Record<VerifyReport['checked']['signature'], string[]> = {
@@ -111,6 +120,17 @@ export async function keyVerifier(ctx: CommandContext, key: string | undefined):
   return { verifyInventory: inventoryVerifier(await loadPublicKey(absPath(ctx, key)), key) };
 }
 
+// --image-key PUB [--allow-unsigned REF…]: the cosign check bound to the key (a bad key file: exit 2, before reading).
+async function imageKeyOf(ctx: CommandContext, o: VerifyOptions): Promise<{ imageKey?: ImageKeyOptions }> {
+  if (o.imageKey === undefined) {
+    if (o.allowUnsigned !== undefined) throw new KkoError('INVALID_INPUT', '--allow-unsigned: only with --image-key', { hint: 'add --image-key cosign.pub' });
+    return {};
+  }
+  const key = await loadPublicKey(absPath(ctx, o.imageKey));
+  const name = o.imageKey;
+  return { imageKey: { check: (m, payload, digest) => verifyCosignSignature(m, payload, digest, key, name), ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}) } };
+}
+
 async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise<Catalog> {
   return o.catalog ?? catalogFor(ctx, undefined);
 }
@@ -118,7 +138,7 @@ async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise
 // `kko artifact verify`: re-hash every file while streaming; exit 0 clean, 1 missing/extra/corrupt, 2 unreadable.
 export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
-    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o), ...(await keyVerifier(ctx, o.key)) });
+    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o), ...(await keyVerifier(ctx, o.key)), ...(await imageKeyOf(ctx, o)) });
     if (o.json) printJson(ctx, report);
     else ctx.io.stdout(`${renderVerify(report)}\n`);
     if (!report.ok) throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
@@ -157,6 +177,11 @@ Examples:
   $ kko artifact verify kubekey-artifact.tar.gz
   $ kko artifact verify kubekey-artifact.tar.gz --json > verify.json
   $ kko artifact verify kubekey-artifact.tar.gz --key release.pub
+  $ kko artifact verify kubekey-artifact.tar.gz --image-key cosign.pub --allow-unsigned docker.io/library/busybox:1.36
+
+With --image-key PUB every image must carry its cosign signature (export --verify-images), verified offline with
+that key for the digest the image was exported at, and that digest must be the artifact's content of the image
+(the signed index lists each arch's manifest, whose config and layers are the layout's). A problem names the image.
 
 With --key PUB the artifact must carry kko/inventory.json.sig, signed with that key (kko, cosign sign-blob or
 openssl), and the signed inventory becomes the anchor: every file must be accounted for by it (binaries, ISOs and
@@ -201,8 +226,10 @@ export function registerArtifactReadCommands(artifact: Command, ctx: CommandCont
     .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
     .option('--json', 'print the report as JSON')
     .option('--key <pub>', 'require kko/inventory.json.sig signed with this public key (PEM); the signed inventory must account for every file')
+    .option('--image-key <pub>', "re-verify each image's cosign signature carried in the artifact (export --verify-images) with this public key")
+    .option('--allow-unsigned <ref>', 'with --image-key: accept this image without a signature (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .addHelpText('after', VERIFY_HELP)
-    .action(async (artifactPath: string, o: { json?: boolean; key?: string }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(async (artifactPath: string, o: { json?: boolean; key?: string; imageKey?: string; allowUnsigned?: string[] }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
   artifact
     .command('import')
     .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")

@@ -1,24 +1,24 @@
-import { access } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { lockStep, type PreflightStep } from '../../export/index.js';
+import { KkoError } from '../../errors.js';
+import { lockStep, verifyImagesStep, type PreflightStep } from '../../export/index.js';
+import { loadPublicKey } from '../../signing/index.js';
+import { pathExists } from '../../util/path-exists.js';
+import { absPath } from '../common.js';
 import type { CommandContext } from '../context.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { lockPaths } from './manifest-lock.js';
 
 // #12 flags of `artifact export` (locked manifests; image signatures) and the preflight steps they make.
-export type SupplyOptions = { manifest: string[]; lock?: string; updateLock?: boolean };
+export type SupplyOptions = { manifest: string[]; lock?: string; updateLock?: boolean; verifyImages?: boolean; key?: string; allowUnsigned?: string[] };
 
 export function addSupplyOptions(cmd: Command): Command {
   return cmd
     .option('--lock <file>', 'the manifest lock to hold the export to (default: MANIFEST.lock.json next to the manifest, when there)')
-    .option('--update-lock', 'take the digests the tags point at now and rewrite the lock (creates it when missing)');
+    .option('--update-lock', 'take the digests the tags point at now and rewrite the lock (creates it when missing)')
+    .option('--verify-images', "verify each image's cosign signature (tag sha256-<hex>.sig) with --key before any layer; carry the signatures")
+    .option('--key <pub>', 'the cosign public key for --verify-images (PEM, ECDSA P-256: cosign.pub)')
+    .option('--allow-unsigned <ref>', 'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)', (v: string, p: string[] = []) => [...p, v]);
 }
-
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 // The lock step: --lock FILE (must exist unless --update-lock), else each manifest's MANIFEST.lock.json that exists;
 // with --update-lock every manifest gets one. No lock and no --update-lock: no step, the export is as before.
@@ -26,14 +26,25 @@ async function lockStepOf(ctx: CommandContext, o: SupplyOptions, parsed: readonl
   const paths = lockPaths(ctx, o);
   const targets = [];
   for (const [i, path] of paths.entries()) {
-    if (o.lock === undefined && !o.updateLock && !(await exists(path))) continue;
+    if (o.lock === undefined && !o.updateLock && !(await pathExists(path))) continue;
     targets.push({ path, images: parsed[i]?.manifest.spec.images ?? [] });
   }
   return targets.length > 0 ? lockStep({ targets, update: Boolean(o.updateLock) }) : undefined;
 }
 
+// --verify-images --key PUB [--allow-unsigned REF…]; a missing or unreadable key is invalid input (exit 2) up front.
+async function verifyStepOf(ctx: CommandContext, o: SupplyOptions): Promise<PreflightStep | undefined> {
+  if (!o.verifyImages) {
+    if (o.key !== undefined || o.allowUnsigned !== undefined) throw new KkoError('INVALID_INPUT', `${o.key !== undefined ? '--key' : '--allow-unsigned'}: only with --verify-images`, { hint: 'add --verify-images (to sign the artifact itself, use --sign-key)' });
+    return undefined;
+  }
+  if (o.key === undefined) throw new KkoError('INVALID_INPUT', '--verify-images: needs --key PUB (the cosign public key)', { hint: 'pass --key cosign.pub' });
+  return verifyImagesStep({ key: await loadPublicKey(absPath(ctx, o.key)), keyName: o.key, ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}) });
+}
+
 // Every preflight step the flags ask for, in order: the lock first (it pins the plan), then the signatures.
 export async function supplySteps(ctx: CommandContext, o: SupplyOptions, parsed: readonly ParsedManifest[]): Promise<PreflightStep[]> {
   const lock = await lockStepOf(ctx, o, parsed);
-  return [...(lock ? [lock] : [])];
+  const verify = await verifyStepOf(ctx, o);
+  return [...(lock ? [lock] : []), ...(verify ? [verify] : [])];
 }

@@ -10,6 +10,7 @@ import { absPath, assertNotAnInput, assertWritable, cacheDirFor, catalogFor, par
 import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
+import { registerArtifactHave } from './artifact-have.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
@@ -224,4 +225,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
   registerArtifactReadCommands(artifact, ctx);
   registerArtifactServe(artifact, ctx);
   registerArtifactImagesCommands(artifact, ctx);
+  registerArtifactHave(artifact, ctx);
 }
