@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'PLATFORM_NOT_FOUND'
   | 'WRONG_PLATFORM'
   | 'NETWORK_ERROR'
+  | 'RANGE_IGNORED' // a ranged part was answered with the whole body: the caller falls back to one stream
   | 'MIRRORS_EXHAUSTED'
   | 'UPSTREAM_BLOCKED' // the mirror policy's blockUpstream refuses an image or file no mirror serves
   | 'DOWNLOAD_FAILED'

@@ -5,10 +5,11 @@ import { KkoError } from '../errors.js';
 import { noopLogger, type Logger } from '../log.js';
 import { acquireLock } from './lock.js';
 import { hashFile, hashInto } from './hash-file.js';
+import { fetchInParts, partStarts, type PartPlan } from './ranged.js';
 import { resumeInto, type BlobFetcher } from './resume.js';
 import { sweepCacheTmp } from './sweep.js';
 
-export type { BlobFetcher };
+export type { BlobFetcher, PartPlan };
 
 // `size` undefined (a download whose length is unknown up front, e.g. a binary known only by its sha256):
 // the body is read to its end and only the digest decides.
@@ -16,12 +17,14 @@ export type BlobRef = { digest: string; size?: number | undefined };
 
 // signal: stop (keeping the partial for a resume) as soon as it aborts; the abort reason is thrown.
 // what: how errors name the content ("binary kube/v1.28.12/amd64/kubeadm"); default "blob <digest>".
-export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined; what?: string };
+// ranged: the fetcher honours its `length` argument (a registry blob), so a large blob may be fetched in parts.
+export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined; what?: string; ranged?: boolean };
 
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
 // onCorrupt: a cached blob whose bytes no longer match its digest (bit rot, a same-size edit) was found and dropped.
-export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void; onCorrupt?: (c: CorruptBlob) => void };
+// parts: how a large blob is split into Range parts fetched at once (see ranged.ts); unset: one stream per blob.
+export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void; onCorrupt?: (c: CorruptBlob) => void; parts?: PartPlan };
 
 export type CorruptBlob = { digest: string; got: string; size: number; path: string };
 
@@ -42,6 +45,7 @@ export class BlobCache {
   readonly #logger: Logger;
   readonly #attempts: number;
   readonly #onCorrupt: ((c: CorruptBlob) => void) | undefined;
+  readonly #parts: PartPlan | undefined;
   readonly #inflight = new Map<string, Promise<EnsureResult>>();
   // Blobs this process has hashed (or written itself): a verdict per digest, shared by concurrent callers.
   readonly #verified = new Map<string, Promise<boolean>>();
@@ -51,6 +55,7 @@ export class BlobCache {
     this.#logger = opts.logger ?? noopLogger;
     this.#attempts = opts.attempts ?? 4;
     this.#onCorrupt = opts.onCorrupt;
+    this.#parts = opts.parts;
   }
 
   blobPath(digest: string): string {
@@ -158,7 +163,9 @@ export class BlobCache {
     const state = await this.#hashPartial(partial, blob.size);
     const resumedFrom = state.size;
     const what = `fetching ${opts.what ?? `blob ${blob.digest}`}`;
-    const fetchedBytes = await resumeInto(partial, state, fetch, { what, attempts: this.#attempts, expected: blob.size, kept: true, onBytes: opts.onBytes, signal: opts.signal, logger: this.#logger });
+    const ro = { what, attempts: this.#attempts, expected: blob.size, kept: true, onBytes: opts.onBytes, signal: opts.signal, logger: this.#logger };
+    const starts = opts.ranged && blob.size !== undefined ? partStarts(blob.size, this.#parts) : [0];
+    const fetchedBytes = starts.length > 1 ? await fetchInParts(partial, state, blob.size as number, fetch, starts, ro) : await resumeInto(partial, state, fetch, ro);
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
       await rm(partial, { force: true });

@@ -29,7 +29,7 @@ export class CacheTarget implements ContentTarget {
   }
 
   async putBlob(_ref: Reference, desc: Descriptor, body: BlobOpener, opts: StoreOptions = {}): Promise<void> {
-    await this.#cache.ensure({ digest: desc.digest, size: desc.size }, body, { signal: opts.signal });
+    await this.#cache.ensure({ digest: desc.digest, size: desc.size }, body, { signal: opts.signal, ranged: true });
   }
 
   // Kept by digest only (a cache has no tags).

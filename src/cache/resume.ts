@@ -6,8 +6,9 @@ import { noopLogger, type Logger } from '../log.js';
 import { retryable, writeError } from '../util/net-errors.js';
 import { errorText } from '../util/sources.js';
 
-// Bytes of a file from `offset` on (a registry GET with Range, a file server, an archive member, …).
-export type BlobFetcher = (offset: number) => Promise<Readable>;
+// Bytes of a file from `offset` on (a registry GET with Range, a file server, an archive member, …); `length` bytes
+// of them when given (a closed Range, a part of a ranged fetch); a fetcher that cannot end early ignores it.
+export type BlobFetcher = (offset: number, length?: number) => Promise<Readable>;
 
 // What `file` holds: its length, and (when the content is addressed) the hash of exactly those bytes.
 export type ResumeState = { size: number; readonly hash?: Hash };
@@ -16,6 +17,9 @@ export type ResumeOptions = {
   readonly what: string; // "fetching blob sha256:…", "downloading to /…/x.download"
   readonly attempts: number;
   readonly expected?: number | undefined; // the size when known up front: the body must reach it and never pass it
+  // Stop once the file reaches this length (default: expected): a ranged part's end. A body may still run past it
+  // (up to expected), which is how a server that ignores Range still completes the file.
+  readonly end?: number | undefined;
   readonly kept?: boolean; // the file survives a failure (the cache's partial): say so
   readonly onBytes?: ((n: number) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -32,7 +36,8 @@ export async function resumeInto(file: string, state: ResumeState, fetch: BlobFe
   const progress = { fetched: 0 };
   let lastError: unknown;
   let ended = false;
-  for (let attempt = 0; attempt < opts.attempts && !ended && !complete(state, opts.expected); attempt++) {
+  const target = opts.end ?? opts.expected;
+  for (let attempt = 0; attempt < opts.attempts && !ended && !complete(state, target); attempt++) {
     try {
       await appendFrom(file, state, fetch, progress, opts);
       ended = true;
@@ -48,8 +53,8 @@ export async function resumeInto(file: string, state: ResumeState, fetch: BlobFe
       (opts.logger ?? noopLogger).debug(`${opts.what}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
     }
   }
-  if (!ended && !complete(state, opts.expected)) {
-    const where = `stopped at ${state.size} of ${opts.expected ?? 'unknown'} bytes after ${opts.attempts} attempts${opts.kept ? ' (kept for resume)' : ''}`;
+  if (!ended && !complete(state, target)) {
+    const where = `stopped at ${state.size} of ${target ?? 'unknown'} bytes after ${opts.attempts} attempts${opts.kept ? ' (kept for resume)' : ''}`;
     throw new KkoError('NETWORK_ERROR', `${opts.what}: ${where}: ${errorText(lastError)}`, { cause: lastError });
   }
   return progress.fetched;
@@ -62,7 +67,8 @@ function complete(state: ResumeState, expected: number | undefined): boolean {
 // Append bytes from state.size on, hashing and persisting each batch before reading on; never past `expected`.
 async function appendFrom(file: string, state: ResumeState, fetch: BlobFetcher, progress: { fetched: number }, opts: ResumeOptions): Promise<void> {
   opts.signal?.throwIfAborted();
-  const source = await fetch(state.size);
+  const target = opts.end ?? opts.expected;
+  const source = await fetch(state.size, opts.end !== undefined ? opts.end - state.size : undefined);
   // An abort ends the body at once (the bytes that arrived are kept and hashed, as after a reset).
   const onAbort = (): void => void source.destroy(opts.signal?.reason as Error);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -119,7 +125,7 @@ async function appendFrom(file: string, state: ResumeState, fetch: BlobFetcher, 
     opts.signal?.removeEventListener('abort', onAbort);
     await fh.close().catch(() => undefined);
   }
-  if (opts.expected !== undefined && state.size < opts.expected) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${opts.expected} bytes`);
+  if (target !== undefined && state.size < target) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${target} bytes`);
 }
 
 // The buffers of `batch` from byte `offset` on (after a short writev).

@@ -8,14 +8,16 @@ export const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600_000;
 // A per-process temp file (<name>-<pid>-<hex>.download) whose process is gone and that has not grown for this long.
 const DOWNLOAD_IDLE_MS = 60_000;
 
-const PARTIAL = /^([a-f0-9]{64})\.partial$/;
+// <hex>.partial, and <hex>.partial-<start>: a later Range part of it (src/cache/ranged.ts), under the same lock.
+const PARTIAL = /^([a-f0-9]{64})\.partial(?:-\d+)?$/;
 const DOWNLOAD = /-(\d+)-[a-f0-9]{8}\.download$/;
 
 const mtimeOf = (path: string): Promise<number | undefined> => stat(path).then((s) => s.mtimeMs, () => undefined);
 
 // Remove what killed runs left in the cache's tmp/ that no later run can use, and keep the resume state:
-// - <hex>.partial: kept (the next run continues it with a Range request) unless its blob is complete already or it
-//   is older than PARTIAL_MAX_AGE_MS; a live download's lock is never taken, a dead owner's lock is dropped.
+// - <hex>.partial and its parts <hex>.partial-<start>: kept (the next run continues them with Range requests) unless
+//   the blob is complete already or the file is older than PARTIAL_MAX_AGE_MS; a live download's lock is never
+//   taken, a dead owner's lock is dropped.
 // - <name>-<pid>-<hex>.download (archives, unverified ISOs; never resumed across runs): removed once the pid is dead
 //   on this host and the file idle, or when older than PARTIAL_MAX_AGE_MS (another host's).
 // Returns the paths removed.
@@ -26,7 +28,7 @@ export async function sweepCacheTmp(root: string, now = Date.now()): Promise<str
     const path = join(dir, name);
     const partial = PARTIAL.exec(name);
     if (partial) {
-      if (await sweepPartial(path, join(root, 'blobs', 'sha256', partial[1] as string), now)) removed.push(path);
+      if (await sweepPartial(path, join(dir, `${partial[1] as string}.partial.lock`), join(root, 'blobs', 'sha256', partial[1] as string), now)) removed.push(path);
       continue;
     }
     const download = DOWNLOAD.exec(name);
@@ -39,8 +41,8 @@ export async function sweepCacheTmp(root: string, now = Date.now()): Promise<str
   return removed;
 }
 
-async function sweepPartial(path: string, blob: string, now: number): Promise<boolean> {
-  const release = await tryLock(`${path}.lock`); // undefined: a live process is downloading it
+async function sweepPartial(path: string, lock: string, blob: string, now: number): Promise<boolean> {
+  const release = await tryLock(lock); // undefined: a live process is downloading it
   if (!release) return false;
   try {
     const mtime = await mtimeOf(path);

@@ -16,8 +16,9 @@ export type StoreOptions = { readonly signal?: AbortSignal };
 // ignore it); verify: false when the caller hashes the stream itself (export's cache).
 export type BlobReadOptions = StoreOptions & { readonly offset?: number; readonly length?: number; readonly verify?: boolean };
 
-// A body for putBlob that can be opened again: a retry or a resumed upload reopens it at an offset.
-export type BlobOpener = (offset: number) => Promise<Readable>;
+// A body for putBlob that can be opened again: a retry or a resumed upload reopens it at an offset. `length`: only
+// that many bytes are wanted (a ranged part, see BlobReadOptions); an opener that cannot end early ignores it.
+export type BlobOpener = (offset: number, length?: number) => Promise<Readable>;
 
 export interface ContentSource {
   // For messages: "registry 127.0.0.1:5000", "OCI layout ./images", "artifact kubekey-artifact.tar.gz".

@@ -139,8 +139,8 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
     return emit({ kind: 'blob-mounted', digest, size: d.size });
   }
   let sourceError: unknown;
-  const open = async (offset: number): Promise<Readable> => {
-    const s = await src.getBlob(srcRef, d, { ...so, offset, ...(opts.verifySource === false ? { verify: false } : {}) });
+  const open = async (offset: number, length?: number): Promise<Readable> => {
+    const s = await src.getBlob(srcRef, d, { ...so, offset, ...(length !== undefined ? { length } : {}), ...(opts.verifySource === false ? { verify: false } : {}) });
     const counter = new CountStream((n) => {
       counts.bytesSent += n;
       emit({ kind: 'blob-bytes', digest, bytes: n });

@@ -154,7 +154,7 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
 // wrong platform is refused instead of being stored under the wrong "-<arch>" name (kk #2595).
 async function checkConfigPlatform(client: RegistryClient, repo: string, m: ImageManifest, want: Platform, fromIndex: boolean, deps: FetchDeps, tracker: { fetched: number }): Promise<Platform> {
   if (m.config.size > MAX_CONFIG_BYTES) throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
-  const path = await ensureBlob(client, repo, m.config, deps, tracker);
+  const path = await ensureBlob(client, repo, m.config, deps, tracker, Infinity);
   const have = parseConfigPlatform(await readFile(path));
   if (!platformMatches(want, have)) {
     const what = fromIndex ? 'its index entry claims it, but the image config says' : 'it is a single-platform image for';
@@ -166,8 +166,11 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 }
 
 // One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
-// from this source with Range resumes. The cache hashes every byte, so the registry read is not hashed twice.
-export async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }): Promise<string> {
+// from this source with Range resumes (a large one in parts, see the cache). The cache hashes every byte, so the
+// registry read is not hashed twice. The blob slots go to the largest blob waiting across the whole export
+// (longest-processing-time order, so no big layer starts last and runs alone); configs (priority Infinity) first,
+// since resolution waits for them.
+export async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }, priority = d.size): Promise<string> {
   const digest = parseDigest(d.digest);
   const ref = { registry: client.registry, repository: repo };
   const onEvent = (e: CopyEvent): void => {
@@ -176,7 +179,7 @@ export async function ensureBlob(client: RegistryClient, repo: string, d: Descri
     deps.onBytes?.(e.bytes);
   };
   // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
-  const release = await deps.blobSlots.acquire();
+  const release = await deps.blobSlots.acquire(priority);
   try {
     await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], { verifySource: false, onEvent, ...(deps.signal ? { signal: deps.signal } : {}) });
     return deps.cache.blobPath(digest);

@@ -1,6 +1,6 @@
 import { withChecksums } from '../archive/checksums.js';
 import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
-import { BlobCache, type CorruptBlob } from '../cache/index.js';
+import { BlobCache, type CorruptBlob, type PartPlan } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import { abortReason, isKkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
@@ -120,7 +120,7 @@ class ExportRun {
     this.#tasks = fileTasks(opts.downloads);
     // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
     const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
-    this.cache = new BlobCache(opts.cacheDir, { onCorrupt, ...(opts.logger ? { logger: opts.logger } : {}) });
+    this.cache = new BlobCache(opts.cacheDir, { onCorrupt, parts: partPlan(opts.env), ...(opts.logger ? { logger: opts.logger } : {}) });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
     const auths = manifestAuths(opts.manifests);
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
@@ -153,10 +153,12 @@ class ExportRun {
     if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
     const signal = this.#opts.signal;
     try {
-      const work: Array<PlannedImage | FileTask> = [...plan.images, ...this.#tasks];
       const ahead = mapLimit(plan.images, this.#concurrency, async (p) => (this.#stopped ? undefined : this.#resolution(p).catch(() => undefined)), { signal });
-      const fetches = mapLimit(work, this.#concurrency, (item) => ('kind' in item ? this.#file(item) : this.#image(item)), { stopOnError: !this.#opts.keepGoing, signal });
-      await Promise.allSettled([ahead, fetches]);
+      // Every resolved image queues its blobs at once: the blob slots (at most `concurrency`) then go to the largest
+      // blob waiting in the whole export, not in the first few images (see ensureBlob).
+      const images = mapLimit(plan.images, plan.images.length, (p) => this.#image(p), { stopOnError: !this.#opts.keepGoing, signal });
+      const files = mapLimit(this.#tasks, this.#concurrency, (t) => this.#file(t), { stopOnError: !this.#opts.keepGoing, signal });
+      await Promise.allSettled([ahead, images, files]);
     } finally {
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
@@ -170,6 +172,7 @@ class ExportRun {
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
   async #image(p: PlannedImage): Promise<void> {
     const r = await this.#resolution(p).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
+    if (this.#stopped) return; // another item failed (no --keep-going) while this one resolved: not started
     this.emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
     const img = await fetchImage(p, this.#deps(p), r).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
     this.#images.push(img);
@@ -234,6 +237,17 @@ class ExportRun {
       if (!d.ok) this.emit({ type: 'warning', message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images` });
     }
   }
+}
+
+// KKO_PART_THRESHOLD_MB (MiB, default 32; 0: never split): a blob larger than this is fetched as Range parts of half
+// that size on several connections at once. Invalid values fall back to the default.
+export const DEFAULT_PART_THRESHOLD_MB = 32;
+
+function partPlan(env: NodeJS.ProcessEnv): PartPlan {
+  const raw = env.KKO_PART_THRESHOLD_MB;
+  const mb = raw !== undefined && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : DEFAULT_PART_THRESHOLD_MB;
+  const threshold = Math.round(mb * 1024 * 1024);
+  return { threshold, partSize: Math.max(1024 * 1024, Math.ceil(threshold / 2)) };
 }
 
 function sortImages(images: FetchedImage[]): FetchedImage[] {

@@ -16,7 +16,8 @@ export type RegistryClientOptions = SessionOptions & {
 // Bytes exactly as served, the media type they were served as, and the digest we computed over them.
 export type ManifestResponse = { readonly bytes: Buffer; readonly mediaType: string; readonly digest: Digest };
 
-export type BlobReadOptions = { offset?: number; verify?: boolean; signal?: AbortSignal };
+// length: a closed Range (bytes=offset-(offset+length-1)), a part of a multi-connection fetch.
+export type BlobReadOptions = { offset?: number; length?: number; verify?: boolean; signal?: AbortSignal };
 
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const MAX_TAG_PAGE = 4 * 1024 * 1024;
@@ -147,20 +148,30 @@ export class RegistryClient {
     return { mediaType: 'application/octet-stream', digest, size: Number.isSafeInteger(size) ? size : -1 };
   }
 
-  // A stream of the blob from `offset` (Range: bytes=N-). Whole-blob reads are digest-checked unless verify: false.
+  // A stream of the blob from `offset` (Range: bytes=N-), `length` bytes of it when given (bytes=N-M). Whole-blob reads
+  // are digest-checked unless verify: false. A part (offset > 0 and a length) that the server answers with the whole
+  // blob (200: it ignores Range) fails at once with RANGE_IGNORED, before its body is read; at offset 0 such an
+  // answer is the whole blob, as the seam allows.
   async getBlob(repo: string, digest: Digest, opts: BlobReadOptions = {}): Promise<Readable> {
     const offset = opts.offset ?? 0;
+    const length = opts.length;
     const what = `getting blob ${this.registry}/${repo}@${digest}`;
+    const range = length !== undefined ? `bytes=${offset}-${offset + Math.max(1, length) - 1}` : offset > 0 ? `bytes=${offset}-` : undefined;
     const res = await this.#session.send({
       method: 'GET',
       target: `/v2/${repo}/blobs/${digest}`,
       what,
       scopes: [repoScope(repo, 'pull')],
-      ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}),
+      ...(range !== undefined ? { headers: { range } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (res.status !== 200 && res.status !== 206) throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');
-    return rangedBody(res, { offset, what, ...((opts.verify ?? true) ? { digest } : {}) });
+    if (res.status === 200 && length !== undefined && offset > 0) {
+      await discardBody(res);
+      throw new RegistryError('RANGE_IGNORED', `${what}: GET ${redactUrl(res.url)}: asked for ${range}, the server sent the whole blob (200)`, { status: 200, method: 'GET', url: res.url });
+    }
+    const whole = length === undefined || res.status === 200;
+    return rangedBody(res, { offset, what, ...((opts.verify ?? true) && whole ? { digest } : {}) });
   }
 
   // Upload a blob (monolithic POST + streamed PUT). The stream is consumed once.

@@ -20,4 +20,15 @@ describe('Semaphore', () => {
     r3();
     expect(s.active).toBe(1);
   });
+
+  it('hands a freed slot to the highest priority waiting, FIFO among equals (largest blob first)', async () => {
+    const s = new Semaphore(1);
+    const first = await s.acquire();
+    const order: string[] = [];
+    const wait = (name: string, priority: number) => s.acquire(priority).then((r) => (order.push(name), r()));
+    const all = [wait('small', 1), wait('big-a', 100), wait('mid', 50), wait('big-b', 100), wait('config', Infinity)];
+    first();
+    await Promise.all(all);
+    expect(order).toEqual(['config', 'big-a', 'big-b', 'mid', 'small']);
+  });
 });

@@ -1,23 +1,30 @@
-// A counting semaphore: at most `limit` holders; the rest wait in FIFO order.
+// A counting semaphore: at most `limit` holders; the rest wait, the highest `priority` first, FIFO among equals
+// (export hands its blob slots to the largest blob waiting: longest-processing-time order).
 export class Semaphore {
   readonly #limit: number;
   #active = 0;
-  readonly #waiting: Array<() => void> = [];
+  readonly #waiting: Array<{ priority: number; wake: () => void }> = [];
 
   constructor(limit: number) {
     this.#limit = Math.max(1, Math.floor(limit));
   }
 
   // Resolves with a release function once a slot is free. Calling release twice is harmless.
-  async acquire(): Promise<() => void> {
-    if (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
+  async acquire(priority = 0): Promise<() => void> {
+    if (this.#active >= this.#limit) {
+      await new Promise<void>((wake) => {
+        // After the last waiter of at least this priority: FIFO among equals, higher ones first.
+        let i = this.#waiting.length;
+        while (i > 0 && (this.#waiting[i - 1] as { priority: number }).priority < priority) i--;
+        this.#waiting.splice(i, 0, { priority, wake });
+      });
+    } else this.#active++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       const next = this.#waiting.shift();
-      if (next) next();
+      if (next) next.wake();
       else this.#active--;
     };
   }

@@ -18,11 +18,12 @@ export type Fault =
 export type FaultRule = {
   method?: string;
   path?: string | RegExp; // substring or pattern of the request path (with query)
+  range?: RegExp; // pattern of the request's Range header (a request without one never matches)
   times?: number; // how many matching requests get the fault (default 1; Infinity for all)
   fault: Fault;
 };
 
-export type SeenRequest = { method: string; path: string; hadAuthorization: boolean; fault?: Fault['kind'] };
+export type SeenRequest = { method: string; path: string; hadAuthorization: boolean; range?: string; fault?: Fault['kind'] };
 
 export type FaultProxy = {
   readonly host: string; // 127.0.0.1:PORT
@@ -42,15 +43,16 @@ export type FaultProxyOptions = {
   readonly injectHeaders?: Readonly<Record<string, string>>;
 };
 
-function matches(m: { method?: string; path?: string | RegExp }, method: string, path: string): boolean {
+function matches(m: { method?: string; path?: string | RegExp; range?: RegExp }, method: string, path: string, range?: string): boolean {
   if (m.method && m.method !== method) return false;
+  if (m.range && (range === undefined || !m.range.test(range))) return false;
   if (m.path === undefined) return true;
   return typeof m.path === 'string' ? path.includes(m.path) : m.path.test(path);
 }
 
 // Take the first rule matching this request and use up one of its `times`.
-function takeFault(rules: FaultRule[], method: string, path: string): Fault | undefined {
-  const i = rules.findIndex((r) => matches(r, method, path));
+function takeFault(rules: FaultRule[], method: string, path: string, range?: string): Fault | undefined {
+  const i = rules.findIndex((r) => matches(r, method, path, range));
   if (i < 0) return undefined;
   const rule = rules[i] as FaultRule;
   const left = (rule.times ?? 1) - 1;
@@ -177,8 +179,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     res.once('close', leave);
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
-    const fault = takeFault(rules, method, path);
-    seen.push({ method, path, hadAuthorization: req.headers.authorization !== undefined, ...(fault ? { fault: fault.kind } : {}) });
+    const range = req.headers.range;
+    const fault = takeFault(rules, method, path, range);
+    seen.push({ method, path, hadAuthorization: req.headers.authorization !== undefined, ...(range !== undefined ? { range } : {}), ...(fault ? { fault: fault.kind } : {}) });
     if (fault && (fault.kind === 'status' || fault.kind === 'drop' || fault.kind === 'redirect')) answerDirectly(req, res, fault);
     else void relay(req, res, opts, fault, leave);
   });
