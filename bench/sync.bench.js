@@ -34,14 +34,14 @@ async function targets(work, name) {
 }
 
 /**
- * @param {{ repoRoot: string, work: string, env: NodeJS.ProcessEnv, proxy: Awaited<ReturnType<typeof startDelayProxy>>, n: number }} o
+ * @param {{ repoRoot: string, work: string, env: NodeJS.ProcessEnv, proxy: Awaited<ReturnType<typeof startDelayProxy>>, n: number, concurrency?: number }} o
  * @returns {Promise<Side>}
  */
 async function runKko(o) {
   const regs = await targets(o.work, `kko-${o.n}`);
   try {
     const before = o.proxy.stats();
-    const args = ['sync', '-m', 'manifest.yaml', '--mirror-config', 'mirrors.yaml', '--cache', join(o.work, `kko-cache-${o.n}`), '--plain-http', '--json', ...regs.flatMap((r) => ['--to', r.host])];
+    const args = ['sync', '-m', 'manifest.yaml', '--mirror-config', 'mirrors.yaml', '--cache', join(o.work, `kko-cache-${o.n}`), '--plain-http', '--json', ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []), ...regs.flatMap((r) => ['--to', r.host])];
     const r = await measure(process.execPath, [join(o.repoRoot, 'bin', 'kko.js'), ...args], { cwd: o.work, env: o.env });
     if (r.code !== 0) throw new Error(`kko sync exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-3000)}`);
     const after = o.proxy.stats();
@@ -90,6 +90,7 @@ export default async function syncBench(ctx) {
     rttMs: envNumber('KKO_BENCH_RTT_MS', 30, { min: 0, integer: false }),
     connMBps: envNumber('KKO_BENCH_CONN_MBPS', 12, { min: 0, integer: false }),
     linkMBps: envNumber('KKO_BENCH_LINK_MBPS', 60, { min: 0, integer: false }),
+    ...(process.env.KKO_BENCH_CONCURRENCY ? { concurrency: envNumber('KKO_BENCH_CONCURRENCY', 8) } : {}),
   };
   const loadBefore = loadLine();
   const fixture = await ensureFixture({ distDir, mib: cfg.sizeMiB, rebuild: process.env.KKO_BENCH_REBUILD === '1', log });
@@ -113,7 +114,7 @@ export default async function syncBench(ctx) {
       const steps = [
         async () => {
           log(`timing kko sync to 2 registries (run ${n})…`);
-          ks.push(await runKko({ repoRoot, work, env, proxy, n }));
+          ks.push(await runKko({ repoRoot, work, env, proxy, n, ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}) }));
           log(`  kko ${secs(ks.at(-1)?.seconds ?? 0)}`);
         },
         async () => {
@@ -129,6 +130,7 @@ export default async function syncBench(ctx) {
     const k = best(ks);
     const s = best(ss);
     const ratio = k.seconds / s.seconds;
+    const layerBlobs = spec.blobs.length - IMAGES.length * (1 + ARCHES.length); // configs and layers: without the manifests and indexes
     const rss = (/** @type {number | undefined} */ x) => (x === undefined ? '?' : `${(x / 1024).toFixed(0)} MiB`);
     const lines = [
       `sync to two registries over the link (RTT ${cfg.rttMs} ms, ${cfg.connMBps} MB/s per connection, ${cfg.linkMBps} MB/s link), fixture ${mib(spec.uniqueBytes)} unique in ${spec.blobs.length} blobs:`,
@@ -138,10 +140,10 @@ export default async function syncBench(ctx) {
       ]),
       `load average: before ${loadBefore}, after ${loadLine()}`,
     ];
-    const summary = `sync: kko / 2 skopeo loops = ${ratio.toFixed(2)} (target ≤ ${TARGET}); source blob GETs ${k.blobGets} for ${spec.blobs.length} blobs (skopeo ${s.blobGets})`;
+    const summary = `sync: kko / 2 skopeo loops = ${ratio.toFixed(2)} (target ≤ ${TARGET}); source blob GETs ${k.blobGets} for ${layerBlobs} configs and layers (skopeo ${s.blobGets})`;
     lines.push(summary);
     console.log(lines.join('\n'));
-    return { ok: ratio <= TARGET && k.blobGets <= spec.blobs.length, summary };
+    return { ok: ratio <= TARGET && k.blobGets === layerBlobs, summary };
   } finally {
     await src.stop();
   }
