@@ -41,6 +41,7 @@ const LAYERS: Record<string, readonly string[]> = {
   signing: [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog'],
   export: [...CORE, 'host', 'archive', 'artifact-format', 'cache', 'catalog', 'content', 'copy', 'layout', 'download', 'manifest', 'mirror', 'registry', 'signing'],
   push: [...CORE, 'artifact-format', 'artifact-store', 'content', 'copy', 'layout', 'registry', 'manifest', 'mirror', 'catalog'], // layout: --images-dir (an imported OCI layout)
+  sync: [...CORE, 'host', 'artifact-format', 'cache', 'content', 'copy', 'export', 'manifest', 'mirror', 'registry'],
   serve: [...CORE, 'artifact-format', 'artifact-store', 'content', 'copy', 'registry', 'manifest', 'mirror', 'catalog'],
 };
 // The CLI and the public door sit on top: they may import anything (the CLI not the door, which re-exports it).

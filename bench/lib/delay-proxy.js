@@ -96,7 +96,7 @@ function pacedPipe(from, to, ms, budgets) {
  * @param {{ targetPort: number, rttMs: number, connBytesPerSec?: number, linkBytesPerSec?: number, upLinkBytesPerSec?: number }} opts
  *   connBytesPerSec: cap of each connection's download; linkBytesPerSec: cap of all downloads together;
  *   upLinkBytesPerSec: cap of all uploads together (client → registry: what a push sends).
- * @returns {Promise<{ host: string, stop: () => Promise<void>, stats: () => { connections: number, bytesDown: number } }>}
+ * @returns {Promise<{ host: string, stop: () => Promise<void>, stats: () => { connections: number, bytesDown: number, blobGets: number } }>}
  */
 export async function startDelayProxy(opts) {
   const oneWay = opts.rttMs / 2;
@@ -106,6 +106,7 @@ export async function startDelayProxy(opts) {
   const sockets = new Set();
   let connections = 0;
   let bytesDown = 0;
+  let blobGets = 0;
   const server = createServer((client) => {
     connections++;
     const upstream = connect(opts.targetPort, '127.0.0.1');
@@ -119,6 +120,8 @@ export async function startDelayProxy(opts) {
       });
     }
     upstream.on('data', (/** @type {Buffer} */ d) => (bytesDown += d.length));
+    // Blob GETs from the request lines (requests are small: a line split across chunks is not expected).
+    client.on('data', (/** @type {Buffer} */ d) => (blobGets += (d.toString('latin1').match(/^GET \S*\/blobs\/sha256:[a-f0-9]{64}/gm) ?? []).length));
     // The TCP handshake costs one round trip before the first byte; model it by holding the client's data.
     client.pause();
     upstream.once('connect', () => setTimeout(() => client.resume(), opts.rttMs));
@@ -138,5 +141,5 @@ export async function startDelayProxy(opts) {
       server.close(() => resolve(undefined));
     });
   const unregister = onCleanup(`stop delay proxy :${port}`, stop);
-  return { host: `127.0.0.1:${port}`, stop: unregister, stats: () => ({ connections, bytesDown }) };
+  return { host: `127.0.0.1:${port}`, stop: unregister, stats: () => ({ connections, bytesDown, blobGets }) };
 }

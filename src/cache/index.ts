@@ -6,3 +6,4 @@ export { resumeInto } from './resume.js';
 export type { ResumeOptions, ResumeState } from './resume.js';
 export { defaultCacheDir } from './dir.js';
 export { CacheTarget } from './cache-target.js';
+export { CachedSource } from './cache-source.js';

@@ -39,6 +39,14 @@ export function parseIntFlag(flag: string, value: string, min: number, max: numb
   return n;
 }
 
+// A flag whose value is one of a fixed list (--arch amd64, --cni cilium).
+export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new KkoError('INVALID_INPUT', `${flag}: unknown value "${value}"`, { hint: `one of: ${allowed.join(', ')}` });
+  }
+  return value as T;
+}
+
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40 };
 
 // A byte size flag: plain digits with an optional binary unit (K/M/G/T = KiB/MiB/GiB/TiB, 1024-based; case does not

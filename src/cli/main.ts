@@ -11,6 +11,7 @@ import { registerKeyCommands } from './commands/key.js';
 import { registerPrecheck } from './commands/precheck.js';
 import { registerVersion } from './commands/version.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerSync } from './commands/sync.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
 import { LOG_LEVELS, say, type LogLevel } from './output.js';
@@ -49,6 +50,7 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
   registerArtifactCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerPrecheck(program, ctx);
+  registerSync(program, ctx);
   registerVersion(program, ctx);
   registerCompletion(program, ctx);
   return program;

@@ -65,4 +65,7 @@ export type CopyOptions = StoreOptions & {
   // (the export cache), so a corrupt source is reported once, by the target. Default true: both ends check.
   readonly verifySource?: boolean;
   readonly onEvent?: (e: CopyEvent) => void;
+  // Another repository of dst's registry known to hold a blob (sync: one an earlier image of the run sent there):
+  // it is mounted from there instead of sent again. Without it only src's repository is tried, on src's registry.
+  readonly mountFrom?: (digest: Digest) => Reference | undefined;
 };

@@ -134,7 +134,8 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
     return emit({ kind: 'blob-present', digest, size: d.size });
   }
   const sameRegistry = srcRef.registry === dstRef.registry && srcRef.repository !== dstRef.repository;
-  if (sameRegistry && dst.mountBlob && (await dst.mountBlob(dstRef, digest, untagged(srcRef), so))) {
+  const from = sameRegistry ? untagged(srcRef) : opts.mountFrom?.(digest);
+  if (from && dst.mountBlob && (await dst.mountBlob(dstRef, digest, from, so))) {
     counts.mounted++;
     return emit({ kind: 'blob-mounted', digest, size: d.size });
   }

@@ -7,7 +7,7 @@ export type { ExportPlan, PlannedImage } from './plan.js';
 export type { ExportEvent, EventSink } from './events.js';
 export type { FetchedImage, ResolvedImage } from './fetch-image.js';
 export { resolveImage, fetchImage } from './fetch-image.js';
-export { ClientPool } from './clients.js';
+export { ClientPool, manifestAuths } from './clients.js';
 export { toOciManifest } from './convert.js';
 export { precheck, blobTotals } from './precheck.js';
 export type { PrecheckReport, PrecheckImage, PrecheckOptions, DiskCheck } from './precheck.js';

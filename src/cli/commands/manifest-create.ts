@@ -5,7 +5,7 @@ import { KkoError, formatIssue } from '../../errors.js';
 import { buildManifest, loadClusterConfig, renderManifest, splitManifest } from '../../manifest/index.js';
 import { withVPrefix } from '../../util/version.js';
 import { pickZone, ZONE_ENV } from '../../mirror/index.js';
-import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
+import { absPath, assertWritable, catalogFor, oneOf, resolveKkVersion, writeFileAtomic } from '../common.js';
 import { collectList, jsonNeedsOutput, printJson, type CommandContext } from '../context.js';
 
 type CreateOptions = {
@@ -37,13 +37,6 @@ type CreateOptions = {
   catalogDir?: string[];
   json?: boolean;
 };
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new KkoError('INVALID_INPUT', `${flag}: unknown value "${value}"`, { hint: `one of: ${allowed.join(', ')}` });
-  }
-  return value as T;
-}
 
 // "name@version[:group,group]" → AddonChoice.
 function parseAddon(spec: string): AddonChoice {
