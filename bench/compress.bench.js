@@ -52,14 +52,40 @@ async function buildTree(root, totalMB) {
     await writeFile(join(blobs, hex(i, 'a')), layer);
     entries.push({ name: `blobs/sha256/${hex(i, 'a')}`, compressed: true });
     total += layer.length;
-    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/usr/bin'] }, rootfs: { type: 'layers', diff_ids: [`sha256:${hex(i, 'd')}`] }, history: Array.from({ length: 40 }, (_, k) => ({ created_by: `RUN step ${k}` })) }, null, 2);
-    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { digest: `sha256:${hex(i, 'c')}` }, layers: [{ digest: `sha256:${hex(i, 'a')}`, size: layer.length }] }, null, 2);
+    const config = JSON.stringify(
+      {
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Env: ['PATH=/usr/bin'] },
+        rootfs: { type: 'layers', diff_ids: [`sha256:${hex(i, 'd')}`] },
+        history: Array.from({ length: 40 }, (_, k) => ({ created_by: `RUN step ${k}` })),
+      },
+      null,
+      2,
+    );
+    const manifest = JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { digest: `sha256:${hex(i, 'c')}` },
+        layers: [{ digest: `sha256:${hex(i, 'a')}`, size: layer.length }],
+      },
+      null,
+      2,
+    );
     await writeFile(join(blobs, hex(i, 'c')), config);
     await writeFile(join(blobs, hex(i, 'e')), manifest);
     entries.push({ name: `blobs/sha256/${hex(i, 'c')}` }, { name: `blobs/sha256/${hex(i, 'e')}` });
     total += config.length + manifest.length;
   }
-  const index = JSON.stringify({ schemaVersion: 2, manifests: entries.filter((e) => e.name.includes('/e')).map((e) => ({ digest: `sha256:${e.name.slice(-64)}` })) }, null, 2);
+  const index = JSON.stringify(
+    {
+      schemaVersion: 2,
+      manifests: entries.filter((e) => e.name.includes('/e')).map((e) => ({ digest: `sha256:${e.name.slice(-64)}` })),
+    },
+    null,
+    2,
+  );
   await writeFile(join(tree, 'index.json'), index);
   await writeFile(join(tree, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   entries.push({ name: 'index.json' }, { name: 'oci-layout' });
@@ -71,11 +97,18 @@ async function buildTree(root, totalMB) {
 function timed(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', opts.stdout ?? 'pipe', 'inherit'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', opts.stdout ?? 'pipe', 'inherit'],
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
     let out = '';
     child.stdout?.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ seconds: (performance.now() - t0) / 1000, stdout: out }) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve({ seconds: (performance.now() - t0) / 1000, stdout: out })
+        : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`)),
+    );
   });
 }
 
@@ -84,7 +117,11 @@ function timed(cmd, args, opts = {}) {
 async function child(root, output, compress) {
   const { writeArchive } = await import('../dist/archive/write.js');
   const meta = JSON.parse(await readFile(join(root, 'meta.json'), 'utf8'));
-  const entries = meta.map((e) => ({ name: `images/${e.name}`, file: join(root, 'tree', e.name), ...(e.compressed ? { compressed: true } : {}) }));
+  const entries = meta.map((e) => ({
+    name: `images/${e.name}`,
+    file: join(root, 'tree', e.name),
+    ...(e.compressed ? { compressed: true } : {}),
+  }));
   const devNull = output === '/dev/null' ? createWriteStream('/dev/null') : undefined;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -92,7 +129,9 @@ async function child(root, output, compress) {
   if (devNull) await new Promise((resolve) => devNull.end(resolve));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssKiB: await peakRssKiB() }));
+  process.stdout.write(
+    JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssKiB: await peakRssKiB() }),
+  );
 }
 
 // VmHWM of this process image. getrusage's maxRSS survives exec, so after spawn() (fork + exec) it can report the
@@ -122,7 +161,11 @@ async function tar(root, output, flags) {
   const fd = toNull ? openSync('/dev/null', 'w') : undefined;
   const timeFile = join(root, 'time.txt');
   try {
-    const r = await timed('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, 'tar', '-C', join(root, 'tree'), ...flags, toNull ? '-' : output, '.'], fd === undefined ? {} : { stdout: fd });
+    const r = await timed(
+      '/usr/bin/time',
+      ['-f', '%U %S', '-o', timeFile, 'tar', '-C', join(root, 'tree'), ...flags, toNull ? '-' : output, '.'],
+      fd === undefined ? {} : { stdout: fd },
+    );
     const [user, sys] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop().split(' ').map(Number);
     return { seconds: r.seconds, cpuSeconds: user + sys, size: toNull ? NaN : (await stat(output)).size };
   } finally {
@@ -130,9 +173,11 @@ async function tar(root, output, flags) {
   }
 }
 
-const fmt = (bytes, r) => `${(bytes / MB / r.seconds).toFixed(0).padStart(6)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ${Number.isNaN(r.size) ? '   (/dev/null)' : `${(r.size / MB).toFixed(1).padStart(7)} MB out`}  CPU ${r.cpuSeconds.toFixed(2)} s`;
+const fmt = (bytes, r) =>
+  `${(bytes / MB / r.seconds).toFixed(0).padStart(6)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ${Number.isNaN(r.size) ? '   (/dev/null)' : `${(r.size / MB).toFixed(1).padStart(7)} MB out`}  CPU ${r.cpuSeconds.toFixed(2)} s`;
 
-export const description = 'archive writer: kko gzip (layers stored) and zstd vs GNU tar czf / tar --zstd on a ~600 MB image-layout tree';
+export const description =
+  'archive writer: kko gzip (layers stored) and zstd vs GNU tar czf / tar --zstd on a ~600 MB image-layout tree';
 
 // Runner entry (bench/run.js): returns whether the gzip target (>= 5x tar czf) was met.
 export default async function compressBench() {
@@ -141,7 +186,9 @@ export default async function compressBench() {
   try {
     const t0 = performance.now();
     const { bytes, layers, entryCount } = await buildTree(root, Number(process.env.KKO_BENCH_MB ?? 600));
-    console.log(`tree: ${(bytes / MB).toFixed(0)} MB, ${layers} gzip layers + JSON (built in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(
+      `tree: ${(bytes / MB).toFixed(0)} MB, ${layers} gzip layers + JSON (built in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
     const out = (n) => join(root, n);
     // Best of ROUNDS for each writer, alternating kko and tar, since disk writeback makes single runs noisy.
     const best = (a, b) => (a && a.seconds <= b.seconds ? a : b);
@@ -157,7 +204,8 @@ export default async function compressBench() {
     await timed('gzip', ['-t', out('kko.tar.gz')]);
     await timed('zstd', ['-q', '-t', out('kko.tar.zst')]);
     const listed = (await timed('tar', ['--zstd', '-tf', out('kko.tar.zst')])).stdout.trim().split('\n').length;
-    if (listed !== entryCount) throw new Error(`tar --zstd -tf lists ${listed} entries of kko's .tar.zst, expected ${entryCount}`);
+    if (listed !== entryCount)
+      throw new Error(`tar --zstd -tf lists ${listed} entries of kko's .tar.zst, expected ${entryCount}`);
     const rss = (r) => `peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB`;
     console.log(`kko gzip                ${fmt(bytes, kGz)}  ${rss(kGz)}`);
     console.log(`tar czf                 ${fmt(bytes, tGz)}`);
@@ -165,7 +213,9 @@ export default async function compressBench() {
     console.log(`tar --zstd              ${fmt(bytes, tZst)}`);
     console.log(`kko zstd  > /dev/null   ${fmt(bytes, kZstNull)}  ${rss(kZstNull)}`);
     console.log(`tar --zstd > /dev/null  ${fmt(bytes, tZstNull)}`);
-    console.log(`(best of ${ROUNDS} runs each; peak RSS is the kko child's VmHWM; CPU: kko's process, tar's with its gzip/zstd child)`);
+    console.log(
+      `(best of ${ROUNDS} runs each; peak RSS is the kko child's VmHWM; CPU: kko's process, tar's with its gzip/zstd child)`,
+    );
     const gzRatio = tGz.seconds / kGz.seconds;
     const zstRatio = tZst.seconds / kZst.seconds;
     const zstNullRatio = tZstNull.seconds / kZstNull.seconds;

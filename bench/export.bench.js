@@ -15,10 +15,17 @@ import { startDelayProxy } from './lib/delay-proxy.js';
 import { checkPlan, childEnv, envNumber, runKko, runSkopeo, SKOPEO, withRegistryCpu } from './lib/export-runs.js';
 import { startRegistry } from './lib/registry.js';
 
-export const description = 'kko artifact export vs a serial skopeo copy loop (kk v3 export path), over a modelled WAN link and on plain loopback';
+export const description =
+  'kko artifact export vs a serial skopeo copy loop (kk v3 export path), over a modelled WAN link and on plain loopback';
 
 export const TARGET_RSS_MIB = 256;
-const TARGETS = { linkVsSkopeo: 0.2, linkVsFloor: 1.15, loopbackVsSkopeoTar: 0.6, loopbackVsSkopeo: 0.33, gzipVsSkopeoTar: 0.2 };
+const TARGETS = {
+  linkVsSkopeo: 0.2,
+  linkVsFloor: 1.15,
+  loopbackVsSkopeoTar: 0.6,
+  loopbackVsSkopeo: 0.33,
+  gzipVsSkopeoTar: 0.2,
+};
 const MB = 1e6;
 const GB = 1e9;
 
@@ -26,9 +33,13 @@ const GB = 1e9;
 /** @typedef {{ k: KkoRun, s: SkopeoRun, kkoRuns: KkoRun[], skopeoRuns: SkopeoRun[], proxyCpu?: number }} Timed */
 
 function readConfig() {
-  const scenarios = (process.env.KKO_BENCH_SCENARIOS ?? 'link,loopback').split(',').map((s) => s.trim()).filter(Boolean);
+  const scenarios = (process.env.KKO_BENCH_SCENARIOS ?? 'link,loopback')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = scenarios.filter((s) => s !== 'link' && s !== 'loopback');
-  if (bad.length > 0 || scenarios.length === 0) throw new Error(`KKO_BENCH_SCENARIOS="${process.env.KKO_BENCH_SCENARIOS}": expected link, loopback or both`);
+  if (bad.length > 0 || scenarios.length === 0)
+    throw new Error(`KKO_BENCH_SCENARIOS="${process.env.KKO_BENCH_SCENARIOS}": expected link, loopback or both`);
   return {
     sizeMiB: envNumber('KKO_BENCH_MB', 300),
     // Each side runs `repeat` times, alternating which goes first; the best time of each is compared.
@@ -47,12 +58,20 @@ function readConfig() {
 
 /** @param {number} sizeMiB */
 async function preflight(sizeMiB) {
-  for (const [bin, hint] of [[SKOPEO, 'apt-get install skopeo (or set KKO_BENCH_SKOPEO)'], ['tar', 'GNU tar']]) {
-    const found = bin.includes('/') ? existsSync(bin) : (process.env.PATH ?? '').split(':').some((p) => existsSync(join(p, bin)));
+  for (const [bin, hint] of [
+    [SKOPEO, 'apt-get install skopeo (or set KKO_BENCH_SKOPEO)'],
+    ['tar', 'GNU tar'],
+  ]) {
+    const found = bin.includes('/')
+      ? existsSync(bin)
+      : (process.env.PATH ?? '').split(':').some((p) => existsSync(join(p, bin)));
     if (!found) throw new Error(`${bin} not found: ${hint}`);
   }
   const free = await statfs(tmpdir()).then((s) => s.bavail * s.bsize);
-  if (free < 5 * sizeMiB * MiB) throw new Error(`only ${mib(free)} free under the temp dir; this bench needs about ${mib(5 * sizeMiB * MiB)} (KKO_BENCH_MB=${sizeMiB})`);
+  if (free < 5 * sizeMiB * MiB)
+    throw new Error(
+      `only ${mib(free)} free under the temp dir; this bench needs about ${mib(5 * sizeMiB * MiB)} (KKO_BENCH_MB=${sizeMiB})`,
+    );
 }
 
 /**
@@ -73,27 +92,34 @@ async function timeSides(o) {
       o.log(`timing kko artifact export (${tag})…`);
       const r = await withRegistryCpu(o.regPid, () => o.kko(n));
       kkoRuns.push({ ...r.result, ...(r.registryCpu === undefined ? {} : { registryCpu: r.registryCpu }) });
-      o.log(`  kko ${secs(r.result.seconds)}, CPU ${r.result.cpuSeconds?.toFixed(2) ?? '?'}s, peak RSS ${rssMiB(r.result.maxRssKiB)}`);
+      o.log(
+        `  kko ${secs(r.result.seconds)}, CPU ${r.result.cpuSeconds?.toFixed(2) ?? '?'}s, peak RSS ${rssMiB(r.result.maxRssKiB)}`,
+      );
     };
     const timeSkopeo = async () => {
       o.log(`timing skopeo copy loop (${IMAGES.length * ARCHES.length} copies) (${tag})…`);
       const r = await withRegistryCpu(o.regPid, () => o.skopeo(n));
       skopeoRuns.push({ ...r.result, ...(r.registryCpu === undefined ? {} : { registryCpu: r.registryCpu }) });
-      o.log(`  skopeo loop ${secs(r.result.seconds)}, CPU ${r.result.cpuSeconds?.toFixed(2) ?? '?'}s${r.result.tarSeconds ? `, tar ${secs(r.result.tarSeconds)}` : ''}`);
+      o.log(
+        `  skopeo loop ${secs(r.result.seconds)}, CPU ${r.result.cpuSeconds?.toFixed(2) ?? '?'}s${r.result.tarSeconds ? `, tar ${secs(r.result.tarSeconds)}` : ''}`,
+      );
     };
     for (const step of n % 2 === 1 ? [timeKko, timeSkopeo] : [timeSkopeo, timeKko]) await step();
   }
   const used = process.cpuUsage(cpu0);
-  const best = /** @template {{ seconds: number }} T @param {T[]} xs @returns {T} */ (xs) => /** @type {T} */ (xs.reduce((a, b) => (b.seconds < a.seconds ? b : a)));
+  const best = /** @template {{ seconds: number }} T @param {T[]} xs @returns {T} */ (xs) =>
+    /** @type {T} */ (xs.reduce((a, b) => (b.seconds < a.seconds ? b : a)));
   return { k: best(kkoRuns), s: best(skopeoRuns), kkoRuns, skopeoRuns, proxyCpu: (used.user + used.system) / 1e6 };
 }
 
 /** @param {number | undefined} kib */
 const rssMiB = (kib) => (kib === undefined ? '?' : `${(kib / 1024).toFixed(0)} MiB`);
 const cpu = (/** @type {number | undefined} */ x) => (x === undefined ? '?' : x.toFixed(2));
-const perGB = (/** @type {number | undefined} */ x, /** @type {number} */ bytes) => (x === undefined ? '?' : (x / (bytes / GB)).toFixed(2));
+const perGB = (/** @type {number | undefined} */ x, /** @type {number} */ bytes) =>
+  x === undefined ? '?' : (x / (bytes / GB)).toFixed(2);
 const rate = (/** @type {number} */ bytes, /** @type {number} */ sec) => (bytes / MB / sec).toFixed(1);
-const peak = (/** @type {Array<{ maxRssKiB?: number }>} */ runs) => Math.max(...runs.map((r) => r.maxRssKiB ?? 0)) || undefined;
+const peak = (/** @type {Array<{ maxRssKiB?: number }>} */ runs) =>
+  Math.max(...runs.map((r) => r.maxRssKiB ?? 0)) || undefined;
 
 /** @param {Timed} t */
 function runsLine(t) {
@@ -117,15 +143,59 @@ function reportLink(t, cfg, uniqueBytes) {
   const vsFloor = floor === undefined ? undefined : k.seconds / floor;
   const model = `RTT ${cfg.rttMs} ms, ${cfg.connMBps || '∞'} MB/s per connection, ${cfg.linkMBps || '∞'} MB/s link`;
   const rows = [
-    [`kko artifact export --compress ${cfg.compress}`, k.seconds.toFixed(2), rate(k.fetchedBytes, k.seconds), '1.00', cpu(k.cpuSeconds), cpu(k.registryCpu), rssMiB(peak(t.kkoRuns)), mib(k.fetchedBytes)],
-    [`skopeo copy loop (${s.perCopy.length} serial copies)`, s.seconds.toFixed(2), rate(s.fetchedBytes, s.seconds), vsSkopeo.toFixed(2), cpu(s.cpuSeconds), cpu(s.registryCpu), `${rssMiB(peak(t.skopeoRuns))}/copy`, mib(s.fetchedBytes)],
+    [
+      `kko artifact export --compress ${cfg.compress}`,
+      k.seconds.toFixed(2),
+      rate(k.fetchedBytes, k.seconds),
+      '1.00',
+      cpu(k.cpuSeconds),
+      cpu(k.registryCpu),
+      rssMiB(peak(t.kkoRuns)),
+      mib(k.fetchedBytes),
+    ],
+    [
+      `skopeo copy loop (${s.perCopy.length} serial copies)`,
+      s.seconds.toFixed(2),
+      rate(s.fetchedBytes, s.seconds),
+      vsSkopeo.toFixed(2),
+      cpu(s.cpuSeconds),
+      cpu(s.registryCpu),
+      `${rssMiB(peak(t.skopeoRuns))}/copy`,
+      mib(s.fetchedBytes),
+    ],
   ];
-  if (floor !== undefined && vsFloor !== undefined) rows.push(['link floor (unique bytes / link rate)', floor.toFixed(2), String(cfg.linkMBps), vsFloor.toFixed(2), '', '', '', mib(uniqueBytes)]);
-  const lines = ['', `export over the link model (${model})`, table(['(cold cache, empty output)', 'seconds', 'MB/s', 'kko/this', 'CPU s', 'registry CPU s', 'peak RSS', 'fetched'], rows), phasesLine(k), runsLine(t)];
+  if (floor !== undefined && vsFloor !== undefined)
+    rows.push([
+      'link floor (unique bytes / link rate)',
+      floor.toFixed(2),
+      String(cfg.linkMBps),
+      vsFloor.toFixed(2),
+      '',
+      '',
+      '',
+      mib(uniqueBytes),
+    ]);
+  const lines = [
+    '',
+    `export over the link model (${model})`,
+    table(
+      ['(cold cache, empty output)', 'seconds', 'MB/s', 'kko/this', 'CPU s', 'registry CPU s', 'peak RSS', 'fetched'],
+      rows,
+    ),
+    phasesLine(k),
+    runsLine(t),
+  ];
   lines.push(`proxy (in the bench process) used ${cpu(t.proxyCpu)} CPU s over all runs of this setting`);
-  const floorText = vsFloor === undefined ? 'no link cap, no floor' : `kko/floor ${vsFloor.toFixed(2)} (target <= ${TARGETS.linkVsFloor})`;
+  const floorText =
+    vsFloor === undefined
+      ? 'no link cap, no floor'
+      : `kko/floor ${vsFloor.toFixed(2)} (target <= ${TARGETS.linkVsFloor})`;
   const summary = `link model (${model}): kko ${k.seconds.toFixed(2)}s, skopeo loop ${s.seconds.toFixed(2)}s, kko/skopeo ${vsSkopeo.toFixed(2)} (target <= ${TARGETS.linkVsSkopeo}), ${floorText}`;
-  return { lines, summary, ok: vsSkopeo <= TARGETS.linkVsSkopeo && (vsFloor === undefined || vsFloor <= TARGETS.linkVsFloor) };
+  return {
+    lines,
+    summary,
+    ok: vsSkopeo <= TARGETS.linkVsSkopeo && (vsFloor === undefined || vsFloor <= TARGETS.linkVsFloor),
+  };
 }
 
 /**
@@ -137,15 +207,64 @@ function reportLoopback(t, cfg) {
   const tarLabel = cfg.compress === 'gzip' ? 'tar czf' : 'tar cf';
   const best = t.skopeoRuns.reduce((a, b) => (b.seconds + b.tarSeconds < a.seconds + a.tarSeconds ? b : a));
   const sTar = best.seconds + best.tarSeconds;
-  const sTarCpu = best.cpuSeconds !== undefined && best.tarCpuSeconds !== undefined ? best.cpuSeconds + best.tarCpuSeconds : undefined;
+  const sTarCpu =
+    best.cpuSeconds !== undefined && best.tarCpuSeconds !== undefined
+      ? best.cpuSeconds + best.tarCpuSeconds
+      : undefined;
   const vsTar = k.seconds / sTar;
-  const head = ['export on plain loopback', 'seconds', 'MB/s', 'kko/this', 'CPU s', 'CPU s/GB', 'registry CPU s', 'peak RSS', 'fetched'];
-  const rows = [
-    [`kko artifact export --compress ${cfg.compress}`, k.seconds.toFixed(2), rate(k.fetchedBytes, k.seconds), '1.00', cpu(k.cpuSeconds), perGB(k.cpuSeconds, k.fetchedBytes), cpu(k.registryCpu), rssMiB(peak(t.kkoRuns)), mib(k.fetchedBytes)],
-    [`skopeo copy loop (${s.perCopy.length} serial copies)`, s.seconds.toFixed(2), rate(s.fetchedBytes, s.seconds), (k.seconds / s.seconds).toFixed(2), cpu(s.cpuSeconds), perGB(s.cpuSeconds, s.fetchedBytes), cpu(s.registryCpu), `${rssMiB(peak(t.skopeoRuns))}/copy`, mib(s.fetchedBytes)],
-    [`skopeo copy loop + ${tarLabel} of the layout`, sTar.toFixed(2), rate(best.fetchedBytes, sTar), vsTar.toFixed(2), cpu(sTarCpu), perGB(sTarCpu, best.fetchedBytes), '', '', mib(best.fetchedBytes)],
+  const head = [
+    'export on plain loopback',
+    'seconds',
+    'MB/s',
+    'kko/this',
+    'CPU s',
+    'CPU s/GB',
+    'registry CPU s',
+    'peak RSS',
+    'fetched',
   ];
-  const lines = ['', table(head, rows), phasesLine(k), `skopeo: per copy median ${secs(median(s.perCopy))}, max ${secs(Math.max(...s.perCopy))}; ${tarLabel} ${secs(best.tarSeconds)}`, runsLine(t)];
+  const rows = [
+    [
+      `kko artifact export --compress ${cfg.compress}`,
+      k.seconds.toFixed(2),
+      rate(k.fetchedBytes, k.seconds),
+      '1.00',
+      cpu(k.cpuSeconds),
+      perGB(k.cpuSeconds, k.fetchedBytes),
+      cpu(k.registryCpu),
+      rssMiB(peak(t.kkoRuns)),
+      mib(k.fetchedBytes),
+    ],
+    [
+      `skopeo copy loop (${s.perCopy.length} serial copies)`,
+      s.seconds.toFixed(2),
+      rate(s.fetchedBytes, s.seconds),
+      (k.seconds / s.seconds).toFixed(2),
+      cpu(s.cpuSeconds),
+      perGB(s.cpuSeconds, s.fetchedBytes),
+      cpu(s.registryCpu),
+      `${rssMiB(peak(t.skopeoRuns))}/copy`,
+      mib(s.fetchedBytes),
+    ],
+    [
+      `skopeo copy loop + ${tarLabel} of the layout`,
+      sTar.toFixed(2),
+      rate(best.fetchedBytes, sTar),
+      vsTar.toFixed(2),
+      cpu(sTarCpu),
+      perGB(sTarCpu, best.fetchedBytes),
+      '',
+      '',
+      mib(best.fetchedBytes),
+    ],
+  ];
+  const lines = [
+    '',
+    table(head, rows),
+    phasesLine(k),
+    `skopeo: per copy median ${secs(median(s.perCopy))}, max ${secs(Math.max(...s.perCopy))}; ${tarLabel} ${secs(best.tarSeconds)}`,
+    runsLine(t),
+  ];
   const target = cfg.compress === 'gzip' ? TARGETS.gzipVsSkopeoTar : TARGETS.loopbackVsSkopeoTar;
   const rss = peak(t.kkoRuns);
   const rssN = rss === undefined ? NaN : rss / 1024;
@@ -165,14 +284,21 @@ export default async function exportBench(ctx) {
   await preflight(cfg.sizeMiB);
   const loadBefore = loadLine();
   log(`load average before: ${loadBefore}`);
-  const fixture = await ensureFixture({ distDir, mib: cfg.sizeMiB, rebuild: process.env.KKO_BENCH_REBUILD === '1', log });
+  const fixture = await ensureFixture({
+    distDir,
+    mib: cfg.sizeMiB,
+    rebuild: process.env.KKO_BENCH_REBUILD === '1',
+    log,
+  });
   const spec = fixture.spec;
   log(
     fixture.built
       ? `fixture built in ${secs(fixture.buildSeconds)} (generate + push with kko's RegistryClient), verified in ${secs(fixture.verifySeconds)}: ${fixture.dir}`
       : `fixture cached at ${fixture.dir}, verified (sha256 of every blob) in ${secs(fixture.verifySeconds)}`,
   );
-  log(`fixture: ${IMAGES.length} images × ${ARCHES.length} arches, ${spec.blobs.length} blobs, ${mib(spec.uniqueBytes)} unique (${mib(spec.layerBytes)} of layers)`);
+  log(
+    `fixture: ${IMAGES.length} images × ${ARCHES.length} arches, ${spec.blobs.length} blobs, ${mib(spec.uniqueBytes)} unique (${mib(spec.layerBytes)} of layers)`,
+  );
 
   const reg = await startRegistry({ root: fixture.root, readonly: true });
   try {
@@ -180,8 +306,24 @@ export default async function exportBench(ctx) {
     log(`registry: ${reg.host} (docker-registry pid ${reg.pid}, read-only, serving the fixture)`);
     const work = await tempDir('kko-bench-export-');
     await mkdir(join(work, 'home'));
-    const run = { repoRoot, work, env: childEnv(join(work, 'home')), compress: cfg.compress, ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}), ...(cfg.profileDir ? { profileDir: cfg.profileDir } : {}) };
-    const manifest = ['apiVersion: kubekey.kubesphere.io/v1alpha2', 'kind: Manifest', 'metadata: {name: kko-bench}', 'spec:', `  arches: [${ARCHES.join(', ')}]`, '  images:', ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`), ''];
+    const run = {
+      repoRoot,
+      work,
+      env: childEnv(join(work, 'home')),
+      compress: cfg.compress,
+      ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}),
+      ...(cfg.profileDir ? { profileDir: cfg.profileDir } : {}),
+    };
+    const manifest = [
+      'apiVersion: kubekey.kubesphere.io/v1alpha2',
+      'kind: Manifest',
+      'metadata: {name: kko-bench}',
+      'spec:',
+      `  arches: [${ARCHES.join(', ')}]`,
+      '  images:',
+      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
+      '',
+    ];
     await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
     await writeFile(join(work, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
 
@@ -190,11 +332,33 @@ export default async function exportBench(ctx) {
     let ok = true;
     for (const scenario of cfg.scenarios) {
       const link = scenario === 'link';
-      const proxy = link ? await startDelayProxy({ targetPort: Number(reg.host.split(':')[1]), rttMs: cfg.rttMs, connBytesPerSec: cfg.connMBps * MB, linkBytesPerSec: cfg.linkMBps * MB }) : undefined;
+      const proxy = link
+        ? await startDelayProxy({
+            targetPort: Number(reg.host.split(':')[1]),
+            rttMs: cfg.rttMs,
+            connBytesPerSec: cfg.connMBps * MB,
+            linkBytesPerSec: cfg.linkMBps * MB,
+          })
+        : undefined;
       const host = proxy?.host ?? reg.host;
-      if (proxy) log(`link proxy: ${host} → ${reg.host}, RTT ${cfg.rttMs} ms, ${cfg.connMBps || '∞'} MB/s per connection, ${cfg.linkMBps || '∞'} MB/s link`);
+      if (proxy)
+        log(
+          `link proxy: ${host} → ${reg.host}, RTT ${cfg.rttMs} ms, ${cfg.connMBps || '∞'} MB/s per connection, ${cfg.linkMBps || '∞'} MB/s link`,
+        );
       const mirrors = `mirrors-${scenario}.yaml`;
-      await writeFile(join(work, mirrors), ['apiVersion: kko.io/v1alpha1', 'kind: MirrorPolicy', 'registries:', '- prefix: docker.io', '  mirrors:', `  - {location: "${host}", plainHTTP: true}`, '  upstream: false', ''].join('\n'));
+      await writeFile(
+        join(work, mirrors),
+        [
+          'apiVersion: kko.io/v1alpha1',
+          'kind: MirrorPolicy',
+          'registries:',
+          '- prefix: docker.io',
+          '  mirrors:',
+          `  - {location: "${host}", plainHTTP: true}`,
+          '  upstream: false',
+          '',
+        ].join('\n'),
+      );
       await checkPlan(run, mirrors, host);
       const t = await timeSides({
         label: scenario,
@@ -210,8 +374,11 @@ export default async function exportBench(ctx) {
       summaries.push(r.summary);
       ok &&= r.ok;
     }
-    lines.push(`fixture: ${mib(spec.uniqueBytes)} unique (${(spec.uniqueBytes / MB).toFixed(1)} MB), ${fixture.built ? `built in ${secs(fixture.buildSeconds)}` : 'cached'}, verified in ${secs(fixture.verifySeconds)}`);
-    if (cfg.profileDir) lines.push(`kko CPU profiles (--cpu-prof; timings of this run are inflated): ${cfg.profileDir}`);
+    lines.push(
+      `fixture: ${mib(spec.uniqueBytes)} unique (${(spec.uniqueBytes / MB).toFixed(1)} MB), ${fixture.built ? `built in ${secs(fixture.buildSeconds)}` : 'cached'}, verified in ${secs(fixture.verifySeconds)}`,
+    );
+    if (cfg.profileDir)
+      lines.push(`kko CPU profiles (--cpu-prof; timings of this run are inflated): ${cfg.profileDir}`);
     lines.push(`load average: before ${loadBefore}, after ${loadLine()}`);
     lines.push(...summaries);
     console.log(lines.join('\n'));

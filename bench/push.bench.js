@@ -16,7 +16,8 @@ import { childEnv, envNumber, SKOPEO } from './lib/export-runs.js';
 import { measure, run } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
 
-export const description = 'kko artifact images push vs a serial skopeo copy loop (kk v3 push path), over a modelled LAN link and on loopback, plus a re-push';
+export const description =
+  'kko artifact images push vs a serial skopeo copy loop (kk v3 push path), over a modelled LAN link and on loopback, plus a re-push';
 
 const TARGETS = { lan: 0.33, loopback: 1.0, repush: 0.1 };
 const MB = 1e6;
@@ -26,7 +27,10 @@ const kko = (repoRoot, args, opts) => measure(process.execPath, [join(repoRoot, 
 
 /** The NDJSON done event of a push. @param {string} stdout */
 function doneOf(stdout) {
-  const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   return JSON.parse(lines.at(-1) ?? '{}');
 }
 
@@ -41,11 +45,55 @@ export default async function pushBench(ctx) {
   const work = await tempDir('kko-bench-push-');
   const env = childEnv(join(work, 'home'));
   await mkdir(join(work, 'home'));
-  await writeFile(join(work, 'manifest.yaml'), ['apiVersion: kubekey.kubesphere.io/v1alpha2', 'kind: Manifest', 'metadata: {name: kko-bench}', 'spec:', `  arches: [${ARCHES.join(', ')}]`, '  images:', ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`), ''].join('\n'));
-  await writeFile(join(work, 'mirrors.yaml'), ['apiVersion: kko.io/v1alpha1', 'kind: MirrorPolicy', 'registries:', '- prefix: docker.io', '  mirrors:', `  - {location: "${src.host}", plainHTTP: true}`, '  upstream: false', ''].join('\n'));
-  log(`exporting the ${IMAGES.length} × ${ARCHES.length} fixture images (${mib(fixture.spec.uniqueBytes)} unique) to an artifact…`);
+  await writeFile(
+    join(work, 'manifest.yaml'),
+    [
+      'apiVersion: kubekey.kubesphere.io/v1alpha2',
+      'kind: Manifest',
+      'metadata: {name: kko-bench}',
+      'spec:',
+      `  arches: [${ARCHES.join(', ')}]`,
+      '  images:',
+      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
+      '',
+    ].join('\n'),
+  );
+  await writeFile(
+    join(work, 'mirrors.yaml'),
+    [
+      'apiVersion: kko.io/v1alpha1',
+      'kind: MirrorPolicy',
+      'registries:',
+      '- prefix: docker.io',
+      '  mirrors:',
+      `  - {location: "${src.host}", plainHTTP: true}`,
+      '  upstream: false',
+      '',
+    ].join('\n'),
+  );
+  log(
+    `exporting the ${IMAGES.length} × ${ARCHES.length} fixture images (${mib(fixture.spec.uniqueBytes)} unique) to an artifact…`,
+  );
   const art = join(work, 'art.tar');
-  const exp = await kko(repoRoot, ['artifact', 'export', '-m', 'manifest.yaml', '--mirror-config', 'mirrors.yaml', '-o', art, '--cache', join(work, 'cache'), '--compress', 'none', '--json'], { cwd: work, env });
+  const exp = await kko(
+    repoRoot,
+    [
+      'artifact',
+      'export',
+      '-m',
+      'manifest.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '-o',
+      art,
+      '--cache',
+      join(work, 'cache'),
+      '--compress',
+      'none',
+      '--json',
+    ],
+    { cwd: work, env },
+  );
   if (exp.code !== 0) throw new Error(`export failed: ${exp.stderr.slice(-2000)}`);
   await src.stop();
   // kk's side reads the unpacked layout (kk untars the artifact before it pushes; that time is not counted)
@@ -59,23 +107,63 @@ export default async function pushBench(ctx) {
   for (const scenario of ['lan', 'loopback']) {
     for (const side of ['kko', 'skopeo']) {
       const dst = await startRegistry({ root: join(work, `reg-${scenario}-${side}`) });
-      const proxy = scenario === 'lan' ? await startDelayProxy({ targetPort: Number(dst.host.split(':')[1]), rttMs, linkBytesPerSec: linkMBps * MB, upLinkBytesPerSec: linkMBps * MB }) : undefined;
+      const proxy =
+        scenario === 'lan'
+          ? await startDelayProxy({
+              targetPort: Number(dst.host.split(':')[1]),
+              rttMs,
+              linkBytesPerSec: linkMBps * MB,
+              upLinkBytesPerSec: linkMBps * MB,
+            })
+          : undefined;
       const host = proxy?.host ?? dst.host;
       try {
         if (side === 'kko') {
-          const args = ['artifact', 'images', 'push', '-a', art, '--registry', host, '--plain-http', '--kk-version', 'v3.1.12', '--json'];
+          const args = [
+            'artifact',
+            'images',
+            'push',
+            '-a',
+            art,
+            '--registry',
+            host,
+            '--plain-http',
+            '--kk-version',
+            'v3.1.12',
+            '--json',
+          ];
           const first = await kko(repoRoot, args, { cwd: work, env });
           if (first.code !== 0) throw new Error(`kko push exited ${first.code}: ${first.stderr.slice(-2000)}`);
           const again = await kko(repoRoot, args, { cwd: work, env });
           const d1 = doneOf(first.stdout);
           const d2 = doneOf(again.stdout);
-          rows.push({ scenario, side, seconds: first.seconds, rss: first.maxRssKiB, sent: d1.bytesSent, repush: again.seconds, resent: d2.bytesSent });
-          log(`${scenario}: kko push ${secs(first.seconds)} (${mib(d1.bytesSent)} sent, RSS ${((first.maxRssKiB ?? 0) / 1024).toFixed(0)} MiB), re-push ${secs(again.seconds)} (${d2.bytesSent} bytes sent)`);
+          rows.push({
+            scenario,
+            side,
+            seconds: first.seconds,
+            rss: first.maxRssKiB,
+            sent: d1.bytesSent,
+            repush: again.seconds,
+            resent: d2.bytesSent,
+          });
+          log(
+            `${scenario}: kko push ${secs(first.seconds)} (${mib(d1.bytesSent)} sent, RSS ${((first.maxRssKiB ?? 0) / 1024).toFixed(0)} MiB), re-push ${secs(again.seconds)} (${d2.bytesSent} bytes sent)`,
+          );
         } else {
           const t0 = process.hrtime.bigint();
           for (const ref of refNames) {
             const name = ref.slice('docker.io/'.length);
-            const r = await run(SKOPEO, ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(work, 'unpacked', 'images')}:${ref}`, `docker://${host}/${name}`], { env });
+            const r = await run(
+              SKOPEO,
+              [
+                'copy',
+                '--quiet',
+                '--dest-tls-verify=false',
+                `oci:${join(work, 'unpacked', 'images')}:${ref}`,
+                `docker://${host}/${name}`,
+              ],
+              { env },
+            );
             if (r.code !== 0) throw new Error(`skopeo copy ${ref} failed: ${r.stderr}`);
           }
           const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -96,10 +184,19 @@ export default async function pushBench(ctx) {
     const re = k.repush / k.seconds;
     const met = ratio <= TARGETS[scenario] && re <= TARGETS.repush && k.resent === 0;
     ok &&= met;
-    lines.push([scenario, secs(k.seconds), secs(s.seconds), `${ratio.toFixed(2)} (≤ ${TARGETS[scenario]})`, `${secs(k.repush)} = ${re.toFixed(2)} (≤ ${TARGETS.repush}), ${k.resent} B sent`, `${((k.rss ?? 0) / 1024).toFixed(0)} MiB`]);
+    lines.push([
+      scenario,
+      secs(k.seconds),
+      secs(s.seconds),
+      `${ratio.toFixed(2)} (≤ ${TARGETS[scenario]})`,
+      `${secs(k.repush)} = ${re.toFixed(2)} (≤ ${TARGETS.repush}), ${k.resent} B sent`,
+      `${((k.rss ?? 0) / 1024).toFixed(0)} MiB`,
+    ]);
     summary.push(`push ${scenario}: kko/skopeo ${ratio.toFixed(2)}, re-push ${re.toFixed(2)} of first`);
   }
   console.log(table(['setting', 'kko push', 'skopeo loop', 'ratio', 're-push', 'kko RSS'], lines));
-  console.log(`(${IMAGES.length} images × ${ARCHES.length} arches, ${mib(fixture.spec.uniqueBytes)} unique; lan = ${rttMs} ms RTT, ${linkMBps} MB/s each way; MiB = ${MiB} B)`);
+  console.log(
+    `(${IMAGES.length} images × ${ARCHES.length} arches, ${mib(fixture.spec.uniqueBytes)} unique; lan = ${rttMs} ms RTT, ${linkMBps} MB/s each way; MiB = ${MiB} B)`,
+  );
   return { ok, summary: summary.join('; ') };
 }

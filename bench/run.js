@@ -24,7 +24,9 @@ const log = (s) => console.error(`[bench] ${s}`);
 async function main() {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    console.log('usage: node bench/run.js [NAME…]   (NAME = export for bench/export.bench.js; none = all)\nenv: KKO_BENCH_MB, KKO_BENCH_REPEAT, KKO_BENCH_SCENARIOS, KKO_BENCH_RTT_MS, KKO_BENCH_CONN_MBPS, KKO_BENCH_LINK_MBPS, KKO_BENCH_CONCURRENCY, KKO_BENCH_REBUILD=1, KKO_BENCH_STRICT=1 — see bench/README.md');
+    console.log(
+      'usage: node bench/run.js [NAME…]   (NAME = export for bench/export.bench.js; none = all)\nenv: KKO_BENCH_MB, KKO_BENCH_REPEAT, KKO_BENCH_SCENARIOS, KKO_BENCH_RTT_MS, KKO_BENCH_CONN_MBPS, KKO_BENCH_LINK_MBPS, KKO_BENCH_CONCURRENCY, KKO_BENCH_REBUILD=1, KKO_BENCH_STRICT=1 — see bench/README.md',
+    );
     return 0;
   }
   if (!existsSync(join(distDir, 'cli', 'main.js')) || !existsSync(join(distDir, 'registry', 'index.js'))) {
@@ -35,7 +37,9 @@ async function main() {
   const names = args.length > 0 ? args.map((a) => (a.endsWith(SUFFIX) ? a : `${a}${SUFFIX}`)) : available;
   const unknown = names.filter((n) => !available.includes(n));
   if (unknown.length > 0) {
-    console.error(`bench: no such bench: ${unknown.join(', ')} (have: ${available.map((f) => f.slice(0, -SUFFIX.length)).join(', ')})`);
+    console.error(
+      `bench: no such bench: ${unknown.join(', ')} (have: ${available.map((f) => f.slice(0, -SUFFIX.length)).join(', ')})`,
+    );
     return 2;
   }
   installSignalHandlers();

@@ -14,13 +14,18 @@ import { duBytes, mib, table } from './lib/format.js';
 import { run } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
 
-export const description = 'skopeo pulling the whole artifact from kko artifact serve vs from the distribution registry with the same content';
+export const description =
+  'skopeo pulling the whole artifact from kko artifact serve vs from the distribution registry with the same content';
 const TARGET_RATIO = 0.8;
 const TARGET_RSS_MIB = 256;
 
 /** @param {string} repoRoot @param {string} artifact @param {Record<string, string>} env @returns {Promise<{ host: string, pid: number, stop: () => Promise<number | null> }>} */
 async function startServe(repoRoot, artifact, env) {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'kko.js'), 'artifact', 'serve', artifact, '--listen', '127.0.0.1:0', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin', 'kko.js'), 'artifact', 'serve', artifact, '--listen', '127.0.0.1:0', '--json'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async () => {
     child.kill('SIGTERM');
@@ -52,7 +57,18 @@ async function pullAll(host, dir, env) {
   await mkdir(dir, { recursive: true });
   const t0 = performance.now();
   for (const img of IMAGES) {
-    await run(SKOPEO, ['copy', '--quiet', '--all', '--src-tls-verify=false', `docker://${host}/${img.repo}:${img.tag}`, `oci:${dir}:${img.repo.replace('/', '-')}-${img.tag}`], { env });
+    await run(
+      SKOPEO,
+      [
+        'copy',
+        '--quiet',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://${host}/${img.repo}:${img.tag}`,
+        `oci:${dir}:${img.repo.replace('/', '-')}-${img.tag}`,
+      ],
+      { env },
+    );
   }
   const seconds = (performance.now() - t0) / 1000;
   const { bytes } = await duBytes(dir);
@@ -64,17 +80,59 @@ async function pullAll(host, dir, env) {
 export default async function serveBench(ctx) {
   const sizeMiB = envNumber('KKO_BENCH_MB', 300);
   const repeat = envNumber('KKO_BENCH_REPEAT', 3);
-  const fixture = await ensureFixture({ distDir: ctx.distDir, mib: sizeMiB, rebuild: process.env.KKO_BENCH_REBUILD === '1', log: ctx.log });
+  const fixture = await ensureFixture({
+    distDir: ctx.distDir,
+    mib: sizeMiB,
+    rebuild: process.env.KKO_BENCH_REBUILD === '1',
+    log: ctx.log,
+  });
   const reg = await startRegistry({ root: fixture.root, readonly: true });
   try {
     const work = await tempDir('kko-bench-serve-');
     await mkdir(join(work, 'home'));
     const env = childEnv(join(work, 'home'));
-    const manifest = ['apiVersion: kubekey.kubesphere.io/v1alpha2', 'kind: Manifest', 'metadata: {name: kko-bench}', 'spec:', `  arches: [${ARCHES.join(', ')}]`, '  images:', ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`), ''];
+    const manifest = [
+      'apiVersion: kubekey.kubesphere.io/v1alpha2',
+      'kind: Manifest',
+      'metadata: {name: kko-bench}',
+      'spec:',
+      `  arches: [${ARCHES.join(', ')}]`,
+      '  images:',
+      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
+      '',
+    ];
     await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
-    await writeFile(join(work, 'mirrors.yaml'), ['apiVersion: kko.io/v1alpha1', 'kind: MirrorPolicy', 'registries:', '- prefix: docker.io', '  mirrors:', `  - {location: "${reg.host}", plainHTTP: true}`, '  upstream: false', ''].join('\n'));
+    await writeFile(
+      join(work, 'mirrors.yaml'),
+      [
+        'apiVersion: kko.io/v1alpha1',
+        'kind: MirrorPolicy',
+        'registries:',
+        '- prefix: docker.io',
+        '  mirrors:',
+        `  - {location: "${reg.host}", plainHTTP: true}`,
+        '  upstream: false',
+        '',
+      ].join('\n'),
+    );
     ctx.log('exporting the fixture to art.tar.gz (layers in stored blocks) …');
-    const exp = await kko(ctx.repoRoot, ['artifact', 'export', '-m', 'manifest.yaml', '--mirror-config', 'mirrors.yaml', '-o', 'art.tar.gz', '--cache', 'cache', '--json'], { cwd: work, env });
+    const exp = await kko(
+      ctx.repoRoot,
+      [
+        'artifact',
+        'export',
+        '-m',
+        'manifest.yaml',
+        '--mirror-config',
+        'mirrors.yaml',
+        '-o',
+        'art.tar.gz',
+        '--cache',
+        'cache',
+        '--json',
+      ],
+      { cwd: work, env },
+    );
     if (exp.code !== 0) throw new Error(`kko artifact export exited ${exp.code}: ${exp.stderr.slice(-2000)}`);
     const t0 = performance.now();
     const serve = await startServe(ctx.repoRoot, join(work, 'art.tar.gz'), env);
@@ -84,7 +142,8 @@ export default async function serveBench(ctx) {
     const times = { serve: [], registry: [] };
     let bytes = 0;
     for (let n = 0; n < repeat; n++) {
-      const order = n % 2 === 0 ? /** @type {const} */ (['serve', 'registry']) : /** @type {const} */ (['registry', 'serve']);
+      const order =
+        n % 2 === 0 ? /** @type {const} */ (['serve', 'registry']) : /** @type {const} */ (['registry', 'serve']);
       for (const side of order) {
         const r = await pullAll(side === 'serve' ? serve.host : reg.host, join(work, 'pulled'), env);
         times[side].push(r.seconds);
@@ -97,12 +156,20 @@ export default async function serveBench(ctx) {
     const best = { serve: Math.min(...times.serve), registry: Math.min(...times.registry) };
     const ratio = best.registry / best.serve; // throughput(serve) / throughput(registry)
     const rate = (s) => `${(bytes / s / 1e6).toFixed(0)}`;
-    console.log(['', `skopeo copy --all of ${IMAGES.length} images × ${ARCHES.length} arches (${mib(bytes)} pulled per run), best of ${repeat}`,
-      table(['source', 'seconds', 'MB/s', 'throughput vs registry'], [
-        ['kko artifact serve art.tar.gz', best.serve.toFixed(2), rate(best.serve), ratio.toFixed(2)],
-        ['docker-registry (distribution)', best.registry.toFixed(2), rate(best.registry), '1.00'],
-      ]),
-      `kko artifact serve: open (verify + index) ${openSeconds.toFixed(2)}s, peak RSS ${rssMiB.toFixed(0)} MiB, exit ${code} on SIGTERM`].join('\n'));
+    console.log(
+      [
+        '',
+        `skopeo copy --all of ${IMAGES.length} images × ${ARCHES.length} arches (${mib(bytes)} pulled per run), best of ${repeat}`,
+        table(
+          ['source', 'seconds', 'MB/s', 'throughput vs registry'],
+          [
+            ['kko artifact serve art.tar.gz', best.serve.toFixed(2), rate(best.serve), ratio.toFixed(2)],
+            ['docker-registry (distribution)', best.registry.toFixed(2), rate(best.registry), '1.00'],
+          ],
+        ),
+        `kko artifact serve: open (verify + index) ${openSeconds.toFixed(2)}s, peak RSS ${rssMiB.toFixed(0)} MiB, exit ${code} on SIGTERM`,
+      ].join('\n'),
+    );
     const summary = `serve: throughput ${ratio.toFixed(2)}x the registry's (target >= ${TARGET_RATIO}), peak RSS ${rssMiB.toFixed(0)} MiB (target <= ${TARGET_RSS_MIB})`;
     return { ok: ratio >= TARGET_RATIO && rssMiB <= TARGET_RSS_MIB, summary };
   } finally {

@@ -41,11 +41,31 @@ async function runKko(o) {
   const regs = await targets(o.work, `kko-${o.n}`);
   try {
     const before = o.proxy.stats();
-    const args = ['sync', '-m', 'manifest.yaml', '--mirror-config', 'mirrors.yaml', '--cache', join(o.work, `kko-cache-${o.n}`), '--plain-http', '--json', ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []), ...regs.flatMap((r) => ['--to', r.host])];
-    const r = await measure(process.execPath, [join(o.repoRoot, 'bin', 'kko.js'), ...args], { cwd: o.work, env: o.env });
+    const args = [
+      'sync',
+      '-m',
+      'manifest.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--cache',
+      join(o.work, `kko-cache-${o.n}`),
+      '--plain-http',
+      '--json',
+      ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []),
+      ...regs.flatMap((r) => ['--to', r.host]),
+    ];
+    const r = await measure(process.execPath, [join(o.repoRoot, 'bin', 'kko.js'), ...args], {
+      cwd: o.work,
+      env: o.env,
+    });
     if (r.code !== 0) throw new Error(`kko sync exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-3000)}`);
     const after = o.proxy.stats();
-    return { seconds: r.seconds, blobGets: after.blobGets - before.blobGets, bytesDown: after.bytesDown - before.bytesDown, ...(r.maxRssKiB ? { maxRssKiB: r.maxRssKiB } : {}) };
+    return {
+      seconds: r.seconds,
+      blobGets: after.blobGets - before.blobGets,
+      bytesDown: after.bytesDown - before.bytesDown,
+      ...(r.maxRssKiB ? { maxRssKiB: r.maxRssKiB } : {}),
+    };
   } finally {
     for (const reg of regs) await reg.stop();
   }
@@ -67,15 +87,38 @@ async function runSkopeo(o) {
         for (const arch of ARCHES) {
           const src = `docker://${o.proxy.host}/${img.repo}:${img.tag}`;
           const dst = `docker://${reg.host}/${img.repo}:${img.tag}-${arch}`;
-          const r = await measure(SKOPEO, ['--policy', join(o.work, 'policy.json'), 'copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', '--override-arch', arch, src, dst], { cwd: o.work, env: o.env });
-          if (r.code !== 0) throw new Error(`skopeo copy ${src} → ${dst} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
+          const r = await measure(
+            SKOPEO,
+            [
+              '--policy',
+              join(o.work, 'policy.json'),
+              'copy',
+              '--quiet',
+              '--src-tls-verify=false',
+              '--dest-tls-verify=false',
+              '--override-arch',
+              arch,
+              src,
+              dst,
+            ],
+            { cwd: o.work, env: o.env },
+          );
+          if (r.code !== 0)
+            throw new Error(
+              `skopeo copy ${src} → ${dst} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`,
+            );
           seconds += r.seconds;
           maxRssKiB = Math.max(maxRssKiB, r.maxRssKiB ?? 0);
         }
       }
     }
     const after = o.proxy.stats();
-    return { seconds, blobGets: after.blobGets - before.blobGets, bytesDown: after.bytesDown - before.bytesDown, ...(maxRssKiB ? { maxRssKiB } : {}) };
+    return {
+      seconds,
+      blobGets: after.blobGets - before.blobGets,
+      bytesDown: after.bytesDown - before.bytesDown,
+      ...(maxRssKiB ? { maxRssKiB } : {}),
+    };
   } finally {
     for (const reg of regs) await reg.stop();
   }
@@ -93,19 +136,50 @@ export default async function syncBench(ctx) {
     ...(process.env.KKO_BENCH_CONCURRENCY ? { concurrency: envNumber('KKO_BENCH_CONCURRENCY', 8) } : {}),
   };
   const loadBefore = loadLine();
-  const fixture = await ensureFixture({ distDir, mib: cfg.sizeMiB, rebuild: process.env.KKO_BENCH_REBUILD === '1', log });
+  const fixture = await ensureFixture({
+    distDir,
+    mib: cfg.sizeMiB,
+    rebuild: process.env.KKO_BENCH_REBUILD === '1',
+    log,
+  });
   const spec = fixture.spec;
   const src = await startRegistry({ root: fixture.root, readonly: true });
   try {
     await verifyServed(distDir, src.host, spec);
-    const proxy = await startDelayProxy({ targetPort: Number(src.host.split(':')[1]), rttMs: cfg.rttMs, connBytesPerSec: cfg.connMBps * MB, linkBytesPerSec: cfg.linkMBps * MB });
+    const proxy = await startDelayProxy({
+      targetPort: Number(src.host.split(':')[1]),
+      rttMs: cfg.rttMs,
+      connBytesPerSec: cfg.connMBps * MB,
+      linkBytesPerSec: cfg.linkMBps * MB,
+    });
     const work = await tempDir('kko-bench-sync-');
     await mkdir(join(work, 'home'));
     const env = childEnv(join(work, 'home'));
-    const manifest = ['apiVersion: kubekey.kubesphere.io/v1alpha2', 'kind: Manifest', 'metadata: {name: kko-bench}', 'spec:', `  arches: [${ARCHES.join(', ')}]`, '  images:', ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`), ''];
+    const manifest = [
+      'apiVersion: kubekey.kubesphere.io/v1alpha2',
+      'kind: Manifest',
+      'metadata: {name: kko-bench}',
+      'spec:',
+      `  arches: [${ARCHES.join(', ')}]`,
+      '  images:',
+      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
+      '',
+    ];
     await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
     await writeFile(join(work, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
-    await writeFile(join(work, 'mirrors.yaml'), ['apiVersion: kko.io/v1alpha1', 'kind: MirrorPolicy', 'registries:', '- prefix: docker.io', '  mirrors:', `  - {location: "${proxy.host}", plainHTTP: true}`, '  upstream: false', ''].join('\n'));
+    await writeFile(
+      join(work, 'mirrors.yaml'),
+      [
+        'apiVersion: kko.io/v1alpha1',
+        'kind: MirrorPolicy',
+        'registries:',
+        '- prefix: docker.io',
+        '  mirrors:',
+        `  - {location: "${proxy.host}", plainHTTP: true}`,
+        '  upstream: false',
+        '',
+      ].join('\n'),
+    );
     /** @type {Side[]} */
     const ks = [];
     /** @type {Side[]} */
@@ -114,7 +188,16 @@ export default async function syncBench(ctx) {
       const steps = [
         async () => {
           log(`timing kko sync to 2 registries (run ${n})…`);
-          ks.push(await runKko({ repoRoot, work, env, proxy, n, ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}) }));
+          ks.push(
+            await runKko({
+              repoRoot,
+              work,
+              env,
+              proxy,
+              n,
+              ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}),
+            }),
+          );
           log(`  kko ${secs(ks.at(-1)?.seconds ?? 0)}`);
         },
         async () => {
@@ -126,7 +209,8 @@ export default async function syncBench(ctx) {
       for (const step of n % 2 === 1 ? steps : steps.reverse()) await step();
     }
     await proxy.stop();
-    const best = (/** @type {Side[]} */ xs) => /** @type {Side} */ (xs.reduce((a, b) => (b.seconds < a.seconds ? b : a)));
+    const best = (/** @type {Side[]} */ xs) =>
+      /** @type {Side} */ (xs.reduce((a, b) => (b.seconds < a.seconds ? b : a)));
     const k = best(ks);
     const s = best(ss);
     const ratio = k.seconds / s.seconds;
@@ -134,10 +218,27 @@ export default async function syncBench(ctx) {
     const rss = (/** @type {number | undefined} */ x) => (x === undefined ? '?' : `${(x / 1024).toFixed(0)} MiB`);
     const lines = [
       `sync to two registries over the link (RTT ${cfg.rttMs} ms, ${cfg.connMBps} MB/s per connection, ${cfg.linkMBps} MB/s link), fixture ${mib(spec.uniqueBytes)} unique in ${spec.blobs.length} blobs:`,
-      table(['side', 'seconds', 'ratio', 'source blob GETs', 'source bytes', 'peak RSS'], [
-        ['kko sync --to A --to B', k.seconds.toFixed(2), ratio.toFixed(2), String(k.blobGets), mib(k.bytesDown), rss(k.maxRssKiB)],
-        ['2 × serial skopeo copy loop', s.seconds.toFixed(2), '1.00', String(s.blobGets), mib(s.bytesDown), rss(s.maxRssKiB)],
-      ]),
+      table(
+        ['side', 'seconds', 'ratio', 'source blob GETs', 'source bytes', 'peak RSS'],
+        [
+          [
+            'kko sync --to A --to B',
+            k.seconds.toFixed(2),
+            ratio.toFixed(2),
+            String(k.blobGets),
+            mib(k.bytesDown),
+            rss(k.maxRssKiB),
+          ],
+          [
+            '2 × serial skopeo copy loop',
+            s.seconds.toFixed(2),
+            '1.00',
+            String(s.blobGets),
+            mib(s.bytesDown),
+            rss(s.maxRssKiB),
+          ],
+        ],
+      ),
       `load average: before ${loadBefore}, after ${loadLine()}`,
     ];
     const summary = `sync: kko / 2 skopeo loops = ${ratio.toFixed(2)} (target ≤ ${TARGET}); source blob GETs ${k.blobGets} for ${layerBlobs} configs and layers (skopeo ${s.blobGets})`;

@@ -6,7 +6,9 @@ try {
   ({ main } = await import('../dist/cli/main.js'));
 } catch (err) {
   if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('dist')) throw err;
-  process.stderr.write('error: kko is not built (dist/ is missing)\nhint: run `npm run build` (or `npm ci`) in the kko folder\n');
+  process.stderr.write(
+    'error: kko is not built (dist/ is missing)\nhint: run `npm run build` (or `npm ci`) in the kko folder\n',
+  );
   process.exit(70);
 }
 

@@ -33,9 +33,11 @@ const step = (what, file, args, env = process.env) => {
 };
 
 const sea = await import('node:sea').catch(() => undefined);
-if (typeof sea?.getAsset !== 'function') fail(`Node ${process.version} cannot embed assets in a single executable`, 'build with Node >= 20.12');
+if (typeof sea?.getAsset !== 'function')
+  fail(`Node ${process.version} cannot embed assets in a single executable`, 'build with Node >= 20.12');
 const entry = join(root, 'dist', 'cli', 'standalone.js');
-if (!(await stat(entry).catch(() => undefined))) fail('dist/ is not built', 'run `npm run build` first (npm run build:standalone does)');
+if (!(await stat(entry).catch(() => undefined)))
+  fail('dist/ is not built', 'run `npm run build` first (npm run build:standalone does)');
 
 // @bokuweb/zstd-wasm reads zstd.wasm next to its own file; in the executable it comes from the embedded assets.
 const WASM_READ = "readFile(resolve(__dirname, './zstd.wasm'))";
@@ -44,7 +46,8 @@ const zstdFromAssets = {
   name: 'kko-zstd-wasm-from-assets',
   transform(code, id) {
     if (!/[\\/]@bokuweb[\\/]zstd-wasm[\\/]dist[\\/]common[\\/]index\.node\.js$/.test(id)) return null;
-    if (!code.includes(WASM_READ)) this.error(`${id}: "${WASM_READ}" not found; the zstd-wasm release changed, update scripts/build-standalone.js`);
+    if (!code.includes(WASM_READ))
+      this.error(`${id}: "${WASM_READ}" not found; the zstd-wasm release changed, update scripts/build-standalone.js`);
     const embedded = `require(${JSON.stringify(embeddedJs)}).embeddedFile('zstd.wasm')`;
     return { code: code.replace(WASM_READ, `(${embedded} ?? ${WASM_READ})`), map: null };
   },
@@ -65,7 +68,10 @@ await build({
 });
 
 const require = createRequire(import.meta.url);
-const assets = { 'dist/catalog.bundle.json': join(root, 'dist', 'catalog.bundle.json'), 'zstd.wasm': join(require.resolve('@bokuweb/zstd-wasm'), '..', 'zstd.wasm') };
+const assets = {
+  'dist/catalog.bundle.json': join(root, 'dist', 'catalog.bundle.json'),
+  'zstd.wasm': join(require.resolve('@bokuweb/zstd-wasm'), '..', 'zstd.wasm'),
+};
 for (const name of (await readdir(join(root, 'catalog', 'zones'))).filter((n) => n.endsWith('.yaml'))) {
   assets[`catalog/zones/${name}`] = join(root, 'catalog', 'zones', name);
 }
@@ -79,7 +85,14 @@ process.on('exit', () => rmSync(tmp, { force: true })); // gone already once ren
 await copyFile(process.execPath, tmp);
 await chmod(tmp, 0o755);
 const postject = join(require.resolve('postject'), '..', 'cli.js');
-step('postject', process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+step('postject', process.execPath, [
+  postject,
+  tmp,
+  'NODE_SEA_BLOB',
+  blob,
+  '--sentinel-fuse',
+  'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+]);
 const version = step('the built executable', tmp, ['--version'], {}).trim();
 const { VERSION } = await import(new URL('../dist/version.js', import.meta.url).href);
 if (version !== VERSION) fail(`the executable answered --version with "${version}", expected "${VERSION}"`);
@@ -88,4 +101,6 @@ await rename(tmp, exe);
 await rm(work, { recursive: true, force: true });
 
 const mb = ((await stat(exe)).size / 1024 / 1024).toFixed(1);
-process.stdout.write(`${exe}: kko ${version}, Node ${process.version} ${process.platform}-${process.arch}, ${mb} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+process.stdout.write(
+  `${exe}: kko ${version}, Node ${process.version} ${process.platform}-${process.arch}, ${mb} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+);

@@ -29,6 +29,10 @@ for (const file of await walk(catalogDir)) {
   const bytes = await readFile(file);
   const text = bytes.toString('utf8');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  files[relative(catalogDir, file)] = { size: bytes.length, sha256, data: file.endsWith('.json') ? JSON.parse(text) : parse(text) };
+  files[relative(catalogDir, file)] = {
+    size: bytes.length,
+    sha256,
+    data: file.endsWith('.json') ? JSON.parse(text) : parse(text),
+  };
 }
 await writeFile(join(root, 'dist', 'catalog.bundle.json'), JSON.stringify({ version: 2, files }));

@@ -14,11 +14,24 @@ export {
 } from './mirror/index.js';
 export type { EffectivePolicy, ImageSource, DownloadSource } from './mirror/index.js';
 export { renderNodeConfig, planMirrors, NODE_CONFIG_FORMATS } from './node-config/index.js';
-export type { NodeConfigFormat, NodeConfigInput, LocalRegistry, RenderedConfig, RenderedFile } from './node-config/index.js';
+export type {
+  NodeConfigFormat,
+  NodeConfigInput,
+  LocalRegistry,
+  RenderedConfig,
+  RenderedFile,
+} from './node-config/index.js';
 export { BlobCache } from './cache/index.js';
 export { RegistryClient, RegistryStore, defaultCredentials, kkAuthsCredentials } from './registry/index.js';
 export type { RegistryClientOptions, RegistryStoreOptions, CredentialProvider } from './registry/index.js';
-export type { ContentSource, ContentTarget, ContentStore, ManifestContent, CopyEvent, CopyOptions } from './content/index.js';
+export type {
+  ContentSource,
+  ContentTarget,
+  ContentStore,
+  ManifestContent,
+  CopyEvent,
+  CopyOptions,
+} from './content/index.js';
 export { OciLayout } from './layout/index.js';
 export type { OciLayoutOptions, RefNameForm } from './layout/index.js';
 export { copyImage } from './copy/index.js';
@@ -34,7 +47,14 @@ export { inspectArtifact, verifyArtifact, importArtifact } from './artifact-read
 export type { InspectReport, VerifyReport, ImportReport } from './artifact-read/index.js';
 export { ArtifactStore } from './artifact-store/index.js';
 export type { ArtifactStoreOptions } from './artifact-store/index.js';
-export { generateKeyPair, loadPrivateKey, loadPublicKey, inventoryVerifier, KeySigner, signArtifact } from './signing/index.js';
+export {
+  generateKeyPair,
+  loadPrivateKey,
+  loadPublicKey,
+  inventoryVerifier,
+  KeySigner,
+  signArtifact,
+} from './signing/index.js';
 export type { Signer, SignOptions, SignReport } from './signing/index.js';
 export { main } from './cli/main.js';
 export { VERSION } from './version.js';

@@ -39,8 +39,34 @@ const LAYERS: Record<string, readonly string[]> = {
   'artifact-read': [...CORE, 'archive', 'artifact-format', 'cache', 'catalog', 'download'],
   'artifact-store': [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog', 'content'],
   signing: [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog'],
-  export: [...CORE, 'host', 'archive', 'artifact-format', 'cache', 'catalog', 'content', 'copy', 'layout', 'download', 'manifest', 'mirror', 'registry', 'signing'],
-  push: [...CORE, 'artifact-format', 'artifact-store', 'content', 'copy', 'layout', 'registry', 'manifest', 'mirror', 'catalog'], // layout: --images-dir (an imported OCI layout)
+  export: [
+    ...CORE,
+    'host',
+    'archive',
+    'artifact-format',
+    'cache',
+    'catalog',
+    'content',
+    'copy',
+    'layout',
+    'download',
+    'manifest',
+    'mirror',
+    'registry',
+    'signing',
+  ],
+  push: [
+    ...CORE,
+    'artifact-format',
+    'artifact-store',
+    'content',
+    'copy',
+    'layout',
+    'registry',
+    'manifest',
+    'mirror',
+    'catalog',
+  ], // layout: --images-dir (an imported OCI layout)
   sync: [...CORE, 'host', 'artifact-format', 'cache', 'content', 'copy', 'export', 'manifest', 'mirror', 'registry'],
   serve: [...CORE, 'artifact-format', 'artifact-store', 'content', 'copy', 'registry', 'manifest', 'mirror', 'catalog'],
 };
@@ -68,7 +94,11 @@ function moduleOf(file: string): string {
 // Relative specifiers of static imports and re-exports (`import type` too: a type import couples modules as well),
 // side-effect imports and dynamic import().
 function relativeImports(text: string): string[] {
-  const found = [...text.matchAll(/\bfrom\s+['"](\.\.?\/[^'"]+)['"]|\bimport\s*\(\s*['"](\.\.?\/[^'"]+)['"]|^\s*import\s+['"](\.\.?\/[^'"]+)['"]/gm)];
+  const found = [
+    ...text.matchAll(
+      /\bfrom\s+['"](\.\.?\/[^'"]+)['"]|\bimport\s*\(\s*['"](\.\.?\/[^'"]+)['"]|^\s*import\s+['"](\.\.?\/[^'"]+)['"]/gm,
+    ),
+  ];
   return found.map((m) => (m[1] ?? m[2] ?? m[3]) as string);
 }
 
@@ -89,7 +119,9 @@ type Edge = { file: string; spec: string; from: string; to: string };
 
 function violations(list: readonly Edge[]): string[] {
   const allowed: Record<string, readonly string[]> = { ...LAYERS, ...TOP };
-  return list.filter((e) => !(allowed[e.from] ?? []).includes(e.to)).map((e) => `src/${e.file}: ${e.from} → ${e.to} ('${e.spec}')`);
+  return list
+    .filter((e) => !(allowed[e.from] ?? []).includes(e.to))
+    .map((e) => `src/${e.file}: ${e.from} → ${e.to} ('${e.spec}')`);
 }
 
 describe('layering (which way imports go)', () => {
@@ -118,7 +150,11 @@ describe('layering (which way imports go)', () => {
   });
 
   it('the rule bites: an upward import is found', () => {
-    expect(relativeImports("import type { KkManifest } from '../manifest/schema.js';\nexport { x } from './y.js';\nconst m = await import('../cli/main.js');")).toEqual(['../manifest/schema.js', './y.js', '../cli/main.js']);
+    expect(
+      relativeImports(
+        "import type { KkManifest } from '../manifest/schema.js';\nexport { x } from './y.js';\nconst m = await import('../cli/main.js');",
+      ),
+    ).toEqual(['../manifest/schema.js', './y.js', '../cli/main.js']);
     const up = [
       { file: 'catalog/binaries.ts', spec: '../manifest/schema.js', from: 'catalog', to: 'manifest' },
       { file: 'signing/sign-artifact.ts', spec: '../export/files.js', from: 'signing', to: 'export' },

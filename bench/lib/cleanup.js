@@ -48,7 +48,9 @@ export function runCleanup() {
           try {
             await entry.fn();
           } catch (err) {
-            console.error(`bench: cleanup "${entry.label}" failed: ${err instanceof Error ? err.message : String(err)}`);
+            console.error(
+              `bench: cleanup "${entry.label}" failed: ${err instanceof Error ? err.message : String(err)}`,
+            );
           }
         } else if (inflight.size > 0) {
           await Promise.allSettled([...inflight]);
@@ -76,7 +78,10 @@ export async function tempDir(prefix) {
 
 /** On SIGINT/SIGTERM: clean up, then exit 130/143. Installed once by the runner. */
 export function installSignalHandlers() {
-  for (const [sig, code] of /** @type {const} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
+  for (const [sig, code] of /** @type {const} */ ([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ])) {
     process.once(sig, () => {
       console.error(`\nbench: ${sig}, cleaning up…`);
       runCleanup().finally(() => process.exit(code));

@@ -24,7 +24,8 @@ const CATCHUP_MS = 4; // a timer that fires late may catch up this much, so the 
  */
 
 /** @param {number | undefined} bytesPerSec @returns {Budget | undefined} */
-const budget = (bytesPerSec) => (bytesPerSec && bytesPerSec > 0 ? { bytesPerMs: bytesPerSec / 1000, next: 0 } : undefined);
+const budget = (bytesPerSec) =>
+  bytesPerSec && bytesPerSec > 0 ? { bytesPerMs: bytesPerSec / 1000, next: 0 } : undefined;
 
 /** @param {Budget} b @param {number} now @param {number} bytes */
 function spend(b, now, bytes) {
@@ -121,7 +122,11 @@ export async function startDelayProxy(opts) {
     }
     upstream.on('data', (/** @type {Buffer} */ d) => (bytesDown += d.length));
     // Blob GETs from the request lines (requests are small: a line split across chunks is not expected).
-    client.on('data', (/** @type {Buffer} */ d) => (blobGets += (d.toString('latin1').match(/^GET \S*\/blobs\/sha256:[a-f0-9]{64}/gm) ?? []).length));
+    client.on(
+      'data',
+      (/** @type {Buffer} */ d) =>
+        (blobGets += (d.toString('latin1').match(/^GET \S*\/blobs\/sha256:[a-f0-9]{64}/gm) ?? []).length),
+    );
     // The TCP handshake costs one round trip before the first byte; model it by holding the client's data.
     client.pause();
     upstream.once('connect', () => setTimeout(() => client.resume(), opts.rttMs));

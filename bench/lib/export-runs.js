@@ -21,7 +21,8 @@ export function envNumber(name, fallback, o = {}) {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
   const min = o.min ?? 1;
-  if (!Number.isFinite(n) || n < min || ((o.integer ?? true) && !Number.isInteger(n))) throw new Error(`${name}="${v}": expected a ${o.integer === false ? '' : 'whole '}number >= ${min}`);
+  if (!Number.isFinite(n) || n < min || ((o.integer ?? true) && !Number.isInteger(n)))
+    throw new Error(`${name}="${v}": expected a ${o.integer === false ? '' : 'whole '}number >= ${min}`);
   return n;
 }
 
@@ -40,7 +41,8 @@ export function childEnv(home) {
 }
 
 /** @param {string} repoRoot @param {string[]} args @param {object} opts @param {string[]} [nodeArgs] */
-export const kko = (repoRoot, args, opts, nodeArgs = []) => measure(process.execPath, [...nodeArgs, join(repoRoot, 'bin', 'kko.js'), ...args], opts);
+export const kko = (repoRoot, args, opts, nodeArgs = []) =>
+  measure(process.execPath, [...nodeArgs, join(repoRoot, 'bin', 'kko.js'), ...args], opts);
 
 /** Registry CPU seconds used while `fn` ran (undefined off Linux). @template T @param {number} pid @param {() => Promise<T>} fn */
 export async function withRegistryCpu(pid, fn) {
@@ -55,13 +57,21 @@ export async function withRegistryCpu(pid, fn) {
  * @param {RunContext} ctx @param {string} mirrors the mirror config file (relative to work) @param {string} host
  */
 export async function checkPlan(ctx, mirrors, host) {
-  const r = await kko(ctx.repoRoot, ['artifact', 'export', '-m', 'manifest.yaml', '--mirror-config', mirrors, '--dry-run', '--json'], { cwd: ctx.work, env: ctx.env });
+  const r = await kko(
+    ctx.repoRoot,
+    ['artifact', 'export', '-m', 'manifest.yaml', '--mirror-config', mirrors, '--dry-run', '--json'],
+    { cwd: ctx.work, env: ctx.env },
+  );
   if (r.code !== 0) throw new Error(`kko --dry-run failed (${r.code}): ${r.stderr.trim()}`);
   const plan = JSON.parse(r.stdout);
   const images = /** @type {Array<{ refName: string, sources: Array<{ registry: string }> }>} */ (plan.images);
-  if (images.length !== IMAGES.length * ARCHES.length) throw new Error(`kko plans ${images.length} image × arch, expected ${IMAGES.length * ARCHES.length}`);
+  if (images.length !== IMAGES.length * ARCHES.length)
+    throw new Error(`kko plans ${images.length} image × arch, expected ${IMAGES.length * ARCHES.length}`);
   const off = images.filter((i) => i.sources.length === 0 || i.sources.some((s) => s.registry !== host));
-  if (off.length > 0) throw new Error(`kko would contact something other than ${host} for ${off.map((i) => i.refName).join(', ')}; refusing to run`);
+  if (off.length > 0)
+    throw new Error(
+      `kko would contact something other than ${host} for ${off.map((i) => i.refName).join(', ')}; refusing to run`,
+    );
 }
 
 /**
@@ -72,7 +82,21 @@ export async function runKko(ctx, mirrors, name) {
   const dir = join(ctx.work, name);
   await mkdir(dir);
   const out = join(dir, 'artifact.tar');
-  const args = ['artifact', 'export', '-m', 'manifest.yaml', '--mirror-config', mirrors, '-o', out, '--cache', join(dir, 'cache'), '--compress', ctx.compress, '--json'];
+  const args = [
+    'artifact',
+    'export',
+    '-m',
+    'manifest.yaml',
+    '--mirror-config',
+    mirrors,
+    '-o',
+    out,
+    '--cache',
+    join(dir, 'cache'),
+    '--compress',
+    ctx.compress,
+    '--json',
+  ];
   if (ctx.concurrency) args.push('--concurrency', String(ctx.concurrency));
   /** @type {Record<string, number>} first arrival (ms since spawn) of each event type; last for image-done */
   const at = {};
@@ -92,9 +116,11 @@ export async function runKko(ctx, mirrors, name) {
     last[e.type] = e;
   };
   const r = await kko(ctx.repoRoot, args, { cwd: ctx.work, env: ctx.env, onLine }, nodeArgs);
-  if (r.code !== 0) throw new Error(`kko artifact export exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-3000)}`);
+  if (r.code !== 0)
+    throw new Error(`kko artifact export exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-3000)}`);
   const done = last.done;
-  if (!done || done.failed !== 0 || done.images !== IMAGES.length * ARCHES.length) throw new Error(`kko: unexpected done event ${JSON.stringify(done)}`);
+  if (!done || done.failed !== 0 || done.images !== IMAGES.length * ARCHES.length)
+    throw new Error(`kko: unexpected done event ${JSON.stringify(done)}`);
   const outputBytes = (await stat(out)).size;
   const ms = r.seconds * 1000;
   const phases = {
@@ -105,7 +131,15 @@ export async function runKko(ctx, mirrors, name) {
     exit: ms - (at.done ?? ms),
   };
   await rm(dir, { recursive: true, force: true });
-  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB, fetchedBytes: done.fetchedBytes, outputBytes, phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, v / 1000])), progressEvents };
+  return {
+    seconds: r.seconds,
+    cpuSeconds: r.cpuSeconds,
+    maxRssKiB: r.maxRssKiB,
+    fetchedBytes: done.fetchedBytes,
+    outputBytes,
+    phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, v / 1000])),
+    progressEvents,
+  };
 }
 
 /**
@@ -124,8 +158,23 @@ export async function runSkopeo(ctx, host, name, withTar) {
     for (const arch of ARCHES) {
       const src = `docker://${host}/${img.repo}:${img.tag}`;
       const dst = `oci:${layout}:docker.io/${img.repo}:${img.tag}-${arch}`;
-      const r = await measure(SKOPEO, ['--policy', join(ctx.work, 'policy.json'), 'copy', '--quiet', '--src-tls-verify=false', '--override-arch', arch, src, dst], { cwd: ctx.work, env: ctx.env });
-      if (r.code !== 0) throw new Error(`skopeo copy ${src} (${arch}) exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
+      const r = await measure(
+        SKOPEO,
+        [
+          '--policy',
+          join(ctx.work, 'policy.json'),
+          'copy',
+          '--quiet',
+          '--src-tls-verify=false',
+          '--override-arch',
+          arch,
+          src,
+          dst,
+        ],
+        { cwd: ctx.work, env: ctx.env },
+      );
+      if (r.code !== 0)
+        throw new Error(`skopeo copy ${src} (${arch}) exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
       perCopy.push(r.seconds);
       cpuSeconds += r.cpuSeconds ?? NaN;
       maxRssKiB = Math.max(maxRssKiB, r.maxRssKiB ?? 0);
@@ -135,9 +184,14 @@ export async function runSkopeo(ctx, host, name, withTar) {
   // bookkeeping between copies is not charged to skopeo.
   const seconds = perCopy.reduce((a, b) => a + b, 0);
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
-  if (index.manifests?.length !== IMAGES.length * ARCHES.length) throw new Error(`skopeo layout has ${index.manifests?.length} refs, expected ${IMAGES.length * ARCHES.length}`);
+  if (index.manifests?.length !== IMAGES.length * ARCHES.length)
+    throw new Error(`skopeo layout has ${index.manifests?.length} refs, expected ${IMAGES.length * ARCHES.length}`);
   const fetched = await duBytes(join(layout, 'blobs'));
-  const tar = withTar ? await run('tar', [ctx.compress === 'gzip' ? 'czf' : 'cf', join(dir, 'images.tar'), '-C', dir, 'images'], { env: ctx.env }) : undefined;
+  const tar = withTar
+    ? await run('tar', [ctx.compress === 'gzip' ? 'czf' : 'cf', join(dir, 'images.tar'), '-C', dir, 'images'], {
+        env: ctx.env,
+      })
+    : undefined;
   await rm(dir, { recursive: true, force: true });
   return {
     seconds,

@@ -105,7 +105,8 @@ function jsonBlob(doc, mediaType) {
 }
 
 /** @param {string} arch */
-const platformOf = (arch) => (arch === 'arm64' ? { architecture: 'arm64', os: 'linux', variant: 'v8' } : { architecture: arch, os: 'linux' });
+const platformOf = (arch) =>
+  arch === 'arm64' ? { architecture: 'arm64', os: 'linux', variant: 'v8' } : { architecture: arch, os: 'linux' };
 
 /** @param {number} mib */
 export function fixtureDir(mib) {
@@ -134,7 +135,8 @@ async function hashFile(path) {
  */
 async function build(distDir, root, mib, log) {
   const { RegistryClient } = await import(join(distDir, 'registry', 'index.js'));
-  const totalWeight = ARCHES.length * (Object.values(BASES).reduce((a, b) => a + b, 0) + IMAGES.reduce((a, i) => a + i.own, 0));
+  const totalWeight =
+    ARCHES.length * (Object.values(BASES).reduce((a, b) => a + b, 0) + IMAGES.reduce((a, i) => a + i.own, 0));
   const perWeight = (mib * MiB) / totalWeight;
   const reg = await startRegistry({ root });
   const client = new RegistryClient(reg.host, { plainHTTP: true });
@@ -162,7 +164,13 @@ async function build(distDir, root, mib, log) {
       await client.putManifest(repo, ref, m.bytes, m.mediaType);
     };
     /** @type {FixtureImage[]} */
-    const images = IMAGES.map((i) => ({ repo: i.repo, tag: i.tag, mediaType: i.format === 'oci' ? MT.ociIndex : MT.dockerList, digest: '', children: [] }));
+    const images = IMAGES.map((i) => ({
+      repo: i.repo,
+      tag: i.tag,
+      mediaType: i.format === 'oci' ? MT.ociIndex : MT.dockerList,
+      digest: '',
+      children: [],
+    }));
     /** @type {Array<Array<{ mediaType: string, digest: string, size: number, platform: object }>>} */
     const childDescs = IMAGES.map(() => []);
     // One worker per arch: while one generates a layer (CPU, this thread) the other's upload is in flight.
@@ -177,7 +185,11 @@ async function build(distDir, root, mib, log) {
           for (const b of img.bases) {
             let base = bases.get(`${b}/${layerType}`);
             if (!base) {
-              base = buildLayer(`kko-bench/${FIXTURE_VERSION}/${arch}/base-${b}`, Math.round(BASES[b] * perWeight), layerType);
+              base = buildLayer(
+                `kko-bench/${FIXTURE_VERSION}/${arch}/base-${b}`,
+                Math.round(BASES[b] * perWeight),
+                layerType,
+              );
               bases.set(`${b}/${layerType}`, base);
               layerBytes += base.size;
             }
@@ -185,7 +197,11 @@ async function build(distDir, root, mib, log) {
           }
           const split = img.own < 1 ? [1] : OWN_SPLIT;
           for (const [k, frac] of split.entries()) {
-            const l = buildLayer(`kko-bench/${FIXTURE_VERSION}/${arch}/${img.repo}/${k}`, Math.max(512, Math.round(img.own * frac * perWeight)), layerType);
+            const l = buildLayer(
+              `kko-bench/${FIXTURE_VERSION}/${arch}/${img.repo}/${k}`,
+              Math.max(512, Math.round(img.own * frac * perWeight)),
+              layerType,
+            );
             layerBytes += l.size;
             layers.push(l);
           }
@@ -213,7 +229,12 @@ async function build(distDir, root, mib, log) {
           await pushBlob(img.repo, config);
           await pushManifest(img.repo, manifest.digest, manifest);
           /** @type {FixtureImage} */ (images[i]).children.push({ arch, digest: manifest.digest });
-          /** @type {Array<object>} */ (childDescs[i]).push({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform });
+          /** @type {Array<object>} */ (childDescs[i]).push({
+            mediaType: manifest.mediaType,
+            digest: manifest.digest,
+            size: manifest.size,
+            platform,
+          });
         }
         log(`  ${arch}: ${IMAGES.length} images pushed`);
       }),
@@ -222,14 +243,24 @@ async function build(distDir, root, mib, log) {
       const fi = /** @type {FixtureImage} */ (images[i]);
       // Index entries in a fixed arch order, whichever worker finished first.
       const archOrder = (/** @type {string} */ a) => ARCHES.indexOf(/** @type {'amd64'} */ (a));
-      const manifests = /** @type {Array<{ platform: { architecture: string } }>} */ (childDescs[i]).sort((a, b) => archOrder(a.platform.architecture) - archOrder(b.platform.architecture));
+      const manifests = /** @type {Array<{ platform: { architecture: string } }>} */ (childDescs[i]).sort(
+        (a, b) => archOrder(a.platform.architecture) - archOrder(b.platform.architecture),
+      );
       fi.children.sort((a, b) => archOrder(a.arch) - archOrder(b.arch));
       const index = jsonBlob({ schemaVersion: 2, mediaType: fi.mediaType, manifests }, fi.mediaType);
       await pushManifest(img.repo, img.tag, index);
       fi.digest = index.digest;
     }
     const list = [...blobs.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1));
-    return { version: FIXTURE_VERSION, mib, uniqueBytes: list.reduce((n, b) => n + b.size, 0), layerBytes, images, blobs: list, repoBlobs };
+    return {
+      version: FIXTURE_VERSION,
+      mib,
+      uniqueBytes: list.reduce((n, b) => n + b.size, 0),
+      layerBytes,
+      images,
+      blobs: list,
+      repoBlobs,
+    };
   } finally {
     await client.close();
     await reg.stop();
@@ -248,7 +279,19 @@ async function verifyStorage(root, spec) {
     if ((await hashFile(path)) !== b.digest) return `blob ${b.digest} does not hash to its digest`;
   }
   for (const img of spec.images) {
-    const link = join(root, 'docker', 'registry', 'v2', 'repositories', img.repo, '_manifests', 'tags', img.tag, 'current', 'link');
+    const link = join(
+      root,
+      'docker',
+      'registry',
+      'v2',
+      'repositories',
+      img.repo,
+      '_manifests',
+      'tags',
+      img.tag,
+      'current',
+      'link',
+    );
     const got = await readFile(link, 'utf8').catch(() => '');
     if (got.trim() !== img.digest) return `tag ${img.repo}:${img.tag} does not point at ${img.digest}`;
   }
@@ -265,7 +308,10 @@ export async function verifyServed(distDir, host, spec) {
   try {
     for (const img of spec.images) {
       const d = await client.headManifest(img.repo, img.tag);
-      if (d?.digest !== img.digest) throw new Error(`fixture registry: ${img.repo}:${img.tag} is ${d?.digest ?? 'missing'}, expected ${img.digest}`);
+      if (d?.digest !== img.digest)
+        throw new Error(
+          `fixture registry: ${img.repo}:${img.tag} is ${d?.digest ?? 'missing'}, expected ${img.digest}`,
+        );
     }
     for (const [repo, digests] of Object.entries(spec.repoBlobs)) {
       for (const digest of new Set(digests)) {
@@ -290,8 +336,14 @@ export async function ensureFixture(opts) {
   if (!opts.rebuild && existsSync(specPath)) {
     const t0 = performance.now();
     /** @type {FixtureSpec | undefined} */
-    const spec = await readFile(specPath, 'utf8').then((s) => JSON.parse(s), () => undefined);
-    const why = spec?.version !== FIXTURE_VERSION || spec.mib !== opts.mib ? 'fixture.json is from another version' : await verifyStorage(root, spec);
+    const spec = await readFile(specPath, 'utf8').then(
+      (s) => JSON.parse(s),
+      () => undefined,
+    );
+    const why =
+      spec?.version !== FIXTURE_VERSION || spec.mib !== opts.mib
+        ? 'fixture.json is from another version'
+        : await verifyStorage(root, spec);
     const verifySeconds = (performance.now() - t0) / 1000;
     if (!why && spec) return { dir, root, spec, built: false, buildSeconds: 0, verifySeconds };
     note = `cached fixture at ${dir} rejected (${why}); rebuilding`;
@@ -318,5 +370,13 @@ export async function ensureFixture(opts) {
   const t1Root = join(published, 'registry');
   const why = await verifyStorage(t1Root, spec);
   if (why) throw new Error(`fixture just built does not verify (${why}): does ${opts.distDir} match this bench?`);
-  return { dir: published, root: t1Root, spec, built: true, buildSeconds, verifySeconds: (performance.now() - t1) / 1000, ...(note ? { note } : {}) };
+  return {
+    dir: published,
+    root: t1Root,
+    spec,
+    built: true,
+    buildSeconds,
+    verifySeconds: (performance.now() - t1) / 1000,
+    ...(note ? { note } : {}),
+  };
 }

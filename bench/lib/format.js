@@ -25,7 +25,8 @@ export function loadLine() {
 export function table(head, rows) {
   const all = [head, ...rows];
   const widths = head.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  const line = (/** @type {string[]} */ r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
+  const line = (/** @type {string[]} */ r) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

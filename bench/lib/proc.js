@@ -61,7 +61,12 @@ export async function measure(cmd, args, opts = {}) {
   const [file, argv] = useTime ? [GNU_TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args]] : [cmd, args];
   try {
     const started = process.hrtime.bigint();
-    const child = spawn(file, argv, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(file, argv, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const pid = /** @type {number} */ (child.pid);
     const killGroup = () => {
       try {
@@ -122,7 +127,8 @@ export async function measure(cmd, args, opts = {}) {
  */
 export async function run(cmd, args, opts = {}) {
   const r = await measure(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-2000)}`);
   return r;
 }
 

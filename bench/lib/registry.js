@@ -56,7 +56,9 @@ function probe(url) {
  */
 export async function startRegistry(opts) {
   if (!existsSync(REGISTRY_BIN)) {
-    throw new Error(`${REGISTRY_BIN} not found: install Debian's docker-registry (apt-get install docker-registry) or set KKO_BENCH_REGISTRY_BIN`);
+    throw new Error(
+      `${REGISTRY_BIN} not found: install Debian's docker-registry (apt-get install docker-registry) or set KKO_BENCH_REGISTRY_BIN`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'kko-bench-reg-'));
   const removeDir = onCleanup(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));

@@ -12,7 +12,9 @@ function sha256Hex(data: Buffer): string {
 
 // The text of kko/SHA256SUMS ("<hex>  <path>" per line, sha256sum -c compatible, sorted by path) for path → hex.
 export function formatChecksums(rows: Iterable<readonly [string, string]>): Buffer {
-  const lines = [...rows].map(([name, hex]) => `${hex}  ${name}`).sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : a.slice(66) > b.slice(66) ? 1 : 0));
+  const lines = [...rows]
+    .map(([name, hex]) => `${hex}  ${name}`)
+    .sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : a.slice(66) > b.slice(66) ? 1 : 0));
   return Buffer.from(`${lines.join('\n')}\n`);
 }
 
@@ -33,7 +35,11 @@ export function parseChecksums(text: string): Map<string, string> {
     if (line === '') return;
     const m = /^([a-f0-9]{64}) [ *](.+)$/.exec(line);
     if (!m) throw new KkoError('UNSAFE_ARCHIVE', `${SUMS_NAME} line ${i + 1}: not "<sha256>  <path>"`);
-    if (out.has(m[2] as string)) throw new KkoError('UNSAFE_ARCHIVE', `${SUMS_NAME} line ${i + 1}: ${JSON.stringify(m[2])} is listed twice (sha256sum -c checks both lines)`);
+    if (out.has(m[2] as string))
+      throw new KkoError(
+        'UNSAFE_ARCHIVE',
+        `${SUMS_NAME} line ${i + 1}: ${JSON.stringify(m[2])} is listed twice (sha256sum -c checks both lines)`,
+      );
     out.set(m[2] as string, m[1] as string);
   });
   return out;

@@ -29,9 +29,11 @@ function zstdCli(args: string[], input: Buffer): Buffer {
 async function inflate(data: Buffer, step = 65536): Promise<Buffer> {
   const { transform } = decompressorFor(data.subarray(0, 4));
   const chunks: Buffer[] = [];
-  const source = Readable.from((function* () {
-    for (let off = 0; off < data.length; off += step) yield data.subarray(off, off + step);
-  })());
+  const source = Readable.from(
+    (function* () {
+      for (let off = 0; off < data.length; off += step) yield data.subarray(off, off + step);
+    })(),
+  );
   await pipeline(source, transform, async (src: AsyncIterable<Buffer>) => {
     for await (const c of src) chunks.push(c);
   });
@@ -45,10 +47,40 @@ const RAW = 128 * 1024;
 const cases: [string, Part[]][] = [
   ['zero bytes total', []],
   ['store only', [[rnd.subarray(0, 1000), true]]],
-  ['compress only, over one 4 MiB frame', [[text, false], [text, false]]],
-  ['raw run of exactly 128 KiB', [[text.subarray(0, 10), false], [rnd.subarray(0, RAW), true], [text.subarray(0, 10), false]]],
-  ['raw run of 128 KiB + 1 in odd chunks', [[rnd.subarray(0, 1), true], [rnd.subarray(1, 99_999), true], [rnd.subarray(99_999, RAW + 1), true]]],
-  ['empty chunks and alternation', [[Buffer.alloc(0), true], [rnd.subarray(0, 3), true], [Buffer.alloc(0), false], [text.subarray(0, 3), false], [rnd.subarray(3, 300_000), true], [Buffer.alloc(1024), false]]],
+  [
+    'compress only, over one 4 MiB frame',
+    [
+      [text, false],
+      [text, false],
+    ],
+  ],
+  [
+    'raw run of exactly 128 KiB',
+    [
+      [text.subarray(0, 10), false],
+      [rnd.subarray(0, RAW), true],
+      [text.subarray(0, 10), false],
+    ],
+  ],
+  [
+    'raw run of 128 KiB + 1 in odd chunks',
+    [
+      [rnd.subarray(0, 1), true],
+      [rnd.subarray(1, 99_999), true],
+      [rnd.subarray(99_999, RAW + 1), true],
+    ],
+  ],
+  [
+    'empty chunks and alternation',
+    [
+      [Buffer.alloc(0), true],
+      [rnd.subarray(0, 3), true],
+      [Buffer.alloc(0), false],
+      [text.subarray(0, 3), false],
+      [rnd.subarray(3, 300_000), true],
+      [Buffer.alloc(1024), false],
+    ],
+  ],
 ];
 
 describe('ZstdSink', () => {
@@ -61,7 +93,10 @@ describe('ZstdSink', () => {
   });
 
   it('stores `store` bytes as raw blocks and compresses the rest; same input, same bytes', async () => {
-    const parts: Part[] = [[rnd, true], [text, false]];
+    const parts: Part[] = [
+      [rnd, true],
+      [text, false],
+    ];
     const zst = await zstdOf(parts);
     expect(zst.length).toBeLessThan(rnd.length * 1.001 + text.length / 4);
     expect((await zstdOf(parts)).equals(zst)).toBe(true);
@@ -75,7 +110,10 @@ describe('ZstdSink content checksums', () => {
     const bad = Buffer.from(zst);
     bad[200_000] = (bad[200_000] ?? 0) ^ 0x01;
     expect(spawnSync('zstd', ['-t', '-q'], { input: bad }).status).not.toBe(0);
-    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/) });
+    await expect(inflate(bad)).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/),
+    });
   });
 
   it('compressed frames carry the XXH64 of their content, as `zstd --check` writes it', async () => {
@@ -147,11 +185,16 @@ describe('zstd frames are bounded and checked', () => {
     const cli = spawnSync('zstd', ['-t', '-q'], { input: bomb });
     expect(cli.status).not.toBe(0);
     // Refused from the frame header (the message names the window), so no block was decoded and nothing allocated.
-    await expect(inflate(bomb)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/needs a 2013265920-byte window \(limit 134217728\)/) });
+    await expect(inflate(bomb)).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/needs a 2013265920-byte window \(limit 134217728\)/),
+    });
     // Single_Segment with an 8-byte Frame_Content_Size: the window is the content size.
     const fcs = Buffer.alloc(8);
     fcs.writeBigUInt64LE(3n * 1024n ** 3n);
-    await expect(inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xe0]), fcs, rleBlocks(1)]))).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+    await expect(
+      inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xe0]), fcs, rleBlocks(1)])),
+    ).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
   });
 
   it('reads a frame with a window of exactly 128 MiB', async () => {
@@ -165,21 +208,35 @@ describe('zstd frames are bounded and checked', () => {
     for (let i = 0; i < 2000; i++) tiny.writeUIntLE((1 << 3) | (1 << 1) | (i === 1999 ? 1 : 0), 4 * i, 3);
     // "Quickly" as work, not as time (a loaded CI machine makes wall-clock bounds flaky): refused about halfway
     // through the 2,000 blocks, where the old decoder moved the whole window for every one of them.
-    const err = await inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]), tiny])).then(() => undefined, (e: unknown) => e);
+    const err = await inflate(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]), tiny])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({
       code: 'UNSAFE_ARCHIVE',
-      message: expect.stringMatching(/zstd frame 1 at compressed byte 0: its 134217728-byte window and small blocks \(\d+ so far\) would make the decoder move more than 256 bytes per byte out and 65536 per byte in/),
+      message: expect.stringMatching(
+        /zstd frame 1 at compressed byte 0: its 134217728-byte window and small blocks \(\d+ so far\) would make the decoder move more than 256 bytes per byte out and 65536 per byte in/,
+      ),
     });
     const blocksSeen = Number(/\((\d+) so far\)/.exec((err as Error).message)?.[1]);
     expect(blocksSeen).toBeGreaterThan(0);
     expect(blocksSeen).toBeLessThan(2000);
     // What `zstd -19` writes stays within the budget, even split into small blocks on repetitive text.
-    expect((await inflate(zstdCli(['-q', '-c', '-19'], Buffer.concat([text, text, text])))).equals(Buffer.concat([text, text, text]))).toBe(true);
+    expect(
+      (await inflate(zstdCli(['-q', '-c', '-19'], Buffer.concat([text, text, text])))).equals(
+        Buffer.concat([text, text, text]),
+      ),
+    ).toBe(true);
   });
 
   it('bounds the output per compressed byte: 4-byte RLE blocks of 128 KiB each are refused past 1032:1 (#7 review)', async () => {
     const rle = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]); // 128 KiB window, then 9,000 RLE blocks: 36 KB → 1.2 GB
-    await expect(inflate(Buffer.concat([rle, rleBlocks(9000)]))).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: \d+ bytes out of \d+ compressed bytes \(more than 1032:1\)/) });
+    await expect(inflate(Buffer.concat([rle, rleBlocks(9000)]))).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(
+        /zstd frame 1 at compressed byte 0: \d+ bytes out of \d+ compressed bytes \(more than 1032:1\)/,
+      ),
+    });
   });
 
   it('a stream that opens with a skippable frame is zstd, as for `zstd -d` and `tar --zstd` (#7 review)', async () => {
@@ -196,7 +253,10 @@ describe('zstd frames are bounded and checked', () => {
     const bad = Buffer.from(zst);
     bad[150_000] = (bad[150_000] ?? 0) ^ 0x01;
     expect(spawnSync('zstd', ['-t', '-q'], { input: bad }).status).not.toBe(0);
-    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/) });
+    await expect(inflate(bad)).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/zstd frame 1 at compressed byte 0: content checksum mismatch/),
+    });
   });
 
   it('checks every frame of a multi-frame file, skippable frames included', async () => {
@@ -208,10 +268,14 @@ describe('zstd frames are bounded and checked', () => {
     const empty = zstdCli(['-q', '-c', '--check'], Buffer.alloc(0));
     const multi = Buffer.concat([fa, skippable, empty, fb, await zstdOf([[rnd.subarray(0, 5000), true]])]);
     expect(zstdCli(['-dc'], multi).equals(Buffer.concat([a, b, rnd.subarray(0, 5000)]))).toBe(true);
-    for (const step of [7, 4096, 1 << 20]) expect((await inflate(multi, step)).equals(Buffer.concat([a, b, rnd.subarray(0, 5000)]))).toBe(true);
+    for (const step of [7, 4096, 1 << 20])
+      expect((await inflate(multi, step)).equals(Buffer.concat([a, b, rnd.subarray(0, 5000)]))).toBe(true);
     const bad = Buffer.from(multi);
     const at = fa.length + skippable.length + empty.length + fb.length - 2; // inside frame 3's checksum
     bad[at] = (bad[at] ?? 0) ^ 0xff;
-    await expect(inflate(bad)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', message: expect.stringMatching(/zstd frame 3 at compressed byte \d+: content checksum mismatch/) });
+    await expect(inflate(bad)).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/zstd frame 3 at compressed byte \d+: content checksum mismatch/),
+    });
   });
 });

@@ -42,17 +42,24 @@ export function loadZstdCompress(): Promise<ZstdCompress> {
 
 // Load the codec for `compress` (zstd lazily) and return the factory of its sink; a codec that cannot be loaded fails
 // here, before any output exists.
-export async function prepareSink(compress: Compression, opts: SinkOptions = {}): Promise<(out: Writable) => ArchiveSink> {
+export async function prepareSink(
+  compress: Compression,
+  opts: SinkOptions = {},
+): Promise<(out: Writable) => ArchiveSink> {
   if (compress === 'gzip') return (out) => new GzipSink(out, opts.level === undefined ? {} : { level: opts.level });
   if (compress === 'none') return (out) => new PlainSink(out);
   let codec: ZstdCompress;
   try {
     codec = await (opts.loadZstd ?? loadZstdCompress)();
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `--compress zstd: the zstd library could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      hint: 'use --compress gzip (what kk reads), or reinstall kko with its dependencies',
-    });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `--compress zstd: the zstd library could not be loaded: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+        hint: 'use --compress gzip (what kk reads), or reinstall kko with its dependencies',
+      },
+    );
   }
   const level = opts.level ?? 3;
   return (out) => new ZstdSink(out, codec, level);
@@ -175,7 +182,10 @@ class ZstdDecompress extends Transform {
     try {
       mod = await import('fzstd');
     } catch (err) {
-      throw new KkoError('INVALID_INPUT', 'reading archive: the zstd decoder (fzstd) could not be loaded', { cause: err, hint: 'decompress it first: zstd -d ART' });
+      throw new KkoError('INVALID_INPUT', 'reading archive: the zstd decoder (fzstd) could not be loaded', {
+        cause: err,
+        hint: 'decompress it first: zstd -d ART',
+      });
     }
     this.#decoder = new mod.Decompress((data, final) => {
       if (!final) this.#frames.block(data); // one call per block; `final` marks the end of an empty stream
@@ -197,7 +207,11 @@ class ZstdDecompress extends Transform {
         if (last) this.#frames.finish();
       } catch (err) {
         if (isKkoError(err)) throw err;
-        throw new KkoError('UNSAFE_ARCHIVE', `reading archive: corrupt or truncated zstd data (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+        throw new KkoError(
+          'UNSAFE_ARCHIVE',
+          `reading archive: corrupt or truncated zstd data (${err instanceof Error ? err.message : String(err)})`,
+          { cause: err },
+        );
       }
       if (this.#full) await new Promise<void>((resolve) => (this.#wake = resolve));
       this.#full = false;
@@ -207,7 +221,8 @@ class ZstdDecompress extends Transform {
   #run(chunk: Buffer, final: boolean, callback: TransformCallback): void {
     this.#feed(chunk, final).then(
       () => callback(),
-      (err: unknown) => callback(isKkoError(err) ? err : new KkoError('INTERNAL', `reading archive: ${String(err)}`, { cause: err })),
+      (err: unknown) =>
+        callback(isKkoError(err) ? err : new KkoError('INTERNAL', `reading archive: ${String(err)}`, { cause: err })),
     );
   }
 
@@ -235,8 +250,13 @@ function isSkippableMagic(b: Buffer): boolean {
 
 // The decompressor for a stream whose first bytes are `firstBytes` (at least 4): gunzip for gzip (1f 8b), a zstd
 // decoder for zstd (28 b5 2f fd, or a skippable frame), else a pass-through. The caller writes the whole stream, first bytes included.
-export function decompressorFor(firstBytes: Buffer, trace?: DecoderTrace): { compression: Compression; transform: Transform } {
-  if (firstBytes[0] === 0x1f && firstBytes[1] === 0x8b) return { compression: 'gzip', transform: createGunzip({ chunkSize: 64 * 1024 }) };
-  if (firstBytes.length >= 4 && (firstBytes.subarray(0, 4).equals(ZSTD_MAGIC) || isSkippableMagic(firstBytes))) return { compression: 'zstd', transform: new ZstdDecompress(trace) };
+export function decompressorFor(
+  firstBytes: Buffer,
+  trace?: DecoderTrace,
+): { compression: Compression; transform: Transform } {
+  if (firstBytes[0] === 0x1f && firstBytes[1] === 0x8b)
+    return { compression: 'gzip', transform: createGunzip({ chunkSize: 64 * 1024 }) };
+  if (firstBytes.length >= 4 && (firstBytes.subarray(0, 4).equals(ZSTD_MAGIC) || isSkippableMagic(firstBytes)))
+    return { compression: 'zstd', transform: new ZstdDecompress(trace) };
   return { compression: 'none', transform: new PassThrough() };
 }

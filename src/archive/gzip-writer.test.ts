@@ -30,7 +30,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const text = (n: number): Buffer => {
   const parts: string[] = [];
   for (let i = 0, len = 0; len < n; i++) {
-    const line = `{"layer":${i},"digest":"sha256:${(i * 2654435761 % 4294967296).toString(16)}","size":${i * 31}}\n`;
+    const line = `{"layer":${i},"digest":"sha256:${((i * 2654435761) % 4294967296).toString(16)}","size":${i * 31}}\n`;
     parts.push(line);
     len += line.length;
   }
@@ -41,19 +41,82 @@ const words = text(3_500_000);
 
 const cases: [string, Part[]][] = [
   ['zero bytes total', []],
-  ['only empty chunks', [[Buffer.alloc(0), true], [Buffer.alloc(0), false], [Buffer.alloc(0), true]]],
+  [
+    'only empty chunks',
+    [
+      [Buffer.alloc(0), true],
+      [Buffer.alloc(0), false],
+      [Buffer.alloc(0), true],
+    ],
+  ],
   ['store only, small', [[rnd.subarray(0, 10), true]]],
   ['deflate only, small', [[words.subarray(0, 1000), false]]],
-  ['stored run of exactly 65535 bytes', [[words.subarray(0, 100), false], [rnd.subarray(0, 65535), true], [words.subarray(0, 100), false]]],
-  ['stored run of exactly 65536 bytes', [[rnd.subarray(0, 65536), true], [words.subarray(0, 10), false]]],
-  ['stored run of 65535 split 65534 + 1', [[rnd.subarray(0, 65534), true], [rnd.subarray(65534, 65535), true]]],
-  ['stored run of 131071 in odd chunks', [[rnd.subarray(0, 1), true], [rnd.subarray(1, 70000), true], [rnd.subarray(70000, 131071), true]]],
-  ['empty chunks at every boundary', [[Buffer.alloc(0), false], [rnd.subarray(0, 5), true], [Buffer.alloc(0), false], [Buffer.alloc(0), true], [words.subarray(0, 7), false], [Buffer.alloc(0), true]]],
+  [
+    'stored run of exactly 65535 bytes',
+    [
+      [words.subarray(0, 100), false],
+      [rnd.subarray(0, 65535), true],
+      [words.subarray(0, 100), false],
+    ],
+  ],
+  [
+    'stored run of exactly 65536 bytes',
+    [
+      [rnd.subarray(0, 65536), true],
+      [words.subarray(0, 10), false],
+    ],
+  ],
+  [
+    'stored run of 65535 split 65534 + 1',
+    [
+      [rnd.subarray(0, 65534), true],
+      [rnd.subarray(65534, 65535), true],
+    ],
+  ],
+  [
+    'stored run of 131071 in odd chunks',
+    [
+      [rnd.subarray(0, 1), true],
+      [rnd.subarray(1, 70000), true],
+      [rnd.subarray(70000, 131071), true],
+    ],
+  ],
+  [
+    'empty chunks at every boundary',
+    [
+      [Buffer.alloc(0), false],
+      [rnd.subarray(0, 5), true],
+      [Buffer.alloc(0), false],
+      [Buffer.alloc(0), true],
+      [words.subarray(0, 7), false],
+      [Buffer.alloc(0), true],
+    ],
+  ],
   ['one-byte alternation', Array.from({ length: 200 }, (_, i): Part => [rnd.subarray(i, i + 1), i % 2 === 0])],
   ['deflate run over several batches (dictionary, in flight)', [[words, false]]],
-  ['deflate run in small chunks', Array.from({ length: 300 }, (_, i): Part => [words.subarray(i * 10_000, (i + 1) * 10_000), false])],
-  ['store, deflate, store, deflate', [[rnd, true], [words.subarray(0, 2_000_000), false], [rnd.subarray(5), true], [words.subarray(0, 512), false]]],
-  ['tar-like: header, stored layer, padding', [[Buffer.alloc(512, 1), false], [rnd.subarray(0, 200_001), true], [Buffer.alloc(511), false], [Buffer.alloc(512, 2), false], [Buffer.alloc(1024), false]]],
+  [
+    'deflate run in small chunks',
+    Array.from({ length: 300 }, (_, i): Part => [words.subarray(i * 10_000, (i + 1) * 10_000), false]),
+  ],
+  [
+    'store, deflate, store, deflate',
+    [
+      [rnd, true],
+      [words.subarray(0, 2_000_000), false],
+      [rnd.subarray(5), true],
+      [words.subarray(0, 512), false],
+    ],
+  ],
+  [
+    'tar-like: header, stored layer, padding',
+    [
+      [Buffer.alloc(512, 1), false],
+      [rnd.subarray(0, 200_001), true],
+      [Buffer.alloc(511), false],
+      [Buffer.alloc(512, 2), false],
+      [Buffer.alloc(1024), false],
+    ],
+  ],
 ];
 
 describe('GzipSink', () => {
@@ -74,9 +137,14 @@ describe('GzipSink', () => {
   });
 
   it('is deterministic: same bytes for the same input, however it is chunked', async () => {
-    const whole: Part[] = [[words.subarray(0, 2_500_000), false], [rnd, true], [words.subarray(0, 3000), false]];
+    const whole: Part[] = [
+      [words.subarray(0, 2_500_000), false],
+      [rnd, true],
+      [words.subarray(0, 3000), false],
+    ];
     const split: Part[] = [];
-    for (const [d, s] of whole) for (let off = 0; off < d.length; off += 77_777) split.push([d.subarray(off, off + 77_777), s]);
+    for (const [d, s] of whole)
+      for (let off = 0; off < d.length; off += 77_777) split.push([d.subarray(off, off + 77_777), s]);
     const a = await gzipOf(whole);
     expect((await gzipOf(whole)).equals(a)).toBe(true);
     expect((await gzipOf(split)).equals(a)).toBe(true);
@@ -98,17 +166,21 @@ describe('GzipSink', () => {
   });
 
   it('rejects a level outside 1..9 with INVALID_INPUT', () => {
-    expect(() => new GzipSink(new PassThrough(), { level: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => new GzipSink(new PassThrough(), { level: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT' }),
+    );
   });
 
   it('rejects writes once the output stream fails', async () => {
     const broken = new Writable({ write: (_c, _e, cb) => cb(new Error('disk full')) });
     broken.on('error', () => undefined);
     const sink = new GzipSink(broken);
-    await expect((async () => {
-      for (let i = 0; i < 10; i++) await sink.write(rnd, true);
-      await sink.end();
-    })()).rejects.toThrow(/disk full/);
+    await expect(
+      (async () => {
+        for (let i = 0; i < 10; i++) await sink.write(rnd, true);
+        await sink.end();
+      })(),
+    ).rejects.toThrow(/disk full/);
   });
 });
 

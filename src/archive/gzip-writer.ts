@@ -24,7 +24,8 @@ const IN_FLIGHT = 2; // deflate batches compressing at once in the libuv pool (2
 export type GzipSinkOptions = { level?: number };
 
 // CRC-32 (ISO 3309, the gzip polynomial): zlib.crc32 where Node has it (20.15+), else a table.
-export const crc32: (data: Buffer, value: number) => number = typeof zlib.crc32 === 'function' ? zlib.crc32 : tableCrc32;
+export const crc32: (data: Buffer, value: number) => number =
+  typeof zlib.crc32 === 'function' ? zlib.crc32 : tableCrc32;
 
 let table: Uint32Array | undefined;
 // Byte-at-a-time CRC-32 for Node versions without zlib.crc32.
@@ -88,7 +89,9 @@ function storedHeader(len: number): Buffer {
 }
 
 function deflateAsync(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out))),
+  );
 }
 
 // Gzip writer for the archive: stored blocks for `store` bytes, deflate for the rest, one valid gzip member.
@@ -151,8 +154,13 @@ export class GzipSink implements ArchiveSink {
   // Hand the pending deflate input to zlib; keep at most IN_FLIGHT batches compressing, written out in order.
   async #startBatch(parts: Buffer[]): Promise<void> {
     const input = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-    const opts: zlib.ZlibOptions = { level: this.#level, finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(this.#dictionary ? { dictionary: this.#dictionary } : {}) };
-    const job = input.length < SYNC_BELOW ? Promise.resolve(zlib.deflateRawSync(input, opts)) : deflateAsync(input, opts);
+    const opts: zlib.ZlibOptions = {
+      level: this.#level,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      ...(this.#dictionary ? { dictionary: this.#dictionary } : {}),
+    };
+    const job =
+      input.length < SYNC_BELOW ? Promise.resolve(zlib.deflateRawSync(input, opts)) : deflateAsync(input, opts);
     job.catch(() => undefined); // observed when written; never an unhandled rejection if the run is abandoned
     this.#inFlight.push(job);
     this.#dictionary = input.subarray(Math.max(0, input.length - WINDOW));

@@ -46,14 +46,17 @@ export function formatPartsList(parts: readonly PartRecord[]): string {
 
 // The list for `base`, strictly: every line `<64 hex>  <base>.part-NNN` (a `*` binary marker allowed), in order from 000.
 export function parsePartsList(text: string, base: string, listPath: string): PartRecord[] {
-  if (text.length > LIST_MAX_BYTES) throw new KkoError('INVALID_INPUT', `reading ${listPath}: more than ${LIST_MAX_BYTES} bytes; not a parts list`);
+  if (text.length > LIST_MAX_BYTES)
+    throw new KkoError('INVALID_INPUT', `reading ${listPath}: more than ${LIST_MAX_BYTES} bytes; not a parts list`);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   return lines.map((line, i) => {
     const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line.replace(/\r$/, ''));
     const want = partName(basename(base), i);
     if (!m || m[2] !== want) {
-      throw new KkoError('INVALID_INPUT', `reading ${listPath}: line ${i + 1}: expected "<sha256>  ${want}"`, { hint: 'the list is written by `kko artifact export --split-size`; pass the parts without it by removing or fixing it' });
+      throw new KkoError('INVALID_INPUT', `reading ${listPath}: line ${i + 1}: expected "<sha256>  ${want}"`, {
+        hint: 'the list is written by `kko artifact export --split-size`; pass the parts without it by removing or fixing it',
+      });
     }
     return { name: want, sha256: m[1] as string };
   });

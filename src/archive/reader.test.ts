@@ -55,7 +55,12 @@ describe('readArchive: well-formed input', () => {
     ]);
     for (const input of [tar, gzipSync(tar)]) {
       const got = await readAll(input);
-      expect(got.map((g) => [g.name, g.size])).toEqual([['kko/inventory.json', 2], ['a/big', 70_000], [long, 6], [longer, 3]]);
+      expect(got.map((g) => [g.name, g.size])).toEqual([
+        ['kko/inventory.json', 2],
+        ['a/big', 70_000],
+        [long, 6],
+        [longer, 3],
+      ]);
       expect(got[2]?.text).toBe('prefix');
       expect(got[3]?.text).toBe('pax');
     }
@@ -65,8 +70,18 @@ describe('readArchive: well-formed input', () => {
 
   it('accepts GNU long names, ./ prefixes and directory entries (what `tar czf -C dir .` makes)', async () => {
     const name = `images/blobs/sha256/${'a'.repeat(150)}`;
-    const tar = tarOf(raw('./', '', { type: '5', gnu: true }), raw('././LongLink', `${name}\0`, { type: 'L', gnu: true }), raw(name.slice(0, 99), 'L!', { gnu: true }), raw('./kube/', '', { type: '5' }), raw('./kube/x', 'x'));
-    expect((await readAll(tar)).map((g) => [g.name, g.type])).toEqual([[name, 'file'], ['kube', 'directory'], ['kube/x', 'file']]);
+    const tar = tarOf(
+      raw('./', '', { type: '5', gnu: true }),
+      raw('././LongLink', `${name}\0`, { type: 'L', gnu: true }),
+      raw(name.slice(0, 99), 'L!', { gnu: true }),
+      raw('./kube/', '', { type: '5' }),
+      raw('./kube/x', 'x'),
+    );
+    expect((await readAll(tar)).map((g) => [g.name, g.type])).toEqual([
+      [name, 'file'],
+      ['kube', 'directory'],
+      ['kube/x', 'file'],
+    ]);
   });
 
   it('skips bodies the consumer does not read, and refuses a body read after moving on', async () => {
@@ -78,15 +93,32 @@ describe('readArchive: well-formed input', () => {
       bodies.push(e);
     }
     expect(names).toEqual(['a', 'b']);
-    expect(await codeOf((async () => { for await (const _c of bodies[0]!.body); })())).toMatch(/^INTERNAL/);
+    expect(
+      await codeOf(
+        (async () => {
+          for await (const _c of bodies[0]!.body);
+        })(),
+      ),
+    ).toMatch(/^INTERNAL/);
   });
 
   it('allows links that stay inside only when asked to', async () => {
-    const tar = tarOf(raw('d/f', 'x'), raw('d/s', '', { type: '2', linkname: '../d/f' }), raw('d/h', '', { type: '1', linkname: 'd/f' }));
+    const tar = tarOf(
+      raw('d/f', 'x'),
+      raw('d/s', '', { type: '2', linkname: '../d/f' }),
+      raw('d/h', '', { type: '1', linkname: 'd/f' }),
+    );
     expect((await readAll(tar, { links: 'inside' })).map((g) => g.type)).toEqual(['file', 'symlink', 'hardlink']);
     expect(await codeOf(readAll(tar))).toMatch(/^UNSAFE_ARCHIVE: .*symlink "d\/s"/);
-    const escaping = [tarOf(raw('d/s', '', { type: '2', linkname: '../../etc' })), tarOf(raw('d/s', '', { type: '2', linkname: '/etc' })), tarOf(raw('d/h', '', { type: '1', linkname: 'nope' }))];
-    for (const t of escaping) expect(await codeOf(readAll(t, { links: 'inside' }))).toMatch(/^UNSAFE_ARCHIVE: .*(escapes|absolute|not an earlier file)/);
+    const escaping = [
+      tarOf(raw('d/s', '', { type: '2', linkname: '../../etc' })),
+      tarOf(raw('d/s', '', { type: '2', linkname: '/etc' })),
+      tarOf(raw('d/h', '', { type: '1', linkname: 'nope' })),
+    ];
+    for (const t of escaping)
+      expect(await codeOf(readAll(t, { links: 'inside' }))).toMatch(
+        /^UNSAFE_ARCHIVE: .*(escapes|absolute|not an earlier file)/,
+      );
   });
 });
 
@@ -101,14 +133,38 @@ describe('readArchive: hostile input is refused naming the entry', () => {
     ['character device', tarOf(raw('dev/null', '', { type: '3' })), /character device "dev\/null"/],
     ['block device', tarOf(raw('dev/sda', '', { type: '4' })), /block device "dev\/sda"/],
     ['FIFO', tarOf(raw('fifo', '', { type: '6' })), /FIFO "fifo"/],
-    ['duplicate entry', tarOf(raw('kube/v1/amd64/kubeadm', 'a'), raw('kube/v1/amd64/kubeadm', 'b')), /duplicate entry "kube\/v1\/amd64\/kubeadm"/],
-    ['file under a file', tarOf(raw('kube', 'x'), raw('kube/v1', 'y')), /"kube\/v1" \(header at tar byte 1024\): its parent "kube" is a file/],
+    [
+      'duplicate entry',
+      tarOf(raw('kube/v1/amd64/kubeadm', 'a'), raw('kube/v1/amd64/kubeadm', 'b')),
+      /duplicate entry "kube\/v1\/amd64\/kubeadm"/,
+    ],
+    [
+      'file under a file',
+      tarOf(raw('kube', 'x'), raw('kube/v1', 'y')),
+      /"kube\/v1" \(header at tar byte 1024\): its parent "kube" is a file/,
+    ],
     ['file over a directory', tarOf(raw('kube/v1', 'y'), raw('kube', 'x')), /shadows a directory "kube"/],
-    ['bad header checksum', tarOf(raw('images/index.json', '{}', { badSum: true })), /checksum mismatch at entry "images\/index.json"/],
+    [
+      'bad header checksum',
+      tarOf(raw('images/index.json', '{}', { badSum: true })),
+      /checksum mismatch at entry "images\/index.json"/,
+    ],
     ['PAX path with ..', tarOf(pax({ path: 'ok/../../x' }), raw('ok', 'x')), /"ok\/\.\.\/\.\.\/x"/],
-    ['GNU long name absolute', tarOf(raw('././LongLink', '/etc/cron.d/x\0', { type: 'L', gnu: true }), raw('x', 'x', { gnu: true })), /"\/etc\/cron.d\/x"/],
-    ['oversized index.json', tarOf(rawHeader('images/index.json', { size: 17 * 1024 * 1024 })), /"images\/index.json" \(header at tar byte 0\): 17825792 bytes is over/],
-    ['oversized kko/inventory.json via PAX size', tarOf(pax({ size: String(20 * 1024 * 1024) }), rawHeader('kko/inventory.json')), /"kko\/inventory.json"/],
+    [
+      'GNU long name absolute',
+      tarOf(raw('././LongLink', '/etc/cron.d/x\0', { type: 'L', gnu: true }), raw('x', 'x', { gnu: true })),
+      /"\/etc\/cron.d\/x"/,
+    ],
+    [
+      'oversized index.json',
+      tarOf(rawHeader('images/index.json', { size: 17 * 1024 * 1024 })),
+      /"images\/index.json" \(header at tar byte 0\): 17825792 bytes is over/,
+    ],
+    [
+      'oversized kko/inventory.json via PAX size',
+      tarOf(pax({ size: String(20 * 1024 * 1024) }), rawHeader('kko/inventory.json')),
+      /"kko\/inventory.json"/,
+    ],
     ['truncated body', raw('a', 'x'.repeat(2000)).subarray(0, 1024), /truncated archive: entry "a"/],
     ['no end-of-archive marker', raw('a', 'x'), /no end-of-archive marker/],
     ['unknown entry type', tarOf(raw('s', '', { type: 'V' })), /entry type "V" "s"/],
@@ -122,7 +178,9 @@ describe('readArchive: hostile input is refused naming the entry', () => {
   it('refuses a truncated gzip stream, even when the tar inside looks complete', async () => {
     const gz = gzipSync(tarOf(raw('a', 'x'.repeat(5000)), raw('b', 'y')));
     for (const cut of [gz.length - 4, Math.floor(gz.length / 2), 12]) {
-      expect(await codeOf(readAll(gz.subarray(0, cut)))).toMatch(/^UNSAFE_ARCHIVE: .*(corrupt or truncated|truncated archive)/);
+      expect(await codeOf(readAll(gz.subarray(0, cut)))).toMatch(
+        /^UNSAFE_ARCHIVE: .*(corrupt or truncated|truncated archive)/,
+      );
     }
   });
 

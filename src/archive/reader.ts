@@ -10,7 +10,15 @@ import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type 
 export type { EntryType } from './tar-admit.js';
 export { isMetadataName, MAX_ENTRIES, METADATA_MAX_BYTES } from './tar-admit.js';
 // offset: where the body starts in the (decompressed) tar stream.
-export type ArchiveEntry = { name: string; size: number; type: EntryType; mode: number; linkname?: string; offset: number; body: Readable };
+export type ArchiveEntry = {
+  name: string;
+  size: number;
+  type: EntryType;
+  mode: number;
+  linkname?: string;
+  offset: number;
+  body: Readable;
+};
 export type ArchiveCompression = Compression;
 export type { DecoderTrace } from './compress.js';
 export type ReadOptions = AdmitOptions;
@@ -23,7 +31,10 @@ function wrapReadError(err: unknown): KkoError {
   if (isKkoError(err)) return err;
   const code = (err as NodeJS.ErrnoException).code;
   const why = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && code.startsWith('Z_')) return new KkoError('UNSAFE_ARCHIVE', `reading archive: corrupt or truncated compressed data (${why})`, { cause: err });
+  if (typeof code === 'string' && code.startsWith('Z_'))
+    return new KkoError('UNSAFE_ARCHIVE', `reading archive: corrupt or truncated compressed data (${why})`, {
+      cause: err,
+    });
   return new KkoError('IO_ERROR', `reading archive: ${why}`, { cause: err });
 }
 
@@ -92,7 +103,7 @@ class ByteSource {
   // Read on past the end marker so that a truncated or corrupt compressed tail is still an error; like GNU tar we
   // ignore what follows, but stop after `limit` bytes so a decompression bomb there cannot keep us busy.
   async drain(limit: number): Promise<void> {
-    for (let n = 0; n < limit; ) {
+    for (let n = 0; n < limit;) {
       const c = await this.take(CHUNK);
       if (!c) return;
       n += c.length;
@@ -108,7 +119,8 @@ function padOf(size: number): number {
 }
 
 async function readExtended(src: ByteSource, h: Header): Promise<Buffer> {
-  if (h.size > MAX_EXTENDED) throw unsafe(`extended header for ${JSON.stringify(h.name)} is ${h.size} bytes (limit ${MAX_EXTENDED})`);
+  if (h.size > MAX_EXTENDED)
+    throw unsafe(`extended header for ${JSON.stringify(h.name)} is ${h.size} bytes (limit ${MAX_EXTENDED})`);
   const data = h.size === 0 ? Buffer.alloc(0) : await src.exact(h.size, `extended header ${JSON.stringify(h.name)}`);
   if (!data) throw unsafe(`truncated archive: extended header ${JSON.stringify(h.name)} has no data`);
   await src.discard(padOf(h.size), 'extended header padding');
@@ -139,7 +151,9 @@ class Pending {
     const earlier = h.flag === 'g' ? [...this.#seen.values()][0] : this.#seen.get(h.flag);
     if (earlier !== undefined) {
       const what = h.flag === 'g' ? 'a global header' : `a second '${h.flag}' extended header`;
-      throw unsafe(`${what} at tar byte ${h.offset} follows the extended header at tar byte ${earlier} before any entry`);
+      throw unsafe(
+        `${what} at tar byte ${h.offset} follows the extended header at tar byte ${earlier} before any entry`,
+      );
     }
     if (h.flag !== 'g') this.#seen.set(h.flag, h.offset);
   }
@@ -150,9 +164,18 @@ class Pending {
 
   // The entry with its extended records applied; a GNU long name and a PAX path for the same entry are refused.
   apply(h: Header): Header {
-    if (this.long.path !== undefined && this.pax.path !== undefined) throw unsafe(`entry ${where(this.long.path, h.offset)} has both a GNU long name and a PAX path ${JSON.stringify(this.pax.path)}`);
-    if (this.long.linkpath !== undefined && this.pax.linkpath !== undefined) throw unsafe(`entry ${where(h.name, h.offset)} has both a GNU long link and a PAX linkpath`);
-    return { ...h, name: this.long.path ?? this.pax.path ?? h.name, linkname: this.long.linkpath ?? this.pax.linkpath ?? h.linkname, size: this.pax.size ?? h.size };
+    if (this.long.path !== undefined && this.pax.path !== undefined)
+      throw unsafe(
+        `entry ${where(this.long.path, h.offset)} has both a GNU long name and a PAX path ${JSON.stringify(this.pax.path)}`,
+      );
+    if (this.long.linkpath !== undefined && this.pax.linkpath !== undefined)
+      throw unsafe(`entry ${where(h.name, h.offset)} has both a GNU long link and a PAX linkpath`);
+    return {
+      ...h,
+      name: this.long.path ?? this.pax.path ?? h.name,
+      linkname: this.long.linkpath ?? this.pax.linkpath ?? h.linkname,
+      size: this.pax.size ?? h.size,
+    };
   }
 }
 
@@ -161,9 +184,11 @@ class Pending {
 async function endOfArchive(src: ByteSource, pending: Pending): Promise<typeof END> {
   const at = src.offset - BLOCK;
   const second = await src.exact(BLOCK, 'end-of-archive marker');
-  if (second && !isZeroBlock(second)) throw unsafe(`a zero block at tar byte ${at} is followed by a header (hidden entries after the end marker)`);
+  if (second && !isZeroBlock(second))
+    throw unsafe(`a zero block at tar byte ${at} is followed by a header (hidden entries after the end marker)`);
   const dangling = pending.offset;
-  if (dangling !== undefined) throw unsafe(`the extended header at tar byte ${dangling} is followed by the end of the archive, not an entry`);
+  if (dangling !== undefined)
+    throw unsafe(`the extended header at tar byte ${dangling} is followed by the end of the archive, not an entry`);
   return END;
 }
 
@@ -190,7 +215,11 @@ type BodyState = { remaining: number; padding: number; abandoned: boolean; name:
 async function* bodyChunks(src: ByteSource, lock: Mutex, st: BodyState): AsyncGenerator<Buffer> {
   for (;;) {
     const chunk = await lock.run(async () => {
-      if (st.abandoned) throw new KkoError('INTERNAL', `reading archive entry ${JSON.stringify(st.name)} after the reader moved past it`);
+      if (st.abandoned)
+        throw new KkoError(
+          'INTERNAL',
+          `reading archive entry ${JSON.stringify(st.name)} after the reader moved past it`,
+        );
       if (st.remaining === 0) return undefined;
       const c = await src.take(Math.min(st.remaining, CHUNK));
       if (!c) throw unsafe(`truncated archive: entry ${JSON.stringify(st.name)} is missing ${st.remaining} bytes`);
@@ -229,7 +258,15 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions =
       current = { remaining: h.size, padding: padOf(h.size), abandoned: false, name: ok?.name ?? h.name };
       if (!ok) continue;
       const body = Readable.from(bodyChunks(src, lock, current), { objectMode: false, highWaterMark: CHUNK });
-      yield { name: ok.name, size: h.size, type: ok.type, mode: h.mode, ...(h.linkname && ok.type !== 'file' ? { linkname: h.linkname } : {}), offset: src.offset, body };
+      yield {
+        name: ok.name,
+        size: h.size,
+        type: ok.type,
+        mode: h.mode,
+        ...(h.linkname && ok.type !== 'file' ? { linkname: h.linkname } : {}),
+        offset: src.offset,
+        body,
+      };
     }
   } finally {
     if (current && current.remaining > 0) current.abandoned = true;
@@ -239,8 +276,13 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions =
 
 // bzip2 and xz are not artifact formats kk or kko write; say so instead of failing on a "header checksum".
 function refuseUnsupported(head: Buffer): void {
-  if (head.subarray(0, 3).toString('latin1') === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
-    throw new KkoError('INVALID_INPUT', 'reading archive: bzip2/xz compression is not supported', { hint: 'kk artifacts are tar.gz; kko also reads .tar.zst and plain .tar' });
+  if (
+    head.subarray(0, 3).toString('latin1') === 'BZh' ||
+    head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))
+  ) {
+    throw new KkoError('INVALID_INPUT', 'reading archive: bzip2/xz compression is not supported', {
+      hint: 'kk artifacts are tar.gz; kko also reads .tar.zst and plain .tar',
+    });
   }
 }
 
@@ -254,7 +296,10 @@ async function* prepend(head: Buffer, it: AsyncIterator<Buffer>): AsyncGenerator
 }
 
 // Detect the compression by magic bytes (archive/compress.ts decides); return the decompressed stream (errors surface on it).
-export async function decompress(input: Readable, trace?: DecoderTrace): Promise<{ compression: ArchiveCompression; stream: Readable; compressedIn: () => number }> {
+export async function decompress(
+  input: Readable,
+  trace?: DecoderTrace,
+): Promise<{ compression: ArchiveCompression; stream: Readable; compressedIn: () => number }> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const parts: Buffer[] = [];
   let size = 0;

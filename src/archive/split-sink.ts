@@ -42,7 +42,10 @@ export class SplitSink extends Writable {
       this.#fh = undefined;
       await fh?.close();
     });
-    closing.then(() => cb(err), () => cb(err));
+    closing.then(
+      () => cb(err),
+      () => cb(err),
+    );
   }
 
   // Resolves once no write is in flight (the cleanup removes `created` only then).
@@ -53,14 +56,17 @@ export class SplitSink extends Writable {
   #run(fn: () => Promise<void>, cb: (err?: Error | null) => void): void {
     const p = fn();
     this.#busy = p.catch(() => undefined);
-    p.then(() => cb(), (err: Error) => cb(err));
+    p.then(
+      () => cb(),
+      (err: Error) => cb(err),
+    );
   }
 
   async #put(chunk: Buffer): Promise<void> {
-    for (let off = 0; off < chunk.length; ) {
+    for (let off = 0; off < chunk.length;) {
       const fh = this.#fh ?? (await this.#openPart());
       const piece = chunk.subarray(off, off + Math.min(chunk.length - off, this.#splitSize - this.#size));
-      for (let done = 0; done < piece.length; ) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
+      for (let done = 0; done < piece.length;) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
       this.#hash?.update(piece);
       this.#size += piece.length;
       off += piece.length;
@@ -71,7 +77,11 @@ export class SplitSink extends Writable {
   async #openPart(): Promise<FileHandle> {
     if (this.destroyed) throw new Error('write after the archive was stopped');
     if (this.parts.length >= MAX_PARTS) {
-      throw new KkoError('INVALID_INPUT', `writing artifact ${this.#what}: more than ${MAX_PARTS} parts of ${this.#splitSize} bytes`, { hint: 'choose a larger --split-size' });
+      throw new KkoError(
+        'INVALID_INPUT',
+        `writing artifact ${this.#what}: more than ${MAX_PARTS} parts of ${this.#splitSize} bytes`,
+        { hint: 'choose a larger --split-size' },
+      );
     }
     const path = partName(this.#stem, this.parts.length);
     this.created.push(path);
@@ -86,7 +96,11 @@ export class SplitSink extends Writable {
     if (!fh) return;
     this.#fh = undefined;
     await fh.close();
-    this.parts.push({ path: partName(this.#stem, this.parts.length), sha256: (this.#hash as Hash).digest('hex'), size: this.#size });
+    this.parts.push({
+      path: partName(this.#stem, this.parts.length),
+      sha256: (this.#hash as Hash).digest('hex'),
+      size: this.#size,
+    });
   }
 }
 

@@ -37,21 +37,26 @@ afterAll(async () => {
 const concat = async (files: readonly string[]) => Buffer.concat(await Promise.all(files.map((f) => readFile(f))));
 
 describe('writeArchive with splitSize', () => {
-  it.each(['gzip', 'zstd', 'none'] as const)('%s: the parts, joined, are the single-file archive byte for byte; sha256sum -c accepts the list', async (compress) => {
-    const sub = await mkdtemp(join(dir, `${compress}-`));
-    const single = join(sub, 'single');
-    await writeArchive(entries, single, compress, env);
-    const out = join(sub, 'art');
-    const written = await writeArchive(entries, out, compress, env, { splitSize: 512 * 1024 });
-    const whole = await readFile(single);
-    const n = Math.ceil(whole.length / (512 * 1024));
-    expect(written.files).toEqual(Array.from({ length: n }, (_, i) => `${out}.part-${String(i).padStart(3, '0')}`));
-    expect((await concat(written.files)).equals(whole)).toBe(true);
-    for (const f of written.files.slice(0, -1)) expect((await stat(f)).size).toBe(512 * 1024);
-    expect(written.partsList).toBe(`${out}.parts.sha256`);
-    run('sha256sum', ['-c', '--strict', 'art.parts.sha256'], { cwd: sub });
-    expect((await readdir(sub)).sort()).toEqual(['art.parts.sha256', ...written.files.map((f) => f.slice(sub.length + 1)), 'single'].sort());
-  });
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    '%s: the parts, joined, are the single-file archive byte for byte; sha256sum -c accepts the list',
+    async (compress) => {
+      const sub = await mkdtemp(join(dir, `${compress}-`));
+      const single = join(sub, 'single');
+      await writeArchive(entries, single, compress, env);
+      const out = join(sub, 'art');
+      const written = await writeArchive(entries, out, compress, env, { splitSize: 512 * 1024 });
+      const whole = await readFile(single);
+      const n = Math.ceil(whole.length / (512 * 1024));
+      expect(written.files).toEqual(Array.from({ length: n }, (_, i) => `${out}.part-${String(i).padStart(3, '0')}`));
+      expect((await concat(written.files)).equals(whole)).toBe(true);
+      for (const f of written.files.slice(0, -1)) expect((await stat(f)).size).toBe(512 * 1024);
+      expect(written.partsList).toBe(`${out}.parts.sha256`);
+      run('sha256sum', ['-c', '--strict', 'art.parts.sha256'], { cwd: sub });
+      expect((await readdir(sub)).sort()).toEqual(
+        ['art.parts.sha256', ...written.files.map((f) => f.slice(sub.length + 1)), 'single'].sort(),
+      );
+    },
+  );
 
   it('a size that divides the archive exactly makes no empty last part', async () => {
     const sub = await mkdtemp(join(dir, 'exact-'));
@@ -64,18 +69,24 @@ describe('writeArchive with splitSize', () => {
 
   it('more than 1000 parts is refused and leaves nothing', async () => {
     const sub = await mkdtemp(join(dir, 'many-'));
-    await expect(writeArchive(entries, join(sub, 'art'), 'none', env, { splitSize: 1024 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(writeArchive(entries, join(sub, 'art'), 'none', env, { splitSize: 1024 })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
     expect(await readdir(sub)).toEqual([]);
   });
 
   it("'-' cannot be split", async () => {
-    await expect(writeArchive(entries, '-', 'gzip', env, { splitSize: 1 << 20, stdout: createWriteStream('/dev/null') })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(
+      writeArchive(entries, '-', 'gzip', env, { splitSize: 1 << 20, stdout: createWriteStream('/dev/null') }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
   });
 
   it('a failing read removes every temp part and its lock; no final name appears', async () => {
     const sub = await mkdtemp(join(dir, 'fail-'));
     const bad: TarEntry[] = [...entries, { name: 'zz/missing', file: join(dir, 'no-such-file'), size: 10 }];
-    await expect(writeArchive(bad, join(sub, 'art'), 'gzip', env, { splitSize: 256 * 1024 })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    await expect(writeArchive(bad, join(sub, 'art'), 'gzip', env, { splitSize: 256 * 1024 })).rejects.toMatchObject({
+      code: 'IO_ERROR',
+    });
     expect(await readdir(sub)).toEqual([]);
   });
 
@@ -84,7 +95,9 @@ describe('writeArchive with splitSize', () => {
     const out = join(sub, 'art');
     for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) await writeFile(`${out}.part-00${i}`, 'old');
     const written = await writeArchive(entries, out, 'gzip', env, { splitSize: 1024 * 1024 });
-    expect((await readdir(sub)).filter((n) => n.includes('.part-')).sort()).toEqual(written.files.map((f) => f.slice(sub.length + 1)));
+    expect((await readdir(sub)).filter((n) => n.includes('.part-')).sort()).toEqual(
+      written.files.map((f) => f.slice(sub.length + 1)),
+    );
   });
 
   it('an abort mid-part removes the temp parts and the lock, and names no part', async () => {
@@ -93,7 +106,13 @@ describe('writeArchive with splitSize', () => {
     run('mkfifo', [fifo]);
     const ctrl = new AbortController();
     const reason = new Error('interrupted');
-    const writing = writeArchive([...entries, { name: 'z', file: fifo, size: 4 * 1024 * 1024 }], join(sub, 'art'), 'gzip', env, { signal: ctrl.signal, splitSize: 1024 * 1024 });
+    const writing = writeArchive(
+      [...entries, { name: 'z', file: fifo, size: 4 * 1024 * 1024 }],
+      join(sub, 'art'),
+      'gzip',
+      env,
+      { signal: ctrl.signal, splitSize: 1024 * 1024 },
+    );
     const feeder = createWriteStream(fifo);
     feeder.on('error', () => undefined); // EPIPE once the aborted writer closes the fifo
     feeder.write(randomBytes(1024 * 1024));

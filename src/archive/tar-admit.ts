@@ -21,7 +21,13 @@ export function isMetadataName(name: string): boolean {
   return name === 'images/index.json' || name === 'images/oci-layout' || name.startsWith('kko/');
 }
 
-const TYPES: Readonly<Record<string, EntryType>> = { '0': 'file', '\0': 'file', '5': 'directory', '1': 'hardlink', '2': 'symlink' };
+const TYPES: Readonly<Record<string, EntryType>> = {
+  '0': 'file',
+  '\0': 'file',
+  '5': 'directory',
+  '1': 'hardlink',
+  '2': 'symlink',
+};
 const KINDS: Readonly<Record<string, string>> = {
   '3': 'character device',
   '4': 'block device',
@@ -34,23 +40,31 @@ const KINDS: Readonly<Record<string, string>> = {
 // TypeReg (kk then opens "x/" as a file; GNU tar makes a directory), so a slash on any other type is refused.
 function typeOf(h: Header): EntryType {
   const type = TYPES[h.flag];
-  if (!type) throw unsafe(`refusing ${KINDS[h.flag] ?? `entry type ${JSON.stringify(h.flag)}`} ${where(h.name, h.offset)}`);
+  if (!type)
+    throw unsafe(`refusing ${KINDS[h.flag] ?? `entry type ${JSON.stringify(h.flag)}`} ${where(h.name, h.offset)}`);
   if (!h.name.endsWith('/')) return type;
   if (h.flag === '\0' || type === 'directory') return 'directory';
-  throw unsafe(`refusing ${type} ${where(h.name, h.offset)}: a name ending in "/" is a directory to GNU tar but a ${type} to Go (kk)`);
+  throw unsafe(
+    `refusing ${type} ${where(h.name, h.offset)}: a name ending in "/" is a directory to GNU tar but a ${type} to Go (kk)`,
+  );
 }
 
 // Go and GNU tar read no body for directories and links whatever their size says: the "body" would be read as
 // headers of hidden entries, so a non-zero size is refused.
 function checkSize(h: Header, type: EntryType): void {
-  if (type !== 'file' && h.size !== 0) throw unsafe(`refusing ${type} ${where(h.name, h.offset)} with size ${h.size}: Go and GNU tar read its "body" as further headers`);
+  if (type !== 'file' && h.size !== 0)
+    throw unsafe(
+      `refusing ${type} ${where(h.name, h.offset)} with size ${h.size}: Go and GNU tar read its "body" as further headers`,
+    );
 }
 
 // "./a/b" → "a/b"; the root directory entry "./" → undefined (skipped). Everything else must pass the writer's rule.
 function normaliseName(h: Header, type: EntryType): string | undefined {
   const raw = h.name;
-  if (raw === '' || raw.includes('\0')) throw unsafe(`refusing entry with an empty or NUL-containing name ${where(raw, h.offset)}`);
-  if (Buffer.byteLength(raw) > MAX_NAME_BYTES) throw unsafe(`refusing entry ${where(raw.slice(0, 64) + '…', h.offset)}: name over ${MAX_NAME_BYTES} bytes`);
+  if (raw === '' || raw.includes('\0'))
+    throw unsafe(`refusing entry with an empty or NUL-containing name ${where(raw, h.offset)}`);
+  if (Buffer.byteLength(raw) > MAX_NAME_BYTES)
+    throw unsafe(`refusing entry ${where(raw.slice(0, 64) + '…', h.offset)}: name over ${MAX_NAME_BYTES} bytes`);
   let name = type === 'directory' ? raw.replace(/\/+$/, '') : raw;
   while (name.startsWith('./')) name = name.slice(2);
   if (name === '' || name === '.') {
@@ -83,12 +97,15 @@ export class Admission {
     if (name === undefined) return undefined;
     const before = this.#seen.get(name);
     if (before && !(before === 'directory' && type === 'directory')) {
-      throw unsafe(`refusing ${before === 'directory' ? 'entry that shadows a directory' : 'duplicate entry'} ${where(name, h.offset)}`);
+      throw unsafe(
+        `refusing ${before === 'directory' ? 'entry that shadows a directory' : 'duplicate entry'} ${where(name, h.offset)}`,
+      );
     }
     this.#claimParents(name, h.offset);
     if (type === 'symlink' || type === 'hardlink') this.#checkLink(h, name, type);
     const cap = this.#opts.maxMetadataBytes ?? METADATA_MAX_BYTES;
-    if (isMetadataName(name) && h.size > cap) throw unsafe(`refusing ${where(name, h.offset)}: ${h.size} bytes is over the ${cap}-byte limit for metadata`);
+    if (isMetadataName(name) && h.size > cap)
+      throw unsafe(`refusing ${where(name, h.offset)}: ${h.size} bytes is over the ${cap}-byte limit for metadata`);
     this.#set(name, type, h.offset);
     return { name, type };
   }
@@ -98,9 +115,13 @@ export class Admission {
       const max = this.#opts.maxEntries ?? MAX_ENTRIES;
       this.#chars += name.length;
       if (this.#seen.size >= max || this.#chars > NAME_BUDGET) {
-        throw new KkoError('UNSAFE_ARCHIVE', `reading archive: refusing entry ${where(name, offset)}: more than ${max} entries (or ${NAME_BUDGET} bytes of names)`, {
-          hint: 'a kk artifact holds a few thousand files; this archive is not one (library callers can raise ReadOptions.maxEntries)',
-        });
+        throw new KkoError(
+          'UNSAFE_ARCHIVE',
+          `reading archive: refusing entry ${where(name, offset)}: more than ${max} entries (or ${NAME_BUDGET} bytes of names)`,
+          {
+            hint: 'a kk artifact holds a few thousand files; this archive is not one (library callers can raise ReadOptions.maxEntries)',
+          },
+        );
       }
     }
     this.#seen.set(name, type);
@@ -111,7 +132,8 @@ export class Admission {
     for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
       const dir = name.slice(0, i);
       const t = this.#seen.get(dir);
-      if (t && t !== 'directory') throw unsafe(`refusing entry ${where(name, offset)}: its parent ${JSON.stringify(dir)} is a ${t}`);
+      if (t && t !== 'directory')
+        throw unsafe(`refusing entry ${where(name, offset)}: its parent ${JSON.stringify(dir)} is a ${t}`);
       if (!t) this.#set(dir, 'directory', offset);
     }
   }
@@ -119,15 +141,19 @@ export class Admission {
   // Links are refused by default; with links: 'inside', a target must resolve inside the tree (a hardlink: to an earlier file).
   #checkLink(h: Header, name: string, type: EntryType): void {
     const at = where(name, h.offset);
-    if ((this.#opts.links ?? 'refuse') === 'refuse') throw unsafe(`refusing ${type} ${at} -> ${JSON.stringify(h.linkname)}: artifacts hold regular files only`);
-    if (h.linkname === '' || h.linkname.startsWith('/')) throw unsafe(`refusing ${type} ${at}: absolute or empty target ${JSON.stringify(h.linkname)}`);
+    if ((this.#opts.links ?? 'refuse') === 'refuse')
+      throw unsafe(`refusing ${type} ${at} -> ${JSON.stringify(h.linkname)}: artifacts hold regular files only`);
+    if (h.linkname === '' || h.linkname.startsWith('/'))
+      throw unsafe(`refusing ${type} ${at}: absolute or empty target ${JSON.stringify(h.linkname)}`);
     const target = type === 'symlink' ? [...name.split('/').slice(0, -1), h.linkname].join('/') : h.linkname;
     const parts: string[] = [];
     for (const seg of target.split('/')) {
-      if (seg === '..' && parts.length === 0) throw unsafe(`refusing ${type} ${at}: target ${JSON.stringify(h.linkname)} escapes the archive`);
+      if (seg === '..' && parts.length === 0)
+        throw unsafe(`refusing ${type} ${at}: target ${JSON.stringify(h.linkname)} escapes the archive`);
       if (seg === '..') parts.pop();
       else if (seg !== '.' && seg !== '') parts.push(seg);
     }
-    if (type === 'hardlink' && this.#seen.get(parts.join('/')) !== 'file') throw unsafe(`refusing hardlink ${at}: target ${JSON.stringify(h.linkname)} is not an earlier file`);
+    if (type === 'hardlink' && this.#seen.get(parts.join('/')) !== 'file')
+      throw unsafe(`refusing hardlink ${at}: target ${JSON.stringify(h.linkname)} is not an earlier file`);
   }
 }

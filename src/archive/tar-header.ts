@@ -43,7 +43,8 @@ function numeric(block: Buffer, start: number, len: number, what: string, offset
   const field = block.subarray(start, start + len);
   const first = field[0] ?? 0;
   if (first & 0x80) {
-    if (first !== 0x80) throw unsafe(`base-256 ${what} field with first byte 0x${first.toString(16)} in header at tar byte ${offset}`);
+    if (first !== 0x80)
+      throw unsafe(`base-256 ${what} field with first byte 0x${first.toString(16)} in header at tar byte ${offset}`);
     let v = 0;
     for (const b of field.subarray(1)) v = v * 256 + b;
     if (!Number.isSafeInteger(v)) throw unsafe(`${what} too large in header at tar byte ${offset}`);
@@ -53,9 +54,13 @@ function numeric(block: Buffer, start: number, len: number, what: string, offset
 }
 
 function octal(field: Buffer, what: string, offset: number): number {
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw unsafe(`malformed ${what} field ${JSON.stringify(text)} in header at tar byte ${offset}`);
+  if (!/^[0-7]+$/.test(text))
+    throw unsafe(`malformed ${what} field ${JSON.stringify(text)} in header at tar byte ${offset}`);
   return parseInt(text, 8);
 }
 
@@ -78,7 +83,8 @@ function formatOf(block: Buffer, offset: number): Format {
   const magic = block.subarray(257, 263).toString('latin1');
   if (magic === 'ustar\0') {
     // star (trailer "tar\0"): Go reads a 131-byte prefix and two more times, GNU tar a 155-byte prefix.
-    if (block.subarray(508, 512).toString('latin1') === 'tar\0') throw unsafe(`refusing star-format header at tar byte ${offset}`);
+    if (block.subarray(508, 512).toString('latin1') === 'tar\0')
+      throw unsafe(`refusing star-format header at tar byte ${offset}`);
     return 'ustar';
   }
   if (magic === 'ustar ' && block.subarray(263, 265).toString('latin1') === ' \0') return 'gnu';
@@ -88,19 +94,35 @@ function formatOf(block: Buffer, offset: number): Format {
 // Parse one 512-byte header; the checksum (unsigned, or the historical signed sum) must match. Every numeric field
 // Go parses is checked, since a field Go cannot parse makes kk's unpack fail where we would have said "ok".
 export function parseHeader(block: Buffer, offset: number): Header {
-  if (!checksumOk(block, offset)) throw unsafe(`header checksum mismatch at entry ${where(cstringLoose(block), offset)}`);
+  if (!checksumOk(block, offset))
+    throw unsafe(`header checksum mismatch at entry ${where(cstringLoose(block), offset)}`);
   const format = formatOf(block, offset);
   const raw = cstring(block, 0, 100, offset);
   // Python's tarfile prepends bytes 345.. to the name whatever the magic; Go and GNU tar only for ustar.
-  if (format !== 'ustar' && block[345] !== 0) throw unsafe(`${format === 'gnu' ? 'GNU' : 'V7'} header at tar byte ${offset} has data in the ustar prefix field (Python's tarfile prepends it to the name, Go and GNU tar do not)`);
+  if (format !== 'ustar' && block[345] !== 0)
+    throw unsafe(
+      `${format === 'gnu' ? 'GNU' : 'V7'} header at tar byte ${offset} has data in the ustar prefix field (Python's tarfile prepends it to the name, Go and GNU tar do not)`,
+    );
   const prefix = format === 'ustar' ? cstring(block, 345, 155, offset) : '';
   const name = prefix ? `${prefix}/${raw}` : raw;
-  for (const [start, len, what] of [[108, 8, 'uid'], [116, 8, 'gid'], [136, 12, 'mtime']] as const) numeric(block, start, len, what, offset);
+  for (const [start, len, what] of [
+    [108, 8, 'uid'],
+    [116, 8, 'gid'],
+    [136, 12, 'mtime'],
+  ] as const)
+    numeric(block, start, len, what, offset);
   if (format !== 'v7') for (const start of [329, 337]) numeric(block, start, 8, 'device number', offset);
   if (format === 'gnu') checkGnuTimes(block, offset);
   const flag = String.fromCharCode(block[156] ?? 0);
   const mode = numeric(block, 100, 8, 'mode', offset) & 0o7777;
-  return { name, size: numeric(block, 124, 12, 'size', offset), mode, flag, linkname: cstring(block, 157, 100, offset), offset };
+  return {
+    name,
+    size: numeric(block, 124, 12, 'size', offset),
+    mode,
+    flag,
+    linkname: cstring(block, 157, 100, offset),
+    offset,
+  };
 }
 
 // GNU atime/ctime: when Go cannot parse them it takes bytes 345.. as a USTAR prefix (pre-Go 1.8 files), GNU tar does not.
@@ -125,18 +147,27 @@ function cstringLoose(block: Buffer): string {
 // uid/gid/times and fails on a bad value.
 const INT = /^-?\d{1,18}$/;
 const TIME = /^-?\d{1,18}(\.\d+)?$/;
-const CHECKED: Readonly<Record<string, RegExp>> = { uid: INT, gid: INT, mtime: TIME, atime: TIME, ctime: TIME, size: /^\d{1,16}$/ };
+const CHECKED: Readonly<Record<string, RegExp>> = {
+  uid: INT,
+  gid: INT,
+  mtime: TIME,
+  atime: TIME,
+  ctime: TIME,
+  size: /^\d{1,16}$/,
+};
 
 const NO_NUL: ReadonlySet<string> = new Set(['path', 'linkpath', 'uname', 'gname']); // Go's validPAXRecord
 
 // One "<len> <key>=<value>\n" record at `pos`: returns key, value bytes and the next position (Go's parsePAXRecord).
 function paxRecord(data: Buffer, pos: number, offset: number): { key: string; value: Buffer; next: number } {
-  const bad = (why: string): KkoError => unsafe(`malformed PAX record in extended header at tar byte ${offset}: ${why}`);
+  const bad = (why: string): KkoError =>
+    unsafe(`malformed PAX record in extended header at tar byte ${offset}: ${why}`);
   const space = data.indexOf(0x20, pos);
   const lenText = space === -1 ? '' : data.subarray(pos, space).toString('latin1');
   if (!/^\d{1,7}$/.test(lenText)) throw bad('bad length');
   const len = Number(lenText);
-  if (len < 5 || pos + len > data.length || space + 1 >= pos + len || data[pos + len - 1] !== 0x0a) throw bad('bad length');
+  if (len < 5 || pos + len > data.length || space + 1 >= pos + len || data[pos + len - 1] !== 0x0a)
+    throw bad('bad length');
   const record = data.subarray(space + 1, pos + len - 1);
   const eq = record.indexOf(0x3d);
   if (eq <= 0) throw bad('empty key or no "="');
@@ -151,18 +182,20 @@ function paxRecord(data: Buffer, pos: number, offset: number): { key: string; va
 export function parsePax(data: Buffer, offset: number, global: boolean): Extended {
   const out: Extended = {};
   const keys = new Set<string>();
-  for (let pos = 0; pos < data.length; ) {
+  for (let pos = 0; pos < data.length;) {
     const { key, value, next } = paxRecord(data, pos, offset);
     pos = next;
     const at = `PAX ${global ? 'global' : 'extended'} header at tar byte ${offset}`;
     if (keys.has(key)) throw unsafe(`${at} repeats ${JSON.stringify(key)}`);
     keys.add(key);
     if (key.startsWith('GNU.sparse.') || key === 'hdrcharset') throw unsafe(`${at}: refusing ${JSON.stringify(key)}`);
-    if (global && (key === 'path' || key === 'linkpath' || key === 'size')) throw unsafe(`${at} sets ${JSON.stringify(key)} (GNU tar applies it to every later entry, Go and kk ignore it)`);
+    if (global && (key === 'path' || key === 'linkpath' || key === 'size'))
+      throw unsafe(`${at} sets ${JSON.stringify(key)} (GNU tar applies it to every later entry, Go and kk ignore it)`);
     const rule = CHECKED[key];
     if (!rule && key !== 'path' && key !== 'linkpath') continue; // other values may be binary (xattrs)
     const text = utf8(value, `PAX ${key}`, offset);
-    if (rule && !(rule.test(text) && Number.isSafeInteger(Number(text.split('.')[0])))) throw unsafe(`${at}: malformed ${key} ${JSON.stringify(text)}`);
+    if (rule && !(rule.test(text) && Number.isSafeInteger(Number(text.split('.')[0]))))
+      throw unsafe(`${at}: malformed ${key} ${JSON.stringify(text)}`);
     if ((key === 'path' || key === 'linkpath') && text === '') throw unsafe(`${at}: empty ${key}`);
     if (key === 'path') out.path = text;
     if (key === 'linkpath') out.linkpath = text;

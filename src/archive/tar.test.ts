@@ -30,7 +30,9 @@ describe('writeTar headers', () => {
       await fh.truncate(8 * 1024 ** 3 + 1); // sparse
       await fh.close();
       const h = headSink(2048);
-      await expect(writeTar([{ name: 'repository/amd64/x/1/x-1-amd64.iso', file: big }], h.sink)).rejects.toThrow('enough');
+      await expect(writeTar([{ name: 'repository/amd64/x/1/x-1-amd64.iso', file: big }], h.sink)).rejects.toThrow(
+        'enough',
+      );
       const out = h.bytes();
       expect(String.fromCharCode(out[156] ?? 0)).toBe('x');
       expect(out.subarray(512, 1024).toString('utf8')).toContain(`size=${8 * 1024 ** 3 + 1}\n`);

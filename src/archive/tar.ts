@@ -8,7 +8,11 @@ import { KkoError } from '../errors.js';
 // `sha256` (hex) of a file entry is known from its digest or catalog checksum, so SHA256SUMS needs no re-read.
 // `compressed`: the bytes are already gzip/zstd (image layers), so the compressor stores them instead of deflating.
 // `open` (artifact sign, #12): the bytes come from a stream opened when the writer reaches the entry.
-export type TarEntry = ({ name: string; data: Buffer } | { name: string; file: string; size?: number; sha256?: string } | { name: string; open: () => Promise<Readable>; size: number; sha256?: string }) & { first?: boolean; compressed?: boolean };
+export type TarEntry = (
+  | { name: string; data: Buffer }
+  | { name: string; file: string; size?: number; sha256?: string }
+  | { name: string; open: () => Promise<Readable>; size: number; sha256?: string }
+) & { first?: boolean; compressed?: boolean };
 
 // Where the tar bytes go: a compressor or a plain file. `store` marks bytes not worth compressing.
 // A sink may keep a reference to a chunk until end(), so callers never reuse a buffer they wrote.
@@ -77,7 +81,8 @@ const READ_CHUNK = 1024 * 1024;
 // Write chunks in one corked batch (one writev for fs streams) and wait for 'drain' when the stream asks for it.
 export async function writeOut(out: Writable, chunks: readonly Buffer[]): Promise<void> {
   if (out.errored) throw out.errored;
-  if (out.destroyed || out.writableEnded) throw new KkoError('IO_ERROR', 'writing archive: output stream already closed');
+  if (out.destroyed || out.writableEnded)
+    throw new KkoError('IO_ERROR', 'writing archive: output stream already closed');
   out.cork();
   for (const c of chunks) if (c.length > 0) out.write(c);
   out.uncork();
@@ -85,11 +90,13 @@ export async function writeOut(out: Writable, chunks: readonly Buffer[]): Promis
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error): void => {
       out.off('drain', onDrain).off('error', onError).off('close', onClose);
-      if (err) reject(err); else resolve();
+      if (err) reject(err);
+      else resolve();
     };
     const onDrain = (): void => done();
     const onError = (err: Error): void => done(err);
-    const onClose = (): void => done(out.errored ?? new KkoError('IO_ERROR', 'writing archive: output stream closed early'));
+    const onClose = (): void =>
+      done(out.errored ?? new KkoError('IO_ERROR', 'writing archive: output stream closed early'));
     out.on('drain', onDrain).on('error', onError).on('close', onClose);
   });
 }
@@ -124,9 +131,12 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
   const mtime = opts.mtime ?? 0;
   const rank = (e: TarEntry): number => (e.first ? 0 : 1);
   const keys = new Map(entries.map((e) => [e, Buffer.from(e.name)]));
-  const sorted = [...entries].sort((a, b) => rank(a) - rank(b) || Buffer.compare(keys.get(a) as Buffer, keys.get(b) as Buffer));
+  const sorted = [...entries].sort(
+    (a, b) => rank(a) - rank(b) || Buffer.compare(keys.get(a) as Buffer, keys.get(b) as Buffer),
+  );
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i]?.name === sorted[i - 1]?.name) throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
+    if (sorted[i]?.name === sorted[i - 1]?.name)
+      throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
   }
   for (const e of sorted) {
     opts.signal?.throwIfAborted();
@@ -135,7 +145,10 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     const store = e.compressed === true;
     const longName = Buffer.byteLength(e.name) > 255;
     if (longName || size > MAX_USTAR_SIZE) {
-      const pax = Buffer.concat([...(longName ? [paxRecord('path', e.name)] : []), ...(size > MAX_USTAR_SIZE ? [paxRecord('size', String(size))] : [])]);
+      const pax = Buffer.concat([
+        ...(longName ? [paxRecord('path', e.name)] : []),
+        ...(size > MAX_USTAR_SIZE ? [paxRecord('size', String(size))] : []),
+      ]);
       await out.write(header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'), false);
       await out.write(Buffer.concat([pax, padding(pax.length)]), false);
     }
@@ -145,7 +158,9 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     } else {
       const from = 'open' in e ? e.name : e.file;
       let seen = 0;
-      for await (const chunk of 'open' in e ? await e.open() : (createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable)) {
+      for await (const chunk of 'open' in e
+        ? await e.open()
+        : (createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable)) {
         seen += (chunk as Buffer).length;
         if (seen > size) throw new KkoError('IO_ERROR', `archiving ${from}: file grew while being archived`);
         opts.signal?.throwIfAborted();

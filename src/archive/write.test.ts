@@ -12,7 +12,9 @@ import { writeArchive } from './write.js';
 let dir: string;
 let entries: TarEntry[];
 const layer = randomBytes(3 * 1024 * 1024 + 17); // stands in for an already-gzipped layer
-const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { diff_ids: Array(200).fill('sha256:00') } }));
+const config = Buffer.from(
+  JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { diff_ids: Array(200).fill('sha256:00') } }),
+);
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 
 function run(cmd: string, args: string[], input?: Buffer): Buffer {
@@ -38,7 +40,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const NAMES = ['kko/SHA256SUMS', `deep/${'d'.repeat(120)}/${'n'.repeat(150)}`, 'images/blobs/sha256/aa', 'images/blobs/sha256/bb', 'images/index.json'];
+const NAMES = [
+  'kko/SHA256SUMS',
+  `deep/${'d'.repeat(120)}/${'n'.repeat(150)}`,
+  'images/blobs/sha256/aa',
+  'images/blobs/sha256/bb',
+  'images/index.json',
+];
 
 describe('writeArchive', () => {
   it('gzip: GNU tar lists and extracts it; layers are stored, so the size stays near the input', async () => {
@@ -53,7 +61,12 @@ describe('writeArchive', () => {
   });
 
   it('gzip, zstd and none hold the same tar, byte for byte, and the same run twice gives the same bytes', async () => {
-    const [gz, zst, tar, gz2] = ['b.tar.gz', 'b.tar.zst', 'b.tar', 'b2.tar.gz'].map((n) => join(dir, n)) as [string, string, string, string];
+    const [gz, zst, tar, gz2] = ['b.tar.gz', 'b.tar.zst', 'b.tar', 'b2.tar.gz'].map((n) => join(dir, n)) as [
+      string,
+      string,
+      string,
+      string,
+    ];
     await writeArchive(entries, gz, 'gzip', env);
     await writeArchive(entries, zst, 'zstd', env);
     await writeArchive(entries, tar, 'none', env);
@@ -84,12 +97,15 @@ describe('writeArchive', () => {
     await expect(writeArchive(entries, '-', 'gzip', env)).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 
-  it.each(['gzip', 'zstd', 'none'] as const)('%s: a failing read removes the temp file and leaves no output', async (compress) => {
-    const sub = await mkdtemp(join(dir, 'fail-'));
-    const bad: TarEntry[] = [...entries, { name: 'zz/missing', file: join(dir, 'no-such-file'), size: 10 }];
-    await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({ code: 'IO_ERROR' });
-    expect(await readdir(sub)).toEqual([]);
-  });
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    '%s: a failing read removes the temp file and leaves no output',
+    async (compress) => {
+      const sub = await mkdtemp(join(dir, 'fail-'));
+      const bad: TarEntry[] = [...entries, { name: 'zz/missing', file: join(dir, 'no-such-file'), size: 10 }];
+      await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({ code: 'IO_ERROR' });
+      expect(await readdir(sub)).toEqual([]);
+    },
+  );
 
   it('a file that changed size fails the same way', async () => {
     const sub = await mkdtemp(join(dir, 'grew-'));
@@ -101,7 +117,9 @@ describe('writeArchive', () => {
   it('zstd that cannot be loaded is INVALID_INPUT, before any file exists', async () => {
     const sub = await mkdtemp(join(dir, 'nozstd-'));
     const loadZstd = (): Promise<never> => Promise.reject(new Error("Cannot find package '@bokuweb/zstd-wasm'"));
-    await expect(writeArchive(entries, join(sub, 'out.tar.zst'), 'zstd', env, { loadZstd })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(writeArchive(entries, join(sub, 'out.tar.zst'), 'zstd', env, { loadZstd })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
     expect(await readdir(sub)).toEqual([]);
   });
 });
@@ -113,14 +131,20 @@ describe('writeArchive interrupted', () => {
     run('mkfifo', [fifo]);
     const ctrl = new AbortController();
     const reason = new Error('interrupted');
-    const writing = writeArchive([{ name: 'a', file: fifo, size: 4 * 1024 * 1024 }], out, 'gzip', env, { signal: ctrl.signal });
+    const writing = writeArchive([{ name: 'a', file: fifo, size: 4 * 1024 * 1024 }], out, 'gzip', env, {
+      signal: ctrl.signal,
+    });
     // feed part of the entry, so the writer is mid-file when the signal comes
     const { createWriteStream } = await import('node:fs');
     const feeder = createWriteStream(fifo);
     feeder.on('error', () => undefined); // EPIPE once the aborted writer closes the fifo: expected here
     feeder.write(randomBytes(1024 * 1024));
     const deadline = Date.now() + 10_000;
-    while ((await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz.kko-partial-')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (
+      (await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz.kko-partial-')).length < 2 &&
+      Date.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 20));
     expect((await readdir(dir)).filter((n) => n.startsWith('aborted.tar.gz.kko-partial-'))).toHaveLength(2); // partial + lock
     ctrl.abort(reason);
     feeder.write(randomBytes(64 * 1024)); // the next chunk read sees the abort

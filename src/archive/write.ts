@@ -19,18 +19,34 @@ export type { Compression } from './compress.js';
 // signal: abort the write (Ctrl-C); the temp file is removed and the signal's reason thrown.
 // splitSize: write `<output>.part-000`, `-001`, … of at most this many bytes (and `<output>.parts.sha256`) instead
 // of one file; their concatenation is byte for byte the archive a write without it gives.
-export type WriteArchiveOptions = { stdout?: Writable; level?: number; loadZstd?: ZstdLoader; signal?: AbortSignal; splitSize?: number };
+export type WriteArchiveOptions = {
+  stdout?: Writable;
+  level?: number;
+  loadZstd?: ZstdLoader;
+  signal?: AbortSignal;
+  splitSize?: number;
+};
 // The files written: the output, or its parts in order (with the sha256 list beside them).
 export type WrittenArchive = { readonly files: readonly string[]; readonly partsList?: string };
 
 function wrap(err: unknown, output: string): KkoError {
-  return isKkoError(err) ? err : new KkoError('IO_ERROR', `writing artifact ${output}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return isKkoError(err)
+    ? err
+    : new KkoError('IO_ERROR', `writing artifact ${output}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
 }
 
 type MakeSink = (out: Writable) => ArchiveSink;
 
 // Write the archive into `out` and finish the compressed stream (the stream itself stays open).
-async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink, mtime: number, signal?: AbortSignal): Promise<void> {
+async function writeInto(
+  entries: TarEntry[],
+  out: Writable,
+  makeSink: MakeSink,
+  mtime: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const sink = makeSink(out);
   await writeTar(entries, sink, { mtime, signal });
   await sink.end();
@@ -40,7 +56,13 @@ async function writeInto(entries: TarEntry[], out: Writable, makeSink: MakeSink,
 // on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
 // taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
 // Split: the parts are `<temp>.part-NNN` under the same lock, and all of them are renamed only at the end.
-async function writeFileAtomically(entries: TarEntry[], output: string, makeSink: MakeSink, mtime: number, opts: WriteArchiveOptions): Promise<WrittenArchive> {
+async function writeFileAtomically(
+  entries: TarEntry[],
+  output: string,
+  makeSink: MakeSink,
+  mtime: number,
+  opts: WriteArchiveOptions,
+): Promise<WrittenArchive> {
   await mkdir(dirname(output), { recursive: true });
   const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
@@ -78,7 +100,8 @@ export async function removeStalePartials(output: string): Promise<string[]> {
   const dir = dirname(output);
   const names = await readdir(dir).catch(() => [] as string[]);
   const byStem = new Map<string, string[]>();
-  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock'))) byStem.set(partialStem(name), [...(byStem.get(partialStem(name)) ?? []), name]);
+  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith('.lock')))
+    byStem.set(partialStem(name), [...(byStem.get(partialStem(name)) ?? []), name]);
   const removed: string[] = [];
   for (const [stem, group] of byStem) {
     const release = await tryLock(join(dir, `${stem}.lock`));
@@ -94,13 +117,29 @@ export async function removeStalePartials(output: string): Promise<string[]> {
 
 // Stream the tar (gzip, zstd or plain) to a temp name beside the output and rename only when complete;
 // output '-' streams to opts.stdout instead (nothing to rename, nothing to clean up).
-export async function writeArchive(entries: TarEntry[], output: string, compress: Compression, env: NodeJS.ProcessEnv, opts: WriteArchiveOptions = {}): Promise<WrittenArchive> {
-  const sinkOpts = { ...(opts.level === undefined ? {} : { level: opts.level }), ...(opts.loadZstd ? { loadZstd: opts.loadZstd } : {}) };
+export async function writeArchive(
+  entries: TarEntry[],
+  output: string,
+  compress: Compression,
+  env: NodeJS.ProcessEnv,
+  opts: WriteArchiveOptions = {},
+): Promise<WrittenArchive> {
+  const sinkOpts = {
+    ...(opts.level === undefined ? {} : { level: opts.level }),
+    ...(opts.loadZstd ? { loadZstd: opts.loadZstd } : {}),
+  };
   const makeSink = await prepareSink(compress, sinkOpts); // an unloadable codec fails before any file exists
   const mtime = sourceDateEpoch(env);
   if (output === '-' && !opts.stdout) throw new KkoError('INTERNAL', 'writing artifact to "-": no output stream given');
-  if (output === '-' && opts.splitSize !== undefined) throw new KkoError('INVALID_INPUT', 'writing artifact to standard output: it cannot be split into parts', { hint: 'give --split-size an output file (-o ART.tar.gz), or pipe through `split`' });
-  if (opts.splitSize !== undefined && !(Number.isSafeInteger(opts.splitSize) && opts.splitSize > 0)) throw new KkoError('INTERNAL', `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`);
+  if (output === '-' && opts.splitSize !== undefined)
+    throw new KkoError('INVALID_INPUT', 'writing artifact to standard output: it cannot be split into parts', {
+      hint: 'give --split-size an output file (-o ART.tar.gz), or pipe through `split`',
+    });
+  if (opts.splitSize !== undefined && !(Number.isSafeInteger(opts.splitSize) && opts.splitSize > 0))
+    throw new KkoError(
+      'INTERNAL',
+      `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`,
+    );
   try {
     if (output !== '-') return await writeFileAtomically(entries, output, makeSink, mtime, opts);
     await writeInto(entries, opts.stdout as Writable, makeSink, mtime, opts.signal);

@@ -32,11 +32,16 @@ function rotl(h: number, l: number, r: number): number {
   return ((l << r) | (h >>> (32 - r))) >>> 0;
 }
 
-const P1H = 0x9e3779b1, P1L = 0x85ebca87;
-const P2H = 0xc2b2ae3d, P2L = 0x27d4eb4f;
-const P3H = 0x165667b1, P3L = 0x9e3779f9;
-const P4H = 0x85ebca77, P4L = 0xc2b2ae63;
-const P5H = 0x27d4eb2f, P5L = 0x165667c5;
+const P1H = 0x9e3779b1,
+  P1L = 0x85ebca87;
+const P2H = 0xc2b2ae3d,
+  P2L = 0x27d4eb4f;
+const P3H = 0x165667b1,
+  P3L = 0x9e3779f9;
+const P4H = 0x85ebca77,
+  P4L = 0xc2b2ae63;
+const P5H = 0x27d4eb2f,
+  P5L = 0x165667c5;
 
 // round(acc, input) = rotl(acc + input * P2, 31) * P1
 function round(acch: number, accl: number, inh: number, inl: number): number {
@@ -83,19 +88,68 @@ function uleb(n: number): number[] {
 function kernelBytes(): Uint8Array {
   const p1 = sleb(BigInt.asIntN(64, 0x9e3779b185ebca87n));
   const p2 = sleb(BigInt.asIntN(64, 0xc2b2ae3d27d4eb4fn));
-  const lane = (k: number): number[] => [0x20, 2 + k, 0x20, 0, 0x29, 3, 8 * k, 0x42, ...p2, 0x7e, 0x7c, 0x42, 31, 0x89, 0x42, ...p1, 0x7e, 0x21, 2 + k];
+  const lane = (k: number): number[] => [
+    0x20,
+    2 + k,
+    0x20,
+    0,
+    0x29,
+    3,
+    8 * k,
+    0x42,
+    ...p2,
+    0x7e,
+    0x7c,
+    0x42,
+    31,
+    0x89,
+    0x42,
+    ...p1,
+    0x7e,
+    0x21,
+    2 + k,
+  ];
   const body = [
-    1, 4, 0x7e, // four i64 locals
+    1,
+    4,
+    0x7e, // four i64 locals
     ...[0, 1, 2, 3].flatMap((k) => [0x41, 0, 0x29, 3, 8 * k, 0x21, 2 + k]),
-    0x02, 0x40, 0x03, 0x40, 0x20, 0, 0x20, 1, 0x4f, 0x0d, 1,
+    0x02,
+    0x40,
+    0x03,
+    0x40,
+    0x20,
+    0,
+    0x20,
+    1,
+    0x4f,
+    0x0d,
+    1,
     ...[0, 1, 2, 3].flatMap(lane),
-    0x20, 0, 0x41, 32, 0x6a, 0x21, 0, 0x0c, 0, 0x0b, 0x0b,
+    0x20,
+    0,
+    0x41,
+    32,
+    0x6a,
+    0x21,
+    0,
+    0x0c,
+    0,
+    0x0b,
+    0x0b,
     ...[0, 1, 2, 3].flatMap((k) => [0x41, 0, 0x20, 2 + k, 0x37, 3, 8 * k]),
     0x0b,
   ];
   const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
     ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 0]), // type: (i32, i32) -> ()
     ...section(3, [1, 0]), // one function of that type
     ...section(5, [1, 0, 5]), // memory: 5 pages (320 KiB)
@@ -117,7 +171,11 @@ function getKernel(): Kernel {
   if (kernel) return kernel;
   const instance = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes()));
   const memory = instance.exports.m as { buffer: ArrayBuffer };
-  kernel = { mem: Buffer.from(memory.buffer), lanes: new Uint32Array(memory.buffer, 0, 8), run: instance.exports.s as (p: number, end: number) => void };
+  kernel = {
+    mem: Buffer.from(memory.buffer),
+    lanes: new Uint32Array(memory.buffer, 0, 8),
+    run: instance.exports.s as (p: number, end: number) => void,
+  };
   return kernel;
 }
 
@@ -141,7 +199,7 @@ export class Xxh64 {
     v[4] = 0; // seed
     v[5] = 0;
     v[6] = ~P1H >>> 0; // seed - P1 (P1's low half is not 0, so no carry)
-    v[7] = (-P1L) >>> 0;
+    v[7] = -P1L >>> 0;
     this.#tailLen = 0;
     this.#total = 0;
   }
@@ -202,8 +260,13 @@ export class Xxh64 {
     let h: number, l: number;
     if (this.#total >= 32) {
       l = rotl(v[0] as number, v[1] as number, 1);
-      let sh = H, sl = l;
-      for (const [i, r] of [[2, 7], [4, 12], [6, 18]] as const) {
+      let sh = H,
+        sl = l;
+      for (const [i, r] of [
+        [2, 7],
+        [4, 12],
+        [6, 18],
+      ] as const) {
         l = rotl(v[i] as number, v[i + 1] as number, r);
         sl = add(sh, sl, H, l);
         sh = H;
@@ -226,7 +289,9 @@ export class Xxh64 {
 
   #tailRounds(h0: number, l0: number): [number, number] {
     const t = this.#tail;
-    let h = h0, l = l0, p = 0;
+    let h = h0,
+      l = l0,
+      p = 0;
     for (; p + 8 <= this.#tailLen; p += 8) {
       const k = round(0, 0, t.readUInt32LE(p + 4), t.readUInt32LE(p));
       l = rotl((h ^ H) >>> 0, (l ^ k) >>> 0, 27);
@@ -253,7 +318,8 @@ export class Xxh64 {
 
   // h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32
   #avalanche(h0: number, l0: number): void {
-    let h = h0, l = (l0 ^ (h0 >>> 1)) >>> 0;
+    let h = h0,
+      l = (l0 ^ (h0 >>> 1)) >>> 0;
     l = mul(h, l, P2H, P2L);
     h = H;
     l = (l ^ ((l >>> 29) | (h << 3))) >>> 0;

@@ -23,11 +23,21 @@ export const ZSTD_WORK_SLACK = 1024 * 1024 * 1024;
 export const ZSTD_MAX_RATIO = 1032;
 export const ZSTD_OUT_SLACK = 1024 * 1024 * 1024;
 
-const HINT_WINDOW = 'kko, like `zstd -d` without --long, reads windows up to 128 MiB; recompress it: zstd -dc --long=31 ART | zstd -19 -o ART2';
-const HINT_WORK = 'recompress it with a smaller window (zstd -19, without --long or --ultra), or use gzip: zstd -dc ART | zstd -19 -o ART2';
+const HINT_WINDOW =
+  'kko, like `zstd -d` without --long, reads windows up to 128 MiB; recompress it: zstd -dc --long=31 ART | zstd -19 -o ART2';
+const HINT_WORK =
+  'recompress it with a smaller window (zstd -19, without --long or --ultra), or use gzip: zstd -dc ART | zstd -19 -o ART2';
 const HINT_CORRUPT = 'the file is corrupt (`zstd -t` says so too); copy or export it again';
 
-type Frame = { index: number; offset: number; window: number; blocks: number; done: boolean; checksum?: number; hasChecksum: boolean };
+type Frame = {
+  index: number;
+  offset: number;
+  window: number;
+  blocks: number;
+  done: boolean;
+  checksum?: number;
+  hasChecksum: boolean;
+};
 type State = 'magic' | 'descriptor' | 'header' | 'blockHeader' | 'blockBody' | 'checksum' | 'skipSize' | 'skip';
 
 function refuse(message: string, hint: string): KkoError {
@@ -103,7 +113,10 @@ export class ZstdFrameWalker {
     if (walked?.raw && walked.size === data.length && data.length > 0) this.#onRaw?.(this.#out, walked.at, walked.size);
     this.#out += data.length;
     if (this.#out > ZSTD_MAX_RATIO * this.#pos + ZSTD_OUT_SLACK) {
-      throw refuse(`zstd frame ${head.index} at compressed byte ${head.offset}: ${this.#out} bytes out of ${this.#pos} compressed bytes (more than ${ZSTD_MAX_RATIO}:1)`, HINT_WORK);
+      throw refuse(
+        `zstd frame ${head.index} at compressed byte ${head.offset}: ${this.#out} bytes out of ${this.#pos} compressed bytes (more than ${ZSTD_MAX_RATIO}:1)`,
+        HINT_WORK,
+      );
     }
     this.#charge(head, head.window);
     this.#settle();
@@ -112,7 +125,10 @@ export class ZstdFrameWalker {
   // At the end of input: every frame complete and checked.
   finish(): void {
     if (this.#state !== 'magic' || this.#buf.length > 0 || this.#frames.length > 0) {
-      throw refuse(`truncated zstd stream (it ends inside frame ${this.#current?.index ?? this.#count + 1}, at compressed byte ${this.#pos})`, HINT_CORRUPT);
+      throw refuse(
+        `truncated zstd stream (it ends inside frame ${this.#current?.index ?? this.#count + 1}, at compressed byte ${this.#pos})`,
+        HINT_CORRUPT,
+      );
     }
   }
 
@@ -130,7 +146,10 @@ export class ZstdFrameWalker {
     for (let head = this.#frames[0]; head && head.done && this.#emitted === head.blocks; head = this.#frames[0]) {
       const got = this.#hash.digestLow32();
       if (head.hasChecksum && got !== head.checksum) {
-        throw refuse(`zstd frame ${head.index} at compressed byte ${head.offset}: content checksum mismatch (stored 0x${(head.checksum ?? 0).toString(16)}, computed 0x${got.toString(16)})`, HINT_CORRUPT);
+        throw refuse(
+          `zstd frame ${head.index} at compressed byte ${head.offset}: content checksum mismatch (stored 0x${(head.checksum ?? 0).toString(16)}, computed 0x${got.toString(16)})`,
+          HINT_CORRUPT,
+        );
       }
       this.#frames.shift();
       this.#hash.reset();
@@ -189,10 +208,22 @@ export class ZstdFrameWalker {
     const ss = ((fhd >> 5) & 1) === 1;
     const fcsFlag = fhd >> 6;
     const window = windowOf(ss, fields, fcsFlag === 0 ? (ss ? 1 : 0) : 1 << fcsFlag, fcsFlag);
-    if (window > ZSTD_MAX_WINDOW) throw refuse(`zstd frame at compressed byte ${offset} needs a ${window}-byte window (limit ${ZSTD_MAX_WINDOW})`, HINT_WINDOW);
+    if (window > ZSTD_MAX_WINDOW)
+      throw refuse(
+        `zstd frame at compressed byte ${offset} needs a ${window}-byte window (limit ${ZSTD_MAX_WINDOW})`,
+        HINT_WINDOW,
+      );
     const dictBytes = [0, 1, 2, 4][fhd & 3]!;
-    if (dictBytes > 0 && fields.readUIntLE(ss ? 0 : 1, dictBytes) !== 0) throw refuse(`zstd frame at compressed byte ${offset} needs a dictionary`, HINT_CORRUPT);
-    this.#current = { index: ++this.#count, offset, window, blocks: 0, done: false, hasChecksum: ((fhd >> 2) & 1) === 1 };
+    if (dictBytes > 0 && fields.readUIntLE(ss ? 0 : 1, dictBytes) !== 0)
+      throw refuse(`zstd frame at compressed byte ${offset} needs a dictionary`, HINT_CORRUPT);
+    this.#current = {
+      index: ++this.#count,
+      offset,
+      window,
+      blocks: 0,
+      done: false,
+      hasChecksum: ((fhd >> 2) & 1) === 1,
+    };
     this.#frames.push(this.#current);
     this.#charge(this.#current, window); // fzstd allocates (and zero-fills) the window now
     this.#to('blockHeader', 3);
@@ -200,7 +231,8 @@ export class ZstdFrameWalker {
 
   #blockHeader(v: number): void {
     const type = (v >> 1) & 3;
-    if (type === 3) throw refuse(`zstd frame ${this.#count}: reserved block type at compressed byte ${this.#pos - 3}`, HINT_CORRUPT);
+    if (type === 3)
+      throw refuse(`zstd frame ${this.#count}: reserved block type at compressed byte ${this.#pos - 3}`, HINT_CORRUPT);
     this.#last = (v & 1) === 1;
     (this.#current as Frame).blocks++;
     const size = type === 1 ? 1 : v >>> 3;

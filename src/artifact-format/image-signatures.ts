@@ -17,17 +17,36 @@ export type ImageSignatureRow = {
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isBlob = (v: unknown): v is { digest: string; size: number } => isRecord(v) && typeof v.digest === 'string' && DIGEST.test(v.digest) && typeof v.size === 'number' && Number.isSafeInteger(v.size) && v.size >= 0;
+const isBlob = (v: unknown): v is { digest: string; size: number } =>
+  isRecord(v) &&
+  typeof v.digest === 'string' &&
+  DIGEST.test(v.digest) &&
+  typeof v.size === 'number' &&
+  Number.isSafeInteger(v.size) &&
+  v.size >= 0;
 
 function row(r: unknown, i: number): ImageSignatureRow {
   const where = `${INVENTORY_NAME}: ${IMAGE_SIGNATURES_FIELD}[${i}]`;
-  if (!isRecord(r) || typeof r.ref !== 'string' || typeof r.digest !== 'string' || !DIGEST.test(r.digest) || typeof r.tag !== 'string') throw new KkoError('INVALID_INPUT', `${where} needs a string ref, tag and a sha256 digest`);
+  if (
+    !isRecord(r) ||
+    typeof r.ref !== 'string' ||
+    typeof r.digest !== 'string' ||
+    !DIGEST.test(r.digest) ||
+    typeof r.tag !== 'string'
+  )
+    throw new KkoError('INVALID_INPUT', `${where} needs a string ref, tag and a sha256 digest`);
   const out: ImageSignatureRow = { ref: r.ref, digest: r.digest, tag: r.tag };
   if (r.manifest === undefined) return out;
   const m = r.manifest as { mediaType?: unknown };
-  if (!isBlob(m) || typeof m.mediaType !== 'string') throw new KkoError('INVALID_INPUT', `${where}: manifest needs mediaType, a sha256 digest and a size`);
-  if (!Array.isArray(r.blobs) || !r.blobs.every(isBlob)) throw new KkoError('INVALID_INPUT', `${where}: blobs must list {digest, size}`);
-  return { ...out, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, blobs: r.blobs.map((b) => ({ digest: b.digest, size: b.size })) };
+  if (!isBlob(m) || typeof m.mediaType !== 'string')
+    throw new KkoError('INVALID_INPUT', `${where}: manifest needs mediaType, a sha256 digest and a size`);
+  if (!Array.isArray(r.blobs) || !r.blobs.every(isBlob))
+    throw new KkoError('INVALID_INPUT', `${where}: blobs must list {digest, size}`);
+  return {
+    ...out,
+    manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+    blobs: r.blobs.map((b) => ({ digest: b.digest, size: b.size })),
+  };
 }
 
 // The rows of an inventory ([] when it has none: an export without --verify-images).
@@ -40,7 +59,8 @@ export function parseImageSignatures(inventory: Buffer): ImageSignatureRow[] {
   }
   const rows = isRecord(doc) ? doc[IMAGE_SIGNATURES_FIELD] : undefined;
   if (rows === undefined) return [];
-  if (!Array.isArray(rows)) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "${IMAGE_SIGNATURES_FIELD}" is not a list`);
+  if (!Array.isArray(rows))
+    throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: "${IMAGE_SIGNATURES_FIELD}" is not a list`);
   return rows.map(row);
 }
 

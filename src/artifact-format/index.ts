@@ -1,6 +1,29 @@
 // The artifact format: its paths and the kko/inventory.json schema, shared by every writer and reader.
-export { INDEX_NAME, OCI_LAYOUT_NAME, BLOBS_PREFIX, INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME, SUMS_NAME, REF_NAME_ANNOTATION, OCI_LAYOUT, ALREADY_COMPRESSED, COMPRESSED_MEDIA_TYPE, blobPath, blobHex, layoutRefName } from './paths.js';
-export { inventorySchema, inventoryBytes, parseInventory, parseJsonDocument, upstreamDigestMap, INVENTORY_API_VERSION, INVENTORY_KIND } from './inventory.js';
+export {
+  INDEX_NAME,
+  OCI_LAYOUT_NAME,
+  BLOBS_PREFIX,
+  INVENTORY_NAME,
+  MANIFEST_NAME,
+  SIGNATURE_NAME,
+  SUMS_NAME,
+  REF_NAME_ANNOTATION,
+  OCI_LAYOUT,
+  ALREADY_COMPRESSED,
+  COMPRESSED_MEDIA_TYPE,
+  blobPath,
+  blobHex,
+  layoutRefName,
+} from './paths.js';
+export {
+  inventorySchema,
+  inventoryBytes,
+  parseInventory,
+  parseJsonDocument,
+  upstreamDigestMap,
+  INVENTORY_API_VERSION,
+  INVENTORY_KIND,
+} from './inventory.js';
 export type { Inventory, InventoryImageRow } from './inventory.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';

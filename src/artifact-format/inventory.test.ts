@@ -12,7 +12,19 @@ const inventory = (): Inventory => ({
   generator: 'kko 0.1.0',
   zone: 'default',
   arches: ['amd64'],
-  images: [{ ref: 'docker.io/library/redis:7', arch: 'amd64', refName: 'docker.io/library/redis:7-amd64', class: 'app', digest: D1, size: 10, platform: { architecture: 'amd64', os: 'linux' }, source: { ref: 'docker.io/library/redis:7', via: 'upstream', registry: 'docker.io' }, upstream: { manifestDigest: D2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json' } }],
+  images: [
+    {
+      ref: 'docker.io/library/redis:7',
+      arch: 'amd64',
+      refName: 'docker.io/library/redis:7-amd64',
+      class: 'app',
+      digest: D1,
+      size: 10,
+      platform: { architecture: 'amd64', os: 'linux' },
+      source: { ref: 'docker.io/library/redis:7', via: 'upstream', registry: 'docker.io' },
+      upstream: { manifestDigest: D2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json' },
+    },
+  ],
   binaries: [{ id: 'helm', path: 'helm/v3.14.3/amd64/helm', sha256: HEX, size: 3 }],
   isos: [],
   documents: [{ path: 'kko/manifest.json', sha256: HEX, size: 2 }],
@@ -40,7 +52,9 @@ describe('kko/inventory.json through one schema', () => {
   it('refuses to write an inventory its readers would refuse', () => {
     const inv = inventory();
     (inv.binaries as Array<{ sha256: string }>)[0]!.sha256 = 'nothex';
-    expect(() => inventoryBytes(inv)).toThrow(expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('binaries[0].sha256') }));
+    expect(() => inventoryBytes(inv)).toThrow(
+      expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('binaries[0].sha256') }),
+    );
   });
 
   it.each([
@@ -48,10 +62,22 @@ describe('kko/inventory.json through one schema', () => {
     ['[]', /^kko\/inventory\.json: .*expected object/],
     [JSON.stringify({ ...inventory(), apiVersion: 'v9' }), /^kko\/inventory\.json: apiVersion: /],
     [JSON.stringify({ ...inventory(), images: {} }), /^kko\/inventory\.json: images: .*expected array/],
-    [JSON.stringify({ ...inventory(), images: [{ refName: 'x' }] }), /^kko\/inventory\.json: images\[0\]\.digest: required field is missing/],
-    [JSON.stringify({ ...inventory(), images: [{ refName: 7, digest: D1 }] }), /^kko\/inventory\.json: images\[0\]\.refName: .*expected string/],
-    [JSON.stringify({ ...inventory(), binaries: [{ path: 'a', sha256: 'x' }] }), /^kko\/inventory\.json: binaries\[0\]\.sha256: expected a sha256 of 64 hex/],
-    [JSON.stringify({ ...inventory(), documents: [{ path: 'a', sha256: HEX, size: -1 }] }), /^kko\/inventory\.json: documents\[0\]\.size: /],
+    [
+      JSON.stringify({ ...inventory(), images: [{ refName: 'x' }] }),
+      /^kko\/inventory\.json: images\[0\]\.digest: required field is missing/,
+    ],
+    [
+      JSON.stringify({ ...inventory(), images: [{ refName: 7, digest: D1 }] }),
+      /^kko\/inventory\.json: images\[0\]\.refName: .*expected string/,
+    ],
+    [
+      JSON.stringify({ ...inventory(), binaries: [{ path: 'a', sha256: 'x' }] }),
+      /^kko\/inventory\.json: binaries\[0\]\.sha256: expected a sha256 of 64 hex/,
+    ],
+    [
+      JSON.stringify({ ...inventory(), documents: [{ path: 'a', sha256: HEX, size: -1 }] }),
+      /^kko\/inventory\.json: documents\[0\]\.size: /,
+    ],
     [JSON.stringify({ ...inventory(), credentialsRemoved: [1] }), /^kko\/inventory\.json: credentialsRemoved\[0\]: /],
   ])('a bad inventory fails naming the field: %s', (text, message) => {
     const err = errorOf(text);
@@ -60,7 +86,13 @@ describe('kko/inventory.json through one schema', () => {
   });
 
   it('keeps fields it does not know (a newer writer), and takes the optional delta / signature / referrer fields', () => {
-    const inv = { ...inventory(), future: { x: 1 }, base: { inventorySha256: HEX }, signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }], referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }] };
+    const inv = {
+      ...inventory(),
+      future: { x: 1 },
+      base: { inventorySha256: HEX },
+      signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }],
+      referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }],
+    };
     expect(parseInventory(Buffer.from(JSON.stringify(inv)))).toEqual(inv);
   });
 

@@ -30,12 +30,33 @@ const imageRowSchema = z.looseObject({
   size: size.optional(),
   platform: platformSchema.optional(),
   source: z.looseObject({ ref: z.string(), via: z.string(), registry: z.string() }).optional(),
-  upstream: z.looseObject({ manifestDigest: z.string().optional(), mediaType: z.string().optional(), indexDigest: z.string().optional(), indexMediaType: z.string().optional() }).optional(),
+  upstream: z
+    .looseObject({
+      manifestDigest: z.string().optional(),
+      mediaType: z.string().optional(),
+      indexDigest: z.string().optional(),
+      indexMediaType: z.string().optional(),
+    })
+    .optional(),
 });
 
 const fileRowFields = { path: z.string(), sha256: sha256Hex, size: size.optional() };
-const binaryRowSchema = z.looseObject({ id: z.string().optional(), component: z.string().optional(), version: z.string().optional(), arch: z.string().optional(), ...fileRowFields, url: z.string().optional() });
-const isoRowSchema = z.looseObject({ id: z.string().optional(), version: z.string().optional(), arch: z.string().optional(), ...fileRowFields, verified: z.boolean().optional(), url: z.string().optional() });
+const binaryRowSchema = z.looseObject({
+  id: z.string().optional(),
+  component: z.string().optional(),
+  version: z.string().optional(),
+  arch: z.string().optional(),
+  ...fileRowFields,
+  url: z.string().optional(),
+});
+const isoRowSchema = z.looseObject({
+  id: z.string().optional(),
+  version: z.string().optional(),
+  arch: z.string().optional(),
+  ...fileRowFields,
+  verified: z.boolean().optional(),
+  url: z.string().optional(),
+});
 // kko/manifest.json, images/index.json, images/oci-layout (#12): so a signature over the inventory covers them.
 const documentRowSchema = z.looseObject(fileRowFields);
 
@@ -45,14 +66,26 @@ const baseSchema = z.looseObject({ inventorySha256: sha256Hex, ref: z.string().o
 // Signatures beyond kko/inventory.json.sig (e.g. cosign signatures of images, kept as files of the artifact).
 const signatureRowSchema = z.looseObject({ path: z.string(), format: z.string(), subject: z.string().optional() });
 // OCI referrers (signatures, SBOMs, attestations) of an image, stored as blobs: subject is an upstream digest.
-const referrerRowSchema = z.looseObject({ subject: digest, digest, mediaType: z.string(), artifactType: z.string().optional(), size: size.optional() });
+const referrerRowSchema = z.looseObject({
+  subject: digest,
+  digest,
+  mediaType: z.string(),
+  artifactType: z.string().optional(),
+  size: size.optional(),
+});
 
 export const inventorySchema = z.looseObject({
   apiVersion: z.literal(INVENTORY_API_VERSION),
   kind: z.literal(INVENTORY_KIND),
   generator: z.string().optional(),
   // The kk release the artifact was made for: the component versions and image tags it installs.
-  kk: z.looseObject({ version: z.string(), defaults: z.record(z.string(), z.string()), imageTags: z.record(z.string(), z.string()) }).optional(),
+  kk: z
+    .looseObject({
+      version: z.string(),
+      defaults: z.record(z.string(), z.string()),
+      imageTags: z.record(z.string(), z.string()),
+    })
+    .optional(),
   zone: z.string().optional(),
   arches: z.array(z.string()).optional(),
   images: z.array(imageRowSchema).optional(),
@@ -82,7 +115,10 @@ export function inventoryBytes(inventory: Inventory): Buffer {
 export function parseInventory(bytes: Buffer): Inventory {
   const doc = parseJsonDocument(bytes, INVENTORY_NAME);
   const r = inventorySchema.safeParse(doc, { reportInput: true });
-  if (!r.success) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: ${zodProblem(r.error)}`, { hint: 'the inventory was changed or written by another tool: re-export the artifact' });
+  if (!r.success)
+    throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: ${zodProblem(r.error)}`, {
+      hint: 'the inventory was changed or written by another tool: re-export the artifact',
+    });
   return r.data;
 }
 
@@ -108,7 +144,8 @@ function zodProblem(error: z.ZodError): string {
 export function upstreamDigestMap(inventory: Inventory): Map<string, string> {
   const map = new Map<string, string>();
   for (const row of inventory.images ?? []) {
-    for (const up of [row.upstream?.manifestDigest, row.upstream?.indexDigest]) if (up && up !== row.digest) map.set(up, row.digest);
+    for (const up of [row.upstream?.manifestDigest, row.upstream?.indexDigest])
+      if (up && up !== row.digest) map.set(up, row.digest);
   }
   return map;
 }

@@ -1,5 +1,13 @@
 import { formatChecksums, SUMS_NAME } from '../archive/checksums.js';
-import { blobHex, BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
+import {
+  blobHex,
+  BLOBS_PREFIX,
+  INDEX_NAME,
+  INVENTORY_NAME,
+  parseInventoryImages,
+  parseLayoutIndex,
+  refNameOf,
+} from './docs.js';
 import { checkLayout } from './layout-check.js';
 import { classifyPath } from './paths.js';
 import { ProblemList } from './problems.js';
@@ -9,7 +17,8 @@ import type { Problem, ScanResult } from './types.js';
 // Every file against what is known about it: its blob name, the catalog, the manifest, the inventory, SHA256SUMS.
 function checkFiles(scan: ScanResult, trust: Trust, problems: ProblemList): void {
   for (const f of scan.files.values()) {
-    if (f.name.startsWith(BLOBS_PREFIX) && !blobHex(f.name)) problems.add({ kind: 'corrupt', path: f.name, detail: 'not images/blobs/sha256/<64 hex>' });
+    if (f.name.startsWith(BLOBS_PREFIX) && !blobHex(f.name))
+      problems.add({ kind: 'corrupt', path: f.name, detail: 'not images/blobs/sha256/<64 hex>' });
     const p = trust.check(f);
     if (p) problems.add(p);
   }
@@ -18,12 +27,24 @@ function checkFiles(scan: ScanResult, trust: Trust, problems: ProblemList): void
 // What the lists name must be there; a kko artifact must carry SHA256SUMS; without one, non-kk paths are extra.
 function checkListed(scan: ScanResult, trust: Trust, problems: ProblemList): void {
   for (const p of trust.docProblems) problems.add(p);
-  for (const path of trust.sums?.keys() ?? []) if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${SUMS_NAME}` });
-  for (const path of trust.inventory?.keys() ?? []) if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
-  if (scan.docs.has(INVENTORY_NAME) && !scan.docs.has(SUMS_NAME)) problems.add({ kind: 'missing', path: SUMS_NAME, detail: `a kko artifact (it has ${INVENTORY_NAME}) always carries it` });
+  for (const path of trust.sums?.keys() ?? [])
+    if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${SUMS_NAME}` });
+  for (const path of trust.inventory?.keys() ?? [])
+    if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
+  if (scan.docs.has(INVENTORY_NAME) && !scan.docs.has(SUMS_NAME))
+    problems.add({
+      kind: 'missing',
+      path: SUMS_NAME,
+      detail: `a kko artifact (it has ${INVENTORY_NAME}) always carries it`,
+    });
   if (scan.docs.has(SUMS_NAME)) return;
   for (const f of scan.files.values()) {
-    if (classifyPath(f.name).class === 'other') problems.add({ kind: 'extra', path: f.name, detail: `not a KubeKey artifact path, and no ${SUMS_NAME} lists it` });
+    if (classifyPath(f.name).class === 'other')
+      problems.add({
+        kind: 'extra',
+        path: f.name,
+        detail: `not a KubeKey artifact path, and no ${SUMS_NAME} lists it`,
+      });
   }
 }
 
@@ -48,7 +69,8 @@ function checkInventoryImages(scan: ScanResult, problems: ProblemList): void {
     const digest = byRef.get(img.refName);
     const path = `${INDEX_NAME}[${img.refName}]`;
     if (!digest) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
-    else if (digest !== img.digest) problems.add({ kind: 'corrupt', path, detail: `manifest ${digest}, ${INVENTORY_NAME} says ${img.digest}` });
+    else if (digest !== img.digest)
+      problems.add({ kind: 'corrupt', path, detail: `manifest ${digest}, ${INVENTORY_NAME} says ${img.digest}` });
   }
 }
 
@@ -59,14 +81,24 @@ function checkCoverage(scan: ScanResult, trust: Trust, reached: ReadonlySet<stri
   if (!trust.covered) return;
   const sig = trust.signatureProblem();
   if (sig) problems.add(sig);
-  if (!scan.docs.has(INVENTORY_NAME)) return problems.add({ kind: 'missing', path: INVENTORY_NAME, detail: 'a signed artifact is anchored by it' });
+  if (!scan.docs.has(INVENTORY_NAME))
+    return problems.add({ kind: 'missing', path: INVENTORY_NAME, detail: 'a signed artifact is anchored by it' });
   for (const f of scan.files.values()) {
     if (f.name.startsWith(BLOBS_PREFIX) && !reached.has(f.name) && !trust.inventoryBlobs.has(f.name)) {
-      problems.add({ kind: 'extra', path: f.name, detail: `no manifest of ${INDEX_NAME} references it and ${INVENTORY_NAME} does not name it` });
+      problems.add({
+        kind: 'extra',
+        path: f.name,
+        detail: `no manifest of ${INDEX_NAME} references it and ${INVENTORY_NAME} does not name it`,
+      });
     }
   }
   const sums = scan.docs.get(SUMS_NAME);
-  if (sums && trust.sums && !formatChecksums(trust.sums).equals(sums)) problems.add({ kind: 'corrupt', path: SUMS_NAME, detail: "not in kko's form (sorted \"<sha256>  <path>\" lines), so its bytes are not determined by the files" });
+  if (sums && trust.sums && !formatChecksums(trust.sums).equals(sums))
+    problems.add({
+      kind: 'corrupt',
+      path: SUMS_NAME,
+      detail: 'not in kko\'s form (sorted "<sha256>  <path>" lines), so its bytes are not determined by the files',
+    });
 }
 
 // All checks over one scan; an empty list means the artifact is complete and intact.

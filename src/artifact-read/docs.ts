@@ -1,9 +1,24 @@
 import { KkoError } from '../errors.js';
-import { parseInventory, parseJsonDocument, INDEX_NAME, MANIFEST_NAME, type Inventory } from '../artifact-format/index.js';
+import {
+  parseInventory,
+  parseJsonDocument,
+  INDEX_NAME,
+  MANIFEST_NAME,
+  type Inventory,
+} from '../artifact-format/index.js';
 import { parseLayoutIndex as parseIndexJson, type ImageIndex } from '../oci/index.js';
 
 // Parsers for the small documents of an artifact; its paths and the inventory schema are src/artifact-format's.
-export { INDEX_NAME, OCI_LAYOUT_NAME, INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME, BLOBS_PREFIX, blobPath, blobHex } from '../artifact-format/index.js';
+export {
+  INDEX_NAME,
+  OCI_LAYOUT_NAME,
+  INVENTORY_NAME,
+  MANIFEST_NAME,
+  SIGNATURE_NAME,
+  BLOBS_PREFIX,
+  blobPath,
+  blobHex,
+} from '../artifact-format/index.js';
 export { REF_NAME_ANNOTATION, refNameOf } from '../oci/index.js';
 
 // Parse images/index.json: it must be an OCI image index (throws INVALID_IMAGE_MANIFEST otherwise).
@@ -12,7 +27,15 @@ export function parseLayoutIndex(bytes: Buffer): ImageIndex {
 }
 
 // `upstream`: the digests of the upstream manifest and index the exporter keeps beside the layout (unreferenced blobs).
-export type InventoryImage = { readonly ref: string; readonly arch: string; readonly refName: string; readonly class: string; readonly digest: string; readonly size?: number; readonly upstream?: readonly string[] };
+export type InventoryImage = {
+  readonly ref: string;
+  readonly arch: string;
+  readonly refName: string;
+  readonly class: string;
+  readonly digest: string;
+  readonly size?: number;
+  readonly upstream?: readonly string[];
+};
 
 // The images of kko/inventory.json (parseInventory: a shape error names the field), with the defaults of a row
 // that leaves them out: ref = refName, class unknown.
@@ -23,20 +46,45 @@ export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
 function imagesOf(inv: Inventory): InventoryImage[] {
   return (inv.images ?? []).map((r) => {
     const up = [r.upstream?.manifestDigest, r.upstream?.indexDigest].filter((d): d is string => typeof d === 'string');
-    return { ref: r.ref ?? r.refName, arch: r.arch ?? '', refName: r.refName, class: r.class ?? 'unknown', digest: r.digest, ...(r.size !== undefined ? { size: r.size } : {}), ...(up.length > 0 ? { upstream: up } : {}) };
+    return {
+      ref: r.ref ?? r.refName,
+      arch: r.arch ?? '',
+      refName: r.refName,
+      class: r.class ?? 'unknown',
+      digest: r.digest,
+      ...(r.size !== undefined ? { size: r.size } : {}),
+      ...(up.length > 0 ? { upstream: up } : {}),
+    };
   });
 }
 
 // One binary, ISO or document row of kko/inventory.json: where it is and what it must hash to (size when the exporter
 // wrote it). Documents (#12) are kko/manifest.json, images/index.json and images/oci-layout.
-export type InventoryFile = { readonly kind: 'binary' | 'iso' | 'document'; readonly path: string; readonly sha256: string; readonly size?: number };
+export type InventoryFile = {
+  readonly kind: 'binary' | 'iso' | 'document';
+  readonly path: string;
+  readonly sha256: string;
+  readonly size?: number;
+};
 
 // The binaries and ISOs of kko/inventory.json, and whether the exporter removed credentials from kko/manifest.json
 // (export writes `credentialsRemoved`: the field paths it removed, empty when there were none).
-export function parseInventoryFiles(bytes: Buffer): { files: InventoryFile[]; manifestRedacted?: boolean; credentialsRemoved?: string[] } {
+export function parseInventoryFiles(bytes: Buffer): {
+  files: InventoryFile[];
+  manifestRedacted?: boolean;
+  credentialsRemoved?: string[];
+} {
   const inv = parseInventory(bytes);
-  const rows = (kind: InventoryFile['kind'], list: ReadonlyArray<{ path: string; sha256: string; size?: number | undefined }> | undefined): InventoryFile[] =>
-    (list ?? []).map((r) => ({ kind, path: r.path, sha256: r.sha256, ...(r.size !== undefined ? { size: r.size } : {}) }));
+  const rows = (
+    kind: InventoryFile['kind'],
+    list: ReadonlyArray<{ path: string; sha256: string; size?: number | undefined }> | undefined,
+  ): InventoryFile[] =>
+    (list ?? []).map((r) => ({
+      kind,
+      path: r.path,
+      sha256: r.sha256,
+      ...(r.size !== undefined ? { size: r.size } : {}),
+    }));
   const files = [...rows('binary', inv.binaries), ...rows('iso', inv.isos), ...rows('document', inv.documents)];
   const removed = inv.credentialsRemoved;
   return { files, ...(removed ? { manifestRedacted: removed.length > 0, credentialsRemoved: removed } : {}) };

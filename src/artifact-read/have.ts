@@ -23,17 +23,37 @@ export async function haveOf(path: string, opts: { catalog?: Catalog; signal?: A
   const catalog = opts.catalog ?? (await loadCatalog());
   const scan = await scanArtifact(path, opts.signal ? { signal: opts.signal } : {});
   const report = verifyScan(scan, trustOfScan(scan, { catalog }));
-  if (!report.ok) throw new ArtifactProblemsError(`listing ${path}: ${summarizeProblems(report.problems)}; a have-list needs an intact artifact`, report.problems);
+  if (!report.ok)
+    throw new ArtifactProblemsError(
+      `listing ${path}: ${summarizeProblems(report.problems)}; a have-list needs an intact artifact`,
+      report.problems,
+    );
   const files = [...scan.files.values()];
   const index = scan.docs.get(INDEX_NAME);
-  const refs = index ? Object.fromEntries(parseLayoutIndex(index).manifests.flatMap((d) => (refNameOf(d) ? [[refNameOf(d) as string, d.digest] as const] : [])).sort(([a], [b]) => byteOrder(a, b))) : {};
+  const refs = index
+    ? Object.fromEntries(
+        parseLayoutIndex(index)
+          .manifests.flatMap((d) => (refNameOf(d) ? [[refNameOf(d) as string, d.digest] as const] : []))
+          .sort(([a], [b]) => byteOrder(a, b)),
+      )
+    : {};
   const inventory = scan.docs.get(INVENTORY_NAME);
   return {
     apiVersion: 'kko.io/v1alpha1',
     kind: 'ArtifactHave',
-    base: { artifact: path, ...(inventory ? { inventorySha256: createHash('sha256').update(inventory).digest('hex') } : {}) },
+    base: {
+      artifact: path,
+      ...(inventory ? { inventorySha256: createHash('sha256').update(inventory).digest('hex') } : {}),
+    },
     refs,
-    blobs: files.flatMap((f) => (f.name.startsWith(BLOBS_PREFIX) && blobHex(f.name) ? [`sha256:${blobHex(f.name) as string}`] : [])).sort(byteOrder),
-    files: files.filter((f) => !f.name.startsWith(BLOBS_PREFIX) && !f.name.startsWith('kko/') && f.sha256).map((f) => ({ path: f.name, sha256: f.sha256 as string, size: f.size })).sort((a, b) => byteOrder(a.path, b.path)),
+    blobs: files
+      .flatMap((f) =>
+        f.name.startsWith(BLOBS_PREFIX) && blobHex(f.name) ? [`sha256:${blobHex(f.name) as string}`] : [],
+      )
+      .sort(byteOrder),
+    files: files
+      .filter((f) => !f.name.startsWith(BLOBS_PREFIX) && !f.name.startsWith('kko/') && f.sha256)
+      .map((f) => ({ path: f.name, sha256: f.sha256 as string, size: f.size }))
+      .sort((a, b) => byteOrder(a.path, b.path)),
   };
 }

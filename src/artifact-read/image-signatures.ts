@@ -10,7 +10,11 @@ import type { Problem, ScanResult } from './types.js';
 // of the layout's manifest. The cosign check itself is injected (src/signing/cosign.ts verifyCosignSignature, bound to
 // the key), as the inventory signature check is.
 
-export type ImageSignatureCheck = (manifest: ImageManifest, payload: (d: Descriptor) => Buffer | undefined, digest: string) => void;
+export type ImageSignatureCheck = (
+  manifest: ImageManifest,
+  payload: (d: Descriptor) => Buffer | undefined,
+  digest: string,
+) => void;
 export type ImageKeyOptions = { readonly check: ImageSignatureCheck; readonly allowUnsigned?: readonly string[] };
 export type ImageSignatureSummary = { readonly verified: number; readonly allowedUnsigned: readonly string[] };
 
@@ -35,11 +39,22 @@ export function signatureBlobKeeper(): (name: string, docs: ReadonlyMap<string, 
 
 // The images of the inventory with the digest their tag resolved to (index, else manifest) and the upstream manifest.
 function inventoryRows(inventory: Buffer): InventoryRow[] {
-  const doc = JSON.parse(inventory.toString('utf8')) as { images?: Array<{ ref?: unknown; refName?: unknown; upstream?: { manifestDigest?: unknown; indexDigest?: unknown } }> };
+  const doc = JSON.parse(inventory.toString('utf8')) as {
+    images?: Array<{
+      ref?: unknown;
+      refName?: unknown;
+      upstream?: { manifestDigest?: unknown; indexDigest?: unknown };
+    }>;
+  };
   return (doc.images ?? []).flatMap((i) => {
     const m = i.upstream?.manifestDigest;
     const top = i.upstream?.indexDigest ?? m;
-    return typeof i.ref === 'string' && typeof i.refName === 'string' && typeof m === 'string' && typeof top === 'string' ? [{ ref: i.ref, refName: i.refName, top, manifestDigest: m }] : [];
+    return typeof i.ref === 'string' &&
+      typeof i.refName === 'string' &&
+      typeof m === 'string' &&
+      typeof top === 'string'
+      ? [{ ref: i.ref, refName: i.refName, top, manifestDigest: m }]
+      : [];
   });
 }
 
@@ -65,19 +80,24 @@ const blobsOf = (m: ImageManifest): string => [m.config, ...m.layers].map((d) =>
 function bindingProblem(scan: ScanResult, row: InventoryRow, layout: ReadonlyMap<string, string>): string | undefined {
   const top = manifestAt(scan, row.top);
   if (!top) return `the signed ${row.top} is not in the artifact (or not a readable manifest)`;
-  if (top.kind === 'index' && !top.manifest.manifests.some((d) => d.digest === row.manifestDigest)) return `the signed index ${row.top} does not list ${row.manifestDigest}`;
-  if (top.kind === 'image' && row.top !== row.manifestDigest) return `the signed ${row.top} is not the image's manifest ${row.manifestDigest}`;
+  if (top.kind === 'index' && !top.manifest.manifests.some((d) => d.digest === row.manifestDigest))
+    return `the signed index ${row.top} does not list ${row.manifestDigest}`;
+  if (top.kind === 'image' && row.top !== row.manifestDigest)
+    return `the signed ${row.top} is not the image's manifest ${row.manifestDigest}`;
   const upstream = manifestAt(scan, row.manifestDigest);
   const ours = layout.get(row.refName);
   const mine = ours ? manifestAt(scan, ours) : undefined;
-  if (upstream?.kind !== 'image' || mine?.kind !== 'image') return `the manifests of ${row.refName} are not in the artifact`;
-  if (blobsOf(upstream.manifest) !== blobsOf(mine.manifest)) return `${INDEX_NAME} ${row.refName} has other config or layers than the signed ${row.manifestDigest}`;
+  if (upstream?.kind !== 'image' || mine?.kind !== 'image')
+    return `the manifests of ${row.refName} are not in the artifact`;
+  if (blobsOf(upstream.manifest) !== blobsOf(mine.manifest))
+    return `${INDEX_NAME} ${row.refName} has other config or layers than the signed ${row.manifestDigest}`;
   return undefined;
 }
 
 function signatureProblem(scan: ScanResult, sig: ImageSignatureRow, opts: ImageKeyOptions): string | undefined {
   const m = sig.manifest ? manifestAt(scan, sig.manifest.digest) : undefined;
-  if (!sig.manifest || m?.kind !== 'image') return `signature manifest ${sig.manifest?.digest ?? '?'} (${sig.tag}) is not in the artifact`;
+  if (!sig.manifest || m?.kind !== 'image')
+    return `signature manifest ${sig.manifest?.digest ?? '?'} (${sig.tag}) is not in the artifact`;
   try {
     opts.check(m.manifest, (d) => bytesOf(scan, d.digest), sig.digest);
   } catch (err) {
@@ -96,10 +116,23 @@ function layoutDigests(scan: ScanResult): Map<string, string> {
 }
 
 // Every image of the inventory: signed by the key for the digest it was exported at, and that digest is its content.
-export function checkImageSignatures(scan: ScanResult, opts: ImageKeyOptions): { problems: Problem[]; summary: ImageSignatureSummary } {
+export function checkImageSignatures(
+  scan: ScanResult,
+  opts: ImageKeyOptions,
+): { problems: Problem[]; summary: ImageSignatureSummary } {
   const inv = scan.docs.get(INVENTORY_NAME);
   const none = { verified: 0, allowedUnsigned: [] };
-  if (!inv) return { problems: [{ kind: 'missing', path: INVENTORY_NAME, detail: `--image-key: image signatures are recorded in its ${IMAGE_SIGNATURES_FIELD}` }], summary: none };
+  if (!inv)
+    return {
+      problems: [
+        {
+          kind: 'missing',
+          path: INVENTORY_NAME,
+          detail: `--image-key: image signatures are recorded in its ${IMAGE_SIGNATURES_FIELD}`,
+        },
+      ],
+      summary: none,
+    };
   let sigs: ImageSignatureRow[];
   let rows: InventoryRow[];
   try {
@@ -118,11 +151,18 @@ export function checkImageSignatures(scan: ScanResult, opts: ImageKeyOptions): {
     const sig = sigs.find((s) => s.ref === ref);
     if (!sig?.manifest) {
       if (opts.allowUnsigned?.includes(ref)) allowed.push(ref);
-      else problems.push({ kind: 'missing', path, detail: `no cosign signature in the artifact${sig ? ' (exported with --allow-unsigned)' : ''}; pass --allow-unsigned ${ref} to accept it` });
+      else
+        problems.push({
+          kind: 'missing',
+          path,
+          detail: `no cosign signature in the artifact${sig ? ' (exported with --allow-unsigned)' : ''}; pass --allow-unsigned ${ref} to accept it`,
+        });
       continue;
     }
     const wrongTop = mine.find((r) => r.top !== sig.digest);
-    const problem = wrongTop ? `signed for ${sig.digest}, but the artifact holds ${wrongTop.top}` : (signatureProblem(scan, sig, opts) ?? mine.map((r) => bindingProblem(scan, r, layout)).find(Boolean));
+    const problem = wrongTop
+      ? `signed for ${sig.digest}, but the artifact holds ${wrongTop.top}`
+      : (signatureProblem(scan, sig, opts) ?? mine.map((r) => bindingProblem(scan, r, layout)).find(Boolean));
     if (problem) problems.push({ kind: 'corrupt', path, detail: problem });
     else verified++;
   }

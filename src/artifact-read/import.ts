@@ -13,8 +13,20 @@ import { verifyScan } from './verify.js';
 
 // `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
 // `verifyInventory` (#12): refuse anything unsigned or signed by another key (see verify.ts VerifyOptions).
-export type ImportOptions = { artifact: string; dir: string; catalog?: Catalog; signal?: AbortSignal; verifyInventory?: TrustOptions['verifyInventory'] };
-export type ImportReport = { readonly dir: string; readonly compression: ArchiveCompression; readonly files: number; readonly bytes: number; readonly md5: string };
+export type ImportOptions = {
+  artifact: string;
+  dir: string;
+  catalog?: Catalog;
+  signal?: AbortSignal;
+  verifyInventory?: TrustOptions['verifyInventory'];
+};
+export type ImportReport = {
+  readonly dir: string;
+  readonly compression: ArchiveCompression;
+  readonly files: number;
+  readonly bytes: number;
+  readonly md5: string;
+};
 
 // kk keeps the MD5 (lower-case hex, no newline) of the last unpacked tarball here and skips its untar when it matches.
 export const MD5_FILE = 'artifact.md5';
@@ -22,7 +34,8 @@ export const MD5_FILE = 'artifact.md5';
 // `name` resolved under `base`; anything that would land outside is refused (names are checked by the reader too).
 export function inside(base: string, name: string): string {
   const target = resolve(base, name);
-  if (!target.startsWith(base + sep)) throw new KkoError('UNSAFE_ARCHIVE', `refusing to write ${JSON.stringify(name)}: outside ${base}`);
+  if (!target.startsWith(base + sep))
+    throw new KkoError('UNSAFE_ARCHIVE', `refusing to write ${JSON.stringify(name)}: outside ${base}`);
   return target;
 }
 
@@ -40,9 +53,15 @@ type Seen = Map<string, 'dir' | 'absent'>;
 // A parent inside the target must be a real directory or not exist yet; a symlink there would lead outside.
 async function checkParent(root: string, rel: string, seen: Seen): Promise<void> {
   if (seen.has(rel)) return;
-  const info = await lstat(inside(root, rel)).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-  if (info && info.isSymbolicLink()) throw new KkoError('INVALID_INPUT', `importing into ${root}: ${rel} is a symlink; refusing to write through it`, { hint: 'import into a directory without symlinks' });
-  if (info && !info.isDirectory()) throw new KkoError('FILE_EXISTS', `importing into ${root}: ${rel} exists and is not a directory`);
+  const info = await lstat(inside(root, rel)).catch((err: NodeJS.ErrnoException) =>
+    err.code === 'ENOENT' ? undefined : Promise.reject(err),
+  );
+  if (info && info.isSymbolicLink())
+    throw new KkoError('INVALID_INPUT', `importing into ${root}: ${rel} is a symlink; refusing to write through it`, {
+      hint: 'import into a directory without symlinks',
+    });
+  if (info && !info.isDirectory())
+    throw new KkoError('FILE_EXISTS', `importing into ${root}: ${rel} exists and is not a directory`);
   seen.set(rel, info ? 'dir' : 'absent');
 }
 
@@ -78,25 +97,37 @@ async function prepareRoot(dir: string): Promise<{ root: string; created: string
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
-      throw new KkoError('INVALID_INPUT', `importing into ${dir}: it (or a parent) exists and is not a directory`, { cause: err, hint: "--dir takes kk's work dir, a directory (created when absent)" });
+      throw new KkoError('INVALID_INPUT', `importing into ${dir}: it (or a parent) exists and is not a directory`, {
+        cause: err,
+        hint: "--dir takes kk's work dir, a directory (created when absent)",
+      });
     }
     throw new KkoError('IO_ERROR', `importing into ${dir}: ${code ?? String(err)}`, { cause: err });
   }
 }
 
 function ioError(root: string, err: unknown): unknown {
-  return isKkoError(err) ? err : new KkoError('IO_ERROR', `importing into ${root}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  return isKkoError(err)
+    ? err
+    : new KkoError('IO_ERROR', `importing into ${root}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
 }
 
 // Stop the scan at the first entry the lists or anchors refuse: a 2 MB artifact must not fill staging with 2 GB.
 function importGate(trust: Trust, artifact: string, root: string): ScanGate {
   const seen: FileRecord[] = [];
   const stop = (p: Problem | undefined): void => {
-    if (p) throw new ArtifactProblemsError(`importing ${artifact}: ${formatProblem(p)}; stopped at this entry, nothing was written to ${root}`, [p]);
+    if (p)
+      throw new ArtifactProblemsError(
+        `importing ${artifact}: ${formatProblem(p)}; stopped at this entry, nothing was written to ${root}`,
+        [p],
+      );
   };
   return {
     // With a key, the signature (written first, beside the inventory) must have verified before any content is staged.
-    admit: (e) => stop((e.name.startsWith('kko/') ? undefined : trust.signatureProblem()) ?? trust.admit(e.name, e.size)),
+    admit: (e) =>
+      stop((e.name.startsWith('kko/') ? undefined : trust.signatureProblem()) ?? trust.admit(e.name, e.size)),
     settle: (f, doc) => {
       if (doc) {
         trust.learn(f.name, doc);
@@ -121,9 +152,17 @@ export async function importArtifact(opts: ImportOptions): Promise<ImportReport>
   let done = false;
   try {
     staging = await createStaging(root);
-    const scan = await scanArtifact(opts.artifact, { sink: stagingSink(staging.files), gate: importGate(trust, opts.artifact, root), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const scan = await scanArtifact(opts.artifact, {
+      sink: stagingSink(staging.files),
+      gate: importGate(trust, opts.artifact, root),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const report = verifyScan(scan, trust);
-    if (!report.ok) throw new ArtifactProblemsError(`importing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was written to ${root}`, report.problems);
+    if (!report.ok)
+      throw new ArtifactProblemsError(
+        `importing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was written to ${root}`,
+        report.problems,
+      );
     const names = [...scan.files.keys()];
     await checkTargets(root, names);
     await moveIntoPlace(staging.files, root, names, scan.md5);

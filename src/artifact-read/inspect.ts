@@ -1,7 +1,18 @@
 import type { ArchiveCompression } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
-import { BLOBS_PREFIX, blobHex, blobPath, INDEX_NAME, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseInventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
+import {
+  BLOBS_PREFIX,
+  blobHex,
+  blobPath,
+  INDEX_NAME,
+  INVENTORY_NAME,
+  MANIFEST_NAME,
+  parseInventoryFiles,
+  parseInventoryImages,
+  parseLayoutIndex,
+  refNameOf,
+} from './docs.js';
 import { classifyPath, type PathClass, type PathGroup } from './paths.js';
 import { scanArtifact } from './scan.js';
 import type { ScanResult } from './types.js';
@@ -29,7 +40,9 @@ function imageSize(scan: ScanResult, d: Descriptor): number | undefined {
   if (!bytes) return undefined;
   try {
     const m = parseManifestJson(bytes, d.mediaType);
-    return m.kind === 'image' ? d.size + m.manifest.config.size + m.manifest.layers.reduce((n, l) => n + l.size, 0) : undefined;
+    return m.kind === 'image'
+      ? d.size + m.manifest.config.size + m.manifest.layers.reduce((n, l) => n + l.size, 0)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -50,7 +63,14 @@ function layoutImages(scan: ScanResult): Map<string, InspectImage> {
     const arch = d.platform?.architecture ?? '';
     const ref = arch && refName.endsWith(`-${arch}`) ? refName.slice(0, -arch.length - 1) : refName;
     const size = imageSize(scan, d);
-    out.set(refName, { refName, ref, arch, class: 'unknown', digest: d.digest, ...(size !== undefined ? { size } : {}) });
+    out.set(refName, {
+      refName,
+      ref,
+      arch,
+      class: 'unknown',
+      digest: d.digest,
+      ...(size !== undefined ? { size } : {}),
+    });
   }
   return out;
 }
@@ -68,7 +88,14 @@ function images(scan: ScanResult): InspectImage[] {
   for (const r of rows) {
     const seen = byRef.get(r.refName);
     const size = seen?.size ?? r.size;
-    byRef.set(r.refName, { refName: r.refName, ref: r.ref, arch: r.arch || (seen?.arch ?? ''), class: r.class, digest: seen?.digest ?? r.digest, ...(size !== undefined ? { size } : {}) });
+    byRef.set(r.refName, {
+      refName: r.refName,
+      ref: r.ref,
+      arch: r.arch || (seen?.arch ?? ''),
+      class: r.class,
+      digest: seen?.digest ?? r.digest,
+      ...(size !== undefined ? { size } : {}),
+    });
   }
   return [...byRef.values()].sort((a, b) => (a.refName < b.refName ? -1 : a.refName > b.refName ? 1 : 0));
 }

@@ -8,10 +8,12 @@ const MAX_DEPTH = 4; // index.json → (index →) manifest → blobs; deeper ne
 
 function checkOciLayoutFile(scan: ScanResult, problems: ProblemList): void {
   const bytes = scan.docs.get(OCI_LAYOUT_NAME);
-  if (!bytes) return problems.add({ kind: 'missing', path: OCI_LAYOUT_NAME, detail: 'required by the OCI image layout' });
+  if (!bytes)
+    return problems.add({ kind: 'missing', path: OCI_LAYOUT_NAME, detail: 'required by the OCI image layout' });
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as { imageLayoutVersion?: unknown };
-    if (typeof doc.imageLayoutVersion !== 'string') problems.add({ kind: 'corrupt', path: OCI_LAYOUT_NAME, detail: 'no imageLayoutVersion' });
+    if (typeof doc.imageLayoutVersion !== 'string')
+      problems.add({ kind: 'corrupt', path: OCI_LAYOUT_NAME, detail: 'no imageLayoutVersion' });
   } catch {
     problems.add({ kind: 'corrupt', path: OCI_LAYOUT_NAME, detail: 'not JSON' });
   }
@@ -39,11 +41,14 @@ class LayoutWalker {
     if (!file) {
       // A foreign (non-distributable) layer carries urls: consumers (skopeo, containerd) would fetch it from there,
       // which an offline artifact must never make them do.
-      const detail = d.urls?.length ? `foreign layer referenced by ${from} is not in the artifact; consumers would fetch it from ${d.urls.length} URL(s)` : `referenced by ${from}`;
+      const detail = d.urls?.length
+        ? `foreign layer referenced by ${from} is not in the artifact; consumers would fetch it from ${d.urls.length} URL(s)`
+        : `referenced by ${from}`;
       this.problems.add({ kind: 'missing', path, detail });
       return;
     }
-    if (file.size !== d.size) return this.problems.add({ kind: 'corrupt', path, detail: `size want ${d.size} got ${file.size}` });
+    if (file.size !== d.size)
+      return this.problems.add({ kind: 'corrupt', path, detail: `size want ${d.size} got ${file.size}` });
     if (depth !== undefined && file.sha256 === blobHex(path)) this.#children(path, d, depth);
   }
 
@@ -57,8 +62,12 @@ class LayoutWalker {
     } catch (err) {
       return this.problems.add({ kind: 'corrupt', path, detail: (err as Error).message });
     }
-    const children = parsed.kind === 'index' ? parsed.manifest.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
-    const nested = (c: Descriptor): number | undefined => (parsed.kind === 'index' && (isIndexMediaType(c.mediaType) || isImageManifestMediaType(c.mediaType)) ? depth + 1 : undefined);
+    const children =
+      parsed.kind === 'index' ? parsed.manifest.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
+    const nested = (c: Descriptor): number | undefined =>
+      parsed.kind === 'index' && (isIndexMediaType(c.mediaType) || isImageManifestMediaType(c.mediaType))
+        ? depth + 1
+        : undefined;
     for (const c of children) this.descriptor(c, `manifest ${path}`, nested(c));
   }
 }

@@ -2,7 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
-import { decompress, readTar, type ArchiveCompression, type ArchiveEntry, type DecoderTrace, type ReadOptions } from '../archive/reader.js';
+import {
+  decompress,
+  readTar,
+  type ArchiveCompression,
+  type ArchiveEntry,
+  type DecoderTrace,
+  type ReadOptions,
+} from '../archive/reader.js';
 import { resolveArtifactSource, type ArtifactSource, type SourceFile } from './source.js';
 
 // An artifact opened for one pass: its entries, and the MD5 of the file bytes (what kk keeps in artifact.md5; for a
@@ -38,10 +45,14 @@ async function* counted(stream: Readable, pulled: { n: number }): AsyncGenerator
 type Position = { index: number; offset: number; hash: Hash | undefined };
 
 function partCorrupt(f: SourceFile, got: string, list: string | undefined, cause?: unknown): KkoError {
-  return new KkoError('ARTIFACT_CORRUPT', `reading artifact: part ${f.path} does not match ${list ?? 'its list'} (sha256 want ${f.sha256} got ${got})`, {
-    hint: 'copy that part again from its medium; `sha256sum -c --ignore-missing` on the list checks the parts of one medium',
-    ...(cause === undefined ? {} : { cause }),
-  });
+  return new KkoError(
+    'ARTIFACT_CORRUPT',
+    `reading artifact: part ${f.path} does not match ${list ?? 'its list'} (sha256 want ${f.sha256} got ${got})`,
+    {
+      hint: 'copy that part again from its medium; `sha256sum -c --ignore-missing` on the list checks the parts of one medium',
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
 }
 
 // The files' bytes as one stream, each part checked against its sha256 at its end (before the bytes after it flow).
@@ -53,7 +64,11 @@ async function* joined(src: ArtifactSource, at: Position): AsyncGenerator<Buffer
       at.offset += chunk.length;
       yield chunk;
     }
-    if (at.offset !== f.size) throw new KkoError('IO_ERROR', `reading artifact ${f.path}: it changed while being read (${f.size} bytes before, ${at.offset} now)`);
+    if (at.offset !== f.size)
+      throw new KkoError(
+        'IO_ERROR',
+        `reading artifact ${f.path}: it changed while being read (${f.size} bytes before, ${at.offset} now)`,
+      );
     const got = at.hash?.digest('hex');
     at.hash = undefined;
     if (got !== undefined && got !== f.sha256) throw partCorrupt(f, got, src.partsList);
@@ -63,7 +78,8 @@ async function* joined(src: ArtifactSource, at: Position): AsyncGenerator<Buffer
 // MD5 of the whole byte stream, read again: only when the pass did not see every byte (e.g. bytes after the gzip stream).
 async function md5OfFiles(files: readonly SourceFile[]): Promise<string> {
   const hash = createHash('md5');
-  for (const f of files) for await (const chunk of createReadStream(f.path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+  for (const f of files)
+    for await (const chunk of createReadStream(f.path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -74,21 +90,33 @@ async function explainSplit(src: ArtifactSource, at: Position, err: unknown): Pr
   if (!f || (isKkoError(err) && err.code === 'ARTIFACT_CORRUPT')) return err;
   if (at.hash) {
     const hash = at.hash.copy();
-    if (at.offset < f.size) for await (const chunk of createReadStream(f.path, { start: at.offset, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+    if (at.offset < f.size)
+      for await (const chunk of createReadStream(f.path, { start: at.offset, highWaterMark: READ_CHUNK }))
+        hash.update(chunk as Buffer);
     const got = hash.digest('hex');
     if (got !== f.sha256) return partCorrupt(f, got, src.partsList, err);
   }
   if (!isKkoError(err)) return err;
   // With a list, every part before this one matched it, so the bad bytes are in this one; without, reading runs
   // ahead of the decompressor and only "this part or one before it" is known.
-  const where = src.partsList ? `in part ${at.index + 1} of ${src.files.length}, ${f.path}` : `at or before part ${at.index + 1} of ${src.files.length}, ${f.path}`;
-  const hint = err.hint ?? (src.partsList ? undefined : 'keep the .parts.sha256 list beside the parts: kko then checks each part and names the corrupt one');
+  const where = src.partsList
+    ? `in part ${at.index + 1} of ${src.files.length}, ${f.path}`
+    : `at or before part ${at.index + 1} of ${src.files.length}, ${f.path}`;
+  const hint =
+    err.hint ??
+    (src.partsList
+      ? undefined
+      : 'keep the .parts.sha256 list beside the parts: kko then checks each part and names the corrupt one');
   return new KkoError(err.code, `${err.message} (${where})`, { cause: err, ...(hint ? { hint } : {}) });
 }
 
 // Open an artifact (gzip, zstd or plain tar, by magic bytes; one file or its parts) and hash the bytes as they stream past.
 // `trace`: what the decoder reports for random access later (artifact-store).
-export async function openArtifact(path: string, opts: ReadOptions = {}, trace?: DecoderTrace): Promise<OpenedArtifact> {
+export async function openArtifact(
+  path: string,
+  opts: ReadOptions = {},
+  trace?: DecoderTrace,
+): Promise<OpenedArtifact> {
   const src = await resolveArtifactSource(path);
   const at: Position = { index: 0, offset: 0, hash: undefined };
   const file = Readable.from(joined(src, at), { objectMode: false, highWaterMark: READ_CHUNK });

@@ -16,15 +16,36 @@ export type FileSink = (entry: ArchiveEntry) => Promise<Writable>;
 export type ScanGate = { admit(entry: ArchiveEntry): void; settle(file: FileRecord, doc: Buffer | undefined): void };
 // Random access later (artifact-store): for each regular file once hashed, where its body starts in the tar stream,
 // the decoder's position when its header was read, its first bytes, and its bytes when the scan kept them.
-export type FileLocation = { readonly compression: ArchiveCompression; readonly offset: number; readonly at: DecoderPosition; readonly head: Buffer; readonly bytes?: Buffer };
+export type FileLocation = {
+  readonly compression: ArchiveCompression;
+  readonly offset: number;
+  readonly at: DecoderPosition;
+  readonly head: Buffer;
+  readonly bytes?: Buffer;
+};
 export type LocateHooks = { trace?: DecoderTrace; onFile(file: FileRecord, where: FileLocation): void | Promise<void> };
 // `keep` (#12): small blobs whose bytes the caller needs besides the documents and manifests (image signature
 // payloads); it sees the documents read so far (kko writes them first) and its picks land in ScanResult.kept.
-export type ScanOptions = { hash?: boolean; sink?: FileSink; manifestBudget?: number; gate?: ScanGate; signal?: AbortSignal; locate?: LocateHooks; keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean };
+export type ScanOptions = {
+  hash?: boolean;
+  sink?: FileSink;
+  manifestBudget?: number;
+  gate?: ScanGate;
+  signal?: AbortSignal;
+  locate?: LocateHooks;
+  keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean;
+};
 
 const HEAD_BYTES = 64;
 
-const DOC_NAMES: ReadonlySet<string> = new Set([SUMS_NAME, INVENTORY_NAME, SIGNATURE_NAME, MANIFEST_NAME, INDEX_NAME, OCI_LAYOUT_NAME]);
+const DOC_NAMES: ReadonlySet<string> = new Set([
+  SUMS_NAME,
+  INVENTORY_NAME,
+  SIGNATURE_NAME,
+  MANIFEST_NAME,
+  INDEX_NAME,
+  OCI_LAYOUT_NAME,
+]);
 const MANIFEST_MAX = 4 * 1024 * 1024; // what registries accept for one manifest
 const MANIFEST_BUDGET = 64 * 1024 * 1024;
 
@@ -37,7 +58,10 @@ function isManifestDoc(bytes: Buffer): boolean {
   if (bytes[0] !== 0x7b) return false; // '{'
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-    return doc.schemaVersion === 2 && (Array.isArray(doc.manifests) || (typeof doc.config === 'object' && Array.isArray(doc.layers)));
+    return (
+      doc.schemaVersion === 2 &&
+      (Array.isArray(doc.manifests) || (typeof doc.config === 'object' && Array.isArray(doc.layers)))
+    );
   } catch {
     return false;
   }
@@ -50,7 +74,11 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed
   const hash = opts.hash === false ? undefined : createHash('sha256');
   const keep: Buffer[] | undefined = DOC_NAMES.has(entry.name) || mayBeManifest(entry) ? [] : undefined;
   let head: Buffer | undefined;
-  const result = (): Consumed => ({ ...(hash ? { sha256: hash.digest('hex') } : {}), ...(keep ? { bytes: Buffer.concat(keep) } : {}), ...(head ? { head } : {}) });
+  const result = (): Consumed => ({
+    ...(hash ? { sha256: hash.digest('hex') } : {}),
+    ...(keep ? { bytes: Buffer.concat(keep) } : {}),
+    ...(head ? { head } : {}),
+  });
   if (!opts.sink) {
     // Only hashed: a plain loop, no stream objects per entry (tens of thousands of small entries made a pipeline
     // each, and their garbage took inspect past 256 MB RSS).
@@ -58,7 +86,8 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed
       opts.signal?.throwIfAborted();
       hash?.update(chunk);
       keep?.push(chunk);
-      if (opts.locate && (head?.length ?? 0) < HEAD_BYTES) head = Buffer.concat([head ?? Buffer.alloc(0), chunk.subarray(0, HEAD_BYTES)]).subarray(0, HEAD_BYTES);
+      if (opts.locate && (head?.length ?? 0) < HEAD_BYTES)
+        head = Buffer.concat([head ?? Buffer.alloc(0), chunk.subarray(0, HEAD_BYTES)]).subarray(0, HEAD_BYTES);
     }
     return result();
   }
@@ -91,7 +120,14 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       const { sha256, bytes, head } = await consume(entry, opts);
       const record = { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) };
       files.set(entry.name, record);
-      if (at) await opts.locate?.onFile(record, { compression: art.compression, offset: entry.offset, at, head: head ?? Buffer.alloc(0), ...(bytes ? { bytes } : {}) });
+      if (at)
+        await opts.locate?.onFile(record, {
+          compression: art.compression,
+          offset: entry.offset,
+          at,
+          head: head ?? Buffer.alloc(0),
+          ...(bytes ? { bytes } : {}),
+        });
       if (bytes && DOC_NAMES.has(entry.name)) docs.set(entry.name, bytes);
       opts.gate?.settle(record, DOC_NAMES.has(entry.name) ? bytes : undefined);
       const hex = blobHex(entry.name);
@@ -99,7 +135,11 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       const extra = bytes && hex && opts.keep?.(entry.name, docs); // bytes: only small blobs were kept by consume()
       if (manifest || extra) {
         kept += bytes.length;
-        if (kept > (opts.manifestBudget ?? MANIFEST_BUDGET)) throw new KkoError('SIZE_LIMIT_EXCEEDED', `reading ${path}: more than ${MANIFEST_BUDGET} bytes of image manifests`);
+        if (kept > (opts.manifestBudget ?? MANIFEST_BUDGET))
+          throw new KkoError(
+            'SIZE_LIMIT_EXCEEDED',
+            `reading ${path}: more than ${MANIFEST_BUDGET} bytes of image manifests`,
+          );
       }
       if (manifest) manifests.set(hex, bytes);
       if (extra) extras.set(entry.name, bytes);
@@ -109,5 +149,14 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
   } finally {
     art.close();
   }
-  return { artifact: path, compression: art.compression, archiveBytes: art.size, files, docs, manifests, ...(opts.keep ? { kept: extras } : {}), md5: await art.md5() };
+  return {
+    artifact: path,
+    compression: art.compression,
+    archiveBytes: art.size,
+    files,
+    docs,
+    manifests,
+    ...(opts.keep ? { kept: extras } : {}),
+    md5: await art.md5(),
+  };
 }

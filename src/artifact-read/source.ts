@@ -6,10 +6,18 @@ import { parsePartName, parsePartsList, partName, partsListName, presentParts } 
 // The file(s) whose bytes, in order, are the artifact: one file, or the parts of a split one (with the sha256 each
 // must have when ART.parts.sha256 is there).
 export type SourceFile = { readonly path: string; readonly size: number; readonly sha256?: string };
-export type ArtifactSource = { readonly files: readonly SourceFile[]; readonly size: number; readonly partsList?: string };
+export type ArtifactSource = {
+  readonly files: readonly SourceFile[];
+  readonly size: number;
+  readonly partsList?: string;
+};
 
 function readError(path: string, err: unknown): KkoError {
-  return err instanceof KkoError ? err : new KkoError('IO_ERROR', `reading artifact ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  return err instanceof KkoError
+    ? err
+    : new KkoError('IO_ERROR', `reading artifact ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
 }
 
 async function statOrUndefined(path: string): Promise<import('node:fs').Stats | undefined> {
@@ -24,24 +32,45 @@ async function statOrUndefined(path: string): Promise<import('node:fs').Stats | 
 // `'ART.part-*'` (quoted, so kko expands it): the base of the parts it matches. Only `*` and `?`, in the file name.
 async function baseOfGlob(path: string): Promise<string> {
   const dir = dirname(path);
-  if (/[*?]/.test(dir)) throw new KkoError('INVALID_INPUT', `reading artifact ${path}: a pattern may only be in the file name`, { hint: "e.g. 'DIR/ART.part-*'" });
-  const re = new RegExp(`^${basename(path).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  if (/[*?]/.test(dir))
+    throw new KkoError('INVALID_INPUT', `reading artifact ${path}: a pattern may only be in the file name`, {
+      hint: "e.g. 'DIR/ART.part-*'",
+    });
+  const re = new RegExp(
+    `^${basename(path)
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   const matches = (await readdir(dir).catch(() => [] as string[])).filter((n) => re.test(n)).sort();
   const bases = new Set<string>();
   for (const name of matches) {
     const part = parsePartName(name);
     if (part) bases.add(part.base);
-    else if (!name.endsWith('.parts.sha256')) throw new KkoError('INVALID_INPUT', `reading artifact ${path}: the pattern matches ${name}, which is not a part (NAME.part-NNN)`, { hint: "match only the parts, e.g. 'ART.part-*'" });
+    else if (!name.endsWith('.parts.sha256'))
+      throw new KkoError(
+        'INVALID_INPUT',
+        `reading artifact ${path}: the pattern matches ${name}, which is not a part (NAME.part-NNN)`,
+        { hint: "match only the parts, e.g. 'ART.part-*'" },
+      );
   }
-  if (bases.size === 0) throw new KkoError('FILE_NOT_FOUND', `reading artifact ${path}: the pattern matches no part (NAME.part-NNN)`);
-  if (bases.size > 1) throw new KkoError('INVALID_INPUT', `reading artifact ${path}: the pattern matches the parts of ${bases.size} artifacts (${[...bases].join(', ')})`, { hint: 'match the parts of one artifact' });
+  if (bases.size === 0)
+    throw new KkoError('FILE_NOT_FOUND', `reading artifact ${path}: the pattern matches no part (NAME.part-NNN)`);
+  if (bases.size > 1)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading artifact ${path}: the pattern matches the parts of ${bases.size} artifacts (${[...bases].join(', ')})`,
+      { hint: 'match the parts of one artifact' },
+    );
   return join(dir, [...bases][0] as string);
 }
 
 // The list beside the parts, when there is one.
 async function loadPartsList(base: string): Promise<string[] | undefined> {
   const listPath = partsListName(base);
-  const text = await readFile(listPath, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(readError(listPath, err))));
+  const text = await readFile(listPath, 'utf8').catch((err: NodeJS.ErrnoException) =>
+    err.code === 'ENOENT' ? undefined : Promise.reject(readError(listPath, err)),
+  );
   return text === undefined ? undefined : parsePartsList(text, base, listPath).map((r) => r.sha256);
 }
 
@@ -49,12 +78,23 @@ async function loadPartsList(base: string): Promise<string[] | undefined> {
 function checkComplete(base: string, present: Map<number, string>, sums: string[] | undefined): number {
   const last = Math.max(...present.keys());
   const count = sums ? sums.length : last + 1;
-  const where = sums ? `${basename(partsListName(base))} lists ${count}` : `the parts run to ${basename(partName(base, last))}`;
+  const where = sums
+    ? `${basename(partsListName(base))} lists ${count}`
+    : `the parts run to ${basename(partName(base, last))}`;
   for (let i = 0; i < count; i++) {
-    if (!present.has(i)) throw new KkoError('FILE_NOT_FOUND', `reading artifact ${base}: part ${partName(base, i)} is missing (${where})`, { hint: 'copy every part into one directory, under its own name' });
+    if (!present.has(i))
+      throw new KkoError(
+        'FILE_NOT_FOUND',
+        `reading artifact ${base}: part ${partName(base, i)} is missing (${where})`,
+        { hint: 'copy every part into one directory, under its own name' },
+      );
   }
   if (last >= count) {
-    throw new KkoError('INVALID_INPUT', `reading artifact ${base}: ${partName(base, last)} is not in ${partsListName(base)} (${count} parts): left from another export?`, { hint: 'remove the parts the list does not name' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading artifact ${base}: ${partName(base, last)} is not in ${partsListName(base)} (${count} parts): left from another export?`,
+      { hint: 'remove the parts the list does not name' },
+    );
   }
   return count;
 }
@@ -65,7 +105,11 @@ function checkSizes(files: SourceFile[]): void {
   for (const [i, f] of files.entries()) {
     const last = i === files.length - 1;
     if (f.size === 0 || (!last && f.size !== full)) {
-      throw new KkoError('ARTIFACT_CORRUPT', `reading artifact: part ${f.path} is ${f.size} bytes, ${last ? 'empty' : `but the other parts are ${full} bytes`}: truncated?`, { hint: 'copy that part again from its medium (every part but the last has the --split-size)' });
+      throw new KkoError(
+        'ARTIFACT_CORRUPT',
+        `reading artifact: part ${f.path} is ${f.size} bytes, ${last ? 'empty' : `but the other parts are ${full} bytes`}: truncated?`,
+        { hint: 'copy that part again from its medium (every part but the last has the --split-size)' },
+      );
     }
   }
 }
@@ -99,6 +143,9 @@ export async function resolveArtifactSource(path: string): Promise<ArtifactSourc
   const part = parsePartName(basename(path));
   if (!part) return { files: [{ path, size: info.size }], size: info.size };
   const base = join(dirname(path), part.base);
-  if (part.index !== 0) throw new KkoError('INVALID_INPUT', `reading artifact ${path}: not the first part`, { hint: `pass ${partName(base, 0)} (the parts are read in order from it) or '${base}.part-*'` });
+  if (part.index !== 0)
+    throw new KkoError('INVALID_INPUT', `reading artifact ${path}: not the first part`, {
+      hint: `pass ${partName(base, 0)} (the parts are read in order from it) or '${base}.part-*'`,
+    });
   return splitSource(base);
 }

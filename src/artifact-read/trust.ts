@@ -1,7 +1,18 @@
 import { parseChecksums, SUMS_NAME } from '../archive/checksums.js';
 import { binaryAtPath, type Catalog } from '../catalog/index.js';
 import { planIso, type OsEntry } from '../download/index.js';
-import { blobHex, blobPath, BLOBS_PREFIX, INVENTORY_NAME, MANIFEST_NAME, parseInventoryFiles, parseInventoryImages, parseStoredManifests, SIGNATURE_NAME, type InventoryFile } from './docs.js';
+import {
+  blobHex,
+  blobPath,
+  BLOBS_PREFIX,
+  INVENTORY_NAME,
+  MANIFEST_NAME,
+  parseInventoryFiles,
+  parseInventoryImages,
+  parseStoredManifests,
+  SIGNATURE_NAME,
+  type InventoryFile,
+} from './docs.js';
 import { imageSignatureDigests, parseImageSignatures } from '../artifact-format/index.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
@@ -93,7 +104,11 @@ export class Trust {
     this.#inventory = new Map(inv.files.map((f) => [f.path, f]));
     this.manifestRedacted = inv.manifestRedacted;
     const signatures = imageSignatureDigests(parseImageSignatures(bytes)); // #12: cosign signatures carried beside the layout
-    this.#inventoryBlobs = new Set([...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures].filter((d) => /^sha256:[a-f0-9]{64}$/.test(d)).map(blobPath));
+    this.#inventoryBlobs = new Set(
+      [...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures]
+        .filter((d) => /^sha256:[a-f0-9]{64}$/.test(d))
+        .map(blobPath),
+    );
   }
 
   // Once both the inventory and its signature are known, check them (once).
@@ -104,7 +119,10 @@ export class Trust {
       verify(this.#inventoryBytes, this.#signatureBytes);
       this.#signature = { state: 'ok' };
     } catch (err) {
-      this.#signature = { state: 'bad', problem: { kind: 'corrupt', path: SIGNATURE_NAME, detail: (err as Error).message } };
+      this.#signature = {
+        state: 'bad',
+        problem: { kind: 'corrupt', path: SIGNATURE_NAME, detail: (err as Error).message },
+      };
     }
   }
 
@@ -113,8 +131,13 @@ export class Trust {
   signatureProblem(): Problem | undefined {
     if (!this.#verifyInventory || this.#signature.state === 'ok') return undefined;
     if (this.#signature.state === 'bad') return this.#signature.problem;
-    if (!this.#inventoryBytes) return { kind: 'missing', path: INVENTORY_NAME, detail: 'the key given requires a signed inventory' };
-    return { kind: 'missing', path: SIGNATURE_NAME, detail: 'the key given requires a signed inventory; this artifact is not signed' };
+    if (!this.#inventoryBytes)
+      return { kind: 'missing', path: INVENTORY_NAME, detail: 'the key given requires a signed inventory' };
+    return {
+      kind: 'missing',
+      path: SIGNATURE_NAME,
+      detail: 'the key given requires a signed inventory; this artifact is not signed',
+    };
   }
 
   // The user-given ISO checksums of the manifests the artifact was exported from (same parsing as export: planIso).
@@ -142,7 +165,8 @@ export class Trust {
     const isoSha = this.#isoChecksums.get(name);
     if (isoSha) out.push({ anchor: 'manifest', sha256: isoSha });
     const row = this.#inventory?.get(name);
-    if (row) out.push({ anchor: 'inventory', sha256: row.sha256, ...(row.size !== undefined ? { size: row.size } : {}) });
+    if (row)
+      out.push({ anchor: 'inventory', sha256: row.sha256, ...(row.size !== undefined ? { size: row.size } : {}) });
     const sum = this.#sums?.get(name);
     if (sum) out.push({ anchor: 'checksums', sha256: sum });
     return out.sort((a, b) => ANCHOR_ORDER.indexOf(a.anchor) - ANCHOR_ORDER.indexOf(b.anchor));
@@ -157,16 +181,25 @@ export class Trust {
   admit(name: string, size: number): Problem | undefined {
     if (name === SUMS_NAME) return undefined;
     if (this.#sums && !this.#sums.has(name)) return { kind: 'extra', path: name, detail: `not in ${SUMS_NAME}` };
-    if (this.#inventory && isKkFilePath(name) && !this.#inventory.has(name)) return { kind: 'extra', path: name, detail: `not in ${INVENTORY_NAME}` };
-    if (this.covered && this.#inventory && !this.#coveredName(name)) return { kind: 'extra', path: name, detail: `not accounted for by ${INVENTORY_NAME}, which a signature covers` };
+    if (this.#inventory && isKkFilePath(name) && !this.#inventory.has(name))
+      return { kind: 'extra', path: name, detail: `not in ${INVENTORY_NAME}` };
+    if (this.covered && this.#inventory && !this.#coveredName(name))
+      return { kind: 'extra', path: name, detail: `not accounted for by ${INVENTORY_NAME}, which a signature covers` };
     const want = this.#inventory?.get(name)?.size;
-    if (want !== undefined && want !== size) return { kind: 'corrupt', path: name, detail: `size want ${want} got ${size} (${INVENTORY_NAME})` };
+    if (want !== undefined && want !== size)
+      return { kind: 'corrupt', path: name, detail: `size want ${want} got ${size} (${INVENTORY_NAME})` };
     return undefined;
   }
 
   // Names the inventory accounts for itself or through its lists; blobs are accounted for by reachability (checks.ts).
   #coveredName(name: string): boolean {
-    return name === INVENTORY_NAME || name === SIGNATURE_NAME || name === SUMS_NAME || name.startsWith(BLOBS_PREFIX) || Boolean(this.#inventory?.has(name));
+    return (
+      name === INVENTORY_NAME ||
+      name === SIGNATURE_NAME ||
+      name === SUMS_NAME ||
+      name.startsWith(BLOBS_PREFIX) ||
+      Boolean(this.#inventory?.has(name))
+    );
   }
 
   // A hashed file against every expectation; the first one it fails is the problem (named after its anchor).
@@ -174,7 +207,12 @@ export class Trust {
     const early = this.admit(f.name, f.size);
     if (early) return early;
     for (const e of this.expectations(f.name)) {
-      if (f.sha256 !== e.sha256) return { kind: 'corrupt', path: f.name, detail: `sha256 want ${e.sha256} got ${f.sha256 ?? 'unknown'} (${anchorName(e.anchor)})` };
+      if (f.sha256 !== e.sha256)
+        return {
+          kind: 'corrupt',
+          path: f.name,
+          detail: `sha256 want ${e.sha256} got ${f.sha256 ?? 'unknown'} (${anchorName(e.anchor)})`,
+        };
     }
     return undefined;
   }
@@ -182,5 +220,11 @@ export class Trust {
 
 // How a problem detail names an anchor.
 export function anchorName(a: Anchor): string {
-  return { name: 'blob name', catalog: 'kko catalog', manifest: `iso.checksum in ${MANIFEST_NAME}`, inventory: INVENTORY_NAME, checksums: SUMS_NAME }[a];
+  return {
+    name: 'blob name',
+    catalog: 'kko catalog',
+    manifest: `iso.checksum in ${MANIFEST_NAME}`,
+    inventory: INVENTORY_NAME,
+    checksums: SUMS_NAME,
+  }[a];
 }

@@ -29,13 +29,17 @@ export function formatProblem(p: Problem): string {
 export class ArtifactProblemsError extends KkoError {
   readonly problems: readonly Problem[];
   constructor(message: string, problems: readonly Problem[]) {
-    super('ARTIFACT_CORRUPT', message, { hint: 'run `kko artifact verify` for the full report; re-export or re-copy the artifact' });
+    super('ARTIFACT_CORRUPT', message, {
+      hint: 'run `kko artifact verify` for the full report; re-export or re-copy the artifact',
+    });
     this.problems = problems;
   }
 }
 
 // "3 problems (1 missing, 2 corrupt)".
 export function summarizeProblems(problems: readonly Problem[]): string {
-  const counts = (['missing', 'corrupt', 'extra'] as const).map((k) => [k, problems.filter((p) => p.kind === k).length] as const).filter(([, n]) => n > 0);
+  const counts = (['missing', 'corrupt', 'extra'] as const)
+    .map((k) => [k, problems.filter((p) => p.kind === k).length] as const)
+    .filter(([, n]) => n > 0);
   return `${problems.length} problem${problems.length === 1 ? '' : 's'} (${counts.map(([k, n]) => `${n} ${k}`).join(', ')})`;
 }

@@ -4,7 +4,12 @@ import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
 import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, SIGNATURE_NAME } from './docs.js';
 import { checkArtifact } from './checks.js';
-import { checkImageSignatures, signatureBlobKeeper, type ImageKeyOptions, type ImageSignatureSummary } from './image-signatures.js';
+import {
+  checkImageSignatures,
+  signatureBlobKeeper,
+  type ImageKeyOptions,
+  type ImageSignatureSummary,
+} from './image-signatures.js';
 import { scanArtifact } from './scan.js';
 import { isKkFilePath, Trust, type Anchor, type TrustOptions } from './trust.js';
 import type { Problem, ScanResult } from './types.js';
@@ -15,7 +20,11 @@ export type ArtifactKind = 'kko' | 'kk';
 // verifyInventory: check kko/inventory.json.sig with a key (#12; see src/signing inventoryVerifier) and require that
 // the signed inventory accounts for every file.
 // imageKey (#12): re-verify every image's cosign signature carried in the artifact (image-signatures.ts).
-export type VerifyOptions = { catalog?: Catalog; verifyInventory?: TrustOptions['verifyInventory']; imageKey?: ImageKeyOptions };
+export type VerifyOptions = {
+  catalog?: Catalog;
+  verifyInventory?: TrustOptions['verifyInventory'];
+  imageKey?: ImageKeyOptions;
+};
 
 export type VerifyReport = {
   readonly artifact: string;
@@ -27,7 +36,12 @@ export type VerifyReport = {
   readonly bytes: number;
   // Which references the artifact carried: without SHA256SUMS only blobs (by name) and the layout can be checked.
   // signature: verified against the key given, present but not checked (no key given), or none.
-  readonly checked: { readonly checksums: boolean; readonly layout: boolean; readonly inventory: boolean; readonly signature: 'verified' | 'unchecked' | 'none' };
+  readonly checked: {
+    readonly checksums: boolean;
+    readonly layout: boolean;
+    readonly inventory: boolean;
+    readonly signature: 'verified' | 'unchecked' | 'none';
+  };
   // Binaries and ISOs by the strongest anchor that vouched for them; `unanchored` lists those nothing vouched for.
   readonly anchors: Readonly<Partial<Record<Anchor, number>>>;
   readonly unanchored: readonly string[];
@@ -47,9 +61,13 @@ export function assertArtifact(scan: ScanResult): ArtifactKind {
   if (scan.docs.has(INVENTORY_NAME)) return 'kko';
   const names = [...scan.files.keys()];
   if (names.some((n) => n.startsWith('images/') || n.startsWith('kko/') || isKkFilePath(n))) return 'kk';
-  throw new KkoError('INVALID_INPUT', `reading ${scan.artifact}: not a KubeKey artifact (${names.length} files; no images/index.json, no kko/ metadata, no kk binary or ISO paths)`, {
-    hint: 'pass the tarball written by `kko artifact export` or `kk artifact export`',
-  });
+  throw new KkoError(
+    'INVALID_INPUT',
+    `reading ${scan.artifact}: not a KubeKey artifact (${names.length} files; no images/index.json, no kko/ metadata, no kk binary or ISO paths)`,
+    {
+      hint: 'pass the tarball written by `kko artifact export` or `kk artifact export`',
+    },
+  );
 }
 
 function anchorCounts(scan: ScanResult, trust: Trust): Pick<VerifyReport, 'anchors' | 'unanchored'> {
@@ -82,7 +100,12 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
     files: files.length,
     blobs: files.filter((f) => f.name.startsWith(BLOBS_PREFIX)).length,
     bytes: files.reduce((n, f) => n + f.size, 0),
-    checked: { checksums: scan.docs.has(SUMS_NAME), layout: scan.docs.has(INDEX_NAME), inventory: scan.docs.has(INVENTORY_NAME), signature: signatureState(scan, trust) },
+    checked: {
+      checksums: scan.docs.has(SUMS_NAME),
+      layout: scan.docs.has(INDEX_NAME),
+      inventory: scan.docs.has(INVENTORY_NAME),
+      signature: signatureState(scan, trust),
+    },
     ...anchorCounts(scan, trust),
     problems,
   };
@@ -94,7 +117,10 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
 export async function verifyArtifact(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const catalog = opts.catalog ?? (await loadCatalog());
   const scan = await scanArtifact(path, opts.imageKey ? { keep: signatureBlobKeeper() } : {});
-  const report = verifyScan(scan, trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }));
+  const report = verifyScan(
+    scan,
+    trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }),
+  );
   if (!opts.imageKey) return report;
   const images = checkImageSignatures(scan, opts.imageKey);
   const problems = [...report.problems, ...images.problems];

@@ -11,9 +11,16 @@ import { parseReference, sha256Digest, type Digest } from '../reference/index.js
 // A ref name without an arch suffix is answered as it is (tag only).
 
 export type Arch = { readonly suffix: string; readonly descriptor: Descriptor };
-export type TaggedImage = { readonly repo: string; readonly tag: string; readonly arches: readonly Arch[]; readonly upstreamIndex?: Digest };
+export type TaggedImage = {
+  readonly repo: string;
+  readonly tag: string;
+  readonly arches: readonly Arch[];
+  readonly upstreamIndex?: Digest;
+};
 export type ManifestBytes = { readonly bytes: Buffer; readonly mediaType: string; readonly digest: Digest };
-export type Resolved = { readonly kind: 'index'; readonly image: TaggedImage } | { readonly kind: 'manifest'; readonly descriptor: Descriptor };
+export type Resolved =
+  | { readonly kind: 'index'; readonly image: TaggedImage }
+  | { readonly kind: 'manifest'; readonly descriptor: Descriptor };
 
 // "registry/repository", the key of a repository.
 export function repoKey(registry: string, repository: string): string {
@@ -47,7 +54,12 @@ export class ImageNames {
   readonly #tags = new Map<string, Set<string>>();
 
   // `manifests`: the manifest and index bytes the pass kept (hex → bytes), to check an upstream index is complete.
-  constructor(index: ImageIndex, inventory: readonly InventoryImage[], manifests: ReadonlyMap<string, Buffer>, hasBlob: (d: string) => boolean) {
+  constructor(
+    index: ImageIndex,
+    inventory: readonly InventoryImage[],
+    manifests: ReadonlyMap<string, Buffer>,
+    hasBlob: (d: string) => boolean,
+  ) {
     const rows = new Map(inventory.map((r) => [r.refName, r]));
     const groups = new Map<string, { repo: string; tag: string; arches: Arch[]; upstream: Set<string | undefined> }>();
     for (const d of index.manifests) {
@@ -120,7 +132,11 @@ function upstreamIndexOf(row: InventoryImage | undefined, manifests: ReadonlyMap
 }
 
 // Every manifest the index lists is in the artifact, with its config and layers.
-function indexComplete(bytes: Buffer | undefined, manifests: ReadonlyMap<string, Buffer>, hasBlob: (d: string) => boolean): boolean {
+function indexComplete(
+  bytes: Buffer | undefined,
+  manifests: ReadonlyMap<string, Buffer>,
+  hasBlob: (d: string) => boolean,
+): boolean {
   if (!bytes) return false;
   try {
     const parsed = parseManifestJson(bytes);
@@ -139,7 +155,12 @@ function indexComplete(bytes: Buffer | undefined, manifests: ReadonlyMap<string,
 // The OCI index synthesized over an image's per-arch manifests: children in suffix order, compact JSON, so the
 // same artifact always gives the same bytes and digest.
 export function synthesizeIndex(image: TaggedImage): ManifestBytes {
-  const manifests = image.arches.map(({ descriptor: d }) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) }));
+  const manifests = image.arches.map(({ descriptor: d }) => ({
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+    ...(d.platform ? { platform: d.platform } : {}),
+  }));
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }));
   return { bytes, mediaType: MediaType.OCI_INDEX, digest: sha256Digest(bytes) };
 }

@@ -6,7 +6,14 @@ import { fsError } from '../util/fs-errors.js';
 // The artifact's file(s) held open for positioned reads: offsets are into the bytes of all parts joined, as the pass
 // saw them. Each file's identity (inode, size, mtime) is recorded when opened; check() refuses to go on when a
 // file was changed in place since, because then what the pass hashed is no longer what a read returns.
-type Held = { readonly path: string; readonly fh: FileHandle; readonly start: number; readonly size: number; readonly ino: number; readonly mtimeMs: number };
+type Held = {
+  readonly path: string;
+  readonly fh: FileHandle;
+  readonly start: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+};
 
 export class SourceFiles {
   readonly size: number;
@@ -22,7 +29,9 @@ export class SourceFiles {
     let start = 0;
     try {
       for (const f of src.files) {
-        const fh = await open(f.path, 'r').catch((err: unknown) => Promise.reject(fsError('opening artifact', f.path, err)));
+        const fh = await open(f.path, 'r').catch((err: unknown) =>
+          Promise.reject(fsError('opening artifact', f.path, err)),
+        );
         const info = await fh.stat();
         held.push({ path: f.path, fh, start, size: info.size, ino: info.ino, mtimeMs: info.mtimeMs });
         start += info.size;
@@ -40,7 +49,11 @@ export class SourceFiles {
     for (const h of this.#files) {
       const now = opts.paths ? await stat(h.path).catch(() => undefined) : await h.fh.stat();
       if (now && now.ino === h.ino && now.size === h.size && now.mtimeMs === h.mtimeMs) continue;
-      throw new KkoError('ARTIFACT_CORRUPT', `reading artifact ${h.path}: it changed since it was verified (size or mtime differ)`, { hint: 'restart the command so the artifact is verified again' });
+      throw new KkoError(
+        'ARTIFACT_CORRUPT',
+        `reading artifact ${h.path}: it changed since it was verified (size or mtime differ)`,
+        { hint: 'restart the command so the artifact is verified again' },
+      );
     }
   }
 
@@ -53,8 +66,14 @@ export class SourceFiles {
       const h = this.#files.find((f) => at >= f.start && at < f.start + f.size);
       if (!h) throw new KkoError('IO_ERROR', `reading artifact: offset ${at} is past its end (${this.size} bytes)`);
       const want = Math.min(length - done, h.start + h.size - at);
-      const { bytesRead } = await h.fh.read(out, done, want, at - h.start).catch((err: unknown) => Promise.reject(fsError('reading artifact', h.path, err)));
-      if (bytesRead === 0) throw new KkoError('ARTIFACT_CORRUPT', `reading artifact ${h.path}: it ends early (changed since it was verified?)`);
+      const { bytesRead } = await h.fh
+        .read(out, done, want, at - h.start)
+        .catch((err: unknown) => Promise.reject(fsError('reading artifact', h.path, err)));
+      if (bytesRead === 0)
+        throw new KkoError(
+          'ARTIFACT_CORRUPT',
+          `reading artifact ${h.path}: it ends early (changed since it was verified?)`,
+        );
       done += bytesRead;
     }
     return out;

@@ -75,7 +75,13 @@ class Cursor {
 
 // Follow stored blocks from `payload` (inside a stored block that ends at `blockEnd`) for `size` bytes, hashing the
 // payload; the spans when every block is stored and the bytes hash to `sha256`, else undefined.
-async function walkStored(files: SourceFiles, payload: number, blockEnd: number, size: number, sha256: string): Promise<Spans | undefined> {
+async function walkStored(
+  files: SourceFiles,
+  payload: number,
+  blockEnd: number,
+  size: number,
+  sha256: string,
+): Promise<Spans | undefined> {
   const cur = new Cursor(files);
   const hash = createHash('sha256');
   const out: number[] = [];
@@ -85,7 +91,7 @@ async function walkStored(files: SourceFiles, payload: number, blockEnd: number,
   try {
     for (;;) {
       const n = Math.min(left, size - covered);
-      for (let done = 0; done < n; ) {
+      for (let done = 0; done < n;) {
         const piece = await cur.bytes(pos + done, Math.min(n - done, READ_WINDOW));
         hash.update(piece);
         done += piece.length;
@@ -124,7 +130,12 @@ function enclosingBlocks(win: Buffer, lo: number, payload: number): number[] {
 // hashing them (while the pass still has those pages in cache): undefined when its bytes are deflated.
 // The decoder had consumed `compressed` bytes and produced `decompressed` (>= the body offset): the body's first
 // byte came from before `compressed`, and from at most about (decompressed - offset) compressed bytes before it.
-export async function locateStored(files: SourceFiles, size: number, sha256: string, where: FileLocation): Promise<Spans | undefined> {
+export async function locateStored(
+  files: SourceFiles,
+  size: number,
+  sha256: string,
+  where: FileLocation,
+): Promise<Spans | undefined> {
   const { compressed, decompressed } = where.at;
   if (size === 0 || !Number.isFinite(compressed)) return undefined;
   const needle = where.head.subarray(0, Math.min(where.head.length, size));

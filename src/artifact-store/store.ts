@@ -1,5 +1,12 @@
 import { Readable } from 'node:stream';
-import { blobHex, INDEX_NAME, INVENTORY_NAME, parseInventoryImages, parseLayoutIndex, type InventoryImage } from '../artifact-read/docs.js';
+import {
+  blobHex,
+  INDEX_NAME,
+  INVENTORY_NAME,
+  parseInventoryImages,
+  parseLayoutIndex,
+  type InventoryImage,
+} from '../artifact-read/docs.js';
 import type { FileLocation } from '../artifact-read/scan.js';
 import { scanArtifact } from '../artifact-read/scan.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
@@ -56,13 +63,21 @@ class BlobTable {
     const hex = blobHex(f.name);
     const rawSpans = where.compression === 'zstd' ? this.#raw.take(where.offset, f.size) : undefined;
     if (!hex || f.sha256 !== hex) return; // not a blob, or a corrupt one (verify reports it)
-    if (where.bytes && f.size <= (this.opts.smallBlob ?? SMALL_BLOB) && this.#kept + f.size <= (this.opts.memoryBudget ?? MEMORY_BUDGET)) {
+    if (
+      where.bytes &&
+      f.size <= (this.opts.smallBlob ?? SMALL_BLOB) &&
+      this.#kept + f.size <= (this.opts.memoryBudget ?? MEMORY_BUDGET)
+    ) {
       this.#kept += f.size;
       return void this.blobs.set(hex, { size: f.size, bytes: where.bytes });
     }
-    if (where.compression === 'none') return void this.blobs.set(hex, { size: f.size, spans: tarSpans(where.offset, f.size) });
-    if (where.compression === 'zstd') return void this.blobs.set(hex, { size: f.size, ...(rawSpans ? { spans: rawSpans } : {}) });
-    const job = locateStored(this.#files, f.size, hex, where).then((spans) => void this.blobs.set(hex, { size: f.size, ...(spans ? { spans } : {}) }));
+    if (where.compression === 'none')
+      return void this.blobs.set(hex, { size: f.size, spans: tarSpans(where.offset, f.size) });
+    if (where.compression === 'zstd')
+      return void this.blobs.set(hex, { size: f.size, ...(rawSpans ? { spans: rawSpans } : {}) });
+    const job = locateStored(this.#files, f.size, hex, where).then(
+      (spans) => void this.blobs.set(hex, { size: f.size, ...(spans ? { spans } : {}) }),
+    );
     this.#pending.push(job);
     if (this.#pending.length >= GZIP_PENDING) await this.settle();
   }
@@ -74,7 +89,10 @@ class BlobTable {
 }
 
 function verifyRefused(path: string, report: VerifyReport): ArtifactProblemsError {
-  return new ArtifactProblemsError(`opening artifact ${path}: it fails verification: ${summarizeProblems(report.problems)}`, report.problems);
+  return new ArtifactProblemsError(
+    `opening artifact ${path}: it fails verification: ${summarizeProblems(report.problems)}`,
+    report.problems,
+  );
 }
 
 // The blobs index.json reaches that can be read neither from memory nor in place: a .tar.gz written by another tool
@@ -84,9 +102,13 @@ function unservable(path: string, blobs: ReadonlyMap<string, Blob>): KkoError | 
   if (bad.length === 0) return undefined;
   const [hex, b] = bad[0] as [string, Blob];
   const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
-  return new KkoError('INVALID_INPUT', `opening artifact ${path}: blob sha256:${hex} (${b.size} bytes) is deflated in the archive${more}, so it cannot be read in place`, {
-    hint: `import it to a directory and serve that (kko artifact import ${path} --dir DIR), or decompress it to a .tar (gunzip -k / zstd -d), which is read in place`,
-  });
+  return new KkoError(
+    'INVALID_INPUT',
+    `opening artifact ${path}: blob sha256:${hex} (${b.size} bytes) is deflated in the archive${more}, so it cannot be read in place`,
+    {
+      hint: `import it to a directory and serve that (kko artifact import ${path} --dir DIR), or decompress it to a .tar (gunzip -k / zstd -d), which is read in place`,
+    },
+  );
 }
 
 // kko/inventory.json's kk.version (export/inventory.ts writes it when the manifests name binaries).
@@ -111,7 +133,13 @@ export class ArtifactStore implements ContentSource {
   // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
   readonly kkVersion: string | undefined;
 
-  private constructor(path: string, report: VerifyReport, files: SourceFiles, blobs: ReadonlyMap<string, Blob>, scan: ScanResult) {
+  private constructor(
+    path: string,
+    report: VerifyReport,
+    files: SourceFiles,
+    blobs: ReadonlyMap<string, Blob>,
+    scan: ScanResult,
+  ) {
     this.description = `artifact ${path}`;
     this.report = report;
     this.#files = files;
@@ -138,10 +166,16 @@ export class ArtifactStore implements ContentSource {
     const files = await SourceFiles.open(await resolveArtifactSource(path));
     try {
       const table = new BlobTable(files, opts);
-      const scan = await scanArtifact(path, { ...(opts.signal ? { signal: opts.signal } : {}), locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) } });
+      const scan = await scanArtifact(path, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
+      });
       await table.settle();
       await files.check({ paths: true }); // the pass read (by path) the very files held open
-      const report = verifyScan(scan, trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }));
+      const report = verifyScan(
+        scan,
+        trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }),
+      );
       if (!report.ok) throw verifyRefused(path, report);
       const bad = unservable(path, table.blobs);
       if (bad) throw bad;
@@ -163,7 +197,11 @@ export class ArtifactStore implements ContentSource {
 
   async listTags(ref: Reference): Promise<string[]> {
     const tags = this.#names.tags(repoKey(ref.registry, ref.repository));
-    if (!tags) throw new KkoError('MANIFEST_UNKNOWN', `listing tags of ${ref.registry}/${ref.repository}: not in ${this.description}`);
+    if (!tags)
+      throw new KkoError(
+        'MANIFEST_UNKNOWN',
+        `listing tags of ${ref.registry}/${ref.repository}: not in ${this.description}`,
+      );
     return tags;
   }
 
@@ -174,7 +212,8 @@ export class ArtifactStore implements ContentSource {
 
   async getManifest(ref: Reference): Promise<ManifestContent> {
     const m = this.#manifest(ref);
-    if (!m) throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
+    if (!m)
+      throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
     return m;
   }
 
@@ -189,15 +228,31 @@ export class ArtifactStore implements ContentSource {
   // bytes and the file has not changed since (checked here: inode, size and mtime).
   async getBlob(ref: Reference, desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
     const b = this.#blob(ref, desc.digest);
-    if (!b) throw new KkoError('BLOB_UNKNOWN', `getting blob ${desc.digest} of ${ref.registry}/${ref.repository}: not in ${this.description}`);
+    if (!b)
+      throw new KkoError(
+        'BLOB_UNKNOWN',
+        `getting blob ${desc.digest} of ${ref.registry}/${ref.repository}: not in ${this.description}`,
+      );
     const start = opts.offset ?? 0;
     const end = opts.length === undefined ? b.size : start + opts.length;
-    if (start < 0 || end > b.size || start > end) throw new KkoError('INVALID_INPUT', `getting blob ${desc.digest}: range ${start}-${end} is outside its ${b.size} bytes`);
+    if (start < 0 || end > b.size || start > end)
+      throw new KkoError(
+        'INVALID_INPUT',
+        `getting blob ${desc.digest}: range ${start}-${end} is outside its ${b.size} bytes`,
+      );
     const whole = start === 0 && end === b.size && opts.verify !== false;
     if (b.bytes) return Readable.from([b.bytes.subarray(start, end)]);
     await this.#files.check();
     const body = Readable.from(readSpans(this.#files, b.spans as Spans, start, end), { objectMode: false });
-    return whole ? through(body, new VerifyStream({ digest: desc.digest, size: b.size }, `reading blob ${desc.digest} from ${this.description}`)) : body;
+    return whole
+      ? through(
+          body,
+          new VerifyStream(
+            { digest: desc.digest, size: b.size },
+            `reading blob ${desc.digest} from ${this.description}`,
+          ),
+        )
+      : body;
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {
@@ -222,7 +277,8 @@ export class ArtifactStore implements ContentSource {
   // A manifest or index the pass kept (hashed against its name then), or a synthesized index by its digest.
   #byDigest(digest: string, declared?: string): ManifestBytes | undefined {
     const bytes = /^sha256:[a-f0-9]{64}$/.test(digest) ? this.#manifests.get(digest.slice(7)) : undefined;
-    if (!bytes) return [...this.#indexes.values()].find((i) => i.digest === digest) ?? this.#synthesizedByDigest(digest);
+    if (!bytes)
+      return [...this.#indexes.values()].find((i) => i.digest === digest) ?? this.#synthesizedByDigest(digest);
     return { bytes, mediaType: parseManifestJson(bytes, declared).mediaType, digest: digest as Digest };
   }
 

@@ -13,7 +13,10 @@ beforeEach(async () => {
 });
 afterEach(async () => rm(root, { recursive: true, force: true }));
 
-const blobOf = (data: Buffer) => ({ digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length });
+const blobOf = (data: Buffer) => ({
+  digest: `sha256:${createHash('sha256').update(data).digest('hex')}`,
+  size: data.length,
+});
 
 // Serves `data` from the asked offset in 64 KiB chunks; `failAt` breaks the stream after that many bytes (once each).
 function server(data: Buffer, faults: { failAt?: number[]; corrupt?: boolean } = {}) {
@@ -27,7 +30,8 @@ function server(data: Buffer, faults: { failAt?: number[]; corrupt?: boolean } =
     return Readable.from(
       (async function* () {
         for (let i = 0; i < body.length; i += 65536) {
-          if (stop !== undefined && offset + i >= stop) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          if (stop !== undefined && offset + i >= stop)
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
           yield body.subarray(i, Math.min(i + 65536, body.length, stop !== undefined ? stop - offset : Infinity));
         }
       })(),
@@ -75,7 +79,9 @@ describe('BlobCache', () => {
   it('a corrupt body is never stored: DIGEST_MISMATCH, no blob, no partial', async () => {
     const data = randomBytes(100_000);
     const cache = new BlobCache(root);
-    await expect(cache.ensure(blobOf(data), server(data, { corrupt: true }).fetch)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(cache.ensure(blobOf(data), server(data, { corrupt: true }).fetch)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+    });
     expect(await cache.has(blobOf(data))).toBe(false);
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
@@ -114,7 +120,9 @@ describe('BlobCache', () => {
   it('a body longer than the descriptor is refused', async () => {
     const data = randomBytes(10_000);
     const blob = { ...blobOf(data), size: 5000 };
-    await expect(new BlobCache(root).ensure(blob, server(data).fetch)).rejects.toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED' });
+    await expect(new BlobCache(root).ensure(blob, server(data).fetch)).rejects.toMatchObject({
+      code: 'SIZE_LIMIT_EXCEEDED',
+    });
   });
 
   it('gives up after its attempts and keeps the partial for the next run', async () => {
@@ -134,7 +142,10 @@ describe('BlobCache', () => {
       const r = await s.fetch(o);
       return r.pipe(new (await import('node:stream')).PassThrough({ highWaterMark: 1024 }));
     };
-    const [a, b] = await Promise.all([new BlobCache(root).ensure(blobOf(data), slow), new BlobCache(root).ensure(blobOf(data), slow)]);
+    const [a, b] = await Promise.all([
+      new BlobCache(root).ensure(blobOf(data), slow),
+      new BlobCache(root).ensure(blobOf(data), slow),
+    ]);
     expect(s.calls).toEqual([0]);
     expect([a.cached, b.cached].sort()).toEqual([false, true]);
     expect((await readFile(a.path)).equals(data)).toBe(true);
@@ -144,7 +155,11 @@ describe('BlobCache', () => {
     const data = randomBytes(100_000);
     const s = server(data);
     const cache = new BlobCache(root);
-    await Promise.all([cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch), cache.ensure(blobOf(data), s.fetch)]);
+    await Promise.all([
+      cache.ensure(blobOf(data), s.fetch),
+      cache.ensure(blobOf(data), s.fetch),
+      cache.ensure(blobOf(data), s.fetch),
+    ]);
     expect(s.calls).toEqual([0]);
   });
   it('a blob of unknown size: read to the end, resumed after a reset, kept only when the digest matches', async () => {
@@ -159,7 +174,9 @@ describe('BlobCache', () => {
     expect(await cache.has(unsized)).toBe(true);
     expect(await cache.ensure(unsized, s.fetch)).toMatchObject({ cached: true, fetchedBytes: 0 });
     const other = randomBytes(50_000);
-    await expect(cache.ensure({ digest: blobOf(other).digest }, server(other, { corrupt: true }).fetch)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(
+      cache.ensure({ digest: blobOf(other).digest }, server(other, { corrupt: true }).fetch),
+    ).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect(await cache.has({ digest: blobOf(other).digest })).toBe(false);
   });
 });
@@ -186,7 +203,10 @@ describe('cache locks', () => {
     const data = randomBytes(10_000);
     const cache = new BlobCache(root);
     await mkdir(join(root, 'tmp'), { recursive: true });
-    await writeFile(lockOf(cache, blobOf(data).digest), JSON.stringify({ pid: process.pid, host: hostname(), token: 'someone-else' }));
+    await writeFile(
+      lockOf(cache, blobOf(data).digest),
+      JSON.stringify({ pid: process.pid, host: hostname(), token: 'someone-else' }),
+    );
     const started = Date.now();
     await cache.ensure(blobOf(data), server(data).fetch);
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -18,13 +18,24 @@ export type BlobRef = { digest: string; size?: number | undefined };
 // signal: stop (keeping the partial for a resume) as soon as it aborts; the abort reason is thrown.
 // what: how errors name the content ("binary kube/v1.28.12/amd64/kubeadm"); default "blob <digest>".
 // ranged: the fetcher honours its `length` argument (a registry blob), so a large blob may be fetched in parts.
-export type EnsureOptions = { onBytes?: (n: number) => void; signal?: AbortSignal | undefined; what?: string; ranged?: boolean };
+export type EnsureOptions = {
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal | undefined;
+  what?: string;
+  ranged?: boolean;
+};
 
 export type EnsureResult = { path: string; fetchedBytes: number; resumedFrom: number; cached: boolean };
 
 // onCorrupt: a cached blob whose bytes no longer match its digest (bit rot, a same-size edit) was found and dropped.
 // parts: how a large blob is split into Range parts fetched at once (see ranged.ts); unset: one stream per blob.
-export type BlobCacheOptions = { logger?: Logger; attempts?: number; onBytes?: (n: number) => void; onCorrupt?: (c: CorruptBlob) => void; parts?: PartPlan };
+export type BlobCacheOptions = {
+  logger?: Logger;
+  attempts?: number;
+  onBytes?: (n: number) => void;
+  onCorrupt?: (c: CorruptBlob) => void;
+  parts?: PartPlan;
+};
 
 export type CorruptBlob = { digest: string; got: string; size: number; path: string };
 
@@ -146,7 +157,9 @@ export class BlobCache {
     if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     await mkdir(join(this.root, 'tmp'), { recursive: true });
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, { isDone: () => this.hasVerified(blob) });
+    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, {
+      isDone: () => this.hasVerified(blob),
+    });
     if (!release) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     try {
       if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
@@ -163,13 +176,29 @@ export class BlobCache {
     const state = await this.#hashPartial(partial, blob.size);
     const resumedFrom = state.size;
     const what = `fetching ${opts.what ?? `blob ${blob.digest}`}`;
-    const ro = { what, attempts: this.#attempts, expected: blob.size, kept: true, onBytes: opts.onBytes, signal: opts.signal, logger: this.#logger };
+    const ro = {
+      what,
+      attempts: this.#attempts,
+      expected: blob.size,
+      kept: true,
+      onBytes: opts.onBytes,
+      signal: opts.signal,
+      logger: this.#logger,
+    };
     const starts = opts.ranged && blob.size !== undefined ? partStarts(blob.size, this.#parts) : [0];
-    const fetchedBytes = starts.length > 1 ? await fetchInParts(partial, state, blob.size as number, fetch, starts, ro) : await resumeInto(partial, state, fetch, ro);
+    const fetchedBytes =
+      starts.length > 1
+        ? await fetchInParts(partial, state, blob.size as number, fetch, starts, ro)
+        : await resumeInto(partial, state, fetch, ro);
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
       await rm(partial, { force: true });
-      throw new KkoError('DIGEST_MISMATCH', opts.what ? `fetching ${opts.what}: got ${got} (${state.size} bytes), expected ${blob.digest}; the corrupt copy was discarded` : `fetching blob ${blob.digest}: got ${got} (${state.size} bytes); the corrupt copy was discarded`);
+      throw new KkoError(
+        'DIGEST_MISMATCH',
+        opts.what
+          ? `fetching ${opts.what}: got ${got} (${state.size} bytes), expected ${blob.digest}; the corrupt copy was discarded`
+          : `fetching blob ${blob.digest}: got ${got} (${state.size} bytes); the corrupt copy was discarded`,
+      );
     }
     await syncFile(partial);
     await rename(partial, this.blobPath(blob.digest));
@@ -180,7 +209,10 @@ export class BlobCache {
   // Hash what a previous run left; a partial longer than the blob is garbage and is dropped.
   async #hashPartial(partial: string, expected: number | undefined): Promise<HashState> {
     const hash = createHash('sha256');
-    const size = await stat(partial).then((s) => s.size, () => 0);
+    const size = await stat(partial).then(
+      (s) => s.size,
+      () => 0,
+    );
     if (expected !== undefined && size > expected) {
       await rm(partial, { force: true });
       return { hash, size: 0 };

@@ -51,8 +51,12 @@ export class CachedSource implements ContentSource {
   // The cache hashes every upstream byte before it keeps them, so the upstream read is not hashed twice.
   async getBlob(ref: Reference, desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
     const signal = opts.signal;
-    const fetch = (offset: number): Promise<Readable> => this.#upstream.getBlob(ref, desc, { offset, verify: false, ...(signal ? { signal } : {}) });
-    const { path } = await this.#cache.ensure({ digest: desc.digest, size: desc.size }, fetch, { signal, what: `blob ${desc.digest} from ${this.description}` });
+    const fetch = (offset: number): Promise<Readable> =>
+      this.#upstream.getBlob(ref, desc, { offset, verify: false, ...(signal ? { signal } : {}) });
+    const { path } = await this.#cache.ensure({ digest: desc.digest, size: desc.size }, fetch, {
+      signal,
+      what: `blob ${desc.digest} from ${this.description}`,
+    });
     const start = opts.offset ?? 0;
     const end = opts.length !== undefined ? start + opts.length - 1 : undefined;
     return createReadStream(path, { start, ...(end !== undefined ? { end } : {}), ...(signal ? { signal } : {}) });

@@ -20,7 +20,10 @@ export class CacheTarget implements ContentTarget {
 
   async headBlob(_ref: Reference, digest: Digest): Promise<Descriptor | undefined> {
     if (!(await this.#cache.hasVerified({ digest }))) return undefined;
-    const size = await stat(this.#cache.blobPath(digest)).then((s) => s.size, () => undefined);
+    const size = await stat(this.#cache.blobPath(digest)).then(
+      (s) => s.size,
+      () => undefined,
+    );
     return size === undefined ? undefined : { mediaType: 'application/octet-stream', digest, size };
   }
 
@@ -36,9 +39,17 @@ export class CacheTarget implements ContentTarget {
   async putManifest(ref: Reference, manifest: ManifestContent, opts: StoreOptions = {}): Promise<Digest> {
     const digest = sha256Digest(manifest.bytes);
     if (digest !== manifest.digest || (ref.digest !== undefined && ref.digest !== digest)) {
-      throw new KkoError('DIGEST_MISMATCH', `putting a manifest into ${this.description}: the bytes hash to ${digest}, expected ${ref.digest ?? manifest.digest}`);
+      throw new KkoError(
+        'DIGEST_MISMATCH',
+        `putting a manifest into ${this.description}: the bytes hash to ${digest}, expected ${ref.digest ?? manifest.digest}`,
+      );
     }
-    await this.putBlob(ref, { mediaType: manifest.mediaType, digest, size: manifest.bytes.length }, async () => Readable.from([manifest.bytes]), opts);
+    await this.putBlob(
+      ref,
+      { mediaType: manifest.mediaType, digest, size: manifest.bytes.length },
+      async () => Readable.from([manifest.bytes]),
+      opts,
+    );
     return digest;
   }
 }

@@ -8,7 +8,10 @@ const READ_CHUNK = 1024 * 1024;
 export async function hashInto(hash: Hash, file: string, length?: number): Promise<number> {
   if (length === 0) return 0;
   let size = 0;
-  const stream = createReadStream(file, { highWaterMark: READ_CHUNK, ...(length !== undefined ? { end: length - 1 } : {}) });
+  const stream = createReadStream(file, {
+    highWaterMark: READ_CHUNK,
+    ...(length !== undefined ? { end: length - 1 } : {}),
+  });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     hash.update(chunk);
     size += chunk.length;

@@ -1,5 +1,13 @@
 export { BlobCache } from './blob-cache.js';
-export type { BlobFetcher, BlobRef, EnsureResult, EnsureOptions, BlobCacheOptions, CorruptBlob, PartPlan } from './blob-cache.js';
+export type {
+  BlobFetcher,
+  BlobRef,
+  EnsureResult,
+  EnsureOptions,
+  BlobCacheOptions,
+  CorruptBlob,
+  PartPlan,
+} from './blob-cache.js';
 export { holdOwnerFile, isStale } from './lock.js';
 export { hashFile } from './hash-file.js';
 export { resumeInto } from './resume.js';

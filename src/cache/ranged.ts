@@ -35,7 +35,14 @@ export function partFile(partial: string, start: number): string {
 //   part that fails for good, ends the split: the other parts stop, their files go, and the prefix carries on as one
 //   stream. An abort or a failure of the prefix stops every part and is thrown; part files stay for a resume.
 // Returns the bytes fetched.
-export async function fetchInParts(partial: string, state: ResumeState, size: number, fetch: BlobFetcher, starts: readonly number[], opts: ResumeOptions): Promise<number> {
+export async function fetchInParts(
+  partial: string,
+  state: ResumeState,
+  size: number,
+  fetch: BlobFetcher,
+  starts: readonly number[],
+  opts: ResumeOptions,
+): Promise<number> {
   const ends = starts.map((s, i) => starts[i + 1] ?? size);
   const log = opts.logger ?? noopLogger;
   const ac = new AbortController();
@@ -58,14 +65,26 @@ export async function fetchInParts(partial: string, state: ResumeState, size: nu
     const start = starts[i] as number;
     const len = (ends[i] as number) - start;
     const file = partFile(partial, start);
-    const part: ResumeState = { size: await stat(file).then((s) => s.size, () => 0) };
+    const part: ResumeState = {
+      size: await stat(file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    };
     if (part.size > len) {
       await rm(file, { force: true });
       part.size = 0;
     }
     const what = `${opts.what} (part at byte ${start})`;
     try {
-      fetched += await resumeInto(file, part, (o, l) => fetch(start + o, l), { ...opts, what, expected: len, end: len, kept: true, signal: ac.signal });
+      fetched += await resumeInto(file, part, (o, l) => fetch(start + o, l), {
+        ...opts,
+        what,
+        expected: len,
+        end: len,
+        kept: true,
+        signal: ac.signal,
+      });
       return true;
     } catch (err) {
       if (!ac.signal.aborted) fallBack(err);
@@ -79,7 +98,8 @@ export async function fetchInParts(partial: string, state: ResumeState, size: nu
       const i = partIndex(starts, state.size);
       const tail = tails.get(i);
       if (ranged && tail && state.size === starts[i]) {
-        if (await tail) await appendPart(partial, state, partFile(partial, state.size), (ends[i] as number) - state.size);
+        if (await tail)
+          await appendPart(partial, state, partFile(partial, state.size), (ends[i] as number) - state.size);
         continue;
       }
       const end = ranged ? (ends[i] as number) : undefined;
@@ -120,7 +140,10 @@ async function dropStrayParts(partial: string, keep: ReadonlySet<number>): Promi
 async function appendPart(partial: string, state: ResumeState, file: string, length: number): Promise<void> {
   const fh = await open(partial, 'a');
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK, end: length - 1 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(file, {
+      highWaterMark: READ_CHUNK,
+      end: length - 1,
+    }) as AsyncIterable<Buffer>) {
       let written = 0;
       try {
         while (written < chunk.length) written += (await fh.write(chunk, written)).bytesWritten;

@@ -32,7 +32,12 @@ const WRITE_BATCH = 1024 * 1024;
 // is complete, asking again from the new length (Range) after a reset, up to `attempts` times. Returns the bytes
 // fetched. With an unknown size, a body that ends without an error is the whole file. A failure that is not worth
 // another request (a refusal, a full disk, a body larger than `expected`) is thrown at once; an abort throws its reason.
-export async function resumeInto(file: string, state: ResumeState, fetch: BlobFetcher, opts: ResumeOptions): Promise<number> {
+export async function resumeInto(
+  file: string,
+  state: ResumeState,
+  fetch: BlobFetcher,
+  opts: ResumeOptions,
+): Promise<number> {
   const progress = { fetched: 0 };
   let lastError: unknown;
   let ended = false;
@@ -50,7 +55,9 @@ export async function resumeInto(file: string, state: ResumeState, fetch: BlobFe
         throw err;
       }
       if (!retryable(err)) throw err;
-      (opts.logger ?? noopLogger).debug(`${opts.what}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`);
+      (opts.logger ?? noopLogger).debug(
+        `${opts.what}: attempt ${attempt + 1} failed at byte ${state.size}, resuming: ${String(err)}`,
+      );
     }
   }
   if (!ended && !complete(state, target)) {
@@ -65,7 +72,13 @@ function complete(state: ResumeState, expected: number | undefined): boolean {
 }
 
 // Append bytes from state.size on, hashing and persisting each batch before reading on; never past `expected`.
-async function appendFrom(file: string, state: ResumeState, fetch: BlobFetcher, progress: { fetched: number }, opts: ResumeOptions): Promise<void> {
+async function appendFrom(
+  file: string,
+  state: ResumeState,
+  fetch: BlobFetcher,
+  progress: { fetched: number },
+  opts: ResumeOptions,
+): Promise<void> {
   opts.signal?.throwIfAborted();
   const target = opts.end ?? opts.expected;
   const source = await fetch(state.size, opts.end !== undefined ? opts.end - state.size : undefined);
@@ -108,7 +121,10 @@ async function appendFrom(file: string, state: ResumeState, fetch: BlobFetcher, 
         pendingBytes = 0;
         await fh.close();
         await rm(file, { force: true });
-        throw new KkoError('SIZE_LIMIT_EXCEEDED', `blob body is larger than its descriptor says (${opts.expected} bytes); discarded`);
+        throw new KkoError(
+          'SIZE_LIMIT_EXCEEDED',
+          `blob body is larger than its descriptor says (${opts.expected} bytes); discarded`,
+        );
       }
       pending.push(chunk);
       pendingBytes += chunk.length;
@@ -125,7 +141,8 @@ async function appendFrom(file: string, state: ResumeState, fetch: BlobFetcher, 
     opts.signal?.removeEventListener('abort', onAbort);
     await fh.close().catch(() => undefined);
   }
-  if (target !== undefined && state.size < target) throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${target} bytes`);
+  if (target !== undefined && state.size < target)
+    throw new KkoError('NETWORK_ERROR', `blob body ended after ${state.size} of ${target} bytes`);
 }
 
 // The buffers of `batch` from byte `offset` on (after a short writev).

@@ -12,7 +12,11 @@ const DOWNLOAD_IDLE_MS = 60_000;
 const PARTIAL = /^([a-f0-9]{64})\.partial(?:-\d+)?$/;
 const DOWNLOAD = /-(\d+)-[a-f0-9]{8}\.download$/;
 
-const mtimeOf = (path: string): Promise<number | undefined> => stat(path).then((s) => s.mtimeMs, () => undefined);
+const mtimeOf = (path: string): Promise<number | undefined> =>
+  stat(path).then(
+    (s) => s.mtimeMs,
+    () => undefined,
+  );
 
 // Remove what killed runs left in the cache's tmp/ that no later run can use, and keep the resume state:
 // - <hex>.partial and its parts <hex>.partial-<start>: kept (the next run continues them with Range requests) unless
@@ -28,12 +32,24 @@ export async function sweepCacheTmp(root: string, now = Date.now()): Promise<str
     const path = join(dir, name);
     const partial = PARTIAL.exec(name);
     if (partial) {
-      if (await sweepPartial(path, join(dir, `${partial[1] as string}.partial.lock`), join(root, 'blobs', 'sha256', partial[1] as string), now)) removed.push(path);
+      if (
+        await sweepPartial(
+          path,
+          join(dir, `${partial[1] as string}.partial.lock`),
+          join(root, 'blobs', 'sha256', partial[1] as string),
+          now,
+        )
+      )
+        removed.push(path);
       continue;
     }
     const download = DOWNLOAD.exec(name);
     const mtime = download ? await mtimeOf(path) : undefined;
-    if (download && mtime !== undefined && (now - mtime > PARTIAL_MAX_AGE_MS || (now - mtime > DOWNLOAD_IDLE_MS && !isAlive(Number(download[1]))))) {
+    if (
+      download &&
+      mtime !== undefined &&
+      (now - mtime > PARTIAL_MAX_AGE_MS || (now - mtime > DOWNLOAD_IDLE_MS && !isAlive(Number(download[1]))))
+    ) {
       await rm(path, { force: true });
       removed.push(path);
     }
@@ -46,7 +62,10 @@ async function sweepPartial(path: string, lock: string, blob: string, now: numbe
   if (!release) return false;
   try {
     const mtime = await mtimeOf(path);
-    const complete = await stat(blob).then(() => true, () => false);
+    const complete = await stat(blob).then(
+      () => true,
+      () => false,
+    );
     if (mtime === undefined || (!complete && now - mtime <= PARTIAL_MAX_AGE_MS)) return false;
     await rm(path, { force: true });
     return true;

@@ -18,8 +18,18 @@ export async function catalogFor(ctx: CommandContext, dirs: string[] | undefined
 }
 
 // The library's kk-version choice (flag, recorded, installed kk, newest), with its notice on stderr.
-export async function resolveKkVersion(ctx: CommandContext, catalog: Catalog, flag: string | undefined, recorded?: string): Promise<string> {
-  const choice = await resolveKkVersionIn(catalog, { ...(flag ? { flag } : {}), ...(recorded ? { recorded } : {}), cwd: ctx.io.cwd, env: ctx.io.env });
+export async function resolveKkVersion(
+  ctx: CommandContext,
+  catalog: Catalog,
+  flag: string | undefined,
+  recorded?: string,
+): Promise<string> {
+  const choice = await resolveKkVersionIn(catalog, {
+    ...(flag ? { flag } : {}),
+    ...(recorded ? { recorded } : {}),
+    cwd: ctx.io.cwd,
+    env: ctx.io.env,
+  });
   if (choice.notice) ctx.io.stderr(`notice: ${choice.notice}\n`);
   return choice.version;
 }
@@ -34,7 +44,9 @@ export function cacheDirFor(ctx: CommandContext, flag: string | undefined): stri
 export function parseIntFlag(flag: string, value: string, min: number, max: number): number {
   const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) {
-    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`, { hint: `pass ${flag} as plain digits, e.g. ${flag} ${max < 8 ? max : 8}` });
+    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a whole number from ${min} to ${max}`, {
+      hint: `pass ${flag} as plain digits, e.g. ${flag} ${max < 8 ? max : 8}`,
+    });
   }
   return n;
 }
@@ -47,7 +59,17 @@ export function oneOf<T extends string>(flag: string, value: string, allowed: re
   return value as T;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  k: 2 ** 10,
+  kib: 2 ** 10,
+  m: 2 ** 20,
+  mib: 2 ** 20,
+  g: 2 ** 30,
+  gib: 2 ** 30,
+  t: 2 ** 40,
+  tib: 2 ** 40,
+};
 
 // A byte size flag: plain digits with an optional binary unit (K/M/G/T = KiB/MiB/GiB/TiB, 1024-based; case does not
 // matter), at least `min` bytes. Like parseIntFlag, no "1e9", no "1.5G", no spaces; "GB" is refused as ambiguous.
@@ -56,7 +78,9 @@ export function parseSizeFlag(flag: string, value: string, min: number): number 
   const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
   const n = m && unit !== undefined ? Number(m[1]) * unit : NaN;
   if (!(Number.isSafeInteger(n) && n >= min)) {
-    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a size of at least ${min} bytes`, { hint: `pass digits with an optional binary unit K, M, G or T (KiB…TiB, 1024-based), e.g. ${flag} 4095M` });
+    throw new KkoError('INVALID_INPUT', `${flag}: "${value}" is not a size of at least ${min} bytes`, {
+      hint: `pass digits with an optional binary unit K, M, G or T (KiB…TiB, 1024-based), e.g. ${flag} 4095M`,
+    });
   }
   return n;
 }
@@ -66,7 +90,8 @@ export async function assertWritable(target: string, force: boolean): Promise<vo
   try {
     const info = await stat(target);
     if (info.isDirectory()) throw new KkoError('INVALID_INPUT', `writing ${target}: is a directory`);
-    if (!force) throw new KkoError('FILE_EXISTS', `writing ${target}: file exists`, { hint: 'pass --force to overwrite' });
+    if (!force)
+      throw new KkoError('FILE_EXISTS', `writing ${target}: file exists`, { hint: 'pass --force to overwrite' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw fsError('writing', target, err);
@@ -75,13 +100,20 @@ export async function assertWritable(target: string, force: boolean): Promise<vo
 
 // Refuse an output that is one of the command's inputs (`-o manifest.yaml --force` would destroy it). Compared by
 // device and inode, so symlinks, hard links and other spellings of the path are caught too.
-export async function assertNotAnInput(target: string, inputs: ReadonlyArray<{ what: string; path: string }>): Promise<void> {
+export async function assertNotAnInput(
+  target: string,
+  inputs: ReadonlyArray<{ what: string; path: string }>,
+): Promise<void> {
   const out = await stat(target).catch(() => undefined);
   if (!out) return; // nothing there yet: it cannot be an input
   for (const input of inputs) {
     const st = await stat(input.path).catch(() => undefined);
     if (st && st.dev === out.dev && st.ino === out.ino) {
-      throw new KkoError('INVALID_INPUT', `writing ${target}: it is ${input.what} ${input.path}; refusing to overwrite an input`, { hint: 'choose another output file' });
+      throw new KkoError(
+        'INVALID_INPUT',
+        `writing ${target}: it is ${input.what} ${input.path}; refusing to overwrite an input`,
+        { hint: 'choose another output file' },
+      );
     }
   }
 }

@@ -23,7 +23,11 @@ export function collectList(value: string, previous: string[] | undefined): stri
 
 // --json prints a summary of what was written; with the manifest itself on stdout the two would mix.
 export function jsonNeedsOutput(command: string): KkoError {
-  return new KkoError('INVALID_INPUT', `manifest ${command} --json: needs -o FILE${command === 'create' ? ' or --split DIR' : ''} (stdout carries the manifest)`, {
-    hint: `add -o manifest.yaml, or drop --json to get the YAML on stdout`,
-  });
+  return new KkoError(
+    'INVALID_INPUT',
+    `manifest ${command} --json: needs -o FILE${command === 'create' ? ' or --split DIR' : ''} (stdout carries the manifest)`,
+    {
+      hint: `add -o manifest.yaml, or drop --json to get the YAML on stdout`,
+    },
+  );
 }

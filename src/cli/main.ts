@@ -58,7 +58,10 @@ Exit codes: 0 ok, 1 operational failure, 2 invalid input, 70 internal error (ple
 
 function logLevelOf(o: { quiet?: boolean; verbose?: boolean; logLevel?: string }): LogLevel {
   if (o.logLevel !== undefined) {
-    if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) throw new KkoError('INVALID_INPUT', `--log-level ${o.logLevel}: not a level`, { hint: `one of ${LOG_LEVELS.join(', ')}` });
+    if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel))
+      throw new KkoError('INVALID_INPUT', `--log-level ${o.logLevel}: not a level`, {
+        hint: `one of ${LOG_LEVELS.join(', ')}`,
+      });
     return o.logLevel as LogLevel;
   }
   if (o.quiet && o.verbose) throw new KkoError('INVALID_INPUT', '--quiet and --verbose: pick one');
@@ -82,12 +85,18 @@ export async function main(argv: readonly string[], rawIo: CliIo = processIo()):
 
 // Everything printed is escaped: no control character from data reaches the terminal (see util/safe-text.ts).
 function escapingIo(io: CliIo): CliIo {
-  return { ...io, stdout: (t) => io.stdout(safeLines(t)), stderr: (t) => io.stderr(safeLines(t)), frame: io.frame ?? io.stderr };
+  return {
+    ...io,
+    stdout: (t) => io.stdout(safeLines(t)),
+    stderr: (t) => io.stderr(safeLines(t)),
+    frame: io.frame ?? io.stderr,
+  };
 }
 
 // The InterruptedError behind an error (a layer may have wrapped the abort as its cause).
 function interruption(err: unknown): InterruptedError | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) if (e instanceof InterruptedError) return e;
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++)
+    if (e instanceof InterruptedError) return e;
   return undefined;
 }
 
@@ -99,7 +108,8 @@ function reportError(err: unknown, io: CliIo): number {
   }
   if (err instanceof CommanderError) {
     // Help and version are "errors" to commander; usage problems are invalid input.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return EXIT_OK;
     return err.exitCode === 0 ? EXIT_OK : EXIT_INVALID;
   }
   if (err instanceof ValidationError) {

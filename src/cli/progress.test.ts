@@ -5,12 +5,21 @@ import { formatBytes, ndjsonRenderer, ttyRenderer } from './progress.js';
 function capture(): { io: CliIo; out: () => string; err: () => string } {
   let out = '';
   let err = '';
-  return { io: { stdout: (t) => (out += t), stderr: (t) => (err += t), env: {}, cwd: '/', isTTY: true }, out: () => out, err: () => err };
+  return {
+    io: { stdout: (t) => (out += t), stderr: (t) => (err += t), env: {}, cwd: '/', isTTY: true },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 describe('progress', () => {
   it('formats bytes in SI units', () => {
-    expect([formatBytes(999), formatBytes(1500), formatBytes(2_500_000), formatBytes(3.2e9)]).toEqual(['999 B', '1.5 KB', '2.5 MB', '3.2 GB']);
+    expect([formatBytes(999), formatBytes(1500), formatBytes(2_500_000), formatBytes(3.2e9)]).toEqual([
+      '999 B',
+      '1.5 KB',
+      '2.5 MB',
+      '3.2 GB',
+    ]);
   });
 
   it('NDJSON: every event but raw byte counts, which become throttled progress lines', () => {
@@ -25,7 +34,11 @@ describe('progress', () => {
     r({ type: 'bytes', ref: 'a', arch: 'amd64', fetched: 100 });
     now = 1600;
     r({ type: 'bytes', ref: 'a', arch: 'amd64', fetched: 50 });
-    const lines = c.out().trim().split('\n').map((l) => JSON.parse(l));
+    const lines = c
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([
       { type: 'resolved', images: 2, of: 2, failed: 0, totalBytes: 1000, cachedBytes: 0 },
       { type: 'progress', fetchedBytes: 100, totalBytes: 1000 },
@@ -70,7 +83,11 @@ describe('progress', () => {
     frames
       .split('\x1b[2K')
       .filter((l) => /^\[[= ]{24}\]/.test(l))
-      .map((line) => ({ line, pct: Number(/\]\s+(\d+)%/.exec(line)?.[1]), total: /\/(\S+ [KMG]?B\+?) /.exec(line)?.[1] ?? '' }));
+      .map((line) => ({
+        line,
+        pct: Number(/\]\s+(\d+)%/.exec(line)?.[1]),
+        total: /\/(\S+ [KMG]?B\+?) /.exec(line)?.[1] ?? '',
+      }));
 
   it('TTY: a file size learned late grows the total but never pulls the bar back; files show name, bytes and a count', () => {
     const c = capture();
@@ -81,7 +98,16 @@ describe('progress', () => {
     r.onEvent({ type: 'image-start', ref: 'docker.io/x/a:1', arch: 'amd64', size: 1000 });
     now = 1000;
     r.onEvent({ type: 'bytes', ref: 'docker.io/x/a:1', arch: 'amd64', fetched: 800 });
-    r.onEvent({ type: 'image-done', ref: 'docker.io/x/a:1', arch: 'amd64', source: 's', via: 'mirror', digest: 'sha256:x', size: 1000, fetchedBytes: 800 });
+    r.onEvent({
+      type: 'image-done',
+      ref: 'docker.io/x/a:1',
+      arch: 'amd64',
+      source: 's',
+      via: 'mirror',
+      digest: 'sha256:x',
+      size: 1000,
+      fetchedBytes: 800,
+    });
     r.onEvent({ type: 'file-start', path: 'kube/v1.28.12/amd64/kubeadm', arch: 'amd64', kind: 'binary' });
     r.onEvent({ type: 'file-size', path: 'kube/v1.28.12/amd64/kubeadm', arch: 'amd64', size: 3000 });
     now = 2000;
@@ -98,7 +124,14 @@ describe('progress', () => {
     expect(hs.at(-1)?.total).toBe('4.0 KB+'); // helm's size is not known yet
     r.onEvent({ type: 'file-size', path: 'helm/v3.14.3/amd64/helm', arch: 'amd64', size: 1000 });
     r.onEvent({ type: 'bytes', ref: 'helm/v3.14.3/amd64/helm', arch: 'amd64', fetched: 1000 });
-    r.onEvent({ type: 'file-done', path: 'helm/v3.14.3/amd64/helm', source: 's', via: 'mirror', sha256: 'x', fetchedBytes: 1000 });
+    r.onEvent({
+      type: 'file-done',
+      path: 'helm/v3.14.3/amd64/helm',
+      source: 's',
+      via: 'mirror',
+      sha256: 'x',
+      fetchedBytes: 1000,
+    });
     expect(heads(c.err()).at(-1)?.total).toBe('5.0 KB');
   });
 
@@ -111,7 +144,16 @@ describe('progress', () => {
     r.onEvent({ type: 'image-start', ref: 'docker.io/x/a:1', arch: 'amd64', size: 2_000_000 });
     now = 1000;
     r.onEvent({ type: 'bytes', ref: 'docker.io/x/a:1', arch: 'amd64', fetched: 1_500_000 }); // the rest was a resumed partial
-    r.onEvent({ type: 'image-done', ref: 'docker.io/x/a:1', arch: 'amd64', source: 's', via: 'mirror', digest: 'sha256:x', size: 2_000_000, fetchedBytes: 1_500_000 });
+    r.onEvent({
+      type: 'image-done',
+      ref: 'docker.io/x/a:1',
+      arch: 'amd64',
+      source: 's',
+      via: 'mirror',
+      digest: 'sha256:x',
+      size: 2_000_000,
+      fetchedBytes: 1_500_000,
+    });
     r.finish(true);
     const last = c.err().split('\x1b[2K').at(-1) ?? '';
     expect(last).toMatch(/^\[={24}\] 100% 2\.0 MB\/2\.0 MB .* ETA 0:00 {2}images 1\/1\n$/);
@@ -127,7 +169,11 @@ describe('progress', () => {
     r({ type: 'file-size', path: 'f', arch: 'amd64', size: 5000 });
     now = 1000;
     r({ type: 'bytes', ref: 'f', arch: 'amd64', fetched: 100 });
-    const lines = c.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const lines = c
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines.map((l) => l.type)).toEqual(['plan', 'resolved', 'file-start', 'progress']);
     expect(lines.at(-1)).toEqual({ type: 'progress', fetchedBytes: 100, totalBytes: 5000 });
   });

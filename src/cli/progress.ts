@@ -116,11 +116,15 @@ const bar = (frac: number, width = 24): string => {
   return `[${'='.repeat(n)}${' '.repeat(width - n)}]`;
 };
 
-const count = (what: string, c: Count): string => (c.of === 0 ? '' : `  ${what} ${c.done}/${c.of}${c.failed ? ` (${c.failed} failed)` : ''}`);
+const count = (what: string, c: Count): string =>
+  c.of === 0 ? '' : `  ${what} ${c.done}/${c.of}${c.failed ? ` (${c.failed} failed)` : ''}`;
 
 // Bars on a TTY (stderr): overall bytes with percent, rate and ETA, counts of images and files, then one line per
 // image or file in flight with its name and bytes. finish(true) draws the final line at 100 %.
-export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent: (e: ExportEvent) => void; finish: (ok?: boolean) => void; above: (write: () => void) => void } {
+export function ttyRenderer(
+  io: CliIo,
+  now: () => number = Date.now,
+): { onEvent: (e: ExportEvent) => void; finish: (ok?: boolean) => void; above: (write: () => void) => void } {
   const t = new ProgressTotals();
   const frame = io.frame ?? io.stderr; // raw: our cursor codes; the data in the lines is escaped with safeText
   const start = now();
@@ -137,7 +141,12 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
     const pct = `${String(Math.floor(frac * 100)).padStart(3)}%`;
     const head = `${bar(frac)} ${pct} ${formatBytes(finished ? total : t.fetched)}/${of} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}${count('images', t.images)}${count('files', t.files)}`;
     if (finished) return [head];
-    const rows = [...t.active.values()].slice(0, 8).map((a) => `  ${bar(a.size ? a.done / a.size : 0, 12)} ${safeText(a.name)}${a.detail ? ` ${safeText(a.detail)}` : ''} ${formatBytes(a.done)}/${a.size === undefined ? '?' : formatBytes(a.size)}`);
+    const rows = [...t.active.values()]
+      .slice(0, 8)
+      .map(
+        (a) =>
+          `  ${bar(a.size ? a.done / a.size : 0, 12)} ${safeText(a.name)}${a.detail ? ` ${safeText(a.detail)}` : ''} ${formatBytes(a.done)}/${a.size === undefined ? '?' : formatBytes(a.size)}`,
+      );
     return [head, ...rows];
   };
   // Cursor up over the last frame, then each line cleared and written; leftover lines of a taller frame are cleared.
@@ -167,5 +176,9 @@ export function ttyRenderer(io: CliIo, now: () => number = Date.now): { onEvent:
     }
     if (!archiving) draw(e.type !== 'bytes' && e.type !== 'file-size');
   };
-  return { onEvent, finish: (ok = false) => (archiving ? undefined : draw(true, ok)), above: (write) => (archiving ? write() : (above(write), draw(true))) };
+  return {
+    onEvent,
+    finish: (ok = false) => (archiving ? undefined : draw(true, ok)),
+    above: (write) => (archiving ? write() : (above(write), draw(true))),
+  };
 }

@@ -14,7 +14,11 @@ export type StoreOptions = { readonly signal?: AbortSignal };
 
 // offset > 0 reads from there on (Range), `length` bytes of it when given (a closed Range; stores that cannot end early
 // ignore it); verify: false when the caller hashes the stream itself (export's cache).
-export type BlobReadOptions = StoreOptions & { readonly offset?: number; readonly length?: number; readonly verify?: boolean };
+export type BlobReadOptions = StoreOptions & {
+  readonly offset?: number;
+  readonly length?: number;
+  readonly verify?: boolean;
+};
 
 // A body for putBlob that can be opened again: a retry or a resumed upload reopens it at an offset. `length`: only
 // that many bytes are wanted (a ranged part, see BlobReadOptions); an opener that cannot end early ignores it.

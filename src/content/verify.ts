@@ -19,20 +19,24 @@ export class VerifyStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#seen += chunk.length;
-    if (this.#seen > this.desc.size) return done(this.#fail('SIZE_LIMIT_EXCEEDED', `more than the ${this.desc.size} bytes its descriptor says`));
+    if (this.#seen > this.desc.size)
+      return done(this.#fail('SIZE_LIMIT_EXCEEDED', `more than the ${this.desc.size} bytes its descriptor says`));
     this.#hash.update(chunk);
     done(null, chunk);
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.#seen < this.desc.size) return done(this.#fail('DIGEST_MISMATCH', `${this.#seen} bytes, not the ${this.desc.size} its descriptor says`));
+    if (this.#seen < this.desc.size)
+      return done(this.#fail('DIGEST_MISMATCH', `${this.#seen} bytes, not the ${this.desc.size} its descriptor says`));
     const got = `sha256:${this.#hash.digest('hex')}`;
     if (got !== this.desc.digest) return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${got}`));
     done();
   }
 
   #fail(code: 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED', why: string): KkoError {
-    return new KkoError(code, `${this.what}: ${why}, expected ${this.desc.digest}`, { hint: 'the stored copy is corrupt: fetch or copy the image again' });
+    return new KkoError(code, `${this.what}: ${why}, expected ${this.desc.digest}`, {
+      hint: 'the stored copy is corrupt: fetch or copy the image again',
+    });
   }
 }
 

@@ -1,7 +1,21 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { through, type ContentSource, type ContentTarget, type CopyEvent, type CopyOptions, type ManifestContent } from '../content/index.js';
+import {
+  through,
+  type ContentSource,
+  type ContentTarget,
+  type CopyEvent,
+  type CopyOptions,
+  type ManifestContent,
+} from '../content/index.js';
 import { isKkoError, KkoError } from '../errors.js';
-import { formatPlatform, parseManifestJson, platformMatches, referencedBlobs, type Descriptor, type ImageIndex } from '../oci/index.js';
+import {
+  formatPlatform,
+  parseManifestJson,
+  platformMatches,
+  referencedBlobs,
+  type Descriptor,
+  type ImageIndex,
+} from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 
@@ -28,12 +42,21 @@ const DEFAULT_CONCURRENCY = 4;
 //     digest and size before it keeps the bytes);
 //  4. put the child manifests by digest, then the top manifest under dstRef (its tag, else its digest).
 // Nothing is put under dstRef unless every blob before it was copied, present or mounted.
-export async function copyImage(src: ContentSource, srcRef: Reference, dst: ContentTarget, dstRef: Reference, opts: CopyOptions = {}): Promise<CopyResult> {
+export async function copyImage(
+  src: ContentSource,
+  srcRef: Reference,
+  dst: ContentTarget,
+  dstRef: Reference,
+  opts: CopyOptions = {},
+): Promise<CopyResult> {
   const ends: Ends = { src, srcRef, dst, dstRef, opts };
   const so = opts.signal ? { signal: opts.signal } : {};
   const top = await src.getManifest(srcRef, so);
   if (srcRef.digest !== undefined && top.digest !== srcRef.digest) {
-    throw new KkoError('DIGEST_MISMATCH', `copying ${formatReference(srcRef)} from ${src.description}: the manifest is ${top.digest}`);
+    throw new KkoError(
+      'DIGEST_MISMATCH',
+      `copying ${formatReference(srcRef)} from ${src.description}: the manifest is ${top.digest}`,
+    );
   }
   const { children, put } = await selectChildren(ends, top);
   const images = children.length > 0 ? children : [top];
@@ -49,7 +72,14 @@ export async function copyImage(src: ContentSource, srcRef: Reference, dst: Cont
     manifests++;
   }
   const { copied, present, mounted, bytesSent } = counts;
-  return { digest: put.digest, mediaType: put.mediaType, size: put.bytes.length, blobs: { copied, present, mounted }, bytesSent, manifests };
+  return {
+    digest: put.digest,
+    mediaType: put.mediaType,
+    size: put.bytes.length,
+    blobs: { copied, present, mounted },
+    bytesSent,
+    manifests,
+  };
 }
 
 function untagged(ref: Reference): Reference {
@@ -64,15 +94,28 @@ async function putManifest(ends: Ends, ref: Reference, m: ManifestContent): Prom
 // An image: no children, itself under the tag. An index: the children the platform filter keeps (all without one),
 // each read by digest and checked against its descriptor; under the tag the index itself when every child is kept,
 // the one child when one is, else a new index of the kept entries (a new digest: the source has no such index).
-async function selectChildren(ends: Ends, top: ManifestContent): Promise<{ children: ManifestContent[]; put: ManifestContent }> {
+async function selectChildren(
+  ends: Ends,
+  top: ManifestContent,
+): Promise<{ children: ManifestContent[]; put: ManifestContent }> {
   const parsed = parseManifestJson(top.bytes, top.mediaType);
   if (parsed.kind === 'image') return { children: [], put: top };
   const want = ends.opts.platforms;
   const all = parsed.manifest.manifests;
-  const kept = want === undefined ? all : all.filter((d) => d.platform !== undefined && want.some((w) => platformMatches(w, d.platform as NonNullable<Descriptor['platform']>)));
+  const kept =
+    want === undefined
+      ? all
+      : all.filter(
+          (d) =>
+            d.platform !== undefined &&
+            want.some((w) => platformMatches(w, d.platform as NonNullable<Descriptor['platform']>)),
+        );
   if (kept.length === 0) {
     const have = all.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
-    throw new KkoError('PLATFORM_NOT_FOUND', `copying ${formatReference(ends.srcRef)}: no ${(want ?? []).map(formatPlatform).join(' or ')} entry in the index (it has ${have})`);
+    throw new KkoError(
+      'PLATFORM_NOT_FOUND',
+      `copying ${formatReference(ends.srcRef)}: no ${(want ?? []).map(formatPlatform).join(' or ')} entry in the index (it has ${have})`,
+    );
   }
   const children: ManifestContent[] = [];
   for (const d of kept) children.push(await readChild(ends, d));
@@ -85,16 +128,27 @@ async function readChild(ends: Ends, d: Descriptor): Promise<ManifestContent> {
   const ref = { ...untagged(ends.srcRef), digest: d.digest };
   const child = await ends.src.getManifest(ref, ends.opts.signal ? { signal: ends.opts.signal } : {});
   if (child.digest !== d.digest || child.bytes.length !== d.size) {
-    throw new KkoError('DIGEST_MISMATCH', `copying ${formatReference(ref)} from ${ends.src.description}: got ${child.digest} (${child.bytes.length} bytes), the index says ${d.digest} (${d.size} bytes)`);
+    throw new KkoError(
+      'DIGEST_MISMATCH',
+      `copying ${formatReference(ref)} from ${ends.src.description}: got ${child.digest} (${child.bytes.length} bytes), the index says ${d.digest} (${d.size} bytes)`,
+    );
   }
   if (parseManifestJson(child.bytes, child.mediaType).kind !== 'image') {
-    throw new KkoError('INVALID_IMAGE_MANIFEST', `copying ${formatReference(ref)}: an index entry points at another index (not supported)`);
+    throw new KkoError(
+      'INVALID_IMAGE_MANIFEST',
+      `copying ${formatReference(ref)}: an index entry points at another index (not supported)`,
+    );
   }
   return child;
 }
 
 function narrowIndex(index: ImageIndex, mediaType: string, kept: readonly Descriptor[]): ManifestContent {
-  const doc = { schemaVersion: 2, mediaType, manifests: kept, ...(index.annotations ? { annotations: index.annotations } : {}) };
+  const doc = {
+    schemaVersion: 2,
+    mediaType,
+    manifests: kept,
+    ...(index.annotations ? { annotations: index.annotations } : {}),
+  };
   const bytes = Buffer.from(JSON.stringify(doc));
   return { bytes, mediaType, digest: sha256Digest(bytes) };
 }
@@ -113,11 +167,21 @@ function uniqueBlobs(images: readonly ManifestContent[]): Descriptor[] {
 // The blob step of copyImage on its own (export copies an image's layers into its cache with it): every blob of
 // `blobs` from src to dst, at most opts.concurrency at once; the first failure stops new ones, waits for those in
 // flight and is thrown. Returns what happened to them.
-export async function copyBlobs(src: ContentSource, srcRef: Reference, dst: ContentTarget, dstRef: Reference, blobs: readonly Descriptor[], opts: CopyOptions = {}): Promise<BlobCounts> {
+export async function copyBlobs(
+  src: ContentSource,
+  srcRef: Reference,
+  dst: ContentTarget,
+  dstRef: Reference,
+  blobs: readonly Descriptor[],
+  opts: CopyOptions = {},
+): Promise<BlobCounts> {
   const ends: Ends = { src, srcRef, dst, dstRef, opts };
   const counts: BlobCounts = { copied: 0, present: 0, mounted: 0, bytesSent: 0 };
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const results = await mapLimit(blobs, limit, (d) => copyBlob(ends, d, counts), { stopOnError: true, signal: opts.signal });
+  const results = await mapLimit(blobs, limit, (d) => copyBlob(ends, d, counts), {
+    stopOnError: true,
+    signal: opts.signal,
+  });
   const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
   if (failed) throw failed.reason;
   return counts;
@@ -141,7 +205,12 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
   }
   let sourceError: unknown;
   const open = async (offset: number, length?: number): Promise<Readable> => {
-    const s = await src.getBlob(srcRef, d, { ...so, offset, ...(length !== undefined ? { length } : {}), ...(opts.verifySource === false ? { verify: false } : {}) });
+    const s = await src.getBlob(srcRef, d, {
+      ...so,
+      offset,
+      ...(length !== undefined ? { length } : {}),
+      ...(opts.verifySource === false ? { verify: false } : {}),
+    });
     const counter = new CountStream((n) => {
       counts.bytesSent += n;
       emit({ kind: 'blob-bytes', digest, bytes: n });
@@ -153,7 +222,11 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
     await dst.putBlob(dstRef, d, open, so);
   } catch (err) {
     // The source's own verdict (a corrupt stored copy) says more than the target's reaction to the broken stream.
-    if (isKkoError(sourceError) && (sourceError.code === 'DIGEST_MISMATCH' || sourceError.code === 'SIZE_LIMIT_EXCEEDED')) throw sourceError;
+    if (
+      isKkoError(sourceError) &&
+      (sourceError.code === 'DIGEST_MISMATCH' || sourceError.code === 'SIZE_LIMIT_EXCEEDED')
+    )
+      throw sourceError;
     throw err;
   }
   counts.copied++;

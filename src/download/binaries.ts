@@ -14,7 +14,11 @@ import type { HttpDownloader } from './http-fetch.js';
 import { gzipTarMember } from './tar-member.js';
 
 // The parts of the mirror policy downloads need (an EffectivePolicy fits).
-export type DownloadPolicy = { readonly zone?: string; readonly downloads: readonly DownloadRule[]; readonly blockUpstream?: string };
+export type DownloadPolicy = {
+  readonly zone?: string;
+  readonly downloads: readonly DownloadRule[];
+  readonly blockUpstream?: string;
+};
 
 export type DownloadDeps = {
   cache: BlobCache;
@@ -53,16 +57,26 @@ function candidate(s: DownloadSource, archive: boolean): Candidate {
 export function binaryCandidates(item: BinaryItem, policy: DownloadPolicy): Candidate[] {
   const main = resolveDownloadSources(item.url, policy).map((s) => candidate(s, item.extract !== undefined));
   if (item.id !== 'helm' || policy.zone !== 'cn') return main;
-  return [...resolveDownloadSources(helmCnUrl(item), policy, { optional: true }).map((s) => candidate(s, false)), ...main];
+  return [
+    ...resolveDownloadSources(helmCnUrl(item), policy, { optional: true }).map((s) => candidate(s, false)),
+    ...main,
+  ];
 }
 
 // The catalog sha256 of a binary; kk's "No SHA256 found" is an error here too, with the versions that have one.
 export function binaryDigest(item: BinaryItem, catalog?: Pick<Catalog, 'checksumVersions'>): Digest {
   if (item.sha256 !== undefined) return parseDigest(`sha256:${item.sha256}`);
   const known = catalog?.checksumVersions(item.component, item.arch) ?? [];
-  throw new KkoError('UNKNOWN_VERSION', `No SHA256 found for ${item.id} ${item.version} (${item.arch}): the catalog has no checksum for it, so it cannot be verified`, {
-    hint: known.length > 0 ? `${item.component} versions with a checksum for ${item.arch}: ${summarize(item.version, known)}` : `the catalog has no ${item.component} checksums for ${item.arch}`,
-  });
+  throw new KkoError(
+    'UNKNOWN_VERSION',
+    `No SHA256 found for ${item.id} ${item.version} (${item.arch}): the catalog has no checksum for it, so it cannot be verified`,
+    {
+      hint:
+        known.length > 0
+          ? `${item.component} versions with a checksum for ${item.arch}: ${summarize(item.version, known)}`
+          : `the catalog has no ${item.component} checksums for ${item.arch}`,
+    },
+  );
 }
 
 // Fail before any download when a binary has no catalog checksum; names every such binary.
@@ -75,7 +89,11 @@ export function assertBinaryChecksums(items: readonly BinaryItem[], catalog?: Pi
   } catch (err) {
     if (missing.length === 1 || !(err instanceof KkoError)) throw err;
     const list = missing.map((i) => `${i.id} ${i.version} (${i.arch})`).join(', ');
-    throw new KkoError('UNKNOWN_VERSION', `No SHA256 found for ${missing.length} binaries: ${list}`, err.hint ? { hint: `${first.id}: ${err.hint}` } : undefined);
+    throw new KkoError(
+      'UNKNOWN_VERSION',
+      `No SHA256 found for ${missing.length} binaries: ${list}`,
+      err.hint ? { hint: `${first.id}: ${err.hint}` } : undefined,
+    );
   }
 }
 
@@ -90,22 +108,37 @@ export async function fetchBinary(item: BinaryItem, deps: DownloadDeps): Promise
   const digest = binaryDigest(item, deps.catalog);
   const sha256 = digest.slice('sha256:'.length);
   const path = deps.cache.blobPath(digest);
-  if (await deps.cache.hasVerified({ digest })) return { item, sha256, path, source: { url: withoutUserinfo(item.url), via: 'cache' }, fetchedBytes: 0 };
+  if (await deps.cache.hasVerified({ digest }))
+    return { item, sha256, path, source: { url: withoutUserinfo(item.url), via: 'cache' }, fetchedBytes: 0 };
   const counter = { bytes: 0 };
   const onBytes = (n: number): void => {
     counter.bytes += n;
     deps.onBytes?.(n);
   };
-  return firstSuccessful(binaryCandidates(item, deps.policy), `downloading ${item.id} ${item.version} (${item.arch})`, async (c) => {
-    if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes, `binary ${item.path}`);
-    else await ensureRaw(c, digest, deps, onBytes, `binary ${item.path}`);
-    return { item, sha256, path, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
-  }, deps.signal);
+  return firstSuccessful(
+    binaryCandidates(item, deps.policy),
+    `downloading ${item.id} ${item.version} (${item.arch})`,
+    async (c) => {
+      if (c.archive) await ensureFromArchive(c, item.extract as string, digest, deps, onBytes, `binary ${item.path}`);
+      else await ensureRaw(c, digest, deps, onBytes, `binary ${item.path}`);
+      return { item, sha256, path, source: { url: withoutUserinfo(c.url), via: c.via }, fetchedBytes: counter.bytes };
+    },
+    deps.signal,
+  );
 }
 
 // A raw file straight into the cache (Range resume across resets and runs).
-export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void, what: string): Promise<void> {
-  const hadPartial = await stat(deps.cache.partialPath(digest)).then(() => true, () => false);
+export async function ensureRaw(
+  c: Candidate,
+  digest: Digest,
+  deps: DownloadDeps,
+  onBytes: (n: number) => void,
+  what: string,
+): Promise<void> {
+  const hadPartial = await stat(deps.cache.partialPath(digest)).then(
+    () => true,
+    () => false,
+  );
   const fetcher = (offset: number) => deps.http.open(c, offset, deps.signal, deps.onSize);
   try {
     await deps.cache.ensure({ digest }, fetcher, { onBytes, signal: deps.signal, what });
@@ -118,11 +151,24 @@ export async function ensureRaw(c: Candidate, digest: Digest, deps: DownloadDeps
 
 // An archive (helm's tarball) has no known digest: download it to a temp file, then stream the member
 // through gunzip + a tar scan into the cache, where the member's catalog sha256 is checked.
-async function ensureFromArchive(c: Candidate, member: string, digest: Digest, deps: DownloadDeps, onBytes: (n: number) => void, what: string): Promise<void> {
+async function ensureFromArchive(
+  c: Candidate,
+  member: string,
+  digest: Digest,
+  deps: DownloadDeps,
+  onBytes: (n: number) => void,
+  what: string,
+): Promise<void> {
   const tmp = await tempFile(deps.cache, posix.basename(new URL(c.url).pathname));
   try {
-    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal, deps.onSize), tmp, { onBytes, signal: deps.signal });
-    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), { signal: deps.signal, what: `${what} (${member} in the archive)` });
+    await downloadToFile((offset) => deps.http.open(c, offset, deps.signal, deps.onSize), tmp, {
+      onBytes,
+      signal: deps.signal,
+    });
+    await deps.cache.ensure({ digest }, async (offset) => gzipTarMember(createReadStream(tmp), member, offset), {
+      signal: deps.signal,
+      what: `${what} (${member} in the archive)`,
+    });
   } finally {
     await rm(tmp, { force: true });
   }

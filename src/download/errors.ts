@@ -1,7 +1,14 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../registry/index.js';
 
-export type DownloadErrorOptions = { status?: number; method?: string; url?: string | URL; retryable?: boolean; cause?: unknown; hint?: string };
+export type DownloadErrorOptions = {
+  status?: number;
+  method?: string;
+  url?: string | URL;
+  retryable?: boolean;
+  cause?: unknown;
+  hint?: string;
+};
 
 // A failed HTTP download. `retryable` tells the cache whether another Range request is worth it.
 export class DownloadError extends KkoError {
@@ -25,5 +32,10 @@ export function statusError(url: URL, status: number, retryable: boolean): Downl
       : status === 404
         ? 'the file is not at this source; `kko mirror resolve <url>` shows what is tried'
         : undefined;
-  return new DownloadError('DOWNLOAD_FAILED', `GET ${redactUrl(url)}: HTTP ${status}`, { url, status, retryable, ...(hint ? { hint } : {}) });
+  return new DownloadError('DOWNLOAD_FAILED', `GET ${redactUrl(url)}: HTTP ${status}`, {
+    url,
+    status,
+    retryable,
+    ...(hint ? { hint } : {}),
+  });
 }

@@ -10,7 +10,12 @@ export type Attempt = { candidate: Candidate; error: unknown };
 
 // Try the candidates in order; the first success wins, and every failure is kept for the final error.
 // After `signal` aborts, no further candidate is tried and its reason is thrown.
-export async function firstSuccessful<T>(candidates: readonly Candidate[], what: string, op: (c: Candidate) => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function firstSuccessful<T>(
+  candidates: readonly Candidate[],
+  what: string,
+  op: (c: Candidate) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
   const attempts: Attempt[] = [];
   for (const candidate of candidates) {
     try {
@@ -26,5 +31,10 @@ export async function firstSuccessful<T>(candidates: readonly Candidate[], what:
 // "every source failed" with one line per source (see util/sources.ts), with a downloads-specific default hint.
 export function exhausted(what: string, attempts: readonly Attempt[]): KkoError {
   const failures = attempts.map((a) => ({ source: redactUrl(a.candidate.url), via: a.candidate.via, error: a.error }));
-  return sourcesExhausted(what, failures, 'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried', 'file');
+  return sourcesExhausted(
+    what,
+    failures,
+    'add a downloads mirror with --mirror-config; `kko mirror resolve <url>` shows what is tried',
+    'file',
+  );
 }

@@ -45,7 +45,9 @@ describe('downloadToFile (the cache’s resume loop, without a digest)', () => {
   it('a refusal is thrown at once; resets beyond the attempts stop with what the file holds', async () => {
     const refused = new KkoError('DOWNLOAD_FAILED', 'GET x: HTTP 404');
     let calls = 0;
-    await expect(downloadToFile(async () => ((calls += 1), Promise.reject(refused)), join(dir, 'r'))).rejects.toBe(refused);
+    await expect(downloadToFile(async () => ((calls += 1), Promise.reject(refused)), join(dir, 'r'))).rejects.toBe(
+      refused,
+    );
     expect(calls).toBe(1);
     const s = source([10_000, 10_000]);
     await expect(downloadToFile(s.fetch, join(dir, 'g'), { attempts: 2 })).rejects.toMatchObject({

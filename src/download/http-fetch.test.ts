@@ -19,7 +19,10 @@ function scripted(replies: Reply[]): { fetch: FetchFn; seen: Array<{ url: string
 
 const http = (replies: Reply[], waits: number[] = []) => {
   const s = scripted(replies);
-  return { ...s, d: new HttpDownloader({ fetch: s.fetch, sleep: async (ms) => void waits.push(ms), random: () => 0.5 }) };
+  return {
+    ...s,
+    d: new HttpDownloader({ fetch: s.fetch, sleep: async (ms) => void waits.push(ms), random: () => 0.5 }),
+  };
 };
 
 async function text(p: Promise<NodeJS.ReadableStream>): Promise<string> {
@@ -28,7 +31,10 @@ async function text(p: Promise<NodeJS.ReadableStream>): Promise<string> {
   return out;
 }
 
-const reset = (): Error => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
+const reset = (): Error =>
+  Object.assign(new TypeError('fetch failed'), {
+    cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+  });
 
 describe('HttpDownloader', () => {
   it('only fetches http(s) URLs', async () => {
@@ -36,23 +42,57 @@ describe('HttpDownloader', () => {
   });
 
   it('follows redirects with the Range header, but never from https down to http', async () => {
-    const ok = http([new Response(null, { status: 302, headers: { location: '/real' } }), new Response('llo', { status: 206, headers: { 'content-range': 'bytes 2-4/5' } })]);
+    const ok = http([
+      new Response(null, { status: 302, headers: { location: '/real' } }),
+      new Response('llo', { status: 206, headers: { 'content-range': 'bytes 2-4/5' } }),
+    ]);
     expect(await text(ok.d.open({ url: 'https://a.example/x' }, 2))).toBe('llo');
-    expect(ok.seen).toEqual([{ url: 'https://a.example/x', range: 'bytes=2-' }, { url: 'https://a.example/real', range: 'bytes=2-' }]);
+    expect(ok.seen).toEqual([
+      { url: 'https://a.example/x', range: 'bytes=2-' },
+      { url: 'https://a.example/real', range: 'bytes=2-' },
+    ]);
     const down = http([new Response(null, { status: 301, headers: { location: 'http://b.example/x' } })]);
-    await expect(down.d.open({ url: 'https://a.example/x' })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', retryable: false });
+    await expect(down.d.open({ url: 'https://a.example/x' })).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      retryable: false,
+    });
   });
 
   it('skips what it has when a server answers a Range request with 200; 416 at the end means nothing is left', async () => {
     expect(await text(http([new Response('hello')]).d.open({ url: 'http://a/x' }, 3))).toBe('lo');
-    expect(await text(http([new Response(null, { status: 416, headers: { 'content-range': 'bytes */5' } })]).d.open({ url: 'http://a/x' }, 5))).toBe('');
-    await expect(http([new Response('x', { status: 206, headers: { 'content-range': 'bytes 0-0/5' } })]).d.open({ url: 'http://a/x' }, 3)).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    expect(
+      await text(
+        http([new Response(null, { status: 416, headers: { 'content-range': 'bytes */5' } })]).d.open(
+          { url: 'http://a/x' },
+          5,
+        ),
+      ),
+    ).toBe('');
+    await expect(
+      http([new Response('x', { status: 206, headers: { 'content-range': 'bytes 0-0/5' } })]).d.open(
+        { url: 'http://a/x' },
+        3,
+      ),
+    ).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
   });
 
   it('retries resets and 5xx with growing jittered backoff; the last failure is final (not retryable)', async () => {
     const waits: number[] = [];
-    const s = http([reset(), new Response('', { status: 502 }), reset(), new Response('', { status: 500 }), new Response('', { status: 503 })], waits);
-    await expect(s.d.open({ url: 'http://a/x' })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', status: 503, retryable: false });
+    const s = http(
+      [
+        reset(),
+        new Response('', { status: 502 }),
+        reset(),
+        new Response('', { status: 500 }),
+        new Response('', { status: 503 }),
+      ],
+      waits,
+    );
+    await expect(s.d.open({ url: 'http://a/x' })).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      status: 503,
+      retryable: false,
+    });
     expect(waits).toEqual([375, 750, 1500, 3000]);
     const net = http([reset(), reset(), reset(), reset(), reset()]);
     await expect(net.d.open({ url: 'http://a/x' })).rejects.toMatchObject({ code: 'NETWORK_ERROR', retryable: false });
@@ -71,6 +111,9 @@ describe('HttpDownloader', () => {
       },
     });
     const s = http([new Response(body)]);
-    await expect(text(s.d.open({ url: 'http://a/x' }))).rejects.toMatchObject({ code: 'NETWORK_ERROR', retryable: true });
+    await expect(text(s.d.open({ url: 'http://a/x' }))).rejects.toMatchObject({
+      code: 'NETWORK_ERROR',
+      retryable: true,
+    });
   });
 });

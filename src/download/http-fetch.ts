@@ -1,6 +1,15 @@
 import { Readable } from 'node:stream';
 import type { HostTls } from '../host/index.js';
-import { discardBody, HttpTransport, rangedBody, redactUrl, type HttpOptions, type HttpResponse, type TransportFailure, type TransportProfile } from '../registry/index.js';
+import {
+  discardBody,
+  HttpTransport,
+  rangedBody,
+  redactUrl,
+  type HttpOptions,
+  type HttpResponse,
+  type TransportFailure,
+  type TransportProfile,
+} from '../registry/index.js';
 import { DownloadError, statusError } from './errors.js';
 import { splitUserinfo } from './userinfo.js';
 
@@ -43,7 +52,10 @@ export function parseHttpUrl(raw: string): URL {
     url = undefined;
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new DownloadError('INVALID_INPUT', `downloading "${redactUrl(raw)}": only http:// and https:// URLs are supported`);
+    throw new DownloadError(
+      'INVALID_INPUT',
+      `downloading "${redactUrl(raw)}": only http:// and https:// URLs are supported`,
+    );
   }
   return url;
 }
@@ -63,7 +75,12 @@ export class HttpDownloader {
   // The bytes of `source.url` from `offset` on (Range: bytes=N-; a 200 answer has its first N bytes dropped).
   // `signal` cancels the request, the retry waits and the body; its reason is thrown. `onSize` learns the whole
   // file's size from the headers (Content-Length of a 200, the total of a 206's Content-Range), when they give it.
-  async open(source: HttpSource, offset = 0, signal?: AbortSignal, onSize?: (bytes: number) => void): Promise<Readable> {
+  async open(
+    source: HttpSource,
+    offset = 0,
+    signal?: AbortSignal,
+    onSize?: (bytes: number) => void,
+  ): Promise<Readable> {
     const res = await this.#get(source, offset, signal);
     if (res.status === 416 && offset > 0 && rangeTotal(res.headers.get('content-range')) === offset) {
       void discardBody(res); // the partial already holds the whole file
@@ -73,7 +90,10 @@ export class HttpDownloader {
       void discardBody(res);
       throw statusError(res.url, res.status, false);
     }
-    const size = res.status === 206 ? rangeSize(res.headers.get('content-range')) : Number(res.headers.get('content-length') ?? NaN);
+    const size =
+      res.status === 206
+        ? rangeSize(res.headers.get('content-range'))
+        : Number(res.headers.get('content-length') ?? NaN);
     const body = rangedBody(res, { offset, what: '', maxBytes: this.#maxBytes - offset }, DOWNLOAD_PROFILE);
     if (onSize && Number.isSafeInteger(size) && size >= 0) onSize(size);
     return body;
@@ -95,8 +115,14 @@ export class HttpDownloader {
   // the body is final: the cache must not spend its resume attempts on it.
   async #get(source: HttpSource, offset: number, signal: AbortSignal | undefined): Promise<HttpResponse> {
     const { url, authorization } = splitUserinfo(parseHttpUrl(source.url));
-    const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) };
-    const tls = { ...(source.skipTLSVerify ? { skipTLSVerify: true } : {}), ...(source.certsPath !== undefined ? { certsPath: source.certsPath } : {}) };
+    const headers: Record<string, string> = {
+      'accept-encoding': 'identity',
+      ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
+    };
+    const tls = {
+      ...(source.skipTLSVerify ? { skipTLSVerify: true } : {}),
+      ...(source.certsPath !== undefined ? { certsPath: source.certsPath } : {}),
+    };
     try {
       return await this.#http.send({
         method: 'GET',
@@ -117,7 +143,12 @@ export class HttpDownloader {
 
 function settled(e: TransportFailure): TransportFailure {
   if (!(e instanceof DownloadError) || !e.retryable) return e;
-  return new DownloadError(e.code, e.message, { cause: e.cause, retryable: false, ...(e.url ? { url: e.url } : {}), ...(e.hint ? { hint: e.hint } : {}) });
+  return new DownloadError(e.code, e.message, {
+    cause: e.cause,
+    retryable: false,
+    ...(e.url ? { url: e.url } : {}),
+    ...(e.hint ? { hint: e.hint } : {}),
+  });
 }
 
 // "bytes 100-199/200" → 200; "…/*" or anything else → NaN.

@@ -46,36 +46,72 @@ async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
 }
 
 // Chunks of 100 bytes, so headers and data straddle chunk boundaries.
-const chunked = (b: Buffer): AsyncIterable<Buffer> => Readable.from(Array.from({ length: Math.ceil(b.length / 100) }, (_, i) => b.subarray(i * 100, (i + 1) * 100)));
+const chunked = (b: Buffer): AsyncIterable<Buffer> =>
+  Readable.from(Array.from({ length: Math.ceil(b.length / 100) }, (_, i) => b.subarray(i * 100, (i + 1) * 100)));
 
 const bin = Buffer.from('#!helm binary\n'.repeat(100));
 const long = `${'d'.repeat(120)}/linux-amd64/helm`;
 
 // A tar or tar.gz stream of the given bytes (the reader detects the compression).
-const tarMember = (source: AsyncIterable<Buffer>, wanted: string): Readable => gzipTarMember(Readable.from(source), wanted);
+const tarMember = (source: AsyncIterable<Buffer>, wanted: string): Readable =>
+  gzipTarMember(Readable.from(source), wanted);
 
 describe('tarMember', () => {
   it.each([
-    ['a plain ustar name after other members', [{ name: 'linux-amd64/', type: '5' }, { name: 'linux-amd64/LICENSE', data: Buffer.from('x') }, { name: 'linux-amd64/helm', data: bin }], 'linux-amd64/helm'],
+    [
+      'a plain ustar name after other members',
+      [
+        { name: 'linux-amd64/', type: '5' },
+        { name: 'linux-amd64/LICENSE', data: Buffer.from('x') },
+        { name: 'linux-amd64/helm', data: bin },
+      ],
+      'linux-amd64/helm',
+    ],
     ['a "./" prefix', [{ name: './linux-amd64/helm', data: bin }], 'linux-amd64/helm'],
     ['the ustar prefix field', [{ name: 'helm', prefix: 'linux-amd64', data: bin }], 'linux-amd64/helm'],
-    ['a PAX path record', [{ name: 'PaxHeaders/x', type: 'x', data: pax(long) }, { name: long.slice(0, 100), data: bin }], long],
-    ['a GNU long name', [{ name: '././@LongLink', type: 'L', data: Buffer.from(`${long}\0`) }, { name: long.slice(0, 100), data: bin }], long],
+    [
+      'a PAX path record',
+      [
+        { name: 'PaxHeaders/x', type: 'x', data: pax(long) },
+        { name: long.slice(0, 100), data: bin },
+      ],
+      long,
+    ],
+    [
+      'a GNU long name',
+      [
+        { name: '././@LongLink', type: 'L', data: Buffer.from(`${long}\0`) },
+        { name: long.slice(0, 100), data: bin },
+      ],
+      long,
+    ],
   ] as Array<[string, Entry[], string]>)('finds the member by %s', async (_what, entries, wanted) => {
     expect((await collect(tarMember(chunked(tar(entries)), wanted))).equals(bin)).toBe(true);
   });
 
   it('refuses an archive with a link, and reports a missing or truncated member, as a failed download', async () => {
-    await expect(collect(tarMember(chunked(tar([{ name: 'linux-amd64/helm', type: '2' }])), 'linux-amd64/helm'))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
-    await expect(collect(tarMember(chunked(tar([{ name: 'README.md', data: bin }])), 'linux-amd64/helm'))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    await expect(
+      collect(tarMember(chunked(tar([{ name: 'linux-amd64/helm', type: '2' }])), 'linux-amd64/helm')),
+    ).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    await expect(
+      collect(tarMember(chunked(tar([{ name: 'README.md', data: bin }])), 'linux-amd64/helm')),
+    ).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
     const cut = tar([{ name: 'linux-amd64/helm', data: bin }]).subarray(0, 700);
-    await expect(collect(tarMember(chunked(cut), 'linux-amd64/helm'))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
-    await expect(collect(tarMember(chunked(Buffer.alloc(512, 7)), 'x'))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    await expect(collect(tarMember(chunked(cut), 'linux-amd64/helm'))).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+    });
+    await expect(collect(tarMember(chunked(Buffer.alloc(512, 7)), 'x'))).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+    });
   });
 
   it('gzipTarMember streams from an offset of the member, and calls a non-gzip file a failed download', async () => {
     const tgz = gzipSync(tar([{ name: 'linux-arm64/helm', data: bin }]));
-    expect((await collect(gzipTarMember(Readable.from([tgz]), 'linux-arm64/helm', 1000))).equals(bin.subarray(1000))).toBe(true);
-    await expect(collect(gzipTarMember(Readable.from([Buffer.from('<html>not found</html>')]), 'linux-arm64/helm'))).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    expect(
+      (await collect(gzipTarMember(Readable.from([tgz]), 'linux-arm64/helm', 1000))).equals(bin.subarray(1000)),
+    ).toBe(true);
+    await expect(
+      collect(gzipTarMember(Readable.from([Buffer.from('<html>not found</html>')]), 'linux-arm64/helm')),
+    ).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
   });
 });

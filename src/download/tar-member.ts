@@ -28,7 +28,11 @@ async function* asArchiveErrors(source: AsyncIterable<Buffer>): AsyncGenerator<B
     yield* source;
   } catch (err) {
     if (err instanceof KkoError && err.code === 'DOWNLOAD_FAILED') throw err;
-    throw new KkoError('DOWNLOAD_FAILED', `reading the downloaded archive: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new KkoError(
+      'DOWNLOAD_FAILED',
+      `reading the downloaded archive: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 

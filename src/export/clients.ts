@@ -2,7 +2,14 @@ import { hostKey, mergeHosts } from '../host/index.js';
 import type { Logger } from '../log.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { ImageSource } from '../mirror/index.js';
-import { defaultCredentials, RegistryClient, resolveRegistryHostOptions, type CredentialProvider, type HttpOptions, type KkAuthEntry } from '../registry/index.js';
+import {
+  defaultCredentials,
+  RegistryClient,
+  resolveRegistryHostOptions,
+  type CredentialProvider,
+  type HttpOptions,
+  type KkAuthEntry,
+} from '../registry/index.js';
 
 export type ClientPoolOptions = {
   auths?: Readonly<Record<string, KkAuthEntry>> | null;
@@ -25,7 +32,9 @@ export class ClientPool {
 
   constructor(opts: ClientPoolOptions) {
     this.#opts = opts;
-    this.#credentials = opts.credentials ?? defaultCredentials(opts.auths, { env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}) });
+    this.#credentials =
+      opts.credentials ??
+      defaultCredentials(opts.auths, { env: opts.env, ...(opts.logger ? { logger: opts.logger } : {}) });
   }
 
   // The client for a source: the mirror rule's transport settings, else kk's registry.auths for that host.

@@ -16,7 +16,10 @@ export function toOciManifest(bytes: Buffer, mediaType: string): { bytes: Buffer
   if (mediaType !== MediaType.DOCKER_MANIFEST) return { bytes, digest: sha256Digest(bytes), converted: false };
   const m = JSON.parse(bytes.toString('utf8')) as Json;
   const config = { ...(m.config as Json), mediaType: MediaType.OCI_CONFIG };
-  const layers = (m.layers as Json[]).map((l) => ({ ...l, mediaType: LAYER_TYPES[String(l.mediaType)] ?? l.mediaType }));
+  const layers = (m.layers as Json[]).map((l) => ({
+    ...l,
+    mediaType: LAYER_TYPES[String(l.mediaType)] ?? l.mediaType,
+  }));
   const out: Json = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config, layers };
   if (m.annotations) out.annotations = m.annotations;
   const converted = Buffer.from(JSON.stringify(out));

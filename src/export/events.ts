@@ -3,7 +3,16 @@ export type ExportEvent =
   | { type: 'plan'; images: number; files: number; arches: string[]; zone: string }
   | { type: 'resolved'; images: number; of: number; failed: number; totalBytes: number; cachedBytes: number } // running totals; final when images === of
   | { type: 'image-start'; ref: string; arch: string; size: number }
-  | { type: 'image-done'; ref: string; arch: string; source: string; via: string; digest: string; size: number; fetchedBytes: number }
+  | {
+      type: 'image-done';
+      ref: string;
+      arch: string;
+      source: string;
+      via: string;
+      digest: string;
+      size: number;
+      fetchedBytes: number;
+    }
   | { type: 'image-failed'; ref: string; arch: string; code: string; message: string }
   | { type: 'bytes'; ref: string; arch: string; fetched: number }
   | { type: 'file-start'; path: string; arch: string; kind: 'binary' | 'iso' }

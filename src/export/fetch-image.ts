@@ -6,7 +6,18 @@ import { copyBlobs } from '../copy/index.js';
 import { KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import type { ImageSource } from '../mirror/index.js';
-import { MediaType, formatPlatform, parseConfigPlatform, parseManifestJson, parsePlatform, platformMatches, selectManifests, type Descriptor, type ImageManifest, type Platform } from '../oci/index.js';
+import {
+  MediaType,
+  formatPlatform,
+  parseConfigPlatform,
+  parseManifestJson,
+  parsePlatform,
+  platformMatches,
+  selectManifests,
+  type Descriptor,
+  type ImageManifest,
+  type Platform,
+} from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest } from '../reference/index.js';
 import { RegistryStore, type ManifestResponse, type RegistryClient, type Semaphore } from '../registry/index.js';
 import type { ClientPool } from './clients.js';
@@ -86,7 +97,11 @@ export async function fetchImage(p: PlannedImage, deps: FetchDeps, resolved?: Re
 
 function exhausted(p: PlannedImage, attempts: Attempt[]): KkoError {
   const failures = attempts.map((a) => ({ source: formatReference(a.source.ref), via: a.source.via, error: a.error }));
-  return sourcesExhausted(`image ${p.ref} (${p.arch})`, failures, 'check the mirror chain with `kko mirror resolve <ref>`; `kko precheck` tests every image before an export');
+  return sourcesExhausted(
+    `image ${p.ref} (${p.arch})`,
+    failures,
+    'check the mirror chain with `kko mirror resolve <ref>`; `kko precheck` tests every image before an export',
+  );
 }
 
 async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps): Promise<ResolvedImage> {
@@ -110,7 +125,17 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
   const tracker = { fetched: 0 };
   const platform = await checkConfigPlatform(client, repo, manifest.manifest, want, index !== undefined, deps, tracker);
-  return { planned: p, source, client, image, ...(index ? { index } : {}), manifest: manifest.manifest, mediaType: manifest.mediaType, platform, fetchedBytes: tracker.fetched };
+  return {
+    planned: p,
+    source,
+    client,
+    image,
+    ...(index ? { index } : {}),
+    manifest: manifest.manifest,
+    mediaType: manifest.mediaType,
+    platform,
+    fetchedBytes: tracker.fetched,
+  };
 }
 
 function sharedManifest(client: RegistryClient, source: ImageSource, deps: FetchDeps): Promise<ManifestResponse> {
@@ -128,7 +153,9 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
   const m = r.manifest;
   const tracker = { fetched: r.fetchedBytes };
   // allSettled: no download of this source may still be running when the next source is tried.
-  const settled = await Promise.allSettled(m.layers.map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)));
+  const settled = await Promise.allSettled(
+    m.layers.map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)),
+  );
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
   if (failed) throw failed.reason;
   const oci = toOciManifest(r.image.bytes, r.mediaType);
@@ -141,7 +168,11 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
     planned: r.planned,
     source: { ref: formatReference(r.source.ref), via: r.source.via, registry: r.source.registry },
     manifest: { digest: oci.digest, size: oci.bytes.length, mediaType: MediaType.OCI_MANIFEST },
-    upstream: { manifestDigest: r.image.digest, mediaType: r.mediaType, ...(r.index ? { indexDigest: r.index.digest, indexMediaType: r.index.mediaType } : {}) },
+    upstream: {
+      manifestDigest: r.image.digest,
+      mediaType: r.mediaType,
+      ...(r.index ? { indexDigest: r.index.digest, indexMediaType: r.index.mediaType } : {}),
+    },
     platform: r.platform,
     blobs: [m.config, ...m.layers],
     extraBlobs: extra.filter((d) => d !== oci.digest),
@@ -152,12 +183,23 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
 
 // The config says what the image really is: a single-arch image (or a lying index entry) for the
 // wrong platform is refused instead of being stored under the wrong "-<arch>" name (kk #2595).
-async function checkConfigPlatform(client: RegistryClient, repo: string, m: ImageManifest, want: Platform, fromIndex: boolean, deps: FetchDeps, tracker: { fetched: number }): Promise<Platform> {
-  if (m.config.size > MAX_CONFIG_BYTES) throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
+async function checkConfigPlatform(
+  client: RegistryClient,
+  repo: string,
+  m: ImageManifest,
+  want: Platform,
+  fromIndex: boolean,
+  deps: FetchDeps,
+  tracker: { fetched: number },
+): Promise<Platform> {
+  if (m.config.size > MAX_CONFIG_BYTES)
+    throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
   const path = await ensureBlob(client, repo, m.config, deps, tracker, Infinity);
   const have = parseConfigPlatform(await readFile(path));
   if (!platformMatches(want, have)) {
-    const what = fromIndex ? 'its index entry claims it, but the image config says' : 'it is a single-platform image for';
+    const what = fromIndex
+      ? 'its index entry claims it, but the image config says'
+      : 'it is a single-platform image for';
     throw new KkoError('WRONG_PLATFORM', `wanted ${formatPlatform(want)}; ${what} ${formatPlatform(have)}`, {
       hint: 'use a multi-arch source for this image, or drop the arch from spec.arches',
     });
@@ -170,7 +212,14 @@ async function checkConfigPlatform(client: RegistryClient, repo: string, m: Imag
 // registry read is not hashed twice. The blob slots go to the largest blob waiting across the whole export
 // (longest-processing-time order, so no big layer starts last and runs alone); configs (priority Infinity) first,
 // since resolution waits for them.
-export async function ensureBlob(client: RegistryClient, repo: string, d: Descriptor, deps: FetchDeps, tracker: { fetched: number }, priority = d.size): Promise<string> {
+export async function ensureBlob(
+  client: RegistryClient,
+  repo: string,
+  d: Descriptor,
+  deps: FetchDeps,
+  tracker: { fetched: number },
+  priority = d.size,
+): Promise<string> {
   const digest = parseDigest(d.digest);
   const ref = { registry: client.registry, repository: repo };
   const onEvent = (e: CopyEvent): void => {
@@ -181,7 +230,11 @@ export async function ensureBlob(client: RegistryClient, repo: string, d: Descri
   // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
   const release = await deps.blobSlots.acquire(priority);
   try {
-    await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], { verifySource: false, onEvent, ...(deps.signal ? { signal: deps.signal } : {}) });
+    await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], {
+      verifySource: false,
+      onEvent,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
     return deps.cache.blobPath(digest);
   } finally {
     release();

@@ -7,21 +7,28 @@ import { byRefName } from './plan.js';
 
 // index.json of the shared layout, entries sorted by ref name (deterministic), as kk v3.1.2+ writes it.
 export function layoutIndex(images: readonly FetchedImage[]): Buffer {
-  const manifests = [...images]
-    .sort(byRefName)
-    .map((img) => ({
-      mediaType: MediaType.OCI_MANIFEST,
-      digest: img.manifest.digest,
-      size: img.manifest.size,
-      annotations: { [REF_NAME_ANNOTATION]: img.planned.refName },
-      platform: { architecture: img.platform.architecture, os: img.platform.os, ...(img.platform.variant ? { variant: img.platform.variant } : {}) },
-    }));
+  const manifests = [...images].sort(byRefName).map((img) => ({
+    mediaType: MediaType.OCI_MANIFEST,
+    digest: img.manifest.digest,
+    size: img.manifest.size,
+    annotations: { [REF_NAME_ANNOTATION]: img.planned.refName },
+    platform: {
+      architecture: img.platform.architecture,
+      os: img.platform.os,
+      ...(img.platform.variant ? { variant: img.platform.variant } : {}),
+    },
+  }));
   return formatLayoutIndex(manifests);
 }
 
 // The archive entries of images/: oci-layout, index.json and every blob once, read straight from the cache
 // (no second copy of the layout on disk). `extra`: blobs no index.json entry reaches (#12: image signatures).
-export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache, prefix = 'images/', extra: ReadonlyArray<{ digest: string; size: number }> = []): TarEntry[] {
+export function layoutEntries(
+  images: readonly FetchedImage[],
+  cache: BlobCache,
+  prefix = 'images/',
+  extra: ReadonlyArray<{ digest: string; size: number }> = [],
+): TarEntry[] {
   const blobs = new Map<string, number | undefined>();
   const compressed = new Set<string>();
   for (const img of images) {
@@ -42,7 +49,11 @@ export function layoutEntries(images: readonly FetchedImage[], cache: BlobCache,
     const name = `${prefix}blobs/sha256/${digest.slice(7)}`;
     const sha256 = digest.slice(7);
     const flag = compressed.has(digest) ? { compressed: true } : {};
-    entries.push(size === undefined ? { name, file: cache.blobPath(digest), sha256, ...flag } : { name, file: cache.blobPath(digest), size, sha256, ...flag });
+    entries.push(
+      size === undefined
+        ? { name, file: cache.blobPath(digest), sha256, ...flag }
+        : { name, file: cache.blobPath(digest), size, sha256, ...flag },
+    );
   }
   return entries;
 }

@@ -13,7 +13,9 @@ export const lockSchema = z.strictObject({
   images: z.array(
     z.strictObject({
       ref: z.string().min(1).describe('the image as the manifest writes it'),
-      digest: digest.describe('what the tag resolved to: the index digest of a multi-arch image, else the manifest digest'),
+      digest: digest.describe(
+        'what the tag resolved to: the index digest of a multi-arch image, else the manifest digest',
+      ),
       mediaType: z.string().min(1).describe('media type of that index or manifest'),
       arches: z.record(z.string(), digest).describe('arch (as in spec.arches) → the digest of its image manifest'),
     }),
@@ -22,4 +24,3 @@ export const lockSchema = z.strictObject({
 
 export type ManifestLock = z.infer<typeof lockSchema>;
 export type LockedImage = ManifestLock['images'][number];
-

@@ -3,7 +3,12 @@ import { formatLock, lockDrift, lockPathFor, parseLock } from './lock.js';
 import type { LockedImage, ManifestLock } from './lock-schema.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
-const img = (ref: string, digest: string, arches: Record<string, string>): LockedImage => ({ ref, digest, mediaType: 'application/vnd.oci.image.index.v1+json', arches });
+const img = (ref: string, digest: string, arches: Record<string, string>): LockedImage => ({
+  ref,
+  digest,
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  arches,
+});
 const lock = (images: LockedImage[]): ManifestLock => ({ apiVersion: 'kko.io/v1alpha1', kind: 'ManifestLock', images });
 
 describe('manifest lock', () => {
@@ -15,8 +20,12 @@ describe('manifest lock', () => {
   ])('%s → %s', (m, want) => expect(lockPathFor(m)).toBe(want));
 
   it('formats in byte order of refs and arches, whatever the input order, and parses back', () => {
-    const a = formatLock(lock([img('b:1', d('b'), { arm64: d('2'), amd64: d('1') }), img('a:1', d('a'), { amd64: d('3') })]));
-    const b = formatLock(lock([img('a:1', d('a'), { amd64: d('3') }), img('b:1', d('b'), { amd64: d('1'), arm64: d('2') })]));
+    const a = formatLock(
+      lock([img('b:1', d('b'), { arm64: d('2'), amd64: d('1') }), img('a:1', d('a'), { amd64: d('3') })]),
+    );
+    const b = formatLock(
+      lock([img('a:1', d('a'), { amd64: d('3') }), img('b:1', d('b'), { amd64: d('1'), arm64: d('2') })]),
+    );
     expect(a).toBe(b);
     expect(a.indexOf('"a:1"')).toBeLessThan(a.indexOf('"b:1"'));
     expect(a.indexOf('amd64')).toBeLessThan(a.indexOf('arm64'));
@@ -30,8 +39,14 @@ describe('manifest lock', () => {
   });
 
   it('drift: a moved tag, an image and an arch the lock lacks; nothing for a match', () => {
-    const was = new Map([img('a:1', d('a'), { amd64: d('1') }), img('b:1', d('b'), { amd64: d('2') })].map((i) => [i.ref, i]));
-    const now = lock([img('a:1', d('a'), { amd64: d('1'), arm64: d('3') }), img('b:1', d('c'), { amd64: d('4') }), img('n:1', d('n'), { amd64: d('5') })]);
+    const was = new Map(
+      [img('a:1', d('a'), { amd64: d('1') }), img('b:1', d('b'), { amd64: d('2') })].map((i) => [i.ref, i]),
+    );
+    const now = lock([
+      img('a:1', d('a'), { amd64: d('1'), arm64: d('3') }),
+      img('b:1', d('c'), { amd64: d('4') }),
+      img('n:1', d('n'), { amd64: d('5') }),
+    ]);
     expect(lockDrift(was, now)).toEqual([
       { ref: 'a:1', arch: 'arm64', now: d('3') },
       { ref: 'b:1', locked: d('b'), now: d('c') },

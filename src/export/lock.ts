@@ -18,7 +18,12 @@ import type { PreflightContext, PreflightResult, PreflightStep } from './preflig
 // moved, then pulls by digest; `--update-lock` takes the new digests on purpose.
 
 // A tag that moved (or an image or arch the lock does not have: `locked` undefined).
-export type LockDrift = { readonly ref: string; readonly arch?: string; readonly locked?: string; readonly now: string };
+export type LockDrift = {
+  readonly ref: string;
+  readonly arch?: string;
+  readonly locked?: string;
+  readonly now: string;
+};
 
 // One lock file and the images it locks (one manifest's spec.images).
 export type LockTarget = { readonly path: string; readonly images: readonly string[] };
@@ -35,7 +40,9 @@ function lockWith(images: LockedImage[]): ManifestLock {
 
 // The lock's bytes: images by ref and arches by name in byte order, 2-space JSON, a final newline (deterministic).
 export function formatLock(lock: ManifestLock): string {
-  const images = [...lock.images].sort((a, b) => byteOrder(a.ref, b.ref)).map((i) => ({ ...i, arches: Object.fromEntries(Object.entries(i.arches).sort(([a], [b]) => byteOrder(a, b))) }));
+  const images = [...lock.images]
+    .sort((a, b) => byteOrder(a.ref, b.ref))
+    .map((i) => ({ ...i, arches: Object.fromEntries(Object.entries(i.arches).sort(([a], [b]) => byteOrder(a, b))) }));
   return `${JSON.stringify({ apiVersion: LOCK_API_VERSION, kind: LOCK_KIND, images }, null, 2)}\n`;
 }
 
@@ -45,12 +52,18 @@ export function parseLock(text: string, path: string): ManifestLock {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `reading the lock ${path}: not JSON: ${(err as Error).message}`, { hint: 'write it again with `kko manifest lock -m MANIFEST`' });
+    throw new KkoError('INVALID_INPUT', `reading the lock ${path}: not JSON: ${(err as Error).message}`, {
+      hint: 'write it again with `kko manifest lock -m MANIFEST`',
+    });
   }
   const r = lockSchema.safeParse(doc);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new KkoError('INVALID_INPUT', `reading the lock ${path}: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'not a ManifestLock'}`, { hint: 'write it again with `kko manifest lock -m MANIFEST`' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading the lock ${path}: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'not a ManifestLock'}`,
+      { hint: 'write it again with `kko manifest lock -m MANIFEST`' },
+    );
   }
   return r.data;
 }
@@ -71,7 +84,11 @@ export function mergeLocks(locks: readonly ManifestLock[]): Map<string, LockedIm
   for (const img of locks.flatMap((l) => l.images)) {
     const had = out.get(img.ref);
     if (had && formatLock(lockWith([had])) !== formatLock(lockWith([img]))) {
-      throw new KkoError('INVALID_INPUT', `reading the locks: ${img.ref} is locked to ${had.digest} and to ${img.digest}`, { hint: 'lock the manifests again with `kko manifest lock`' });
+      throw new KkoError(
+        'INVALID_INPUT',
+        `reading the locks: ${img.ref} is locked to ${had.digest} and to ${img.digest}`,
+        { hint: 'lock the manifests again with `kko manifest lock`' },
+      );
     }
     out.set(img.ref, img);
   }
@@ -80,13 +97,21 @@ export function mergeLocks(locks: readonly ManifestLock[]): Map<string, LockedIm
 
 // The lock of what the plan's tags point at now: every image × arch resolved (manifests and config, arch checked).
 export async function resolveLock(plan: ExportPlan, deps: FetchDeps, concurrency: number): Promise<ManifestLock> {
-  const settled = await mapLimit(plan.images, concurrency, (p) => resolveImage(p, deps), { stopOnError: true, signal: deps.signal });
+  const settled = await mapLimit(plan.images, concurrency, (p) => resolveImage(p, deps), {
+    stopOnError: true,
+    signal: deps.signal,
+  });
   const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
   if (failed) throw failed.reason;
   const images = new Map<string, LockedImage>();
   for (const r of settled.map((s) => (s as PromiseFulfilledResult<ResolvedImage>).value)) {
     const top = r.index ?? r.image;
-    const entry = images.get(r.planned.ref) ?? { ref: r.planned.ref, digest: top.digest, mediaType: top.mediaType, arches: {} };
+    const entry = images.get(r.planned.ref) ?? {
+      ref: r.planned.ref,
+      digest: top.digest,
+      mediaType: top.mediaType,
+      arches: {},
+    };
     entry.arches[r.planned.arch] = r.image.digest;
     images.set(r.planned.ref, entry);
   }
@@ -103,7 +128,8 @@ export function lockDrift(locked: ReadonlyMap<string, LockedImage>, now: Manifes
       continue;
     }
     for (const [arch, d] of Object.entries(img.arches)) {
-      if (was.arches[arch] !== d) out.push({ ref: img.ref, arch, ...(was.arches[arch] ? { locked: was.arches[arch] } : {}), now: d });
+      if (was.arches[arch] !== d)
+        out.push({ ref: img.ref, arch, ...(was.arches[arch] ? { locked: was.arches[arch] } : {}), now: d });
     }
   }
   return out;
@@ -116,9 +142,13 @@ function driftLine(d: LockDrift): string {
 
 // The refusal: every tag that moved, old → new digest.
 export function driftError(drift: readonly LockDrift[], paths: readonly string[]): KkoError {
-  return new KkoError('LOCK_DRIFT', `checking the lock ${paths.join(', ')}: ${drift.length} image(s) differ from it: ${drift.map(driftLine).join('; ')}`, {
-    hint: 'nothing was downloaded; pass --update-lock to take the new digests on purpose, or find out why the tag moved',
-  });
+  return new KkoError(
+    'LOCK_DRIFT',
+    `checking the lock ${paths.join(', ')}: ${drift.length} image(s) differ from it: ${drift.map(driftLine).join('; ')}`,
+    {
+      hint: 'nothing was downloaded; pass --update-lock to take the new digests on purpose, or find out why the tag moved',
+    },
+  );
 }
 
 // The plan with every image pinned to its locked digest (tag kept): the fetch pulls by digest, and the sources are

@@ -31,9 +31,27 @@ describe('precheckIssues (manifest validate --online, as a library step)', () =>
       ok: false,
     };
     expect(precheckIssues(report, [parsed])).toEqual([
-      { severity: 'error', code: 'MANIFEST_UNKNOWN', message: 'docker.io/library/nginx:1 (amd64): not found', file: '/m/x.yaml', path: 'spec.images[1]', line: 9, col: 5 },
-      { severity: 'error', code: 'ONLINE', message: 'helm/v3.14.3/amd64/helm: HTTP 404', file: '/m/x.yaml', path: 'spec.components' },
-      { severity: 'info', code: 'SIZE_ESTIMATE', message: 'images need 2.0 KB (layers shared across images counted once), 1.5 KB not yet cached' },
+      {
+        severity: 'error',
+        code: 'MANIFEST_UNKNOWN',
+        message: 'docker.io/library/nginx:1 (amd64): not found',
+        file: '/m/x.yaml',
+        path: 'spec.images[1]',
+        line: 9,
+        col: 5,
+      },
+      {
+        severity: 'error',
+        code: 'ONLINE',
+        message: 'helm/v3.14.3/amd64/helm: HTTP 404',
+        file: '/m/x.yaml',
+        path: 'spec.components',
+      },
+      {
+        severity: 'info',
+        code: 'SIZE_ESTIMATE',
+        message: 'images need 2.0 KB (layers shared across images counted once), 1.5 KB not yet cached',
+      },
       { severity: 'error', code: 'DISK_SPACE', message: '/cache: 10 B free, 1.5 KB needed' },
     ]);
   });

@@ -26,7 +26,11 @@ export type PreflightResult = {
 export type PreflightStep = (ctx: PreflightContext) => Promise<PreflightResult>;
 
 // What all steps gave: the plan to fetch, the extra blobs, the inventory fields.
-export type PreflightOutcome = { plan: ExportPlan; blobs: Array<{ digest: string; size: number }>; inventory: Record<string, unknown> };
+export type PreflightOutcome = {
+  plan: ExportPlan;
+  blobs: Array<{ digest: string; size: number }>;
+  inventory: Record<string, unknown>;
+};
 
 // Run the steps in order; each sees the plan the one before returned.
 export async function runPreflight(steps: readonly PreflightStep[], ctx: PreflightContext): Promise<PreflightOutcome> {

@@ -1,7 +1,19 @@
 import { withoutUserinfo } from '../download/index.js';
 
 // Fields whose values are secrets wherever they appear (kk's registry.auths, docker config style entries).
-const SECRET_KEYS = new Set(['username', 'password', 'auth', 'token', 'identitytoken', 'registrytoken', 'accesstoken', 'refreshtoken', 'secret', 'privatekey', 'key']);
+const SECRET_KEYS = new Set([
+  'username',
+  'password',
+  'auth',
+  'token',
+  'identitytoken',
+  'registrytoken',
+  'accesstoken',
+  'refreshtoken',
+  'secret',
+  'privatekey',
+  'key',
+]);
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
 export type Redacted<T> = { value: T; removed: string[] };
@@ -26,7 +38,10 @@ function walk(v: unknown, path: string, removed: string[]): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) {
     const p = `${path}${/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`;
-    if ((SECRET_KEYS.has(k.toLowerCase()) && x !== null && x !== undefined && x !== '') || (typeof x === 'string' && PRIVATE_KEY.test(x))) {
+    if (
+      (SECRET_KEYS.has(k.toLowerCase()) && x !== null && x !== undefined && x !== '') ||
+      (typeof x === 'string' && PRIVATE_KEY.test(x))
+    ) {
       removed.push(p);
       continue;
     }

@@ -53,7 +53,16 @@ export type ExportOptions = {
 // One item of the plan that failed: an image × arch (`image`) or a binary / ISO (`file`), with why.
 export type ItemFailure = { image?: PlannedImage; file?: FileTask; error: unknown };
 // items: every image × arch and file of the plan, tried or not (what "N of M failed" counts).
-export type ExportReport = { plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[]; fetchedBytes: number; output?: string; parts?: string[] };
+export type ExportReport = {
+  plan: ExportPlan;
+  items: number;
+  images: FetchedImage[];
+  files: FetchedFile[];
+  failures: ItemFailure[];
+  fetchedBytes: number;
+  output?: string;
+  parts?: string[];
+};
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
 // written under the output name unless everything arrived and verified; a re-run fetches only what the cache lacks.
@@ -64,10 +73,18 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const extra = await run.preflight(opts.preflight ?? []);
   const { plan, items, images, files, failures } = await run.fetchAll();
   opts.signal?.throwIfAborted();
-  const fetchedBytes = images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
+  const fetchedBytes =
+    images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
   const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
   if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report, extra);
-  run.emit({ type: 'done', images: images.length, failed: failures.length, fetchedBytes, ...(report.output ? { output: report.output } : {}), seconds: (Date.now() - started) / 1000 });
+  run.emit({
+    type: 'done',
+    images: images.length,
+    failed: failures.length,
+    fetchedBytes,
+    ...(report.output ? { output: report.output } : {}),
+    seconds: (Date.now() - started) / 1000,
+  });
   return report;
 }
 
@@ -79,17 +96,42 @@ async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<v
 }
 
 // Inventory and checksums first, then the layout and the files, as one archive.
-async function writeOutput(opts: ExportOptions, cache: BlobCache, report: ExportReport, extra: PreflightOutcome): Promise<string> {
+async function writeOutput(
+  opts: ExportOptions,
+  cache: BlobCache,
+  report: ExportReport,
+  extra: PreflightOutcome,
+): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
-  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile, extra.inventory);
+  const meta = inventoryEntries(
+    report.plan,
+    report.images,
+    report.files,
+    opts.manifests,
+    opts.profile,
+    extra.inventory,
+  );
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
-  const entries = withChecksums([...meta, ...layoutEntries(report.images, cache, 'images/', extra.blobs), ...fileEntries(report.files)]);
+  const entries = withChecksums([
+    ...meta,
+    ...layoutEntries(report.images, cache, 'images/', extra.blobs),
+    ...fileEntries(report.files),
+  ]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
-  const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}) }).catch((err: unknown) => {
+  const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, {
+    ...(opts.stdout ? { stdout: opts.stdout } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}),
+  }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);
   });
   if (opts.splitSize !== undefined) report.parts = [...written.files];
-  emit({ type: 'archive', path: opts.output, entries: entries.length, ...(report.parts ? { parts: report.parts } : {}) });
+  emit({
+    type: 'archive',
+    path: opts.output,
+    entries: entries.length,
+    ...(report.parts ? { parts: report.parts } : {}),
+  });
   return opts.output;
 }
 
@@ -119,21 +161,46 @@ class ExportRun {
     this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
     this.#tasks = fileTasks(opts.downloads);
     // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
-    const onCorrupt = (c: CorruptBlob): void => this.emit({ type: 'warning', message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again` });
-    this.cache = new BlobCache(opts.cacheDir, { onCorrupt, parts: partPlan(opts.env), ...(opts.logger ? { logger: opts.logger } : {}) });
+    const onCorrupt = (c: CorruptBlob): void =>
+      this.emit({
+        type: 'warning',
+        message: `cache: ${c.path} did not match ${c.digest} (${c.size} bytes, ${c.got}): removed, fetching it again`,
+      });
+    this.cache = new BlobCache(opts.cacheDir, {
+      onCorrupt,
+      parts: partPlan(opts.env),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
     this.#concurrency = Math.max(1, opts.concurrency ?? 8);
     const auths = manifestAuths(opts.manifests);
     // One registry may take every connection the run allows (the usual case: all images behind one mirror).
     const http: HttpOptions = { maxConcurrency: this.#concurrency, ...opts.http };
-    this.#pool = new ClientPool({ auths, env: opts.env, http, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+    this.#pool = new ClientPool({
+      auths,
+      env: opts.env,
+      http,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    });
     this.#blobSlots = new Semaphore(this.#concurrency);
-    this.#downloader = new HttpDownloader({ ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}), ...opts.downloader });
+    this.#downloader = new HttpDownloader({
+      ...(opts.http?.retries !== undefined ? { retries: opts.http.retries } : {}),
+      ...opts.downloader,
+    });
   }
 
   // The preflight steps (#12) on the plan, before any layer is fetched; the plan they return is what gets fetched.
   // A refusal closes the clients (fetchAll does otherwise).
   async preflight(steps: readonly PreflightStep[]): Promise<PreflightOutcome> {
-    const ctx = { plan: this.#plan, policy: this.#opts.policy, deps: this.#deps(undefined), concurrency: this.#concurrency, emit: this.emit, ...(this.#opts.logger ? { logger: this.#opts.logger } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
+    const ctx = {
+      plan: this.#plan,
+      policy: this.#opts.policy,
+      deps: this.#deps(undefined),
+      concurrency: this.#concurrency,
+      emit: this.emit,
+      ...(this.#opts.logger ? { logger: this.#opts.logger } : {}),
+      ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
+    };
     try {
       const out = await runPreflight(steps, ctx);
       this.#plan = out.plan;
@@ -147,36 +214,91 @@ class ExportRun {
   // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
   // never ends its worker). Resolving (manifests and config: small) runs ahead of the fetches, so the total bytes
   // are known early. An abort stops both.
-  async fetchAll(): Promise<{ plan: ExportPlan; items: number; images: FetchedImage[]; files: FetchedFile[]; failures: ItemFailure[] }> {
+  async fetchAll(): Promise<{
+    plan: ExportPlan;
+    items: number;
+    images: FetchedImage[];
+    files: FetchedFile[];
+    failures: ItemFailure[];
+  }> {
     const plan = this.#plan;
-    this.emit({ type: 'plan', images: plan.images.length, files: this.#tasks.length, arches: plan.arches, zone: plan.zone });
-    if (plan.images.length === 0) this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
+    this.emit({
+      type: 'plan',
+      images: plan.images.length,
+      files: this.#tasks.length,
+      arches: plan.arches,
+      zone: plan.zone,
+    });
+    if (plan.images.length === 0)
+      this.emit({ type: 'resolved', images: 0, of: 0, failed: 0, totalBytes: 0, cachedBytes: 0 });
     const signal = this.#opts.signal;
     try {
-      const ahead = mapLimit(plan.images, this.#concurrency, async (p) => (this.#stopped ? undefined : this.#resolution(p).catch(() => undefined)), { signal });
+      const ahead = mapLimit(
+        plan.images,
+        this.#concurrency,
+        async (p) => (this.#stopped ? undefined : this.#resolution(p).catch(() => undefined)),
+        { signal },
+      );
       // Every resolved image queues its blobs at once: the blob slots (at most `concurrency`) then go to the largest
       // blob waiting in the whole export, not in the first few images (see ensureBlob).
-      const images = mapLimit(plan.images, plan.images.length, (p) => this.#image(p), { stopOnError: !this.#opts.keepGoing, signal });
-      const files = mapLimit(this.#tasks, this.#concurrency, (t) => this.#file(t), { stopOnError: !this.#opts.keepGoing, signal });
+      const images = mapLimit(plan.images, plan.images.length, (p) => this.#image(p), {
+        stopOnError: !this.#opts.keepGoing,
+        signal,
+      });
+      const files = mapLimit(this.#tasks, this.#concurrency, (t) => this.#file(t), {
+        stopOnError: !this.#opts.keepGoing,
+        signal,
+      });
       await Promise.allSettled([ahead, images, files]);
     } finally {
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
-    return { plan, items: plan.images.length + this.#tasks.length, images: this.#images, files: this.#files, failures: this.#failures };
+    return {
+      plan,
+      items: plan.images.length + this.#tasks.length,
+      images: this.#images,
+      files: this.#files,
+      failures: this.#failures,
+    };
   }
 
   #deps(p: PlannedImage | undefined): FetchDeps {
-    return { pool: this.#pool, cache: this.cache, blobSlots: this.#blobSlots, manifests: this.#manifests, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}), ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}) };
+    return {
+      pool: this.#pool,
+      cache: this.cache,
+      blobSlots: this.#blobSlots,
+      manifests: this.#manifests,
+      ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
+      ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}),
+    };
   }
 
   // Resolve (manifests + config, arch checked), then fetch at once: no barrier between images, which matters on real links.
   async #image(p: PlannedImage): Promise<void> {
-    const r = await this.#resolution(p).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
+    const r = await this.#resolution(p).catch((e: unknown) =>
+      this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }),
+    );
     if (this.#stopped) return; // another item failed (no --keep-going) while this one resolved: not started
-    this.emit({ type: 'image-start', ref: p.ref, arch: p.arch, size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0) });
-    const img = await fetchImage(p, this.#deps(p), r).catch((e: unknown) => this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }));
+    this.emit({
+      type: 'image-start',
+      ref: p.ref,
+      arch: p.arch,
+      size: [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0),
+    });
+    const img = await fetchImage(p, this.#deps(p), r).catch((e: unknown) =>
+      this.#fail({ image: p, error: e }, { type: 'image-failed', ref: p.ref, arch: p.arch }),
+    );
     this.#images.push(img);
-    this.emit({ type: 'image-done', ref: p.ref, arch: p.arch, source: img.source.ref, via: img.source.via, digest: img.manifest.digest, size: img.size, fetchedBytes: img.fetchedBytes });
+    this.emit({
+      type: 'image-done',
+      ref: p.ref,
+      arch: p.arch,
+      source: img.source.ref,
+      via: img.source.via,
+      digest: img.manifest.digest,
+      size: img.size,
+      fetchedBytes: img.fetchedBytes,
+    });
   }
 
   // One resolution per image, shared by the look-ahead and the fetch; it feeds the running totals once.
@@ -200,14 +322,33 @@ class ExportRun {
   }
 
   async #file(t: FileTask): Promise<void> {
-    const deps = { cache: this.cache, http: this.#downloader, policy: this.#opts.policy, emit: this.emit, ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}), ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) };
+    const deps = {
+      cache: this.cache,
+      http: this.#downloader,
+      policy: this.#opts.policy,
+      emit: this.emit,
+      ...(this.#opts.baseDir ? { baseDir: this.#opts.baseDir } : {}),
+      ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
+    };
     this.emit({ type: 'file-start', path: t.item.path, arch: t.item.arch, kind: t.kind });
-    const f = await fetchFile(t, deps).catch((e: unknown) => this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }));
+    const f = await fetchFile(t, deps).catch((e: unknown) =>
+      this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }),
+    );
     this.#files.push(f);
-    this.emit({ type: 'file-done', path: t.item.path, source: f.result.source.url, via: f.result.source.via, sha256: f.result.sha256, fetchedBytes: f.result.fetchedBytes });
+    this.emit({
+      type: 'file-done',
+      path: t.item.path,
+      source: f.result.source.url,
+      via: f.result.source.via,
+      sha256: f.result.sha256,
+      fetchedBytes: f.result.fetchedBytes,
+    });
   }
 
-  #fail(failure: ItemFailure, event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string }): never {
+  #fail(
+    failure: ItemFailure,
+    event: { type: 'image-failed'; ref: string; arch: string } | { type: 'file-failed'; path: string },
+  ): never {
     const e = failure.error;
     if (this.#opts.signal?.aborted) throw e; // interrupted: the run stops, nothing failed
     this.#failures.push(failure);
@@ -227,14 +368,25 @@ class ExportRun {
       if (await this.cache.has({ digest: d.digest, size: d.size })) t.cachedBytes += d.size;
     }
     t.images++;
-    this.emit({ type: 'resolved', images: t.images, of: this.#plan.images.length, failed: this.#failures.length, totalBytes: t.totalBytes, cachedBytes: t.cachedBytes });
+    this.emit({
+      type: 'resolved',
+      images: t.images,
+      of: this.#plan.images.length,
+      failed: this.#failures.length,
+      totalBytes: t.totalBytes,
+      cachedBytes: t.cachedBytes,
+    });
     if (t.images === this.#plan.images.length) await this.#warnIfShortOfDisk();
   }
 
   async #warnIfShortOfDisk(): Promise<void> {
     const output = this.#opts.output === '-' ? undefined : this.#opts.output;
     for (const d of await diskChecks(this.#opts.cacheDir, output, this.#totals.totalBytes, this.#totals.cachedBytes)) {
-      if (!d.ok) this.emit({ type: 'warning', message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images` });
+      if (!d.ok)
+        this.emit({
+          type: 'warning',
+          message: `${d.path}: ${d.freeBytes} bytes free, about ${d.neededBytes} needed for the images`,
+        });
     }
   }
 }
@@ -253,4 +405,3 @@ function partPlan(env: NodeJS.ProcessEnv): PartPlan {
 function sortImages(images: FetchedImage[]): FetchedImage[] {
   return [...images].sort(byRefName);
 }
-

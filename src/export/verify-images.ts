@@ -20,7 +20,11 @@ import type { PreflightContext, PreflightResult, PreflightStep } from './preflig
 // signature always is. The signature manifests, their configs and payloads go into the artifact as blobs beside the
 // layout, listed in the inventory's one field `imageSignatures`, so `artifact verify --image-key` re-checks them offline.
 
-export type VerifyImagesOptions = { readonly key: KeyObject; readonly keyName: string; readonly allowUnsigned?: readonly string[] };
+export type VerifyImagesOptions = {
+  readonly key: KeyObject;
+  readonly keyName: string;
+  readonly allowUnsigned?: readonly string[];
+};
 
 export { IMAGE_SIGNATURES_FIELD, type ImageSignatureRow };
 
@@ -38,7 +42,12 @@ function allowed(ref: string, allow: readonly string[] | undefined): boolean {
 }
 
 // The signature manifest at the first source that has the tag; undefined when every source answers "not found".
-async function fetchSignature(p: PlannedImage, first: ImageSource, tag: string, ctx: PreflightContext): Promise<{ source: ImageSource; sig: ManifestResponse } | undefined> {
+async function fetchSignature(
+  p: PlannedImage,
+  first: ImageSource,
+  tag: string,
+  ctx: PreflightContext,
+): Promise<{ source: ImageSource; sig: ManifestResponse } | undefined> {
   const failures: Array<{ source: string; via: string; error: unknown }> = [];
   let notFound = 0;
   for (const source of [first, ...p.sources.filter((s) => s !== first)]) {
@@ -55,11 +64,20 @@ async function fetchSignature(p: PlannedImage, first: ImageSource, tag: string, 
 }
 
 // Fetch the signature's config and layers (small, capped) into the cache; returns the layers' bytes by digest.
-async function fetchSignatureBlobs(p: PlannedImage, source: ImageSource, blobs: readonly Descriptor[], ctx: PreflightContext): Promise<Map<string, Buffer>> {
+async function fetchSignatureBlobs(
+  p: PlannedImage,
+  source: ImageSource,
+  blobs: readonly Descriptor[],
+  ctx: PreflightContext,
+): Promise<Map<string, Buffer>> {
   const client = ctx.deps.pool.clientFor(source);
   const out = new Map<string, Buffer>();
   for (const d of blobs) {
-    if (d.size > MAX_PAYLOAD_BYTES) throw new KkoError('SIGNATURE_INVALID', `blob ${d.digest} of the signature is ${d.size} bytes (a cosign payload is at most ${MAX_PAYLOAD_BYTES})`);
+    if (d.size > MAX_PAYLOAD_BYTES)
+      throw new KkoError(
+        'SIGNATURE_INVALID',
+        `blob ${d.digest} of the signature is ${d.size} bytes (a cosign payload is at most ${MAX_PAYLOAD_BYTES})`,
+      );
     const path = await ensureBlob(client, source.ref.repository, d, ctx.deps, { fetched: 0 });
     out.set(d.digest, await readFile(path));
   }
@@ -73,10 +91,15 @@ async function checkImage(p: PlannedImage, ctx: PreflightContext, opts: VerifyIm
   const tag = signatureTag(digest);
   const row: ImageSignatureRow = { ref: p.ref, digest, tag };
   const found = await fetchSignature(p, r.source, tag, ctx);
-  if (!found) return { row, unsigned: `${p.ref} (${digest}): no signature (tag ${tag} not found at ${p.sources.map((s) => `${s.registry}/${s.ref.repository}`).join(', ')})` };
+  if (!found)
+    return {
+      row,
+      unsigned: `${p.ref} (${digest}): no signature (tag ${tag} not found at ${p.sources.map((s) => `${s.registry}/${s.ref.repository}`).join(', ')})`,
+    };
   try {
     const parsed = parseManifestJson(found.sig.bytes, found.sig.mediaType);
-    if (parsed.kind !== 'image') throw new KkoError('SIGNATURE_INVALID', `${tag} is an index, not a cosign signature manifest`);
+    if (parsed.kind !== 'image')
+      throw new KkoError('SIGNATURE_INVALID', `${tag} is an index, not a cosign signature manifest`);
     const m = parsed.manifest;
     const bytes = await fetchSignatureBlobs(p, found.source, [m.config, ...m.layers], ctx);
     verifyCosignSignature(m, (d) => bytes.get(d.digest), digest, opts.key, opts.keyName);
@@ -98,15 +121,24 @@ export function verifyImagesStep(opts: VerifyImagesOptions): PreflightStep {
     const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
     if (failed) throw failed.reason;
     const outcomes = settled.map((s) => (s as PromiseFulfilledResult<Outcome>).value);
-    const refused = outcomes.flatMap((o) => (o.problem ? [o.problem] : o.unsigned && !allowed(o.row.ref, opts.allowUnsigned) ? [o.unsigned] : []));
+    const refused = outcomes.flatMap((o) =>
+      o.problem ? [o.problem] : o.unsigned && !allowed(o.row.ref, opts.allowUnsigned) ? [o.unsigned] : [],
+    );
     if (refused.length > 0) {
-      throw new KkoError('SIGNATURE_INVALID', `verifying image signatures with ${opts.keyName}: ${refused.length} image(s) refused: ${refused.join('; ')}`, {
-        hint: 'nothing was downloaded; sign the images with this key (cosign sign --key), or let a known-unsigned image through with --allow-unsigned REF',
-      });
+      throw new KkoError(
+        'SIGNATURE_INVALID',
+        `verifying image signatures with ${opts.keyName}: ${refused.length} image(s) refused: ${refused.join('; ')}`,
+        {
+          hint: 'nothing was downloaded; sign the images with this key (cosign sign --key), or let a known-unsigned image through with --allow-unsigned REF',
+        },
+      );
     }
-    for (const o of outcomes) if (o.unsigned) ctx.emit({ type: 'warning', message: `image ${o.unsigned}; allowed by --allow-unsigned` });
+    for (const o of outcomes)
+      if (o.unsigned) ctx.emit({ type: 'warning', message: `image ${o.unsigned}; allowed by --allow-unsigned` });
     const rows = outcomes.map((o) => o.row).sort((a, b) => byteOrder(a.ref, b.ref));
-    const blobs = rows.flatMap((r) => (r.manifest ? [{ digest: r.manifest.digest, size: r.manifest.size }, ...(r.blobs ?? [])] : []));
+    const blobs = rows.flatMap((r) =>
+      r.manifest ? [{ digest: r.manifest.digest, size: r.manifest.size }, ...(r.blobs ?? [])] : [],
+    );
     return { blobs, inventory: { [IMAGE_SIGNATURES_FIELD]: rows } };
   };
 }

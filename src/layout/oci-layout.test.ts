@@ -9,13 +9,23 @@ import { parseReference, sha256Digest, type Reference } from '../reference/index
 import { OciLayout } from './oci-layout.js';
 
 function manifest(seed: string): ManifestContent {
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: sha256Digest(seed), size: seed.length }, layers: [] }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, digest: sha256Digest(seed), size: seed.length },
+      layers: [],
+    }),
+  );
   return { bytes, mediaType: MediaType.OCI_MANIFEST, digest: sha256Digest(bytes) };
 }
 
 function blob(text: string): { desc: Descriptor; open: () => Promise<Readable> } {
   const bytes = Buffer.from(text);
-  return { desc: { mediaType: 'application/octet-stream', digest: sha256Digest(bytes), size: bytes.length }, open: async () => Readable.from([bytes]) };
+  return {
+    desc: { mediaType: 'application/octet-stream', digest: sha256Digest(bytes), size: bytes.length },
+    open: async () => Readable.from([bytes]),
+  };
 }
 
 async function drain(s: Readable): Promise<Buffer> {
@@ -36,7 +46,11 @@ describe('OciLayout index.json', () => {
   });
 
   it('names entries by the full reference, sorted in byte order, whatever order they were put in', async () => {
-    const names = ['docker.io/calico/cni:v3.27.3-amd64', 'docker.io/calico/cni:v3.27.3-arm64', 'docker.io/calico/node:v3.27.3-amd64'];
+    const names = [
+      'docker.io/calico/cni:v3.27.3-amd64',
+      'docker.io/calico/cni:v3.27.3-arm64',
+      'docker.io/calico/node:v3.27.3-amd64',
+    ];
     const [a, b] = [new OciLayout(join(dir, 'a')), new OciLayout(join(dir, 'b'))];
     for (const n of names) await a.putManifest(ref(n), manifest(n));
     for (const n of [...names].reverse()) await b.putManifest(ref(n), manifest(n));
@@ -51,7 +65,13 @@ describe('OciLayout index.json', () => {
 
   it('re-points a ref name and keeps entries it did not write, fields and all', async () => {
     const l = new OciLayout(dir);
-    const foreign = { mediaType: MediaType.OCI_MANIFEST, digest: sha256Digest('x'), size: 1, platform: { os: 'linux', architecture: 'amd64' }, annotations: { other: 'kept' } };
+    const foreign = {
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: sha256Digest('x'),
+      size: 1,
+      platform: { os: 'linux', architecture: 'amd64' },
+      annotations: { other: 'kept' },
+    };
     await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [foreign] }));
     const r = ref('docker.io/kubesphere/pause:3.9');
     await l.putManifest(r, manifest('one'));
@@ -59,7 +79,12 @@ describe('OciLayout index.json', () => {
     await l.putManifest(r, second);
     const entries = await l.entries();
     expect(entries).toHaveLength(2);
-    expect(entries[0]).toEqual({ mediaType: MediaType.OCI_MANIFEST, digest: second.digest, size: second.bytes.length, annotations: { [REF_NAME_ANNOTATION]: 'docker.io/kubesphere/pause:3.9' } });
+    expect(entries[0]).toEqual({
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: second.digest,
+      size: second.bytes.length,
+      annotations: { [REF_NAME_ANNOTATION]: 'docker.io/kubesphere/pause:3.9' },
+    });
     expect(entries[1]).toEqual(foreign);
     expect((await l.getManifest(r)).digest).toBe(second.digest);
   });
@@ -113,7 +138,9 @@ describe('OciLayout blobs', () => {
     expect(await readFile(l.blobPath(good.desc.digest), 'utf8')).toBe('layer bytes');
     const liar = { ...good.desc, digest: sha256Digest('something else') };
     await expect(l.putBlob(ref('docker.io/a/b:1'), liar, good.open)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
-    await expect(l.putBlob(ref('docker.io/a/b:1'), { ...blob('x').desc, size: 1 }, good.open)).rejects.toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED' });
+    await expect(l.putBlob(ref('docker.io/a/b:1'), { ...blob('x').desc, size: 1 }, good.open)).rejects.toMatchObject({
+      code: 'SIZE_LIMIT_EXCEEDED',
+    });
     expect((await readdir(join(dir, 'blobs', 'sha256'))).sort()).toEqual([good.desc.digest.slice(7)]);
     expect((await readdir(dir)).sort()).toEqual(['blobs', 'oci-layout']);
   });
@@ -126,12 +153,16 @@ describe('OciLayout blobs', () => {
     const err = await drain(await l.getBlob(ref('docker.io/a/b:1'), b.desc)).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect((err as Error).message).toContain(b.desc.digest);
-    await expect(l.getBlob(ref('docker.io/a/b:1'), blob('absent').desc)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(l.getBlob(ref('docker.io/a/b:1'), blob('absent').desc)).rejects.toMatchObject({
+      code: 'BLOB_UNKNOWN',
+    });
   });
 
   it('refuses to write into a directory whose oci-layout is not version 1.0.0', async () => {
     await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"2.0.0"}');
     const b = blob('x');
-    await expect(new OciLayout(dir).putBlob(ref('docker.io/a/b:1'), b.desc, b.open)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(new OciLayout(dir).putBlob(ref('docker.io/a/b:1'), b.desc, b.open)).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
   });
 });

@@ -6,7 +6,15 @@ import { BlobCache } from '../cache/index.js';
 import type { BlobOpener, BlobReadOptions, ContentStore, ManifestContent, StoreOptions } from '../content/index.js';
 import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
-import { formatLayoutIndex, OCI_LAYOUT, parseLayoutIndex, parseManifestJson, REF_NAME_ANNOTATION, refNameOf, type Descriptor } from '../oci/index.js';
+import {
+  formatLayoutIndex,
+  OCI_LAYOUT,
+  parseLayoutIndex,
+  parseManifestJson,
+  REF_NAME_ANNOTATION,
+  refNameOf,
+  type Descriptor,
+} from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest, type Reference } from '../reference/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { errnoOf, fsError } from '../util/fs-errors.js';
@@ -72,7 +80,11 @@ export class OciLayout implements ContentStore {
       throw fsError('reading', path, err);
     });
     if (bytes === undefined) return [];
-    if (bytes.length > this.#maxManifest) throw new KkoError('SIZE_LIMIT_EXCEEDED', `reading ${path}: ${bytes.length} bytes, more than ${this.#maxManifest}`);
+    if (bytes.length > this.#maxManifest)
+      throw new KkoError(
+        'SIZE_LIMIT_EXCEEDED',
+        `reading ${path}: ${bytes.length} bytes, more than ${this.#maxManifest}`,
+      );
     return [...parseLayoutIndex(bytes, path).manifests];
   }
 
@@ -100,10 +112,18 @@ export class OciLayout implements ContentStore {
   async getManifest(ref: Reference): Promise<ManifestContent> {
     const desc = await this.headManifest(ref);
     if (!desc) {
-      const names = ref.digest ?? refNameCandidates(ref).map((n) => JSON.stringify(n)).join(' or ');
-      throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)} from ${this.description}: no manifest ${names}`, {
-        hint: `list the names in ${join(this.dir, 'index.json')} (annotation ${REF_NAME_ANNOTATION})`,
-      });
+      const names =
+        ref.digest ??
+        refNameCandidates(ref)
+          .map((n) => JSON.stringify(n))
+          .join(' or ');
+      throw new KkoError(
+        'MANIFEST_UNKNOWN',
+        `getting manifest ${formatReference(ref)} from ${this.description}: no manifest ${names}`,
+        {
+          hint: `list the names in ${join(this.dir, 'index.json')} (annotation ${REF_NAME_ANNOTATION})`,
+        },
+      );
     }
     const bytes = await this.#readManifest(desc, ref);
     return { bytes, mediaType: desc.mediaType, digest: desc.digest };
@@ -112,14 +132,20 @@ export class OciLayout implements ContentStore {
   // A manifest blob, bounded and checked against its digest and size.
   async #readManifest(desc: Descriptor, ref: Reference): Promise<Buffer> {
     const what = `getting manifest ${formatReference(ref)} from ${this.description}`;
-    if (desc.size > this.#maxManifest) throw new KkoError('SIZE_LIMIT_EXCEEDED', `${what}: ${desc.size} bytes, more than ${this.#maxManifest}`);
+    if (desc.size > this.#maxManifest)
+      throw new KkoError('SIZE_LIMIT_EXCEEDED', `${what}: ${desc.size} bytes, more than ${this.#maxManifest}`);
     const path = this.blobPath(desc.digest);
     const bytes = await readFile(path).catch((err: unknown) => {
-      throw errnoOf(err) === 'ENOENT' ? new KkoError('BLOB_UNKNOWN', `${what}: ${path} is missing`) : fsError('reading', path, err);
+      throw errnoOf(err) === 'ENOENT'
+        ? new KkoError('BLOB_UNKNOWN', `${what}: ${path} is missing`)
+        : fsError('reading', path, err);
     });
     const got = sha256Digest(bytes);
     if (got !== desc.digest || bytes.length !== desc.size) {
-      throw new KkoError('DIGEST_MISMATCH', `${what}: ${path} hashes to ${got} (${bytes.length} bytes), expected ${desc.digest} (${desc.size} bytes)`);
+      throw new KkoError(
+        'DIGEST_MISMATCH',
+        `${what}: ${path} hashes to ${got} (${bytes.length} bytes), expected ${desc.digest} (${desc.size} bytes)`,
+      );
     }
     return bytes;
   }
@@ -146,7 +172,10 @@ export class OciLayout implements ContentStore {
     const what = `reading blob ${desc.digest} of ${formatReference(ref)} from ${this.description}`;
     const size = await this.#size(parseDigest(desc.digest));
     if (size === undefined) throw new KkoError('BLOB_UNKNOWN', `${what}: ${this.blobPath(desc.digest)} is missing`);
-    const file = createReadStream(this.blobPath(desc.digest), { start: offset, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const file = createReadStream(this.blobPath(desc.digest), {
+      start: offset,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     if (offset > 0 || opts.verify === false) return file;
     return through(file, new VerifyStream(desc, what));
   }
@@ -174,7 +203,10 @@ export class OciLayout implements ContentStore {
     const digest = sha256Digest(manifest.bytes);
     const what = `putting manifest ${formatReference(ref)} into ${this.description}`;
     if (digest !== manifest.digest || (ref.digest !== undefined && ref.digest !== digest)) {
-      throw new KkoError('DIGEST_MISMATCH', `${what}: the bytes hash to ${digest}, expected ${ref.digest ?? manifest.digest}`);
+      throw new KkoError(
+        'DIGEST_MISMATCH',
+        `${what}: the bytes hash to ${digest}, expected ${ref.digest ?? manifest.digest}`,
+      );
     }
     const desc = { mediaType: manifest.mediaType, digest, size: manifest.bytes.length };
     await this.putBlob(ref, desc, async () => Readable.from([manifest.bytes]), opts);
@@ -186,7 +218,12 @@ export class OciLayout implements ContentStore {
   #tag(name: string, desc: Descriptor): Promise<void> {
     const next = this.#indexWrite.then(async () => {
       const kept = (await this.entries()).filter((d) => refNameOf(d) !== name);
-      const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: { [REF_NAME_ANNOTATION]: name } };
+      const entry: Descriptor = {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        annotations: { [REF_NAME_ANNOTATION]: name },
+      };
       await writeFileAtomic(join(this.dir, 'index.json'), formatLayoutIndex([...kept, entry]));
     });
     this.#indexWrite = next.catch(() => undefined);
@@ -217,7 +254,12 @@ export class OciLayout implements ContentStore {
     } catch {
       version = undefined;
     }
-    if (version !== '1.0.0') throw new KkoError('INVALID_INPUT', `writing ${this.description}: ${path} does not say imageLayoutVersion 1.0.0`, { hint: 'write into an empty directory or an OCI image layout' });
+    if (version !== '1.0.0')
+      throw new KkoError(
+        'INVALID_INPUT',
+        `writing ${this.description}: ${path} does not say imageLayoutVersion 1.0.0`,
+        { hint: 'write into an empty directory or an OCI image layout' },
+      );
   }
 }
 

@@ -49,14 +49,23 @@ export async function validateManifests(o: ValidateManifestsOptions): Promise<Va
   return result;
 }
 
-async function loadFile(file: string, issues: Issue[]): Promise<Awaited<ReturnType<typeof loadManifestFile>> | undefined> {
+async function loadFile(
+  file: string,
+  issues: Issue[],
+): Promise<Awaited<ReturnType<typeof loadManifestFile>> | undefined> {
   try {
     const r = await loadManifestFile(file);
     issues.push(...r.issues);
     return r;
   } catch (err) {
     if (!isKkoError(err)) throw err;
-    issues.push({ severity: 'error', code: err.code, message: err.message, file, ...(err.hint ? { hint: err.hint } : {}) });
+    issues.push({
+      severity: 'error',
+      code: err.code,
+      message: err.message,
+      file,
+      ...(err.hint ? { hint: err.hint } : {}),
+    });
     return undefined;
   }
 }
@@ -66,14 +75,24 @@ function fileIssues(found: Issue[], m: ParsedManifest | SalvagedManifest): Issue
   return 'dropped' in m ? restoreIssuePaths(found, m.dropped, m.doc, m.source) : found;
 }
 
-async function crossFileRules(o: ValidateManifestsOptions, files: Array<ParsedManifest | SalvagedManifest>, result: ValidateManifestsResult): Promise<void> {
+async function crossFileRules(
+  o: ValidateManifestsOptions,
+  files: Array<ParsedManifest | SalvagedManifest>,
+  result: ValidateManifestsResult,
+): Promise<void> {
   const issues = result.issues;
   let merged;
   try {
     merged = mergeManifests(files.map((p) => p.manifest));
   } catch (err) {
     if (!isKkoError(err)) throw err;
-    issues.push({ severity: 'error', code: err.code, message: err.message, file: files[0]?.file, ...(err.hint ? { hint: err.hint } : {}) });
+    issues.push({
+      severity: 'error',
+      code: err.code,
+      message: err.message,
+      file: files[0]?.file,
+      ...(err.hint ? { hint: err.hint } : {}),
+    });
     return;
   }
   const kkVersion = await o.kkVersion(files.map((p) => p.manifest.spec.kko?.kkVersion).find(Boolean));
@@ -90,7 +109,13 @@ async function crossFileRules(o: ValidateManifestsOptions, files: Array<ParsedMa
     inferred: picked.source === 'inferred',
     ...(picked.registry ? { registry: picked.registry } : {}),
   });
-  for (const f of files) issues.push(...fileIssues(found.filter((i) => i.file === f.file), f));
+  for (const f of files)
+    issues.push(
+      ...fileIssues(
+        found.filter((i) => i.file === f.file),
+        f,
+      ),
+    );
   issues.push(...found.filter((i) => !files.some((f) => f.file === i.file)));
 }
 
@@ -98,27 +123,60 @@ type Picked = { choices: ClusterChoices; source: ChoicesSource; registry?: Regis
 
 // Choices for completeness: a --cluster config over the manifest's own record; a kk manifest gets them inferred.
 // Without a Kubernetes distribution (and no --cluster) the manifest is images-only, as export treats it.
-async function choicesFor(o: ValidateManifestsOptions, merged: ReturnType<typeof mergeManifests>, kkVersion: string, files: ParsedManifest[], issues: Issue[]): Promise<Picked> {
+async function choicesFor(
+  o: ValidateManifestsOptions,
+  merged: ReturnType<typeof mergeManifests>,
+  kkVersion: string,
+  files: ParsedManifest[],
+  issues: Issue[],
+): Promise<Picked> {
   const kko = merged.spec.kko;
   const kubernetes = (merged.spec.kubernetesDistributions ?? []).map((d) => d.version);
   let picked: Picked;
   if (kko) {
-    picked = { choices: { ...kko.cluster, kkVersion, zone: kko.zone, kubernetes, arches: (merged.spec.arches ?? []) as ClusterChoices['arches'], addons: kko.addons }, source: 'recorded' };
+    picked = {
+      choices: {
+        ...kko.cluster,
+        kkVersion,
+        zone: kko.zone,
+        kubernetes,
+        arches: (merged.spec.arches ?? []) as ClusterChoices['arches'],
+        addons: kko.addons,
+      },
+      source: 'recorded',
+    };
   } else {
     picked = { choices: inferChoices(o.catalog, merged, kkVersion), source: 'inferred' };
   }
   if (o.clusterFile) {
     const facts = await loadClusterConfig(o.clusterFile);
     issues.push(...facts.issues);
-    return { choices: { ...picked.choices, ...facts.choices, zone: picked.choices.zone, kkVersion }, source: 'cluster', ...(facts.registry ? { registry: facts.registry } : {}) };
+    return {
+      choices: { ...picked.choices, ...facts.choices, zone: picked.choices.zone, kkVersion },
+      source: 'cluster',
+      ...(facts.registry ? { registry: facts.registry } : {}),
+    };
   }
   if (kubernetes.length === 0) {
-    issues.push({ severity: 'info', code: 'IMAGES_ONLY', message: 'no spec.kubernetesDistributions: an images-only manifest; export packages its images and the binaries it lists, so cluster completeness is not checked', file: files[0]?.file, hint: 'validate it together with its base layer (-f base-k8s.yaml -f this.yaml), or pass --cluster, for a completeness check' });
+    issues.push({
+      severity: 'info',
+      code: 'IMAGES_ONLY',
+      message:
+        'no spec.kubernetesDistributions: an images-only manifest; export packages its images and the binaries it lists, so cluster completeness is not checked',
+      file: files[0]?.file,
+      hint: 'validate it together with its base layer (-f base-k8s.yaml -f this.yaml), or pass --cluster, for a completeness check',
+    });
     return { ...picked, source: 'images-only' };
   }
   if (picked.source === 'inferred') {
     const c = picked.choices;
-    issues.push({ severity: 'info', code: 'INFERRED_CHOICES', message: `no kko record: cluster choices inferred from the images (cni ${c.cni.join(',')}, lb ${c.lb}, etcd ${c.etcdType}, runtime ${c.containerManager}${c.addons.map((a) => `, ${a.name} ${a.version}`).join('')})`, file: files[0]?.file, hint: 'pass --cluster kk-config.yaml for an exact completeness check' });
+    issues.push({
+      severity: 'info',
+      code: 'INFERRED_CHOICES',
+      message: `no kko record: cluster choices inferred from the images (cni ${c.cni.join(',')}, lb ${c.lb}, etcd ${c.etcdType}, runtime ${c.containerManager}${c.addons.map((a) => `, ${a.name} ${a.version}`).join('')})`,
+      file: files[0]?.file,
+      hint: 'pass --cluster kk-config.yaml for an exact completeness check',
+    });
   }
   return picked;
 }

@@ -14,7 +14,13 @@ import { withVPrefix } from '../util/version.js';
 // auth: registry.auths[<host part of privateRegistry>]'s TLS settings (kk looks the entry up by that key).
 export type RegistryAuthFacts = { plainHTTP?: boolean; skipTLSVerify?: boolean; certsPath?: string };
 // auths: every registry.auths entry (credentials included: held in memory, never printed or stored).
-export type RegistryFacts = { privateRegistry: string; namespaceOverride?: string; namespaceRewrite?: NamespaceRewrite; auth?: RegistryAuthFacts; auths?: Record<string, KkAuthEntry> };
+export type RegistryFacts = {
+  privateRegistry: string;
+  namespaceOverride?: string;
+  namespaceRewrite?: NamespaceRewrite;
+  auth?: RegistryAuthFacts;
+  auths?: Record<string, KkAuthEntry>;
+};
 export type ClusterFacts = { choices: Partial<ClusterChoices>; registry?: RegistryFacts; issues: Issue[] };
 
 type Obj = Record<string, unknown>;
@@ -22,11 +28,27 @@ const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.
 const bool = (v: unknown, dflt: boolean): boolean => (typeof v === 'boolean' ? v : dflt);
 const text = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
 
-const PLUGINS: Record<string, Cni> = { calico: 'calico', cilium: 'cilium', flannel: 'flannel', kubeovn: 'kube-ovn', 'kube-ovn': 'kube-ovn', hybridnet: 'hybridnet', none: 'none', '': 'none' };
+const PLUGINS: Record<string, Cni> = {
+  calico: 'calico',
+  cilium: 'cilium',
+  flannel: 'flannel',
+  kubeovn: 'kube-ovn',
+  'kube-ovn': 'kube-ovn',
+  hybridnet: 'hybridnet',
+  none: 'none',
+  '': 'none',
+};
 
 type Ctx = { file: string; issues: Issue[] };
 function bad(ctx: Ctx, path: string, message: string, hint?: string): void {
-  ctx.issues.push({ severity: 'error', code: 'CLUSTER_CONFIG', message, file: ctx.file, path, ...(hint ? { hint } : {}) });
+  ctx.issues.push({
+    severity: 'error',
+    code: 'CLUSTER_CONFIG',
+    message,
+    file: ctx.file,
+    path,
+    ...(hint ? { hint } : {}),
+  });
 }
 
 // kk's value, else its default (SetDefaultClusterSpec), checked against what kko can package.
@@ -41,13 +63,20 @@ function networkChoices(ctx: Ctx, spec: Obj): Pick<ClusterChoices, 'cni' | 'cali
   const net = obj(spec.network);
   const plugin = text(net.plugin ?? 'calico');
   const cni = PLUGINS[plugin];
-  if (!cni) bad(ctx, 'spec.network.plugin', `network.plugin "${plugin}" is not one kk v3 deploys`, 'calico, cilium, flannel, kubeovn, hybridnet or none');
+  if (!cni)
+    bad(
+      ctx,
+      'spec.network.plugin',
+      `network.plugin "${plugin}" is not one kk v3 deploys`,
+      'calico, cilium, flannel, kubeovn, hybridnet or none',
+    );
   const cnis: Cni[] = [cni ?? 'none'];
   if (bool(obj(net.multusCNI).enabled, false)) cnis.push('multus');
   const calico = obj(net.calico);
   const hosts = new Set<string>();
   const roles = obj(spec.roleGroups);
-  for (const role of ['control-plane', 'master', 'worker']) for (const h of (roles[role] as unknown[]) ?? []) hosts.add(String(h));
+  for (const role of ['control-plane', 'master', 'worker'])
+    for (const h of (roles[role] as unknown[]) ?? []) hosts.add(String(h));
   const typha = bool(obj(calico.typha).enabled, false) || bool(calico.enableTypha, false) || hosts.size > 50;
   return { cni: cnis, calicoTypha: cni === 'calico' && typha };
 }
@@ -71,7 +100,13 @@ function fromCluster(ctx: Ctx, spec: Obj): Partial<ClusterChoices> {
     lb: lb === 'haproxy' || lb === 'kube-vip' ? lb : 'none',
     etcdType: oneOf(ctx, 'spec.etcd.type', text(obj(spec.etcd).type), 'kubekey', ETCD_TYPES),
     // An absent or empty containerManager is docker (v3.1.12 cmd/kk/apis/kubekey/v1alpha2/default.go:319-320).
-    containerManager: oneOf(ctx, 'spec.kubernetes.containerManager', text(k8s.containerManager), 'docker', CONTAINER_MANAGERS),
+    containerManager: oneOf(
+      ctx,
+      'spec.kubernetes.containerManager',
+      text(k8s.containerManager),
+      'docker',
+      CONTAINER_MANAGERS,
+    ),
     nodelocaldns: bool(k8s.nodelocaldns, true),
     kubeProxy: !bool(k8s.disableKubeProxy, false),
     kata: bool(obj(k8s.kata).enabled, false),
@@ -91,7 +126,11 @@ function fromCluster(ctx: Ctx, spec: Obj): Partial<ClusterChoices> {
 function fromKsConfig(doc: Obj): AddonChoice {
   const spec = obj(doc.spec);
   const version = withVPrefix(text(obj(obj(doc.metadata).labels).version) || 'v3.4.1');
-  const on = (...path: string[]): boolean => bool(path.reduce<unknown>((o, k) => obj(o)[k], spec), false);
+  const on = (...path: string[]): boolean =>
+    bool(
+      path.reduce<unknown>((o, k) => obj(o)[k], spec),
+      false,
+    );
   const switches: Array<[string, boolean]> = [
     ['grafana', on('monitoring', 'grafana', 'enabled')],
     ['alerting', on('alerting', 'enabled')],
@@ -109,7 +148,8 @@ function fromKsConfig(doc: Obj): AddonChoice {
   // The log store is installed only for logging, events, auditing or servicemesh (common-install.yaml).
   if (groups.some((g) => ['logging', 'events', 'auditing', 'servicemesh'].includes(g)) && !version.startsWith('v3.3')) {
     if (on('common', 'opensearch', 'enabled')) groups.push('opensearch');
-    if (on('common', 'opensearch', 'enabled') && on('common', 'opensearch', 'dashboard', 'enabled')) groups.push('opensearch-dashboards');
+    if (on('common', 'opensearch', 'enabled') && on('common', 'opensearch', 'dashboard', 'enabled'))
+      groups.push('opensearch-dashboards');
     if (on('common', 'es', 'enabled')) groups.push('elasticsearch');
   }
   return { name: 'kubesphere', version, groups };
@@ -127,15 +167,30 @@ function namespaceRewrite(ctx: Ctx, raw: unknown): NamespaceRewrite | undefined 
   const src = Array.isArray(rw.src) ? rw.src.map(text) : [];
   const dest = text(rw.dest).replace(/^\/+|\/+$/g, '');
   if (policy !== 'changePrefix') {
-    ctx.issues.push({ severity: 'warning', code: 'CLUSTER_CONFIG', message: `policy "${policy}" is not changePrefix: kk ignores the rewrite ("namespace rewrite action not specified")`, file: ctx.file, path: `${path}.policy`, hint: 'policy: changePrefix' });
+    ctx.issues.push({
+      severity: 'warning',
+      code: 'CLUSTER_CONFIG',
+      message: `policy "${policy}" is not changePrefix: kk ignores the rewrite ("namespace rewrite action not specified")`,
+      file: ctx.file,
+      path: `${path}.policy`,
+      hint: 'policy: changePrefix',
+    });
     return { policy, src, dest };
   }
-  if (!Array.isArray(rw.src) || src.some((x) => x === '')) bad(ctx, `${path}.src`, 'src must be a list of non-empty namespaces', 'src: [kubesphere, calico]');
-  if (!dest || !isNamespace(dest)) bad(ctx, `${path}.dest`, `dest "${text(rw.dest)}" is not a registry namespace (lower-case path segments)`, 'dest: mirror or dest: team/mirror');
+  if (!Array.isArray(rw.src) || src.some((x) => x === ''))
+    bad(ctx, `${path}.src`, 'src must be a list of non-empty namespaces', 'src: [kubesphere, calico]');
+  if (!dest || !isNamespace(dest))
+    bad(
+      ctx,
+      `${path}.dest`,
+      `dest "${text(rw.dest)}" is not a registry namespace (lower-case path segments)`,
+      'dest: mirror or dest: team/mirror',
+    );
   return { policy, src, dest };
 }
 
-const isNamespace = (ns: string): boolean => ns.split('/').every((seg) => /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(seg));
+const isNamespace = (ns: string): boolean =>
+  ns.split('/').every((seg) => /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(seg));
 
 // auths.<host>: what kk reads for the registry (cluster_types.go Auths, registry.DockerRegistryAuthEntries).
 function authEntries(raw: unknown): Record<string, KkAuthEntry> {
@@ -164,7 +219,13 @@ function registryFacts(ctx: Ctx, spec: Obj): RegistryFacts | undefined {
     if (!isKkoError(err)) throw err;
     bad(ctx, `${REGISTRY}.privateRegistry`, err.message, err.hint);
   }
-  if (override && !isNamespace(override)) bad(ctx, `${REGISTRY}.namespaceOverride`, `"${override}" is not a registry namespace (lower-case path segments)`, 'e.g. namespaceOverride: kubesphereio');
+  if (override && !isNamespace(override))
+    bad(
+      ctx,
+      `${REGISTRY}.namespaceOverride`,
+      `"${override}" is not a registry namespace (lower-case path segments)`,
+      'e.g. namespaceOverride: kubesphereio',
+    );
   const rewrite = namespaceRewrite(ctx, reg.namespaceRewrite);
   const auths = authEntries(reg.auths);
   const entry = auths[privateRegistry.split('/')[0] as string] ?? {};
@@ -187,7 +248,10 @@ export async function loadClusterConfig(file: string): Promise<ClusterFacts> {
   if (issues.some((i) => i.severity === 'error')) return { choices: {}, issues };
   const docs = source.docs.map((d: Document.Parsed) => (isMap(d.contents) ? obj(documentValue(d)) : {}));
   const cluster = docs.find((d) => d.kind === 'Cluster');
-  if (!cluster) throw new KkoError('INVALID_INPUT', `reading cluster config ${file}: no document of kind Cluster`, { hint: 'pass the file `kk create config` writes' });
+  if (!cluster)
+    throw new KkoError('INVALID_INPUT', `reading cluster config ${file}: no document of kind Cluster`, {
+      hint: 'pass the file `kk create config` writes',
+    });
   const spec = obj(cluster.spec);
   const choices = fromCluster({ file, issues }, spec);
   const ks = docs.find((d) => d.kind === 'ClusterConfiguration');

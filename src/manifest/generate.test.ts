@@ -16,7 +16,11 @@ const choices = (c: Partial<ClusterChoices>): ClusterChoices => ({ ...defaultCho
 
 describe('buildManifest refuses choices kk cannot install (a library caller gets the check, not only the CLI)', () => {
   it.each([
-    [{ kata: true, containerManager: 'docker' as const }, 'KATA_WITHOUT_CONTAINERD', /kata needs the containerd container manager, not docker/],
+    [
+      { kata: true, containerManager: 'docker' as const },
+      'KATA_WITHOUT_CONTAINERD',
+      /kata needs the containerd container manager, not docker/,
+    ],
     [{ calicoTypha: true, cni: ['cilium' as const] }, 'TYPHA_WITHOUT_CALICO', /calico typha needs the calico CNI/],
     [{ cni: ['multus' as const] }, 'MULTUS_ALONE', /multus runs on top of exactly one other CNI/],
     [{ cni: ['none' as const, 'multus' as const] }, 'MULTUS_ALONE', /multus runs on top/],
@@ -34,8 +38,18 @@ describe('buildManifest refuses choices kk cannot install (a library caller gets
   });
 
   it('allowed combinations still build: multus on calico, typha on calico, kata on containerd', () => {
-    const built = buildManifest(catalog, choices({ cni: ['calico', 'multus'], calicoTypha: true, kata: true, containerManager: 'containerd' }), 'x');
-    expect(built.images.map((i) => i.ref)).toEqual(expect.arrayContaining([expect.stringMatching(/calico\/typha/), expect.stringMatching(/multus/), expect.stringMatching(/kata/)]));
+    const built = buildManifest(
+      catalog,
+      choices({ cni: ['calico', 'multus'], calicoTypha: true, kata: true, containerManager: 'containerd' }),
+      'x',
+    );
+    expect(built.images.map((i) => i.ref)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/calico\/typha/),
+        expect.stringMatching(/multus/),
+        expect.stringMatching(/kata/),
+      ]),
+    );
   });
 });
 

@@ -19,7 +19,12 @@ export function layerRank(layer: string): number {
 export function sortByLayer(images: SelectedImage[]): SelectedImage[] {
   return images
     .map((img, i) => ({ img, i }))
-    .sort((a, b) => layerRank(a.img.layer) - layerRank(b.img.layer) || (a.img.layer < b.img.layer ? -1 : a.img.layer > b.img.layer ? 1 : 0) || a.i - b.i)
+    .sort(
+      (a, b) =>
+        layerRank(a.img.layer) - layerRank(b.img.layer) ||
+        (a.img.layer < b.img.layer ? -1 : a.img.layer > b.img.layer ? 1 : 0) ||
+        a.i - b.i,
+    )
     .map((x) => x.img);
 }
 
@@ -31,7 +36,9 @@ export function expectedComponents(profile: KubeKeyProfile, c: ClusterChoices): 
     helm: { version: d.helm },
     cni: { version: d.kubecni },
     etcd: { version: d.etcd },
-    containerRuntimes: [{ type: c.containerManager, version: c.containerManager === 'docker' ? d.docker : d.containerd }],
+    containerRuntimes: [
+      { type: c.containerManager, version: c.containerManager === 'docker' ? d.docker : d.containerd },
+    ],
     crictl: { version: d.crictl },
   };
   if (c.cni.includes('calico')) components.calicoctl = { version: d.calicoctl };
@@ -107,7 +114,8 @@ export function renderManifest(manifest: KkManifest, header?: string): string {
   const classes = manifest.spec.kko?.imageClasses ?? {};
   if (isSeq(images)) {
     for (const item of images.items) {
-      if (isScalar(item) && typeof item.value === 'string' && classes[item.value]) item.comment = ` ${classes[item.value]}`;
+      if (isScalar(item) && typeof item.value === 'string' && classes[item.value])
+        item.comment = ` ${classes[item.value]}`;
     }
   }
   return doc.toString({ lineWidth: 0, indentSeq: false, flowCollectionPadding: false });

@@ -13,5 +13,13 @@ export { loadClusterConfig } from './cluster-config.js';
 export type { ClusterFacts, RegistryFacts, RegistryAuthFacts } from './cluster-config.js';
 export { diffManifests } from './diff.js';
 export type { Change } from './diff.js';
-export { kkNamespace, kkPushRepository, kkPullRepository, kkNamingOf, rewriteNamespace, splitArchTag, parseRegistryLocation } from './push-name.js';
+export {
+  kkNamespace,
+  kkPushRepository,
+  kkPullRepository,
+  kkNamingOf,
+  rewriteNamespace,
+  splitArchTag,
+  parseRegistryLocation,
+} from './push-name.js';
 export type { KkNaming, NamespaceRewrite } from './push-name.js';

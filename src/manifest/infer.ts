@@ -20,11 +20,20 @@ export function inferChoices(catalog: Catalog, manifest: KkManifest, kkVersion: 
   }
   const has = (repo: string): boolean => names.has(repo.split('/').pop() as string);
   const cni: Cni[] = [];
-  const byCni: Array<[Cni, string]> = [['calico', 'calico/node'], ['cilium', 'cilium/cilium'], ['flannel', 'flannel/flannel'], ['kube-ovn', 'kubeovn/kube-ovn'], ['hybridnet', 'hybridnetdev/hybridnet'], ['multus', 'kubesphere/multus-cni']];
+  const byCni: Array<[Cni, string]> = [
+    ['calico', 'calico/node'],
+    ['cilium', 'cilium/cilium'],
+    ['flannel', 'flannel/flannel'],
+    ['kube-ovn', 'kubeovn/kube-ovn'],
+    ['hybridnet', 'hybridnetdev/hybridnet'],
+    ['multus', 'kubesphere/multus-cni'],
+  ];
   for (const [name, repo] of byCni) if (has(repo)) cni.push(name);
   if (cni.length === 0 || (cni.length === 1 && cni[0] === 'multus')) cni.unshift('none');
   const runtimes = (manifest.spec.components?.containerRuntimes ?? []).map((r) => r.type);
-  const kubernetes = (manifest.spec.kubernetesDistributions ?? []).filter((d) => d.type === 'kubernetes').map((d) => d.version);
+  const kubernetes = (manifest.spec.kubernetesDistributions ?? [])
+    .filter((d) => d.type === 'kubernetes')
+    .map((d) => d.version);
   const c = defaultChoices(kkVersion, kubernetes);
   return {
     ...c,
@@ -60,12 +69,15 @@ function inferAddons(catalog: Catalog, nameTags: Set<string>, kubernetes: string
     return nameTags.has(`${repositoryName(r)}:${r.tag ?? ''}`);
   };
   for (const c of catalog.components.values()) {
-    const refsOf = (groups: ComponentGroup[]): string[] => groups.flatMap((g) => g.images.flatMap((img) => addonImageRefsFor(img, kubernetes)));
+    const refsOf = (groups: ComponentGroup[]): string[] =>
+      groups.flatMap((g) => g.images.flatMap((img) => addonImageRefsFor(img, kubernetes)));
     const requiredRefs = c.spec.versions.map((v) => new Set(refsOf(v.groups.filter((g) => g.required))));
     for (const [i, v] of c.spec.versions.entries()) {
       const unique = [...(requiredRefs[i] ?? [])].filter((r) => requiredRefs.every((set, j) => j === i || !set.has(r)));
       if (!unique.some(present)) continue;
-      const groups = v.groups.filter((g) => !g.required && ownRefs(g, v.groups, refsOf).some(present)).map((g) => g.name);
+      const groups = v.groups
+        .filter((g) => !g.required && ownRefs(g, v.groups, refsOf).some(present))
+        .map((g) => g.name);
       out.push({ name: c.metadata.name, version: v.version, groups });
       break;
     }

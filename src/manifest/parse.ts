@@ -17,18 +17,40 @@ export function parseManifestText(text: string, file: string): ParseResult {
   const { source, issues } = parseYaml(text, file);
   if (issues.some((i) => i.severity === 'error')) return { issues };
   if (source.docs.length !== 1) {
-    const message = source.docs.length === 0 ? 'empty document: expected a KubeKey Manifest' : `expected one YAML document, found ${source.docs.length}`;
+    const message =
+      source.docs.length === 0
+        ? 'empty document: expected a KubeKey Manifest'
+        : `expected one YAML document, found ${source.docs.length}`;
     return { issues: [...issues, { severity: 'error', code: 'SCHEMA', message, file, line: 1, col: 1 }] };
   }
   const doc = source.docs[0] as Document.Parsed;
   const strict = checkDocument(strictManifestSchema, doc, source);
   for (const i of strict.issues) {
-    if (i.message.startsWith('unknown field')) issues.push({ ...i, severity: 'warning', code: 'UNKNOWN_FIELD', hint: 'kk ignores unknown fields; check the spelling' });
+    if (i.message.startsWith('unknown field'))
+      issues.push({
+        ...i,
+        severity: 'warning',
+        code: 'UNKNOWN_FIELD',
+        hint: 'kk ignores unknown fields; check the spelling',
+      });
     else issues.push(i);
   }
   const salvage = (): ParseResult => {
     const s = salvageManifest(doc);
-    return { issues, ...(s ? { salvaged: { file, manifest: withVPrefixes(s.manifest, { file, doc, source }, issues), dropped: s.dropped, source, doc } } : {}) };
+    return {
+      issues,
+      ...(s
+        ? {
+            salvaged: {
+              file,
+              manifest: withVPrefixes(s.manifest, { file, doc, source }, issues),
+              dropped: s.dropped,
+              source,
+              doc,
+            },
+          }
+        : {}),
+    };
   };
   if (issues.some((i) => i.severity === 'error')) return salvage();
   const loose = checkDocument(manifestSchema, doc, source);
@@ -41,16 +63,31 @@ export function parseManifestText(text: string, file: string): ParseResult {
 
 // "1.28.12" → "v1.28.12", as kk reads a Cluster's version (loader.go normalizedBuildVersion). kk's own
 // artifact export uses the manifest's string verbatim in URLs and checksum keys, so this is worth a note.
-function withVPrefixes(manifest: KkManifest, at: { file: string; doc: Document.Parsed; source: YamlSource }, issues: Issue[]): KkManifest {
+function withVPrefixes(
+  manifest: KkManifest,
+  at: { file: string; doc: Document.Parsed; source: YamlSource },
+  issues: Issue[],
+): KkManifest {
   const dists = manifest.spec.kubernetesDistributions;
   if (!dists?.some((d) => withVPrefix(d.version) !== d.version)) return manifest;
   dists.forEach((d, i) => {
     const v = withVPrefix(d.version);
     if (v === d.version) return;
     const pos = positionOf(at.doc, at.source.lines, ['spec', 'kubernetesDistributions', i, 'version']);
-    issues.push({ severity: 'info', code: 'VERSION_PREFIX', message: `Kubernetes ${d.version} read as ${v}`, file: at.file, path: `spec.kubernetesDistributions[${i}].version`, ...pos, hint: `write ${v}: kk artifact export would use "${d.version}" verbatim in download URLs` });
+    issues.push({
+      severity: 'info',
+      code: 'VERSION_PREFIX',
+      message: `Kubernetes ${d.version} read as ${v}`,
+      file: at.file,
+      path: `spec.kubernetesDistributions[${i}].version`,
+      ...pos,
+      hint: `write ${v}: kk artifact export would use "${d.version}" verbatim in download URLs`,
+    });
   });
-  return { ...manifest, spec: { ...manifest.spec, kubernetesDistributions: dists.map((d) => ({ ...d, version: withVPrefix(d.version) })) } };
+  return {
+    ...manifest,
+    spec: { ...manifest.spec, kubernetesDistributions: dists.map((d) => ({ ...d, version: withVPrefix(d.version) })) },
+  };
 }
 
 export async function loadManifestFile(file: string): Promise<ParseResult> {

@@ -10,7 +10,10 @@ export type NamespaceRewrite = { readonly policy: string; readonly src: readonly
 // namespaceOverride applied on push only ≤ v3.1.6 (applied at install always); namespaceRewrite from v3.1.8.
 export type KkNaming = { readonly overrideOnPush: boolean; readonly rewrite: boolean };
 
-export function kkNamingOf(features: { readonly namespaceOverrideOnPush: boolean; readonly namespaceRewrite: boolean }): KkNaming {
+export function kkNamingOf(features: {
+  readonly namespaceOverrideOnPush: boolean;
+  readonly namespaceRewrite: boolean;
+}): KkNaming {
   return { overrideOnPush: features.namespaceOverrideOnPush, rewrite: features.namespaceRewrite };
 }
 
@@ -52,7 +55,11 @@ export function kkPullRepository(dflt: Reference, reg: RegistryFacts, kk: KkNami
 }
 
 // Go's platforms.Parse architectures kk accepts in a "-<arch>" suffix (v3.1.12:cmd/kk/pkg/images/utils.go:135-141).
-const KK_ARCHES = new Set('386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm'.split(' '));
+const KK_ARCHES = new Set(
+  '386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm'.split(
+    ' ',
+  ),
+);
 
 // ParseImageWithArchTag (utils.go:105-133): "v3.27.4-amd64" → tag v3.27.4, arch amd64; "3.9-arm-v7" → arm/v7.
 export function splitArchTag(tag: string): { tag: string; architecture: string; variant?: string } | undefined {
@@ -71,7 +78,12 @@ export function splitArchTag(tag: string): { tag: string; architecture: string; 
 export function parseRegistryLocation(raw: string, what = 'registry'): { host: string; path: string } {
   const value = raw.trim().replace(/\/+$/, '');
   const hint = 'write HOST[:PORT][/PATH], e.g. dockerhub.kubekey.local or 10.0.0.5:5000/kubesphere, without http(s)://';
-  if (/^[a-z]+:\/\//i.test(value)) throw new KkoError('INVALID_INPUT', `${what} "${value}": no scheme allowed (kk uses the value verbatim in image names)`, { hint: 'drop the scheme; an HTTP registry is plainHTTP: true under registry.auths.<host>, or --plain-http' });
+  if (/^[a-z]+:\/\//i.test(value))
+    throw new KkoError(
+      'INVALID_INPUT',
+      `${what} "${value}": no scheme allowed (kk uses the value verbatim in image names)`,
+      { hint: 'drop the scheme; an HTTP registry is plainHTTP: true under registry.auths.<host>, or --plain-http' },
+    );
   let probe: Reference;
   try {
     probe = parseReference(`${value}/probe`);
@@ -79,6 +91,7 @@ export function parseRegistryLocation(raw: string, what = 'registry'): { host: s
     throw new KkoError('INVALID_INPUT', `${what} "${value}": not a registry host and path`, { cause: err, hint });
   }
   const host = value.split('/')[0] as string;
-  if (probe.registry !== host) throw new KkoError('INVALID_INPUT', `${what} "${value}": "${host}" is not a registry host`, { hint });
+  if (probe.registry !== host)
+    throw new KkoError('INVALID_INPUT', `${what} "${value}": "${host}" is not a registry host`, { hint });
   return { host, path: value.slice(host.length + 1) };
 }

@@ -5,7 +5,13 @@ import { formatPath, positionOf, type YamlSource } from '../util/yaml-doc.js';
 import { MANIFEST_API_VERSION, MANIFEST_KIND, manifestSchema, type KkManifest } from './schema.js';
 
 // Stand-ins for required fields that are missing or wrong (the schema issue itself is reported).
-const STANDINS: Record<string, unknown> = { apiVersion: MANIFEST_API_VERSION, kind: MANIFEST_KIND, metadata: { name: '' }, 'metadata.name': '', spec: {} };
+const STANDINS: Record<string, unknown> = {
+  apiVersion: MANIFEST_API_VERSION,
+  kind: MANIFEST_KIND,
+  metadata: { name: '' },
+  'metadata.name': '',
+  spec: {},
+};
 const MAX_PASSES = 8;
 const DROP = Symbol('drop');
 
@@ -34,7 +40,12 @@ function repair(root: object, zi: z.core.$ZodIssue): void {
   const input = getAt(root, path);
   const standin = STANDINS[path.join('.')];
   if (standin !== undefined) setAt(root, path, structuredClone(standin));
-  else if (zi.code === 'invalid_type' && zi.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')) setAt(root, path, String(input));
+  else if (
+    zi.code === 'invalid_type' &&
+    zi.expected === 'string' &&
+    (typeof input === 'number' || typeof input === 'boolean')
+  )
+    setAt(root, path, String(input));
   else if (input === undefined && path.length > 0) setAt(root, path.slice(0, -1), DROP);
   else setAt(root, path, DROP);
 }
@@ -68,7 +79,12 @@ function droppedIndices(origins: Origins): Map<string, number[]> {
 }
 
 // Rule issues on a salvaged manifest index its (shorter) arrays: map them back to the file's indices and positions.
-export function restoreIssuePaths(issues: Issue[], dropped: Map<string, number[]>, doc: Document.Parsed, source: YamlSource): Issue[] {
+export function restoreIssuePaths(
+  issues: Issue[],
+  dropped: Map<string, number[]>,
+  doc: Document.Parsed,
+  source: YamlSource,
+): Issue[] {
   if (dropped.size === 0) return issues;
   return issues.map((issue) => {
     for (const [arr, gone] of dropped) {
@@ -85,17 +101,21 @@ export function restoreIssuePaths(issues: Issue[], dropped: Map<string, number[]
 
 // "spec.images[3].x" → ['spec', 'images', 3, 'x'].
 function parsePath(dotted: string): PropertyKey[] {
-  return [...dotted.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] as string)));
+  return [...dotted.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) =>
+    m[2] !== undefined ? Number(m[2]) : (m[1] as string),
+  );
 }
 
 function getAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let node = root;
-  for (const key of path) node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+  for (const key of path)
+    node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
   return node;
 }
 
 function setAt(root: unknown, path: readonly PropertyKey[], v: unknown): void {
   if (path.length === 0) return;
   const parent = getAt(root, path.slice(0, -1));
-  if (typeof parent === 'object' && parent !== null) (parent as Record<PropertyKey, unknown>)[path[path.length - 1] as PropertyKey] = v;
+  if (typeof parent === 'object' && parent !== null)
+    (parent as Record<PropertyKey, unknown>)[path[path.length - 1] as PropertyKey] = v;
 }

@@ -7,10 +7,17 @@ import { z } from 'zod';
 export const MANIFEST_API_VERSION = 'kubekey.kubesphere.io/v1alpha2';
 export const MANIFEST_KIND = 'Manifest';
 
-const str = z.string({ error: (i) => (i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote it: "${String(i.input)}")`) });
+const str = z.string({
+  error: (i) =>
+    i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote it: "${String(i.input)}")`,
+});
 const optStr = str.nullish();
 // A secret is never echoed back in an error message.
-const secretStr = z.string({ error: (i) => (i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote the value)`) }).nullish();
+const secretStr = z
+  .string({
+    error: (i) => (i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote the value)`),
+  })
+  .nullish();
 
 const kkoCluster = z.strictObject({
   cni: z.array(z.enum(['calico', 'cilium', 'flannel', 'kube-ovn', 'hybridnet', 'multus', 'none'])),
@@ -51,7 +58,11 @@ function buildManifestSchema(o: typeof z.strictObject) {
   return o({
     apiVersion: z.literal(MANIFEST_API_VERSION, { error: `expected apiVersion "${MANIFEST_API_VERSION}"` }),
     kind: z.literal(MANIFEST_KIND, { error: `expected kind "${MANIFEST_KIND}"` }),
-    metadata: o({ name: str, annotations: z.record(z.string(), str).optional(), labels: z.record(z.string(), str).optional() }),
+    metadata: o({
+      name: str,
+      annotations: z.record(z.string(), str).optional(),
+      labels: z.record(z.string(), str).optional(),
+    }),
     spec: o({
       arches: z.array(str).nullish(),
       operatingSystems: z
@@ -68,16 +79,16 @@ function buildManifestSchema(o: typeof z.strictObject) {
         .nullish(),
       kubernetesDistributions: z.array(o({ type: str, version: str })).nullish(),
       components: o({
-          helm: versioned.nullish(),
-          cni: versioned.nullish(),
-          etcd: versioned.nullish(),
-          containerRuntimes: z.array(o({ type: str, version: str })).nullish(),
-          crictl: versioned.nullish(),
-          'docker-registry': versioned.nullish(),
-          harbor: versioned.nullish(),
-          'docker-compose': versioned.nullish(),
-          calicoctl: versioned.nullish(),
-        }).nullish(),
+        helm: versioned.nullish(),
+        cni: versioned.nullish(),
+        etcd: versioned.nullish(),
+        containerRuntimes: z.array(o({ type: str, version: str })).nullish(),
+        crictl: versioned.nullish(),
+        'docker-registry': versioned.nullish(),
+        harbor: versioned.nullish(),
+        'docker-compose': versioned.nullish(),
+        calicoctl: versioned.nullish(),
+      }).nullish(),
       images: z.array(str).nullish(),
       registry: o({ auths: z.record(z.string(), authEntry).nullish() }).nullish(),
       kko: kkoRecordSchema.optional(),
@@ -86,7 +97,8 @@ function buildManifestSchema(o: typeof z.strictObject) {
 }
 
 export const strictManifestSchema = buildManifestSchema(z.strictObject);
-export const manifestSchema = buildManifestSchema(((shape: z.ZodRawShape) => z.object(shape)) as unknown as typeof z.strictObject);
+export const manifestSchema = buildManifestSchema(((shape: z.ZodRawShape) =>
+  z.object(shape)) as unknown as typeof z.strictObject);
 export type KkManifest = z.infer<typeof manifestSchema>;
 export type AuthEntry = NonNullable<NonNullable<KkManifest['spec']['registry']>['auths']>[string];
 export type KkComponents = NonNullable<KkManifest['spec']['components']>;

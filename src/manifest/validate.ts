@@ -29,7 +29,10 @@ type Rule = (ctx: RuleContext) => void;
 
 // Position of spec path `path` in whichever input file has it.
 function at(ctx: RuleContext, path: PropertyKey[]): Pick<Issue, 'file' | 'line' | 'col' | 'path'> {
-  const dotted = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const dotted = path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
   for (const f of ctx.files) {
     const pos = positionOf(f.doc, f.source.lines, path);
     if (pos && (path.length === 0 || f.doc.hasIn(path))) return { file: f.file, path: dotted, ...pos };
@@ -37,7 +40,14 @@ function at(ctx: RuleContext, path: PropertyKey[]): Pick<Issue, 'file' | 'line' 
   return { file: ctx.files[0]?.file, path: dotted };
 }
 
-function push(ctx: RuleContext, severity: Severity, code: string, message: string, where: Partial<Issue>, hint?: string): void {
+function push(
+  ctx: RuleContext,
+  severity: Severity,
+  code: string,
+  message: string,
+  where: Partial<Issue>,
+  hint?: string,
+): void {
   ctx.issues.push({ severity, code, message, ...where, ...(hint ? { hint } : {}) });
 }
 
@@ -51,32 +61,98 @@ export function kkRules(file: ParsedManifest): Issue[] {
     const syntax = referenceProblem(img);
     if (syntax) push(ctx, 'error', 'INVALID_REFERENCE', syntax.message, at(ctx, ['spec', 'images', i]), syntax.hint);
     const problem = syntax ? undefined : kkImageNameProblem(img);
-    if (problem) push(ctx, 'error', 'IMAGE_NAME', `"${img}": ${problem}`, at(ctx, ['spec', 'images', i]), 'write e.g. docker.io/library/redis:5 instead of redis:5');
+    if (problem)
+      push(
+        ctx,
+        'error',
+        'IMAGE_NAME',
+        `"${img}": ${problem}`,
+        at(ctx, ['spec', 'images', i]),
+        'write e.g. docker.io/library/redis:5 instead of redis:5',
+      );
     const first = seen.get(img);
-    if (first !== undefined) push(ctx, 'warning', 'DUPLICATE_IMAGE', `"${img}" is listed twice (first at spec.images[${first}])`, at(ctx, ['spec', 'images', i]));
+    if (first !== undefined)
+      push(
+        ctx,
+        'warning',
+        'DUPLICATE_IMAGE',
+        `"${img}" is listed twice (first at spec.images[${first}])`,
+        at(ctx, ['spec', 'images', i]),
+      );
     else seen.set(img, i);
   });
   const types = new Set((spec.kubernetesDistributions ?? []).map((d) => d.type));
-  if (types.size > 1) push(ctx, 'error', 'DISTRIBUTION_TYPES', `all kubernetesDistributions must have one type, found ${[...types].join(', ')}`, at(ctx, ['spec', 'kubernetesDistributions']));
+  if (types.size > 1)
+    push(
+      ctx,
+      'error',
+      'DISTRIBUTION_TYPES',
+      `all kubernetesDistributions must have one type, found ${[...types].join(', ')}`,
+      at(ctx, ['spec', 'kubernetesDistributions']),
+    );
   (spec.kubernetesDistributions ?? []).forEach((d, i) => {
-    if (!['kubernetes', 'k3s', 'k8e'].includes(d.type)) push(ctx, 'error', 'DISTRIBUTION_TYPE', `unknown distribution type "${d.type}"`, at(ctx, ['spec', 'kubernetesDistributions', i, 'type']), 'kubernetes, k3s or k8e');
+    if (!['kubernetes', 'k3s', 'k8e'].includes(d.type))
+      push(
+        ctx,
+        'error',
+        'DISTRIBUTION_TYPE',
+        `unknown distribution type "${d.type}"`,
+        at(ctx, ['spec', 'kubernetesDistributions', i, 'type']),
+        'kubernetes, k3s or k8e',
+      );
   });
-  if ((spec.arches ?? []).length === 0) push(ctx, 'error', 'NO_ARCH', 'spec.arches is empty: kk would package no binaries', at(ctx, ['spec', 'arches']), 'add amd64 and/or arm64');
+  if ((spec.arches ?? []).length === 0)
+    push(
+      ctx,
+      'error',
+      'NO_ARCH',
+      'spec.arches is empty: kk would package no binaries',
+      at(ctx, ['spec', 'arches']),
+      'add amd64 and/or arm64',
+    );
   (spec.arches ?? []).forEach((a, i) => {
-    if (!(ARCHES as readonly string[]).includes(a)) push(ctx, 'error', 'ARCH', `arch "${a}" is not one kk packages binaries for`, at(ctx, ['spec', 'arches', i]), 'kk v3 supports amd64 and arm64');
+    if (!(ARCHES as readonly string[]).includes(a))
+      push(
+        ctx,
+        'error',
+        'ARCH',
+        `arch "${a}" is not one kk packages binaries for`,
+        at(ctx, ['spec', 'arches', i]),
+        'kk v3 supports amd64 and arm64',
+      );
   });
   (spec.operatingSystems ?? []).forEach((os, i) => {
     const iso = os.repository?.iso;
     if (iso?.checksum && !sha256ChecksumOf(iso.checksum)) {
-      push(ctx, 'error', 'ISO_CHECKSUM', `repository.iso.checksum ${JSON.stringify(iso.checksum)} is not a sha256 checksum`, at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso', 'checksum']), 'give 64 hex digits, optionally prefixed with "sha256:" (or the line of the ISO\'s .sha256sum.txt)');
+      push(
+        ctx,
+        'error',
+        'ISO_CHECKSUM',
+        `repository.iso.checksum ${JSON.stringify(iso.checksum)} is not a sha256 checksum`,
+        at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso', 'checksum']),
+        'give 64 hex digits, optionally prefixed with "sha256:" (or the line of the ISO\'s .sha256sum.txt)',
+      );
     }
     if ((iso?.url || iso?.localPath) && !iso.checksum) {
-      push(ctx, 'warning', 'ISO_NO_CHECKSUM', `the ${os.id} ${os.version} ${os.arch} ISO has no checksum: it cannot be verified`, at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso']), 'add repository.iso.checksum (sha256, e.g. from the release\'s *.iso.sha256sum.txt); kko verifies it, kk does not');
+      push(
+        ctx,
+        'warning',
+        'ISO_NO_CHECKSUM',
+        `the ${os.id} ${os.version} ${os.arch} ISO has no checksum: it cannot be verified`,
+        at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso']),
+        "add repository.iso.checksum (sha256, e.g. from the release's *.iso.sha256sum.txt); kko verifies it, kk does not",
+      );
     }
   });
   (spec.components?.containerRuntimes ?? []).forEach((r, i) => {
     if (r.type !== 'docker' && r.type !== 'containerd') {
-      push(ctx, 'error', 'RUNTIME', `container runtime "${r.type}" cannot be packaged by kk (only docker and containerd)`, at(ctx, ['spec', 'components', 'containerRuntimes', i, 'type']));
+      push(
+        ctx,
+        'error',
+        'RUNTIME',
+        `container runtime "${r.type}" cannot be packaged by kk (only docker and containerd)`,
+        at(ctx, ['spec', 'components', 'containerRuntimes', i, 'type']),
+      );
     }
   });
   return issues;
@@ -87,7 +163,14 @@ const knownVersions: Rule = (ctx) => {
     if (d.type !== 'kubernetes') return;
     const known = ctx.catalog.kubernetesVersions(ctx.profile);
     if (!known.includes(d.version)) {
-      push(ctx, 'error', 'UNKNOWN_VERSION', `Kubernetes ${d.version} is not supported by kk ${ctx.profile.version}`, at(ctx, ['spec', 'kubernetesDistributions', i, 'version']), `nearest supported: ${nearestVersions(d.version, known).join(', ')}`);
+      push(
+        ctx,
+        'error',
+        'UNKNOWN_VERSION',
+        `Kubernetes ${d.version} is not supported by kk ${ctx.profile.version}`,
+        at(ctx, ['spec', 'kubernetesDistributions', i, 'version']),
+        `nearest supported: ${nearestVersions(d.version, known).join(', ')}`,
+      );
     }
   });
 };
@@ -96,23 +179,54 @@ const knownVersions: Rule = (ctx) => {
 const componentVersions: Rule = (ctx) => {
   const c = ctx.manifest.spec.components ?? {};
   const d = ctx.profile.defaults;
-  const pairs: Array<[keyof typeof c, string, string]> = [['etcd', 'etcd', d.etcd], ['helm', 'helm', d.helm], ['cni', 'CNI plugins', d.kubecni], ['crictl', 'crictl', d.crictl], ['calicoctl', 'calicoctl', d.calicoctl]];
+  const pairs: Array<[keyof typeof c, string, string]> = [
+    ['etcd', 'etcd', d.etcd],
+    ['helm', 'helm', d.helm],
+    ['cni', 'CNI plugins', d.kubecni],
+    ['crictl', 'crictl', d.crictl],
+    ['calicoctl', 'calicoctl', d.calicoctl],
+  ];
   for (const [key, label, want] of pairs) {
     const got = (c[key] as { version?: string } | null | undefined)?.version;
     if (got && got !== want) {
-      push(ctx, 'error', 'COMPONENT_VERSION', `${label} ${got} is not the version kk ${ctx.profile.version} installs (${want})`, at(ctx, ['spec', 'components', key, 'version']), `kk installs its compiled-in ${label} ${want} and would try to download it at install time, which fails offline: set ${want}`);
+      push(
+        ctx,
+        'error',
+        'COMPONENT_VERSION',
+        `${label} ${got} is not the version kk ${ctx.profile.version} installs (${want})`,
+        at(ctx, ['spec', 'components', key, 'version']),
+        `kk installs its compiled-in ${label} ${want} and would try to download it at install time, which fails offline: set ${want}`,
+      );
     }
   }
   (c.containerRuntimes ?? []).forEach((r, i) => {
     const want = r.type === 'docker' ? d.docker : r.type === 'containerd' ? d.containerd : undefined;
     if (want && r.version !== want) {
-      push(ctx, 'error', 'COMPONENT_VERSION', `${r.type} ${r.version} is not the version kk ${ctx.profile.version} installs (${want})`, at(ctx, ['spec', 'components', 'containerRuntimes', i, 'version']), `set ${want}`);
+      push(
+        ctx,
+        'error',
+        'COMPONENT_VERSION',
+        `${r.type} ${r.version} is not the version kk ${ctx.profile.version} installs (${want})`,
+        at(ctx, ['spec', 'components', 'containerRuntimes', i, 'version']),
+        `set ${want}`,
+      );
     }
   });
-  const switches: Array<[keyof typeof c, string]> = [['docker-registry', d.registry], ['harbor', d.harbor], ['docker-compose', d.compose]];
+  const switches: Array<[keyof typeof c, string]> = [
+    ['docker-registry', d.registry],
+    ['harbor', d.harbor],
+    ['docker-compose', d.compose],
+  ];
   for (const [key, want] of switches) {
     const got = (c[key] as { version?: string } | null | undefined)?.version;
-    if (got && got !== want) push(ctx, 'warning', 'COMPONENT_SWITCH', `${String(key)} ${got} is only an on/off switch: kk ${ctx.profile.version} packages ${want}`, at(ctx, ['spec', 'components', key, 'version']));
+    if (got && got !== want)
+      push(
+        ctx,
+        'warning',
+        'COMPONENT_SWITCH',
+        `${String(key)} ${got} is only an on/off switch: kk ${ctx.profile.version} packages ${want}`,
+        at(ctx, ['spec', 'components', key, 'version']),
+      );
   }
 };
 
@@ -132,7 +246,9 @@ const addonCompatibility: Rule = (ctx) => {
 
 function addonEntry(ctx: RuleContext, addon: { name: string; version: string }): Partial<Issue> | undefined {
   for (const f of ctx.files) {
-    const i = (f.manifest.spec.kko?.addons ?? []).findIndex((a) => a.name === addon.name && a.version === addon.version);
+    const i = (f.manifest.spec.kko?.addons ?? []).findIndex(
+      (a) => a.name === addon.name && a.version === addon.version,
+    );
     if (i >= 0) return at({ ...ctx, files: [f] }, ['spec', 'kko', 'addons', i]);
   }
   return undefined;
@@ -176,32 +292,67 @@ const completeness: Rule = (ctx) => {
   } catch (err) {
     if (!isKkoError(err)) throw err;
     // an unknown add-on was reported at its entry already
-    if (!ctx.issues.some((i) => i.message === err.message)) push(ctx, 'error', err.code, err.message, at(ctx, ['spec']), err.hint);
+    if (!ctx.issues.some((i) => i.message === err.message))
+      push(ctx, 'error', err.code, err.message, at(ctx, ['spec']), err.hint);
     return;
   }
   const have = ctx.manifest.spec.images ?? [];
   const haveKeys = new Set(have.map(nameTag));
   for (const img of expected.images) {
     if (!have.includes(img.ref) && !haveKeys.has(nameTag(img.ref))) {
-      push(ctx, 'error', 'MISSING_IMAGE', `missing image ${img.ref} (${img.class}): kk ${ctx.profile.version} pulls it for this cluster`, at(ctx, ['spec', 'images']));
+      push(
+        ctx,
+        'error',
+        'MISSING_IMAGE',
+        `missing image ${img.ref} (${img.class}): kk ${ctx.profile.version} pulls it for this cluster`,
+        at(ctx, ['spec', 'images']),
+      );
     }
   }
   const wantKeys = new Set(expected.images.map((i) => nameTag(i.ref)));
   have.forEach((ref, i) => {
-    if (!wantKeys.has(nameTag(ref))) push(ctx, 'info', 'EXTRA_IMAGE', `${ref} is not needed by this cluster (${ctx.catalog.classify(ref) ?? 'unknown class'})`, at(ctx, ['spec', 'images', i]));
+    if (!wantKeys.has(nameTag(ref)))
+      push(
+        ctx,
+        'info',
+        'EXTRA_IMAGE',
+        `${ref} is not needed by this cluster (${ctx.catalog.classify(ref) ?? 'unknown class'})`,
+        at(ctx, ['spec', 'images', i]),
+      );
   });
   const comps = ctx.manifest.spec.components ?? {};
   for (const [key, value] of Object.entries(expected.manifest.spec.components ?? {})) {
     if (key === 'containerRuntimes') {
       for (const r of (value as Array<{ type: string }>) ?? []) {
-        if (!(comps.containerRuntimes ?? []).some((x) => x.type === r.type)) push(ctx, 'error', 'MISSING_BINARY', `components.containerRuntimes has no ${r.type}: kk installs it for this cluster`, at(ctx, ['spec', 'components']));
+        if (!(comps.containerRuntimes ?? []).some((x) => x.type === r.type))
+          push(
+            ctx,
+            'error',
+            'MISSING_BINARY',
+            `components.containerRuntimes has no ${r.type}: kk installs it for this cluster`,
+            at(ctx, ['spec', 'components']),
+          );
       }
     } else if (!(comps as Record<string, unknown>)[key]) {
-      push(ctx, 'error', 'MISSING_BINARY', `components.${key} is missing: kk ${ctx.profile.version} downloads it at install`, at(ctx, ['spec', 'components']), `add ${key}: {version: ${(value as { version: string }).version}}`);
+      push(
+        ctx,
+        'error',
+        'MISSING_BINARY',
+        `components.${key} is missing: kk ${ctx.profile.version} downloads it at install`,
+        at(ctx, ['spec', 'components']),
+        `add ${key}: {version: ${(value as { version: string }).version}}`,
+      );
     }
   }
   for (const arch of ctx.choices.arches) {
-    if (!(ctx.manifest.spec.arches ?? []).includes(arch)) push(ctx, 'error', 'MISSING_ARCH', `arch ${arch} is used by the cluster but missing from spec.arches`, at(ctx, ['spec', 'arches']));
+    if (!(ctx.manifest.spec.arches ?? []).includes(arch))
+      push(
+        ctx,
+        'error',
+        'MISSING_ARCH',
+        `arch ${arch} is used by the cluster but missing from spec.arches`,
+        at(ctx, ['spec', 'arches']),
+      );
   }
 };
 
@@ -214,7 +365,11 @@ const pushPullNames: Rule = (ctx) => {
   let expected;
   try {
     // With a privateRegistry, KKZONE does not change what nodes pull: kk's default (docker.io) namespaces apply.
-    expected = composeManifest(ctx.catalog, { ...ctx.choices, zone: 'default' }, ctx.manifest.metadata.name).images.filter((i) => i.origin === 'kubekey');
+    expected = composeManifest(
+      ctx.catalog,
+      { ...ctx.choices, zone: 'default' },
+      ctx.manifest.metadata.name,
+    ).images.filter((i) => i.origin === 'kubekey');
   } catch {
     return; // completeness reports why
   }
@@ -230,8 +385,18 @@ const pushPullNames: Rule = (ctx) => {
     const pushed = `${kkPushRepository(src, reg, { overrideOnPush, rewrite: false })}:${src.tag ?? ''}`;
     const pulled = `${reg.privateRegistry}/${override || kkNamespace(want)}/${repositoryName(want)}:${want.tag ?? ''}`;
     if (pushed !== pulled) {
-      const fix = override && !overrideOnPush ? `kk ${ctx.profile.version} ignores namespaceOverride on push: use refs in namespace ${override} in the manifest, or drop namespaceOverride` : `set registry.namespaceOverride: ${srcNs} in the cluster config, or use ${img.ref} in the manifest`;
-      push(ctx, 'error', 'PUSH_PULL_MISMATCH', `kk ${ctx.profile.version} pushes ${have[i]} as ${pushed} but nodes will pull ${pulled}`, at(ctx, ['spec', 'images', i]), fix);
+      const fix =
+        override && !overrideOnPush
+          ? `kk ${ctx.profile.version} ignores namespaceOverride on push: use refs in namespace ${override} in the manifest, or drop namespaceOverride`
+          : `set registry.namespaceOverride: ${srcNs} in the cluster config, or use ${img.ref} in the manifest`;
+      push(
+        ctx,
+        'error',
+        'PUSH_PULL_MISMATCH',
+        `kk ${ctx.profile.version} pushes ${have[i]} as ${pushed} but nodes will pull ${pulled}`,
+        at(ctx, ['spec', 'images', i]),
+        fix,
+      );
     }
   }
 };

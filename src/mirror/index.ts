@@ -7,4 +7,14 @@ export { resolveImageSources, resolveDownloadSources, rewriteReference } from '.
 export type { ImageSource, DownloadSource, ResolveOptions } from './resolve.js';
 export { imageRefForZone, CN_IMAGE_REGISTRY, CN_IMAGE_NAMESPACE } from './zone-ref.js';
 export { ZONES, isZone, REWRITES, PULL_FROM } from './schema.js';
-export type { Zone, Rewrite, PullFrom, RegistryRule, DownloadRule, RegistryMirror, DownloadMirror, RuleOrigin, ResolvePolicy } from './schema.js';
+export type {
+  Zone,
+  Rewrite,
+  PullFrom,
+  RegistryRule,
+  DownloadRule,
+  RegistryMirror,
+  DownloadMirror,
+  RuleOrigin,
+  ResolvePolicy,
+} from './schema.js';

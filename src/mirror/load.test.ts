@@ -38,14 +38,46 @@ async function issuesOf(text: string): Promise<Pick<Issue, 'code' | 'path' | 'li
 describe('loadPolicyFile: bad files', () => {
   it.each([
     ['unknown top-level key', `${HEAD}mirrors: []\n`, [{ code: 'SCHEMA', path: 'mirrors', line: 3, col: 1 }]],
-    ['unknown key in a mirror', `${HEAD}registries:\n- prefix: docker.io\n  mirrors:\n  - location: m.local\n    tls: off\n`, [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].tls', line: 7, col: 5 }]],
-    ['wrong type', `${HEAD}registries:\n- prefix: docker.io\n  upstream: "no"\n`, [{ code: 'SCHEMA', path: 'registries[0].upstream', line: 5, col: 13 }]],
-    ['wrong type for plainHTTP', `${HEAD}registries:\n- prefix: docker.io\n  mirrors: [{location: m.local, plainHTTP: 1}]\n`, [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].plainHTTP', line: 5, col: 44 }]],
-    ['unknown rewrite', `${HEAD}registries:\n- prefix: docker.io\n  mirrors: [{location: m.local, rewrite: strip}]\n`, [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].rewrite', line: 5, col: 42 }]],
-    ['location with a scheme', `${HEAD}registries:\n- prefix: docker.io\n  mirrors:\n  - location: http://m.local\n`, [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].location', line: 6, col: 15 }]],
-    ['download prefix without a scheme', `${HEAD}downloads:\n- prefix: dl.k8s.io/\n`, [{ code: 'SCHEMA', path: 'downloads[0].prefix', line: 4, col: 11 }]],
-    ['missing prefix', `${HEAD}registries:\n- mirrors: []\n`, [{ code: 'SCHEMA', path: 'registries[0].prefix', line: 4, col: 3 }]],
-    ['wrong kind', 'apiVersion: kko.io/v1alpha1\nkind: Manifest\n', [{ code: 'SCHEMA', path: 'kind', line: 2, col: 7 }]],
+    [
+      'unknown key in a mirror',
+      `${HEAD}registries:\n- prefix: docker.io\n  mirrors:\n  - location: m.local\n    tls: off\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].tls', line: 7, col: 5 }],
+    ],
+    [
+      'wrong type',
+      `${HEAD}registries:\n- prefix: docker.io\n  upstream: "no"\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].upstream', line: 5, col: 13 }],
+    ],
+    [
+      'wrong type for plainHTTP',
+      `${HEAD}registries:\n- prefix: docker.io\n  mirrors: [{location: m.local, plainHTTP: 1}]\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].plainHTTP', line: 5, col: 44 }],
+    ],
+    [
+      'unknown rewrite',
+      `${HEAD}registries:\n- prefix: docker.io\n  mirrors: [{location: m.local, rewrite: strip}]\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].rewrite', line: 5, col: 42 }],
+    ],
+    [
+      'location with a scheme',
+      `${HEAD}registries:\n- prefix: docker.io\n  mirrors:\n  - location: http://m.local\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].mirrors[0].location', line: 6, col: 15 }],
+    ],
+    [
+      'download prefix without a scheme',
+      `${HEAD}downloads:\n- prefix: dl.k8s.io/\n`,
+      [{ code: 'SCHEMA', path: 'downloads[0].prefix', line: 4, col: 11 }],
+    ],
+    [
+      'missing prefix',
+      `${HEAD}registries:\n- mirrors: []\n`,
+      [{ code: 'SCHEMA', path: 'registries[0].prefix', line: 4, col: 3 }],
+    ],
+    [
+      'wrong kind',
+      'apiVersion: kko.io/v1alpha1\nkind: Manifest\n',
+      [{ code: 'SCHEMA', path: 'kind', line: 2, col: 7 }],
+    ],
     ['unknown zone', `${HEAD}zone: us\n`, [{ code: 'SCHEMA', path: 'zone', line: 3, col: 7 }]],
     ['bad YAML', `${HEAD}registries:\n- prefix: [docker.io\n`, [{ code: 'YAML_SYNTAX', line: 5, col: 1 }]],
     ['duplicate key', `${HEAD}zone: cn\nzone: default\n`, [{ code: 'YAML_SYNTAX', line: 4, col: 1 }]],
@@ -56,9 +88,21 @@ describe('loadPolicyFile: bad files', () => {
       `${HEAD}registries:\n- prefix: docker.io\n  mirrors: [{location: a.local}]\n- prefix: index.docker.io\n  mirrors: [{location: b.local}]\n`,
       [{ code: 'DUPLICATE_PREFIX', path: 'registries[1].prefix', line: 6, col: 11 }],
     ],
-    ['duplicate download prefix', `${HEAD}downloads:\n- prefix: https://a/\n- prefix: https://a/\n`, [{ code: 'DUPLICATE_PREFIX', path: 'downloads[1].prefix', line: 5, col: 11 }]],
-    ['download prefix and location disagree on the trailing slash', `${HEAD}downloads:\n- prefix: https://a/\n  mirrors:\n  - location: http://m\n`, [{ code: 'SLASH_MISMATCH', path: 'downloads[0].mirrors[0].location', line: 6, col: 15 }]],
-    ['nothing left to try', `${HEAD}registries:\n- prefix: docker.io\n  upstream: false\n`, [{ code: 'NO_SOURCE', path: 'registries[0].upstream', line: 5, col: 13 }]],
+    [
+      'duplicate download prefix',
+      `${HEAD}downloads:\n- prefix: https://a/\n- prefix: https://a/\n`,
+      [{ code: 'DUPLICATE_PREFIX', path: 'downloads[1].prefix', line: 5, col: 11 }],
+    ],
+    [
+      'download prefix and location disagree on the trailing slash',
+      `${HEAD}downloads:\n- prefix: https://a/\n  mirrors:\n  - location: http://m\n`,
+      [{ code: 'SLASH_MISMATCH', path: 'downloads[0].mirrors[0].location', line: 6, col: 15 }],
+    ],
+    [
+      'nothing left to try',
+      `${HEAD}registries:\n- prefix: docker.io\n  upstream: false\n`,
+      [{ code: 'NO_SOURCE', path: 'registries[0].upstream', line: 5, col: 13 }],
+    ],
   ])('%s', async (_name, text, expected) => {
     const got = await issuesOf(text);
     expect(got).toHaveLength(expected.length);
@@ -66,8 +110,14 @@ describe('loadPolicyFile: bad files', () => {
   });
 
   it('reports every problem, not just the first', async () => {
-    const got = await issuesOf(`${HEAD}registries:\n- prefix: docker.io\n  upstream: 3\n- prefix: quay.io\n  mirrors: [{location: HTTP://x}]\ndownloads: {}\n`);
-    expect(got.map((i) => i.path)).toEqual(['registries[0].upstream', 'registries[1].mirrors[0].location', 'downloads']);
+    const got = await issuesOf(
+      `${HEAD}registries:\n- prefix: docker.io\n  upstream: 3\n- prefix: quay.io\n  mirrors: [{location: HTTP://x}]\ndownloads: {}\n`,
+    );
+    expect(got.map((i) => i.path)).toEqual([
+      'registries[0].upstream',
+      'registries[1].mirrors[0].location',
+      'downloads',
+    ]);
   });
 
   it.each([
@@ -90,7 +140,9 @@ describe('loadPolicyFile: good files', () => {
     expect(p.registries).toEqual([
       {
         prefix: 'docker.io/library',
-        mirrors: [{ location: '127.0.0.1:5000/hub', rewrite: 'prefix', pullFrom: 'all', plainHTTP: true, skipTLSVerify: false }],
+        mirrors: [
+          { location: '127.0.0.1:5000/hub', rewrite: 'prefix', pullFrom: 'all', plainHTTP: true, skipTLSVerify: false },
+        ],
         upstream: false,
         plainHTTP: false,
         skipTLSVerify: false,
@@ -98,7 +150,14 @@ describe('loadPolicyFile: good files', () => {
       },
       { prefix: 'quay.io', mirrors: [], upstream: true, plainHTTP: false, skipTLSVerify: false, origin: 'file' },
     ]);
-    expect(p.downloads).toEqual([{ prefix: 'https://dl.k8s.io/', mirrors: [{ location: 'http://127.0.0.1:8080/dl/', skipTLSVerify: false }], upstream: true, origin: 'file' }]);
+    expect(p.downloads).toEqual([
+      {
+        prefix: 'https://dl.k8s.io/',
+        mirrors: [{ location: 'http://127.0.0.1:8080/dl/', skipTLSVerify: false }],
+        upstream: true,
+        origin: 'file',
+      },
+    ]);
   });
 
   it.each(ZONES)('built-in zone %s loads and has no zone: key', async (zone) => {
@@ -116,7 +175,9 @@ describe('loadPolicyFile: good files', () => {
 
 describe('credentials in mirror URLs', () => {
   it('a download mirror location with user:password@ is refused at its line', async () => {
-    const issues = await issuesOf('apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\ndownloads:\n- prefix: https://dl.k8s.io/\n  mirrors:\n  - location: http://alice:s3cret@127.0.0.1:8099/dl/\n');
+    const issues = await issuesOf(
+      'apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\ndownloads:\n- prefix: https://dl.k8s.io/\n  mirrors:\n  - location: http://alice:s3cret@127.0.0.1:8099/dl/\n',
+    );
     expect(issues).toEqual([{ code: 'SCHEMA', path: 'downloads[0].mirrors[0].location', line: 6, col: 15 }]);
   });
 });

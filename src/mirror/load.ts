@@ -3,8 +3,24 @@ import { fileURLToPath } from 'node:url';
 import type { Document } from 'yaml';
 import { ValidationError, type Issue } from '../errors.js';
 import { embeddedFile } from '../util/embedded.js';
-import { checkDocument, decodeText, formatPath, parseYaml, positionOf, readTextFile, sortIssues, type YamlSource } from '../util/yaml-doc.js';
-import { mirrorPolicySchema, type DownloadRule, type MirrorPolicyFile, type RegistryRule, type RuleOrigin, type Zone } from './schema.js';
+import {
+  checkDocument,
+  decodeText,
+  formatPath,
+  parseYaml,
+  positionOf,
+  readTextFile,
+  sortIssues,
+  type YamlSource,
+} from '../util/yaml-doc.js';
+import {
+  mirrorPolicySchema,
+  type DownloadRule,
+  type MirrorPolicyFile,
+  type RegistryRule,
+  type RuleOrigin,
+  type Zone,
+} from './schema.js';
 
 // The built-in zone files shipped with kko (catalog/zones/ at the package root).
 export const BUILTIN_ZONES_DIR = fileURLToPath(new URL('../../catalog/zones/', import.meta.url));
@@ -32,7 +48,11 @@ function parsePolicy(text: string, file: string, origin: RuleOrigin): LoadedPoli
   if (value && source.docs[0]) issues.push(...ruleIssues(value, source.docs[0], source));
   const errors = issues.filter((i) => i.severity === 'error');
   if (!value || errors.length > 0) {
-    throw new ValidationError('INVALID_MIRROR_CONFIG', `mirror config ${file} has ${errors.length} error(s)`, sortIssues(issues));
+    throw new ValidationError(
+      'INVALID_MIRROR_CONFIG',
+      `mirror config ${file} has ${errors.length} error(s)`,
+      sortIssues(issues),
+    );
   }
   return normalize(file, value, origin);
 }
@@ -41,13 +61,20 @@ function parsePolicy(text: string, file: string, origin: RuleOrigin): LoadedPoli
 export async function loadZonePolicy(zone: Zone, dir: string = BUILTIN_ZONES_DIR): Promise<LoadedPolicyFile> {
   const file = join(dir, `${zone}.yaml`);
   const embedded = dir === BUILTIN_ZONES_DIR ? embeddedFile(`catalog/zones/${zone}.yaml`) : undefined;
-  return embedded ? parsePolicy(decodeText(embedded, file, 'mirror config'), file, 'zone') : loadPolicyFile(file, 'zone');
+  return embedded
+    ? parsePolicy(decodeText(embedded, file, 'mirror config'), file, 'zone')
+    : loadPolicyFile(file, 'zone');
 }
 
 function checkSingleDocument(source: YamlSource, issues: Issue[]): MirrorPolicyFile | undefined {
   const doc = source.docs[0];
   if (!doc || source.docs.length !== 1) {
-    issues.push({ severity: 'error', code: 'SCHEMA', message: 'expected exactly one YAML document (a MirrorPolicy)', file: source.file });
+    issues.push({
+      severity: 'error',
+      code: 'SCHEMA',
+      message: 'expected exactly one YAML document (a MirrorPolicy)',
+      file: source.file,
+    });
     return undefined;
   }
   const checked = checkDocument(mirrorPolicySchema, doc, source);
@@ -77,7 +104,14 @@ function normalize(file: string, value: MirrorPolicyFile, origin: RuleOrigin): L
 function ruleIssues(value: MirrorPolicyFile, doc: Document.Parsed, source: YamlSource): Issue[] {
   const issues: Issue[] = [];
   const at = (path: (string | number)[], code: string, message: string): void => {
-    issues.push({ severity: 'error', code, message, file: source.file, path: formatPath(path), ...positionOf(doc, source.lines, path) });
+    issues.push({
+      severity: 'error',
+      code,
+      message,
+      file: source.file,
+      path: formatPath(path),
+      ...positionOf(doc, source.lines, path),
+    });
   };
   const lists = [
     ['registries', value.registries.map((r) => normalizeRegistryPrefix(r.prefix))],
@@ -86,21 +120,29 @@ function ruleIssues(value: MirrorPolicyFile, doc: Document.Parsed, source: YamlS
   for (const [key, prefixes] of lists) {
     prefixes.forEach((prefix, i) => {
       const first = prefixes.indexOf(prefix);
-      if (first !== i) at([key, i, 'prefix'], 'DUPLICATE_PREFIX', `prefix "${prefix}" is already used by ${key}[${first}]`);
+      if (first !== i)
+        at([key, i, 'prefix'], 'DUPLICATE_PREFIX', `prefix "${prefix}" is already used by ${key}[${first}]`);
     });
   }
-  const rules = [...value.registries.map((r, i) => ['registries', i, r] as const), ...value.downloads.map((d, i) => ['downloads', i, d] as const)];
+  const rules = [
+    ...value.registries.map((r, i) => ['registries', i, r] as const),
+    ...value.downloads.map((d, i) => ['downloads', i, d] as const),
+  ];
   for (const [key, i, rule] of rules) {
-    if (!rule.upstream && rule.mirrors.length === 0) at([key, i, 'upstream'], 'NO_SOURCE', 'upstream: false with no mirrors leaves nothing to try');
+    if (!rule.upstream && rule.mirrors.length === 0)
+      at([key, i, 'upstream'], 'NO_SOURCE', 'upstream: false with no mirrors leaves nothing to try');
   }
   value.downloads.forEach((d, i) =>
     d.mirrors.forEach((m, j) => {
       // "https://a/" + "x" → "http://mx" is never meant: both ends of a rewrite end in "/" or neither does.
       if (d.prefix.endsWith('/') !== m.location.endsWith('/')) {
-        at(['downloads', i, 'mirrors', j, 'location'], 'SLASH_MISMATCH', `location and prefix "${d.prefix}" must both end in "/" or both not`);
+        at(
+          ['downloads', i, 'mirrors', j, 'location'],
+          'SLASH_MISMATCH',
+          `location and prefix "${d.prefix}" must both end in "/" or both not`,
+        );
       }
     }),
   );
   return issues;
 }
-

@@ -56,13 +56,25 @@ describe('pickZone (flag > KKZONE > file > default)', () => {
 
 describe('pickConfigFile (flag > KKO_MIRROR_CONFIG)', () => {
   it.each([
-    [{ configFile: 'a.yaml', env: { KKO_MIRROR_CONFIG: 'b.yaml' } }, { file: 'a.yaml', source: 'flag' }],
+    [
+      { configFile: 'a.yaml', env: { KKO_MIRROR_CONFIG: 'b.yaml' } },
+      { file: 'a.yaml', source: 'flag' },
+    ],
     [{ env: { KKO_MIRROR_CONFIG: 'b.yaml' } }, { file: 'b.yaml', source: 'env' }],
-    [{ configFile: '', env: { KKO_MIRROR_CONFIG: 'b.yaml' } }, { file: 'b.yaml', source: 'env' }],
+    [
+      { configFile: '', env: { KKO_MIRROR_CONFIG: 'b.yaml' } },
+      { file: 'b.yaml', source: 'env' },
+    ],
     [{ env: { KKO_MIRROR_CONFIG: '' } }, { source: 'default' }],
     [{ env: {} }, { source: 'default' }],
-    [{ configFile: 'x/a.yaml', env: {}, cwd: '/work' }, { file: '/work/x/a.yaml', source: 'flag' }],
-    [{ configFile: '/abs.yaml', env: {}, cwd: '/work' }, { file: '/abs.yaml', source: 'flag' }],
+    [
+      { configFile: 'x/a.yaml', env: {}, cwd: '/work' },
+      { file: '/work/x/a.yaml', source: 'flag' },
+    ],
+    [
+      { configFile: '/abs.yaml', env: {}, cwd: '/work' },
+      { file: '/abs.yaml', source: 'flag' },
+    ],
   ])('%j → %j', (opts, expected) => {
     expect(pickConfigFile(opts)).toEqual(expected);
   });
@@ -75,7 +87,13 @@ describe('loadMirrorPolicy', () => {
     ['file zone via env path', { env: { KKO_MIRROR_CONFIG: 'cn.yaml' } }, 'cn', 'file', 'env'],
     ['KKZONE beats file zone', { env: { KKZONE: 'cn', KKO_MIRROR_CONFIG: 'default.yaml' } }, 'cn', 'env', 'env'],
     ['flag beats KKZONE', { zone: 'default', env: { KKZONE: 'cn' } }, 'default', 'flag', 'default'],
-    ['config flag beats config env', { configFile: 'cn.yaml', env: { KKO_MIRROR_CONFIG: 'default.yaml' } }, 'cn', 'file', 'flag'],
+    [
+      'config flag beats config env',
+      { configFile: 'cn.yaml', env: { KKO_MIRROR_CONFIG: 'default.yaml' } },
+      'cn',
+      'file',
+      'flag',
+    ],
     ['file without zone', { configFile: 'nozone.yaml', env: {} }, 'default', 'default', 'flag'],
   ])('%s', async (_name, opts, zone, zoneSource, configSource) => {
     const p = await loadMirrorPolicy({ ...opts, cwd: dir });
@@ -85,8 +103,12 @@ describe('loadMirrorPolicy', () => {
   });
 
   it('KKZONE=bogus fails before anything is read', async () => {
-    await expect(loadMirrorPolicy({ env: { KKZONE: 'bogus', KKO_MIRROR_CONFIG: 'missing.yaml' }, cwd: dir })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
-    await expect(loadMirrorPolicy({ zone: 'eu', configFile: 'missing.yaml', env: {}, cwd: dir })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(
+      loadMirrorPolicy({ env: { KKZONE: 'bogus', KKO_MIRROR_CONFIG: 'missing.yaml' }, cwd: dir }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(loadMirrorPolicy({ zone: 'eu', configFile: 'missing.yaml', env: {}, cwd: dir })).rejects.toMatchObject(
+      { code: 'INVALID_INPUT' },
+    );
   });
 
   it('user rules come first and replace a zone rule with the same prefix', async () => {
@@ -105,11 +127,21 @@ describe('loadMirrorPolicy', () => {
 
   it.each([
     ['user rule replaced the zone docker.io rule', 'redis:7', ['127.0.0.1:5000/hub/library/redis:7']],
-    ['longer user prefix beats the zone quay.io rule', 'quay.io/calico/node:v1', ['q.local/node:v1', 'quay.io/calico/node:v1']],
-    ['zone rule still applies elsewhere', 'quay.io/coreos/etcd:v3', ['registry.cn-beijing.aliyuncs.com/kubesphereio/etcd:v3', 'quay.io/coreos/etcd:v3']],
+    [
+      'longer user prefix beats the zone quay.io rule',
+      'quay.io/calico/node:v1',
+      ['q.local/node:v1', 'quay.io/calico/node:v1'],
+    ],
+    [
+      'zone rule still applies elsewhere',
+      'quay.io/coreos/etcd:v3',
+      ['registry.cn-beijing.aliyuncs.com/kubesphereio/etcd:v3', 'quay.io/coreos/etcd:v3'],
+    ],
   ])('merged resolution: %s', async (_name, raw, expected) => {
     const p = await loadMirrorPolicy({ zone: 'cn', configFile: join(dir, 'sub', 'rules.yaml'), env: {} });
-    expect(resolveImageSources(parseReference(raw), p).map((s) => `${s.registry}/${s.repository}:${s.ref.tag}`)).toEqual(expected);
+    expect(
+      resolveImageSources(parseReference(raw), p).map((s) => `${s.registry}/${s.repository}:${s.ref.tag}`),
+    ).toEqual(expected);
   });
 });
 

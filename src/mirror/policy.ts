@@ -49,7 +49,10 @@ export async function loadMirrorPolicy(opts: LoadMirrorPolicyOptions): Promise<E
 }
 
 // The mirror file: --mirror-config, else $KKO_MIRROR_CONFIG, else none ('default').
-export function pickConfigFile(opts: Pick<LoadMirrorPolicyOptions, 'configFile' | 'env' | 'cwd'>): { file?: string; source: SettingSource } {
+export function pickConfigFile(opts: Pick<LoadMirrorPolicyOptions, 'configFile' | 'env' | 'cwd'>): {
+  file?: string;
+  source: SettingSource;
+} {
   const fromFlag = nonEmpty(opts.configFile);
   const fromEnv = nonEmpty(opts.env[CONFIG_ENV]);
   const file = fromFlag ?? fromEnv;
@@ -58,15 +61,25 @@ export function pickConfigFile(opts: Pick<LoadMirrorPolicyOptions, 'configFile' 
 }
 
 // The zone: --zone, else KKZONE (cn or default; empty = unset), else the file's `zone:`, else default.
-export function pickZone(flag: string | undefined, env: string | undefined, fileZone: Zone | undefined): { zone: Zone; source: SettingSource } {
+export function pickZone(
+  flag: string | undefined,
+  env: string | undefined,
+  fileZone: Zone | undefined,
+): { zone: Zone; source: SettingSource } {
   if (flag !== undefined) {
-    if (!isZone(flag)) throw new KkoError('INVALID_INPUT', `--zone "${flag}": unknown zone`, { hint: `use one of: ${ZONES.join(', ')}` });
+    if (!isZone(flag))
+      throw new KkoError('INVALID_INPUT', `--zone "${flag}": unknown zone`, {
+        hint: `use one of: ${ZONES.join(', ')}`,
+      });
     return { zone: flag, source: 'flag' };
   }
   const kkzone = nonEmpty(env);
   if (kkzone !== undefined) {
     // kk only knows KKZONE=cn; anything but cn or default is almost certainly a typo that would silently mean "default".
-    if (!isZone(kkzone)) throw new KkoError('INVALID_INPUT', `${ZONE_ENV}="${kkzone}": unknown zone`, { hint: `set ${ZONE_ENV}=cn or unset it` });
+    if (!isZone(kkzone))
+      throw new KkoError('INVALID_INPUT', `${ZONE_ENV}="${kkzone}": unknown zone`, {
+        hint: `set ${ZONE_ENV}=cn or unset it`,
+      });
     return { zone: kkzone, source: 'env' };
   }
   if (fileZone !== undefined) return { zone: fileZone, source: 'file' };

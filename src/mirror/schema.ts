@@ -90,7 +90,11 @@ export type DownloadMirror = z.infer<typeof downloadMirror>;
 export type RuleOrigin = 'file' | 'zone';
 
 // What the resolvers read of a policy; `blockUpstream` names the catch-all rule when it is on.
-export type ResolvePolicy = { registries: readonly RegistryRule[]; downloads: readonly DownloadRule[]; blockUpstream?: string };
+export type ResolvePolicy = {
+  registries: readonly RegistryRule[];
+  downloads: readonly DownloadRule[];
+  blockUpstream?: string;
+};
 
 export type RegistryRule = z.infer<typeof registryRule> & { origin: RuleOrigin };
 export type DownloadRule = z.infer<typeof downloadRule> & { origin: RuleOrigin };

@@ -24,14 +24,22 @@ function hostBlock(url: string, plan: MirrorPlan, capabilities: readonly string[
 function mirrorFile(up: Upstream, plan: MirrorPlan): string {
   const head = `# Written by kko mirror render: pull ${up.registry} images from ${plan.registry.privateRegistry} first.`;
   // pull + resolve: a private mirror is trusted to resolve tags (hosts.md "capabilities field" table), never to push.
-  return [head, `server = ${quote(up.server)}`, '', ...hostBlock(hostUrl(plan), plan, ['pull', 'resolve'], plan.path !== ''), ''].join('\n');
+  return [
+    head,
+    `server = ${quote(up.server)}`,
+    '',
+    ...hostBlock(hostUrl(plan), plan, ['pull', 'resolve'], plan.path !== ''),
+    '',
+  ].join('\n');
 }
 
 // The local registry's own namespace, so `ctr/crictl pull <privateRegistry>/…` (kk's names) finds its scheme and CA.
 function localFile(plan: MirrorPlan): string {
   const url = `${schemeOf(plan.registry.plainHTTP)}://${plan.host}`;
   const head = `# Written by kko mirror render: how to reach ${plan.host} itself.`;
-  return [head, `server = ${quote(url)}`, '', ...hostBlock(url, plan, ['pull', 'resolve', 'push'], false), ''].join('\n');
+  return [head, `server = ${quote(url)}`, '', ...hostBlock(url, plan, ['pull', 'resolve', 'push'], false), ''].join(
+    '\n',
+  );
 }
 
 function unservable(up: Upstream): Issue | undefined {
@@ -54,9 +62,11 @@ export function renderContainerd(plan: MirrorPlan): RenderedConfig {
   for (const up of plan.upstreams) {
     const problem = unservable(up);
     if (problem) issues.push(problem);
-    if (rewrittenImages(up).length < up.images.length) files.push({ path: `${up.registry}/hosts.toml`, text: mirrorFile(up, plan) });
+    if (rewrittenImages(up).length < up.images.length)
+      files.push({ path: `${up.registry}/hosts.toml`, text: mirrorFile(up, plan) });
   }
-  if (!plan.upstreams.some((u) => u.registry === plan.host)) files.push({ path: `${plan.host}/hosts.toml`, text: localFile(plan) });
+  if (!plan.upstreams.some((u) => u.registry === plan.host))
+    files.push({ path: `${plan.host}/hosts.toml`, text: localFile(plan) });
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { files, issues };
 }

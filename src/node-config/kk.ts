@@ -22,7 +22,13 @@ function authLines(plan: MirrorPlan): { lines: string[]; issues: Issue[] } {
   ];
   if (reg.caFile && !reg.plainHTTP) {
     lines.push(`      certsPath: ${quote(dirname(reg.caFile))}`);
-    if (!reg.caFile.endsWith('.crt')) issues.push({ severity: 'warning', code: 'CA_FILE', message: `kk reads only *.crt files from certsPath ${dirname(reg.caFile)}; ${reg.caFile} will be ignored`, hint: 'name the CA file ca.crt' });
+    if (!reg.caFile.endsWith('.crt'))
+      issues.push({
+        severity: 'warning',
+        code: 'CA_FILE',
+        message: `kk reads only *.crt files from certsPath ${dirname(reg.caFile)}; ${reg.caFile} will be ignored`,
+        hint: 'name the CA file ca.crt',
+      });
   }
   return { lines, issues };
 }

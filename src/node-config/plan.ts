@@ -19,8 +19,17 @@ export type NodeConfigInput = {
 };
 
 // One manifest image: where kk pushed it, and what a prefix mirror (containerd, docker) would ask the registry for.
-export type MirroredImage = { readonly ref: string; readonly source: Reference; readonly pushed: string; readonly viaMirror: string };
-export type Upstream = { readonly registry: string; readonly server: string; readonly images: readonly MirroredImage[] };
+export type MirroredImage = {
+  readonly ref: string;
+  readonly source: Reference;
+  readonly pushed: string;
+  readonly viaMirror: string;
+};
+export type Upstream = {
+  readonly registry: string;
+  readonly server: string;
+  readonly images: readonly MirroredImage[];
+};
 
 export type MirrorPlan = {
   readonly registry: LocalRegistry;
@@ -42,9 +51,17 @@ export function upstreamServer(registry: string): string {
 
 function mirrored(ref: string, input: NodeConfigInput): MirroredImage {
   const source = parseReference(ref);
-  const facts = { privateRegistry: input.registry.privateRegistry, ...(input.registry.namespaceOverride ? { namespaceOverride: input.registry.namespaceOverride } : {}) };
+  const facts = {
+    privateRegistry: input.registry.privateRegistry,
+    ...(input.registry.namespaceOverride ? { namespaceOverride: input.registry.namespaceOverride } : {}),
+  };
   const tag = source.tag ? `:${source.tag}` : '';
-  return { ref: formatReference(source), source, pushed: `${kkPushRepository(source, facts, { overrideOnPush: input.overrideOnPush, rewrite: false })}${tag}`, viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}` };
+  return {
+    ref: formatReference(source),
+    source,
+    pushed: `${kkPushRepository(source, facts, { overrideOnPush: input.overrideOnPush, rewrite: false })}${tag}`,
+    viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}`,
+  };
 }
 
 // Two upstream images kk pushes to one name: the second push overwrites the first (kk drops the registry host).
@@ -54,7 +71,13 @@ function collisions(images: readonly MirroredImage[]): Issue[] {
   for (const img of images) {
     const first = seen.get(img.pushed);
     if (first === undefined) seen.set(img.pushed, img.ref);
-    else if (first !== img.ref) out.push({ severity: 'warning', code: 'PUSH_COLLISION', message: `${first} and ${img.ref} are both pushed as ${img.pushed}: the registry keeps only one`, hint: 'keep one of them in the manifest, or give the registry a path per upstream' });
+    else if (first !== img.ref)
+      out.push({
+        severity: 'warning',
+        code: 'PUSH_COLLISION',
+        message: `${first} and ${img.ref} are both pushed as ${img.pushed}: the registry keeps only one`,
+        hint: 'keep one of them in the manifest, or give the registry a path per upstream',
+      });
   }
   return out;
 }
@@ -65,7 +88,9 @@ export function planMirrors(input: NodeConfigInput): MirrorPlan {
   const images = [...new Set(input.images)].map((ref) => mirrored(ref, input)).sort((a, b) => byText(a.ref, b.ref));
   const groups = new Map<string, MirroredImage[]>();
   for (const img of images) groups.set(img.source.registry, [...(groups.get(img.source.registry) ?? []), img]);
-  const upstreams = [...groups.keys()].sort(byText).map((registry) => ({ registry, server: upstreamServer(registry), images: groups.get(registry) ?? [] }));
+  const upstreams = [...groups.keys()]
+    .sort(byText)
+    .map((registry) => ({ registry, server: upstreamServer(registry), images: groups.get(registry) ?? [] }));
   return { registry: input.registry, host, path, upstreams, issues: collisions(images) };
 }
 

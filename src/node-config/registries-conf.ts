@@ -14,22 +14,35 @@ type Rule = { prefix: string; mirror: string };
 function rules(up: Upstream, plan: MirrorPlan): Rule[] {
   if (rewrittenImages(up).length === 0) return [{ prefix: up.registry, mirror: plan.registry.privateRegistry }];
   const byNs = new Map<string, string>();
-  for (const img of up.images) byNs.set(`${up.registry}/${kkNamespace(img.source)}`, img.pushed.slice(0, img.pushed.lastIndexOf('/')));
+  for (const img of up.images)
+    byNs.set(`${up.registry}/${kkNamespace(img.source)}`, img.pushed.slice(0, img.pushed.lastIndexOf('/')));
   return [...byNs].map(([prefix, mirror]) => ({ prefix, mirror }));
 }
 
 function block(rule: Rule, insecure: boolean): string[] {
-  const mirror = ['', '[[registry.mirror]]', `location = ${quote(rule.mirror)}`, ...(insecure ? ['insecure = true'] : [])];
+  const mirror = [
+    '',
+    '[[registry.mirror]]',
+    `location = ${quote(rule.mirror)}`,
+    ...(insecure ? ['insecure = true'] : []),
+  ];
   return ['', '[[registry]]', `prefix = ${quote(rule.prefix)}`, `location = ${quote(rule.prefix)}`, ...mirror];
 }
 
 // Render registries.conf (drop-in for /etc/containers/registries.conf.d/).
 export function renderRegistriesConf(plan: MirrorPlan): RenderedConfig {
   const reg = plan.registry;
-  const all = plan.upstreams.flatMap((up) => rules(up, plan)).sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+  const all = plan.upstreams
+    .flatMap((up) => rules(up, plan))
+    .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
   const head = `# Written by kko mirror render: pull these registries' images from ${reg.privateRegistry} first.`;
   const text = [head, ...all.flatMap((r) => block(r, reg.plainHTTP || reg.skipTLSVerify)), ''].join('\n');
   const issues: Issue[] = [];
-  if (reg.caFile && !reg.plainHTTP) issues.push({ severity: 'info', code: 'CA_FILE', message: `registries.conf has no CA setting: install ${reg.caFile} as /etc/containers/certs.d/${plan.host}/ca.crt` });
+  if (reg.caFile && !reg.plainHTTP)
+    issues.push({
+      severity: 'info',
+      code: 'CA_FILE',
+      message: `registries.conf has no CA setting: install ${reg.caFile} as /etc/containers/certs.d/${plan.host}/ca.crt`,
+    });
   return { files: [{ path: 'registries.conf', text }], issues };
 }

@@ -19,17 +19,25 @@ const RENDERERS: Record<NodeConfigFormat, (plan: ReturnType<typeof planMirrors>)
 function checkInput(input: NodeConfigInput): void {
   const ca = input.registry.caFile;
   if (ca !== undefined && (!isAbsolute(ca) || hasControl(ca))) {
-    throw new KkoError('INVALID_INPUT', `CA file "${safeText(ca)}": must be an absolute path on the nodes`, { hint: 'e.g. --ca /etc/containerd/certs.d/ca.crt' });
+    throw new KkoError('INVALID_INPUT', `CA file "${safeText(ca)}": must be an absolute path on the nodes`, {
+      hint: 'e.g. --ca /etc/containerd/certs.d/ca.crt',
+    });
   }
   const ns = input.registry.namespaceOverride;
   if (ns) {
     try {
       parseReference(`registry.invalid/${ns}/probe`);
     } catch (err) {
-      throw new KkoError('INVALID_INPUT', `namespaceOverride "${safeText(ns)}": not a repository namespace`, { cause: err, hint: 'lower-case letters, digits and . _ - separators, e.g. kubesphereio' });
+      throw new KkoError('INVALID_INPUT', `namespaceOverride "${safeText(ns)}": not a repository namespace`, {
+        cause: err,
+        hint: 'lower-case letters, digits and . _ - separators, e.g. kubesphereio',
+      });
     }
   }
-  if (input.images.length === 0) throw new KkoError('INVALID_INPUT', 'rendering a node mirror config: the manifest lists no images', { hint: 'pass the manifest the artifact was exported from' });
+  if (input.images.length === 0)
+    throw new KkoError('INVALID_INPUT', 'rendering a node mirror config: the manifest lists no images', {
+      hint: 'pass the manifest the artifact was exported from',
+    });
 }
 
 // Node-side registry config that sends every upstream the manifest's images use to the local registry (pure).

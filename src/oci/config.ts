@@ -7,7 +7,9 @@ export function parseConfigPlatform(bytes: Uint8Array): Platform {
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image config: not JSON: ${(err as Error).message}`, { cause: err });
+    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image config: not JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const c = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
   if (typeof c.architecture !== 'string' || typeof c.os !== 'string') {

@@ -3,12 +3,30 @@ import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } fro
 
 describe('platforms', () => {
   it.each([
-    [{ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
-    [{ os: 'linux', architecture: 'aarch64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
-    [{ os: 'linux', architecture: 'arm64', variant: '8' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
-    [{ os: 'Linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }],
-    [{ os: 'linux', architecture: 'arm' }, { os: 'linux', architecture: 'arm', variant: 'v7' }],
-    [{ os: 'linux', architecture: 'armel' }, { os: 'linux', architecture: 'arm', variant: 'v6' }],
+    [
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ],
+    [
+      { os: 'linux', architecture: 'aarch64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ],
+    [
+      { os: 'linux', architecture: 'arm64', variant: '8' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ],
+    [
+      { os: 'Linux', architecture: 'x86_64' },
+      { os: 'linux', architecture: 'amd64' },
+    ],
+    [
+      { os: 'linux', architecture: 'arm' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ],
+    [
+      { os: 'linux', architecture: 'armel' },
+      { os: 'linux', architecture: 'arm', variant: 'v6' },
+    ],
   ])('normalizes %j', (input, want) => {
     expect(normalizePlatform(input)).toEqual(want);
   });

@@ -21,7 +21,13 @@ export type Platform = {
   readonly 'os.features'?: readonly string[];
 };
 
-const ARCH_ALIASES: Readonly<Record<string, string>> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', armel: 'arm' };
+const ARCH_ALIASES: Readonly<Record<string, string>> = {
+  x86_64: 'amd64',
+  'x86-64': 'amd64',
+  aarch64: 'arm64',
+  armhf: 'arm',
+  armel: 'arm',
+};
 const ARM_VARIANT_ALIASES: Readonly<Record<string, string>> = { armhf: 'v7', armel: 'v6' };
 
 // containerd's platforms.Normalize: aliases folded, and the default variant made explicit (arm64 ≡ arm64/v8, arm ≡ arm/v7).
@@ -53,7 +59,10 @@ export function parsePlatform(input: string): Platform {
     throw new KkoError('INVALID_INPUT', `invalid platform "${input}": expected os/arch[/variant] or arch`);
   }
   const [os, architecture, variant] = parts.length === 1 ? ['linux', parts[0] as string] : parts;
-  const out: { os: string; architecture: string; variant?: string } = { os: os as string, architecture: architecture as string };
+  const out: { os: string; architecture: string; variant?: string } = {
+    os: os as string,
+    architecture: architecture as string,
+  };
   if (variant !== undefined) out.variant = variant;
   return out;
 }

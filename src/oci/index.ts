@@ -1,4 +1,11 @@
-export { MediaType, MANIFEST_MEDIA_TYPES, MANIFEST_ACCEPT, isIndexMediaType, isImageManifestMediaType, normalizeMediaType } from './media-types.js';
+export {
+  MediaType,
+  MANIFEST_MEDIA_TYPES,
+  MANIFEST_ACCEPT,
+  isIndexMediaType,
+  isImageManifestMediaType,
+  normalizeMediaType,
+} from './media-types.js';
 export type { KnownMediaType } from './media-types.js';
 export { normalizePlatform, platformMatches, parsePlatform, formatPlatform } from './descriptor.js';
 export type { Descriptor, Platform } from './descriptor.js';

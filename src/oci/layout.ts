@@ -26,7 +26,9 @@ function byRefNameThenDigest(a: Descriptor, b: Descriptor): number {
 // the exact bytes kk v3.1.2+ writes for its images/ layout. Entries keep their own field order.
 export function formatLayoutIndex(manifests: readonly Descriptor[]): Buffer {
   const sorted = [...manifests].sort(byRefNameThenDigest);
-  return Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: sorted }, null, 2)}\n`);
+  return Buffer.from(
+    `${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: sorted }, null, 2)}\n`,
+  );
 }
 
 // Parse an image layout's index.json (`where` names it in messages): it must be an image index (INVALID_IMAGE_MANIFEST).

@@ -16,7 +16,12 @@ const index = {
   mediaType: MediaType.OCI_INDEX,
   manifests: [
     { mediaType: MediaType.OCI_MANIFEST, digest: D('c'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
-    { mediaType: MediaType.OCI_MANIFEST, digest: D('d'), size: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+    {
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: D('d'),
+      size: 1,
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    },
     { mediaType: MediaType.OCI_MANIFEST, digest: D('e'), size: 1 },
   ],
 };
@@ -42,7 +47,10 @@ describe('parseManifestJson', () => {
     ['bad digest', enc({ ...image, config: { ...image.config, digest: 'md5:00' } })],
     ['negative size', enc({ ...image, layers: [{ ...image.layers[0], size: -1 }] })],
     ['layers not a list', enc({ ...image, layers: {} })],
-    ['platform without os', enc({ ...index, manifests: [{ ...index.manifests[0], platform: { architecture: 'amd64' } }] })],
+    [
+      'platform without os',
+      enc({ ...index, manifests: [{ ...index.manifests[0], platform: { architecture: 'amd64' } }] }),
+    ],
     ['array top level', enc([image])],
     ['no shape', enc({ schemaVersion: 2 })],
   ])('rejects %s with INVALID_IMAGE_MANIFEST', (_name, bytes) => {
@@ -52,18 +60,32 @@ describe('parseManifestJson', () => {
   it('selects platform entries (arm64 ≡ arm64/v8; entries without a platform never match)', () => {
     const parsed = parseManifestJson(enc(index));
     if (parsed.kind !== 'index') throw new Error('index expected');
-    expect(selectManifests(parsed.manifest, { os: 'linux', architecture: 'arm64' }).map((d) => d.digest)).toEqual([D('d')]);
+    expect(selectManifests(parsed.manifest, { os: 'linux', architecture: 'arm64' }).map((d) => d.digest)).toEqual([
+      D('d'),
+    ]);
     expect(selectManifests(parsed.manifest, { os: 'linux', architecture: 's390x' })).toEqual([]);
   });
 
   it('sends every manifest type in Accept', () => {
-    for (const t of [MediaType.OCI_INDEX, MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_LIST, MediaType.DOCKER_MANIFEST]) expect(MANIFEST_ACCEPT).toContain(t);
+    for (const t of [
+      MediaType.OCI_INDEX,
+      MediaType.OCI_MANIFEST,
+      MediaType.DOCKER_MANIFEST_LIST,
+      MediaType.DOCKER_MANIFEST,
+    ])
+      expect(MANIFEST_ACCEPT).toContain(t);
   });
 });
 
 describe('parseConfigPlatform', () => {
   it('reads architecture, os and variant', () => {
-    expect(parseConfigPlatform(enc({ architecture: 'arm64', os: 'linux', variant: 'v8', rootfs: {} }))).toEqual({ architecture: 'arm64', os: 'linux', variant: 'v8' });
-    expect(() => parseConfigPlatform(enc({ os: 'linux' }))).toThrow(expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }));
+    expect(parseConfigPlatform(enc({ architecture: 'arm64', os: 'linux', variant: 'v8', rootfs: {} }))).toEqual({
+      architecture: 'arm64',
+      os: 'linux',
+      variant: 'v8',
+    });
+    expect(() => parseConfigPlatform(enc({ os: 'linux' }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }),
+    );
   });
 });

@@ -41,7 +41,8 @@ function isObject(v: unknown): v is Json {
 
 function checkStringRecord(v: unknown, where: string): void {
   if (v === undefined) return;
-  if (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string')) throw bad(`${where}: must map strings to strings`);
+  if (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))
+    throw bad(`${where}: must map strings to strings`);
 }
 
 function checkPlatform(v: unknown, where: string): void {
@@ -49,7 +50,8 @@ function checkPlatform(v: unknown, where: string): void {
   if (!isObject(v) || typeof v.architecture !== 'string' || typeof v.os !== 'string') {
     throw bad(`${where}.platform: needs string "architecture" and "os"`);
   }
-  if (v.variant !== undefined && typeof v.variant !== 'string') throw bad(`${where}.platform.variant: must be a string`);
+  if (v.variant !== undefined && typeof v.variant !== 'string')
+    throw bad(`${where}.platform.variant: must be a string`);
 }
 
 // Shape-check one descriptor; `where` is a dot path used in the message.
@@ -59,8 +61,10 @@ function checkDescriptor(v: unknown, where: string): Descriptor {
   if (typeof v.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(v.digest)) {
     throw bad(`${where}.digest: expected sha256:<64 hex>, got ${JSON.stringify(v.digest)}`);
   }
-  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) throw bad(`${where}.size: not a non-negative integer`);
-  if (v.urls !== undefined && (!Array.isArray(v.urls) || v.urls.some((u) => typeof u !== 'string'))) throw bad(`${where}.urls: not a string list`);
+  if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0)
+    throw bad(`${where}.size: not a non-negative integer`);
+  if (v.urls !== undefined && (!Array.isArray(v.urls) || v.urls.some((u) => typeof u !== 'string')))
+    throw bad(`${where}.urls: not a string list`);
   checkStringRecord(v.annotations, `${where}.annotations`);
   checkPlatform(v.platform, where);
   return v as unknown as Descriptor & { digest: Digest };
@@ -89,7 +93,9 @@ function decodeJson(bytes: Uint8Array): Json {
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image manifest: not JSON: ${(err as Error).message}`, { cause: err });
+    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image manifest: not JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (!isObject(doc)) throw bad('top level is not a JSON object');
   return doc;
@@ -100,7 +106,10 @@ function decodeJson(bytes: Uint8Array): Json {
 export function parseManifestJson(bytes: Uint8Array, contentType?: string): ParsedManifest {
   const doc = decodeJson(bytes);
   if (doc.schemaVersion !== 2) {
-    throw bad(`schemaVersion ${JSON.stringify(doc.schemaVersion)} is not supported`, 'Docker schema1 manifests are deprecated; re-push the image with a current client');
+    throw bad(
+      `schemaVersion ${JSON.stringify(doc.schemaVersion)} is not supported`,
+      'Docker schema1 manifests are deprecated; re-push the image with a current client',
+    );
   }
   const { kind, mediaType } = resolveKind(doc, contentType);
   checkStringRecord(doc.annotations, 'annotations');

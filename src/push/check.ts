@@ -1,5 +1,11 @@
 import type { ContentSource } from '../content/index.js';
-import { formatPlatform, parseConfigPlatform, parseManifestJson, platformMatches, type Platform } from '../oci/index.js';
+import {
+  formatPlatform,
+  parseConfigPlatform,
+  parseManifestJson,
+  platformMatches,
+  type Platform,
+} from '../oci/index.js';
 import { formatReference, parseDigest, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { PlannedImage, PushPlan } from './plan.js';
@@ -24,20 +30,30 @@ export type CheckOptions = { readonly concurrency?: number; readonly signal?: Ab
 const MAX_CONFIG = 16 * 1024 * 1024;
 
 // The platforms a name resolves to: the index's entries, or for a single manifest its config's platform.
-async function platformsAt(target: ContentSource, ref: Reference, signal?: AbortSignal): Promise<{ digest: string; platforms: Array<{ platform: Platform; digest: string }> } | undefined> {
+async function platformsAt(
+  target: ContentSource,
+  ref: Reference,
+  signal?: AbortSignal,
+): Promise<{ digest: string; platforms: Array<{ platform: Platform; digest: string }> } | undefined> {
   const so = signal ? { signal } : {};
   if (!(await target.headManifest(ref, so))) return undefined;
   const top = await target.getManifest(ref, so);
   const parsed = parseManifestJson(top.bytes, top.mediaType);
   if (parsed.kind === 'index') {
-    const platforms = parsed.manifest.manifests.flatMap((d) => (d.platform ? [{ platform: d.platform, digest: d.digest }] : []));
+    const platforms = parsed.manifest.manifests.flatMap((d) =>
+      d.platform ? [{ platform: d.platform, digest: d.digest }] : [],
+    );
     return { digest: top.digest, platforms };
   }
   const config = parsed.manifest.config;
   if (config.size > MAX_CONFIG) return { digest: top.digest, platforms: [] };
   const chunks: Buffer[] = [];
-  for await (const c of await target.getBlob(ref, { ...config, digest: parseDigest(config.digest) }, so)) chunks.push(c as Buffer);
-  return { digest: top.digest, platforms: [{ platform: parseConfigPlatform(Buffer.concat(chunks)), digest: top.digest }] };
+  for await (const c of await target.getBlob(ref, { ...config, digest: parseDigest(config.digest) }, so))
+    chunks.push(c as Buffer);
+  return {
+    digest: top.digest,
+    platforms: [{ platform: parseConfigPlatform(Buffer.concat(chunks)), digest: top.digest }],
+  };
 }
 
 async function checkImage(target: ContentSource, img: PlannedImage, signal?: AbortSignal): Promise<CheckedImage> {
@@ -58,8 +74,15 @@ async function checkImage(target: ContentSource, img: PlannedImage, signal?: Abo
 }
 
 // Prove every name of the plan is in the target with the platforms it needs (GET each manifest, read the index).
-export async function checkPushed(target: ContentSource, plan: PushPlan, opts: CheckOptions = {}): Promise<CheckReport> {
-  const settled = await mapLimit(plan.images, opts.concurrency ?? 8, (img) => checkImage(target, img, opts.signal), { stopOnError: true, signal: opts.signal });
+export async function checkPushed(
+  target: ContentSource,
+  plan: PushPlan,
+  opts: CheckOptions = {},
+): Promise<CheckReport> {
+  const settled = await mapLimit(plan.images, opts.concurrency ?? 8, (img) => checkImage(target, img, opts.signal), {
+    stopOnError: true,
+    signal: opts.signal,
+  });
   const failed = settled.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
   if (failed) throw failed.reason;
   const images = settled.map((r) => (r as PromiseFulfilledResult<CheckedImage>).value);

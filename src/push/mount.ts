@@ -35,7 +35,12 @@ export class MountingTarget implements ContentTarget {
     const key = this.#key(ref, desc.digest);
     await this.#inflight.get(key)?.catch(() => undefined);
     const from = this.#holders.get(key);
-    if (from && from.repository !== ref.repository && this.#dst.mountBlob && (await this.#dst.mountBlob(ref, desc.digest, from, opts))) {
+    if (
+      from &&
+      from.repository !== ref.repository &&
+      this.#dst.mountBlob &&
+      (await this.#dst.mountBlob(ref, desc.digest, from, opts))
+    ) {
       this.mounted++;
       return;
     }

@@ -5,7 +5,10 @@ import { parseDigest } from '../reference/index.js';
 import { planPush, type NamingMode } from './plan.js';
 
 const catalog = await loadCatalog();
-const naming = (v: string): ReturnType<typeof kkNamingOf> & { version: string } => ({ ...kkNamingOf(catalog.profile(v).features), version: v });
+const naming = (v: string): ReturnType<typeof kkNamingOf> & { version: string } => ({
+  ...kkNamingOf(catalog.profile(v).features),
+  version: v,
+});
 
 const entries = [
   { refName: 'docker.io/calico/cni:v3.27.4-amd64' },
@@ -16,7 +19,10 @@ const entries = [
 
 function names(v: string, registry: RegistryFacts, mode: NamingMode = 'pull'): string[] {
   const plan = planPush({ entries, registry, kk: naming(v), mode, kkRepository: (r) => catalog.kkRepository(r) });
-  return plan.images.flatMap((i) => [`${i.target.registry}/${i.target.repository}:${i.target.tag}`, ...i.children.map((c) => `  ${c.target.repository}:${c.target.tag}`)]);
+  return plan.images.flatMap((i) => [
+    `${i.target.registry}/${i.target.repository}:${i.target.tag}`,
+    ...i.children.map((c) => `  ${c.target.repository}:${c.target.tag}`),
+  ]);
 }
 
 const priv = { privateRegistry: 'dockerhub.kubekey.local' };
@@ -24,7 +30,7 @@ const override = { ...priv, namespaceOverride: 'kubesphereio' };
 const rewrite = { ...priv, namespaceRewrite: { policy: 'changePrefix', src: ['calico'], dest: 'mirror' } };
 
 describe('push names per kk release', () => {
-  it('pulls kk images under kk\'s default namespace: a cn manifest\'s pause goes to kubesphere/ (every release)', () => {
+  it("pulls kk images under kk's default namespace: a cn manifest's pause goes to kubesphere/ (every release)", () => {
     for (const v of ['v3.1.5', 'v3.1.7', 'v3.1.12']) {
       expect(names(v, priv)).toEqual([
         'dockerhub.kubekey.local/calico/cni:v3.27.4',
@@ -43,10 +49,19 @@ describe('push names per kk release', () => {
   });
 
   it('namespaceOverride: nodes always pull under it; kk v3.1.5 pushes under it, v3.1.7 and v3.1.12 do not', () => {
-    const pulled = ['dockerhub.kubekey.local/kubesphereio/cni:v3.27.4', 'dockerhub.kubekey.local/kubesphereio/nginx:1.25', 'dockerhub.kubekey.local/kubesphereio/pause:3.9'];
-    for (const v of ['v3.1.5', 'v3.1.7', 'v3.1.12']) expect(names(v, override).filter((n) => !n.startsWith(' '))).toEqual(pulled);
+    const pulled = [
+      'dockerhub.kubekey.local/kubesphereio/cni:v3.27.4',
+      'dockerhub.kubekey.local/kubesphereio/nginx:1.25',
+      'dockerhub.kubekey.local/kubesphereio/pause:3.9',
+    ];
+    for (const v of ['v3.1.5', 'v3.1.7', 'v3.1.12'])
+      expect(names(v, override).filter((n) => !n.startsWith(' '))).toEqual(pulled);
     expect(names('v3.1.5', override, 'kk').filter((n) => !n.startsWith(' '))).toEqual(pulled);
-    expect(names('v3.1.7', override, 'kk').filter((n) => !n.startsWith(' '))).toEqual(['dockerhub.kubekey.local/calico/cni:v3.27.4', 'dockerhub.kubekey.local/kubesphereio/pause:3.9', 'dockerhub.kubekey.local/library/nginx:1.25']);
+    expect(names('v3.1.7', override, 'kk').filter((n) => !n.startsWith(' '))).toEqual([
+      'dockerhub.kubekey.local/calico/cni:v3.27.4',
+      'dockerhub.kubekey.local/kubesphereio/pause:3.9',
+      'dockerhub.kubekey.local/library/nginx:1.25',
+    ]);
   });
 
   it('namespaceRewrite applies from v3.1.8 only, on push and pull', () => {
@@ -61,23 +76,56 @@ describe('push names per kk release', () => {
   });
 
   it('says where kk would differ, and warns under --kk-push-names', () => {
-    const plan = planPush({ entries, registry: priv, kk: naming('v3.1.12'), mode: 'pull', kkRepository: (r) => catalog.kkRepository(r) });
+    const plan = planPush({
+      entries,
+      registry: priv,
+      kk: naming('v3.1.12'),
+      mode: 'pull',
+      kkRepository: (r) => catalog.kkRepository(r),
+    });
     expect(plan.issues.map((i) => [i.code, i.severity])).toEqual([['KK_WOULD_DIFFER', 'info']]);
-    expect(plan.issues[0]?.message).toMatch(/kk v3.1.12 would push dockerhub.kubekey.local\/kubesphereio\/pause:3.9, nodes pull dockerhub.kubekey.local\/kubesphere\/pause:3.9/);
-    const kk = planPush({ entries, registry: priv, kk: naming('v3.1.12'), mode: 'kk', kkRepository: (r) => catalog.kkRepository(r) });
+    expect(plan.issues[0]?.message).toMatch(
+      /kk v3.1.12 would push dockerhub.kubekey.local\/kubesphereio\/pause:3.9, nodes pull dockerhub.kubekey.local\/kubesphere\/pause:3.9/,
+    );
+    const kk = planPush({
+      entries,
+      registry: priv,
+      kk: naming('v3.1.12'),
+      mode: 'kk',
+      kkRepository: (r) => catalog.kkRepository(r),
+    });
     expect(kk.issues.map((i) => [i.code, i.severity])).toEqual([['PUSH_PULL_MISMATCH', 'warning']]);
   });
 
   it('two sources that land on one name and platform: the first is pushed, a warning names both', () => {
-    const two = [{ refName: 'docker.io/kubesphere/pause:3.9-amd64', digest: parseDigest('sha256:' + 'a'.repeat(64)) }, { refName: 'registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9-amd64', digest: parseDigest('sha256:' + 'b'.repeat(64)) }] as const;
-    const plan = planPush({ entries: two, registry: priv, kk: naming('v3.1.12'), mode: 'pull', kkRepository: (r) => catalog.kkRepository(r) });
+    const two = [
+      { refName: 'docker.io/kubesphere/pause:3.9-amd64', digest: parseDigest('sha256:' + 'a'.repeat(64)) },
+      {
+        refName: 'registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9-amd64',
+        digest: parseDigest('sha256:' + 'b'.repeat(64)),
+      },
+    ] as const;
+    const plan = planPush({
+      entries: two,
+      registry: priv,
+      kk: naming('v3.1.12'),
+      mode: 'pull',
+      kkRepository: (r) => catalog.kkRepository(r),
+    });
     expect(plan.images).toHaveLength(1);
     expect(plan.images[0]?.children.map((c) => c.entry.refName)).toEqual(['docker.io/kubesphere/pause:3.9-amd64']);
     expect(plan.issues.map((i) => i.code)).toContain('PUSH_COLLISION');
   });
 
   it('refuses ref names kk could not push', () => {
-    const bad = (refName: string): unknown => planPush({ entries: [{ refName }], registry: priv, kk: naming('v3.1.12'), mode: 'pull', kkRepository: () => undefined });
+    const bad = (refName: string): unknown =>
+      planPush({
+        entries: [{ refName }],
+        registry: priv,
+        kk: naming('v3.1.12'),
+        mode: 'pull',
+        kkRepository: () => undefined,
+      });
     expect(() => bad('kubesphere:kube-apiserver:v1.21.5-amd64')).toThrow(/is not an image reference/);
     expect(() => bad('docker.io/calico/cni:v3.27.4')).toThrow(/no -<arch> suffix/);
   });

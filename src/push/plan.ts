@@ -1,12 +1,24 @@
 import type { Issue } from '../errors.js';
 import { KkoError } from '../errors.js';
-import { kkPullRepository, kkPushRepository, splitArchTag, type KkNaming, type RegistryFacts } from '../manifest/index.js';
+import {
+  kkPullRepository,
+  kkPushRepository,
+  splitArchTag,
+  type KkNaming,
+  type RegistryFacts,
+} from '../manifest/index.js';
 import { formatPlatform, type Platform } from '../oci/index.js';
 import { formatReference, parseReference, type Digest, type Reference } from '../reference/index.js';
 
 // One entry of the artifact's images/index.json (or one image × arch of a manifest, without a digest):
 // kk's ref name <full source ref>-<arch>[-<variant>].
-export type LayoutEntry = { readonly refName: string; readonly digest?: Digest; readonly size?: number; readonly mediaType?: string; readonly platform?: Platform };
+export type LayoutEntry = {
+  readonly refName: string;
+  readonly digest?: Digest;
+  readonly size?: number;
+  readonly mediaType?: string;
+  readonly platform?: Platform;
+};
 
 // Which names the push creates: the ones nodes pull at install (kko's default), or exactly kk's own push.
 export type NamingMode = 'pull' | 'kk';
@@ -42,12 +54,32 @@ function parseEntry(e: LayoutEntry): { source: Reference; platform: Platform; ar
   try {
     ref = parseReference(e.refName);
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `reading the artifact's images/index.json: ref name "${e.refName}" is not an image reference`, { cause: err, hint: 'artifacts of kk ≤ v3.1.1 (ref names like ns:name:tag-arch) cannot be pushed; re-export with kko or kk ≥ v3.1.2' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading the artifact's images/index.json: ref name "${e.refName}" is not an image reference`,
+      {
+        cause: err,
+        hint: 'artifacts of kk ≤ v3.1.1 (ref names like ns:name:tag-arch) cannot be pushed; re-export with kko or kk ≥ v3.1.2',
+      },
+    );
   }
   const split = ref.tag === undefined ? undefined : splitArchTag(ref.tag);
-  if (!split || ref.digest !== undefined) throw new KkoError('INVALID_INPUT', `reading the artifact's images/index.json: ref name "${e.refName}" has no -<arch> suffix`, { hint: 'kk and kko name layout entries <image>:<tag>-<arch>' });
-  const platform = e.platform ?? { os: 'linux', architecture: split.architecture, ...(split.variant ? { variant: split.variant } : {}) };
-  return { source: { registry: ref.registry, repository: ref.repository, tag: split.tag }, platform, archTag: ref.tag as string };
+  if (!split || ref.digest !== undefined)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading the artifact's images/index.json: ref name "${e.refName}" has no -<arch> suffix`,
+      { hint: 'kk and kko name layout entries <image>:<tag>-<arch>' },
+    );
+  const platform = e.platform ?? {
+    os: 'linux',
+    architecture: split.architecture,
+    ...(split.variant ? { variant: split.variant } : {}),
+  };
+  return {
+    source: { registry: ref.registry, repository: ref.repository, tag: split.tag },
+    platform,
+    archTag: ref.tag as string,
+  };
 }
 
 function at(repo: string, tag: string): Reference {
@@ -67,16 +99,35 @@ export function planPush(input: PushPlanInput): PushPlan {
     const repo = input.mode === 'kk' ? pushRepo : pullRepo;
     const tag = source.tag as string;
     const key = `${repo}:${tag}`;
-    const group = groups.get(key) ?? { source: formatReference(source), children: [], kkPushName: `${pushRepo}:${tag}`, pullName: `${pullRepo}:${tag}` };
+    const group = groups.get(key) ?? {
+      source: formatReference(source),
+      children: [],
+      kkPushName: `${pushRepo}:${tag}`,
+      pullName: `${pullRepo}:${tag}`,
+    };
     groups.set(key, group);
     const clash = group.children.find((c) => formatPlatform(c.platform) === formatPlatform(platform));
     if (clash) {
-      if (clash.entry.digest !== e.digest) issues.push({ severity: 'warning', code: 'PUSH_COLLISION', message: `${clash.entry.refName} and ${e.refName} both become ${key} (${formatPlatform(platform)}): only ${clash.entry.refName} is pushed`, hint: 'keep one of them in the artifact, or give each upstream its own registry path' });
+      if (clash.entry.digest !== e.digest)
+        issues.push({
+          severity: 'warning',
+          code: 'PUSH_COLLISION',
+          message: `${clash.entry.refName} and ${e.refName} both become ${key} (${formatPlatform(platform)}): only ${clash.entry.refName} is pushed`,
+          hint: 'keep one of them in the artifact, or give each upstream its own registry path',
+        });
       continue;
     }
     group.children.push({ entry: e, platform, target: at(repo, archTag) });
   }
-  const images = [...groups].sort(([a], [b]) => byText(a, b)).map(([key, g]) => ({ source: g.source, target: parseReference(key), children: g.children, kkPushName: g.kkPushName, pullName: g.pullName }));
+  const images = [...groups]
+    .sort(([a], [b]) => byText(a, b))
+    .map(([key, g]) => ({
+      source: g.source,
+      target: parseReference(key),
+      children: g.children,
+      kkPushName: g.kkPushName,
+      pullName: g.pullName,
+    }));
   return { images, issues: [...issues, ...namingNotes(images, input)] };
 }
 
@@ -87,7 +138,17 @@ function namingNotes(images: readonly PlannedImage[], input: PushPlanInput): Iss
     .filter((i) => i.kkPushName !== i.pullName)
     .map((i): Issue =>
       input.mode === 'kk'
-        ? { severity: 'warning', code: 'PUSH_PULL_MISMATCH', message: `${i.source}: pushed as ${i.kkPushName} (--kk-push-names) but nodes will pull ${i.pullName}: the install fails with "not found"`, hint: 'drop --kk-push-names to push the names nodes pull' }
-        : { severity: 'info', code: 'KK_WOULD_DIFFER', message: `${i.source}: kk ${input.kk.version} would push ${i.kkPushName}, nodes pull ${i.pullName}; pushing ${i.pullName}`, hint: '--kk-push-names reproduces kk\'s push' },
+        ? {
+            severity: 'warning',
+            code: 'PUSH_PULL_MISMATCH',
+            message: `${i.source}: pushed as ${i.kkPushName} (--kk-push-names) but nodes will pull ${i.pullName}: the install fails with "not found"`,
+            hint: 'drop --kk-push-names to push the names nodes pull',
+          }
+        : {
+            severity: 'info',
+            code: 'KK_WOULD_DIFFER',
+            message: `${i.source}: kk ${input.kk.version} would push ${i.kkPushName}, nodes pull ${i.pullName}; pushing ${i.pullName}`,
+            hint: "--kk-push-names reproduces kk's push",
+          },
     );
 }

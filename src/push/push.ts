@@ -11,12 +11,36 @@ import type { PlannedImage, PushPlan } from './plan.js';
 // What a push reports as it goes (NDJSON with --json; bars on a TTY). Names are what the registry now holds.
 export type PushEvent =
   | { readonly type: 'plan'; readonly images: number; readonly manifests: number; readonly bytes: number }
-  | { readonly type: 'image-start'; readonly name: string; readonly platforms: readonly string[]; readonly size: number }
-  | { readonly type: 'blob'; readonly name: string; readonly digest: Digest; readonly size: number; readonly how: 'present' | 'copied' }
+  | {
+      readonly type: 'image-start';
+      readonly name: string;
+      readonly platforms: readonly string[];
+      readonly size: number;
+    }
+  | {
+      readonly type: 'blob';
+      readonly name: string;
+      readonly digest: Digest;
+      readonly size: number;
+      readonly how: 'present' | 'copied';
+    }
   | { readonly type: 'bytes'; readonly name: string; readonly bytes: number }
-  | { readonly type: 'image-done'; readonly name: string; readonly digest: Digest; readonly tags: readonly string[]; readonly bytesSent: number }
+  | {
+      readonly type: 'image-done';
+      readonly name: string;
+      readonly digest: Digest;
+      readonly tags: readonly string[];
+      readonly bytesSent: number;
+    }
   | { readonly type: 'image-failed'; readonly name: string; readonly code: string; readonly message: string }
-  | { readonly type: 'done'; readonly images: number; readonly failed: number; readonly bytesSent: number; readonly mounted: number; readonly seconds: number };
+  | {
+      readonly type: 'done';
+      readonly images: number;
+      readonly failed: number;
+      readonly bytesSent: number;
+      readonly mounted: number;
+      readonly seconds: number;
+    };
 
 export type PushOptions = {
   readonly concurrency?: number; // images in flight (default 4)
@@ -27,15 +51,32 @@ export type PushOptions = {
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
-export type PushedImage = { readonly name: string; readonly source: string; readonly digest: Digest; readonly tags: readonly string[]; readonly platforms: readonly string[] };
+export type PushedImage = {
+  readonly name: string;
+  readonly source: string;
+  readonly digest: Digest;
+  readonly tags: readonly string[];
+  readonly platforms: readonly string[];
+};
 export type PushFailure = { readonly name: string; readonly source: string; readonly error: unknown };
-export type PushReport = { readonly pushed: readonly PushedImage[]; readonly failures: readonly PushFailure[]; readonly bytesSent: number; readonly mounted: number; readonly seconds: number };
+export type PushReport = {
+  readonly pushed: readonly PushedImage[];
+  readonly failures: readonly PushFailure[];
+  readonly bytesSent: number;
+  readonly mounted: number;
+  readonly seconds: number;
+};
 
 const sizeOf = (img: PlannedImage): number => img.children.reduce((n, c) => n + (c.entry.size ?? 0), 0);
 
 // One image: each arch copied to <name>:<tag>-<arch> (blobs first, then its manifest), then the multi-arch index over
 // exactly those manifests put at <name>:<tag>. Nothing is tagged before everything it points at is in.
-async function pushImage(src: ContentSource, dst: ContentTarget, img: PlannedImage, opts: PushOptions): Promise<PushedImage> {
+async function pushImage(
+  src: ContentSource,
+  dst: ContentTarget,
+  img: PlannedImage,
+  opts: PushOptions,
+): Promise<PushedImage> {
   const name = formatReference(img.target);
   const emit = opts.onEvent ?? (() => undefined);
   let bytesSent = 0;
@@ -43,15 +84,33 @@ async function pushImage(src: ContentSource, dst: ContentTarget, img: PlannedIma
     if (e.kind === 'blob-bytes') {
       bytesSent += e.bytes;
       emit({ type: 'bytes', name, bytes: e.bytes });
-    } else if (e.kind === 'blob-present' || e.kind === 'blob-copied') emit({ type: 'blob', name, digest: e.digest, size: e.size, how: e.kind === 'blob-present' ? 'present' : 'copied' });
+    } else if (e.kind === 'blob-present' || e.kind === 'blob-copied')
+      emit({
+        type: 'blob',
+        name,
+        digest: e.digest,
+        size: e.size,
+        how: e.kind === 'blob-present' ? 'present' : 'copied',
+      });
   };
   const children: Array<{ suffix: string; descriptor: Descriptor }> = [];
   for (const c of img.children) {
-    const copy = { onEvent, ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+    const copy = {
+      onEvent,
+      ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
     const r = await copyImage(src, parseReference(c.entry.refName), dst, c.target, copy);
-    children.push({ suffix: c.target.tag as string, descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform } });
+    children.push({
+      suffix: c.target.tag as string,
+      descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform },
+    });
   }
-  const index = synthesizeIndex({ repo: `${img.target.registry}/${img.target.repository}`, tag: img.target.tag as string, arches: children });
+  const index = synthesizeIndex({
+    repo: `${img.target.registry}/${img.target.repository}`,
+    tag: img.target.tag as string,
+    arches: children,
+  });
   const digest = await dst.putManifest(img.target, index, opts.signal ? { signal: opts.signal } : {});
   const tags = img.children.map((c) => formatReference(c.target));
   emit({ type: 'image-done', name, digest, tags, bytesSent });
@@ -60,28 +119,56 @@ async function pushImage(src: ContentSource, dst: ContentTarget, img: PlannedIma
 
 // Push every image of the plan, `concurrency` at a time; blobs the target has are skipped (HEAD), blobs another
 // repository of it holds are mounted. A failed image is reported, the others finish; an interruption stops all.
-export async function pushImages(src: ContentSource, target: ContentTarget, plan: PushPlan, opts: PushOptions = {}): Promise<PushReport> {
+export async function pushImages(
+  src: ContentSource,
+  target: ContentTarget,
+  plan: PushPlan,
+  opts: PushOptions = {},
+): Promise<PushReport> {
   const now = opts.now ?? Date.now;
   const start = now();
   const dst = new MountingTarget(target);
   const emit = opts.onEvent ?? (() => undefined);
-  emit({ type: 'plan', images: plan.images.length, manifests: plan.images.reduce((n, i) => n + i.children.length, 0), bytes: plan.images.reduce((n, i) => n + sizeOf(i), 0) });
+  emit({
+    type: 'plan',
+    images: plan.images.length,
+    manifests: plan.images.reduce((n, i) => n + i.children.length, 0),
+    bytes: plan.images.reduce((n, i) => n + sizeOf(i), 0),
+  });
   const pushed: PushedImage[] = [];
   const failures: PushFailure[] = [];
   let bytesSent = 0;
-  await mapLimit(plan.images, opts.concurrency ?? 4, async (img) => {
-    const name = formatReference(img.target);
-    emit({ type: 'image-start', name, platforms: img.children.map((c) => formatPlatform(c.platform)), size: sizeOf(img) });
-    try {
-      const done = await pushImage(src, dst, img, { ...opts, onEvent: (e) => (e.type === 'bytes' && (bytesSent += e.bytes), emit(e)) });
-      pushed.push(done);
-    } catch (err) {
-      const error = abortReason(err, opts.signal);
-      if (opts.signal?.aborted) throw error;
-      failures.push({ name, source: img.source, error });
-      emit({ type: 'image-failed', name, code: isKkoError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
-    }
-  }, { signal: opts.signal });
+  await mapLimit(
+    plan.images,
+    opts.concurrency ?? 4,
+    async (img) => {
+      const name = formatReference(img.target);
+      emit({
+        type: 'image-start',
+        name,
+        platforms: img.children.map((c) => formatPlatform(c.platform)),
+        size: sizeOf(img),
+      });
+      try {
+        const done = await pushImage(src, dst, img, {
+          ...opts,
+          onEvent: (e) => (e.type === 'bytes' && (bytesSent += e.bytes), emit(e)),
+        });
+        pushed.push(done);
+      } catch (err) {
+        const error = abortReason(err, opts.signal);
+        if (opts.signal?.aborted) throw error;
+        failures.push({ name, source: img.source, error });
+        emit({
+          type: 'image-failed',
+          name,
+          code: isKkoError(error) ? error.code : 'INTERNAL',
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+    },
+    { signal: opts.signal },
+  );
   opts.signal?.throwIfAborted();
   const seconds = (now() - start) / 1000;
   emit({ type: 'done', images: pushed.length, failed: failures.length, bytesSent, mounted: dst.mounted, seconds });

@@ -11,22 +11,39 @@ import type { LayoutEntry } from './plan.js';
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
 // Where a push reads images from: the store, the layout entries it holds, and the kk release its inventory names.
-export type PushSource = { readonly store: ContentSource; readonly entries: readonly LayoutEntry[]; readonly kkVersion?: string; close(): Promise<void> };
+export type PushSource = {
+  readonly store: ContentSource;
+  readonly entries: readonly LayoutEntry[];
+  readonly kkVersion?: string;
+  close(): Promise<void>;
+};
 
 function entryOf(d: Descriptor): LayoutEntry | undefined {
   const refName = d.annotations?.[REF_NAME];
   if (!refName) return undefined;
-  return { refName, digest: parseDigest(d.digest), size: d.size, mediaType: d.mediaType, ...(d.platform ? { platform: d.platform } : {}) };
+  return {
+    refName,
+    digest: parseDigest(d.digest),
+    size: d.size,
+    mediaType: d.mediaType,
+    ...(d.platform ? { platform: d.platform } : {}),
+  };
 }
 
 function entriesOf(what: string, descriptors: readonly Descriptor[]): LayoutEntry[] {
   const entries = descriptors.flatMap((d) => entryOf(d) ?? []);
-  if (entries.length === 0) throw new KkoError('INVALID_INPUT', `reading ${what}: images/index.json lists no named image`, { hint: 'the artifact holds no images; export one with images in spec.images' });
+  if (entries.length === 0)
+    throw new KkoError('INVALID_INPUT', `reading ${what}: images/index.json lists no named image`, {
+      hint: 'the artifact holds no images; export one with images in spec.images',
+    });
   return entries;
 }
 
 // An artifact file (or split parts) read in place: verified once on open, then blobs by positioned reads.
-export async function openArtifactSource(path: string, opts: ArtifactStoreOptions = {}): Promise<PushSource & { store: ArtifactStore }> {
+export async function openArtifactSource(
+  path: string,
+  opts: ArtifactStoreOptions = {},
+): Promise<PushSource & { store: ArtifactStore }> {
   const store = await ArtifactStore.open(path, opts);
   try {
     const entries = entriesOf(store.description, store.entries());
@@ -49,6 +66,11 @@ export async function openLayoutSource(dir: string): Promise<PushSource> {
 export function manifestEntries(manifests: readonly KkManifest[]): LayoutEntry[] {
   const arches = [...new Set(manifests.flatMap((m) => m.spec.arches ?? []))];
   const refs = [...new Set(manifests.flatMap((m) => m.spec.images ?? []))];
-  if (refs.length === 0 || arches.length === 0) throw new KkoError('INVALID_MANIFEST', 'reading the manifest(s): no spec.images or no spec.arches: nothing to check', { hint: 'check names the images a manifest lists, for its arches' });
+  if (refs.length === 0 || arches.length === 0)
+    throw new KkoError(
+      'INVALID_MANIFEST',
+      'reading the manifest(s): no spec.images or no spec.arches: nothing to check',
+      { hint: 'check names the images a manifest lists, for its arches' },
+    );
   return refs.flatMap((ref) => arches.map((arch) => ({ refName: layoutRefName(ref, arch) })));
 }

@@ -14,20 +14,38 @@ export type TargetFlags = {
 
 // The registry block push and check work with: -f's (privateRegistry, namespaceOverride, namespaceRewrite, auths),
 // with --registry and the flags over it. Errors in the config's registry block are invalid input, each named.
-export function targetRegistry(cluster: { file: string; facts: ClusterFacts } | undefined, flags: TargetFlags): RegistryFacts {
-  const errors = (cluster?.facts.issues ?? []).filter((i: Issue) => i.severity === 'error' && i.path?.startsWith('spec.registry'));
-  if (errors.length > 0) throw new ValidationError('INVALID_INPUT', `reading the registry block of ${cluster?.file}: ${errors.length} error(s)`, errors);
+export function targetRegistry(
+  cluster: { file: string; facts: ClusterFacts } | undefined,
+  flags: TargetFlags,
+): RegistryFacts {
+  const errors = (cluster?.facts.issues ?? []).filter(
+    (i: Issue) => i.severity === 'error' && i.path?.startsWith('spec.registry'),
+  );
+  if (errors.length > 0)
+    throw new ValidationError(
+      'INVALID_INPUT',
+      `reading the registry block of ${cluster?.file}: ${errors.length} error(s)`,
+      errors,
+    );
   const fromFile = cluster?.facts.registry;
   const privateRegistry = flags.registry ?? fromFile?.privateRegistry;
   if (!privateRegistry) {
-    const where = cluster ? `${cluster.file} has no spec.registry.privateRegistry` : 'no --registry and no -f cluster config';
-    throw new KkoError('INVALID_INPUT', `choosing the registry to push to: ${where}`, { hint: 'pass --registry HOST[:PORT][/PATH], or -f a kk Cluster config with registry.privateRegistry' });
+    const where = cluster
+      ? `${cluster.file} has no spec.registry.privateRegistry`
+      : 'no --registry and no -f cluster config';
+    throw new KkoError('INVALID_INPUT', `choosing the registry to push to: ${where}`, {
+      hint: 'pass --registry HOST[:PORT][/PATH], or -f a kk Cluster config with registry.privateRegistry',
+    });
   }
   if (flags.registry !== undefined) parseRegistryLocation(flags.registry, '--registry');
-  if (flags.namespaceOverride !== undefined) parseRegistryLocation(`h.invalid/${flags.namespaceOverride}`, '--namespace-override');
+  if (flags.namespaceOverride !== undefined)
+    parseRegistryLocation(`h.invalid/${flags.namespaceOverride}`, '--namespace-override');
   const override = flags.namespaceOverride ?? fromFile?.namespaceOverride;
   const host = privateRegistry.split('/')[0] as string;
-  const tls = { ...resolveRegistryHostOptions(fromFile?.auths, host), ...definedOnly({ plainHTTP: flags.plainHTTP, skipTLSVerify: flags.skipTLSVerify, certsPath: flags.certsPath }) };
+  const tls = {
+    ...resolveRegistryHostOptions(fromFile?.auths, host),
+    ...definedOnly({ plainHTTP: flags.plainHTTP, skipTLSVerify: flags.skipTLSVerify, certsPath: flags.certsPath }),
+  };
   return {
     privateRegistry: privateRegistry.trim().replace(/\/+$/, ''),
     ...(override ? { namespaceOverride: override } : {}),
@@ -41,7 +59,11 @@ function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== false)) as Partial<T>;
 }
 
-export type TargetStoreOptions = { readonly env: NodeJS.ProcessEnv; readonly http?: HttpOptions; readonly logger?: Logger };
+export type TargetStoreOptions = {
+  readonly env: NodeJS.ProcessEnv;
+  readonly http?: HttpOptions;
+  readonly logger?: Logger;
+};
 
 // The target as a RegistryStore: credentials from registry.auths, then docker's config.json, then containers'
 // auth.json; TLS and plain HTTP (opt-in only) for the registry host as the registry block says.

@@ -10,13 +10,25 @@ describe('parseReference', () => {
     ['index.docker.io/library/alpine', { registry: 'docker.io', repository: 'library/alpine' }],
     ['127.0.0.1:5000/hub/calico/cni:v1', { registry: '127.0.0.1:5000', repository: 'hub/calico/cni', tag: 'v1' }],
     ['localhost/a/b:1', { registry: 'localhost', repository: 'a/b', tag: '1' }],
-    ['quay.io/argoproj/argocd@sha256:' + 'a'.repeat(64), { registry: 'quay.io', repository: 'argoproj/argocd', digest: 'sha256:' + 'a'.repeat(64) }],
-    ['minio/minio:RELEASE.2019-08-07T01-59-21Z', { registry: 'docker.io', repository: 'minio/minio', tag: 'RELEASE.2019-08-07T01-59-21Z' }],
-    ['reg.example:65535/a__b/c---d/e.f_g:1', { registry: 'reg.example:65535', repository: 'a__b/c---d/e.f_g', tag: '1' }],
+    [
+      'quay.io/argoproj/argocd@sha256:' + 'a'.repeat(64),
+      { registry: 'quay.io', repository: 'argoproj/argocd', digest: 'sha256:' + 'a'.repeat(64) },
+    ],
+    [
+      'minio/minio:RELEASE.2019-08-07T01-59-21Z',
+      { registry: 'docker.io', repository: 'minio/minio', tag: 'RELEASE.2019-08-07T01-59-21Z' },
+    ],
+    [
+      'reg.example:65535/a__b/c---d/e.f_g:1',
+      { registry: 'reg.example:65535', repository: 'a__b/c---d/e.f_g', tag: '1' },
+    ],
     ['reg.example:1/a/b:' + 'T'.repeat(128), { registry: 'reg.example:1', repository: 'a/b', tag: 'T'.repeat(128) }],
     ['[::1]:5000/a/b:1', { registry: '[::1]:5000', repository: 'a/b', tag: '1' }],
     [`r.io/${'a'.repeat(250)}`, { registry: 'r.io', repository: 'a'.repeat(250) }],
-    ['a/b@sha512:' + 'c'.repeat(128), { registry: 'docker.io', repository: 'a/b', digest: 'sha512:' + 'c'.repeat(128) }],
+    [
+      'a/b@sha512:' + 'c'.repeat(128),
+      { registry: 'docker.io', repository: 'a/b', digest: 'sha512:' + 'c'.repeat(128) },
+    ],
   ])('%s', (input, want) => {
     const ref = parseReference(input);
     expect(ref).toEqual(want);
@@ -24,11 +36,32 @@ describe('parseReference', () => {
   });
 
   it.each([
-    '', 'UPPER/case:1', 'a//b:1', 'docker.io/x:bad tag', 'x@sha256:zz', 'bad_host:99999999/a/b:1',
+    '',
+    'UPPER/case:1',
+    'a//b:1',
+    'docker.io/x:bad tag',
+    'x@sha256:zz',
+    'bad_host:99999999/a/b:1',
     // the distribution grammar, in full (#7)
-    ' docker.io/a/b:1', 'docker.io/a/b:1 ', 'docker.io/a/b:1\n', 'docker.io/a\tb:1', 'docker.io/a/b\u001b]0;x\u0007:1', 'docker.io/a/b:1\u0085',
-    'reg.example:0/a/b:1', 'reg.example:65536/a/b:1', 'docker.io/Library/redis:5', 'a._b:1', 'a-/b:1', '-a/b:1', 'a/b:-tag', 'a/b:.t',
-    'a/b:' + 't'.repeat(129), `r.io/${'a'.repeat(251)}`, 'a/b@sha256:' + 'A'.repeat(64), 'a/b@sha256:' + 'a'.repeat(63), 'a/b@1sha:' + 'a'.repeat(32),
+    ' docker.io/a/b:1',
+    'docker.io/a/b:1 ',
+    'docker.io/a/b:1\n',
+    'docker.io/a\tb:1',
+    'docker.io/a/b\u001b]0;x\u0007:1',
+    'docker.io/a/b:1\u0085',
+    'reg.example:0/a/b:1',
+    'reg.example:65536/a/b:1',
+    'docker.io/Library/redis:5',
+    'a._b:1',
+    'a-/b:1',
+    '-a/b:1',
+    'a/b:-tag',
+    'a/b:.t',
+    'a/b:' + 't'.repeat(129),
+    `r.io/${'a'.repeat(251)}`,
+    'a/b@sha256:' + 'A'.repeat(64),
+    'a/b@sha256:' + 'a'.repeat(63),
+    'a/b@1sha:' + 'a'.repeat(32),
   ])('rejects %j', (input) => {
     expect(() => parseReference(input)).toThrow(KkoError);
     try {

@@ -18,7 +18,8 @@ export const DOCKER_HUB = 'docker.io';
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[a-fA-F0-9]{32,}$/;
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::(\d+))?$/;
+const HOST =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::(\d+))?$/;
 const NAME_MAX = 255;
 // eslint-disable-next-line no-control-regex -- looking for control characters is the point
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
@@ -30,7 +31,11 @@ function looksLikeHost(segment: string): boolean {
 
 // JSON quoting shows the input exactly, control characters escaped.
 function invalid(input: string, why: string, hint?: string): KkoError {
-  return new KkoError('INVALID_REFERENCE', `invalid image reference ${JSON.stringify(input)}: ${why}`, hint ? { hint } : undefined);
+  return new KkoError(
+    'INVALID_REFERENCE',
+    `invalid image reference ${JSON.stringify(input)}: ${why}`,
+    hint ? { hint } : undefined,
+  );
 }
 
 function checkDigest(input: string, digest: string): void {
@@ -40,15 +45,30 @@ function checkDigest(input: string, digest: string): void {
 
 function checkHost(input: string, registry: string): void {
   const m = HOST.exec(registry);
-  if (!m) throw invalid(input, `bad registry host "${registry}"`, 'a registry is host[:port], e.g. registry.example.com:5000');
+  if (!m)
+    throw invalid(
+      input,
+      `bad registry host "${registry}"`,
+      'a registry is host[:port], e.g. registry.example.com:5000',
+    );
   const port = m[1] === undefined ? undefined : Number(m[1]);
-  if (port !== undefined && !(port >= 1 && port <= 65535)) throw invalid(input, `registry port ${m[1]} is not from 1 to 65535`, 'check the registry host:port');
+  if (port !== undefined && !(port >= 1 && port <= 65535))
+    throw invalid(input, `registry port ${m[1]} is not from 1 to 65535`, 'check the registry host:port');
 }
 
 function checkComponent(input: string, part: string): void {
   if (COMPONENT.test(part)) return;
-  if (COMPONENT.test(part.toLowerCase())) throw invalid(input, `repository "${part}" must be lowercase`, 'registries only accept lower-case repository names');
-  throw invalid(input, `bad path component "${part}"`, 'repository names are lower-case letters, digits and . _ - separators');
+  if (COMPONENT.test(part.toLowerCase()))
+    throw invalid(
+      input,
+      `repository "${part}" must be lowercase`,
+      'registries only accept lower-case repository names',
+    );
+  throw invalid(
+    input,
+    `bad path component "${part}"`,
+    'repository names are lower-case letters, digits and . _ - separators',
+  );
 }
 
 // Parse "registry/ns/name:tag@sha256:…" with Docker's defaults (docker.io, library/, no implicit tag).
@@ -57,7 +77,11 @@ export function parseReference(input: string): Reference {
   const bad = SPACE_OR_CONTROL.exec(input);
   if (bad) {
     const what = /\s/.test(bad[0]) && bad[0] >= ' ' ? 'whitespace' : 'a control character';
-    throw invalid(input, `${what} at position ${bad.index + 1}`, 'an image reference has no spaces, tabs, line breaks or control characters');
+    throw invalid(
+      input,
+      `${what} at position ${bad.index + 1}`,
+      'an image reference has no spaces, tabs, line breaks or control characters',
+    );
   }
   let rest = input;
   let digest: string | undefined;
@@ -73,9 +97,19 @@ export function parseReference(input: string): Reference {
   if (colon > lastSlash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw invalid(input, `bad tag "${tag}"`, 'a tag is up to 128 letters, digits, _ . and -, not starting with . or -');
+    if (!TAG.test(tag))
+      throw invalid(
+        input,
+        `bad tag "${tag}"`,
+        'a tag is up to 128 letters, digits, _ . and -, not starting with . or -',
+      );
   }
-  if (rest.length > NAME_MAX) throw invalid(input, `name is ${rest.length} characters, more than ${NAME_MAX}`, 'registries refuse repository names longer than 255 characters');
+  if (rest.length > NAME_MAX)
+    throw invalid(
+      input,
+      `name is ${rest.length} characters, more than ${NAME_MAX}`,
+      'registries refuse repository names longer than 255 characters',
+    );
   const parts = rest.split('/');
   let registry = DOCKER_HUB;
   if (parts.length > 1 && looksLikeHost(parts[0] ?? '')) {
@@ -85,7 +119,10 @@ export function parseReference(input: string): Reference {
   if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB;
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
   for (const part of parts) checkComponent(input, part);
-  const ref: { registry: string; repository: string; tag?: string; digest?: string } = { registry, repository: parts.join('/') };
+  const ref: { registry: string; repository: string; tag?: string; digest?: string } = {
+    registry,
+    repository: parts.join('/'),
+  };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   return ref;

@@ -2,7 +2,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { Digest } from '../reference/index.js';
-import { discardBody, REGISTRY_PROFILE, requestLabel, transportFailure, type HttpResponse, type TransportFailure, type TransportProfile } from './http.js';
+import {
+  discardBody,
+  REGISTRY_PROFILE,
+  requestLabel,
+  transportFailure,
+  type HttpResponse,
+  type TransportFailure,
+  type TransportProfile,
+} from './http.js';
 
 export type RangedBodyOptions = {
   readonly offset: number; // the request asked for bytes from here on (Range: bytes=<offset>-)
@@ -11,14 +19,23 @@ export type RangedBodyOptions = {
   readonly maxBytes?: number; // bytes delivered beyond this fail with SIZE_LIMIT_EXCEEDED
 };
 
-type Fail = (code: 'NETWORK_ERROR' | 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED' | undefined, why: string, retryable: boolean) => TransportFailure;
+type Fail = (
+  code: 'NETWORK_ERROR' | 'DIGEST_MISMATCH' | 'SIZE_LIMIT_EXCEEDED' | undefined,
+  why: string,
+  retryable: boolean,
+) => TransportFailure;
 
 // Where the body starts relative to the file: a 206 must start at `offset`; a 200 starts at 0 and we skip.
 function bytesToSkip(res: HttpResponse, offset: number, fail: Fail): number {
   if (res.status === 200) return offset;
   const range = res.headers.get('content-range');
   const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range?.trim() ?? '');
-  if (!m || Number(m[1]) !== offset) throw fail(undefined, `asked for bytes from ${offset}, got ${res.status} with Content-Range "${range ?? ''}"`, false);
+  if (!m || Number(m[1]) !== offset)
+    throw fail(
+      undefined,
+      `asked for bytes from ${offset}, got ${res.status} with Content-Range "${range ?? ''}"`,
+      false,
+    );
   return 0;
 }
 
@@ -55,7 +72,8 @@ class RangedBody extends Transform {
     }
     if (data.length === 0) return done();
     this.#delivered += data.length;
-    if (this.#delivered > this.#limit) return done(this.#fail('SIZE_LIMIT_EXCEEDED', `body exceeds ${this.#limit} bytes`, false));
+    if (this.#delivered > this.#limit)
+      return done(this.#fail('SIZE_LIMIT_EXCEEDED', `body exceeds ${this.#limit} bytes`, false));
     this.#hash?.update(data);
     done(null, data);
   }
@@ -64,9 +82,17 @@ class RangedBody extends Transform {
     if (this.#expected !== undefined && this.#seen < this.#expected) {
       return done(this.#fail('NETWORK_ERROR', `body ended after ${this.#seen} of ${this.#expected} bytes`, true));
     }
-    if (this.#skip > 0) return done(this.#fail('NETWORK_ERROR', `body ended before byte ${this.#offset}: the file is shorter than what was already downloaded`, false));
+    if (this.#skip > 0)
+      return done(
+        this.#fail(
+          'NETWORK_ERROR',
+          `body ended before byte ${this.#offset}: the file is shorter than what was already downloaded`,
+          false,
+        ),
+      );
     const actual = this.#hash ? `sha256:${this.#hash.digest('hex')}` : undefined;
-    if (actual !== undefined && actual !== this.#digest) return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${actual}`, false));
+    if (actual !== undefined && actual !== this.#digest)
+      return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${actual}`, false));
     done();
   }
 }
@@ -75,10 +101,19 @@ class RangedBody extends Transform {
 // blobs and file downloads alike (HTTP Range continuation, in one place). A server that ignores Range (200) has its
 // first `offset` bytes dropped; a 206 must start at `offset`. Transport failures mid-body and a body shorter than its
 // Content-Length are retryable NETWORK_ERRORs (resume with a larger offset); a wrong digest is DIGEST_MISMATCH.
-export function rangedBody(res: HttpResponse, opts: RangedBodyOptions, profile: TransportProfile = REGISTRY_PROFILE): Readable {
+export function rangedBody(
+  res: HttpResponse,
+  opts: RangedBodyOptions,
+  profile: TransportProfile = REGISTRY_PROFILE,
+): Readable {
   const label = requestLabel(opts.what, 'GET', res.url);
   const fail: Fail = (code, why, retryable) =>
-    profile.error(code ?? profile.failCode, `${label}: ${why}`, { status: res.status, method: 'GET', url: res.url, retryable });
+    profile.error(code ?? profile.failCode, `${label}: ${why}`, {
+      status: res.status,
+      method: 'GET',
+      url: res.url,
+      retryable,
+    });
   let skip: number;
   try {
     skip = bytesToSkip(res, opts.offset, fail);

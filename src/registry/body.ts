@@ -4,11 +4,15 @@ import { discardBody, networkError, type HttpResponse } from './http.js';
 // Read a whole response body, refusing more than `max` bytes (SIZE_LIMIT_EXCEEDED) before or while reading.
 export async function readLimited(res: HttpResponse, max: number, what: string, method = 'GET'): Promise<Buffer> {
   const tooBig = (n: string): RegistryError =>
-    new RegistryError('SIZE_LIMIT_EXCEEDED', `${what}: ${method} ${redactUrl(res.url)}: body is ${n} bytes, limit ${max}`, {
-      status: res.status,
-      method,
-      url: res.url,
-    });
+    new RegistryError(
+      'SIZE_LIMIT_EXCEEDED',
+      `${what}: ${method} ${redactUrl(res.url)}: body is ${n} bytes, limit ${max}`,
+      {
+        status: res.status,
+        method,
+        url: res.url,
+      },
+    );
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (declared > max) {
     await discardBody(res);

@@ -1,5 +1,11 @@
 import type { Readable } from 'node:stream';
-import { MANIFEST_ACCEPT, isImageManifestMediaType, isIndexMediaType, normalizeMediaType, type Descriptor } from '../oci/index.js';
+import {
+  MANIFEST_ACCEPT,
+  isImageManifestMediaType,
+  isIndexMediaType,
+  normalizeMediaType,
+  type Descriptor,
+} from '../oci/index.js';
 import { parseDigest, sha256Digest, type Digest } from '../reference/index.js';
 import { rangedBody } from './blob-stream.js';
 import { readErrorText, readLimited } from './body.js';
@@ -64,8 +70,15 @@ export class RegistryClient {
   // GET /v2/: reachable, speaks the API, and our credentials (if any are needed) are accepted.
   async ping(signal?: AbortSignal): Promise<void> {
     const what = `pinging registry ${this.registry}`;
-    const res = await this.#session.send({ method: 'GET', target: '/v2/', what, scopes: [], ...(signal ? { signal } : {}) });
-    if (res.status !== 200) throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'REGISTRY_ERROR');
+    const res = await this.#session.send({
+      method: 'GET',
+      target: '/v2/',
+      what,
+      scopes: [],
+      ...(signal ? { signal } : {}),
+    });
+    if (res.status !== 200)
+      throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'REGISTRY_ERROR');
     await discardBody(res);
   }
 
@@ -78,16 +91,25 @@ export class RegistryClient {
     const claimed = res.headers.get('docker-content-digest') ?? (isDigest(ref) ? ref : undefined);
     const size = Number(res.headers.get('content-length'));
     if (!claimed || !Number.isSafeInteger(size)) {
-      throw new RegistryError('REGISTRY_ERROR', `${what}: HEAD ${redactUrl(res.url)}: no Docker-Content-Digest or Content-Length`, { method: 'HEAD', url: res.url });
+      throw new RegistryError(
+        'REGISTRY_ERROR',
+        `${what}: HEAD ${redactUrl(res.url)}: no Docker-Content-Digest or Content-Length`,
+        { method: 'HEAD', url: res.url },
+      );
     }
-    return { mediaType: normalizeMediaType(res.headers.get('content-type')) ?? 'application/octet-stream', digest: parseDigest(claimed), size };
+    return {
+      mediaType: normalizeMediaType(res.headers.get('content-type')) ?? 'application/octet-stream',
+      digest: parseDigest(claimed),
+      size,
+    };
   }
 
   // GET a manifest with the full Accept list; bounded, and digest-checked (by-digest pulls must match exactly).
   async getManifest(repo: string, ref: string, signal?: AbortSignal): Promise<ManifestResponse> {
     const what = `getting manifest ${this.registry}/${repo}${isDigest(ref) ? '@' : ':'}${ref}`;
     const res = await this.#manifestRequest('GET', repo, ref, what, signal);
-    if (res.status !== 200) throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
+    if (res.status !== 200)
+      throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
     const bytes = await readLimited(res, this.#maxManifestBytes, what);
     const digest = sha256Digest(bytes);
     // Docker-Content-Digest is only a claim; a by-digest pull SHOULD be verified (distribution-spec
@@ -95,16 +117,26 @@ export class RegistryClient {
     const claimed = res.headers.get('docker-content-digest');
     const expected = isDigest(ref) ? ref : claimed?.startsWith('sha256:') ? claimed : undefined;
     if (expected !== undefined && expected !== digest) {
-      throw new RegistryError('DIGEST_MISMATCH', `${what}: GET ${redactUrl(res.url)}: body hashes to ${digest}, expected ${expected}`, {
-        method: 'GET',
-        url: res.url,
-        retryable: true,
-      });
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${what}: GET ${redactUrl(res.url)}: body hashes to ${digest}, expected ${expected}`,
+        {
+          method: 'GET',
+          url: res.url,
+          retryable: true,
+        },
+      );
     }
     return { bytes, mediaType: servedMediaType(res, bytes), digest };
   }
 
-  #manifestRequest(method: 'GET' | 'HEAD', repo: string, ref: string, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+  #manifestRequest(
+    method: 'GET' | 'HEAD',
+    repo: string,
+    ref: string,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     return this.#session.send({
       method,
       target: `/v2/${repo}/manifests/${ref}`,
@@ -116,7 +148,13 @@ export class RegistryClient {
   }
 
   // PUT a manifest under a tag or its digest; returns the digest of exactly these bytes.
-  async putManifest(repo: string, ref: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<Digest> {
+  async putManifest(
+    repo: string,
+    ref: string,
+    bytes: Buffer,
+    mediaType: string,
+    signal?: AbortSignal,
+  ): Promise<Digest> {
     const digest = sha256Digest(bytes);
     const what = `pushing manifest ${this.registry}/${repo}${isDigest(ref) ? '@' : ':'}${ref}`;
     if (isDigest(ref) && ref !== digest) {
@@ -132,7 +170,8 @@ export class RegistryClient {
       body: bytes,
       ...(signal ? { signal } : {}),
     });
-    if (res.status !== 201) throw statusError(what, 'PUT', url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
+    if (res.status !== 201)
+      throw statusError(what, 'PUT', url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
     await discardBody(res);
     return digest;
   }
@@ -140,7 +179,13 @@ export class RegistryClient {
   // HEAD a blob: its size, or undefined when the repository does not have it.
   async headBlob(repo: string, digest: Digest, signal?: AbortSignal): Promise<Descriptor | undefined> {
     const what = `checking blob ${this.registry}/${repo}@${digest}`;
-    const res = await this.#session.send({ method: 'HEAD', target: `/v2/${repo}/blobs/${digest}`, what, scopes: [repoScope(repo, 'pull')], ...(signal ? { signal } : {}) });
+    const res = await this.#session.send({
+      method: 'HEAD',
+      target: `/v2/${repo}/blobs/${digest}`,
+      what,
+      scopes: [repoScope(repo, 'pull')],
+      ...(signal ? { signal } : {}),
+    });
     await discardBody(res);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw statusError(what, 'HEAD', res.url, res.status, '', 'BLOB_UNKNOWN');
@@ -156,7 +201,12 @@ export class RegistryClient {
     const offset = opts.offset ?? 0;
     const length = opts.length;
     const what = `getting blob ${this.registry}/${repo}@${digest}`;
-    const range = length !== undefined ? `bytes=${offset}-${offset + Math.max(1, length) - 1}` : offset > 0 ? `bytes=${offset}-` : undefined;
+    const range =
+      length !== undefined
+        ? `bytes=${offset}-${offset + Math.max(1, length) - 1}`
+        : offset > 0
+          ? `bytes=${offset}-`
+          : undefined;
     const res = await this.#session.send({
       method: 'GET',
       target: `/v2/${repo}/blobs/${digest}`,
@@ -165,23 +215,40 @@ export class RegistryClient {
       ...(range !== undefined ? { headers: { range } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    if (res.status !== 200 && res.status !== 206) throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');
+    if (res.status !== 200 && res.status !== 206)
+      throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');
     if (res.status === 200 && length !== undefined && offset > 0) {
       await discardBody(res);
-      throw new RegistryError('RANGE_IGNORED', `${what}: GET ${redactUrl(res.url)}: asked for ${range}, the server sent the whole blob (200)`, { status: 200, method: 'GET', url: res.url });
+      throw new RegistryError(
+        'RANGE_IGNORED',
+        `${what}: GET ${redactUrl(res.url)}: asked for ${range}, the server sent the whole blob (200)`,
+        { status: 200, method: 'GET', url: res.url },
+      );
     }
     const whole = length === undefined || res.status === 200;
     return rangedBody(res, { offset, what, ...((opts.verify ?? true) && whole ? { digest } : {}) });
   }
 
   // Upload a blob (monolithic POST + streamed PUT). The stream is consumed once.
-  async putBlob(repo: string, digest: Digest, size: number, body: Readable | Buffer, signal?: AbortSignal): Promise<void> {
+  async putBlob(
+    repo: string,
+    digest: Digest,
+    size: number,
+    body: Readable | Buffer,
+    signal?: AbortSignal,
+  ): Promise<void> {
     await putBlob(this.#session, repo, digest, size, body, signal);
   }
 
   // Upload a blob in PATCH chunks from a body that can be reopened at an offset; a failed send resumes where the
   // registry's upload session stands (GET its location), a lost session starts again.
-  async putBlobResumable(repo: string, digest: Digest, size: number, open: (offset: number) => Promise<Readable>, opts: ResumableUploadOptions = {}): Promise<void> {
+  async putBlobResumable(
+    repo: string,
+    digest: Digest,
+    size: number,
+    open: (offset: number) => Promise<Readable>,
+    opts: ResumableUploadOptions = {},
+  ): Promise<void> {
     await putBlobResumable(this.#session, repo, digest, size, open, opts);
   }
 
@@ -197,8 +264,15 @@ export class RegistryClient {
     let target: string | undefined = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
     for (let page = 0; target !== undefined && page < MAX_TAG_PAGES; page++) {
       const url = this.#session.url(target);
-      const res = await this.#session.send({ method: 'GET', target: url, what, scopes: [repoScope(repo, 'pull')], ...(opts.signal ? { signal: opts.signal } : {}) });
-      if (res.status !== 200) throw statusError(what, 'GET', url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
+      const res = await this.#session.send({
+        method: 'GET',
+        target: url,
+        what,
+        scopes: [repoScope(repo, 'pull')],
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      if (res.status !== 200)
+        throw statusError(what, 'GET', url, res.status, await readErrorText(res), 'MANIFEST_UNKNOWN');
       target = nextLink(res.headers.get('link'));
       const doc = JSON.parse((await readLimited(res, MAX_TAG_PAGE, what)).toString('utf8')) as { tags?: unknown };
       if (Array.isArray(doc.tags)) tags.push(...doc.tags.filter((t): t is string => typeof t === 'string'));

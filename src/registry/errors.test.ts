@@ -4,7 +4,10 @@ import { errorCodeFor, isRetryableStatus, parseOciErrors, redactUrl, RegistryErr
 describe('redactUrl', () => {
   it.each([
     ['https://user:pass@reg.example.com/v2/x/blobs/sha256:ab', 'https://reg.example.com/v2/x/blobs/sha256:ab'],
-    ['https://bucket.s3.amazonaws.com/blob?X-Amz-Signature=secret&X-Amz-Credential=AKIA', 'https://bucket.s3.amazonaws.com/blob?…'],
+    [
+      'https://bucket.s3.amazonaws.com/blob?X-Amz-Signature=secret&X-Amz-Credential=AKIA',
+      'https://bucket.s3.amazonaws.com/blob?…',
+    ],
     ['http://127.0.0.1:5000/v2/x/blobs/uploads/uuid?_state=abc', 'http://127.0.0.1:5000/v2/x/blobs/uploads/uuid?…'],
     ['http://127.0.0.1:5000/v2/', 'http://127.0.0.1:5000/v2/'],
     ['http://h/p#frag', 'http://h/p'],
@@ -22,8 +25,18 @@ describe('redactUrl', () => {
 
 describe('isRetryableStatus', () => {
   it.each([
-    [408, true], [429, true], [500, true], [502, true], [503, true], [504, true],
-    [501, false], [505, false], [400, false], [401, false], [404, false], [200, false],
+    [408, true],
+    [429, true],
+    [500, true],
+    [502, true],
+    [503, true],
+    [504, true],
+    [501, false],
+    [505, false],
+    [400, false],
+    [401, false],
+    [404, false],
+    [200, false],
   ])('%i → %s', (status, want) => {
     expect(isRetryableStatus(status)).toBe(want);
   });
@@ -31,9 +44,9 @@ describe('isRetryableStatus', () => {
 
 describe('OCI error bodies', () => {
   it('parses the errors array and ignores junk', () => {
-    expect(parseOciErrors('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}},{"nocode":1}]}')).toEqual([
-      { code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' },
-    ]);
+    expect(
+      parseOciErrors('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}},{"nocode":1}]}'),
+    ).toEqual([{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }]);
     expect(parseOciErrors('<html>')).toEqual([]);
     expect(parseOciErrors('{"errors":"x"}')).toEqual([]);
   });
@@ -52,7 +65,14 @@ describe('OCI error bodies', () => {
   });
 
   it('builds "doing what: method url: why" messages with the OCI codes', () => {
-    const e = statusError('getting manifest r/x:1', 'GET', new URL('https://h/v2/x/manifests/1?x=secret'), 503, '{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}', 'MANIFEST_UNKNOWN');
+    const e = statusError(
+      'getting manifest r/x:1',
+      'GET',
+      new URL('https://h/v2/x/manifests/1?x=secret'),
+      503,
+      '{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}',
+      'MANIFEST_UNKNOWN',
+    );
     expect(e.message).toBe('getting manifest r/x:1: GET https://h/v2/x/manifests/1?…: UNAVAILABLE: busy (HTTP 503)');
     expect(e).toMatchObject({ code: 'REGISTRY_ERROR', status: 503, retryable: true, method: 'GET' });
   });

@@ -45,10 +45,19 @@ export function parseOciErrors(body: string): OciErrorEntry[] {
   try {
     const doc = JSON.parse(body) as { errors?: unknown };
     if (!Array.isArray(doc.errors)) return [];
-    return doc.errors
-      .filter((e): e is { code: string; message?: unknown } => typeof e === 'object' && e !== null && typeof e.code === 'string')
-      // The body is the server's text: control characters are escaped before it can reach a message.
-      .map((e) => (typeof e.message === 'string' ? { code: safeText(e.code.slice(0, 64)), message: safeText(e.message.slice(0, 200)) } : { code: safeText(e.code.slice(0, 64)) }));
+    return (
+      doc.errors
+        .filter(
+          (e): e is { code: string; message?: unknown } =>
+            typeof e === 'object' && e !== null && typeof e.code === 'string',
+        )
+        // The body is the server's text: control characters are escaped before it can reach a message.
+        .map((e) =>
+          typeof e.message === 'string'
+            ? { code: safeText(e.code.slice(0, 64)), message: safeText(e.message.slice(0, 200)) }
+            : { code: safeText(e.code.slice(0, 64)) },
+        )
+    );
   } catch {
     return [];
   }
@@ -65,12 +74,23 @@ export function errorCodeFor(status: number, oci: readonly OciErrorEntry[], notF
 }
 
 // "doing what: to what: why" for an unexpected HTTP status.
-export function statusError(what: string, method: string, url: URL, status: number, body: string, notFound: ErrorCode): RegistryError {
+export function statusError(
+  what: string,
+  method: string,
+  url: URL,
+  status: number,
+  body: string,
+  notFound: ErrorCode,
+): RegistryError {
   const oci = parseOciErrors(body);
   const code = errorCodeFor(status, oci, notFound);
-  const detail = oci.length > 0 ? oci.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ') : `HTTP ${status}`;
+  const detail =
+    oci.length > 0 ? oci.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ') : `HTTP ${status}`;
   const why = oci.length > 0 ? `${detail} (HTTP ${status})` : detail;
-  const hint = code === 'UNAUTHORIZED' ? 'check the credentials for this registry (registry.auths, docker login, or auth.json)' : undefined;
+  const hint =
+    code === 'UNAUTHORIZED'
+      ? 'check the credentials for this registry (registry.auths, docker login, or auth.json)'
+      : undefined;
   return new RegistryError(code, `${what}: ${method} ${redactUrl(url)}: ${why}`, {
     status,
     method,

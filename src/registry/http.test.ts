@@ -20,7 +20,14 @@ function scripted(replies: Reply[]): { fetch: FetchFn; calls: Call[] } {
 }
 
 function transport(fetch: FetchFn, delays: number[] = [], extra: object = {}): HttpTransport {
-  return new HttpTransport({ fetch, random: () => 0, baseDelayMs: 100, sleep: async (ms) => void delays.push(ms), now: () => 0, ...extra });
+  return new HttpTransport({
+    fetch,
+    random: () => 0,
+    baseDelayMs: 100,
+    sleep: async (ms) => void delays.push(ms),
+    now: () => 0,
+    ...extra,
+  });
 }
 
 const reg = new URL('https://reg.example/v2/r/blobs/sha256:aa');
@@ -56,7 +63,9 @@ describe('HttpTransport redirects', () => {
 
   it('will not replay a streamed body on a 307', async () => {
     const { fetch } = scripted([{ status: 307, headers: { location: '/elsewhere' } }]);
-    await expect(transport(fetch).send({ ...base, method: 'PUT', body: Readable.from([Buffer.from('x')]) })).rejects.toThrow(/streamed body/);
+    await expect(
+      transport(fetch).send({ ...base, method: 'PUT', body: Readable.from([Buffer.from('x')]) }),
+    ).rejects.toThrow(/streamed body/);
   });
 });
 
@@ -74,16 +83,26 @@ describe('HttpTransport retries', () => {
     expect((await transport(fetch).send(base)).status).toBe(404);
     expect(calls).toHaveLength(1);
     const s = scripted([{ status: 503 }]);
-    expect((await transport(s.fetch).send({ ...base, method: 'PUT', body: Readable.from([Buffer.from('x')]) })).status).toBe(503);
+    expect(
+      (await transport(s.fetch).send({ ...base, method: 'PUT', body: Readable.from([Buffer.from('x')]) })).status,
+    ).toBe(503);
   });
 
   it('retries transient socket errors and fails others at once', async () => {
-    const reset = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+    const reset = Object.assign(new TypeError('fetch failed'), {
+      cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+    });
     const { fetch } = scripted([reset, { status: 200 }]);
     expect((await transport(fetch).send(base)).status).toBe(200);
-    const tlsErr = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }) });
+    const tlsErr = Object.assign(new TypeError('fetch failed'), {
+      cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+    });
     const t = scripted([tlsErr, { status: 200 }]);
-    await expect(transport(t.fetch).send(base)).rejects.toMatchObject({ code: 'NETWORK_ERROR', retryable: false, hint: expect.stringMatching(/certsPath/) });
+    await expect(transport(t.fetch).send(base)).rejects.toMatchObject({
+      code: 'NETWORK_ERROR',
+      retryable: false,
+      hint: expect.stringMatching(/certsPath/),
+    });
   });
 
   it('honours Retry-After and refuses waits beyond maxRetryAfterMs', async () => {
@@ -92,7 +111,10 @@ describe('HttpTransport retries', () => {
     await transport(ok.fetch, delays).send(base);
     expect(delays).toEqual([3000]);
     const long = scripted([{ status: 503, headers: { 'retry-after': '120' } }]);
-    await expect(transport(long.fetch, [], { maxRetryAfterMs: 60_000 }).send(base)).rejects.toMatchObject({ status: 503, hint: expect.stringMatching(/maxRetryAfterMs/) });
+    await expect(transport(long.fetch, [], { maxRetryAfterMs: 60_000 }).send(base)).rejects.toMatchObject({
+      status: 503,
+      hint: expect.stringMatching(/maxRetryAfterMs/),
+    });
   });
 
   it('returns the last failure when the budget is spent', async () => {

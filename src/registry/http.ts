@@ -102,7 +102,14 @@ export function requestLabel(what: string, method: string, url: URL | string): s
 // Wrap a transport failure as NETWORK_ERROR; TLS and protocol mismatches are not retryable and get a hint.
 // `midBody`: the headers had arrived, so whatever broke the body is transient (resume with Range). kko's own
 // errors (a certsPath that cannot be read, a size limit) pass through as they are.
-export function transportFailure(profile: TransportProfile, what: string, method: string, url: URL, err: unknown, midBody = false): TransportFailure {
+export function transportFailure(
+  profile: TransportProfile,
+  what: string,
+  method: string,
+  url: URL,
+  err: unknown,
+  midBody = false,
+): TransportFailure {
   if (isKkoError(err)) return err;
   const { code, message } = rootCause(err);
   const tls = code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
@@ -204,7 +211,10 @@ export class HttpTransport {
       hop = this.#redirect(req, hop, res.status, location);
       this.#logger.debug(`${requestLabel(req.what, req.method, req.url)}: redirected to ${redactUrl(hop.url)}`);
     }
-    throw this.#fail(`${requestLabel(req.what, req.method, req.url)}: more than ${this.#tuning.maxRedirects} redirects`, { method: req.method, url: req.url });
+    throw this.#fail(
+      `${requestLabel(req.what, req.method, req.url)}: more than ${this.#tuning.maxRedirects} redirects`,
+      { method: req.method, url: req.url },
+    );
   }
 
   // Close the connection pools this transport opened (an injected dispatcher is the caller's).
@@ -217,11 +227,18 @@ export class HttpTransport {
     const next = new URL(location, from.url);
     const downgrade = from.url.protocol === 'https:' && next.protocol !== 'https:';
     if ((next.protocol !== 'http:' && next.protocol !== 'https:') || downgrade) {
-      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: refusing redirect to ${redactUrl(next)}`, { method: from.method, url: from.url });
+      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: refusing redirect to ${redactUrl(next)}`, {
+        method: from.method,
+        url: from.url,
+      });
     }
-    if (status === 303 || ((status === 301 || status === 302) && from.method === 'POST')) return { url: next, method: 'GET', body: undefined };
+    if (status === 303 || ((status === 301 || status === 302) && from.method === 'POST'))
+      return { url: next, method: 'GET', body: undefined };
     if (!isReplayable(from.body)) {
-      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: redirect cannot replay a streamed body`, { method: from.method, url: from.url });
+      throw this.#fail(`${requestLabel(req.what, from.method, from.url)}: redirect cannot replay a streamed body`, {
+        method: from.method,
+        url: from.url,
+      });
     }
     return { ...from, url: next };
   }
@@ -251,7 +268,11 @@ export class HttpTransport {
   }
 
   #backoff(attempt: number): number {
-    return backoffDelay(attempt, { baseDelayMs: this.#tuning.baseDelayMs, maxDelayMs: this.#tuning.maxDelayMs, random: this.#random });
+    return backoffDelay(attempt, {
+      baseDelayMs: this.#tuning.baseDelayMs,
+      maxDelayMs: this.#tuning.maxDelayMs,
+      random: this.#random,
+    });
   }
 
   // Retry-After is honoured in full; a wait beyond maxRetryAfterMs is not shortened, the request fails instead.
@@ -260,12 +281,15 @@ export class HttpTransport {
     if (asked === undefined) return this.#backoff(attempt);
     if (asked <= this.#tuning.maxRetryAfterMs) return asked;
     void discardBody(res);
-    throw this.#fail(`${requestLabel(req.what, req.method, req.url)}: HTTP ${res.status}, server asks to retry after ${Math.ceil(asked / 1000)} s`, {
-      status: res.status,
-      method: req.method,
-      url: req.url,
-      hint: this.#profile.hints.retryAfter(this.#tuning.maxRetryAfterMs),
-    });
+    throw this.#fail(
+      `${requestLabel(req.what, req.method, req.url)}: HTTP ${res.status}, server asks to retry after ${Math.ceil(asked / 1000)} s`,
+      {
+        status: res.status,
+        method: req.method,
+        url: req.url,
+        hint: this.#profile.hints.retryAfter(this.#tuning.maxRetryAfterMs),
+      },
+    );
   }
 
   async #wait(req: HttpRequest, ms: number, why: string): Promise<void> {
@@ -306,7 +330,12 @@ export class HttpTransport {
         ...(req.signal ? { signal: req.signal } : {}),
       });
       if (res.body === null) release();
-      return { status: res.status, headers: res.headers, url: req.url, body: res.body ? releaseOnSettle(res.body, release) : null };
+      return {
+        status: res.status,
+        headers: res.headers,
+        url: req.url,
+        body: res.body ? releaseOnSettle(res.body, release) : null,
+      };
     } catch (err) {
       release();
       throw err;

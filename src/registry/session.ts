@@ -45,9 +45,17 @@ export class RegistrySession {
     this.origin = `${opts.plainHTTP ? 'http' : 'https'}://${apiHost(registry)}`;
     const t = opts.timeoutMs;
     const timeouts = t === undefined ? {} : { connectTimeoutMs: t, headersTimeoutMs: t, idleTimeoutMs: t };
-    const tls = { ...(opts.skipTLSVerify ? { skipTLSVerify: true } : {}), ...(opts.certsPath ? { certsPath: opts.certsPath } : {}) };
+    const tls = {
+      ...(opts.skipTLSVerify ? { skipTLSVerify: true } : {}),
+      ...(opts.certsPath ? { certsPath: opts.certsPath } : {}),
+    };
     this.#http = new HttpTransport({ ...opts, ...timeouts, tls, logger: opts.logger ?? noopLogger });
-    this.#auth = new Authorizer({ host: registry, http: this.#http, credentials: opts.credentials ?? anonymousCredentials, ...(opts.now ? { now: opts.now } : {}) });
+    this.#auth = new Authorizer({
+      host: registry,
+      http: this.#http,
+      credentials: opts.credentials ?? anonymousCredentials,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
   }
 
   // An absolute URL for a path like "/v2/<repo>/manifests/<ref>", or a Location/Link value resolved against the origin.

@@ -81,8 +81,15 @@ export class RegistryStore implements ContentStore {
     const client = this.client(ref.registry);
     const digest = parseDigest(desc.digest);
     if (desc.size > this.#chunkSize) {
-      const delayMs = (n: number): number => backoffDelay(n - 1, { baseDelayMs: 250, maxDelayMs: 4_000, random: Math.random });
-      return client.putBlobResumable(ref.repository, digest, desc.size, body, { attempts: this.#uploadAttempts + 1, chunkSize: this.#chunkSize, retryable, delayMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const delayMs = (n: number): number =>
+        backoffDelay(n - 1, { baseDelayMs: 250, maxDelayMs: 4_000, random: Math.random });
+      return client.putBlobResumable(ref.repository, digest, desc.size, body, {
+        attempts: this.#uploadAttempts + 1,
+        chunkSize: this.#chunkSize,
+        retryable,
+        delayMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
     }
     for (let attempt = 1; ; attempt++) {
       opts.signal?.throwIfAborted();
@@ -94,7 +101,10 @@ export class RegistryStore implements ContentStore {
         stream.destroy();
         opts.signal?.throwIfAborted();
         if (attempt >= this.#uploadAttempts || !retryable(err)) throw err;
-        await abortableSleep(backoffDelay(attempt - 1, { baseDelayMs: 250, maxDelayMs: 4_000, random: Math.random }), opts.signal);
+        await abortableSleep(
+          backoffDelay(attempt - 1, { baseDelayMs: 250, maxDelayMs: 4_000, random: Math.random }),
+          opts.signal,
+        );
       }
     }
   }
@@ -108,7 +118,8 @@ export class RegistryStore implements ContentStore {
   // Under ref's tag, else by digest; a digest in ref must be the bytes' own.
   async putManifest(ref: Reference, manifest: ManifestContent, opts: StoreOptions = {}): Promise<Digest> {
     const what = `pushing manifest ${formatReference(ref)}`;
-    if (ref.digest !== undefined && ref.digest !== manifest.digest) throw new KkoError('DIGEST_MISMATCH', `${what}: the manifest is ${manifest.digest}`);
+    if (ref.digest !== undefined && ref.digest !== manifest.digest)
+      throw new KkoError('DIGEST_MISMATCH', `${what}: the manifest is ${manifest.digest}`);
     const key = ref.tag ?? manifest.digest;
     return this.client(ref.registry).putManifest(ref.repository, key, manifest.bytes, manifest.mediaType, opts.signal);
   }

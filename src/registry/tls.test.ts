@@ -16,12 +16,20 @@ describe('loadCertsDir (kk / containers certs.d rules)', () => {
   }
 
   it('treats *.crt as CAs and *.cert + *.key as client pairs; ignores other files', async () => {
-    const d = await withFiles({ 'ca.crt': 'CA1', 'extra.crt': 'CA2', 'client.cert': 'CERT', 'client.key': 'KEY', 'README': 'x' });
+    const d = await withFiles({
+      'ca.crt': 'CA1',
+      'extra.crt': 'CA2',
+      'client.cert': 'CERT',
+      'client.key': 'KEY',
+      README: 'x',
+    });
     expect(await loadCertsDir(d)).toEqual({ ca: ['CA1', 'CA2'], cert: ['CERT'], key: ['KEY'] });
   });
 
   it('rejects a client certificate without its key, and a key without its certificate', async () => {
-    await expect(loadCertsDir(await withFiles({ 'client.cert': 'C' }))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(loadCertsDir(await withFiles({ 'client.cert': 'C' }))).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
     await rm(dir, { recursive: true });
     await expect(loadCertsDir(await withFiles({ 'client.key': 'K' }))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
   });

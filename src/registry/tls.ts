@@ -39,7 +39,11 @@ export async function loadCertsDir(dir: string): Promise<CertsDir> {
   return out;
 }
 
-export type AgentTimeouts = { readonly connectTimeoutMs: number; readonly headersTimeoutMs: number; readonly idleTimeoutMs: number };
+export type AgentTimeouts = {
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+};
 
 // An undici Agent for one TLS setting: CA roots = system roots + certsPath *.crt (added, never replacing).
 async function createAgent(tls: HostTls, t: AgentTimeouts): Promise<Agent> {
@@ -51,7 +55,12 @@ async function createAgent(tls: HostTls, t: AgentTimeouts): Promise<Agent> {
     connect.key = certs.key;
   }
   if (tls.skipTLSVerify) connect.rejectUnauthorized = false;
-  return new Agent({ connect, headersTimeout: t.headersTimeoutMs, bodyTimeout: t.idleTimeoutMs, keepAliveTimeout: 4_000 });
+  return new Agent({
+    connect,
+    headersTimeout: t.headersTimeoutMs,
+    bodyTimeout: t.idleTimeoutMs,
+    keepAliveTimeout: 4_000,
+  });
 }
 
 // One connection pool per TLS setting, made on first use: reading certsPath is async, and its errors

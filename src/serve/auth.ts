@@ -17,7 +17,9 @@ export class Htpasswd {
   }
 
   static async load(path: string): Promise<Htpasswd> {
-    const text = await readFile(path, 'utf8').catch((err: unknown) => Promise.reject(fsError('reading htpasswd file', path, err)));
+    const text = await readFile(path, 'utf8').catch((err: unknown) =>
+      Promise.reject(fsError('reading htpasswd file', path, err)),
+    );
     const users = new Map<string, string>();
     for (const [i, raw] of text.split('\n').entries()) {
       const line = raw.trim();
@@ -25,11 +27,16 @@ export class Htpasswd {
       const colon = line.indexOf(':');
       const hash = line.slice(colon + 1);
       if (colon <= 0 || !/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
-        throw new KkoError('INVALID_INPUT', `reading htpasswd file ${path}: line ${i + 1} is not user:<bcrypt hash>`, { hint: 'write it with htpasswd -B (bcrypt), e.g. htpasswd -Bbc FILE USER PASSWORD' });
+        throw new KkoError('INVALID_INPUT', `reading htpasswd file ${path}: line ${i + 1} is not user:<bcrypt hash>`, {
+          hint: 'write it with htpasswd -B (bcrypt), e.g. htpasswd -Bbc FILE USER PASSWORD',
+        });
       }
       users.set(line.slice(0, colon), hash);
     }
-    if (users.size === 0) throw new KkoError('INVALID_INPUT', `reading htpasswd file ${path}: no users`, { hint: 'htpasswd -Bbc FILE USER PASSWORD' });
+    if (users.size === 0)
+      throw new KkoError('INVALID_INPUT', `reading htpasswd file ${path}: no users`, {
+        hint: 'htpasswd -Bbc FILE USER PASSWORD',
+      });
     return new Htpasswd(users);
   }
 

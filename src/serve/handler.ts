@@ -13,7 +13,18 @@ import { parseRange, type ByteRange } from './range.js';
 
 export type HandlerDeps = { store: ArtifactStore; names: ServedNames; auth?: Htpasswd; log?: (line: string) => void };
 
-type ErrorCode = 'NAME_UNKNOWN' | 'NAME_INVALID' | 'MANIFEST_UNKNOWN' | 'MANIFEST_INVALID' | 'TAG_INVALID' | 'BLOB_UNKNOWN' | 'DIGEST_INVALID' | 'UNSUPPORTED' | 'UNAUTHORIZED' | 'PAGINATION_NUMBER_INVALID' | 'RANGE_INVALID';
+type ErrorCode =
+  | 'NAME_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'TAG_INVALID'
+  | 'BLOB_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'UNSUPPORTED'
+  | 'UNAUTHORIZED'
+  | 'PAGINATION_NUMBER_INVALID'
+  | 'RANGE_INVALID';
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -33,7 +44,13 @@ class HttpError extends Error {
 
 const notFound = (code: ErrorCode, what: string): HttpError => new HttpError(404, code, `${what} not found`);
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, head = false): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  head = false,
+): void {
   const bytes = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(bytes.length), ...headers });
   res.end(head ? undefined : bytes);
@@ -55,19 +72,25 @@ function checkName(name: string): void {
   // A leading host part (docker.io/…) may carry a port or dots; the rest must be repository components.
   const [first, ...others] = parts;
   const hostOk = parts.length > 1 && /^[a-z0-9.-]+(?::\d{1,5})?$/.test(first ?? '');
-  if (!(hostOk || COMPONENT.test(first ?? '')) || !others.every((p) => COMPONENT.test(p)) || name.length > 255) throw new HttpError(400, 'NAME_INVALID', 'invalid repository name');
+  if (!(hostOk || COMPONENT.test(first ?? '')) || !others.every((p) => COMPONENT.test(p)) || name.length > 255)
+    throw new HttpError(400, 'NAME_INVALID', 'invalid repository name');
 }
 
 // n and last of a list request (distribution-spec "Listing Tags", "_catalog"), and the Link to the next page.
 function page(items: readonly string[], url: URL): { items: string[]; link?: string } {
   const nRaw = url.searchParams.get('n');
   const n = nRaw === null ? undefined : Number(nRaw);
-  if (n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= PAGE_MAX)) throw new HttpError(400, 'PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}`);
+  if (n !== undefined && !(Number.isInteger(n) && n >= 0 && n <= PAGE_MAX))
+    throw new HttpError(400, 'PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}`);
   const last = url.searchParams.get('last');
   const from = last === null ? items : items.filter((t) => t > last);
   const out = n === undefined ? [...from] : from.slice(0, n);
   if (n === undefined || from.length <= n || out.length === 0) return { items: out };
-  const next = new URLSearchParams({ ...(url.searchParams.get('ns') ? { ns: url.searchParams.get('ns') as string } : {}), n: String(n), last: out[out.length - 1] as string });
+  const next = new URLSearchParams({
+    ...(url.searchParams.get('ns') ? { ns: url.searchParams.get('ns') as string } : {}),
+    n: String(n),
+    last: out[out.length - 1] as string,
+  });
   return { items: out, link: `<${url.pathname}?${next.toString()}>; rel="next"` };
 }
 
@@ -92,12 +115,18 @@ export class DistributionHandler {
 
   async #dispatch(req: IncomingMessage, res: ServerResponse, head: boolean): Promise<void> {
     const raw = req.url ?? '/';
-    if (!raw.startsWith('/') || raw.includes('%') || raw.includes('\\')) throw new HttpError(400, 'NAME_INVALID', 'unsupported characters in the request path');
+    if (!raw.startsWith('/') || raw.includes('%') || raw.includes('\\'))
+      throw new HttpError(400, 'NAME_INVALID', 'unsupported characters in the request path');
     const url = new URL(raw, 'http://serve.invalid');
     if (this.deps.auth && !(await this.deps.auth.check(req.headers.authorization))) {
-      throw new HttpError(401, 'UNAUTHORIZED', 'authentication required', { 'WWW-Authenticate': 'Basic realm="kko artifact serve"' });
+      throw new HttpError(401, 'UNAUTHORIZED', 'authentication required', {
+        'WWW-Authenticate': 'Basic realm="kko artifact serve"',
+      });
     }
-    if (req.method !== 'GET' && !head) throw new HttpError(405, 'UNSUPPORTED', 'this registry is read-only (kko artifact serve)', { Allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && !head)
+      throw new HttpError(405, 'UNSUPPORTED', 'this registry is read-only (kko artifact serve)', {
+        Allow: 'GET, HEAD',
+      });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (url.pathname === '/v2/' || url.pathname === '/v2') return sendJson(res, 200, {}, {}, head);
     if (url.pathname === '/v2/_catalog') {
@@ -108,7 +137,10 @@ export class DistributionHandler {
     if (!r) throw new HttpError(404, 'NAME_UNKNOWN', 'no such endpoint');
     checkName(r.name);
     const ref = this.deps.names.resolve(r.name, url.searchParams.get('ns') ?? undefined);
-    if (r.kind === 'blobs' && r.rest.startsWith('uploads')) throw new HttpError(405, 'UNSUPPORTED', 'this registry is read-only (kko artifact serve)', { Allow: 'GET, HEAD' });
+    if (r.kind === 'blobs' && r.rest.startsWith('uploads'))
+      throw new HttpError(405, 'UNSUPPORTED', 'this registry is read-only (kko artifact serve)', {
+        Allow: 'GET, HEAD',
+      });
     if (!ref) throw notFound('NAME_UNKNOWN', `repository ${r.name}`);
     if (r.kind === 'tags') {
       if (r.rest !== 'list') throw new HttpError(404, 'NAME_UNKNOWN', 'no such endpoint');
@@ -121,16 +153,28 @@ export class DistributionHandler {
 
   async #manifest(repo: Reference, reference: string, res: ServerResponse, head: boolean): Promise<void> {
     const byDigest = reference.startsWith('sha256:');
-    if (byDigest ? !DIGEST.test(reference) : !TAG.test(reference)) throw new HttpError(400, byDigest ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid ${byDigest ? 'digest' : 'tag'}`);
+    if (byDigest ? !DIGEST.test(reference) : !TAG.test(reference))
+      throw new HttpError(400, byDigest ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid ${byDigest ? 'digest' : 'tag'}`);
     const ref: Reference = { ...repo, ...(byDigest ? { digest: reference } : { tag: reference }) };
     const m = await this.deps.store.headManifest(ref);
     if (!m) throw notFound('MANIFEST_UNKNOWN', 'manifest');
     const content = head ? undefined : await this.deps.store.getManifest(ref);
-    res.writeHead(200, { 'Content-Type': m.mediaType, 'Content-Length': String(m.size), 'Docker-Content-Digest': m.digest, ETag: `"${m.digest}"` });
+    res.writeHead(200, {
+      'Content-Type': m.mediaType,
+      'Content-Length': String(m.size),
+      'Docker-Content-Digest': m.digest,
+      ETag: `"${m.digest}"`,
+    });
     res.end(content?.bytes);
   }
 
-  async #blob(repo: Reference, digest: string, req: IncomingMessage, res: ServerResponse, head: boolean): Promise<void> {
+  async #blob(
+    repo: Reference,
+    digest: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    head: boolean,
+  ): Promise<void> {
     if (!DIGEST.test(digest)) throw new HttpError(400, 'DIGEST_INVALID', 'invalid digest');
     const d = await this.deps.store.headBlob(repo, digest as never);
     if (!d) throw notFound('BLOB_UNKNOWN', 'blob');
@@ -138,21 +182,39 @@ export class DistributionHandler {
     try {
       range = parseRange(req.headers.range, d.size);
     } catch {
-      throw new HttpError(416, 'RANGE_INVALID', 'requested range not satisfiable', { 'Content-Range': `bytes */${d.size}` });
+      throw new HttpError(416, 'RANGE_INVALID', 'requested range not satisfiable', {
+        'Content-Range': `bytes */${d.size}`,
+      });
     }
-    const headers = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': d.digest, 'Accept-Ranges': 'bytes', ETag: `"${d.digest}"` };
+    const headers = {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': d.digest,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${d.digest}"`,
+    };
     if (range) {
-      res.writeHead(206, { ...headers, 'Content-Length': String(range.end - range.start), 'Content-Range': `bytes ${range.start}-${range.end - 1}/${d.size}` });
+      res.writeHead(206, {
+        ...headers,
+        'Content-Length': String(range.end - range.start),
+        'Content-Range': `bytes ${range.start}-${range.end - 1}/${d.size}`,
+      });
     } else res.writeHead(200, { ...headers, 'Content-Length': String(d.size) });
     if (head || (range && range.end === range.start)) return void res.end();
-    const body = await this.deps.store.getBlob(repo, d, range ? { offset: range.start, length: range.end - range.start } : {});
+    const body = await this.deps.store.getBlob(
+      repo,
+      d,
+      range ? { offset: range.start, length: range.end - range.start } : {},
+    );
     await pipeline(body, res);
   }
 
   #log(req: IncomingMessage, res: ServerResponse, started: number): void {
     const log = this.deps.log;
     if (!log) return;
-    const done = (): void => log(`${req.socket.remoteAddress ?? '-'} ${req.method ?? '-'} ${pathOnly(req.url)} ${res.statusCode} ${Date.now() - started}ms`);
+    const done = (): void =>
+      log(
+        `${req.socket.remoteAddress ?? '-'} ${req.method ?? '-'} ${pathOnly(req.url)} ${res.statusCode} ${Date.now() - started}ms`,
+      );
     if (res.writableFinished || res.destroyed) done();
     else res.once('close', done);
   }

@@ -21,7 +21,9 @@ export class ServedNames {
     for (const key of order) {
       const repo = key.slice(key.indexOf('/') + 1);
       if (!this.#byPath.has(repo)) this.#byPath.set(repo, key);
-      const flat = opts.namespaceOverride ? `${opts.namespaceOverride}/${repo.slice(repo.lastIndexOf('/') + 1)}` : undefined;
+      const flat = opts.namespaceOverride
+        ? `${opts.namespaceOverride}/${repo.slice(repo.lastIndexOf('/') + 1)}`
+        : undefined;
       if (flat && !this.#byPath.has(flat)) this.#byPath.set(flat, key);
     }
     this.#listed = [...this.#byPath.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

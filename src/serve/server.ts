@@ -20,13 +20,21 @@ export type ServeOptions = {
   readonly drainMs?: number; // how long close() waits for requests in flight (default 10 s)
 };
 
-export type RunningServer = { readonly url: string; readonly host: string; readonly port: number; close(): Promise<void> };
+export type RunningServer = {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+};
 
 // "127.0.0.1:5000", "[::1]:5000", ":5000" (all interfaces), "5000".
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:]+\]|[^:[\]]*):)?(\d{1,5})$/.exec(value.trim());
   const port = Number(m?.[2]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new KkoError('INVALID_INPUT', `--listen ${JSON.stringify(value)}: expected HOST:PORT`, { hint: 'e.g. --listen 127.0.0.1:5000 (port 0 picks a free one)' });
+  if (!m || !(port >= 0 && port <= 65535))
+    throw new KkoError('INVALID_INPUT', `--listen ${JSON.stringify(value)}: expected HOST:PORT`, {
+      hint: 'e.g. --listen 127.0.0.1:5000 (port 0 picks a free one)',
+    });
   const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
@@ -38,7 +46,15 @@ async function pem(path: string, what: string): Promise<Buffer> {
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new KkoError(err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL' ? 'INVALID_INPUT' : 'IO_ERROR', `listening on ${host}:${port}: ${err.code ?? err.message}`, { cause: err, hint: 'pick another --listen address or port' })),
+      reject(
+        new KkoError(
+          err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL'
+            ? 'INVALID_INPUT'
+            : 'IO_ERROR',
+          `listening on ${host}:${port}: ${err.code ?? err.message}`,
+          { cause: err, hint: 'pick another --listen address or port' },
+        ),
+      ),
     );
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });
@@ -47,7 +63,12 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
 // Start serving; close() stops accepting, lets requests in flight finish (up to drainMs), then ends the rest.
 export async function startServer(store: ArtifactStore, opts: ServeOptions): Promise<RunningServer> {
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
-  const handler = new DistributionHandler({ store, names: new ServedNames(store, opts.namespaceOverride ? { namespaceOverride: opts.namespaceOverride } : {}), ...(auth ? { auth } : {}), ...(opts.log ? { log: opts.log } : {}) });
+  const handler = new DistributionHandler({
+    store,
+    names: new ServedNames(store, opts.namespaceOverride ? { namespaceOverride: opts.namespaceOverride } : {}),
+    ...(auth ? { auth } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
   let stopping = false;
   // While stopping, every response ends its connection, so close() need not wait out keep-alive timeouts.
   const onRequest = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
@@ -56,7 +77,10 @@ export async function startServer(store: ArtifactStore, opts: ServeOptions): Pro
     void handler.handle(req, res);
   };
   const server: Server = opts.tls
-    ? createHttpsServer({ cert: await pem(opts.tls.cert, 'TLS certificate'), key: await pem(opts.tls.key, 'TLS key') }, onRequest)
+    ? createHttpsServer(
+        { cert: await pem(opts.tls.cert, 'TLS certificate'), key: await pem(opts.tls.key, 'TLS key') },
+        onRequest,
+      )
     : createHttpServer(onRequest);
   server.keepAliveTimeout = 30_000;
   const addr = await listen(server, opts.listen.host, opts.listen.port);

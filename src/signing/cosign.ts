@@ -21,7 +21,16 @@ export function signatureTag(digest: string): string {
 
 // The simple-signing payload cosign signs for `digest` (what `cosign sign` writes; `identity` is the repository).
 export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
-  return Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': dockerReference }, image: { 'docker-manifest-digest': digest }, type: COSIGN_PAYLOAD_TYPE }, optional: null }));
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': dockerReference },
+        image: { 'docker-manifest-digest': digest },
+        type: COSIGN_PAYLOAD_TYPE,
+      },
+      optional: null,
+    }),
+  );
 }
 
 // The image digest a payload names; throws when it is not a cosign simple-signing payload.
@@ -34,18 +43,27 @@ function payloadDigest(payload: Buffer): string {
   }
   const d = doc.critical?.image?.['docker-manifest-digest'];
   if (typeof d !== 'string') throw new Error('the payload has no critical.image.docker-manifest-digest');
-  if (doc.critical?.type !== COSIGN_PAYLOAD_TYPE) throw new Error(`the payload's critical.type is not "${COSIGN_PAYLOAD_TYPE}"`);
+  if (doc.critical?.type !== COSIGN_PAYLOAD_TYPE)
+    throw new Error(`the payload's critical.type is not "${COSIGN_PAYLOAD_TYPE}"`);
   return d;
 }
 
 // Why one layer does not vouch for `digest` with the key, or undefined when it does.
-function layerProblem(layer: Descriptor, payload: Buffer | undefined, digest: string, key: KeyObject, keyName: string): string | undefined {
-  if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) return `media type ${layer.mediaType}, not ${SIMPLE_SIGNING_MEDIA_TYPE}`;
+function layerProblem(
+  layer: Descriptor,
+  payload: Buffer | undefined,
+  digest: string,
+  key: KeyObject,
+  keyName: string,
+): string | undefined {
+  if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE)
+    return `media type ${layer.mediaType}, not ${SIMPLE_SIGNING_MEDIA_TYPE}`;
   const sig = layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
   if (!sig) return `no ${COSIGN_SIGNATURE_ANNOTATION} annotation`;
   if (!payload) return `payload ${layer.digest} is missing`;
   try {
-    if (!verifySignature(key, payload, Buffer.from(sig))) return `the signature does not verify with ${keyName} (another key signed it, or the payload was changed after signing)`;
+    if (!verifySignature(key, payload, Buffer.from(sig)))
+      return `the signature does not verify with ${keyName} (another key signed it, or the payload was changed after signing)`;
     const named = payloadDigest(payload);
     if (named !== digest) return `the signed payload is for ${named}, not this image (${digest})`;
   } catch (err) {
@@ -56,12 +74,21 @@ function layerProblem(layer: Descriptor, payload: Buffer | undefined, digest: st
 
 // The layer of a signature manifest that the key verifies and whose payload names `digest` (any one suffices, as in
 // cosign verify); otherwise SIGNATURE_INVALID with each layer's reason. `payload` gives a layer's blob bytes.
-export function verifyCosignSignature(manifest: ImageManifest, payload: (d: Descriptor) => Buffer | undefined, digest: string, key: KeyObject, keyName: string): Descriptor {
+export function verifyCosignSignature(
+  manifest: ImageManifest,
+  payload: (d: Descriptor) => Buffer | undefined,
+  digest: string,
+  key: KeyObject,
+  keyName: string,
+): Descriptor {
   const reasons: string[] = [];
   for (const [i, layer] of manifest.layers.entries()) {
     const problem = layerProblem(layer, payload(layer), digest, key, keyName);
     if (!problem) return layer;
     reasons.push(`layer ${i}: ${problem}`);
   }
-  throw new KkoError('SIGNATURE_INVALID', reasons.length > 0 ? reasons.join('; ') : 'the signature manifest has no layers');
+  throw new KkoError(
+    'SIGNATURE_INVALID',
+    reasons.length > 0 ? reasons.join('; ') : 'the signature manifest has no layers',
+  );
 }

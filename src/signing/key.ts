@@ -15,25 +15,37 @@ export type KeyPairPem = { readonly privatePem: string; readonly publicPem: stri
 // A fresh P-256 key pair as PEM text.
 export function generateKeyPair(): KeyPairPem {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: CURVE });
-  return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 async function readKeyFile(path: string, what: string): Promise<Buffer> {
   try {
     const bytes = await readFile(path);
-    if (bytes.length > MAX_KEY_BYTES) throw new KkoError('INVALID_INPUT', `reading ${what} ${path}: ${bytes.length} bytes is not a PEM key`);
+    if (bytes.length > MAX_KEY_BYTES)
+      throw new KkoError('INVALID_INPUT', `reading ${what} ${path}: ${bytes.length} bytes is not a PEM key`);
     return bytes;
   } catch (err) {
     if (err instanceof KkoError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new KkoError('FILE_NOT_FOUND', `reading ${what} ${path}: no such file`, { hint: 'make a key pair with `kko key generate`' });
+    if (code === 'ENOENT')
+      throw new KkoError('FILE_NOT_FOUND', `reading ${what} ${path}: no such file`, {
+        hint: 'make a key pair with `kko key generate`',
+      });
     throw new KkoError('INVALID_INPUT', `reading ${what} ${path}: ${code ?? String(err)}`, { cause: err });
   }
 }
 
 function assertP256(key: KeyObject, path: string, what: string): KeyObject {
   const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
-  if (curve !== CURVE) throw new KkoError('INVALID_INPUT', `${what} ${path}: a ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key, not ECDSA P-256`, { hint: 'kko signs with ECDSA P-256 keys (`kko key generate`, or cosign generate-key-pair for the public key)' });
+  if (curve !== CURVE)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `${what} ${path}: a ${key.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key, not ECDSA P-256`,
+      { hint: 'kko signs with ECDSA P-256 keys (`kko key generate`, or cosign generate-key-pair for the public key)' },
+    );
   return key;
 }
 
@@ -41,12 +53,19 @@ function assertP256(key: KeyObject, path: string, what: string): KeyObject {
 export async function loadPrivateKey(path: string): Promise<KeyObject> {
   const bytes = await readKeyFile(path, 'the private key');
   const text = bytes.toString('utf8');
-  if (text.includes('ENCRYPTED')) throw new KkoError('INVALID_INPUT', `the private key ${path}: it is encrypted`, { hint: 'kko reads unencrypted PKCS#8 or SEC1 PEM keys (`kko key generate`); cosign.key files are not read' });
+  if (text.includes('ENCRYPTED'))
+    throw new KkoError('INVALID_INPUT', `the private key ${path}: it is encrypted`, {
+      hint: 'kko reads unencrypted PKCS#8 or SEC1 PEM keys (`kko key generate`); cosign.key files are not read',
+    });
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: bytes, format: 'pem' });
   } catch {
-    throw new KkoError('INVALID_INPUT', `the private key ${path}: not a PEM private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY")`, { hint: 'pass the .key file `kko key generate` wrote' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `the private key ${path}: not a PEM private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY")`,
+      { hint: 'pass the .key file `kko key generate` wrote' },
+    );
   }
   return assertP256(key, path, 'the private key');
 }
@@ -55,7 +74,9 @@ export async function loadPrivateKey(path: string): Promise<KeyObject> {
 export async function loadPublicKey(path: string): Promise<KeyObject> {
   const bytes = await readKeyFile(path, 'the public key');
   if (!bytes.toString('utf8').includes('-----BEGIN PUBLIC KEY-----')) {
-    throw new KkoError('INVALID_INPUT', `the public key ${path}: not a PEM public key ("-----BEGIN PUBLIC KEY-----")`, { hint: 'pass the .pub file `kko key generate` (or cosign generate-key-pair) wrote, not the private key' });
+    throw new KkoError('INVALID_INPUT', `the public key ${path}: not a PEM public key ("-----BEGIN PUBLIC KEY-----")`, {
+      hint: 'pass the .pub file `kko key generate` (or cosign generate-key-pair) wrote, not the private key',
+    });
   }
   let key: KeyObject;
   try {
@@ -67,11 +88,18 @@ export async function loadPublicKey(path: string): Promise<KeyObject> {
 }
 
 // Write PREFIX.key (mode 0600) and PREFIX.pub; an existing file is kept unless `force`. Each goes to a temp name first.
-export async function writeKeyPair(prefix: string, pair: KeyPairPem, force = false): Promise<{ privatePath: string; publicPath: string }> {
+export async function writeKeyPair(
+  prefix: string,
+  pair: KeyPairPem,
+  force = false,
+): Promise<{ privatePath: string; publicPath: string }> {
   const privatePath = `${prefix}.key`;
   const publicPath = `${prefix}.pub`;
   for (const p of [privatePath, publicPath]) {
-    if (!force && (await pathExists(p))) throw new KkoError('FILE_EXISTS', `writing ${p}: it exists`, { hint: 'pass --force to replace the key pair, or choose another --output-key-prefix' });
+    if (!force && (await pathExists(p)))
+      throw new KkoError('FILE_EXISTS', `writing ${p}: it exists`, {
+        hint: 'pass --force to replace the key pair, or choose another --output-key-prefix',
+      });
   }
   const put = async (path: string, text: string, mode: number): Promise<void> => {
     const tmp = `${path}.kko-tmp-${process.pid}`;
@@ -80,7 +108,9 @@ export async function writeKeyPair(prefix: string, pair: KeyPairPem, force = fal
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
-      throw new KkoError('IO_ERROR', `writing ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new KkoError('IO_ERROR', `writing ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
     }
   };
   await put(privatePath, pair.privatePem, 0o600);

@@ -5,7 +5,14 @@ import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
 import type { TarEntry } from '../archive/tar.js';
 import { writeArchive } from '../archive/write.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
-import { ALREADY_COMPRESSED, blobPath, COMPRESSED_MEDIA_TYPE, INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME } from '../artifact-format/index.js';
+import {
+  ALREADY_COMPRESSED,
+  blobPath,
+  COMPRESSED_MEDIA_TYPE,
+  INVENTORY_NAME,
+  MANIFEST_NAME,
+  SIGNATURE_NAME,
+} from '../artifact-format/index.js';
 import { openArtifact } from '../artifact-read/open.js';
 import { scanArtifact } from '../artifact-read/scan.js';
 import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
@@ -15,8 +22,21 @@ import { parseManifestJson } from '../oci/index.js';
 import { signatureEntry, type Signer } from './signature.js';
 
 // output: where the signed artifact goes (default: the artifact itself, replaced by rename once complete).
-export type SignOptions = { artifact: string; output?: string; signer: Signer; env: NodeJS.ProcessEnv; catalog?: Catalog; signal?: AbortSignal };
-export type SignReport = { readonly artifact: string; readonly output: string; readonly compression: ArchiveCompression; readonly files: number; readonly resigned: boolean };
+export type SignOptions = {
+  artifact: string;
+  output?: string;
+  signer: Signer;
+  env: NodeJS.ProcessEnv;
+  catalog?: Catalog;
+  signal?: AbortSignal;
+};
+export type SignReport = {
+  readonly artifact: string;
+  readonly output: string;
+  readonly compression: ArchiveCompression;
+  readonly files: number;
+  readonly resigned: boolean;
+};
 
 // Blobs the exporter stores instead of deflating (layers whose media type says gzip/zstd), so the rewrite compresses
 // exactly as `artifact export` did.
@@ -25,7 +45,9 @@ function compressedBlobs(scan: ScanResult): Set<string> {
   for (const bytes of scan.manifests.values()) {
     try {
       const m = parseManifestJson(bytes);
-      if (m.kind === 'image') for (const d of [m.manifest.config, ...m.manifest.layers]) if (COMPRESSED_MEDIA_TYPE.test(d.mediaType)) out.add(blobPath(d.digest));
+      if (m.kind === 'image')
+        for (const d of [m.manifest.config, ...m.manifest.layers])
+          if (COMPRESSED_MEDIA_TYPE.test(d.mediaType)) out.add(blobPath(d.digest));
     } catch {
       // the verify pass already accepted the layout; a blob that merely looks like JSON is not a manifest
     }
@@ -43,7 +65,14 @@ function checked(body: Readable, name: string, sha256: string | undefined): Read
     },
     flush(cb) {
       const got = hash.digest('hex');
-      cb(got === sha256 ? null : new KkoError('ARTIFACT_CORRUPT', `signing: ${name} changed while the artifact was rewritten (sha256 ${got}, verified as ${sha256 ?? '?'})`));
+      cb(
+        got === sha256
+          ? null
+          : new KkoError(
+              'ARTIFACT_CORRUPT',
+              `signing: ${name} changed while the artifact was rewritten (sha256 ${got}, verified as ${sha256 ?? '?'})`,
+            ),
+      );
     },
   });
   body.on('error', (err) => tap.destroy(err));
@@ -56,7 +85,11 @@ function contentNames(scan: ScanResult): string[] {
   const names = [...scan.files.keys()].filter((n) => !n.startsWith('kko/'));
   const sorted = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   if (sorted.some((n, i) => n !== names[i])) {
-    throw new KkoError('INVALID_INPUT', `signing ${scan.artifact}: its entries are not in the order kko writes them (re-packed by another tool?)`, { hint: 'sign it at export: `kko artifact export … --sign-key KEY`' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `signing ${scan.artifact}: its entries are not in the order kko writes them (re-packed by another tool?)`,
+      { hint: 'sign it at export: `kko artifact export … --sign-key KEY`' },
+    );
   }
   return names;
 }
@@ -66,9 +99,14 @@ function entryPuller(entries: AsyncGenerator<ArchiveEntry>): (name: string) => P
   return async (name) => {
     for (;;) {
       const r = await entries.next();
-      if (r.done) throw new KkoError('ARTIFACT_CORRUPT', `signing: ${name} is gone from the archive since it was verified`);
+      if (r.done)
+        throw new KkoError('ARTIFACT_CORRUPT', `signing: ${name} is gone from the archive since it was verified`);
       if (r.value.type !== 'file' || r.value.name.startsWith('kko/')) continue;
-      if (r.value.name !== name) throw new KkoError('ARTIFACT_CORRUPT', `signing: the archive changed since it was verified (${r.value.name} where ${name} was)`);
+      if (r.value.name !== name)
+        throw new KkoError(
+          'ARTIFACT_CORRUPT',
+          `signing: the archive changed since it was verified (${r.value.name} where ${name} was)`,
+        );
       return r.value;
     }
   };
@@ -91,15 +129,28 @@ export async function signArtifact(opts: SignOptions): Promise<SignReport> {
   const catalog = opts.catalog ?? (await loadCatalog());
   const scan = await scanArtifact(opts.artifact, opts.signal ? { signal: opts.signal } : {});
   const report = verifyScan(scan, trustOfScan(scan, { catalog, covered: true }));
-  if (!report.ok) throw new ArtifactProblemsError(`signing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was signed`, report.problems);
+  if (!report.ok)
+    throw new ArtifactProblemsError(
+      `signing ${opts.artifact}: ${summarizeProblems(report.problems)}; nothing was signed`,
+      report.problems,
+    );
   const names = contentNames(scan);
   const compressed = compressedBlobs(scan);
   const art = await openArtifact(opts.artifact);
   const pull = entryPuller(art.entries);
   const content: TarEntry[] = names.map((name) => {
     const f = scan.files.get(name);
-    const flag = compressed.has(name) || (!name.startsWith('images/') && ALREADY_COMPRESSED.test(name)) ? { compressed: true } : {};
-    return { name, size: f?.size ?? 0, ...(f?.sha256 ? { sha256: f.sha256 } : {}), open: async () => checked((await pull(name)).body, name, f?.sha256), ...flag };
+    const flag =
+      compressed.has(name) || (!name.startsWith('images/') && ALREADY_COMPRESSED.test(name))
+        ? { compressed: true }
+        : {};
+    return {
+      name,
+      size: f?.size ?? 0,
+      ...(f?.sha256 ? { sha256: f.sha256 } : {}),
+      open: async () => checked((await pull(name)).body, name, f?.sha256),
+      ...flag,
+    };
   });
   const output = opts.output ?? opts.artifact;
   const entries = withChecksums([...metaEntries(scan, opts.signer), ...content]);
@@ -108,5 +159,11 @@ export async function signArtifact(opts: SignOptions): Promise<SignReport> {
   } finally {
     art.close();
   }
-  return { artifact: opts.artifact, output, compression: scan.compression, files: entries.length, resigned: scan.docs.has(SIGNATURE_NAME) };
+  return {
+    artifact: opts.artifact,
+    output,
+    compression: scan.compression,
+    files: entries.length,
+    resigned: scan.docs.has(SIGNATURE_NAME),
+  };
 }

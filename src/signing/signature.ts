@@ -32,24 +32,34 @@ export function encodeSignature(der: Buffer): Buffer {
 // The DER bytes of a signature file: base64, whitespace and line breaks allowed (`openssl … | base64` wraps lines).
 export function decodeSignature(file: Buffer): Buffer {
   const text = file.toString('latin1').replace(/\s+/g, '');
-  if (text === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) throw new KkoError('INVALID_INPUT', 'not base64 (cosign sign-blob writes the base64 of a DER signature)');
+  if (text === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0)
+    throw new KkoError('INVALID_INPUT', 'not base64 (cosign sign-blob writes the base64 of a DER signature)');
   const der = Buffer.from(text, 'base64');
-  if (der[0] !== 0x30 || der.length < 8 || der.length > 80) throw new KkoError('INVALID_INPUT', `not a DER ECDSA signature (${der.length} bytes after base64)`);
+  if (der[0] !== 0x30 || der.length < 8 || der.length > 80)
+    throw new KkoError('INVALID_INPUT', `not a DER ECDSA signature (${der.length} bytes after base64)`);
   return der;
 }
 
 // The kko/inventory.json.sig entry for the inventory among `meta` (written first, next to the inventory).
 export function signatureEntry(meta: readonly TarEntry[], signer: Signer): TarEntry {
   const inventory = meta.find((e) => e.name === INVENTORY_NAME);
-  if (!inventory || !('data' in inventory)) throw new KkoError('INTERNAL', `signing: no ${INVENTORY_NAME} among the metadata`);
+  if (!inventory || !('data' in inventory))
+    throw new KkoError('INTERNAL', `signing: no ${INVENTORY_NAME} among the metadata`);
   return { name: SIGNATURE_NAME, data: encodeSignature(signer.sign(inventory.data)), first: true };
 }
 
 // Checks a signature file against the inventory bytes with one public key; `keyName` (the key's path) goes into
 // the message. Throws INVALID_INPUT for an unreadable signature, ARTIFACT_CORRUPT when it does not verify.
-export function inventoryVerifier(publicKey: KeyObject, keyName: string): (inventory: Buffer, signature: Buffer) => void {
+export function inventoryVerifier(
+  publicKey: KeyObject,
+  keyName: string,
+): (inventory: Buffer, signature: Buffer) => void {
   return (inventory, signature) => {
-    if (!verifySignature(publicKey, inventory, signature)) throw new KkoError('ARTIFACT_CORRUPT', `does not verify with ${keyName}: ${INVENTORY_NAME} was changed after signing, or another key signed it`);
+    if (!verifySignature(publicKey, inventory, signature))
+      throw new KkoError(
+        'ARTIFACT_CORRUPT',
+        `does not verify with ${keyName}: ${INVENTORY_NAME} was changed after signing, or another key signed it`,
+      );
   };
 }
 

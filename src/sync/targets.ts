@@ -10,9 +10,18 @@ export type SyncTarget = { readonly registry: string; readonly namespace?: strin
 
 // `--to` as typed: a host (with an optional port) and an optional path; no scheme, tag or digest.
 export function parseTarget(spec: string): SyncTarget {
-  const bad = (why: string, hint: string): KkoError => new KkoError('INVALID_INPUT', `--to ${JSON.stringify(spec)}: ${why}`, { hint });
-  if (/^[a-z]+:\/\//i.test(spec)) throw bad('a registry is named without a scheme', 'write --to HOST[:PORT][/path]; pass --plain-http for a registry without TLS');
-  if (spec.includes('@') || /\/[^/]*:/.test(spec)) throw bad('a target names a registry and a path, not a tag or digest', 'sync keeps each image’s own tag: write --to HOST[:PORT][/path]');
+  const bad = (why: string, hint: string): KkoError =>
+    new KkoError('INVALID_INPUT', `--to ${JSON.stringify(spec)}: ${why}`, { hint });
+  if (/^[a-z]+:\/\//i.test(spec))
+    throw bad(
+      'a registry is named without a scheme',
+      'write --to HOST[:PORT][/path]; pass --plain-http for a registry without TLS',
+    );
+  if (spec.includes('@') || /\/[^/]*:/.test(spec))
+    throw bad(
+      'a target names a registry and a path, not a tag or digest',
+      'sync keeps each image’s own tag: write --to HOST[:PORT][/path]',
+    );
   const [host = '', ...path] = spec.replace(/\/+$/, '').split('/');
   let probe: Reference;
   try {
@@ -20,18 +29,28 @@ export function parseTarget(spec: string): SyncTarget {
   } catch (err) {
     throw bad((err as Error).message, 'write --to HOST[:PORT][/path], e.g. --to registry.local:5000/kubesphereio');
   }
-  if (probe.registry !== host) throw bad(`"${host}" is not a registry host (no dot, port or "localhost")`, 'write the registry as a host name with a dot or a port, e.g. registry.local or 10.0.0.5:5000');
+  if (probe.registry !== host)
+    throw bad(
+      `"${host}" is not a registry host (no dot, port or "localhost")`,
+      'write the registry as a host name with a dot or a port, e.g. registry.local or 10.0.0.5:5000',
+    );
   return { registry: host, ...(path.length > 0 ? { namespace: path.join('/') } : {}), spec };
 }
 
 // Every --to, each once.
 export function parseTargets(specs: readonly string[]): SyncTarget[] {
-  if (specs.length === 0) throw new KkoError('INVALID_INPUT', '--to: no target registry given', { hint: 'pass --to HOST[:PORT][/path] once per registry' });
+  if (specs.length === 0)
+    throw new KkoError('INVALID_INPUT', '--to: no target registry given', {
+      hint: 'pass --to HOST[:PORT][/path] once per registry',
+    });
   const out = specs.map(parseTarget);
   const seen = new Set<string>();
   for (const t of out) {
     const key = `${t.registry}/${t.namespace ?? ''}`;
-    if (seen.has(key)) throw new KkoError('INVALID_INPUT', `--to ${JSON.stringify(t.spec)}: given twice`, { hint: 'name each target registry once' });
+    if (seen.has(key))
+      throw new KkoError('INVALID_INPUT', `--to ${JSON.stringify(t.spec)}: given twice`, {
+        hint: 'name each target registry once',
+      });
     seen.add(key);
   }
   return out;
@@ -40,10 +59,18 @@ export function parseTargets(specs: readonly string[]): SyncTarget[] {
 // The names an image gets on a target: kk's push naming (manifest/push-name.ts), per arch `:<tag>-<arch>` and the
 // multi-arch index at `:<tag>`, a path in --to standing for namespaceOverride. The one place sync names things
 // (push names what nodes pull per kk release, kkPullRepository; sync has no kk release or cluster config yet).
-export type TargetNames = { readonly repository: Reference; readonly top: Reference; readonly arch: (arch: string) => Reference };
+export type TargetNames = {
+  readonly repository: Reference;
+  readonly top: Reference;
+  readonly arch: (arch: string) => Reference;
+};
 
 export function targetNames(src: Reference, target: SyncTarget): TargetNames {
-  const full = kkPushRepository(src, { privateRegistry: target.registry, ...(target.namespace ? { namespaceOverride: target.namespace } : {}) }, { overrideOnPush: true, rewrite: false });
+  const full = kkPushRepository(
+    src,
+    { privateRegistry: target.registry, ...(target.namespace ? { namespaceOverride: target.namespace } : {}) },
+    { overrideOnPush: true, rewrite: false },
+  );
   const repository: Reference = { registry: target.registry, repository: full.slice(target.registry.length + 1) };
   // An image named by digest alone has no tag to carry: its manifests go by digest only.
   const tag = src.tag ?? (src.digest === undefined ? 'latest' : undefined);

@@ -26,11 +26,16 @@ describe('mapLimit', () => {
 
   it('stopOnError: nothing new starts after the first failure', async () => {
     const tried: number[] = [];
-    const results = await mapLimit([0, 1, 2, 3, 4, 5], 2, async (i) => {
-      tried.push(i);
-      await tick();
-      if (i === 0) throw new Error('first');
-    }, { stopOnError: true });
+    const results = await mapLimit(
+      [0, 1, 2, 3, 4, 5],
+      2,
+      async (i) => {
+        tried.push(i);
+        await tick();
+        if (i === 0) throw new Error('first');
+      },
+      { stopOnError: true },
+    );
     expect(tried).toEqual([0, 1]);
     expect(results.slice(2)).toEqual([undefined, undefined, undefined, undefined]);
   });
@@ -38,12 +43,17 @@ describe('mapLimit', () => {
   it('an abort stops everything, failures or not, and throws its reason', async () => {
     const ctrl = new AbortController();
     const tried: number[] = [];
-    const run = mapLimit(Array.from({ length: 20 }, (_, i) => i), 3, async (i) => {
-      tried.push(i);
-      if (i === 4) ctrl.abort(new Error('interrupted'));
-      await tick();
-      throw new Error('failed');
-    }, { signal: ctrl.signal });
+    const run = mapLimit(
+      Array.from({ length: 20 }, (_, i) => i),
+      3,
+      async (i) => {
+        tried.push(i);
+        if (i === 4) ctrl.abort(new Error('interrupted'));
+        await tick();
+        throw new Error('failed');
+      },
+      { signal: ctrl.signal },
+    );
     await expect(run).rejects.toThrow('interrupted');
     expect(tried.length).toBeLessThanOrEqual(7);
   });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { KkoError } from '../errors.js';
 import { fromRawFsError, fsError } from './fs-errors.js';
 
-const errno = (code: string, extra: Record<string, string> = {}): NodeJS.ErrnoException => Object.assign(new Error(`${code}: boom`), { code, ...extra });
+const errno = (code: string, extra: Record<string, string> = {}): NodeJS.ErrnoException =>
+  Object.assign(new Error(`${code}: boom`), { code, ...extra });
 
 describe('fsError', () => {
   it.each([
@@ -31,7 +32,9 @@ describe('fsError', () => {
   });
 
   it('fromRawFsError maps only Node fs errors (syscall + path)', () => {
-    expect(fromRawFsError(errno('ENOTDIR', { syscall: 'stat', path: '/f/x' }))?.message).toBe('stat /f/x: a parent of this path is a file, not a directory (ENOTDIR)');
+    expect(fromRawFsError(errno('ENOTDIR', { syscall: 'stat', path: '/f/x' }))?.message).toBe(
+      'stat /f/x: a parent of this path is a file, not a directory (ENOTDIR)',
+    );
     expect(fromRawFsError(errno('ECONNRESET'))).toBeUndefined();
     expect(fromRawFsError(new TypeError('bug'))).toBeUndefined();
   });

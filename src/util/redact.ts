@@ -8,7 +8,9 @@ export function redactUrl(input: string | URL): string {
   try {
     url = new URL(input);
   } catch {
-    return String(input).replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '?…');
+    return String(input)
+      .replace(/\/\/[^/@]*@/, '//')
+      .replace(/\?.*$/, '?…');
   }
   const query = url.search ? '?…' : '';
   return `${url.protocol}//${url.host}${url.pathname}${query}`;

@@ -4,10 +4,16 @@ import { redactText, sourcesExhausted } from './sources.js';
 
 describe('sources', () => {
   it('redactText strips userinfo from every URL in a text', () => {
-    expect(redactText('Request cannot be constructed from a URL that includes credentials: http://alice:s3cret@127.0.0.1:8099/dl/x and https://bob@h/y')).toBe(
+    expect(
+      redactText(
+        'Request cannot be constructed from a URL that includes credentials: http://alice:s3cret@127.0.0.1:8099/dl/x and https://bob@h/y',
+      ),
+    ).toBe(
       'Request cannot be constructed from a URL that includes credentials: http://***@127.0.0.1:8099/dl/x and https://***@h/y',
     );
-    expect(redactText('docker.io/library/redis:5 is fine; user@example.com too')).toBe('docker.io/library/redis:5 is fine; user@example.com too');
+    expect(redactText('docker.io/library/redis:5 is fine; user@example.com too')).toBe(
+      'docker.io/library/redis:5 is fine; user@example.com too',
+    );
   });
 
   it('sourcesExhausted keeps one shared code, else MIRRORS_EXHAUSTED, and never prints a secret', () => {

@@ -24,12 +24,19 @@ export class SourcesExhaustedError extends KkoError {
   readonly causes: ReadonlyArray<{ source: string; via: string; code: ErrorCode; text: string }>;
 
   constructor(code: ErrorCode, what: string, failures: readonly SourceFailure[], hint: string | undefined) {
-    const lines = failures.map((f, i) => `  ${i + 1}) ${redactText(f.source)} (${f.via}): ${safeText(redactText(errorText(f.error)))}`);
+    const lines = failures.map(
+      (f, i) => `  ${i + 1}) ${redactText(f.source)} (${f.via}): ${safeText(redactText(errorText(f.error)))}`,
+    );
     const detail = `every source failed:\n${lines.join('\n')}`;
     super(code, `${what}: ${detail}`, { cause: failures[0]?.error, ...(hint ? { hint } : {}) });
     this.what = what;
     this.detail = detail;
-    this.causes = failures.map((f) => ({ source: hostOf(redactText(f.source)), via: f.via, code: codeOf(f.error), text: withoutPaths(safeText(redactText(errorText(f.error)))) }));
+    this.causes = failures.map((f) => ({
+      source: hostOf(redactText(f.source)),
+      via: f.via,
+      code: codeOf(f.error),
+      text: withoutPaths(safeText(redactText(errorText(f.error)))),
+    }));
   }
 }
 
@@ -47,22 +54,34 @@ function withoutPaths(text: string): string {
 
 // The hint for an item every source failed for. A source's own hint (TLS, 404, auth) wins, except that bytes that
 // did not match are about the source's copy, not about missing mirrors; "add a mirror" only when none was tried.
-function hintFor(failures: readonly SourceFailure[], kind: 'image' | 'file', fallbackHint: string | undefined): string | undefined {
+function hintFor(
+  failures: readonly SourceFailure[],
+  kind: 'image' | 'file',
+  fallbackHint: string | undefined,
+): string | undefined {
   const mirrored = failures.some((f) => f.via === 'mirror');
   if (failures.length > 0 && failures.every((f) => MISMATCH.has(codeOf(f.error)))) {
     return kind === 'file'
       ? `the bytes served do not match the catalog's sha256: ${mirrored ? 'the mirror holds a different or damaged copy; replace it there' : 'the upstream file changed or was damaged in transit; re-run, or report it if it persists'}`
       : `the bytes served do not match their digest: ${mirrored ? 'the mirror holds a damaged copy of the image; re-push it there' : 're-run; report it if it persists'}`;
   }
-  const own = failures.map((f) => (isKkoError(f.error) ? f.error.hint : undefined)).find((h): h is string => h !== undefined);
+  const own = failures
+    .map((f) => (isKkoError(f.error) ? f.error.hint : undefined))
+    .find((h): h is string => h !== undefined);
   if (own) return own;
-  if (mirrored && kind === 'file') return 'every configured source failed: check the mirrors of the mirror config; `kko mirror resolve <url>` shows what is tried';
+  if (mirrored && kind === 'file')
+    return 'every configured source failed: check the mirrors of the mirror config; `kko mirror resolve <url>` shows what is tried';
   return fallbackHint;
 }
 
 // One shared code is kept (WRONG_PLATFORM everywhere stays WRONG_PLATFORM); mixed codes become MIRRORS_EXHAUSTED.
 // Each source and error text has its URLs redacted (credentials, signed query strings); the rest is kept as is.
-export function sourcesExhausted(what: string, failures: readonly SourceFailure[], fallbackHint?: string, kind: 'image' | 'file' = 'image'): SourcesExhaustedError {
+export function sourcesExhausted(
+  what: string,
+  failures: readonly SourceFailure[],
+  fallbackHint?: string,
+  kind: 'image' | 'file' = 'image',
+): SourcesExhaustedError {
   const codes = new Set(failures.map((f) => codeOf(f.error)));
   const code: ErrorCode = codes.size === 1 ? ([...codes][0] as ErrorCode) : 'MIRRORS_EXHAUSTED';
   return new SourcesExhaustedError(code, what, failures, hintFor(failures, kind, fallbackHint));
@@ -76,15 +95,28 @@ export function groupFailures(failures: ReadonlyArray<{ item: string; error: unk
   const groups = new Map<string, FailureGroup & { first: unknown }>();
   for (const f of failures) {
     const e = f.error;
-    const key = e instanceof SourcesExhaustedError ? JSON.stringify([e.code, e.causes]) : `${codeOf(e)}\0${withoutPaths(errorText(e)).replaceAll(f.item, '…')}`;
+    const key =
+      e instanceof SourcesExhaustedError
+        ? JSON.stringify([e.code, e.causes])
+        : `${codeOf(e)}\0${withoutPaths(errorText(e)).replaceAll(f.item, '…')}`;
     const g = groups.get(key);
     if (g) g.items.push(f.item);
-    else groups.set(key, { code: codeOf(e), message: errorText(e), ...(isKkoError(e) && e.hint ? { hint: e.hint } : {}), items: [f.item], first: e });
+    else
+      groups.set(key, {
+        code: codeOf(e),
+        message: errorText(e),
+        ...(isKkoError(e) && e.hint ? { hint: e.hint } : {}),
+        items: [f.item],
+        first: e,
+      });
   }
   return [...groups.values()].map(({ first, ...g }) => {
     if (g.items.length === 1) return g;
     // several items: the cause once, by host; the items listed after it
-    const why = first instanceof SourcesExhaustedError ? `every source failed:\n${first.causes.map((c, i) => `  ${i + 1}) ${c.source} (${c.via}): ${c.text}`).join('\n')}` : withoutPaths(g.message);
+    const why =
+      first instanceof SourcesExhaustedError
+        ? `every source failed:\n${first.causes.map((c, i) => `  ${i + 1}) ${c.source} (${c.via}): ${c.text}`).join('\n')}`
+        : withoutPaths(g.message);
     return { ...g, message: `${g.items.length} items failed the same way: ${why}` };
   });
 }

@@ -3,7 +3,12 @@ import { compareVersions, minorInRange, minorOf, nearestVersions, withVPrefix } 
 
 describe('versions', () => {
   it('sorts naturally', () => {
-    expect(['v1.20.0', 'v1.19.15', 'v1.19.8', 'v1.19.0'].sort(compareVersions)).toEqual(['v1.19.0', 'v1.19.8', 'v1.19.15', 'v1.20.0']);
+    expect(['v1.20.0', 'v1.19.15', 'v1.19.8', 'v1.19.0'].sort(compareVersions)).toEqual([
+      'v1.19.0',
+      'v1.19.8',
+      'v1.19.15',
+      'v1.20.0',
+    ]);
     expect(['1.7.13', '1.6.24', '1.7.2'].sort(compareVersions)).toEqual(['1.6.24', '1.7.2', '1.7.13']);
   });
   it('minors and ranges', () => {
@@ -13,7 +18,10 @@ describe('versions', () => {
     expect(minorInRange('v1.20.4', { min: 'v1.21' })).toBe(false);
   });
   it('nearest versions prefer the same minor', () => {
-    expect(nearestVersions('v1.28.99', ['v1.27.16', 'v1.28.12', 'v1.28.11', 'v1.29.0'], 2)).toEqual(['v1.28.11', 'v1.28.12']);
+    expect(nearestVersions('v1.28.99', ['v1.27.16', 'v1.28.12', 'v1.28.11', 'v1.29.0'], 2)).toEqual([
+      'v1.28.11',
+      'v1.28.12',
+    ]);
   });
 });
 

@@ -41,9 +41,16 @@ export function nearestVersions(wanted: string, known: readonly string[], count 
   const w = versionParts(wanted).map((n) => (Number.isNaN(n) ? 0 : n));
   const score = (v: string): number => {
     const p = versionParts(v).map((n) => (Number.isNaN(n) ? 0 : n));
-    return Math.abs((p[0] ?? 0) - (w[0] ?? 0)) * 1e6 + Math.abs((p[1] ?? 0) - (w[1] ?? 0)) * 1e3 + Math.abs((p[2] ?? 0) - (w[2] ?? 0));
+    return (
+      Math.abs((p[0] ?? 0) - (w[0] ?? 0)) * 1e6 +
+      Math.abs((p[1] ?? 0) - (w[1] ?? 0)) * 1e3 +
+      Math.abs((p[2] ?? 0) - (w[2] ?? 0))
+    );
   };
-  return [...known].sort((a, b) => score(a) - score(b) || compareVersions(a, b)).slice(0, count).sort(compareVersions);
+  return [...known]
+    .sort((a, b) => score(a) - score(b) || compareVersions(a, b))
+    .slice(0, count)
+    .sort(compareVersions);
 }
 
 export function isVersionLike(value: string): boolean {

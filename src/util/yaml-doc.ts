@@ -19,9 +19,15 @@ export type YamlSource = { file: string; text: string; lines: LineCounter; docs:
 // Read a text file for parsing, refusing directories, huge files and binary content with a clear error.
 export async function readTextFile(file: string, what = 'file'): Promise<string> {
   const info = await stat(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
-  if (info.isDirectory()) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, { hint: 'pass a YAML file, not a folder' });
+  if (info.isDirectory())
+    throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, {
+      hint: 'pass a YAML file, not a folder',
+    });
   if (info.size > MAX_DOCUMENT_BYTES) {
-    throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`,
+    );
   }
   const bytes = await readFile(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   return decodeText(bytes, file, what);
@@ -29,7 +35,8 @@ export async function readTextFile(file: string, what = 'file'): Promise<string>
 
 // UTF-8 text without NUL bytes; anything else is "binary" and refused.
 export function decodeText(bytes: Uint8Array, file: string, what = 'file'): string {
-  if (bytes.includes(0)) throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: binary content (NUL bytes), expected YAML text`);
+  if (bytes.includes(0))
+    throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: binary content (NUL bytes), expected YAML text`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
   } catch (err) {
@@ -43,7 +50,20 @@ export function parseYaml(text: string, file: string): { source: YamlSource; iss
   const lines = new LineCounter();
   if (tooManyTokens(text)) {
     const message = `more than ${MAX_YAML_TOKENS} YAML tokens: refusing to parse a document this large`;
-    return { source: { file, text, lines, docs: [] }, issues: [{ severity: 'error', code: 'YAML_TOO_LARGE', message, file, line: 1, col: 1, hint: 'a manifest or policy file is a few KB; check that this is the right file' }] };
+    return {
+      source: { file, text, lines, docs: [] },
+      issues: [
+        {
+          severity: 'error',
+          code: 'YAML_TOO_LARGE',
+          message,
+          file,
+          line: 1,
+          col: 1,
+          hint: 'a manifest or policy file is a few KB; check that this is the right file',
+        },
+      ],
+    };
   }
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
@@ -61,7 +81,10 @@ export function parseYaml(text: string, file: string): { source: YamlSource; iss
     }
     if (doc.errors.length === 0) issues.push(...aliasIssues(doc, lines, file));
   }
-  return { source: { file, text, lines, docs: list.filter((d) => d.contents !== null || d.errors.length > 0) }, issues };
+  return {
+    source: { file, text, lines, docs: list.filter((d) => d.contents !== null || d.errors.length > 0) },
+    issues,
+  };
 }
 
 function tooManyTokens(text: string): boolean {
@@ -91,8 +114,19 @@ function aliasIssues(doc: Document.Parsed, lines: LineCounter, file: string): Is
         return visit.BREAK;
       },
     });
-    const message = /excessive alias count/i.test(err.message) ? `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (a "billion laughs" alias bomb?)` : err.message;
-    return [{ severity: 'error', code: 'YAML_ALIASES', message, file, ...lines.linePos(offset), hint: 'write the values out instead of nesting anchors and aliases' }];
+    const message = /excessive alias count/i.test(err.message)
+      ? `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (a "billion laughs" alias bomb?)`
+      : err.message;
+    return [
+      {
+        severity: 'error',
+        code: 'YAML_ALIASES',
+        message,
+        file,
+        ...lines.linePos(offset),
+        hint: 'write the values out instead of nesting anchors and aliases',
+      },
+    ];
   }
 }
 
@@ -108,7 +142,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 // The 1-based line/col of the node at `path` (or of its nearest existing parent).
 // With `atKey`, a map entry's position is its key's (where an unknown field is best shown).
-export function positionOf(doc: Document.Parsed, lines: LineCounter, path: readonly PropertyKey[], atKey = false): { line: number; col: number } | undefined {
+export function positionOf(
+  doc: Document.Parsed,
+  lines: LineCounter,
+  path: readonly PropertyKey[],
+  atKey = false,
+): { line: number; col: number } | undefined {
   for (let n = path.length; n >= 0; n--) {
     const node = nodeAt(doc, path.slice(0, n), atKey && n === path.length);
     const offset = node?.range?.[0];
@@ -147,14 +186,23 @@ export function checkDocument<T extends z.ZodType>(
     const unknownKey = zi.code === 'unrecognized_keys' && zi.keys.length === 1;
     const path = unknownKey ? [...(zi.path as PropertyKey[]), zi.keys[0] as string] : (zi.path as PropertyKey[]);
     const pos = positionOf(doc, source.lines, path, unknownKey);
-    return { severity: 'error', code: 'SCHEMA', message: describeZodIssue(zi), file: source.file, path: formatPath(path), ...pos };
+    return {
+      severity: 'error',
+      code: 'SCHEMA',
+      message: describeZodIssue(zi),
+      file: source.file,
+      path: formatPath(path),
+      ...pos,
+    };
   });
   return { issues };
 }
 
 export function describeZodIssue(zi: z.core.$ZodIssue): string {
-  if (zi.code === 'unrecognized_keys') return `unknown field${zi.keys.length > 1 ? 's' : ''} ${zi.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (zi.code === 'invalid_type' && zi.input === undefined) return `required field is missing (expected ${zi.expected})`;
+  if (zi.code === 'unrecognized_keys')
+    return `unknown field${zi.keys.length > 1 ? 's' : ''} ${zi.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (zi.code === 'invalid_type' && zi.input === undefined)
+    return `required field is missing (expected ${zi.expected})`;
   return zi.message;
 }
 

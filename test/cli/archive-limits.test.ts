@@ -16,7 +16,10 @@ const RSS_LIMIT_KB = 256 * 1024;
 function kko(argv: string[]): { code: number | null; stderr: string; maxRssKb: number; ms: number } {
   const script = `const { main } = await import(${JSON.stringify(MAIN)}); const code = await main(JSON.parse(process.argv[1])); process.stderr.write('MAXRSS ' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code;`;
   const t = Date.now();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(argv)], { encoding: 'utf8', env: { PATH: '' } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(argv)], {
+    encoding: 'utf8',
+    env: { PATH: '' },
+  });
   const m = /MAXRSS (\d+)/.exec(r.stderr);
   return { code: r.status, stderr: r.stderr, maxRssKb: m ? Number(m[1]) : Infinity, ms: Date.now() - t };
 }
@@ -30,13 +33,19 @@ afterAll(() => work?.cleanup());
 describe('kko artifact inspect | verify on hostile archives', () => {
   it('a directory whose "size" hides a rewritten index.json: exit 2, naming the entry and its offset', async () => {
     const evilIndex = raw('images/index.json', '{"schemaVersion":2,"manifests":[]}');
-    const tar = rawTar(raw('images/oci-layout', '{"imageLayoutVersion":"1.0.0"}'), raw('images/', evilIndex, { type: '5' }), raw('images/index.json', '{"schemaVersion":2,"manifests":[]}'));
+    const tar = rawTar(
+      raw('images/oci-layout', '{"imageLayoutVersion":"1.0.0"}'),
+      raw('images/', evilIndex, { type: '5' }),
+      raw('images/index.json', '{"schemaVersion":2,"manifests":[]}'),
+    );
     const path = join(work.dir, 'hidden-index.tar.gz');
     await writeFile(path, gzipSync(tar));
     for (const cmd of ['inspect', 'verify']) {
       const r = kko(['artifact', cmd, path]);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(/error: reading archive: refusing directory "images\/" \(header at tar byte 1024\) with size 1024/);
+      expect(r.stderr).toMatch(
+        /error: reading archive: refusing directory "images\/" \(header at tar byte 1024\) with size 1024/,
+      );
       expect(r.stderr).toMatch(/^hint: /m);
     }
   });
@@ -63,7 +72,17 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     const tiny = Array.from({ length: 2000 }, () => Buffer.concat([block(1, 1, false), Buffer.from('a')]));
     const tail = Buffer.alloc(48 + 1024);
     const path = join(work.dir, 'tiny-blocks.tar.zst');
-    await writeFile(path, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]), block(512, 0, false), header, ...tiny, block(tail.length, 0, true), tail]));
+    await writeFile(
+      path,
+      Buffer.concat([
+        Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88]),
+        block(512, 0, false),
+        header,
+        ...tiny,
+        block(tail.length, 0, true),
+        tail,
+      ]),
+    );
     expect(spawnSync('zstd', ['-t', '-q', path]).status).toBe(0); // a valid stream: zstd reads it
     const r = kko(['artifact', 'verify', path]);
     expect(r.code, r.stderr).toBe(2);
@@ -88,7 +107,11 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     await writeFile(path, gzipSync(tar, { level: 1 }));
     const r = kko(['artifact', 'inspect', path]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`refusing entry "images/blobs/sha256/[0-9a-f]{64}" \\(header at tar byte \\d+\\): more than ${MAX_ENTRIES} entries`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `refusing entry "images/blobs/sha256/[0-9a-f]{64}" \\(header at tar byte \\d+\\): more than ${MAX_ENTRIES} entries`,
+      ),
+    );
     console.log(`${MAX_ENTRIES + 1} entries: ${r.ms} ms, max RSS ${Math.round(r.maxRssKb / 1024)} MB`);
     expect(r.maxRssKb).toBeLessThan(RSS_LIMIT_KB);
   });

@@ -22,7 +22,8 @@ let testCatalog: Catalog;
 let good: string;
 let big: string;
 
-const stagingDirs = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.startsWith('.kko-import-')).sort();
+const stagingDirs = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((n) => n.startsWith('.kko-import-')).sort();
 
 // A staging dir as an import leaves it, with an owner file in the cache lock's format.
 async function fakeStaging(root: string, name: string, owner: object | undefined): Promise<string> {
@@ -45,10 +46,24 @@ async function bigArtifact(out: string): Promise<void> {
   const hash = createHash('sha256');
   for (let i = 0; i < size / chunk.length; i++) hash.update(chunk);
   const path = 'kube/v0.0.1/amd64/kubeadm';
-  const inventory = { apiVersion: 'kko.io/v1alpha1', kind: 'ArtifactInventory', images: [], binaries: [{ path, sha256: hash.digest('hex'), size }], isos: [] };
-  const lists = withChecksums([{ name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)) }, { name: path, file: '/dev/null', sha256: inventory.binaries[0]?.sha256 as string }]).filter((e) => e.name.startsWith('kko/'));
+  const inventory = {
+    apiVersion: 'kko.io/v1alpha1',
+    kind: 'ArtifactInventory',
+    images: [],
+    binaries: [{ path, sha256: hash.digest('hex'), size }],
+    isos: [],
+  };
+  const lists = withChecksums([
+    { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)) },
+    { name: path, file: '/dev/null', sha256: inventory.binaries[0]?.sha256 as string },
+  ]).filter((e) => e.name.startsWith('kko/'));
   async function* body(): AsyncGenerator<Buffer> {
-    yield tarOf(lists.map((e) => ({ name: e.name, data: (e as { data: Buffer }).data })).sort((a, b) => (a.name < b.name ? -1 : 1)), { end: false });
+    yield tarOf(
+      lists
+        .map((e) => ({ name: e.name, data: (e as { data: Buffer }).data }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1)),
+      { end: false },
+    );
     yield tarHeader(path, size);
     for (let i = 0; i < size / chunk.length; i++) yield chunk;
     yield Buffer.alloc(1024);
@@ -61,14 +76,21 @@ const stderrs = new WeakMap<ChildProcess, string[]>();
 const stderrOf = (child: ChildProcess): string => (stderrs.get(child) ?? []).join('');
 
 async function importUntilStaged(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'artifact', 'import', big, '--dir', dir], { env: { PATH: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'artifact', 'import', big, '--dir', dir], {
+    env: { PATH: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const err: string[] = [];
   stderrs.set(child, err);
   child.stderr?.setEncoding('utf8').on('data', (d: string) => err.push(d));
   for (let i = 0; i < 2000; i++) {
     const names = await stagingDirs(dir).catch(() => []);
     // written, not just created: holdOwnerFile opens it empty first, and a kill in between leaves an unreadable marker
-    if (names.length > 0 && ((await stat(join(dir, names[0] as string, 'owner')).catch(() => undefined))?.size ?? 0) > 0) return child;
+    if (
+      names.length > 0 &&
+      ((await stat(join(dir, names[0] as string, 'owner')).catch(() => undefined))?.size ?? 0) > 0
+    )
+      return child;
     await sleep(5);
   }
   child.kill('SIGKILL');
@@ -108,7 +130,10 @@ describe('stale staging dirs', () => {
 });
 
 describe('an import killed or interrupted (spawned CLI)', () => {
-  it.each([['SIGTERM', 143], ['SIGINT', 130]] as const)('%s removes its own staging dir, says so and exits %i, as export does', async (sig, code) => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s removes its own staging dir, says so and exits %i, as export does', async (sig, code) => {
     const dest = join(work.dir, `signal-${sig}`);
     await mkdir(dest);
     const child = await importUntilStaged(dest);

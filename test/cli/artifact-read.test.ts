@@ -27,7 +27,10 @@ async function build(name: string, entries: TarEntry[]): Promise<string> {
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
 }
 
 beforeAll(async () => {
@@ -51,7 +54,11 @@ describe('kko artifact inspect', () => {
 
   it('--json gives classes, refs and sizes from the inventory and the layout', async () => {
     const r = await kko(['artifact', 'inspect', good, '--json']);
-    const report = JSON.parse(r.stdout) as { images: Array<{ refName: string; class: string; size: number }>; compression: string; checksums: boolean };
+    const report = JSON.parse(r.stdout) as {
+      images: Array<{ refName: string; class: string; size: number }>;
+      compression: string;
+      checksums: boolean;
+    };
     expect(report.compression).toBe('gzip');
     expect(report.checksums).toBe(true);
     expect(report.images.map((i) => [i.refName, i.class])).toEqual([
@@ -81,17 +88,32 @@ describe('kko artifact verify', () => {
     });
     const r = await kko(['artifact', 'verify', await build('tampered.tar.gz', entries)]);
     expect(r.code).toBe(1);
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([expect.stringMatching(new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64} \\(blob name\\)\\)$`))]);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('corrupt:'))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^corrupt: ${layerPath} \\(sha256 want ${firstLayer.slice(7)} got [a-f0-9]{64} \\(blob name\\)\\)$`),
+      ),
+    ]);
     expect(r.stderr).toMatch(/1 problem \(1 corrupt\)/);
   });
 
   it('reports removed entries as missing and added ones as extra', async () => {
-    const entries = withChecksums(artifactEntries(IMGS)).filter((e) => e.name !== 'kube/v1.28.12/amd64/kubelet' && e.name !== layerPath);
-    const r = await kko(['artifact', 'verify', await build('changed.tar.gz', [...entries, { name: 'kube/v1.28.12/amd64/evil', data: Buffer.from('x') }]), '--json']);
+    const entries = withChecksums(artifactEntries(IMGS)).filter(
+      (e) => e.name !== 'kube/v1.28.12/amd64/kubelet' && e.name !== layerPath,
+    );
+    const r = await kko([
+      'artifact',
+      'verify',
+      await build('changed.tar.gz', [...entries, { name: 'kube/v1.28.12/amd64/evil', data: Buffer.from('x') }]),
+      '--json',
+    ]);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as { ok: boolean; problems: Array<{ kind: string; path: string }> };
     expect(report.ok).toBe(false);
-    expect(report.problems.map((p) => `${p.kind}: ${p.path}`)).toEqual([`missing: ${layerPath}`, 'extra: kube/v1.28.12/amd64/evil', 'missing: kube/v1.28.12/amd64/kubelet']); // by path
+    expect(report.problems.map((p) => `${p.kind}: ${p.path}`)).toEqual([
+      `missing: ${layerPath}`,
+      'extra: kube/v1.28.12/amd64/evil',
+      'missing: kube/v1.28.12/amd64/kubelet',
+    ]); // by path
   });
 
   it('checks the layout and inventory even without SHA256SUMS', async () => {
@@ -102,10 +124,18 @@ describe('kko artifact verify', () => {
   });
 
   it('reports an inventory image that index.json lacks', async () => {
-    const entries = withChecksums(artifactEntries(IMGS).map((e) => (e.name === 'images/index.json' ? { name: e.name, data: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })) } : e)));
+    const entries = withChecksums(
+      artifactEntries(IMGS).map((e) =>
+        e.name === 'images/index.json'
+          ? { name: e.name, data: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })) }
+          : e,
+      ),
+    );
     const r = await kko(['artifact', 'verify', await build('noindex.tar.gz', entries)]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('missing: images/index.json[docker.io/calico/cni:v3.27.3-amd64] (listed in kko/inventory.json)');
+    expect(r.stdout).toContain(
+      'missing: images/index.json[docker.io/calico/cni:v3.27.3-amd64] (listed in kko/inventory.json)',
+    );
   });
 
   it('reads zstd artifacts too', async () => {
@@ -129,7 +159,10 @@ describe('kko artifact verify', () => {
   it('runVerify can be called directly with a context', async () => {
     const out: string[] = [];
     let exit = 0;
-    const ctx: CommandContext = { io: { stdout: (t) => void out.push(t), stderr: () => undefined, env: {}, cwd: work.dir, isTTY: false }, setExit: (c) => void (exit = c) };
+    const ctx: CommandContext = {
+      io: { stdout: (t) => void out.push(t), stderr: () => undefined, env: {}, cwd: work.dir, isTTY: false },
+      setExit: (c) => void (exit = c),
+    };
     await runVerify({ artifact: 'good.tar.gz', json: true, catalog: testCatalog }, ctx);
     expect(exit).toBe(0);
     expect((JSON.parse(out.join('')) as { ok: boolean }).ok).toBe(true);
@@ -152,7 +185,13 @@ async function hostileArchive(): Promise<string> {
     return h;
   };
   const body = (s: string): Buffer => Buffer.concat([Buffer.from(s), Buffer.alloc(512 - s.length)]);
-  const tar = Buffer.concat([header('kube/ok', 2), body('ok'), header('../escaped-by-kko-test', 4), body('evil'), Buffer.alloc(1024)]);
+  const tar = Buffer.concat([
+    header('kube/ok', 2),
+    body('ok'),
+    header('../escaped-by-kko-test', 4),
+    body('evil'),
+    Buffer.alloc(1024),
+  ]);
   const path = join(work.dir, 'hostile.tar.gz');
   await writeFile(path, gzipSync(tar));
   return path;
@@ -171,7 +210,9 @@ describe('kko artifact import', () => {
     expect(files.some((f) => f.includes('.kko-import-'))).toBe(false);
     const md5 = (await run('md5sum', [good])).split(' ')[0];
     expect(await readFile(join(dest, 'artifact.md5'), 'utf8')).toBe(md5);
-    expect(await readFile(join(dest, 'kube/v1.28.12/amd64/kubeadm'))).toEqual(seededBytes('kube/v1.28.12/amd64/kubeadm', 3000));
+    expect(await readFile(join(dest, 'kube/v1.28.12/amd64/kubeadm'))).toEqual(
+      seededBytes('kube/v1.28.12/amd64/kubeadm', 3000),
+    );
   });
 
   it('yields the same file set as GNU tar xzf', async () => {
@@ -184,12 +225,16 @@ describe('kko artifact import', () => {
   });
 
   it('imports nothing from a tampered artifact and leaves the target as it was', async () => {
-    const entries = withChecksums(artifactEntries(IMGS)).map((e) => (e.name === 'kube/v1.28.12/amd64/kubectl' ? { name: e.name, data: Buffer.from('tampered') } : e));
+    const entries = withChecksums(artifactEntries(IMGS)).map((e) =>
+      e.name === 'kube/v1.28.12/amd64/kubectl' ? { name: e.name, data: Buffer.from('tampered') } : e,
+    );
     const dest = join(work.dir, 'import-tampered');
     await mkdir(dest);
     const r = await kko(['artifact', 'import', await build('tampered-bin.tar.gz', entries), '--dir', dest]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(size want 3000 got 8 \(kko\/inventory\.json\)\)$/m);
+    expect(r.stderr).toMatch(
+      /^corrupt: kube\/v1\.28\.12\/amd64\/kubectl \(size want 3000 got 8 \(kko\/inventory\.json\)\)$/m,
+    );
     expect(await readdir(dest)).toEqual([]);
   });
 
@@ -230,7 +275,10 @@ describe('an artifact made by plain tar (no kko metadata, ./ names, directory en
 
   it('inspect lists images from index.json with class unknown', async () => {
     const r = await kko(['artifact', 'inspect', kkStyle, '--json']);
-    const report = JSON.parse(r.stdout) as { inventory: boolean; images: Array<{ ref: string; class: string; arch: string }> };
+    const report = JSON.parse(r.stdout) as {
+      inventory: boolean;
+      images: Array<{ ref: string; class: string; arch: string }>;
+    };
     expect(report.inventory).toBe(false);
     expect(report.images).toEqual([
       expect.objectContaining({ ref: 'docker.io/calico/cni:v3.27.3', class: 'unknown', arch: 'amd64' }),

@@ -7,7 +7,15 @@ import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive } from '../../src/archive/write.js';
 import type { Catalog } from '../../src/catalog/index.js';
 import { KeySigner, loadPrivateKey, signatureEntry, type Signer } from '../../src/signing/index.js';
-import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, kkoWith, layerPath, sha } from '../support/artifact-fixture.js';
+import {
+  artifactEntries,
+  fixtureCatalog,
+  IMGS,
+  ISO_PATH,
+  kkoWith,
+  layerPath,
+  sha,
+} from '../support/artifact-fixture.js';
 import { seededBytes } from '../support/builders.js';
 import { run } from '../support/exec.js';
 import { memoSigner } from '../support/signing.js';
@@ -22,7 +30,11 @@ let keys: { key: string; pub: string; otherPub: string; sslKey: string; sslPub: 
 let signer: Signer;
 let n = 0;
 const kko = (argv: string[]): Promise<CliRun> => kkoWith(testCatalog, argv);
-type Report = { ok: boolean; problems: Array<{ kind: string; path: string; detail?: string }>; checked: { signature: string } };
+type Report = {
+  ok: boolean;
+  problems: Array<{ kind: string; path: string; detail?: string }>;
+  checked: { signature: string };
+};
 const ODD = 'kube/v1.99.0/amd64/kubeadm'; // not in the catalog: only the (signed) inventory vouches for it
 const SIG = 'kko/inventory.json.sig';
 
@@ -30,15 +42,24 @@ const SIG = 'kko/inventory.json.sig';
 function withDocuments(entries: TarEntry[]): TarEntry[] {
   const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
   const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
-  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({ path, sha256: sha(data(path)), size: data(path).length }));
+  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
+    path,
+    sha256: sha(data(path)),
+    size: data(path).length,
+  }));
   return entries.map((e) => (e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e));
 }
 
 const base = (): TarEntry[] => withDocuments(artifactEntries(IMGS, { extra: [[ODD, 700]] }));
-const replace = (entries: TarEntry[], name: string, data: Buffer): TarEntry[] => entries.map((e) => (e.name === name ? { ...e, data } : e));
+const replace = (entries: TarEntry[], name: string, data: Buffer): TarEntry[] =>
+  entries.map((e) => (e.name === name ? { ...e, data } : e));
 
 // Sign `entries`' inventory, then let the tamperer change what they like; SHA256SUMS is made to agree afterwards.
-function signed(entries: TarEntry[], tamper: (e: TarEntry[]) => TarEntry[] = (e) => e, by: Signer = signer): TarEntry[] {
+function signed(
+  entries: TarEntry[],
+  tamper: (e: TarEntry[]) => TarEntry[] = (e) => e,
+  by: Signer = signer,
+): TarEntry[] {
   return withChecksums(tamper([...entries, signatureEntry(entries, by)]));
 }
 
@@ -70,7 +91,13 @@ beforeAll(async () => {
   const sslKey = join(work.dir, 'ssl.pem');
   await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', sslKey]);
   await run('openssl', ['ec', '-in', sslKey, '-pubout', '-out', join(work.dir, 'ssl.pub')]);
-  keys = { key: join(work.dir, 'release.key'), pub: join(work.dir, 'release.pub'), otherPub: join(work.dir, 'other.pub'), sslKey, sslPub: join(work.dir, 'ssl.pub') };
+  keys = {
+    key: join(work.dir, 'release.key'),
+    pub: join(work.dir, 'release.pub'),
+    otherPub: join(work.dir, 'other.pub'),
+    sslKey,
+    sslPub: join(work.dir, 'ssl.pub'),
+  };
   signer = new KeySigner(await loadPrivateKey(keys.key));
 });
 afterAll(async () => work.cleanup());
@@ -103,7 +130,17 @@ describe('the signature is a cosign sign-blob signature of kko/inventory.json (o
     const sig = await readFile(join(dir, SIG), 'utf8');
     expect(sig).toMatch(/^[A-Za-z0-9+/]+=*$/); // base64, one line, no newline
     await writeFile(join(dir, 'sig.der'), Buffer.from(sig, 'base64'));
-    expect(await run('openssl', ['dgst', '-sha256', '-verify', keys.pub, '-signature', join(dir, 'sig.der'), join(dir, 'kko/inventory.json')])).toBe('Verified OK\n');
+    expect(
+      await run('openssl', [
+        'dgst',
+        '-sha256',
+        '-verify',
+        keys.pub,
+        '-signature',
+        join(dir, 'sig.der'),
+        join(dir, 'kko/inventory.json'),
+      ]),
+    ).toBe('Verified OK\n');
     expect(await readFile(join(dir, 'kko/SHA256SUMS'), 'utf8')).toContain(`${sha(Buffer.from(sig))}  ${SIG}\n`);
     const names = (await run('tar', ['tzf', artifact])).split('\n');
     expect(names.slice(0, 3)).toEqual(['kko/SHA256SUMS', 'kko/inventory.json', SIG]); // first, beside the inventory
@@ -122,7 +159,9 @@ describe('the signature is a cosign sign-blob signature of kko/inventory.json (o
     const b64 = Buffer.from((await readFile(`${inv}.der`)).toString('base64').replace(/(.{64})/g, '$1\n') + '\n'); // wrapped, as `base64` writes it
     const artifact = await build(withChecksums([...entries, { name: SIG, data: b64, first: true }]));
     expect((await verifyWith(artifact, keys.sslPub)).code).toBe(0);
-    expect((await verifyWith(artifact, keys.pub)).report.problems).toEqual([{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/does not verify with .*release\.pub/) }]);
+    expect((await verifyWith(artifact, keys.pub)).report.problems).toEqual([
+      { kind: 'corrupt', path: SIG, detail: expect.stringMatching(/does not verify with .*release\.pub/) },
+    ]);
     const resigned = await kko(['artifact', 'sign', artifact, '--key', keys.key]);
     expect(resigned.stdout).toMatch(/replaced/);
     expect((await verifyWith(artifact, keys.pub)).code).toBe(0);
@@ -134,21 +173,103 @@ describe('the signature is a cosign sign-blob signature of kko/inventory.json (o
 
 describe('verify --key refuses, naming what failed', () => {
   const cases: Array<[string, () => TarEntry[], Report['problems']]> = [
-    ['the inventory changed after signing', () => signed(base(), (e) => replace(e, 'kko/inventory.json', Buffer.from(JSON.stringify({ ...JSON.parse((e[0] as { data: Buffer }).data.toString()), zone: 'cn' })))), [{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/does not verify .*inventory\.json was changed after signing, or another key signed it/) }]],
-    ['a blob changed (inventory intact)', () => signed(base(), (e) => replace(e, layerPath, Buffer.from('evil layer'))), [expect.objectContaining({ kind: 'corrupt', path: layerPath, detail: expect.stringMatching(/^sha256 want .*\(blob name\)$/) })]],
-    ['a binary only the signed inventory vouches for changed', () => signed(base(), (e) => replace(e, ODD, seededBytes('evil', 700))), [{ kind: 'corrupt', path: ODD, detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }]],
-    ['an ISO changed', () => signed(base(), (e) => replace(e, ISO_PATH, seededBytes('evil-iso', 5000))), [{ kind: 'corrupt', path: ISO_PATH, detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }]],
-    ['unsigned', () => withChecksums(base()), [{ kind: 'missing', path: SIG, detail: expect.stringMatching(/not signed/) }]],
-    ['the .sig is garbage', () => signed(base(), (e) => replace(e, SIG, Buffer.from('this is not a signature'))), [{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/not base64/) }]],
-    ['the .sig is base64 of junk', () => signed(base(), (e) => replace(e, SIG, Buffer.from(Buffer.from('junk, not DER at all').toString('base64')))), [{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/not a DER ECDSA signature/) }]],
-    ['an unreachable, content-addressed blob was added', () => signed(base(), (e) => [...e, { name: `images/blobs/sha256/${sha(Buffer.from('x'))}`, data: Buffer.from('x') }]), [{ kind: 'extra', path: `images/blobs/sha256/${sha(Buffer.from('x'))}`, detail: expect.stringMatching(/no manifest of images\/index\.json references it/) }]],
-    ['a kko/ file was added', () => signed(base(), (e) => [...e, { name: 'kko/README', data: Buffer.from('run me'), first: true }]), [{ kind: 'extra', path: 'kko/README', detail: expect.stringMatching(/not accounted for by kko\/inventory\.json/) }]],
-    ['a file outside kk paths was added', () => signed(base(), (e) => [...e, { name: 'install.sh', data: Buffer.from('curl | sh') }]), [{ kind: 'extra', path: 'install.sh', detail: expect.stringMatching(/not accounted for/) }]],
-    ['images/index.json gained an entry', () => signed(base(), (e) => {
-      const idx = JSON.parse((e.find((x) => x.name === 'images/index.json') as { data: Buffer }).data.toString());
-      idx.manifests.push({ ...idx.manifests[0], annotations: { 'org.opencontainers.image.ref.name': 'docker.io/evil/x:1-amd64' } });
-      return replace(e, 'images/index.json', Buffer.from(JSON.stringify(idx)));
-    }), [{ kind: 'corrupt', path: 'images/index.json', detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }]],
+    [
+      'the inventory changed after signing',
+      () =>
+        signed(base(), (e) =>
+          replace(
+            e,
+            'kko/inventory.json',
+            Buffer.from(JSON.stringify({ ...JSON.parse((e[0] as { data: Buffer }).data.toString()), zone: 'cn' })),
+          ),
+        ),
+      [
+        {
+          kind: 'corrupt',
+          path: SIG,
+          detail: expect.stringMatching(
+            /does not verify .*inventory\.json was changed after signing, or another key signed it/,
+          ),
+        },
+      ],
+    ],
+    [
+      'a blob changed (inventory intact)',
+      () => signed(base(), (e) => replace(e, layerPath, Buffer.from('evil layer'))),
+      [
+        expect.objectContaining({
+          kind: 'corrupt',
+          path: layerPath,
+          detail: expect.stringMatching(/^sha256 want .*\(blob name\)$/),
+        }),
+      ],
+    ],
+    [
+      'a binary only the signed inventory vouches for changed',
+      () => signed(base(), (e) => replace(e, ODD, seededBytes('evil', 700))),
+      [{ kind: 'corrupt', path: ODD, detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }],
+    ],
+    [
+      'an ISO changed',
+      () => signed(base(), (e) => replace(e, ISO_PATH, seededBytes('evil-iso', 5000))),
+      [{ kind: 'corrupt', path: ISO_PATH, detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }],
+    ],
+    [
+      'unsigned',
+      () => withChecksums(base()),
+      [{ kind: 'missing', path: SIG, detail: expect.stringMatching(/not signed/) }],
+    ],
+    [
+      'the .sig is garbage',
+      () => signed(base(), (e) => replace(e, SIG, Buffer.from('this is not a signature'))),
+      [{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/not base64/) }],
+    ],
+    [
+      'the .sig is base64 of junk',
+      () => signed(base(), (e) => replace(e, SIG, Buffer.from(Buffer.from('junk, not DER at all').toString('base64')))),
+      [{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/not a DER ECDSA signature/) }],
+    ],
+    [
+      'an unreachable, content-addressed blob was added',
+      () =>
+        signed(base(), (e) => [...e, { name: `images/blobs/sha256/${sha(Buffer.from('x'))}`, data: Buffer.from('x') }]),
+      [
+        {
+          kind: 'extra',
+          path: `images/blobs/sha256/${sha(Buffer.from('x'))}`,
+          detail: expect.stringMatching(/no manifest of images\/index\.json references it/),
+        },
+      ],
+    ],
+    [
+      'a kko/ file was added',
+      () => signed(base(), (e) => [...e, { name: 'kko/README', data: Buffer.from('run me'), first: true }]),
+      [
+        {
+          kind: 'extra',
+          path: 'kko/README',
+          detail: expect.stringMatching(/not accounted for by kko\/inventory\.json/),
+        },
+      ],
+    ],
+    [
+      'a file outside kk paths was added',
+      () => signed(base(), (e) => [...e, { name: 'install.sh', data: Buffer.from('curl | sh') }]),
+      [{ kind: 'extra', path: 'install.sh', detail: expect.stringMatching(/not accounted for/) }],
+    ],
+    [
+      'images/index.json gained an entry',
+      () =>
+        signed(base(), (e) => {
+          const idx = JSON.parse((e.find((x) => x.name === 'images/index.json') as { data: Buffer }).data.toString());
+          idx.manifests.push({
+            ...idx.manifests[0],
+            annotations: { 'org.opencontainers.image.ref.name': 'docker.io/evil/x:1-amd64' },
+          });
+          return replace(e, 'images/index.json', Buffer.from(JSON.stringify(idx)));
+        }),
+      [{ kind: 'corrupt', path: 'images/index.json', detail: expect.stringMatching(/\(kko\/inventory\.json\)$/) }],
+    ],
   ];
   it.each(cases)('%s', async (_what, entries, problems) => {
     const { code, report } = await verifyWith(await build(entries()));
@@ -159,15 +280,21 @@ describe('verify --key refuses, naming what failed', () => {
   it('signed by another key', async () => {
     const { code, report } = await verifyWith(await build(signed(base())), keys.otherPub);
     expect(code).toBe(1);
-    expect(report.problems).toEqual([{ kind: 'corrupt', path: SIG, detail: expect.stringMatching(/does not verify with .*other\.pub/) }]);
+    expect(report.problems).toEqual([
+      { kind: 'corrupt', path: SIG, detail: expect.stringMatching(/does not verify with .*other\.pub/) },
+    ]);
   });
 
-  it('SHA256SUMS not in kko\'s form (the bytes are not determined by the files)', async () => {
+  it("SHA256SUMS not in kko's form (the bytes are not determined by the files)", async () => {
     const entries = signed(base());
-    const sums = (entries.find((e) => e.name === 'kko/SHA256SUMS') as { data: Buffer }).data.toString().replace(/ {2}/g, ' *');
+    const sums = (entries.find((e) => e.name === 'kko/SHA256SUMS') as { data: Buffer }).data
+      .toString()
+      .replace(/ {2}/g, ' *');
     const { code, report } = await verifyWith(await build(replace(entries, 'kko/SHA256SUMS', Buffer.from(sums))));
     expect(code).toBe(1);
-    expect(report.problems).toEqual([{ kind: 'corrupt', path: 'kko/SHA256SUMS', detail: expect.stringMatching(/not in kko's form/) }]);
+    expect(report.problems).toEqual([
+      { kind: 'corrupt', path: 'kko/SHA256SUMS', detail: expect.stringMatching(/not in kko's form/) },
+    ]);
   });
 
   it('without --key a signed artifact verifies as before and says the signature was not checked', async () => {
@@ -178,12 +305,21 @@ describe('verify --key refuses, naming what failed', () => {
 
   it('a bad key file is invalid input (exit 2), naming the file', async () => {
     const artifact = await build(signed(base()));
-    expect(await kko(['artifact', 'verify', artifact, '--key', keys.key])).toMatchObject({ code: 2, stderr: expect.stringMatching(/release\.key: not a PEM public key/) });
-    expect(await kko(['artifact', 'verify', artifact, '--key', join(work.dir, 'nope.pub')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/nope\.pub: no such file/) });
+    expect(await kko(['artifact', 'verify', artifact, '--key', keys.key])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/release\.key: not a PEM public key/),
+    });
+    expect(await kko(['artifact', 'verify', artifact, '--key', join(work.dir, 'nope.pub')])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/nope\.pub: no such file/),
+    });
     const rsa = join(work.dir, 'rsa.pub');
     await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', `${rsa}.key`]);
     await run('openssl', ['pkey', '-in', `${rsa}.key`, '-pubout', '-out', rsa]);
-    expect(await kko(['artifact', 'verify', artifact, '--key', rsa])).toMatchObject({ code: 2, stderr: expect.stringMatching(/a rsa key, not ECDSA P-256/) });
+    expect(await kko(['artifact', 'verify', artifact, '--key', rsa])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/a rsa key, not ECDSA P-256/),
+    });
     const signWithPub = await kko(['artifact', 'sign', artifact, '--key', keys.pub]);
     expect(signWithPub.code).toBe(2);
     expect(signWithPub.stderr).toMatch(/release\.pub: not a PEM private key/);
@@ -210,16 +346,26 @@ describe('import --require-signature --key', () => {
     const wrong = await importInto(good, ['--require-signature', '--key', keys.otherPub]);
     expect(wrong).toMatchObject({ code: 1, left: [] });
     expect(wrong.stderr).toMatch(/corrupt: kko\/inventory\.json\.sig \(does not verify with .*other\.pub/);
-    const tampered = await importInto(await build(signed(base(), (e) => replace(e, layerPath, Buffer.from('evil layer')))), ['--key', keys.pub]);
+    const tampered = await importInto(
+      await build(signed(base(), (e) => replace(e, layerPath, Buffer.from('evil layer')))),
+      ['--key', keys.pub],
+    );
     expect(tampered).toMatchObject({ code: 1, left: [] });
     expect(tampered.stderr).toMatch(/corrupt: images\/blobs\/sha256\/.*\(blob name\)/);
-    const extra = await importInto(await build(signed(base(), (e) => [...e, { name: 'install.sh', data: Buffer.from('x') }])), ['--key', keys.pub]);
+    const extra = await importInto(
+      await build(signed(base(), (e) => [...e, { name: 'install.sh', data: Buffer.from('x') }])),
+      ['--key', keys.pub],
+    );
     expect(extra).toMatchObject({ code: 1, left: [] });
     expect(extra.stderr).toMatch(/extra: install\.sh/);
   });
 
   it('--require-signature without --key is invalid input', async () => {
-    expect(await importInto(await build(signed(base())), ['--require-signature'])).toMatchObject({ code: 2, left: [], stderr: expect.stringMatching(/needs --key PUB/) });
+    expect(await importInto(await build(signed(base())), ['--require-signature'])).toMatchObject({
+      code: 2,
+      left: [],
+      stderr: expect.stringMatching(/needs --key PUB/),
+    });
   });
 });
 
@@ -248,9 +394,23 @@ describe('kko artifact sign', () => {
       const direct = join(work.dir, `d${n++}.tar`);
       await writeArchive(signed(base(), undefined, memo), direct, compress, { SOURCE_DATE_EPOCH: '0' });
       const { signArtifact } = await import('../../src/signing/index.js');
-      const r = await signArtifact({ artifact: plain, signer: memo, env: { SOURCE_DATE_EPOCH: '0' }, catalog: testCatalog });
+      const r = await signArtifact({
+        artifact: plain,
+        signer: memo,
+        env: { SOURCE_DATE_EPOCH: '0' },
+        catalog: testCatalog,
+      });
       expect(r.compression).toBe(compress);
-      if (compress === 'none') expect(createHash('sha256').update(await readFile(plain)).digest('hex')).toBe(createHash('sha256').update(await readFile(direct)).digest('hex'));
+      if (compress === 'none')
+        expect(
+          createHash('sha256')
+            .update(await readFile(plain))
+            .digest('hex'),
+        ).toBe(
+          createHash('sha256')
+            .update(await readFile(direct))
+            .digest('hex'),
+        );
       else expect((await readFile(plain)).subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
       expect((await verifyWith(plain)).code).toBe(0);
     }

@@ -13,14 +13,20 @@ beforeEach(async () => {
 });
 afterEach(async () => cleanup());
 const cli = (args: string[]) => runCli(args, { cwd: dir });
-const create = (k8s: string, out: string) => cli(['manifest', 'create', '--kk-version', 'v3.1.5', '--with-kubernetes', k8s, '-o', out]);
+const create = (k8s: string, out: string) =>
+  cli(['manifest', 'create', '--kk-version', 'v3.1.5', '--with-kubernetes', k8s, '-o', out]);
 
 describe('CLI conventions (#9)', () => {
   it('kko version lists the kk releases and the Kubernetes versions each supports; --json too', async () => {
     const r = await cli(['version', '--json']);
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.stdout) as { version: string; kk: Array<{ version: string; defaultKubernetes: string; kubernetes: string[] }> };
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const j = JSON.parse(r.stdout) as {
+      version: string;
+      kk: Array<{ version: string; defaultKubernetes: string; kubernetes: string[] }>;
+    };
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     expect(j.version).toBe(pkg.version);
     const v315 = j.kk.find((k) => k.version === 'v3.1.5');
     expect(v315?.kubernetes).toContain('v1.28.12');
@@ -93,7 +99,10 @@ describe('CLI conventions (#9)', () => {
     expect((await create('v1.28.12', 'a.yaml')).code).toBe(0);
     const first = (await readFile(join(dir, 'a.yaml'), 'utf8')).split('\n')[0] ?? '';
     const m = /^# yaml-language-server: \$schema=https:\/\/unpkg\.com\/kko@([^/]+)\/schema\/(.+)$/.exec(first);
-    expect(m?.[1]).toBe((JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+    expect(m?.[1]).toBe(
+      (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+        .version,
+    );
     await expect(readFile(new URL(`../../schema/${m?.[2]}`, import.meta.url), 'utf8')).resolves.toContain('"kko"');
   });
 });

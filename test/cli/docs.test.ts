@@ -27,11 +27,15 @@ describe('README matches --help (#9)', () => {
   it('every command and every long flag in --help is in the README', async () => {
     const missing: string[] = [];
     for (const path of await allCommands()) {
-      if (!README.includes(`kko ${path.join(' ')}`) && !README.includes(`\`${path.at(-1)}\``)) missing.push(`kko ${path.join(' ')}`);
+      if (!README.includes(`kko ${path.join(' ')}`) && !README.includes(`\`${path.at(-1)}\``))
+        missing.push(`kko ${path.join(' ')}`);
       const help = await helpOf(path);
-      const short = new Map([...help.matchAll(/^ +(-[a-zA-Z]), (--[a-z][a-z0-9-]*)/gm)].map((m) => [m[2] as string, m[1] as string]));
+      const short = new Map(
+        [...help.matchAll(/^ +(-[a-zA-Z]), (--[a-z][a-z0-9-]*)/gm)].map((m) => [m[2] as string, m[1] as string]),
+      );
       const flags = [...help.matchAll(/--[a-z][a-z0-9-]*/g)].map((m) => m[0]);
-      const documented = (f: string) => README.includes(f) || README.includes(`\`${short.get(f) ?? f} `) || README.includes(`\`${short.get(f) ?? f}\``);
+      const documented = (f: string) =>
+        README.includes(f) || README.includes(`\`${short.get(f) ?? f} `) || README.includes(`\`${short.get(f) ?? f}\``);
       for (const f of new Set(flags)) if (f !== '--help' && !documented(f)) missing.push(`kko ${path.join(' ')} ${f}`);
     }
     expect(missing).toEqual([]);

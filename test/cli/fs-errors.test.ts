@@ -22,18 +22,62 @@ beforeAll(async () => {
 afterAll(async () => cleanup());
 
 const cases: [string, () => string[], RegExp][] = [
-  ['create -o under a regular file (ENOTDIR)', () => [...CREATE, '-o', join(file, 'm.yaml')], /writing \S+regular\/m\.yaml: a parent of this path is a file.*\(ENOTDIR\)/],
-  ['create -o a symlink loop (ELOOP)', () => [...CREATE, '-o', loop], /writing \S+loop1: too many levels of symbolic links.*\(ELOOP\)/],
-  ['create -o inside a symlink loop (ELOOP)', () => [...CREATE, '-o', join(loop, 'm.yaml')], /writing \S+loop1\/m\.yaml: .*\(ELOOP\)/],
-  ['create --split under a regular file', () => [...CREATE, '--split', join(file, 'd')], /writing \S+regular\/d\/base-k8s\.yaml: .*\(ENOTDIR\)/],
-  ['merge -o under a regular file', () => ['manifest', 'merge', GOOD, '-o', join(file, 'm.yaml')], /writing \S+regular\/m\.yaml: .*\(ENOTDIR\)/],
-  ['export -o under a regular file', () => ['artifact', 'export', '-m', GOOD, '--kk-version', 'v3.1.5', '-o', join(file, 'a.tar.gz')], /writing \S+regular\/a\.tar\.gz: .*\(ENOTDIR\)/],
+  [
+    'create -o under a regular file (ENOTDIR)',
+    () => [...CREATE, '-o', join(file, 'm.yaml')],
+    /writing \S+regular\/m\.yaml: a parent of this path is a file.*\(ENOTDIR\)/,
+  ],
+  [
+    'create -o a symlink loop (ELOOP)',
+    () => [...CREATE, '-o', loop],
+    /writing \S+loop1: too many levels of symbolic links.*\(ELOOP\)/,
+  ],
+  [
+    'create -o inside a symlink loop (ELOOP)',
+    () => [...CREATE, '-o', join(loop, 'm.yaml')],
+    /writing \S+loop1\/m\.yaml: .*\(ELOOP\)/,
+  ],
+  [
+    'create --split under a regular file',
+    () => [...CREATE, '--split', join(file, 'd')],
+    /writing \S+regular\/d\/base-k8s\.yaml: .*\(ENOTDIR\)/,
+  ],
+  [
+    'merge -o under a regular file',
+    () => ['manifest', 'merge', GOOD, '-o', join(file, 'm.yaml')],
+    /writing \S+regular\/m\.yaml: .*\(ENOTDIR\)/,
+  ],
+  [
+    'export -o under a regular file',
+    () => ['artifact', 'export', '-m', GOOD, '--kk-version', 'v3.1.5', '-o', join(file, 'a.tar.gz')],
+    /writing \S+regular\/a\.tar\.gz: .*\(ENOTDIR\)/,
+  ],
   ['validate -f a symlink loop', () => ['manifest', 'validate', '-f', loop], /reading manifest \S+loop1: .*\(ELOOP\)/],
-  ['validate -f under a regular file', () => ['manifest', 'validate', '-f', join(file, 'm.yaml')], /reading manifest \S+regular\/m\.yaml: .*\(ENOTDIR\)/],
-  ['validate -f a name too long', () => ['manifest', 'validate', '-f', join(dir, 'a'.repeat(300))], /reading manifest \S+aaaa: file name too long \(ENAMETOOLONG\)/],
-  ['validate --cluster a symlink loop', () => ['manifest', 'validate', '-f', GOOD, '--kk-version', 'v3.1.5', '--cluster', loop], /reading cluster config \S+loop1: .*\(ELOOP\)/],
-  ['mirror list --mirror-config under a file', () => ['mirror', 'list', '--mirror-config', join(file, 'p.yaml')], /reading mirror config \S+regular\/p\.yaml: .*\(ENOTDIR\)/],
-  ['--catalog-dir a symlink loop', () => [...CREATE, '--catalog-dir', loop], /reading catalog dir \S+loop1: .*\(ELOOP\)/],
+  [
+    'validate -f under a regular file',
+    () => ['manifest', 'validate', '-f', join(file, 'm.yaml')],
+    /reading manifest \S+regular\/m\.yaml: .*\(ENOTDIR\)/,
+  ],
+  [
+    'validate -f a name too long',
+    () => ['manifest', 'validate', '-f', join(dir, 'a'.repeat(300))],
+    /reading manifest \S+aaaa: file name too long \(ENAMETOOLONG\)/,
+  ],
+  [
+    'validate --cluster a symlink loop',
+    () => ['manifest', 'validate', '-f', GOOD, '--kk-version', 'v3.1.5', '--cluster', loop],
+    /reading cluster config \S+loop1: .*\(ELOOP\)/,
+  ],
+  [
+    'mirror list --mirror-config under a file',
+    () => ['mirror', 'list', '--mirror-config', join(file, 'p.yaml')],
+    /reading mirror config \S+regular\/p\.yaml: .*\(ENOTDIR\)/,
+  ],
+  [
+    '--catalog-dir a symlink loop',
+    () => [...CREATE, '--catalog-dir', loop],
+    /reading catalog dir \S+loop1: .*\(ELOOP\)/,
+  ],
 ];
 
 describe('file-system errors on input and output paths', () => {
@@ -48,7 +92,10 @@ describe('file-system errors on input and output paths', () => {
   // Root ignores file modes, but sysfs refuses new files even to root (EACCES), which is what we need.
   it('permission denied on the output (EACCES): exit 1 with the path', async (t) => {
     const target = '/sys/kko-test-manifest.yaml';
-    const probe = await writeFile(target, 'x').then(() => 'writable', (e: NodeJS.ErrnoException) => e.code);
+    const probe = await writeFile(target, 'x').then(
+      () => 'writable',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
     if (probe !== 'EACCES') t.skip(`cannot get EACCES here (writing ${target} gave ${probe})`);
     const r = await runCli([...CREATE, '-o', target], { cwd: dir });
     expect(r.stderr).not.toContain('internal error');

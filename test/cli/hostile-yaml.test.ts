@@ -32,14 +32,32 @@ afterAll(async () => cleanup());
 // Every command that reads YAML, with the bomb in the place that command reads it from.
 const paths: [string, () => string[]][] = [
   ['manifest validate -f', () => ['manifest', 'validate', '-f', bomb]],
-  ['manifest validate --cluster', () => ['manifest', 'validate', '-f', GOOD, '--kk-version', 'v3.1.5', '--cluster', bomb]],
+  [
+    'manifest validate --cluster',
+    () => ['manifest', 'validate', '-f', GOOD, '--kk-version', 'v3.1.5', '--cluster', bomb],
+  ],
   ['manifest images -f', () => ['manifest', 'images', '-f', bomb]],
   ['manifest merge', () => ['manifest', 'merge', GOOD, bomb]],
   ['manifest diff', () => ['manifest', 'diff', GOOD, bomb]],
-  ['manifest create --catalog-dir', () => ['manifest', 'create', '--with-kubernetes', 'v1.28.12', '--kk-version', 'v3.1.5', '--catalog-dir', join(dir, 'addons')]],
+  [
+    'manifest create --catalog-dir',
+    () => [
+      'manifest',
+      'create',
+      '--with-kubernetes',
+      'v1.28.12',
+      '--kk-version',
+      'v3.1.5',
+      '--catalog-dir',
+      join(dir, 'addons'),
+    ],
+  ],
   ['mirror list --mirror-config', () => ['mirror', 'list', '--mirror-config', bomb]],
   ['artifact export -m', () => ['artifact', 'export', '-m', bomb, '--dry-run', '-o', join(dir, 'out.tar.gz')]],
-  ['artifact export --mirror-config', () => ['artifact', 'export', '-m', GOOD, '--mirror-config', bomb, '--dry-run', '-o', join(dir, 'out.tar.gz')]],
+  [
+    'artifact export --mirror-config',
+    () => ['artifact', 'export', '-m', GOOD, '--mirror-config', bomb, '--dry-run', '-o', join(dir, 'out.tar.gz')],
+  ],
   ['precheck -m', () => ['precheck', '-m', bomb]],
 ];
 
@@ -67,7 +85,10 @@ describe('hostile YAML: alias bombs and oversized documents are invalid input (e
 
   it('a few aliases (ordinary YAML reuse) still work', async () => {
     const f = join(dir, 'reuse.yaml');
-    await writeFile(f, `${MANIFEST_HEAD}spec:\n  arches: &arches [amd64]\n  images: &imgs\n  - docker.io/kubesphere/pause:3.9\n`);
+    await writeFile(
+      f,
+      `${MANIFEST_HEAD}spec:\n  arches: &arches [amd64]\n  images: &imgs\n  - docker.io/kubesphere/pause:3.9\n`,
+    );
     const r = await runCli(['manifest', 'images', '-f', f], { cwd: dir });
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('docker.io/kubesphere/pause:3.9');

@@ -36,11 +36,31 @@ describe('kko manifest create', () => {
   });
 
   it('is deterministic byte for byte', async () => {
-    const args = ['--with-kubernetes', 'v1.27.16,v1.28.12', '--arch', 'amd64', '--arch', 'arm64', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,devops'];
+    const args = [
+      '--with-kubernetes',
+      'v1.27.16,v1.28.12',
+      '--arch',
+      'amd64',
+      '--arch',
+      'arm64',
+      '--with-kubesphere',
+      'v3.4.1',
+      '--ks-components',
+      'core,devops',
+    ];
     const a = await create(...args);
     const b = await create(...args);
     expect(a.code).toBe(2); // v1.27 is outside KubeSphere v3.4.1's range
-    const ok = ['--with-kubernetes', 'v1.25.16,v1.26.15', '--arch', 'amd64,arm64', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,devops'];
+    const ok = [
+      '--with-kubernetes',
+      'v1.25.16,v1.26.15',
+      '--arch',
+      'amd64,arm64',
+      '--with-kubesphere',
+      'v3.4.1',
+      '--ks-components',
+      'core,devops',
+    ];
     const c = await create(...ok);
     const d = await create(...ok);
     expect(c.code).toBe(0);
@@ -50,12 +70,21 @@ describe('kko manifest create', () => {
   });
 
   it('KKZONE=cn and --zone cn switch every image to the cn mirror; the flag wins over the env', async () => {
-    const env = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12'], { env: { KKZONE: 'cn' }, cwd: dir });
+    const env = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12'], {
+      env: { KKZONE: 'cn' },
+      cwd: dir,
+    });
     const images: string[] = parse(env.stdout).spec.images;
     expect(images.every((i) => i.startsWith('registry.cn-beijing.aliyuncs.com/kubesphereio/'))).toBe(true);
-    const flag = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12', '--zone', 'default'], { env: { KKZONE: 'cn' }, cwd: dir });
+    const flag = await runCli(
+      ['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12', '--zone', 'default'],
+      { env: { KKZONE: 'cn' }, cwd: dir },
+    );
     expect(parse(flag.stdout).spec.images[0]).toBe('docker.io/kubesphere/pause:3.9');
-    const bad = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12'], { env: { KKZONE: 'mars' }, cwd: dir });
+    const bad = await runCli(['manifest', 'create', '--kk-version', 'v3.1.12', '--with-kubernetes', 'v1.28.12'], {
+      env: { KKZONE: 'mars' },
+      cwd: dir,
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('KKZONE');
   });
@@ -74,7 +103,9 @@ describe('kko manifest create', () => {
   });
 
   it('--with-registry adds the registry switches; --container-manager docker swaps the runtime', async () => {
-    const m = parse((await create('--with-kubernetes', 'v1.28.12', '--with-registry', '--container-manager', 'docker')).stdout);
+    const m = parse(
+      (await create('--with-kubernetes', 'v1.28.12', '--with-registry', '--container-manager', 'docker')).stdout,
+    );
     expect(m.spec.components['docker-registry']).toEqual({ version: '2' });
     expect(m.spec.components.harbor).toEqual({ version: 'v2.10.2' });
     expect(m.spec.components['docker-compose']).toEqual({ version: 'v2.26.1' });
@@ -106,8 +137,15 @@ describe('kko manifest create', () => {
   it('uses the version of a kk found on PATH', async () => {
     const bin = join(dir, 'bin');
     await import('node:fs/promises').then((fs) => fs.mkdir(bin));
-    await writeFile(join(bin, 'kk'), '#!/bin/sh\necho \'kk version: &version.Info{Major:"3", Minor:"1", GitVersion:"v3.1.5", GitCommit:"8347277"}\'\n', { mode: 0o755 });
-    const r = await runCli(['manifest', 'create', '--with-kubernetes', 'v1.28.12'], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin` } });
+    await writeFile(
+      join(bin, 'kk'),
+      '#!/bin/sh\necho \'kk version: &version.Info{Major:"3", Minor:"1", GitVersion:"v3.1.5", GitCommit:"8347277"}\'\n',
+      { mode: 0o755 },
+    );
+    const r = await runCli(['manifest', 'create', '--with-kubernetes', 'v1.28.12'], {
+      cwd: dir,
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
     expect(r.code).toBe(0);
     expect(parse(r.stdout).spec.kko.kkVersion).toBe('v3.1.5');
     expect(r.stderr).toContain('kk v3.1.5 (the kk found on PATH)');
@@ -132,7 +170,10 @@ describe('kko manifest create', () => {
     [['--with-kubernetes', 'v1.23.17', '--with-kata'], /containerd/],
     [['--with-kubernetes', 'v1.28.12', '--cni', 'flannel', '--calico-typha'], /--calico-typha needs --cni calico/],
     [['--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v9.9.9'], /unknown kubesphere version "v9\.9\.9"/],
-    [['--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,bogus'], /group "bogus"/],
+    [
+      ['--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,bogus'],
+      /group "bogus"/,
+    ],
     [['--with-kubernetes', 'v1.28.12', '--kk-version', 'v2.0.0'], /unknown KubeKey release/],
     [['--with-kubernetes', 'v1.28.12', '--name', 'Bad Name'], /--name/],
     [['--with-kubernetes', 'v1.28.12', '--addon', 'nope'], /NAME@VERSION/],
@@ -150,15 +191,35 @@ describe('kko manifest create', () => {
 
 describe('--split and merge', () => {
   it('writes valid layered manifests that merge back byte for byte', async () => {
-    const args = ['--with-kubernetes', 'v1.26.15', '--lb', 'haproxy', '--with-kubesphere', 'v3.4.1', '--arch', 'amd64,arm64'];
+    const args = [
+      '--with-kubernetes',
+      'v1.26.15',
+      '--lb',
+      'haproxy',
+      '--with-kubesphere',
+      'v3.4.1',
+      '--arch',
+      'amd64,arm64',
+    ];
     const whole = await create(...args);
     const split = await create(...args, '--split', 'layers');
     expect(split.code).toBe(0);
     const files = (await readdir(join(dir, 'layers'))).sort();
-    expect(files).toEqual(['addon-ks.yaml', 'addon-lb.yaml', 'addon-network.yaml', 'addon-storage.yaml', 'base-k8s.yaml']);
+    expect(files).toEqual([
+      'addon-ks.yaml',
+      'addon-lb.yaml',
+      'addon-network.yaml',
+      'addon-storage.yaml',
+      'base-k8s.yaml',
+    ]);
     for (const f of files) {
-      const v = await runCli(['manifest', 'validate', '-f', join(dir, 'layers', f), '--kk-version', 'v3.1.12', '--json'], { cwd: dir });
-      const schemaErrors = JSON.parse(v.stdout).issues.filter((i: { code: string }) => ['SCHEMA', 'YAML_SYNTAX', 'IMAGE_NAME'].includes(i.code));
+      const v = await runCli(
+        ['manifest', 'validate', '-f', join(dir, 'layers', f), '--kk-version', 'v3.1.12', '--json'],
+        { cwd: dir },
+      );
+      const schemaErrors = JSON.parse(v.stdout).issues.filter((i: { code: string }) =>
+        ['SCHEMA', 'YAML_SYNTAX', 'IMAGE_NAME'].includes(i.code),
+      );
       expect(schemaErrors).toEqual([]);
     }
     const base = parse(await readFile(join(dir, 'layers', 'base-k8s.yaml'), 'utf8'));
@@ -172,7 +233,9 @@ describe('--split and merge', () => {
 
   it('the layers together validate clean; one layer alone reports what is missing', async () => {
     await create('--with-kubernetes', 'v1.28.12', '--split', 'l');
-    const all = await runCli(['manifest', 'validate', '-f', 'l/base-k8s.yaml', '-f', 'l/addon-network.yaml'], { cwd: dir });
+    const all = await runCli(['manifest', 'validate', '-f', 'l/base-k8s.yaml', '-f', 'l/addon-network.yaml'], {
+      cwd: dir,
+    });
     expect(all.code).toBe(0);
     const alone = await runCli(['manifest', 'validate', '-f', 'l/base-k8s.yaml', '--json'], { cwd: dir });
     expect(alone.code).toBe(2);
@@ -182,7 +245,9 @@ describe('--split and merge', () => {
 
   it('merge refuses inputs that disagree on a component version', async () => {
     await create('--with-kubernetes', 'v1.28.12', '-o', 'a.yaml');
-    await runCli(['manifest', 'create', '--kk-version', 'v3.1.5', '--with-kubernetes', 'v1.28.12', '-o', 'b.yaml'], { cwd: dir });
+    await runCli(['manifest', 'create', '--kk-version', 'v3.1.5', '--with-kubernetes', 'v1.28.12', '-o', 'b.yaml'], {
+      cwd: dir,
+    });
     const r = await runCli(['manifest', 'merge', 'a.yaml', 'b.yaml', '-o', 'c.yaml'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/helm|etcd|different clusters/);
@@ -253,32 +318,76 @@ describe('manifest create --cluster', () => {
     expect(m.spec.kubernetesDistributions).toEqual([{ type: 'kubernetes', version: 'v1.26.15' }]);
     expect(m.spec.arches).toEqual(['amd64', 'arm64']);
     expect(m.spec.kko.cluster).toEqual({
-      cni: ['calico', 'multus'], lb: 'haproxy', etcdType: 'kubeadm', containerManager: 'containerd', localStorage: true,
-      nodelocaldns: false, kubeProxy: false, calicoTypha: false, kata: true, nfd: true, registry: true,
+      cni: ['calico', 'multus'],
+      lb: 'haproxy',
+      etcdType: 'kubeadm',
+      containerManager: 'containerd',
+      localStorage: true,
+      nodelocaldns: false,
+      kubeProxy: false,
+      calicoTypha: false,
+      kata: true,
+      nfd: true,
+      registry: true,
     });
-    expect(m.spec.kko.addons).toEqual([{ name: 'kubesphere', version: 'v3.4.1', groups: ['grafana', 'devops', 'logging', 'opensearch'] }]);
+    expect(m.spec.kko.addons).toEqual([
+      { name: 'kubesphere', version: 'v3.4.1', groups: ['grafana', 'devops', 'logging', 'opensearch'] },
+    ]);
     const images: string[] = m.spec.images;
-    for (const want of ['kubesphere/multus-cni', 'library/haproxy:', 'kubesphere/etcd:', 'kata-deploy', 'node-feature-discovery', 'grafana/grafana', 'opensearchproject/opensearch:', 'prom/prometheus', 'ks-jenkins', 'fluent-bit']) {
+    for (const want of [
+      'kubesphere/multus-cni',
+      'library/haproxy:',
+      'kubesphere/etcd:',
+      'kata-deploy',
+      'node-feature-discovery',
+      'grafana/grafana',
+      'opensearchproject/opensearch:',
+      'prom/prometheus',
+      'ks-jenkins',
+      'fluent-bit',
+    ]) {
       expect(images.some((i) => i.includes(want))).toBe(true);
     }
-    for (const absent of ['k8s-dns-node-cache', 'kube-proxy', 'thanos', 'kube-events', 'opensearch-dashboards']) expect(images.some((i) => i.includes(absent))).toBe(false);
+    for (const absent of ['k8s-dns-node-cache', 'kube-proxy', 'thanos', 'kube-events', 'opensearch-dashboards'])
+      expect(images.some((i) => i.includes(absent))).toBe(false);
     expect(m.spec.components.harbor).toBeDefined();
     expect(m.spec.components.containerRuntimes).toEqual([{ type: 'containerd', version: '1.7.13' }]);
   });
 
   it('flags override the file', async () => {
     await writeFile(join(dir, 'config.yaml'), KK_CONFIG.replace('nodelocaldns: false', 'nodelocaldns: true'));
-    const r = await create('--cluster', 'config.yaml', '--arch', 'amd64', '--lb', 'kube-vip', '--no-nodelocaldns', '--without-kubesphere', '--with-kubernetes', 'v1.28.12');
+    const r = await create(
+      '--cluster',
+      'config.yaml',
+      '--arch',
+      'amd64',
+      '--lb',
+      'kube-vip',
+      '--no-nodelocaldns',
+      '--without-kubesphere',
+      '--with-kubernetes',
+      'v1.28.12',
+    );
     expect(r.code).toBe(0);
     const m = parse(r.stdout);
     expect(m.spec.arches).toEqual(['amd64']);
     expect(m.spec.kubernetesDistributions).toEqual([{ type: 'kubernetes', version: 'v1.28.12' }]);
-    expect(m.spec.kko.cluster).toMatchObject({ lb: 'kube-vip', nodelocaldns: false, kubeProxy: false, etcdType: 'kubeadm', kata: true, localStorage: false });
+    expect(m.spec.kko.cluster).toMatchObject({
+      lb: 'kube-vip',
+      nodelocaldns: false,
+      kubeProxy: false,
+      etcdType: 'kubeadm',
+      kata: true,
+      localStorage: false,
+    });
     expect(m.spec.kko.addons).toEqual([]);
   });
 
   it('an empty containerManager is docker, as kk reads a Cluster config; an absent version is kk’s default', async () => {
-    const text = KK_CONFIG.split('---')[0]!.replace('containerManager: containerd', 'containerManager: ""').replace('    version: 1.26.15\n', '').replace('    kata: {enabled: true}\n', '');
+    const text = KK_CONFIG.split('---')[0]!
+      .replace('containerManager: containerd', 'containerManager: ""')
+      .replace('    version: 1.26.15\n', '')
+      .replace('    kata: {enabled: true}\n', '');
     await writeFile(join(dir, 'config.yaml'), text);
     const m = parse((await create('--cluster', 'config.yaml')).stdout);
     expect(m.spec.components.containerRuntimes).toEqual([{ type: 'docker', version: '24.0.9' }]);
@@ -287,7 +396,10 @@ describe('manifest create --cluster', () => {
   });
 
   it('a value kko cannot package is an input error naming the field', async () => {
-    await writeFile(join(dir, 'config.yaml'), KK_CONFIG.replace('containerManager: containerd', 'containerManager: crio'));
+    await writeFile(
+      join(dir, 'config.yaml'),
+      KK_CONFIG.replace('containerManager: containerd', 'containerManager: crio'),
+    );
     const r = await create('--cluster', 'config.yaml', '-o', 'out.yaml');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config\.yaml.*spec\.kubernetes\.containerManager.*"crio"/);
@@ -297,7 +409,10 @@ describe('manifest create --cluster', () => {
 
 describe('KubeSphere groups', () => {
   it('--ks-components core,devops keeps monitoring (ks-installer always installs it) and stays lean', async () => {
-    const m = parse((await create('--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,devops')).stdout);
+    const m = parse(
+      (await create('--with-kubernetes', 'v1.26.15', '--with-kubesphere', 'v3.4.1', '--ks-components', 'core,devops'))
+        .stdout,
+    );
     const images: string[] = m.spec.images;
     expect(images.filter((i) => m.spec.kko.imageClasses[i] === 'kubesphere-monitoring')).toHaveLength(10);
     expect(images.some((i) => /grafana|thanos|opensearch/.test(i))).toBe(false);
@@ -305,8 +420,15 @@ describe('KubeSphere groups', () => {
 });
 
 it('counts ./kk in the working directory as the installed kk (where kk’s installer puts it)', async () => {
-  await writeFile(join(dir, 'kk'), '#!/bin/sh\necho \'kk version: &version.Info{Major:"3", Minor:"1", GitVersion:"v3.1.7", GitCommit:"x"}\'\n', { mode: 0o755 });
-  const r = await runCli(['manifest', 'create', '--with-kubernetes', 'v1.28.12'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+  await writeFile(
+    join(dir, 'kk'),
+    '#!/bin/sh\necho \'kk version: &version.Info{Major:"3", Minor:"1", GitVersion:"v3.1.7", GitCommit:"x"}\'\n',
+    { mode: 0o755 },
+  );
+  const r = await runCli(['manifest', 'create', '--with-kubernetes', 'v1.28.12'], {
+    cwd: dir,
+    env: { PATH: '/usr/bin:/bin' },
+  });
   expect(r.code).toBe(0);
   expect(parse(r.stdout).spec.kko.kkVersion).toBe('v3.1.7');
   expect(r.stderr).toContain('kk v3.1.7 (the kk found in the working directory)');

@@ -38,9 +38,13 @@ const BAD: [string, string][] = [
 describe('image references in manifests', () => {
   it('manifest validate: each bad reference is an INVALID_REFERENCE error at its own line, with a hint', async () => {
     await writeFile(join(dir, 'bad.yaml'), manifest(['docker.io/kubesphere/pause:3.9', ...BAD.map(([ref]) => ref)]));
-    const r = await runCli(['manifest', 'validate', '-f', 'bad.yaml', '--kk-version', 'v3.1.5', '--json'], { cwd: dir });
+    const r = await runCli(['manifest', 'validate', '-f', 'bad.yaml', '--kk-version', 'v3.1.5', '--json'], {
+      cwd: dir,
+    });
     expect(r.code).toBe(2);
-    const issues = (JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter((i) => i.code === 'INVALID_REFERENCE');
+    const issues = (JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter(
+      (i) => i.code === 'INVALID_REFERENCE',
+    );
     expect(issues.map((i) => [i.path, i.line, i.col])).toEqual(BAD.map((_, n) => [`spec.images[${n + 1}]`, 8 + n, 5]));
     BAD.forEach(([, why], n) => expect(issues[n]?.message).toContain(why));
     expect(issues.every((i) => i.hint)).toBe(true);
@@ -50,12 +54,17 @@ describe('image references in manifests', () => {
     await writeFile(join(dir, 'esc.yaml'), manifest(['docker.io/kubesphere/pa\u001b]0;x\u0007use:3.9']));
     const r = await runCli(['manifest', 'validate', '-f', 'esc.yaml', '--kk-version', 'v3.1.5'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/esc\.yaml:7:5: error: spec\.images\[0\]: invalid image reference "docker\.io\/kubesphere\/pa\\u001b\]0;x\\u0007use:3\.9": a control character/);
+    expect(r.stderr).toMatch(
+      /esc\.yaml:7:5: error: spec\.images\[0\]: invalid image reference "docker\.io\/kubesphere\/pa\\u001b\]0;x\\u0007use:3\.9": a control character/,
+    );
     expect(r.stderr).not.toContain('\u001b');
   });
 
   it.each([
-    ['artifact export', ['artifact', 'export', '-m', 'one.yaml', '--dry-run', '-o', 'out.tar.gz', '--kk-version', 'v3.1.5']],
+    [
+      'artifact export',
+      ['artifact', 'export', '-m', 'one.yaml', '--dry-run', '-o', 'out.tar.gz', '--kk-version', 'v3.1.5'],
+    ],
     ['manifest images', ['manifest', 'images', '-f', 'one.yaml']],
   ])('%s refuses a bad reference (exit 2) at its line', async (_name, argv) => {
     await writeFile(join(dir, 'one.yaml'), manifest(['reg.example:70000/kubesphere/pause:3.9']));
@@ -76,24 +85,44 @@ describe('ISO checksums in manifests', () => {
         checksum: ${JSON.stringify(checksum)}
 `;
 
-  it.each([['a'.repeat(63)], ['a'.repeat(65)], ['g'.repeat(64)], ['md5:' + 'a'.repeat(32)], ['sha512:' + 'a'.repeat(64)]])('%j is an ISO_CHECKSUM error at its line', async (sum) => {
+  it.each([
+    ['a'.repeat(63)],
+    ['a'.repeat(65)],
+    ['g'.repeat(64)],
+    ['md5:' + 'a'.repeat(32)],
+    ['sha512:' + 'a'.repeat(64)],
+  ])('%j is an ISO_CHECKSUM error at its line', async (sum) => {
     await writeFile(join(dir, 'iso.yaml'), manifest([], os(sum)));
-    const r = await runCli(['manifest', 'validate', '-f', 'iso.yaml', '--kk-version', 'v3.1.5', '--json'], { cwd: dir });
+    const r = await runCli(['manifest', 'validate', '-f', 'iso.yaml', '--kk-version', 'v3.1.5', '--json'], {
+      cwd: dir,
+    });
     expect(r.code).toBe(2);
     const issues = (JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter((i) => i.code === 'ISO_CHECKSUM');
-    expect(issues.map((i) => [i.path, i.line, i.col])).toEqual([['spec.operatingSystems[0].repository.iso.checksum', 13, 19]]);
+    expect(issues.map((i) => [i.path, i.line, i.col])).toEqual([
+      ['spec.operatingSystems[0].repository.iso.checksum', 13, 19],
+    ]);
   });
 
-  it.each([['A'.repeat(64)], ['sha256:' + 'b'.repeat(64)], [`${'c'.repeat(64)}  ubuntu-22.04-debs-amd64.iso`]])('%j is accepted (as the export accepts it)', async (sum) => {
-    await writeFile(join(dir, 'iso-ok.yaml'), manifest([], os(sum)));
-    const r = await runCli(['manifest', 'validate', '-f', 'iso-ok.yaml', '--kk-version', 'v3.1.5', '--json'], { cwd: dir });
-    expect((JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter((i) => i.code === 'ISO_CHECKSUM')).toEqual([]);
-  });
+  it.each([['A'.repeat(64)], ['sha256:' + 'b'.repeat(64)], [`${'c'.repeat(64)}  ubuntu-22.04-debs-amd64.iso`]])(
+    '%j is accepted (as the export accepts it)',
+    async (sum) => {
+      await writeFile(join(dir, 'iso-ok.yaml'), manifest([], os(sum)));
+      const r = await runCli(['manifest', 'validate', '-f', 'iso-ok.yaml', '--kk-version', 'v3.1.5', '--json'], {
+        cwd: dir,
+      });
+      expect((JSON.parse(r.stdout) as { issues: JsonIssue[] }).issues.filter((i) => i.code === 'ISO_CHECKSUM')).toEqual(
+        [],
+      );
+    },
+  );
 });
 
 describe('secrets in manifests', () => {
   it('a password of the wrong type is an error that does not print the password', async () => {
-    await writeFile(join(dir, 'pw.yaml'), `${manifest([])}  registry:\n    auths:\n      "r.example": {username: bob, password: 83619275}\n`);
+    await writeFile(
+      join(dir, 'pw.yaml'),
+      `${manifest([])}  registry:\n    auths:\n      "r.example": {username: bob, password: 83619275}\n`,
+    );
     const r = await runCli(['manifest', 'validate', '-f', 'pw.yaml', '--kk-version', 'v3.1.5'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('spec.registry.auths.r.example.password: expected a string, got number');

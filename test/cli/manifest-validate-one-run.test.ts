@@ -13,7 +13,9 @@ afterEach(async () => cleanup());
 type JsonIssue = { severity: string; code: string; path?: string; line?: number; message: string };
 const validate = async (text: string, extra: string[] = []) => {
   await writeFile(join(dir, 'm.yaml'), text);
-  const r = await runCli(['manifest', 'validate', '-f', 'm.yaml', '--kk-version', 'v3.1.5', '--json', ...extra], { cwd: dir });
+  const r = await runCli(['manifest', 'validate', '-f', 'm.yaml', '--kk-version', 'v3.1.5', '--json', ...extra], {
+    cwd: dir,
+  });
   return { ...r, json: JSON.parse(r.stdout) as { valid: boolean; choices: string | null; issues: JsonIssue[] } };
 };
 
@@ -37,7 +39,14 @@ describe('manifest validate reports every step in one run (#9)', () => {
     const r = await validate(text);
     expect(r.code).toBe(2);
     const codes = new Set(r.json.issues.filter((i) => i.severity === 'error').map((i) => i.code));
-    expect([...codes].sort()).toEqual(['COMPONENT_VERSION', 'IMAGE_NAME', 'MISSING_BINARY', 'MISSING_IMAGE', 'SCHEMA', 'UNKNOWN_VERSION']);
+    expect([...codes].sort()).toEqual([
+      'COMPONENT_VERSION',
+      'IMAGE_NAME',
+      'MISSING_BINARY',
+      'MISSING_IMAGE',
+      'SCHEMA',
+      'UNKNOWN_VERSION',
+    ]);
     expect(r.json.issues.find((i) => i.code === 'SCHEMA')?.path).toBe('spec.components.etcd.version');
   });
 
@@ -57,7 +66,12 @@ describe('manifest validate reports every step in one run (#9)', () => {
 
   it('a missing required field inside a list drops only that entry', async () => {
     const r = await validate(`${HEAD}  kubernetesDistributions:\n  - {type: kubernetes}\n  images:\n  - redis:5\n`);
-    expect(r.json.issues.filter((i) => i.severity === 'error').map((i) => i.code).sort()).toEqual(['IMAGE_NAME', 'SCHEMA']);
+    expect(
+      r.json.issues
+        .filter((i) => i.severity === 'error')
+        .map((i) => i.code)
+        .sort(),
+    ).toEqual(['IMAGE_NAME', 'SCHEMA']);
   });
 
   it('an images-only manifest is valid as export treats it: no completeness errors, no "not needed" notes', async () => {
@@ -70,7 +84,12 @@ describe('manifest validate reports every step in one run (#9)', () => {
   it('an images-only manifest still gets its kk rules and component versions checked', async () => {
     const r = await validate(`${HEAD}  components:\n    etcd: {version: v3.4.0}\n  images:\n  - redis:5\n`);
     expect(r.code).toBe(2);
-    expect(r.json.issues.filter((i) => i.severity === 'error').map((i) => i.code).sort()).toEqual(['COMPONENT_VERSION', 'IMAGE_NAME']);
+    expect(
+      r.json.issues
+        .filter((i) => i.severity === 'error')
+        .map((i) => i.code)
+        .sort(),
+    ).toEqual(['COMPONENT_VERSION', 'IMAGE_NAME']);
   });
 
   it('a missing file is reported with the others instead of stopping the run', async () => {

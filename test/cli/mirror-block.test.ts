@@ -22,7 +22,9 @@ describe('blockUpstream: true in the mirror config (#9)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`upstream refused by blockUpstream: true in ${join(dir, 'mirrors.yaml')}`);
     expect(r.stdout).not.toMatch(/\bupstream\s+docker\.io/);
-    const j = JSON.parse((await cli(['mirror', 'resolve', 'redis:7', '--mirror-config', 'mirrors.yaml', '--json'])).stdout) as { sources: Array<{ via: string }> };
+    const j = JSON.parse(
+      (await cli(['mirror', 'resolve', 'redis:7', '--mirror-config', 'mirrors.yaml', '--json'])).stdout,
+    ) as { sources: Array<{ via: string }> };
     expect(j.sources.map((s) => s.via)).toEqual(['mirror']);
   });
 
@@ -38,13 +40,34 @@ describe('blockUpstream: true in the mirror config (#9)', () => {
     const r = await cli(['mirror', 'list', '--mirror-config', 'mirrors.yaml']);
     expect(r.stdout).toMatch(/^upstream:\s+never \(blockUpstream: true in /m);
     expect(r.stdout).toMatch(/^\(other\)\s+1\s+refused/m);
-    expect(JSON.parse((await cli(['mirror', 'list', '--mirror-config', 'mirrors.yaml', '--json'])).stdout)).toMatchObject({ blockUpstream: `blockUpstream: true in ${join(dir, 'mirrors.yaml')}` });
+    expect(
+      JSON.parse((await cli(['mirror', 'list', '--mirror-config', 'mirrors.yaml', '--json'])).stdout),
+    ).toMatchObject({ blockUpstream: `blockUpstream: true in ${join(dir, 'mirrors.yaml')}` });
   });
 
   it('export --dry-run refuses a manifest image no mirror serves (the plan uses the same rule)', async () => {
-    const m = await cli(['manifest', 'create', '--kk-version', 'v3.1.5', '--with-kubernetes', 'v1.28.12', '-o', 'm.yaml']);
+    const m = await cli([
+      'manifest',
+      'create',
+      '--kk-version',
+      'v3.1.5',
+      '--with-kubernetes',
+      'v1.28.12',
+      '-o',
+      'm.yaml',
+    ]);
     expect(m.code).toBe(0);
-    const r = await cli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--dry-run', '-o', 'a.tar']);
+    const r = await cli([
+      'artifact',
+      'export',
+      '-m',
+      'm.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--dry-run',
+      '-o',
+      'a.tar',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refused by blockUpstream: true in .*mirrors\.yaml/);
   });
@@ -58,6 +81,8 @@ describe('kko mirror list width (#9)', () => {
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
     expect(r.stdout).toMatch(/^https:\/\/dl\.k8s\.io\/release\/\s+\(zone cn\)$/m);
     const wide = await cli(['mirror', 'list', '--zone', 'cn', '--wide']);
-    expect(wide.stdout).toMatch(/^https:\/\/dl\.k8s\.io\/release\/\s+1\s+https:\/\/kubernetes-release\.pek3b\.qingstor\.com\/release\/\s+verify\s+zone cn$/m);
+    expect(wide.stdout).toMatch(
+      /^https:\/\/dl\.k8s\.io\/release\/\s+1\s+https:\/\/kubernetes-release\.pek3b\.qingstor\.com\/release\/\s+verify\s+zone cn$/m,
+    );
   });
 });

@@ -9,7 +9,13 @@ type Run = { code: number; stdout: string; stderr: string };
 
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): Promise<Run> {
   const out = { stdout: '', stderr: '' };
-  const io: CliIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env, cwd, isTTY: false };
+  const io: CliIo = {
+    stdout: (t) => void (out.stdout += t),
+    stderr: (t) => void (out.stderr += t),
+    env,
+    cwd,
+    isTTY: false,
+  };
   const code = await main(argv, io);
   return { code, ...out };
 }
@@ -77,10 +83,18 @@ describe('kko mirror list', () => {
 
 describe('kko mirror resolve', () => {
   it.each([
-    [['redis:7', '--zone', 'cn'], {}, ['mirror:registry.cn-beijing.aliyuncs.com/kubesphereio/redis:7', 'upstream:docker.io/library/redis:7']],
+    [
+      ['redis:7', '--zone', 'cn'],
+      {},
+      ['mirror:registry.cn-beijing.aliyuncs.com/kubesphereio/redis:7', 'upstream:docker.io/library/redis:7'],
+    ],
     [['redis:7'], {}, ['upstream:docker.io/library/redis:7']],
     [['redis:7', '--mirror-config', 'mirrors.yaml'], {}, ['mirror:127.0.0.1:5000/hub/redis:7']],
-    [['quay.io/calico/node:v3.27.4'], { KKZONE: 'cn' }, ['mirror:registry.cn-beijing.aliyuncs.com/kubesphereio/node:v3.27.4', 'upstream:quay.io/calico/node:v3.27.4']],
+    [
+      ['quay.io/calico/node:v3.27.4'],
+      { KKZONE: 'cn' },
+      ['mirror:registry.cn-beijing.aliyuncs.com/kubesphereio/node:v3.27.4', 'upstream:quay.io/calico/node:v3.27.4'],
+    ],
   ])('%j with env %j', async (args, env, expected) => {
     const r = await json(['mirror', 'resolve', ...args], env, dir);
     expect(r.kind).toBe('image');
@@ -90,16 +104,39 @@ describe('kko mirror resolve', () => {
   it('passes endpoint TLS settings through', async () => {
     const r = await json(['mirror', 'resolve', 'redis:7', '--mirror-config', 'mirrors.yaml'], {}, dir);
     expect(r.sources).toEqual([
-      expect.objectContaining({ registry: '127.0.0.1:5000', repository: 'hub/redis', plainHTTP: true, skipTLSVerify: false, via: 'mirror', rule: 'docker.io/library' }),
+      expect.objectContaining({
+        registry: '127.0.0.1:5000',
+        repository: 'hub/redis',
+        plainHTTP: true,
+        skipTLSVerify: false,
+        via: 'mirror',
+        rule: 'docker.io/library',
+      }),
     ]);
   });
 
   it.each([
-    [['--zone', 'cn'], ['mirror:https://kubernetes-release.pek3b.qingstor.com/release/v1.30.0/bin/linux/amd64/kubeadm', 'upstream:https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm']],
-    [['--zone', 'cn', '--mirror-config', 'mirrors.yaml'], ['mirror:http://127.0.0.1:8080/dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm', 'upstream:https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm']],
+    [
+      ['--zone', 'cn'],
+      [
+        'mirror:https://kubernetes-release.pek3b.qingstor.com/release/v1.30.0/bin/linux/amd64/kubeadm',
+        'upstream:https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm',
+      ],
+    ],
+    [
+      ['--zone', 'cn', '--mirror-config', 'mirrors.yaml'],
+      [
+        'mirror:http://127.0.0.1:8080/dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm',
+        'upstream:https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm',
+      ],
+    ],
     [[], ['upstream:https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm']],
   ])('a URL with %j', async (args, expected) => {
-    const r = await json(['mirror', 'resolve', 'https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm', ...args], {}, dir);
+    const r = await json(
+      ['mirror', 'resolve', 'https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubeadm', ...args],
+      {},
+      dir,
+    );
     expect(r.kind).toBe('download');
     expect((r.sources as { via: string; url: string }[]).map((s) => `${s.via}:${s.url}`)).toEqual(expected);
   });
@@ -124,7 +161,13 @@ describe('kko mirror errors and help', () => {
     ['missing config', ['mirror', 'list', '--mirror-config', 'nope.yaml'], {}, 2, /no such file/],
     ['config is a directory', ['mirror', 'list'], { KKO_MIRROR_CONFIG: '.' }, 2, /directory/],
     ['bad image reference', ['mirror', 'resolve', 'Bad/Ref:x'], {}, 2, /invalid image reference/],
-    ['no source left', ['mirror', 'resolve', 'ghcr.io/a/b:1', '--mirror-config', 'mirrors.yaml'], {}, 1, /no mirror serves/],
+    [
+      'no source left',
+      ['mirror', 'resolve', 'ghcr.io/a/b:1', '--mirror-config', 'mirrors.yaml'],
+      {},
+      1,
+      /no mirror serves/,
+    ],
     ['missing argument', ['mirror', 'resolve'], {}, 2, /missing required argument/],
   ])('%s', async (_name, argv, env, code, stderr) => {
     const r = await run(argv, env, dir);

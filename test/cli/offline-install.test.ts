@@ -11,7 +11,11 @@ import { runCli, tempDir } from './run-cli.js';
 // loopback port), and builds nothing (no TypeScript on the host).
 const execP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; bundleDependencies: string[] };
+const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+  bundleDependencies: string[];
+};
 
 let work: { dir: string; cleanup: () => Promise<void> };
 let tarball: string;
@@ -40,7 +44,11 @@ beforeAll(async () => {
   work = await tempDir('kko-offline-install-');
   // dist/ is fresh (test/global-setup.ts builds it); --ignore-scripts skips prepack's rebuild under running tests
   const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work.dir], ROOT);
-  const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; bundled: string[]; files: Array<{ path: string }> }>;
+  const [info] = JSON.parse(packed.stdout) as Array<{
+    filename: string;
+    bundled: string[];
+    files: Array<{ path: string }>;
+  }>;
   expect(info?.bundled.sort()).toEqual(Object.keys(pkg.dependencies).sort());
   expect(info?.files.some((f) => f.path.startsWith('dist/standalone/'))).toBe(false); // the 100 MB executable stays out
   tarball = join(work.dir, info?.filename ?? '');
@@ -58,11 +66,15 @@ describe('npm install -g --offline of the packed tarball', () => {
   it('installs the bundled dependencies only, and nothing is built (no src/, no install scripts)', async () => {
     const installed = join(prefix, 'lib', 'node_modules', 'kko');
     const deps = (await readdir(join(installed, 'node_modules'))).filter((d) => !d.startsWith('.'));
-    expect(deps.sort()).toEqual([...new Set(Object.keys(pkg.dependencies).map((d) => d.split('/')[0] as string))].sort());
+    expect(deps.sort()).toEqual(
+      [...new Set(Object.keys(pkg.dependencies).map((d) => d.split('/')[0] as string))].sort(),
+    );
     expect(deps).not.toContain('typescript');
     expect(await readdir(join(installed, 'dist'))).toContain('catalog.bundle.json');
     expect(await readdir(installed)).not.toContain('src');
-    const scripts = (JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
     expect(Object.keys(scripts).filter((s) => /^(pre|post)?install$/.test(s))).toEqual([]);
   });
 

@@ -14,7 +14,8 @@ spec:
   - docker.io/kubesphere/pause:3.9
 `;
 // Nothing may leave loopback even if the check regressed: docker.io → a closed local port, no upstream.
-const MIRRORS = 'apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "127.0.0.1:9", plainHTTP: true}], upstream: false}\n';
+const MIRRORS =
+  'apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "127.0.0.1:9", plainHTTP: true}], upstream: false}\n';
 
 beforeAll(async () => {
   work = await tempDir('kko-out-in-');
@@ -37,7 +38,18 @@ describe('the output is never an input', () => {
     ['-o the mirror config', ['-o', 'mirrors.yaml'], 'mirrors.yaml'],
   ])('artifact export %s --force: exit 2, input unchanged', async (_name, out, input) => {
     const before = await readFile(join(work.dir, input), 'utf8');
-    const r = await cli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '--force', ...out]);
+    const r = await cli([
+      'artifact',
+      'export',
+      '-m',
+      'm.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--cache',
+      'cache',
+      '--force',
+      ...out,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing to overwrite an input/);
     expect(r.stderr).toContain(input);

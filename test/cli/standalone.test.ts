@@ -23,9 +23,17 @@ let exe: string;
 let host: string; // a folder outside the repository, the "offline host"
 let reg: TestRegistry;
 
-async function exec(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
+async function exec(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<CliRun> {
   try {
-    const { stdout, stderr } = await execP(file, args, { cwd: opts.cwd ?? host, env: opts.env ?? NO_NODE, maxBuffer: 32 * 1024 * 1024 });
+    const { stdout, stderr } = await execP(file, args, {
+      cwd: opts.cwd ?? host,
+      env: opts.env ?? NO_NODE,
+      maxBuffer: 32 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };
@@ -38,7 +46,9 @@ const packaged = (args: string[]): Promise<CliRun> => exec(process.execPath, [BI
 
 beforeAll(async () => {
   work = await tempDir('kko-standalone-');
-  const built = await execP(process.execPath, [join(ROOT, 'scripts', 'build-standalone.js'), join(work.dir, 'build')], { cwd: ROOT });
+  const built = await execP(process.execPath, [join(ROOT, 'scripts', 'build-standalone.js'), join(work.dir, 'build')], {
+    cwd: ROOT,
+  });
   expect(built.stdout).toMatch(/kko: kko \d+\.\d+\.\d+, Node v\d+/);
   host = join(work.dir, 'host');
   await mkdir(host);
@@ -69,7 +79,21 @@ describe('the standalone executable (no node on PATH, empty environment)', () =>
   it('manifest create: the embedded catalog writes the same manifest byte for byte', async () => {
     for (const args of [
       ['manifest', 'create', '--with-kubernetes', 'v1.28.12', '--kk-version', 'v3.1.12'],
-      ['manifest', 'create', '--with-kubernetes', 'v1.26.15', '--kk-version', 'v3.1.9', '--zone', 'cn', '--with-kubesphere', '--ks-components', 'core,devops', '--arch', 'amd64,arm64'],
+      [
+        'manifest',
+        'create',
+        '--with-kubernetes',
+        'v1.26.15',
+        '--kk-version',
+        'v3.1.9',
+        '--zone',
+        'cn',
+        '--with-kubesphere',
+        '--ks-components',
+        'core,devops',
+        '--arch',
+        'amd64,arm64',
+      ],
     ]) {
       const [a, b] = [await standalone(args), await packaged(args)];
       expect(a.code).toBe(0);
@@ -81,11 +105,43 @@ describe('the standalone executable (no node on PATH, empty environment)', () =>
   });
 
   it('exports a .tar.zst (zstd WebAssembly) from a registry and verifies it (fzstd), as the packaged CLI does', async () => {
-    const m = ['apiVersion: kubekey.kubesphere.io/v1alpha2', 'kind: Manifest', 'metadata: {name: t}', 'spec:', '  arches: [amd64]', '  images:'];
-    await writeFile(join(host, 'm.yaml'), [...m, '  - docker.io/kubesphere/pause:3.9', '  - docker.io/kubesphere/kube-apiserver:v1.28.12', ''].join('\n'));
-    const mirrors = ['apiVersion: kko.io/v1alpha1', 'kind: MirrorPolicy', 'registries:', '- prefix: docker.io', '  mirrors:', `  - {location: ${reg.host}, plainHTTP: true}`, '  upstream: false', ''];
+    const m = [
+      'apiVersion: kubekey.kubesphere.io/v1alpha2',
+      'kind: Manifest',
+      'metadata: {name: t}',
+      'spec:',
+      '  arches: [amd64]',
+      '  images:',
+    ];
+    await writeFile(
+      join(host, 'm.yaml'),
+      [...m, '  - docker.io/kubesphere/pause:3.9', '  - docker.io/kubesphere/kube-apiserver:v1.28.12', ''].join('\n'),
+    );
+    const mirrors = [
+      'apiVersion: kko.io/v1alpha1',
+      'kind: MirrorPolicy',
+      'registries:',
+      '- prefix: docker.io',
+      '  mirrors:',
+      `  - {location: ${reg.host}, plainHTTP: true}`,
+      '  upstream: false',
+      '',
+    ];
     await writeFile(join(host, 'mirrors.yaml'), mirrors.join('\n'));
-    const exportArgs = (out: string, cache: string) => ['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', cache, '--compress', 'zstd', '-o', out];
+    const exportArgs = (out: string, cache: string) => [
+      'artifact',
+      'export',
+      '-m',
+      'm.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--cache',
+      cache,
+      '--compress',
+      'zstd',
+      '-o',
+      out,
+    ];
     const exported = await standalone(exportArgs('sea.tar.zst', 'cache-sea'));
     expect(exported.stderr).not.toMatch(/error/);
     expect(exported.code).toBe(0);
@@ -105,7 +161,10 @@ describe('the standalone executable (no node on PATH, empty environment)', () =>
     const bytes = await readFile(join(host, 'sea.tar.zst'));
     bytes[bytes.length - 40] = (bytes[bytes.length - 40] ?? 0) ^ 0xff;
     await writeFile(join(host, 'bad.tar.zst'), bytes);
-    const [a, b] = [await standalone(['artifact', 'verify', 'bad.tar.zst']), await packaged(['artifact', 'verify', 'bad.tar.zst'])];
+    const [a, b] = [
+      await standalone(['artifact', 'verify', 'bad.tar.zst']),
+      await packaged(['artifact', 'verify', 'bad.tar.zst']),
+    ];
     expect(a.code).toBe(2); // a corrupt archive is invalid input
     expect(a.stderr).toMatch(/^error: /m);
     expect(a).toEqual(b);

@@ -26,8 +26,14 @@ beforeAll(async () => {
   const c = new RegistryClient(reg.host, { plainHTTP: true });
   await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
   await c.close();
-  await writeFile(join(work.dir, 'm.yaml'), 'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/pause:3.9\n');
-  await writeFile(join(work.dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`);
+  await writeFile(
+    join(work.dir, 'm.yaml'),
+    'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/pause:3.9\n',
+  );
+  await writeFile(
+    join(work.dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -35,19 +41,32 @@ afterAll(async () => {
   await work?.cleanup();
 });
 
-const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({ PATH: process.env.PATH ?? '', HOME: work.dir, TERM: 'xterm', ...extra });
+const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH ?? '',
+  HOME: work.dir,
+  TERM: 'xterm',
+  ...extra,
+});
 const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 const kkoCmd = (args: string[]): string => [process.execPath, BIN, ...args].map(q).join(' ');
 
 // Under a pseudo-terminal: stdout and stderr are the terminal; what the terminal showed comes back.
 async function onTty(args: string[], extraEnv: Record<string, string> = {}, redirect = ''): Promise<string> {
-  const r = await run('script', ['-qfec', `${kkoCmd(args)}${redirect}`, '/dev/null'], { cwd: work.dir, env: env(extraEnv) }).catch((e: { stdout: string }) => e);
+  const r = await run('script', ['-qfec', `${kkoCmd(args)}${redirect}`, '/dev/null'], {
+    cwd: work.dir,
+    env: env(extraEnv),
+  }).catch((e: { stdout: string }) => e);
   return r.stdout;
 }
 
 // Plain pipes: nothing is a terminal.
-async function piped(args: string[], extraEnv: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [BIN, ...args], { cwd: work.dir, env: env(extraEnv) }).catch((e: { stdout: string; stderr: string }) => e);
+async function piped(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, [BIN, ...args], { cwd: work.dir, env: env(extraEnv) }).catch(
+    (e: { stdout: string; stderr: string }) => e,
+  );
 }
 
 const missing = ['artifact', 'export', '-m', 'no-such.yaml', '-o', 'x.tar.gz'];
@@ -72,7 +91,20 @@ describe('colours', () => {
 });
 
 describe('progress on a terminal', () => {
-  const exportArgs = (out: string, ...extra: string[]) => ['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', out, '--force', ...extra];
+  const exportArgs = (out: string, ...extra: string[]) => [
+    'artifact',
+    'export',
+    '-m',
+    'm.yaml',
+    '--mirror-config',
+    'mirrors.yaml',
+    '--cache',
+    'cache',
+    '-o',
+    out,
+    '--force',
+    ...extra,
+  ];
 
   it('bars on a terminal stderr, ending in a 100 % line and the summary', async () => {
     const out = await onTty(exportArgs('a.tar.gz'));

@@ -41,11 +41,19 @@ function expectNoRawControls(r: CliRun): void {
 }
 
 describe('no raw control characters reach the terminal', () => {
-  const HOSTILE = [`kube/v1.28.12${TITLE}/amd64/kubeadm`, `kube/v1${CLEAR}/amd64/kubelet`, 'etcd/x\rok: 9 files verified/amd64/etcd', 'helm/y\nok: spoof/amd64/helm'];
+  const HOSTILE = [
+    `kube/v1.28.12${TITLE}/amd64/kubeadm`,
+    `kube/v1${CLEAR}/amd64/kubelet`,
+    'etcd/x\rok: 9 files verified/amd64/etcd',
+    'helm/y\nok: spoof/amd64/helm',
+  ];
   const entries = () => [
     ...withChecksums([
       { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-      { name: 'images/index.json', data: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}') },
+      {
+        name: 'images/index.json',
+        data: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'),
+      },
     ]),
     ...HOSTILE.map((name) => ({ name, data: Buffer.from('x') })), // not in SHA256SUMS: "extra" for verify
   ];
@@ -74,24 +82,54 @@ describe('no raw control characters reach the terminal', () => {
   });
 
   const policy = async () => {
-    await writeFile(join(dir, 'm.yaml'), 'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - docker.io/kubesphere/pause:3.9\n');
-    await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: "127.0.0.1:${port}", plainHTTP: true}\n  upstream: false\n`);
+    await writeFile(
+      join(dir, 'm.yaml'),
+      'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - docker.io/kubesphere/pause:3.9\n',
+    );
+    await writeFile(
+      join(dir, 'mirrors.yaml'),
+      `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: "127.0.0.1:${port}", plainHTTP: true}\n  upstream: false\n`,
+    );
   };
 
   it('a registry error body in `precheck` output is escaped, the text after "?" kept', async () => {
     await policy();
-    const r = await runCli(['precheck', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      ['precheck', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '--kk-version', 'v3.1.12'],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code).toBe(1);
     expectNoRawControls(r);
-    expect(r.stdout + r.stderr).toContain('UNSUPPORTED: what? \\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u000aok: all images verified\\u009b31m');
+    expect(r.stdout + r.stderr).toContain(
+      'UNSUPPORTED: what? \\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u000aok: all images verified\\u009b31m',
+    );
   });
 
   it('a registry error body in `artifact export` errors is escaped and the URL-free text is not mangled', async () => {
     await policy();
-    const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--kk-version', 'v3.1.12', '--json'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      [
+        'artifact',
+        'export',
+        '-m',
+        'm.yaml',
+        '--mirror-config',
+        'mirrors.yaml',
+        '--cache',
+        'cache',
+        '-o',
+        'out.tar.gz',
+        '--kk-version',
+        'v3.1.12',
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code).toBe(1);
     expectNoRawControls(r);
-    expect(r.stderr).toContain('UNSUPPORTED: what? \\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u000aok: all images verified\\u009b31m (HTTP 400)');
+    expect(r.stderr).toContain(
+      'UNSUPPORTED: what? \\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u000aok: all images verified\\u009b31m (HTTP 400)',
+    );
     // NDJSON events stay valid JSON and decode to the escaped text
     for (const line of r.stdout.trim().split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
   });

@@ -27,17 +27,49 @@ let inv: { images: Array<{ ref: string; arch: string; refName: string; digest: s
 
 beforeAll(async () => {
   src = await startProxiedRegistry('kko-push-', async (c) => {
-    await pushIndex(c, 'calico/cni', 'v3.27.4', buildMultiArch('cni', { layerSize: 200 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }));
-    await pushIndex(c, 'kubesphereio/pause', '3.9', buildMultiArch('pause', { layerSize: 50 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }));
+    await pushIndex(
+      c,
+      'calico/cni',
+      'v3.27.4',
+      buildMultiArch('cni', { layerSize: 200 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }),
+    );
+    await pushIndex(
+      c,
+      'kubesphereio/pause',
+      '3.9',
+      buildMultiArch('pause', { layerSize: 50 * 1024, base: { amd64: buildLayer('push-base', 300 * 1024) } }),
+    );
     await pushIndex(c, 'library/nginx', '1.25', buildMultiArch('nginx', { layerSize: 100 * 1024 }));
   });
   target = await startRegistry({ mode: 'plain' });
   dir = join(src.work.dir, 'w');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`);
-  const mirror = (prefix: string): string => `- prefix: ${prefix}\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`;
-  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${mirror('docker.io')}${mirror(CN)}`);
-  const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'art.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`,
+  );
+  const mirror = (prefix: string): string =>
+    `- prefix: ${prefix}\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`;
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${mirror('docker.io')}${mirror(CN)}`,
+  );
+  const r = await runCli(
+    [
+      'artifact',
+      'export',
+      '-m',
+      'm.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--cache',
+      'cache',
+      '-o',
+      'art.tar.gz',
+      '--json',
+    ],
+    { cwd: dir, env: { HOME: dir } },
+  );
   expect(r.code).toBe(0);
   art = join(dir, 'art.tar.gz');
   const { stdout } = await sh('tar', ['-xzOf', art, 'kko/inventory.json']);
@@ -52,20 +84,38 @@ afterAll(async () => {
 // A kk Cluster config whose registry block points at the target registry under `path`.
 async function cluster(name: string, registry: string): Promise<string> {
   const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadata: {name: c}\nspec:\n  registry:\n${registry}\n`);
+  await writeFile(
+    file,
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadata: {name: c}\nspec:\n  registry:\n${registry}\n`,
+  );
   return file;
 }
 
-const digestOf = (ref: string, arch: string): string => inv.images.find((i) => i.ref === ref && i.arch === arch)?.digest ?? '?';
+const digestOf = (ref: string, arch: string): string =>
+  inv.images.find((i) => i.ref === ref && i.arch === arch)?.digest ?? '?';
 
 // skopeo's view of a name: the index it serves and the digest it resolves for each arch.
 async function skopeoSees(name: string): Promise<Record<string, string>> {
-  const raw = JSON.parse((await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])).stdout) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
+  const raw = JSON.parse(
+    (await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])).stdout,
+  ) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
   const out: Record<string, string> = {};
   for (const m of raw.manifests) out[m.platform.architecture] = m.digest;
   for (const arch of Object.keys(out)) {
     // skopeo resolves the arch through the index and reads that image's config
-    const one = JSON.parse((await sh('skopeo', ['inspect', '--tls-verify=false', '--override-arch', arch, '--override-os', 'linux', `docker://${name}`])).stdout) as { Architecture: string };
+    const one = JSON.parse(
+      (
+        await sh('skopeo', [
+          'inspect',
+          '--tls-verify=false',
+          '--override-arch',
+          arch,
+          '--override-os',
+          'linux',
+          `docker://${name}`,
+        ])
+      ).stdout,
+    ) as { Architecture: string };
     expect(one.Architecture).toBe(arch);
   }
   return out;
@@ -73,8 +123,13 @@ async function skopeoSees(name: string): Promise<Record<string, string>> {
 
 async function expectPulled(prefix: string, names: Record<string, string>): Promise<void> {
   for (const [name, source] of Object.entries(names)) {
-    expect(await skopeoSees(`${prefix}/${name}`)).toEqual({ amd64: digestOf(source, 'amd64'), arm64: digestOf(source, 'arm64') });
-    const perArch = JSON.parse((await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${prefix}/${name}-arm64`])).stdout) as { Digest: string };
+    expect(await skopeoSees(`${prefix}/${name}`)).toEqual({
+      amd64: digestOf(source, 'amd64'),
+      arm64: digestOf(source, 'arm64'),
+    });
+    const perArch = JSON.parse(
+      (await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${prefix}/${name}-arm64`])).stdout,
+    ) as { Digest: string };
     expect(perArch.Digest).toBe(digestOf(source, 'arm64'));
   }
 }
@@ -84,31 +139,76 @@ const [CNI, PAUSE, NGINX] = IMAGES as [string, string, string];
 describe.each([
   // kk release, registry block (beyond privateRegistry), --kk-push-names, names nodes pull → source
   ['v3.1.5', '', false, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
-  ['v3.1.5', '    namespaceOverride: kubesphereio\n', false, { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX }],
-  ['v3.1.7', '    namespaceOverride: kubesphereio\n', false, { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX }],
-  ['v3.1.7', '    namespaceOverride: kubesphereio\n', true, { 'calico/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
+  [
+    'v3.1.5',
+    '    namespaceOverride: kubesphereio\n',
+    false,
+    { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX },
+  ],
+  [
+    'v3.1.7',
+    '    namespaceOverride: kubesphereio\n',
+    false,
+    { 'kubesphereio/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'kubesphereio/nginx:1.25': NGINX },
+  ],
+  [
+    'v3.1.7',
+    '    namespaceOverride: kubesphereio\n',
+    true,
+    { 'calico/cni:v3.27.4': CNI, 'kubesphereio/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX },
+  ],
   ['v3.1.12', '', false, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX }],
-  ['v3.1.12', '    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}\n', false, { 'mirror/cni:v3.27.4': CNI, 'mirror/kubesphere/pause:3.9': PAUSE, 'mirror/library/nginx:1.25': NGINX }],
+  [
+    'v3.1.12',
+    '    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}\n',
+    false,
+    { 'mirror/cni:v3.27.4': CNI, 'mirror/kubesphere/pause:3.9': PAUSE, 'mirror/library/nginx:1.25': NGINX },
+  ],
 ] as const)('kk %s naming %j (--kk-push-names %s)', (kk, block, kkNames, names) => {
   const path = `${kk.replace(/\./g, '')}-${block ? block.trim().split(':')[0]?.toLowerCase() : 'plain'}${kkNames ? '-kk' : ''}`;
   let prefix: string;
   let run: Awaited<ReturnType<typeof runCli>>;
   beforeAll(async () => {
     prefix = `${target.host}/${path}`;
-    const file = await cluster(path, `    privateRegistry: ${prefix}\n${block}    auths:\n      "${target.host}": {plainHTTP: true}`);
-    run = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', kk, ...(kkNames ? ['--kk-push-names'] : []), '--json'], { cwd: dir, env: { HOME: dir } });
+    const file = await cluster(
+      path,
+      `    privateRegistry: ${prefix}\n${block}    auths:\n      "${target.host}": {plainHTTP: true}`,
+    );
+    run = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '-f',
+        file,
+        '--kk-version',
+        kk,
+        ...(kkNames ? ['--kk-push-names'] : []),
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
   }, 120_000);
 
-  it('pushes, and skopeo pulls every name with the artifact\'s digests for both arches', async () => {
+  it("pushes, and skopeo pulls every name with the artifact's digests for both arches", async () => {
     expect(run.code, run.stderr).toBe(0);
     await expectPulled(prefix, names);
-    const done = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; images?: number; failed?: number }).find((e) => e.type === 'done');
+    const done = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; images?: number; failed?: number })
+      .find((e) => e.type === 'done');
     expect(done).toMatchObject({ images: 3, failed: 0 });
   });
 
   it('check proves the names nodes pull are there (or, after --kk-push-names, that they are not)', async () => {
     const file = join(dir, `${path}.yaml`);
-    const r = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
     const report = JSON.parse(r.stdout) as { ok: boolean; images: Array<{ name: string; status: string }> };
     if (!kkNames) {
       expect(r.code, r.stderr).toBe(0);
@@ -116,7 +216,12 @@ describe.each([
     } else {
       // kk v3.1.7 ignores namespaceOverride on push: the nodes' kubesphereio/ names are missing (kubekey#1954)
       expect(r.code).toBe(1);
-      expect(report.images.filter((i) => i.status === 'missing').map((i) => i.name.slice(prefix.length + 1)).sort()).toEqual(['kubesphereio/cni:v3.27.4', 'kubesphereio/nginx:1.25']);
+      expect(
+        report.images
+          .filter((i) => i.status === 'missing')
+          .map((i) => i.name.slice(prefix.length + 1))
+          .sort(),
+      ).toEqual(['kubesphereio/cni:v3.27.4', 'kubesphereio/nginx:1.25']);
       expect(run.stderr).toMatch(/PUSH_PULL_MISMATCH|nodes will pull/);
     }
   });
@@ -124,11 +229,15 @@ describe.each([
 
 describe('re-push and dry run', () => {
   it('a re-push of an unchanged artifact sends no blob bytes', async () => {
-    const file = await cluster('again', `    privateRegistry: ${target.host}/again\n    auths:\n      "${target.host}": {plainHTTP: true}`);
+    const file = await cluster(
+      'again',
+      `    privateRegistry: ${target.host}/again\n    auths:\n      "${target.host}": {plainHTTP: true}`,
+    );
     const args = ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--json'];
     const first = await runCli(args, { cwd: dir, env: { HOME: dir } });
     const second = await runCli(args, { cwd: dir, env: { HOME: dir } });
-    const done = (out: string): { bytesSent: number } => JSON.parse(out.trim().split('\n').at(-1) as string) as { bytesSent: number };
+    const done = (out: string): { bytesSent: number } =>
+      JSON.parse(out.trim().split('\n').at(-1) as string) as { bytesSent: number };
     expect(first.code).toBe(0);
     expect(done(first.stdout).bytesSent).toBeGreaterThan(500 * 1024);
     expect(second.code).toBe(0);
@@ -137,12 +246,43 @@ describe('re-push and dry run', () => {
   });
 
   it('--dry-run lists every name the push creates and pushes nothing', async () => {
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${target.host}/dry`, '--plain-http', '--kk-version', 'v3.1.12', '--dry-run'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/dry`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--dry-run',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${target.host}/dry/kubesphere/pause:3.9  <-  ${PAUSE}`);
     expect(r.stdout).toContain(`  ${target.host}/dry/kubesphere/pause:3.9-arm64`);
-    expect(r.stderr).toMatch(/kk v3.1.12 would push .*\/dry\/kubesphereio\/pause:3.9, nodes pull .*\/dry\/kubesphere\/pause:3.9/);
-    const check = await runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${target.host}/dry`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    expect(r.stderr).toMatch(
+      /kk v3.1.12 would push .*\/dry\/kubesphereio\/pause:3.9, nodes pull .*\/dry\/kubesphere\/pause:3.9/,
+    );
+    const check = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/dry`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(check.code).toBe(1);
     expect(check.stdout).toMatch(/^missing +127\.0\.0\.1:\d+\/dry\/calico\/cni:v3\.27\.4/m);
   });
@@ -150,29 +290,91 @@ describe('re-push and dry run', () => {
   it('--images-dir pushes an imported OCI layout (kk artifact import / kko artifact import) the same way', async () => {
     const imp = await runCli(['artifact', 'import', art, '--dir', 'imported'], { cwd: dir, env: { HOME: dir } });
     expect(imp.code, imp.stderr).toBe(0);
-    const r = await runCli(['artifact', 'images', 'push', '--images-dir', 'imported/images', '--registry', `${target.host}/fromdir`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '--images-dir',
+        'imported/images',
+        '--registry',
+        `${target.host}/fromdir`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code, r.stderr).toBe(0);
-    await expectPulled(`${target.host}/fromdir`, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX });
+    await expectPulled(`${target.host}/fromdir`, {
+      'calico/cni:v3.27.4': CNI,
+      'kubesphere/pause:3.9': PAUSE,
+      'library/nginx:1.25': NGINX,
+    });
   });
 
   it('--require-signature --key refuses an unsigned artifact before pushing anything (exit 1, as import)', async () => {
     const key = await runCli(['key', 'generate', '--output-key-prefix', 'pushkey'], { cwd: dir, env: { HOME: dir } });
     expect(key.code, key.stderr).toBe(0);
     const pub = join(dir, 'pushkey.pub');
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${target.host}/unsigned`, '--plain-http', '--kk-version', 'v3.1.12', '--require-signature', '--key', pub], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/unsigned`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--require-signature',
+        '--key',
+        pub,
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^missing: kko\/inventory\.json\.sig/m);
-    const c = await runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${target.host}/unsigned`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const c = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/unsigned`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(c.stdout).not.toMatch(/^ok/m);
   });
 
   it('check -m names what a manifest needs without the artifact', async () => {
-    const r = await runCli(['artifact', 'images', 'check', '-m', 'm.yaml', '--registry', `${target.host}/again`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-m',
+        'm.yaml',
+        '--registry',
+        `${target.host}/again`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(3);
   });
 });
-
 
 describe('faults during push (fault proxy in front of the target registry)', () => {
   let behind: TestRegistry;
@@ -186,26 +388,79 @@ describe('faults during push (fault proxy in front of the target registry)', () 
     await behind?.stop();
   });
   const push = (path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(['artifact', 'images', 'push', '-a', art, '--registry', `${proxy.host}/${path}`, '--plain-http', '--kk-version', 'v3.1.12', '--retries', '3', ...extra], { cwd: dir, env: { HOME: dir } });
+    runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        `${proxy.host}/${path}`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--retries',
+        '3',
+        ...extra,
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
   const check = (path: string): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(['artifact', 'images', 'check', '-a', art, '--registry', `${proxy.host}/${path}`, '--plain-http', '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-a',
+        art,
+        '--registry',
+        `${proxy.host}/${path}`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
 
   it('rides out 5xx, 429 with Retry-After and a reset in the middle of an upload, and ends complete', async () => {
     proxy.clear();
     proxy.add({ method: 'POST', path: /blobs\/uploads/, times: 2, fault: { kind: 'status', status: 503 } });
-    proxy.add({ method: 'PUT', path: /manifests\/v3\.27\.4$/, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
-    proxy.add({ method: 'PUT', path: /blobs\/uploads\/.*digest=/, fault: { kind: 'cut-upload', afterBytes: 64 * 1024 } });
+    proxy.add({
+      method: 'PUT',
+      path: /manifests\/v3\.27\.4$/,
+      fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } },
+    });
+    proxy.add({
+      method: 'PUT',
+      path: /blobs\/uploads\/.*digest=/,
+      fault: { kind: 'cut-upload', afterBytes: 64 * 1024 },
+    });
     const r = await push('faults');
     expect(r.code, r.stderr).toBe(0);
-    expect(proxy.seen.filter((s) => s.fault).map((s) => s.fault).sort()).toEqual(['cut-upload', 'status', 'status', 'status']);
+    expect(
+      proxy.seen
+        .filter((s) => s.fault)
+        .map((s) => s.fault)
+        .sort(),
+    ).toEqual(['cut-upload', 'status', 'status', 'status']);
     const c = await check('faults');
     expect(c.code, c.stdout).toBe(0);
-    await expectPulled(`${behind.host}/faults`, { 'calico/cni:v3.27.4': CNI, 'kubesphere/pause:3.9': PAUSE, 'library/nginx:1.25': NGINX });
+    await expectPulled(`${behind.host}/faults`, {
+      'calico/cni:v3.27.4': CNI,
+      'kubesphere/pause:3.9': PAUSE,
+      'library/nginx:1.25': NGINX,
+    });
   }, 120_000);
 
   it('a registry that keeps failing one image: exit 1 naming it, its tag not created, the others done; a re-run finishes', async () => {
     proxy.clear();
-    proxy.add({ method: 'PUT', path: /library\/nginx\/manifests\//, times: Infinity, fault: { kind: 'status', status: 500 } });
+    proxy.add({
+      method: 'PUT',
+      path: /library\/nginx\/manifests\//,
+      times: Infinity,
+      fault: { kind: 'status', status: 500 },
+    });
     const r = await push('broken');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/pushing 127\.0\.0\.1:\d+\/broken\/library\/nginx:1\.25 .*HTTP 500/);
@@ -220,7 +475,11 @@ describe('faults during push (fault proxy in front of the target registry)', () 
     const done = JSON.parse(again.stdout.trim().split('\n').at(-1) as string) as { bytesSent: number; images: number };
     expect(done.images).toBe(3);
     // only what the failed image had not got in yet (its arm64 half: the copy stopped at the amd64 manifest)
-    const copied = again.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; name?: string; how?: string }).filter((e) => e.type === 'blob' && e.how === 'copied');
+    const copied = again.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; name?: string; how?: string })
+      .filter((e) => e.type === 'blob' && e.how === 'copied');
     expect(copied.length).toBeGreaterThan(0);
     expect(copied.every((e) => e.name?.endsWith('/broken/library/nginx:1.25'))).toBe(true);
     expect(done.bytesSent).toBeLessThan(150 * 1024);
@@ -229,7 +488,8 @@ describe('faults during push (fault proxy in front of the target registry)', () 
 });
 
 describe('bad input', () => {
-  const run = (...args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> => runCli(['artifact', 'images', 'push', '-a', art, ...args], { cwd: dir, env: { HOME: dir } });
+  const run = (...args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
+    runCli(['artifact', 'images', 'push', '-a', art, ...args], { cwd: dir, env: { HOME: dir } });
 
   it.each([
     [['--registry', 'http://10.0.0.5:5000'], /--registry "http:\/\/10\.0\.0\.5:5000": no scheme allowed/],
@@ -246,7 +506,9 @@ describe('bad input', () => {
     const file = await cluster('scheme', '    privateRegistry: https://dockerhub.kubekey.local');
     const r = await run('-f', file);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/spec\.registry\.privateRegistry: registry\.privateRegistry "https:\/\/dockerhub\.kubekey\.local": no scheme allowed/);
+    expect(r.stderr).toMatch(
+      /spec\.registry\.privateRegistry: registry\.privateRegistry "https:\/\/dockerhub\.kubekey\.local": no scheme allowed/,
+    );
   });
 
   it('an unreachable registry → exit 1 naming the host, nothing reported pushed', async () => {
@@ -274,21 +536,45 @@ describe.each([
   };
 
   it('takes credentials and TLS from registry.auths; skopeo pulls every name; the password is never printed', async () => {
-    const file = await cluster(`auth-${mode.mode}`, `    privateRegistry: ${reg.host}/sec\n${entry(reg.creds?.password ?? '')}`);
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const file = await cluster(
+      `auth-${mode.mode}`,
+      `    privateRegistry: ${reg.host}/sec\n${entry(reg.creds?.password ?? '')}`,
+    );
+    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toContain(reg.creds?.password);
     const tls = reg.certsDir ? ['--cert-dir', reg.certsDir] : ['--tls-verify=false'];
-    const raw = await sh('skopeo', ['inspect', '--raw', ...tls, '--creds', `${reg.creds?.username}:${reg.creds?.password}`, `docker://${reg.host}/sec/kubesphere/pause:3.9`]);
-    const digests = (JSON.parse(raw.stdout) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest).sort();
+    const raw = await sh('skopeo', [
+      'inspect',
+      '--raw',
+      ...tls,
+      '--creds',
+      `${reg.creds?.username}:${reg.creds?.password}`,
+      `docker://${reg.host}/sec/kubesphere/pause:3.9`,
+    ]);
+    const digests = (JSON.parse(raw.stdout) as { manifests: Array<{ digest: string }> }).manifests
+      .map((m) => m.digest)
+      .sort();
     expect(digests).toEqual([digestOf(PAUSE, 'amd64'), digestOf(PAUSE, 'arm64')].sort());
-    const c = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
+    const c = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
     expect(c.code, c.stdout + c.stderr).toBe(0);
   });
 
   it('wrong credentials: exit 1, the host named, the hint points at the credentials', async () => {
-    const file = await cluster(`badauth-${mode.mode}`, `    privateRegistry: ${reg.host}/sec\n${entry('wrong-password')}`);
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--retries', '0'], { cwd: dir, env: { HOME: dir } });
+    const file = await cluster(
+      `badauth-${mode.mode}`,
+      `    privateRegistry: ${reg.host}/sec\n${entry('wrong-password')}`,
+    );
+    const r = await runCli(
+      ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--retries', '0'],
+      { cwd: dir, env: { HOME: dir } },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(reg.host);
     expect(r.stderr).toMatch(/credentials/);
@@ -297,32 +583,78 @@ describe.each([
 });
 
 const ctrdUnavailable = containerdUnavailable();
-describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(`containerd pulls what kko pushed, through kko mirror render${ctrdUnavailable ? ` (skipped: ${ctrdUnavailable})` : ''}`, () => {
-  let ctrd: TestContainerd;
-  let reg: TestRegistry;
-  let pushed: Map<string, string>;
-  beforeAll(async () => {
-    [ctrd, reg] = await Promise.all([startContainerd(), startRegistry({ mode: 'plain' })]);
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '--registry', reg.host, '--plain-http', '--kk-version', 'v3.1.12', '--json'], { cwd: dir, env: { HOME: dir } });
-    expect(r.code, r.stderr).toBe(0);
-    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string }).filter((e) => e.type === 'image-done');
-    pushed = new Map(done.map((e) => [e.name as string, e.digest as string]));
-  }, 120_000);
-  afterAll(async () => {
-    await ctrd?.stop();
-    await reg?.stop();
-  });
-
-  it('ctr images pull --hosts-dir (rendered) gets docker.io names and the private pause name, unpacked, with the pushed index digests', async () => {
-    const out = join(dir, 'certs.d');
-    const render = await runCli(['mirror', 'render', '-m', 'm.yaml', '--registry', reg.host, '--plain-http', '--format', 'containerd', '-o', out, '--kk-version', 'v3.1.12'], { cwd: dir, env: { HOME: dir } });
-    expect(render.code, render.stderr).toBe(0);
-    for (const [ref, name] of [[CNI, `${reg.host}/calico/cni:v3.27.4`], [NGINX, `${reg.host}/library/nginx:1.25`], [`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/kubesphere/pause:3.9`]] as const) {
-      const r = await ctrd.ctr(['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/arm64', ref], { timeoutMs: 60_000 });
+describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
+  `containerd pulls what kko pushed, through kko mirror render${ctrdUnavailable ? ` (skipped: ${ctrdUnavailable})` : ''}`,
+  () => {
+    let ctrd: TestContainerd;
+    let reg: TestRegistry;
+    let pushed: Map<string, string>;
+    beforeAll(async () => {
+      [ctrd, reg] = await Promise.all([startContainerd(), startRegistry({ mode: 'plain' })]);
+      const r = await runCli(
+        [
+          'artifact',
+          'images',
+          'push',
+          '-a',
+          art,
+          '--registry',
+          reg.host,
+          '--plain-http',
+          '--kk-version',
+          'v3.1.12',
+          '--json',
+        ],
+        { cwd: dir, env: { HOME: dir } },
+      );
       expect(r.code, r.stderr).toBe(0);
-      const ls = await ctrd.ctr(['images', 'ls']);
-      const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
-      expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
-    }
-  }, 180_000);
-});
+      const done = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+        .filter((e) => e.type === 'image-done');
+      pushed = new Map(done.map((e) => [e.name as string, e.digest as string]));
+    }, 120_000);
+    afterAll(async () => {
+      await ctrd?.stop();
+      await reg?.stop();
+    });
+
+    it('ctr images pull --hosts-dir (rendered) gets docker.io names and the private pause name, unpacked, with the pushed index digests', async () => {
+      const out = join(dir, 'certs.d');
+      const render = await runCli(
+        [
+          'mirror',
+          'render',
+          '-m',
+          'm.yaml',
+          '--registry',
+          reg.host,
+          '--plain-http',
+          '--format',
+          'containerd',
+          '-o',
+          out,
+          '--kk-version',
+          'v3.1.12',
+        ],
+        { cwd: dir, env: { HOME: dir } },
+      );
+      expect(render.code, render.stderr).toBe(0);
+      for (const [ref, name] of [
+        [CNI, `${reg.host}/calico/cni:v3.27.4`],
+        [NGINX, `${reg.host}/library/nginx:1.25`],
+        [`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/kubesphere/pause:3.9`],
+      ] as const) {
+        const r = await ctrd.ctr(
+          ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/arm64', ref],
+          { timeoutMs: 60_000 },
+        );
+        expect(r.code, r.stderr).toBe(0);
+        const ls = await ctrd.ctr(['images', 'ls']);
+        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
+        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
+      }
+    }, 180_000);
+  },
+);

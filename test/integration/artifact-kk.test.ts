@@ -31,14 +31,24 @@ const ISO = seededBytes('ubuntu-iso', 300_000);
 
 // kubekey.md §3.7: what kk v3.1.x finds in an artifact for this manifest (kubeadm etc. per version and arch).
 const KK_PATHS = [
-  'kube/v1.28.12/amd64/kubeadm', 'kube/v1.28.12/amd64/kubelet', 'kube/v1.28.12/amd64/kubectl',
-  'etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz', 'cni/v1.2.0/amd64/cni-plugins-linux-amd64-v1.2.0.tgz',
-  'cni/v3.27.3/amd64/calicoctl', 'helm/v3.14.3/amd64/helm', 'crictl/v1.29.0/amd64/crictl-v1.29.0-linux-amd64.tar.gz',
-  'docker/24.0.9/amd64/docker-24.0.9.tgz', 'cri-dockerd/0.3.10/amd64/cri-dockerd-0.3.10.tgz',
-  'containerd/1.7.13/amd64/containerd-1.7.13-linux-amd64.tar.gz', 'runc/v1.1.12/amd64/runc.amd64',
-  'registry/registry/2/amd64/registry-2-linux-amd64.tar.gz', 'registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz',
-  'registry/compose/v2.26.1/amd64/docker-compose-linux-x86_64', 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso',
-  'images/oci-layout', 'images/index.json',
+  'kube/v1.28.12/amd64/kubeadm',
+  'kube/v1.28.12/amd64/kubelet',
+  'kube/v1.28.12/amd64/kubectl',
+  'etcd/v3.5.13/amd64/etcd-v3.5.13-linux-amd64.tar.gz',
+  'cni/v1.2.0/amd64/cni-plugins-linux-amd64-v1.2.0.tgz',
+  'cni/v3.27.3/amd64/calicoctl',
+  'helm/v3.14.3/amd64/helm',
+  'crictl/v1.29.0/amd64/crictl-v1.29.0-linux-amd64.tar.gz',
+  'docker/24.0.9/amd64/docker-24.0.9.tgz',
+  'cri-dockerd/0.3.10/amd64/cri-dockerd-0.3.10.tgz',
+  'containerd/1.7.13/amd64/containerd-1.7.13-linux-amd64.tar.gz',
+  'runc/v1.1.12/amd64/runc.amd64',
+  'registry/registry/2/amd64/registry-2-linux-amd64.tar.gz',
+  'registry/harbor/v2.10.1/amd64/harbor-offline-installer-v2.10.1.tgz',
+  'registry/compose/v2.26.1/amd64/docker-compose-linux-x86_64',
+  'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso',
+  'images/oci-layout',
+  'images/index.json',
 ];
 
 let work: string;
@@ -86,13 +96,16 @@ beforeAll(async () => {
   catalog = await catalogWithBinaries(join(work, 'catalog'), fixtures);
   // mirror policy: docker.io → the registry; every download host → the file server
   const port = new URL(files.url).port;
-  await writeFile(join(work, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1
+  await writeFile(
+    join(work, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1
 kind: MirrorPolicy
 registries:
 - {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}
 downloads:
 ${HOSTS.map((h) => `- {prefix: "https://${h}/", mirrors: [{location: "http://127.0.0.1:${port}/${h}/"}], upstream: false}`).join('\n')}
-`);
+`,
+  );
   const policy = await loadMirrorPolicy({ configFile: join(work, 'mirrors.yaml'), env: {} });
   artifact = join(work, 'kubekey-artifact.tar.gz');
   const report = await exportArtifact({
@@ -123,20 +136,39 @@ describe('a complete kk artifact', () => {
     const { stdout } = await sh('sha256sum', ['--quiet', '-c', 'kko/SHA256SUMS'], { cwd: out });
     expect(stdout).toBe('');
     const inv = JSON.parse(await readFile(join(out, 'kko/inventory.json'), 'utf8'));
-    expect(inv.binaries.map((b: { path: string }) => b.path).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort());
-    expect(inv.kk).toMatchObject({ version: 'v3.1.5', defaults: { etcd: 'v3.5.13', helm: 'v3.14.3' }, imageTags: { calico: 'v3.27.3' } });
-    expect(inv.isos).toMatchObject([{ path: 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', verified: true, size: ISO.length }]);
+    expect(inv.binaries.map((b: { path: string }) => b.path).sort()).toEqual(
+      KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort(),
+    );
+    expect(inv.kk).toMatchObject({
+      version: 'v3.1.5',
+      defaults: { etcd: 'v3.5.13', helm: 'v3.14.3' },
+      imageTags: { calico: 'v3.27.3' },
+    });
+    expect(inv.isos).toMatchObject([
+      { path: 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso', verified: true, size: ISO.length },
+    ]);
     // every binary row carries the stored file's size, so a reader can refuse a wrong entry from its header alone
-    for (const b of inv.binaries as Array<{ path: string; size: number }>) expect(b.size, b.path).toBe((await stat(join(out, b.path))).size);
+    for (const b of inv.binaries as Array<{ path: string; size: number }>)
+      expect(b.size, b.path).toBe((await stat(join(out, b.path))).size);
     // every images/index.json entry is pushable by containers/image (kk's push path)
     const index = JSON.parse(await readFile(join(out, 'images/index.json'), 'utf8'));
     for (const m of index.manifests) {
       const name = m.annotations['org.opencontainers.image.ref.name'] as string;
-      await sh('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(out, 'images')}:${name}`, `docker://${reg.host}/pushed/${name.split('/').slice(1).join('/').replace(/:([^:]+)$/, ':$1')}`]);
+      await sh('skopeo', [
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        `oci:${join(out, 'images')}:${name}`,
+        `docker://${reg.host}/pushed/${name
+          .split('/')
+          .slice(1)
+          .join('/')
+          .replace(/:([^:]+)$/, ':$1')}`,
+      ]);
     }
   });
 
-  it('kko artifact verify passes; inspect lists images and binaries; import lays out kk\'s work dir', async () => {
+  it("kko artifact verify passes; inspect lists images and binaries; import lays out kk's work dir", async () => {
     const v = await withCatalog((ctx) => runVerify({ artifact, json: true, catalog }, ctx));
     expect(v.code).toBe(0);
     const report = JSON.parse(v.stdout) as { kind: string; anchors: Record<string, number>; unanchored: string[] };
@@ -148,7 +180,9 @@ describe('a complete kk artifact', () => {
     const imp = await withCatalog((ctx) => runImport({ artifact, dir, catalog }, ctx));
     expect(imp.code).toBe(0);
     for (const p of KK_PATHS) await expect(readFile(join(dir, p)), p).resolves.toBeInstanceOf(Buffer);
-    const md5 = createHash('md5').update(await readFile(artifact)).digest('hex');
+    const md5 = createHash('md5')
+      .update(await readFile(artifact))
+      .digest('hex');
     expect(await readFile(join(dir, 'artifact.md5'), 'utf8')).toBe(md5);
   });
 
@@ -156,7 +190,9 @@ describe('a complete kk artifact', () => {
     const v = await runCli(['artifact', 'verify', artifact]);
     expect(v.code).toBe(1);
     const corrupt = v.stdout.split('\n').filter((l) => l.startsWith('corrupt: '));
-    expect(corrupt.map((l) => l.split(' ')[1]).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort());
+    expect(corrupt.map((l) => l.split(' ')[1]).sort()).toEqual(
+      KK_PATHS.filter((p) => !p.startsWith('images/') && !p.startsWith('repository/')).sort(),
+    );
     expect(corrupt.every((l) => l.endsWith('(kko catalog))'))).toBe(true);
     const dir = join(work, 'kubekey-real-catalog');
     expect((await runCli(['artifact', 'import', artifact, '--dir', dir])).code).toBe(1);
@@ -178,7 +214,10 @@ describe('a complete kk artifact', () => {
     for (const b of doc.binaries) if (b.path === crictl) Object.assign(b, { sha256: sha(cut), size: cut.length });
     await writeFile(inv, JSON.stringify(doc, null, 2));
     const sums = join(src, 'kko/SHA256SUMS');
-    await writeFile(sums, (await readFile(sums, 'utf8')).replaceAll(old, sha(cut)).replace(sha(invBefore), sha(await readFile(inv))));
+    await writeFile(
+      sums,
+      (await readFile(sums, 'utf8')).replaceAll(old, sha(cut)).replace(sha(invBefore), sha(await readFile(inv))),
+    );
     const forged = join(work, 'forged.tar.gz');
     await sh('tar', ['czf', forged, '-C', src, '.']);
     const v = await withCatalog((ctx) => runVerify({ artifact: forged, catalog }, ctx));
@@ -193,11 +232,16 @@ describe('a complete kk artifact', () => {
 });
 
 // Run a command function with a captured context and main()'s mapping of thrown errors to exit codes.
-async function withCatalog(fn: (ctx: CommandContext) => Promise<void>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function withCatalog(
+  fn: (ctx: CommandContext) => Promise<void>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   let code = 0;
-  const ctx: CommandContext = { io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: work, isTTY: false }, setExit: (c) => void (code = c) };
+  const ctx: CommandContext = {
+    io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: work, isTTY: false },
+    setExit: (c) => void (code = c),
+  };
   try {
     await fn(ctx);
   } catch (err) {
@@ -213,15 +257,36 @@ describe('precheck of binaries and ISOs', () => {
     const { precheck } = await import('../../src/export/index.js');
     const policy = await loadMirrorPolicy({ configFile: join(work, 'mirrors.yaml'), env: {} });
     const downloads = planDownloads(catalog, catalog.profile('v3.1.5'), [parsed]);
-    const cold = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cold-cache'), env: {}, downloads, catalog });
+    const cold = await precheck({
+      manifests: [parsed.manifest],
+      policy,
+      cacheDir: join(work, 'cold-cache'),
+      env: {},
+      downloads,
+      catalog,
+    });
     expect(cold.files.filter((f) => !f.ok)).toEqual([]);
     expect(cold.files.map((f) => f.path).sort()).toEqual(KK_PATHS.filter((p) => !p.startsWith('images/')).sort());
     expect(cold.files.every((f) => f.via === 'mirror')).toBe(true);
-    const warm = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cache'), env: {}, downloads, catalog });
+    const warm = await precheck({
+      manifests: [parsed.manifest],
+      policy,
+      cacheDir: join(work, 'cache'),
+      env: {},
+      downloads,
+      catalog,
+    });
     expect(warm.files.filter((f) => f.cached).length).toBe(15);
     // a binary whose every source is gone is reported with the sources tried
     files.add({ path: /kubeadm/, times: Infinity, fault: { kind: 'status', status: 404 } });
-    const gone = await precheck({ manifests: [parsed.manifest], policy, cacheDir: join(work, 'cold-cache'), env: {}, downloads, catalog });
+    const gone = await precheck({
+      manifests: [parsed.manifest],
+      policy,
+      cacheDir: join(work, 'cold-cache'),
+      env: {},
+      downloads,
+      catalog,
+    });
     files.clear();
     expect(gone.ok).toBe(false);
     expect(gone.files.find((f) => f.path.endsWith('kubeadm'))?.message).toMatch(/every source failed/);

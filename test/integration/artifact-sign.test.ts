@@ -5,7 +5,14 @@ import { exportArtifact } from '../../src/export/index.js';
 import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
-import { inventoryVerifier, KeySigner, loadPrivateKey, loadPublicKey, signArtifact, type Signer } from '../../src/signing/index.js';
+import {
+  inventoryVerifier,
+  KeySigner,
+  loadPrivateKey,
+  loadPublicKey,
+  signArtifact,
+  type Signer,
+} from '../../src/signing/index.js';
 import { verifyArtifact } from '../../src/artifact-read/index.js';
 import type { Compression } from '../../src/archive/write.js';
 import { fixtureSet, pushIndex } from '../support/builders.js';
@@ -38,7 +45,15 @@ spec:
 
 async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
   const output = join(work.dir, `a${n++}.tar${compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : ''}`);
-  const r = await exportArtifact({ manifests: [manifest], policy, cacheDir: join(work.dir, 'cache'), output, compress, env: ENV, ...(sign ? { signer: sign } : {}) });
+  const r = await exportArtifact({
+    manifests: [manifest],
+    policy,
+    cacheDir: join(work.dir, 'cache'),
+    output,
+    compress,
+    env: ENV,
+    ...(sign ? { signer: sign } : {}),
+  });
   if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
   return output;
 }
@@ -52,7 +67,10 @@ beforeAll(async () => {
   await c.close();
   const mf = join(work.dir, 'm.yaml');
   await writeFile(mf, MANIFEST);
-  await writeFile(join(work.dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`);
+  await writeFile(
+    join(work.dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`,
+  );
   const parsed = parseManifestText(MANIFEST, mf);
   if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
   manifest = parsed.parsed.manifest;
@@ -68,30 +86,65 @@ afterAll(async () => {
 });
 
 describe('signing a real export', () => {
-  it.each(['gzip', 'zstd'] as const)('%s: `artifact sign` of an unsigned export is byte for byte the export signed with --sign-key', async (compress) => {
-    const memo = memoSigner(signer);
-    const signedAtExport = await exportTo(compress, memo);
-    const later = await exportTo(compress);
-    const r = await signArtifact({ artifact: later, signer: memo, env: ENV });
-    expect(r.compression).toBe(compress);
-    expect((await readFile(later)).equals(await readFile(signedAtExport))).toBe(true);
-    const report = await verifyArtifact(later, { verifyInventory: inventoryVerifier(await loadPublicKey(pub), pub) });
-    expect(report.problems).toEqual([]);
-    expect(report.checked.signature).toBe('verified');
-    // the upstream index and Docker manifests kept beside the layout are accounted for by the inventory
-    expect(report.blobs).toBeGreaterThan(new Set(fx.pause.images.flatMap((i) => [i.manifest, i.config, ...i.layers].map((b) => b.descriptor.digest))).size);
-  });
+  it.each(['gzip', 'zstd'] as const)(
+    '%s: `artifact sign` of an unsigned export is byte for byte the export signed with --sign-key',
+    async (compress) => {
+      const memo = memoSigner(signer);
+      const signedAtExport = await exportTo(compress, memo);
+      const later = await exportTo(compress);
+      const r = await signArtifact({ artifact: later, signer: memo, env: ENV });
+      expect(r.compression).toBe(compress);
+      expect((await readFile(later)).equals(await readFile(signedAtExport))).toBe(true);
+      const report = await verifyArtifact(later, { verifyInventory: inventoryVerifier(await loadPublicKey(pub), pub) });
+      expect(report.problems).toEqual([]);
+      expect(report.checked.signature).toBe('verified');
+      // the upstream index and Docker manifests kept beside the layout are accounted for by the inventory
+      expect(report.blobs).toBeGreaterThan(
+        new Set(fx.pause.images.flatMap((i) => [i.manifest, i.config, ...i.layers].map((b) => b.descriptor.digest)))
+          .size,
+      );
+    },
+  );
 
   it('openssl verifies the signature of `kko artifact export --sign-key`; the inventory lists the documents', async () => {
     const out = join(work.dir, 'cli.tar.gz');
-    const cli = await runCli(['artifact', 'export', '-m', join(work.dir, 'm.yaml'), '--mirror-config', join(work.dir, 'mirrors.yaml'), '--cache', join(work.dir, 'cache'), '-o', out, '--sign-key', join(work.dir, 'k.key'), '--quiet']);
+    const cli = await runCli([
+      'artifact',
+      'export',
+      '-m',
+      join(work.dir, 'm.yaml'),
+      '--mirror-config',
+      join(work.dir, 'mirrors.yaml'),
+      '--cache',
+      join(work.dir, 'cache'),
+      '-o',
+      out,
+      '--sign-key',
+      join(work.dir, 'k.key'),
+      '--quiet',
+    ]);
     expect(cli.code, cli.stderr).toBe(0);
     const dir = join(work.dir, 'x');
     await mkdir(dir);
     await run('tar', ['xzf', out, '-C', dir]);
-    await writeFile(join(dir, 'sig.der'), Buffer.from(await readFile(join(dir, 'kko/inventory.json.sig'), 'utf8'), 'base64'));
-    expect(await run('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', join(dir, 'sig.der'), join(dir, 'kko/inventory.json')])).toBe('Verified OK\n');
-    const inv = JSON.parse(await readFile(join(dir, 'kko/inventory.json'), 'utf8')) as { documents: Array<{ path: string; sha256: string; size: number }> };
+    await writeFile(
+      join(dir, 'sig.der'),
+      Buffer.from(await readFile(join(dir, 'kko/inventory.json.sig'), 'utf8'), 'base64'),
+    );
+    expect(
+      await run('openssl', [
+        'dgst',
+        '-sha256',
+        '-verify',
+        pub,
+        '-signature',
+        join(dir, 'sig.der'),
+        join(dir, 'kko/inventory.json'),
+      ]),
+    ).toBe('Verified OK\n');
+    const inv = JSON.parse(await readFile(join(dir, 'kko/inventory.json'), 'utf8')) as {
+      documents: Array<{ path: string; sha256: string; size: number }>;
+    };
     const sums = await readFile(join(dir, 'kko/SHA256SUMS'), 'utf8');
     expect(inv.documents.map((d) => d.path)).toEqual(['kko/manifest.json', 'images/index.json', 'images/oci-layout']);
     for (const d of inv.documents) expect(sums).toContain(`${d.sha256}  ${d.path}\n`);
@@ -102,7 +155,20 @@ describe('signing a real export', () => {
 
   it('a bad --sign-key fails before anything is fetched or written (exit 2)', async () => {
     const out = join(work.dir, 'bad.tar.gz');
-    const cli = await runCli(['artifact', 'export', '-m', join(work.dir, 'm.yaml'), '--mirror-config', join(work.dir, 'mirrors.yaml'), '--cache', join(work.dir, 'cache-bad'), '-o', out, '--sign-key', pub]);
+    const cli = await runCli([
+      'artifact',
+      'export',
+      '-m',
+      join(work.dir, 'm.yaml'),
+      '--mirror-config',
+      join(work.dir, 'mirrors.yaml'),
+      '--cache',
+      join(work.dir, 'cache-bad'),
+      '-o',
+      out,
+      '--sign-key',
+      pub,
+    ]);
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/k\.pub: not a PEM private key/);
     await expect(readFile(out)).rejects.toThrow();

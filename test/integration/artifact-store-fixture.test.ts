@@ -20,11 +20,28 @@ let catalog: Catalog;
 let work: { dir: string; cleanup: () => Promise<void> };
 
 const IMGS: Img[] = [
-  { ref: 'docker.io/calico/cni:v3.27.3', arch: 'amd64', class: 'network', image: buildImage({ name: 'cni', layerSize: 300_000, platform: { os: 'linux', architecture: 'amd64' } }) },
-  { ref: 'docker.io/calico/cni:v3.27.3', arch: 'arm64', class: 'network', image: buildImage({ name: 'cni', layerSize: 200_000, platform: { os: 'linux', architecture: 'arm64' } }) },
-  { ref: 'docker.io/kubesphere/pause:3.9', arch: 'amd64', class: 'k8s-core', image: buildImage({ name: 'pause', layerSize: 70_000, platform: { os: 'linux', architecture: 'amd64' } }) },
+  {
+    ref: 'docker.io/calico/cni:v3.27.3',
+    arch: 'amd64',
+    class: 'network',
+    image: buildImage({ name: 'cni', layerSize: 300_000, platform: { os: 'linux', architecture: 'amd64' } }),
+  },
+  {
+    ref: 'docker.io/calico/cni:v3.27.3',
+    arch: 'arm64',
+    class: 'network',
+    image: buildImage({ name: 'cni', layerSize: 200_000, platform: { os: 'linux', architecture: 'arm64' } }),
+  },
+  {
+    ref: 'docker.io/kubesphere/pause:3.9',
+    arch: 'amd64',
+    class: 'k8s-core',
+    image: buildImage({ name: 'pause', layerSize: 70_000, platform: { os: 'linux', architecture: 'amd64' } }),
+  },
 ];
-const LAYERS = new Set(IMGS.flatMap((i) => i.image.layers.map((l) => `images/blobs/sha256/${l.descriptor.digest.slice(7)}`)));
+const LAYERS = new Set(
+  IMGS.flatMap((i) => i.image.layers.map((l) => `images/blobs/sha256/${l.descriptor.digest.slice(7)}`)),
+);
 
 function entries(): TarEntry[] {
   return withChecksums(artifactEntries(IMGS).map((e) => (LAYERS.has(e.name) ? { ...e, compressed: true } : e)));
@@ -80,7 +97,10 @@ describe.each([
     expect(m.digest).toBe(amd.image.manifest.descriptor.digest);
     expect(m.bytes.equals(amd.image.manifest.bytes)).toBe(true);
     const idx = await store.getManifest(ref('docker.io/calico/cni:v3.27.3'));
-    const doc = JSON.parse(idx.bytes.toString()) as { mediaType: string; manifests: Array<{ digest: string; platform: { architecture: string } }> };
+    const doc = JSON.parse(idx.bytes.toString()) as {
+      mediaType: string;
+      manifests: Array<{ digest: string; platform: { architecture: string } }>;
+    };
     expect(doc.mediaType).toBe('application/vnd.oci.image.index.v1+json');
     expect(doc.manifests.map((c) => [c.platform.architecture, c.digest])).toEqual([
       ['amd64', amd.image.manifest.descriptor.digest],
@@ -88,7 +108,11 @@ describe.each([
     ]);
     expect(idx.digest).toBe(sha256Digest(idx.bytes));
     expect((await store.getManifest(ref(`docker.io/calico/cni@${idx.digest}`))).bytes.equals(idx.bytes)).toBe(true);
-    expect(await store.headManifest(ref('docker.io/calico/cni:v3.27.3'))).toEqual({ mediaType: doc.mediaType, digest: idx.digest, size: idx.bytes.length });
+    expect(await store.headManifest(ref('docker.io/calico/cni:v3.27.3'))).toEqual({
+      mediaType: doc.mediaType,
+      digest: idx.digest,
+      size: idx.bytes.length,
+    });
     expect(await store.listTags(ref('docker.io/calico/cni'))).toEqual(['v3.27.3', 'v3.27.3-amd64', 'v3.27.3-arm64']);
     expect(store.repositories()).toEqual(['docker.io/calico/cni', 'docker.io/kubesphere/pause']);
     expect(await store.headManifest(ref('docker.io/calico/cni:nope'))).toBeUndefined();

@@ -19,9 +19,13 @@ const ref = (s: string): Reference => parseReference(s);
 
 // Write a fixture into a layout through the store's own puts (children by digest, then the top under its tag).
 async function seedImage(layout: ContentTarget, r: Reference, img: FixtureImage, tagged = true): Promise<void> {
-  for (const b of [img.config, ...img.layers]) await layout.putBlob(r, b.descriptor, async () => Readable.from([b.bytes]));
+  for (const b of [img.config, ...img.layers])
+    await layout.putBlob(r, b.descriptor, async () => Readable.from([b.bytes]));
   const m = img.manifest;
-  await layout.putManifest(tagged ? r : { registry: r.registry, repository: r.repository, digest: m.descriptor.digest }, { bytes: m.bytes, mediaType: m.descriptor.mediaType, digest: m.descriptor.digest });
+  await layout.putManifest(
+    tagged ? r : { registry: r.registry, repository: r.repository, digest: m.descriptor.digest },
+    { bytes: m.bytes, mediaType: m.descriptor.mediaType, digest: m.descriptor.digest },
+  );
 }
 
 async function seedIndex(layout: ContentTarget, r: Reference, index: FixtureIndex): Promise<void> {
@@ -38,7 +42,8 @@ function blobsOf(index: FixtureIndex | FixtureImage): Blob[] {
 // sha256 of every file under blobs/sha256 of a layout, by name.
 async function blobFiles(dir: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
-  for (const name of await readdir(join(dir, 'blobs', 'sha256'))) out.set(name, await readFile(join(dir, 'blobs', 'sha256', name)));
+  for (const name of await readdir(join(dir, 'blobs', 'sha256')))
+    out.set(name, await readFile(join(dir, 'blobs', 'sha256', name)));
   return out;
 }
 
@@ -87,14 +92,28 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
   it('skopeo reads and copies the layout kko wrote, digests intact', async () => {
     const raw = await run('skopeo', ['inspect', '--raw', `oci:${srcDir}:${PAUSE}`]);
     expect(sha256Digest(raw.trimEnd())).toBe(fx.pause.manifest.descriptor.digest);
-    await run('skopeo', ['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci:${srcDir}:${PAUSE}`, `docker://${env.reg.host}/by-skopeo/pause:3.9`]);
+    await run('skopeo', [
+      'copy',
+      '--quiet',
+      '--all',
+      '--dest-tls-verify=false',
+      `oci:${srcDir}:${PAUSE}`,
+      `docker://${env.reg.host}/by-skopeo/pause:3.9`,
+    ]);
     const pushed = await registry.headManifest(ref(`${env.reg.host}/by-skopeo/pause:3.9`));
     expect(pushed?.digest).toBe(fx.pause.manifest.descriptor.digest);
   });
 
-  it("reads a layout skopeo wrote (oci:DIR:tag) and copies it on, verifying every blob", async () => {
+  it('reads a layout skopeo wrote (oci:DIR:tag) and copies it on, verifying every blob', async () => {
     const skopeoDir = dir('skopeo');
-    await run('skopeo', ['copy', '--quiet', '--all', '--src-tls-verify=false', `docker://${env.reg.host}/seed/apiserver:v1.28.0`, `oci:${skopeoDir}:v1.28.0`]);
+    await run('skopeo', [
+      'copy',
+      '--quiet',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${env.reg.host}/seed/apiserver:v1.28.0`,
+      `oci:${skopeoDir}:v1.28.0`,
+    ]);
     const fromSkopeo = new OciLayout(skopeoDir);
     const m = await fromSkopeo.getManifest(ref('docker.io/any/name:v1.28.0'));
     expect(m.digest).toBe(fx.apiserver.manifest.descriptor.digest);
@@ -108,7 +127,9 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
     await copyImage(src, ref(APISERVER), registry, at('again/apiserver:v1.28.0'));
     env.proxy.clear();
     const events: CopyEvent[] = [];
-    const r = await copyImage(src, ref(APISERVER), registry, at('again/apiserver:v1.28.0'), { onEvent: (e) => events.push(e) });
+    const r = await copyImage(src, ref(APISERVER), registry, at('again/apiserver:v1.28.0'), {
+      onEvent: (e) => events.push(e),
+    });
     expect(r.bytesSent).toBe(0);
     expect(r.blobs).toEqual({ copied: 0, present: 3, mounted: 0 });
     expect(events.filter((e) => e.kind === 'blob-bytes' || e.kind === 'blob-copied')).toEqual([]);
@@ -122,13 +143,20 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
 
   it('mounts from another repository of the same registry instead of uploading', async () => {
     const events: CopyEvent[] = [];
-    const r = await copyImage(registry, at('rt/pause:3.9'), registry, at('mounted/pause:3.9'), { onEvent: (e) => events.push(e) });
+    const r = await copyImage(registry, at('rt/pause:3.9'), registry, at('mounted/pause:3.9'), {
+      onEvent: (e) => events.push(e),
+    });
     expect(r.digest).toBe(fx.pause.manifest.descriptor.digest);
     expect(r.blobs).toEqual({ copied: 0, present: 0, mounted: 6 });
     expect(r.bytesSent).toBe(0);
     expect(env.proxy.count({ method: 'POST', path: 'mount=' })).toBe(6);
     expect(env.proxy.count({ method: 'PUT', path: '/blobs/uploads/' })).toBe(0);
-    expect(events.filter((e) => e.kind === 'manifest-put').map((e) => (e as { digest: string }).digest).at(-1)).toBe(fx.pause.manifest.descriptor.digest);
+    expect(
+      events
+        .filter((e) => e.kind === 'manifest-put')
+        .map((e) => (e as { digest: string }).digest)
+        .at(-1),
+    ).toBe(fx.pause.manifest.descriptor.digest);
   });
 
   it('rides out 5xx on the upload and a reset mid-blob on the download', async () => {
@@ -155,9 +183,16 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
     env.proxy.clear();
     expect(await registry.headManifest(at('broken/apiserver:v1'))).toBeUndefined();
     const layer = fx.apiserver.layers[1] as Blob;
-    env.proxy.add({ method: 'GET', path: layer.descriptor.digest, times: Infinity, fault: { kind: 'reset', afterBytes: 1000 } });
+    env.proxy.add({
+      method: 'GET',
+      path: layer.descriptor.digest,
+      times: Infinity,
+      fault: { kind: 'reset', afterBytes: 1000 },
+    });
     const outDir = dir('broken');
-    const err2 = await copyImage(registry, at('faults/apiserver:v1'), new OciLayout(outDir), ref(APISERVER)).catch((e: unknown) => e);
+    const err2 = await copyImage(registry, at('faults/apiserver:v1'), new OciLayout(outDir), ref(APISERVER)).catch(
+      (e: unknown) => e,
+    );
     expect(err2).toMatchObject({ code: 'NETWORK_ERROR' });
     expect(await new OciLayout(outDir).headManifest(ref(APISERVER))).toBeUndefined();
     await expect(readFile(join(outDir, 'index.json'))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -171,16 +206,22 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
     const bytes = await readFile(path);
     bytes[100] = (bytes[100] as number) ^ 0xff;
     await writeFile(path, bytes);
-    const err = await copyImage(new OciLayout(bad), ref(APISERVER), registry, at('tampered/apiserver:v1')).catch((e: unknown) => e);
+    const err = await copyImage(new OciLayout(bad), ref(APISERVER), registry, at('tampered/apiserver:v1')).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'DIGEST_MISMATCH' });
     expect((err as Error).message).toContain(layer.descriptor.digest);
     expect(await registry.headManifest(at('tampered/apiserver:v1'))).toBeUndefined();
     expect(await registry.headBlob(at('tampered/apiserver:v1'), layer.descriptor.digest)).toBeUndefined();
     // and into a layout: the corrupt bytes never land under the digest
     const outDir = dir('tampered-out');
-    const err2 = await copyImage(new OciLayout(bad), ref(APISERVER), new OciLayout(outDir), ref(APISERVER)).catch((e: unknown) => e);
+    const err2 = await copyImage(new OciLayout(bad), ref(APISERVER), new OciLayout(outDir), ref(APISERVER)).catch(
+      (e: unknown) => e,
+    );
     expect(err2).toMatchObject({ code: 'DIGEST_MISMATCH' });
-    await expect(readFile(new OciLayout(outDir).blobPath(layer.descriptor.digest))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(readFile(new OciLayout(outDir).blobPath(layer.descriptor.digest))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     expect(await new OciLayout(outDir).headManifest(ref(APISERVER))).toBeUndefined();
     expect(await readdir(outDir)).not.toContain('tmp'); // no partial of known-bad bytes kept for a resume
   });
@@ -189,14 +230,20 @@ describe('copyImage: OCI layout ⇄ real registry (distribution behind the fault
     const src = new OciLayout(srcDir);
     const arm = fx.pause.images[1] as FixtureImage;
     const amd = fx.pause.images[0] as FixtureImage;
-    const r = await copyImage(src, ref(PAUSE), registry, at('arm/pause:3.9'), { platforms: [parsePlatform('linux/arm64')] });
+    const r = await copyImage(src, ref(PAUSE), registry, at('arm/pause:3.9'), {
+      platforms: [parsePlatform('linux/arm64')],
+    });
     expect(r.digest).toBe(arm.manifest.descriptor.digest);
     expect((await registry.headManifest(at('arm/pause:3.9')))?.digest).toBe(arm.manifest.descriptor.digest);
     expect(await registry.headBlob(at('arm/pause:3.9'), (amd.layers[1] as Blob).descriptor.digest)).toBeUndefined();
     expect(await registry.headBlob(at('arm/pause:3.9'), (arm.layers[1] as Blob).descriptor.digest)).toBeDefined();
-    const both = await copyImage(src, ref(PAUSE), new OciLayout(dir('both')), ref(PAUSE), { platforms: [parsePlatform('linux/arm64'), parsePlatform('linux/amd64')] });
+    const both = await copyImage(src, ref(PAUSE), new OciLayout(dir('both')), ref(PAUSE), {
+      platforms: [parsePlatform('linux/arm64'), parsePlatform('linux/amd64')],
+    });
     expect(both.digest).toBe(fx.pause.manifest.descriptor.digest); // every child kept: the index itself, unchanged
-    await expect(copyImage(src, ref(PAUSE), registry, at('none/pause:3.9'), { platforms: [parsePlatform('linux/s390x')] })).rejects.toMatchObject({ code: 'PLATFORM_NOT_FOUND' });
+    await expect(
+      copyImage(src, ref(PAUSE), registry, at('none/pause:3.9'), { platforms: [parsePlatform('linux/s390x')] }),
+    ).rejects.toMatchObject({ code: 'PLATFORM_NOT_FOUND' });
   });
 
   it('stops on abort: the reason is thrown, nothing is put under the tag', async () => {

@@ -9,8 +9,23 @@ import { gzipSync } from 'node:zlib';
 import { fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlobCache } from '../../src/cache/index.js';
-import { loadCatalog, planBinaries, type BinaryItem, type Catalog, type KubeKeyProfile } from '../../src/catalog/index.js';
-import { assertBinaryChecksums, fetchBinary, fetchIso, HttpDownloader, planDownloads, type DownloadDeps, type FetchFn, type HttpDownloaderOptions } from '../../src/download/index.js';
+import {
+  loadCatalog,
+  planBinaries,
+  type BinaryItem,
+  type Catalog,
+  type KubeKeyProfile,
+} from '../../src/catalog/index.js';
+import {
+  assertBinaryChecksums,
+  fetchBinary,
+  fetchIso,
+  HttpDownloader,
+  planDownloads,
+  type DownloadDeps,
+  type FetchFn,
+  type HttpDownloaderOptions,
+} from '../../src/download/index.js';
 import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
 import { seededBytes, tarOf } from '../support/builders.js';
@@ -21,7 +36,14 @@ import { startFileServer, type FileServer } from '../support/file-server.js';
 
 const sh = promisify(execFile);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const HOSTS = ['dl.k8s.io', 'storage.googleapis.com', 'github.com', 'get.helm.sh', 'download.docker.com', 'kubernetes-helm.pek3b.qingstor.com'];
+const HOSTS = [
+  'dl.k8s.io',
+  'storage.googleapis.com',
+  'github.com',
+  'get.helm.sh',
+  'download.docker.com',
+  'kubernetes-helm.pek3b.qingstor.com',
+];
 const ISO_URL = 'https://github.com/kubesphere/kubekey/releases/download/v3.1.9/ubuntu-20.04-debs-amd64.iso';
 
 // kubekey.md §3.7: the binaries in kk's artifact for this manifest.
@@ -101,21 +123,38 @@ const loopbackOnly: FetchFn = (input, init) => {
   return undiciFetch(input, init);
 };
 
-async function deps(opts: { cache?: BlobCache; policy?: EffectivePolicy; http?: HttpDownloaderOptions } = {}): Promise<DownloadDeps> {
-  const http = new HttpDownloader({ fetch: loopbackOnly, baseDelayMs: 1, maxDelayMs: 5, idleTimeoutMs: 5_000, ...opts.http });
+async function deps(
+  opts: { cache?: BlobCache; policy?: EffectivePolicy; http?: HttpDownloaderOptions } = {},
+): Promise<DownloadDeps> {
+  const http = new HttpDownloader({
+    fetch: loopbackOnly,
+    baseDelayMs: 1,
+    maxDelayMs: 5,
+    idleTimeoutMs: 5_000,
+    ...opts.http,
+  });
   downloaders.push(http);
   const cache = opts.cache ?? new BlobCache(await mkdtemp(join(work, 'cache-')));
   return { cache, http, policy: opts.policy ?? policy, catalog };
 }
 
 // Fixture bytes for every binary of a manifest: random files, helm as a tarball holding linux-<arch>/helm.
-async function serveFixtures(items: readonly BinaryItem[], checksums: Record<string, Record<string, Record<string, string>>>): Promise<void> {
+async function serveFixtures(
+  items: readonly BinaryItem[],
+  checksums: Record<string, Record<string, Record<string, string>>>,
+): Promise<void> {
   for (const item of items) {
     const size = item.id === 'kubeadm' ? 1_000_000 : 40_000 + (sha(Buffer.from(item.path)).charCodeAt(0) % 16) * 7_000;
     const bytes = seededBytes(item.path, size);
     payload.set(item.path, bytes);
     const served = item.extract
-      ? gzipSync(tarOf([{ name: `linux-${item.arch}/LICENSE`, data: Buffer.from('Apache-2.0\n') }, { name: item.extract, data: bytes }, { name: `linux-${item.arch}/README.md`, data: Buffer.from('helm\n') }]))
+      ? gzipSync(
+          tarOf([
+            { name: `linux-${item.arch}/LICENSE`, data: Buffer.from('Apache-2.0\n') },
+            { name: item.extract, data: bytes },
+            { name: `linux-${item.arch}/README.md`, data: Buffer.from('helm\n') },
+          ]),
+        )
       : bytes;
     await put(servedFile(item.url), served);
     ((checksums[item.component] ??= {})[item.arch] ??= {})[item.version] = sha(bytes);
@@ -142,7 +181,10 @@ beforeAll(async () => {
   await cp(new URL('../../catalog/', import.meta.url).pathname, catalogDir, { recursive: true });
   const real = await loadCatalog({ builtinDir: catalogDir });
   profile = real.profile('v3.1.9');
-  const checksums = JSON.parse(await readFile(join(catalogDir, 'checksums.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>;
+  const checksums = JSON.parse(await readFile(join(catalogDir, 'checksums.json'), 'utf8')) as Record<
+    string,
+    Record<string, Record<string, string>>
+  >;
   await serveFixtures(planBinaries(real, profile, parse(FULL)), checksums);
   await serveGnuTarHelm(checksums);
   await writeFile(join(catalogDir, 'checksums.json'), JSON.stringify(checksums, null, 2));
@@ -172,7 +214,23 @@ describe('kk binaries', () => {
     const plan = planDownloads(catalog, profile, [parse(FULL), parse(FULL)]);
     expect(plan.binaries.map((b) => b.path).sort()).toEqual([...KK_PATHS].sort());
     expect(new Set(plan.binaries.map((b) => b.id))).toEqual(
-      new Set(['kubeadm', 'kubelet', 'kubectl', 'etcd', 'kubecni', 'helm', 'crictl', 'calicoctl', 'docker', 'cri-dockerd', 'containerd', 'runc', 'registry', 'harbor', 'compose']),
+      new Set([
+        'kubeadm',
+        'kubelet',
+        'kubectl',
+        'etcd',
+        'kubecni',
+        'helm',
+        'crictl',
+        'calicoctl',
+        'docker',
+        'cri-dockerd',
+        'containerd',
+        'runc',
+        'registry',
+        'harbor',
+        'compose',
+      ]),
     );
     for (const b of plan.binaries) expect(b.sha256).toBe(sha(payload.get(b.path) as Buffer));
   });
@@ -229,7 +287,9 @@ describe('kk binaries', () => {
     const extra = `- prefix: https://github.com/coreos/\n  mirrors: [{location: '${server.url}/bad/github.com/coreos/'}, {location: '${server.url}/github.com/coreos/'}]\n  upstream: false\n`;
     const d = await deps({ policy: await policyFor('default', extra) });
     const r = await fetchBinary(etcd, d);
-    expect(r.source.url).toBe(`${server.url}/github.com/coreos/etcd/releases/download/v3.5.13/etcd-v3.5.13-linux-amd64.tar.gz`);
+    expect(r.source.url).toBe(
+      `${server.url}/github.com/coreos/etcd/releases/download/v3.5.13/etcd-v3.5.13-linux-amd64.tar.gz`,
+    );
     expect((await readFile(r.path)).equals(good)).toBe(true);
     expect(server.requests.map((q) => q.path.split('/')[1])).toEqual(['bad', 'github.com']);
     expect(r.fetchedBytes).toBe(2 * good.length); // the corrupt copy was fetched once, then the good one
@@ -240,7 +300,10 @@ describe('kk binaries', () => {
     const runc = item('runc/v1.1.12/amd64/runc.amd64');
     server.add({ path: 'runc.amd64', times: Infinity, fault: { kind: 'status', status: 404 } });
     const d = await deps();
-    await expect(fetchBinary(runc, d)).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: expect.stringContaining('HTTP 404') });
+    await expect(fetchBinary(runc, d)).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      message: expect.stringContaining('HTTP 404'),
+    });
     expect(await d.cache.has({ digest: `sha256:${runc.sha256}` })).toBe(false);
   });
 
@@ -296,13 +359,20 @@ describe('kk binaries', () => {
   });
 
   it('a version without a catalog checksum is refused before any request, naming the versions the catalog knows', async () => {
-    const m = parse(manifestYaml('  kubernetesDistributions: [{type: kubernetes, version: v1.99.0}]\n  components: {etcd: {version: v3.9.9}}\n'));
+    const m = parse(
+      manifestYaml(
+        '  kubernetesDistributions: [{type: kubernetes, version: v1.99.0}]\n  components: {etcd: {version: v3.9.9}}\n',
+      ),
+    );
     const plan = planDownloads(catalog, profile, [m]);
     const kubeadm = plan.binaries.find((b) => b.id === 'kubeadm') as BinaryItem;
     const etcd = plan.binaries.find((b) => b.id === 'etcd') as BinaryItem;
     const known = catalog.checksumVersions('kubeadm', 'amd64');
     const err = await fetchBinary(kubeadm, await deps()).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'UNKNOWN_VERSION', message: expect.stringContaining('No SHA256 found for kubeadm v1.99.0 (amd64)') });
+    expect(err).toMatchObject({
+      code: 'UNKNOWN_VERSION',
+      message: expect.stringContaining('No SHA256 found for kubeadm v1.99.0 (amd64)'),
+    });
     expect((err as { hint: string }).hint).toContain(known[0]);
     expect((err as { hint: string }).hint).toContain(known.at(-1));
     await expect(fetchBinary(etcd, await deps())).rejects.toMatchObject({ hint: expect.stringContaining('v3.5.13') });
@@ -314,7 +384,11 @@ describe('kk binaries', () => {
 describe('OS repository ISOs', () => {
   const iso = seededBytes('ubuntu-20.04-amd64.iso', 600_000);
   const isoManifest = (repo: string): KkManifest =>
-    parse(manifestYaml(`  operatingSystems:\n  - {arch: amd64, type: linux, id: ubuntu, version: "20.04", osImage: Ubuntu 20.04.6 LTS, repository: {iso: ${repo}}}\n`));
+    parse(
+      manifestYaml(
+        `  operatingSystems:\n  - {arch: amd64, type: linux, id: ubuntu, version: "20.04", osImage: Ubuntu 20.04.6 LTS, repository: {iso: ${repo}}}\n`,
+      ),
+    );
 
   beforeAll(async () => {
     await put(servedFile(ISO_URL), iso);
@@ -334,9 +408,13 @@ describe('OS repository ISOs', () => {
 
   it('a url whose bytes do not match the checksum is refused (CHECKSUM_MISMATCH) and nothing is stored', async () => {
     const wrong = sha(Buffer.from('not the iso'));
-    const [planned] = planDownloads(catalog, profile, [isoManifest(`{url: '${ISO_URL}', checksum: '${wrong}  ubuntu-20.04-debs-amd64.iso'}`)]).isos;
+    const [planned] = planDownloads(catalog, profile, [
+      isoManifest(`{url: '${ISO_URL}', checksum: '${wrong}  ubuntu-20.04-debs-amd64.iso'}`),
+    ]).isos;
     const d = await deps();
-    await expect(fetchIso(planned as NonNullable<typeof planned>, d)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    await expect(fetchIso(planned as NonNullable<typeof planned>, d)).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
     expect(await d.cache.has({ digest: `sha256:${wrong}` })).toBe(false);
     expect(await readdir(join(d.cache.root, 'tmp'))).toEqual([]);
   });
@@ -352,16 +430,31 @@ describe('OS repository ISOs', () => {
   it('a localPath relative to the manifest’s folder is hashed in place and checked against its checksum', async () => {
     const dir = join(work, 'manifests');
     await put(join(dir, 'isos', 'ubuntu.iso'), iso);
-    const good = { manifest: isoManifest(`{localPath: isos/ubuntu.iso, checksum: '${sha(iso)}'}`), file: join(dir, 'manifest.yaml') };
+    const good = {
+      manifest: isoManifest(`{localPath: isos/ubuntu.iso, checksum: '${sha(iso)}'}`),
+      file: join(dir, 'manifest.yaml'),
+    };
     const [local] = planDownloads(catalog, profile, [good]).isos;
     const r = await fetchIso(local as NonNullable<typeof local>, await deps());
-    expect(r).toMatchObject({ path: join(dir, 'isos', 'ubuntu.iso'), verified: true, fetchedBytes: 0, source: { via: 'local' } });
-    const bad = { manifest: isoManifest(`{localPath: isos/ubuntu.iso, checksum: '${sha(Buffer.from('x'))}'}`), file: join(dir, 'manifest.yaml') };
+    expect(r).toMatchObject({
+      path: join(dir, 'isos', 'ubuntu.iso'),
+      verified: true,
+      fetchedBytes: 0,
+      source: { via: 'local' },
+    });
+    const bad = {
+      manifest: isoManifest(`{localPath: isos/ubuntu.iso, checksum: '${sha(Buffer.from('x'))}'}`),
+      file: join(dir, 'manifest.yaml'),
+    };
     const [wrong] = planDownloads(catalog, profile, [bad]).isos;
-    await expect(fetchIso(wrong as NonNullable<typeof wrong>, await deps())).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    await expect(fetchIso(wrong as NonNullable<typeof wrong>, await deps())).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
     const missing = { manifest: isoManifest('{localPath: isos/nope.iso}'), file: join(dir, 'manifest.yaml') };
     const [gone] = planDownloads(catalog, profile, [missing]).isos;
-    await expect(fetchIso(gone as NonNullable<typeof gone>, await deps())).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+    await expect(fetchIso(gone as NonNullable<typeof gone>, await deps())).rejects.toMatchObject({
+      code: 'FILE_NOT_FOUND',
+    });
     expect(server.count()).toBe(0);
   });
 });

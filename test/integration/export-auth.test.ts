@@ -13,11 +13,19 @@ let token: TestRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
-  [basic, tls, token] = await Promise.all([startRegistry({ mode: 'basic' }), startRegistry({ mode: 'tls' }), startRegistry({ mode: 'token' })]);
+  [basic, tls, token] = await Promise.all([
+    startRegistry({ mode: 'basic' }),
+    startRegistry({ mode: 'tls' }),
+    startRegistry({ mode: 'token' }),
+  ]);
   work = await tempDir('kko-export-auth-');
   for (const r of [basic, tls, token]) {
     const creds = r.creds ? new StaticCredentials({ [r.host]: r.creds }) : undefined;
-    const c = new RegistryClient(r.host, { plainHTTP: r.mode !== 'tls', ...(r.certsDir ? { certsPath: r.certsDir } : {}), ...(creds ? { credentials: creds } : {}) });
+    const c = new RegistryClient(r.host, {
+      plainHTTP: r.mode !== 'tls',
+      ...(r.certsDir ? { certsPath: r.certsDir } : {}),
+      ...(creds ? { credentials: creds } : {}),
+    });
     await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
     await c.close();
   }
@@ -32,7 +40,9 @@ afterAll(async () => {
 async function manifestFor(name: string, r: TestRegistry, auth: string): Promise<string> {
   const dir = join(work.dir, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2
 kind: Manifest
 metadata: {name: a}
 spec:
@@ -42,19 +52,32 @@ spec:
   registry:
     auths:
       "${r.host}": ${auth}
-`);
+`,
+  );
   return dir;
 }
 
-const exportIn = (dir: string) => runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--retries', '0'], { cwd: dir, env: { HOME: dir } });
+const exportIn = (dir: string) =>
+  runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--retries', '0'], {
+    cwd: dir,
+    env: { HOME: dir },
+  });
 
 describe('export with kk registry.auths (real registry)', () => {
   it('basic auth over plain HTTP with the manifest credentials; a wrong password fails without printing it', async () => {
-    const ok = await manifestFor('basic-ok', basic, `{username: ${basic.creds?.username}, password: "${TEST_PASSWORD}", plainHTTP: true}`);
+    const ok = await manifestFor(
+      'basic-ok',
+      basic,
+      `{username: ${basic.creds?.username}, password: "${TEST_PASSWORD}", plainHTTP: true}`,
+    );
     const good = await exportIn(ok);
     expect(good.stderr).toBe('');
     expect(good.code).toBe(0);
-    const bad = await manifestFor('basic-bad', basic, `{username: ${basic.creds?.username}, password: "wrong-${TEST_PASSWORD}", plainHTTP: true}`);
+    const bad = await manifestFor(
+      'basic-bad',
+      basic,
+      `{username: ${basic.creds?.username}, password: "wrong-${TEST_PASSWORD}", plainHTTP: true}`,
+    );
     const r = await exportIn(bad);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/UNAUTHORIZED|401|unauthorized/i);

@@ -61,18 +61,24 @@ spec:
   const plan = planDownloads(catalog, catalog.profile('v3.1.5'), [r.parsed]);
   // the test catalog's checksum is the fixture's
   downloads = { ...plan, binaries: plan.binaries.map((b) => ({ ...b, sha256: sha(CRICTL) })) };
-  for (const [url, bytes] of [[plan.binaries[0]?.url as string, CRICTL], [ISO_URL, ISO]] as const) {
+  for (const [url, bytes] of [
+    [plan.binaries[0]?.url as string, CRICTL],
+    [ISO_URL, ISO],
+  ] as const) {
     const u = new URL(url);
     await mkdir(dirname(join(files.root, u.host, u.pathname)), { recursive: true });
     await writeFile(join(files.root, u.host, u.pathname), bytes);
   }
-  await writeFile(join(work, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1
+  await writeFile(
+    join(work, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1
 kind: MirrorPolicy
 registries:
 - {prefix: docker.io, mirrors: [{location: "${proxy.host}", plainHTTP: true}], upstream: false}
 downloads:
 - {prefix: "https://github.com/", mirrors: [{location: "${files.url}/github.com/"}], upstream: false}
-`);
+`,
+  );
   policy = await loadMirrorPolicy({ configFile: join(work, 'mirrors.yaml'), env: {} });
 }, 120_000);
 
@@ -85,7 +91,16 @@ afterAll(async () => {
 
 async function exportTo(dir: string, out: string) {
   const events: ExportEvent[] = [];
-  const report = await exportArtifact({ manifests: [manifest], policy, cacheDir: join(dir, 'cache'), output: join(dir, out), env: {}, downloads, events: (e) => events.push(e), http: { retries: 0 } });
+  const report = await exportArtifact({
+    manifests: [manifest],
+    policy,
+    cacheDir: join(dir, 'cache'),
+    output: join(dir, out),
+    env: {},
+    downloads,
+    events: (e) => events.push(e),
+    http: { retries: 0 },
+  });
   return { report, events, warnings: events.flatMap((e) => (e.type === 'warning' ? [e.message] : [])) };
 }
 
@@ -97,7 +112,8 @@ async function sha256sumCheck(artifact: string): Promise<void> {
   expect(stdout).toBe('');
 }
 
-const amd64 = () => index.images.find((i) => i.config.bytes.includes('amd64')) ?? (index.images[0] as FixtureIndex['images'][number]);
+const amd64 = () =>
+  index.images.find((i) => i.config.bytes.includes('amd64')) ?? (index.images[0] as FixtureIndex['images'][number]);
 const blobFile = (dir: string, digest: string) => join(dir, 'cache/blobs/sha256', digest.replace('sha256:', ''));
 
 async function flipByte(file: string, at: number): Promise<void> {
@@ -141,7 +157,9 @@ describe('a corrupt cache entry is refetched, never shipped', () => {
     expect(files.count(/crictl/)).toBe(1);
     expect(files.count(/\.iso$/)).toBe(1);
     expect(proxy.count({ method: 'GET', path: own?.descriptor.digest as string })).toBe(1);
-    expect(second.report.fetchedBytes).toBe((own?.descriptor.size ?? 0) + (base?.descriptor.size ?? 0) + CRICTL.length + ISO.length);
+    expect(second.report.fetchedBytes).toBe(
+      (own?.descriptor.size ?? 0) + (base?.descriptor.size ?? 0) + CRICTL.length + ISO.length,
+    );
     await assertCacheClean(dir);
     await sha256sumCheck(join(dir, 'b.tar.gz'));
     // the repaired artifact is the same bytes as the first one
@@ -156,7 +174,11 @@ describe('a corrupt cache entry is refetched, never shipped', () => {
     await writeFile(blobFile(dir, `sha256:${sha(CRICTL)}`), 'not a tgz');
     proxy.clear();
     files.clear();
-    proxy.add({ path: /\/blobs\//, times: Infinity, fault: { kind: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}' } });
+    proxy.add({
+      path: /\/blobs\//,
+      times: Infinity,
+      fault: { kind: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}' },
+    });
     files.add({ path: /crictl/, times: Infinity, fault: { kind: 'status', status: 404 } });
     const r = await exportTo(dir, 'b.tar.gz');
     proxy.clear();

@@ -34,11 +34,18 @@ afterAll(async () => {
 async function setup(name: string): Promise<string> {
   const dir = join(work.dir, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: l}\nspec:\n  arches: [amd64]\n  images:\n  - ${reg.host}/kubesphere/pause:3.9\n  registry:\n    auths:\n      "${reg.host}": {plainHTTP: true}\n`);
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: l}\nspec:\n  arches: [amd64]\n  images:\n  - ${reg.host}/kubesphere/pause:3.9\n  registry:\n    auths:\n      "${reg.host}": {plainHTTP: true}\n`,
+  );
   return dir;
 }
 
-const exportIn = (dir: string) => runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--force'], { cwd: dir, env: { HOME: dir } });
+const exportIn = (dir: string) =>
+  runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--force'], {
+    cwd: dir,
+    env: { HOME: dir },
+  });
 const partials = async (dir: string) => (await readdir(dir)).filter((n) => n.includes('.kko-partial-')).sort();
 
 // A real archive writer (the compiled module) stuck reading a FIFO entry, so its partial exists while it runs.
@@ -50,7 +57,8 @@ async function stuckWriter(dir: string): Promise<ChildProcess> {
   children.push(child);
   const before = (await partials(dir)).length;
   const deadline = Date.now() + 15_000;
-  while ((await partials(dir)).length < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while ((await partials(dir)).length < before + 2 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   expect((await partials(dir)).length, 'partial and its owner lock').toBe(before + 2);
   return child;
 }
@@ -95,8 +103,14 @@ describe('leftovers of killed runs', () => {
       liveDownload: `helm.tgz-${process.pid}-0a1b2c3e.download`,
     };
     for (const name of Object.values(files)) await writeFile(join(tmp, name), 'partial bytes');
-    await writeFile(join(tmp, `${files.completeBlob}.lock`), JSON.stringify({ pid: dead, host: hostname(), token: 'x' }));
-    await writeFile(join(tmp, `${files.resumableDeadLock}.lock`), JSON.stringify({ pid: dead, host: hostname(), token: 'x' }));
+    await writeFile(
+      join(tmp, `${files.completeBlob}.lock`),
+      JSON.stringify({ pid: dead, host: hostname(), token: 'x' }),
+    );
+    await writeFile(
+      join(tmp, `${files.resumableDeadLock}.lock`),
+      JSON.stringify({ pid: dead, host: hostname(), token: 'x' }),
+    );
     const old = new Date(Date.now() - 8 * 24 * 3600_000);
     await utimes(join(tmp, files.weekOld), old, old);
     const idle = new Date(Date.now() - 120_000);

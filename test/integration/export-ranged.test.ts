@@ -35,7 +35,9 @@ afterAll(async () => {
 
 function blobs(): Map<string, number> {
   const m = new Map<string, number>();
-  for (const idx of [big, small]) for (const img of idx.images) for (const b of [img.config, ...img.layers]) m.set(b.descriptor.digest, b.descriptor.size);
+  for (const idx of [big, small])
+    for (const img of idx.images)
+      for (const b of [img.config, ...img.layers]) m.set(b.descriptor.digest, b.descriptor.size);
   return m;
 }
 
@@ -46,21 +48,56 @@ const partsOf = (size: number): number => Math.ceil(size / PART);
 async function prepare(name: string): Promise<string> {
   const dir = join(work.dir, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), 'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: r}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/big:v1\n  - docker.io/kubesphere/small:v1\n');
-  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}]\n  upstream: false\n`);
+  await writeFile(
+    join(dir, 'm.yaml'),
+    'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: r}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/big:v1\n  - docker.io/kubesphere/small:v1\n',
+  );
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}]\n  upstream: false\n`,
+  );
   return dir;
 }
 
-const args = ['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar', '--compress', 'none', '--json', '--retries', '3'];
-const run = (dir: string, threshold: string) => runCli(args, { cwd: dir, env: { HOME: dir, KKO_PART_THRESHOLD_MB: threshold } });
-const doneEvent = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.type === 'done');
-const blobGets = (digest: string) => proxy.seen.filter((s) => s.method === 'GET' && s.path.endsWith(`/blobs/${digest}`));
+const args = [
+  'artifact',
+  'export',
+  '-m',
+  'm.yaml',
+  '--mirror-config',
+  'mirrors.yaml',
+  '--cache',
+  'cache',
+  '-o',
+  'out.tar',
+  '--compress',
+  'none',
+  '--json',
+  '--retries',
+  '3',
+];
+const run = (dir: string, threshold: string) =>
+  runCli(args, { cwd: dir, env: { HOME: dir, KKO_PART_THRESHOLD_MB: threshold } });
+const doneEvent = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.type === 'done');
+const blobGets = (digest: string) =>
+  proxy.seen.filter((s) => s.method === 'GET' && s.path.endsWith(`/blobs/${digest}`));
 
 let reference: Buffer;
 
 async function assertCacheClean(dir: string): Promise<void> {
   const root = join(dir, 'cache/blobs/sha256');
-  for (const hex of await readdir(root)) expect(createHash('sha256').update(await readFile(join(root, hex))).digest('hex'), hex).toBe(hex);
+  for (const hex of await readdir(root))
+    expect(
+      createHash('sha256')
+        .update(await readFile(join(root, hex)))
+        .digest('hex'),
+      hex,
+    ).toBe(hex);
   expect((await readdir(join(dir, 'cache/tmp')).catch(() => [])).filter((n) => !n.endsWith('.lock'))).toEqual([]);
 }
 
@@ -83,8 +120,12 @@ describe('export: large blobs as Range parts', () => {
     expect(r.code, r.stderr).toBe(0);
     const { digest, size } = bigLayer();
     const n = partsOf(size);
-    const ranges = blobGets(digest).map((s) => s.range).sort((a, b) => Number(/=(\d+)/.exec(a ?? '')?.[1]) - Number(/=(\d+)/.exec(b ?? '')?.[1]));
-    expect(ranges).toEqual(Array.from({ length: n }, (_, i) => `bytes=${i * PART}-${Math.min(size, (i + 1) * PART) - 1}`));
+    const ranges = blobGets(digest)
+      .map((s) => s.range)
+      .sort((a, b) => Number(/=(\d+)/.exec(a ?? '')?.[1]) - Number(/=(\d+)/.exec(b ?? '')?.[1]));
+    expect(ranges).toEqual(
+      Array.from({ length: n }, (_, i) => `bytes=${i * PART}-${Math.min(size, (i + 1) * PART) - 1}`),
+    );
     expect(proxy.maxInFlight).toBeGreaterThan(1);
     expect(doneEvent(r.stdout)?.fetchedBytes).toBe(total());
     expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
@@ -107,14 +148,21 @@ describe('export: large blobs as Range parts', () => {
     const { digest, size } = bigLayer();
     const mid = Math.floor(partsOf(size) / 2) * PART;
     proxy.clear();
-    proxy.add({ method: 'GET', path: `/blobs/${digest}`, range: new RegExp(`^bytes=${mid}-`), fault: { kind: 'reset', afterBytes: 300_000 } });
+    proxy.add({
+      method: 'GET',
+      path: `/blobs/${digest}`,
+      range: new RegExp(`^bytes=${mid}-`),
+      fault: { kind: 'reset', afterBytes: 300_000 },
+    });
     const dir = await prepare('reset');
     const r = await run(dir, '2');
     expect(r.code, r.stderr).toBe(0);
     const gets = blobGets(digest);
     // Every request is a closed part (no fallback to one open-ended stream); only the broken part was asked again,
     // from where its file had got to (the kernel may drop what arrived unread on a reset: then from its start).
-    const parsed = gets.map((s) => /^bytes=(\d+)-(\d+)$/.exec(s.range ?? '')).map((m) => ({ from: Number(m?.[1]), to: Number(m?.[2]) }));
+    const parsed = gets
+      .map((s) => /^bytes=(\d+)-(\d+)$/.exec(s.range ?? ''))
+      .map((m) => ({ from: Number(m?.[1]), to: Number(m?.[2]) }));
     expect(parsed.every((p) => Number.isSafeInteger(p.from) && Number.isSafeInteger(p.to))).toBe(true);
     expect(gets).toHaveLength(partsOf(size) + 1);
     const again = parsed.filter((p) => p.from >= mid && p.from < mid + PART);
@@ -127,13 +175,23 @@ describe('export: large blobs as Range parts', () => {
 
   it('kill -9 mid-parts, re-run: finishes with the same artifact, each byte fetched at most once more than needed', async () => {
     proxy.clear();
-    proxy.add({ method: 'GET', path: /\/blobs\/sha256:/, times: Infinity, fault: { kind: 'throttle', bytesPerSecond: 256 * 1024 } });
+    proxy.add({
+      method: 'GET',
+      path: /\/blobs\/sha256:/,
+      times: Infinity,
+      fault: { kind: 'throttle', bytesPerSecond: 256 * 1024 },
+    });
     const dir = await prepare('killed');
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, HOME: dir, KKO_PART_THRESHOLD_MB: '2' }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...process.env, HOME: dir, KKO_PART_THRESHOLD_MB: '2' },
+      stdio: 'ignore',
+    });
     const { digest } = bigLayer();
     const hex = digest.slice(7);
     const tmp = join(dir, 'cache/tmp');
-    const partFiles = async () => (await readdir(tmp).catch(() => [] as string[])).filter((n) => n.startsWith(`${hex}.partial-`));
+    const partFiles = async () =>
+      (await readdir(tmp).catch(() => [] as string[])).filter((n) => n.startsWith(`${hex}.partial-`));
     const deadline = Date.now() + 30_000;
     while ((await partFiles()).length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     await new Promise((res) => setTimeout(res, 1000));
@@ -149,7 +207,8 @@ describe('export: large blobs as Range parts', () => {
       if (/\.partial-\d+$/.test(name)) parts += size;
       else if (name.endsWith('.partial')) prefixes += size;
     }
-    for (const name of await readdir(join(dir, 'cache/blobs/sha256')).catch(() => [] as string[])) prefixes += (await stat(join(dir, 'cache/blobs/sha256', name))).size;
+    for (const name of await readdir(join(dir, 'cache/blobs/sha256')).catch(() => [] as string[]))
+      prefixes += (await stat(join(dir, 'cache/blobs/sha256', name))).size;
     await expect(stat(join(dir, 'out.tar'))).rejects.toThrow();
     const again = await run(dir, '2');
     expect(again.code, again.stderr).toBe(0);

@@ -33,7 +33,10 @@ beforeAll(async () => {
   work = await tempDir('kko-secrets-');
   files = await startFileServer(join(work.dir, 'srv-a'), { basicAuth: { username: ISO_USER, password: ISO_PW } });
   other = await startFileServer(join(work.dir, 'srv-b'));
-  const c = new RegistryClient(reg.host, { plainHTTP: true, credentials: new StaticCredentials({ [reg.host]: reg.creds as { username: string; password: string } }) });
+  const c = new RegistryClient(reg.host, {
+    plainHTTP: true,
+    credentials: new StaticCredentials({ [reg.host]: reg.creds as { username: string; password: string } }),
+  });
   await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
   await c.close();
   await mkdir(join(files.root, 'isos'), { recursive: true });
@@ -43,7 +46,9 @@ beforeAll(async () => {
   const withCreds = (path: string) => `http://${ISO_USER}:${ISO_PW}@${new URL(files.url).host}${path}`;
   dir = join(work.dir, 'm');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2
 kind: Manifest
 metadata: {name: s}
 spec:
@@ -56,7 +61,8 @@ spec:
   registry:
     auths:
       "${reg.host}": {username: ${reg.creds?.username}, password: "${TEST_PASSWORD}", plainHTTP: true}
-`);
+`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -65,7 +71,19 @@ afterAll(async () => {
 });
 
 const SECRETS = [TEST_PASSWORD, ISO_PW];
-const exportArgs = ['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--retries', '0'];
+const exportArgs = [
+  'artifact',
+  'export',
+  '-m',
+  'm.yaml',
+  '--cache',
+  'cache',
+  '-o',
+  'out.tar.gz',
+  '--json',
+  '--retries',
+  '0',
+];
 
 describe('credentials never reach the artifact or the output', () => {
   it('exports with registry.auths and user:password@ ISO URLs; the artifact holds no secret and records what was removed', async () => {
@@ -97,21 +115,30 @@ describe('credentials never reach the artifact or the output', () => {
       `[0].spec.registry.auths["${reg.host}"].username`,
       `[0].spec.registry.auths["${reg.host}"].password`,
     ]);
-    expect(inv.isos.map((i: { url: string }) => i.url)).toEqual([`${files.url}/isos/a.iso`, `${files.url}/moved/b.iso`]);
+    expect(inv.isos.map((i: { url: string }) => i.url)).toEqual([
+      `${files.url}/isos/a.iso`,
+      `${files.url}/moved/b.iso`,
+    ]);
     const { stdout } = await sh('sha256sum', ['--quiet', '-c', 'kko/SHA256SUMS'], { cwd: out });
     expect(stdout).toBe('');
     // the reader says so: inspect reads what export recorded
     const inspected = await runCli(['artifact', 'inspect', 'out.tar.gz', '--json'], { cwd: dir, env: { HOME: dir } });
     expect(JSON.parse(inspected.stdout).manifest).toEqual({ present: true, redacted: true });
     // deterministic: a second export (all cached) writes the same bytes
-    const again = await runCli([...exportArgs.slice(0, -5), '-o', 'again.tar.gz', '--json', '--retries', '0'], { cwd: dir, env: { HOME: dir } });
+    const again = await runCli([...exportArgs.slice(0, -5), '-o', 'again.tar.gz', '--json', '--retries', '0'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
     expect(again.code).toBe(0);
     expect((await readFile(join(dir, 'again.tar.gz'))).equals(await readFile(join(dir, 'out.tar.gz')))).toBe(true);
   }, 60_000);
 
   it('--dry-run (text and --json) prints ISO URLs without their user:password', async () => {
     for (const extra of [[], ['--json']]) {
-      const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--dry-run', ...extra], { cwd: dir, env: { HOME: dir } });
+      const r = await runCli(['artifact', 'export', '-m', 'm.yaml', '--dry-run', ...extra], {
+        cwd: dir,
+        env: { HOME: dir },
+      });
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`${files.url}/isos/a.iso`);
       for (const s of [...SECRETS, `${ISO_USER}:`]) expect(r.stdout + r.stderr).not.toContain(s);

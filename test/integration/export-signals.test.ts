@@ -18,8 +18,12 @@ let work: { dir: string; cleanup: () => Promise<void> };
 
 beforeAll(async () => {
   env = await startProxiedRegistry('kko-signals-', async (c) => {
-    const base = { amd64: buildLayer('s-base-amd64', 2 * 1024 * 1024), arm64: buildLayer('s-base-arm64', 2 * 1024 * 1024) };
-    for (const name of NAMES) await pushIndex(c, `kubesphere/${name}`, 'v1', buildMultiArch(`s-${name}`, { layerSize: 1024 * 1024, base }));
+    const base = {
+      amd64: buildLayer('s-base-amd64', 2 * 1024 * 1024),
+      arm64: buildLayer('s-base-arm64', 2 * 1024 * 1024),
+    };
+    for (const name of NAMES)
+      await pushIndex(c, `kubesphere/${name}`, 'v1', buildMultiArch(`s-${name}`, { layerSize: 1024 * 1024, base }));
   });
   ({ proxy, work } = env);
 }, 120_000);
@@ -31,8 +35,14 @@ afterAll(async () => {
 async function prepare(name: string): Promise<string> {
   const dir = join(work.dir, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: s}\nspec:\n  arches: [amd64, arm64]\n  images:\n${NAMES.map((n) => `  - docker.io/kubesphere/${n}:v1`).join('\n')}\n`);
-  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}]\n  upstream: false\n`);
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: s}\nspec:\n  arches: [amd64, arm64]\n  images:\n${NAMES.map((n) => `  - docker.io/kubesphere/${n}:v1`).join('\n')}\n`,
+  );
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}]\n  upstream: false\n`,
+  );
   return dir;
 }
 
@@ -41,8 +51,25 @@ type Exit = { code: number | null; signal: NodeJS.Signals | null; stderr: string
 // Run the built CLI; `interrupt` sends the signal once 256 KiB of layer bytes arrived (its NDJSON 'progress' events):
 // mid-transfer.
 function kko(dir: string, interrupt?: NodeJS.Signals): Promise<Exit> {
-  const args = ['artifact', 'export', '-m', 'm.yaml', '--mirror-config', 'mirrors.yaml', '--cache', 'cache', '-o', 'out.tar.gz', '--json', '--force'];
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    'artifact',
+    'export',
+    '-m',
+    'm.yaml',
+    '--mirror-config',
+    'mirrors.yaml',
+    '--cache',
+    'cache',
+    '-o',
+    'out.tar.gz',
+    '--json',
+    '--force',
+  ];
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let fetched = 0;
   let sent = false;
@@ -60,7 +87,12 @@ function kko(dir: string, interrupt?: NodeJS.Signals): Promise<Exit> {
 
 async function sizes(dir: string, suffix = ''): Promise<number> {
   let n = 0;
-  for (const f of await readdir(dir).catch(() => [] as string[])) if (f.endsWith(suffix)) n += await stat(join(dir, f)).then((s) => s.size, () => 0);
+  for (const f of await readdir(dir).catch(() => [] as string[]))
+    if (f.endsWith(suffix))
+      n += await stat(join(dir, f)).then(
+        (s) => s.size,
+        () => 0,
+      );
   return n;
 }
 const partialBytes = (dir: string) => sizes(join(dir, 'cache/tmp'), '.partial');
@@ -73,9 +105,17 @@ describe('SIGINT / SIGTERM during an export (spawned CLI)', () => {
     const ref = await prepare('reference');
     expect((await kko(ref)).code).toBe(0);
     const dir = await prepare('interrupted');
-    for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    for (const [sig, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
       proxy.clear();
-      proxy.add({ method: 'GET', path: /\/blobs\/sha256:/, times: Infinity, fault: { kind: 'throttle', bytesPerSecond: 128 * 1024 } });
+      proxy.add({
+        method: 'GET',
+        path: /\/blobs\/sha256:/,
+        times: Infinity,
+        fault: { kind: 'throttle', bytesPerSecond: 128 * 1024 },
+      });
       const started = Date.now();
       const r = await kko(dir, sig);
       expect(r.stderr, `${sig}: ${JSON.stringify(r)}`).toContain('interrupted; re-run to resume');

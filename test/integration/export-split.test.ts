@@ -40,19 +40,28 @@ afterAll(async () => {
 });
 
 async function writeManifest(d: string): Promise<void> {
-  await writeFile(join(d, 'm.yaml'), `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: s}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - ${reg.host}/kubesphere/pause:3.9\n  registry:\n    auths:\n      "${reg.host}": {plainHTTP: true}\n`);
+  await writeFile(
+    join(d, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: s}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - ${reg.host}/kubesphere/pause:3.9\n  registry:\n    auths:\n      "${reg.host}": {plainHTTP: true}\n`,
+  );
 }
 
-const exportIn = (d: string, out: string, ...extra: string[]) => runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', out, '--json', ...extra], { cwd: d, env: env(d) });
+const exportIn = (d: string, out: string, ...extra: string[]) =>
+  runCli(['artifact', 'export', '-m', 'm.yaml', '--cache', 'cache', '-o', out, '--json', ...extra], {
+    cwd: d,
+    env: env(d),
+  });
 const kko = (d: string, ...args: string[]) => runCli(['artifact', ...args], { cwd: d, env: env(d) });
-const parts = async (d: string, base = 'art.tar.gz') => (await readdir(d)).filter((n) => n.startsWith(`${base}.part-`)).sort();
+const parts = async (d: string, base = 'art.tar.gz') =>
+  (await readdir(d)).filter((n) => n.startsWith(`${base}.part-`)).sort();
 const sh = (cmd: string, cwd: string) => execFileSync('sh', ['-c', cmd], { cwd, maxBuffer: 1 << 30 });
 
 // A copy of the parts (and the list) in a fresh dir, to damage.
 async function copyParts(name: string, list = true): Promise<string> {
   const d = join(work.dir, name);
   await mkdir(d);
-  for (const n of [...(await parts(dir)), ...(list ? ['art.tar.gz.parts.sha256'] : [])]) await copyFile(join(dir, n), join(d, n));
+  for (const n of [...(await parts(dir)), ...(list ? ['art.tar.gz.parts.sha256'] : [])])
+    await copyFile(join(dir, n), join(d, n));
   return d;
 }
 
@@ -80,7 +89,11 @@ describe('export --split-size', () => {
 });
 
 describe('reading a split artifact', () => {
-  it.each([['the first part', 'art.tar.gz.part-000'], ['a quoted glob', 'art.tar.gz.part-*'], ['the base name', 'art.tar.gz']])('verify via %s', async (_what, arg) => {
+  it.each([
+    ['the first part', 'art.tar.gz.part-000'],
+    ['a quoted glob', 'art.tar.gz.part-*'],
+    ['the base name', 'art.tar.gz'],
+  ])('verify via %s', async (_what, arg) => {
     const r = await kko(dir, 'verify', arg);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('ok: ');
@@ -201,7 +214,8 @@ describe('a split export killed mid-write', () => {
     feeder.write(Buffer.alloc(3 * 1024 * 1024, 7));
     const temps = async () => (await readdir(d)).filter((n) => n.startsWith('art.tar.gz.kko-partial-'));
     const deadline = Date.now() + 15_000;
-    while (!(await temps()).some((n) => n.endsWith('.part-002')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!(await temps()).some((n) => n.endsWith('.part-002')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     feeder.destroy();
@@ -210,6 +224,14 @@ describe('a split export killed mid-write', () => {
     const r = await exportIn(d, 'art.tar.gz', '--split-size', '1M');
     expect(r.code).toBe(0);
     expect(await temps()).toEqual([]);
-    expect(createHash('md5').update(Buffer.concat(await Promise.all((await parts(d)).map((n) => readFile(join(d, n)))))).digest('hex')).toBe(createHash('md5').update(await readFile(join(dir, 'single.tar.gz'))).digest('hex'));
+    expect(
+      createHash('md5')
+        .update(Buffer.concat(await Promise.all((await parts(d)).map((n) => readFile(join(d, n))))))
+        .digest('hex'),
+    ).toBe(
+      createHash('md5')
+        .update(await readFile(join(dir, 'single.tar.gz')))
+        .digest('hex'),
+    );
   }, 60_000);
 });

@@ -36,8 +36,10 @@ const lockedFor = (ref: string, index: FixtureIndex) => ({
   arches: { amd64: index.images[0]?.manifest.descriptor.digest, arm64: index.images[1]?.manifest.descriptor.digest },
 });
 
-const cli = (args: string[]) => runCli([...args, '--mirror-config', mirrors, '--cache', join(dir, 'cache'), '--retries', '0']);
-const exportTo = (out: string, extra: string[] = []) => cli(['artifact', 'export', '-m', mf, '-o', out, '--quiet', ...extra]);
+const cli = (args: string[]) =>
+  runCli([...args, '--mirror-config', mirrors, '--cache', join(dir, 'cache'), '--retries', '0']);
+const exportTo = (out: string, extra: string[] = []) =>
+  cli(['artifact', 'export', '-m', mf, '-o', out, '--quiet', ...extra]);
 
 async function retag(index: FixtureIndex): Promise<void> {
   const c = new RegistryClient(env.reg.host, { plainHTTP: true });
@@ -48,7 +50,12 @@ async function retag(index: FixtureIndex): Promise<void> {
   }
 }
 
-async function inventoryOf(art: string, sub: string): Promise<{ images: Array<{ ref: string; arch: string; upstream: { manifestDigest: string; indexDigest?: string } }> }> {
+async function inventoryOf(
+  art: string,
+  sub: string,
+): Promise<{
+  images: Array<{ ref: string; arch: string; upstream: { manifestDigest: string; indexDigest?: string } }>;
+}> {
   const x = join(dir, sub);
   await mkdir(x);
   await run('tar', ['xzf', art, '-C', x, 'kko/inventory.json']);
@@ -65,7 +72,10 @@ beforeAll(async () => {
   lockFile = join(dir, 'manifest.lock.json');
   mirrors = join(dir, 'mirrors.yaml');
   await writeFile(mf, MANIFEST);
-  await writeFile(mirrors, `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${env.proxy.host}", plainHTTP: true}], upstream: false}\n`);
+  await writeFile(
+    mirrors,
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${env.proxy.host}", plainHTTP: true}], upstream: false}\n`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -81,7 +91,10 @@ describe('kko manifest lock → artifact export', () => {
     expect(JSON.parse(text)).toEqual({
       apiVersion: 'kko.io/v1alpha1',
       kind: 'ManifestLock',
-      images: [lockedFor('docker.io/kubesphere/pause:3.9', fx.pause), lockedFor('docker.io/library/pause-d:1', fx.pauseDocker)],
+      images: [
+        lockedFor('docker.io/kubesphere/pause:3.9', fx.pause),
+        lockedFor('docker.io/library/pause-d:1', fx.pauseDocker),
+      ],
     });
     const again = await cli(['manifest', 'lock', '-m', mf]);
     expect(again.stdout).toContain(`unchanged ${lockFile}`);
@@ -97,7 +110,9 @@ describe('kko manifest lock → artifact export', () => {
     expect(env.proxy.count({ method: 'GET', path: '/v2/kubesphere/pause/manifests/3.9' })).toBe(1); // the drift check
     expect(env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/${index}` })).toBe(1); // the fetch
     const inv = await inventoryOf(out, 'x-ok');
-    expect(inv.images.find((i) => i.ref === 'docker.io/kubesphere/pause:3.9' && i.arch === 'arm64')?.upstream).toMatchObject({ indexDigest: index, manifestDigest: fx.pause.images[1]?.manifest.descriptor.digest });
+    expect(
+      inv.images.find((i) => i.ref === 'docker.io/kubesphere/pause:3.9' && i.arch === 'arm64')?.upstream,
+    ).toMatchObject({ indexDigest: index, manifestDigest: fx.pause.images[1]?.manifest.descriptor.digest });
   });
 
   it('refuses a tag that moved, old → new digest, before any layer is fetched; nothing is written (exit 1)', async () => {
@@ -106,10 +121,13 @@ describe('kko manifest lock → artifact export', () => {
     const out = join(dir, 'drift.tar.gz');
     const r = await exportTo(out);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`docker.io/kubesphere/pause:3.9 moved: ${fx.pause.manifest.descriptor.digest} → ${moved.manifest.descriptor.digest}`);
+    expect(r.stderr).toContain(
+      `docker.io/kubesphere/pause:3.9 moved: ${fx.pause.manifest.descriptor.digest} → ${moved.manifest.descriptor.digest}`,
+    );
     expect(r.stderr).toContain('--update-lock');
     expect(r.stderr).not.toContain('pause-d:1 moved');
-    for (const l of moved.images.flatMap((i) => i.layers)) expect(env.proxy.count({ method: 'GET', path: `/blobs/${l.descriptor.digest}` })).toBe(0);
+    for (const l of moved.images.flatMap((i) => i.layers))
+      expect(env.proxy.count({ method: 'GET', path: `/blobs/${l.descriptor.digest}` })).toBe(0);
     await expect(stat(out)).rejects.toThrow();
   });
 
@@ -119,17 +137,29 @@ describe('kko manifest lock → artifact export', () => {
     const r = await exportTo(out, ['--update-lock']);
     expect(r.code, r.stderr).toBe(0);
     const lock = JSON.parse(await readFile(lockFile, 'utf8')) as { images: unknown[] };
-    expect(lock.images).toEqual([lockedFor('docker.io/kubesphere/pause:3.9', moved), lockedFor('docker.io/library/pause-d:1', fx.pauseDocker)]);
+    expect(lock.images).toEqual([
+      lockedFor('docker.io/kubesphere/pause:3.9', moved),
+      lockedFor('docker.io/library/pause-d:1', fx.pauseDocker),
+    ]);
     expect(await readFile(lockFile, 'utf8')).not.toBe(before);
     const inv = await inventoryOf(out, 'x-up');
-    expect(inv.images.find((i) => i.ref === 'docker.io/kubesphere/pause:3.9')?.upstream.indexDigest).toBe(moved.manifest.descriptor.digest);
+    expect(inv.images.find((i) => i.ref === 'docker.io/kubesphere/pause:3.9')?.upstream.indexDigest).toBe(
+      moved.manifest.descriptor.digest,
+    );
     // and the next plain export holds to the new lock
     expect((await exportTo(join(dir, 'after.tar.gz'))).code).toBe(0);
   });
 
   it('a malformed lock, or a --lock that does not exist, is invalid input (exit 2)', async () => {
     const bad = join(dir, 'bad.lock.json');
-    await writeFile(bad, JSON.stringify({ apiVersion: 'kko.io/v1alpha1', kind: 'ManifestLock', images: [{ ref: 'x', digest: 'sha256:nothex', mediaType: 'm', arches: {} }] }));
+    await writeFile(
+      bad,
+      JSON.stringify({
+        apiVersion: 'kko.io/v1alpha1',
+        kind: 'ManifestLock',
+        images: [{ ref: 'x', digest: 'sha256:nothex', mediaType: 'm', arches: {} }],
+      }),
+    );
     const r = await exportTo(join(dir, 'bad.tar.gz'), ['--lock', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.lock\.json: images\.0\.digest: must be sha256/);
@@ -144,24 +174,50 @@ describe('kko artifact inventory (#12 item 3: the have-list)', () => {
     const art = join(dir, 'ok.tar.gz');
     const r = await runCli(['artifact', 'inventory', art]);
     expect(r.code, r.stderr).toBe(0);
-    const have = JSON.parse(r.stdout) as { kind: string; base: { inventorySha256: string }; refs: Record<string, string>; blobs: string[]; files: Array<{ path: string; sha256: string; size: number }> };
+    const have = JSON.parse(r.stdout) as {
+      kind: string;
+      base: { inventorySha256: string };
+      refs: Record<string, string>;
+      blobs: string[];
+      files: Array<{ path: string; sha256: string; size: number }>;
+    };
     const names = (await run('tar', ['tzf', art])).split('\n').filter((n) => n && !n.endsWith('/'));
     expect(have.kind).toBe('ArtifactHave');
-    expect(have.blobs).toEqual(names.filter((n) => n.startsWith('images/blobs/')).map((n) => `sha256:${n.slice('images/blobs/sha256/'.length)}`).sort());
+    expect(have.blobs).toEqual(
+      names
+        .filter((n) => n.startsWith('images/blobs/'))
+        .map((n) => `sha256:${n.slice('images/blobs/sha256/'.length)}`)
+        .sort(),
+    );
     const x = join(dir, 'x-have');
     await mkdir(x);
     await run('tar', ['xzf', art, '-C', x]);
-    const sha = async (p: string) => createHash('sha256').update(await readFile(join(x, p))).digest('hex');
+    const sha = async (p: string) =>
+      createHash('sha256')
+        .update(await readFile(join(x, p)))
+        .digest('hex');
     expect(have.base.inventorySha256).toBe(await sha('kko/inventory.json'));
     expect(have.files.map((f) => f.path)).toEqual(['images/index.json', 'images/oci-layout']);
     expect(have.files[0]?.sha256).toBe(await sha('images/index.json'));
-    const index = JSON.parse(await readFile(join(x, 'images/index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> };
-    expect(have.refs).toEqual(Object.fromEntries(index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest])));
+    const index = JSON.parse(await readFile(join(x, 'images/index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string; annotations: Record<string, string> }>;
+    };
+    expect(have.refs).toEqual(
+      Object.fromEntries(index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest])),
+    );
   });
 
   it('refuses a damaged artifact (exit 1): its list would name content that is not there', async () => {
     const bad = join(dir, 'bad.tar.gz');
-    await writeFile(bad, gzipSync(tarOf([{ name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }, { name: `images/blobs/sha256/${'a'.repeat(64)}`, data: Buffer.from('not a') }])));
+    await writeFile(
+      bad,
+      gzipSync(
+        tarOf([
+          { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+          { name: `images/blobs/sha256/${'a'.repeat(64)}`, data: Buffer.from('not a') },
+        ]),
+      ),
+    );
     const r = await runCli(['artifact', 'inventory', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`corrupt: images/blobs/sha256/${'a'.repeat(64)}`);

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerConfigCredentials, RegistryClient, StaticCredentials, type RegistryError } from '../../src/registry/index.js';
+import {
+  DockerConfigCredentials,
+  RegistryClient,
+  StaticCredentials,
+  type RegistryError,
+} from '../../src/registry/index.js';
 import { fixtureSet, pushImage } from '../support/builders.js';
 import { startRegistry, TEST_PASSWORD, TEST_USER, type TestRegistry } from '../support/registry.js';
 
@@ -30,7 +35,11 @@ function clientFactory(registry: () => TestRegistry) {
   const clients: RegistryClient[] = [];
   const client = (creds?: { username: string; password: string }): RegistryClient => {
     const r = registry();
-    const c = new RegistryClient(r.host, { plainHTTP: true, retries: 0, ...(creds ? { credentials: new StaticCredentials({ [r.host]: creds }) } : {}) });
+    const c = new RegistryClient(r.host, {
+      plainHTTP: true,
+      retries: 0,
+      ...(creds ? { credentials: new StaticCredentials({ [r.host]: creds }) } : {}),
+    });
     clients.push(c);
     return c;
   };
@@ -76,9 +85,14 @@ describe('basic auth (htpasswd)', () => {
     try {
       const auth = Buffer.from(`${TEST_USER}:${TEST_PASSWORD}`).toString('base64');
       await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth } } }));
-      const c = new RegistryClient(reg.host, { plainHTTP: true, credentials: new DockerConfigCredentials({ env: { DOCKER_CONFIG: dir } }) });
+      const c = new RegistryClient(reg.host, {
+        plainHTTP: true,
+        credentials: new DockerConfigCredentials({ env: { DOCKER_CONFIG: dir } }),
+      });
       clients.push(c);
-      expect((await c.headManifest('kubesphere/kube-apiserver', 'v1.28.0'))?.digest).toBe(fx.apiserver.manifest.descriptor.digest);
+      expect((await c.headManifest('kubesphere/kube-apiserver', 'v1.28.0'))?.digest).toBe(
+        fx.apiserver.manifest.descriptor.digest,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -140,7 +154,12 @@ describe('bearer token auth', () => {
   });
 
   it('fails bad credentials at the token server with UNAUTHORIZED and no secret in the error', async () => {
-    const err = await caught(client({ username: TEST_USER, password: `${TEST_PASSWORD}-bad` }).getManifest('kubesphere/kube-apiserver', 'v1.28.0'));
+    const err = await caught(
+      client({ username: TEST_USER, password: `${TEST_PASSWORD}-bad` }).getManifest(
+        'kubesphere/kube-apiserver',
+        'v1.28.0',
+      ),
+    );
     expect(err.code).toBe('UNAUTHORIZED');
     expectNoSecret(err);
   });

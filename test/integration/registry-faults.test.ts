@@ -64,21 +64,31 @@ describe('fault proxy in front of the real registry', () => {
 
   it('gives up after the retry budget with a retryable REGISTRY_ERROR carrying the OCI code', async () => {
     proxy.add({ method: 'GET', path: manifestPath, times: Infinity, fault: { kind: 'status', status: 502 } });
-    const err = (await client({ retries: 2 }).getManifest(REPO, 'v1.28.0').catch((e: unknown) => e)) as RegistryError;
+    const err = (await client({ retries: 2 })
+      .getManifest(REPO, 'v1.28.0')
+      .catch((e: unknown) => e)) as RegistryError;
     expect(err).toMatchObject({ code: 'REGISTRY_ERROR', status: 502, retryable: true });
     expect(err.ociErrors[0]?.code).toBe('UNAVAILABLE');
     expect(proxy.count({ path: manifestPath })).toBe(3);
   });
 
   it('waits exactly Retry-After (seconds) on 429', async () => {
-    proxy.add({ method: 'GET', path: manifestPath, fault: { kind: 'status', status: 429, headers: { 'retry-after': '2' } } });
+    proxy.add({
+      method: 'GET',
+      path: manifestPath,
+      fault: { kind: 'status', status: 429, headers: { 'retry-after': '2' } },
+    });
     await client().getManifest(REPO, 'v1.28.0');
     expect(delays).toEqual([2000]);
   });
 
   it('waits until a Retry-After HTTP-date, with a real short sleep', async () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
-    proxy.add({ method: 'GET', path: manifestPath, fault: { kind: 'status', status: 429, headers: { 'retry-after': 'Tue, 01 Jan 2030 00:00:01 GMT' } } });
+    proxy.add({
+      method: 'GET',
+      path: manifestPath,
+      fault: { kind: 'status', status: 429, headers: { 'retry-after': 'Tue, 01 Jan 2030 00:00:01 GMT' } },
+    });
     const c = new RegistryClient(proxy.host, { plainHTTP: true, now: () => now });
     clients.push(c);
     const started = Date.now();
@@ -87,8 +97,14 @@ describe('fault proxy in front of the real registry', () => {
   });
 
   it('refuses to shorten a Retry-After beyond maxRetryAfterMs: fails at once with a hint', async () => {
-    proxy.add({ method: 'GET', path: manifestPath, fault: { kind: 'status', status: 429, headers: { 'retry-after': '3600' } } });
-    const err = (await client({ maxRetryAfterMs: 10_000 }).getManifest(REPO, 'v1.28.0').catch((e: unknown) => e)) as RegistryError;
+    proxy.add({
+      method: 'GET',
+      path: manifestPath,
+      fault: { kind: 'status', status: 429, headers: { 'retry-after': '3600' } },
+    });
+    const err = (await client({ maxRetryAfterMs: 10_000 })
+      .getManifest(REPO, 'v1.28.0')
+      .catch((e: unknown) => e)) as RegistryError;
     expect(err).toMatchObject({ code: 'REGISTRY_ERROR', status: 429 });
     expect(err.hint).toMatch(/maxRetryAfterMs/);
     expect(delays).toEqual([]);
@@ -141,7 +157,9 @@ describe('fault proxy in front of the real registry', () => {
   });
 
   it('refuses a manifest over the size cap with SIZE_LIMIT_EXCEEDED', async () => {
-    await expect(client({ maxManifestBytes: 100 }).getManifest(REPO, 'v1.28.0')).rejects.toMatchObject({ code: 'SIZE_LIMIT_EXCEEDED' });
+    await expect(client({ maxManifestBytes: 100 }).getManifest(REPO, 'v1.28.0')).rejects.toMatchObject({
+      code: 'SIZE_LIMIT_EXCEEDED',
+    });
   });
 
   it('survives a slow link intact', async () => {
@@ -169,7 +187,12 @@ describe('fault proxy in front of the real registry', () => {
   });
 
   it('limits concurrent requests per host', async () => {
-    proxy.add({ method: 'GET', path: '/blobs/', times: Infinity, fault: { kind: 'throttle', bytesPerSecond: 2_000_000 } });
+    proxy.add({
+      method: 'GET',
+      path: '/blobs/',
+      times: Infinity,
+      fault: { kind: 'throttle', bytesPerSecond: 2_000_000 },
+    });
     const c = client({ maxConcurrency: 2 });
     const reads = [0, 1, 2, 3].map(async () => drain(await c.getBlob(REPO, base().descriptor.digest)));
     const results = await Promise.all(reads);

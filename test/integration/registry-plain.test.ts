@@ -53,7 +53,11 @@ describe('registry client against a plain-HTTP distribution registry', () => {
 
   it('HEADs manifests and blobs, and reports absent ones as undefined', async () => {
     const d = await client.headManifest('kubesphere/kube-apiserver', 'v1.28.0');
-    expect(d).toEqual({ mediaType: MediaType.OCI_MANIFEST, digest: fx.apiserver.manifest.descriptor.digest, size: fx.apiserver.manifest.bytes.length });
+    expect(d).toEqual({
+      mediaType: MediaType.OCI_MANIFEST,
+      digest: fx.apiserver.manifest.descriptor.digest,
+      size: fx.apiserver.manifest.bytes.length,
+    });
     expect(await client.headManifest('kubesphere/kube-apiserver', 'nope')).toBeUndefined();
     const layer = fx.apiserver.layers[0]!.descriptor;
     expect((await client.headBlob('kubesphere/kube-apiserver', layer.digest))?.size).toBe(layer.size);
@@ -61,9 +65,14 @@ describe('registry client against a plain-HTTP distribution registry', () => {
   });
 
   it('fails a missing manifest with MANIFEST_UNKNOWN and a missing blob with BLOB_UNKNOWN', async () => {
-    await expect(client.getManifest('kubesphere/kube-apiserver', 'v0')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN', status: 404 });
+    await expect(client.getManifest('kubesphere/kube-apiserver', 'v0')).rejects.toMatchObject({
+      code: 'MANIFEST_UNKNOWN',
+      status: 404,
+    });
     await expect(client.getManifest('no/such-repo', 'v0')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
-    await expect(client.getBlob('kubesphere/kube-apiserver', sha256Digest('absent'))).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(client.getBlob('kubesphere/kube-apiserver', sha256Digest('absent'))).rejects.toMatchObject({
+      code: 'BLOB_UNKNOWN',
+    });
   });
 
   it('gets an OCI index and a Docker manifest list as themselves (full Accept list)', async () => {
@@ -81,7 +90,9 @@ describe('registry client against a plain-HTTP distribution registry', () => {
     const url = `${reg.url}/v2/kubesphere/pause/manifests/3.9`;
     const bare = await fetch(url);
     expect(bare.status).toBe(404);
-    const dockerOnly = await fetch(`${reg.url}/v2/kubesphere/pause/manifests/3.9-docker`, { headers: { accept: MediaType.DOCKER_MANIFEST } });
+    const dockerOnly = await fetch(`${reg.url}/v2/kubesphere/pause/manifests/3.9-docker`, {
+      headers: { accept: MediaType.DOCKER_MANIFEST },
+    });
     expect(dockerOnly.headers.get('content-type')).toBe(MediaType.DOCKER_MANIFEST);
     expect(await dockerOnly.text()).not.toContain('manifests');
   });
@@ -125,16 +136,30 @@ describe('registry client against a plain-HTTP distribution registry', () => {
 
   it('lists tags across Link pages', async () => {
     await pushImage(client, 'paged/img', 'a', fx.scheduler);
-    for (const t of ['b', 'c', 'd', 'e']) await client.putManifest('paged/img', t, fx.scheduler.manifest.bytes, MediaType.OCI_MANIFEST);
+    for (const t of ['b', 'c', 'd', 'e'])
+      await client.putManifest('paged/img', t, fx.scheduler.manifest.bytes, MediaType.OCI_MANIFEST);
     const tags = await client.listTags('paged/img', { pageSize: 2 });
     expect(tags.sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   it('is readable by skopeo', async () => {
-    const out = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/kubesphere/kube-apiserver:v1.28.0`]);
+    const out = await run('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      '--raw',
+      `docker://${reg.host}/kubesphere/kube-apiserver:v1.28.0`,
+    ]);
     // skopeo prints the raw bytes followed by a newline.
     expect(sha256Digest(Buffer.from(out.replace(/\n$/, '')))).toBe(fx.apiserver.manifest.descriptor.digest);
-    const info = JSON.parse(await run('skopeo', ['inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/kubesphere/pause:3.9`])) as { Architecture: string; Digest: string };
+    const info = JSON.parse(
+      await run('skopeo', [
+        'inspect',
+        '--tls-verify=false',
+        '--override-arch',
+        'arm64',
+        `docker://${reg.host}/kubesphere/pause:3.9`,
+      ]),
+    ) as { Architecture: string; Digest: string };
     expect(info.Architecture).toBe('arm64');
     // skopeo reports the digest of the top-level manifest it resolved from (the index).
     expect(info.Digest).toBe(fx.pause.manifest.descriptor.digest);

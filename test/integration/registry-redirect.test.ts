@@ -29,7 +29,11 @@ describe('redirects to blob storage', () => {
     front = await startFaultProxy({ upstream: reg.url });
     // The storage side authenticates to the registry on its own, as a pre-signed URL would.
     storage = await startFaultProxy({ upstream: reg.url, injectHeaders: { authorization: basic } });
-    client = new RegistryClient(front.host, { plainHTTP: true, retries: 0, credentials: new StaticCredentials({ [front.host]: reg.creds! }) });
+    client = new RegistryClient(front.host, {
+      plainHTTP: true,
+      retries: 0,
+      credentials: new StaticCredentials({ [front.host]: reg.creds! }),
+    });
     await pushImage(client, REPO, '3.9', fx.apiserver);
   });
   beforeEach(() => {
@@ -47,7 +51,9 @@ describe('redirects to blob storage', () => {
     front.add({ method: 'GET', path: '/blobs/', fault: { kind: 'redirect', to: storage.url, query: SIGNATURE } });
     const bytes = await readAll(await client.getBlob(REPO, layer.descriptor.digest));
     expect(bytes.equals(layer.bytes)).toBe(true);
-    expect(front.seen.filter((s) => s.path.includes('/blobs/'))).toMatchObject([{ hadAuthorization: true, fault: 'redirect' }]);
+    expect(front.seen.filter((s) => s.path.includes('/blobs/'))).toMatchObject([
+      { hadAuthorization: true, fault: 'redirect' },
+    ]);
     expect(storage.seen).toMatchObject([{ method: 'GET', hadAuthorization: false }]);
     expect(storage.seen[0]?.path).toContain(SIGNATURE);
   });
@@ -61,7 +67,11 @@ describe('redirects to blob storage', () => {
 
   it('redacts the pre-signed query string from errors', async () => {
     front.add({ method: 'GET', path: '/blobs/', fault: { kind: 'redirect', to: storage.url, query: SIGNATURE } });
-    storage.add({ method: 'GET', path: '/blobs/', fault: { kind: 'status', status: 403, body: '{"errors":[{"code":"DENIED","message":"signature expired"}]}' } });
+    storage.add({
+      method: 'GET',
+      path: '/blobs/',
+      fault: { kind: 'status', status: 403, body: '{"errors":[{"code":"DENIED","message":"signature expired"}]}' },
+    });
     const err = (await client.getBlob(REPO, layer.descriptor.digest).catch((e: unknown) => e)) as RegistryError;
     expect(err).toMatchObject({ code: 'UNAUTHORIZED', status: 403 });
     expect(err.message).toContain(`${storage.url}/v2/${REPO}/blobs/${layer.descriptor.digest}?…`);

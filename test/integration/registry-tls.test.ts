@@ -31,7 +31,9 @@ describe('TLS registry with a test CA (certsPath)', () => {
 
   it('fails without the CA: NETWORK_ERROR, not retried, with a hint', async () => {
     const started = Date.now();
-    const err = (await client({}).ping().catch((e: unknown) => e)) as RegistryError;
+    const err = (await client({})
+      .ping()
+      .catch((e: unknown) => e)) as RegistryError;
     expect(err).toMatchObject({ code: 'NETWORK_ERROR', retryable: false });
     expect(err.message).toMatch(/SELF_SIGNED|CERT/);
     expect(err.hint).toMatch(/certsPath/);
@@ -43,11 +45,21 @@ describe('TLS registry with a test CA (certsPath)', () => {
   });
 
   it('fails on a missing certs dir with FILE_NOT_FOUND', async () => {
-    await expect(client({ certsPath: `${reg.dir}/no-such-dir` }).ping()).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+    await expect(client({ certsPath: `${reg.dir}/no-such-dir` }).ping()).rejects.toMatchObject({
+      code: 'FILE_NOT_FOUND',
+    });
   });
 
   it('serves skopeo with the same certs dir', async () => {
-    const out = await run('skopeo', ['inspect', '--raw', '--cert-dir', reg.certsDir!, '--creds', `${reg.creds!.username}:${reg.creds!.password}`, `docker://${reg.host}/kubesphere/kube-apiserver:v1.28.0`]);
+    const out = await run('skopeo', [
+      'inspect',
+      '--raw',
+      '--cert-dir',
+      reg.certsDir!,
+      '--creds',
+      `${reg.creds!.username}:${reg.creds!.password}`,
+      `docker://${reg.host}/kubesphere/kube-apiserver:v1.28.0`,
+    ]);
     expect(JSON.parse(out)).toMatchObject({ schemaVersion: 2 });
   });
 });

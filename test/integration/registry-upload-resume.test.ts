@@ -69,7 +69,8 @@ describe('resumable blob upload (PATCH chunks, GET the upload location, continue
 
   it('a connection reset in the middle of a chunk: distribution drops that session (its _state no longer matches), so a new one starts and the blob completes', async () => {
     const cutting = async (offset: number): Promise<Readable> => {
-      if (offset === 2 * 1024 * 1024 && !opened.includes(offset)) proxy.add({ method: 'PATCH', fault: { kind: 'cut-upload', afterBytes: 512 * 1024 } });
+      if (offset === 2 * 1024 * 1024 && !opened.includes(offset))
+        proxy.add({ method: 'PATCH', fault: { kind: 'cut-upload', afterBytes: 512 * 1024 } });
       return open(offset);
     };
     await client().putBlobResumable('resume/reset', digest, blob.length, cutting, opts);
@@ -81,16 +82,22 @@ describe('resumable blob upload (PATCH chunks, GET the upload location, continue
 
   it('a session the registry lost (404 on its location) starts a new one from byte 0', async () => {
     proxy.add({ method: 'PATCH', fault: { kind: 'status', status: 500 } });
-    proxy.add({ method: 'GET', path: /uploads/, fault: { kind: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}' } });
+    proxy.add({
+      method: 'GET',
+      path: /uploads/,
+      fault: { kind: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}' },
+    });
     await client().putBlobResumable('resume/lost', digest, blob.length, open, opts);
     expect(proxy.count({ method: 'POST', path: /uploads/ })).toBe(2);
     expect(opened.slice(0, 2)).toEqual([0, 0]);
     expect((await stored('resume/lost')).equals(blob)).toBe(true);
   });
 
-  it('gives up after its attempts with the registry\'s error', async () => {
+  it("gives up after its attempts with the registry's error", async () => {
     proxy.add({ method: 'PATCH', times: Infinity, fault: { kind: 'status', status: 503 } });
-    await expect(client().putBlobResumable('resume/down', digest, blob.length, open, { ...opts, attempts: 3 })).rejects.toMatchObject({ status: 503 });
+    await expect(
+      client().putBlobResumable('resume/down', digest, blob.length, open, { ...opts, attempts: 3 }),
+    ).rejects.toMatchObject({ status: 503 });
     expect(proxy.count({ method: 'PATCH' })).toBe(3);
   });
 
@@ -102,7 +109,11 @@ describe('resumable blob upload (PATCH chunks, GET the upload location, continue
       return open(offset);
     };
     try {
-      await store.putBlob({ registry: proxy.host, repository: 'resume/store' }, { mediaType: 'application/octet-stream', digest, size: blob.length }, failing);
+      await store.putBlob(
+        { registry: proxy.host, repository: 'resume/store' },
+        { mediaType: 'application/octet-stream', digest, size: blob.length },
+        failing,
+      );
     } finally {
       await store.close();
     }

@@ -17,7 +17,11 @@ let fixture: ServeFixture;
 type Served = { child: ChildProcess; url: string; stderr: () => string; exit: Promise<number | null> };
 
 async function serve(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'artifact', 'serve', fixture.artifact, '--listen', '127.0.0.1:0', '--json', ...args], { env: { PATH: process.env.PATH ?? '', HOME: fixture.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'artifact', 'serve', fixture.artifact, '--listen', '127.0.0.1:0', '--json', ...args],
+    { env: { PATH: process.env.PATH ?? '', HOME: fixture.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -50,13 +54,28 @@ describe('kko artifact serve (spawned)', () => {
     const s = await serve(['--verbose']);
     const host = s.url.slice('http://'.length);
     const out = join(fixture.dir, 'cli-copied');
-    await sh('skopeo', ['copy', '--quiet', '--all', '--src-tls-verify=false', '--src-creds', 'someone:secret-Zq7', `docker://${host}/calico/node:v3.27.3`, `oci:${out}:node`]);
+    await sh('skopeo', [
+      'copy',
+      '--quiet',
+      '--all',
+      '--src-tls-verify=false',
+      '--src-creds',
+      'someone:secret-Zq7',
+      `docker://${host}/calico/node:v3.27.3`,
+      `oci:${out}:node`,
+    ]);
     const rss = await peakRssMiB(s.child.pid as number);
     expect(rss).toBeLessThan(256);
     // a blob download in flight when SIGTERM arrives (headers received, body not yet read) still completes
-    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
-    const list = JSON.parse(await readFile(join(out, 'blobs/sha256', (index.manifests[0]?.digest as string).slice(7)), 'utf8')) as { manifests: Array<{ digest: string }> };
-    const image = JSON.parse(await readFile(join(out, 'blobs/sha256', (list.manifests[0]?.digest as string).slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const list = JSON.parse(
+      await readFile(join(out, 'blobs/sha256', (index.manifests[0]?.digest as string).slice(7)), 'utf8'),
+    ) as { manifests: Array<{ digest: string }> };
+    const image = JSON.parse(
+      await readFile(join(out, 'blobs/sha256', (list.manifests[0]?.digest as string).slice(7)), 'utf8'),
+    ) as { layers: Array<{ digest: string; size: number }> };
     const big = image.layers.reduce((a, b) => (b.size > a.size ? b : a));
     const inFlight = await fetch(`${s.url}/v2/calico/node/blobs/${big.digest}`);
     s.child.kill('SIGTERM');
@@ -85,33 +104,55 @@ if (unavailable && process.env.CI) {
   });
 }
 
-describe.skipIf(unavailable !== undefined)(`serve → containerd${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  let ctrd: TestContainerd;
-  let s: Served;
-  beforeAll(async () => {
-    [ctrd, s] = await Promise.all([startContainerd(), serve([])]);
-  }, 120_000);
-  afterAll(async () => {
-    s?.child.kill('SIGTERM');
-    await s?.exit;
-    await ctrd?.stop();
-  });
+describe.skipIf(unavailable !== undefined)(
+  `serve → containerd${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  () => {
+    let ctrd: TestContainerd;
+    let s: Served;
+    beforeAll(async () => {
+      [ctrd, s] = await Promise.all([startContainerd(), serve([])]);
+    }, 120_000);
+    afterAll(async () => {
+      s?.child.kill('SIGTERM');
+      await s?.exit;
+      await ctrd?.stop();
+    });
 
-  it('ctr images pull --hosts-dir <kko mirror render --plain-http> pulls and unpacks docker.io and quay.io images from serve', async () => {
-    const host = s.url.slice('http://'.length);
-    const hosts = join(fixture.dir, 'certs.d');
-    const r = await runCli(['mirror', 'render', '-m', join(fixture.dir, 'm.yaml'), '--registry', host, '--format', 'containerd', '--plain-http', '-o', hosts]);
-    expect(r.code, r.stderr).toBe(0);
-    for (const ref of [SERVE_IMAGES[0] as string, SERVE_IMAGES[3] as string]) {
-      const pull = await ctrd.ctr(['images', 'pull', '--hosts-dir', hosts, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref], { timeoutMs: 120_000 });
-      expect(pull.code, pull.stderr).toBe(0);
-      const ls = await ctrd.ctr(['images', 'ls']);
-      const digest = /sha256:[a-f0-9]{64}/.exec(ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `)) ?? '')?.[0];
-      const upstream = ref.startsWith('quay.io') ? await fixture.client.getManifest('quay/calico/kko-cni', 'v1') : await fixture.client.getManifest('calico/node', 'v3.27.3');
-      expect(digest).toBe(upstream.digest);
-    }
-    // unpacked: the snapshot of the pulled image exists
-    const snaps = await ctrd.ctr(['snapshots', '--snapshotter', ctrd.snapshotter, 'ls']);
-    expect(snaps.stdout.split('\n').length).toBeGreaterThan(2);
-  });
-});
+    it('ctr images pull --hosts-dir <kko mirror render --plain-http> pulls and unpacks docker.io and quay.io images from serve', async () => {
+      const host = s.url.slice('http://'.length);
+      const hosts = join(fixture.dir, 'certs.d');
+      const r = await runCli([
+        'mirror',
+        'render',
+        '-m',
+        join(fixture.dir, 'm.yaml'),
+        '--registry',
+        host,
+        '--format',
+        'containerd',
+        '--plain-http',
+        '-o',
+        hosts,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      for (const ref of [SERVE_IMAGES[0] as string, SERVE_IMAGES[3] as string]) {
+        const pull = await ctrd.ctr(
+          ['images', 'pull', '--hosts-dir', hosts, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref],
+          { timeoutMs: 120_000 },
+        );
+        expect(pull.code, pull.stderr).toBe(0);
+        const ls = await ctrd.ctr(['images', 'ls']);
+        const digest = /sha256:[a-f0-9]{64}/.exec(
+          ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `)) ?? '',
+        )?.[0];
+        const upstream = ref.startsWith('quay.io')
+          ? await fixture.client.getManifest('quay/calico/kko-cni', 'v1')
+          : await fixture.client.getManifest('calico/node', 'v3.27.3');
+        expect(digest).toBe(upstream.digest);
+      }
+      // unpacked: the snapshot of the pulled image exists
+      const snaps = await ctrd.ctr(['snapshots', '--snapshotter', ctrd.snapshotter, 'ls']);
+      expect(snaps.stdout.split('\n').length).toBeGreaterThan(2);
+    });
+  },
+);

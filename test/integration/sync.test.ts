@@ -37,8 +37,22 @@ async function startTarget(): Promise<Target> {
   return t;
 }
 
-const sync = (args: string[]) => runCli(['sync', '-m', mf, '--plain-http', '--mirror-config', mirrors, '--cache', join(dir, 'cache'), '--retries', '0', ...args]);
-const inspectRaw = async (name: string): Promise<string> => sha256Digest(Buffer.from(await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])));
+const sync = (args: string[]) =>
+  runCli([
+    'sync',
+    '-m',
+    mf,
+    '--plain-http',
+    '--mirror-config',
+    mirrors,
+    '--cache',
+    join(dir, 'cache'),
+    '--retries',
+    '0',
+    ...args,
+  ]);
+const inspectRaw = async (name: string): Promise<string> =>
+  sha256Digest(Buffer.from(await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])));
 
 // Every name kk's push gives the two images on `host`, with the digest the source has under it.
 function expectedNames(host: string): Array<[string, string]> {
@@ -60,8 +74,18 @@ function sourceBlobGets(): Map<string, number> {
   return out;
 }
 
-const uniqueBlobs = (): Set<string> => new Set([fx.pause, fx.pauseDocker].flatMap((i) => i.images.flatMap((img) => [img.config, ...img.layers].map((b) => b.descriptor.digest))));
-const events = (stdout: string): Array<Record<string, unknown>> => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const uniqueBlobs = (): Set<string> =>
+  new Set(
+    [fx.pause, fx.pauseDocker].flatMap((i) =>
+      i.images.flatMap((img) => [img.config, ...img.layers].map((b) => b.descriptor.digest)),
+    ),
+  );
+const events = (stdout: string): Array<Record<string, unknown>> =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 beforeAll(async () => {
   src = await startProxiedRegistry('kko-sync-', async (c) => {
@@ -72,7 +96,10 @@ beforeAll(async () => {
   mf = join(dir, 'manifest.yaml');
   mirrors = join(dir, 'mirrors.yaml');
   await writeFile(mf, MANIFEST);
-  await writeFile(mirrors, `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${src.proxy.host}", plainHTTP: true}], upstream: false}\n`);
+  await writeFile(
+    mirrors,
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${src.proxy.host}", plainHTTP: true}], upstream: false}\n`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -96,7 +123,8 @@ describe('kko sync to two real registries', () => {
     src.proxy.clear();
     const r = await sync(['--to', a.host, '--to', b.host, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    for (const t of [a, b]) for (const [name, digest] of expectedNames(t.host)) expect(await inspectRaw(name), name).toBe(digest);
+    for (const t of [a, b])
+      for (const [name, digest] of expectedNames(t.host)) expect(await inspectRaw(name), name).toBe(digest);
     const gets = sourceBlobGets();
     expect(new Set(gets.keys())).toEqual(uniqueBlobs());
     for (const [digest, n] of gets) expect(n, digest).toBe(1);
@@ -113,7 +141,8 @@ describe('kko sync to two real registries', () => {
     a.proxy.clear();
     const r = await sync(['--to', a.host, '--to', b.host, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    for (const e of events(r.stdout).filter((x) => x.type === 'target-done')) expect(e).toMatchObject({ copied: 0, mounted: 0, bytesSent: 0, failed: 0 });
+    for (const e of events(r.stdout).filter((x) => x.type === 'target-done'))
+      expect(e).toMatchObject({ copied: 0, mounted: 0, bytesSent: 0, failed: 0 });
     expect(sourceBlobGets().size).toBe(0);
     expect(a.proxy.count({ method: 'PATCH' }) + a.proxy.count({ method: 'POST' })).toBe(0);
   }, 120_000);
@@ -137,8 +166,10 @@ describe('kko sync with one failing target', () => {
     expect(r.stderr).not.toContain(`to ${good.host}:`);
     for (const [name, digest] of expectedNames(good.host)) expect(await inspectRaw(name), name).toBe(digest);
     // The other image made it to the failing target; the broken one has no tag at all.
-    for (const [name, digest] of expectedNames(bad.host).filter(([n]) => n.includes('pause-d'))) expect(await inspectRaw(name)).toBe(digest);
-    for (const tag of ['3.9', '3.9-arm64']) await expect(inspectRaw(`${bad.host}/kubesphere/pause:${tag}`)).rejects.toThrow();
+    for (const [name, digest] of expectedNames(bad.host).filter(([n]) => n.includes('pause-d')))
+      expect(await inspectRaw(name)).toBe(digest);
+    for (const tag of ['3.9', '3.9-arm64'])
+      await expect(inspectRaw(`${bad.host}/kubesphere/pause:${tag}`)).rejects.toThrow();
   }, 120_000);
 
   it('a server error on every request of a target fails that target only', async () => {
@@ -173,10 +204,20 @@ describe('kko sync input checks', () => {
 
   it('--dry-run lists each image with its sources and its names on every target, without the network', async () => {
     src.proxy.clear();
-    const r = await sync(['--to', 'reg-a.local:5000', '--to', 'reg-b.local/kubesphereio', '--arch', 'amd64', '--dry-run']);
+    const r = await sync([
+      '--to',
+      'reg-a.local:5000',
+      '--to',
+      'reg-b.local/kubesphereio',
+      '--arch',
+      'amd64',
+      '--dry-run',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`docker.io/kubesphere/pause:3.9  <-  ${src.proxy.host}/kubesphere/pause:3.9 (mirror)`);
-    expect(r.stdout).toContain('  -> reg-a.local:5000/kubesphere/pause:3.9-amd64, reg-a.local:5000/kubesphere/pause:3.9\n');
+    expect(r.stdout).toContain(
+      '  -> reg-a.local:5000/kubesphere/pause:3.9-amd64, reg-a.local:5000/kubesphere/pause:3.9\n',
+    );
     expect(r.stdout).toContain('  -> reg-b.local/kubesphereio/pause-d:1-amd64, reg-b.local/kubesphereio/pause-d:1\n');
     expect(r.stdout).not.toContain('arm64');
     expect(src.proxy.seen).toHaveLength(0);

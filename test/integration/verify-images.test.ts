@@ -22,12 +22,14 @@ let env: ProxiedRegistry;
 let dir: string;
 let good: string;
 
-const pair = (): { privateKey: KeyObject; publicKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const pair = (): { privateKey: KeyObject; publicKey: KeyObject } =>
+  generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const signer = pair();
 const stranger = pair();
 const digestOf = (i: { manifest: { descriptor: { digest: Digest } } }): Digest => i.manifest.descriptor.digest;
 
-const manifest = (images: string[]) => `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${images.map((i) => `  - ${i}`).join('\n')}\n`;
+const manifest = (images: string[]) =>
+  `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${images.map((i) => `  - ${i}`).join('\n')}\n`;
 
 async function writeManifest(name: string, images: string[]): Promise<string> {
   const path = join(dir, `${name}.yaml`);
@@ -36,7 +38,23 @@ async function writeManifest(name: string, images: string[]): Promise<string> {
 }
 
 const exportOf = (mf: string, out: string, extra: string[]) =>
-  runCli(['artifact', 'export', '-m', mf, '-o', out, '--mirror-config', join(dir, 'mirrors.yaml'), '--cache', join(dir, 'cache'), '--retries', '0', '--quiet', '--verify-images', ...extra]);
+  runCli([
+    'artifact',
+    'export',
+    '-m',
+    mf,
+    '-o',
+    out,
+    '--mirror-config',
+    join(dir, 'mirrors.yaml'),
+    '--cache',
+    join(dir, 'cache'),
+    '--retries',
+    '0',
+    '--quiet',
+    '--verify-images',
+    ...extra,
+  ]);
 
 beforeAll(async () => {
   env = await startProxiedRegistry('kko-cosign-', async (c) => {
@@ -47,14 +65,21 @@ beforeAll(async () => {
     await pushIndex(c, 'library/tampered', '1', tampered);
     await pushCosignSignature(c, 'kubesphere/pause', digestOf(fx.pause), signer.privateKey);
     await pushCosignSignature(c, 'library/pause-d', digestOf(fx.pauseDocker), signer.privateKey);
-    await pushCosignSignature(c, 'library/other', digestOf(other), signer.privateKey, { signedDigest: digestOf(fx.pause) });
+    await pushCosignSignature(c, 'library/other', digestOf(other), signer.privateKey, {
+      signedDigest: digestOf(fx.pause),
+    });
     const honest = await pushCosignSignature(c, 'library/tampered', digestOf(tampered), signer.privateKey);
-    await pushCosignSignature(c, 'library/tampered', digestOf(tampered), signer.privateKey, { payload: Buffer.from(honest.payload.toString().replace('"optional":null', '"optional":{"x":"y"}')) });
+    await pushCosignSignature(c, 'library/tampered', digestOf(tampered), signer.privateKey, {
+      payload: Buffer.from(honest.payload.toString().replace('"optional":null', '"optional":{"x":"y"}')),
+    });
   });
   dir = env.work.dir;
   await writeFile(join(dir, 'cosign.pub'), signer.publicKey.export({ type: 'spki', format: 'pem' }));
   await writeFile(join(dir, 'other.pub'), stranger.publicKey.export({ type: 'spki', format: 'pem' }));
-  await writeFile(join(dir, 'mirrors.yaml'), `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${env.proxy.host}", plainHTTP: true}], upstream: false}\n`);
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${env.proxy.host}", plainHTTP: true}], upstream: false}\n`,
+  );
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(dir, 'art')])).code).toBe(0);
   good = await writeManifest('good', [PAUSE, 'docker.io/library/pause-d:1']);
 }, 120_000);
@@ -79,19 +104,48 @@ describe('artifact export --verify-images --key', () => {
       ['docker.io/library/pause-d:1', digestOf(fx.pauseDocker), `sha256-${digestOf(fx.pauseDocker).slice(7)}.sig`],
     ]);
     const row = inv.imageSignatures[0] as Row;
-    const sigManifest = JSON.parse(await readFile(join(x, 'images/blobs/sha256', row.manifest.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; annotations: Record<string, string> }> };
+    const sigManifest = JSON.parse(
+      await readFile(join(x, 'images/blobs/sha256', row.manifest.digest.slice(7)), 'utf8'),
+    ) as { layers: Array<{ digest: string; annotations: Record<string, string> }> };
     const layer = sigManifest.layers[0];
     if (!layer) throw new Error('no layer');
     const payload = join(x, 'images/blobs/sha256', layer.digest.slice(7));
-    expect(JSON.parse(await readFile(payload, 'utf8'))).toMatchObject({ critical: { image: { 'docker-manifest-digest': digestOf(fx.pause) } } });
-    await writeFile(join(dir, 'sig.der'), Buffer.from(layer.annotations['dev.cosignproject.cosign/signature'] ?? '', 'base64'));
-    expect(await run('openssl', ['dgst', '-sha256', '-verify', join(dir, 'cosign.pub'), '-signature', join(dir, 'sig.der'), payload])).toBe('Verified OK\n');
-    const v = await runCli(['artifact', 'verify', out, '--key', join(dir, 'art.pub'), '--image-key', join(dir, 'cosign.pub')]);
+    expect(JSON.parse(await readFile(payload, 'utf8'))).toMatchObject({
+      critical: { image: { 'docker-manifest-digest': digestOf(fx.pause) } },
+    });
+    await writeFile(
+      join(dir, 'sig.der'),
+      Buffer.from(layer.annotations['dev.cosignproject.cosign/signature'] ?? '', 'base64'),
+    );
+    expect(
+      await run('openssl', [
+        'dgst',
+        '-sha256',
+        '-verify',
+        join(dir, 'cosign.pub'),
+        '-signature',
+        join(dir, 'sig.der'),
+        payload,
+      ]),
+    ).toBe('Verified OK\n');
+    const v = await runCli([
+      'artifact',
+      'verify',
+      out,
+      '--key',
+      join(dir, 'art.pub'),
+      '--image-key',
+      join(dir, 'cosign.pub'),
+    ]);
     expect(v.code, v.stderr + v.stdout).toBe(0);
     expect(v.stdout).toContain('image signatures: 2 image(s) verified');
     const wrong = await runCli(['artifact', 'verify', out, '--image-key', join(dir, 'other.pub')]);
     expect(wrong.code).toBe(1);
-    expect(wrong.stdout).toMatch(new RegExp(`corrupt: image ${PAUSE.replace(/\./g, '\\.')} \\(signature sha256-[a-f0-9]+\\.sig: layer 0: the signature does not verify with .*other\\.pub`));
+    expect(wrong.stdout).toMatch(
+      new RegExp(
+        `corrupt: image ${PAUSE.replace(/\./g, '\\.')} \\(signature sha256-[a-f0-9]+\\.sig: layer 0: the signature does not verify with .*other\\.pub`,
+      ),
+    );
   });
 
   it('inside the air gap: a layout swapped for other content under the carried signature is refused, naming the image', async () => {
@@ -103,32 +157,55 @@ describe('artifact export --verify-images --key', () => {
       await writeFile(join(x, 'images/blobs/sha256', d.slice(7)), bytes);
       return d;
     };
-    const index = JSON.parse(await readFile(join(x, 'images/index.json'), 'utf8')) as { manifests: Array<{ digest: string; size: number; annotations: Record<string, string> }> };
+    const index = JSON.parse(await readFile(join(x, 'images/index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string; size: number; annotations: Record<string, string> }>;
+    };
     const entry = index.manifests.find((m) => m.annotations['org.opencontainers.image.ref.name'] === `${PAUSE}-amd64`);
     if (!entry) throw new Error('no pause amd64 entry');
-    const doc = JSON.parse(await readFile(join(x, 'images/blobs/sha256', entry.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const doc = JSON.parse(await readFile(join(x, 'images/blobs/sha256', entry.digest.slice(7)), 'utf8')) as {
+      layers: Array<{ digest: string; size: number }>;
+    };
     const evil = Buffer.from('not the signed layer');
-    doc.layers[doc.layers.length - 1] = { ...doc.layers[doc.layers.length - 1], digest: await put(evil), size: evil.length };
+    doc.layers[doc.layers.length - 1] = {
+      ...doc.layers[doc.layers.length - 1],
+      digest: await put(evil),
+      size: evil.length,
+    };
     const forged = Buffer.from(JSON.stringify(doc));
     const old = entry.digest;
     entry.digest = await put(forged);
     entry.size = forged.length;
     await writeFile(join(x, 'images/index.json'), `${JSON.stringify(index, null, 2)}\n`);
-    const inv = JSON.parse(await readFile(join(x, 'kko/inventory.json'), 'utf8')) as { images: Array<{ refName: string; digest: string }>; documents: Array<{ path: string; sha256: string; size: number }> };
+    const inv = JSON.parse(await readFile(join(x, 'kko/inventory.json'), 'utf8')) as {
+      images: Array<{ refName: string; digest: string }>;
+      documents: Array<{ path: string; sha256: string; size: number }>;
+    };
     for (const i of inv.images) if (i.refName === `${PAUSE}-amd64` && i.digest === old) i.digest = entry.digest; // upstream rows stay: they name the signed content
     const indexBytes = await readFile(join(x, 'images/index.json'));
-    for (const d of inv.documents) if (d.path === 'images/index.json') Object.assign(d, { sha256: sha256Digest(indexBytes).slice(7), size: indexBytes.length });
+    for (const d of inv.documents)
+      if (d.path === 'images/index.json')
+        Object.assign(d, { sha256: sha256Digest(indexBytes).slice(7), size: indexBytes.length });
     await writeFile(join(x, 'kko/inventory.json'), JSON.stringify(inv, null, 2));
     await rm(join(x, 'kko/inventory.json.sig'));
-    const files = (await readdir(x, { recursive: true, withFileTypes: true })).filter((f) => f.isFile()).map((f) => join(f.parentPath, f.name).slice(x.length + 1)).filter((n) => n !== 'kko/SHA256SUMS');
-    await writeFile(join(x, 'kko/SHA256SUMS'), formatChecksums(await Promise.all(files.map(async (n) => [n, sha256Digest(await readFile(join(x, n))).slice(7)] as const))));
+    const files = (await readdir(x, { recursive: true, withFileTypes: true }))
+      .filter((f) => f.isFile())
+      .map((f) => join(f.parentPath, f.name).slice(x.length + 1))
+      .filter((n) => n !== 'kko/SHA256SUMS');
+    await writeFile(
+      join(x, 'kko/SHA256SUMS'),
+      formatChecksums(
+        await Promise.all(files.map(async (n) => [n, sha256Digest(await readFile(join(x, n))).slice(7)] as const)),
+      ),
+    );
     const forgedArt = join(dir, 'forged.tar.gz');
     await run('tar', ['czf', forgedArt, '-C', x, 'kko', 'images']);
     const plain = await runCli(['artifact', 'verify', forgedArt]);
     expect(plain.code, plain.stdout).toBe(0); // without keys nothing is wrong with it: the forgery is consistent
     const v = await runCli(['artifact', 'verify', forgedArt, '--image-key', join(dir, 'cosign.pub')]);
     expect(v.code).toBe(1);
-    expect(v.stdout).toContain(`corrupt: image ${PAUSE} (images/index.json ${PAUSE}-amd64 has other config or layers than the signed ${fx.pause.images[0]?.manifest.descriptor.digest})`);
+    expect(v.stdout).toContain(
+      `corrupt: image ${PAUSE} (images/index.json ${PAUSE}-amd64 has other config or layers than the signed ${fx.pause.images[0]?.manifest.descriptor.digest})`,
+    );
     expect(v.stdout).not.toContain('pause-d');
   });
 
@@ -138,8 +215,11 @@ describe('artifact export --verify-images --key', () => {
     const r = await exportOf(good, out, ['--key', join(dir, 'other.pub')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('2 image(s) refused');
-    expect(r.stderr).toMatch(/docker\.io\/library\/pause-d:1 \(sha256:[a-f0-9]{64}\): signature sha256-[a-f0-9]{64}\.sig: layer 0: the signature does not verify with .*other\.pub/);
-    for (const l of fx.pause.images.flatMap((i) => i.layers)) expect(env.proxy.count({ method: 'GET', path: `/blobs/${l.descriptor.digest}` })).toBe(0);
+    expect(r.stderr).toMatch(
+      /docker\.io\/library\/pause-d:1 \(sha256:[a-f0-9]{64}\): signature sha256-[a-f0-9]{64}\.sig: layer 0: the signature does not verify with .*other\.pub/,
+    );
+    for (const l of fx.pause.images.flatMap((i) => i.layers))
+      expect(env.proxy.count({ method: 'GET', path: `/blobs/${l.descriptor.digest}` })).toBe(0);
     await expect(stat(out)).rejects.toThrow();
   });
 
@@ -148,26 +228,53 @@ describe('artifact export --verify-images --key', () => {
     const out = join(dir, 'unsigned.tar.gz');
     const refused = await exportOf(mf, out, ['--key', join(dir, 'cosign.pub')]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`docker.io/library/unsigned:1 (${digestOf(unsigned)}): no signature (tag sha256-${digestOf(unsigned).slice(7)}.sig not found`);
+    expect(refused.stderr).toContain(
+      `docker.io/library/unsigned:1 (${digestOf(unsigned)}): no signature (tag sha256-${digestOf(unsigned).slice(7)}.sig not found`,
+    );
     expect(refused.stderr).toContain('1 image(s) refused');
-    const let_ = await exportOf(mf, out, ['--key', join(dir, 'cosign.pub'), '--allow-unsigned', 'docker.io/library/unsigned:1']);
+    const let_ = await exportOf(mf, out, [
+      '--key',
+      join(dir, 'cosign.pub'),
+      '--allow-unsigned',
+      'docker.io/library/unsigned:1',
+    ]);
     expect(let_.code, let_.stderr).toBe(0);
-    expect(let_.stderr).toMatch(/warning: .*docker\.io\/library\/unsigned:1 .*no signature.*allowed by --allow-unsigned/);
+    expect(let_.stderr).toMatch(
+      /warning: .*docker\.io\/library\/unsigned:1 .*no signature.*allowed by --allow-unsigned/,
+    );
     const v = await runCli(['artifact', 'verify', out, '--image-key', join(dir, 'cosign.pub')]);
     expect(v.code).toBe(1);
-    expect(v.stdout).toContain('missing: image docker.io/library/unsigned:1 (no cosign signature in the artifact (exported with --allow-unsigned)');
-    const ok = await runCli(['artifact', 'verify', out, '--image-key', join(dir, 'cosign.pub'), '--allow-unsigned', 'docker.io/library/unsigned:1']);
+    expect(v.stdout).toContain(
+      'missing: image docker.io/library/unsigned:1 (no cosign signature in the artifact (exported with --allow-unsigned)',
+    );
+    const ok = await runCli([
+      'artifact',
+      'verify',
+      out,
+      '--image-key',
+      join(dir, 'cosign.pub'),
+      '--allow-unsigned',
+      'docker.io/library/unsigned:1',
+    ]);
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.stdout).toContain('1 image(s) verified');
   });
 
   it('refuses a signature made for another digest, and a tampered payload, naming what failed', async () => {
-    const o = await exportOf(await writeManifest('other', ['docker.io/library/other:1']), join(dir, 'o.tar.gz'), ['--key', join(dir, 'cosign.pub')]);
+    const o = await exportOf(await writeManifest('other', ['docker.io/library/other:1']), join(dir, 'o.tar.gz'), [
+      '--key',
+      join(dir, 'cosign.pub'),
+    ]);
     expect(o.code).toBe(1);
     expect(o.stderr).toContain(`the signed payload is for ${digestOf(fx.pause)}, not this image (${digestOf(other)})`);
-    const t = await exportOf(await writeManifest('tampered', ['docker.io/library/tampered:1']), join(dir, 't.tar.gz'), ['--key', join(dir, 'cosign.pub')]);
+    const t = await exportOf(await writeManifest('tampered', ['docker.io/library/tampered:1']), join(dir, 't.tar.gz'), [
+      '--key',
+      join(dir, 'cosign.pub'),
+    ]);
     expect(t.code).toBe(1);
-    expect(t.stderr).toMatch(/docker\.io\/library\/tampered:1 .*layer 0: the signature does not verify with .*cosign\.pub \(another key signed it, or the payload was changed after signing\)/);
+    expect(t.stderr).toMatch(
+      /docker\.io\/library\/tampered:1 .*layer 0: the signature does not verify with .*cosign\.pub \(another key signed it, or the payload was changed after signing\)/,
+    );
   });
 
   it('with a manifest lock the signature checked is the locked digest, and the export pulls by it', async () => {
@@ -177,15 +284,31 @@ describe('artifact export --verify-images --key', () => {
     env.proxy.clear();
     const r = await exportOf(mf, join(dir, 'locked.tar.gz'), ['--key', join(dir, 'cosign.pub')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/sha256-${digestOf(fx.pause).slice(7)}.sig` })).toBe(1);
-    expect(env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/${digestOf(fx.pause)}` })).toBeGreaterThanOrEqual(1);
+    expect(
+      env.proxy.count({
+        method: 'GET',
+        path: `/v2/kubesphere/pause/manifests/sha256-${digestOf(fx.pause).slice(7)}.sig`,
+      }),
+    ).toBe(1);
+    expect(
+      env.proxy.count({ method: 'GET', path: `/v2/kubesphere/pause/manifests/${digestOf(fx.pause)}` }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('--verify-images without --key, or --key without --verify-images, is invalid input (exit 2)', async () => {
     const a = await runCli(['artifact', 'export', '-m', good, '-o', join(dir, 'n.tar.gz'), '--verify-images']);
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('needs --key');
-    const b = await runCli(['artifact', 'export', '-m', good, '-o', join(dir, 'n.tar.gz'), '--key', join(dir, 'cosign.pub')]);
+    const b = await runCli([
+      'artifact',
+      'export',
+      '-m',
+      good,
+      '-o',
+      join(dir, 'n.tar.gz'),
+      '--key',
+      join(dir, 'cosign.pub'),
+    ]);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('--key: only with --verify-images');
   });

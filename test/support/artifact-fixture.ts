@@ -17,9 +17,19 @@ export async function kkoWith(catalog: Catalog, argv: string[], cwd = process.cw
   let stdout = '';
   let stderr = '';
   let code = 0;
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), env: {}, cwd, isTTY: false };
+  const io = {
+    stdout: (t: string) => void (stdout += t),
+    stderr: (t: string) => void (stderr += t),
+    env: {},
+    cwd,
+    isTTY: false,
+  };
   const program = new Command('kko').exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  registerArtifactReadCommands(program.command('artifact'), { io, setExit: (c) => void (code = c) }, { catalog: async () => catalog });
+  registerArtifactReadCommands(
+    program.command('artifact'),
+    { io, setExit: (c) => void (code = c) },
+    { catalog: async () => catalog },
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
@@ -53,7 +63,8 @@ export type FixtureEdits = {
 export function artifactEntries(imgs: readonly Img[], edits: FixtureEdits = {}): TarEntry[] {
   const blobs = new Map<string, TarEntry>();
   for (const { image } of imgs) {
-    for (const b of [image.manifest, image.config, ...image.layers]) blobs.set(b.descriptor.digest, blobEntry(b.bytes, b.descriptor.digest));
+    for (const b of [image.manifest, image.config, ...image.layers])
+      blobs.set(b.descriptor.digest, blobEntry(b.bytes, b.descriptor.digest));
   }
   const manifests = imgs.map((i) => ({
     mediaType: MediaType.OCI_MANIFEST,
@@ -62,10 +73,16 @@ export function artifactEntries(imgs: readonly Img[], edits: FixtureEdits = {}):
     annotations: { 'org.opencontainers.image.ref.name': `${i.ref}-${i.arch}` },
     platform: { architecture: i.arch, os: 'linux' },
   }));
-  const seeded = (name: string, size: number): { name: string; data: Buffer } => ({ name, data: seededBytes(name, size) });
+  const seeded = (name: string, size: number): { name: string; data: Buffer } => ({
+    name,
+    data: seededBytes(name, size),
+  });
   const listedBinaries = [...BINARY_FILES, ...(edits.extra ?? [])].map(([n, size]) => seeded(n, size));
   const listedIso = seeded(ISO_PATH, 5000);
-  const actual = (f: { name: string; data: Buffer }): { name: string; data: Buffer } => ({ name: f.name, data: edits.replace?.[f.name] ?? f.data });
+  const actual = (f: { name: string; data: Buffer }): { name: string; data: Buffer } => ({
+    name: f.name,
+    data: edits.replace?.[f.name] ?? f.data,
+  });
   const row = (f: { name: string; data: Buffer }) => {
     const d = edits.keepInventory ? f : actual(f);
     return { path: d.name, sha256: sha(d.data), size: d.data.length };
@@ -73,16 +90,28 @@ export function artifactEntries(imgs: readonly Img[], edits: FixtureEdits = {}):
   const inventory: Record<string, unknown> = {
     apiVersion: 'kko.io/v1alpha1',
     kind: 'ArtifactInventory',
-    images: imgs.map((i) => ({ ref: i.ref, arch: i.arch, refName: `${i.ref}-${i.arch}`, class: i.class, digest: i.image.manifest.descriptor.digest, size: 1 })),
+    images: imgs.map((i) => ({
+      ref: i.ref,
+      arch: i.arch,
+      refName: `${i.ref}-${i.arch}`,
+      class: i.class,
+      digest: i.image.manifest.descriptor.digest,
+      size: 1,
+    })),
     binaries: listedBinaries.map(row),
     isos: [{ ...row(listedIso), verified: false }],
   };
   edits.inventory?.(inventory);
   return [
     { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)), first: true },
-    ...(edits.manifest !== undefined ? [{ name: 'kko/manifest.json', data: Buffer.from(JSON.stringify(edits.manifest)), first: true }] : []),
+    ...(edits.manifest !== undefined
+      ? [{ name: 'kko/manifest.json', data: Buffer.from(JSON.stringify(edits.manifest)), first: true }]
+      : []),
     { name: 'images/oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-    { name: 'images/index.json', data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests })) },
+    {
+      name: 'images/index.json',
+      data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests })),
+    },
     ...blobs.values(),
     ...listedBinaries.map(actual),
     actual(listedIso),
@@ -99,13 +128,26 @@ export const BINARY_FILES: ReadonlyArray<readonly [string, number]> = [
 ];
 
 export const IMGS: Img[] = [
-  { ref: 'docker.io/kubesphere/kube-apiserver:v1.28.12', arch: 'amd64', class: 'k8s-core', image: buildImage({ name: 'kube-apiserver', platform: { os: 'linux', architecture: 'amd64' } }) },
-  { ref: 'docker.io/calico/cni:v3.27.3', arch: 'amd64', class: 'network', image: buildImage({ name: 'cni', platform: { os: 'linux', architecture: 'amd64' } }) },
+  {
+    ref: 'docker.io/kubesphere/kube-apiserver:v1.28.12',
+    arch: 'amd64',
+    class: 'k8s-core',
+    image: buildImage({ name: 'kube-apiserver', platform: { os: 'linux', architecture: 'amd64' } }),
+  },
+  {
+    ref: 'docker.io/calico/cni:v3.27.3',
+    arch: 'amd64',
+    class: 'network',
+    image: buildImage({ name: 'cni', platform: { os: 'linux', architecture: 'amd64' } }),
+  },
 ];
 export const firstLayer = (IMGS[0] as Img).image.layers[0]?.descriptor.digest ?? '';
 export const layerPath = `images/blobs/sha256/${firstLayer.slice(7)}`;
 
 // The shipped catalog, vouching for BINARY_FILES' bytes.
 export function fixtureCatalog(dir: string): Promise<Catalog> {
-  return catalogWithBinaries(dir, BINARY_FILES.map(([path, size]) => ({ path, data: seededBytes(path, size) })));
+  return catalogWithBinaries(
+    dir,
+    BINARY_FILES.map(([path, size]) => ({ path, data: seededBytes(path, size) })),
+  );
 }

@@ -72,7 +72,10 @@ export function buildImage(spec: ImageSpec): FixtureImage {
     config: { Entrypoint: ['/bin/true'] },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
   };
-  const config = blob(Buffer.from(JSON.stringify(configDoc)), format === 'oci' ? MediaType.OCI_CONFIG : MediaType.DOCKER_CONFIG);
+  const config = blob(
+    Buffer.from(JSON.stringify(configDoc)),
+    format === 'oci' ? MediaType.OCI_CONFIG : MediaType.DOCKER_CONFIG,
+  );
   const mediaType = format === 'oci' ? MediaType.OCI_MANIFEST : MediaType.DOCKER_MANIFEST;
   const doc = { schemaVersion: 2, mediaType, config: config.descriptor, layers: layers.map((l) => l.descriptor) };
   return { manifest: blob(Buffer.from(JSON.stringify(doc)), mediaType, { platform: spec.platform }), config, layers };
@@ -89,26 +92,51 @@ const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
 const ARM64: Platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
 
 // An OCI index over an amd64 and an arm64 image of `name`, each on its arch's base layer (when given).
-export function buildMultiArch(name: string, opts: { layerSize: number; base?: { amd64?: Blob & { readonly diffId: Digest }; arm64?: Blob & { readonly diffId: Digest } } }): FixtureIndex {
-  const one = (p: Platform, base?: Blob & { readonly diffId: Digest }): FixtureImage => buildImage({ name, platform: p, layerSize: opts.layerSize, ...(base ? { base } : {}) });
+export function buildMultiArch(
+  name: string,
+  opts: {
+    layerSize: number;
+    base?: { amd64?: Blob & { readonly diffId: Digest }; arm64?: Blob & { readonly diffId: Digest } };
+  },
+): FixtureIndex {
+  const one = (p: Platform, base?: Blob & { readonly diffId: Digest }): FixtureImage =>
+    buildImage({ name, platform: p, layerSize: opts.layerSize, ...(base ? { base } : {}) });
   return buildIndex([one(AMD64, opts.base?.amd64), one(ARM64, opts.base?.arm64)]);
 }
 
 // The standard fixture set: shared base layers, single images, a multi-arch OCI index, a Docker list,
 // and a "pretender" whose arm64 entry is really an amd64 image (kk #1494 / #2281).
 export function fixtureSet(opts: { baseSize?: number; layerSize?: number } = {}) {
-  const base = { amd64: buildLayer('base/amd64', opts.baseSize ?? 64 * 1024), arm64: buildLayer('base/arm64', opts.baseSize ?? 64 * 1024) };
+  const base = {
+    amd64: buildLayer('base/amd64', opts.baseSize ?? 64 * 1024),
+    arm64: buildLayer('base/arm64', opts.baseSize ?? 64 * 1024),
+  };
   const dockerBase = buildLayer('base/amd64', opts.baseSize ?? 64 * 1024, 'docker');
   const size = opts.layerSize ?? 4096;
   const img = (name: string, p: Platform, extra: Partial<ImageSpec> = {}): FixtureImage =>
-    buildImage({ name, platform: p, layerSize: size, base: p.architecture === 'arm64' ? base.arm64 : base.amd64, ...extra });
+    buildImage({
+      name,
+      platform: p,
+      layerSize: size,
+      base: p.architecture === 'arm64' ? base.arm64 : base.amd64,
+      ...extra,
+    });
   return {
     base,
     apiserver: img('kube-apiserver', AMD64),
     scheduler: img('kube-scheduler', AMD64),
     pause: buildIndex([img('pause', AMD64), img('pause', ARM64)]),
-    pauseDocker: buildIndex([img('pause-d', AMD64, { format: 'docker', base: dockerBase }), img('pause-d', ARM64, { format: 'docker', base: dockerBase })], 'docker'),
-    pretender: buildIndex([img('lonely', AMD64), img('lonely-fake', ARM64, { configPlatform: AMD64, base: base.amd64 })]),
+    pauseDocker: buildIndex(
+      [
+        img('pause-d', AMD64, { format: 'docker', base: dockerBase }),
+        img('pause-d', ARM64, { format: 'docker', base: dockerBase }),
+      ],
+      'docker',
+    ),
+    pretender: buildIndex([
+      img('lonely', AMD64),
+      img('lonely-fake', ARM64, { configPlatform: AMD64, base: base.amd64 }),
+    ]),
   };
 }
 
@@ -120,13 +148,23 @@ async function pushBlobs(client: RegistryClient, repo: string, blobs: readonly B
 }
 
 // Push an image's blobs (streamed) and then its manifest under `ref` (a tag, or its digest).
-export async function pushImage(client: RegistryClient, repo: string, ref: string, image: FixtureImage): Promise<Digest> {
+export async function pushImage(
+  client: RegistryClient,
+  repo: string,
+  ref: string,
+  image: FixtureImage,
+): Promise<Digest> {
   await pushBlobs(client, repo, [image.config, ...image.layers]);
   return client.putManifest(repo, ref, image.manifest.bytes, image.manifest.descriptor.mediaType);
 }
 
 // Push every child by digest, then the index under `tag` (children first, as the spec requires).
-export async function pushIndex(client: RegistryClient, repo: string, tag: string, index: FixtureIndex): Promise<Digest> {
+export async function pushIndex(
+  client: RegistryClient,
+  repo: string,
+  tag: string,
+  index: FixtureIndex,
+): Promise<Digest> {
   for (const image of index.images) await pushImage(client, repo, image.manifest.descriptor.digest, image);
   return client.putManifest(repo, tag, index.manifest.bytes, index.manifest.descriptor.mediaType);
 }

@@ -18,13 +18,17 @@ export type TestContainerd = {
   readonly dir: string;
   readonly snapshotter: Snapshotter;
   // Run ctr against this daemon in the kko-test namespace; upstream traffic is sent to a dead proxy on 127.0.0.1.
-  ctr(args: readonly string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  ctr(
+    args: readonly string[],
+    opts?: { timeoutMs?: number },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 };
 
 // Why containerd cannot run here (undefined when it can): it needs root and the Debian binaries.
 export function containerdUnavailable(): string | undefined {
-  if (!existsSync(CONTAINERD_BIN) || !existsSync(CTR_BIN)) return `${CONTAINERD_BIN} / ${CTR_BIN} missing (Debian package containerd)`;
+  if (!existsSync(CONTAINERD_BIN) || !existsSync(CTR_BIN))
+    return `${CONTAINERD_BIN} / ${CTR_BIN} missing (Debian package containerd)`;
   if (process.getuid?.() !== 0) return 'containerd needs root';
   return undefined;
 }
@@ -35,7 +39,14 @@ async function pickSnapshotter(dir: string): Promise<Snapshotter> {
   const [lower, upper, work, merged] = ['l', 'u', 'w', 'm'].map((d) => join(p, d)) as [string, string, string, string];
   await Promise.all([lower, upper, work, merged].map((d) => mkdir(d, { recursive: true })));
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
+    await run('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      merged,
+    ]);
     await run('umount', [merged]);
     return 'overlayfs';
   } catch {
@@ -65,14 +76,28 @@ function configToml(dir: string, address: string): string {
   ].join('\n');
 }
 
-function ctrRun(address: string, args: readonly string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+function ctrRun(
+  address: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   // Go's ProxyFromEnvironment never proxies loopback hosts, so only non-local traffic hits the dead proxy (port 9).
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '' };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HTTP_PROXY: 'http://127.0.0.1:9',
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '',
+  };
   return new Promise((resolve) => {
-    execFile(CTR_BIN, ['--address', address, '--namespace', 'kko-test', ...args], { env, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 124) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      CTR_BIN,
+      ['--address', address, '--namespace', 'kko-test', ...args],
+      { env, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 124) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -94,7 +119,9 @@ export async function startContainerd(): Promise<TestContainerd> {
   const address = join(dir, 'containerd.sock');
   const snapshotter = await pickSnapshotter(dir);
   await writeFile(join(dir, 'config.toml'), configToml(dir, address));
-  const child = spawn(CONTAINERD_BIN, ['--config', join(dir, 'config.toml'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(CONTAINERD_BIN, ['--config', join(dir, 'config.toml'), '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8192)));
   const kill = (): void => void child.kill('SIGKILL');

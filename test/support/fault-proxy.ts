@@ -23,7 +23,13 @@ export type FaultRule = {
   fault: Fault;
 };
 
-export type SeenRequest = { method: string; path: string; hadAuthorization: boolean; range?: string; fault?: Fault['kind'] };
+export type SeenRequest = {
+  method: string;
+  path: string;
+  hadAuthorization: boolean;
+  range?: string;
+  fault?: Fault['kind'];
+};
 
 export type FaultProxy = {
   readonly host: string; // 127.0.0.1:PORT
@@ -43,7 +49,12 @@ export type FaultProxyOptions = {
   readonly injectHeaders?: Readonly<Record<string, string>>;
 };
 
-function matches(m: { method?: string; path?: string | RegExp; range?: RegExp }, method: string, path: string, range?: string): boolean {
+function matches(
+  m: { method?: string; path?: string | RegExp; range?: RegExp },
+  method: string,
+  path: string,
+  range?: string,
+): boolean {
   if (m.method && m.method !== method) return false;
   if (m.range && (range === undefined || !m.range.test(range))) return false;
   if (m.path === undefined) return true;
@@ -68,7 +79,9 @@ function answerDirectly(req: IncomingMessage, res: ServerResponse, fault: Fault)
     return;
   }
   if (fault.kind === 'status') {
-    res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end(fault.body ?? '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+    res
+      .writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
+      .end(fault.body ?? '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
     return;
   }
   if (fault.kind === 'redirect') {
@@ -91,7 +104,12 @@ function writer(res: ServerResponse, length: number, lastByte: () => void): (buf
 }
 
 // Copy the upstream body to the client, applying a body fault on the way.
-async function relayBody(up: IncomingMessage, res: ServerResponse, bodyFault: Fault | undefined, lastByte: () => void): Promise<void> {
+async function relayBody(
+  up: IncomingMessage,
+  res: ServerResponse,
+  bodyFault: Fault | undefined,
+  lastByte: () => void,
+): Promise<void> {
   let fault = bodyFault;
   const length = Number(up.headers['content-length'] ?? 0);
   const write = writer(res, length, lastByte);
@@ -126,7 +144,13 @@ async function relayBody(up: IncomingMessage, res: ServerResponse, bodyFault: Fa
   res.end();
 }
 
-async function relay(req: IncomingMessage, res: ServerResponse, opts: FaultProxyOptions, fault: Fault | undefined, lastByte: () => void): Promise<void> {
+async function relay(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: FaultProxyOptions,
+  fault: Fault | undefined,
+  lastByte: () => void,
+): Promise<void> {
   if (fault?.kind === 'stall' && fault.afterBytes === undefined) await sleep(fault.ms);
   if (res.destroyed) return;
   const upstream = new URL(opts.upstream);
@@ -181,8 +205,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const path = req.url ?? '/';
     const range = req.headers.range;
     const fault = takeFault(rules, method, path, range);
-    seen.push({ method, path, hadAuthorization: req.headers.authorization !== undefined, ...(range !== undefined ? { range } : {}), ...(fault ? { fault: fault.kind } : {}) });
-    if (fault && (fault.kind === 'status' || fault.kind === 'drop' || fault.kind === 'redirect')) answerDirectly(req, res, fault);
+    seen.push({
+      method,
+      path,
+      hadAuthorization: req.headers.authorization !== undefined,
+      ...(range !== undefined ? { range } : {}),
+      ...(fault ? { fault: fault.kind } : {}),
+    });
+    if (fault && (fault.kind === 'status' || fault.kind === 'drop' || fault.kind === 'redirect'))
+      answerDirectly(req, res, fault);
     else void relay(req, res, opts, fault, leave);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -22,7 +22,15 @@ export type FileRule = {
   fault: FileFault;
 };
 
-export type ServedRequest = { method: string; path: string; range?: string; status: number; bytes: number; fault?: FileFault['kind']; authorization?: string };
+export type ServedRequest = {
+  method: string;
+  path: string;
+  range?: string;
+  status: number;
+  bytes: number;
+  fault?: FileFault['kind'];
+  authorization?: string;
+};
 
 // basicAuth: every request must carry these credentials (401 with a Basic challenge otherwise), like a private mirror.
 export type FileServerOptions = { basicAuth?: { username: string; password: string } };
@@ -74,10 +82,16 @@ async function fileFor(root: string, urlPath: string): Promise<Buffer | undefine
 }
 
 // Write the body in chunks, applying the body faults; counts what was written.
-async function writeBody(req: IncomingMessage, res: ServerResponse, body: Buffer, fault: FileFault | undefined, seen: ServedRequest): Promise<void> {
+async function writeBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+  fault: FileFault | undefined,
+  seen: ServedRequest,
+): Promise<void> {
   const limit = fault?.kind === 'reset' || fault?.kind === 'truncate' ? fault.afterBytes : body.length;
   const stallAt = fault?.kind === 'stall' ? (fault.afterBytes ?? 0) : -1;
-  for (let pos = 0; pos < limit && !res.destroyed; ) {
+  for (let pos = 0; pos < limit && !res.destroyed;) {
     if (pos === stallAt) await sleep((fault as { ms: number }).ms);
     const end = Math.min(pos + CHUNK, limit, stallAt > pos ? stallAt : Infinity);
     const piece = body.subarray(pos, end);
@@ -109,13 +123,29 @@ function write(res: ServerResponse, chunk: Buffer, seen: ServedRequest): Promise
   });
 }
 
-async function handle(root: string, rules: FileRule[], requests: ServedRequest[], opts: FileServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  root: string,
+  rules: FileRule[],
+  requests: ServedRequest[],
+  opts: FileServerOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = req.url ?? '/';
   const method = req.method ?? 'GET';
-  const seen: ServedRequest = { method, path, status: 0, bytes: 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
+  const seen: ServedRequest = {
+    method,
+    path,
+    status: 0,
+    bytes: 0,
+    ...(req.headers.range ? { range: req.headers.range } : {}),
+    ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+  };
   requests.push(seen);
   req.resume();
-  const want = opts.basicAuth ? `Basic ${Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64')}` : undefined;
+  const want = opts.basicAuth
+    ? `Basic ${Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64')}`
+    : undefined;
   if (want !== undefined && req.headers.authorization !== want) {
     seen.status = 401;
     res.writeHead(401, { 'www-authenticate': 'Basic realm="files"', 'content-type': 'text/plain' }).end('unauthorized');
@@ -153,7 +183,11 @@ async function handle(root: string, rules: FileRule[], requests: ServedRequest[]
   }
   const part = range ? body.subarray(range.start, range.end + 1) : body;
   seen.status = range ? 206 : 200;
-  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(part.length), 'accept-ranges': 'bytes' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(part.length),
+    'accept-ranges': 'bytes',
+  };
   if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${body.length}`;
   res.writeHead(seen.status, headers);
   if (method === 'HEAD') {

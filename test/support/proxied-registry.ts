@@ -12,7 +12,10 @@ export type ProxiedRegistry = {
   stop: () => Promise<void>;
 };
 
-export async function startProxiedRegistry(prefix: string, seed: (c: RegistryClient) => Promise<void>): Promise<ProxiedRegistry> {
+export async function startProxiedRegistry(
+  prefix: string,
+  seed: (c: RegistryClient) => Promise<void>,
+): Promise<ProxiedRegistry> {
   const reg = await startRegistry({ mode: 'plain' });
   const proxy = await startFaultProxy({ upstream: reg.url });
   const work = await tempDir(prefix);

@@ -45,8 +45,23 @@ process.once('exit', () => {
 export async function writeTls(dir: string): Promise<{ cert: string; key: string; certsDir: string }> {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   const certsDir = join(dir, 'certs.d');
   await mkdir(certsDir);
   await copyFile(cert, join(certsDir, 'ca.crt'));
@@ -58,7 +73,11 @@ function registryConfig(dir: string, port: number, extra: { http?: object; auth?
   return JSON.stringify({
     version: '0.1',
     log: { level: 'warn', accesslog: { disabled: true } },
-    storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true }, cache: { blobdescriptor: 'inmemory' } },
+    storage: {
+      filesystem: { rootdirectory: join(dir, 'data') },
+      delete: { enabled: true },
+      cache: { blobdescriptor: 'inmemory' },
+    },
     http: { addr: `127.0.0.1:${port}`, secret: 'kko-test-not-secret', ...extra.http },
     ...(extra.auth ? { auth: extra.auth } : {}),
   });
@@ -105,7 +124,13 @@ async function waitReady(s: Spawned, url: string, ca: Buffer | undefined): Promi
   throw new Error(`docker-registry did not answer on ${url}/v2/ within 15 s: ${s.stderr()}`);
 }
 
-type ModeSetup = { http?: object; auth?: object; tls?: { cert: string; certsDir: string }; token?: TokenServer; creds?: TestRegistry['creds'] };
+type ModeSetup = {
+  http?: object;
+  auth?: object;
+  tls?: { cert: string; certsDir: string };
+  token?: TokenServer;
+  creds?: TestRegistry['creds'];
+};
 
 async function setupMode(opts: StartRegistryOptions, dir: string): Promise<ModeSetup> {
   const creds = { username: TEST_USER, password: TEST_PASSWORD };
@@ -124,8 +149,14 @@ async function setupMode(opts: StartRegistryOptions, dir: string): Promise<ModeS
       return { http: { tls: { certificate: tls.cert, key: tls.key } }, tls, ...(auth ? { auth, creds } : {}) };
     }
     case 'token': {
-      const token = await startTokenServer({ dir, users: { [creds.username]: creds.password }, ...(opts.tokenExpiresIn ? { expiresIn: opts.tokenExpiresIn } : {}) });
-      const auth = { token: { realm: token.realm, service: token.service, issuer: token.issuer, rootcertbundle: token.certPath } };
+      const token = await startTokenServer({
+        dir,
+        users: { [creds.username]: creds.password },
+        ...(opts.tokenExpiresIn ? { expiresIn: opts.tokenExpiresIn } : {}),
+      });
+      const auth = {
+        token: { realm: token.realm, service: token.service, issuer: token.issuer, rootcertbundle: token.certPath },
+      };
       return { auth, token, creds };
     }
   }

@@ -19,12 +19,20 @@ const GO_SOURCE = new URL('./tar-referee.go', import.meta.url).pathname;
 export function buildGoReferee(): string | undefined {
   if (spawnSync('go', ['version']).status !== 0) {
     if (process.env.KKO_SKIP_GO) return undefined;
-    throw new Error('the tar differential test needs Go (Debian package golang-go) on PATH; set KKO_SKIP_GO=1 to skip it');
+    throw new Error(
+      'the tar differential test needs Go (Debian package golang-go) on PATH; set KKO_SKIP_GO=1 to skip it',
+    );
   }
   const root = join(tmpdir(), 'kko-tar-referee');
   mkdirSync(join(root, 'gopath'), { recursive: true });
   const bin = join(root, `referee-${process.pid}`);
-  const env = { ...process.env, GOCACHE: join(root, 'gocache'), GOPATH: join(root, 'gopath'), GO111MODULE: 'off', GOFLAGS: '' };
+  const env = {
+    ...process.env,
+    GOCACHE: join(root, 'gocache'),
+    GOPATH: join(root, 'gopath'),
+    GO111MODULE: 'off',
+    GOFLAGS: '',
+  };
   const r = spawnSync('go', ['build', '-o', bin, GO_SOURCE], { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building ${GO_SOURCE} failed: ${r.stderr}`);
   return bin;
@@ -79,7 +87,8 @@ export async function kkoList(tar: Buffer): Promise<Listing> {
         hash.update(c as Buffer);
         size += (c as Buffer).length;
       }
-      if (e.type !== 'file' && e.type !== 'directory') throw new Error(`kko yielded a ${e.type} without links: 'inside'`);
+      if (e.type !== 'file' && e.type !== 'directory')
+        throw new Error(`kko yielded a ${e.type} without links: 'inside'`);
       rows.push({ name: Buffer.from(e.name).toString('hex'), type: e.type, size, sha256: hash.digest('hex') });
     }
   } catch (err) {

@@ -32,7 +32,19 @@ async function makeSigningKey(dir: string): Promise<{ key: KeyObject; certPath: 
   const keyPath = join(dir, 'token-key.pem');
   const certPath = join(dir, 'token-cert.pem');
   await writeFile(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  await run('openssl', ['req', '-x509', '-new', '-key', keyPath, '-days', '30', '-subj', '/CN=kko-test-token-issuer', '-out', certPath]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    keyPath,
+    '-days',
+    '30',
+    '-subj',
+    '/CN=kko-test-token-issuer',
+    '-out',
+    certPath,
+  ]);
   const x5c = new X509Certificate(await readFile(certPath)).raw.toString('base64');
   return { key: privateKey, certPath, x5c };
 }
@@ -48,12 +60,15 @@ function basicUser(req: IncomingMessage, users: Readonly<Record<string, string>>
 }
 
 function grants(scopes: string[], user: string | undefined): Array<{ type: string; name: string; actions: string[] }> {
-  return scopes.flatMap((s) => s.split(' ')).filter(Boolean).map((s) => {
-    const parts = s.split(':');
-    const actions = (parts.pop() ?? '').split(',');
-    const type = parts.shift() ?? '';
-    return { type, name: parts.join(':'), actions: user ? actions : actions.filter((a) => a === 'pull') };
-  });
+  return scopes
+    .flatMap((s) => s.split(' '))
+    .filter(Boolean)
+    .map((s) => {
+      const parts = s.split(':');
+      const actions = (parts.pop() ?? '').split(',');
+      const type = parts.shift() ?? '';
+      return { type, name: parts.join(':'), actions: user ? actions : actions.filter((a) => a === 'pull') };
+    });
 }
 
 // Start the token server on a free loopback port.
@@ -75,10 +90,21 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const t = Math.floor(Date.now() / 1000);
     const expiresIn = opts.expiresIn ?? 300;
     const header = b64u(JSON.stringify({ typ: 'JWT', alg: 'ES256', x5c: [x5c] }));
-    const claims = { iss: issuer, sub: user ?? '', aud: u.searchParams.get('service'), exp: t + expiresIn, nbf: t - 10, iat: t, jti: randomUUID(), access: grants(scopes, user) };
+    const claims = {
+      iss: issuer,
+      sub: user ?? '',
+      aud: u.searchParams.get('service'),
+      exp: t + expiresIn,
+      nbf: t - 10,
+      iat: t,
+      jti: randomUUID(),
+      access: grants(scopes, user),
+    };
     const body = `${header}.${b64u(JSON.stringify(claims))}`;
     const token = `${body}.${b64u(sign('sha256', Buffer.from(body), { key, dsaEncoding: 'ieee-p1363' }))}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: expiresIn }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, access_token: token, expires_in: expiresIn }));
   };
   const server: Server = createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -90,9 +116,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     issuer,
     certPath,
     requests,
-    stop: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

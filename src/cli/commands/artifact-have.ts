@@ -7,9 +7,16 @@ import { printJson, type CommandContext } from '../context.js';
 // `kko artifact inventory ART`: the have-list (JSON on stdout) of what an artifact holds, for deltas (#12 item 3).
 async function runHave(artifact: string, ctx: CommandContext): Promise<void> {
   try {
-    printJson(ctx, await haveOf(absPath(ctx, artifact), { catalog: await catalogFor(ctx, undefined), ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) }));
+    printJson(
+      ctx,
+      await haveOf(absPath(ctx, artifact), {
+        catalog: await catalogFor(ctx, undefined),
+        ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+      }),
+    );
   } catch (err) {
-    if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+    if (err instanceof ArtifactProblemsError)
+      for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
     throw err;
   }
 }

@@ -1,7 +1,20 @@
 import type { Command } from 'commander';
 import { formatIssue, KkoError, type Issue } from '../../errors.js';
 import { kkNamingOf, loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
-import { checkPushed, manifestEntries, openArtifactSource, openLayoutSource, planPush, pushImages, registryTarget, targetRegistry, type PushEvent, type PushPlan, type PushReport, type PushSource } from '../../push/index.js';
+import {
+  checkPushed,
+  manifestEntries,
+  openArtifactSource,
+  openLayoutSource,
+  planPush,
+  pushImages,
+  registryTarget,
+  targetRegistry,
+  type PushEvent,
+  type PushPlan,
+  type PushReport,
+  type PushSource,
+} from '../../push/index.js';
 import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
@@ -28,7 +41,13 @@ type TargetOptions = {
   concurrency: string;
   json?: boolean;
 };
-type PushOptions = TargetOptions & { artifact?: string; imagesDir?: string; dryRun?: boolean; requireSignature?: boolean; key?: string };
+type PushOptions = TargetOptions & {
+  artifact?: string;
+  imagesDir?: string;
+  dryRun?: boolean;
+  requireSignature?: boolean;
+  key?: string;
+};
 type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[] };
 
 const PUSH_HELP = `
@@ -67,14 +86,23 @@ Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 inva
 
 function addTargetOptions(cmd: Command): Command {
   return cmd
-    .option('-f, --filename <file>', 'kk Cluster config: registry.privateRegistry, namespaceOverride, namespaceRewrite, auths (credentials, plainHTTP, skipTLSVerify, certsPath)')
+    .option(
+      '-f, --filename <file>',
+      'kk Cluster config: registry.privateRegistry, namespaceOverride, namespaceRewrite, auths (credentials, plainHTTP, skipTLSVerify, certsPath)',
+    )
     .option('--registry <host[:port][/path]>', 'the registry (kk privateRegistry), over the -f one')
     .option('--namespace-override <ns>', 'kk registry.namespaceOverride, over the -f one')
     .option('--plain-http', 'the registry speaks plain HTTP (kk auths plainHTTP)')
     .option('--skip-tls-verify', 'do not verify the registry certificate (kk auths skipTLSVerify)')
-    .option('--certs-path <dir>', 'CA (*.crt) and client certificates (*.cert/*.key) for the registry (kk auths certsPath)')
-    .option('--kk-version <v>', 'the kk release that installs (default: the artifact inventory\'s, kk on PATH, else newest)')
-    .option('--kk-push-names', 'create exactly the names kk\'s own push creates, even where nodes pull others')
+    .option(
+      '--certs-path <dir>',
+      'CA (*.crt) and client certificates (*.cert/*.key) for the registry (kk auths certsPath)',
+    )
+    .option(
+      '--kk-version <v>',
+      "the kk release that installs (default: the artifact inventory's, kk on PATH, else newest)",
+    )
+    .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
     .option('--concurrency <n>', 'images in flight (requests per registry host are bounded too)', '4')
     .option('--catalog-dir <dir>', 'extra catalog dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
@@ -82,11 +110,17 @@ function addTargetOptions(cmd: Command): Command {
 }
 
 export function registerArtifactImagesCommands(artifact: Command, ctx: CommandContext): void {
-  const images = artifact.command('images').alias('image').alias('i').description('push an artifact\'s images to a registry under the names nodes pull; check they are there');
+  const images = artifact
+    .command('images')
+    .alias('image')
+    .alias('i')
+    .description("push an artifact's images to a registry under the names nodes pull; check they are there");
   addTargetOptions(
     images
       .command('push')
-      .description('push every image of an artifact (read in place) to the registry, per arch and as a multi-arch index')
+      .description(
+        'push every image of an artifact (read in place) to the registry, per arch and as a multi-arch index',
+      )
       .option('-a, --artifact <file>', 'the artifact (.tar.gz, .tar.zst, .tar, or ART.part-000)')
       .option('--images-dir <dir>', 'an imported images directory (OCI layout, e.g. kubekey/images) instead of -a')
       .option('--dry-run', 'list the names the push would create and stop')
@@ -101,7 +135,11 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .description('prove every name the nodes will pull is in the registry with the right platforms')
       .option('-a, --artifact <file>', 'the artifact')
       .option('--images-dir <dir>', 'an imported images directory (OCI layout)')
-      .option('-m, --manifest <file>', 'a manifest instead of an artifact (repeatable)', (v: string, p: string[] = []) => [...p, v]),
+      .option(
+        '-m, --manifest <file>',
+        'a manifest instead of an artifact (repeatable)',
+        (v: string, p: string[] = []) => [...p, v],
+      ),
   )
     .addHelpText('after', CHECK_HELP)
     .action(async (o: CheckOptions) => runCheck(o, ctx));
@@ -110,19 +148,44 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
 function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string[] }, what: string): void {
   const given = [o.artifact && '-a', o.imagesDir && '--images-dir', o.manifest?.length && '-m'].filter(Boolean);
   if (given.length === 1) return;
-  throw new KkoError('INVALID_INPUT', `artifact images ${what}: ${given.length === 0 ? 'no images to read' : `${given.join(' and ')} are exclusive`}`, { hint: what === 'check' ? 'pass one of -a ART, --images-dir DIR or -m manifest.yaml' : 'pass one of -a ART or --images-dir DIR' });
+  throw new KkoError(
+    'INVALID_INPUT',
+    `artifact images ${what}: ${given.length === 0 ? 'no images to read' : `${given.join(' and ')} are exclusive`}`,
+    {
+      hint:
+        what === 'check'
+          ? 'pass one of -a ART, --images-dir DIR or -m manifest.yaml'
+          : 'pass one of -a ART or --images-dir DIR',
+    },
+  );
 }
 
 // The plan: the registry block (-f, flags), the kk release (flag, inventory, else the usual default) and the entries.
-async function planFor(ctx: CommandContext, o: TargetOptions, entries: PushSource['entries'], recorded: string | undefined): Promise<{ plan: PushPlan; registry: RegistryFacts }> {
+async function planFor(
+  ctx: CommandContext,
+  o: TargetOptions,
+  entries: PushSource['entries'],
+  recorded: string | undefined,
+): Promise<{ plan: PushPlan; registry: RegistryFacts }> {
   const file = o.filename ? absPath(ctx, o.filename) : undefined;
   const cluster = file ? { file, facts: await loadClusterConfig(file) } : undefined;
   const registry = targetRegistry(cluster, targetFlags(ctx, o));
   const catalog = await catalogFor(ctx, o.catalogDir);
   const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion, recorded);
   const features = catalog.profile(kkVersion).features;
-  if (registry.namespaceRewrite && !features.namespaceRewrite && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', `kk ${kkVersion} ignores registry.namespaceRewrite (it arrived in v3.1.8): names are made without it`);
-  const plan = planPush({ entries, registry, kk: { ...kkNamingOf(features), version: kkVersion }, mode: o.kkPushNames ? 'kk' : 'pull', kkRepository: (r) => catalog.kkRepository(r) });
+  if (registry.namespaceRewrite && !features.namespaceRewrite && atLeast(ctx.level ?? 'info', 'warn'))
+    say(
+      ctx.io,
+      'warning',
+      `kk ${kkVersion} ignores registry.namespaceRewrite (it arrived in v3.1.8): names are made without it`,
+    );
+  const plan = planPush({
+    entries,
+    registry,
+    kk: { ...kkNamingOf(features), version: kkVersion },
+    mode: o.kkPushNames ? 'kk' : 'pull',
+    kkRepository: (r) => catalog.kkRepository(r),
+  });
   return { plan, registry };
 }
 
@@ -139,24 +202,43 @@ function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
   return { retries: parseIntFlag('--retries', o.retries, 0, 20), maxConcurrency: 16 };
 }
 
-async function openSource(ctx: CommandContext, o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean }): Promise<PushSource> {
+async function openSource(
+  ctx: CommandContext,
+  o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean },
+): Promise<PushSource> {
   if (o.imagesDir) {
-    if (o.key || o.requireSignature) throw new KkoError('INVALID_INPUT', '--require-signature: only an artifact (-a) carries a signature', { hint: 'push the signed artifact with -a' });
+    if (o.key || o.requireSignature)
+      throw new KkoError('INVALID_INPUT', '--require-signature: only an artifact (-a) carries a signature', {
+        hint: 'push the signed artifact with -a',
+      });
     return openLayoutSource(absPath(ctx, o.imagesDir));
   }
-  if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
+  if (o.requireSignature && o.key === undefined)
+    throw new KkoError(
+      'INVALID_INPUT',
+      '--require-signature: needs --key PUB, the public key the artifact must be signed with',
+    );
   const signed = await keyVerifier(ctx, o.key);
   let src: Awaited<ReturnType<typeof openArtifactSource>>;
   try {
-    src = await openArtifactSource(absPath(ctx, o.artifact as string), { catalog: await catalogFor(ctx, undefined), ...signed, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    src = await openArtifactSource(absPath(ctx, o.artifact as string), {
+      catalog: await catalogFor(ctx, undefined),
+      ...signed,
+      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    });
   } catch (err) {
     // as import does: one line per problem (with --key, an unsigned artifact is "missing: kko/inventory.json.sig")
-    if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+    if (err instanceof ArtifactProblemsError)
+      for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
     throw err;
   }
   if (o.key !== undefined && src.store.report.checked.signature !== 'verified') {
     await src.close();
-    throw new KkoError('INVALID_INPUT', `pushing ${o.artifact}: the artifact is not signed (no kko/inventory.json.sig)`, { hint: 'sign it with `kko artifact sign` before carrying it over, or drop --require-signature' });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `pushing ${o.artifact}: the artifact is not signed (no kko/inventory.json.sig)`,
+      { hint: 'sign it with `kko artifact sign` before carrying it over, or drop --require-signature' },
+    );
   }
   return src;
 }
@@ -171,7 +253,11 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
     if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json));
     const target = registryTarget(registry, { env: ctx.io.env, http: http(o) });
     const sink = pushSink(ctx, Boolean(o.json));
-    const report = await pushImages(src.store, target, plan, { concurrency, onEvent: sink.event, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    const report = await pushImages(src.store, target, plan, {
+      concurrency,
+      onEvent: sink.event,
+      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    });
     sink.finish(report.failures.length === 0);
     printReport(ctx, report, Boolean(o.json));
   } finally {
@@ -180,12 +266,27 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
 }
 
 function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof targetRegistry>[1] {
-  return { ...(o.registry !== undefined ? { registry: o.registry } : {}), ...(o.namespaceOverride !== undefined ? { namespaceOverride: o.namespaceOverride } : {}), plainHTTP: Boolean(o.plainHttp), skipTLSVerify: Boolean(o.skipTlsVerify), ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}) };
+  return {
+    ...(o.registry !== undefined ? { registry: o.registry } : {}),
+    ...(o.namespaceOverride !== undefined ? { namespaceOverride: o.namespaceOverride } : {}),
+    plainHTTP: Boolean(o.plainHttp),
+    skipTLSVerify: Boolean(o.skipTlsVerify),
+    ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}),
+  };
 }
 
 // --dry-run: every name the push creates, index first, its per-arch tags under it.
 function printPlan(ctx: CommandContext, plan: PushPlan, json: boolean): void {
-  if (json) return printJson(ctx, { images: plan.images.map((i) => ({ name: formatReference(i.target), source: i.source, tags: i.children.map((c) => formatReference(c.target)), kkPushName: i.kkPushName })), issues: plan.issues });
+  if (json)
+    return printJson(ctx, {
+      images: plan.images.map((i) => ({
+        name: formatReference(i.target),
+        source: i.source,
+        tags: i.children.map((c) => formatReference(c.target)),
+        kkPushName: i.kkPushName,
+      })),
+      issues: plan.issues,
+    });
   for (const i of plan.images) {
     ctx.io.stdout(`${safeText(formatReference(i.target))}  <-  ${safeText(i.source)}\n`);
     for (const c of i.children) ctx.io.stdout(`  ${safeText(formatReference(c.target))}\n`);
@@ -193,7 +294,10 @@ function printPlan(ctx: CommandContext, plan: PushPlan, json: boolean): void {
 }
 
 // NDJSON of the push events (--json, or stdout not a terminal), bars on a terminal stderr.
-function pushSink(ctx: CommandContext, json: boolean): { event: (e: PushEvent) => void; finish: (ok: boolean) => void } {
+function pushSink(
+  ctx: CommandContext,
+  json: boolean,
+): { event: (e: PushEvent) => void; finish: (ok: boolean) => void } {
   const io = ctx.io;
   const bars = Boolean(io.stderrIsTTY) && atLeast(ctx.level ?? 'info', 'info') && !(json && io.isTTY);
   const tty = bars ? ttyRenderer(io) : undefined;
@@ -218,7 +322,16 @@ function asProgress(e: PushEvent): ExportEvent | undefined {
     case 'bytes':
       return { type: 'bytes', ref: e.name, arch: '', fetched: e.bytes };
     case 'image-done':
-      return { type: 'image-done', ref: e.name, arch: '', source: '', via: '', digest: e.digest, size: 0, fetchedBytes: e.bytesSent };
+      return {
+        type: 'image-done',
+        ref: e.name,
+        arch: '',
+        source: '',
+        via: '',
+        digest: e.digest,
+        size: 0,
+        fetchedBytes: e.bytesSent,
+      };
     case 'image-failed':
       return { type: 'image-failed', ref: e.name, arch: '', code: e.code, message: e.message };
     default:
@@ -228,15 +341,23 @@ function asProgress(e: PushEvent): ExportEvent | undefined {
 
 function printReport(ctx: CommandContext, r: PushReport, json: boolean): void {
   for (const f of r.failures) {
-    say(ctx.io, 'error', `pushing ${safeText(f.name)} (from ${safeText(f.source)}): ${f.error instanceof Error ? safeText(f.error.message) : String(f.error)}`);
+    say(
+      ctx.io,
+      'error',
+      `pushing ${safeText(f.name)} (from ${safeText(f.source)}): ${f.error instanceof Error ? safeText(f.error.message) : String(f.error)}`,
+    );
     if (f.error instanceof KkoError && f.error.hint) say(ctx.io, 'hint', f.error.hint, '  ');
   }
   if (!json && atLeast(ctx.level ?? 'info', 'info')) {
     for (const p of r.pushed) ctx.io.stdout(`pushed ${safeText(p.name)} (${p.platforms.join(', ')}) ${p.digest}\n`);
-    ctx.io.stderr(`${r.pushed.length} image(s) pushed, ${r.failures.length} failed; ${formatBytes(r.bytesSent)} of blobs sent, ${r.mounted} mounted, in ${r.seconds.toFixed(1)} s\n`);
+    ctx.io.stderr(
+      `${r.pushed.length} image(s) pushed, ${r.failures.length} failed; ${formatBytes(r.bytesSent)} of blobs sent, ${r.mounted} mounted, in ${r.seconds.toFixed(1)} s\n`,
+    );
   }
   if (r.failures.length > 0) {
-    ctx.io.stderr(`${r.failures.length} image(s) not pushed: their tags were not created. Re-run to push only what is missing.\n`);
+    ctx.io.stderr(
+      `${r.failures.length} image(s) not pushed: their tags were not created. Re-run to push only what is missing.\n`,
+    );
     ctx.setExit(EXIT_FAILURE);
   }
 }
@@ -258,13 +379,26 @@ async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
   }
   try {
     const { plan, registry } = await planFor(ctx, { ...o, kkPushNames: false }, entries, recorded);
-    printIssues(ctx, plan.issues.filter((i) => i.code !== 'KK_WOULD_DIFFER'));
-    const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, { concurrency, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    printIssues(
+      ctx,
+      plan.issues.filter((i) => i.code !== 'KK_WOULD_DIFFER'),
+    );
+    const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, {
+      concurrency,
+      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    });
     if (o.json) printJson(ctx, report);
     else {
-      for (const i of report.images) ctx.io.stdout(`${i.status.padEnd(10)} ${safeText(i.name)}${i.missing.length > 0 ? `  (${i.status === 'different' ? 'other content for' : 'no'} ${i.missing.join(', ')})` : ''}\n`);
+      for (const i of report.images)
+        ctx.io.stdout(
+          `${i.status.padEnd(10)} ${safeText(i.name)}${i.missing.length > 0 ? `  (${i.status === 'different' ? 'other content for' : 'no'} ${i.missing.join(', ')})` : ''}\n`,
+        );
       const bad = report.images.filter((i) => i.status !== 'ok');
-      ctx.io.stderr(bad.length === 0 ? `all ${report.images.length} name(s) present\n` : `${bad.length} of ${report.images.length} name(s) missing or incomplete: ${bad.map((i) => i.name).join(', ')}\n`);
+      ctx.io.stderr(
+        bad.length === 0
+          ? `all ${report.images.length} name(s) present\n`
+          : `${bad.length} of ${report.images.length} name(s) missing or incomplete: ${bad.map((i) => i.name).join(', ')}\n`,
+      );
     }
     if (!report.ok) ctx.setExit(EXIT_FAILURE);
   } finally {

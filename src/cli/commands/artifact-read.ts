@@ -24,8 +24,22 @@ export type InspectOptions = { artifact: string; json?: boolean };
 // `catalog`: the catalog binaries are checked against (default: the shipped one plus KKO_CATALOG_DIR).
 // `key` (#12): a public key; the artifact must then be signed with it and its signed inventory account for every file.
 // `imageKey` / `allowUnsigned` (#12): re-verify each image's cosign signature carried in the artifact.
-export type VerifyOptions = { artifact: string; json?: boolean; catalog?: Catalog; key?: string; imageKey?: string; allowUnsigned?: string[] };
-export type ImportOptions = { artifact: string; dir?: string; json?: boolean; catalog?: Catalog; key?: string; requireSignature?: boolean };
+export type VerifyOptions = {
+  artifact: string;
+  json?: boolean;
+  catalog?: Catalog;
+  key?: string;
+  imageKey?: string;
+  allowUnsigned?: string[];
+};
+export type ImportOptions = {
+  artifact: string;
+  dir?: string;
+  json?: boolean;
+  catalog?: Catalog;
+  key?: string;
+  requireSignature?: boolean;
+};
 export type ArtifactReadDeps = { catalog?: () => Promise<Catalog> };
 
 // A hostile or unreadable archive is bad input (exit 2), not an operational failure; everything else goes to main().
@@ -43,13 +57,21 @@ async function refusingHostile(ctx: CommandContext, fn: () => Promise<void>): Pr
 function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   const line = (r: readonly string[]): string =>
-    r.map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    r
+      .map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return rows.map(line).join('\n');
 }
 
 function renderInspect(r: InspectReport): string {
   // Names come from the archive: each cell is escaped (a newline in one would forge a row).
-  const rows = [['CLASS', 'COMPONENT', 'VERSION', 'ARCH', 'COUNT', 'SIZE'], ...r.groups.map((g) => [g.class, g.component, g.version ?? '-', g.arch ?? '-', String(g.count), formatBytes(g.size)].map(safeText))];
+  const rows = [
+    ['CLASS', 'COMPONENT', 'VERSION', 'ARCH', 'COUNT', 'SIZE'],
+    ...r.groups.map((g) =>
+      [g.class, g.component, g.version ?? '-', g.arch ?? '-', String(g.count), formatBytes(g.size)].map(safeText),
+    ),
+  ];
   const source = r.inventory ? 'kko/inventory.json' : 'images/index.json (no kko inventory: classes unknown)';
   return [
     `${r.artifact}: ${r.compression}, ${formatBytes(r.archiveBytes)} on disk, ${r.files} files, ${formatBytes(r.contentBytes)} unpacked`,
@@ -63,7 +85,8 @@ function renderInspect(r: InspectReport): string {
 }
 
 function manifestNote(redacted: boolean | undefined): string {
-  if (redacted === true) return 'credentials removed at export (spec.registry.auths passwords are not in it; give them again to kk)';
+  if (redacted === true)
+    return 'credentials removed at export (spec.registry.auths passwords are not in it; give them again to kk)';
   if (redacted === false) return 'stored as given (the inventory says no credentials were removed)';
   return 'the inventory does not say whether credentials were removed';
 }
@@ -87,35 +110,59 @@ const ANCHOR_TEXT: Record<string, string> = {
 // Which anchor vouched for the binaries and ISOs, and which nothing vouched for.
 function renderAnchors(r: VerifyReport): string[] {
   const signed = r.checked.signature === 'verified';
-  const parts = Object.entries(r.anchors).map(([a, n]) => `${n} against ${a === 'inventory' && signed ? 'kko/inventory.json (signed)' : (ANCHOR_TEXT[a] ?? a)}`);
+  const parts = Object.entries(r.anchors).map(
+    ([a, n]) => `${n} against ${a === 'inventory' && signed ? 'kko/inventory.json (signed)' : (ANCHOR_TEXT[a] ?? a)}`,
+  );
   const lines = parts.length > 0 ? [`binaries and ISOs: ${parts.join('; ')}`] : [];
-  if (r.kind === 'kk') lines.push('no kko/ metadata (a kk artifact): blobs were checked by name and the layout walked; binaries could only be checked against the kko catalog');
-  if (r.unanchored.length > 0) lines.push(`not checked against anything (${r.unanchored.length}): ${r.unanchored.join(', ')}`);
+  if (r.kind === 'kk')
+    lines.push(
+      'no kko/ metadata (a kk artifact): blobs were checked by name and the layout walked; binaries could only be checked against the kko catalog',
+    );
+  if (r.unanchored.length > 0)
+    lines.push(`not checked against anything (${r.unanchored.length}): ${r.unanchored.join(', ')}`);
   return lines;
 }
 
 function renderVerify(r: VerifyReport): string {
-  const lines = r.problems.map((p) => safeText(formatProblem(p))) // one line per problem, whatever the entry name holds;
-  const unchecked = r.checked.checksums ? '' : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
-  if (r.ok) lines.push(`ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`, ...renderAnchors(r), ...SIGNATURE_TEXT[r.checked.signature], ...imageSignatureText(r));
+  const lines = r.problems.map((p) => safeText(formatProblem(p))); // one line per problem, whatever the entry name holds;
+  const unchecked = r.checked.checksums
+    ? ''
+    : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
+  if (r.ok)
+    lines.push(
+      `ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`,
+      ...renderAnchors(r),
+      ...SIGNATURE_TEXT[r.checked.signature],
+      ...imageSignatureText(r),
+    );
   return lines.join('\n'); // when not ok, the summary is the error main() prints on stderr
 }
 
 function imageSignatureText(r: VerifyReport): string[] {
   const s = r.imageSignatures;
   if (!s) return [];
-  const allowed = s.allowedUnsigned.length > 0 ? `; accepted unsigned (--allow-unsigned): ${s.allowedUnsigned.map(safeText).join(', ')}` : '';
-  return [`image signatures: ${s.verified} image(s) verified with the key given, each the content of the artifact${allowed}`];
+  const allowed =
+    s.allowedUnsigned.length > 0
+      ? `; accepted unsigned (--allow-unsigned): ${s.allowedUnsigned.map(safeText).join(', ')}`
+      : '';
+  return [
+    `image signatures: ${s.verified} image(s) verified with the key given, each the content of the artifact${allowed}`,
+  ];
 }
 
 const SIGNATURE_TEXT: Record<VerifyReport['checked']['signature'], string[]> = {
-  verified: ['signature: kko/inventory.json.sig verified with the key given; the signed inventory accounts for every file'],
+  verified: [
+    'signature: kko/inventory.json.sig verified with the key given; the signed inventory accounts for every file',
+  ],
   unchecked: ['signature: kko/inventory.json.sig present but not checked (pass --key PUB)'],
   none: [],
 };
 
 // The signature check of --key PUB (a bad key file is invalid input, exit 2, before the artifact is read).
-export async function keyVerifier(ctx: CommandContext, key: string | undefined): Promise<{ verifyInventory?: (inventory: Buffer, signature: Buffer) => void }> {
+export async function keyVerifier(
+  ctx: CommandContext,
+  key: string | undefined,
+): Promise<{ verifyInventory?: (inventory: Buffer, signature: Buffer) => void }> {
   if (key === undefined) return {};
   return { verifyInventory: inventoryVerifier(await loadPublicKey(absPath(ctx, key)), key) };
 }
@@ -123,12 +170,20 @@ export async function keyVerifier(ctx: CommandContext, key: string | undefined):
 // --image-key PUB [--allow-unsigned REF…]: the cosign check bound to the key (a bad key file: exit 2, before reading).
 async function imageKeyOf(ctx: CommandContext, o: VerifyOptions): Promise<{ imageKey?: ImageKeyOptions }> {
   if (o.imageKey === undefined) {
-    if (o.allowUnsigned !== undefined) throw new KkoError('INVALID_INPUT', '--allow-unsigned: only with --image-key', { hint: 'add --image-key cosign.pub' });
+    if (o.allowUnsigned !== undefined)
+      throw new KkoError('INVALID_INPUT', '--allow-unsigned: only with --image-key', {
+        hint: 'add --image-key cosign.pub',
+      });
     return {};
   }
   const key = await loadPublicKey(absPath(ctx, o.imageKey));
   const name = o.imageKey;
-  return { imageKey: { check: (m, payload, digest) => verifyCosignSignature(m, payload, digest, key, name), ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}) } };
+  return {
+    imageKey: {
+      check: (m, payload, digest) => verifyCosignSignature(m, payload, digest, key, name),
+      ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}),
+    },
+  };
 }
 
 async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise<Catalog> {
@@ -138,10 +193,15 @@ async function catalogOf(ctx: CommandContext, o: { catalog?: Catalog }): Promise
 // `kko artifact verify`: re-hash every file while streaming; exit 0 clean, 1 missing/extra/corrupt, 2 unreadable.
 export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
-    const report = await verifyArtifact(absPath(ctx, o.artifact), { catalog: await catalogOf(ctx, o), ...(await keyVerifier(ctx, o.key)), ...(await imageKeyOf(ctx, o)) });
+    const report = await verifyArtifact(absPath(ctx, o.artifact), {
+      catalog: await catalogOf(ctx, o),
+      ...(await keyVerifier(ctx, o.key)),
+      ...(await imageKeyOf(ctx, o)),
+    });
     if (o.json) printJson(ctx, report);
     else ctx.io.stdout(`${renderVerify(report)}\n`);
-    if (!report.ok) throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
+    if (!report.ok)
+      throw new KkoError('ARTIFACT_CORRUPT', `verifying ${report.artifact}: ${summarizeProblems(report.problems)}`);
   });
 }
 
@@ -149,15 +209,29 @@ export async function runVerify(o: VerifyOptions, ctx: CommandContext): Promise<
 export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<void> {
   await refusingHostile(ctx, async () => {
     try {
-      if (o.requireSignature && o.key === undefined) throw new KkoError('INVALID_INPUT', '--require-signature: needs --key PUB, the public key the artifact must be signed with');
+      if (o.requireSignature && o.key === undefined)
+        throw new KkoError(
+          'INVALID_INPUT',
+          '--require-signature: needs --key PUB, the public key the artifact must be signed with',
+        );
       const catalog = await catalogOf(ctx, o);
       const signed = await keyVerifier(ctx, o.key);
       const signal = ctx.io.interrupts?.();
-      const report = await importArtifact({ artifact: absPath(ctx, o.artifact), dir: absPath(ctx, o.dir ?? 'kubekey'), catalog, ...(signal ? { signal } : {}), ...signed });
+      const report = await importArtifact({
+        artifact: absPath(ctx, o.artifact),
+        dir: absPath(ctx, o.dir ?? 'kubekey'),
+        catalog,
+        ...(signal ? { signal } : {}),
+        ...signed,
+      });
       if (o.json) printJson(ctx, report);
-      else ctx.io.stdout(`imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`);
+      else
+        ctx.io.stdout(
+          `imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`,
+        );
     } catch (err) {
-      if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+      if (err instanceof ArtifactProblemsError)
+        for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
       throw err;
     }
   });
@@ -211,34 +285,66 @@ Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 u
 `;
 
 // Registers inspect, verify and import under `kko artifact`.
-export function registerArtifactReadCommands(artifact: Command, ctx: CommandContext, deps: ArtifactReadDeps = {}): void {
-  const withCatalog = async <T extends object>(o: T): Promise<T & { catalog?: Catalog }> => (deps.catalog ? { ...o, catalog: await deps.catalog() } : o);
+export function registerArtifactReadCommands(
+  artifact: Command,
+  ctx: CommandContext,
+  deps: ArtifactReadDeps = {},
+): void {
+  const withCatalog = async <T extends object>(o: T): Promise<T & { catalog?: Catalog }> =>
+    deps.catalog ? { ...o, catalog: await deps.catalog() } : o;
   artifact
     .command('inspect')
     .description('list what an artifact holds, by class and component, with sizes (reads it once, unpacks nothing)')
-    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
+    .argument(
+      '<artifact>',
+      "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)",
+    )
     .option('--json', 'print the report as JSON')
     .addHelpText('after', INSPECT_HELP)
     .action(async (artifactPath: string, o: { json?: boolean }) => runInspect({ artifact: artifactPath, ...o }, ctx));
   artifact
     .command('verify')
-    .description('re-hash every file of an artifact and check it is complete: report missing, extra and corrupt entries')
-    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
+    .description(
+      're-hash every file of an artifact and check it is complete: report missing, extra and corrupt entries',
+    )
+    .argument(
+      '<artifact>',
+      "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)",
+    )
     .option('--json', 'print the report as JSON')
-    .option('--key <pub>', 'require kko/inventory.json.sig signed with this public key (PEM); the signed inventory must account for every file')
-    .option('--image-key <pub>', "re-verify each image's cosign signature carried in the artifact (export --verify-images) with this public key")
-    .option('--allow-unsigned <ref>', 'with --image-key: accept this image without a signature (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--key <pub>',
+      'require kko/inventory.json.sig signed with this public key (PEM); the signed inventory must account for every file',
+    )
+    .option(
+      '--image-key <pub>',
+      "re-verify each image's cosign signature carried in the artifact (export --verify-images) with this public key",
+    )
+    .option(
+      '--allow-unsigned <ref>',
+      'with --image-key: accept this image without a signature (repeatable)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .addHelpText('after', VERIFY_HELP)
-    .action(async (artifactPath: string, o: { json?: boolean; key?: string; imageKey?: string; allowUnsigned?: string[] }) => runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(
+      async (artifactPath: string, o: { json?: boolean; key?: string; imageKey?: string; allowUnsigned?: string[] }) =>
+        runVerify(await withCatalog({ artifact: artifactPath, ...o }), ctx),
+    );
   artifact
     .command('import')
     .description("unpack an artifact into kk's work dir, verifying everything before anything is moved into place")
-    .argument('<artifact>', "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)")
+    .argument(
+      '<artifact>',
+      "artifact file (.tar.gz, .tar.zst or .tar), or a split one: its first part ART.part-000, the name ART, or 'ART.part-*' (quoted)",
+    )
     .option('--dir <dir>', "kk's work dir", 'kubekey')
     .option('--json', 'print the result as JSON')
     .option('--require-signature', 'refuse an artifact that is not signed with --key')
     .option('--key <pub>', 'the public key (PEM) the artifact must be signed with (implies --require-signature)')
     .addHelpText('after', IMPORT_HELP)
-    .action(async (artifactPath: string, o: { dir?: string; json?: boolean; key?: string; requireSignature?: boolean }) => runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(
+      async (artifactPath: string, o: { dir?: string; json?: boolean; key?: string; requireSignature?: boolean }) =>
+        runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx),
+    );
   registerArtifactSign(artifact, ctx, withCatalog);
 }

@@ -9,7 +9,16 @@ import { keyVerifier } from './artifact-read.js';
 import type { CommandContext } from '../context.js';
 import { atLeast } from '../output.js';
 
-export type ServeCliOptions = { listen: string; tlsCert?: string; tlsKey?: string; htpasswd?: string; namespaceOverride?: string; key?: string; json?: boolean; catalogDir?: string[] };
+export type ServeCliOptions = {
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  htpasswd?: string;
+  namespaceOverride?: string;
+  key?: string;
+  json?: boolean;
+  catalogDir?: string[];
+};
 
 const SERVE_HELP = `
 Examples:
@@ -32,14 +41,26 @@ layers are deflated (import it with \`kko artifact import\`, or gunzip it to a .
 `;
 
 // `kko artifact serve`: open (verify) the artifact, serve until a signal, then drain and exit 130/143.
-export async function runServe(artifact: string, o: ServeCliOptions, ctx: CommandContext, catalog: Catalog): Promise<void> {
+export async function runServe(
+  artifact: string,
+  o: ServeCliOptions,
+  ctx: CommandContext,
+  catalog: Catalog,
+): Promise<void> {
   const listen = parseListen(o.listen);
-  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new KkoError('INVALID_INPUT', '--tls-cert and --tls-key go together', { hint: 'give both PEM files, or neither for plain HTTP' });
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey))
+    throw new KkoError('INVALID_INPUT', '--tls-cert and --tls-key go together', {
+      hint: 'give both PEM files, or neither for plain HTTP',
+    });
   const signal = ctx.io.interrupts?.();
   const verbose = atLeast(ctx.level ?? 'info', 'debug');
   const quiet = !atLeast(ctx.level ?? 'info', 'info');
   if (!quiet && !o.json) ctx.io.stderr(`verifying ${artifact} …\n`);
-  const store = await ArtifactStore.open(absPath(ctx, artifact), { catalog, ...(signal ? { signal } : {}), ...(await keyVerifier(ctx, o.key)) });
+  const store = await ArtifactStore.open(absPath(ctx, artifact), {
+    catalog,
+    ...(signal ? { signal } : {}),
+    ...(await keyVerifier(ctx, o.key)),
+  });
   try {
     const server = await startServer(store, {
       listen,
@@ -49,9 +70,15 @@ export async function runServe(artifact: string, o: ServeCliOptions, ctx: Comman
       ...(verbose ? { log: (line: string) => ctx.io.stderr(`${safeText(line)}\n`) } : {}),
     });
     const repos = store.repositories().length;
-    if (o.json) ctx.io.stdout(`${JSON.stringify({ event: 'listening', url: server.url, host: server.host, port: server.port, repositories: repos })}\n`);
-    else if (!quiet) ctx.io.stderr(`serving ${repos} repositories from ${artifact} on ${server.url} (read-only); Ctrl-C stops\n`);
-    await new Promise<void>((resolve) => (signal ? signal.addEventListener('abort', () => resolve(), { once: true }) : undefined));
+    if (o.json)
+      ctx.io.stdout(
+        `${JSON.stringify({ event: 'listening', url: server.url, host: server.host, port: server.port, repositories: repos })}\n`,
+      );
+    else if (!quiet)
+      ctx.io.stderr(`serving ${repos} repositories from ${artifact} on ${server.url} (read-only); Ctrl-C stops\n`);
+    await new Promise<void>((resolve) =>
+      signal ? signal.addEventListener('abort', () => resolve(), { once: true }) : undefined,
+    );
     if (!quiet && !o.json) ctx.io.stderr('stopping: finishing requests in flight …\n');
     await server.close();
     signal?.throwIfAborted();
@@ -64,14 +91,21 @@ export function registerArtifactServe(artifact: Command, ctx: CommandContext): v
   artifact
     .command('serve')
     .description('serve an artifact as a read-only OCI registry, in place (no unpacking)')
-    .argument('<artifact>', 'kko or kk artifact: .tar.gz, .tar.zst, .tar, or the first part / a quoted ART.part-* pattern')
+    .argument(
+      '<artifact>',
+      'kko or kk artifact: .tar.gz, .tar.zst, .tar, or the first part / a quoted ART.part-* pattern',
+    )
     .requiredOption('--listen <addr>', 'HOST:PORT to listen on (port 0: a free port)', '127.0.0.1:5000')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (with --tls-key)')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--htpasswd <file>', 'require basic auth from these users (bcrypt entries, as htpasswd -B writes)')
     .option('--namespace-override <ns>', 'also serve every image as <ns>/<name> (kk namespaceOverride names)')
     .option('--key <pub>', 'require the artifact to be signed with this public key (PEM), as artifact verify --key')
-    .option('--catalog-dir <dir>', 'extra add-on descriptors for verification (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--catalog-dir <dir>',
+      'extra add-on descriptors for verification (repeatable; also KKO_CATALOG_DIR)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--json', 'print the listening address as one JSON line on stdout (for scripts)')
     .addHelpText('after', SERVE_HELP)
     .action(async (art: string, o: ServeCliOptions) => runServe(art, o, ctx, await catalogFor(ctx, o.catalogDir)));

@@ -19,11 +19,21 @@ async function runSign(o: SignOptions, ctx: CommandContext): Promise<void> {
   const signer = await signerOf(ctx, o.key);
   const catalog = o.catalog ?? (await catalogFor(ctx, undefined));
   try {
-    const r = await signArtifact({ artifact: absPath(ctx, o.artifact), ...(o.output ? { output: absPath(ctx, o.output) } : {}), signer, catalog, env: ctx.io.env, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}) });
+    const r = await signArtifact({
+      artifact: absPath(ctx, o.artifact),
+      ...(o.output ? { output: absPath(ctx, o.output) } : {}),
+      signer,
+      catalog,
+      env: ctx.io.env,
+      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    });
     if (o.json) return printJson(ctx, r);
-    ctx.io.stdout(`signed ${r.output} (${r.compression}, ${r.files} files): kko/inventory.json.sig ${r.resigned ? 'replaced' : 'added'}\n`);
+    ctx.io.stdout(
+      `signed ${r.output} (${r.compression}, ${r.files} files): kko/inventory.json.sig ${r.resigned ? 'replaced' : 'added'}\n`,
+    );
   } catch (err) {
-    if (err instanceof ArtifactProblemsError) for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+    if (err instanceof ArtifactProblemsError)
+      for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
     throw err;
   }
 }
@@ -49,5 +59,7 @@ export function registerArtifactSign(artifact: Command, ctx: CommandContext, wit
     .option('-o, --output <file>', 'write the signed artifact here (default: replace the artifact)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', SIGN_HELP)
-    .action(async (artifactPath: string, o: { key: string; output?: string; json?: boolean }) => runSign(await withCatalog({ artifact: artifactPath, ...o }), ctx));
+    .action(async (artifactPath: string, o: { key: string; output?: string; json?: boolean }) =>
+      runSign(await withCatalog({ artifact: artifactPath, ...o }), ctx),
+    );
 }

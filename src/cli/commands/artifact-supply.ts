@@ -9,20 +9,41 @@ import type { ParsedManifest } from '../../manifest/index.js';
 import { lockPaths } from './manifest-lock.js';
 
 // #12 flags of `artifact export` (locked manifests; image signatures) and the preflight steps they make.
-export type SupplyOptions = { manifest: string[]; lock?: string; updateLock?: boolean; verifyImages?: boolean; key?: string; allowUnsigned?: string[] };
+export type SupplyOptions = {
+  manifest: string[];
+  lock?: string;
+  updateLock?: boolean;
+  verifyImages?: boolean;
+  key?: string;
+  allowUnsigned?: string[];
+};
 
 export function addSupplyOptions(cmd: Command): Command {
   return cmd
-    .option('--lock <file>', 'the manifest lock to hold the export to (default: MANIFEST.lock.json next to the manifest, when there)')
+    .option(
+      '--lock <file>',
+      'the manifest lock to hold the export to (default: MANIFEST.lock.json next to the manifest, when there)',
+    )
     .option('--update-lock', 'take the digests the tags point at now and rewrite the lock (creates it when missing)')
-    .option('--verify-images', "verify each image's cosign signature (tag sha256-<hex>.sig) with --key before any layer; carry the signatures")
+    .option(
+      '--verify-images',
+      "verify each image's cosign signature (tag sha256-<hex>.sig) with --key before any layer; carry the signatures",
+    )
     .option('--key <pub>', 'the cosign public key for --verify-images (PEM, ECDSA P-256: cosign.pub)')
-    .option('--allow-unsigned <ref>', 'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)', (v: string, p: string[] = []) => [...p, v]);
+    .option(
+      '--allow-unsigned <ref>',
+      'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)',
+      (v: string, p: string[] = []) => [...p, v],
+    );
 }
 
 // The lock step: --lock FILE (must exist unless --update-lock), else each manifest's MANIFEST.lock.json that exists;
 // with --update-lock every manifest gets one. No lock and no --update-lock: no step, the export is as before.
-async function lockStepOf(ctx: CommandContext, o: SupplyOptions, parsed: readonly ParsedManifest[]): Promise<PreflightStep | undefined> {
+async function lockStepOf(
+  ctx: CommandContext,
+  o: SupplyOptions,
+  parsed: readonly ParsedManifest[],
+): Promise<PreflightStep | undefined> {
   const paths = lockPaths(ctx, o);
   const targets = [];
   for (const [i, path] of paths.entries()) {
@@ -35,15 +56,31 @@ async function lockStepOf(ctx: CommandContext, o: SupplyOptions, parsed: readonl
 // --verify-images --key PUB [--allow-unsigned REF…]; a missing or unreadable key is invalid input (exit 2) up front.
 async function verifyStepOf(ctx: CommandContext, o: SupplyOptions): Promise<PreflightStep | undefined> {
   if (!o.verifyImages) {
-    if (o.key !== undefined || o.allowUnsigned !== undefined) throw new KkoError('INVALID_INPUT', `${o.key !== undefined ? '--key' : '--allow-unsigned'}: only with --verify-images`, { hint: 'add --verify-images (to sign the artifact itself, use --sign-key)' });
+    if (o.key !== undefined || o.allowUnsigned !== undefined)
+      throw new KkoError(
+        'INVALID_INPUT',
+        `${o.key !== undefined ? '--key' : '--allow-unsigned'}: only with --verify-images`,
+        { hint: 'add --verify-images (to sign the artifact itself, use --sign-key)' },
+      );
     return undefined;
   }
-  if (o.key === undefined) throw new KkoError('INVALID_INPUT', '--verify-images: needs --key PUB (the cosign public key)', { hint: 'pass --key cosign.pub' });
-  return verifyImagesStep({ key: await loadPublicKey(absPath(ctx, o.key)), keyName: o.key, ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}) });
+  if (o.key === undefined)
+    throw new KkoError('INVALID_INPUT', '--verify-images: needs --key PUB (the cosign public key)', {
+      hint: 'pass --key cosign.pub',
+    });
+  return verifyImagesStep({
+    key: await loadPublicKey(absPath(ctx, o.key)),
+    keyName: o.key,
+    ...(o.allowUnsigned ? { allowUnsigned: o.allowUnsigned } : {}),
+  });
 }
 
 // Every preflight step the flags ask for, in order: the lock first (it pins the plan), then the signatures.
-export async function supplySteps(ctx: CommandContext, o: SupplyOptions, parsed: readonly ParsedManifest[]): Promise<PreflightStep[]> {
+export async function supplySteps(
+  ctx: CommandContext,
+  o: SupplyOptions,
+  parsed: readonly ParsedManifest[],
+): Promise<PreflightStep[]> {
   const lock = await lockStepOf(ctx, o, parsed);
   const verify = await verifyStepOf(ctx, o);
   return [...(lock ? [lock] : []), ...(verify ? [verify] : [])];

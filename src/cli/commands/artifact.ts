@@ -6,7 +6,16 @@ import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
-import { absPath, assertNotAnInput, assertWritable, cacheDirFor, catalogFor, parseIntFlag, parseSizeFlag, resolveKkVersion } from '../common.js';
+import {
+  absPath,
+  assertNotAnInput,
+  assertWritable,
+  cacheDirFor,
+  catalogFor,
+  parseIntFlag,
+  parseSizeFlag,
+  resolveKkVersion,
+} from '../common.js';
 import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
@@ -24,21 +33,28 @@ import type { EventSink, ExportReport } from '../../export/index.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
 import { readManifests } from './manifest-read.js';
 
-export type NetworkOptions = { zone?: string; mirrorConfig?: string; cache?: string; catalogDir?: string[]; retries: string };
-
-type ExportOptions = NetworkOptions & SupplyOptions & {
-  manifest: string[];
-  kkVersion?: string;
-  output: string;
-  concurrency: string;
-  compress?: string;
-  dryRun?: boolean;
-  keepGoing?: boolean;
-  force?: boolean;
-  json?: boolean;
-  signKey?: string;
-  splitSize?: string;
+export type NetworkOptions = {
+  zone?: string;
+  mirrorConfig?: string;
+  cache?: string;
+  catalogDir?: string[];
+  retries: string;
 };
+
+type ExportOptions = NetworkOptions &
+  SupplyOptions & {
+    manifest: string[];
+    kkVersion?: string;
+    output: string;
+    concurrency: string;
+    compress?: string;
+    dryRun?: boolean;
+    keepGoing?: boolean;
+    force?: boolean;
+    json?: boolean;
+    signKey?: string;
+    splitSize?: string;
+  };
 
 const MIN_SPLIT = 1024 * 1024;
 const FAT32_MAX = 2 ** 32 - 1;
@@ -47,24 +63,43 @@ const FAT32_MAX = 2 ** 32 - 1;
 function splitSizeOf(ctx: CommandContext, o: ExportOptions): number | undefined {
   if (o.splitSize === undefined) return undefined;
   const size = parseSizeFlag('--split-size', o.splitSize, MIN_SPLIT);
-  if (o.output === '-') throw new KkoError('INVALID_INPUT', '--split-size: cannot split standard output (-o -)', { hint: 'write to a file (-o ART.tar.gz), or pipe -o - through `split`' });
-  if (size === FAT32_MAX + 1 && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', '--split-size 4G: a 4 GiB part does not fit on FAT32 (its largest file is 4 GiB - 1 byte); use --split-size 4095M for FAT32 media');
+  if (o.output === '-')
+    throw new KkoError('INVALID_INPUT', '--split-size: cannot split standard output (-o -)', {
+      hint: 'write to a file (-o ART.tar.gz), or pipe -o - through `split`',
+    });
+  if (size === FAT32_MAX + 1 && atLeast(ctx.level ?? 'info', 'warn'))
+    say(
+      ctx.io,
+      'warning',
+      '--split-size 4G: a 4 GiB part does not fit on FAT32 (its largest file is 4 GiB - 1 byte); use --split-size 4095M for FAT32 media',
+    );
   return size;
 }
 
 // No part or parts list of an earlier export is overwritten without --force.
 async function assertPartsWritable(output: string, force: boolean): Promise<void> {
-  for (const path of [partsListName(output), ...(await presentParts(output)).values()]) await assertWritable(path, force);
+  for (const path of [partsListName(output), ...(await presentParts(output)).values()])
+    await assertWritable(path, force);
 }
 
 // The binaries and ISOs of the manifests (planManifestDownloads), the kk release picked as every command picks it.
-export async function downloadsFor(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], kkVersion: string | undefined): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
+export async function downloadsFor(
+  ctx: CommandContext,
+  catalog: Catalog,
+  parsed: ParsedManifest[],
+  kkVersion: string | undefined,
+): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
   return planManifestDownloads(catalog, parsed, (recorded) => resolveKkVersion(ctx, catalog, kkVersion, recorded));
 }
 
 // The mirror policy of --zone / --mirror-config (else $KKZONE / $KKO_MIRROR_CONFIG).
 export function policyFor(ctx: CommandContext, o: NetworkOptions): Promise<EffectivePolicy> {
-  return loadMirrorPolicy({ ...(o.zone !== undefined ? { zone: o.zone } : {}), ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}), env: ctx.io.env, cwd: ctx.io.cwd });
+  return loadMirrorPolicy({
+    ...(o.zone !== undefined ? { zone: o.zone } : {}),
+    ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}),
+    env: ctx.io.env,
+    cwd: ctx.io.cwd,
+  });
 }
 
 export function retriesOf(o: NetworkOptions): number {
@@ -72,12 +107,20 @@ export function retriesOf(o: NetworkOptions): number {
 }
 
 // Every file the export reads: the output may be none of them.
-function exportInputs(ctx: CommandContext, o: ExportOptions, downloads: DownloadPlan): Array<{ what: string; path: string }> {
+function exportInputs(
+  ctx: CommandContext,
+  o: ExportOptions,
+  downloads: DownloadPlan,
+): Array<{ what: string; path: string }> {
   const mirrors = o.mirrorConfig ?? ctx.io.env.KKO_MIRROR_CONFIG;
   return [
     ...o.manifest.map((m) => ({ what: 'the manifest (-m)', path: absPath(ctx, m) })),
     ...(mirrors ? [{ what: 'the mirror config', path: absPath(ctx, mirrors) }] : []),
-    ...downloads.isos.flatMap((i) => (i.localPath ? [{ what: `the ISO localPath of ${i.path}`, path: resolve(i.baseDir ?? ctx.io.cwd, i.localPath) }] : [])),
+    ...downloads.isos.flatMap((i) =>
+      i.localPath
+        ? [{ what: `the ISO localPath of ${i.path}`, path: resolve(i.baseDir ?? ctx.io.cwd, i.localPath) }]
+        : [],
+    ),
   ];
 }
 
@@ -98,14 +141,21 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     const plan = planArtifact(manifests, policy, classify, downloads);
     if (o.json) printJson(ctx, plan);
     else {
-      for (const i of plan.images) ctx.io.stdout(`${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`);
+      for (const i of plan.images)
+        ctx.io.stdout(
+          `${i.refName}  <-  ${i.sources.map((s) => `${formatReference(s.ref)} (${s.via})`).join(' | ')}\n`,
+        );
       for (const f of [...plan.binaries, ...plan.isos]) ctx.io.stdout(`${f.path}  <-  ${f.sources.join(' | ')}\n`);
     }
     return;
   }
   const toStdout = o.output === '-';
-  if (toStdout && !ctx.io.stdoutStream) throw new KkoError('INVALID_INPUT', '--output -: no standard output stream to write to');
-  if (toStdout && ctx.io.isTTY) throw new KkoError('INVALID_INPUT', '--output -: refusing to write an archive to a terminal', { hint: 'redirect stdout to a file or a pipe' });
+  if (toStdout && !ctx.io.stdoutStream)
+    throw new KkoError('INVALID_INPUT', '--output -: no standard output stream to write to');
+  if (toStdout && ctx.io.isTTY)
+    throw new KkoError('INVALID_INPUT', '--output -: refusing to write an archive to a terminal', {
+      hint: 'redirect stdout to a file or a pipe',
+    });
   const output = toStdout ? '-' : absPath(ctx, o.output);
   if (splitSize !== undefined) await assertPartsWritable(output, Boolean(o.force));
   else if (!toStdout) {
@@ -118,30 +168,65 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   const progress = progressSinks(ctx, Boolean(o.json), toStdout);
   // Info lines (leftovers removed …) on a terminal; a redirected stderr gets them with --verbose only.
   const logger = cliLogger(ctx.io, () => (level === 'info' && !progress.bars ? 'warn' : level), progress.around);
-  const report = await exportArtifact({ manifests, policy, cacheDir: cacheDirFor(ctx, o.cache), output, compress, concurrency, keepGoing: Boolean(o.keepGoing), env: ctx.io.env, classify, events: progress.events, logger, downloader: { logger }, http, downloads, ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}), ...(profile ? { profile } : {}), ...(splitSize !== undefined ? { splitSize } : {}), ...(signer ? { signer } : {}), ...(preflight.length > 0 ? { preflight } : {}), ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}) });
+  const report = await exportArtifact({
+    manifests,
+    policy,
+    cacheDir: cacheDirFor(ctx, o.cache),
+    output,
+    compress,
+    concurrency,
+    keepGoing: Boolean(o.keepGoing),
+    env: ctx.io.env,
+    classify,
+    events: progress.events,
+    logger,
+    downloader: { logger },
+    http,
+    downloads,
+    ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    ...(profile ? { profile } : {}),
+    ...(splitSize !== undefined ? { splitSize } : {}),
+    ...(signer ? { signer } : {}),
+    ...(preflight.length > 0 ? { preflight } : {}),
+    ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}),
+  });
   progress.finish(report.failures.length === 0);
   if (report.failures.length > 0) {
     reportFailures(ctx, report.failures);
-    ctx.io.stderr(`${report.failures.length} of ${report.items} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`);
+    ctx.io.stderr(
+      `${report.failures.length} of ${report.items} item(s) failed; nothing was written to ${output}. Re-run to fetch only what is missing.\n`,
+    );
     ctx.setExit(EXIT_FAILURE);
     return;
   }
   if (progress.bars && atLeast(level, 'info')) {
     const unique = new Map(report.images.flatMap((i) => i.blobs.map((b) => [b.digest, b.size] as const)));
     const size = [...unique.values()].reduce((n, b) => n + b, 0);
-    ctx.io.stderr(`exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${report.parts ? `${report.parts.length} part(s) ${output}.part-* (sha256 list in ${partsListName(output)})` : output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`);
+    ctx.io.stderr(
+      `exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${report.parts ? `${report.parts.length} part(s) ${output}.part-* (sha256 list in ${partsListName(output)})` : output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`,
+    );
   }
 }
 
 // Where the export's events go. Bars when stderr is a terminal (not with --quiet, nor when --json events share that
 // terminal); NDJSON on stdout with --json or when stdout is not a terminal (on stderr when the archive is on
 // stdout and stderr is no terminal). Warnings reach stderr in any case (unless --log-level error), above the bars.
-function progressSinks(ctx: CommandContext, json: boolean, toStdout: boolean): { events: EventSink; finish: (ok: boolean) => void; bars: boolean; around: (write: () => void) => void } {
+function progressSinks(
+  ctx: CommandContext,
+  json: boolean,
+  toStdout: boolean,
+): { events: EventSink; finish: (ok: boolean) => void; bars: boolean; around: (write: () => void) => void } {
   const level = ctx.level ?? 'info';
   const io = ctx.io;
   const bars = Boolean(io.stderrIsTTY) && atLeast(level, 'info') && !(json && (io.isTTY || toStdout));
   const tty = bars ? ttyRenderer(io) : undefined;
-  const ndjson = toStdout ? (tty ? undefined : ndjsonRenderer({ ...io, stdout: io.stderr })) : json || !io.isTTY ? ndjsonRenderer(io) : undefined;
+  const ndjson = toStdout
+    ? tty
+      ? undefined
+      : ndjsonRenderer({ ...io, stdout: io.stderr })
+    : json || !io.isTTY
+      ? ndjsonRenderer(io)
+      : undefined;
   const warnings = !tty && (!ndjson || !toStdout) && atLeast(level, 'warn');
   const events: EventSink = (e) => {
     if (tty && (e.type !== 'warning' || atLeast(level, 'warn'))) tty.onEvent(e);
@@ -155,7 +240,10 @@ function progressSinks(ctx: CommandContext, json: boolean, toStdout: boolean): {
 // One error per cause: items that failed the same way (one mirror down for 22 images) are reported once, with the
 // items listed under it; the count of items and the hint follow.
 function reportFailures(ctx: CommandContext, failures: ExportReport['failures']): void {
-  const items = failures.map((f) => ({ item: f.image ? `${f.image.ref} (${f.image.arch})` : (f.file?.item.path ?? '?'), error: f.error }));
+  const items = failures.map((f) => ({
+    item: f.image ? `${f.image.ref} (${f.image.arch})` : (f.file?.item.path ?? '?'),
+    error: f.error,
+  }));
   const groups = groupFailures(items.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0))); // by name, not by who failed first
   for (const g of groups) {
     say(ctx.io, 'error', redactText(g.message));
@@ -199,27 +287,50 @@ export function addNetworkOptions(cmd: Command): Command {
     .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
     .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, else ~/.cache/kko)')
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
-    .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v]);
+    .option(
+      '--catalog-dir <dir>',
+      'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)',
+      (v: string, p: string[] = []) => [...p, v],
+    );
 }
 
 export function registerArtifactCommands(program: Command, ctx: CommandContext): void {
   const artifact = program.command('artifact').description('build and inspect KubeKey offline artifacts');
-  addSupplyOptions(addNetworkOptions(
-    artifact
-      .command('export')
-      .description('fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact')
-      .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
-      .option('-o, --output <file>', 'artifact file, or - for stdout', 'kubekey-artifact.tar.gz')
-      .option('--kk-version <version>', 'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)')
-      .option('--concurrency <n>', 'parallel images and blobs', '8')
-      .option('--compress <type>', 'gzip (what kk reads; layers stored, not re-deflated) | zstd | none (default: from the -o name: .tar.gz/.tgz, .tar.zst, .tar; else gzip)')
-      .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
-      .option('--keep-going', 'finish every other image when one fails, then report them all')
-      .option('--sign-key <key>', 'sign the inventory with this private key (PEM, ECDSA P-256): kko/inventory.json.sig')
-      .option('--split-size <size>', 'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32')
-      .option('--force', 'overwrite an existing output file (or parts)')
-      .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
-  ))
+  addSupplyOptions(
+    addNetworkOptions(
+      artifact
+        .command('export')
+        .description(
+          'fetch every image × arch of the manifest(s) in parallel, verified and resumable, into a KubeKey artifact',
+        )
+        .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [
+          ...p,
+          v,
+        ])
+        .option('-o, --output <file>', 'artifact file, or - for stdout', 'kubekey-artifact.tar.gz')
+        .option(
+          '--kk-version <version>',
+          'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)',
+        )
+        .option('--concurrency <n>', 'parallel images and blobs', '8')
+        .option(
+          '--compress <type>',
+          'gzip (what kk reads; layers stored, not re-deflated) | zstd | none (default: from the -o name: .tar.gz/.tgz, .tar.zst, .tar; else gzip)',
+        )
+        .option('--dry-run', 'print the plan (every image × arch and its sources) and stop')
+        .option('--keep-going', 'finish every other image when one fails, then report them all')
+        .option(
+          '--sign-key <key>',
+          'sign the inventory with this private key (PEM, ECDSA P-256): kko/inventory.json.sig',
+        )
+        .option(
+          '--split-size <size>',
+          'write OUT.part-000, OUT.part-001, … of at most SIZE bytes (their cat is the artifact) and OUT.parts.sha256; SIZE: bytes, or binary K/M/G/T (= KiB/MiB/GiB/TiB), at least 1M; 4095M fits FAT32',
+        )
+        .option('--force', 'overwrite an existing output file (or parts)')
+        .option('--json', 'NDJSON events on stdout (also the default when stdout is not a terminal)'),
+    ),
+  )
     .addHelpText('after', EXAMPLES)
     .action(async (o: ExportOptions) => runExport(o, ctx));
   registerArtifactReadCommands(artifact, ctx);

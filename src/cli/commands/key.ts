@@ -9,7 +9,9 @@ type GenerateOptions = { outputKeyPrefix: string; force?: boolean; json?: boolea
 async function runGenerate(o: GenerateOptions, ctx: CommandContext): Promise<void> {
   const written = await writeKeyPair(absPath(ctx, o.outputKeyPrefix), generateKeyPair(), Boolean(o.force));
   if (o.json) return printJson(ctx, written);
-  ctx.io.stdout(`private key: ${written.privatePath} (mode 0600; keep it off the air-gapped side)\npublic key:  ${written.publicPath} (give it to whoever verifies or imports)\n`);
+  ctx.io.stdout(
+    `private key: ${written.privatePath} (mode 0600; keep it off the air-gapped side)\npublic key:  ${written.publicPath} (give it to whoever verifies or imports)\n`,
+  );
 }
 
 const GENERATE_HELP = `

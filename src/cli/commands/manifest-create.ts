@@ -1,6 +1,19 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CNIS, CONTAINER_MANAGERS, ETCD_TYPES, LBS, ARCHES, choiceProblems, defaultChoices, type AddonChoice, type ChoiceProblem, type Catalog, type ClusterChoices, type Cni } from '../../catalog/index.js';
+import {
+  CNIS,
+  CONTAINER_MANAGERS,
+  ETCD_TYPES,
+  LBS,
+  ARCHES,
+  choiceProblems,
+  defaultChoices,
+  type AddonChoice,
+  type ChoiceProblem,
+  type Catalog,
+  type ClusterChoices,
+  type Cni,
+} from '../../catalog/index.js';
 import { KkoError, formatIssue } from '../../errors.js';
 import { buildManifest, loadClusterConfig, renderManifest, splitManifest } from '../../manifest/index.js';
 import { withVPrefix } from '../../util/version.js';
@@ -41,18 +54,28 @@ type CreateOptions = {
 // "name@version[:group,group]" → AddonChoice.
 function parseAddon(spec: string): AddonChoice {
   const m = /^([a-z0-9][a-z0-9-]*)@([^:]+)(?::(.+))?$/.exec(spec.trim());
-  if (!m) throw new KkoError('INVALID_INPUT', `--addon: "${spec}" is not NAME@VERSION[:GROUP,GROUP]`, { hint: 'e.g. --addon my-addon@v1.0.0 or --addon kubesphere@v3.4.1:core,devops' });
+  if (!m)
+    throw new KkoError('INVALID_INPUT', `--addon: "${spec}" is not NAME@VERSION[:GROUP,GROUP]`, {
+      hint: 'e.g. --addon my-addon@v1.0.0 or --addon kubesphere@v3.4.1:core,devops',
+    });
   return { name: m[1] as string, version: m[2] as string, groups: m[3] ? m[3].split(',').filter(Boolean) : [] };
 }
 
 function kubesphereChoice(o: CreateOptions, catalog: Catalog): AddonChoice | undefined {
   const without = o.withoutKubesphere || o.withoutKubesphare;
-  if (o.withKubesphere !== undefined && without) throw new KkoError('INVALID_INPUT', '--with-kubesphere and --without-kubesphere contradict each other');
+  if (o.withKubesphere !== undefined && without)
+    throw new KkoError('INVALID_INPUT', '--with-kubesphere and --without-kubesphere contradict each other');
   if (o.withKubesphere === undefined) {
-    if (o.ksComponents) throw new KkoError('INVALID_INPUT', '--ks-components needs --with-kubesphere', { hint: 'e.g. --with-kubesphere v3.4.1 --ks-components core,devops' });
+    if (o.ksComponents)
+      throw new KkoError('INVALID_INPUT', '--ks-components needs --with-kubesphere', {
+        hint: 'e.g. --with-kubesphere v3.4.1 --ks-components core,devops',
+      });
     return undefined;
   }
-  const version = typeof o.withKubesphere === 'string' ? withVPrefix(o.withKubesphere) : (catalog.component('kubesphere').spec.versions[0]?.version ?? '');
+  const version =
+    typeof o.withKubesphere === 'string'
+      ? withVPrefix(o.withKubesphere)
+      : (catalog.component('kubesphere').spec.versions[0]?.version ?? '');
   return { name: 'kubesphere', version, groups: o.ksComponents ?? [] };
 }
 
@@ -72,10 +95,15 @@ function cniFlag(list: string[]): Cni[] {
 
 // The library's choice rules (choiceProblems), worded with the flags that set each field.
 const FLAG_WORDING: Record<ChoiceProblem['code'], (p: ChoiceProblem) => { message: string; hint?: string }> = {
-  MULTUS_ALONE: () => ({ message: '--cni: multus runs on top of exactly one other CNI', hint: 'e.g. --cni calico,multus' }),
+  MULTUS_ALONE: () => ({
+    message: '--cni: multus runs on top of exactly one other CNI',
+    hint: 'e.g. --cni calico,multus',
+  }),
   TWO_CNIS: (p) => ({ message: `--cni: ${p.message}` }),
   TYPHA_WITHOUT_CALICO: () => ({ message: '--calico-typha needs --cni calico' }),
-  KATA_WITHOUT_CONTAINERD: () => ({ message: '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)' }),
+  KATA_WITHOUT_CONTAINERD: () => ({
+    message: '--with-kata needs --container-manager containerd (kk deploys kata only with containerd or crio)',
+  }),
 };
 
 function assertFlagChoices(c: ClusterChoices): void {
@@ -87,11 +115,22 @@ function assertFlagChoices(c: ClusterChoices): void {
 
 // Flags → cluster choices over `base` (what --cluster says), rejecting contradictions before any output is produced.
 // Without --with-kubernetes the version comes from --cluster, or is kk's DefaultKubeVersion when the config has none.
-export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: string, zone: ClusterChoices['zone'], base?: Partial<ClusterChoices>): ClusterChoices {
+export function choicesFromFlags(
+  o: CreateOptions,
+  catalog: Catalog,
+  kkVersion: string,
+  zone: ClusterChoices['zone'],
+  base?: Partial<ClusterChoices>,
+): ClusterChoices {
   const profile = catalog.profile(kkVersion);
   const flagged = (o.withKubernetes ?? []).filter(Boolean).map(withVPrefix);
-  const kubernetes = [...new Set(flagged.length > 0 ? flagged : (base?.kubernetes ?? (base ? [profile.kubernetes.default] : [])))];
-  if (kubernetes.length === 0) throw new KkoError('INVALID_INPUT', '--with-kubernetes is required', { hint: 'e.g. --with-kubernetes v1.28.12 (comma list for several), or --cluster kk-config.yaml' });
+  const kubernetes = [
+    ...new Set(flagged.length > 0 ? flagged : (base?.kubernetes ?? (base ? [profile.kubernetes.default] : []))),
+  ];
+  if (kubernetes.length === 0)
+    throw new KkoError('INVALID_INPUT', '--with-kubernetes is required', {
+      hint: 'e.g. --with-kubernetes v1.28.12 (comma list for several), or --cluster kk-config.yaml',
+    });
   const arches = o.arch ? o.arch.map((a) => oneOf('--arch', a, ARCHES)) : (base?.arches ?? ['amd64']);
   if (arches.length === 0) throw new KkoError('INVALID_INPUT', '--arch: empty list');
   const d = defaultChoices(kkVersion, kubernetes);
@@ -105,11 +144,17 @@ export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: 
     cni: o.cni ? cniFlag(o.cni) : (base?.cni ?? d.cni),
     lb: o.lb !== undefined ? oneOf('--lb', o.lb, LBS) : (base?.lb ?? d.lb),
     // --cluster implies local storage only through its KubeSphere, which --without-kubesphere drops.
-    localStorage: o.withLocalStorage ?? (o.withoutKubesphere || o.withoutKubesphare ? undefined : base?.localStorage) ?? d.localStorage,
+    localStorage:
+      o.withLocalStorage ??
+      (o.withoutKubesphere || o.withoutKubesphare ? undefined : base?.localStorage) ??
+      d.localStorage,
     nodelocaldns: o.nodelocaldns ?? base?.nodelocaldns ?? d.nodelocaldns,
     kubeProxy: o.kubeProxy ?? base?.kubeProxy ?? d.kubeProxy,
     etcdType: o.etcdType !== undefined ? oneOf('--etcd-type', o.etcdType, ETCD_TYPES) : (base?.etcdType ?? d.etcdType),
-    containerManager: o.containerManager !== undefined ? oneOf('--container-manager', o.containerManager, CONTAINER_MANAGERS) : (base?.containerManager ?? d.containerManager),
+    containerManager:
+      o.containerManager !== undefined
+        ? oneOf('--container-manager', o.containerManager, CONTAINER_MANAGERS)
+        : (base?.containerManager ?? d.containerManager),
     calicoTypha: o.calicoTypha ?? base?.calicoTypha ?? d.calicoTypha,
     kata: o.withKata ?? base?.kata ?? d.kata,
     nfd: o.withNfd ?? base?.nfd ?? d.nfd,
@@ -122,12 +167,17 @@ export function choicesFromFlags(o: CreateOptions, catalog: Catalog, kkVersion: 
 }
 
 // --cluster: the kk Cluster config's choices; its errors stop here, named by file and field.
-async function clusterBase(ctx: CommandContext, file: string | undefined): Promise<Partial<ClusterChoices> | undefined> {
+async function clusterBase(
+  ctx: CommandContext,
+  file: string | undefined,
+): Promise<Partial<ClusterChoices> | undefined> {
   if (!file) return undefined;
   const facts = await loadClusterConfig(absPath(ctx, file));
   const errors = facts.issues.filter((i) => i.severity === 'error');
   if (errors.length > 0) {
-    throw new KkoError('INVALID_INPUT', `reading cluster config: ${errors.map((i) => formatIssue(i)).join('; ')}`, { hint: 'fix the cluster config, or override the field with its flag' });
+    throw new KkoError('INVALID_INPUT', `reading cluster config: ${errors.map((i) => formatIssue(i)).join('; ')}`, {
+      hint: 'fix the cluster config, or override the field with its flag',
+    });
   }
   return facts.choices;
 }
@@ -143,13 +193,19 @@ async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
   const zone = resolveZone(ctx, o.zone);
   const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion);
   const name = o.name.split('.')[0] ?? o.name;
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new KkoError('INVALID_INPUT', `--name "${o.name}" is not a valid resource name`, { hint: 'lower-case letters, digits and "-"' });
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name))
+    throw new KkoError('INVALID_INPUT', `--name "${o.name}" is not a valid resource name`, {
+      hint: 'lower-case letters, digits and "-"',
+    });
   const choices = choicesFromFlags(o, catalog, kkVersion, zone, await clusterBase(ctx, o.cluster));
   const built = buildManifest(catalog, choices, name);
   const header = ` Generated by kko for kk ${kkVersion} (zone ${zone}). Image classes are in the trailing comments and spec.kko.`;
   if (o.split) {
     const dir = absPath(ctx, o.split);
-    const files = [...splitManifest(catalog, built.manifest)].map(([layer, m]) => ({ path: join(dir, `${layer}.yaml`), text: renderManifest(m, header) }));
+    const files = [...splitManifest(catalog, built.manifest)].map(([layer, m]) => ({
+      path: join(dir, `${layer}.yaml`),
+      text: renderManifest(m, header),
+    }));
     for (const f of files) await assertWritable(f.path, Boolean(o.force));
     for (const f of files) await writeFileAtomic(f.path, f.text);
     if (o.json) printJson(ctx, { files: files.map((f) => f.path), images: built.images });
@@ -171,7 +227,8 @@ async function runCreate(o: CreateOptions, ctx: CommandContext): Promise<void> {
 // --no-nodelocaldns / --no-kube-proxy default to true; only a value typed on the command line overrides --cluster.
 function explicitOnly(o: CreateOptions, cmd: Command): CreateOptions {
   const out = { ...o };
-  for (const key of ['nodelocaldns', 'kubeProxy'] as const) if (cmd.getOptionValueSource(key) !== 'cli') delete out[key];
+  for (const key of ['nodelocaldns', 'kubeProxy'] as const)
+    if (cmd.getOptionValueSource(key) !== 'cli') delete out[key];
   return out;
 }
 
@@ -194,23 +251,42 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
     .option('--cluster <file>', 'take every choice from a kk cluster config (kk create config), flags override')
     .option('--with-kubernetes <versions>', 'Kubernetes version(s), comma-separated (v optional)', collectList)
     .option('--arch <arch>', 'amd64 | arm64 (repeatable or comma list; default amd64)', collectList)
-    .option('--cni <plugin>', `CNI: ${CNIS.join(' | ')} (add multus on top, e.g. calico,multus; default calico)`, collectList)
+    .option(
+      '--cni <plugin>',
+      `CNI: ${CNIS.join(' | ')} (add multus on top, e.g. calico,multus; default calico)`,
+      collectList,
+    )
     .option('--lb <type>', `internal load balancer: ${LBS.join(' | ')} (default none)`)
     .option('--with-local-storage', 'OpenEBS local PV (implied by KubeSphere)')
     .option('--no-nodelocaldns', 'without NodeLocal DNSCache')
     .option('--no-kube-proxy', 'without kube-proxy')
     .option('--etcd-type <type>', `${ETCD_TYPES.join(' | ')} (default kubekey; kubeadm adds the etcd image)`)
-    .option('--container-manager <cm>', 'containerd | docker (default as kk create config: containerd from v1.24, docker below)')
+    .option(
+      '--container-manager <cm>',
+      'containerd | docker (default as kk create config: containerd from v1.24, docker below)',
+    )
     .option('--calico-typha', 'calico typha (kk enables it above 50 nodes)')
     .option('--with-kata', 'Kata Containers (containerd only)')
     .option('--with-nfd', 'node-feature-discovery')
     .option('--with-registry', 'package docker-registry, harbor and docker-compose (kk init registry)')
     .option('--with-kubesphere [version]', 'add KubeSphere as a plugin (default: newest known)')
-    .option('--ks-components <groups>', 'KubeSphere component groups (core and monitoring always; e.g. devops,logging,grafana)', collectList)
+    .option(
+      '--ks-components <groups>',
+      'KubeSphere component groups (core and monitoring always; e.g. devops,logging,grafana)',
+      collectList,
+    )
     .option('--without-kubesphere', 'Kubernetes only (the default)')
     .option('--without-kubesphare', '(alias of --without-kubesphere)')
-    .option('--addon <name@version[:groups]>', 'an add-on component from the catalog or --catalog-dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--addon <name@version[:groups]>',
+      'an add-on component from the catalog or --catalog-dir (repeatable)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--catalog-dir <dir>',
+      'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--kk-version <version>', 'the kk release that will install (default: kk on PATH, else newest)')
     .option('--zone <zone>', 'default | cn (default: $KKZONE)')
     .option('--name <name>', 'metadata.name', 'sample')
@@ -220,5 +296,8 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
     .option('--json', 'print a JSON summary {file(s), images} (needs -o FILE or --split DIR)')
     .addHelpText('after', EXAMPLES)
     .action(async (o: CreateOptions, cmd: Command) => runCreate(explicitOnly(o, cmd), ctx));
-  manifest.commands.find((c) => c.name() === 'create')?.options.find((opt) => opt.long === '--without-kubesphare')?.hideHelp();
+  manifest.commands
+    .find((c) => c.name() === 'create')
+    ?.options.find((opt) => opt.long === '--without-kubesphare')
+    ?.hideHelp();
 }

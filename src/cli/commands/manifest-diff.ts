@@ -11,7 +11,12 @@ async function runDiff(oldFile: string, newFile: string, o: DiffOptions, ctx: Co
   const catalog = await catalogFor(ctx, o.catalogDir);
   const [a, b] = await readManifests(ctx, [oldFile, newFile]);
   if (!a || !b) return;
-  const kk = await resolveKkVersion(ctx, catalog, o.kkVersion, b.manifest.spec.kko?.kkVersion ?? a.manifest.spec.kko?.kkVersion);
+  const kk = await resolveKkVersion(
+    ctx,
+    catalog,
+    o.kkVersion,
+    b.manifest.spec.kko?.kkVersion ?? a.manifest.spec.kko?.kkVersion,
+  );
   const changes = diffManifests(catalog, catalog.profile(kk), a.manifest, b.manifest);
   if (o.exitCode && changes.length > 0) ctx.setExit(EXIT_FAILURE); // like git diff --exit-code
   if (o.json) {
@@ -30,10 +35,16 @@ export function registerDiff(manifest: Command, ctx: CommandContext): void {
   manifest
     .command('diff <old> <new>')
     .description('images and binaries added, removed or changed between two manifests')
-    .option('--kk-version <version>', 'kk release used to list binaries (default: recorded, else kk on PATH, else newest)')
+    .option(
+      '--kk-version <version>',
+      'kk release used to list binaries (default: recorded, else kk on PATH, else newest)',
+    )
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print a JSON array of changes')
     .option('--exit-code', 'exit 1 when there are differences, 0 when there are none (like git diff --exit-code)')
-    .addHelpText('after', '\nExamples:\n  $ kko manifest diff old.yaml new.yaml\n  $ kko manifest diff manifest-v1.27.yaml manifest-v1.28.yaml --json\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ kko manifest diff old.yaml new.yaml\n  $ kko manifest diff manifest-v1.27.yaml manifest-v1.28.yaml --json\n',
+    )
     .action(async (a: string, b: string, o: DiffOptions) => runDiff(a, b, o, ctx));
 }

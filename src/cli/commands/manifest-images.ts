@@ -15,7 +15,10 @@ async function runImages(o: ImagesOptions, ctx: CommandContext): Promise<void> {
     }
   }
   if (o.json) {
-    printJson(ctx, [...rows].map(([ref, cls]) => ({ ref, class: cls })));
+    printJson(
+      ctx,
+      [...rows].map(([ref, cls]) => ({ ref, class: cls })),
+    );
     return;
   }
   const width = Math.max(5, ...[...rows.values()].map((c) => c.length));
@@ -27,8 +30,15 @@ export function registerImages(manifest: Command, ctx: CommandContext): void {
     .command('images')
     .description('list every image of one or more manifests with its class (kk manifests too)')
     .requiredOption('-f, --file <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--catalog-dir <dir>',
+      'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--json', 'print a JSON array of {ref, class}')
-    .addHelpText('after', '\nExamples:\n  $ kko manifest images -f manifest.yaml\n  $ kko manifest images -f manifest-sample.yaml --json | jq -r \'.[] | select(.class=="network") | .ref\'\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ kko manifest images -f manifest.yaml\n  $ kko manifest images -f manifest-sample.yaml --json | jq -r \'.[] | select(.class=="network") | .ref\'\n',
+    )
     .action(async (o: ImagesOptions) => runImages(o, ctx));
 }

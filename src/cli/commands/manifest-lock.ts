@@ -27,15 +27,23 @@ async function runLock(o: LockOptions, ctx: CommandContext): Promise<void> {
     logger,
     ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
   });
-  if (o.json) return printJson(ctx, { locks: r.locks.map((l) => ({ path: l.path, written: r.written.includes(l.path) })), images: r.lock.images });
+  if (o.json)
+    return printJson(ctx, {
+      locks: r.locks.map((l) => ({ path: l.path, written: r.written.includes(l.path) })),
+      images: r.lock.images,
+    });
   for (const l of r.locks) ctx.io.stdout(`${r.written.includes(l.path) ? 'wrote' : 'unchanged'} ${l.path}\n`);
-  for (const i of r.lock.images) ctx.io.stdout(`  ${i.ref}  ${i.digest}  (${Object.keys(i.arches).sort().join(', ')})\n`);
+  for (const i of r.lock.images)
+    ctx.io.stdout(`  ${i.ref}  ${i.digest}  (${Object.keys(i.arches).sort().join(', ')})\n`);
 }
 
 // Where each manifest's lock goes: next to it, or --lock FILE (one manifest only).
 export function lockPaths(ctx: CommandContext, o: { manifest: string[]; lock?: string }): string[] {
   if (o.lock === undefined) return o.manifest.map((m) => lockPathFor(absPath(ctx, m)));
-  if (o.manifest.length !== 1) throw new KkoError('INVALID_INPUT', `--lock ${o.lock}: one lock file for ${o.manifest.length} manifests`, { hint: 'drop --lock: each manifest gets MANIFEST.lock.json next to it' });
+  if (o.manifest.length !== 1)
+    throw new KkoError('INVALID_INPUT', `--lock ${o.lock}: one lock file for ${o.manifest.length} manifests`, {
+      hint: 'drop --lock: each manifest gets MANIFEST.lock.json next to it',
+    });
   return [absPath(ctx, o.lock)];
 }
 
@@ -57,7 +65,11 @@ export function registerLock(manifest: Command, ctx: CommandContext): void {
     manifest
       .command('lock')
       .description('resolve every image tag of the manifest(s) to digests (index and per arch) into MANIFEST.lock.json')
-      .requiredOption('-m, --manifest <file>', 'manifest file (repeatable; each gets its own lock)', (v: string, p: string[] = []) => [...p, v])
+      .requiredOption(
+        '-m, --manifest <file>',
+        'manifest file (repeatable; each gets its own lock)',
+        (v: string, p: string[] = []) => [...p, v],
+      )
       .option('--lock <file>', 'write the lock here instead of next to the manifest (one -m only)')
       .option('--concurrency <n>', 'parallel resolutions', '8')
       .option('--json', 'print the locks written and the locked images as JSON'),

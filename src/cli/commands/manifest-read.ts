@@ -16,6 +16,11 @@ export async function readManifests(ctx: CommandContext, files: string[]): Promi
       out.push(parsed);
     }
   }
-  if (issues.length > 0) throw new ValidationError('INVALID_MANIFEST', `${issues.length} error(s) in the input manifest(s)`, sortIssues(issues));
+  if (issues.length > 0)
+    throw new ValidationError(
+      'INVALID_MANIFEST',
+      `${issues.length} error(s) in the input manifest(s)`,
+      sortIssues(issues),
+    );
   return out;
 }

@@ -11,7 +11,13 @@ import { runOnlineCheck } from './precheck.js';
 import { absPath, catalogFor, resolveKkVersion } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 
-type ValidateOptions = NetworkOptions & { file: string[]; cluster?: string; kkVersion?: string; json?: boolean; online?: boolean };
+type ValidateOptions = NetworkOptions & {
+  file: string[];
+  cluster?: string;
+  kkVersion?: string;
+  json?: boolean;
+  online?: boolean;
+};
 
 // Flags → validateManifests (every step in one run) → --online on top when the files are well-formed → print.
 async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<void> {
@@ -29,7 +35,14 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
   const errors = issues.filter((i) => i.severity === 'error').length;
   const warnings = issues.filter((i) => i.severity === 'warning').length;
   if (o.json) {
-    printJson(ctx, { valid: errors === 0, kkVersion: r.kkVersion ?? null, choices: r.choices ?? null, errors, warnings, issues });
+    printJson(ctx, {
+      valid: errors === 0,
+      kkVersion: r.kkVersion ?? null,
+      choices: r.choices ?? null,
+      errors,
+      warnings,
+      issues,
+    });
   } else {
     for (const i of issues) {
       const out = i.severity === 'info' ? ctx.io.stdout : ctx.io.stderr;
@@ -44,7 +57,12 @@ async function runValidate(o: ValidateOptions, ctx: CommandContext): Promise<voi
 }
 
 // --online: the precheck of the well-formed files, as issues (precheckIssues).
-async function onlineIssues(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: ValidateOptions): Promise<Issue[]> {
+async function onlineIssues(
+  ctx: CommandContext,
+  catalog: Catalog,
+  parsed: ParsedManifest[],
+  o: ValidateOptions,
+): Promise<Issue[]> {
   return precheckIssues(await runOnlineCheck(ctx, catalog, parsed, o), parsed);
 }
 
@@ -62,10 +80,16 @@ export function registerValidate(manifest: Command, ctx: CommandContext): void {
   const cmd = manifest
     .command('validate')
     .description('check a manifest: schema, kk rules, versions, completeness against what kk will pull')
-    .requiredOption('-f, --file <file>', 'manifest file (repeatable; layers are checked together)', (v: string, p: string[] = []) => [...p, v])
+    .requiredOption(
+      '-f, --file <file>',
+      'manifest file (repeatable; layers are checked together)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--cluster <file>', 'kk cluster config (kk create config) to check completeness against')
     .option('--kk-version <version>', 'the kk release that will install (default: recorded, kk on PATH, else newest)')
     .option('--online', 'also resolve every image × arch through the mirror policy, estimate size, check free disk')
     .option('--json', 'print the issues as JSON');
-  addNetworkOptions(cmd).addHelpText('after', EXAMPLES).action(async (o: ValidateOptions) => runValidate(o, ctx));
+  addNetworkOptions(cmd)
+    .addHelpText('after', EXAMPLES)
+    .action(async (o: ValidateOptions) => runValidate(o, ctx));
 }

@@ -9,7 +9,9 @@ import { registerValidate } from './manifest-validate.js';
 
 // `kko manifest …`: create, validate, images, diff, merge, lock.
 export function registerManifestCommands(program: Command, ctx: CommandContext): void {
-  const manifest = program.command('manifest').description('create, validate, list, diff, merge and lock KubeKey manifests');
+  const manifest = program
+    .command('manifest')
+    .description('create, validate, list, diff, merge and lock KubeKey manifests');
   registerCreate(manifest, ctx);
   registerValidate(manifest, ctx);
   registerImages(manifest, ctx);

@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 import { join, relative, resolve, sep } from 'node:path';
 import { KkoError, formatIssue } from '../../errors.js';
 import { loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
-import { NODE_CONFIG_FORMATS, renderNodeConfig, type LocalRegistry, type NodeConfigFormat, type RenderedConfig } from '../../node-config/index.js';
+import {
+  NODE_CONFIG_FORMATS,
+  renderNodeConfig,
+  type LocalRegistry,
+  type NodeConfigFormat,
+  type RenderedConfig,
+} from '../../node-config/index.js';
 import { absPath, assertWritable, catalogFor, resolveKkVersion, writeFileAtomic } from '../common.js';
 import type { CommandContext } from '../context.js';
 import { readManifests } from './manifest-read.js';
@@ -42,17 +48,25 @@ Examples:
 export function registerMirrorRender(mirror: Command, ctx: CommandContext): void {
   mirror
     .command('render')
-    .description('write containerd / docker / registries.conf / kk config that sends the manifest\'s registries to the local one')
-    .option('--registry <host[:port][/path]>', 'the local registry (kk privateRegistry); default: the --cluster config\'s')
+    .description(
+      "write containerd / docker / registries.conf / kk config that sends the manifest's registries to the local one",
+    )
+    .option(
+      '--registry <host[:port][/path]>',
+      "the local registry (kk privateRegistry); default: the --cluster config's",
+    )
     .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--format <format>', NODE_CONFIG_FORMATS.join(' | '))
     .option('-o, --output <dir>', 'write the files under DIR (default stdout)')
     .option('--force', 'overwrite existing files')
     .option('--plain-http', 'the registry speaks HTTP')
-    .option('--skip-tls-verify', 'do not verify the registry\'s certificate')
-    .option('--ca <file>', 'absolute path of the registry\'s CA certificate on the nodes')
+    .option('--skip-tls-verify', "do not verify the registry's certificate")
+    .option('--ca <file>', "absolute path of the registry's CA certificate on the nodes")
     .option('--namespace-override <ns>', 'kk registry.namespaceOverride the images were pushed with')
-    .option('-f, --cluster <file>', 'kk Cluster config: privateRegistry, namespaceOverride, auths (plainHTTP, skipTLSVerify, certsPath)')
+    .option(
+      '-f, --cluster <file>',
+      'kk Cluster config: privateRegistry, namespaceOverride, auths (plainHTTP, skipTLSVerify, certsPath)',
+    )
     .option('--kk-version <v>', 'kk that pushed (decides whether namespaceOverride applied on push)')
     .option('--catalog-dir <dir>', 'extra catalog dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .addHelpText('after', HELP)
@@ -68,7 +82,10 @@ function parseFormat(value: string | undefined): NodeConfigFormat {
 // Flags over the --cluster config's registry block; kk init registry's certs dir holds ca.crt.
 function localRegistry(flags: RenderFlags, facts: RegistryFacts | undefined): LocalRegistry {
   const privateRegistry = flags.registry ?? facts?.privateRegistry;
-  if (!privateRegistry) throw new KkoError('INVALID_INPUT', 'mirror render: no registry', { hint: 'pass --registry HOST[:PORT], or -f a kk Cluster config with registry.privateRegistry' });
+  if (!privateRegistry)
+    throw new KkoError('INVALID_INPUT', 'mirror render: no registry', {
+      hint: 'pass --registry HOST[:PORT], or -f a kk Cluster config with registry.privateRegistry',
+    });
   const fromCluster = facts && (!flags.registry || flags.registry === facts.privateRegistry) ? facts : undefined;
   const certsCa = fromCluster?.auth?.certsPath ? join(fromCluster.auth.certsPath, 'ca.crt') : undefined;
   const caFile = flags.ca ?? certsCa;
@@ -83,7 +100,12 @@ function localRegistry(flags: RenderFlags, facts: RegistryFacts | undefined): Lo
 }
 
 // Only a namespaceOverride makes the kk version matter (kk ≤ v3.1.6 applies it on push).
-async function overrideOnPush(ctx: CommandContext, flags: RenderFlags, registry: LocalRegistry, recorded: string | undefined): Promise<boolean> {
+async function overrideOnPush(
+  ctx: CommandContext,
+  flags: RenderFlags,
+  registry: LocalRegistry,
+  recorded: string | undefined,
+): Promise<boolean> {
   if (!registry.namespaceOverride) return false;
   const catalog = await catalogFor(ctx, flags.catalogDir);
   const version = await resolveKkVersion(ctx, catalog, flags.kkVersion, recorded);
@@ -107,7 +129,8 @@ async function renderCommand(ctx: CommandContext, flags: RenderFlags): Promise<v
 async function writeAll(ctx: CommandContext, dir: string, out: RenderedConfig, force: boolean): Promise<void> {
   const targets = out.files.map((f) => ({ file: resolve(dir, f.path), text: f.text }));
   for (const t of targets) {
-    if (relative(dir, t.file).split(sep).includes('..')) throw new KkoError('INTERNAL', `mirror render: ${t.file} is outside ${dir}`);
+    if (relative(dir, t.file).split(sep).includes('..'))
+      throw new KkoError('INTERNAL', `mirror render: ${t.file} is outside ${dir}`);
     await assertWritable(t.file, force);
   }
   for (const t of targets) await writeFileAtomic(t.file, t.text);

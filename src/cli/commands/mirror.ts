@@ -29,7 +29,10 @@ export function registerMirrorCommands(program: Command, ctx: CommandContext): v
   policyOptions(mirror.command('list'))
     .option('--wide', 'one table row per download source (wider than 100 columns)')
     .description('show the effective mirror rules, their fallback order, and which zone and config are in effect')
-    .addHelpText('after', `${POLICY_HELP}\n\nExamples:\n  kko mirror list\n  KKZONE=cn kko mirror list\n  kko mirror list --mirror-config mirrors.yaml --json\n`)
+    .addHelpText(
+      'after',
+      `${POLICY_HELP}\n\nExamples:\n  kko mirror list\n  KKZONE=cn kko mirror list\n  kko mirror list --mirror-config mirrors.yaml --json\n`,
+    )
     .action(async (flags: PolicyFlags) => listCommand(ctx, flags));
   policyOptions(mirror.command('resolve').argument('<ref-or-url>', 'an image reference, or an http(s):// download URL'))
     .description('list the sources that would be tried, in order, for an image reference or a download URL')
@@ -60,13 +63,22 @@ async function listCommand(ctx: CommandContext, flags: PolicyFlags): Promise<voi
   const out = [
     ...table([
       ['zone:', `${policy.zone} (${zoneReason(policy)})`],
-      ['mirror config:', policy.configFile ? `${policy.configFile} (${configReason(policy.sources.configFile)})` : 'none (--mirror-config or KKO_MIRROR_CONFIG)'],
+      [
+        'mirror config:',
+        policy.configFile
+          ? `${policy.configFile} (${configReason(policy.sources.configFile)})`
+          : 'none (--mirror-config or KKO_MIRROR_CONFIG)',
+      ],
       ['zone rules:', policy.zoneFile],
       ...(policy.blockUpstream ? [['upstream:', `never (${policy.blockUpstream})`]] : []),
     ]),
     '',
     'registries (your rules first, then the longest prefix; sources are tried top to bottom)',
-    ...table([['PREFIX', '#', 'SOURCE', 'REWRITE', 'TRANSPORT', 'FROM'], ...policy.registries.flatMap((r) => registryRows(r, policy)), ['(other)', '1', ...other]]),
+    ...table([
+      ['PREFIX', '#', 'SOURCE', 'REWRITE', 'TRANSPORT', 'FROM'],
+      ...policy.registries.flatMap((r) => registryRows(r, policy)),
+      ['(other)', '1', ...other],
+    ]),
     '',
     'downloads (your rules first, then the longest URL prefix; sources are tried top to bottom)',
     ...(flags.wide ? downloadTable(policy) : downloadGroups(policy)),
@@ -77,13 +89,23 @@ async function listCommand(ctx: CommandContext, flags: PolicyFlags): Promise<voi
 // --wide: one row per source.
 function downloadTable(policy: EffectivePolicy): string[] {
   const other = policy.blockUpstream ? ['refused', '-', policy.blockUpstream] : ['upstream', 'verify', ''];
-  return table([['PREFIX', '#', 'SOURCE', 'TLS', 'FROM'], ...policy.downloads.flatMap((d) => downloadRows(d, policy)), ['(other)', '1', ...other]]);
+  return table([
+    ['PREFIX', '#', 'SOURCE', 'TLS', 'FROM'],
+    ...policy.downloads.flatMap((d) => downloadRows(d, policy)),
+    ['(other)', '1', ...other],
+  ]);
 }
 
 // Default: each prefix on its own line with its origin, its numbered sources indented below (fits 100 columns).
 function downloadGroups(policy: EffectivePolicy): string[] {
-  const groups = policy.downloads.map((d) => ({ head: `${d.prefix}  (${ruleFrom(d.origin, policy)})`, rows: downloadRows(d, policy).map((r) => r.slice(1, 4)) }));
-  groups.push({ head: '(other)', rows: [['1', ...(policy.blockUpstream ? ['refused', policy.blockUpstream] : ['upstream', 'verify'])]] });
+  const groups = policy.downloads.map((d) => ({
+    head: `${d.prefix}  (${ruleFrom(d.origin, policy)})`,
+    rows: downloadRows(d, policy).map((r) => r.slice(1, 4)),
+  }));
+  groups.push({
+    head: '(other)',
+    rows: [['1', ...(policy.blockUpstream ? ['refused', policy.blockUpstream] : ['upstream', 'verify'])]],
+  });
   const widths = table(groups.flatMap((g) => g.rows));
   let i = 0;
   return groups.flatMap((g) => [g.head, ...g.rows.map(() => `  ${widths[i++] ?? ''}`)]);
@@ -113,8 +135,17 @@ async function resolveCommand(ctx: CommandContext, input: string, flags: PolicyF
 
 function registryRows(r: RegistryRule, policy: EffectivePolicy): string[][] {
   const from = ruleFrom(r.origin, policy);
-  const rows = r.mirrors.map((m) => [m.location, m.pullFrom === 'all' ? m.rewrite : `${m.rewrite}, ${m.pullFrom}`, transport(m)]);
-  if (r.upstream) rows.push(policy.blockUpstream ? [`${r.prefix} (upstream refused)`, '-', '-'] : [`${r.prefix} (upstream)`, '-', transport(r)]);
+  const rows = r.mirrors.map((m) => [
+    m.location,
+    m.pullFrom === 'all' ? m.rewrite : `${m.rewrite}, ${m.pullFrom}`,
+    transport(m),
+  ]);
+  if (r.upstream)
+    rows.push(
+      policy.blockUpstream
+        ? [`${r.prefix} (upstream refused)`, '-', '-']
+        : [`${r.prefix} (upstream)`, '-', transport(r)],
+    );
   return rows.map((row, i) => [i === 0 ? r.prefix : '', String(i + 1), ...row, i === 0 ? from : '']);
 }
 
@@ -134,7 +165,9 @@ function downloadRow(s: DownloadSource): string[] {
 }
 
 function transport(t: { plainHTTP: boolean; skipTLSVerify: boolean; certsPath?: string | undefined }): string {
-  return t.plainHTTP ? 'http' : `https${t.skipTLSVerify ? ' (no verify)' : ''}${t.certsPath ? ` certs=${t.certsPath}` : ''}`;
+  return t.plainHTTP
+    ? 'http'
+    : `https${t.skipTLSVerify ? ' (no verify)' : ''}${t.certsPath ? ` certs=${t.certsPath}` : ''}`;
 }
 
 function tlsText(t: { skipTLSVerify: boolean; certsPath?: string | undefined }): string {
@@ -163,5 +196,10 @@ function configReason(source: SettingSource): string {
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
 }

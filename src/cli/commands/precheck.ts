@@ -9,10 +9,21 @@ import { formatBytes } from '../progress.js';
 import { addNetworkOptions, downloadsFor, policyFor, retriesOf, type NetworkOptions } from './artifact.js';
 import { readManifests } from './manifest-read.js';
 
-type PrecheckOptions = NetworkOptions & { manifest: string[]; output?: string; json?: boolean; concurrency: string; kkVersion?: string };
+type PrecheckOptions = NetworkOptions & {
+  manifest: string[];
+  output?: string;
+  json?: boolean;
+  concurrency: string;
+  kkVersion?: string;
+};
 
 // Run the online precheck for already-loaded manifests (shared by `kko precheck` and `manifest validate --online`).
-export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, parsed: ParsedManifest[], o: NetworkOptions & { output?: string; kkVersion?: string; concurrency?: number }): Promise<PrecheckReport> {
+export async function runOnlineCheck(
+  ctx: CommandContext,
+  catalog: Catalog,
+  parsed: ParsedManifest[],
+  o: NetworkOptions & { output?: string; kkVersion?: string; concurrency?: number },
+): Promise<PrecheckReport> {
   const { downloads } = await downloadsFor(ctx, catalog, parsed, o.kkVersion);
   const policy = await policyFor(ctx, o);
   return precheck({
@@ -32,14 +43,20 @@ export async function runOnlineCheck(ctx: CommandContext, catalog: Catalog, pars
 
 export function renderPrecheck(ctx: CommandContext, r: PrecheckReport): void {
   for (const i of r.images) {
-    if (i.ok) ctx.io.stdout(`ok    ${i.ref} ${i.arch}  ${i.platform} ${formatBytes(i.size ?? 0)} from ${i.source} (${i.via})\n`);
+    if (i.ok)
+      ctx.io.stdout(
+        `ok    ${i.ref} ${i.arch}  ${i.platform} ${formatBytes(i.size ?? 0)} from ${i.source} (${i.via})\n`,
+      );
     else ctx.io.stderr(`FAIL  ${i.ref} ${i.arch}  ${i.code}: ${i.message}\n`);
   }
   for (const f of r.files) {
     if (f.ok) ctx.io.stdout(`ok    ${f.path}  ${f.cached ? 'cached' : `from ${f.source} (${f.via})`}\n`);
     else ctx.io.stderr(`FAIL  ${f.path}  ${f.code}: ${f.message}\n`);
   }
-  if (r.images.length === 0 || r.images.some((i) => i.ok)) ctx.io.stdout(`total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`);
+  if (r.images.length === 0 || r.images.some((i) => i.ok))
+    ctx.io.stdout(
+      `total ${formatBytes(r.totalBytes)} unique (${formatBytes(r.cachedBytes)} already cached, ${formatBytes(r.totalBytes - r.cachedBytes)} to fetch)\n`,
+    );
   for (const d of r.disks) {
     const line = `disk  ${d.path}: ${formatBytes(d.freeBytes)} free, ${formatBytes(d.neededBytes)} needed\n`;
     (d.ok ? ctx.io.stdout : ctx.io.stderr)(d.ok ? line : `NOT ENOUGH ${line}`);
@@ -61,13 +78,21 @@ export function registerPrecheck(program: Command, ctx: CommandContext): void {
   addNetworkOptions(
     program
       .command('precheck')
-      .description('before exporting: every image × arch and binary reachable through the mirror policy, the bytes to fetch, free disk')
+      .description(
+        'before exporting: every image × arch and binary reachable through the mirror policy, the bytes to fetch, free disk',
+      )
       .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
       .option('-o, --output <file>', 'where the artifact will be written (checked for free space)')
       .option('--concurrency <n>', 'parallel lookups', '8')
-      .option('--kk-version <version>', 'the kk release whose binaries are checked (default: recorded, kk on PATH, else newest)')
+      .option(
+        '--kk-version <version>',
+        'the kk release whose binaries are checked (default: recorded, kk on PATH, else newest)',
+      )
       .option('--json', 'print the report as JSON'),
   )
-    .addHelpText('after', '\nExamples:\n  $ kko precheck -m manifest.yaml -o /data/kubekey-artifact.tar.gz\n  $ KKZONE=cn kko precheck -m manifest.yaml --json\n\nExit codes: 0 all resolvable and enough disk, 1 otherwise, 2 invalid input.\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ kko precheck -m manifest.yaml -o /data/kubekey-artifact.tar.gz\n  $ KKZONE=cn kko precheck -m manifest.yaml --json\n\nExit codes: 0 all resolvable and enough disk, 1 otherwise, 2 invalid input.\n',
+    )
     .action(async (o: PrecheckOptions) => runPrecheck(o, ctx));
 }

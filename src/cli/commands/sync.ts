@@ -36,11 +36,17 @@ async function runSync(o: SyncOptions, ctx: CommandContext): Promise<void> {
   const targets = parseTargets(o.to ?? []);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
   const retries = retriesOf(o);
-  const manifests = withArches((await readManifests(ctx, o.manifest)).map((p) => p.manifest), o.arch);
+  const manifests = withArches(
+    (await readManifests(ctx, o.manifest)).map((p) => p.manifest),
+    o.arch,
+  );
   const policy = await policyFor(ctx, o);
   if (o.dryRun) return printPlan(ctx, planSync(manifests, policy, targets), Boolean(o.json));
   const level = ctx.level ?? 'info';
-  const bars = Boolean(ctx.io.stderrIsTTY) && atLeast(level, 'info') && !(o.json && ctx.io.isTTY) ? ttyRenderer(ctx.io) : undefined;
+  const bars =
+    Boolean(ctx.io.stderrIsTTY) && atLeast(level, 'info') && !(o.json && ctx.io.isTTY)
+      ? ttyRenderer(ctx.io)
+      : undefined;
   const events = (e: SyncEvent): void => {
     if (o.json && e.type !== 'bytes') ctx.io.stdout(`${JSON.stringify(e)}\n`);
     const x = bars ? asExportEvent(e) : undefined;
@@ -51,7 +57,11 @@ async function runSync(o: SyncOptions, ctx: CommandContext): Promise<void> {
     manifests,
     policy,
     targets,
-    targetHost: { ...(o.plainHttp ? { plainHTTP: true } : {}), ...(o.skipTlsVerify ? { skipTLSVerify: true } : {}), ...(o.certDir ? { certsPath: absPath(ctx, o.certDir) } : {}) },
+    targetHost: {
+      ...(o.plainHttp ? { plainHTTP: true } : {}),
+      ...(o.skipTlsVerify ? { skipTLSVerify: true } : {}),
+      ...(o.certDir ? { certsPath: absPath(ctx, o.certDir) } : {}),
+    },
     cacheDir: cacheDirFor(ctx, o.cache),
     env: ctx.io.env,
     concurrency,
@@ -81,7 +91,16 @@ function asExportEvent(e: SyncEvent): ExportEvent | undefined {
     case 'bytes':
       return { type: 'bytes', ref: e.ref, arch: `→ ${e.target}`, fetched: e.bytes };
     case 'image-done':
-      return { type: 'image-done', ref: e.ref, arch: `→ ${e.target}`, source: '', via: '', digest: '', size: 0, fetchedBytes: e.bytesSent };
+      return {
+        type: 'image-done',
+        ref: e.ref,
+        arch: `→ ${e.target}`,
+        source: '',
+        via: '',
+        digest: '',
+        size: 0,
+        fetchedBytes: e.bytesSent,
+      };
     case 'image-failed':
       return { type: 'image-failed', ref: e.ref, arch: `→ ${e.target}`, code: e.code, message: e.message };
     default:
@@ -100,16 +119,35 @@ function printPlan(ctx: CommandContext, plan: ReturnType<typeof planSync>, json:
 function printReport(ctx: CommandContext, r: SyncReport): void {
   for (const t of r.targets) {
     const b = t.blobs;
-    ctx.io.stdout(`${t.target}: ${t.images.length} image(s) synced, ${t.failures.length} failed; ${t.names.length} name(s) put; blobs ${b.copied} sent, ${b.present} present, ${b.mounted} mounted; ${formatBytes(t.bytesSent)} sent\n`);
+    ctx.io.stdout(
+      `${t.target}: ${t.images.length} image(s) synced, ${t.failures.length} failed; ${t.names.length} name(s) put; blobs ${b.copied} sent, ${b.present} present, ${b.mounted} mounted; ${formatBytes(t.bytesSent)} sent\n`,
+    );
   }
 }
 
 // One line per failure, naming the target and the image.
 function reportFailures(ctx: CommandContext, r: SyncReport): void {
-  for (const f of r.resolveFailures) say(ctx.io, 'error', redactText(`resolving ${f.ref} (${f.arch ?? '?'}) for every target: ${(f.error as Error)?.message ?? String(f.error)}`));
-  for (const t of r.targets) for (const f of t.failures) say(ctx.io, 'error', redactText(`syncing ${f.ref} to ${t.target}: ${(f.error as Error)?.message ?? String(f.error)}`));
+  for (const f of r.resolveFailures)
+    say(
+      ctx.io,
+      'error',
+      redactText(
+        `resolving ${f.ref} (${f.arch ?? '?'}) for every target: ${(f.error as Error)?.message ?? String(f.error)}`,
+      ),
+    );
+  for (const t of r.targets)
+    for (const f of t.failures)
+      say(
+        ctx.io,
+        'error',
+        redactText(`syncing ${f.ref} to ${t.target}: ${(f.error as Error)?.message ?? String(f.error)}`),
+      );
   const bad = r.targets.filter((t) => t.failures.length > 0).map((t) => t.target);
-  say(ctx.io, 'hint', `${bad.length > 0 ? `target(s) ${bad.join(', ')} are incomplete (no tag points at anything partial); ` : ''}re-run the same sync: it sends only what each target still lacks`);
+  say(
+    ctx.io,
+    'hint',
+    `${bad.length > 0 ? `target(s) ${bad.join(', ')} are incomplete (no tag points at anything partial); ` : ''}re-run the same sync: it sends only what each target still lacks`,
+  );
 }
 
 const HELP = `
@@ -134,7 +172,11 @@ export function registerSync(program: Command, ctx: CommandContext): void {
       .description("copy the manifest's images from their sources straight to one or more registries, with kk's names")
       .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
       .option('--to <host[/path]>', 'target registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
-      .option('--arch <arch>', "amd64 | arm64 (repeatable or comma list; default: the manifests' spec.arches)", collectList)
+      .option(
+        '--arch <arch>',
+        "amd64 | arm64 (repeatable or comma list; default: the manifests' spec.arches)",
+        collectList,
+      )
       .option('--plain-http', 'talk plain HTTP to the targets')
       .option('--cert-dir <dir>', "the targets' certs.d folder: *.crt CAs, *.cert + *.key client certificates")
       .option('--skip-tls-verify', "do not check the targets' TLS certificates")

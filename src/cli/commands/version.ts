@@ -11,10 +11,19 @@ async function runVersion(o: VersionOptions, ctx: CommandContext): Promise<void>
   const releases = catalog.kkVersions.map((v) => {
     const p = catalog.profile(v);
     const arm64 = p.kubernetes.arm64Versions;
-    return { version: v, defaultKubernetes: p.kubernetes.default, kubernetes: p.kubernetes.versions, ...(arm64 ? { arm64Kubernetes: arm64 } : {}) };
+    return {
+      version: v,
+      defaultKubernetes: p.kubernetes.default,
+      kubernetes: p.kubernetes.versions,
+      ...(arm64 ? { arm64Kubernetes: arm64 } : {}),
+    };
   });
   if (o.json) return printJson(ctx, { version: VERSION, kk: releases });
-  const lines = [`kko ${VERSION}`, '', 'kk releases and the Kubernetes versions they install (patch releases per minor):'];
+  const lines = [
+    `kko ${VERSION}`,
+    '',
+    'kk releases and the Kubernetes versions they install (patch releases per minor):',
+  ];
   for (const r of releases) {
     lines.push('', `kk ${r.version} (default Kubernetes ${r.defaultKubernetes})`, ...byMinor(r.kubernetes));
     if (r.arm64Kubernetes) lines.push('  arm64:', ...byMinor(r.arm64Kubernetes).map((l) => `  ${l}`));
@@ -36,9 +45,12 @@ function byMinor(versions: readonly string[]): string[] {
 export function registerVersion(program: Command, ctx: CommandContext): void {
   program
     .command('version')
-    .description('kko\'s version, the kk releases it knows and the Kubernetes versions each supports')
+    .description("kko's version, the kk releases it knows and the Kubernetes versions each supports")
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print JSON: {version, kk: [{version, defaultKubernetes, kubernetes, arm64Kubernetes?}]}')
-    .addHelpText('after', '\nExamples:\n  $ kko version\n  $ kko version --json | jq -r \'.kk[] | select(.version=="v3.1.5") | .kubernetes[]\'\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ kko version\n  $ kko version --json | jq -r \'.kk[] | select(.version=="v3.1.5") | .kubernetes[]\'\n',
+    )
     .action(async (o: VersionOptions) => runVersion(o, ctx));
 }

@@ -51,7 +51,13 @@ export class Authorizer {
     if (cached) return `Bearer ${cached}`;
     let pending = this.#pending.get(key);
     if (!pending) {
-      const request = { realm: scheme.realm, scopes, ...(scheme.service ? { service: scheme.service } : {}), ...(credential ? { credential } : {}), ...(signal ? { signal } : {}) };
+      const request = {
+        realm: scheme.realm,
+        scopes,
+        ...(scheme.service ? { service: scheme.service } : {}),
+        ...(credential ? { credential } : {}),
+        ...(signal ? { signal } : {}),
+      };
       pending = fetchToken(this.#http, request, this.#now).finally(() => this.#pending.delete(key));
       this.#pending.set(key, pending);
     }

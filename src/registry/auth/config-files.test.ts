@@ -2,7 +2,12 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainersAuthCredentials, DockerConfigCredentials, runCredentialHelper, type HelperRunner } from './config-files.js';
+import {
+  ContainersAuthCredentials,
+  DockerConfigCredentials,
+  runCredentialHelper,
+  type HelperRunner,
+} from './config-files.js';
 import { defaultCredentials } from './default.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -12,7 +17,8 @@ describe('credential files', () => {
   const calls: Array<[string, string]> = [];
   const fakeHelper: HelperRunner = async (name, server) => {
     calls.push([name, server]);
-    if (server === 'helped.local' || server === 'https://index.docker.io/v1/') return JSON.stringify({ ServerURL: server, Username: `${name}-user`, Secret: 's3cret' });
+    if (server === 'helped.local' || server === 'https://index.docker.io/v1/')
+      return JSON.stringify({ ServerURL: server, Username: `${name}-user`, Secret: 's3cret' });
     if (server === 'token.local') return JSON.stringify({ ServerURL: server, Username: '<token>', Secret: 'identity' });
     return undefined;
   };
@@ -35,15 +41,22 @@ describe('credential files', () => {
       }),
     );
     await mkdir(join(dir, 'run', 'containers'), { recursive: true });
-    await writeFile(join(dir, 'run', 'containers', 'auth.json'), JSON.stringify({ auths: { 'podman.local': { auth: b64('pod:man') } } }));
-    await writeFile(join(dir, 'explicit-auth.json'), JSON.stringify({ auths: { 'explicit.local': { auth: b64('ex:plicit') } } }));
+    await writeFile(
+      join(dir, 'run', 'containers', 'auth.json'),
+      JSON.stringify({ auths: { 'podman.local': { auth: b64('pod:man') } } }),
+    );
+    await writeFile(
+      join(dir, 'explicit-auth.json'),
+      JSON.stringify({ auths: { 'explicit.local': { auth: b64('ex:plicit') } } }),
+    );
     await writeFile(join(dir, 'store.json'), JSON.stringify({ credsStore: 'kkotest', auths: { 'x.local': {} } }));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const docker = (): DockerConfigCredentials => new DockerConfigCredentials({ env: { DOCKER_CONFIG: join(dir, 'docker') }, runHelper: fakeHelper });
+  const docker = (): DockerConfigCredentials =>
+    new DockerConfigCredentials({ env: { DOCKER_CONFIG: join(dir, 'docker') }, runHelper: fakeHelper });
 
   it.each([
     ['docker.io', { username: 'hubuser', password: 'hubpass' }],
@@ -71,7 +84,9 @@ describe('credential files', () => {
 
   it('finds ~/.docker/config.json when DOCKER_CONFIG is unset, and a missing file means anonymous', async () => {
     expect(new DockerConfigCredentials({ env: {}, homeDir: '/home/u' }).path).toBe('/home/u/.docker/config.json');
-    expect(await new DockerConfigCredentials({ env: {}, homeDir: join(dir, 'none') }).resolve('docker.io')).toBeUndefined();
+    expect(
+      await new DockerConfigCredentials({ env: {}, homeDir: join(dir, 'none') }).resolve('docker.io'),
+    ).toBeUndefined();
   });
 
   it('rejects a broken config file without echoing it', async () => {
@@ -83,17 +98,25 @@ describe('credential files', () => {
   });
 
   it('reads containers auth.json from REGISTRY_AUTH_FILE, else XDG_RUNTIME_DIR', async () => {
-    const explicit = new ContainersAuthCredentials({ env: { REGISTRY_AUTH_FILE: join(dir, 'explicit-auth.json'), XDG_RUNTIME_DIR: join(dir, 'run') } });
+    const explicit = new ContainersAuthCredentials({
+      env: { REGISTRY_AUTH_FILE: join(dir, 'explicit-auth.json'), XDG_RUNTIME_DIR: join(dir, 'run') },
+    });
     expect(await explicit.resolve('explicit.local')).toEqual({ username: 'ex', password: 'plicit' });
     expect(await explicit.resolve('podman.local')).toBeUndefined();
     const xdg = new ContainersAuthCredentials({ env: { XDG_RUNTIME_DIR: join(dir, 'run') }, homeDir: dir });
     expect(await xdg.resolve('podman.local')).toEqual({ username: 'pod', password: 'man' });
-    expect(xdg.paths).toEqual([join(dir, 'run', 'containers', 'auth.json'), join(dir, '.config', 'containers', 'auth.json')]);
+    expect(xdg.paths).toEqual([
+      join(dir, 'run', 'containers', 'auth.json'),
+      join(dir, '.config', 'containers', 'auth.json'),
+    ]);
   });
 
   it('chains kk auths → docker → containers by default', async () => {
     const env = { DOCKER_CONFIG: join(dir, 'docker'), XDG_RUNTIME_DIR: join(dir, 'run') };
-    const p = defaultCredentials({ 'reg.local:5000': { username: 'kk', password: 'wins' } }, { env, homeDir: dir, runHelper: fakeHelper });
+    const p = defaultCredentials(
+      { 'reg.local:5000': { username: 'kk', password: 'wins' } },
+      { env, homeDir: dir, runHelper: fakeHelper },
+    );
     expect(await p.resolve('reg.local:5000')).toEqual({ username: 'kk', password: 'wins' });
     expect(await p.resolve('split.local')).toEqual({ username: 'split', password: 'pw' });
     expect(await p.resolve('podman.local')).toEqual({ username: 'pod', password: 'man' });
@@ -120,15 +143,21 @@ describe('credential files', () => {
     });
 
     it('returns stdout on success and undefined for "credentials not found"', async () => {
-      expect(JSON.parse((await runCredentialHelper('kkotest', 'good.local', env)) ?? '{}')).toMatchObject({ Username: 'helper-user' });
+      expect(JSON.parse((await runCredentialHelper('kkotest', 'good.local', env)) ?? '{}')).toMatchObject({
+        Username: 'helper-user',
+      });
       expect(await runCredentialHelper('kkotest', 'other.local', env)).toBeUndefined();
     });
 
     it('fails with IO_ERROR and never repeats what the helper printed', async () => {
-      const err = (await runCredentialHelper('kkotest', 'broken.local', env).catch((e: unknown) => e)) as Error & { code: string };
+      const err = (await runCredentialHelper('kkotest', 'broken.local', env).catch((e: unknown) => e)) as Error & {
+        code: string;
+      };
       expect(err.code).toBe('IO_ERROR');
       expect(err.message).not.toContain('helper-secret');
-      const missing = (await runCredentialHelper('does-not-exist', 'x', env).catch((e: unknown) => e)) as Error & { code: string };
+      const missing = (await runCredentialHelper('does-not-exist', 'x', env).catch((e: unknown) => e)) as Error & {
+        code: string;
+      };
       expect(missing).toMatchObject({ code: 'IO_ERROR' });
       expect(missing.message).toContain('ENOENT');
     });

@@ -70,8 +70,17 @@ function helperServerUrl(host: string): string {
 export const runCredentialHelper: HelperRunner = (name, serverUrl, env) =>
   new Promise((resolve, reject) => {
     const fail = (why: string, cause?: unknown): void =>
-      reject(new KkoError('IO_ERROR', `running docker-credential-${name} get for ${serverUrl}: ${why}`, { cause, hint: `check the "${name}" credential helper, or remove it from the docker config` }));
-    const child = spawn(`docker-credential-${name}`, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: HELPER_TIMEOUT_MS });
+      reject(
+        new KkoError('IO_ERROR', `running docker-credential-${name} get for ${serverUrl}: ${why}`, {
+          cause,
+          hint: `check the "${name}" credential helper, or remove it from the docker config`,
+        }),
+      );
+    const child = spawn(`docker-credential-${name}`, ['get'], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: HELPER_TIMEOUT_MS,
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       if (out.length < MAX_HELPER_OUTPUT) out += d.toString('utf8');
@@ -98,18 +107,29 @@ function credentialFromHelper(name: string, out: string | undefined, logger: Log
   }
   if (typeof doc.Username !== 'string' || typeof doc.Secret !== 'string' || doc.Username === '') return undefined;
   if (doc.Username === '<token>') {
-    logger.warn(`docker-credential-${name} returned an identity token; kko does not support those yet, going anonymous`);
+    logger.warn(
+      `docker-credential-${name} returned an identity token; kko does not support those yet, going anonymous`,
+    );
     return undefined;
   }
   return { username: doc.Username, password: doc.Secret };
 }
 
 // Shared reading of one auth file: credHelpers[host], then credsStore, then auths[host].
-async function resolveFromFile(file: AuthFile, host: string, opts: Required<ConfigFileOptions>): Promise<Credential | undefined> {
+async function resolveFromFile(
+  file: AuthFile,
+  host: string,
+  opts: Required<ConfigFileOptions>,
+): Promise<Credential | undefined> {
   const helper = lookupHost(file.credHelpers, host) ?? file.credsStore;
   if (helper) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(helper)) throw new KkoError('INVALID_INPUT', `credential helper name "${helper}" is not valid`);
-    const fromHelper = credentialFromHelper(helper, await opts.runHelper(helper, helperServerUrl(host), opts.env), opts.logger);
+    if (!/^[A-Za-z0-9_.-]+$/.test(helper))
+      throw new KkoError('INVALID_INPUT', `credential helper name "${helper}" is not valid`);
+    const fromHelper = credentialFromHelper(
+      helper,
+      await opts.runHelper(helper, helperServerUrl(host), opts.env),
+      opts.logger,
+    );
     if (fromHelper) return fromHelper;
   }
   return credentialFromEntry(lookupHost(file.auths, host));

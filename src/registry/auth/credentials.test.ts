@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { anonymousCredentials, ChainCredentials, kkAuthsCredentials, normalizeRegistryHost, resolveRegistryHostOptions, StaticCredentials } from './credentials.js';
+import {
+  anonymousCredentials,
+  ChainCredentials,
+  kkAuthsCredentials,
+  normalizeRegistryHost,
+  resolveRegistryHostOptions,
+  StaticCredentials,
+} from './credentials.js';
 
 describe('normalizeRegistryHost', () => {
   it.each([
@@ -16,7 +23,12 @@ describe('normalizeRegistryHost', () => {
 
 describe('static kk registry.auths', () => {
   const auths = {
-    'dockerhub.kubekey.local': { username: 'admin', password: 'Harbor12345', skipTLSVerify: true, certsPath: '/etc/certs/kk' },
+    'dockerhub.kubekey.local': {
+      username: 'admin',
+      password: 'Harbor12345',
+      skipTLSVerify: true,
+      certsPath: '/etc/certs/kk',
+    },
     'https://plain.local:5000': { username: 'u', password: null, plainHTTP: true },
     'anon.local': { skipTLSVerify: true },
   };
@@ -31,7 +43,10 @@ describe('static kk registry.auths', () => {
   });
 
   it('gives the transport settings of a host', () => {
-    expect(resolveRegistryHostOptions(auths, 'dockerhub.kubekey.local')).toEqual({ skipTLSVerify: true, certsPath: '/etc/certs/kk' });
+    expect(resolveRegistryHostOptions(auths, 'dockerhub.kubekey.local')).toEqual({
+      skipTLSVerify: true,
+      certsPath: '/etc/certs/kk',
+    });
     expect(resolveRegistryHostOptions(auths, 'plain.local:5000')).toEqual({ plainHTTP: true });
     expect(resolveRegistryHostOptions(null, 'x')).toEqual({});
   });
@@ -40,7 +55,10 @@ describe('static kk registry.auths', () => {
 describe('ChainCredentials', () => {
   it('returns the first provider that answers', async () => {
     const a = new StaticCredentials({ 'a.local': { username: 'from-a', password: '1' } });
-    const b = new StaticCredentials({ 'a.local': { username: 'from-b', password: '2' }, 'b.local': { username: 'only-b', password: '3' } });
+    const b = new StaticCredentials({
+      'a.local': { username: 'from-b', password: '2' },
+      'b.local': { username: 'only-b', password: '3' },
+    });
     const chain = new ChainCredentials([anonymousCredentials, a, b]);
     expect((await chain.resolve('a.local'))?.username).toBe('from-a');
     expect((await chain.resolve('b.local'))?.username).toBe('only-b');

@@ -17,7 +17,12 @@ const DOCKER_HUB_ALIASES = new Set(['index.docker.io', 'registry-1.docker.io', '
 
 // A config key ("https://index.docker.io/v1/", "http://reg:5000/", "Reg:5000") reduced to a comparable host.
 export function normalizeRegistryHost(key: string): string {
-  const host = key.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0]?.toLowerCase() ?? '';
+  const host =
+    key
+      .trim()
+      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+      .split('/')[0]
+      ?.toLowerCase() ?? '';
   return DOCKER_HUB_ALIASES.has(host) ? 'docker.io' : host;
 }
 
@@ -28,9 +33,12 @@ export const anonymousCredentials: CredentialProvider = { resolve: async () => u
 export class StaticCredentials implements CredentialProvider {
   readonly #byHost = new Map<string, Credential>();
 
-  constructor(entries: Readonly<Record<string, { readonly username?: string | null; readonly password?: string | null }>>) {
+  constructor(
+    entries: Readonly<Record<string, { readonly username?: string | null; readonly password?: string | null }>>,
+  ) {
     for (const [key, e] of Object.entries(entries)) {
-      if (e.username) this.#byHost.set(normalizeRegistryHost(key), { username: e.username, password: e.password ?? '' });
+      if (e.username)
+        this.#byHost.set(normalizeRegistryHost(key), { username: e.username, password: e.password ?? '' });
     }
   }
 
@@ -40,7 +48,9 @@ export class StaticCredentials implements CredentialProvider {
 }
 
 // kk's registry.auths as a provider (the TLS fields are read by resolveRegistryHostOptions).
-export function kkAuthsCredentials(auths: Readonly<Record<string, KkAuthEntry>> | null | undefined): CredentialProvider {
+export function kkAuthsCredentials(
+  auths: Readonly<Record<string, KkAuthEntry>> | null | undefined,
+): CredentialProvider {
   return new StaticCredentials(auths ?? {});
 }
 

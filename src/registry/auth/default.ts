@@ -6,5 +6,9 @@ export function defaultCredentials(
   auths: Readonly<Record<string, KkAuthEntry>> | null | undefined,
   opts: ConfigFileOptions = {},
 ): CredentialProvider {
-  return new ChainCredentials([kkAuthsCredentials(auths), new DockerConfigCredentials(opts), new ContainersAuthCredentials(opts)]);
+  return new ChainCredentials([
+    kkAuthsCredentials(auths),
+    new DockerConfigCredentials(opts),
+    new ContainersAuthCredentials(opts),
+  ]);
 }

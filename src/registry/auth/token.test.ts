@@ -23,7 +23,10 @@ describe('fetchToken', () => {
   function serve(body: object, status = 200) {
     const seen: Array<{ url: string; authorization?: string }> = [];
     const fetch = (async (url: unknown, init: { headers: Record<string, string> }) => {
-      seen.push({ url: String(url), ...(init.headers.authorization ? { authorization: init.headers.authorization } : {}) });
+      seen.push({
+        url: String(url),
+        ...(init.headers.authorization ? { authorization: init.headers.authorization } : {}),
+      });
       return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
     }) as unknown as FetchFn;
     return { http: new HttpTransport({ fetch, retries: 0 }), seen };
@@ -31,20 +34,38 @@ describe('fetchToken', () => {
 
   it('asks the realm with service and repeated scopes, Basic when it has credentials', async () => {
     const { http, seen } = serve({ token: 'tok', expires_in: 300 });
-    const t = await fetchToken(http, { realm: 'https://auth.example/token', service: 'reg', scopes: ['repository:a:pull', 'repository:b:pull,push'], credential: { username: 'u', password: 'p' } }, () => 0);
+    const t = await fetchToken(
+      http,
+      {
+        realm: 'https://auth.example/token',
+        service: 'reg',
+        scopes: ['repository:a:pull', 'repository:b:pull,push'],
+        credential: { username: 'u', password: 'p' },
+      },
+      () => 0,
+    );
     expect(t).toEqual({ token: 'tok', expiresAt: 290_000 });
-    expect(seen[0]?.url).toBe('https://auth.example/token?service=reg&scope=repository%3Aa%3Apull&scope=repository%3Ab%3Apull%2Cpush');
+    expect(seen[0]?.url).toBe(
+      'https://auth.example/token?service=reg&scope=repository%3Aa%3Apull&scope=repository%3Ab%3Apull%2Cpush',
+    );
     expect(seen[0]?.authorization).toBe(basicAuthorization({ username: 'u', password: 'p' }));
   });
 
   it('accepts access_token and applies the 60 s floor', async () => {
     const { http, seen } = serve({ access_token: 'oauth', expires_in: 5 });
-    expect(await fetchToken(http, { realm: 'https://auth.example/token', scopes: [] }, () => 0)).toEqual({ token: 'oauth', expiresAt: 50_000 });
+    expect(await fetchToken(http, { realm: 'https://auth.example/token', scopes: [] }, () => 0)).toEqual({
+      token: 'oauth',
+      expiresAt: 50_000,
+    });
     expect(seen[0]?.authorization).toBeUndefined();
   });
 
   it('fails with UNAUTHORIZED on 401 or a body without a token', async () => {
-    await expect(fetchToken(serve({}, 401).http, { realm: 'https://a/t', scopes: [] })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(fetchToken(serve({ nothing: 1 }).http, { realm: 'https://a/t', scopes: [] })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(fetchToken(serve({}, 401).http, { realm: 'https://a/t', scopes: [] })).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
+    await expect(fetchToken(serve({ nothing: 1 }).http, { realm: 'https://a/t', scopes: [] })).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
   });
 });

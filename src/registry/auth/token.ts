@@ -68,11 +68,17 @@ function parseTokenBody(text: string, now: number, url: URL): Token {
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch {
-    throw new RegistryError('UNAUTHORIZED', `getting registry token: GET ${redactUrl(url)}: response is not JSON`, { url, method: 'GET' });
+    throw new RegistryError('UNAUTHORIZED', `getting registry token: GET ${redactUrl(url)}: response is not JSON`, {
+      url,
+      method: 'GET',
+    });
   }
   const token = typeof doc.token === 'string' && doc.token ? doc.token : doc.access_token;
   if (typeof token !== 'string' || token === '') {
-    throw new RegistryError('UNAUTHORIZED', `getting registry token: GET ${redactUrl(url)}: response has no token`, { url, method: 'GET' });
+    throw new RegistryError('UNAUTHORIZED', `getting registry token: GET ${redactUrl(url)}: response has no token`, {
+      url,
+      method: 'GET',
+    });
   }
   const ttl = typeof doc.expires_in === 'number' && doc.expires_in >= DEFAULT_TTL_S ? doc.expires_in : DEFAULT_TTL_S;
   return { token, expiresAt: now + ttl * 1000 - EARLY_RENEW_MS };
@@ -89,7 +95,8 @@ export async function fetchToken(http: HttpTransport, req: TokenRequest, now: ()
     ...(req.credential ? { authorization: basicAuthorization(req.credential), authOrigin: url.origin } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
-  if (res.status !== 200) throw statusError('getting registry token', 'GET', url, res.status, await readErrorText(res), 'UNAUTHORIZED');
+  if (res.status !== 200)
+    throw statusError('getting registry token', 'GET', url, res.status, await readErrorText(res), 'UNAUTHORIZED');
   const body = await readLimited(res, MAX_TOKEN_RESPONSE, 'getting registry token');
   return parseTokenBody(body.toString('utf8'), now(), url);
 }
