@@ -28,19 +28,7 @@ export async function putBlob(
 ): Promise<void> {
   const what = `pushing blob ${repo}@${digest}`;
   const scopes = [repoScope(repo, 'pull,push')];
-  const start = session.url(`/v2/${repo}/blobs/uploads/`);
-  const opened = await session.send({
-    method: 'POST',
-    target: start,
-    what,
-    scopes,
-    headers: { 'content-length': '0' },
-    ...(signal ? { signal } : {}),
-  });
-  if (opened.status !== 202)
-    throw statusError(what, 'POST', start, opened.status, await readErrorText(opened), 'BLOB_UNKNOWN');
-  const put = uploadLocation(opened.headers.get('location'), opened.url, what);
-  await discardBody(opened);
+  const put = (await openSession(session, repo, what, scopes, signal)).location;
   put.searchParams.append('digest', digest);
   const res = await session.send({
     method: 'PUT',
