@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerdUnavailable, startContainerd, type TestContainerd } from '../support/containerd.js';
 import { exportServeFixture, SERVE_IMAGES, type ServeFixture } from '../support/serve-fixture.js';
 import { runCli } from '../cli/run-cli.js';
+import { stopChild } from '../support/exec.js';
 
 // The spawned `kko artifact serve` (dist/, as a user runs it): --json, the access log, SIGTERM, its RSS, and
 // containerd pulling through the hosts.toml `kko mirror render` writes.
@@ -13,6 +14,9 @@ import { runCli } from '../cli/run-cli.js';
 const sh = promisify(execFile);
 const BIN = new URL('../../bin/kko.js', import.meta.url).pathname;
 let fixture: ServeFixture;
+// Every server a test starts, stopped by its pid after the file (SIGTERM, SIGKILL after a grace) even when an
+// assertion failed before the test's own SIGTERM.
+const started: ChildProcess[] = [];
 
 type Served = { child: ChildProcess; url: string; stderr: () => string; exit: Promise<number | null> };
 
@@ -22,6 +26,7 @@ async function serve(args: string[]): Promise<Served> {
     [BIN, 'artifact', 'serve', fixture.artifact, '--listen', '127.0.0.1:0', '--json', ...args],
     { env: { PATH: process.env.PATH ?? '', HOME: fixture.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  started.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -47,7 +52,10 @@ async function peakRssMiB(pid: number): Promise<number> {
 beforeAll(async () => {
   fixture = await exportServeFixture('kko-serve-cli-', { layerSize: 4 * 1024 * 1024 });
 }, 240_000);
-afterAll(async () => fixture?.stop());
+afterAll(async () => {
+  await Promise.all(started.map((c) => stopChild(c, 5000)));
+  await fixture?.stop();
+});
 
 describe('kko artifact serve (spawned)', () => {
   it('prints the address as JSON, logs requests with --verbose (never credentials), and drains and exits 143 on SIGTERM', async () => {
