@@ -110,27 +110,30 @@ async function explainSplit(src: ArtifactSource, at: Position, err: unknown): Pr
   return new KkoError(err.code, `${err.message} (${where})`, { cause: err, ...(hint ? { hint } : {}) });
 }
 
+// What openArtifact does besides reading: `trace`, what the decoder reports for random access later (artifact-store);
+// md5: false skips the MD5 (md5() then resolves to ''), for a reader that never reports it (artifact-store).
+export type OpenArtifactOptions = { readonly trace?: DecoderTrace; readonly md5?: boolean };
+
 // Open an artifact (gzip, zstd or plain tar, by magic bytes; one file or its parts) and hash the bytes as they stream past.
-// `trace`: what the decoder reports for random access later (artifact-store).
 export async function openArtifact(
   path: string,
   opts: ReadOptions = {},
-  trace?: DecoderTrace,
+  extra: OpenArtifactOptions = {},
 ): Promise<OpenedArtifact> {
   const src = await resolveArtifactSource(path);
   const at: Position = { index: 0, offset: 0, hash: undefined };
   const file = Readable.from(joined(src, at), { objectMode: false, highWaterMark: READ_CHUNK });
-  const hash = createHash('md5');
+  const hash = extra.md5 === false ? undefined : createHash('md5');
   let seen = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
+      hash?.update(chunk);
       seen += chunk.length;
       cb(null, chunk);
     },
   });
   pipeline(file, tap, () => undefined); // a read error destroys the tap with it; the reader reports it
-  const { compression, stream, compressedIn } = await decompress(tap, trace);
+  const { compression, stream, compressedIn } = await decompress(tap, extra.trace);
   const pulled = { n: 0 };
   let md5: string | undefined;
   return {
@@ -143,7 +146,10 @@ export async function openArtifact(
       const decompressed = pulled.n + stream.readableLength;
       return { compressed: compression === 'none' ? decompressed : compressedIn(), decompressed };
     },
-    md5: async () => (md5 ??= seen === src.size ? hash.digest('hex') : await md5OfFiles(src.files)),
+    md5: async () => {
+      if (!hash) return '';
+      return (md5 ??= seen === src.size ? hash.digest('hex') : await md5OfFiles(src.files));
+    },
     explain: async (err) => (src.files.length > 1 || src.partsList ? explainSplit(src, at, err) : err),
     close: () => {
       file.destroy();

@@ -26,19 +26,22 @@ export type FileLocation = {
 export type LocateHooks = { trace?: DecoderTrace; onFile(file: FileRecord, where: FileLocation): void | Promise<void> };
 // `keep` (#12): small blobs whose bytes the caller needs besides the documents and manifests (image signature
 // payloads); it sees the documents read so far (kko writes them first) and its picks land in ScanResult.kept.
+// hash: 'kept' hashes only the files whose bytes the scan keeps (documents, manifest candidates); the others are
+// recorded `deferred`, to be hashed when read (artifact-store's on-read mode).
 export type ScanOptions = {
-  hash?: boolean;
+  hash?: boolean | 'kept';
   sink?: FileSink;
   manifestBudget?: number;
   gate?: ScanGate;
   signal?: AbortSignal;
   locate?: LocateHooks;
   keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean;
+  md5?: boolean; // false: no MD5 of the archive (ScanResult.md5 is then '')
 };
 
 const HEAD_BYTES = 64;
 
-const DOC_NAMES: ReadonlySet<string> = new Set([
+export const DOC_NAMES: ReadonlySet<string> = new Set([
   SUMS_NAME,
   INVENTORY_NAME,
   SIGNATURE_NAME,
@@ -54,7 +57,7 @@ function mayBeManifest(entry: ArchiveEntry): boolean {
   return blobHex(entry.name) !== undefined && entry.size <= MANIFEST_MAX;
 }
 
-function isManifestDoc(bytes: Buffer): boolean {
+export function isManifestDoc(bytes: Buffer): boolean {
   if (bytes[0] !== 0x7b) return false; // '{'
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
@@ -71,8 +74,8 @@ function isManifestDoc(bytes: Buffer): boolean {
 type Consumed = { sha256?: string; bytes?: Buffer; head?: Buffer };
 
 async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed> {
-  const hash = opts.hash === false ? undefined : createHash('sha256');
   const keep: Buffer[] | undefined = DOC_NAMES.has(entry.name) || mayBeManifest(entry) ? [] : undefined;
+  const hash = opts.hash === false || (opts.hash === 'kept' && !keep) ? undefined : createHash('sha256');
   let head: Buffer | undefined;
   const result = (): Consumed => ({
     ...(hash ? { sha256: hash.digest('hex') } : {}),
@@ -105,7 +108,11 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed
 // One pass over the artifact: every regular file hashed (and written to the sink), small documents kept, the rest
 // streamed through. Throws UNSAFE_ARCHIVE on hostile input, never returns a partial result.
 export async function scanArtifact(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const art = await openArtifact(path, {}, opts.locate?.trace);
+  const art = await openArtifact(
+    path,
+    {},
+    { ...(opts.locate?.trace ? { trace: opts.locate.trace } : {}), md5: opts.md5 !== false },
+  );
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
@@ -118,7 +125,13 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
       opts.gate?.admit(entry);
       const at = opts.locate ? art.position() : undefined;
       const { sha256, bytes, head } = await consume(entry, opts);
-      const record = { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) };
+      const deferred = opts.hash === 'kept' && !sha256;
+      const record = {
+        name: entry.name,
+        size: entry.size,
+        ...(sha256 ? { sha256 } : {}),
+        ...(deferred ? { deferred } : {}),
+      };
       files.set(entry.name, record);
       if (at)
         await opts.locate?.onFile(record, {

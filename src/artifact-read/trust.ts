@@ -206,12 +206,30 @@ export class Trust {
   check(f: FileRecord): Problem | undefined {
     const early = this.admit(f.name, f.size);
     if (early) return early;
+    if (f.deferred) return this.#checkDeferred(f);
     for (const e of this.expectations(f.name)) {
       if (f.sha256 !== e.sha256)
         return {
           kind: 'corrupt',
           path: f.name,
           detail: `sha256 want ${e.sha256} got ${f.sha256 ?? 'unknown'} (${anchorName(e.anchor)})`,
+        };
+    }
+    return undefined;
+  }
+
+  // A file whose hash the reader checks later (on-read mode): a blob is read against its name, so every list must
+  // name that same digest, and then the read checks them all at once. A file that is not a blob is never read by the
+  // stores that open this way, and stays unchecked (the report counts it as deferred).
+  #checkDeferred(f: FileRecord): Problem | undefined {
+    const hex = blobHex(f.name);
+    if (!hex) return undefined;
+    for (const e of this.expectations(f.name)) {
+      if (e.sha256 !== hex)
+        return {
+          kind: 'corrupt',
+          path: f.name,
+          detail: `sha256 want ${e.sha256} (${anchorName(e.anchor)}), but its blob name says ${hex}`,
         };
     }
     return undefined;

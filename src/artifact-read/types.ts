@@ -1,8 +1,14 @@
 import { KkoError } from '../errors.js';
 import type { ArchiveCompression } from '../archive/reader.js';
 
-// One regular file seen in the archive; sha256 (hex) when the scan hashed it.
-export type FileRecord = { readonly name: string; readonly size: number; readonly sha256?: string };
+// One regular file seen in the archive; sha256 (hex) when the scan hashed it; deferred when the scan left the hash to
+// the reader (ScanOptions.hash 'kept'): a blob's bytes are then checked against its name when they are read.
+export type FileRecord = {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256?: string;
+  readonly deferred?: boolean;
+};
 
 // Everything one pass over an artifact keeps: a digest per file, the small metadata documents, and the blobs that
 // parse as manifests (the only blobs needed whole to check the layout).

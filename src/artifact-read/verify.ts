@@ -34,6 +34,8 @@ export type VerifyReport = {
   readonly files: number;
   readonly blobs: number;
   readonly bytes: number;
+  // Files not hashed by this pass (an on-read open): each blob is hashed against its name when it is read.
+  readonly deferred?: number;
   // Which references the artifact carried: without SHA256SUMS only blobs (by name) and the layout can be checked.
   // signature: verified against the key given, present but not checked (no key given), or none.
   readonly checked: {
@@ -92,6 +94,7 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
   const kind = assertArtifact(scan);
   const problems = checkArtifact(scan, trust);
   const files = [...scan.files.values()];
+  const deferred = files.filter((f) => f.deferred).length;
   return {
     artifact: scan.artifact,
     compression: scan.compression,
@@ -100,6 +103,7 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
     files: files.length,
     blobs: files.filter((f) => f.name.startsWith(BLOBS_PREFIX)).length,
     bytes: files.reduce((n, f) => n + f.size, 0),
+    ...(deferred > 0 ? { deferred } : {}),
     checked: {
       checksums: scan.docs.has(SUMS_NAME),
       layout: scan.docs.has(INDEX_NAME),

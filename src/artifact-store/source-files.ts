@@ -1,4 +1,4 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { KkoError } from '../errors.js';
 import type { ArtifactSource } from '../artifact-read/source.js';
 import { fsError } from '../util/fs-errors.js';
@@ -13,7 +13,40 @@ type Held = {
   readonly size: number;
   readonly ino: number;
   readonly mtimeMs: number;
+  readonly identity: FileIdentity;
 };
+
+// What names one file's exact bytes as long as nobody writes it (the index cache's key): a write changes its mtime
+// and ctime, and ctime cannot be set by a user (utimes sets mtime and atime, and sets ctime to now); a replaced file
+// has another inode. Nanoseconds and device as decimal strings.
+export type FileIdentity = {
+  readonly path: string; // realpath
+  readonly dev: string;
+  readonly ino: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly ctimeNs: string;
+};
+
+async function identityOf(path: string, fh: FileHandle): Promise<FileIdentity> {
+  const s = await fh.stat({ bigint: true });
+  return {
+    path: await realpath(path),
+    dev: String(s.dev),
+    ino: String(s.ino),
+    size: Number(s.size),
+    mtimeNs: String(s.mtimeNs),
+    ctimeNs: String(s.ctimeNs),
+  };
+}
+
+const sameIdentity = (a: FileIdentity, b: FileIdentity): boolean =>
+  a.path === b.path &&
+  a.dev === b.dev &&
+  a.ino === b.ino &&
+  a.size === b.size &&
+  a.mtimeNs === b.mtimeNs &&
+  a.ctimeNs === b.ctimeNs;
 
 export class SourceFiles {
   readonly size: number;
@@ -33,7 +66,10 @@ export class SourceFiles {
           Promise.reject(fsError('opening artifact', f.path, err)),
         );
         const info = await fh.stat();
-        held.push({ path: f.path, fh, start, size: info.size, ino: info.ino, mtimeMs: info.mtimeMs });
+        const identity = await identityOf(f.path, fh).catch((err: unknown) =>
+          fh.close().then(() => Promise.reject(fsError('opening artifact', f.path, err))),
+        );
+        held.push({ path: f.path, fh, start, size: info.size, ino: info.ino, mtimeMs: info.mtimeMs, identity });
         start += info.size;
       }
     } catch (err) {
@@ -55,6 +91,20 @@ export class SourceFiles {
         { hint: 'restart the command so the artifact is verified again' },
       );
     }
+  }
+
+  // Every file's identity when it was opened, in part order.
+  identity(): FileIdentity[] {
+    return this.#files.map((h) => h.identity);
+  }
+
+  // True when every file still has the identity it had when opened (nothing wrote it since, ctime included).
+  async unchanged(): Promise<boolean> {
+    for (const h of this.#files) {
+      const now = await identityOf(h.path, h.fh).catch(() => undefined);
+      if (!now || !sameIdentity(now, h.identity)) return false;
+    }
+    return true;
   }
 
   // Exactly `length` bytes at `offset` (across part boundaries).

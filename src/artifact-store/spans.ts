@@ -74,16 +74,17 @@ class Cursor {
 }
 
 // Follow stored blocks from `payload` (inside a stored block that ends at `blockEnd`) for `size` bytes, hashing the
-// payload; the spans when every block is stored and the bytes hash to `sha256`, else undefined.
+// payload; the spans when every block is stored and the bytes hash to `sha256` (sha256 undefined: the chain alone,
+// for a reader that hashes the blob when it reads it), else undefined.
 async function walkStored(
   files: SourceFiles,
   payload: number,
   blockEnd: number,
   size: number,
-  sha256: string,
+  sha256: string | undefined,
 ): Promise<Spans | undefined> {
   const cur = new Cursor(files);
-  const hash = createHash('sha256');
+  const hash = sha256 === undefined ? undefined : createHash('sha256');
   const out: number[] = [];
   let covered = 0;
   let pos = payload;
@@ -92,9 +93,9 @@ async function walkStored(
     for (;;) {
       const n = Math.min(left, size - covered);
       for (let done = 0; done < n;) {
-        const piece = await cur.bytes(pos + done, Math.min(n - done, READ_WINDOW));
-        hash.update(piece);
-        done += piece.length;
+        const piece = hash ? await cur.bytes(pos + done, Math.min(n - done, READ_WINDOW)) : undefined;
+        hash?.update(piece as Buffer);
+        done += piece?.length ?? n - done;
       }
       if (n > 0) out.push(covered, pos, n);
       covered += n;
@@ -112,7 +113,7 @@ async function walkStored(
     if (err instanceof RangeError) return undefined;
     throw err;
   }
-  return hash.digest('hex') === sha256 ? Float64Array.from(out) : undefined;
+  return !hash || hash.digest('hex') === sha256 ? Float64Array.from(out) : undefined;
 }
 
 // The stored blocks that could hold the byte at `payload` (LEN/NLEN at q, payload from q + 4), nearest first.
@@ -127,7 +128,8 @@ function enclosingBlocks(win: Buffer, lo: number, payload: number): number[] {
 }
 
 // A .tar.gz entry's stored-block spans, found near where the decoder was when its header was read and proven by
-// hashing them (while the pass still has those pages in cache): undefined when its bytes are deflated.
+// hashing them (while the pass still has those pages in cache): undefined when its bytes are deflated. opts.prove false
+// takes the first chain of stored blocks that covers the size without hashing it (an on-read open hashes it on read).
 // The decoder had consumed `compressed` bytes and produced `decompressed` (>= the body offset): the body's first
 // byte came from before `compressed`, and from at most about (decompressed - offset) compressed bytes before it.
 export async function locateStored(
@@ -135,6 +137,7 @@ export async function locateStored(
   size: number,
   sha256: string,
   where: FileLocation,
+  opts: { readonly prove?: boolean } = {},
 ): Promise<Spans | undefined> {
   const { compressed, decompressed } = where.at;
   if (size === 0 || !Number.isFinite(compressed)) return undefined;
@@ -148,7 +151,7 @@ export async function locateStored(
   for (let i = win.indexOf(needle); i >= 4 && tried < MAX_CANDIDATES; i = win.indexOf(needle, i + 1)) {
     for (const end of enclosingBlocks(win, lo, lo + i)) {
       if (tried++ >= MAX_CANDIDATES) break;
-      const spans = await walkStored(files, lo + i, end, size, sha256);
+      const spans = await walkStored(files, lo + i, end, size, opts.prove === false ? undefined : sha256);
       if (spans) return spans;
     }
   }

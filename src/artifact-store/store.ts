@@ -1,16 +1,14 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
-  blobHex,
   INDEX_NAME,
   INVENTORY_NAME,
   parseInventoryImages,
   parseLayoutIndex,
   type InventoryImage,
 } from '../artifact-read/docs.js';
-import type { FileLocation } from '../artifact-read/scan.js';
 import { scanArtifact } from '../artifact-read/scan.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
-import { ArtifactProblemsError, summarizeProblems, type FileRecord, type ScanResult } from '../artifact-read/types.js';
+import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan, type VerifyOptions, type VerifyReport } from '../artifact-read/verify.js';
 import { loadCatalog } from '../catalog/index.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
@@ -18,14 +16,18 @@ import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
 import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
 import { formatReference, type Digest, type Reference } from '../reference/index.js';
+import { BlobTable, fromIndex, indexRecords, type Blob } from './blob-table.js';
+import { INDEX_FORMAT, loadIndex, storeIndex, type IndexedFile } from './index-cache.js';
 import { ImageNames, repoKey, synthesizeIndex, type ManifestBytes } from './names.js';
 import { SourceFiles } from './source-files.js';
-import { locateStored, RawBlocks, readSpans, tarSpans, type Spans } from './spans.js';
+import { readSpans, type Spans } from './spans.js';
 
 // A kko or kk artifact (.tar, .tar.gz, .tar.zst, or the parts of a split one) served in place as a read-only image
 // store. Opening it is one pass through the artifact reader that verifies it as `kko artifact verify` does (an
 // artifact that fails is refused) and records where each blob's bytes sit in the file; blobs are then read with
 // positioned reads and no decoding (spans.ts). Small blobs (manifests, configs) stay in memory from the pass.
+// verify: 'on-read' (push, check) hashes only the metadata in the pass and each blob as it is read; with indexCache,
+// an unchanged artifact opened before is not passed over at all (index-cache.ts).
 
 export type ArtifactStoreOptions = VerifyOptions & {
   readonly signal?: AbortSignal;
@@ -33,60 +35,20 @@ export type ArtifactStoreOptions = VerifyOptions & {
   // (default 64 MiB); manifests are always kept.
   readonly smallBlob?: number;
   readonly memoryBudget?: number;
+  // full (default): every byte hashed before open returns. on-read: the metadata (inventory, SHA256SUMS, index.json,
+  // manifests, small blobs) is hashed and checked as in full, each other blob when it is read (a whole read fails
+  // with DIGEST_MISMATCH at its end; a range of a blob not yet verified is read whole through the hash).
+  readonly verify?: 'full' | 'on-read';
+  // The kko cache dir: the index of what an open learnt is kept there (both modes write it; on-read reads it).
+  readonly indexCache?: string;
 };
 
-type Blob = { readonly size: number; readonly bytes?: Buffer; readonly spans?: Spans };
-
-const SMALL_BLOB = 1024 * 1024;
-const MEMORY_BUDGET = 64 * 1024 * 1024;
-const GZIP_PENDING = 16; // located layers waiting for their proof; the pass waits beyond that
-
-// The blob table built during the pass.
-class BlobTable {
-  readonly blobs = new Map<string, Blob>(); // hex → where
-  readonly #files: SourceFiles;
-  readonly #raw = new RawBlocks();
-  readonly #pending: Promise<void>[] = [];
-  #kept = 0;
-  constructor(
-    files: SourceFiles,
-    readonly opts: ArtifactStoreOptions,
-  ) {
-    this.#files = files;
-  }
-
-  get trace(): { rawBlock: RawBlocks['add'] } {
-    return { rawBlock: this.#raw.add };
-  }
-
-  async onFile(f: FileRecord, where: FileLocation): Promise<void> {
-    const hex = blobHex(f.name);
-    const rawSpans = where.compression === 'zstd' ? this.#raw.take(where.offset, f.size) : undefined;
-    if (!hex || f.sha256 !== hex) return; // not a blob, or a corrupt one (verify reports it)
-    if (
-      where.bytes &&
-      f.size <= (this.opts.smallBlob ?? SMALL_BLOB) &&
-      this.#kept + f.size <= (this.opts.memoryBudget ?? MEMORY_BUDGET)
-    ) {
-      this.#kept += f.size;
-      return void this.blobs.set(hex, { size: f.size, bytes: where.bytes });
-    }
-    if (where.compression === 'none')
-      return void this.blobs.set(hex, { size: f.size, spans: tarSpans(where.offset, f.size) });
-    if (where.compression === 'zstd')
-      return void this.blobs.set(hex, { size: f.size, ...(rawSpans ? { spans: rawSpans } : {}) });
-    const job = locateStored(this.#files, f.size, hex, where).then(
-      (spans) => void this.blobs.set(hex, { size: f.size, ...(spans ? { spans } : {}) }),
-    );
-    this.#pending.push(job);
-    if (this.#pending.length >= GZIP_PENDING) await this.settle();
-  }
-
-  async settle(): Promise<void> {
-    const jobs = this.#pending.splice(0);
-    await Promise.all(jobs);
-  }
-}
+// How the store was opened and what it read: `index` hit (no pass), miss (a pass, index written when cached), off.
+export type ArtifactStoreStats = {
+  readonly verify: 'full' | 'on-read';
+  readonly index: 'hit' | 'miss' | 'off';
+  blobBytesRead: number; // blob bytes read from the artifact file since open
+};
 
 function verifyRefused(path: string, report: VerifyReport): ArtifactProblemsError {
   return new ArtifactProblemsError(
@@ -121,15 +83,64 @@ function inventoryKkVersion(bytes: Buffer): string | undefined {
   }
 }
 
+// What an open built: the scan (or its stand-in from the index), the blob table, and the records for the index.
+type Built = { scan: ScanResult; blobs: Map<string, Blob>; records?: readonly IndexedFile[]; indexable: boolean };
+
+// One pass through the artifact (hashing everything, or only the metadata for on-read).
+async function passOver(path: string, files: SourceFiles, opts: ArtifactStoreOptions): Promise<Built> {
+  const onRead = opts.verify === 'on-read';
+  const table = new BlobTable(files, { ...opts, index: opts.indexCache !== undefined });
+  const scan = await scanArtifact(path, {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(onRead ? { hash: 'kept' as const, md5: false } : { md5: false }),
+    locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
+  });
+  await table.settle();
+  await files.check({ paths: true }); // the pass read (by path) the very files held open
+  return { scan, blobs: table.blobs, records: table.records, indexable: table.indexable };
+}
+
+function verifyOf(built: Built, opts: ArtifactStoreOptions & Required<Pick<ArtifactStoreOptions, 'catalog'>>) {
+  return verifyScan(
+    built.scan,
+    trustOfScan(built.scan, {
+      catalog: opts.catalog,
+      ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}),
+    }),
+  );
+}
+
+// An on-read open of an artifact indexed before: its metadata read again and verified, the spans from the index.
+// Anything wrong with the index (unreadable, damaged, metadata that no longer verifies) makes it a miss.
+async function fromCache(
+  path: string,
+  files: SourceFiles,
+  opts: ArtifactStoreOptions & Required<Pick<ArtifactStoreOptions, 'catalog'>>,
+): Promise<{ built: Built; report: VerifyReport } | undefined> {
+  if (opts.verify !== 'on-read' || opts.indexCache === undefined) return undefined;
+  const index = await loadIndex(opts.indexCache, files.identity());
+  if (!index) return undefined;
+  try {
+    const { scan, blobs } = await fromIndex(path, files, index, opts);
+    const built = { scan, blobs, records: index.files, indexable: true };
+    const report = verifyOf(built, opts);
+    return report.ok ? { built, report } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class ArtifactStore implements ContentSource {
   readonly description: string;
   readonly report: VerifyReport;
+  readonly stats: ArtifactStoreStats;
   readonly #files: SourceFiles;
   readonly #blobs: ReadonlyMap<string, Blob>;
   readonly #manifests: ReadonlyMap<string, Buffer>;
   readonly #names: ImageNames;
   readonly #indexes = new Map<string, ManifestBytes>();
   readonly #entries: readonly Descriptor[];
+  readonly #index: { dir: string; records: readonly IndexedFile[]; verified: number } | undefined;
   // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
   readonly kkVersion: string | undefined;
 
@@ -137,11 +148,14 @@ export class ArtifactStore implements ContentSource {
     path: string,
     report: VerifyReport,
     files: SourceFiles,
-    blobs: ReadonlyMap<string, Blob>,
-    scan: ScanResult,
+    built: Built,
+    stats: ArtifactStoreStats,
+    dir?: string,
   ) {
+    const { scan, blobs } = built;
     this.description = `artifact ${path}`;
     this.report = report;
+    this.stats = stats;
     this.#files = files;
     this.#blobs = blobs;
     this.#manifests = scan.manifests;
@@ -152,6 +166,10 @@ export class ArtifactStore implements ContentSource {
     this.#names = new ImageNames(index, rows, scan.manifests, (d) => blobs.has(d.slice(7)));
     this.#entries = index.manifests;
     this.kkVersion = inv ? inventoryKkVersion(inv) : undefined;
+    this.#index =
+      dir !== undefined && built.records && built.indexable
+        ? { dir, records: built.records, verified: this.#verifiedCount() }
+        : undefined;
   }
 
   // images/index.json's entries (ref names <full ref>-<arch> in their annotations), as OciLayout.entries() gives them.
@@ -162,31 +180,51 @@ export class ArtifactStore implements ContentSource {
   // Open and verify `path` (the file, the first part of a split artifact, or a quoted ART.part-* pattern). Throws
   // ArtifactProblemsError (ARTIFACT_CORRUPT) when it fails verify, INVALID_INPUT when a blob cannot be read in place.
   static async open(path: string, opts: ArtifactStoreOptions = {}): Promise<ArtifactStore> {
-    const catalog = opts.catalog ?? (await loadCatalog());
+    const all = { ...opts, catalog: opts.catalog ?? (await loadCatalog()) };
     const files = await SourceFiles.open(await resolveArtifactSource(path));
     try {
-      const table = new BlobTable(files, opts);
-      const scan = await scanArtifact(path, {
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
-      });
-      await table.settle();
-      await files.check({ paths: true }); // the pass read (by path) the very files held open
-      const report = verifyScan(
-        scan,
-        trustOfScan(scan, { catalog, ...(opts.verifyInventory ? { verifyInventory: opts.verifyInventory } : {}) }),
-      );
+      const hit = await fromCache(path, files, all);
+      const built = hit?.built ?? (await passOver(path, files, all));
+      const report = hit?.report ?? verifyOf(built, all);
       if (!report.ok) throw verifyRefused(path, report);
-      const bad = unservable(path, table.blobs);
+      const bad = unservable(path, built.blobs);
       if (bad) throw bad;
-      return new ArtifactStore(path, report, files, table.blobs, scan);
+      const stats = {
+        verify: all.verify ?? 'full',
+        index: hit ? 'hit' : all.indexCache !== undefined ? 'miss' : 'off',
+        blobBytesRead: 0,
+      } as const;
+      const store = new ArtifactStore(path, report, files, built, { ...stats }, all.indexCache);
+      if (!hit) await store.#storeIndex();
+      return store;
     } catch (err) {
       await files.close();
       throw err;
     }
   }
 
+  // Keep the index (again at close when reads verified more blobs), for the files exactly as they were opened.
+  async #storeIndex(): Promise<void> {
+    const ix = this.#index;
+    if (!ix || !(await this.#files.unchanged())) return;
+    ix.verified = this.#verifiedCount();
+    await storeIndex(ix.dir, {
+      format: INDEX_FORMAT,
+      key: this.#files.identity(),
+      compression: this.report.compression,
+      archiveBytes: this.#files.size,
+      files: indexRecords(ix.records, this.#blobs),
+    });
+  }
+
+  #verifiedCount(): number {
+    let n = 0;
+    for (const b of this.#blobs.values()) if (b.verified) n++;
+    return n;
+  }
+
   async close(): Promise<void> {
+    if (this.#index && this.#verifiedCount() > this.#index.verified) await this.#storeIndex().catch(() => undefined);
     await this.#files.close();
   }
 
@@ -223,9 +261,10 @@ export class ArtifactStore implements ContentSource {
     return b ? { mediaType: 'application/octet-stream', digest, size: b.size } : undefined;
   }
 
-  // The blob from memory or read in place. A whole read is hashed as it streams (DIGEST_MISMATCH at its end); a read
-  // from an offset (`length` bytes, default to the end) cannot be, and is trusted because the pass hashed these
-  // bytes and the file has not changed since (checked here: inode, size and mtime).
+  // The blob from memory or read in place. A whole read is hashed as it streams (DIGEST_MISMATCH at its end). A read
+  // from an offset (`length` bytes, default to the end) of a verified blob cannot be, and is trusted because these
+  // bytes hashed to the name before and the file has not changed since (checked here: inode, size and mtime). A blob
+  // not yet verified (on-read) is read whole through the hash, and only the range asked for flows on.
   async getBlob(ref: Reference, desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
     const b = this.#blob(ref, desc.digest);
     if (!b)
@@ -240,19 +279,26 @@ export class ArtifactStore implements ContentSource {
         'INVALID_INPUT',
         `getting blob ${desc.digest}: range ${start}-${end} is outside its ${b.size} bytes`,
       );
-    const whole = start === 0 && end === b.size && opts.verify !== false;
     if (b.bytes) return Readable.from([b.bytes.subarray(start, end)]);
     await this.#files.check();
-    const body = Readable.from(readSpans(this.#files, b.spans as Spans, start, end), { objectMode: false });
-    return whole
-      ? through(
-          body,
-          new VerifyStream(
-            { digest: desc.digest, size: b.size },
-            `reading blob ${desc.digest} from ${this.description}`,
-          ),
-        )
-      : body;
+    const whole = start === 0 && end === b.size;
+    const [from, to] = b.verified ? [start, end] : [0, b.size];
+    const body = Readable.from(this.#read(b.spans as Spans, from, to), { objectMode: false });
+    if (b.verified && !(whole && opts.verify !== false)) return body;
+    const what = `reading blob ${desc.digest} from ${this.description}`;
+    const verified = through(
+      body,
+      new VerifyStream({ digest: desc.digest, size: b.size }, what, () => (b.verified = true)),
+    );
+    return whole ? verified : through(verified, new SliceStream(start, end));
+  }
+
+  // The bytes [from, to) of a blob's spans, counted in stats.blobBytesRead.
+  async *#read(spans: Spans, from: number, to: number): AsyncGenerator<Buffer> {
+    for await (const chunk of readSpans(this.#files, spans, from, to)) {
+      this.stats.blobBytesRead += chunk.length;
+      yield chunk;
+    }
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {
@@ -294,5 +340,25 @@ export class ArtifactStore implements ContentSource {
       }
     }
     return undefined;
+  }
+}
+
+// Passes on only the stream bytes [start, end) (the rest still flows through the hash before it).
+class SliceStream extends Transform {
+  #at = 0;
+  readonly #from: number;
+  readonly #to: number;
+  constructor(from: number, to: number) {
+    super();
+    this.#from = from;
+    this.#to = to;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const at = this.#at;
+    this.#at += chunk.length;
+    const from = Math.max(this.#from - at, 0);
+    const to = Math.min(this.#to - at, chunk.length);
+    done(null, to > from ? chunk.subarray(from, to) : undefined);
   }
 }

@@ -10,9 +10,11 @@ export class VerifyStream extends Transform {
   readonly #hash: Hash = createHash('sha256');
   #seen = 0;
 
+  // onVerified: called once the whole stream hashed to desc (before the stream ends).
   constructor(
     readonly desc: Pick<Descriptor, 'digest' | 'size'>,
     readonly what: string,
+    readonly onVerified?: () => void,
   ) {
     super();
   }
@@ -30,6 +32,7 @@ export class VerifyStream extends Transform {
       return done(this.#fail('DIGEST_MISMATCH', `${this.#seen} bytes, not the ${this.desc.size} its descriptor says`));
     const got = `sha256:${this.#hash.digest('hex')}`;
     if (got !== this.desc.digest) return done(this.#fail('DIGEST_MISMATCH', `content hashes to ${got}`));
+    this.onVerified?.();
     done();
   }
 

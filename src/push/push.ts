@@ -10,6 +10,13 @@ import type { PlannedImage, PushPlan } from './plan.js';
 
 // What a push reports as it goes (NDJSON with --json; bars on a TTY). Names are what the registry now holds.
 export type PushEvent =
+  // How the artifact was opened: verify 'on-read' (blobs hashed as they are sent), its index cache hit or miss.
+  | {
+      readonly type: 'source';
+      readonly description: string;
+      readonly verify: 'full' | 'on-read';
+      readonly index: 'hit' | 'miss' | 'off';
+    }
   | { readonly type: 'plan'; readonly images: number; readonly manifests: number; readonly bytes: number }
   | {
       readonly type: 'image-start';
@@ -40,6 +47,7 @@ export type PushEvent =
       readonly bytesSent: number;
       readonly mounted: number;
       readonly seconds: number;
+      readonly sourceBytesRead?: number; // blob bytes read from the artifact (PushOptions.sourceBytesRead)
     };
 
 export type PushOptions = {
@@ -48,6 +56,8 @@ export type PushOptions = {
   readonly signal?: AbortSignal;
   readonly onEvent?: (e: PushEvent) => void;
   readonly now?: () => number;
+  // Blob bytes the source has read so far (ArtifactStore.stats), reported in the done event.
+  readonly sourceBytesRead?: () => number;
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
@@ -171,7 +181,16 @@ export async function pushImages(
   );
   opts.signal?.throwIfAborted();
   const seconds = (now() - start) / 1000;
-  emit({ type: 'done', images: pushed.length, failed: failures.length, bytesSent, mounted: dst.mounted, seconds });
+  const read = opts.sourceBytesRead?.();
+  emit({
+    type: 'done',
+    images: pushed.length,
+    failed: failures.length,
+    bytesSent,
+    mounted: dst.mounted,
+    seconds,
+    ...(read !== undefined ? { sourceBytesRead: read } : {}),
+  });
   const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return { pushed: pushed.sort(byName), failures: failures.sort(byName), bytesSent, mounted: dst.mounted, seconds };
 }

@@ -39,12 +39,13 @@ function entriesOf(what: string, descriptors: readonly Descriptor[]): LayoutEntr
   return entries;
 }
 
-// An artifact file (or split parts) read in place: verified once on open, then blobs by positioned reads.
+// An artifact file (or split parts) read in place: its metadata verified on open, each blob hashed as it is read
+// (verify: 'on-read'), with the index kept in opts.indexCache so a re-push reads only the metadata.
 export async function openArtifactSource(
   path: string,
   opts: ArtifactStoreOptions = {},
 ): Promise<PushSource & { store: ArtifactStore }> {
-  const store = await ArtifactStore.open(path, opts);
+  const store = await ArtifactStore.open(path, { verify: 'on-read', ...opts });
   try {
     const entries = entriesOf(store.description, store.entries());
     const kkVersion = store.kkVersion;

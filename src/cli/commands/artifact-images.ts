@@ -16,10 +16,11 @@ import {
   type PushSource,
 } from '../../push/index.js';
 import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
+import { ArtifactStore } from '../../artifact-store/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { absPath, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
+import { absPath, cacheDirFor, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { atLeast, say } from '../output.js';
@@ -47,8 +48,9 @@ type PushOptions = TargetOptions & {
   dryRun?: boolean;
   requireSignature?: boolean;
   key?: string;
+  cache?: string;
 };
-type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[] };
+type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[]; cache?: string };
 
 const PUSH_HELP = `
 Names: every image goes to <registry>/<namespace>/<name>:<tag>-<arch> per arch, plus a multi-arch index at
@@ -83,6 +85,9 @@ Examples:
 
 Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 invalid input.
 `;
+
+const CACHE_FLAG =
+  "kko cache dir, where the artifact's verified index is kept so a re-push reads only its metadata (default $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, ~/.cache/kko)";
 
 function addTargetOptions(cmd: Command): Command {
   return cmd
@@ -125,7 +130,8 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .option('--images-dir <dir>', 'an imported images directory (OCI layout, e.g. kubekey/images) instead of -a')
       .option('--dry-run', 'list the names the push would create and stop')
       .option('--require-signature', 'refuse an artifact that is not signed with --key')
-      .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)'),
+      .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)')
+      .option('--cache <dir>', CACHE_FLAG),
   )
     .addHelpText('after', PUSH_HELP)
     .action(async (o: PushOptions) => runPush(o, ctx));
@@ -139,7 +145,8 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
         '-m, --manifest <file>',
         'a manifest instead of an artifact (repeatable)',
         (v: string, p: string[] = []) => [...p, v],
-      ),
+      )
+      .option('--cache <dir>', CACHE_FLAG),
   )
     .addHelpText('after', CHECK_HELP)
     .action(async (o: CheckOptions) => runCheck(o, ctx));
@@ -204,7 +211,7 @@ function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
 
 async function openSource(
   ctx: CommandContext,
-  o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean },
+  o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean; cache?: string },
 ): Promise<PushSource> {
   if (o.imagesDir) {
     if (o.key || o.requireSignature)
@@ -223,6 +230,7 @@ async function openSource(
   try {
     src = await openArtifactSource(absPath(ctx, o.artifact as string), {
       catalog: await catalogFor(ctx, undefined),
+      indexCache: cacheDirFor(ctx, o.cache),
       ...signed,
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
@@ -253,9 +261,12 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
     if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json));
     const target = registryTarget(registry, { env: ctx.io.env, http: http(o) });
     const sink = pushSink(ctx, Boolean(o.json));
+    const store = src.store instanceof ArtifactStore ? src.store : undefined;
+    if (store) sink.event({ type: 'source', description: store.description, ...store.stats });
     const report = await pushImages(src.store, target, plan, {
       concurrency,
       onEvent: sink.event,
+      ...(store ? { sourceBytesRead: () => store.stats.blobBytesRead } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);

@@ -1,0 +1,251 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, open, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArtifactStore } from '../../src/artifact-store/index.js';
+import { parseReference } from '../../src/reference/index.js';
+import { buildLayer, buildMultiArch, pushIndex } from '../support/builders.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { runCli } from '../cli/run-cli.js';
+
+// #11 performance: push opens the artifact on-read (metadata verified, each blob hashed as it is sent) and keeps a
+// verified index in the kko cache, so a re-push of an unchanged artifact reads only its metadata and sends nothing.
+// Against the real distribution registry behind the fault proxy (which counts the uploads).
+
+const sh = promisify(execFile);
+const IMAGES = ['docker.io/calico/cni:v3.27.4', 'docker.io/library/nginx:1.25'];
+const LAYER = 5 * 1024 * 1024; // above the 4 MiB a pass hashes as a possible manifest: layers are hashed on read
+
+let src: ProxiedRegistry;
+let target: TestRegistry;
+let proxy: FaultProxy;
+let dir: string;
+
+beforeAll(async () => {
+  src = await startProxiedRegistry('kko-push-cache-', async (c) => {
+    const base = { amd64: buildLayer('cache-base', LAYER) };
+    await pushIndex(c, 'calico/cni', 'v3.27.4', buildMultiArch('cni', { layerSize: LAYER, base }));
+    await pushIndex(c, 'library/nginx', '1.25', buildMultiArch('nginx', { layerSize: LAYER }));
+  });
+  target = await startRegistry({ mode: 'plain' });
+  proxy = await startFaultProxy({ upstream: `http://${target.host}` });
+  dir = join(src.work.dir, 'w');
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'm.yaml'),
+    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`,
+  );
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`,
+  );
+  for (const [out, compress] of [
+    ['art.tar', 'none'],
+    ['art.tar.gz', 'gzip'],
+  ] as const) {
+    const r = await runCli(
+      [
+        'artifact',
+        'export',
+        '-m',
+        'm.yaml',
+        '--mirror-config',
+        'mirrors.yaml',
+        '--cache',
+        'blobs',
+        '-o',
+        out,
+        '--compress',
+        compress,
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await target?.stop();
+  await src?.stop();
+});
+
+type Event = { type: string; [k: string]: unknown };
+const events = (stdout: string): Event[] =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Event);
+
+function push(art: string, path: string, cache = 'idx'): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(
+    [
+      'artifact',
+      'images',
+      'push',
+      '-a',
+      art,
+      '--registry',
+      `${proxy.host}/${path}`,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+      '--cache',
+      cache,
+      '--json',
+    ],
+    { cwd: dir, env: { HOME: dir } },
+  );
+}
+
+const uploads = (): number => proxy.count({ method: 'POST', path: /\/blobs\/uploads\// });
+
+describe.each(['art.tar', 'art.tar.gz'])('%s', (art) => {
+  const ns = art.replace(/\W/g, '');
+  it('first push verifies on read and writes the index; a re-push hits it, reads no blob byte and sends none', async () => {
+    const first = await push(art, ns, `idx-${ns}`);
+    expect(first.code, first.stderr).toBe(0);
+    const e1 = events(first.stdout);
+    expect(e1.find((e) => e.type === 'source')).toMatchObject({ verify: 'on-read', index: 'miss' });
+    const d1 = e1.at(-1) as Event;
+    expect(d1).toMatchObject({ type: 'done', failed: 0 });
+    expect(d1.bytesSent as number).toBeGreaterThan(4 * LAYER);
+    expect(d1.sourceBytesRead as number).toBeGreaterThanOrEqual(4 * LAYER);
+    expect((await readdir(join(dir, `idx-${ns}`, 'artifact-index'))).length).toBe(1);
+
+    proxy.clear();
+    const again = await push(art, ns, `idx-${ns}`);
+    expect(again.code, again.stderr).toBe(0);
+    const e2 = events(again.stdout);
+    expect(e2.find((e) => e.type === 'source')).toMatchObject({ index: 'hit' });
+    expect(e2.at(-1)).toMatchObject({ type: 'done', failed: 0, bytesSent: 0, sourceBytesRead: 0 });
+    expect(e2.filter((e) => e.type === 'blob').every((e) => e.how === 'present')).toBe(true);
+    expect(uploads()).toBe(0);
+    expect(proxy.count({ method: 'GET', path: /\/blobs\/sha256:/ })).toBe(0);
+  });
+});
+
+// Flip one byte of `digest`'s bytes inside the file, size kept, mtime put back as it was.
+async function flipByteOf(file: string, blob: Buffer): Promise<void> {
+  const bytes = await readFile(file);
+  const at = bytes.indexOf(blob.subarray(0, 4096));
+  expect(at).toBeGreaterThan(0);
+  const before = await stat(file);
+  const fh = await open(file, 'r+');
+  const one = Buffer.of((bytes[at + 5000] as number) ^ 0xff);
+  await fh.write(one, 0, 1, at + 5000);
+  await fh.close();
+  await utimes(file, before.atimeMs / 1000, before.mtimeMs / 1000);
+  expect(Math.abs((await stat(file)).mtimeMs - before.mtimeMs)).toBeLessThan(0.01);
+  expect((await stat(file)).size).toBe(before.size);
+}
+
+async function layerOf(art: string, image: string): Promise<{ digest: string; bytes: Buffer }> {
+  const inv = JSON.parse((await sh('tar', ['-xOf', art, 'kko/inventory.json'])).stdout) as {
+    images: Array<{ ref: string; arch: string; digest: string }>;
+  };
+  const img = inv.images.find((i) => i.ref === image && i.arch === 'arm64');
+  const manifest = JSON.parse(
+    (await sh('tar', ['-xOf', art, `images/blobs/sha256/${img?.digest.slice(7)}`])).stdout,
+  ) as { layers: Array<{ digest: string; size: number }> };
+  const layer = manifest.layers.at(-1) as { digest: string; size: number };
+  const out = await sh('tar', ['-xOf', art, `images/blobs/sha256/${layer.digest.slice(7)}`], {
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { digest: layer.digest, bytes: out.stdout };
+}
+
+describe('trust', () => {
+  it('a layer corrupted in place (size and mtime kept) is refused at push with DIGEST_MISMATCH naming it; no tag for that image', async () => {
+    const bad = join(dir, 'bad.tar');
+    await copyFile(join(dir, 'art.tar'), bad);
+    const warm = await push(bad, 'warm', 'idx-bad');
+    expect(warm.code, warm.stderr).toBe(0);
+    const layer = await layerOf(bad, IMAGES[1] as string);
+    await flipByteOf(bad, layer.bytes);
+    const r = await push(bad, 'corrupt', 'idx-bad');
+    expect(r.code).toBe(1);
+    const ev = events(r.stdout);
+    expect(ev.find((e) => e.type === 'source')).toMatchObject({ index: 'miss' }); // ctime moved: the index is stale
+    const failed = ev.filter((e) => e.type === 'image-failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(failed[0]?.message).toContain(layer.digest);
+    expect(failed[0]?.name).toMatch(/library\/nginx:1\.25$/);
+    const tags = await fetch(`http://${target.host}/v2/corrupt/library/nginx/tags/list`);
+    const list = tags.ok ? (((await tags.json()) as { tags?: string[] | null }).tags ?? []) : [];
+    expect(list).not.toContain('1.25');
+    expect(list).not.toContain('1.25-arm64');
+    // the other image went through
+    const ok = await fetch(`http://${target.host}/v2/corrupt/calico/cni/manifests/v3.27.4`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it('an artifact replaced under the same name is not served from the old index', async () => {
+    const path = join(dir, 'swap.tar');
+    await copyFile(join(dir, 'art.tar'), path);
+    expect((await push(path, 'swap1', 'idx-swap')).code).toBe(0);
+    expect(events((await push(path, 'swap1', 'idx-swap')).stdout).find((e) => e.type === 'source')).toMatchObject({
+      index: 'hit',
+    });
+    await copyFile(join(dir, 'art.tar'), `${path}.new`);
+    await rename(`${path}.new`, path);
+    const r = await push(path, 'swap2', 'idx-swap');
+    expect(r.code, r.stderr).toBe(0);
+    expect(events(r.stdout).find((e) => e.type === 'source')).toMatchObject({ index: 'miss' });
+  });
+
+  it('a damaged index file is ignored (no crash), the push verifies on read, and the index is rebuilt', async () => {
+    const cache = 'idx-damaged';
+    expect((await push('art.tar', 'dmg1', cache)).code).toBe(0);
+    const files = await readdir(join(dir, cache, 'artifact-index'));
+    expect(files).toHaveLength(1);
+    const file = join(dir, cache, 'artifact-index', files[0] as string);
+    const good = await readFile(file);
+    // a flipped byte in the body (its checksum line no longer matches), then plain garbage
+    for (const damaged of [Buffer.concat([good.subarray(0, -10), Buffer.from('0000000000')]), Buffer.from('{oops')]) {
+      await writeFile(file, damaged);
+      const r = await push('art.tar', 'dmg2', cache);
+      expect(r.code, r.stderr).toBe(0);
+      expect(events(r.stdout).find((e) => e.type === 'source')).toMatchObject({ index: 'miss' });
+    }
+    const r = await push('art.tar', 'dmg2', cache);
+    expect(events(r.stdout).find((e) => e.type === 'source')).toMatchObject({ index: 'hit' });
+  });
+
+  it('on-read store: a range of a blob not yet verified is read whole through the hash; corrupt bytes fail it', async () => {
+    const path = join(dir, 'range.tar');
+    await copyFile(join(dir, 'art.tar'), path);
+    const layer = await layerOf(path, IMAGES[0] as string);
+    const ref = parseReference('docker.io/calico/cni:v3.27.4');
+    const desc = { mediaType: 'application/octet-stream', digest: layer.digest, size: layer.bytes.length };
+    const store = await ArtifactStore.open(path, { verify: 'on-read' });
+    try {
+      const part = await buffer(await store.getBlob(ref, desc, { offset: 1000, length: 3000 }));
+      expect(part.equals(layer.bytes.subarray(1000, 4000))).toBe(true);
+      expect(store.stats.blobBytesRead).toBe(layer.bytes.length);
+    } finally {
+      await store.close();
+    }
+    await flipByteOf(path, layer.bytes);
+    const again = await ArtifactStore.open(path, { verify: 'on-read' });
+    try {
+      await expect(buffer(await again.getBlob(ref, desc, { offset: 1000, length: 3000 }))).rejects.toMatchObject({
+        code: 'DIGEST_MISMATCH',
+      });
+      // the full open (serve, artifact verify) refuses it before anything is read
+      await expect(ArtifactStore.open(path)).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
+    } finally {
+      await again.close();
+    }
+  });
+});
