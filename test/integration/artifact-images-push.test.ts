@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -485,6 +486,203 @@ describe('faults during push (fault proxy in front of the target registry)', () 
     expect(done.bytesSent).toBeLessThan(150 * 1024);
     expect((await check('broken')).code).toBe(0);
   }, 120_000);
+});
+
+// skopeo's raw bytes of a name (an index: exactly what the registry stores) and their sha256.
+async function rawOf(name: string): Promise<{ bytes: Buffer; digest: string }> {
+  const r = await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], {
+    encoding: 'buffer',
+  });
+  const bytes = r.stdout as unknown as Buffer;
+  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+}
+
+describe('--preserve-digests', () => {
+  const push = (a: string, path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
+    runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        a,
+        '--registry',
+        `${target.host}/${path}`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--preserve-digests',
+        ...extra,
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+
+  it("puts the upstream index at :<tag>: skopeo reads the upstream registry's bytes and digest there", async () => {
+    const r = await push(art, 'preserved', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const done = new Map(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+        .filter((e) => e.type === 'image-done')
+        .map((e) => [e.name as string, e.digest as string]),
+    );
+    for (const [upstream, name] of [
+      ['calico/cni:v3.27.4', 'calico/cni:v3.27.4'],
+      ['kubesphereio/pause:3.9', 'kubesphere/pause:3.9'],
+      ['library/nginx:1.25', 'library/nginx:1.25'],
+    ] as const) {
+      const up = await rawOf(`${src.reg.host}/${upstream}`);
+      const got = await rawOf(`${target.host}/preserved/${name}`);
+      expect(got.digest).toBe(up.digest);
+      expect(got.bytes.equals(up.bytes)).toBe(true);
+      expect(done.get(`${target.host}/preserved/${name}`)).toBe(up.digest);
+    }
+    // the per-arch tags are kept too, with the artifact's digests
+    await expectPulled(`${target.host}/preserved`, { 'calico/cni:v3.27.4': CNI });
+    const check = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/preserved`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(check.code, check.stdout).toBe(0);
+  });
+
+  it('without it the index is synthesized over the pushed arches: another digest than upstream', async () => {
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/synth`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const up = await rawOf(`${src.reg.host}/library/nginx:1.25`);
+    expect((await rawOf(`${target.host}/synth/library/nginx:1.25`)).digest).not.toBe(up.digest);
+  });
+
+  it('an artifact that did not keep the upstream index whole (one arch exported): exit 2 naming the image, nothing pushed', async () => {
+    await writeFile(
+      join(dir, 'one-arch.yaml'),
+      `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - ${NGINX}\n`,
+    );
+    const exp = await runCli(
+      [
+        'artifact',
+        'export',
+        '-m',
+        'one-arch.yaml',
+        '--mirror-config',
+        'mirrors.yaml',
+        '--cache',
+        'cache',
+        '-o',
+        'one-arch.tar.gz',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(exp.code, exp.stderr).toBe(0);
+    const r = await push(join(dir, 'one-arch.tar.gz'), 'partial');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /--preserve-digests: .* does not hold the complete upstream index of docker\.io\/library\/nginx:1\.25/,
+    );
+    expect(r.stderr).toMatch(/hint: .*every platform/);
+    const dry = await push(join(dir, 'one-arch.tar.gz'), 'partial', '--dry-run');
+    expect(dry.code).toBe(2);
+    await expect(rawOf(`${target.host}/partial/library/nginx:1.25`)).rejects.toThrow();
+    await expect(rawOf(`${target.host}/partial/library/nginx:1.25-amd64`)).rejects.toThrow();
+  }, 120_000);
+
+  it('works from an imported directory too (the upstream index read from the layout)', async () => {
+    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-pd'], { cwd: dir, env: { HOME: dir } });
+    expect(imp.code, imp.stderr).toBe(0);
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '--images-dir',
+        'imported-pd',
+        '--registry',
+        `${target.host}/preserved-dir`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--preserve-digests',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const up = await rawOf(`${src.reg.host}/calico/cni:v3.27.4`);
+    expect((await rawOf(`${target.host}/preserved-dir/calico/cni:v3.27.4`)).digest).toBe(up.digest);
+  });
+});
+
+describe('--images-dir reads kko/inventory.json beside the layout', () => {
+  let imported: string;
+  beforeAll(async () => {
+    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-inv'], { cwd: dir, env: { HOME: dir } });
+    expect(imp.code, imp.stderr).toBe(0);
+    imported = join(dir, 'imported-inv');
+  });
+  const setKk = async (version: string): Promise<void> => {
+    const path = join(imported, 'kko', 'inventory.json');
+    const inv = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...inv, kk: { version, defaults: {}, imageTags: {} } }));
+  };
+  const dry = async (images: string): Promise<Awaited<ReturnType<typeof runCli>>> => {
+    const file = await cluster(
+      'rewrite-inv',
+      `    privateRegistry: ${target.host}/inv\n    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}`,
+    );
+    return runCli(['artifact', 'images', 'push', '--images-dir', images, '-f', file, '--plain-http', '--dry-run'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
+  };
+
+  it.each([['the import dir'], ['its images/ layout']])(
+    'the kk release of the inventory names the images (%s)',
+    async (which) => {
+      const images = which === 'the import dir' ? imported : join(imported, 'images');
+      await setKk('v3.1.5');
+      const old = await dry(images);
+      expect(old.code, old.stderr).toBe(0);
+      expect(old.stderr).toMatch(/kk v3\.1\.5 ignores registry\.namespaceRewrite/);
+      expect(old.stdout).toContain(`${target.host}/inv/calico/cni:v3.27.4  <-`);
+      await setKk('v3.1.12');
+      const now = await dry(images);
+      expect(now.code, now.stderr).toBe(0);
+      expect(now.stdout).toContain(`${target.host}/inv/mirror/cni:v3.27.4  <-`);
+    },
+  );
+
+  it('an unknown kk release in the inventory: exit 2 naming it', async () => {
+    await setKk('v9.9.9');
+    const r = await dry(imported);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/v9\.9\.9/);
+  });
 });
 
 describe('bad input', () => {
