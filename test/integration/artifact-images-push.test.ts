@@ -709,6 +709,39 @@ describe('bad input', () => {
     );
   });
 
+  it.each([['an imported directory'], ['an artifact file']])(
+    '%s without images → exit 2 saying so, nothing pushed',
+    async (which) => {
+      const empty = join(dir, 'no-images');
+      await mkdir(join(empty, 'images', 'blobs', 'sha256'), { recursive: true });
+      await writeFile(join(empty, 'images', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      await writeFile(join(empty, 'images', 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+      let source = ['--images-dir', empty];
+      if (which === 'an artifact file') {
+        await sh('tar', ['-cf', join(dir, 'no-images.tar'), '-C', empty, 'images']);
+        source = ['-a', join(dir, 'no-images.tar')];
+      }
+      const r = await runCli(
+        [
+          'artifact',
+          'images',
+          'push',
+          ...source,
+          '--registry',
+          `${target.host}/empty`,
+          '--plain-http',
+          '--kk-version',
+          'v3.1.12',
+        ],
+        { cwd: dir, env: { HOME: dir } },
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/images\/index\.json lists no named image/);
+      expect(r.stderr).toMatch(/hint: the artifact holds no images/);
+      expect(r.stdout).toBe('');
+    },
+  );
+
   it('an unreachable registry → exit 1 naming the host, nothing reported pushed', async () => {
     const r = await run('--registry', '127.0.0.1:9/x', '--plain-http', '--kk-version', 'v3.1.12', '--retries', '0');
     expect(r.code).toBe(1);
@@ -854,5 +887,58 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
       }
     }, 180_000);
+
+    // push -f and mirror render -f agree (one rule, manifest/push-name.ts pushedRepository): what render sends to
+    // the registry is what the push created there.
+    it.each([
+      // kk release, --kk-push-names, the name ctr pulls, whether it goes through the docker.io mirror
+      ['v3.1.12', false, 'kubesphereio/cni:v3.27.4', false],
+      ['v3.1.7', true, 'calico/cni:v3.27.4', true],
+    ] as const)(
+      'namespaceOverride, kk %s, --kk-push-names %s: ctr pulls %s with the pushed digest',
+      async (kk, kkNames, name, viaMirror) => {
+        const path = `ovr${kk.replace(/\./g, '')}${kkNames ? 'kk' : ''}`;
+        const file = await cluster(
+          `ctrd-${path}`,
+          `    privateRegistry: ${reg.host}/${path}\n    namespaceOverride: kubesphereio\n    auths:\n      "${reg.host}": {plainHTTP: true}`,
+        );
+        const flags = ['-f', file, '--kk-version', kk, ...(kkNames ? ['--kk-push-names'] : [])];
+        const r = await runCli(['artifact', 'images', 'push', '-a', art, ...flags, '--json'], {
+          cwd: dir,
+          env: { HOME: dir },
+        });
+        expect(r.code, r.stderr).toBe(0);
+        const digest = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+          .find((e) => e.type === 'image-done' && e.name === `${reg.host}/${path}/${name}`)?.digest;
+        expect(digest).toMatch(/^sha256:/);
+        const out = join(dir, `certs-${path}`);
+        const render = await runCli(
+          ['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out],
+          { cwd: dir, env: { HOME: dir } },
+        );
+        expect(render.code, render.stderr).toBe(0);
+        const pull = (ref: string) =>
+          ctrd.ctr(
+            ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref],
+            { timeoutMs: 60_000 },
+          );
+        const ref = viaMirror ? CNI : `${reg.host}/${path}/${name}`;
+        const ok = await pull(ref);
+        expect(ok.code, ok.stderr).toBe(0);
+        const ls = await ctrd.ctr(['images', 'ls']);
+        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
+        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(digest);
+        if (!viaMirror) {
+          // kko pushed the flattened name nodes pull: render says docker.io has no prefix mirror, and it has none
+          expect(render.stderr).toMatch(/no hosts\.toml for docker\.io/);
+          await ctrd.ctr(['images', 'rm', CNI]);
+          expect((await pull(CNI)).code).not.toBe(0);
+        }
+      },
+      180_000,
+    );
   },
 );
