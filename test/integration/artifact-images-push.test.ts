@@ -635,6 +635,24 @@ describe('--preserve-digests', () => {
     expect(r.code, r.stderr).toBe(0);
     const up = await rawOf(`${src.reg.host}/calico/cni:v3.27.4`);
     expect((await rawOf(`${target.host}/preserved-dir/calico/cni:v3.27.4`)).digest).toBe(up.digest);
+    const check = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '--images-dir',
+        'imported-pd',
+        '--registry',
+        `${target.host}/preserved-dir`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(check.code, check.stdout).toBe(0);
+    expect((JSON.parse(check.stdout) as { images: unknown[] }).images).toHaveLength(3);
   });
 });
 

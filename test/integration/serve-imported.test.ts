@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,6 +108,33 @@ describe('kko artifact serve of an imported directory', () => {
       headers: { Range: 'bytes=-10' },
     });
     expect(Buffer.from(await tail.arrayBuffer()).equals(big.bytes.subarray(-10))).toBe(true);
+  });
+
+  it('refuses a directory whose blob was truncated (open), and cuts a whole read of a blob changed in place', async () => {
+    const bad = join(fixture.dir, 'imp-bad');
+    await sh('cp', ['-r', join(fixture.dir, 'imp'), bad]);
+    const blobs = join(bad, 'images', 'blobs', 'sha256');
+    const files = await Promise.all(
+      (await readdir(blobs)).map(async (h) => ({ h, size: (await readFile(join(blobs, h))).length })),
+    );
+    const big = files.sort((a, b) => b.size - a.size)[0] as { h: string; size: number };
+    const bytes = await readFile(join(blobs, big.h));
+    const store = await openImageStore(bad);
+    opened.push(store);
+    const srv = await startServer(store, { listen: { host: '127.0.0.1', port: 0 } });
+    servers.push(srv);
+    bytes[100] = (bytes[100] as number) ^ 0xff; // same size: only the hash can tell
+    await writeFile(join(blobs, big.h), bytes);
+    const whole = await fetch(`${srv.url}/v2/calico/node/blobs/sha256:${big.h}`)
+      .then((r) => r.arrayBuffer())
+      .catch((e: unknown) => e);
+    expect(whole instanceof Error || (whole as ArrayBuffer).byteLength < big.size).toBe(true);
+    await writeFile(join(blobs, big.h), bytes.subarray(0, 1000));
+    const err = await openImageStore(bad).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ARTIFACT_CORRUPT');
+    expect((err as Error).message).toMatch(
+      new RegExp(`blob sha256:${big.h} has 1000 bytes, its manifest says ${big.size}`),
+    );
   });
 
   it('refuses a directory that is no imported artifact, and --key with a directory (exit 2)', async () => {
