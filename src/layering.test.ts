@@ -37,7 +37,8 @@ const LAYERS: Record<string, readonly string[]> = {
   // registry: the shared retry / TLS / redaction helpers, until the one transport (item 3) has its own module.
   download: [...CORE, 'host', 'archive', 'cache', 'catalog', 'manifest', 'mirror', 'registry'],
   'artifact-read': [...CORE, 'archive', 'artifact-format', 'cache', 'catalog', 'download'],
-  'artifact-store': [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog', 'content'],
+  // layout: an imported artifact directory read in place as the same image store as an artifact file.
+  'artifact-store': [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog', 'content', 'layout'],
   signing: [...CORE, 'archive', 'artifact-format', 'artifact-read', 'catalog'],
   export: [
     ...CORE,

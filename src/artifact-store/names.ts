@@ -164,3 +164,61 @@ export function synthesizeIndex(image: TaggedImage): ManifestBytes {
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests }));
   return { bytes, mediaType: MediaType.OCI_INDEX, digest: sha256Digest(bytes) };
 }
+
+// The manifests an image store answers with, by name or digest: a per-arch manifest, the upstream index when the
+// store holds it whole, else an index synthesized over the per-arch manifests (made once per name). `manifests` are
+// the manifest and index bytes the store holds (hex → bytes), each already checked against its digest.
+export class NamedManifests {
+  readonly #indexes = new Map<string, ManifestBytes>();
+  constructor(
+    readonly names: ImageNames,
+    readonly manifests: ReadonlyMap<string, Buffer>,
+  ) {}
+
+  // Whether the store has ref's repository.
+  has(registry: string, repository: string): boolean {
+    return this.names.tags(repoKey(registry, repository)) !== undefined;
+  }
+
+  // The upstream index a multi-arch name answers with, when the store holds it whole (push --preserve-digests).
+  upstreamIndex(registry: string, repository: string, tag: string): Digest | undefined {
+    const r = this.names.resolve(repoKey(registry, repository), tag);
+    return r?.kind === 'index' ? r.image.upstreamIndex : undefined;
+  }
+
+  manifest(ref: { registry: string; repository: string; tag?: string; digest?: string }): ManifestBytes | undefined {
+    const repo = repoKey(ref.registry, ref.repository);
+    if (!this.names.tags(repo)) return undefined;
+    if (ref.digest) return this.#byDigest(ref.digest);
+    const r = ref.tag === undefined ? undefined : this.names.resolve(repo, ref.tag);
+    if (!r) return undefined;
+    if (r.kind === 'manifest') return this.#byDigest(r.descriptor.digest, r.descriptor.mediaType);
+    if (r.image.upstreamIndex) return this.#byDigest(r.image.upstreamIndex);
+    const key = `${repo}:${ref.tag}`;
+    let index = this.#indexes.get(key);
+    if (!index) this.#indexes.set(key, (index = synthesizeIndex(r.image)));
+    return index;
+  }
+
+  // A manifest or index the store holds, or a synthesized index by its digest.
+  #byDigest(digest: string, declared?: string): ManifestBytes | undefined {
+    const bytes = /^sha256:[a-f0-9]{64}$/.test(digest) ? this.manifests.get(digest.slice(7)) : undefined;
+    if (!bytes)
+      return [...this.#indexes.values()].find((i) => i.digest === digest) ?? this.#synthesizedByDigest(digest);
+    return { bytes, mediaType: parseManifestJson(bytes, declared).mediaType, digest: digest as Digest };
+  }
+
+  // A synthesized index asked for by digest before its tag was (containerd resolves the tag first; a client may not).
+  #synthesizedByDigest(digest: string): ManifestBytes | undefined {
+    for (const repo of this.names.repositories()) {
+      for (const tag of this.names.tags(repo) ?? []) {
+        const r = this.names.resolve(repo, tag);
+        if (r?.kind !== 'index' || r.image.upstreamIndex) continue;
+        const index = synthesizeIndex(r.image);
+        this.#indexes.set(`${repo}:${tag}`, index);
+        if (index.digest === digest) return index;
+      }
+    }
+    return undefined;
+  }
+}

@@ -14,11 +14,11 @@ import { loadCatalog } from '../catalog/index.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
 import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
-import { parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
+import { type Descriptor, type ImageIndex } from '../oci/index.js';
 import { formatReference, type Digest, type Reference } from '../reference/index.js';
 import { BlobTable, fromIndex, indexRecords, type Blob } from './blob-table.js';
 import { INDEX_FORMAT, loadIndex, storeIndex, type IndexedFile } from './index-cache.js';
-import { ImageNames, repoKey, synthesizeIndex, type ManifestBytes } from './names.js';
+import { ImageNames, NamedManifests, repoKey } from './names.js';
 import { SourceFiles } from './source-files.js';
 import { readSpans, type Spans } from './spans.js';
 
@@ -68,13 +68,13 @@ function unservable(path: string, blobs: ReadonlyMap<string, Blob>): KkoError | 
     'INVALID_INPUT',
     `opening artifact ${path}: blob sha256:${hex} (${b.size} bytes) is deflated in the archive${more}, so it cannot be read in place`,
     {
-      hint: `import it to a directory and serve that (kko artifact import ${path} --dir DIR), or decompress it to a .tar (gunzip -k / zstd -d), which is read in place`,
+      hint: `import it to a directory and serve that (kko artifact import ${path} --dir DIR, then kko artifact serve DIR), or decompress it to a .tar (gunzip -k / zstd -d), which is read in place`,
     },
   );
 }
 
 // kko/inventory.json's kk.version (export/inventory.ts writes it when the manifests name binaries).
-function inventoryKkVersion(bytes: Buffer): string | undefined {
+export function inventoryKkVersion(bytes: Buffer): string | undefined {
   try {
     const v = (JSON.parse(bytes.toString('utf8')) as { kk?: { version?: unknown } }).kk?.version;
     return typeof v === 'string' ? v : undefined;
@@ -136,9 +136,7 @@ export class ArtifactStore implements ContentSource {
   readonly stats: ArtifactStoreStats;
   readonly #files: SourceFiles;
   readonly #blobs: ReadonlyMap<string, Blob>;
-  readonly #manifests: ReadonlyMap<string, Buffer>;
-  readonly #names: ImageNames;
-  readonly #indexes = new Map<string, ManifestBytes>();
+  readonly #names: NamedManifests;
   readonly #entries: readonly Descriptor[];
   readonly #index: { dir: string; records: readonly IndexedFile[]; verified: number } | undefined;
   // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
@@ -158,12 +156,14 @@ export class ArtifactStore implements ContentSource {
     this.stats = stats;
     this.#files = files;
     this.#blobs = blobs;
-    this.#manifests = scan.manifests;
     const layout = scan.docs.get(INDEX_NAME);
     const index: ImageIndex = layout ? parseLayoutIndex(layout) : { schemaVersion: 2, manifests: [] };
     const inv = scan.docs.get(INVENTORY_NAME);
     const rows: InventoryImage[] = inv ? parseInventoryImages(inv) : [];
-    this.#names = new ImageNames(index, rows, scan.manifests, (d) => blobs.has(d.slice(7)));
+    this.#names = new NamedManifests(
+      new ImageNames(index, rows, scan.manifests, (d) => blobs.has(d.slice(7))),
+      scan.manifests,
+    );
     this.#entries = index.manifests;
     this.kkVersion = inv ? inventoryKkVersion(inv) : undefined;
     this.#index =
@@ -230,11 +230,16 @@ export class ArtifactStore implements ContentSource {
 
   // Every repository with an image ("registry/repository"), sorted.
   repositories(): string[] {
-    return this.#names.repositories();
+    return this.#names.names.repositories();
+  }
+
+  // The upstream index <registry>/<repository>:<tag> answers with, when the artifact kept it whole.
+  upstreamIndex(ref: Reference): Digest | undefined {
+    return ref.tag === undefined ? undefined : this.#names.upstreamIndex(ref.registry, ref.repository, ref.tag);
   }
 
   async listTags(ref: Reference): Promise<string[]> {
-    const tags = this.#names.tags(repoKey(ref.registry, ref.repository));
+    const tags = this.#names.names.tags(repoKey(ref.registry, ref.repository));
     if (!tags)
       throw new KkoError(
         'MANIFEST_UNKNOWN',
@@ -244,12 +249,12 @@ export class ArtifactStore implements ContentSource {
   }
 
   async headManifest(ref: Reference): Promise<Descriptor | undefined> {
-    const m = this.#manifest(ref);
+    const m = this.#names.manifest(ref);
     return m ? { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length } : undefined;
   }
 
   async getManifest(ref: Reference): Promise<ManifestContent> {
-    const m = this.#manifest(ref);
+    const m = this.#names.manifest(ref);
     if (!m)
       throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
     return m;
@@ -302,44 +307,8 @@ export class ArtifactStore implements ContentSource {
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {
-    if (!this.#names.tags(repoKey(ref.registry, ref.repository))) return undefined;
+    if (!this.#names.has(ref.registry, ref.repository)) return undefined;
     return /^sha256:[a-f0-9]{64}$/.test(digest) ? this.#blobs.get(digest.slice(7)) : undefined;
-  }
-
-  #manifest(ref: Reference): ManifestBytes | undefined {
-    const repo = repoKey(ref.registry, ref.repository);
-    if (!this.#names.tags(repo)) return undefined;
-    if (ref.digest) return this.#byDigest(ref.digest);
-    const r = ref.tag === undefined ? undefined : this.#names.resolve(repo, ref.tag);
-    if (!r) return undefined;
-    if (r.kind === 'manifest') return this.#byDigest(r.descriptor.digest, r.descriptor.mediaType);
-    if (r.image.upstreamIndex) return this.#byDigest(r.image.upstreamIndex);
-    const key = `${repo}:${ref.tag}`;
-    let index = this.#indexes.get(key);
-    if (!index) this.#indexes.set(key, (index = synthesizeIndex(r.image)));
-    return index;
-  }
-
-  // A manifest or index the pass kept (hashed against its name then), or a synthesized index by its digest.
-  #byDigest(digest: string, declared?: string): ManifestBytes | undefined {
-    const bytes = /^sha256:[a-f0-9]{64}$/.test(digest) ? this.#manifests.get(digest.slice(7)) : undefined;
-    if (!bytes)
-      return [...this.#indexes.values()].find((i) => i.digest === digest) ?? this.#synthesizedByDigest(digest);
-    return { bytes, mediaType: parseManifestJson(bytes, declared).mediaType, digest: digest as Digest };
-  }
-
-  // A synthesized index asked for by digest before its tag was (containerd resolves the tag first; a client may not).
-  #synthesizedByDigest(digest: string): ManifestBytes | undefined {
-    for (const repo of this.#names.repositories()) {
-      for (const tag of this.#names.tags(repo) ?? []) {
-        const r = this.#names.resolve(repo, tag);
-        if (r?.kind !== 'index' || r.image.upstreamIndex) continue;
-        const index = synthesizeIndex(r.image);
-        this.#indexes.set(`${repo}:${tag}`, index);
-        if (index.digest === digest) return index;
-      }
-    }
-    return undefined;
   }
 }
 

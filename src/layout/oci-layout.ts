@@ -172,11 +172,14 @@ export class OciLayout implements ContentStore {
     const what = `reading blob ${desc.digest} of ${formatReference(ref)} from ${this.description}`;
     const size = await this.#size(parseDigest(desc.digest));
     if (size === undefined) throw new KkoError('BLOB_UNKNOWN', `${what}: ${this.blobPath(desc.digest)} is missing`);
+    if (opts.length === 0) return Readable.from([]);
     const file = createReadStream(this.blobPath(desc.digest), {
       start: offset,
+      ...(opts.length !== undefined ? { end: offset + opts.length - 1 } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    if (offset > 0 || opts.verify === false) return file;
+    const whole = offset === 0 && (opts.length === undefined || opts.length === size);
+    if (!whole || opts.verify === false) return file;
     return through(file, new VerifyStream(desc, what));
   }
 

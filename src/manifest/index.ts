@@ -17,6 +17,7 @@ export {
   kkNamespace,
   kkPushRepository,
   kkPullRepository,
+  pushedRepository,
   kkNamingOf,
   rewriteNamespace,
   splitArchTag,

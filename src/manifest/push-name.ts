@@ -54,6 +54,24 @@ export function kkPullRepository(dflt: Reference, reg: RegistryFacts, kk: KkNami
   return underRegistry(reg, ns, repositoryName(dflt));
 }
 
+// The repositories of one source image: kk's push name, the nodes' pull name, and the one kko's push creates (and
+// mirror render sends pulls to): the pull name by default, kk's push name with --kk-push-names. `kkRepository`
+// names a kk image as kk's GetImage does (Catalog.kkRepository), undefined for any other image. One rule for
+// `artifact images push/check` and `mirror render`.
+export function pushedRepository(
+  src: Reference,
+  reg: RegistryFacts,
+  kk: KkNaming,
+  mode: 'pull' | 'kk',
+  kkRepository: (ref: Reference) => string | undefined,
+): { readonly repo: string; readonly pushRepo: string; readonly pullRepo: string } {
+  const kkRepo = kkRepository(src);
+  const dflt = kkRepo ? { ...parseReference(kkRepo), ...(src.tag !== undefined ? { tag: src.tag } : {}) } : src;
+  const pullRepo = kkPullRepository(dflt, reg, kk);
+  const pushRepo = kkPushRepository(src, reg, kk);
+  return { repo: mode === 'kk' ? pushRepo : pullRepo, pushRepo, pullRepo };
+}
+
 // Go's platforms.Parse architectures kk accepts in a "-<arch>" suffix (v3.1.12:cmd/kk/pkg/images/utils.go:135-141).
 const KK_ARCHES = new Set(
   '386 amd64 amd64p32 arm armbe arm64 arm64be ppc64 ppc64le loong64 mips mipsle mips64 mips64le mips64p32 mips64p32le ppc riscv riscv64 s390 s390x sparc sparc64 wasm'.split(

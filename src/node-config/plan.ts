@@ -1,11 +1,12 @@
 import type { Issue } from '../errors.js';
-import { kkPushRepository, parseRegistryLocation } from '../manifest/index.js';
+import { parseRegistryLocation, pushedRepository, type KkNaming, type NamespaceRewrite } from '../manifest/index.js';
 import { DOCKER_HUB, formatReference, parseReference, type Reference } from '../reference/index.js';
 
 // The local registry nodes should pull from, as kk's registry block names it (privateRegistry may carry a path).
 export type LocalRegistry = {
   readonly privateRegistry: string; // host[:port][/path], no scheme
   readonly namespaceOverride?: string;
+  readonly namespaceRewrite?: NamespaceRewrite; // kk v3.1.8+
   readonly plainHTTP: boolean;
   readonly skipTLSVerify: boolean;
   readonly caFile?: string; // absolute path of the CA file on the nodes
@@ -14,11 +15,16 @@ export type LocalRegistry = {
 export type NodeConfigInput = {
   readonly images: readonly string[];
   readonly registry: LocalRegistry;
-  // kk ≤ v3.1.6 pushes into namespaceOverride; later versions keep the source namespace (kubekey.md §3.8).
-  readonly overrideOnPush: boolean;
+  // What the kk release does with the registry block (kk ≤ v3.1.6 pushes into namespaceOverride, v3.1.8+ rewrites).
+  readonly kk: KkNaming;
+  // Which names the push created (manifest/push-name.ts pushedRepository, the rule push uses): 'pull' (kko's push:
+  // the names nodes pull), 'kk' (kk's own push, or kko's with --kk-push-names).
+  readonly mode: 'pull' | 'kk';
+  // kk's GetImage name of a kk image (Catalog.kkRepository); without it every image keeps its own name.
+  readonly kkRepository?: (ref: Reference) => string | undefined;
 };
 
-// One manifest image: where kk pushed it, and what a prefix mirror (containerd, docker) would ask the registry for.
+// One manifest image: where the push put it, and what a prefix mirror (containerd, docker) would ask the registry for.
 export type MirroredImage = {
   readonly ref: string;
   readonly source: Reference;
@@ -54,12 +60,14 @@ function mirrored(ref: string, input: NodeConfigInput): MirroredImage {
   const facts = {
     privateRegistry: input.registry.privateRegistry,
     ...(input.registry.namespaceOverride ? { namespaceOverride: input.registry.namespaceOverride } : {}),
+    ...(input.registry.namespaceRewrite ? { namespaceRewrite: input.registry.namespaceRewrite } : {}),
   };
   const tag = source.tag ? `:${source.tag}` : '';
+  const { repo } = pushedRepository(source, facts, input.kk, input.mode, input.kkRepository ?? (() => undefined));
   return {
     ref: formatReference(source),
     source,
-    pushed: `${kkPushRepository(source, facts, { overrideOnPush: input.overrideOnPush, rewrite: false })}${tag}`,
+    pushed: `${repo}${tag}`,
     viaMirror: `${input.registry.privateRegistry}/${source.repository}${tag}`,
   };
 }
@@ -82,7 +90,7 @@ function collisions(images: readonly MirroredImage[]): Issue[] {
   return out;
 }
 
-// Group the manifest's images by upstream registry, with kk's push names (pure; sorted for byte-identical output).
+// Group the manifest's images by upstream registry, with the names the push created (pure; sorted for byte-identical output).
 export function planMirrors(input: NodeConfigInput): MirrorPlan {
   const { host, path } = parseLocalRegistry(input.registry.privateRegistry);
   const images = [...new Set(input.images)].map((ref) => mirrored(ref, input)).sort((a, b) => byText(a.ref, b.ref));
@@ -94,7 +102,7 @@ export function planMirrors(input: NodeConfigInput): MirrorPlan {
   return { registry: input.registry, host, path, upstreams, issues: collisions(images) };
 }
 
-// Images a prefix-only mirror cannot serve: kk pushed them under another namespace than their own.
+// Images a prefix-only mirror cannot serve: the push put them under another namespace than their own.
 export function rewrittenImages(upstream: Upstream): MirroredImage[] {
   return upstream.images.filter((i) => i.pushed !== i.viaMirror);
 }

@@ -7,10 +7,17 @@ const IMAGES = [
   'docker.io/library/haproxy:2.9.6-alpine',
   'docker.io/kubesphere/pause:3.9',
 ];
-const input = (registry: Partial<LocalRegistry> = {}, overrideOnPush = false, images = IMAGES): NodeConfigInput => ({
+// kk's own push names (mode 'kk') unless a test says otherwise.
+const input = (
+  registry: Partial<LocalRegistry> = {},
+  overrideOnPush = false,
+  images = IMAGES,
+  mode: NodeConfigInput['mode'] = 'kk',
+): NodeConfigInput => ({
   images,
   registry: { privateRegistry: '10.0.0.5:5000', plainHTTP: false, skipTLSVerify: false, ...registry },
-  overrideOnPush,
+  kk: { overrideOnPush, rewrite: !overrideOnPush },
+  mode,
 });
 const file = (out: ReturnType<typeof renderNodeConfig>, path: string): string | undefined =>
   out.files.find((f) => f.path === path)?.text;
@@ -70,6 +77,39 @@ describe('containerd hosts.toml', () => {
     const out = renderNodeConfig(input({ namespaceOverride: 'kubesphere' }, false), 'containerd');
     expect(out.issues).toEqual([]);
     expect(out.files).toHaveLength(3);
+  });
+
+  it("uses the names kko's push created (the pull names): namespaceOverride flattens at every kk release", () => {
+    const out = renderNodeConfig(input({ namespaceOverride: 'kubesphere' }, false, IMAGES, 'pull'), 'containerd');
+    expect(out.files.map((f) => f.path)).toEqual(['10.0.0.5:5000/hosts.toml', 'docker.io/hosts.toml']);
+    expect(codes(out)).toEqual(['NAMESPACE_REWRITE', 'NAMESPACE_REWRITE']);
+  });
+
+  it('applies namespaceRewrite as the push did (kk v3.1.8+), and kk default namespaces in pull mode', () => {
+    const rw = { policy: 'changePrefix', src: ['calico'], dest: 'mirror' };
+    const out = renderNodeConfig(
+      {
+        ...input({ privateRegistry: 'reg.local', namespaceRewrite: rw }, false, IMAGES, 'pull'),
+        kkRepository: (r) => (r.repository === 'kubesphereio/pause' ? 'docker.io/kubesphere/pause' : undefined),
+      },
+      'registries.conf',
+    );
+    const text = file(out, 'registries.conf') ?? '';
+    expect(text).toContain('prefix = "quay.io/calico"');
+    expect(text).toContain('location = "reg.local/mirror"');
+    const cn = renderNodeConfig(
+      {
+        ...input(
+          { privateRegistry: 'reg.local' },
+          false,
+          ['registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9'],
+          'pull',
+        ),
+        kkRepository: () => 'docker.io/kubesphere/pause',
+      },
+      'registries.conf',
+    );
+    expect(file(cn, 'registries.conf')).toContain('location = "reg.local/kubesphere"');
   });
 
   it('warns when two upstreams are pushed to one name', () => {

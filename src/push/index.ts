@@ -7,6 +7,6 @@ export { pushImages } from './push.js';
 export type { PushEvent, PushOptions, PushReport, PushedImage, PushFailure } from './push.js';
 export { targetRegistry, registryTarget } from './target.js';
 export type { TargetFlags, TargetStoreOptions } from './target.js';
-export { openArtifactSource, openLayoutSource, manifestEntries } from './source.js';
+export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes } from './source.js';
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';

@@ -1,12 +1,6 @@
 import type { Issue } from '../errors.js';
 import { KkoError } from '../errors.js';
-import {
-  kkPullRepository,
-  kkPushRepository,
-  splitArchTag,
-  type KkNaming,
-  type RegistryFacts,
-} from '../manifest/index.js';
+import { pushedRepository, splitArchTag, type KkNaming, type RegistryFacts } from '../manifest/index.js';
 import { formatPlatform, type Platform } from '../oci/index.js';
 import { formatReference, parseReference, type Digest, type Reference } from '../reference/index.js';
 
@@ -92,11 +86,13 @@ export function planPush(input: PushPlanInput): PushPlan {
   const issues: Issue[] = [];
   for (const e of [...input.entries].sort((a, b) => byText(a.refName, b.refName))) {
     const { source, platform, archTag } = parseEntry(e);
-    const kkRepo = input.kkRepository(source);
-    const dflt = kkRepo ? { ...parseReference(kkRepo), tag: source.tag as string } : source;
-    const pullRepo = kkPullRepository(dflt, input.registry, input.kk);
-    const pushRepo = kkPushRepository(source, input.registry, input.kk);
-    const repo = input.mode === 'kk' ? pushRepo : pullRepo;
+    const { repo, pushRepo, pullRepo } = pushedRepository(
+      source,
+      input.registry,
+      input.kk,
+      input.mode,
+      input.kkRepository,
+    );
     const tag = source.tag as string;
     const key = `${repo}:${tag}`;
     const group = groups.get(key) ?? {

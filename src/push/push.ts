@@ -1,5 +1,5 @@
 import { synthesizeIndex } from '../artifact-store/index.js';
-import type { ContentSource, ContentTarget, CopyEvent } from '../content/index.js';
+import type { ContentSource, ContentTarget, CopyEvent, CopyOptions } from '../content/index.js';
 import { copyImage } from '../copy/index.js';
 import { abortReason, isKkoError } from '../errors.js';
 import { formatPlatform, type Descriptor } from '../oci/index.js';
@@ -58,6 +58,8 @@ export type PushOptions = {
   readonly now?: () => number;
   // Blob bytes the source has read so far (ArtifactStore.stats), reported in the done event.
   readonly sourceBytesRead?: () => number;
+  // --preserve-digests: index name → the upstream index (by digest in src) put there instead of a synthesized one.
+  readonly upstreamIndexes?: ReadonlyMap<string, Digest>;
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
@@ -104,27 +106,53 @@ async function pushImage(
       });
   };
   const children: Array<{ suffix: string; descriptor: Descriptor }> = [];
+  const copy = {
+    onEvent,
+    ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
   for (const c of img.children) {
-    const copy = {
-      onEvent,
-      ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    };
     const r = await copyImage(src, parseReference(c.entry.refName), dst, c.target, copy);
     children.push({
       suffix: c.target.tag as string,
       descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform },
     });
   }
-  const index = synthesizeIndex({
-    repo: `${img.target.registry}/${img.target.repository}`,
-    tag: img.target.tag as string,
-    arches: children,
-  });
-  const digest = await dst.putManifest(img.target, index, opts.signal ? { signal: opts.signal } : {});
+  const upstream = opts.upstreamIndexes?.get(name);
+  const digest = upstream
+    ? await putUpstreamIndex(src, dst, img, upstream, copy)
+    : await dst.putManifest(
+        img.target,
+        synthesizeIndex({
+          repo: `${img.target.registry}/${img.target.repository}`,
+          tag: img.target.tag as string,
+          arches: children,
+        }),
+        opts.signal ? { signal: opts.signal } : {},
+      );
   const tags = img.children.map((c) => formatReference(c.target));
   emit({ type: 'image-done', name, digest, tags, bytesSent });
   return { name, source: img.source, digest, tags, platforms: img.children.map((c) => formatPlatform(c.platform)) };
+}
+
+// The upstream index itself at the index name (same digest as upstream): copied by digest, so every manifest it
+// lists (the exported arches, already in; any other the artifact kept) goes in first, and the digest is checked.
+async function putUpstreamIndex(
+  src: ContentSource,
+  dst: ContentTarget,
+  img: PlannedImage,
+  digest: Digest,
+  copy: CopyOptions,
+): Promise<Digest> {
+  const source = parseReference(img.source);
+  const r = await copyImage(
+    src,
+    { registry: source.registry, repository: source.repository, digest },
+    dst,
+    img.target,
+    copy,
+  );
+  return r.digest;
 }
 
 // Push every image of the plan, `concurrency` at a time; blobs the target has are skipped (HEAD), blobs another

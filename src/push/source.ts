@@ -1,18 +1,21 @@
-import { ArtifactStore, type ArtifactStoreOptions } from '../artifact-store/index.js';
-import type { ContentSource } from '../content/index.js';
+import {
+  ArtifactStore,
+  LayoutImageStore,
+  type ArtifactStoreOptions,
+  type ImageStore,
+} from '../artifact-store/index.js';
 import { KkoError } from '../errors.js';
-import { OciLayout } from '../layout/index.js';
 import type { KkManifest } from '../manifest/index.js';
 import type { Descriptor } from '../oci/index.js';
 import { layoutRefName } from '../artifact-format/index.js';
-import { parseDigest } from '../reference/index.js';
-import type { LayoutEntry } from './plan.js';
+import { formatReference, parseDigest, parseReference, type Digest } from '../reference/index.js';
+import type { LayoutEntry, PushPlan } from './plan.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
 // Where a push reads images from: the store, the layout entries it holds, and the kk release its inventory names.
 export type PushSource = {
-  readonly store: ContentSource;
+  readonly store: ImageStore;
   readonly entries: readonly LayoutEntry[];
   readonly kkVersion?: string;
   close(): Promise<void>;
@@ -56,11 +59,13 @@ export async function openArtifactSource(
   }
 }
 
-// An imported images directory (an OCI layout kk or kko wrote: kubekey/images).
+// An imported artifact directory (DIR of `kko artifact import ART --dir DIR`, or its images/ layout, or kk's
+// kubekey/images), read in place; kko/inventory.json beside the layout, when there, names the kk release.
 export async function openLayoutSource(dir: string): Promise<PushSource> {
-  const store = new OciLayout(dir);
-  const entries = entriesOf(`OCI layout ${dir}`, await store.entries());
-  return { store, entries, close: async () => undefined };
+  const store = await LayoutImageStore.open(dir);
+  const entries = entriesOf(store.description, store.entries());
+  const kkVersion = store.kkVersion;
+  return { store, entries, ...(kkVersion ? { kkVersion } : {}), close: () => store.close() };
 }
 
 // For check -m: every image × arch a manifest asks for, named as export names them (no digests to compare).
@@ -74,4 +79,25 @@ export function manifestEntries(manifests: readonly KkManifest[]): LayoutEntry[]
       { hint: 'check names the images a manifest lists, for its arches' },
     );
   return refs.flatMap((ref) => arches.map((arch) => ({ refName: layoutRefName(ref, arch) })));
+}
+
+// --preserve-digests: for every image of the plan, the upstream index the source holds whole (index name → digest).
+// An image without one (the export left platforms out, or the artifact predates kept indexes) is refused, named.
+export function preservedIndexes(store: ImageStore, plan: PushPlan): Map<string, Digest> {
+  const out = new Map<string, Digest>();
+  const lacking: string[] = [];
+  for (const img of plan.images) {
+    const digest = store.upstreamIndex(parseReference(img.source));
+    if (digest) out.set(formatReference(img.target), digest);
+    else lacking.push(img.source);
+  }
+  if (lacking.length > 0)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `--preserve-digests: ${store.description} does not hold the complete upstream index of ${lacking.join(', ')}`,
+      {
+        hint: 'an index is kept whole only when the export took every platform it lists (spec.arches); push without --preserve-digests for an index over the exported arches',
+      },
+    );
+  return out;
 }

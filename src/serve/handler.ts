@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactStore } from '../artifact-store/index.js';
+import type { ImageStore } from '../artifact-store/index.js';
 import { isKkoError } from '../errors.js';
 import type { Reference } from '../reference/index.js';
 import type { Htpasswd } from './auth.js';
@@ -8,10 +8,10 @@ import type { ServedNames } from './names.js';
 import { parseRange, type ByteRange } from './range.js';
 
 // The read-only half of the OCI distribution spec (distribution-spec "Pull" and "Content discovery") over an
-// ArtifactStore. Nothing here touches the file system by a name from the request: names, tags and digests are
+// image store (an artifact file or an imported directory). Nothing here touches the file system by a name from the request: names, tags and digests are
 // matched against the store's tables, so a path like ../../etc/passwd is just an unknown name.
 
-export type HandlerDeps = { store: ArtifactStore; names: ServedNames; auth?: Htpasswd; log?: (line: string) => void };
+export type HandlerDeps = { store: ImageStore; names: ServedNames; auth?: Htpasswd; log?: (line: string) => void };
 
 type ErrorCode =
   | 'NAME_UNKNOWN'

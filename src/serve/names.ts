@@ -1,4 +1,4 @@
-import type { ArtifactStore } from '../artifact-store/index.js';
+import type { ImageStore } from '../artifact-store/index.js';
 import { DOCKER_HUB, parseReference, type Reference } from '../reference/index.js';
 
 // The names serve answers to, per containerd's mirror semantics (hosts.toml: the mirror gets the upstream
@@ -13,7 +13,7 @@ export class ServedNames {
   readonly #keys: ReadonlySet<string>;
   readonly #listed: string[];
 
-  constructor(store: ArtifactStore, opts: { namespaceOverride?: string } = {}) {
+  constructor(store: ImageStore, opts: { namespaceOverride?: string } = {}) {
     const keys = store.repositories();
     this.#keys = new Set(keys);
     // docker.io first, then byte order: the first to claim a short path keeps it.

@@ -2,14 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ArtifactStore } from '../artifact-store/index.js';
+import type { ImageStore } from '../artifact-store/index.js';
 import { KkoError } from '../errors.js';
 import { fsError } from '../util/fs-errors.js';
 import { Htpasswd } from './auth.js';
 import { DistributionHandler } from './handler.js';
 import { ServedNames } from './names.js';
 
-// `kko artifact serve`: an HTTP(S) server of the read-only distribution API over an opened ArtifactStore.
+// `kko artifact serve`: an HTTP(S) server of the read-only distribution API over an opened image store (an artifact file or an imported directory).
 
 export type ServeOptions = {
   readonly listen: { readonly host: string; readonly port: number };
@@ -61,7 +61,7 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
 }
 
 // Start serving; close() stops accepting, lets requests in flight finish (up to drainMs), then ends the rest.
-export async function startServer(store: ArtifactStore, opts: ServeOptions): Promise<RunningServer> {
+export async function startServer(store: ImageStore, opts: ServeOptions): Promise<RunningServer> {
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
   const handler = new DistributionHandler({
     store,

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -487,6 +488,221 @@ describe('faults during push (fault proxy in front of the target registry)', () 
   }, 120_000);
 });
 
+// skopeo's raw bytes of a name (an index: exactly what the registry stores) and their sha256.
+async function rawOf(name: string): Promise<{ bytes: Buffer; digest: string }> {
+  const r = await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], {
+    encoding: 'buffer',
+  });
+  const bytes = r.stdout as unknown as Buffer;
+  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+}
+
+describe('--preserve-digests', () => {
+  const push = (a: string, path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
+    runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        a,
+        '--registry',
+        `${target.host}/${path}`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--preserve-digests',
+        ...extra,
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+
+  it("puts the upstream index at :<tag>: skopeo reads the upstream registry's bytes and digest there", async () => {
+    const r = await push(art, 'preserved', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const done = new Map(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+        .filter((e) => e.type === 'image-done')
+        .map((e) => [e.name as string, e.digest as string]),
+    );
+    for (const [upstream, name] of [
+      ['calico/cni:v3.27.4', 'calico/cni:v3.27.4'],
+      ['kubesphereio/pause:3.9', 'kubesphere/pause:3.9'],
+      ['library/nginx:1.25', 'library/nginx:1.25'],
+    ] as const) {
+      const up = await rawOf(`${src.reg.host}/${upstream}`);
+      const got = await rawOf(`${target.host}/preserved/${name}`);
+      expect(got.digest).toBe(up.digest);
+      expect(got.bytes.equals(up.bytes)).toBe(true);
+      expect(done.get(`${target.host}/preserved/${name}`)).toBe(up.digest);
+    }
+    // the per-arch tags are kept too, with the artifact's digests
+    await expectPulled(`${target.host}/preserved`, { 'calico/cni:v3.27.4': CNI });
+    const check = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/preserved`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(check.code, check.stdout).toBe(0);
+  });
+
+  it('without it the index is synthesized over the pushed arches: another digest than upstream', async () => {
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        `${target.host}/synth`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const up = await rawOf(`${src.reg.host}/library/nginx:1.25`);
+    expect((await rawOf(`${target.host}/synth/library/nginx:1.25`)).digest).not.toBe(up.digest);
+  });
+
+  it('an artifact that did not keep the upstream index whole (one arch exported): exit 2 naming the image, nothing pushed', async () => {
+    await writeFile(
+      join(dir, 'one-arch.yaml'),
+      `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - ${NGINX}\n`,
+    );
+    const exp = await runCli(
+      [
+        'artifact',
+        'export',
+        '-m',
+        'one-arch.yaml',
+        '--mirror-config',
+        'mirrors.yaml',
+        '--cache',
+        'cache',
+        '-o',
+        'one-arch.tar.gz',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(exp.code, exp.stderr).toBe(0);
+    const r = await push(join(dir, 'one-arch.tar.gz'), 'partial');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /--preserve-digests: .* does not hold the complete upstream index of docker\.io\/library\/nginx:1\.25/,
+    );
+    expect(r.stderr).toMatch(/hint: .*every platform/);
+    const dry = await push(join(dir, 'one-arch.tar.gz'), 'partial', '--dry-run');
+    expect(dry.code).toBe(2);
+    await expect(rawOf(`${target.host}/partial/library/nginx:1.25`)).rejects.toThrow();
+    await expect(rawOf(`${target.host}/partial/library/nginx:1.25-amd64`)).rejects.toThrow();
+  }, 120_000);
+
+  it('works from an imported directory too (the upstream index read from the layout)', async () => {
+    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-pd'], { cwd: dir, env: { HOME: dir } });
+    expect(imp.code, imp.stderr).toBe(0);
+    const r = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '--images-dir',
+        'imported-pd',
+        '--registry',
+        `${target.host}/preserved-dir`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--preserve-digests',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const up = await rawOf(`${src.reg.host}/calico/cni:v3.27.4`);
+    expect((await rawOf(`${target.host}/preserved-dir/calico/cni:v3.27.4`)).digest).toBe(up.digest);
+    const check = await runCli(
+      [
+        'artifact',
+        'images',
+        'check',
+        '--images-dir',
+        'imported-pd',
+        '--registry',
+        `${target.host}/preserved-dir`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(check.code, check.stdout).toBe(0);
+    expect((JSON.parse(check.stdout) as { images: unknown[] }).images).toHaveLength(3);
+  });
+});
+
+describe('--images-dir reads kko/inventory.json beside the layout', () => {
+  let imported: string;
+  beforeAll(async () => {
+    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-inv'], { cwd: dir, env: { HOME: dir } });
+    expect(imp.code, imp.stderr).toBe(0);
+    imported = join(dir, 'imported-inv');
+  });
+  const setKk = async (version: string): Promise<void> => {
+    const path = join(imported, 'kko', 'inventory.json');
+    const inv = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...inv, kk: { version, defaults: {}, imageTags: {} } }));
+  };
+  const dry = async (images: string): Promise<Awaited<ReturnType<typeof runCli>>> => {
+    const file = await cluster(
+      'rewrite-inv',
+      `    privateRegistry: ${target.host}/inv\n    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}`,
+    );
+    return runCli(['artifact', 'images', 'push', '--images-dir', images, '-f', file, '--plain-http', '--dry-run'], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
+  };
+
+  it.each([['the import dir'], ['its images/ layout']])(
+    'the kk release of the inventory names the images (%s)',
+    async (which) => {
+      const images = which === 'the import dir' ? imported : join(imported, 'images');
+      await setKk('v3.1.5');
+      const old = await dry(images);
+      expect(old.code, old.stderr).toBe(0);
+      expect(old.stderr).toMatch(/kk v3\.1\.5 ignores registry\.namespaceRewrite/);
+      expect(old.stdout).toContain(`${target.host}/inv/calico/cni:v3.27.4  <-`);
+      await setKk('v3.1.12');
+      const now = await dry(images);
+      expect(now.code, now.stderr).toBe(0);
+      expect(now.stdout).toContain(`${target.host}/inv/mirror/cni:v3.27.4  <-`);
+    },
+  );
+
+  it('an unknown kk release in the inventory: exit 2 naming it', async () => {
+    await setKk('v9.9.9');
+    const r = await dry(imported);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/v9\.9\.9/);
+  });
+});
+
 describe('bad input', () => {
   const run = (...args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
     runCli(['artifact', 'images', 'push', '-a', art, ...args], { cwd: dir, env: { HOME: dir } });
@@ -510,6 +726,39 @@ describe('bad input', () => {
       /spec\.registry\.privateRegistry: registry\.privateRegistry "https:\/\/dockerhub\.kubekey\.local": no scheme allowed/,
     );
   });
+
+  it.each([['an imported directory'], ['an artifact file']])(
+    '%s without images → exit 2 saying so, nothing pushed',
+    async (which) => {
+      const empty = join(dir, 'no-images');
+      await mkdir(join(empty, 'images', 'blobs', 'sha256'), { recursive: true });
+      await writeFile(join(empty, 'images', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      await writeFile(join(empty, 'images', 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+      let source = ['--images-dir', empty];
+      if (which === 'an artifact file') {
+        await sh('tar', ['-cf', join(dir, 'no-images.tar'), '-C', empty, 'images']);
+        source = ['-a', join(dir, 'no-images.tar')];
+      }
+      const r = await runCli(
+        [
+          'artifact',
+          'images',
+          'push',
+          ...source,
+          '--registry',
+          `${target.host}/empty`,
+          '--plain-http',
+          '--kk-version',
+          'v3.1.12',
+        ],
+        { cwd: dir, env: { HOME: dir } },
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/images\/index\.json lists no named image/);
+      expect(r.stderr).toMatch(/hint: the artifact holds no images/);
+      expect(r.stdout).toBe('');
+    },
+  );
 
   it('an unreachable registry → exit 1 naming the host, nothing reported pushed', async () => {
     const r = await run('--registry', '127.0.0.1:9/x', '--plain-http', '--kk-version', 'v3.1.12', '--retries', '0');
@@ -656,5 +905,58 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
       }
     }, 180_000);
+
+    // push -f and mirror render -f agree (one rule, manifest/push-name.ts pushedRepository): what render sends to
+    // the registry is what the push created there.
+    it.each([
+      // kk release, --kk-push-names, the name ctr pulls, whether it goes through the docker.io mirror
+      ['v3.1.12', false, 'kubesphereio/cni:v3.27.4', false],
+      ['v3.1.7', true, 'calico/cni:v3.27.4', true],
+    ] as const)(
+      'namespaceOverride, kk %s, --kk-push-names %s: ctr pulls %s with the pushed digest',
+      async (kk, kkNames, name, viaMirror) => {
+        const path = `ovr${kk.replace(/\./g, '')}${kkNames ? 'kk' : ''}`;
+        const file = await cluster(
+          `ctrd-${path}`,
+          `    privateRegistry: ${reg.host}/${path}\n    namespaceOverride: kubesphereio\n    auths:\n      "${reg.host}": {plainHTTP: true}`,
+        );
+        const flags = ['-f', file, '--kk-version', kk, ...(kkNames ? ['--kk-push-names'] : [])];
+        const r = await runCli(['artifact', 'images', 'push', '-a', art, ...flags, '--json'], {
+          cwd: dir,
+          env: { HOME: dir },
+        });
+        expect(r.code, r.stderr).toBe(0);
+        const digest = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+          .find((e) => e.type === 'image-done' && e.name === `${reg.host}/${path}/${name}`)?.digest;
+        expect(digest).toMatch(/^sha256:/);
+        const out = join(dir, `certs-${path}`);
+        const render = await runCli(
+          ['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out],
+          { cwd: dir, env: { HOME: dir } },
+        );
+        expect(render.code, render.stderr).toBe(0);
+        const pull = (ref: string) =>
+          ctrd.ctr(
+            ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref],
+            { timeoutMs: 60_000 },
+          );
+        const ref = viaMirror ? CNI : `${reg.host}/${path}/${name}`;
+        const ok = await pull(ref);
+        expect(ok.code, ok.stderr).toBe(0);
+        const ls = await ctrd.ctr(['images', 'ls']);
+        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
+        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(digest);
+        if (!viaMirror) {
+          // kko pushed the flattened name nodes pull: render says docker.io has no prefix mirror, and it has none
+          expect(render.stderr).toMatch(/no hosts\.toml for docker\.io/);
+          await ctrd.ctr(['images', 'rm', CNI]);
+          expect((await pull(CNI)).code).not.toBe(0);
+        }
+      },
+      180_000,
+    );
   },
 );

@@ -7,6 +7,7 @@ import {
   openArtifactSource,
   openLayoutSource,
   planPush,
+  preservedIndexes,
   pushImages,
   registryTarget,
   targetRegistry,
@@ -46,6 +47,7 @@ type PushOptions = TargetOptions & {
   artifact?: string;
   imagesDir?: string;
   dryRun?: boolean;
+  preserveDigests?: boolean;
   requireSignature?: boolean;
   key?: string;
   cache?: string;
@@ -58,12 +60,17 @@ Names: every image goes to <registry>/<namespace>/<name>:<tag>-<arch> per arch, 
 <namespaceOverride, else kk's default namespace (rewritten by namespaceRewrite from kk v3.1.8)>/<name>:<tag>.
 Where kk's own push would create other names (kk v3.1.7+ ignores namespaceOverride on push; a cn manifest keeps
 kubesphereio) kko says so and pushes the pull names; --kk-push-names reproduces kk's push exactly.
+The index at :<tag> is made over the pushed arches (the same digest on every registry); --preserve-digests puts the
+upstream index instead (the upstream's digest, as signatures and digest pins expect) where the artifact kept it whole,
+i.e. the export took every platform it lists.
 
 Examples:
   $ kko artifact images push -a kubekey-artifact.tar.gz -f config-sample.yaml
   $ kko artifact images push -a kubekey-artifact.tar.gz --registry 10.0.0.5:5000 --plain-http
   $ kko artifact images push -a art.tar.gz --registry dockerhub.kubekey.local --certs-path /etc/docker/certs.d/dockerhub.kubekey.local
   $ kko artifact images push --images-dir kubekey/images -f config-sample.yaml --dry-run
+  $ kko artifact images push --images-dir /data/kk-art -f config-sample.yaml   # DIR of kko artifact import --dir DIR
+  $ kko artifact images push -a art.tar.gz -f config-sample.yaml --preserve-digests
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --json > push.ndjson
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --require-signature --key release.pub
 
@@ -127,8 +134,15 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
         'push every image of an artifact (read in place) to the registry, per arch and as a multi-arch index',
       )
       .option('-a, --artifact <file>', 'the artifact (.tar.gz, .tar.zst, .tar, or ART.part-000)')
-      .option('--images-dir <dir>', 'an imported images directory (OCI layout, e.g. kubekey/images) instead of -a')
+      .option(
+        '--images-dir <dir>',
+        "an imported artifact directory (kko artifact import --dir DIR), its images/ layout, or kk's kubekey/images, instead of -a",
+      )
       .option('--dry-run', 'list the names the push would create and stop')
+      .option(
+        '--preserve-digests',
+        "put the upstream index the artifact kept at <name>:<tag> (the upstream's index digest); refused, naming the images, where it is not kept whole",
+      )
       .option('--require-signature', 'refuse an artifact that is not signed with --key')
       .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)')
       .option('--cache <dir>', CACHE_FLAG),
@@ -140,7 +154,7 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .command('check')
       .description('prove every name the nodes will pull is in the registry with the right platforms')
       .option('-a, --artifact <file>', 'the artifact')
-      .option('--images-dir <dir>', 'an imported images directory (OCI layout)')
+      .option('--images-dir <dir>', 'an imported artifact directory or its images/ layout (OCI layout)')
       .option(
         '-m, --manifest <file>',
         'a manifest instead of an artifact (repeatable)',
@@ -258,7 +272,8 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
   try {
     const { plan, registry } = await planFor(ctx, o, src.entries, src.kkVersion);
     printIssues(ctx, plan.issues);
-    if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json));
+    const upstreamIndexes = o.preserveDigests ? preservedIndexes(src.store, plan) : undefined;
+    if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json), upstreamIndexes);
     const target = registryTarget(registry, { env: ctx.io.env, http: http(o) });
     const sink = pushSink(ctx, Boolean(o.json));
     const store = src.store instanceof ArtifactStore ? src.store : undefined;
@@ -267,6 +282,7 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       concurrency,
       onEvent: sink.event,
       ...(store ? { sourceBytesRead: () => store.stats.blobBytesRead } : {}),
+      ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);
@@ -287,7 +303,12 @@ function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof t
 }
 
 // --dry-run: every name the push creates, index first, its per-arch tags under it.
-function printPlan(ctx: CommandContext, plan: PushPlan, json: boolean): void {
+function printPlan(
+  ctx: CommandContext,
+  plan: PushPlan,
+  json: boolean,
+  upstream: ReadonlyMap<string, string> | undefined,
+): void {
   if (json)
     return printJson(ctx, {
       images: plan.images.map((i) => ({
@@ -295,11 +316,14 @@ function printPlan(ctx: CommandContext, plan: PushPlan, json: boolean): void {
         source: i.source,
         tags: i.children.map((c) => formatReference(c.target)),
         kkPushName: i.kkPushName,
+        ...(upstream ? { upstreamIndex: upstream.get(formatReference(i.target)) } : {}),
       })),
       issues: plan.issues,
     });
   for (const i of plan.images) {
-    ctx.io.stdout(`${safeText(formatReference(i.target))}  <-  ${safeText(i.source)}\n`);
+    const name = formatReference(i.target);
+    const kept = upstream?.get(name);
+    ctx.io.stdout(`${safeText(name)}  <-  ${safeText(i.source)}${kept ? `  (upstream index ${kept})` : ''}\n`);
     for (const c of i.children) ctx.io.stdout(`  ${safeText(formatReference(c.target))}\n`);
   }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ArtifactStore } from '../../artifact-store/index.js';
+import { isImportedDir, openImageStore } from '../../artifact-store/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import { KkoError } from '../../errors.js';
 import { parseListen, startServer } from '../../serve/index.js';
@@ -25,6 +25,7 @@ Examples:
   $ kko artifact serve kubekey-artifact.tar.gz --listen 127.0.0.1:5000
   $ kko artifact serve kubekey-artifact.tar.gz --listen :5000 --tls-cert reg.crt --tls-key reg.key --htpasswd htpasswd
   $ kko artifact serve 'kubekey-artifact.tar.gz.part-*' --listen 127.0.0.1:0 --json   # prints {"event":"listening",…}
+  $ kko artifact serve /data/kk-art --listen 127.0.0.1:5000                            # an imported directory
   $ skopeo inspect --tls-verify=false docker://127.0.0.1:5000/calico/cni:v3.27.3
   $ kko mirror render --registry 127.0.0.1:5000 --format containerd --plain-http -o certs.d
 
@@ -36,8 +37,16 @@ a multi-arch index (the upstream one when the artifact kept it whole), <tag>-<ar
 --namespace-override NS also serves NS/<name> (kk's flattened names, e.g. kubesphereio/cni).
 
 Stops on SIGINT/SIGTERM: stops accepting, lets requests in flight finish (up to 10 s), exits 130/143.
-Exit codes: 1 the artifact fails verification or the address cannot be used, 2 bad flags or a .tar.gz whose
-layers are deflated (import it with \`kko artifact import\`, or gunzip it to a .tar).
+An imported directory (kko artifact import ART --dir DIR) is served in place too: pass DIR (or DIR/images, or kk's
+kubekey/images); kko/inventory.json beside the layout adds the upstream indexes.
+
+A .tar.gz that kko did not write (GNU tar -z, Go's archive/tar + gzip, kk's own) has its layers deflated: it cannot
+be read in place, and serve refuses it (exit 2) naming the fix:
+  $ kko artifact import kubekey-artifact.tar.gz --dir /data/kk-art && kko artifact serve /data/kk-art --listen :5000
+  $ gunzip -k kubekey-artifact.tar.gz && kko artifact serve kubekey-artifact.tar --listen :5000
+
+Exit codes: 1 the artifact fails verification or the address cannot be used, 2 bad flags, a directory that is no
+imported artifact, or a .tar.gz whose layers are deflated.
 `;
 
 // `kko artifact serve`: open (verify) the artifact, serve until a signal, then drain and exit 130/143.
@@ -55,8 +64,18 @@ export async function runServe(
   const signal = ctx.io.interrupts?.();
   const verbose = atLeast(ctx.level ?? 'info', 'debug');
   const quiet = !atLeast(ctx.level ?? 'info', 'info');
-  if (!quiet && !o.json) ctx.io.stderr(`verifying ${artifact} …\n`);
-  const store = await ArtifactStore.open(absPath(ctx, artifact), {
+  const path = absPath(ctx, artifact);
+  const dir = await isImportedDir(path);
+  if (dir && o.key)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `--key: ${artifact} is a directory; only an artifact file carries a signature`,
+      {
+        hint: 'serve the signed artifact file with --key, or import it with `kko artifact import --key` and serve the directory without --key',
+      },
+    );
+  if (!quiet && !o.json) ctx.io.stderr(`${dir ? 'reading' : 'verifying'} ${artifact} …\n`);
+  const store = await openImageStore(path, {
     catalog,
     ...(signal ? { signal } : {}),
     ...(await keyVerifier(ctx, o.key)),
@@ -93,7 +112,7 @@ export function registerArtifactServe(artifact: Command, ctx: CommandContext): v
     .description('serve an artifact as a read-only OCI registry, in place (no unpacking)')
     .argument(
       '<artifact>',
-      'kko or kk artifact: .tar.gz, .tar.zst, .tar, or the first part / a quoted ART.part-* pattern',
+      'kko or kk artifact: .tar.gz, .tar.zst, .tar, the first part / a quoted ART.part-* pattern, or an imported directory',
     )
     .requiredOption('--listen <addr>', 'HOST:PORT to listen on (port 0: a free port)', '127.0.0.1:5000')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (with --tls-key)')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join, relative, resolve, sep } from 'node:path';
 import { KkoError, formatIssue } from '../../errors.js';
-import { loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
+import { kkNamingOf, loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
 import {
   NODE_CONFIG_FORMATS,
   renderNodeConfig,
@@ -25,6 +25,7 @@ type RenderFlags = {
   namespaceOverride?: string;
   cluster?: string;
   kkVersion?: string;
+  kkPushNames?: boolean;
   catalogDir?: string[];
 };
 
@@ -36,6 +37,11 @@ Formats and where they go on a node:
   registries.conf  DIR/registries.conf: /etc/containers/registries.conf.d/50-kko.conf (CRI-O, podman)
   kk               DIR/registry.yaml: the registry: block under spec: of the kk Cluster config
 Without -o the files go to stdout. Warnings (stderr) name images a format cannot send to the registry.
+Names: those \`kko artifact images push\` creates with the same -f / --registry / --namespace-override / --kk-version
+(the names nodes pull: namespaceOverride, else kk's default namespace, namespaceRewrite from kk v3.1.8); with
+--kk-push-names, those kk's own push creates. An image pushed under another namespace than its own can be reached
+through a prefix mirror only with registries.conf; containerd and docker nodes pull it by its private name (kk's
+Cluster config sets those), which the registry's own hosts.toml covers.
 
 Examples:
   kko mirror render --registry 10.0.0.5:5000 -m manifest.yaml --format containerd --plain-http -o certs.d
@@ -67,7 +73,14 @@ export function registerMirrorRender(mirror: Command, ctx: CommandContext): void
       '-f, --cluster <file>',
       'kk Cluster config: privateRegistry, namespaceOverride, auths (plainHTTP, skipTLSVerify, certsPath)',
     )
-    .option('--kk-version <v>', 'kk that pushed (decides whether namespaceOverride applied on push)')
+    .option(
+      '--kk-version <v>',
+      'the kk release that installs (its naming: namespaceOverride on push ≤ v3.1.6, namespaceRewrite from v3.1.8)',
+    )
+    .option(
+      '--kk-push-names',
+      "the images were pushed by kk itself (or kko push --kk-push-names): kk's push names, not the ones nodes pull",
+    )
     .option('--catalog-dir <dir>', 'extra catalog dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .addHelpText('after', HELP)
     .action(async (flags: RenderFlags) => renderCommand(ctx, flags));
@@ -90,7 +103,9 @@ function localRegistry(flags: RenderFlags, facts: RegistryFacts | undefined): Lo
   const certsCa = fromCluster?.auth?.certsPath ? join(fromCluster.auth.certsPath, 'ca.crt') : undefined;
   const caFile = flags.ca ?? certsCa;
   const namespaceOverride = flags.namespaceOverride ?? fromCluster?.namespaceOverride;
+  const namespaceRewrite = fromCluster?.namespaceRewrite;
   return {
+    ...(namespaceRewrite ? { namespaceRewrite } : {}),
     privateRegistry,
     plainHTTP: flags.plainHttp ?? fromCluster?.auth?.plainHTTP ?? false,
     skipTLSVerify: flags.skipTlsVerify ?? fromCluster?.auth?.skipTLSVerify ?? false,
@@ -99,26 +114,24 @@ function localRegistry(flags: RenderFlags, facts: RegistryFacts | undefined): Lo
   };
 }
 
-// Only a namespaceOverride makes the kk version matter (kk ≤ v3.1.6 applies it on push).
-async function overrideOnPush(
-  ctx: CommandContext,
-  flags: RenderFlags,
-  registry: LocalRegistry,
-  recorded: string | undefined,
-): Promise<boolean> {
-  if (!registry.namespaceOverride) return false;
-  const catalog = await catalogFor(ctx, flags.catalogDir);
-  const version = await resolveKkVersion(ctx, catalog, flags.kkVersion, recorded);
-  return catalog.profile(version).features.namespaceOverrideOnPush;
-}
-
 async function renderCommand(ctx: CommandContext, flags: RenderFlags): Promise<void> {
   const format = parseFormat(flags.format);
   const merged = mergeManifests((await readManifests(ctx, flags.manifest)).map((p) => p.manifest));
   const facts = flags.cluster ? await loadClusterConfig(absPath(ctx, flags.cluster)) : undefined;
   const registry = localRegistry(flags, facts?.registry);
-  const onPush = await overrideOnPush(ctx, flags, registry, merged.spec.kko?.kkVersion);
-  const out = renderNodeConfig({ images: merged.spec.images ?? [], registry, overrideOnPush: onPush }, format);
+  // The names as `kko artifact images push` with the same -f / flags created them (one rule: pushedRepository).
+  const catalog = await catalogFor(ctx, flags.catalogDir);
+  const version = await resolveKkVersion(ctx, catalog, flags.kkVersion, merged.spec.kko?.kkVersion);
+  const out = renderNodeConfig(
+    {
+      images: merged.spec.images ?? [],
+      registry,
+      kk: kkNamingOf(catalog.profile(version).features),
+      mode: flags.kkPushNames ? 'kk' : 'pull',
+      kkRepository: (r) => catalog.kkRepository(r),
+    },
+    format,
+  );
   for (const i of out.issues) ctx.io.stderr(`${formatIssue(i)}\n${i.hint ? `  hint: ${i.hint}\n` : ''}`);
   if (flags.output && flags.output !== '-') return writeAll(ctx, absPath(ctx, flags.output), out, Boolean(flags.force));
   const many = out.files.length > 1;

@@ -1,0 +1,194 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { parseInventoryImages, type InventoryImage } from '../artifact-read/docs.js';
+import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
+import { KkoError } from '../errors.js';
+import { OciLayout } from '../layout/index.js';
+import { parseManifestJson, type Descriptor } from '../oci/index.js';
+import { formatReference, parseDigest, type Digest, type Reference } from '../reference/index.js';
+import { errnoOf, fsError } from '../util/fs-errors.js';
+import { ImageNames, NamedManifests, repoKey } from './names.js';
+import { inventoryKkVersion } from './store.js';
+
+// An imported artifact directory (`kko artifact import ART --dir DIR`, or kk's kubekey/images) read in place as the
+// same read-only image store as an artifact file: the OCI layout's index.json names the images (<ref>-<arch>), and
+// kko/inventory.json beside the layout, when there, adds the upstream indexes and the kk release. Nothing is copied.
+// Manifests are read and hashed on open, and every config and layer they name must be there at its size; a whole
+// blob read is hashed as it streams (OciLayout), a Range read is not (the import verified every byte).
+
+const MAX_DEPTH = 4;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return false;
+    throw fsError('reading', path, err);
+  }
+}
+
+// DIR (an import: DIR/images/index.json, DIR/kko/inventory.json) or DIR/images itself (the layout; the inventory is
+// ../kko/inventory.json when the layout is an artifact's images/ directory).
+export async function locateImportedLayout(dir: string): Promise<{ layout: string; inventory?: string }> {
+  if (await exists(join(dir, 'images', 'index.json'))) {
+    const inv = join(dir, 'kko', 'inventory.json');
+    return { layout: join(dir, 'images'), ...((await exists(inv)) ? { inventory: inv } : {}) };
+  }
+  if (await exists(join(dir, 'index.json'))) {
+    const inv = join(dirname(dir), 'kko', 'inventory.json');
+    const beside = basename(dir) === 'images' && (await exists(inv));
+    return { layout: dir, ...(beside ? { inventory: inv } : {}) };
+  }
+  throw new KkoError(
+    'INVALID_INPUT',
+    `reading ${dir}: neither an imported artifact (no images/index.json) nor an OCI image layout (no index.json)`,
+    { hint: 'import the artifact first (kko artifact import ART --dir DIR) and pass DIR, or pass the artifact file' },
+  );
+}
+
+// Every manifest and index reachable from the entries and the inventory's upstream digests (those present), read
+// through the layout (hashed against its digest); configs and layers checked present at their declared size.
+async function readManifests(
+  oci: OciLayout,
+  entries: readonly Descriptor[],
+  rows: readonly InventoryImage[],
+  present: ReadonlySet<string>,
+): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const blobs = new Map<string, number>();
+  const visit = async (digest: string, depth: number, required: boolean): Promise<void> => {
+    const hex = digest.slice(7);
+    if (out.has(hex)) return;
+    if (!present.has(hex)) {
+      if (!required) return;
+      throw missing(oci, digest);
+    }
+    const m = await oci.getManifest({ registry: '', repository: '', digest: parseDigest(digest) });
+    out.set(hex, m.bytes);
+    const parsed = parseManifestJson(m.bytes, m.mediaType);
+    if (parsed.kind === 'image') {
+      for (const b of [parsed.manifest.config, ...parsed.manifest.layers]) blobs.set(b.digest, b.size);
+      return;
+    }
+    if (depth >= MAX_DEPTH) return;
+    // an upstream index lists platforms the export left out: those children are optional
+    for (const c of parsed.manifest.manifests) await visit(c.digest, depth + 1, required);
+  };
+  for (const d of entries) await visit(d.digest, 0, true);
+  for (const r of rows) for (const d of r.upstream ?? []) await visit(d, 0, false);
+  for (const [digest, size] of blobs) {
+    const have = await oci.headBlob({ registry: '', repository: '' }, digest as Digest);
+    if (!have) throw missing(oci, digest);
+    if (have.size !== size)
+      throw new KkoError(
+        'ARTIFACT_CORRUPT',
+        `reading ${oci.description}: blob ${digest} has ${have.size} bytes, its manifest says ${size}`,
+        { hint: 'import the artifact again (kko artifact import ART --dir DIR)' },
+      );
+  }
+  return out;
+}
+
+function missing(oci: OciLayout, digest: string): KkoError {
+  return new KkoError('ARTIFACT_CORRUPT', `reading ${oci.description}: blob ${digest} is missing`, {
+    hint: 'import the artifact again (kko artifact import ART --dir DIR)',
+  });
+}
+
+export class LayoutImageStore implements ContentSource {
+  readonly description: string;
+  readonly kkVersion: string | undefined;
+  readonly #oci: OciLayout;
+  readonly #names: NamedManifests;
+  readonly #entries: readonly Descriptor[];
+
+  private constructor(oci: OciLayout, names: NamedManifests, entries: readonly Descriptor[], kk: string | undefined) {
+    this.description = oci.description;
+    this.#oci = oci;
+    this.#names = names;
+    this.#entries = entries;
+    this.kkVersion = kk;
+  }
+
+  // Open DIR (an import) or DIR/images (its layout); see locateImportedLayout.
+  static async open(dir: string): Promise<LayoutImageStore> {
+    const where = await locateImportedLayout(dir);
+    const oci = new OciLayout(where.layout);
+    const entries = await oci.entries();
+    const inv = where.inventory
+      ? await readFile(where.inventory).catch((e: unknown) =>
+          Promise.reject(fsError('reading', where.inventory as string, e)),
+        )
+      : undefined;
+    const rows = inv ? parseInventoryImages(inv) : [];
+    const blobDir = join(where.layout, 'blobs', 'sha256');
+    const present = new Set(
+      await readdir(blobDir).catch((err: unknown) =>
+        errnoOf(err) === 'ENOENT' ? [] : Promise.reject(fsError('reading', blobDir, err)),
+      ),
+    );
+    const manifests = await readManifests(oci, entries, rows, present);
+    const names = new ImageNames({ schemaVersion: 2, manifests: entries }, rows, manifests, (d) =>
+      present.has(d.slice(7)),
+    );
+    return new LayoutImageStore(
+      oci,
+      new NamedManifests(names, manifests),
+      entries,
+      inv ? inventoryKkVersion(inv) : undefined,
+    );
+  }
+
+  async close(): Promise<void> {}
+
+  // index.json's entries (ref names <full ref>-<arch>), as ArtifactStore.entries() gives them.
+  entries(): Descriptor[] {
+    return [...this.#entries];
+  }
+
+  repositories(): string[] {
+    return this.#names.names.repositories();
+  }
+
+  upstreamIndex(ref: Reference): Digest | undefined {
+    return ref.tag === undefined ? undefined : this.#names.upstreamIndex(ref.registry, ref.repository, ref.tag);
+  }
+
+  async listTags(ref: Reference): Promise<string[]> {
+    const tags = this.#names.names.tags(repoKey(ref.registry, ref.repository));
+    if (!tags)
+      throw new KkoError(
+        'MANIFEST_UNKNOWN',
+        `listing tags of ${ref.registry}/${ref.repository}: not in ${this.description}`,
+      );
+    return tags;
+  }
+
+  async headManifest(ref: Reference): Promise<Descriptor | undefined> {
+    const m = this.#names.manifest(ref);
+    return m ? { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length } : undefined;
+  }
+
+  async getManifest(ref: Reference): Promise<ManifestContent> {
+    const m = this.#names.manifest(ref);
+    if (!m)
+      throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
+    return m;
+  }
+
+  async headBlob(ref: Reference, digest: Digest): Promise<Descriptor | undefined> {
+    if (!this.#names.has(ref.registry, ref.repository) || !/^sha256:[a-f0-9]{64}$/.test(digest)) return undefined;
+    return this.#oci.headBlob(ref, digest);
+  }
+
+  async getBlob(ref: Reference, desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
+    if (!this.#names.has(ref.registry, ref.repository))
+      throw new KkoError(
+        'BLOB_UNKNOWN',
+        `getting blob ${desc.digest} of ${ref.registry}/${ref.repository}: not in ${this.description}`,
+      );
+    return this.#oci.getBlob(ref, desc, opts);
+  }
+}
