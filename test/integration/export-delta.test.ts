@@ -16,6 +16,14 @@ import { runCli } from '../cli/run-cli.js';
 // files; applied where the base is (registry, kk work dir), it must give what the full export gives (skopeo referee).
 
 const sh = promisify(execFile);
+type Inv = {
+  images: Array<{ digest: string; upstream?: { manifestDigest?: string } }>;
+  isos: unknown[];
+  delta: {
+    base: unknown;
+    omitted: { blobs: Array<{ digest: string }>; files: Array<{ path: string }> };
+  };
+};
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const OLD = 'v1.28.8';
@@ -82,15 +90,15 @@ const pushArgs = (art: string, reg: TestRegistry, ...more: string[]): string[] =
 async function tarNames(art: string): Promise<string[]> {
   return (await sh('tar', ['-tzf', art], { maxBuffer: 1 << 24 })).stdout.trim().split('\n');
 }
-async function inventoryOf(art: string): Promise<Record<string, any>> {
-  return JSON.parse((await sh('tar', ['-xzOf', art, 'kko/inventory.json'])).stdout) as Record<string, any>;
+async function inventoryOf(art: string): Promise<Inv> {
+  return JSON.parse((await sh('tar', ['-xzOf', art, 'kko/inventory.json'])).stdout) as Inv;
 }
 // Config and layer digests of an artifact's images (from its manifests), and its kk files.
 async function contentOf(art: string): Promise<{ blobs: Set<string>; manifests: Set<string>; files: string[] }> {
   const inv = await inventoryOf(art);
   const manifests = new Set<string>();
   const blobs = new Set<string>();
-  for (const row of inv.images as Array<{ digest: string; upstream?: { manifestDigest?: string } }>) {
+  for (const row of inv.images) {
     manifests.add(row.digest);
     if (row.upstream?.manifestDigest) manifests.add(row.upstream.manifestDigest);
     const m = JSON.parse((await sh('tar', ['-xzOf', art, `images/blobs/sha256/${row.digest.slice(7)}`])).stdout) as {
@@ -138,7 +146,11 @@ beforeAll(async () => {
   await writeFile(join(files.root, 'isos/20.04.iso'), ISO_SAME);
   await writeFile(join(files.root, 'isos/22.04-a.iso'), ISO_OLD);
   await writeFile(join(files.root, 'isos/22.04-b.iso'), ISO_NEW);
-  [regA, regB, regC] = await Promise.all([1, 2, 3].map(() => startRegistry({ mode: 'plain' })));
+  [regA, regB, regC] = (await Promise.all([1, 2, 3].map(() => startRegistry({ mode: 'plain' })))) as [
+    TestRegistry,
+    TestRegistry,
+    TestRegistry,
+  ];
   dir = join(src.work.dir, 'w');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'old.yaml'), manifest(OLD, ISO_OLD, '/isos/22.04-a.iso'));
@@ -167,7 +179,11 @@ describe('delta artifacts (#12 item 3)', () => {
     const r = await kko(exportArgs('new.yaml', '', '--base', 'old.tar.gz'));
     expect(r.code).toBe(0);
     const delta = join(dir, 'kubekey-artifact-delta.tar.gz');
-    const [old, full, got] = await Promise.all([contentOf(join(dir, 'old.tar.gz')), contentOf(join(dir, 'new.tar.gz')), contentOf(delta)]);
+    const [old, full, got] = await Promise.all([
+      contentOf(join(dir, 'old.tar.gz')),
+      contentOf(join(dir, 'new.tar.gz')),
+      contentOf(delta),
+    ]);
     const changed = [...full.blobs].filter((d) => !old.blobs.has(d)).sort();
     expect(changed).toHaveLength(4); // two configs and two top layers: the patch upgrade
     const names = await tarNames(delta);
@@ -182,12 +198,10 @@ describe('delta artifacts (#12 item 3)', () => {
     expect(inv.isos).toEqual(fullInv.isos);
     const oldInv = (await sh('tar', ['-xzOf', join(dir, 'old.tar.gz'), 'kko/inventory.json'])).stdout;
     expect(inv.delta.base).toEqual({ inventorySha256: sha(Buffer.from(oldInv)), artifact: 'old.tar.gz' });
-    expect(inv.delta.omitted.blobs.map((b: { digest: string }) => b.digest).sort()).toEqual(
+    expect(inv.delta.omitted.blobs.map((b) => b.digest).sort()).toEqual(
       [...full.blobs].filter((d) => old.blobs.has(d)).sort(),
     );
-    expect(inv.delta.omitted.files.map((f: { path: string }) => f.path)).toEqual(
-      full.files.filter((f) => !got.files.includes(f)),
-    );
+    expect(inv.delta.omitted.files.map((f) => f.path)).toEqual(full.files.filter((f) => !got.files.includes(f)));
   }, 120_000);
 
   it('--have from `artifact inventory` writes the same delta byte for byte', async () => {
@@ -226,7 +240,7 @@ describe('delta artifacts (#12 item 3)', () => {
     const r = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC));
     expect(r.code).toBe(1);
     const inv = await inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz'));
-    for (const b of inv.delta.omitted.blobs as Array<{ digest: string }>) expect(r.stderr).toContain(b.digest);
+    for (const b of inv.delta.omitted.blobs) expect(r.stderr).toContain(b.digest);
     expect(r.stderr).toMatch(
       /missing: 127\.0\.0\.1:\d+\/kubesphere\/kube-apiserver@sha256:[a-f0-9]{64}: not in the registry/,
     );
