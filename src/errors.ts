@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'UNSAFE_ARCHIVE'
   | 'ARTIFACT_CORRUPT' // verify/import: an artifact is readable but has missing, extra or corrupt entries
   | 'LOCK_DRIFT' // #12: an image tag no longer points at the digest its manifest lock records
+  | 'BASE_MISSING' // #12: a delta artifact applied where its base content is not (import dir, push registry)
   | 'SIGNATURE_INVALID' // #12: an image's cosign signature is missing, for another digest, or does not verify
   | 'INTERRUPTED' // SIGINT/SIGTERM: the run stopped cleanly (the CLI exits 130/143)
   | 'INTERNAL';

@@ -23,7 +23,11 @@ export {
   upstreamDigestMap,
   INVENTORY_API_VERSION,
   INVENTORY_KIND,
+  deltaSchema,
 } from './inventory.js';
-export type { Inventory, InventoryImageRow } from './inventory.js';
+export type { Inventory, InventoryImageRow, Delta } from './inventory.js';
+export { haveListSchema, parseHaveList, HAVE_API_VERSION, HAVE_KIND } from './have.js';
+export type { HaveList } from './have.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';
+export { BaseMissingError, missingCount } from './delta.js';

@@ -89,7 +89,7 @@ describe('kko/inventory.json through one schema', () => {
     const inv = {
       ...inventory(),
       future: { x: 1 },
-      base: { inventorySha256: HEX },
+      delta: { base: { inventorySha256: HEX }, omitted: { blobs: [{ digest: D1, size: 3 }], files: [] } },
       signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }],
       referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }],
     };

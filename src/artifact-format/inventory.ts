@@ -60,9 +60,19 @@ const isoRowSchema = z.looseObject({
 // kko/manifest.json, images/index.json, images/oci-layout (#12): so a signature over the inventory covers them.
 const documentRowSchema = z.looseObject(fileRowFields);
 
+// #12 item 3: a delta artifact names the base it was made against (the sha256 of the base's kko/inventory.json, and
+// the base's file name for messages) and lists exactly what it leaves out because the base holds it: config and layer
+// blobs (digest, size) and binary / ISO files (path, sha256, size). Every manifest and index is always in a delta, and
+// its image, binary and ISO rows are complete (they describe the artifact the delta and its base make together).
+const omittedBlobSchema = z.looseObject({ digest, size });
+const omittedFileSchema = z.looseObject({ path: z.string(), sha256: sha256Hex, size });
+export const deltaSchema = z.looseObject({
+  base: z.looseObject({ inventorySha256: sha256Hex, artifact: z.string().optional() }),
+  omitted: z.looseObject({ blobs: z.array(omittedBlobSchema), files: z.array(omittedFileSchema) }),
+});
+export type Delta = z.infer<typeof deltaSchema>;
+
 // Room for what the supply-chain work adds; no writer fills these yet, readers ignore them until one does.
-// A delta artifact names the base it was made against (its inventory's sha256; blobs the base holds are left out).
-const baseSchema = z.looseObject({ inventorySha256: sha256Hex, ref: z.string().optional() });
 // Signatures beyond kko/inventory.json.sig (e.g. cosign signatures of images, kept as files of the artifact).
 const signatureRowSchema = z.looseObject({ path: z.string(), format: z.string(), subject: z.string().optional() });
 // OCI referrers (signatures, SBOMs, attestations) of an image, stored as blobs: subject is an upstream digest.
@@ -94,7 +104,7 @@ export const inventorySchema = z.looseObject({
   documents: z.array(documentRowSchema).optional(),
   // Field paths export removed from kko/manifest.json (empty: there were none; absent: the writer did not say).
   credentialsRemoved: z.array(z.string()).optional(),
-  base: baseSchema.optional(),
+  delta: deltaSchema.optional(),
   signatures: z.array(signatureRowSchema).optional(),
   referrers: z.array(referrerRowSchema).optional(),
 });

@@ -29,8 +29,20 @@ function checkListed(scan: ScanResult, trust: Trust, problems: ProblemList): voi
   for (const p of trust.docProblems) problems.add(p);
   for (const path of trust.sums?.keys() ?? [])
     if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${SUMS_NAME}` });
-  for (const path of trust.inventory?.keys() ?? [])
-    if (!scan.files.has(path)) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
+  for (const [path, row] of trust.inventory ?? []) {
+    if (scan.files.has(path)) continue;
+    const omitted = trust.omittedFiles.get(path);
+    if (!omitted) problems.add({ kind: 'missing', path, detail: `listed in ${INVENTORY_NAME}` });
+    else if (omitted.sha256 !== row.sha256)
+      problems.add({
+        kind: 'corrupt',
+        path,
+        detail: `delta.omitted says sha256 ${omitted.sha256}, ${INVENTORY_NAME} row ${row.sha256}`,
+      });
+  }
+  for (const path of trust.omittedFiles.keys())
+    if (scan.files.has(path))
+      problems.add({ kind: 'extra', path, detail: `${INVENTORY_NAME} says the delta leaves it out` });
   if (scan.docs.has(INVENTORY_NAME) && !scan.docs.has(SUMS_NAME))
     problems.add({
       kind: 'missing',
@@ -106,7 +118,7 @@ export function checkArtifact(scan: ScanResult, trust: Trust): Problem[] {
   const problems = new ProblemList();
   checkFiles(scan, trust, problems);
   checkListed(scan, trust, problems);
-  const reached = checkLayout(scan, problems);
+  const reached = checkLayout(scan, problems, trust.omittedBlobs);
   checkInventoryImages(scan, problems);
   checkCoverage(scan, trust, reached, problems);
   return problems.sorted();

@@ -2,6 +2,7 @@ import { byteOrder } from '../util/byte-order.js';
 import { createHash } from 'node:crypto';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { blobHex, BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, parseLayoutIndex, refNameOf } from './docs.js';
+import { HAVE_API_VERSION, HAVE_KIND, type HaveList } from '../artifact-format/index.js';
 import { scanArtifact } from './scan.js';
 import { ArtifactProblemsError, summarizeProblems } from './types.js';
 import { trustOfScan, verifyScan } from './verify.js';
@@ -9,14 +10,6 @@ import { trustOfScan, verifyScan } from './verify.js';
 // #12 item 3, first step: `kko artifact inventory ART > have.json` says what the air-gapped side already holds: every
 // blob digest, every layout ref, every other file's sha256 and size, and which artifact that was (the sha256 of its
 // kko/inventory.json). Only a verified artifact is listed: a have-list from a corrupt one would hide missing content.
-export type HaveList = {
-  apiVersion: 'kko.io/v1alpha1';
-  kind: 'ArtifactHave';
-  base: { artifact: string; inventorySha256?: string };
-  refs: Record<string, string>; // images/index.json ref name → manifest digest
-  blobs: string[];
-  files: Array<{ path: string; sha256: string; size: number }>;
-};
 
 // The have-list of an artifact on disk (one streaming pass, everything re-hashed and verified).
 export async function haveOf(path: string, opts: { catalog?: Catalog; signal?: AbortSignal } = {}): Promise<HaveList> {
@@ -39,8 +32,8 @@ export async function haveOf(path: string, opts: { catalog?: Catalog; signal?: A
     : {};
   const inventory = scan.docs.get(INVENTORY_NAME);
   return {
-    apiVersion: 'kko.io/v1alpha1',
-    kind: 'ArtifactHave',
+    apiVersion: HAVE_API_VERSION,
+    kind: HAVE_KIND,
     base: {
       artifact: path,
       ...(inventory ? { inventorySha256: createHash('sha256').update(inventory).digest('hex') } : {}),
@@ -57,3 +50,4 @@ export async function haveOf(path: string, opts: { catalog?: Catalog; signal?: A
       .sort((a, b) => byteOrder(a.path, b.path)),
   };
 }
+export type { HaveList } from '../artifact-format/index.js';

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
 import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
@@ -9,7 +9,11 @@ import { scanArtifact, type ScanGate } from './scan.js';
 import { createStaging, removeStaleStaging, type Staging } from './staging.js';
 import { Trust, type TrustOptions } from './trust.js';
 import { ArtifactProblemsError, formatProblem, summarizeProblems, type FileRecord, type Problem } from './types.js';
-import { verifyScan } from './verify.js';
+import { trustOfScan, verifyScan } from './verify.js';
+import { BaseMissingError, missingCount, type Delta } from '../artifact-format/index.js';
+import { hashFile } from '../cache/index.js';
+import { createHash } from 'node:crypto';
+import { blobPath, INVENTORY_NAME } from './docs.js';
 
 // `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
 // `verifyInventory` (#12): refuse anything unsigned or signed by another key (see verify.ts VerifyOptions).
@@ -19,6 +23,8 @@ export type ImportOptions = {
   catalog?: Catalog;
   signal?: AbortSignal;
   verifyInventory?: TrustOptions['verifyInventory'];
+  // #12 item 3: for a delta, the base artifact to take the left-out files and blobs from (else `dir` must hold them).
+  base?: string;
 };
 export type ImportReport = {
   readonly dir: string;
@@ -26,6 +32,8 @@ export type ImportReport = {
   readonly files: number;
   readonly bytes: number;
   readonly md5: string;
+  // A delta: its base, and how many left-out entries were found in `dir` or taken from ImportOptions.base.
+  readonly delta?: { readonly base: Delta['base']; readonly fromDir: number; readonly fromBase: number };
 };
 
 // kk keeps the MD5 (lower-case hex, no newline) of the last unpacked tarball here and skips its untar when it matches.
@@ -164,14 +172,108 @@ export async function importArtifact(opts: ImportOptions): Promise<ImportReport>
         report.problems,
       );
     const names = [...scan.files.keys()];
+    const fromBase = trust.delta ? await completeDelta(trust.delta, opts, root, staging.files, catalog) : [];
+    names.push(...fromBase);
     await checkTargets(root, names);
     await moveIntoPlace(staging.files, root, names, scan.md5);
     done = true;
-    return { dir: root, compression: scan.compression, files: report.files, bytes: report.bytes, md5: scan.md5 };
+    const omitted = trust.delta ? trust.delta.omitted.blobs.length + trust.delta.omitted.files.length : 0;
+    return {
+      dir: root,
+      compression: scan.compression,
+      files: report.files,
+      bytes: report.bytes,
+      md5: scan.md5,
+      ...(trust.delta
+        ? { delta: { base: trust.delta.base, fromDir: omitted - fromBase.length, fromBase: fromBase.length } }
+        : {}),
+    };
   } catch (err) {
     throw ioError(root, err);
   } finally {
     await staging?.remove();
     if (!done && created) await rm(created, { recursive: true, force: true });
   }
+}
+
+// Every entry a delta leaves out, as artifact paths with the sha256 and size they must have.
+function omittedEntries(delta: Delta): Array<{ path: string; sha256: string; size: number }> {
+  return [
+    ...delta.omitted.blobs.map((b) => ({ path: blobPath(b.digest), sha256: b.digest.slice(7), size: b.size })),
+    ...delta.omitted.files,
+  ];
+}
+
+function baseName(delta: Delta): string {
+  return delta.base.artifact ?? `the artifact whose inventory has sha256 ${delta.base.inventorySha256}`;
+}
+
+// #12 item 3: a delta's left-out entries must be where it is applied. With opts.base they are taken from that artifact
+// (verified whole, and it must be the delta's base) into staging, and their names returned to be moved with the
+// delta's own; without, `root` must already hold each one with its sha256 (hashed here). Anything absent is listed.
+async function completeDelta(
+  delta: Delta,
+  opts: ImportOptions,
+  root: string,
+  staging: string,
+  catalog: Catalog,
+): Promise<string[]> {
+  const want = omittedEntries(delta);
+  if (opts.base !== undefined) return takeFromBase(delta, want, opts.base, staging, catalog, opts.signal);
+  const missing: string[] = [];
+  for (const e of want) {
+    opts.signal?.throwIfAborted();
+    const got = await hashFile(inside(root, e.path)).catch(() => undefined);
+    if (!got) missing.push(`${e.path} (${e.size} bytes): not in ${root}`);
+    else if (got.digest !== `sha256:${e.sha256}` || got.size !== e.size)
+      missing.push(`${e.path}: ${root} holds other content (sha256 ${got.digest.slice(7)}, ${got.size} bytes)`);
+  }
+  if (missing.length > 0)
+    throw new BaseMissingError(
+      `importing ${opts.artifact}: a delta of ${baseName(delta)}, but ${root} lacks ${missingCount(missing.length, want.length)}; nothing was written`,
+      missing,
+      `import the base first (kko artifact import ${baseName(delta)} --dir ${root}), or pass --base OLD_ART`,
+    );
+  return [];
+}
+
+async function takeFromBase(
+  delta: Delta,
+  want: ReadonlyArray<{ path: string; sha256: string; size: number }>,
+  base: string,
+  staging: string,
+  catalog: Catalog,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const wanted = new Map(want.map((e) => [e.path, e]));
+  const stage = stagingSink(staging);
+  const discard = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
+  const scan = await scanArtifact(base, {
+    sink: async (e) => (wanted.has(e.name) ? stage(e) : discard()),
+    ...(signal ? { signal } : {}),
+  });
+  const report = verifyScan(scan, trustOfScan(scan, { catalog }));
+  if (!report.ok)
+    throw new ArtifactProblemsError(
+      `--base ${base}: ${summarizeProblems(report.problems)}; nothing was written`,
+      report.problems,
+    );
+  const inv = scan.docs.get(INVENTORY_NAME);
+  const sha = inv ? createHash('sha256').update(inv).digest('hex') : undefined;
+  if (sha !== delta.base.inventorySha256)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `--base ${base}: not the delta's base (its kko/inventory.json has sha256 ${sha ?? 'none'}, the delta names ${delta.base.inventorySha256}${delta.base.artifact ? `, ${delta.base.artifact}` : ''})`,
+      { hint: 'pass the artifact the delta was exported against (export --base / --have)' },
+    );
+  const missing = want
+    .filter((e) => scan.files.get(e.path)?.sha256 !== e.sha256)
+    .map((e) => `${e.path} (${e.size} bytes): not in ${base}`);
+  if (missing.length > 0)
+    throw new BaseMissingError(
+      `--base ${base} lacks ${missingCount(missing.length, want.length)}; nothing was written`,
+      missing,
+      'pass the artifact the delta was exported against',
+    );
+  return want.map((e) => e.path);
 }

@@ -2,7 +2,7 @@
 export { inspectArtifact, inspectScan } from './inspect.js';
 export type { InspectReport, InspectImage, InspectGroup } from './inspect.js';
 export { verifyArtifact, verifyScan } from './verify.js';
-export type { VerifyReport, VerifyOptions, ArtifactKind } from './verify.js';
+export type { VerifyReport, VerifyOptions, ArtifactKind, DeltaSummary } from './verify.js';
 export type { Anchor } from './trust.js';
 export { removeStaleStaging } from './staging.js';
 export { importArtifact, MD5_FILE } from './import.js';

@@ -16,6 +16,8 @@ import {
 import { classifyPath, type PathClass, type PathGroup } from './paths.js';
 import { scanArtifact } from './scan.js';
 import type { ScanResult } from './types.js';
+import { deltaSummary, type DeltaSummary } from './verify.js';
+import { parseInventory } from '../artifact-format/index.js';
 
 export type InspectImage = { refName: string; ref: string; arch: string; class: string; digest: string; size?: number };
 export type InspectGroup = PathGroup & { count: number; size: number };
@@ -32,7 +34,18 @@ export type InspectReport = {
   readonly images: readonly InspectImage[];
   readonly blobs: { readonly count: number; readonly size: number };
   readonly groups: readonly InspectGroup[];
+  readonly delta?: DeltaSummary; // #12 item 3: a delta artifact (not complete on its own): its base, what it leaves out
 };
+
+// The inventory's delta field, summarised (undefined for a complete artifact or an unreadable inventory).
+function deltaInfo(scan: ScanResult): DeltaSummary | undefined {
+  const inv = scan.docs.get(INVENTORY_NAME);
+  try {
+    return inv ? deltaSummary(parseInventory(inv).delta) : undefined;
+  } catch {
+    return undefined; // verify names the broken inventory
+  }
+}
 
 // Manifest + config + layers, from the manifest blob when the artifact holds it.
 function imageSize(scan: ScanResult, d: Descriptor): number | undefined {
@@ -141,6 +154,7 @@ export function inspectScan(scan: ScanResult): InspectReport {
   const files = [...scan.files.values()];
   const blobs = files.filter((f) => f.name.startsWith(BLOBS_PREFIX));
   const imgs = images(scan);
+  const delta = deltaInfo(scan);
   return {
     artifact: scan.artifact,
     compression: scan.compression,
@@ -153,6 +167,7 @@ export function inspectScan(scan: ScanResult): InspectReport {
     images: imgs,
     blobs: { count: blobs.length, size: blobs.reduce((n, f) => n + f.size, 0) },
     groups: groups(scan, imgs),
+    ...(delta ? { delta } : {}),
   };
 }
 

@@ -26,6 +26,7 @@ class LayoutWalker {
   constructor(
     readonly scan: ScanResult,
     readonly problems: ProblemList,
+    readonly omitted: ReadonlyMap<string, number>, // #12 item 3: blobs a delta leaves out (in its base), by path
   ) {}
 
   // `depth`: how deep this manifest is below index.json; undefined for a config or layer (checked, not opened).
@@ -38,6 +39,16 @@ class LayoutWalker {
     this.#visited.add(key);
     this.reached.add(path);
     const file = this.scan.files.get(path);
+    const omitted = this.omitted.get(path);
+    if (!file && omitted !== undefined && depth === undefined) {
+      if (omitted !== d.size)
+        this.problems.add({
+          kind: 'corrupt',
+          path,
+          detail: `size ${d.size} in ${from}, delta.omitted says ${omitted}`,
+        });
+      return; // in the delta's base: import and push check it is there
+    }
     if (!file) {
       // A foreign (non-distributable) layer carries urls: consumers (skopeo, containerd) would fetch it from there,
       // which an offline artifact must never make them do.
@@ -74,7 +85,12 @@ class LayoutWalker {
 
 // The OCI layout under images/ is complete: oci-layout, index.json, every manifest it names, their configs and layers.
 // Returns the blob paths reached from index.json.
-export function checkLayout(scan: ScanResult, problems: ProblemList): ReadonlySet<string> {
+// `omitted`: a delta's left-out blobs (path → size), counted as in its base, not missing.
+export function checkLayout(
+  scan: ScanResult,
+  problems: ProblemList,
+  omitted: ReadonlyMap<string, number> = new Map(),
+): ReadonlySet<string> {
   const none = new Set<string>();
   if (![...scan.files.keys()].some((n) => n.startsWith('images/'))) return none; // a binaries-only artifact
   checkOciLayoutFile(scan, problems);
@@ -90,7 +106,7 @@ export function checkLayout(scan: ScanResult, problems: ProblemList): ReadonlySe
     problems.add({ kind: 'corrupt', path: INDEX_NAME, detail: (err as Error).message });
     return none;
   }
-  const walker = new LayoutWalker(scan, problems);
+  const walker = new LayoutWalker(scan, problems, omitted);
   index.manifests.forEach((d, i) => walker.descriptor(d, `${INDEX_NAME} ${refNameOf(d) ?? `manifests[${i}]`}`, 0));
   return walker.reached;
 }

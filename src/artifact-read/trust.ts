@@ -13,7 +13,7 @@ import {
   SIGNATURE_NAME,
   type InventoryFile,
 } from './docs.js';
-import { imageSignatureDigests, parseImageSignatures } from '../artifact-format/index.js';
+import { imageSignatureDigests, parseImageSignatures, parseInventory, type Delta } from '../artifact-format/index.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
 
@@ -52,6 +52,9 @@ export class Trust {
   #sums: Map<string, string> | undefined;
   #inventory: Map<string, InventoryFile> | undefined;
   #inventoryBlobs = new Set<string>();
+  #delta: Delta | undefined;
+  #omittedBlobs = new Map<string, number>(); // blob path → size
+  #omittedFiles = new Map<string, { sha256: string; size: number }>();
   #inventoryBytes: Buffer | undefined;
   #signatureBytes: Buffer | undefined;
   #signature: SignatureState = { state: 'pending' };
@@ -72,6 +75,18 @@ export class Trust {
   // image signatures of #12).
   get inventoryBlobs(): ReadonlySet<string> {
     return this.#inventoryBlobs;
+  }
+
+  // #12 item 3: the inventory's delta field (the base it was made against, what it leaves out), when it is a delta.
+  get delta(): Delta | undefined {
+    return this.#delta;
+  }
+  // Blob paths (→ size) and artifact paths a delta leaves out: they are in its base, not missing.
+  get omittedBlobs(): ReadonlyMap<string, number> {
+    return this.#omittedBlobs;
+  }
+  get omittedFiles(): ReadonlyMap<string, { sha256: string; size: number }> {
+    return this.#omittedFiles;
   }
 
   get sums(): ReadonlyMap<string, string> | undefined {
@@ -103,6 +118,9 @@ export class Trust {
     const inv = parseInventoryFiles(bytes);
     this.#inventory = new Map(inv.files.map((f) => [f.path, f]));
     this.manifestRedacted = inv.manifestRedacted;
+    this.#delta = parseInventory(bytes).delta;
+    this.#omittedBlobs = new Map((this.#delta?.omitted.blobs ?? []).map((b) => [blobPath(b.digest), b.size]));
+    this.#omittedFiles = new Map((this.#delta?.omitted.files ?? []).map((f) => [f.path, f]));
     const signatures = imageSignatureDigests(parseImageSignatures(bytes)); // #12: cosign signatures carried beside the layout
     this.#inventoryBlobs = new Set(
       [...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures]

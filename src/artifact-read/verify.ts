@@ -2,6 +2,7 @@ import type { ArchiveCompression } from '../archive/reader.js';
 import { SUMS_NAME } from '../archive/checksums.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
 import { KkoError } from '../errors.js';
+import type { Delta } from '../artifact-format/index.js';
 import { BLOBS_PREFIX, INDEX_NAME, INVENTORY_NAME, SIGNATURE_NAME } from './docs.js';
 import { checkArtifact } from './checks.js';
 import {
@@ -49,7 +50,32 @@ export type VerifyReport = {
   readonly unanchored: readonly string[];
   readonly problems: readonly Problem[];
   readonly imageSignatures?: ImageSignatureSummary; // with VerifyOptions.imageKey
+  // #12 item 3: a delta artifact; what it leaves out is counted as in its base (not missing, not checked here). A
+  // delta is never complete on its own, whatever `ok` says about its own bytes.
+  readonly delta?: DeltaSummary;
 };
+
+export type DeltaSummary = {
+  readonly base: { readonly inventorySha256: string; readonly artifact?: string };
+  readonly omittedBlobs: number;
+  readonly omittedFiles: number;
+  readonly omittedBytes: number;
+};
+
+// The summary of a delta's inventory field (undefined for a complete artifact).
+export function deltaSummary(delta: Delta | undefined): DeltaSummary | undefined {
+  if (!delta) return undefined;
+  const { blobs, files } = delta.omitted;
+  return {
+    base: {
+      inventorySha256: delta.base.inventorySha256,
+      ...(delta.base.artifact !== undefined ? { artifact: delta.base.artifact } : {}),
+    },
+    omittedBlobs: blobs.length,
+    omittedFiles: files.length,
+    omittedBytes: [...blobs, ...files].reduce((n, x) => n + x.size, 0),
+  };
+}
 
 // The trust built from a finished scan's documents (verify); import builds it entry by entry instead.
 export function trustOfScan(scan: ScanResult, opts: TrustOptions): Trust {
@@ -95,6 +121,7 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
   const problems = checkArtifact(scan, trust);
   const files = [...scan.files.values()];
   const deferred = files.filter((f) => f.deferred).length;
+  const delta = deltaSummary(trust.delta);
   return {
     artifact: scan.artifact,
     compression: scan.compression,
@@ -112,6 +139,7 @@ export function verifyScan(scan: ScanResult, trust: Trust): VerifyReport {
     },
     ...anchorCounts(scan, trust),
     problems,
+    ...(delta ? { delta } : {}),
   };
 }
 

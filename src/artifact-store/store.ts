@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { parseInventory, type Delta } from '../artifact-format/index.js';
 import {
   INDEX_NAME,
   INVENTORY_NAME,
@@ -141,6 +143,9 @@ export class ArtifactStore implements ContentSource {
   readonly #index: { dir: string; records: readonly IndexedFile[]; verified: number } | undefined;
   // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
   readonly kkVersion: string | undefined;
+  // #12 item 3: the sha256 of kko/inventory.json (what a delta names as its base), and the delta field when it is one.
+  readonly inventorySha256: string | undefined;
+  readonly delta: Delta | undefined;
 
   private constructor(
     path: string,
@@ -170,6 +175,8 @@ export class ArtifactStore implements ContentSource {
       dir !== undefined && built.records && built.indexable
         ? { dir, records: built.records, verified: this.#verifiedCount() }
         : undefined;
+    this.inventorySha256 = inv ? createHash('sha256').update(inv).digest('hex') : undefined;
+    this.delta = inv ? parseInventory(inv).delta : undefined;
   }
 
   // images/index.json's entries (ref names <full ref>-<arch> in their annotations), as OciLayout.entries() gives them.
@@ -260,6 +267,12 @@ export class ArtifactStore implements ContentSource {
     return m;
   }
 
+  // A blob of the layout whatever repository asks (a delta's base serves the blobs a delta leaves out, #12 item 3).
+  layoutBlob(digest: Digest): Descriptor | undefined {
+    const b = /^sha256:[a-f0-9]{64}$/.test(digest) ? this.#blobs.get(digest.slice(7)) : undefined;
+    return b ? { mediaType: 'application/octet-stream', digest, size: b.size } : undefined;
+  }
+
   // A blob of any repository the artifact has (all its images share one layout); undefined for an unknown repository.
   async headBlob(ref: Reference, digest: Digest): Promise<Descriptor | undefined> {
     const b = this.#blob(ref, digest);
@@ -277,6 +290,17 @@ export class ArtifactStore implements ContentSource {
         'BLOB_UNKNOWN',
         `getting blob ${desc.digest} of ${ref.registry}/${ref.repository}: not in ${this.description}`,
       );
+    return this.#open(b, desc, opts);
+  }
+
+  // getBlob of the layout whatever repository asks (a delta's base, #12 item 3).
+  async getLayoutBlob(desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
+    const b = /^sha256:[a-f0-9]{64}$/.test(desc.digest) ? this.#blobs.get(desc.digest.slice(7)) : undefined;
+    if (!b) throw new KkoError('BLOB_UNKNOWN', `getting blob ${desc.digest}: not in ${this.description}`);
+    return this.#open(b, desc, opts);
+  }
+
+  async #open(b: Blob, desc: Descriptor, opts: BlobReadOptions): Promise<Readable> {
     const start = opts.offset ?? 0;
     const end = opts.length === undefined ? b.size : start + opts.length;
     if (start < 0 || end > b.size || start > end)

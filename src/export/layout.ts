@@ -22,12 +22,13 @@ export function layoutIndex(images: readonly FetchedImage[]): Buffer {
 }
 
 // The archive entries of images/: oci-layout, index.json and every blob once, read straight from the cache
-// (no second copy of the layout on disk). `extra`: blobs no index.json entry reaches (#12: image signatures).
+// (no second copy of the layout on disk); index.json names every manifest even in a delta. `extra`: blobs no index.json entry reaches (#12: image signatures).
 export function layoutEntries(
   images: readonly FetchedImage[],
   cache: BlobCache,
   prefix = 'images/',
   extra: ReadonlyArray<{ digest: string; size: number }> = [],
+  omit: ReadonlySet<string> = new Set(), // #12 item 3: blobs a delta leaves out (its base holds them)
 ): TarEntry[] {
   const blobs = new Map<string, number | undefined>();
   const compressed = new Set<string>();
@@ -46,6 +47,7 @@ export function layoutEntries(
     { name: `${prefix}index.json`, data: layoutIndex(images) },
   ];
   for (const [digest, size] of blobs) {
+    if (omit.has(digest)) continue;
     const name = `${prefix}blobs/sha256/${digest.slice(7)}`;
     const sha256 = digest.slice(7);
     const flag = compressed.has(digest) ? { compressed: true } : {};

@@ -19,6 +19,8 @@ import { fetchFile, fileEntries, fileTasks, type FetchedFile, type FileTask } fr
 import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
+import { deltaCut } from './delta.js';
+import type { Delta, HaveList } from '../artifact-format/index.js';
 import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
 import { runPreflight, type PreflightOutcome, type PreflightStep } from './preflight.js';
@@ -45,6 +47,9 @@ export type ExportOptions = {
   baseDir?: string; // for ISO localPath
   signer?: Signer; // #12: sign kko/inventory.json (kko/inventory.json.sig, next to it)
   preflight?: readonly PreflightStep[]; // #12: lock check, image signatures: after planning, before any layer
+  // #12 item 3: write a delta: leave out the config / layer blobs and the binaries / ISOs this have-list holds
+  // (`kko artifact inventory OLD_ART`); the inventory names the base and lists what was left out (delta.ts).
+  have?: HaveList;
   // SIGINT/SIGTERM from the CLI: requests, downloads and the archive writer stop, the archive's temp file is removed
   // (the cache's partials stay: a re-run resumes them) and the signal's reason is thrown.
   signal?: AbortSignal;
@@ -62,6 +67,7 @@ export type ExportReport = {
   fetchedBytes: number;
   output?: string;
   parts?: string[];
+  delta?: Delta; // a delta was written: its base and what it left out
 };
 
 // Fetch every image × arch (and every binary and ISO) into the cache, then write the artifact. Nothing is
@@ -103,19 +109,17 @@ async function writeOutput(
   extra: PreflightOutcome,
 ): Promise<string> {
   const emit: EventSink = opts.events ?? (() => undefined);
-  const meta = inventoryEntries(
-    report.plan,
-    report.images,
-    report.files,
-    opts.manifests,
-    opts.profile,
-    extra.inventory,
-  );
+  const cut = opts.have ? deltaCut(opts.have, report.images, report.files) : undefined;
+  if (cut) report.delta = cut.delta;
+  const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile, {
+    ...extra.inventory,
+    ...(cut ? { delta: cut.delta } : {}),
+  });
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
   const entries = withChecksums([
     ...meta,
-    ...layoutEntries(report.images, cache, 'images/', extra.blobs),
-    ...fileEntries(report.files),
+    ...layoutEntries(report.images, cache, 'images/', extra.blobs, cut?.omitBlobs),
+    ...fileEntries(report.files.filter((f) => !cut?.omitFiles.has(f.result.item.path))),
   ]);
   emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
   const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, {

@@ -15,7 +15,11 @@ import {
   type PushPlan,
   type PushReport,
   type PushSource,
+  DeltaSource,
+  assertBaseOf,
+  assertBaseInTarget,
 } from '../../push/index.js';
+import type { ContentSource } from '../../content/index.js';
 import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
 import { ArtifactStore } from '../../artifact-store/index.js';
 import type { ExportEvent } from '../../export/index.js';
@@ -26,7 +30,7 @@ import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { atLeast, say } from '../output.js';
 import { formatBytes, ttyRenderer } from '../progress.js';
-import { keyVerifier } from './artifact-read.js';
+import { keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
 
 type TargetOptions = {
@@ -51,6 +55,7 @@ type PushOptions = TargetOptions & {
   requireSignature?: boolean;
   key?: string;
   cache?: string;
+  base?: string;
 };
 type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[]; cache?: string };
 
@@ -78,7 +83,11 @@ The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its 
 registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
 all its blobs and manifests are in, so a re-run after a failure finishes the job and sends only what is missing.
 Credentials: registry.auths of -f, then docker's config.json, then containers' auth.json.
-Exit codes: 0 every image pushed, 1 some image failed (listed; re-run), 2 invalid input.
+A delta (export --base / --have) is pushed only where its base is: every blob it leaves out must already be in
+the registry, in each repository that needs it (HEAD, before anything is pushed; each missing one is listed), or
+--base OLD_ART gives them (it must be the delta's base; blobs come from it, read in place).
+  $ kko artifact images push -a kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz -f config.yaml
+Exit codes: 0 every image pushed, 1 some image failed (listed; re-run) or a delta's base is not there, 2 invalid input.
 `;
 
 const CHECK_HELP = `
@@ -145,6 +154,7 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       )
       .option('--require-signature', 'refuse an artifact that is not signed with --key')
       .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)')
+      .option('--base <old-artifact>', 'for a delta (-a): take the blobs it leaves out from this artifact, its base')
       .option('--cache <dir>', CACHE_FLAG),
   )
     .addHelpText('after', PUSH_HELP)
@@ -269,19 +279,42 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
   oneSource(o, 'push');
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
   const src = await openSource(ctx, o);
+  let base: PushSource | undefined;
   try {
     const { plan, registry } = await planFor(ctx, o, src.entries, src.kkVersion);
     printIssues(ctx, plan.issues);
     const upstreamIndexes = o.preserveDigests ? preservedIndexes(src.store, plan) : undefined;
     if (o.dryRun) return printPlan(ctx, plan, Boolean(o.json), upstreamIndexes);
     const target = registryTarget(registry, { env: ctx.io.env, http: http(o) });
+    // #12 item 3: a delta takes what it leaves out from --base, else the registry must already hold it (checked first).
+    const delta = src.store instanceof ArtifactStore && src.store.delta ? src.store : undefined;
+    if (o.base !== undefined && !delta)
+      throw new KkoError('INVALID_INPUT', `--base: ${o.artifact ?? o.imagesDir} is not a delta artifact`, {
+        hint: 'drop --base: a complete artifact needs none',
+      });
+    let store: ContentSource = src.store;
+    try {
+      if (delta && o.base !== undefined) {
+        const opened = await openArtifactSource(absPath(ctx, o.base), {
+          catalog: await catalogFor(ctx, undefined),
+          ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+        });
+        base = opened;
+        assertBaseOf(delta, opened.store);
+        store = new DeltaSource(delta, opened.store);
+      } else if (delta)
+        await assertBaseInTarget(delta, target, plan, ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {});
+    } catch (err) {
+      printMissing(ctx, err);
+      throw err;
+    }
     const sink = pushSink(ctx, Boolean(o.json));
-    const store = src.store instanceof ArtifactStore ? src.store : undefined;
-    if (store) sink.event({ type: 'source', description: store.description, ...store.stats });
-    const report = await pushImages(src.store, target, plan, {
+    const artifact = src.store instanceof ArtifactStore ? src.store : undefined;
+    if (artifact) sink.event({ type: 'source', description: artifact.description, ...artifact.stats });
+    const report = await pushImages(store, target, plan, {
       concurrency,
       onEvent: sink.event,
-      ...(store ? { sourceBytesRead: () => store.stats.blobBytesRead } : {}),
+      ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
@@ -289,6 +322,7 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
     printReport(ctx, report, Boolean(o.json));
   } finally {
     await src.close();
+    await base?.close();
   }
 }
 

@@ -10,9 +10,11 @@ import {
   type ImageKeyOptions,
   type InspectReport,
   type VerifyReport,
+  type DeltaSummary,
 } from '../../artifact-read/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import { safeText } from '../../util/safe-text.js';
+import { BaseMissingError } from '../../artifact-format/index.js';
 import { inventoryVerifier, loadPublicKey, verifyCosignSignature } from '../../signing/index.js';
 import { absPath, catalogFor } from '../common.js';
 import { registerArtifactSign } from './artifact-sign.js';
@@ -39,6 +41,7 @@ export type ImportOptions = {
   catalog?: Catalog;
   key?: string;
   requireSignature?: boolean;
+  base?: string;
 };
 export type ArtifactReadDeps = { catalog?: () => Promise<Catalog> };
 
@@ -75,6 +78,7 @@ function renderInspect(r: InspectReport): string {
   const source = r.inventory ? 'kko/inventory.json' : 'images/index.json (no kko inventory: classes unknown)';
   return [
     `${r.artifact}: ${r.compression}, ${formatBytes(r.archiveBytes)} on disk, ${r.files} files, ${formatBytes(r.contentBytes)} unpacked`,
+    ...(r.delta ? [deltaText(r.delta)] : []),
     '',
     table(rows, new Set([4, 5])),
     '',
@@ -82,6 +86,14 @@ function renderInspect(r: InspectReport): string {
     `checksums: ${r.checksums ? 'kko/SHA256SUMS present (run `kko artifact verify`)' : 'none in the artifact'}`,
     ...(r.manifest.present ? [`manifest: kko/manifest.json, ${manifestNote(r.manifest.redacted)}`] : []),
   ].join('\n');
+}
+
+// #12 item 3: how a delta is named to the user, by inspect and verify: never as a complete artifact.
+export function deltaText(d: DeltaSummary): string {
+  const base = d.base.artifact
+    ? `${safeText(d.base.artifact)} (inventory sha256 ${d.base.inventorySha256})`
+    : `the artifact whose inventory has sha256 ${d.base.inventorySha256}`;
+  return `delta of ${base}: not complete on its own; ${d.omittedBlobs} blob(s) and ${d.omittedFiles} file(s) (${formatBytes(d.omittedBytes)}) are in the base, which import and push require`;
 }
 
 function manifestNote(redacted: boolean | undefined): string {
@@ -130,7 +142,8 @@ function renderVerify(r: VerifyReport): string {
     : ' (no kko/SHA256SUMS: files outside images/ were read but could not be checked against a list)';
   if (r.ok)
     lines.push(
-      `ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}`,
+      `ok: ${r.files} files (${r.blobs} blobs, ${formatBytes(r.bytes)}) verified${unchecked}${r.delta ? '; an intact delta, not a complete artifact' : ''}`,
+      ...(r.delta ? [deltaText(r.delta)] : []),
       ...renderAnchors(r),
       ...SIGNATURE_TEXT[r.checked.signature],
       ...imageSignatureText(r),
@@ -222,19 +235,32 @@ export async function runImport(o: ImportOptions, ctx: CommandContext): Promise<
         dir: absPath(ctx, o.dir ?? 'kubekey'),
         catalog,
         ...(signal ? { signal } : {}),
+        ...(o.base !== undefined ? { base: absPath(ctx, o.base) } : {}),
         ...signed,
       });
       if (o.json) printJson(ctx, report);
-      else
+      else {
         ctx.io.stdout(
           `imported ${report.files} files (${formatBytes(report.bytes)}) into ${report.dir}; artifact.md5 ${report.md5}\n`,
         );
+        const d = report.delta;
+        if (d)
+          ctx.io.stdout(
+            `a delta of ${safeText(d.base.artifact ?? d.base.inventorySha256)}: ${d.fromDir} left-out entries were already in ${report.dir}${d.fromBase > 0 ? `, ${d.fromBase} taken from --base` : ''}\n`,
+          );
+      }
     } catch (err) {
-      if (err instanceof ArtifactProblemsError)
-        for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+      printMissing(ctx, err);
       throw err;
     }
   });
+}
+
+// Every problem of a refused artifact, every missing entry of a delta's base: one line each on stderr.
+export function printMissing(ctx: CommandContext, err: unknown): void {
+  if (err instanceof ArtifactProblemsError)
+    for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
+  if (err instanceof BaseMissingError) for (const m of err.missing) ctx.io.stderr(`missing: ${safeText(m)}\n`);
 }
 
 const INSPECT_HELP = `
@@ -281,7 +307,13 @@ another size) is refused from its header. Only when everything verifies are file
 DIR/artifact.md5 written. On any failure, SIGINT or SIGTERM DIR is left as it was; staging dirs of killed
 imports are removed by the next import. With --require-signature --key PUB an artifact that is unsigned or signed
 by another key is refused before any content is staged (the signature comes first, beside the inventory).
-Exit codes: 0 imported, 1 artifact incomplete or corrupt (nothing imported), 2 unreadable or unsafe archive.
+A delta (export --base / --have) is imported only where its base is: DIR must already hold every blob and file it
+leaves out (each is hashed), or --base OLD_ART gives them (OLD_ART is verified, must be the delta's base, and what
+the delta leaves out is taken from it). Otherwise nothing is written and each missing entry is listed.
+  $ kko artifact import kubekey-artifact-delta.tar.gz --dir /data/kubekey   # /data/kubekey holds the base
+  $ kko artifact import kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz
+Exit codes: 0 imported, 1 artifact incomplete or corrupt, or a delta's base absent (nothing imported), 2 unreadable
+or unsafe archive, or --base not the delta's base.
 `;
 
 // Registers inspect, verify and import under `kko artifact`.
@@ -341,10 +373,13 @@ export function registerArtifactReadCommands(
     .option('--json', 'print the result as JSON')
     .option('--require-signature', 'refuse an artifact that is not signed with --key')
     .option('--key <pub>', 'the public key (PEM) the artifact must be signed with (implies --require-signature)')
+    .option('--base <old-artifact>', 'for a delta: take what it leaves out from this artifact (its base)')
     .addHelpText('after', IMPORT_HELP)
     .action(
-      async (artifactPath: string, o: { dir?: string; json?: boolean; key?: string; requireSignature?: boolean }) =>
-        runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx),
+      async (
+        artifactPath: string,
+        o: { dir?: string; json?: boolean; key?: string; requireSignature?: boolean; base?: string },
+      ) => runImport(await withCatalog({ artifact: artifactPath, ...o }), ctx),
     );
   registerArtifactSign(artifact, ctx, withCatalog);
 }

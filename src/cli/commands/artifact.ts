@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { haveOf } from '../../artifact-read/index.js';
+import { parseHaveList, type HaveList } from '../../artifact-format/index.js';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
@@ -45,7 +48,7 @@ type ExportOptions = NetworkOptions &
   SupplyOptions & {
     manifest: string[];
     kkVersion?: string;
-    output: string;
+    output?: string;
     concurrency: string;
     compress?: string;
     dryRun?: boolean;
@@ -54,7 +57,37 @@ type ExportOptions = NetworkOptions &
     json?: boolean;
     signKey?: string;
     splitSize?: string;
+    base?: string;
+    have?: string;
   };
+
+export const DEFAULT_OUTPUT = 'kubekey-artifact.tar.gz';
+export const DEFAULT_DELTA_OUTPUT = 'kubekey-artifact-delta.tar.gz';
+
+// #12 item 3: --base OLD_ART (listed here, verified first) or --have have.json (`kko artifact inventory OLD_ART` on
+// the far side): what the delta leaves out. A bad have-list is invalid input naming the file and the field.
+async function haveListFor(ctx: CommandContext, o: ExportOptions, catalog: Catalog): Promise<HaveList | undefined> {
+  if (o.base !== undefined && o.have !== undefined)
+    throw new KkoError('INVALID_INPUT', '--base and --have: give one (the old artifact, or its have-list)');
+  if (o.base !== undefined)
+    return haveOf(absPath(ctx, o.base), {
+      catalog,
+      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+    });
+  if (o.have === undefined) return undefined;
+  const path = absPath(ctx, o.have);
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    throw new KkoError(
+      err.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
+      `--have ${o.have}: ${err.code ?? String(err)}`,
+      {
+        cause: err,
+        hint: 'write it with `kko artifact inventory OLD_ART > have.json` where OLD_ART is',
+      },
+    );
+  });
+  return parseHaveList(bytes, o.have);
+}
 
 const MIN_SPLIT = 1024 * 1024;
 const FAT32_MAX = 2 ** 32 - 1;
@@ -116,6 +149,8 @@ function exportInputs(
   return [
     ...o.manifest.map((m) => ({ what: 'the manifest (-m)', path: absPath(ctx, m) })),
     ...(mirrors ? [{ what: 'the mirror config', path: absPath(ctx, mirrors) }] : []),
+    ...(o.base !== undefined ? [{ what: 'the base artifact (--base)', path: absPath(ctx, o.base) }] : []),
+    ...(o.have !== undefined ? [{ what: 'the have-list (--have)', path: absPath(ctx, o.have) }] : []),
     ...downloads.isos.flatMap((i) =>
       i.localPath
         ? [{ what: `the ISO localPath of ${i.path}`, path: resolve(i.baseDir ?? ctx.io.cwd, i.localPath) }]
@@ -125,6 +160,9 @@ function exportInputs(
 }
 
 async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
+  // A delta is never presented as complete: without -o its name says delta.
+  if (o.output === undefined)
+    o.output = o.base !== undefined || o.have !== undefined ? DEFAULT_DELTA_OUTPUT : DEFAULT_OUTPUT;
   const { compression: compress, warning } = compressionForOutput(o.output, o.compress);
   if (warning && atLeast(ctx.level ?? 'info', 'warn')) say(ctx.io, 'warning', warning);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 256);
@@ -137,6 +175,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
   assertBinaryChecksums(downloads.binaries, catalog);
   const policy = await policyFor(ctx, o);
   const classify = (ref: string): string | undefined => catalog.classify(ref);
+  const have = o.dryRun ? undefined : await haveListFor(ctx, o, catalog);
   if (o.dryRun) {
     const plan = planArtifact(manifests, policy, classify, downloads);
     if (o.json) printJson(ctx, plan);
@@ -188,6 +227,7 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     ...(splitSize !== undefined ? { splitSize } : {}),
     ...(signer ? { signer } : {}),
     ...(preflight.length > 0 ? { preflight } : {}),
+    ...(have ? { have } : {}),
     ...(toStdout && ctx.io.stdoutStream ? { stdout: ctx.io.stdoutStream } : {}),
   });
   progress.finish(report.failures.length === 0);
@@ -203,8 +243,12 @@ async function runExport(o: ExportOptions, ctx: CommandContext): Promise<void> {
     const unique = new Map(report.images.flatMap((i) => i.blobs.map((b) => [b.digest, b.size] as const)));
     const size = [...unique.values()].reduce((n, b) => n + b, 0);
     ctx.io.stderr(
-      `exported ${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${report.parts ? `${report.parts.length} part(s) ${output}.part-* (sha256 list in ${partsListName(output)})` : output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`,
+      `exported ${report.delta ? 'a delta of ' : ''}${report.images.length} image(s) and ${report.files.length} file(s) for ${report.plan.arches.join(', ')} to ${report.parts ? `${report.parts.length} part(s) ${output}.part-* (sha256 list in ${partsListName(output)})` : output} (${formatBytes(size)} of unique image content, ${formatBytes(report.fetchedBytes)} fetched this run)\n`,
     );
+    if (report.delta)
+      ctx.io.stderr(
+        `left out, as the base ${report.delta.base.artifact ?? ''} holds them: ${report.delta.omitted.blobs.length} blob(s) and ${report.delta.omitted.files.length} file(s); import and push need the base\n`,
+      );
   }
 }
 
@@ -275,6 +319,13 @@ Examples:
   $ kko artifact export -m manifest.yaml --split-size 4095M -o art.tar.gz   # art.tar.gz.part-000 … for FAT32 sticks
   $ kko manifest lock -m manifest.yaml && kko artifact export -m manifest.yaml   # held to manifest.lock.json
   $ kko artifact export -m manifest.yaml --update-lock                          # take moved tags on purpose
+  $ kko artifact export -m v1.28.12.yaml --base kubekey-artifact-v1.28.8.tar.gz # delta: only what changed
+  $ kko artifact export -m v1.28.12.yaml --have have.json -o up-delta.tar.gz    # have.json: kko artifact inventory OLD
+
+A delta (--base / --have) holds only the config and layer blobs and the binaries and ISOs the base lacks, every
+manifest and index, and a full kko/inventory.json naming its base (delta.base.inventorySha256) and what it left
+out (delta.omitted). Import it into a dir that holds the base (or with --base OLD_ART); push it to a registry that
+holds the base, or with --base OLD_ART to take the left-out blobs from there.
 
 Exit codes: 0 artifact written, 1 some image failed (nothing written; re-run resumes) or a tag moved away from
 its lock (LOCK_DRIFT: nothing downloaded), 2 invalid input (a malformed lock file, a --lock that is missing).
@@ -307,7 +358,12 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
           ...p,
           v,
         ])
-        .option('-o, --output <file>', 'artifact file, or - for stdout', 'kubekey-artifact.tar.gz')
+        .option(
+          '-o, --output <file>',
+          `artifact file, or - for stdout (default: ${DEFAULT_OUTPUT}; a delta: ${DEFAULT_DELTA_OUTPUT})`,
+        )
+        .option('--base <old-artifact>', 'write a delta: leave out the blobs, binaries and ISOs this artifact holds')
+        .option('--have <have.json>', 'write a delta against a have-list (`kko artifact inventory OLD_ART`)')
         .option(
           '--kk-version <version>',
           'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)',

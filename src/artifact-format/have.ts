@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { KkoError } from '../errors.js';
+import { describeZodIssue, formatPath } from '../util/yaml-doc.js';
+
+// #12 item 3: the have-list (`kko artifact inventory ART > have.json`): what the air-gapped side already holds, which a
+// delta export (`artifact export --have have.json`) leaves out. Written by artifact-read/have.ts, read here.
+export const HAVE_API_VERSION = 'kko.io/v1alpha1';
+export const HAVE_KIND = 'ArtifactHave';
+
+const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, 'expected a sha256 of 64 hex');
+const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'expected sha256:<64 hex>');
+
+export const haveListSchema = z.looseObject({
+  apiVersion: z.literal(HAVE_API_VERSION),
+  kind: z.literal(HAVE_KIND),
+  // The artifact listed: its path (for messages) and the sha256 of its kko/inventory.json (a delta names it).
+  base: z.looseObject({ artifact: z.string(), inventorySha256: sha256Hex.optional() }),
+  refs: z.record(z.string(), z.string()), // images/index.json ref name → manifest digest
+  blobs: z.array(digest),
+  files: z.array(z.looseObject({ path: z.string(), sha256: sha256Hex, size: z.number().int().nonnegative() })),
+});
+
+export type HaveList = z.infer<typeof haveListSchema>;
+
+// Parse a have-list file; not JSON or a wrong shape is INVALID_INPUT naming the file and the field.
+export function parseHaveList(bytes: Buffer, file: string): HaveList {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new KkoError('INVALID_INPUT', `${file}: not JSON: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'write it with `kko artifact inventory OLD_ART > have.json` on the side that holds OLD_ART',
+    });
+  }
+  const r = haveListSchema.safeParse(doc, { reportInput: true });
+  if (!r.success) {
+    const first = r.error.issues[0];
+    const path = first ? formatPath(first.path as PropertyKey[]) : '';
+    throw new KkoError(
+      'INVALID_INPUT',
+      `${file}: ${path ? `${path}: ` : ''}${first ? describeZodIssue(first) : 'invalid'}`,
+      { hint: 'a have-list is what `kko artifact inventory OLD_ART` prints (kind: ArtifactHave)' },
+    );
+  }
+  if (!r.data.base.inventorySha256)
+    throw new KkoError('INVALID_INPUT', `${file}: base.inventorySha256: missing`, {
+      hint: 'a delta names its base by the sha256 of its kko/inventory.json: list a kko artifact, not one of kk',
+    });
+  return r.data;
+}

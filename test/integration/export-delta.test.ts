@@ -1,0 +1,321 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImage, buildLayer, pushImage, seededBytes } from '../support/builders.js';
+import { startFileServer, type FileServer } from '../support/file-server.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { runCli } from '../cli/run-cli.js';
+
+// #12 item 3 with real parts: a Kubernetes patch upgrade (v1.28.8 → v1.28.12-like) in the real distribution
+// registry, where kube-apiserver and kube-proxy change their top layer (the shared base layer stays), pause and
+// coredns stay, and one of two ISOs (served over HTTP) changes. The delta must hold exactly the changed blobs and
+// files; applied where the base is (registry, kk work dir), it must give what the full export gives (skopeo referee).
+
+const sh = promisify(execFile);
+type Inv = {
+  images: Array<{ digest: string; upstream?: { manifestDigest?: string } }>;
+  isos: unknown[];
+  delta: {
+    base: unknown;
+    omitted: { blobs: Array<{ digest: string }>; files: Array<{ path: string }> };
+  };
+};
+const AMD64 = { os: 'linux', architecture: 'amd64' };
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const OLD = 'v1.28.8';
+const NEW = 'v1.28.12';
+const ISO_SAME = seededBytes('iso-20.04', 300 * 1024);
+const ISO_OLD = seededBytes('iso-22.04-a', 200 * 1024);
+const ISO_NEW = seededBytes('iso-22.04-b', 210 * 1024);
+
+let src: ProxiedRegistry;
+let files: FileServer;
+let regA: TestRegistry; // holds the base, then gets the delta
+let regB: TestRegistry; // gets the full new export
+let regC: TestRegistry; // empty: the delta alone is refused; then delta --base
+let dir: string;
+
+const images = (k8s: string): string[] => [
+  `docker.io/kubesphere/kube-apiserver:${k8s}`,
+  `docker.io/kubesphere/kube-proxy:${k8s}`,
+  'docker.io/kubesphere/pause:3.9',
+  'docker.io/coredns/coredns:1.9.3',
+];
+
+function manifest(k8s: string, iso2: Buffer, iso2Path: string): string {
+  const iso = (v: string, path: string, b: Buffer): string =>
+    `  - {arch: amd64, type: linux, id: ubuntu, version: "${v}", repository: {iso: {url: "${files.url}${path}", checksum: "${sha(b)}"}}}\n`;
+  return `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  operatingSystems:\n${iso('20.04', '/isos/20.04.iso', ISO_SAME)}${iso('22.04', iso2Path, iso2)}  images:\n${images(
+    k8s,
+  )
+    .map((i) => `  - ${i}`)
+    .join('\n')}\n`;
+}
+
+const kko = (args: string[]) => runCli(args, { cwd: dir, env: { HOME: dir } });
+const exportArgs = (m: string, out: string, ...more: string[]): string[] => [
+  'artifact',
+  'export',
+  '-m',
+  m,
+  '--mirror-config',
+  'mirrors.yaml',
+  '--cache',
+  'cache',
+  '--kk-version',
+  'v3.1.12',
+  ...(out ? ['-o', out] : []),
+  '--json',
+  ...more,
+];
+const pushArgs = (art: string, reg: TestRegistry, ...more: string[]): string[] => [
+  'artifact',
+  'images',
+  'push',
+  '-a',
+  art,
+  '--registry',
+  reg.host,
+  '--plain-http',
+  '--kk-version',
+  'v3.1.12',
+  '--json',
+  ...more,
+];
+
+async function tarNames(art: string): Promise<string[]> {
+  return (await sh('tar', ['-tzf', art], { maxBuffer: 1 << 24 })).stdout.trim().split('\n');
+}
+async function inventoryOf(art: string): Promise<Inv> {
+  return JSON.parse((await sh('tar', ['-xzOf', art, 'kko/inventory.json'])).stdout) as Inv;
+}
+// Config and layer digests of an artifact's images (from its manifests), and its kk files.
+async function contentOf(art: string): Promise<{ blobs: Set<string>; manifests: Set<string>; files: string[] }> {
+  const inv = await inventoryOf(art);
+  const manifests = new Set<string>();
+  const blobs = new Set<string>();
+  for (const row of inv.images) {
+    manifests.add(row.digest);
+    if (row.upstream?.manifestDigest) manifests.add(row.upstream.manifestDigest);
+    const m = JSON.parse((await sh('tar', ['-xzOf', art, `images/blobs/sha256/${row.digest.slice(7)}`])).stdout) as {
+      config: { digest: string };
+      layers: Array<{ digest: string }>;
+    };
+    for (const d of [m.config, ...m.layers]) blobs.add(d.digest);
+  }
+  const names = await tarNames(art);
+  return { blobs, manifests, files: names.filter((n) => n.endsWith('.iso')).sort() };
+}
+
+// skopeo's digest of every image of the new manifest under the pushed names.
+async function pushedDigests(reg: TestRegistry): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const ref of images(NEW)) {
+    const name = `${reg.host}/${ref.replace('docker.io/', '')}`;
+    const raw = (await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}-amd64`])).stdout;
+    out[ref] = `sha256:${sha(Buffer.from(raw))}`;
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  const base = buildLayer('k8s-base', 400 * 1024);
+  src = await startProxiedRegistry('kko-delta-', async (c) => {
+    for (const k8s of [OLD, NEW])
+      for (const name of ['kube-apiserver', 'kube-proxy'])
+        await pushImage(
+          c,
+          `kubesphere/${name}`,
+          k8s,
+          buildImage({ name: `${name}-${k8s}`, platform: AMD64, layerSize: 200 * 1024, base }),
+        );
+    await pushImage(c, 'kubesphere/pause', '3.9', buildImage({ name: 'pause', platform: AMD64, layerSize: 60 * 1024 }));
+    await pushImage(
+      c,
+      'coredns/coredns',
+      '1.9.3',
+      buildImage({ name: 'coredns', platform: AMD64, layerSize: 120 * 1024, base }),
+    );
+  });
+  files = await startFileServer(join(src.work.dir, 'srv'));
+  await mkdir(join(files.root, 'isos'), { recursive: true });
+  await writeFile(join(files.root, 'isos/20.04.iso'), ISO_SAME);
+  await writeFile(join(files.root, 'isos/22.04-a.iso'), ISO_OLD);
+  await writeFile(join(files.root, 'isos/22.04-b.iso'), ISO_NEW);
+  [regA, regB, regC] = (await Promise.all([1, 2, 3].map(() => startRegistry({ mode: 'plain' })))) as [
+    TestRegistry,
+    TestRegistry,
+    TestRegistry,
+  ];
+  dir = join(src.work.dir, 'w');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'old.yaml'), manifest(OLD, ISO_OLD, '/isos/22.04-a.iso'));
+  await writeFile(join(dir, 'new.yaml'), manifest(NEW, ISO_NEW, '/isos/22.04-b.iso'));
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`,
+  );
+  for (const [m, out] of [
+    ['old.yaml', 'old.tar.gz'],
+    ['new.yaml', 'new.tar.gz'],
+  ]) {
+    const r = await kko(exportArgs(m as string, out as string));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  }
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([regA?.stop(), regB?.stop(), regC?.stop(), files?.stop()]);
+  await src?.stop();
+});
+
+describe('delta artifacts (#12 item 3)', () => {
+  it('export --base writes (under a delta name) only the changed blobs and files, every manifest, a full inventory', async () => {
+    const r = await kko(exportArgs('new.yaml', '', '--base', 'old.tar.gz'));
+    expect(r.code).toBe(0);
+    const delta = join(dir, 'kubekey-artifact-delta.tar.gz');
+    const [old, full, got] = await Promise.all([
+      contentOf(join(dir, 'old.tar.gz')),
+      contentOf(join(dir, 'new.tar.gz')),
+      contentOf(delta),
+    ]);
+    const changed = [...full.blobs].filter((d) => !old.blobs.has(d)).sort();
+    expect(changed).toHaveLength(4); // two configs and two top layers: the patch upgrade
+    const names = await tarNames(delta);
+    const blobsIn = names.filter((n) => n.startsWith('images/blobs/sha256/')).map((n) => `sha256:${n.slice(20)}`);
+    expect(blobsIn.filter((d) => !full.manifests.has(d)).sort()).toEqual(changed);
+    for (const m of full.manifests) expect(blobsIn).toContain(m);
+    expect(got.files).toHaveLength(1);
+    expect(full.files).toHaveLength(2);
+    const inv = await inventoryOf(delta);
+    const fullInv = await inventoryOf(join(dir, 'new.tar.gz'));
+    expect(inv.images).toEqual(fullInv.images);
+    expect(inv.isos).toEqual(fullInv.isos);
+    const oldInv = (await sh('tar', ['-xzOf', join(dir, 'old.tar.gz'), 'kko/inventory.json'])).stdout;
+    expect(inv.delta.base).toEqual({ inventorySha256: sha(Buffer.from(oldInv)), artifact: 'old.tar.gz' });
+    expect(inv.delta.omitted.blobs.map((b) => b.digest).sort()).toEqual(
+      [...full.blobs].filter((d) => old.blobs.has(d)).sort(),
+    );
+    expect(inv.delta.omitted.files.map((f) => f.path)).toEqual(full.files.filter((f) => !got.files.includes(f)));
+  }, 120_000);
+
+  it('--have from `artifact inventory` writes the same delta byte for byte', async () => {
+    const have = await kko(['artifact', 'inventory', 'old.tar.gz']);
+    expect(have.code).toBe(0);
+    await writeFile(join(dir, 'have.json'), have.stdout);
+    const r = await kko(exportArgs('new.yaml', 'delta2.tar.gz', '--have', 'have.json'));
+    expect(r.code).toBe(0);
+    const [a, b] = await Promise.all([
+      readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
+      readFile(join(dir, 'delta2.tar.gz')),
+    ]);
+    expect(sha(b)).toBe(sha(a));
+  }, 120_000);
+
+  it('inspect and verify say "delta of <base>", never complete', async () => {
+    const i = await kko(['artifact', 'inspect', 'kubekey-artifact-delta.tar.gz']);
+    expect(i.code).toBe(0);
+    expect(i.stdout).toMatch(
+      /delta of old\.tar\.gz \(inventory sha256 [a-f0-9]{64}\): not complete on its own; 5 blob\(s\) and 1 file\(s\)/,
+    );
+    const v = await kko(['artifact', 'verify', 'kubekey-artifact-delta.tar.gz', '--json']);
+    expect(v.code).toBe(0);
+    const report = JSON.parse(v.stdout) as {
+      ok: boolean;
+      problems: unknown[];
+      delta: { omittedBlobs: number; omittedFiles: number };
+    };
+    expect(report.problems).toEqual([]);
+    expect(report.delta).toMatchObject({ omittedBlobs: 5, omittedFiles: 1 });
+    const t = await kko(['artifact', 'verify', 'kubekey-artifact-delta.tar.gz']);
+    expect(t.stdout).toMatch(/an intact delta, not a complete artifact/);
+  }, 60_000);
+
+  it('push of the delta to a registry without the base is refused before anything is pushed, naming every missing blob', async () => {
+    const r = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC));
+    expect(r.code).toBe(1);
+    const inv = await inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz'));
+    for (const b of inv.delta.omitted.blobs) expect(r.stderr).toContain(b.digest);
+    expect(r.stderr).toMatch(
+      /missing: 127\.0\.0\.1:\d+\/kubesphere\/kube-apiserver@sha256:[a-f0-9]{64}: not in the registry/,
+    );
+    expect(r.stderr).toMatch(/hint: push the base first/);
+    const tags = await fetch(`${regC.url}/v2/_catalog`).then((x) => x.json() as Promise<{ repositories: string[] }>);
+    expect(tags.repositories).toEqual([]);
+  }, 60_000);
+
+  it('push base then delta gives every image of the new manifest with the digests of a full export (skopeo)', async () => {
+    expect((await kko(pushArgs('old.tar.gz', regA))).code).toBe(0);
+    const d = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regA));
+    expect(d.stderr).toBe('');
+    expect(d.code).toBe(0);
+    expect((await kko(pushArgs('new.tar.gz', regB))).code).toBe(0);
+    const full = await pushedDigests(regB);
+    expect(Object.keys(full)).toHaveLength(4);
+    expect(await pushedDigests(regA)).toEqual(full);
+    // and --base takes the left-out blobs from the base artifact, into the empty registry
+    const c = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC, '--base', 'old.tar.gz'));
+    expect(c.code).toBe(0);
+    expect(await pushedDigests(regC)).toEqual(full);
+  }, 180_000);
+
+  it("push --base refuses an artifact that is not the delta's base", async () => {
+    const r = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC, '--base', 'new.tar.gz'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--base: artifact .*new\.tar\.gz is not the delta's base/);
+  }, 60_000);
+
+  it('import: refused into a dir without the base (each missing entry listed); base then delta = the full artifact', async () => {
+    const empty = await kko(['artifact', 'import', 'kubekey-artifact-delta.tar.gz', '--dir', 'k-empty']);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr.match(/^missing: /gm)).toHaveLength(6);
+    expect(empty.stderr).toMatch(/lacks 6 of the 6 entries the delta leaves out; nothing was written/);
+    await expect(readdir(join(dir, 'k-empty'))).rejects.toThrow();
+    expect((await kko(['artifact', 'import', 'old.tar.gz', '--dir', 'k-a'])).code).toBe(0);
+    const a = await kko(['artifact', 'import', 'kubekey-artifact-delta.tar.gz', '--dir', 'k-a']);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/a delta of old\.tar\.gz: 6 left-out entries were already in/);
+    const b = await kko([
+      'artifact',
+      'import',
+      'kubekey-artifact-delta.tar.gz',
+      '--dir',
+      'k-b',
+      '--base',
+      'old.tar.gz',
+    ]);
+    expect(b.code).toBe(0);
+    expect((await kko(['artifact', 'import', 'new.tar.gz', '--dir', 'k-full'])).code).toBe(0);
+    const listing = async (d: string): Promise<string> =>
+      (
+        await sh(
+          'sh',
+          ['-c', `cd ${d} && find . -type f -not -path './kko/*' -not -name artifact.md5 | sort | xargs sha256sum`],
+          { maxBuffer: 1 << 24 },
+        )
+      ).stdout;
+    const full = await listing(join(dir, 'k-full'));
+    expect(await listing(join(dir, 'k-b'))).toBe(full);
+    // k-a also keeps the old release's blobs and ISO (import never deletes); everything of the new one is there
+    const inA = await listing(join(dir, 'k-a'));
+    for (const line of full.trim().split('\n')) expect(inA).toContain(line);
+  }, 180_000);
+
+  it('--have with bad JSON or a wrong field is invalid input (exit 2) naming the file and field', async () => {
+    await writeFile(join(dir, 'bad.json'), '{"apiVersion": ');
+    const r = await kko(exportArgs('new.yaml', 'x.tar.gz', '--have', 'bad.json'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.json: not JSON/);
+    const have = JSON.parse(await readFile(join(dir, 'have.json'), 'utf8')) as { blobs: unknown[] };
+    have.blobs[0] = 'sha256:nothex';
+    await writeFile(join(dir, 'bad2.json'), JSON.stringify(have));
+    const f = await kko(exportArgs('new.yaml', 'x.tar.gz', '--have', 'bad2.json'));
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/bad2\.json: blobs\[0\]: /);
+  }, 60_000);
+});
