@@ -5,7 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../src/artifact-store/index.js';
-import { parseReference, type Digest } from '../../src/reference/index.js';
+import { parseDigest, parseReference } from '../../src/reference/index.js';
 import { buildLayer, buildMultiArch, pushIndex } from '../support/builders.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
@@ -227,7 +227,7 @@ describe('trust', () => {
     await copyFile(join(dir, 'art.tar'), path);
     const layer = await layerOf(path, IMAGES[0] as string);
     const ref = parseReference('docker.io/calico/cni:v3.27.4');
-    const desc = { mediaType: 'application/octet-stream', digest: layer.digest as Digest, size: layer.bytes.length };
+    const desc = { mediaType: 'application/octet-stream', digest: parseDigest(layer.digest), size: layer.bytes.length };
     const store = await ArtifactStore.open(path, { verify: 'on-read' });
     try {
       const part = await buffer(await store.getBlob(ref, desc, { offset: 1000, length: 3000 }));
