@@ -34,6 +34,8 @@ export type ScanOptions = {
   signal?: AbortSignal;
   locate?: LocateHooks;
   keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean;
+  // #12 publish / pull: also the sha256 of the archive's bytes (ScanResult.sha256).
+  archiveSha256?: boolean;
 };
 
 const HEAD_BYTES = 64;
@@ -105,17 +107,19 @@ async function consume(entry: ArchiveEntry, opts: ScanOptions): Promise<Consumed
 // One pass over the artifact: every regular file hashed (and written to the sink), small documents kept, the rest
 // streamed through. Throws UNSAFE_ARCHIVE on hostile input, never returns a partial result.
 export async function scanArtifact(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const art = await openArtifact(path, {}, opts.locate?.trace);
+  const art = await openArtifact(path, {}, opts.locate?.trace, { sha256: opts.archiveSha256 === true });
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
   const extras = new Map<string, Buffer>();
   let kept = 0;
+  const mtimes = new Set<number>();
   try {
     for await (const entry of art.entries) {
       opts.signal?.throwIfAborted();
       if (entry.type !== 'file') continue; // directories; links never get past the reader
       opts.gate?.admit(entry);
+      mtimes.add(entry.mtime);
       const at = opts.locate ? art.position() : undefined;
       const { sha256, bytes, head } = await consume(entry, opts);
       const record = { name: entry.name, size: entry.size, ...(sha256 ? { sha256 } : {}) };
@@ -158,5 +162,7 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
     manifests,
     ...(opts.keep ? { kept: extras } : {}),
     md5: await art.md5(),
+    mtimes,
+    ...(opts.archiveSha256 ? { sha256: (await art.sha256()) as string } : {}),
   };
 }

@@ -33,7 +33,12 @@ export type ArtifactStoreOptions = VerifyOptions & {
   // (default 64 MiB); manifests are always kept.
   readonly smallBlob?: number;
   readonly memoryBudget?: number;
+  // Hash the archive's bytes with sha256 too (`archive.sha256`; publish records it).
+  readonly archiveSha256?: boolean;
 };
+
+// What the pass saw of the archive itself: the writer's facts publish records so pull can write it again (#12).
+export type ArchiveFacts = Pick<ScanResult, 'compression' | 'files' | 'docs' | 'manifests' | 'mtimes' | 'sha256'>;
 
 type Blob = { readonly size: number; readonly bytes?: Buffer; readonly spans?: Spans };
 
@@ -41,9 +46,11 @@ const SMALL_BLOB = 1024 * 1024;
 const MEMORY_BUDGET = 64 * 1024 * 1024;
 const GZIP_PENDING = 16; // located layers waiting for their proof; the pass waits beyond that
 
-// The blob table built during the pass.
+// The blob table built during the pass; the other regular files (binaries, ISOs, kko/ documents) by name, so publish
+// (#12) reads them in place too where it can (a deflated binary in a .tar.gz has no spans: `readFile` says so).
 class BlobTable {
   readonly blobs = new Map<string, Blob>(); // hex → where
+  readonly files = new Map<string, Blob>(); // name → where (files outside images/blobs/)
   readonly #files: SourceFiles;
   readonly #raw = new RawBlocks();
   readonly #pending: Promise<void>[] = [];
@@ -62,21 +69,24 @@ class BlobTable {
   async onFile(f: FileRecord, where: FileLocation): Promise<void> {
     const hex = blobHex(f.name);
     const rawSpans = where.compression === 'zstd' ? this.#raw.take(where.offset, f.size) : undefined;
-    if (!hex || f.sha256 !== hex) return; // not a blob, or a corrupt one (verify reports it)
+    const sha256 = f.sha256;
+    if (hex ? sha256 !== hex : !sha256) return; // not hashed, or a corrupt blob (verify reports it)
+    const table = hex ? this.blobs : this.files;
+    const key = hex ?? f.name;
     if (
       where.bytes &&
       f.size <= (this.opts.smallBlob ?? SMALL_BLOB) &&
       this.#kept + f.size <= (this.opts.memoryBudget ?? MEMORY_BUDGET)
     ) {
       this.#kept += f.size;
-      return void this.blobs.set(hex, { size: f.size, bytes: where.bytes });
+      return void table.set(key, { size: f.size, bytes: where.bytes });
     }
     if (where.compression === 'none')
-      return void this.blobs.set(hex, { size: f.size, spans: tarSpans(where.offset, f.size) });
+      return void table.set(key, { size: f.size, spans: tarSpans(where.offset, f.size) });
     if (where.compression === 'zstd')
-      return void this.blobs.set(hex, { size: f.size, ...(rawSpans ? { spans: rawSpans } : {}) });
-    const job = locateStored(this.#files, f.size, hex, where).then(
-      (spans) => void this.blobs.set(hex, { size: f.size, ...(spans ? { spans } : {}) }),
+      return void table.set(key, { size: f.size, ...(rawSpans ? { spans: rawSpans } : {}) });
+    const job = locateStored(this.#files, f.size, sha256 as string, where).then(
+      (spans) => void table.set(key, { size: f.size, ...(spans ? { spans } : {}) }),
     );
     this.#pending.push(job);
     if (this.#pending.length >= GZIP_PENDING) await this.settle();
@@ -126,6 +136,8 @@ export class ArtifactStore implements ContentSource {
   readonly report: VerifyReport;
   readonly #files: SourceFiles;
   readonly #blobs: ReadonlyMap<string, Blob>;
+  readonly #other: ReadonlyMap<string, Blob>;
+  readonly archive: ArchiveFacts;
   readonly #manifests: ReadonlyMap<string, Buffer>;
   readonly #names: ImageNames;
   readonly #indexes = new Map<string, ManifestBytes>();
@@ -133,17 +145,14 @@ export class ArtifactStore implements ContentSource {
   // The kk release kko/inventory.json says the artifact was made for (push names images by it); undefined for kk's.
   readonly kkVersion: string | undefined;
 
-  private constructor(
-    path: string,
-    report: VerifyReport,
-    files: SourceFiles,
-    blobs: ReadonlyMap<string, Blob>,
-    scan: ScanResult,
-  ) {
+  private constructor(path: string, report: VerifyReport, files: SourceFiles, table: BlobTable, scan: ScanResult) {
+    const blobs = table.blobs;
     this.description = `artifact ${path}`;
     this.report = report;
     this.#files = files;
     this.#blobs = blobs;
+    this.#other = table.files;
+    this.archive = scan;
     this.#manifests = scan.manifests;
     const layout = scan.docs.get(INDEX_NAME);
     const index: ImageIndex = layout ? parseLayoutIndex(layout) : { schemaVersion: 2, manifests: [] };
@@ -168,6 +177,7 @@ export class ArtifactStore implements ContentSource {
       const table = new BlobTable(files, opts);
       const scan = await scanArtifact(path, {
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.archiveSha256 ? { archiveSha256: true } : {}),
         locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
       });
       await table.settle();
@@ -179,7 +189,7 @@ export class ArtifactStore implements ContentSource {
       if (!report.ok) throw verifyRefused(path, report);
       const bad = unservable(path, table.blobs);
       if (bad) throw bad;
-      return new ArtifactStore(path, report, files, table.blobs, scan);
+      return new ArtifactStore(path, report, files, table, scan);
     } catch (err) {
       await files.close();
       throw err;
@@ -253,6 +263,26 @@ export class ArtifactStore implements ContentSource {
           ),
         )
       : body;
+  }
+
+  // A file outside images/blobs/ (a binary, an ISO, a kko/ document) read in place and hashed against the sha256 the
+  // pass saw; undefined when its bytes are deflated in the archive (read those from a pass of the archive instead).
+  async readFile(name: string): Promise<Readable | undefined> {
+    const b = this.#other.get(name);
+    const sha256 = this.archive.files.get(name)?.sha256;
+    if (!b || !sha256) return undefined;
+    if (b.bytes) return Readable.from([b.bytes]);
+    if (b.size === 0) return Readable.from([]);
+    if (!b.spans) return undefined;
+    await this.#files.check();
+    const body = Readable.from(readSpans(this.#files, b.spans, 0, b.size), { objectMode: false });
+    return through(
+      body,
+      new VerifyStream(
+        { digest: `sha256:${sha256}` as Digest, size: b.size },
+        `reading ${name} from ${this.description}`,
+      ),
+    );
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {
