@@ -265,6 +265,12 @@ export class ArtifactStore implements ContentSource {
       : body;
   }
 
+  // Whether readFile can serve `name` (its bytes are in memory, or stored / raw blocks, or a plain tar).
+  readsInPlace(name: string): boolean {
+    const b = this.#other.get(name);
+    return b !== undefined && (b.bytes !== undefined || b.spans !== undefined || b.size === 0);
+  }
+
   // A file outside images/blobs/ (a binary, an ISO, a kko/ document) read in place and hashed against the sha256 the
   // pass saw; undefined when its bytes are deflated in the archive (read those from a pass of the archive instead).
   async readFile(name: string): Promise<Readable | undefined> {
