@@ -8,7 +8,7 @@ import {
   type InventoryImage,
 } from '../artifact-read/docs.js';
 import type { FileLocation } from '../artifact-read/scan.js';
-import { scanArtifact } from '../artifact-read/scan.js';
+import { scanArtifact, type ScanOptions } from '../artifact-read/scan.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
 import { ArtifactProblemsError, summarizeProblems, type FileRecord, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan, type VerifyOptions, type VerifyReport } from '../artifact-read/verify.js';
@@ -35,10 +35,13 @@ export type ArtifactStoreOptions = VerifyOptions & {
   readonly memoryBudget?: number;
   // Hash the archive's bytes with sha256 too (`archive.sha256`; publish records it).
   readonly archiveSha256?: boolean;
+  // Small blobs to keep besides the manifests (#12: image signature payloads, signatureBlobKeeper).
+  readonly keep?: ScanOptions['keep'];
 };
 
-// What the pass saw of the archive itself: the writer's facts publish records so pull can write it again (#12).
-export type ArchiveFacts = Pick<ScanResult, 'compression' | 'files' | 'docs' | 'manifests' | 'mtimes' | 'sha256'>;
+// What the pass saw of the archive itself: the writer's facts publish records so pull can write it again, the
+// documents and kept blobs push --verify-images checks (#12).
+export type ArchiveFacts = ScanResult;
 
 type Blob = { readonly size: number; readonly bytes?: Buffer; readonly spans?: Spans };
 
@@ -178,6 +181,7 @@ export class ArtifactStore implements ContentSource {
       const scan = await scanArtifact(path, {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.archiveSha256 ? { archiveSha256: true } : {}),
+        ...(opts.keep ? { keep: opts.keep } : {}),
         locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
       });
       await table.settle();

@@ -10,3 +10,5 @@ export type { TargetFlags, TargetStoreOptions } from './target.js';
 export { openArtifactSource, openLayoutSource, manifestEntries } from './source.js';
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
+export { pushSignatures } from './signatures.js';
+export type { PushedSignature } from './signatures.js';
