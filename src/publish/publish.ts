@@ -147,6 +147,10 @@ async function* skip(body: Readable, n: number): AsyncGenerator<Buffer> {
   }
 }
 
+async function drain(body: Readable): Promise<void> {
+  for await (const chunk of body as AsyncIterable<Buffer>) void chunk;
+}
+
 // Files the store cannot read in place (deflated in a .tar.gz / zstd-compressed in a .tar.zst): one pass through the
 // archive unpacks those the cache lacks into it, each hashed against the sha256 the verify pass saw.
 async function unpackDeflated(
@@ -171,8 +175,7 @@ async function unpackDeflated(
       signal?.throwIfAborted();
       const f = entry.type === 'file' ? wanted.get(entry.name) : undefined;
       if (!f) {
-        entry.body.resume();
-        await new Promise((resolve, reject) => entry.body.once('end', resolve).once('error', reject));
+        await drain(entry.body);
         continue;
       }
       let used = false;
@@ -186,6 +189,7 @@ async function unpackDeflated(
         },
         { ...(signal ? { signal } : {}), what: `${f.name} of ${artifact}` },
       );
+      if (!used) await drain(entry.body); // another run put it in the cache meanwhile
       wanted.delete(f.name);
       if (wanted.size === 0) break;
     }
