@@ -69,6 +69,18 @@ const LAYERS: Record<string, readonly string[]> = {
     'catalog',
   ], // layout: --images-dir (an imported OCI layout)
   sync: [...CORE, 'host', 'artifact-format', 'cache', 'content', 'copy', 'export', 'manifest', 'mirror', 'registry'],
+  // #12: the artifact as an OCI artifact (publish / pull); registries and layouts reach it as content stores.
+  publish: [
+    ...CORE,
+    'archive',
+    'artifact-format',
+    'artifact-read',
+    'artifact-store',
+    'cache',
+    'catalog',
+    'content',
+    'copy',
+  ],
   serve: [...CORE, 'artifact-format', 'artifact-store', 'content', 'copy', 'registry', 'manifest', 'mirror', 'catalog'],
 };
 // The CLI and the public door sit on top: they may import anything (the CLI not the door, which re-exports it).

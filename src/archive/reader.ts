@@ -9,12 +9,13 @@ import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type 
 
 export type { EntryType } from './tar-admit.js';
 export { isMetadataName, MAX_ENTRIES, METADATA_MAX_BYTES } from './tar-admit.js';
-// offset: where the body starts in the (decompressed) tar stream.
+// offset: where the body starts in the (decompressed) tar stream. mtime: the header's (seconds; a PAX mtime is not read).
 export type ArchiveEntry = {
   name: string;
   size: number;
   type: EntryType;
   mode: number;
+  mtime: number;
   linkname?: string;
   offset: number;
   body: Readable;
@@ -263,6 +264,7 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: ReadOptions =
         size: h.size,
         type: ok.type,
         mode: h.mode,
+        mtime: h.mtime,
         ...(h.linkname && ok.type !== 'file' ? { linkname: h.linkname } : {}),
         offset: src.offset,
         body,

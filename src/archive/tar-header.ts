@@ -5,7 +5,15 @@ import { KkoError } from '../errors.js';
 // tarfile is refused. See docs/artifact-read.md ("Same bytes as kk's unpack").
 
 export const BLOCK = 512;
-export type Header = { name: string; size: number; mode: number; flag: string; linkname: string; offset: number };
+export type Header = {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: number;
+  flag: string;
+  linkname: string;
+  offset: number;
+};
 export type Extended = { path?: string; linkpath?: string; size?: number };
 
 const HINT = 'kko writes none of these forms; re-create the artifact with `kko artifact export` or a plain `tar czf`';
@@ -108,9 +116,9 @@ export function parseHeader(block: Buffer, offset: number): Header {
   for (const [start, len, what] of [
     [108, 8, 'uid'],
     [116, 8, 'gid'],
-    [136, 12, 'mtime'],
   ] as const)
     numeric(block, start, len, what, offset);
+  const mtime = numeric(block, 136, 12, 'mtime', offset);
   if (format !== 'v7') for (const start of [329, 337]) numeric(block, start, 8, 'device number', offset);
   if (format === 'gnu') checkGnuTimes(block, offset);
   const flag = String.fromCharCode(block[156] ?? 0);
@@ -119,6 +127,7 @@ export function parseHeader(block: Buffer, offset: number): Header {
     name,
     size: numeric(block, 124, 12, 'size', offset),
     mode,
+    mtime,
     flag,
     linkname: cstring(block, 157, 100, offset),
     offset,

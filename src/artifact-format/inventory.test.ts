@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KkoError } from '../errors.js';
+import { parseImageSignatures } from './image-signatures.js';
 import { inventoryBytes, parseInventory, upstreamDigestMap, type Inventory } from './inventory.js';
 
 const HEX = 'ab'.repeat(32);
@@ -98,5 +99,41 @@ describe('kko/inventory.json through one schema', () => {
 
   it('upstreamDigestMap: upstream manifest digest → the converted digest stored in images/', () => {
     expect([...upstreamDigestMap(inventory())]).toEqual([[D2, D1]]);
+  });
+});
+
+describe('imageSignatures rows (#12 item 2) in the schema', () => {
+  const sigRow = {
+    ref: 'docker.io/library/redis:7',
+    digest: D2,
+    tag: `sha256-${'22'.repeat(32)}.sig`,
+    manifest: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D1, size: 300 },
+    blobs: [{ digest: D1, size: 2 }],
+  };
+  const withRows = (rows: unknown): Buffer =>
+    Buffer.from(JSON.stringify({ ...inventory(), imageSignatures: rows }, null, 2));
+
+  it('a signed row and an unsigned one (--allow-unsigned) read through both parsers alike', () => {
+    const rows = [sigRow, { ref: 'docker.io/library/nginx:1', digest: D1, tag: 'x.sig' }];
+    expect(parseInventory(withRows(rows)).imageSignatures).toEqual(rows);
+    expect(parseImageSignatures(withRows(rows))).toEqual(rows);
+    expect(() => inventoryBytes({ ...inventory(), imageSignatures: rows })).not.toThrow();
+  });
+
+  it.each([
+    ['a bad digest', [{ ...sigRow, digest: 'sha256:xyz' }], 'imageSignatures[0].digest'],
+    ['a manifest without its blobs', [{ ...sigRow, blobs: undefined }], 'imageSignatures[0].blobs'],
+    ['a blob without a size', [{ ...sigRow, blobs: [{ digest: D1 }] }], 'imageSignatures[0].blobs[0].size'],
+    ['not a list', { a: 1 }, 'imageSignatures'],
+  ])('%s is refused naming the field', (_why, rows, field) => {
+    for (const parse of [parseInventory, parseImageSignatures] as const) {
+      try {
+        parse(withRows(rows));
+        expect.unreachable();
+      } catch (err) {
+        expect((err as KkoError).code).toBe('INVALID_INPUT');
+        expect((err as KkoError).message).toContain(`kko/inventory.json: ${field}`);
+      }
+    }
   });
 });

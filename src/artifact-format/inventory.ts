@@ -84,6 +84,23 @@ const referrerRowSchema = z.looseObject({
   size: size.optional(),
 });
 
+// #12 item 2: one row per image ref checked at export with --verify-images: the digest signed (what its tag resolved
+// to), the cosign signature tag, and the signature manifest carried beside the layout with its config and layers
+// (blobs no images/index.json entry reaches). A row without `manifest` is an image let through unsigned.
+const blobRefSchema = z.looseObject({ digest, size });
+export const imageSignatureRowSchema = z
+  .looseObject({
+    ref: z.string(),
+    digest,
+    tag: z.string(),
+    manifest: z.looseObject({ mediaType: z.string(), digest, size }).optional(),
+    blobs: z.array(blobRefSchema).optional(),
+  })
+  .refine((r) => r.manifest === undefined || r.blobs !== undefined, {
+    message: 'a row with a signature manifest lists its blobs',
+    path: ['blobs'],
+  });
+
 export const inventorySchema = z.looseObject({
   apiVersion: z.literal(INVENTORY_API_VERSION),
   kind: z.literal(INVENTORY_KIND),
@@ -107,6 +124,7 @@ export const inventorySchema = z.looseObject({
   delta: deltaSchema.optional(),
   signatures: z.array(signatureRowSchema).optional(),
   referrers: z.array(referrerRowSchema).optional(),
+  imageSignatures: z.array(imageSignatureRowSchema).optional(),
 });
 
 export type Inventory = z.infer<typeof inventorySchema>;
@@ -141,7 +159,7 @@ export function parseJsonDocument(bytes: Buffer, name: string): unknown {
   }
 }
 
-function zodProblem(error: z.ZodError): string {
+export function zodProblem(error: z.ZodError): string {
   const first = error.issues[0];
   if (!first) return 'invalid';
   const path = formatPath(first.path as PropertyKey[]);

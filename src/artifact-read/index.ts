@@ -18,3 +18,5 @@ export { IMAGE_SIGNATURES_FIELD, parseImageSignatures } from '../artifact-format
 export type { ImageSignatureRow } from '../artifact-format/index.js';
 export { haveOf } from './have.js';
 export type { HaveList } from './have.js';
+export { isFirstEntry, storedEntries, writerOrder } from './writer-layout.js';
+export { checkImageSignatures, signatureBlobKeeper } from './image-signatures.js';

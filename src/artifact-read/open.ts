@@ -23,6 +23,8 @@ export type OpenedArtifact = {
   // both are the tar offset read so far). A pair taken when an entry is yielded brackets where its body sits.
   position(): DecoderPosition;
   md5(): Promise<string>;
+  // sha256 (hex) of the file bytes (the parts joined), when opened with `sha256: true` (publish, pull: #12).
+  sha256(): Promise<string | undefined>;
   // The error to report for one the pass threw: for a split artifact, that of the part being read (checked against
   // its sha256 when the list has one), so the user knows which medium to copy again.
   explain(err: unknown): Promise<unknown>;
@@ -75,9 +77,10 @@ async function* joined(src: ArtifactSource, at: Position): AsyncGenerator<Buffer
   }
 }
 
-// MD5 of the whole byte stream, read again: only when the pass did not see every byte (e.g. bytes after the gzip stream).
-async function md5OfFiles(files: readonly SourceFile[]): Promise<string> {
-  const hash = createHash('md5');
+// A hash of the whole byte stream, read again: only when the pass did not see every byte (e.g. bytes after the gzip
+// stream).
+async function hashOfFiles(files: readonly SourceFile[], algorithm: 'md5' | 'sha256'): Promise<string> {
+  const hash = createHash(algorithm);
   for (const f of files)
     for await (const chunk of createReadStream(f.path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -112,7 +115,8 @@ async function explainSplit(src: ArtifactSource, at: Position, err: unknown): Pr
 
 // What openArtifact does besides reading: `trace`, what the decoder reports for random access later (artifact-store);
 // md5: false skips the MD5 (md5() then resolves to ''), for a reader that never reports it (artifact-store).
-export type OpenArtifactOptions = { readonly trace?: DecoderTrace; readonly md5?: boolean };
+// sha256: hash the file bytes with sha256 too (what publish records and pull checks its rebuild against).
+export type OpenArtifactOptions = { readonly trace?: DecoderTrace; readonly md5?: boolean; readonly sha256?: boolean };
 
 // Open an artifact (gzip, zstd or plain tar, by magic bytes; one file or its parts) and hash the bytes as they stream past.
 export async function openArtifact(
@@ -124,10 +128,12 @@ export async function openArtifact(
   const at: Position = { index: 0, offset: 0, hash: undefined };
   const file = Readable.from(joined(src, at), { objectMode: false, highWaterMark: READ_CHUNK });
   const hash = extra.md5 === false ? undefined : createHash('md5');
+  const sha = extra.sha256 ? createHash('sha256') : undefined;
   let seen = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash?.update(chunk);
+      sha?.update(chunk);
       seen += chunk.length;
       cb(null, chunk);
     },
@@ -136,6 +142,7 @@ export async function openArtifact(
   const { compression, stream, compressedIn } = await decompress(tap, extra.trace);
   const pulled = { n: 0 };
   let md5: string | undefined;
+  let sha256: string | undefined;
   return {
     compression,
     size: src.size,
@@ -148,8 +155,10 @@ export async function openArtifact(
     },
     md5: async () => {
       if (!hash) return '';
-      return (md5 ??= seen === src.size ? hash.digest('hex') : await md5OfFiles(src.files));
+      return (md5 ??= seen === src.size ? hash.digest('hex') : await hashOfFiles(src.files, 'md5'));
     },
+    sha256: async () =>
+      sha ? (sha256 ??= seen === src.size ? sha.digest('hex') : await hashOfFiles(src.files, 'sha256')) : undefined,
     explain: async (err) => (src.files.length > 1 || src.partsList ? explainSplit(src, at, err) : err),
     close: () => {
       file.destroy();

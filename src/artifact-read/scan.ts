@@ -37,6 +37,8 @@ export type ScanOptions = {
   locate?: LocateHooks;
   keep?: (name: string, docs: ReadonlyMap<string, Buffer>) => boolean;
   md5?: boolean; // false: no MD5 of the archive (ScanResult.md5 is then '')
+  // #12 publish / pull: also the sha256 of the archive's bytes (ScanResult.sha256).
+  archiveSha256?: boolean;
 };
 
 const HEAD_BYTES = 64;
@@ -111,18 +113,24 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
   const art = await openArtifact(
     path,
     {},
-    { ...(opts.locate?.trace ? { trace: opts.locate.trace } : {}), md5: opts.md5 !== false },
+    {
+      ...(opts.locate?.trace ? { trace: opts.locate.trace } : {}),
+      md5: opts.md5 !== false,
+      sha256: opts.archiveSha256 === true,
+    },
   );
   const files = new Map<string, FileRecord>();
   const docs = new Map<string, Buffer>();
   const manifests = new Map<string, Buffer>();
   const extras = new Map<string, Buffer>();
   let kept = 0;
+  const mtimes = new Set<number>();
   try {
     for await (const entry of art.entries) {
       opts.signal?.throwIfAborted();
       if (entry.type !== 'file') continue; // directories; links never get past the reader
       opts.gate?.admit(entry);
+      mtimes.add(entry.mtime);
       const at = opts.locate ? art.position() : undefined;
       const { sha256, bytes, head } = await consume(entry, opts);
       const deferred = opts.hash === 'kept' && !sha256;
@@ -171,5 +179,7 @@ export async function scanArtifact(path: string, opts: ScanOptions = {}): Promis
     manifests,
     ...(opts.keep ? { kept: extras } : {}),
     md5: await art.md5(),
+    mtimes,
+    ...(opts.archiveSha256 ? { sha256: (await art.sha256()) as string } : {}),
   };
 }

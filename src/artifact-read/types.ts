@@ -21,6 +21,8 @@ export type ScanResult = {
   readonly manifests: ReadonlyMap<string, Buffer>;
   readonly kept?: ReadonlyMap<string, Buffer>; // ScanOptions.keep's blobs by entry name (#12)
   readonly md5: string;
+  readonly mtimes?: ReadonlySet<number>; // the files' header mtimes (kko writes one for all)
+  readonly sha256?: string; // of the archive's bytes, with ScanOptions.archiveSha256
 };
 
 export type ProblemKind = 'missing' | 'extra' | 'corrupt';

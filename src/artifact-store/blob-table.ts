@@ -33,9 +33,12 @@ class MemoryBudget {
   }
 }
 
-// The blob table built during the pass, and (index) the records the index cache keeps.
+// The blob table built during the pass, and (index) the records the index cache keeps; the other regular files
+// (binaries, ISOs, kko/ documents) hashed in the pass by name, so publish (#12) reads them in place too where it can
+// (a deflated binary in a .tar.gz has no spans: ArtifactStore.readFile says so).
 export class BlobTable {
   readonly blobs = new Map<string, Blob>(); // hex → where
+  readonly files = new Map<string, Blob>(); // name → where (files outside images/blobs/)
   readonly records: IndexedFile[] = [];
   #inline = 0;
   readonly #files: SourceFiles;
@@ -66,12 +69,25 @@ export class BlobTable {
     const usable = hex !== undefined && (f.sha256 !== undefined ? f.sha256 === hex : Boolean(f.deferred));
     const inMemory = usable && where.bytes !== undefined && this.#memory.take(f.size);
     const record = this.#record(f, where, inPlace, inMemory);
+    if (hex === undefined && f.sha256 !== undefined) return this.#file(f, f.sha256, where, inPlace);
     if (!usable) return; // not a blob, or a corrupt one (verify reports it)
     const verified = f.sha256 === hex;
     if (inMemory) return void this.blobs.set(hex, { size: f.size, bytes: where.bytes as Buffer, verified });
     if (where.compression !== 'gzip') return void this.#set(hex, record, { size: f.size, spans: inPlace, verified });
     const job = locateStored(this.#files, f.size, hex, where, { prove: verified }).then(
       (spans) => void this.#set(hex, record, { size: f.size, spans, verified }),
+    );
+    this.#pending.push(job);
+    if (this.#pending.length >= GZIP_PENDING) await this.settle();
+  }
+
+  async #file(f: FileRecord, sha256: string, where: FileLocation, inPlace: Spans | undefined): Promise<void> {
+    if (where.bytes !== undefined && this.#memory.take(f.size))
+      return void this.files.set(f.name, { size: f.size, bytes: where.bytes, verified: true });
+    if (where.compression !== 'gzip')
+      return void this.files.set(f.name, { size: f.size, verified: true, ...(inPlace ? { spans: inPlace } : {}) });
+    const job = locateStored(this.#files, f.size, sha256, where, { prove: true }).then(
+      (spans) => void this.files.set(f.name, { size: f.size, verified: true, ...(spans ? { spans } : {}) }),
     );
     this.#pending.push(job);
     if (this.#pending.length >= GZIP_PENDING) await this.settle();

@@ -8,7 +8,7 @@ import {
   parseLayoutIndex,
   type InventoryImage,
 } from '../artifact-read/docs.js';
-import { scanArtifact } from '../artifact-read/scan.js';
+import { scanArtifact, type ScanOptions } from '../artifact-read/scan.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
 import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan, type VerifyOptions, type VerifyReport } from '../artifact-read/verify.js';
@@ -43,7 +43,15 @@ export type ArtifactStoreOptions = VerifyOptions & {
   readonly verify?: 'full' | 'on-read';
   // The kko cache dir: the index of what an open learnt is kept there (both modes write it; on-read reads it).
   readonly indexCache?: string;
+  // Hash the archive's bytes with sha256 too (`archive.sha256`; publish records it).
+  readonly archiveSha256?: boolean;
+  // Small blobs to keep besides the manifests (#12: image signature payloads, signatureBlobKeeper).
+  readonly keep?: ScanOptions['keep'];
 };
+
+// What the pass saw of the archive itself: the writer's facts publish records so pull can write it again, the
+// documents and kept blobs push --verify-images checks (#12).
+export type ArchiveFacts = ScanResult;
 
 // How the store was opened and what it read: `index` hit (no pass), miss (a pass, index written when cached), off.
 export type ArtifactStoreStats = {
@@ -86,7 +94,13 @@ export function inventoryKkVersion(bytes: Buffer): string | undefined {
 }
 
 // What an open built: the scan (or its stand-in from the index), the blob table, and the records for the index.
-type Built = { scan: ScanResult; blobs: Map<string, Blob>; records?: readonly IndexedFile[]; indexable: boolean };
+type Built = {
+  scan: ScanResult;
+  blobs: Map<string, Blob>;
+  files?: Map<string, Blob>; // the other regular files by name (publish reads them in place where it can)
+  records?: readonly IndexedFile[];
+  indexable: boolean;
+};
 
 // One pass through the artifact (hashing everything, or only the metadata for on-read).
 async function passOver(path: string, files: SourceFiles, opts: ArtifactStoreOptions): Promise<Built> {
@@ -95,11 +109,13 @@ async function passOver(path: string, files: SourceFiles, opts: ArtifactStoreOpt
   const scan = await scanArtifact(path, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(onRead ? { hash: 'kept' as const, md5: false } : { md5: false }),
+    ...(opts.archiveSha256 ? { archiveSha256: true } : {}),
+    ...(opts.keep ? { keep: opts.keep } : {}),
     locate: { trace: table.trace, onFile: (f, w) => table.onFile(f, w) },
   });
   await table.settle();
   await files.check({ paths: true }); // the pass read (by path) the very files held open
-  return { scan, blobs: table.blobs, records: table.records, indexable: table.indexable };
+  return { scan, blobs: table.blobs, files: table.files, records: table.records, indexable: table.indexable };
 }
 
 function verifyOf(built: Built, opts: ArtifactStoreOptions & Required<Pick<ArtifactStoreOptions, 'catalog'>>) {
@@ -119,7 +135,9 @@ async function fromCache(
   files: SourceFiles,
   opts: ArtifactStoreOptions & Required<Pick<ArtifactStoreOptions, 'catalog'>>,
 ): Promise<{ built: Built; report: VerifyReport } | undefined> {
-  if (opts.verify !== 'on-read' || opts.indexCache === undefined) return undefined;
+  // An index hit rebuilds only the metadata: a caller that wants more of the pass (kept blobs, the archive's sha256)
+  // gets a pass.
+  if (opts.verify !== 'on-read' || opts.indexCache === undefined || opts.keep || opts.archiveSha256) return undefined;
   const index = await loadIndex(opts.indexCache, files.identity());
   if (!index) return undefined;
   try {
@@ -138,6 +156,8 @@ export class ArtifactStore implements ContentSource {
   readonly stats: ArtifactStoreStats;
   readonly #files: SourceFiles;
   readonly #blobs: ReadonlyMap<string, Blob>;
+  readonly #other: ReadonlyMap<string, Blob>;
+  readonly archive: ArchiveFacts;
   readonly #names: NamedManifests;
   readonly #entries: readonly Descriptor[];
   readonly #index: { dir: string; records: readonly IndexedFile[]; verified: number } | undefined;
@@ -161,6 +181,8 @@ export class ArtifactStore implements ContentSource {
     this.stats = stats;
     this.#files = files;
     this.#blobs = blobs;
+    this.#other = built.files ?? new Map();
+    this.archive = scan;
     const layout = scan.docs.get(INDEX_NAME);
     const index: ImageIndex = layout ? parseLayoutIndex(layout) : { schemaVersion: 2, manifests: [] };
     const inv = scan.docs.get(INVENTORY_NAME);
@@ -328,6 +350,32 @@ export class ArtifactStore implements ContentSource {
       this.stats.blobBytesRead += chunk.length;
       yield chunk;
     }
+  }
+
+  // Whether readFile can serve `name` (its bytes are in memory, or stored / raw blocks, or a plain tar).
+  readsInPlace(name: string): boolean {
+    const b = this.#other.get(name);
+    return b !== undefined && (b.bytes !== undefined || b.spans !== undefined || b.size === 0);
+  }
+
+  // A file outside images/blobs/ (a binary, an ISO, a kko/ document) read in place and hashed against the sha256 the
+  // pass saw; undefined when its bytes are deflated in the archive (read those from a pass of the archive instead).
+  async readFile(name: string): Promise<Readable | undefined> {
+    const b = this.#other.get(name);
+    const sha256 = this.archive.files.get(name)?.sha256;
+    if (!b || !sha256) return undefined;
+    if (b.bytes) return Readable.from([b.bytes]);
+    if (b.size === 0) return Readable.from([]);
+    if (!b.spans) return undefined;
+    await this.#files.check();
+    const body = Readable.from(readSpans(this.#files, b.spans, 0, b.size), { objectMode: false });
+    return through(
+      body,
+      new VerifyStream(
+        { digest: `sha256:${sha256}` as Digest, size: b.size },
+        `reading ${name} from ${this.description}`,
+      ),
+    );
   }
 
   #blob(ref: Reference, digest: string): Blob | undefined {

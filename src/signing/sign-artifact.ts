@@ -5,20 +5,13 @@ import type { ArchiveCompression, ArchiveEntry } from '../archive/reader.js';
 import type { TarEntry } from '../archive/tar.js';
 import { writeArchive } from '../archive/write.js';
 import { loadCatalog, type Catalog } from '../catalog/index.js';
-import {
-  ALREADY_COMPRESSED,
-  blobPath,
-  COMPRESSED_MEDIA_TYPE,
-  INVENTORY_NAME,
-  MANIFEST_NAME,
-  SIGNATURE_NAME,
-} from '../artifact-format/index.js';
+import { INVENTORY_NAME, MANIFEST_NAME, SIGNATURE_NAME } from '../artifact-format/index.js';
 import { openArtifact } from '../artifact-read/open.js';
 import { scanArtifact } from '../artifact-read/scan.js';
 import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan } from '../artifact-read/verify.js';
+import { storedEntries, writerOrder } from '../artifact-read/writer-layout.js';
 import { KkoError } from '../errors.js';
-import { parseManifestJson } from '../oci/index.js';
 import { signatureEntry, type Signer } from './signature.js';
 
 // output: where the signed artifact goes (default: the artifact itself, replaced by rename once complete).
@@ -37,23 +30,6 @@ export type SignReport = {
   readonly files: number;
   readonly resigned: boolean;
 };
-
-// Blobs the exporter stores instead of deflating (layers whose media type says gzip/zstd), so the rewrite compresses
-// exactly as `artifact export` did.
-function compressedBlobs(scan: ScanResult): Set<string> {
-  const out = new Set<string>();
-  for (const bytes of scan.manifests.values()) {
-    try {
-      const m = parseManifestJson(bytes);
-      if (m.kind === 'image')
-        for (const d of [m.manifest.config, ...m.manifest.layers])
-          if (COMPRESSED_MEDIA_TYPE.test(d.mediaType)) out.add(blobPath(d.digest));
-    } catch {
-      // the verify pass already accepted the layout; a blob that merely looks like JSON is not a manifest
-    }
-  }
-  return out;
-}
 
 // Bytes of an entry, checked against the hash the verify pass saw (the file may have changed in between).
 function checked(body: Readable, name: string, sha256: string | undefined): Readable {
@@ -83,7 +59,7 @@ function checked(body: Readable, name: string, sha256: string | undefined): Read
 // pass two streams them from the archive as the writer reaches them.
 function contentNames(scan: ScanResult): string[] {
   const names = [...scan.files.keys()].filter((n) => !n.startsWith('kko/'));
-  const sorted = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = writerOrder(names);
   if (sorted.some((n, i) => n !== names[i])) {
     throw new KkoError(
       'INVALID_INPUT',
@@ -135,15 +111,12 @@ export async function signArtifact(opts: SignOptions): Promise<SignReport> {
       report.problems,
     );
   const names = contentNames(scan);
-  const compressed = compressedBlobs(scan);
+  const stored = storedEntries(scan.manifests);
   const art = await openArtifact(opts.artifact);
   const pull = entryPuller(art.entries);
   const content: TarEntry[] = names.map((name) => {
     const f = scan.files.get(name);
-    const flag =
-      compressed.has(name) || (!name.startsWith('images/') && ALREADY_COMPRESSED.test(name))
-        ? { compressed: true }
-        : {};
+    const flag = stored(name) ? { compressed: true } : {};
     return {
       name,
       size: f?.size ?? 0,

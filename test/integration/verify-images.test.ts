@@ -9,6 +9,10 @@ import { pushCosignSignature } from '../support/cosign.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { runCli } from '../cli/run-cli.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { RegistryClient } from '../../src/registry/index.js';
+import { parseManifestJson } from '../../src/oci/index.js';
+import { verifyCosignSignature } from '../../src/signing/index.js';
 
 // #12 item 2 against the real registry: cosign-format signatures made here with node:crypto and pushed in cosign's
 // layout; openssl as the referee of what the artifact carries. Refused: wrong key, missing signature, a signature for
@@ -313,3 +317,103 @@ describe('artifact export --verify-images --key', () => {
     expect(b.stderr).toContain('--key: only with --verify-images');
   });
 });
+
+describe('artifact images push --verify-images --image-key', () => {
+  let target: TestRegistry;
+  let art: string;
+  beforeAll(async () => {
+    target = await startRegistry({ mode: 'plain' });
+    art = join(dir, 'push-src.tar.gz');
+    const r = await exportOf(good, art, ['--key', join(dir, 'cosign.pub')]);
+    expect(r.code, r.stderr).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    await target?.stop();
+  });
+  const push = (key: string, extra: string[] = []) =>
+    runCli([
+      'artifact',
+      'images',
+      'push',
+      '-a',
+      art,
+      '--registry',
+      target.host,
+      '--plain-http',
+      '--verify-images',
+      '--image-key',
+      join(dir, key),
+      ...extra,
+    ]);
+
+  it('re-verifies, then pushes each signature manifest under sha256-<digest>.sig where skopeo finds it', async () => {
+    const r = await push('cosign.pub');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('2 image signature(s) verified');
+    const client = new RegistryClient(target.host, { plainHTTP: true });
+    try {
+      for (const [repo, signed] of [
+        ['kubesphere/pause', digestOf(fx.pause)],
+        ['library/pause-d', digestOf(fx.pauseDocker)],
+      ] as const) {
+        const tag = `sha256-${signed.slice(7)}.sig`;
+        // skopeo, an independent client, reads the signature manifest from the target
+        const raw = await run('skopeo', [
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `docker://${target.host}/${repo}:${tag}`,
+        ]);
+        const m = parseManifestJson(Buffer.from(raw));
+        if (m.kind !== 'image') throw new Error('not an image manifest');
+        const layers = new Map<string, Buffer>();
+        for (const l of m.manifest.layers)
+          layers.set(l.digest, await readAll(await client.getBlob(repo, l.digest as Digest)));
+        // the payload the target now serves verifies against the key, for the digest the artifact was exported at
+        expect(() =>
+          verifyCosignSignature(m.manifest, (d) => layers.get(d.digest), signed, signer.publicKey, 'cosign.pub'),
+        ).not.toThrow();
+      }
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
+  it('another key: refused naming the images, and nothing is pushed', async () => {
+    const fresh = await startRegistry({ mode: 'plain' });
+    try {
+      const r = await runCli([
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        art,
+        '--registry',
+        fresh.host,
+        '--plain-http',
+        '--verify-images',
+        '--image-key',
+        join(dir, 'other.pub'),
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(PAUSE);
+      expect(r.stderr).toMatch(/nothing was pushed/);
+      const res = await fetch(`${fresh.url}/v2/_catalog`);
+      expect(((await res.json()) as { repositories: string[] }).repositories).toEqual([]);
+    } finally {
+      await fresh.stop();
+    }
+  }, 120_000);
+
+  it('--image-key without --verify-images, or --verify-images without a key, is invalid input (exit 2)', async () => {
+    const base = ['artifact', 'images', 'push', '-a', art, '--registry', target.host, '--plain-http'];
+    expect((await runCli([...base, '--image-key', join(dir, 'cosign.pub')])).code).toBe(2);
+    expect((await runCli([...base, '--verify-images'])).code).toBe(2);
+  });
+});
+
+async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(c);
+  return Buffer.concat(parts);
+}

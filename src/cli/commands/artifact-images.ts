@@ -9,6 +9,7 @@ import {
   planPush,
   preservedIndexes,
   pushImages,
+  pushSignatures,
   registryTarget,
   targetRegistry,
   type PushEvent,
@@ -20,7 +21,13 @@ import {
   assertBaseInTarget,
 } from '../../push/index.js';
 import type { ContentSource } from '../../content/index.js';
-import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
+import {
+  ArtifactProblemsError,
+  checkImageSignatures,
+  formatProblem,
+  signatureBlobKeeper,
+  type ImageKeyOptions,
+} from '../../artifact-read/index.js';
 import { ArtifactStore } from '../../artifact-store/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
@@ -30,7 +37,7 @@ import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { atLeast, say } from '../output.js';
 import { formatBytes, ttyRenderer } from '../progress.js';
-import { keyVerifier, printMissing } from './artifact-read.js';
+import { imageKeyOf, keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
 
 type TargetOptions = {
@@ -56,6 +63,9 @@ type PushOptions = TargetOptions & {
   key?: string;
   cache?: string;
   base?: string;
+  verifyImages?: boolean;
+  imageKey?: string;
+  allowUnsigned?: string[];
 };
 type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[]; cache?: string };
 
@@ -78,6 +88,7 @@ Examples:
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --preserve-digests
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --json > push.ndjson
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --require-signature --key release.pub
+  $ kko artifact images push -a art.tar.gz -f config-sample.yaml --verify-images --image-key cosign.pub
 
 The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. Blobs the
 registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
@@ -155,7 +166,13 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .option('--require-signature', 'refuse an artifact that is not signed with --key')
       .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)')
       .option('--base <old-artifact>', 'for a delta (-a): take the blobs it leaves out from this artifact, its base')
-      .option('--cache <dir>', CACHE_FLAG),
+      .option('--cache <dir>', CACHE_FLAG)
+      .option(
+        '--verify-images',
+        "re-verify every image's cosign signature the artifact carries (--image-key) before pushing; push the signatures along",
+      )
+      .option('--image-key <pub>', 'cosign public key (PEM) the images must be signed with (with --verify-images)')
+      .option('--allow-unsigned <ref...>', 'images let through unsigned at export (with --verify-images)'),
   )
     .addHelpText('after', PUSH_HELP)
     .action(async (o: PushOptions) => runPush(o, ctx));
@@ -235,7 +252,14 @@ function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
 
 async function openSource(
   ctx: CommandContext,
-  o: { artifact?: string; imagesDir?: string; key?: string; requireSignature?: boolean; cache?: string },
+  o: {
+    artifact?: string;
+    imagesDir?: string;
+    key?: string;
+    requireSignature?: boolean;
+    cache?: string;
+    verifyImages?: boolean;
+  },
 ): Promise<PushSource> {
   if (o.imagesDir) {
     if (o.key || o.requireSignature)
@@ -256,6 +280,7 @@ async function openSource(
       catalog: await catalogFor(ctx, undefined),
       indexCache: cacheDirFor(ctx, o.cache),
       ...signed,
+      ...(o.verifyImages ? { keep: signatureBlobKeeper() } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
   } catch (err) {
@@ -275,12 +300,54 @@ async function openSource(
   return src;
 }
 
+// --verify-images: the cosign check bound to --image-key (a bad key file: exit 2, before reading).
+async function imageCheckOf(ctx: CommandContext, o: PushOptions): Promise<ImageKeyOptions | undefined> {
+  if (!o.verifyImages) {
+    if (o.imageKey !== undefined || o.allowUnsigned !== undefined)
+      throw new KkoError('INVALID_INPUT', '--image-key / --allow-unsigned: only with --verify-images', {
+        hint: 'add --verify-images',
+      });
+    return undefined;
+  }
+  if (o.imagesDir)
+    throw new KkoError('INVALID_INPUT', '--verify-images: only an artifact (-a) carries image signatures', {
+      hint: 'push the artifact with -a',
+    });
+  if (o.imageKey === undefined)
+    throw new KkoError('INVALID_INPUT', '--verify-images: needs --image-key PUB, the cosign public key');
+  return (await imageKeyOf(ctx, o)).imageKey;
+}
+
+// Every carried signature re-verified against the key and the artifact's content before anything is pushed.
+function assertImagesSigned(ctx: CommandContext, src: PushSource, check: ImageKeyOptions, artifact: string): void {
+  const { problems, summary } = checkImageSignatures((src.store as ArtifactStore).archive, check);
+  if (problems.length === 0) {
+    if (atLeast(ctx.level ?? 'info', 'info'))
+      ctx.io.stderr(
+        `${summary.verified} image signature(s) verified${summary.allowedUnsigned.length > 0 ? `, ${summary.allowedUnsigned.length} let through unsigned` : ''}\n`,
+      );
+    return;
+  }
+  for (const p of problems)
+    ctx.io.stderr(`${safeText(formatProblem(p))}
+`);
+  throw new KkoError(
+    'SIGNATURE_INVALID',
+    `pushing ${artifact}: ${problems.length} image signature problem(s); nothing was pushed`,
+    {
+      hint: 'the artifact carries images its key does not vouch for: re-export with --verify-images, or push with the right --image-key',
+    },
+  );
+}
+
 async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
   oneSource(o, 'push');
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
+  const imageCheck = await imageCheckOf(ctx, o);
   const src = await openSource(ctx, o);
   let base: PushSource | undefined;
   try {
+    if (imageCheck) assertImagesSigned(ctx, src, imageCheck, o.artifact as string);
     const { plan, registry } = await planFor(ctx, o, src.entries, src.kkVersion);
     printIssues(ctx, plan.issues);
     const upstreamIndexes = o.preserveDigests ? preservedIndexes(src.store, plan) : undefined;
@@ -319,6 +386,13 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);
+    if (imageCheck && report.failures.length === 0) {
+      const sigs = await pushSignatures(src.store as ArtifactStore, target, plan, {
+        ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+      });
+      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
+        for (const s of sigs) ctx.io.stdout(`pushed signature ${safeText(s.name)} ${s.digest}\n`);
+    }
     printReport(ctx, report, Boolean(o.json));
   } finally {
     await src.close();

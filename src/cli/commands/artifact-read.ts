@@ -181,7 +181,10 @@ export async function keyVerifier(
 }
 
 // --image-key PUB [--allow-unsigned REF…]: the cosign check bound to the key (a bad key file: exit 2, before reading).
-async function imageKeyOf(ctx: CommandContext, o: VerifyOptions): Promise<{ imageKey?: ImageKeyOptions }> {
+export async function imageKeyOf(
+  ctx: CommandContext,
+  o: { imageKey?: string; allowUnsigned?: string[] },
+): Promise<{ imageKey?: ImageKeyOptions }> {
   if (o.imageKey === undefined) {
     if (o.allowUnsigned !== undefined)
       throw new KkoError('INVALID_INPUT', '--allow-unsigned: only with --image-key', {

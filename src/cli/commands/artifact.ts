@@ -23,6 +23,7 @@ import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from 
 import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
 import type { ParsedManifest } from '../../manifest/index.js';
 import { registerArtifactHave } from './artifact-have.js';
+import { registerArtifactPublish } from './artifact-publish.js';
 import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, supplySteps, type SupplyOptions } from './artifact-supply.js';
@@ -393,4 +394,5 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
   registerArtifactServe(artifact, ctx);
   registerArtifactImagesCommands(artifact, ctx);
   registerArtifactHave(artifact, ctx);
+  registerArtifactPublish(artifact, ctx);
 }

@@ -1,0 +1,304 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withChecksums } from '../../src/archive/checksums.js';
+import type { TarEntry } from '../../src/archive/tar.js';
+import { writeArchive, type Compression } from '../../src/archive/write.js';
+import { BlobCache } from '../../src/cache/index.js';
+import type { Catalog } from '../../src/catalog/index.js';
+import { exportArtifact } from '../../src/export/index.js';
+import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
+import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
+import { ARTIFACT_TYPE, parseOciRef, publishArtifact, pullArtifact } from '../../src/publish/index.js';
+import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
+import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index.js';
+import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha } from '../support/artifact-fixture.js';
+import { fixtureSet, pushIndex } from '../support/builders.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { runCli, tempDir } from '../cli/run-cli.js';
+
+// #12 item 6: `kko artifact publish` pushes an artifact to the real distribution registry as one OCI index, and
+// `kko artifact pull` writes it back; `cmp` is the referee for "byte for byte", skopeo for "an OCI client can copy
+// the published images".
+
+const sh = promisify(execFile);
+const fx = fixtureSet({ baseSize: 32 * 1024 });
+const ENV = { SOURCE_DATE_EPOCH: '1700000000' };
+const EXT: Record<Compression, string> = { gzip: '.tar.gz', zstd: '.tar.zst', none: '.tar' };
+let src: TestRegistry;
+let target: TestRegistry;
+let work: { dir: string; cleanup: () => Promise<void> };
+let manifest: KkManifest;
+let policy: EffectivePolicy;
+let catalog: Catalog;
+let store: RegistryStore;
+let n = 0;
+
+const MANIFEST = `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Manifest
+metadata: {name: t}
+spec:
+  arches: [amd64, arm64]
+  images:
+  - docker.io/kubesphere/pause:3.9
+  - docker.io/library/pause-d:1
+`;
+
+// A real export (an OCI index and a Docker list: upstream manifests ride beside the layout).
+async function exportTo(compress: Compression, splitSize?: number): Promise<string> {
+  const output = join(work.dir, `e${n++}${EXT[compress]}`);
+  const r = await exportArtifact({
+    manifests: [manifest],
+    policy,
+    cacheDir: join(work.dir, 'cache'),
+    output,
+    compress,
+    env: ENV,
+    ...(splitSize ? { splitSize } : {}),
+  });
+  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
+  return splitSize ? `${output}.part-000` : output;
+}
+
+// The fixture with kk binaries (deflated in a .tar.gz, zstd-compressed in a .tar.zst), a .tgz, an ISO and a
+// signature, laid out by kko's writer (`artifact sign` rewrites it as export would).
+async function withFiles(compress: Compression): Promise<string> {
+  const entries = artifactEntries(IMGS);
+  const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
+  const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
+  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
+    path,
+    sha256: sha(data(path)),
+    size: data(path).length,
+  }));
+  const fixed: TarEntry[] = entries.map((e) =>
+    e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e,
+  );
+  const out = join(work.dir, `f${n++}${EXT[compress]}`);
+  await writeArchive(withChecksums(fixed), out, compress, ENV);
+  const signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
+  await signArtifact({ artifact: out, signer, env: ENV, catalog });
+  return out;
+}
+
+const ref = (tag: string, repo = 'kko/art') =>
+  parseOciRef(`oci://${target.host}/${repo}:${tag}`, { flag: 't', needTag: true });
+const cache = (name: string) => new BlobCache(join(work.dir, `c-${name}`));
+
+beforeAll(async () => {
+  work = await tempDir('kko-publish-');
+  [src, target] = await Promise.all([startRegistry({ mode: 'plain' }), startRegistry({ mode: 'plain' })]);
+  const c = new RegistryClient(src.host, { plainHTTP: true });
+  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
+  await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
+  await c.close();
+  const mf = join(work.dir, 'm.yaml');
+  await writeFile(mf, MANIFEST);
+  await writeFile(
+    join(work.dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${src.host}", plainHTTP: true}], upstream: false}\n`,
+  );
+  const parsed = parseManifestText(MANIFEST, mf);
+  if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
+  manifest = parsed.parsed.manifest;
+  policy = await loadMirrorPolicy({ configFile: join(work.dir, 'mirrors.yaml'), env: {} });
+  catalog = await fixtureCatalog(work.dir);
+  expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
+  store = new RegistryStore({ hostOptions: () => ({ plainHTTP: true }) });
+}, 120_000);
+
+afterAll(async () => {
+  await store?.close();
+  await Promise.all([src?.stop(), target?.stop()]);
+  await work?.cleanup();
+});
+
+async function roundTrip(art: string, tag: string): Promise<{ out: string; digest: string }> {
+  const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`p${tag}`), catalog });
+  const out = join(work.dir, `pulled-${tag}${art.endsWith('.part-000') ? '' : art.slice(art.indexOf('.tar'))}`);
+  await pullArtifact({ source: store, ref: ref(tag), output: out, cache: cache(`q${tag}`), catalog });
+  return { out, digest: p.digest };
+}
+
+describe('publish then pull', () => {
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    '%s: a real export comes back byte for byte (cmp)',
+    async (c) => {
+      const art = await exportTo(c);
+      const { out } = await roundTrip(art, `export-${c}`);
+      await sh('cmp', [art, out]); // throws on any difference
+    },
+    120_000,
+  );
+
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    '%s: binaries, a tgz, an ISO and the signature come back byte for byte (cmp)',
+    async (c) => {
+      const art = await withFiles(c);
+      const { out } = await roundTrip(art, `files-${c}`);
+      await sh('cmp', [art, out]);
+      const listed = (await sh('tar', ['-tf', out])).stdout.split('\n');
+      expect(listed).toEqual(
+        expect.arrayContaining(['kko/inventory.json.sig', ISO_PATH, 'kube/v1.28.12/amd64/kubeadm']),
+      );
+    },
+    120_000,
+  );
+
+  it('a split export comes back as the same parts and list', async () => {
+    const art = await exportTo('gzip', 64 * 1024);
+    const parts = (await readdir(work.dir))
+      .filter((f) => f.startsWith(art.split('/').pop()?.replace('.part-000', '') ?? '?'))
+      .sort();
+    expect(parts.length).toBeGreaterThan(2);
+    const p = await publishArtifact({ artifact: art, target: store, ref: ref('split'), cache: cache('ps'), catalog });
+    expect(p.images).toBeGreaterThan(0);
+    const out = join(work.dir, 'split-pulled.tar.gz');
+    const r = await pullArtifact({ source: store, ref: ref('split'), output: out, cache: cache('qs'), catalog });
+    const base = art.replace('.part-000', '');
+    const got = r.files.filter((f) => f.includes('.part-'));
+    expect(got.length).toBe(parts.length - 1); // the parts, without the list
+    for (const [i, f] of got.entries()) await sh('cmp', [`${base}.part-${String(i).padStart(3, '0')}`, f]);
+  }, 120_000);
+
+  it('the same artifact gives the same index digest, in any repository', async () => {
+    const art = await exportTo('gzip');
+    const a = await publishArtifact({ artifact: art, target: store, ref: ref('d1'), cache: cache('d'), catalog });
+    const b = await publishArtifact({
+      artifact: art,
+      target: store,
+      ref: ref('d2', 'other/place'),
+      cache: cache('d'),
+      catalog,
+    });
+    expect(a.digest).toBe(b.digest);
+    expect(b.blobs.copied).toBeGreaterThan(0); // another repository: sent again
+    const again = await publishArtifact({ artifact: art, target: store, ref: ref('d1'), cache: cache('d'), catalog });
+    expect(again.blobs.copied).toBe(0); // all present
+  }, 120_000);
+});
+
+describe('the published index', () => {
+  it('is an OCI index with artifactType set; skopeo copies an image out of it by its name', async () => {
+    const art = await exportTo('gzip');
+    await publishArtifact({ artifact: art, target: store, ref: ref('skopeo'), cache: cache('s'), catalog });
+    const raw = (
+      await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target.host}/kko/art:skopeo`])
+    ).stdout;
+    const index = JSON.parse(raw) as {
+      artifactType: string;
+      manifests: Array<{ digest: string; artifactType?: string; annotations?: Record<string, string> }>;
+    };
+    expect(index.artifactType).toBe(ARTIFACT_TYPE);
+    expect(index.manifests[0]?.artifactType).toBe(ARTIFACT_TYPE);
+    const name = 'docker.io/kubesphere/pause:3.9-arm64';
+    const child = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === name);
+    expect(child).toBeDefined();
+    const dest = join(work.dir, 'skopeo-oci');
+    await sh('skopeo', [
+      'copy',
+      '--src-tls-verify=false',
+      `docker://${target.host}/kko/art@${child?.digest}`,
+      `oci:${dest}:pause`,
+    ]);
+    const copied = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    expect(copied.manifests[0]?.digest).toBe(child?.digest);
+  }, 120_000);
+});
+
+describe('refusals', () => {
+  it('a tampered blob in the registry: pull names it and writes nothing', async () => {
+    const art = await withFiles('gzip');
+    await publishArtifact({ artifact: art, target: store, ref: ref('tamper'), cache: cache('t'), catalog });
+    const kubeadm =
+      IMGS && (await sh('tar', ['-xzOf', art, 'kube/v1.28.12/amd64/kubeadm'], { encoding: 'buffer' })).stdout;
+    const hex = sha(kubeadm as Buffer);
+    const path = join(target.dir, 'data/docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+    const bytes = await readFile(path);
+    bytes[10] = (bytes[10] as number) ^ 0xff;
+    await writeFile(path, bytes);
+    const out = join(work.dir, 'tampered.tar.gz');
+    await expect(
+      pullArtifact({ source: store, ref: ref('tamper'), output: out, cache: cache('tq'), catalog }),
+    ).rejects.toThrow(new RegExp(`sha256:${hex}`));
+    expect((await readdir(work.dir)).filter((f) => f.startsWith('tampered') || f.startsWith('.tampered'))).toEqual([]);
+  }, 120_000);
+
+  it.each([
+    ['no scheme', 'HOST/kko/art:v1'],
+    ['no host', 'oci://kko:v1'],
+    ['no tag', 'oci://HOST/kko/art'],
+    ['a digest', 'oci://HOST/kko/art:v1@sha256:' + 'a'.repeat(64)],
+    ['upper case', 'oci://HOST/KKO/art:v1'],
+  ])('publish with a bad oci:// reference (%s) exits 2 and names it', async (_why, raw) => {
+    const art = join(work.dir, 'never-read.tar.gz');
+    const r = await runCli(['artifact', 'publish', art, raw.replace('HOST', target.host)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('publish target');
+  });
+
+  it('pull with a bad oci:// reference exits 2; pull of a plain image (not a kko artifact) exits 2', async () => {
+    expect((await runCli(['artifact', 'pull', 'docker://x/y:z', '-o', join(work.dir, 'x.tar.gz')])).code).toBe(2);
+    const r = await runCli([
+      'artifact',
+      'pull',
+      `oci://${src.host}/kubesphere/pause:3.9`,
+      '-o',
+      join(work.dir, 'x.tar.gz'),
+      '--plain-http',
+      '--cache',
+      join(work.dir, 'c-x'),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a kko artifact/);
+  });
+
+  it('an artifact kko did not lay out is refused before anything is pushed', async () => {
+    const entries = withChecksums(artifactEntries(IMGS));
+    const out = join(work.dir, 'foreign.tar');
+    // the same files with the inventory not first: another tool's order
+    await writeArchive(
+      entries.map((e) => ({ ...e, first: false })),
+      out,
+      'none',
+      ENV,
+    );
+    await expect(
+      publishArtifact({ artifact: out, target: store, ref: ref('foreign'), cache: cache('f'), catalog }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+});
+
+describe('the CLI', () => {
+  it('publish then pull through kko, --json', async () => {
+    const art = await exportTo('zstd');
+    const env = { HOME: work.dir };
+    const t = `oci://${target.host}/cli/art:v1`;
+    const p = await runCli(
+      ['artifact', 'publish', art, t, '--plain-http', '--json', '--cache', join(work.dir, 'c-cli')],
+      { env },
+    );
+    expect(p.code, p.stderr).toBe(0);
+    const digest = (JSON.parse(p.stdout) as { digest: string }).digest;
+    const out = join(work.dir, 'cli-pulled.tar.zst');
+    const q = await runCli(
+      [
+        'artifact',
+        'pull',
+        `oci://${target.host}/cli/art@${digest}`,
+        '-o',
+        out,
+        '--plain-http',
+        '--cache',
+        join(work.dir, 'c-cli2'),
+      ],
+      { env },
+    );
+    expect(q.code, q.stderr).toBe(0);
+    await sh('cmp', [art, out]);
+  }, 120_000);
+});
