@@ -194,7 +194,7 @@ async function checkConfigPlatform(
 ): Promise<Platform> {
   if (m.config.size > MAX_CONFIG_BYTES)
     throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
-  const path = await ensureBlob(client, repo, m.config, deps, tracker, Infinity);
+  const path = await ensureBlob(client, repo, m.config, deps, tracker, 'config');
   const have = parseConfigPlatform(await readFile(path));
   if (!platformMatches(want, have)) {
     const what = fromIndex
@@ -209,16 +209,17 @@ async function checkConfigPlatform(
 
 // One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
 // from this source with Range resumes (a large one in parts, see the cache). The cache hashes every byte, so the
-// registry read is not hashed twice. The blob slots go to the largest blob waiting across the whole export
-// (longest-processing-time order, so no big layer starts last and runs alone); configs (priority Infinity) first,
-// since resolution waits for them.
+// registry read is not hashed twice. The blob slots go to the largest layer waiting across the whole export
+// (longest-processing-time order, so no big layer starts last and runs alone). A config takes no blob slot:
+// resolution waits for it, it is small (on the transport's small slots, see RegistryStore.getBlob) and the
+// look-ahead bounds how many are fetched at once; waiting for a layer to free a slot cost seconds on a slow link.
 export async function ensureBlob(
   client: RegistryClient,
   repo: string,
   d: Descriptor,
   deps: FetchDeps,
   tracker: { fetched: number },
-  priority = d.size,
+  kind: 'config' | 'layer' = 'layer',
 ): Promise<string> {
   const digest = parseDigest(d.digest);
   const ref = { registry: client.registry, repository: repo };
@@ -227,8 +228,8 @@ export async function ensureBlob(
     tracker.fetched += e.bytes;
     deps.onBytes?.(e.bytes);
   };
-  // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
-  const release = await deps.blobSlots.acquire(priority);
+  // A slot also bounds how many cached layers are re-hashed at once (disk reads, buffers).
+  const release = kind === 'config' ? () => undefined : await deps.blobSlots.acquire(d.size);
   try {
     await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], {
       verifySource: false,
