@@ -158,10 +158,26 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
   );
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
   if (failed) throw failed.reason;
+  const image = fetchedImage(r, tracker.fetched);
+  for (const bytes of documents(r).values()) await putBytes(deps.cache, bytes);
+  return image;
+}
+
+// The manifests an image keeps in the layout, by digest: its OCI manifest (rewritten from Docker types), the upstream
+// manifest and the index (for digest-preserving pushes); known once it is resolved.
+export function documents(r: ResolvedImage): Map<string, Buffer> {
   const oci = toOciManifest(r.image.bytes, r.mediaType);
-  await putBytes(deps.cache, oci.bytes);
-  await putBytes(deps.cache, r.image.bytes);
-  if (r.index) await putBytes(deps.cache, r.index.bytes);
+  const docs = new Map<string, Buffer>([[oci.digest, oci.bytes]]);
+  docs.set(r.image.digest, r.image.bytes);
+  if (r.index) docs.set(r.index.digest, r.index.bytes);
+  return docs;
+}
+
+// What a resolved image becomes in the artifact once its layers are in the cache: everything the inventory and the
+// layout record is known at resolution (#10: the archive can start before the layers are in).
+export function fetchedImage(r: ResolvedImage, fetchedBytes: number): FetchedImage {
+  const m = r.manifest;
+  const oci = toOciManifest(r.image.bytes, r.mediaType);
   const extra = [r.image.digest, ...(r.index ? [r.index.digest] : [])];
   const size = oci.bytes.length + m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
   return {
@@ -177,7 +193,7 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
     blobs: [m.config, ...m.layers],
     extraBlobs: extra.filter((d) => d !== oci.digest),
     size,
-    fetchedBytes: tracker.fetched,
+    fetchedBytes,
   };
 }
 
