@@ -21,8 +21,8 @@ type Tuning = {
   maxDelayMs: number;
   maxRetryAfterMs: number; // a longer Retry-After fails the request instead of being shortened
   maxConcurrency: number; // requests in flight per origin (a slot is held until the body is read or discarded)
-  // `small` requests (manifests, configs, HEADs) in flight per origin, on slots of their own: a manifest never waits
-  // for a slot that a long blob body holds (#10: resolution ran seconds behind the layers on a slow link)
+  // `small` requests (manifests, configs, HEADs) in flight per origin on slots of their own, beyond the free
+  // maxConcurrency slots they also use: a manifest never waits for a slot that a long blob body holds (#10)
   maxSmallConcurrency: number;
   maxRedirects: number;
   connectTimeoutMs: number; // TCP + TLS handshake
@@ -66,8 +66,8 @@ export type HttpRequest = {
   readonly tls?: HostTls;
   readonly tlsOrigin?: string;
   readonly signal?: AbortSignal;
-  // A small response (a manifest, a config, a HEAD): it takes one of the origin's maxSmallConcurrency slots instead
-  // of one of its maxConcurrency slots, which bulk bodies hold for seconds.
+  // A small response (a manifest, a config, a HEAD): it takes a free maxConcurrency slot of its origin, else one of
+  // the origin's maxSmallConcurrency slots, so it never waits for bulk bodies, which hold theirs for seconds.
   readonly small?: boolean;
 };
 
@@ -329,7 +329,11 @@ export class HttpTransport {
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers };
     if (req.authorization !== undefined && req.url.origin === req.authOrigin) headers.authorization = req.authorization;
     const dispatcher = await this.#dispatcherFor(req);
-    const release = await this.#slot(req.url.origin, req.small === true).acquire();
+    // A small request takes a free bulk slot when there is one (at the start, before any layer), else its own.
+    const bulk = this.#slot(req.url.origin, false);
+    const release =
+      (req.small === true ? bulk.tryAcquire() : undefined) ??
+      (await (req.small === true ? this.#slot(req.url.origin, true) : bulk).acquire());
     try {
       const res = await this.#fetch(req.url, {
         method: req.method,
