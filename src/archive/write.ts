@@ -25,6 +25,9 @@ export type WriteArchiveOptions = {
   loadZstd?: ZstdLoader;
   signal?: AbortSignal;
   splitSize?: number;
+  // Runs once every byte is written, before anything is renamed to the output name; a throw removes the temp files
+  // (export #10: the archive is written while layers arrive, and kept only if the finished export matches it).
+  beforeCommit?: () => Promise<void>;
 };
 // The files written: the output, or its parts in order (with the sha256 list beside them).
 export type WrittenArchive = { readonly files: readonly string[]; readonly partsList?: string };
@@ -72,6 +75,7 @@ async function writeFileAtomically(
     await writeInto(entries, file, makeSink, mtime, opts.signal);
     file.end();
     await finished(file);
+    await opts.beforeCommit?.();
     if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
     await rename(tmp, output);
     return { files: [output] };

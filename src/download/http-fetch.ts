@@ -30,6 +30,7 @@ export const DOWNLOAD_PROFILE: TransportProfile = {
     maxDelayMs: 15_000,
     maxRetryAfterMs: 60_000,
     maxConcurrency: Infinity,
+    maxSmallConcurrency: Infinity,
     maxRedirects: 10,
     connectTimeoutMs: 30_000,
     headersTimeoutMs: 60_000,

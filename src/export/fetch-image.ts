@@ -158,10 +158,26 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
   );
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
   if (failed) throw failed.reason;
+  const image = fetchedImage(r, tracker.fetched);
+  for (const bytes of documents(r).values()) await putBytes(deps.cache, bytes);
+  return image;
+}
+
+// The manifests an image keeps in the layout, by digest: its OCI manifest (rewritten from Docker types), the upstream
+// manifest and the index (for digest-preserving pushes); known once it is resolved.
+export function documents(r: ResolvedImage): Map<string, Buffer> {
   const oci = toOciManifest(r.image.bytes, r.mediaType);
-  await putBytes(deps.cache, oci.bytes);
-  await putBytes(deps.cache, r.image.bytes);
-  if (r.index) await putBytes(deps.cache, r.index.bytes);
+  const docs = new Map<string, Buffer>([[oci.digest, oci.bytes]]);
+  docs.set(r.image.digest, r.image.bytes);
+  if (r.index) docs.set(r.index.digest, r.index.bytes);
+  return docs;
+}
+
+// What a resolved image becomes in the artifact once its layers are in the cache: everything the inventory and the
+// layout record is known at resolution (#10: the archive can start before the layers are in).
+export function fetchedImage(r: ResolvedImage, fetchedBytes: number): FetchedImage {
+  const m = r.manifest;
+  const oci = toOciManifest(r.image.bytes, r.mediaType);
   const extra = [r.image.digest, ...(r.index ? [r.index.digest] : [])];
   const size = oci.bytes.length + m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
   return {
@@ -177,7 +193,7 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
     blobs: [m.config, ...m.layers],
     extraBlobs: extra.filter((d) => d !== oci.digest),
     size,
-    fetchedBytes: tracker.fetched,
+    fetchedBytes,
   };
 }
 
@@ -194,7 +210,7 @@ async function checkConfigPlatform(
 ): Promise<Platform> {
   if (m.config.size > MAX_CONFIG_BYTES)
     throw new KkoError('SIZE_LIMIT_EXCEEDED', `image config is ${m.config.size} bytes`);
-  const path = await ensureBlob(client, repo, m.config, deps, tracker, Infinity);
+  const path = await ensureBlob(client, repo, m.config, deps, tracker, 'config');
   const have = parseConfigPlatform(await readFile(path));
   if (!platformMatches(want, have)) {
     const what = fromIndex
@@ -209,16 +225,17 @@ async function checkConfigPlatform(
 
 // One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
 // from this source with Range resumes (a large one in parts, see the cache). The cache hashes every byte, so the
-// registry read is not hashed twice. The blob slots go to the largest blob waiting across the whole export
-// (longest-processing-time order, so no big layer starts last and runs alone); configs (priority Infinity) first,
-// since resolution waits for them.
+// registry read is not hashed twice. The blob slots go to the largest layer waiting across the whole export
+// (longest-processing-time order, so no big layer starts last and runs alone). A config takes no blob slot:
+// resolution waits for it, it is small (on the transport's small slots, see RegistryStore.getBlob) and the
+// look-ahead bounds how many are fetched at once; waiting for a layer to free a slot cost seconds on a slow link.
 export async function ensureBlob(
   client: RegistryClient,
   repo: string,
   d: Descriptor,
   deps: FetchDeps,
   tracker: { fetched: number },
-  priority = d.size,
+  kind: 'config' | 'layer' = 'layer',
 ): Promise<string> {
   const digest = parseDigest(d.digest);
   const ref = { registry: client.registry, repository: repo };
@@ -227,8 +244,8 @@ export async function ensureBlob(
     tracker.fetched += e.bytes;
     deps.onBytes?.(e.bytes);
   };
-  // A slot also bounds how many cached blobs are re-hashed at once (disk reads, buffers).
-  const release = await deps.blobSlots.acquire(priority);
+  // A slot also bounds how many cached layers are re-hashed at once (disk reads, buffers).
+  const release = kind === 'config' ? () => undefined : await deps.blobSlots.acquire(d.size);
   try {
     await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], {
       verifySource: false,

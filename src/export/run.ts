@@ -2,7 +2,10 @@ import { withChecksums } from '../archive/checksums.js';
 import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache, type CorruptBlob, type PartPlan } from '../cache/index.js';
 import type { Writable } from 'node:stream';
-import { abortReason, isKkoError } from '../errors.js';
+import { createReadStream } from 'node:fs';
+import type { TarEntry } from '../archive/tar.js';
+import type { Digest } from '../reference/index.js';
+import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { Logger } from '../log.js';
@@ -13,7 +16,15 @@ import { Semaphore, type HttpOptions, type CredentialProvider, type ManifestResp
 
 import { ClientPool, manifestAuths } from './clients.js';
 import type { EventSink } from './events.js';
-import { fetchImage, resolveImage, type FetchDeps, type FetchedImage, type ResolvedImage } from './fetch-image.js';
+import {
+  documents,
+  fetchedImage,
+  fetchImage,
+  resolveImage,
+  type FetchDeps,
+  type FetchedImage,
+  type ResolvedImage,
+} from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
 import { fetchFile, fileEntries, fileTasks, type FetchedFile, type FileTask } from './files.js';
 import { diskChecks } from './precheck.js';
@@ -77,12 +88,22 @@ export async function exportArtifact(opts: ExportOptions): Promise<ExportReport>
   const run = new ExportRun(opts);
   await removeLeftovers(opts, run.cache);
   const extra = await run.preflight(opts.preflight ?? []);
-  const { plan, items, images, files, failures } = await run.fetchAll();
-  opts.signal?.throwIfAborted();
+  const early = new EarlyArchive(opts, run, extra);
+  const { plan, items, images, files, failures } = await run
+    .fetchAll((spec) => early.start(spec))
+    .catch(async (err: unknown) => {
+      await early.cancel();
+      throw err;
+    });
   const fetchedBytes =
     images.reduce((n, i) => n + i.fetchedBytes, 0) + files.reduce((n, f) => n + f.result.fetchedBytes, 0);
   const report: ExportReport = { plan, items, images: sortImages(images), files, failures, fetchedBytes };
-  if (failures.length === 0) report.output = await writeOutput(opts, run.cache, report, extra);
+  if (opts.signal?.aborted || failures.length > 0) await early.cancel();
+  opts.signal?.throwIfAborted();
+  if (failures.length === 0) {
+    const meta = archiveEntries(opts, run.cache, report, extra);
+    report.output = (await early.finish(meta, report)) ?? (await writeOutput(opts, meta, report));
+  }
   run.emit({
     type: 'done',
     images: images.length,
@@ -101,14 +122,14 @@ async function removeLeftovers(opts: ExportOptions, cache: BlobCache): Promise<v
   for (const path of removed) opts.logger?.info(`removed ${path}, left by a run that did not finish`);
 }
 
-// Inventory and checksums first, then the layout and the files, as one archive.
-async function writeOutput(
+// Inventory and checksums first, then the layout and the files, as one archive. `docs`: manifests by digest that
+// are written from memory (the early archive's, before they are in the cache).
+function archiveEntries(
   opts: ExportOptions,
   cache: BlobCache,
-  report: ExportReport,
+  report: Pick<ExportReport, 'plan' | 'images' | 'files' | 'delta'>,
   extra: PreflightOutcome,
-): Promise<string> {
-  const emit: EventSink = opts.events ?? (() => undefined);
+): TarEntry[] {
   const cut = opts.have ? deltaCut(opts.have, report.images, report.files) : undefined;
   if (cut) report.delta = cut.delta;
   const meta = inventoryEntries(report.plan, report.images, report.files, opts.manifests, opts.profile, {
@@ -116,16 +137,40 @@ async function writeOutput(
     ...(cut ? { delta: cut.delta } : {}),
   });
   if (opts.signer) meta.push(signatureEntry(meta, opts.signer));
-  const entries = withChecksums([
+  return withChecksums([
     ...meta,
     ...layoutEntries(report.images, cache, 'images/', extra.blobs, cut?.omitBlobs),
     ...fileEntries(report.files.filter((f) => !cut?.omitFiles.has(f.result.item.path))),
   ]);
-  emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
+}
+
+// What decides the archive's bytes: every entry's name, size and sha256, and the metadata's bytes.
+function entriesKey(entries: readonly TarEntry[]): string {
+  return JSON.stringify(
+    entries.map((e) => [
+      e.name,
+      e.compressed === true,
+      ...('data' in e ? [e.data.toString('base64')] : [e.sha256 ?? '', 'size' in e ? (e.size ?? -1) : -1]),
+    ]),
+  );
+}
+
+type WriteHooks = { beforeCommit?: () => Promise<void>; onStart?: () => void };
+
+async function writeOutput(
+  opts: ExportOptions,
+  entries: TarEntry[],
+  report: ExportReport,
+  hooks: WriteHooks = {},
+): Promise<string> {
+  const emit: EventSink = opts.events ?? (() => undefined);
+  if (!hooks.onStart)
+    emit({ type: 'archive-start', path: opts.output, entries: entries.length, compress: opts.compress ?? 'gzip' });
   const written = await writeArchive(entries, opts.output, opts.compress ?? 'gzip', opts.env, {
     ...(opts.stdout ? { stdout: opts.stdout } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.splitSize !== undefined ? { splitSize: opts.splitSize } : {}),
+    ...(hooks.beforeCommit ? { beforeCommit: hooks.beforeCommit } : {}),
   }).catch((err: unknown) => {
     throw abortReason(err, opts.signal);
   });
@@ -138,6 +183,93 @@ async function writeOutput(
   });
   return opts.output;
 }
+
+// #10: the archive written while layers arrive. Once every image is resolved and every file fetched, all the
+// metadata is known (each image's source, manifests, blob digests and sizes), so the archive starts at once: the
+// metadata first, then each blob in the archive's order as soon as its image is in the cache (a blob is read only
+// after the cache verified it). It goes to the usual temp name, and is renamed only when the finished export gives
+// exactly these entries (no fallback to another source changed the inventory, nothing failed); otherwise it is
+// removed and the archive is written again from the cache, as before. Not for '-' (stdout cannot be taken back);
+// KKO_EARLY_ARCHIVE=0 turns it off.
+class EarlyArchive {
+  readonly #opts: ExportOptions;
+  readonly #run: ExportRun;
+  readonly #extra: PreflightOutcome;
+  #key: string | undefined;
+  #writing: Promise<string> | undefined;
+  readonly #verdict: { settle?: (ok: boolean) => void; promise: Promise<boolean> };
+  #entries = 0;
+  #holder: ExportReport | undefined;
+  #closed = false; // the fetches are over: too late to start
+
+  constructor(opts: ExportOptions, run: ExportRun, extra: PreflightOutcome) {
+    this.#opts = opts;
+    this.#run = run;
+    this.#extra = extra;
+    let settle: ((ok: boolean) => void) | undefined;
+    const promise = new Promise<boolean>((r) => (settle = r));
+    this.#verdict = { promise, ...(settle ? { settle } : {}) };
+  }
+
+  get enabled(): boolean {
+    return this.#opts.output !== '-' && this.#opts.env.KKO_EARLY_ARCHIVE !== '0';
+  }
+
+  start(spec: SpeculativeExport): void {
+    if (!this.enabled || this.#writing || this.#closed) return;
+    const report = { plan: spec.plan, images: sortImages(spec.images), files: spec.files };
+    const entries = archiveEntries(this.#opts, this.#run.cache, report, this.#extra);
+    this.#key = entriesKey(entries);
+    this.#entries = entries.length;
+    const live = entries.map((e) => spec.whenReady(e, this.#run.cache));
+    const holder: ExportReport = { ...report, items: 0, failures: [], fetchedBytes: 0 };
+    this.#holder = holder;
+    this.#writing = writeOutput(this.#opts, live, holder, {
+      onStart: () => undefined,
+      beforeCommit: async () => {
+        if (!(await this.#verdict.promise)) throw new KkoError('INTERNAL', 'early archive superseded');
+      },
+    });
+    this.#writing.catch(() => undefined);
+  }
+
+  // Nothing is kept: the temp files go (the writer removes them when beforeCommit refuses or a blob fails).
+  async cancel(): Promise<void> {
+    this.#closed = true;
+    this.#verdict.settle?.(false);
+    await this.#writing?.catch(() => undefined);
+  }
+
+  // The output name when the early archive is what the finished export gives, else undefined (write it again).
+  async finish(entries: TarEntry[], report: ExportReport): Promise<string | undefined> {
+    this.#closed = true;
+    if (!this.#writing) return undefined;
+    const same = entriesKey(entries) === this.#key;
+    if (!same) {
+      await this.cancel();
+      this.#opts.logger?.debug('export: the finished export differs from the early archive; writing it again');
+      return undefined;
+    }
+    this.#run.emit({
+      type: 'archive-start',
+      path: this.#opts.output,
+      entries: this.#entries,
+      compress: this.#opts.compress ?? 'gzip',
+    });
+    this.#verdict.settle?.(true);
+    const out = await this.#writing;
+    if (this.#holder?.parts) report.parts = this.#holder.parts;
+    return out;
+  }
+}
+
+// What the early archive starts from: every image as resolved, every file as fetched, and a way to wait for a blob.
+type SpeculativeExport = {
+  plan: ExportPlan;
+  images: FetchedImage[];
+  files: FetchedFile[];
+  whenReady: (e: TarEntry, cache: BlobCache) => TarEntry;
+};
 
 // The state of one export: clients, cache, running totals, results and failures.
 class ExportRun {
@@ -218,7 +350,7 @@ class ExportRun {
   // Every image and file, at most `concurrency` at once; with keepGoing every item is tried whatever fails (a failure
   // never ends its worker). Resolving (manifests and config: small) runs ahead of the fetches, so the total bytes
   // are known early. An abort stops both.
-  async fetchAll(): Promise<{
+  async fetchAll(onResolved?: (spec: SpeculativeExport) => void): Promise<{
     plan: ExportPlan;
     items: number;
     images: FetchedImage[];
@@ -245,14 +377,28 @@ class ExportRun {
       );
       // Every resolved image queues its blobs at once: the blob slots (at most `concurrency`) then go to the largest
       // blob waiting in the whole export, not in the first few images (see ensureBlob).
-      const images = mapLimit(plan.images, plan.images.length, (p) => this.#image(p), {
-        stopOnError: !this.#opts.keepGoing,
-        signal,
-      });
+      const done = new Map<PlannedImage, Promise<void>>();
+      const images = mapLimit(
+        plan.images,
+        plan.images.length,
+        (p) => {
+          const d = this.#image(p);
+          done.set(p, d);
+          return d;
+        },
+        { stopOnError: !this.#opts.keepGoing, signal },
+      );
       const files = mapLimit(this.#tasks, this.#concurrency, (t) => this.#file(t), {
         stopOnError: !this.#opts.keepGoing,
         signal,
       });
+      if (onResolved)
+        void Promise.all([ahead, files])
+          .then(() => this.#speculate(done))
+          .then(
+            (spec) => spec && onResolved(spec),
+            () => undefined,
+          );
       await Promise.allSettled([ahead, images, files]);
     } finally {
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
@@ -264,6 +410,45 @@ class ExportRun {
       files: this.#files,
       failures: this.#failures,
     };
+  }
+
+  // Every image resolved and every file fetched, nothing failed: what the archive will hold if no source falls back.
+  async #speculate(done: ReadonlyMap<PlannedImage, Promise<void>>): Promise<SpeculativeExport | undefined> {
+    if (this.#failures.length > 0 || this.#opts.signal?.aborted) return undefined;
+    const resolved = await Promise.allSettled(this.#plan.images.map((p) => this.#resolutions.get(p)));
+    const images: FetchedImage[] = [];
+    const docs = new Map<string, Buffer>();
+    const waits = new Map<string, Array<Promise<void>>>(); // a blob's digest → the images it comes with
+    for (const r of resolved) {
+      if (r.status !== 'fulfilled' || r.value === undefined) return undefined;
+      const p = r.value.planned;
+      const d = done.get(p);
+      if (!d) return undefined;
+      images.push(fetchedImage(r.value, 0));
+      for (const [digest, bytes] of documents(r.value)) docs.set(digest, bytes);
+      for (const b of [r.value.manifest.config, ...r.value.manifest.layers])
+        waits.set(b.digest, [...(waits.get(b.digest) ?? []), d]);
+    }
+    const whenReady = (e: TarEntry, cache: BlobCache): TarEntry => {
+      if (!('file' in e)) return e;
+      const digest = `sha256:${e.sha256 ?? ''}`;
+      const data = docs.get(digest);
+      if (data) return { name: e.name, data, ...(e.first ? { first: true } : {}) };
+      const wait = waits.get(digest);
+      if (!wait || e.file !== cache.blobPath(digest as Digest) || e.size === undefined) return e;
+      const size = e.size;
+      return {
+        name: e.name,
+        size,
+        ...(e.sha256 ? { sha256: e.sha256 } : {}),
+        ...(e.compressed ? { compressed: true } : {}),
+        open: async () => {
+          await Promise.any(wait);
+          return createReadStream(e.file, { highWaterMark: 1024 * 1024 });
+        },
+      };
+    };
+    return { plan: this.#plan, images, files: [...this.#files], whenReady };
   }
 
   #deps(p: PlannedImage | undefined): FetchDeps {

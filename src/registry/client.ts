@@ -23,7 +23,14 @@ export type RegistryClientOptions = SessionOptions & {
 export type ManifestResponse = { readonly bytes: Buffer; readonly mediaType: string; readonly digest: Digest };
 
 // length: a closed Range (bytes=offset-(offset+length-1)), a part of a multi-connection fetch.
-export type BlobReadOptions = { offset?: number; length?: number; verify?: boolean; signal?: AbortSignal };
+// small: a blob known to be small (a config): it goes on the transport's small slots, never behind bulk bodies.
+export type BlobReadOptions = {
+  offset?: number;
+  length?: number;
+  verify?: boolean;
+  signal?: AbortSignal;
+  small?: boolean;
+};
 
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const MAX_TAG_PAGE = 4 * 1024 * 1024;
@@ -143,6 +150,7 @@ export class RegistryClient {
       what,
       scopes: [repoScope(repo, 'pull')],
       headers: { accept: MANIFEST_ACCEPT },
+      small: true,
       ...(signal ? { signal } : {}),
     });
   }
@@ -184,6 +192,7 @@ export class RegistryClient {
       target: `/v2/${repo}/blobs/${digest}`,
       what,
       scopes: [repoScope(repo, 'pull')],
+      small: true,
       ...(signal ? { signal } : {}),
     });
     await discardBody(res);
@@ -214,6 +223,7 @@ export class RegistryClient {
       scopes: [repoScope(repo, 'pull')],
       ...(range !== undefined ? { headers: { range } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.small ? { small: true } : {}),
     });
     if (res.status !== 200 && res.status !== 206)
       throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');

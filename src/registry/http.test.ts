@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Response } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { HttpTransport, type FetchFn } from './http.js';
+import { discardBody, HttpTransport, type FetchFn, type HttpResponse } from './http.js';
 
 type Call = { url: string; method: string; authorization: string | undefined };
 type Reply = { status: number; headers?: Record<string, string>; body?: string } | Error;
@@ -131,5 +131,32 @@ describe('HttpTransport retries', () => {
     }) as unknown as FetchFn;
     await transport(fetch).send(base);
     expect(ua).toMatch(/^kko\/\d+\.\d+\.\d+/);
+  });
+});
+
+describe('HttpTransport slots', () => {
+  it('small requests pass bulk bodies that hold every slot, and also use free bulk slots', async () => {
+    let calls = 0;
+    const fetch = (async () => {
+      calls++;
+      return new Response(new ReadableStream<Uint8Array>({}), { status: 200 }); // a body that stays open
+    }) as unknown as FetchFn;
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    const t = transport(fetch, [], { maxConcurrency: 2, maxSmallConcurrency: 1 });
+    const held = [await t.send(base), await t.send(base)]; // both bulk slots held
+    await t.send({ ...base, small: true }); // its own slot
+    expect(calls).toBe(3);
+    const late = t.send(base); // waits for a bulk slot
+    await settle();
+    expect(calls).toBe(3);
+    await discardBody(held[0] as HttpResponse);
+    await late;
+    expect(calls).toBe(4);
+    const u = transport(fetch, [], { maxConcurrency: 2, maxSmallConcurrency: 1 });
+    for (let i = 0; i < 3; i++) await u.send({ ...base, small: true }); // two free bulk slots, then its own
+    expect(calls).toBe(7);
+    void u.send({ ...base, small: true }).catch(() => undefined);
+    await settle();
+    expect(calls).toBe(7); // every slot it may use is taken
   });
 });

@@ -21,6 +21,9 @@ type Tuning = {
   maxDelayMs: number;
   maxRetryAfterMs: number; // a longer Retry-After fails the request instead of being shortened
   maxConcurrency: number; // requests in flight per origin (a slot is held until the body is read or discarded)
+  // `small` requests (manifests, configs, HEADs) in flight per origin on slots of their own, beyond the free
+  // maxConcurrency slots they also use: a manifest never waits for a slot that a long blob body holds (#10)
+  maxSmallConcurrency: number;
   maxRedirects: number;
   connectTimeoutMs: number; // TCP + TLS handshake
   headersTimeoutMs: number; // request sent → response headers
@@ -63,6 +66,9 @@ export type HttpRequest = {
   readonly tls?: HostTls;
   readonly tlsOrigin?: string;
   readonly signal?: AbortSignal;
+  // A small response (a manifest, a config, a HEAD): it takes a free maxConcurrency slot of its origin, else one of
+  // the origin's maxSmallConcurrency slots, so it never waits for bulk bodies, which hold theirs for seconds.
+  readonly small?: boolean;
 };
 
 // A response whose body holds a per-origin slot until it is read to the end or discarded.
@@ -80,6 +86,7 @@ export const REGISTRY_PROFILE: TransportProfile = {
     maxDelayMs: 8_000,
     maxRetryAfterMs: 60_000,
     maxConcurrency: 6,
+    maxSmallConcurrency: 4,
     maxRedirects: 5,
     connectTimeoutMs: 30_000,
     headersTimeoutMs: 30_000,
@@ -300,9 +307,13 @@ export class HttpTransport {
     });
   }
 
-  #slot(origin: string): Semaphore {
-    let s = this.#slots.get(origin);
-    if (!s) this.#slots.set(origin, (s = new Semaphore(this.#tuning.maxConcurrency)));
+  #slot(origin: string, small: boolean): Semaphore {
+    const key = small ? `small ${origin}` : origin;
+    let s = this.#slots.get(key);
+    if (!s) {
+      s = new Semaphore(small ? this.#tuning.maxSmallConcurrency : this.#tuning.maxConcurrency);
+      this.#slots.set(key, s);
+    }
     return s;
   }
 
@@ -318,7 +329,11 @@ export class HttpTransport {
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers };
     if (req.authorization !== undefined && req.url.origin === req.authOrigin) headers.authorization = req.authorization;
     const dispatcher = await this.#dispatcherFor(req);
-    const release = await this.#slot(req.url.origin).acquire();
+    // A small request takes a free bulk slot when there is one (at the start, before any layer), else its own.
+    const bulk = this.#slot(req.url.origin, false);
+    const release =
+      (req.small === true ? bulk.tryAcquire() : undefined) ??
+      (await (req.small === true ? this.#slot(req.url.origin, true) : bulk).acquire());
     try {
       const res = await this.#fetch(req.url, {
         method: req.method,

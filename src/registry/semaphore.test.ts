@@ -31,4 +31,15 @@ describe('Semaphore', () => {
     await Promise.all(all);
     expect(order).toEqual(['config', 'big-a', 'big-b', 'mid', 'small']);
   });
+
+  it('tryAcquire takes a free slot at once and never one that is taken', async () => {
+    const s = new Semaphore(1);
+    const r = s.tryAcquire();
+    expect(r).toBeDefined();
+    expect(s.tryAcquire()).toBeUndefined();
+    const waiting = s.acquire();
+    r?.();
+    (await waiting)();
+    expect(s.active).toBe(0);
+  });
 });

@@ -29,6 +29,21 @@ export class Semaphore {
     };
   }
 
+  // A slot now if one is free (no waiter is passed over: there are waiters only when every slot is taken), else
+  // undefined.
+  tryAcquire(): (() => void) | undefined {
+    if (this.#active >= this.#limit) return undefined;
+    this.#active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next.wake();
+      else this.#active--;
+    };
+  }
+
   // Holders right now (for tests and diagnostics).
   get active(): number {
     return this.#active;

@@ -21,6 +21,7 @@ export type RegistryOp = {
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: Buffer | Readable;
   readonly signal?: AbortSignal;
+  readonly small?: boolean; // a small response: the transport's own slots for it (HttpRequest.small)
 };
 
 // Docker Hub's API lives on another name than the one in image references.
@@ -79,6 +80,7 @@ export class RegistrySession {
         ...(op.headers ? { headers: op.headers } : {}),
         ...(op.body !== undefined ? { body: op.body } : {}),
         ...(op.signal ? { signal: op.signal } : {}),
+        ...(op.small ? { small: true } : {}),
       });
     };
     const res = await attempt();

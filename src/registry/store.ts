@@ -17,6 +17,8 @@ export type RegistryStoreOptions = {
   readonly chunkSize?: number;
 };
 
+export const SMALL_BLOB_BYTES = 1024 * 1024;
+
 // The manifest a Reference picks: its digest, else its tag, else "latest" (docker's default).
 export function manifestKey(ref: Reference): string {
   return ref.digest ?? ref.tag ?? 'latest';
@@ -67,8 +69,11 @@ export class RegistryStore implements ContentStore {
     return this.client(ref.registry).headBlob(ref.repository, digest, opts.signal);
   }
 
+  // A blob of at most SMALL_BLOB_BYTES (a config, a tiny layer) goes on the transport's small slots, so it never
+  // waits for a slot that a large body holds.
   getBlob(ref: Reference, desc: Descriptor, opts: BlobReadOptions = {}): Promise<Readable> {
-    return this.client(ref.registry).getBlob(ref.repository, parseDigest(desc.digest), opts);
+    const small = desc.size >= 0 && desc.size <= SMALL_BLOB_BYTES;
+    return this.client(ref.registry).getBlob(ref.repository, parseDigest(desc.digest), { ...opts, small });
   }
 
   listTags(ref: Reference, opts: StoreOptions = {}): Promise<string[]> {

@@ -92,6 +92,7 @@ export async function fetchToken(http: HttpTransport, req: TokenRequest, now: ()
     url,
     what: 'getting registry token',
     headers: { accept: 'application/json' },
+    small: true, // a token never waits behind blob bodies (the realm may be the registry's own origin)
     ...(req.credential ? { authorization: basicAuthorization(req.credential), authOrigin: url.origin } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });

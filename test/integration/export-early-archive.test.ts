@@ -1,0 +1,169 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { buildLayer, buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+
+// The archive written while layers arrive (#10 item 3), against the real distribution registry behind the fault
+// proxy: it starts once every image is resolved, is byte for byte the archive written after the fetches
+// (KKO_EARLY_ARCHIVE=0), and is thrown away and written again when a source falls back (the inventory changed).
+const MiB = 1024 * 1024;
+let env: ProxiedRegistry;
+let proxy: FaultProxy;
+let fixtures: FixtureIndex[];
+
+beforeAll(async () => {
+  fixtures = [
+    buildMultiArch('ea-big', { layerSize: 1.5 * MiB, base: { amd64: buildLayer('ea-base', 1.25 * MiB) } }),
+    buildMultiArch('ea-small', { layerSize: 64 * 1024 }),
+  ];
+  env = await startProxiedRegistry('kko-early-', async (c) => {
+    await pushIndex(c, 'kubesphere/big', 'v1', fixtures[0] as FixtureIndex);
+    await pushIndex(c, 'kubesphere/small', 'v1', fixtures[1] as FixtureIndex);
+  });
+  proxy = env.proxy;
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+const layers = () => fixtures.flatMap((f) => f.images.flatMap((i) => i.layers.map((l) => l.descriptor.digest)));
+
+// mirrors: the proxy, then (fallback: true) the registry itself.
+async function prepare(name: string, fallback = false): Promise<string> {
+  const dir = join(env.work.dir, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'm.yaml'),
+    'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: r}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/big:v1\n  - docker.io/kubesphere/small:v1\n',
+  );
+  const second = fallback ? `, {location: "${env.reg.host}", plainHTTP: true}` : '';
+  await writeFile(
+    join(dir, 'mirrors.yaml'),
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}${second}]\n  upstream: false\n`,
+  );
+  return dir;
+}
+
+type Run = { code: number; events: Array<Record<string, unknown>>; stderr: string; partialWhileFetching: boolean };
+
+// Runs the CLI in-process and watches the output's directory: was a temp archive with bytes in it there while
+// some image was still being fetched?
+async function run(dir: string, early: boolean): Promise<Run> {
+  const events: Array<Record<string, unknown>> = [];
+  let buf = '';
+  let stderr = '';
+  const images = fixtures.length * 2;
+  let partialWhileFetching = false;
+  let running = true;
+  const watch = (async () => {
+    while (running) {
+      const done = events.filter((e) => e.type === 'image-done').length;
+      for (const n of await readdir(dir)) {
+        if (!n.startsWith('out.tar.kko-partial-') || n.endsWith('.lock')) continue;
+        const size = await stat(join(dir, n)).then(
+          (s) => s.size,
+          () => 0,
+        );
+        if (size > 0 && done < images) partialWhileFetching = true;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  const code = await main(
+    [
+      'artifact',
+      'export',
+      '-m',
+      'm.yaml',
+      '--mirror-config',
+      'mirrors.yaml',
+      '--cache',
+      'cache',
+      '-o',
+      'out.tar',
+    ].concat(['--compress', 'none', '--json', '--retries', '0']),
+    {
+      stdout: (t) => {
+        buf += t;
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+          buf = buf.slice(nl + 1);
+        }
+      },
+      stderr: (t) => {
+        stderr += t;
+      },
+      env: { PATH: '', HOME: dir, ...(early ? {} : { KKO_EARLY_ARCHIVE: '0' }) },
+      cwd: dir,
+      isTTY: false,
+    },
+  );
+  running = false;
+  await watch;
+  return { code, events, stderr, partialWhileFetching };
+}
+
+const leftovers = async (dir: string) => (await readdir(dir)).filter((n) => n.includes('kko-partial'));
+const throttleLayers = () =>
+  proxy.add({
+    method: 'GET',
+    path: new RegExp(layers().join('|')),
+    times: Infinity,
+    fault: { kind: 'throttle', bytesPerSecond: 2_000_000 },
+  });
+
+describe('export: the archive is written while layers arrive', () => {
+  let reference: Buffer;
+
+  it('after the fetches (KKO_EARLY_ARCHIVE=0): the reference artifact', async () => {
+    proxy.clear();
+    throttleLayers();
+    const dir = await prepare('late');
+    const r = await run(dir, false);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.partialWhileFetching).toBe(false);
+    reference = await readFile(join(dir, 'out.tar'));
+  }, 60_000);
+
+  it('while the layers arrive: the temp archive grows during the fetch, and the artifact is byte-identical', async () => {
+    proxy.clear();
+    throttleLayers();
+    const dir = await prepare('early');
+    const r = await run(dir, true);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.partialWhileFetching).toBe(true);
+    execFileSync('cmp', [join(dir, 'out.tar'), join(env.work.dir, 'late', 'out.tar')]);
+    expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
+    expect(await leftovers(dir)).toEqual([]);
+    const types = r.events.map((e) => e.type);
+    expect(types.indexOf('archive-start')).toBeGreaterThan(types.lastIndexOf('image-done'));
+    expect(types.indexOf('archive')).toBeGreaterThan(types.indexOf('archive-start'));
+  }, 60_000);
+
+  it('a layer that falls back to the second source: the early archive is dropped and written again, as without it', async () => {
+    const small = (fixtures[1] as FixtureIndex).images[0]?.layers[0]?.descriptor.digest as string;
+    const results: Buffer[] = [];
+    for (const early of [false, true]) {
+      proxy.clear();
+      proxy.add({ method: 'GET', path: `/blobs/${small}`, times: Infinity, fault: { kind: 'status', status: 404 } });
+      throttleLayers(); // after the 404: the first rule that matches a request applies
+      const dir = await prepare(early ? 'fallback-early' : 'fallback-late', true);
+      proxy.seen.length = 0;
+      const r = await run(dir, early);
+      expect(r.code, r.stderr).toBe(0);
+      if (early) expect(r.partialWhileFetching).toBe(true);
+      expect(await leftovers(dir)).toEqual([]);
+      const out = await readFile(join(dir, 'out.tar'));
+      const inv = execFileSync('tar', ['-xOf', join(dir, 'out.tar'), 'kko/inventory.json']).toString();
+      expect(inv).toContain(env.reg.host); // the image whose layer fell back names the second source
+      results.push(out);
+    }
+    expect((results[1] as Buffer).equals(results[0] as Buffer)).toBe(true);
+  }, 60_000);
+});
