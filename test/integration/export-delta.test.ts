@@ -157,7 +157,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'new.yaml'), manifest(NEW, ISO_NEW, '/isos/22.04-b.iso'));
   await writeFile(
     join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`,
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.proxy.host}, plainHTTP: true}\n  upstream: false\n`,
   );
   for (const [m, out] of [
     ['old.yaml', 'old.tar.gz'],
@@ -213,6 +213,37 @@ describe('delta artifacts (#12 item 3)', () => {
     const [a, b] = await Promise.all([
       readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
       readFile(join(dir, 'delta2.tar.gz')),
+    ]);
+    expect(sha(b)).toBe(sha(a));
+  }, 120_000);
+
+  it('a delta export fetches none of the layers and files the base holds (a cold cache), and writes the same bytes', async () => {
+    const inv = await inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz'));
+    const full = await contentOf(join(dir, 'new.tar.gz'));
+    const configs = new Set<string>();
+    for (const row of (await inventoryOf(join(dir, 'new.tar.gz'))).images) {
+      const m = JSON.parse(
+        (await sh('tar', ['-xzOf', join(dir, 'new.tar.gz'), `images/blobs/sha256/${row.digest.slice(7)}`])).stdout,
+      ) as { config: { digest: string } };
+      configs.add(m.config.digest);
+    }
+    const omittedLayers = inv.delta.omitted.blobs.map((b) => b.digest).filter((d) => !configs.has(d));
+    expect(omittedLayers.length).toBeGreaterThan(0);
+    src.proxy.clear();
+    files.clear();
+    const r = await kko(exportArgs('new.yaml', 'delta-cold.tar.gz', '--have', 'have.json', '--cache', 'cache-cold'));
+    expect(r.code).toBe(0);
+    for (const d of omittedLayers) expect(src.proxy.count({ method: 'GET', path: `/blobs/${d}` })).toBe(0);
+    for (const d of full.blobs)
+      if (!omittedLayers.includes(d)) expect(src.proxy.count({ method: 'GET', path: `/blobs/${d}` })).toBe(1);
+    expect(inv.delta.omitted.files.map((f) => f.path)).toEqual([
+      'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso',
+    ]);
+    expect(files.count('/isos/20.04.iso')).toBe(0); // the ISO the base holds
+    expect(files.count('/isos/22.04-b.iso')).toBe(1);
+    const [a, b] = await Promise.all([
+      readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
+      readFile(join(dir, 'delta-cold.tar.gz')),
     ]);
     expect(sha(b)).toBe(sha(a));
   }, 120_000);
