@@ -10,4 +10,4 @@ export type { TargetFlags, TargetStoreOptions } from './target.js';
 export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes } from './source.js';
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
-export { DeltaSource, assertBaseOf, assertBaseInTarget } from './delta.js';
+export { assertBaseInTarget } from './delta.js';

@@ -15,13 +15,11 @@ import {
   type PushPlan,
   type PushReport,
   type PushSource,
-  DeltaSource,
-  assertBaseOf,
   assertBaseInTarget,
 } from '../../push/index.js';
 import type { ContentSource } from '../../content/index.js';
 import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
-import { ArtifactStore } from '../../artifact-store/index.js';
+import { ArtifactStore, DeltaSource, assertBaseOf } from '../../artifact-store/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
