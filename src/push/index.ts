@@ -11,3 +11,5 @@ export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
 export { assertBaseInTarget } from './delta.js';
+export { registryHave } from './have.js';
+export type { RegistryHave } from './have.js';

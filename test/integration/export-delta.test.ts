@@ -38,6 +38,7 @@ let files: FileServer;
 let regA: TestRegistry; // holds the base, then gets the delta
 let regB: TestRegistry; // gets the full new export
 let regC: TestRegistry; // empty: the delta alone is refused; then delta --base
+let regD: TestRegistry; // holds the base; `artifact inventory --registry` lists it, a delta --have from that is pushed
 let dir: string;
 
 const images = (k8s: string): string[] => [
@@ -183,7 +184,8 @@ beforeAll(async () => {
   await writeFile(join(files.root, 'isos/20.04.iso'), ISO_SAME);
   await writeFile(join(files.root, 'isos/22.04-a.iso'), ISO_OLD);
   await writeFile(join(files.root, 'isos/22.04-b.iso'), ISO_NEW);
-  [regA, regB, regC] = (await Promise.all([1, 2, 3].map(() => startRegistry({ mode: 'plain' })))) as [
+  [regA, regB, regC, regD] = (await Promise.all([1, 2, 3, 4].map(() => startRegistry({ mode: 'plain' })))) as [
+    TestRegistry,
     TestRegistry,
     TestRegistry,
     TestRegistry,
@@ -207,7 +209,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all([regA?.stop(), regB?.stop(), regC?.stop(), files?.stop()]);
+  await Promise.all([regA?.stop(), regB?.stop(), regC?.stop(), regD?.stop(), files?.stop()]);
   await src?.stop();
 });
 
@@ -447,6 +449,65 @@ describe('delta artifacts (#12 item 3)', () => {
       await ok.stop();
     }
   }, 120_000);
+
+  it('inventory --registry -m OLD lists what push put there; a delta --have from it, pushed there, gives every image (skopeo)', async () => {
+    expect((await kko(pushArgs('old.tar.gz', regD))).code).toBe(0);
+    const inv = await kko([
+      'artifact',
+      'inventory',
+      '--registry',
+      regD.host,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+      '-m',
+      'old.yaml',
+    ]);
+    expect(inv.stderr).toBe('');
+    expect(inv.code).toBe(0);
+    const have = JSON.parse(inv.stdout) as {
+      base: { artifact: string };
+      refs: Record<string, string>;
+      blobs: string[];
+      files: unknown[];
+    };
+    expect(have.base.artifact).toBe(`registry ${regD.host}`);
+    expect(Object.keys(have.refs).sort()).toEqual(
+      images(OLD)
+        .map((r) => `${regD.host}/${r.replace('docker.io/', '')}-amd64`)
+        .sort(),
+    );
+    const old = await contentOf(join(dir, 'old.tar.gz'));
+    expect(have.blobs).toEqual([...old.blobs].sort());
+    expect(have.files).toEqual([]);
+    await writeFile(join(dir, 'reg-have.json'), inv.stdout);
+    const e = await kko(exportArgs('new.yaml', 'delta-reg.tar.gz', '--have', 'reg-have.json'));
+    expect(e.code).toBe(0);
+    const [byArtifact, byRegistry] = await Promise.all([
+      inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz')),
+      inventoryOf(join(dir, 'delta-reg.tar.gz')),
+    ]);
+    expect(byRegistry.delta.omitted.blobs).toEqual(byArtifact.delta.omitted.blobs);
+    expect(byRegistry.delta.omitted.files).toEqual([]); // a registry holds no ISOs: both are in this delta
+    const p = await kko(pushArgs('delta-reg.tar.gz', regD));
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(await pushedDigests(regD)).toEqual(await pushedDigests(regB));
+    // names not in the registry (regC got only v1.28.12's apiserver and proxy) are said on stderr
+    const none = await kko([
+      'artifact',
+      'inventory',
+      '--registry',
+      regC.host,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+      '-m',
+      'old.yaml',
+    ]);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toMatch(/warning: 2 of the 4 name\(s\) are not in the registry/);
+  }, 180_000);
 
   it('--have with bad JSON or a wrong field is invalid input (exit 2) naming the file and field', async () => {
     await writeFile(join(dir, 'bad.json'), '{"apiVersion": ');
