@@ -88,7 +88,18 @@ export default async function deltaBench(ctx) {
     `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${reg.host}, plainHTTP: true}\n  upstream: false\n`,
   );
   const opts = { cwd: work, env: childEnv(work) };
-  const exp = async (m, out, ...more) => {
+  // The bytes a run fetched (its `done` event); `cache` picks the cache dir (a fresh one: everything is fetched).
+  const exp = async (m, out, ...more) => exportIn('cache', m, out, ...more);
+  const exportIn = async (cache, m, out, ...more) => {
+    let fetchedBytes = 0;
+    const onLine = (line) => {
+      try {
+        const e = JSON.parse(line);
+        if (e.type === 'done') fetchedBytes = e.fetchedBytes;
+      } catch {
+        // not an event
+      }
+    };
     const r = await kko(
       repoRoot,
       [
@@ -99,7 +110,7 @@ export default async function deltaBench(ctx) {
         '--mirror-config',
         'mirrors.yaml',
         '--cache',
-        'cache',
+        cache,
         '-o',
         out,
         '--kk-version',
@@ -107,15 +118,20 @@ export default async function deltaBench(ctx) {
         '--json',
         ...more,
       ],
-      opts,
+      { ...opts, onLine },
     );
     if (r.code !== 0) throw new Error(`kko artifact export ${out} exited ${r.code}: ${r.stderr.trim().slice(-2000)}`);
-    return r;
+    return { ...r, fetchedBytes };
   };
   log('exporting the base (v1.28.8), the full v1.28.12 and its delta');
   await exp('old.yaml', 'old.tar.gz');
   await exp('new.yaml', 'new.tar.gz');
   const d = await exp('new.yaml', 'delta.tar.gz', '--base', 'old.tar.gz');
+  // What the connected side downloads for each, from a cold cache: the full export, and the delta (which fetches
+  // none of the layers and files its base holds; only the small configs, for the platform check).
+  log('exporting the full v1.28.12 and its delta again, each into a fresh cache');
+  const fullCold = await exportIn('cache-full', 'new.yaml', 'new-cold.tar.gz');
+  const deltaCold = await exportIn('cache-delta', 'new.yaml', 'delta-cold.tar.gz', '--base', 'old.tar.gz');
   const [deltaSize, fullSize] = await Promise.all([stat(join(work, 'delta.tar.gz')), stat(join(work, 'new.tar.gz'))]);
   const changedBytes = [...changed.values()].reduce((n, b) => n + b, 0);
   const ratio = deltaSize.size / changedBytes;
@@ -126,9 +142,11 @@ export default async function deltaBench(ctx) {
       ['changed blobs + files', String(changedBytes), mib(changedBytes)],
       ['delta artifact', String(deltaSize.size), mib(deltaSize.size)],
       ['full v1.28.12 artifact', String(fullSize.size), mib(fullSize.size)],
+      ['fetched: full export, cold cache', String(fullCold.fetchedBytes), mib(fullCold.fetchedBytes)],
+      ['fetched: delta export, cold cache', String(deltaCold.fetchedBytes), mib(deltaCold.fetchedBytes)],
     ],
   );
-  const summary = `delta: size / changed bytes = ${ratio.toFixed(4)} (target <= ${TARGET}) ${ok ? 'ok' : 'MISSED'}; delta is ${((100 * deltaSize.size) / fullSize.size).toFixed(1)}% of the full artifact; export --base took ${d.seconds.toFixed(1)} s, RSS ${d.maxRssKiB ? `${Math.round(d.maxRssKiB / 1024)} MiB` : '?'}`;
+  const summary = `delta: size / changed bytes = ${ratio.toFixed(4)} (target <= ${TARGET}) ${ok ? 'ok' : 'MISSED'}; delta is ${((100 * deltaSize.size) / fullSize.size).toFixed(1)}% of the full artifact; export --base took ${d.seconds.toFixed(1)} s, RSS ${d.maxRssKiB ? `${Math.round(d.maxRssKiB / 1024)} MiB` : '?'}; from a cold cache the delta export fetched ${deltaCold.fetchedBytes} bytes (${((100 * deltaCold.fetchedBytes) / fullCold.fetchedBytes).toFixed(1)}% of the full export's ${fullCold.fetchedBytes})`;
   console.log(`${lines}\n${summary}`);
   await reg.stop();
   return { ok, summary };

@@ -6,3 +6,4 @@ export { LayoutImageStore, locateImportedLayout } from './layout-store.js';
 export { openImageStore, isImportedDir } from './open.js';
 export type { ImageStore } from './open.js';
 export { repoKey, synthesizeIndex } from './names.js';
+export { DeltaSource, assertBaseOf } from './delta.js';

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { parseInventory } from '../artifact-format/index.js';
 import { parseInventoryImages, type InventoryImage } from '../artifact-read/docs.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
 import { KkoError } from '../errors.js';
@@ -91,6 +92,21 @@ async function readManifests(
   return out;
 }
 
+// #12 item 3: a delta's files unpacked as they are (tar -x) lack what it leaves out. `kko artifact import` puts a delta
+// only where its base is (or takes the base from --base), so such a directory is not an import: say what it is.
+function assertNotBareDelta(inv: Buffer, present: ReadonlySet<string>, dir: string): void {
+  const delta = parseInventory(inv).delta;
+  const absent = delta?.omitted.blobs.filter((b) => !present.has(b.digest.slice(7))) ?? [];
+  if (!delta || absent.length === 0) return;
+  throw new KkoError(
+    'INVALID_INPUT',
+    `reading ${dir}: a delta of ${delta.base.artifact ?? delta.base.inventorySha256} without its base: ${absent.length} of the ${delta.omitted.blobs.length} blob(s) it leaves out are not here (e.g. ${(absent[0] as { digest: string }).digest})`,
+    {
+      hint: `import the base and then the delta into one directory (kko artifact import ${delta.base.artifact ?? 'OLD_ART'} --dir DIR; kko artifact import DELTA --dir DIR), or import the delta with --base ${delta.base.artifact ?? 'OLD_ART'}`,
+    },
+  );
+}
+
 function missing(oci: OciLayout, digest: string): KkoError {
   return new KkoError('ARTIFACT_CORRUPT', `reading ${oci.description}: blob ${digest} is missing`, {
     hint: 'import the artifact again (kko artifact import ART --dir DIR)',
@@ -129,6 +145,7 @@ export class LayoutImageStore implements ContentSource {
         errnoOf(err) === 'ENOENT' ? [] : Promise.reject(fsError('reading', blobDir, err)),
       ),
     );
+    if (inv) assertNotBareDelta(inv, present, dir);
     const manifests = await readManifests(oci, entries, rows, present);
     const names = new ImageNames({ schemaVersion: 2, manifests: entries }, rows, manifests, (d) =>
       present.has(d.slice(7)),

@@ -30,8 +30,9 @@ export type DownloadDeps = {
   signal?: AbortSignal; // Ctrl-C: requests and downloads stop, cache partials stay for a resume
 };
 
-// Where a file came from: a source of the policy, the cache (nothing fetched), or the user's disk (ISO localPath).
-export type SourceInfo = { url: string; via: 'mirror' | 'upstream' | 'cache' | 'local' };
+// Where a file came from: a source of the policy, the cache (nothing fetched), the user's disk (ISO localPath), or
+// nowhere: a delta export leaves it out, since its base holds it (#12 item 3).
+export type SourceInfo = { url: string; via: 'mirror' | 'upstream' | 'cache' | 'local' | 'base' };
 
 export type FetchedBinary = {
   item: BinaryItem;

@@ -45,6 +45,10 @@ export type FetchDeps = {
   // Manifests fetched by tag in this run, shared by the arches of one image (one index request, not one per arch).
   manifests?: Map<string, Promise<ManifestResponse>>;
   signal?: AbortSignal; // Ctrl-C: every request and download stops at once
+  // #12 item 3: a delta export's have-list blobs. A layer listed here stays out of the archive, so it is not fetched
+  // (its digest and size come from the manifest). Configs are fetched all the same: the platform check reads them,
+  // and a have-list carries no bytes.
+  held?: ReadonlySet<string>;
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -154,7 +158,9 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
   const tracker = { fetched: r.fetchedBytes };
   // allSettled: no download of this source may still be running when the next source is tried.
   const settled = await Promise.allSettled(
-    m.layers.map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)),
+    m.layers
+      .filter((l) => !deps.held?.has(l.digest))
+      .map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)),
   );
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
   if (failed) throw failed.reason;

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { TarEntry } from '../archive/tar.js';
-import { ALREADY_COMPRESSED, type Inventory } from '../artifact-format/index.js';
+import { ALREADY_COMPRESSED, type HaveList, type Inventory } from '../artifact-format/index.js';
 import type { BlobCache } from '../cache/index.js';
 import {
   fetchBinary,
@@ -65,6 +65,26 @@ export async function fetchFile(
       message: `${task.item.path}: no checksum in the manifest, so the ISO was not verified against a published value`,
     });
   return { kind: 'iso', result, size: (await stat(result.path)).size };
+}
+
+// #12 item 3: a file a delta leaves out is not downloaded. The far side holds it at the same path with the sha256
+// the export would check it against (a binary's catalog sha256, an ISO's manifest checksum); its size is the
+// have-list's. An ISO without a checksum is downloaded (its sha256 is only known then). The result has no cache path:
+// deltaCut leaves exactly these files out of the archive.
+export function heldFile(task: FileTask, have: HaveList): FetchedFile | undefined {
+  const want = task.kind === 'binary' ? task.item.sha256 : task.item.checksum?.slice('sha256:'.length);
+  const held = have.files.find((f) => f.path === task.item.path);
+  if (want === undefined || held?.sha256 !== want) return undefined;
+  const url = task.kind === 'binary' ? task.item.url : (task.item.url ?? task.item.localPath ?? '');
+  const common = {
+    sha256: want,
+    path: '',
+    source: { url: withoutUserinfo(url), via: 'base' as const },
+    fetchedBytes: 0,
+  };
+  return task.kind === 'binary'
+    ? { kind: 'binary', result: { item: task.item, ...common }, size: held.size }
+    : { kind: 'iso', result: { item: task.item, ...common, verified: true }, size: held.size };
 }
 
 // Archive entries of the fetched files, at kk's paths, with their known sha256.

@@ -26,7 +26,7 @@ import {
   type ResolvedImage,
 } from './fetch-image.js';
 import { inventoryEntries } from './inventory.js';
-import { fetchFile, fileEntries, fileTasks, type FetchedFile, type FileTask } from './files.js';
+import { fetchFile, fileEntries, fileTasks, heldFile, type FetchedFile, type FileTask } from './files.js';
 import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
@@ -290,12 +290,14 @@ class ExportRun {
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
   #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
+  readonly #held: ReadonlySet<string> | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
 
   constructor(opts: ExportOptions) {
     this.#opts = opts;
     this.emit = opts.events ?? (() => undefined);
     this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
     this.#tasks = fileTasks(opts.downloads);
+    this.#held = opts.have ? new Set(opts.have.blobs) : undefined;
     // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
     const onCorrupt = (c: CorruptBlob): void =>
       this.emit({
@@ -457,6 +459,7 @@ class ExportRun {
       cache: this.cache,
       blobSlots: this.#blobSlots,
       manifests: this.#manifests,
+      ...(this.#held ? { held: this.#held } : {}),
       ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
       ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}),
     };
@@ -520,9 +523,12 @@ class ExportRun {
       ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
     };
     this.emit({ type: 'file-start', path: t.item.path, arch: t.item.arch, kind: t.kind });
-    const f = await fetchFile(t, deps).catch((e: unknown) =>
-      this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }),
-    );
+    const inBase = this.#opts.have ? heldFile(t, this.#opts.have) : undefined;
+    const f =
+      inBase ??
+      (await fetchFile(t, deps).catch((e: unknown) =>
+        this.#fail({ file: t, error: e }, { type: 'file-failed', path: t.item.path }),
+      ));
     this.#files.push(f);
     this.emit({
       type: 'file-done',
@@ -550,7 +556,7 @@ class ExportRun {
   // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
   async #account(r: ResolvedImage | undefined): Promise<void> {
     const t = this.#totals;
-    for (const d of r ? [r.manifest.config, ...r.manifest.layers] : []) {
+    for (const d of r ? [r.manifest.config, ...r.manifest.layers.filter((l) => !this.#held?.has(l.digest))] : []) {
       if (this.#seen.has(d.digest)) continue;
       this.#seen.add(d.digest);
       t.totalBytes += d.size;

@@ -1,63 +1,10 @@
-import type { Readable } from 'node:stream';
-import { BaseMissingError, missingCount } from '../artifact-format/index.js';
+import { BaseMissingError } from '../artifact-format/index.js';
 import type { ArtifactStore } from '../artifact-store/index.js';
-import type { BlobReadOptions, ContentSource, ContentTarget, ManifestContent } from '../content/index.js';
-import { KkoError } from '../errors.js';
-import { parseManifestJson, type Descriptor } from '../oci/index.js';
+import type { ContentTarget } from '../content/index.js';
+import { parseManifestJson } from '../oci/index.js';
 import { parseDigest, parseReference, type Digest, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { PushPlan } from './plan.js';
-
-// #12 item 3: a delta artifact read together with its base: manifests and the blobs the delta holds come from the
-// delta, the blobs it leaves out from the base's layout (whatever repository asks: one layout serves them all).
-export class DeltaSource implements ContentSource {
-  readonly description: string;
-  readonly #delta: ArtifactStore;
-  readonly #base: ArtifactStore;
-  constructor(delta: ArtifactStore, base: ArtifactStore) {
-    this.#delta = delta;
-    this.#base = base;
-    this.description = `${delta.description} with its base ${base.description}`;
-  }
-  headManifest(ref: Reference): Promise<Descriptor | undefined> {
-    return this.#delta.headManifest(ref);
-  }
-  getManifest(ref: Reference): Promise<ManifestContent> {
-    return this.#delta.getManifest(ref);
-  }
-  async headBlob(ref: Reference, digest: Digest): Promise<Descriptor | undefined> {
-    return (await this.#delta.headBlob(ref, digest)) ?? this.#base.layoutBlob(digest);
-  }
-  async getBlob(ref: Reference, desc: Descriptor, opts?: BlobReadOptions): Promise<Readable> {
-    return (await this.#delta.headBlob(ref, parseDigest(desc.digest)))
-      ? this.#delta.getBlob(ref, desc, opts)
-      : this.#base.getLayoutBlob(desc, opts);
-  }
-  listTags(ref: Reference): Promise<string[]> {
-    return this.#delta.listTags(ref);
-  }
-}
-
-// With --base: it must be the delta's base (by the sha256 of its inventory) and hold every blob the delta leaves out.
-export function assertBaseOf(delta: ArtifactStore, base: ArtifactStore): void {
-  const d = delta.delta;
-  if (!d) return;
-  if (base.inventorySha256 !== d.base.inventorySha256)
-    throw new KkoError(
-      'INVALID_INPUT',
-      `--base: ${base.description} is not the delta's base (its kko/inventory.json has sha256 ${base.inventorySha256 ?? 'none'}, the delta names ${d.base.inventorySha256}${d.base.artifact ? `, ${d.base.artifact}` : ''})`,
-      { hint: 'pass the artifact the delta was exported against (export --base / --have)' },
-    );
-  const missing = d.omitted.blobs
-    .filter((b) => base.layoutBlob(parseDigest(b.digest))?.size !== b.size)
-    .map((b) => `${b.digest} (${b.size} bytes): not in ${base.description}`);
-  if (missing.length > 0)
-    throw new BaseMissingError(
-      `--base lacks ${missingCount(missing.length, d.omitted.blobs.length)}; nothing was pushed`,
-      missing,
-      'pass the artifact the delta was exported against',
-    );
-}
 
 // Without --base: every blob the delta leaves out must already be in the target, in each repository an image of the
 // plan needs it (HEAD), before anything is pushed. Lists every repository@digest that is not.

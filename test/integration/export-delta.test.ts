@@ -8,6 +8,7 @@ import { buildImage, buildLayer, pushImage, seededBytes } from '../support/build
 import { startFileServer, type FileServer } from '../support/file-server.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { main } from '../../src/cli/main.js';
 import { runCli } from '../cli/run-cli.js';
 
 // #12 item 3 with real parts: a Kubernetes patch upgrade (v1.28.8 → v1.28.12-like) in the real distribution
@@ -37,6 +38,7 @@ let files: FileServer;
 let regA: TestRegistry; // holds the base, then gets the delta
 let regB: TestRegistry; // gets the full new export
 let regC: TestRegistry; // empty: the delta alone is refused; then delta --base
+let regD: TestRegistry; // holds the base; `artifact inventory --registry` lists it, a delta --have from that is pushed
 let dir: string;
 
 const images = (k8s: string): string[] => [
@@ -54,6 +56,42 @@ function manifest(k8s: string, iso2: Buffer, iso2Path: string): string {
   )
     .map((i) => `  - ${i}`)
     .join('\n')}\n`;
+}
+
+// `kko artifact serve` in-process until `stop` (its interrupt signal); resolves with the listening host, or the exit.
+function serve(args: string[]): {
+  listening: Promise<{ host: string } | { code: number; stderr: string }>;
+  stop: () => Promise<number>;
+} {
+  const ctrl = new AbortController();
+  let stdout = '';
+  let stderr = '';
+  let onLine: (host: string) => void = () => undefined;
+  const line = new Promise<string>((resolve) => (onLine = resolve));
+  const done = main(['artifact', 'serve', ...args, '--listen', '127.0.0.1:0', '--json'], {
+    stdout: (t) => {
+      stdout += t;
+      if (stdout.includes('\n'))
+        onLine((JSON.parse(stdout.split('\n')[0] as string) as { host: string; port: number }).port.toString());
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { PATH: '', HOME: dir },
+    cwd: dir,
+    isTTY: false,
+    interrupts: () => ctrl.signal,
+  });
+  return {
+    listening: Promise.race([
+      line.then((port) => ({ host: `127.0.0.1:${port}` })),
+      done.then((code) => ({ code, stderr })),
+    ]),
+    stop: async () => {
+      ctrl.abort(new Error('stop'));
+      return done;
+    },
+  };
 }
 
 const kko = (args: string[]) => runCli(args, { cwd: dir, env: { HOME: dir } });
@@ -112,10 +150,10 @@ async function contentOf(art: string): Promise<{ blobs: Set<string>; manifests: 
 }
 
 // skopeo's digest of every image of the new manifest under the pushed names.
-async function pushedDigests(reg: TestRegistry): Promise<Record<string, string>> {
+async function pushedDigests(reg: TestRegistry | string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const ref of images(NEW)) {
-    const name = `${reg.host}/${ref.replace('docker.io/', '')}`;
+    const name = `${typeof reg === 'string' ? reg : reg.host}/${ref.replace('docker.io/', '')}`;
     const raw = (await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}-amd64`])).stdout;
     out[ref] = `sha256:${sha(Buffer.from(raw))}`;
   }
@@ -146,7 +184,8 @@ beforeAll(async () => {
   await writeFile(join(files.root, 'isos/20.04.iso'), ISO_SAME);
   await writeFile(join(files.root, 'isos/22.04-a.iso'), ISO_OLD);
   await writeFile(join(files.root, 'isos/22.04-b.iso'), ISO_NEW);
-  [regA, regB, regC] = (await Promise.all([1, 2, 3].map(() => startRegistry({ mode: 'plain' })))) as [
+  [regA, regB, regC, regD] = (await Promise.all([1, 2, 3, 4].map(() => startRegistry({ mode: 'plain' })))) as [
+    TestRegistry,
     TestRegistry,
     TestRegistry,
     TestRegistry,
@@ -157,7 +196,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'new.yaml'), manifest(NEW, ISO_NEW, '/isos/22.04-b.iso'));
   await writeFile(
     join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`,
+    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.proxy.host}, plainHTTP: true}\n  upstream: false\n`,
   );
   for (const [m, out] of [
     ['old.yaml', 'old.tar.gz'],
@@ -170,7 +209,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all([regA?.stop(), regB?.stop(), regC?.stop(), files?.stop()]);
+  await Promise.all([regA?.stop(), regB?.stop(), regC?.stop(), regD?.stop(), files?.stop()]);
   await src?.stop();
 });
 
@@ -213,6 +252,37 @@ describe('delta artifacts (#12 item 3)', () => {
     const [a, b] = await Promise.all([
       readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
       readFile(join(dir, 'delta2.tar.gz')),
+    ]);
+    expect(sha(b)).toBe(sha(a));
+  }, 120_000);
+
+  it('a delta export fetches none of the layers and files the base holds (a cold cache), and writes the same bytes', async () => {
+    const inv = await inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz'));
+    const full = await contentOf(join(dir, 'new.tar.gz'));
+    const configs = new Set<string>();
+    for (const row of (await inventoryOf(join(dir, 'new.tar.gz'))).images) {
+      const m = JSON.parse(
+        (await sh('tar', ['-xzOf', join(dir, 'new.tar.gz'), `images/blobs/sha256/${row.digest.slice(7)}`])).stdout,
+      ) as { config: { digest: string } };
+      configs.add(m.config.digest);
+    }
+    const omittedLayers = inv.delta.omitted.blobs.map((b) => b.digest).filter((d) => !configs.has(d));
+    expect(omittedLayers.length).toBeGreaterThan(0);
+    src.proxy.clear();
+    files.clear();
+    const r = await kko(exportArgs('new.yaml', 'delta-cold.tar.gz', '--have', 'have.json', '--cache', 'cache-cold'));
+    expect(r.code).toBe(0);
+    for (const d of omittedLayers) expect(src.proxy.count({ method: 'GET', path: `/blobs/${d}` })).toBe(0);
+    for (const d of full.blobs)
+      if (!omittedLayers.includes(d)) expect(src.proxy.count({ method: 'GET', path: `/blobs/${d}` })).toBe(1);
+    expect(inv.delta.omitted.files.map((f) => f.path)).toEqual([
+      'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso',
+    ]);
+    expect(files.count('/isos/20.04.iso')).toBe(0); // the ISO the base holds
+    expect(files.count('/isos/22.04-b.iso')).toBe(1);
+    const [a, b] = await Promise.all([
+      readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
+      readFile(join(dir, 'delta-cold.tar.gz')),
     ]);
     expect(sha(b)).toBe(sha(a));
   }, 120_000);
@@ -304,6 +374,139 @@ describe('delta artifacts (#12 item 3)', () => {
     // k-a also keeps the old release's blobs and ISO (import never deletes); everything of the new one is there
     const inA = await listing(join(dir, 'k-a'));
     for (const line of full.trim().split('\n')) expect(inA).toContain(line);
+  }, 180_000);
+
+  it('serve refuses a delta alone (exit 2: a delta of <base>, serve it with --base) and a wrong --base', async () => {
+    const alone = await serve(['kubekey-artifact-delta.tar.gz']).listening;
+    expect(alone).toMatchObject({ code: 2 });
+    const text = (alone as { stderr: string }).stderr;
+    expect(text).toMatch(
+      /kubekey-artifact-delta\.tar\.gz is a delta of old\.tar\.gz \(inventory sha256 [a-f0-9]{64}\): not complete on its own; 5 blob\(s\)/,
+    );
+    expect(text).toMatch(
+      /hint: serve it with its base: kko artifact serve kubekey-artifact-delta\.tar\.gz --base old\.tar\.gz/,
+    );
+    const wrong = await serve(['kubekey-artifact-delta.tar.gz', '--base', 'new.tar.gz']).listening;
+    expect(wrong).toMatchObject({ code: 2 });
+    expect((wrong as { stderr: string }).stderr).toMatch(/--base: artifact .*new\.tar\.gz is not the delta's base/);
+    const notDelta = await serve(['new.tar.gz', '--base', 'old.tar.gz']).listening;
+    expect(notDelta).toMatchObject({ code: 2 });
+    expect((notDelta as { stderr: string }).stderr).toMatch(/--base: new\.tar\.gz is not a delta artifact/);
+  }, 120_000);
+
+  it('serve DELTA --base OLD serves every image of the new manifest (digests of a full export; skopeo copies them whole)', async () => {
+    const s = serve(['kubekey-artifact-delta.tar.gz', '--base', 'old.tar.gz']);
+    const up = await s.listening;
+    try {
+      expect(up).toHaveProperty('host');
+      const host = (up as { host: string }).host;
+      expect(await pushedDigests(host)).toEqual(await pushedDigests(regB));
+      // the copy reads the shared base layer and pause's layer, which only the base artifact holds
+      for (const ref of ['kubesphere/kube-apiserver:v1.28.12-amd64', 'kubesphere/pause:3.9-amd64'])
+        await sh('skopeo', [
+          'copy',
+          '--quiet',
+          '--src-tls-verify=false',
+          `docker://${host}/${ref}`,
+          `oci:${join(dir, 'served-oci')}:${ref.split(':')[1] as string}`,
+        ]);
+    } finally {
+      await s.stop();
+    }
+    const idx = JSON.parse(await readFile(join(dir, 'served-oci', 'index.json'), 'utf8')) as { manifests: unknown[] };
+    expect(idx.manifests).toHaveLength(2);
+  }, 120_000);
+
+  it('a delta unpacked as it is (tar -x) is refused by push --images-dir and serve (exit 2: a delta without its base)', async () => {
+    const raw = join(dir, 'delta-raw');
+    await mkdir(raw, { recursive: true });
+    await sh('tar', ['-xzf', join(dir, 'kubekey-artifact-delta.tar.gz'), '-C', raw]);
+    const p = await kko([
+      'artifact',
+      'images',
+      'push',
+      '--images-dir',
+      'delta-raw',
+      '--registry',
+      regC.host,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+    ]);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toMatch(
+      /delta-raw: a delta of old\.tar\.gz without its base: 5 of the 5 blob\(s\) it leaves out are not here/,
+    );
+    expect(p.stderr).toMatch(/hint: import the base and then the delta into one directory/);
+    const s = await serve(['delta-raw']).listening;
+    expect(s).toMatchObject({ code: 2 });
+    expect((s as { stderr: string }).stderr).toMatch(/a delta of old\.tar\.gz without its base/);
+    // the directory `artifact import` made of base + delta (k-a, above) is complete: it serves
+    const ok = serve(['k-a']);
+    try {
+      expect(await ok.listening).toHaveProperty('host');
+    } finally {
+      await ok.stop();
+    }
+  }, 120_000);
+
+  it('inventory --registry -m OLD lists what push put there; a delta --have from it, pushed there, gives every image (skopeo)', async () => {
+    expect((await kko(pushArgs('old.tar.gz', regD))).code).toBe(0);
+    const inv = await kko([
+      'artifact',
+      'inventory',
+      '--registry',
+      regD.host,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+      '-m',
+      'old.yaml',
+    ]);
+    expect(inv.stderr).toBe('');
+    expect(inv.code).toBe(0);
+    const have = JSON.parse(inv.stdout) as {
+      base: { artifact: string };
+      refs: Record<string, string>;
+      blobs: string[];
+      files: unknown[];
+    };
+    expect(have.base.artifact).toBe(`registry ${regD.host}`);
+    expect(Object.keys(have.refs).sort()).toEqual(
+      images(OLD)
+        .map((r) => `${regD.host}/${r.replace('docker.io/', '')}-amd64`)
+        .sort(),
+    );
+    const old = await contentOf(join(dir, 'old.tar.gz'));
+    expect(have.blobs).toEqual([...old.blobs].sort());
+    expect(have.files).toEqual([]);
+    await writeFile(join(dir, 'reg-have.json'), inv.stdout);
+    const e = await kko(exportArgs('new.yaml', 'delta-reg.tar.gz', '--have', 'reg-have.json'));
+    expect(e.code).toBe(0);
+    const [byArtifact, byRegistry] = await Promise.all([
+      inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz')),
+      inventoryOf(join(dir, 'delta-reg.tar.gz')),
+    ]);
+    expect(byRegistry.delta.omitted.blobs).toEqual(byArtifact.delta.omitted.blobs);
+    expect(byRegistry.delta.omitted.files).toEqual([]); // a registry holds no ISOs: both are in this delta
+    const p = await kko(pushArgs('delta-reg.tar.gz', regD));
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(await pushedDigests(regD)).toEqual(await pushedDigests(regB));
+    // names not in the registry (regC got only v1.28.12's apiserver and proxy) are said on stderr
+    const none = await kko([
+      'artifact',
+      'inventory',
+      '--registry',
+      regC.host,
+      '--plain-http',
+      '--kk-version',
+      'v3.1.12',
+      '-m',
+      'old.yaml',
+    ]);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toMatch(/warning: 2 of the 4 name\(s\) are not in the registry/);
   }, 180_000);
 
   it('--have with bad JSON or a wrong field is invalid input (exit 2) naming the file and field', async () => {

@@ -16,8 +16,6 @@ import {
   type PushPlan,
   type PushReport,
   type PushSource,
-  DeltaSource,
-  assertBaseOf,
   assertBaseInTarget,
 } from '../../push/index.js';
 import type { ContentSource } from '../../content/index.js';
@@ -28,7 +26,7 @@ import {
   signatureBlobKeeper,
   type ImageKeyOptions,
 } from '../../artifact-read/index.js';
-import { ArtifactStore } from '../../artifact-store/index.js';
+import { ArtifactStore, DeltaSource, assertBaseOf } from '../../artifact-store/index.js';
 import type { ExportEvent } from '../../export/index.js';
 import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
@@ -40,7 +38,7 @@ import { formatBytes, ttyRenderer } from '../progress.js';
 import { imageKeyOf, keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
 
-type TargetOptions = {
+export type TargetOptions = {
   filename?: string;
   registry?: string;
   namespaceOverride?: string;
@@ -116,7 +114,7 @@ Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 inva
 const CACHE_FLAG =
   "kko cache dir, where the artifact's verified index is kept so a re-push reads only its metadata (default $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, ~/.cache/kko)";
 
-function addTargetOptions(cmd: Command): Command {
+export function addTargetOptions(cmd: Command): Command {
   return cmd
     .option(
       '-f, --filename <file>',
@@ -209,7 +207,7 @@ function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string
 }
 
 // The plan: the registry block (-f, flags), the kk release (flag, inventory, else the usual default) and the entries.
-async function planFor(
+export async function planFor(
   ctx: CommandContext,
   o: TargetOptions,
   entries: PushSource['entries'],
@@ -246,7 +244,7 @@ function printIssues(ctx: CommandContext, issues: readonly Issue[]): void {
   }
 }
 
-function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
+export function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
   return { retries: parseIntFlag('--retries', o.retries, 0, 20), maxConcurrency: 16 };
 }
 

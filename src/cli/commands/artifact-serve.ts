@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { isImportedDir, openImageStore } from '../../artifact-store/index.js';
+import {
+  ArtifactStore,
+  DeltaSource,
+  assertBaseOf,
+  isImportedDir,
+  openImageStore,
+  type ImageStore,
+} from '../../artifact-store/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import { KkoError } from '../../errors.js';
 import { parseListen, startServer } from '../../serve/index.js';
@@ -16,6 +23,7 @@ export type ServeCliOptions = {
   htpasswd?: string;
   namespaceOverride?: string;
   key?: string;
+  base?: string;
   json?: boolean;
   catalogDir?: string[];
 };
@@ -26,6 +34,7 @@ Examples:
   $ kko artifact serve kubekey-artifact.tar.gz --listen :5000 --tls-cert reg.crt --tls-key reg.key --htpasswd htpasswd
   $ kko artifact serve 'kubekey-artifact.tar.gz.part-*' --listen 127.0.0.1:0 --json   # prints {"event":"listening",…}
   $ kko artifact serve /data/kk-art --listen 127.0.0.1:5000                            # an imported directory
+  $ kko artifact serve kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz --listen :5000  # a delta
   $ skopeo inspect --tls-verify=false docker://127.0.0.1:5000/calico/cni:v3.27.3
   $ kko mirror render --registry 127.0.0.1:5000 --format containerd --plain-http -o certs.d
 
@@ -45,8 +54,11 @@ be read in place, and serve refuses it (exit 2) naming the fix:
   $ kko artifact import kubekey-artifact.tar.gz --dir /data/kk-art && kko artifact serve /data/kk-art --listen :5000
   $ gunzip -k kubekey-artifact.tar.gz && kko artifact serve kubekey-artifact.tar --listen :5000
 
+A delta artifact (export --base / --have) is served only with its base (--base OLD_ART, verified too: the blobs
+the delta leaves out are read from it); alone it is refused (exit 2).
+
 Exit codes: 1 the artifact fails verification or the address cannot be used, 2 bad flags, a directory that is no
-imported artifact, or a .tar.gz whose layers are deflated.
+imported artifact, a .tar.gz whose layers are deflated, or a delta without its base.
 `;
 
 // `kko artifact serve`: open (verify) the artifact, serve until a signal, then drain and exit 130/143.
@@ -75,10 +87,14 @@ export async function runServe(
       },
     );
   if (!quiet && !o.json) ctx.io.stderr(`${dir ? 'reading' : 'verifying'} ${artifact} …\n`);
-  const store = await openImageStore(path, {
+  const opened = await openImageStore(path, {
     catalog,
     ...(signal ? { signal } : {}),
     ...(await keyVerifier(ctx, o.key)),
+  });
+  const store = await withBase(opened, artifact, o, ctx, catalog, signal).catch(async (err: unknown) => {
+    await opened.close();
+    throw err;
   });
   try {
     const server = await startServer(store, {
@@ -106,6 +122,45 @@ export async function runServe(
   }
 }
 
+// #12 item 3: a delta serves only with its base (--base OLD_ART: omitted blobs are read from it, DeltaSource); alone
+// it is refused, since its manifests name blobs it does not hold.
+async function withBase(
+  store: ImageStore,
+  artifact: string,
+  o: ServeCliOptions,
+  ctx: CommandContext,
+  catalog: Catalog,
+  signal: AbortSignal | undefined,
+): Promise<ImageStore> {
+  const delta = store instanceof ArtifactStore ? store.delta : undefined;
+  if (o.base === undefined && !delta) return store;
+  if (!delta || !(store instanceof ArtifactStore))
+    throw new KkoError('INVALID_INPUT', `--base: ${artifact} is not a delta artifact`, {
+      hint: 'drop --base: a complete artifact needs none',
+    });
+  const base = delta.base.artifact ?? 'OLD_ART';
+  if (o.base === undefined)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `${artifact} is a delta of ${base} (inventory sha256 ${delta.base.inventorySha256}): not complete on its own; ${delta.omitted.blobs.length} blob(s) its images need are in the base`,
+      {
+        hint: `serve it with its base: kko artifact serve ${artifact} --base ${base}; or import both into one directory (kko artifact import ${base} --dir DIR; kko artifact import ${artifact} --dir DIR) and serve DIR`,
+      },
+    );
+  if (await isImportedDir(absPath(ctx, o.base)))
+    throw new KkoError('INVALID_INPUT', `--base ${o.base}: a directory; pass the base artifact file`, {
+      hint: 'or import the delta into that directory (kko artifact import DELTA --dir DIR) and serve DIR',
+    });
+  const old = await ArtifactStore.open(absPath(ctx, o.base), { catalog, ...(signal ? { signal } : {}) });
+  try {
+    assertBaseOf(store, old, 'nothing was served');
+  } catch (err) {
+    await old.close();
+    throw err;
+  }
+  return new DeltaSource(store, old);
+}
+
 export function registerArtifactServe(artifact: Command, ctx: CommandContext): void {
   artifact
     .command('serve')
@@ -125,6 +180,7 @@ export function registerArtifactServe(artifact: Command, ctx: CommandContext): v
       'extra add-on descriptors for verification (repeatable; also KKO_CATALOG_DIR)',
       (v: string, p: string[] = []) => [...p, v],
     )
+    .option('--base <old-artifact>', 'serve a delta artifact with its base: the blobs it leaves out are read from OLD')
     .option('--json', 'print the listening address as one JSON line on stdout (for scripts)')
     .addHelpText('after', SERVE_HELP)
     .action(async (art: string, o: ServeCliOptions) => runServe(art, o, ctx, await catalogFor(ctx, o.catalogDir)));
