@@ -11,3 +11,5 @@ export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
 export { DeltaSource, assertBaseOf, assertBaseInTarget } from './delta.js';
+export { StreamedSource, streamMissingBlobs } from './stream.js';
+export type { StreamPassOptions } from './stream.js';

@@ -16,6 +16,8 @@ import {
   type PushReport,
   type PushSource,
   DeltaSource,
+  StreamedSource,
+  streamMissingBlobs,
   assertBaseOf,
   assertBaseInTarget,
 } from '../../push/index.js';
@@ -255,6 +257,7 @@ async function openSource(
     src = await openArtifactSource(absPath(ctx, o.artifact as string), {
       catalog: await catalogFor(ctx, undefined),
       indexCache: cacheDirFor(ctx, o.cache),
+      sequential: true, // a .tar.gz / .tar.zst another tool compressed: pushed by a second pass (src/push/stream.ts)
       ...signed,
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
@@ -310,10 +313,25 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
     }
     const sink = pushSink(ctx, Boolean(o.json));
     const artifact = src.store instanceof ArtifactStore ? src.store : undefined;
-    if (artifact) sink.event({ type: 'source', description: artifact.description, ...artifact.stats });
-    const report = await pushImages(store, target, plan, {
+    const inOrder = artifact && store === artifact ? artifact.sequentialBlobs().size : 0;
+    if (artifact)
+      sink.event({
+        type: 'source',
+        description: artifact.description,
+        ...artifact.stats,
+        ...(inOrder > 0 ? { sequentialBlobs: inOrder } : {}),
+      });
+    const streamed = artifact && inOrder > 0 ? new StreamedSource(artifact) : undefined;
+    const interrupts = ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {};
+    const report = await pushImages(streamed ?? store, target, plan, {
       concurrency,
       onEvent: sink.event,
+      ...(artifact && streamed
+        ? {
+            prepass: async (dst, onEvent) =>
+              void (await streamMissingBlobs(artifact, streamed, dst, plan, { ...interrupts, onEvent })),
+          }
+        : {}),
       ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
