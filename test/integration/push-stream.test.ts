@@ -22,6 +22,7 @@ let target: TestRegistry;
 let unpacked: string;
 let gnu: string;
 let go: string | undefined;
+let zst: string;
 
 type Ev = { type: string; [k: string]: unknown };
 const events = (stdout: string): Ev[] =>
@@ -59,8 +60,8 @@ function created(stdout: string, prefix: string): Map<string, string> {
 const rawDigest = async (ref: string): Promise<string> =>
   (await sh('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${ref}`])).stdout.trim();
 
-async function tarCzf(from: string, out: string): Promise<void> {
-  await sh('tar', ['-czf', out, '-C', from, ...(await readdir(from)).sort()]);
+async function tarCzf(from: string, out: string, how = '-z'): Promise<void> {
+  await sh('tar', ['-c', how, '-f', out, '-C', from, ...(await readdir(from)).sort()]);
 }
 
 beforeAll(async () => {
@@ -71,6 +72,8 @@ beforeAll(async () => {
   await sh('tar', ['-xzf', fixture.artifact, '-C', unpacked]);
   gnu = join(fixture.dir, 'gnu.tar.gz');
   await tarCzf(unpacked, gnu);
+  zst = join(fixture.dir, 'gnu.tar.zst');
+  await tarCzf(unpacked, zst, '--zstd'); // zstd frames of compressed blocks: no Raw_Block spans to read in place
   const bin = buildGoReferee();
   if (bin) {
     go = join(fixture.dir, 'go.tar.gz');
@@ -95,12 +98,15 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
     expect(reference.size).toBeGreaterThan(0);
   }, 120_000);
 
-  it.each([['GNU tar czf'], ["Go's archive/tar + gzip"]])(
-    '%s: every name pushed, digests equal to the push of the kko artifact (skopeo); a re-push sends nothing',
-    async (which) => {
-      const art = which.startsWith('GNU') ? gnu : go;
+  it.each([
+    ['GNU tar czf', 'gnu'],
+    ["Go's archive/tar + gzip", 'go'],
+    ['GNU tar --zstd', 'zst'],
+  ])(
+    '%s: every name pushed, digests equal to the push of the kko artifact (skopeo); check finds them; a re-push sends nothing',
+    async (_which, prefix) => {
+      const art = prefix === 'gnu' ? gnu : prefix === 'zst' ? zst : go;
       if (!art) return void console.warn('skipped: Go is not installed (KKO_SKIP_GO)');
-      const prefix = which.startsWith('GNU') ? 'gnu' : 'go';
       const r = await push(art, prefix);
       expect(r.code, r.stderr).toBe(0);
       const evs = events(r.stdout);
@@ -121,6 +127,22 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
         `docker://${node.replace(`${target.host}/`, `${target.host}/${prefix}/`)}`,
         `oci:${out}:node`,
       ]); // skopeo checks every blob digest as it copies
+      const check = await runCli(
+        [
+          'artifact',
+          'images',
+          'check',
+          '-a',
+          art,
+          '--registry',
+          `${target.host}/${prefix}`,
+          '--plain-http',
+          '--kk-version',
+          'v3.1.12',
+        ],
+        { cwd: fixture.dir, env: { HOME: fixture.dir } },
+      );
+      expect(check.code, check.stderr).toBe(0);
       const done = evs.find((e) => e.type === 'done');
       expect(done?.bytesSent).toBeGreaterThan(36 * MiB);
       // unchanged artifact, pushed again: every blob present (HEAD), no second pass, no bytes
