@@ -95,6 +95,8 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
     const src = events(r.stdout).find((e) => e.type === 'source');
     expect(src?.sequentialBlobs).toBeUndefined(); // kko's own .tar.gz is read in place
     reference = created(r.stdout, 'kko');
+    const done = events(r.stdout).find((e) => e.type === 'done');
+    console.info(`push of the kko artifact: ${String(done?.seconds)} s, ${String(done?.bytesSent)} bytes sent`);
     expect(reference.size).toBeGreaterThan(0);
   }, 120_000);
 
@@ -144,6 +146,7 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
       );
       expect(check.code, check.stderr).toBe(0);
       const done = evs.find((e) => e.type === 'done');
+      console.info(`push of the ${prefix} repack: ${String(done?.seconds)} s, ${String(done?.bytesSent)} bytes sent`);
       expect(done?.bytesSent).toBeGreaterThan(36 * MiB);
       // unchanged artifact, pushed again: every blob present (HEAD), no second pass, no bytes
       const again = await push(art, prefix);

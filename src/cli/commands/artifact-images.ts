@@ -81,7 +81,9 @@ Examples:
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --json > push.ndjson
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --require-signature --key release.pub
 
-The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. Blobs the
+The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. A .tar.gz or
+.tar.zst another tool compressed (kk's own export, GNU tar czf) is read in order: once for its metadata, once more
+sending the blobs the registry lacks as they stream by (two inflate passes; none when nothing is missing). Blobs the
 registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
 all its blobs and manifests are in, so a re-run after a failure finishes the job and sends only what is missing.
 Credentials: registry.auths of -f, then docker's config.json, then containers' auth.json.
