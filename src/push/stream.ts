@@ -58,10 +58,10 @@ export class StreamedSource implements ContentSource {
     const c = this.current;
     if (c?.desc.digest === desc.digest) {
       const offset = opts.offset ?? 0;
-      if (offset !== c.at)
+      if (offset !== c.at || c.broken)
         throw new KkoError(
           'IO_ERROR',
-          `sending blob ${desc.digest}: the upload needs its bytes again from byte ${offset}, but ${this.description} holds it compressed and it streams by once per pass (at byte ${c.at})`,
+          `sending blob ${desc.digest}: the upload needs its bytes again from byte ${offset} (a send broke off), but ${this.description} holds it compressed and it streams by once per pass (at byte ${c.at})`,
           { hint: 're-run the push: it sends only what the registry still lacks' },
         );
       return Readable.from(c.take(opts.length ?? desc.size - offset), { objectMode: false });
@@ -87,9 +87,17 @@ export class Cursor {
     this.desc = blob.desc;
   }
 
+  // A piece that broke off before its last byte was handed out (a failed send) may have taken a chunk nobody got:
+  // no further piece is handed out (the bytes are not there to give again).
+  get broken(): boolean {
+    return this.#broken;
+  }
+  #broken = false;
+
   async *take(n: number): AsyncGenerator<Buffer> {
     this.#stream ??= this.#blob.open();
     this.#it ??= (this.#stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    this.#broken = true;
     for (let want = n; want > 0;) {
       let c = this.#left;
       this.#left = undefined;
@@ -101,6 +109,7 @@ export class Cursor {
       if (c.length > want) [c, this.#left] = [c.subarray(0, want), c.subarray(want)];
       want -= c.length;
       this.at += c.length;
+      if (want === 0) this.#broken = false;
       yield c;
     }
   }

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, stat, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { exportServeFixture, type ServeFixture } from '../support/serve-fixture.js';
 import { buildGoReferee, goPack } from '../support/tar-referees.js';
@@ -31,7 +32,7 @@ const events = (stdout: string): Ev[] =>
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Ev);
 
-const push = (art: string, prefix: string, env: Record<string, string> = {}) =>
+const push = (art: string, prefix: string, host = target.host) =>
   runCli(
     [
       'artifact',
@@ -40,13 +41,13 @@ const push = (art: string, prefix: string, env: Record<string, string> = {}) =>
       '-a',
       art,
       '--registry',
-      `${target.host}/${prefix}`,
+      `${host}/${prefix}`,
       '--plain-http',
       '--kk-version',
       'v3.1.12',
       '--json',
     ],
-    { cwd: fixture.dir, env: { HOME: fixture.dir, ...env } },
+    { cwd: fixture.dir, env: { HOME: fixture.dir } },
   );
 
 // Every name created (index and per-arch tags) → its digest, with the registry prefix cut off.
@@ -187,6 +188,30 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
     await expect(rawDigest(`${name}-amd64`)).rejects.toThrow();
     const ok = events(r.stdout).filter((e) => e.type === 'image-done');
     expect(ok.length).toBe(reference.size - 1);
+  }, 180_000);
+
+  it('an upload cut in the middle of the big layer fails that image clearly (no tag); a re-run completes it', async () => {
+    const proxy = await startFaultProxy({ upstream: target.url });
+    try {
+      proxy.add({ method: 'PATCH', fault: { kind: 'cut-upload', afterBytes: 4 * MiB } }); // the 36 MiB layer's
+      const r = await push(gnu, 'cut', proxy.host);
+      expect(r.code).toBe(1);
+      const failed = events(r.stdout).filter((e) => e.type === 'image-failed');
+      expect(failed.length).toBe(1);
+      expect(failed[0]?.name).toMatch(/node:v3\.27\.3$/);
+      expect(failed[0]?.code).toBe('IO_ERROR');
+      expect(failed[0]?.message).toMatch(/streams by once per pass/);
+      expect(r.stderr).toMatch(/hint: re-run the push/);
+      await expect(rawDigest(failed[0]?.name as string)).rejects.toThrow();
+      const again = await push(gnu, 'cut', proxy.host);
+      expect(again.code, again.stderr).toBe(0);
+      const onProxy = [...reference].map(([n, d]) => [n.replace(target.host, proxy.host), d] as const);
+      expect(created(again.stdout, 'cut')).toEqual(new Map(onProxy));
+      for (const [name, digest] of reference)
+        expect(await rawDigest(name.replace(`${target.host}/`, `${proxy.host}/cut/`))).toBe(digest);
+    } finally {
+      await proxy.stop();
+    }
   }, 180_000);
 
   it('the spawned CLI pushes it with a peak RSS under 256 MB', async () => {
