@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { parseInventory, type Delta } from '../artifact-format/index.js';
 import {
+  blobHex,
   INDEX_NAME,
   INVENTORY_NAME,
   parseInventoryImages,
@@ -9,11 +10,12 @@ import {
   type InventoryImage,
 } from '../artifact-read/docs.js';
 import { scanArtifact, type ScanOptions } from '../artifact-read/scan.js';
+import { openArtifact } from '../artifact-read/open.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
 import { ArtifactProblemsError, summarizeProblems, type ScanResult } from '../artifact-read/types.js';
 import { trustOfScan, verifyScan, type VerifyOptions, type VerifyReport } from '../artifact-read/verify.js';
 import { loadCatalog } from '../catalog/index.js';
-import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
+import type { BlobReadOptions, ContentSource, ManifestContent, StoreOptions } from '../content/store.js';
 import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
 import { type Descriptor, type ImageIndex } from '../oci/index.js';
@@ -47,6 +49,10 @@ export type ArtifactStoreOptions = VerifyOptions & {
   readonly archiveSha256?: boolean;
   // Small blobs to keep besides the manifests (#12: image signature payloads, signatureBlobKeeper).
   readonly keep?: ScanOptions['keep'];
+  // Accept blobs that cannot be read in place (a .tar.gz or .tar.zst another tool compressed them in): they are read
+  // only in archive order, by a second pass over the file (push's sequential pass, src/push/stream.ts), and getBlob
+  // refuses them. Without it (serve) such an artifact is refused on open.
+  readonly sequential?: boolean;
 };
 
 // What the pass saw of the archive itself: the writer's facts publish records so pull can write it again, the
@@ -67,10 +73,12 @@ function verifyRefused(path: string, report: VerifyReport): ArtifactProblemsErro
   );
 }
 
-// The blobs index.json reaches that can be read neither from memory nor in place: a .tar.gz written by another tool
-// that deflated them.
+// A blob that can be read neither from memory nor in place: a .tar.gz (.tar.zst) written by another tool compressed it.
+const inOrderOnly = (b: Blob): boolean => !b.bytes && !b.spans && b.size > 0;
+
+// The error for such blobs when the caller needs random access (serve).
 function unservable(path: string, blobs: ReadonlyMap<string, Blob>): KkoError | undefined {
-  const bad = [...blobs.entries()].filter(([, b]) => !b.bytes && !b.spans && b.size > 0);
+  const bad = [...blobs.entries()].filter(([, b]) => inOrderOnly(b));
   if (bad.length === 0) return undefined;
   const [hex, b] = bad[0] as [string, Blob];
   const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
@@ -150,8 +158,12 @@ async function fromCache(
   }
 }
 
+// One blob of the second pass (ArtifactStore.inOrder): open() streams its body once, hashed as it streams.
+export type InOrderBlob = { readonly desc: Descriptor; open(): Readable };
+
 export class ArtifactStore implements ContentSource {
   readonly description: string;
+  readonly #path: string;
   readonly report: VerifyReport;
   readonly stats: ArtifactStoreStats;
   readonly #files: SourceFiles;
@@ -177,6 +189,7 @@ export class ArtifactStore implements ContentSource {
   ) {
     const { scan, blobs } = built;
     this.description = `artifact ${path}`;
+    this.#path = path;
     this.report = report;
     this.stats = stats;
     this.#files = files;
@@ -216,7 +229,7 @@ export class ArtifactStore implements ContentSource {
       const built = hit?.built ?? (await passOver(path, files, all));
       const report = hit?.report ?? verifyOf(built, all);
       if (!report.ok) throw verifyRefused(path, report);
-      const bad = unservable(path, built.blobs);
+      const bad = all.sequential ? undefined : unservable(path, built.blobs);
       if (bad) throw bad;
       const stats = {
         verify: all.verify ?? 'full',
@@ -289,6 +302,56 @@ export class ArtifactStore implements ContentSource {
     return m;
   }
 
+  // The blobs that can be read only in archive order (opened with `sequential`): digest → size.
+  sequentialBlobs(): Map<Digest, number> {
+    const out = new Map<Digest, number>();
+    for (const [hex, b] of this.#blobs) if (inOrderOnly(b)) out.set(`sha256:${hex}` as Digest, b.size);
+    return out;
+  }
+
+  // The second pass over the archive (inflating it once more) for the blobs only it can read: those `want` picks, in
+  // archive order. Each must be opened (or left) before the next is asked for; a body left is skipped. A body fails
+  // with DIGEST_MISMATCH at its end when the bytes are not the blob's. The files must be those opened (checked).
+  async *inOrder(want: (digest: Digest) => boolean, opts: StoreOptions = {}): AsyncGenerator<InOrderBlob> {
+    await this.#files.check({ paths: true }); // the pass reads by path: the very files held open
+    const art = await openArtifact(this.#path, {}, { md5: false });
+    try {
+      for await (const entry of art.entries) {
+        opts.signal?.throwIfAborted();
+        const hex = entry.type === 'file' ? blobHex(entry.name) : undefined;
+        const b = hex === undefined ? undefined : this.#blobs.get(hex);
+        const digest = `sha256:${hex}` as Digest;
+        if (!b || !inOrderOnly(b) || b.size !== entry.size || !want(digest)) continue;
+        const desc = { mediaType: 'application/octet-stream', digest, size: b.size };
+        let opened = false;
+        const open = (): Readable => {
+          if (opened)
+            throw new KkoError(
+              'INTERNAL',
+              `reading blob ${digest} from ${this.description}: its body was read already`,
+            );
+          opened = true;
+          const what = `reading blob ${digest} from ${this.description}`;
+          const body = Readable.from(this.#count(entry.body), { objectMode: false });
+          return through(body, new VerifyStream(desc, what, () => (b.verified = true)));
+        };
+        yield { desc, open };
+      }
+    } catch (err) {
+      throw await art.explain(err);
+    } finally {
+      art.close();
+    }
+    await this.#files.check({ paths: true });
+  }
+
+  async *#count(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of body) {
+      this.stats.blobBytesRead += chunk.length;
+      yield chunk;
+    }
+  }
+
   // A blob of the layout whatever repository asks (a delta's base serves the blobs a delta leaves out, #12 item 3).
   layoutBlob(digest: Digest): Descriptor | undefined {
     const b = /^sha256:[a-f0-9]{64}$/.test(digest) ? this.#blobs.get(digest.slice(7)) : undefined;
@@ -331,6 +394,12 @@ export class ArtifactStore implements ContentSource {
         `getting blob ${desc.digest}: range ${start}-${end} is outside its ${b.size} bytes`,
       );
     if (b.bytes) return Readable.from([b.bytes.subarray(start, end)]);
+    if (!b.spans)
+      throw new KkoError(
+        'INVALID_INPUT',
+        `getting blob ${desc.digest} from ${this.description}: it is compressed in the archive and can be read only in archive order`,
+        { hint: 'kko artifact images push reads such blobs in a second pass; to serve it, import it to a directory' },
+      );
     await this.#files.check();
     const whole = start === 0 && end === b.size;
     const [from, to] = b.verified ? [start, end] : [0, b.size];

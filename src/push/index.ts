@@ -15,3 +15,5 @@ export { pushSignatures } from './signatures.js';
 export type { PushedSignature } from './signatures.js';
 export { registryHave } from './have.js';
 export type { RegistryHave } from './have.js';
+export { StreamedSource, streamMissingBlobs } from './stream.js';
+export type { StreamPassOptions } from './stream.js';

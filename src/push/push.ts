@@ -16,6 +16,8 @@ export type PushEvent =
       readonly description: string;
       readonly verify: 'full' | 'on-read';
       readonly index: 'hit' | 'miss' | 'off';
+      // Blobs the archive holds compressed (a .tar.gz / .tar.zst another tool wrote): sent by a second pass in order.
+      readonly sequentialBlobs?: number;
     }
   | { readonly type: 'plan'; readonly images: number; readonly manifests: number; readonly bytes: number }
   | {
@@ -60,6 +62,10 @@ export type PushOptions = {
   readonly sourceBytesRead?: () => number;
   // --preserve-digests: index name → the upstream index (by digest in src) put there instead of a synthesized one.
   readonly upstreamIndexes?: ReadonlyMap<string, Digest>;
+  // Runs after the plan event, before any image, on the push's target (the MountingTarget every image then uses):
+  // the sequential pass of an archive whose blobs are read only in order (stream.ts). Its blob events, reported
+  // through `sink` named by image, count in the report's bytesSent.
+  readonly prepass?: (dst: ContentTarget, sink: (name: string, e: CopyEvent) => void) => Promise<void>;
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
@@ -79,6 +85,13 @@ export type PushReport = {
   readonly seconds: number;
 };
 
+// A blob step of copyImage as push events of the image `name`.
+function blobEvent(emit: (e: PushEvent) => void, name: string, e: CopyEvent): void {
+  if (e.kind === 'blob-bytes') emit({ type: 'bytes', name, bytes: e.bytes });
+  else if (e.kind === 'blob-present' || e.kind === 'blob-copied')
+    emit({ type: 'blob', name, digest: e.digest, size: e.size, how: e.kind === 'blob-present' ? 'present' : 'copied' });
+}
+
 const sizeOf = (img: PlannedImage): number => img.children.reduce((n, c) => n + (c.entry.size ?? 0), 0);
 
 // One image: each arch copied to <name>:<tag>-<arch> (blobs first, then its manifest), then the multi-arch index over
@@ -93,17 +106,8 @@ async function pushImage(
   const emit = opts.onEvent ?? (() => undefined);
   let bytesSent = 0;
   const onEvent = (e: CopyEvent): void => {
-    if (e.kind === 'blob-bytes') {
-      bytesSent += e.bytes;
-      emit({ type: 'bytes', name, bytes: e.bytes });
-    } else if (e.kind === 'blob-present' || e.kind === 'blob-copied')
-      emit({
-        type: 'blob',
-        name,
-        digest: e.digest,
-        size: e.size,
-        how: e.kind === 'blob-present' ? 'present' : 'copied',
-      });
+    if (e.kind === 'blob-bytes') bytesSent += e.bytes;
+    blobEvent(emit, name, e);
   };
   const children: Array<{ suffix: string; descriptor: Descriptor }> = [];
   const copy = {
@@ -176,6 +180,8 @@ export async function pushImages(
   const pushed: PushedImage[] = [];
   const failures: PushFailure[] = [];
   let bytesSent = 0;
+  const count = (e: PushEvent): void => (e.type === 'bytes' && (bytesSent += e.bytes), emit(e));
+  await opts.prepass?.(dst, (name, e) => blobEvent(count, name, e));
   await mapLimit(
     plan.images,
     opts.concurrency ?? 4,
@@ -190,7 +196,7 @@ export async function pushImages(
       try {
         const done = await pushImage(src, dst, img, {
           ...opts,
-          onEvent: (e) => (e.type === 'bytes' && (bytesSent += e.bytes), emit(e)),
+          onEvent: count,
         });
         pushed.push(done);
       } catch (err) {

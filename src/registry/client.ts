@@ -256,7 +256,7 @@ export class RegistryClient {
     repo: string,
     digest: Digest,
     size: number,
-    open: (offset: number) => Promise<Readable>,
+    open: (offset: number, length?: number) => Promise<Readable>,
     opts: ResumableUploadOptions = {},
   ): Promise<void> {
     await putBlobResumable(this.#session, repo, digest, size, open, opts);

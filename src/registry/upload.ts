@@ -164,12 +164,12 @@ async function patchChunk(
   session: RegistrySession,
   s: Session,
   len: number,
-  open: (offset: number) => Promise<Readable>,
+  open: (offset: number, length?: number) => Promise<Readable>,
   what: string,
   scopes: string[],
   signal?: AbortSignal,
 ): Promise<Session> {
-  const body = limited(await open(s.offset), len);
+  const body = limited(await open(s.offset, len), len); // len: a source that can end early reads only the chunk
   const res = await session.send({
     method: 'PATCH',
     target: s.location,
@@ -200,7 +200,7 @@ export async function putBlobResumable(
   repo: string,
   digest: Digest,
   size: number,
-  open: (offset: number) => Promise<Readable>,
+  open: (offset: number, length?: number) => Promise<Readable>,
   opts: ResumableUploadOptions = {},
 ): Promise<void> {
   const what = `pushing blob ${repo}@${digest}`;

@@ -2,4 +2,4 @@
 export { syncRegistries, planSync } from './sync.js';
 export type { SyncOptions, SyncEvent, SyncReport, TargetReport, SyncFailure, SyncPlanEntry } from './sync.js';
 export { parseTarget, parseTargets, targetNames } from './targets.js';
-export type { SyncTarget, TargetNames } from './targets.js';
+export type { TargetNaming, SyncTarget, TargetNames } from './targets.js';

@@ -1,6 +1,21 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCatalog, type Catalog } from '../catalog/index.js';
+import { kkNamingOf } from '../manifest/index.js';
 import { formatReference, parseReference } from '../reference/index.js';
-import { parseTarget, parseTargets, targetNames } from './targets.js';
+import { parseTarget as parse, parseTargets as parseAll, targetNames, type TargetNaming } from './targets.js';
+
+let catalog: Catalog;
+beforeAll(async () => {
+  catalog = await loadCatalog();
+});
+// The naming push uses for kk v3.1.12: pull names, or kk's own push names.
+const naming = (mode: 'pull' | 'kk' = 'pull', kk = 'v3.1.12'): TargetNaming => ({
+  kk: kkNamingOf(catalog.profile(kk).features),
+  mode,
+  kkRepository: (r) => catalog.kkRepository(r),
+});
+const parseTarget = (spec: string, mode?: 'pull' | 'kk', kk?: string) => parse(spec, naming(mode, kk));
+const parseTargets = (specs: string[]) => parseAll(specs, naming());
 
 describe('sync targets', () => {
   it.each([
@@ -25,9 +40,24 @@ describe('sync targets', () => {
       'docker.io/library/busybox',
       ['localhost:5000/a/b/busybox:latest-amd64', 'localhost:5000/a/b/busybox:latest'],
     ],
-  ])('--to %s names %s as kk pushes it', (to, ref, want) => {
+  ])('--to %s names %s as nodes pull it', (to, ref, want) => {
     const n = targetNames(parseReference(ref), parseTarget(to));
     expect([formatReference(n.arch('amd64')), formatReference(n.top)]).toEqual(want);
+  });
+
+  it.each([
+    // kk's cn form of a kk image: nodes pull it under kk's default namespace; kk's push keeps kubesphereio
+    ['pull', 'v3.1.12', 'r.local', 'r.local/kubesphere/pause:3.9'],
+    ['kk', 'v3.1.12', 'r.local', 'r.local/kubesphereio/pause:3.9'],
+    ['pull', 'v3.1.12', 'r.local/ns', 'r.local/ns/pause:3.9'],
+    ['kk', 'v3.1.5', 'r.local/ns', 'r.local/ns/pause:3.9'],
+    ['kk', 'v3.1.12', 'r.local/ns', 'r.local/kubesphereio/pause:3.9'],
+  ] as const)('%s names (kk %s) --to %s: %s', (mode, kk, to, want) => {
+    const n = targetNames(
+      parseReference('registry.cn-beijing.aliyuncs.com/kubesphereio/pause:3.9'),
+      parseTarget(to, mode, kk),
+    );
+    expect(formatReference(n.top)).toBe(want);
   });
 
   it('arm/v7 becomes -arm-v7, as in the layout names', () => {

@@ -1,15 +1,29 @@
 import { layoutRefName } from '../artifact-format/index.js';
 import { KkoError } from '../errors.js';
-import { kkPushRepository } from '../manifest/index.js';
+import { pushedRepository, type KkNaming } from '../manifest/index.js';
 import { parseReference, type Reference } from '../reference/index.js';
 
-// One registry sync writes to: `--to HOST[/path]`. The path plays kk's namespaceOverride: it replaces every
-// namespace segment of the source (docker.io/calico/cni → HOST/path/cni), as kk's push does with privateRegistry +
-// namespaceOverride; without it the source's own namespace is kept (HOST/calico/cni).
-export type SyncTarget = { readonly registry: string; readonly namespace?: string; readonly spec: string };
+// How a target names images: by the rule push uses (manifest/push-name.ts pushedRepository) for one kk release —
+// the names nodes pull (mode 'pull', the default) or exactly kk's own push (mode 'kk', --kk-push-names).
+// kkRepository names a kk image as kk's GetImage does (Catalog.kkRepository), undefined for any other.
+export type TargetNaming = {
+  readonly kk: KkNaming;
+  readonly mode: 'pull' | 'kk';
+  readonly kkRepository: (ref: Reference) => string | undefined;
+};
+
+// One registry sync writes to: `--to HOST[/path]`. The path plays kk's privateRegistry path / namespaceOverride
+// (HOST/path/<name>), as in a kk Cluster's registry block; without it the namespace is the one nodes pull (kk's
+// default namespace for a kk image, the source's own for any other), or, with mode 'kk', kk's push namespace.
+export type SyncTarget = {
+  readonly registry: string;
+  readonly namespace?: string;
+  readonly spec: string;
+  readonly naming: TargetNaming;
+};
 
 // `--to` as typed: a host (with an optional port) and an optional path; no scheme, tag or digest.
-export function parseTarget(spec: string): SyncTarget {
+export function parseTarget(spec: string, naming: TargetNaming): SyncTarget {
   const bad = (why: string, hint: string): KkoError =>
     new KkoError('INVALID_INPUT', `--to ${JSON.stringify(spec)}: ${why}`, { hint });
   if (/^[a-z]+:\/\//i.test(spec))
@@ -34,16 +48,16 @@ export function parseTarget(spec: string): SyncTarget {
       `"${host}" is not a registry host (no dot, port or "localhost")`,
       'write the registry as a host name with a dot or a port, e.g. registry.local or 10.0.0.5:5000',
     );
-  return { registry: host, ...(path.length > 0 ? { namespace: path.join('/') } : {}), spec };
+  return { registry: host, ...(path.length > 0 ? { namespace: path.join('/') } : {}), spec, naming };
 }
 
 // Every --to, each once.
-export function parseTargets(specs: readonly string[]): SyncTarget[] {
+export function parseTargets(specs: readonly string[], naming: TargetNaming): SyncTarget[] {
   if (specs.length === 0)
     throw new KkoError('INVALID_INPUT', '--to: no target registry given', {
       hint: 'pass --to HOST[:PORT][/path] once per registry',
     });
-  const out = specs.map(parseTarget);
+  const out = specs.map((s) => parseTarget(s, naming));
   const seen = new Set<string>();
   for (const t of out) {
     const key = `${t.registry}/${t.namespace ?? ''}`;
@@ -56,9 +70,9 @@ export function parseTargets(specs: readonly string[]): SyncTarget[] {
   return out;
 }
 
-// The names an image gets on a target: kk's push naming (manifest/push-name.ts), per arch `:<tag>-<arch>` and the
-// multi-arch index at `:<tag>`, a path in --to standing for namespaceOverride. The one place sync names things
-// (push names what nodes pull per kk release, kkPullRepository; sync has no kk release or cluster config yet).
+// The names an image gets on a target: push's rule (pushedRepository, the target's naming), per arch
+// `:<tag>-<arch>` and the multi-arch index at `:<tag>`, a path in --to standing for namespaceOverride. The one
+// place sync names things; `artifact images push` and `mirror render` name by the same rule.
 export type TargetNames = {
   readonly repository: Reference;
   readonly top: Reference;
@@ -66,11 +80,12 @@ export type TargetNames = {
 };
 
 export function targetNames(src: Reference, target: SyncTarget): TargetNames {
-  const full = kkPushRepository(
-    src,
-    { privateRegistry: target.registry, ...(target.namespace ? { namespaceOverride: target.namespace } : {}) },
-    { overrideOnPush: true, rewrite: false },
-  );
+  const { kk, mode, kkRepository } = target.naming;
+  const reg = {
+    privateRegistry: target.registry,
+    ...(target.namespace ? { namespaceOverride: target.namespace } : {}),
+  };
+  const full = pushedRepository(src, reg, kk, mode, kkRepository).repo;
   const repository: Reference = { registry: target.registry, repository: full.slice(target.registry.length + 1) };
   // An image named by digest alone has no tag to carry: its manifests go by digest only.
   const tag = src.tag ?? (src.digest === undefined ? 'latest' : undefined);

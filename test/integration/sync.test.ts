@@ -91,6 +91,7 @@ beforeAll(async () => {
   src = await startProxiedRegistry('kko-sync-', async (c) => {
     await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
     await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
+    await pushIndex(c, 'kubesphereio/pause', '3.9', fx.pause); // kk's cn form of kubesphere/pause
   });
   dir = src.work.dir;
   mf = join(dir, 'manifest.yaml');
@@ -222,4 +223,68 @@ describe('kko sync input checks', () => {
     expect(r.stdout).not.toContain('arm64');
     expect(src.proxy.seen).toHaveLength(0);
   });
+});
+
+// The names sync creates are push's (manifest/push-name.ts pushedRepository): those the nodes pull. kk's cn form
+// of a kk image (registry.cn-beijing.aliyuncs.com/kubesphereio/pause) is pulled as <registry>/kubesphere/pause, where
+// kk's own push (the old sync naming) puts it at <registry>/kubesphereio/pause; --kk-push-names gives kk's names.
+describe('kko sync names by the push rule', () => {
+  const CN = 'registry.cn-beijing.aliyuncs.com';
+  let cnManifest: string;
+  let cnMirrors: string;
+  const syncCn = (args: string[]) =>
+    runCli([
+      'sync',
+      '-m',
+      cnManifest,
+      '--plain-http',
+      '--mirror-config',
+      cnMirrors,
+      '--cache',
+      join(dir, 'cache'),
+      '--retries',
+      '0',
+      '--arch',
+      'amd64',
+      ...args,
+    ]);
+
+  beforeAll(async () => {
+    cnManifest = join(dir, 'cn-manifest.yaml');
+    cnMirrors = join(dir, 'cn-mirrors.yaml');
+    await writeFile(cnManifest, MANIFEST.replace('docker.io/kubesphere/pause:3.9', `${CN}/kubesphereio/pause:3.9`));
+    await writeFile(
+      cnMirrors,
+      `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${['docker.io', CN].map((p) => `- {prefix: ${p}, mirrors: [{location: "${src.proxy.host}", plainHTTP: true}], upstream: false}\n`).join('')}`,
+    );
+  });
+
+  it.each([
+    [[], 'reg.local:5000', 'reg.local:5000/kubesphere/pause'],
+    [['--kk-push-names'], 'reg.local:5000', 'reg.local:5000/kubesphereio/pause'],
+    [[], 'reg.local:5000/ns', 'reg.local:5000/ns/pause'],
+    // kk ≤ v3.1.6 applies namespaceOverride on push, v3.1.7+ does not (docs/kubekey-facts.md §9)
+    [['--kk-push-names', '--kk-version', 'v3.1.5'], 'reg.local:5000/ns', 'reg.local:5000/ns/pause'],
+    [['--kk-push-names', '--kk-version', 'v3.1.12'], 'reg.local:5000/ns', 'reg.local:5000/kubesphereio/pause'],
+  ])('--dry-run %j --to %s names the cn pause %s', async (flags, to, repo) => {
+    const r = await syncCn(['--to', to, '--dry-run', '--kk-version', 'v3.1.12', ...flags]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`  -> ${repo}:3.9-amd64, ${repo}:3.9\n`);
+  });
+
+  it('a real sync puts the pull names (skopeo reads them with the source digests), not kk push names', async () => {
+    const t = await startTarget();
+    const r = await syncCn(['--to', t.host, '--kk-version', 'v3.1.12']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await inspectRaw(`${t.host}/kubesphere/pause:3.9-amd64`)).toBe(
+      fx.pause.images[0]?.manifest.descriptor.digest,
+    );
+    expect(await inspectRaw(`${t.host}/kubesphere/pause:3.9`)).toBeTruthy();
+    await expect(inspectRaw(`${t.host}/kubesphereio/pause:3.9`)).rejects.toThrow();
+    const kk = await syncCn(['--to', t.host, '--kk-version', 'v3.1.12', '--kk-push-names']);
+    expect(kk.code, kk.stderr).toBe(0);
+    expect(await inspectRaw(`${t.host}/kubesphereio/pause:3.9-amd64`)).toBe(
+      fx.pause.images[0]?.manifest.descriptor.digest,
+    );
+  }, 120_000);
 });

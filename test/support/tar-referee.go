@@ -4,6 +4,9 @@
 // On a read error it prints {"error": "..."} and exits 1. Input: a plain or gzip tar on stdin.
 //
 // Run: go run tar-referee.go < archive.tar
+//
+// With arguments `pack DIR`, it writes DIR as kk's `artifact export` does (util.Tar: filepath.Walk, tar.FileInfoHeader,
+// names relative to DIR, Go's archive/tar under compress/gzip) to stdout: a .tar.gz whose layers are deflated.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 )
 
 type entry struct {
@@ -31,7 +35,53 @@ func fail(out *json.Encoder, err error) {
 	os.Exit(1)
 }
 
+func pack(dir string) error {
+	gz := gzip.NewWriter(os.Stdout)
+	tw := tar.NewWriter(gz)
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "pack" {
+		if err := pack(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	out := json.NewEncoder(os.Stdout)
 	in := bufio.NewReader(os.Stdin)
 	var r io.Reader = in

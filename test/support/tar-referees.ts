@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -50,6 +50,17 @@ function parseLines(stdout: string, status: number | null, stderr: string): List
 export function goList(bin: string, tar: Buffer): Listing {
   const r = spawnSync(bin, [], { input: tar, encoding: 'utf8', maxBuffer: 1 << 28 });
   return parseLines(r.stdout, r.status, r.stderr);
+}
+
+// DIR packed as kk's `artifact export` writes it (Go's archive/tar under compress/gzip) into `out`.
+export function goPack(bin: string, dir: string, out: string): void {
+  const fd = openSync(out, 'w');
+  try {
+    const r = spawnSync(bin, ['pack', dir], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`packing ${dir} with Go's archive/tar failed: ${r.stderr}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const PY = `

@@ -16,6 +16,8 @@ import {
   type PushPlan,
   type PushReport,
   type PushSource,
+  StreamedSource,
+  streamMissingBlobs,
   assertBaseInTarget,
 } from '../../push/index.js';
 import type { ContentSource } from '../../content/index.js';
@@ -88,7 +90,9 @@ Examples:
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --require-signature --key release.pub
   $ kko artifact images push -a art.tar.gz -f config-sample.yaml --verify-images --image-key cosign.pub
 
-The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. Blobs the
+The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its parts), never unpacked. A .tar.gz or
+.tar.zst another tool compressed (kk's own export, GNU tar czf) is read in order: once for its metadata, once more
+sending the blobs the registry lacks as they stream by (two inflate passes; none when nothing is missing). Blobs the
 registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
 all its blobs and manifests are in, so a re-run after a failure finishes the job and sends only what is missing.
 Credentials: registry.auths of -f, then docker's config.json, then containers' auth.json.
@@ -277,6 +281,7 @@ async function openSource(
     src = await openArtifactSource(absPath(ctx, o.artifact as string), {
       catalog: await catalogFor(ctx, undefined),
       indexCache: cacheDirFor(ctx, o.cache),
+      sequential: true, // a .tar.gz / .tar.zst another tool compressed: pushed by a second pass (src/push/stream.ts)
       ...signed,
       ...(o.verifyImages ? { keep: signatureBlobKeeper() } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
@@ -375,10 +380,25 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
     }
     const sink = pushSink(ctx, Boolean(o.json));
     const artifact = src.store instanceof ArtifactStore ? src.store : undefined;
-    if (artifact) sink.event({ type: 'source', description: artifact.description, ...artifact.stats });
-    const report = await pushImages(store, target, plan, {
+    const inOrder = artifact && store === artifact ? artifact.sequentialBlobs().size : 0;
+    if (artifact)
+      sink.event({
+        type: 'source',
+        description: artifact.description,
+        ...artifact.stats,
+        ...(inOrder > 0 ? { sequentialBlobs: inOrder } : {}),
+      });
+    const streamed = artifact && inOrder > 0 ? new StreamedSource(artifact) : undefined;
+    const interrupts = ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {};
+    const report = await pushImages(streamed ?? store, target, plan, {
       concurrency,
       onEvent: sink.event,
+      ...(artifact && streamed
+        ? {
+            prepass: async (dst, onEvent) =>
+              void (await streamMissingBlobs(artifact, streamed, dst, plan, { ...interrupts, onEvent })),
+          }
+        : {}),
       ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),

@@ -50,7 +50,7 @@ An imported directory (kko artifact import ART --dir DIR) is served in place too
 kubekey/images); kko/inventory.json beside the layout adds the upstream indexes.
 
 A .tar.gz that kko did not write (GNU tar -z, Go's archive/tar + gzip, kk's own) has its layers deflated: it cannot
-be read in place, and serve refuses it (exit 2) naming the fix:
+be read in place, and serve refuses it (exit 2) naming the fix (kko artifact images push reads it in order as it is):
   $ kko artifact import kubekey-artifact.tar.gz --dir /data/kk-art && kko artifact serve /data/kk-art --listen :5000
   $ gunzip -k kubekey-artifact.tar.gz && kko artifact serve kubekey-artifact.tar --listen :5000
 

@@ -4,7 +4,9 @@ import type { ExportEvent } from '../../export/index.js';
 import type { KkManifest } from '../../manifest/index.js';
 import { parseTargets, planSync, syncRegistries, type SyncEvent, type SyncReport } from '../../sync/index.js';
 import { redactText } from '../../util/sources.js';
-import { absPath, cacheDirFor, oneOf, parseIntFlag } from '../common.js';
+import { kkNamingOf } from '../../manifest/index.js';
+import type { TargetNaming } from '../../sync/index.js';
+import { absPath, cacheDirFor, catalogFor, oneOf, parseIntFlag, resolveKkVersion } from '../common.js';
 import { collectList, printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { atLeast, cliLogger, say } from '../output.js';
@@ -22,6 +24,8 @@ type SyncOptions = NetworkOptions & {
   concurrency: string;
   dryRun?: boolean;
   json?: boolean;
+  kkVersion?: string;
+  kkPushNames?: boolean;
 };
 
 // --arch replaces every manifest's spec.arches, as if the manifests said so.
@@ -31,15 +35,28 @@ function withArches(manifests: KkManifest[], arch: string[] | undefined): KkMani
   return manifests.map((m) => ({ ...m, spec: { ...m.spec, arches } }));
 }
 
+// The names sync creates: push's rule (the names nodes pull, or kk's push names with --kk-push-names) for the kk
+// release of --kk-version, else the one the manifests record (spec.kko.kkVersion), kk on PATH, else the newest.
+async function namingFor(ctx: CommandContext, o: SyncOptions, manifests: readonly KkManifest[]): Promise<TargetNaming> {
+  const catalog = await catalogFor(ctx, o.catalogDir);
+  const recorded = manifests.map((m) => m.spec.kko?.kkVersion).find(Boolean);
+  const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion, recorded);
+  return {
+    kk: kkNamingOf(catalog.profile(kkVersion).features),
+    mode: o.kkPushNames ? 'kk' : 'pull',
+    kkRepository: (r) => catalog.kkRepository(r),
+  };
+}
+
 // `kko sync`: flags → syncRegistries → a report per target.
 async function runSync(o: SyncOptions, ctx: CommandContext): Promise<void> {
-  const targets = parseTargets(o.to ?? []);
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
   const retries = retriesOf(o);
   const manifests = withArches(
     (await readManifests(ctx, o.manifest)).map((p) => p.manifest),
     o.arch,
   );
+  const targets = parseTargets(o.to ?? [], await namingFor(ctx, o, manifests));
   const policy = await policyFor(ctx, o);
   if (o.dryRun) return printPlan(ctx, planSync(manifests, policy, targets), Boolean(o.json));
   const level = ctx.level ?? 'info';
@@ -157,8 +174,12 @@ Examples:
   $ kko sync -m manifest.yaml --to 10.0.0.5:5000 --plain-http --arch amd64 --dry-run
   $ kko sync -m base.yaml -m addons.yaml --to reg.local:5000 --json > sync.ndjson
 
-Each image goes to <registry>/<namespace>/<name>:<tag>-<arch> per arch and its index to :<tag>, as kk's push names
-it; --to HOST/path puts path in place of the namespace (kk's namespaceOverride). Sources are read through the
+Each image goes to <registry>/<namespace>/<name>:<tag>-<arch> per arch and its index to :<tag>, under the names the
+NODES WILL PULL, by the rule of \`kko artifact images push\` (see its --help): the namespace is kk's default one for a
+kk image (e.g. registry.k8s.io/pause → kubesphere/pause), the image's own for any other; --to HOST/path puts path in
+place of the namespace (kk's namespaceOverride). --kk-push-names gives exactly kk's own push names instead (for
+kk v3.1.7+ that ignores the path, as kk's push ignores namespaceOverride). The kk release: --kk-version, else the
+manifests' spec.kko.kkVersion, kk on PATH, else the newest. Sources are read through the
 mirror policy as export reads them; every source blob is fetched once (into the --cache) for all targets, and each
 target is sent only the blobs it lacks. Credentials: kk's registry.auths in the manifest, then docker / containers
 auth files. Exit codes: 0 every target complete, 1 an image failed on some target (named; the others complete),
@@ -181,6 +202,11 @@ export function registerSync(program: Command, ctx: CommandContext): void {
       .option('--cert-dir <dir>', "the targets' certs.d folder: *.crt CAs, *.cert + *.key client certificates")
       .option('--skip-tls-verify', "do not check the targets' TLS certificates")
       .option('--concurrency <n>', 'images in flight per target', '4')
+      .option(
+        '--kk-version <v>',
+        "the kk release that installs (default: the manifests' spec.kko.kkVersion, kk on PATH, else newest)",
+      )
+      .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
       .option('--dry-run', 'list what would be copied where, without touching the network')
       .option('--json', 'NDJSON events on stdout (resolved, image-done, image-failed, target-done, done)'),
   )
