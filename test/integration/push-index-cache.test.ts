@@ -130,6 +130,94 @@ describe.each(['art.tar', 'art.tar.gz'])('%s', (art) => {
   });
 });
 
+// Re-push request budget: a name whose tag already holds the digest the push would put costs one manifest HEAD, no
+// blob HEAD and no PUT; only a digest match counts (a tag moved to other bytes is copied again), and --recheck HEADs
+// every blob again.
+describe('re-push skips names whose tag already holds the digest', () => {
+  const MANIFEST_ACCEPT = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+  ].join(', ');
+  // "HOST:PORT/ns/name:tag" → the registry URL of that manifest (straight to the registry, not through the proxy)
+  const manifestUrl = (name: string): string => {
+    const at = name.lastIndexOf(':');
+    const repo = name.slice(name.indexOf('/') + 1, at);
+    return `http://${target.host}/v2/${repo}/manifests/${name.slice(at + 1)}`;
+  };
+  const digestOf = async (name: string): Promise<string | null> => {
+    const r = await fetch(manifestUrl(name), { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    return r.status === 200 ? r.headers.get('docker-content-digest') : null;
+  };
+
+  it('one HEAD per name, none per blob; a moved tag is put back; --recheck HEADs the blobs', async () => {
+    const first = await push('art.tar', 'skip', 'idx-skip');
+    expect(first.code, first.stderr).toBe(0);
+    const done = events(first.stdout).filter((e) => e.type === 'image-done');
+    const names = done.flatMap((e) => [e.name as string, ...(e.tags as string[])]);
+    expect(names.length).toBe(6); // 2 images × (2 arches + the index)
+    const before = new Map(await Promise.all(names.map(async (n) => [n, await digestOf(n)] as const)));
+
+    proxy.clear();
+    const again = await push('art.tar', 'skip', 'idx-skip');
+    expect(again.code, again.stderr).toBe(0);
+    expect(events(again.stdout).at(-1)).toMatchObject({ type: 'done', images: 2, failed: 0, bytesSent: 0 });
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBe(0);
+    expect(proxy.count({ method: 'PUT' })).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/manifests\// })).toBe(names.length);
+    expect(proxy.seen.filter((r) => r.path !== '/v2/').length).toBe(names.length);
+
+    // Move one arch tag to the other arch's manifest: same repository, other digest. The re-push must not trust it.
+    const moved = (done[0]?.tags as string[])[0] as string;
+    const other = (done[0]?.tags as string[])[1] as string;
+    const got = await fetch(manifestUrl(other), { headers: { accept: MANIFEST_ACCEPT } });
+    const put = await fetch(manifestUrl(moved), {
+      method: 'PUT',
+      headers: { 'content-type': got.headers.get('content-type') ?? '' },
+      body: Buffer.from(await got.arrayBuffer()),
+    });
+    expect(put.status).toBe(201);
+    expect(await digestOf(moved)).not.toBe(before.get(moved));
+
+    proxy.clear();
+    const fixed = await push('art.tar', 'skip', 'idx-skip');
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(await digestOf(moved)).toBe(before.get(moved));
+    const tagOf = (n: string): string => n.slice(n.lastIndexOf(':') + 1);
+    expect(proxy.count({ method: 'PUT', path: new RegExp(`/manifests/${tagOf(moved)}$`) })).toBe(1);
+    expect(proxy.count({ method: 'PUT', path: /\/manifests\/sha256:/ })).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBeGreaterThan(0);
+    expect(uploads()).toBe(0);
+    for (const n of names) expect(await digestOf(n)).toBe(before.get(n));
+
+    proxy.clear();
+    const recheck = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        'art.tar',
+        '--registry',
+        `${proxy.host}/skip`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--cache',
+        'idx-skip',
+        '--recheck',
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(recheck.code, recheck.stderr).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBeGreaterThanOrEqual(4);
+    expect(proxy.count({ method: 'PUT', path: /\/manifests\// })).toBeGreaterThanOrEqual(names.length);
+    expect(uploads()).toBe(0);
+  });
+});
+
 // Flip one byte of `digest`'s bytes inside the file, size kept, mtime put back as it was.
 async function flipByteOf(file: string, blob: Buffer): Promise<void> {
   const bytes = await readFile(file);
