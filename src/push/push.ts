@@ -115,11 +115,21 @@ async function pushImage(
     ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
-  for (const c of img.children) {
-    const r = await copyImage(src, parseReference(c.entry.refName), dst, c.target, copy);
+  // The arches go up side by side (a blob two of them share is sent once: MountingTarget makes the second wait and
+  // mount), so the last image of a push does not leave the link idle while its arches take turns.
+  const results = await mapLimit(
+    img.children,
+    img.children.length,
+    (c) => copyImage(src, parseReference(c.entry.refName), dst, c.target, copy),
+    { stopOnError: true, ...(opts.signal ? { signal: opts.signal } : {}) },
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
+  if (failed) throw failed.reason;
+  for (const [i, c] of img.children.entries()) {
+    const r = results[i] as PromiseFulfilledResult<Awaited<ReturnType<typeof copyImage>>>;
     children.push({
       suffix: c.target.tag as string,
-      descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform },
+      descriptor: { mediaType: r.value.mediaType, digest: r.value.digest, size: r.value.size, platform: c.platform },
     });
   }
   const upstream = opts.upstreamIndexes?.get(name);
