@@ -140,10 +140,12 @@ export default async function pushBench(ctx) {
         const d1 = doneOf(first.stdout);
         const d2 = doneOf(again.stdout);
         log(
-          `${scenario} #${n}: kko push ${secs(first.seconds)} (${mib(d1.bytesSent)} sent, RSS ${((first.maxRssKiB ?? 0) / 1024).toFixed(0)} MiB), re-push ${secs(again.seconds)} (${d2.bytesSent} bytes sent)`,
+          `${scenario} #${n}: kko push ${secs(first.seconds)} (CPU ${secs(first.cpuSeconds ?? Number.NaN)}, ${mib(d1.bytesSent)} sent, RSS ${((first.maxRssKiB ?? 0) / 1024).toFixed(0)} MiB), re-push ${secs(again.seconds)} (${d2.bytesSent} bytes sent)`,
         );
         return {
           seconds: first.seconds,
+          cpu: first.cpuSeconds,
+          repushCpu: again.cpuSeconds,
           rss: first.maxRssKiB,
           sent: d1.bytesSent,
           repush: again.seconds,
@@ -214,6 +216,11 @@ export default async function pushBench(ctx) {
       `${secs(rp)} = ${re.toFixed(2)} (≤ ${TARGETS.repush}), ${resent} B sent`,
       `${(rss / 1024).toFixed(0)} MiB`,
     ]);
+    const cpus = ks.map((x) => x.cpu).filter((c) => c !== undefined);
+    if (cpus.length > 0)
+      console.log(
+        `cpu ${scenario}: kko first push ${cpus.map((c) => c.toFixed(2)).join(' ')} CPU s, re-push ${ks.map((x) => (x.repushCpu ?? Number.NaN).toFixed(2)).join(' ')} CPU s (less sensitive to load than wall time)`,
+      );
     const medRatio = median(ks.map((x) => x.seconds)) / median(ss.map((x) => x.seconds));
     const medRe = median(ks.map((x) => x.repush / x.seconds));
     summary.push(`push ${scenario}: kko/skopeo ${ratio.toFixed(2)}, re-push ${re.toFixed(2)} of first`);
