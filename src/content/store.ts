@@ -59,7 +59,9 @@ export type CopyEvent =
   | { readonly kind: 'blob-mounted'; readonly digest: Digest; readonly size: number }
   | { readonly kind: 'blob-copied'; readonly digest: Digest; readonly size: number }
   | { readonly kind: 'blob-bytes'; readonly digest: Digest; readonly bytes: number }
-  | { readonly kind: 'manifest-put'; readonly digest: Digest; readonly ref: Reference };
+  | { readonly kind: 'manifest-put'; readonly digest: Digest; readonly ref: Reference }
+  // CopyOptions.skipTagged: the target's tag already held this digest, so nothing was put (blobs: blob-present).
+  | { readonly kind: 'manifest-present'; readonly digest: Digest; readonly ref: Reference };
 
 export type CopyOptions = StoreOptions & {
   // Children of an index to copy; all when unset. The index itself is copied only when every child is.
@@ -72,4 +74,9 @@ export type CopyOptions = StoreOptions & {
   // Another repository of dst's registry known to hold a blob (sync: one an earlier image of the run sent there):
   // it is mounted from there instead of sent again. Without it only src's repository is tried, on src's registry.
   readonly mountFrom?: (digest: Digest) => Reference | undefined;
+  // true: first HEAD dstRef's tag; when the target says it already resolves to exactly the digest that would be put,
+  // copy nothing (no blob HEADs, no uploads, no manifest PUT). Only a digest match counts: the target accepted those
+  // exact manifest bytes before, and a registry that checks references on a manifest PUT (distribution, Harbor,
+  // zot…) then held every blob. A registry that accepts manifests without their blobs is not re-checked this way.
+  readonly skipTagged?: boolean;
 };

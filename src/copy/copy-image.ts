@@ -60,6 +60,20 @@ export async function copyImage(
   }
   const { children, put } = await selectChildren(ends, top);
   const images = children.length > 0 ? children : [top];
+  if (opts.skipTagged && dstRef.tag !== undefined && (await taggedAlready(ends, put))) {
+    // dstRef's tag holds exactly the manifest that would be put: nothing to send, no blob HEADs.
+    const blobs = uniqueBlobs(images);
+    for (const d of blobs) opts.onEvent?.({ kind: 'blob-present', digest: parseDigest(d.digest), size: d.size });
+    opts.onEvent?.({ kind: 'manifest-present', digest: put.digest, ref: dstRef });
+    return {
+      digest: put.digest,
+      mediaType: put.mediaType,
+      size: put.bytes.length,
+      blobs: { copied: 0, present: blobs.length, mounted: 0 },
+      bytesSent: 0,
+      manifests: 0,
+    };
+  }
   const counts = await copyBlobs(src, srcRef, dst, dstRef, uniqueBlobs(images), opts);
   let manifests = 0;
   for (const child of children) {
@@ -80,6 +94,19 @@ export async function copyImage(
     bytesSent,
     manifests,
   };
+}
+
+// CopyOptions.skipTagged: dst says dstRef's tag resolves to exactly this digest. Any failure of that HEAD (a registry
+// without HEAD on manifests, an error page) only means "not proven": the full copy runs and reports its own errors.
+async function taggedAlready(ends: Ends, put: ManifestContent): Promise<boolean> {
+  try {
+    const have = await ends.dst.headManifest(ends.dstRef, ends.opts.signal ? { signal: ends.opts.signal } : {});
+    return have?.digest === put.digest;
+  } catch (err) {
+    ends.opts.signal?.throwIfAborted();
+    if (isKkoError(err) && err.code === 'INTERRUPTED') throw err;
+    return false;
+  }
 }
 
 function untagged(ref: Reference): Reference {

@@ -35,12 +35,9 @@ export class MountingTarget implements ContentTarget {
     const key = this.#key(ref, desc.digest);
     await this.#inflight.get(key)?.catch(() => undefined);
     const from = this.#holders.get(key);
-    if (
-      from &&
-      from.repository !== ref.repository &&
-      this.#dst.mountBlob &&
-      (await this.#dst.mountBlob(ref, desc.digest, from, opts))
-    ) {
+    // Another arch of the same image just sent it into this very repository (its arches go up side by side).
+    if (from && from.repository === ref.repository) return;
+    if (from && this.#dst.mountBlob && (await this.#dst.mountBlob(ref, desc.digest, from, opts))) {
       this.mounted++;
       return;
     }

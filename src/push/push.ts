@@ -1,9 +1,9 @@
 import { synthesizeIndex } from '../artifact-store/index.js';
-import type { ContentSource, ContentTarget, CopyEvent, CopyOptions } from '../content/index.js';
+import type { ContentSource, ContentTarget, CopyEvent, CopyOptions, ManifestContent } from '../content/index.js';
 import { copyImage } from '../copy/index.js';
 import { abortReason, isKkoError } from '../errors.js';
 import { formatPlatform, type Descriptor } from '../oci/index.js';
-import { formatReference, parseReference, type Digest } from '../reference/index.js';
+import { formatReference, parseReference, type Digest, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import { MountingTarget } from './mount.js';
 import type { PlannedImage, PushPlan } from './plan.js';
@@ -66,6 +66,9 @@ export type PushOptions = {
   // the sequential pass of an archive whose blobs are read only in order (stream.ts). Its blob events, reported
   // through `sink` named by image, count in the report's bytesSent.
   readonly prepass?: (dst: ContentTarget, sink: (name: string, e: CopyEvent) => void) => Promise<void>;
+  // Default true: a name whose tag already resolves to exactly the digest this push would put there is not copied
+  // again (CopyOptions.skipTagged). false (--recheck): HEAD every blob and put every manifest again.
+  readonly skipTagged?: boolean;
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
@@ -112,31 +115,63 @@ async function pushImage(
   const children: Array<{ suffix: string; descriptor: Descriptor }> = [];
   const copy = {
     onEvent,
+    skipTagged: opts.skipTagged ?? true,
     ...(opts.blobConcurrency ? { concurrency: opts.blobConcurrency } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
-  for (const c of img.children) {
-    const r = await copyImage(src, parseReference(c.entry.refName), dst, c.target, copy);
+  // The arches go up side by side (a blob two of them share is sent once: MountingTarget makes the second wait and
+  // mount), so the last image of a push does not leave the link idle while its arches take turns.
+  const results = await mapLimit(
+    img.children,
+    img.children.length,
+    (c) => copyImage(src, parseReference(c.entry.refName), dst, c.target, copy),
+    { stopOnError: true, ...(opts.signal ? { signal: opts.signal } : {}) },
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
+  if (failed) throw failed.reason;
+  for (const [i, c] of img.children.entries()) {
+    const r = results[i] as PromiseFulfilledResult<Awaited<ReturnType<typeof copyImage>>>;
     children.push({
       suffix: c.target.tag as string,
-      descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform },
+      descriptor: { mediaType: r.value.mediaType, digest: r.value.digest, size: r.value.size, platform: c.platform },
     });
   }
   const upstream = opts.upstreamIndexes?.get(name);
   const digest = upstream
     ? await putUpstreamIndex(src, dst, img, upstream, copy)
-    : await dst.putManifest(
+    : await putIndex(
+        dst,
         img.target,
         synthesizeIndex({
           repo: `${img.target.registry}/${img.target.repository}`,
           tag: img.target.tag as string,
           arches: children,
         }),
-        opts.signal ? { signal: opts.signal } : {},
+        copy,
       );
   const tags = img.children.map((c) => formatReference(c.target));
   emit({ type: 'image-done', name, digest, tags, bytesSent });
   return { name, source: img.source, digest, tags, platforms: img.children.map((c) => formatPlatform(c.platform)) };
+}
+
+// The synthesized index at the index name; with skipTagged a HEAD first, and no PUT when the tag already holds exactly
+// these bytes (its digest).
+async function putIndex(
+  dst: ContentTarget,
+  ref: Reference,
+  index: ManifestContent,
+  copy: CopyOptions,
+): Promise<Digest> {
+  const so = copy.signal ? { signal: copy.signal } : {};
+  if (copy.skipTagged) {
+    const have = await dst.headManifest(ref, so).catch((err: unknown) => {
+      copy.signal?.throwIfAborted();
+      if (isKkoError(err) && err.code === 'INTERRUPTED') throw err;
+      return undefined;
+    });
+    if (have?.digest === index.digest) return index.digest;
+  }
+  return dst.putManifest(ref, index, so);
 }
 
 // The upstream index itself at the index name (same digest as upstream): copied by digest, so every manifest it

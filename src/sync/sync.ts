@@ -369,7 +369,7 @@ function copyOptions(run: TargetRun, ref: string, dst: Reference, tally: Tally):
       tally.bytesSent += e.bytes;
       return run.emit({ type: 'bytes', target: run.t.spec, ref, bytes: e.bytes });
     }
-    if (e.kind === 'manifest-put') return;
+    if (e.kind === 'manifest-put' || e.kind === 'manifest-present') return;
     run.holders.set(e.digest, repo);
     const key = `${repo.repository}@${e.digest}`;
     if (run.counted.has(key)) return;

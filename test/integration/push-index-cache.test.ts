@@ -17,8 +17,10 @@ import { runCli } from '../cli/run-cli.js';
 // Against the real distribution registry behind the fault proxy (which counts the uploads).
 
 const sh = promisify(execFile);
-const IMAGES = ['docker.io/calico/cni:v3.27.4', 'docker.io/library/nginx:1.25'];
+const IMAGES = ['docker.io/calico/cni:v3.27.4', 'docker.io/library/nginx:1.25', 'docker.io/library/busybox:1.36'];
 const LAYER = 5 * 1024 * 1024; // above the 4 MiB a pass hashes as a possible manifest: layers are hashed on read
+// One layer under both arches of busybox: the arches go up side by side, and it must still be sent once.
+const SHARED = buildLayer('both-arches', LAYER);
 
 let src: ProxiedRegistry;
 let target: TestRegistry;
@@ -30,6 +32,8 @@ beforeAll(async () => {
     const base = { amd64: buildLayer('cache-base', LAYER) };
     await pushIndex(c, 'calico/cni', 'v3.27.4', buildMultiArch('cni', { layerSize: LAYER, base }));
     await pushIndex(c, 'library/nginx', '1.25', buildMultiArch('nginx', { layerSize: LAYER }));
+    const both = { amd64: SHARED, arm64: SHARED };
+    await pushIndex(c, 'library/busybox', '1.36', buildMultiArch('busybox', { layerSize: LAYER, base: both }));
   });
   target = await startRegistry({ mode: 'plain' });
   proxy = await startFaultProxy({ upstream: `http://${target.host}` });
@@ -127,6 +131,110 @@ describe.each(['art.tar', 'art.tar.gz'])('%s', (art) => {
     expect(e2.filter((e) => e.type === 'blob').every((e) => e.how === 'present')).toBe(true);
     expect(uploads()).toBe(0);
     expect(proxy.count({ method: 'GET', path: /\/blobs\/sha256:/ })).toBe(0);
+  });
+});
+
+// Re-push request budget: a name whose tag already holds the digest the push would put costs one manifest HEAD, no
+// blob HEAD and no PUT; only a digest match counts (a tag moved to other bytes is copied again), and --recheck HEADs
+// every blob again.
+describe('re-push skips names whose tag already holds the digest', () => {
+  const MANIFEST_ACCEPT = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+  ].join(', ');
+  // "HOST:PORT/ns/name:tag" → the registry URL of that manifest (straight to the registry, not through the proxy)
+  const manifestUrl = (name: string): string => {
+    const at = name.lastIndexOf(':');
+    const repo = name.slice(name.indexOf('/') + 1, at);
+    return `http://${target.host}/v2/${repo}/manifests/${name.slice(at + 1)}`;
+  };
+  const digestOf = async (name: string): Promise<string | null> => {
+    const r = await fetch(manifestUrl(name), { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    return r.status === 200 ? r.headers.get('docker-content-digest') : null;
+  };
+
+  it('the arches of an image go up side by side; a layer they share is uploaded once', async () => {
+    proxy.clear();
+    const r = await push('art.tar', 'shared', 'idx-shared');
+    expect(r.code, r.stderr).toBe(0);
+    const done = events(r.stdout).at(-1) as Event;
+    expect(done).toMatchObject({ type: 'done', images: 3, failed: 0 });
+    const shared = SHARED.descriptor.digest;
+    const sharedPuts = proxy.seen.filter(
+      (q) => q.method === 'PUT' && q.path.includes('/blobs/uploads/') && q.path.includes(shared.slice(7)),
+    );
+    expect(sharedPuts.length).toBe(1);
+    const blobs = events(r.stdout).filter((e) => e.type === 'blob' && String(e.name).endsWith('/busybox:1.36'));
+    expect(blobs.length).toBe(6); // per arch: config, the shared layer, its own layer
+    expect(new Set(blobs.map((e) => e.digest)).size).toBe(5);
+  });
+
+  it('one HEAD per name, none per blob; a moved tag is put back; --recheck HEADs the blobs', async () => {
+    const first = await push('art.tar', 'skip', 'idx-skip');
+    expect(first.code, first.stderr).toBe(0);
+    const done = events(first.stdout).filter((e) => e.type === 'image-done');
+    const names = done.flatMap((e) => [e.name as string, ...(e.tags as string[])]);
+    expect(names.length).toBe(9); // 3 images × (2 arches + the index)
+    const before = new Map(await Promise.all(names.map(async (n) => [n, await digestOf(n)] as const)));
+
+    proxy.clear();
+    const again = await push('art.tar', 'skip', 'idx-skip');
+    expect(again.code, again.stderr).toBe(0);
+    expect(events(again.stdout).at(-1)).toMatchObject({ type: 'done', images: 3, failed: 0, bytesSent: 0 });
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBe(0);
+    expect(proxy.count({ method: 'PUT' })).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/manifests\// })).toBe(names.length);
+    expect(proxy.seen.filter((r) => r.path !== '/v2/').length).toBe(names.length);
+
+    // Move one arch tag to the other arch's manifest: same repository, other digest. The re-push must not trust it.
+    const moved = (done[0]?.tags as string[])[0] as string;
+    const other = (done[0]?.tags as string[])[1] as string;
+    const got = await fetch(manifestUrl(other), { headers: { accept: MANIFEST_ACCEPT } });
+    const put = await fetch(manifestUrl(moved), {
+      method: 'PUT',
+      headers: { 'content-type': got.headers.get('content-type') ?? '' },
+      body: Buffer.from(await got.arrayBuffer()),
+    });
+    expect(put.status).toBe(201);
+    expect(await digestOf(moved)).not.toBe(before.get(moved));
+
+    proxy.clear();
+    const fixed = await push('art.tar', 'skip', 'idx-skip');
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(await digestOf(moved)).toBe(before.get(moved));
+    const tagOf = (n: string): string => n.slice(n.lastIndexOf(':') + 1);
+    expect(proxy.count({ method: 'PUT', path: new RegExp(`/manifests/${tagOf(moved)}$`) })).toBe(1);
+    expect(proxy.count({ method: 'PUT', path: /\/manifests\/sha256:/ })).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBeGreaterThan(0);
+    expect(uploads()).toBe(0);
+    for (const n of names) expect(await digestOf(n)).toBe(before.get(n));
+
+    proxy.clear();
+    const recheck = await runCli(
+      [
+        'artifact',
+        'images',
+        'push',
+        '-a',
+        'art.tar',
+        '--registry',
+        `${proxy.host}/skip`,
+        '--plain-http',
+        '--kk-version',
+        'v3.1.12',
+        '--cache',
+        'idx-skip',
+        '--recheck',
+        '--json',
+      ],
+      { cwd: dir, env: { HOME: dir } },
+    );
+    expect(recheck.code, recheck.stderr).toBe(0);
+    expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBeGreaterThanOrEqual(4);
+    expect(proxy.count({ method: 'PUT', path: /\/manifests\// })).toBeGreaterThanOrEqual(names.length);
+    expect(uploads()).toBe(0);
   });
 });
 

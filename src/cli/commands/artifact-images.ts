@@ -66,6 +66,7 @@ type PushOptions = TargetOptions & {
   verifyImages?: boolean;
   imageKey?: string;
   allowUnsigned?: string[];
+  recheck?: boolean;
 };
 type CheckOptions = TargetOptions & { artifact?: string; imagesDir?: string; manifest?: string[]; cache?: string };
 
@@ -95,6 +96,9 @@ The artifact is read in place (.tar, .tar.gz as kko writes it, .tar.zst, or its 
 sending the blobs the registry lacks as they stream by (two inflate passes; none when nothing is missing). Blobs the
 registry has are skipped (HEAD), blobs another repository holds are mounted; an image's tags are put only after
 all its blobs and manifests are in, so a re-run after a failure finishes the job and sends only what is missing.
+A name whose tag already resolves to exactly the digest the push would put there is skipped with one HEAD (no blob
+HEADs): only that digest match counts, and it trusts the registry to have checked the blobs when it took that
+manifest (distribution, Harbor and zot do); --recheck HEADs every blob again.
 Credentials: registry.auths of -f, then docker's config.json, then containers' auth.json.
 A delta (export --base / --have) is pushed only where its base is: every blob it leaves out must already be in
 the registry, in each repository that needs it (HEAD, before anything is pushed; each missing one is listed), or
@@ -168,6 +172,11 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .option('--require-signature', 'refuse an artifact that is not signed with --key')
       .option('--key <pub>', 'public key (PEM) the artifact must be signed with (implies --require-signature)')
       .option('--base <old-artifact>', 'for a delta (-a): take the blobs it leaves out from this artifact, its base')
+      .option(
+        '--recheck',
+        'HEAD every blob and put every manifest again, even under names whose tag already holds the digest this push puts',
+      )
+
       .option('--cache <dir>', CACHE_FLAG)
       .option(
         '--verify-images',
@@ -401,6 +410,7 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
         : {}),
       ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
+      ...(o.recheck ? { skipTagged: false } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);
