@@ -1,4 +1,3 @@
-import { MIN_SPLIT_SIZE } from '../archive/parts.js';
 import { isSafeName } from '../archive/tar.js';
 import type { Compression } from '../archive/write.js';
 import type { ManifestContent } from '../content/index.js';
@@ -148,7 +147,7 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
   };
   const mtime = num(ANNOTATIONS.mtime, 0);
   if (mtime === undefined) throw notKko(what, `annotation ${ANNOTATIONS.mtime} is missing`);
-  const splitSize = num(ANNOTATIONS.splitSize, MIN_SPLIT_SIZE); // what export --split-size accepts: no part flood
+  const splitSize = num(ANNOTATIONS.splitSize, 1);
   const sha256 = a[ANNOTATIONS.sha256] ?? '';
   if (!/^[a-f0-9]{64}$/.test(sha256)) throw notKko(what, `annotation ${ANNOTATIONS.sha256} is not a sha256`);
   const seen = new Set<string>();

@@ -328,7 +328,7 @@ describe('refusals', () => {
     120_000,
   );
 
-  it('pull refuses a recipe whose split size would write a flood of tiny parts (below the 1 MiB export minimum)', async () => {
+  it('pull refuses a recipe whose split size needs more than 1000 parts, before fetching any blob', async () => {
     const art = await exportTo('gzip');
     const p = await publishArtifact({ artifact: art, target: store, ref: ref('split1'), cache: cache('sp1'), catalog });
     const c = new RegistryClient(target.host, { plainHTTP: true });
@@ -361,8 +361,12 @@ describe('refusals', () => {
     const out = join(work.dir, 'split1.tar.gz');
     await expect(
       pullArtifact({ source: store, ref: ref('split1'), output: out, cache: cache('sq1'), catalog }),
-    ).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/split-size is "1"/) });
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringMatching(/split-size is 1, but the archive holds at least \d+ bytes, more than 1000 parts/),
+    });
     expect((await readdir(work.dir)).filter((f) => f.startsWith('split1') || f.startsWith('.split1'))).toEqual([]);
+    expect(await readdir(join(work.dir, 'c-sq1', 'blobs', 'sha256')).catch(() => [])).toEqual([]); // nothing fetched
   }, 120_000);
 
   it('an artifact kko did not lay out is refused before anything is pushed', async () => {
