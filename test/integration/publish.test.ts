@@ -412,5 +412,14 @@ describe('the CLI', () => {
     );
     expect(q.code, q.stderr).toBe(0);
     await sh('cmp', [art, out]);
+    // the artifact is there now: a second pull refuses to replace it (exit 2, nothing fetched), --force replaces it
+    const again = ['artifact', 'pull', `oci://${target.host}/cli/art@${digest}`, '-o', out, '--plain-http'];
+    const refused = await runCli([...again, '--cache', join(work.dir, 'c-cli3')], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/cli-pulled\.tar\.zst: file exists/);
+    expect(await readdir(join(work.dir, 'c-cli3', 'blobs', 'sha256')).catch(() => [])).toEqual([]);
+    const forced = await runCli([...again, '--cache', join(work.dir, 'c-cli3'), '--force'], { env });
+    expect(forced.code, forced.stderr).toBe(0);
+    await sh('cmp', [art, out]);
   }, 120_000);
 });
