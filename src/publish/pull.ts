@@ -1,6 +1,6 @@
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { MAX_PARTS, partName, partsListName } from '../archive/parts.js';
+import { MAX_PARTS, partName, partsListName, presentParts } from '../archive/parts.js';
 import type { TarEntry } from '../archive/tar.js';
 import { writeArchive } from '../archive/write.js';
 import { blobPath, COMPRESSED_MEDIA_TYPE } from '../artifact-format/index.js';
@@ -183,6 +183,9 @@ async function writeStaged(
       await rename(f, to);
       finals.push(to);
     }
+    // parts an earlier, longer split artifact left under this name (the CLI asked for --force) would join `cat`
+    if (written.partsList)
+      for (const [i, p] of await presentParts(opts.output)) if (i >= finals.length) await rm(p, { force: true });
     return written.partsList ? [...finals, partsListName(opts.output)] : finals;
   } finally {
     await rm(staging, { recursive: true, force: true });

@@ -162,6 +162,11 @@ describe('publish then pull', () => {
     const got = r.files.filter((f) => f.includes('.part-'));
     expect(got.length).toBe(parts.length - 1); // the parts, without the list
     for (const [i, f] of got.entries()) await sh('cmp', [`${base}.part-${String(i).padStart(3, '0')}`, f]);
+    // pulled again over a longer split artifact's parts (--force): the stale parts go, so `cat` gives the artifact
+    await writeFile(`${out}.part-099`, 'stale');
+    const again = await pullArtifact({ source: store, ref: ref('split'), output: out, cache: cache('qs'), catalog });
+    expect(again.files).toEqual(r.files);
+    expect((await readdir(work.dir)).filter((f) => f.startsWith('split-pulled.tar.gz.part-')).length).toBe(got.length);
   }, 120_000);
 
   it('the same artifact gives the same index digest, in any repository', async () => {
