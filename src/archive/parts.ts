@@ -6,6 +6,8 @@ import { KkoError } from '../errors.js';
 // plus ART.parts.sha256 in `sha256sum` format (each part's sha256, so every medium can be checked on its own).
 // Three digits sort the same as numbers for `cat ART.part-*`, so an artifact has at most 1000 parts.
 export const MAX_PARTS = 1000;
+// The smallest part `export --split-size` accepts (and `artifact pull` takes from a published recipe).
+export const MIN_SPLIT_SIZE = 1024 * 1024;
 const PART_RE = /^(.+)\.part-([0-9]{3})$/;
 const LIST_MAX_BYTES = 256 * 1024; // 1000 lines of 64 hex + a name
 

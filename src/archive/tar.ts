@@ -114,8 +114,11 @@ export class PlainSink implements ArchiveSink {
 }
 
 // Names must be relative, '/'-separated, without '.'/'..' segments: what kk's untar and ours accept.
+export function isSafeName(name: string): boolean {
+  return !(name === '' || name.startsWith('/') || name.split('/').some((s) => s === '' || s === '.' || s === '..'));
+}
 export function assertSafeName(name: string): void {
-  if (name === '' || name.startsWith('/') || name.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+  if (!isSafeName(name)) {
     throw new KkoError('UNSAFE_ARCHIVE', `refusing archive entry name "${name}"`);
   }
 }

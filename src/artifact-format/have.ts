@@ -22,11 +22,14 @@ export const haveListSchema = z.looseObject({
 
 export type HaveList = z.infer<typeof haveListSchema>;
 
+// The largest have-list read (a 100k-blob artifact lists ~8 MB): a bigger file is refused before it is parsed.
+export const MAX_HAVE_BYTES = 32 * 1024 * 1024;
+
 // Parse a have-list file; not JSON or a wrong shape is INVALID_INPUT naming the file and the field.
-export function parseHaveList(bytes: Buffer, file: string): HaveList {
+export function parseHaveList(text: string, file: string): HaveList {
   let doc: unknown;
   try {
-    doc = JSON.parse(bytes.toString('utf8'));
+    doc = JSON.parse(text);
   } catch (err) {
     throw new KkoError('INVALID_INPUT', `${file}: not JSON: ${(err as Error).message}`, {
       cause: err,

@@ -1,5 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseInventory } from '../artifact-format/index.js';
 import { parseInventoryImages, type InventoryImage } from '../artifact-read/docs.js';
@@ -79,9 +79,12 @@ async function readManifests(
   };
   for (const d of entries) await visit(d.digest, 0, true);
   for (const r of rows) for (const d of r.upstream ?? []) await visit(d, 0, false);
+  const root = await realpath(oci.dir).catch((err: unknown) => Promise.reject(fsError('reading', oci.dir, err)));
+  for (const hex of out.keys()) await assertInside(oci, root, `sha256:${hex}`);
   for (const [digest, size] of blobs) {
     const have = await oci.headBlob({ registry: '', repository: '' }, digest as Digest);
     if (!have) throw missing(oci, digest);
+    await assertInside(oci, root, digest);
     if (have.size !== size)
       throw new KkoError(
         'ARTIFACT_CORRUPT',
@@ -105,6 +108,20 @@ function assertNotBareDelta(inv: Buffer, present: ReadonlySet<string>, dir: stri
       hint: `import the base and then the delta into one directory (kko artifact import ${delta.base.artifact ?? 'OLD_ART'} --dir DIR; kko artifact import DELTA --dir DIR), or import the delta with --base ${delta.base.artifact ?? 'OLD_ART'}`,
     },
   );
+}
+
+// A blob served from the layout must be a file inside it: a symlink leading out would let a Range read (which is
+// not hashed) serve any file the server can read.
+async function assertInside(oci: OciLayout, root: string, digest: string): Promise<void> {
+  const path = oci.blobPath(digest as Digest);
+  const real = await realpath(path).catch((err: unknown) => Promise.reject(fsError('reading', path, err)));
+  const rel = relative(root, real);
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || rel.startsWith(sep))
+    throw new KkoError(
+      'INVALID_INPUT',
+      `reading ${oci.description}: blob ${digest} is a link to ${real}, outside the layout ${root}`,
+      { hint: 'serve a directory whose blobs are its own files (kko artifact import ART --dir DIR writes one)' },
+    );
 }
 
 function missing(oci: OciLayout, digest: string): KkoError {

@@ -1,8 +1,10 @@
+import { isSafeName } from '../archive/tar.js';
 import type { Compression } from '../archive/write.js';
 import type { ManifestContent } from '../content/index.js';
 import { KkoError } from '../errors.js';
 import { MediaType, parseManifestJson, type Descriptor } from '../oci/index.js';
 import { sha256Digest, type Digest } from '../reference/index.js';
+import { hasControl, safeText } from '../util/safe-text.js';
 
 // The artifact as an OCI artifact (#12 item 6): one OCI index, tagged, whose children are
 //  - the artifact manifest (artifactType ARTIFACT_TYPE, config = the OCI empty descriptor), whose layers are every file
@@ -148,9 +150,20 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
   const splitSize = num(ANNOTATIONS.splitSize, 1);
   const sha256 = a[ANNOTATIONS.sha256] ?? '';
   if (!/^[a-f0-9]{64}$/.test(sha256)) throw notKko(what, `annotation ${ANNOTATIONS.sha256} is not a sha256`);
+  const seen = new Set<string>();
+  // Each title is an archive entry name: refused here, before any blob is fetched, when the writer would refuse it
+  // (absolute, '..', empty segments), when it holds a control character, or when two layers claim it.
   const files = parsed.manifest.layers.map((l, i) => {
     const name = l.annotations?.[TITLE_ANNOTATION];
     if (!name) throw notKko(what, `layer ${i} (${l.digest}) has no ${TITLE_ANNOTATION}`);
+    if (!isSafeName(name) || hasControl(name))
+      throw notKko(
+        what,
+        `layer ${i} (${l.digest}): ${TITLE_ANNOTATION} "${safeText(name)}" is not a relative path inside the artifact`,
+      );
+    if (seen.has(name))
+      throw notKko(what, `layer ${i} (${l.digest}): ${TITLE_ANNOTATION} "${safeText(name)}" names a second file`);
+    seen.add(name);
     return { name, digest: l.digest, size: l.size, stored: l.annotations?.[ANNOTATIONS.stored] === 'true' };
   });
   return { recipe: { compression, mtime, ...(splitSize !== undefined ? { splitSize } : {}), sha256 }, files };

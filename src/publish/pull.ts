@@ -1,6 +1,6 @@
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { partName, partsListName } from '../archive/parts.js';
+import { MAX_PARTS, partName, partsListName, presentParts } from '../archive/parts.js';
 import type { TarEntry } from '../archive/tar.js';
 import { writeArchive } from '../archive/write.js';
 import { blobPath, COMPRESSED_MEDIA_TYPE } from '../artifact-format/index.js';
@@ -15,7 +15,7 @@ import { copyBlobs, type BlobCounts } from '../copy/index.js';
 import { KkoError } from '../errors.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { formatReference, type Digest, type Reference } from '../reference/index.js';
-import { parseArtifactManifest, parsePublishedIndex } from './format.js';
+import { ANNOTATIONS, parseArtifactManifest, parsePublishedIndex, type ArchiveRecipe } from './format.js';
 
 export type PullOptions = VerifyOptions & {
   readonly source: ContentSource;
@@ -86,6 +86,7 @@ export async function pullArtifact(opts: PullOptions): Promise<PullReport> {
     blobs.set(f.digest, desc);
     add({ ...cached(opts.cache, f.name, desc, f.stored), ...(isFirstEntry(f.name) ? { first: true } : {}) });
   }
+  assertPartsFit(recipe, [...entries.values()], what);
   const counts = await copyBlobs(opts.source, repo, new CacheTarget(opts.cache), repo, [...blobs.values()], {
     concurrency: opts.concurrency ?? 4,
     verifySource: false,
@@ -94,6 +95,20 @@ export async function pullArtifact(opts: PullOptions): Promise<PullReport> {
   });
   const written = await writeStaged(opts, [...entries.values()], recipe, what);
   return { ref: what, digest: top.digest, files: written, sha256: recipe.sha256, blobs: counts };
+}
+
+// A split recipe must fit the archive in MAX_PARTS parts: the bytes written as they are (compressed layers, stored
+// files) are a floor of its size, so a split size too small for them is refused before any blob is fetched.
+function assertPartsFit(recipe: ArchiveRecipe, entries: readonly TarEntry[], what: string): void {
+  if (recipe.splitSize === undefined) return;
+  let floor = 0;
+  for (const e of entries) if ('size' in e && e.compressed && e.size !== undefined) floor += e.size;
+  if (floor > recipe.splitSize * MAX_PARTS)
+    throw new KkoError(
+      'INVALID_INPUT',
+      `pulling ${what}: annotation ${ANNOTATIONS.splitSize} is ${recipe.splitSize}, but the archive holds at least ${floor} bytes, more than ${MAX_PARTS} parts of that size`,
+      { hint: 'pull only what `kko artifact publish` pushed' },
+    );
 }
 
 function cached(cache: BlobCache, name: string, d: Descriptor, stored: boolean): TarEntry {
@@ -168,6 +183,9 @@ async function writeStaged(
       await rename(f, to);
       finals.push(to);
     }
+    // parts an earlier, longer split artifact left under this name (the CLI asked for --force) would join `cat`
+    if (written.partsList)
+      for (const [i, p] of await presentParts(opts.output)) if (i >= finals.length) await rm(p, { force: true });
     return written.partsList ? [...finals, partsListName(opts.output)] : finals;
   } finally {
     await rm(staging, { recursive: true, force: true });

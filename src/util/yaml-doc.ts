@@ -17,16 +17,16 @@ export const MAX_ALIAS_COUNT = 100;
 export type YamlSource = { file: string; text: string; lines: LineCounter; docs: Document.Parsed[] };
 
 // Read a text file for parsing, refusing directories, huge files and binary content with a clear error.
-export async function readTextFile(file: string, what = 'file'): Promise<string> {
+export async function readTextFile(file: string, what = 'file', limit = MAX_DOCUMENT_BYTES): Promise<string> {
   const info = await stat(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));
   if (info.isDirectory())
     throw new KkoError('INVALID_INPUT', `reading ${what} ${file}: is a directory`, {
-      hint: 'pass a YAML file, not a folder',
+      hint: 'pass a file, not a folder',
     });
-  if (info.size > MAX_DOCUMENT_BYTES) {
+  if (info.size > limit) {
     throw new KkoError(
       'INVALID_INPUT',
-      `reading ${what} ${file}: ${info.size} bytes is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`,
+      `reading ${what} ${file}: ${info.size} bytes is larger than the ${limit}-byte limit`,
     );
   }
   const bytes = await readFile(file).catch((err: unknown) => Promise.reject(fsError(`reading ${what}`, file, err)));

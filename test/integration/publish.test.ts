@@ -17,6 +17,7 @@ import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index
 import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha } from '../support/artifact-fixture.js';
 import { fixtureSet, pushIndex } from '../support/builders.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { safeLines } from '../../src/util/safe-text.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
 
 // #12 item 6: `kko artifact publish` pushes an artifact to the real distribution registry as one OCI index, and
@@ -161,6 +162,11 @@ describe('publish then pull', () => {
     const got = r.files.filter((f) => f.includes('.part-'));
     expect(got.length).toBe(parts.length - 1); // the parts, without the list
     for (const [i, f] of got.entries()) await sh('cmp', [`${base}.part-${String(i).padStart(3, '0')}`, f]);
+    // pulled again over a longer split artifact's parts (--force): the stale parts go, so `cat` gives the artifact
+    await writeFile(`${out}.part-099`, 'stale');
+    const again = await pullArtifact({ source: store, ref: ref('split'), output: out, cache: cache('qs'), catalog });
+    expect(again.files).toEqual(r.files);
+    expect((await readdir(work.dir)).filter((f) => f.startsWith('split-pulled.tar.gz.part-')).length).toBe(got.length);
   }, 120_000);
 
   it('the same artifact gives the same index digest, in any repository', async () => {
@@ -257,6 +263,117 @@ describe('refusals', () => {
     expect(r.stderr).toMatch(/not a kko artifact/);
   });
 
+  // A hostile registry answer: the published index re-tagged with an artifact manifest whose layer titles or recipe
+  // lie. Each is refused as invalid input naming the title (escaped), before a single blob is fetched; nothing written.
+  it.each([
+    ['a parent path', (t: string[]) => (t[1] = '../evil'), /"\.\.\/evil" is not a relative path/],
+    ['an absolute path', (t: string[]) => (t[1] = '/tmp/evil'), /"\/tmp\/evil" is not a relative path/],
+    ['an empty segment', (t: string[]) => (t[1] = 'kube//x'), /"kube\/\/x" is not a relative path/],
+    ['a control character', (t: string[]) => (t[1] = 'kube/\u001b]0;owned\u0007'), /\\u001b\]0;owned\\u0007/],
+    ['a title another layer has', (t: string[]) => (t[1] = t[2] as string), /names a second file/],
+  ])(
+    'pull refuses an artifact manifest with %s in a layer title, fetching nothing',
+    async (why, edit, msg) => {
+      const art = await exportTo('gzip');
+      const tag = `hostile-${why.replace(/ /g, '-')}`;
+      const p = await publishArtifact({
+        artifact: art,
+        target: store,
+        ref: ref(tag),
+        cache: cache(`h${tag}`),
+        catalog,
+      });
+      const c = new RegistryClient(target.host, { plainHTTP: true });
+      try {
+        const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
+          manifests: Array<{ digest: string; size: number }>;
+        };
+        const first = index.manifests[0] as { digest: string; size: number };
+        const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
+          layers: Array<{ annotations: Record<string, string> }>;
+        };
+        const titles = am.layers.map((l) => l.annotations['org.opencontainers.image.title'] as string);
+        expect(titles.length).toBeGreaterThan(2);
+        edit(titles);
+        am.layers.forEach((l, i) => (l.annotations['org.opencontainers.image.title'] = titles[i] as string));
+        const bytes = Buffer.from(JSON.stringify(am));
+        first.digest = await c.putManifest(
+          'kko/art',
+          `sha256:${sha(bytes)}`,
+          bytes,
+          'application/vnd.oci.image.manifest.v1+json',
+        );
+        first.size = bytes.length;
+        const ib = Buffer.from(JSON.stringify(index));
+        await c.putManifest('kko/art', tag, ib, 'application/vnd.oci.image.index.v1+json');
+      } finally {
+        await c.close();
+      }
+      const out = join(work.dir, `${tag}.tar.gz`);
+      const r = await runCli(
+        [
+          'artifact',
+          'pull',
+          `oci://${target.host}/kko/art:${tag}`,
+          '-o',
+          out,
+          '--plain-http',
+          '--cache',
+          join(work.dir, `c-${tag}`),
+        ],
+        { env: { HOME: work.dir } },
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(safeLines(r.stderr)).toBe(r.stderr); // no raw control character reaches the terminal
+      expect(await readdir(work.dir)).not.toContain(`${tag}.tar.gz`);
+      const blobs = await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => []);
+      expect(blobs).toEqual([]); // refused before any blob was fetched
+    },
+    120_000,
+  );
+
+  it('pull refuses a recipe whose split size needs more than 1000 parts, before fetching any blob', async () => {
+    const art = await exportTo('gzip');
+    const p = await publishArtifact({ artifact: art, target: store, ref: ref('split1'), cache: cache('sp1'), catalog });
+    const c = new RegistryClient(target.host, { plainHTTP: true });
+    try {
+      const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
+        manifests: Array<{ digest: string; size: number }>;
+      };
+      const first = index.manifests[0] as { digest: string; size: number };
+      const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
+        annotations: Record<string, string>;
+      };
+      am.annotations['io.kko.archive.split-size'] = '1';
+      const bytes = Buffer.from(JSON.stringify(am));
+      first.digest = await c.putManifest(
+        'kko/art',
+        `sha256:${sha(bytes)}`,
+        bytes,
+        'application/vnd.oci.image.manifest.v1+json',
+      );
+      first.size = bytes.length;
+      await c.putManifest(
+        'kko/art',
+        'split1',
+        Buffer.from(JSON.stringify(index)),
+        'application/vnd.oci.image.index.v1+json',
+      );
+    } finally {
+      await c.close();
+    }
+    const out = join(work.dir, 'split1.tar.gz');
+    await expect(
+      pullArtifact({ source: store, ref: ref('split1'), output: out, cache: cache('sq1'), catalog }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringMatching(/split-size is 1, but the archive holds at least \d+ bytes, more than 1000 parts/),
+    });
+    expect((await readdir(work.dir)).filter((f) => f.startsWith('split1') || f.startsWith('.split1'))).toEqual([]);
+    expect(await readdir(join(work.dir, 'c-sq1', 'blobs', 'sha256')).catch(() => [])).toEqual([]); // nothing fetched
+  }, 120_000);
+
   it('an artifact kko did not lay out is refused before anything is pushed', async () => {
     const entries = withChecksums(artifactEntries(IMGS));
     const out = join(work.dir, 'foreign.tar');
@@ -299,6 +416,15 @@ describe('the CLI', () => {
       { env },
     );
     expect(q.code, q.stderr).toBe(0);
+    await sh('cmp', [art, out]);
+    // the artifact is there now: a second pull refuses to replace it (exit 2, nothing fetched), --force replaces it
+    const again = ['artifact', 'pull', `oci://${target.host}/cli/art@${digest}`, '-o', out, '--plain-http'];
+    const refused = await runCli([...again, '--cache', join(work.dir, 'c-cli3')], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/cli-pulled\.tar\.zst: file exists/);
+    expect(await readdir(join(work.dir, 'c-cli3', 'blobs', 'sha256')).catch(() => [])).toEqual([]);
+    const forced = await runCli([...again, '--cache', join(work.dir, 'c-cli3'), '--force'], { env });
+    expect(forced.code, forced.stderr).toBe(0);
     await sh('cmp', [art, out]);
   }, 120_000);
 });

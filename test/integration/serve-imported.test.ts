@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +135,30 @@ describe('kko artifact serve of an imported directory', () => {
     expect((err as Error).message).toMatch(
       new RegExp(`blob sha256:${big.h} has 1000 bytes, its manifest says ${big.size}`),
     );
+  });
+
+  it('refuses a directory whose blob is a symlink to a file outside the layout (a Range read would serve it)', async () => {
+    const bad = join(fixture.dir, 'imp-link');
+    await sh('cp', ['-r', join(fixture.dir, 'imp'), bad]);
+    const blobs = join(bad, 'images', 'blobs', 'sha256');
+    const files = await Promise.all(
+      (await readdir(blobs)).map(async (h) => ({ h, size: (await readFile(join(blobs, h))).length })),
+    );
+    const big = files.sort((a, b) => b.size - a.size)[0] as { h: string; size: number };
+    const secret = join(fixture.dir, 'secret.bin'); // outside the layout, of the size the manifest says
+    await writeFile(secret, Buffer.alloc(big.size, 0x53));
+    await rm(join(blobs, big.h));
+    await symlink(secret, join(blobs, big.h));
+    const err = await openImageStore(bad).catch((e: unknown) => e);
+    if (!(err instanceof Error)) opened.push(err as ImageStore);
+    expect((err as { code?: string }).code).toBe('INVALID_INPUT');
+    expect((err as Error).message).toMatch(new RegExp(`blob sha256:${big.h} is a link to .*secret\\.bin, outside`));
+    // a symlink that stays inside the layout (to a copy of the same bytes) is served as before
+    await rm(join(blobs, big.h));
+    await sh('cp', [join(fixture.dir, 'imp', 'images', 'blobs', 'sha256', big.h), join(bad, 'images', 'copy')]);
+    await symlink(join('..', '..', 'copy'), join(blobs, big.h));
+    const store = await openImageStore(bad);
+    opened.push(store);
   });
 
   it('refuses a directory that is no imported artifact, and --key with a directory (exit 2)', async () => {

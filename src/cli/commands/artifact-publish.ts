@@ -6,7 +6,8 @@ import { parseOciRef, publishArtifact, pullArtifact } from '../../publish/index.
 import { registryTarget, targetRegistry } from '../../push/index.js';
 import type { Reference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { absPath, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
+import { partsListName, presentParts } from '../../archive/parts.js';
+import { absPath, assertWritable, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { formatBytes } from '../progress.js';
 import { keyVerifier } from './artifact-read.js';
@@ -50,7 +51,8 @@ Examples:
   $ kko artifact pull oci://10.0.0.5:5000/offline/k8s@sha256:… -o art.tar.zst --plain-http --key release.pub
 
 Exit codes: 0 written, 1 a blob or the rebuilt artifact does not verify (named; nothing written) or the registry
-failed, 2 invalid input (a bad oci:// reference, not a kko artifact).
+failed, 2 invalid input (a bad oci:// reference, not a kko artifact, unsafe layer titles, -o exists without
+--force).
 `;
 
 function addHostOptions(cmd: Command): Command {
@@ -121,11 +123,15 @@ async function runPublish(
 
 async function runPull(
   source: string,
-  o: HostFlags & { output: string },
+  o: HostFlags & { output: string; force?: boolean },
   ctx: CommandContext,
   catalog?: Catalog,
 ): Promise<void> {
   const ref = parseOciRef(source, { flag: 'pull source' });
+  // an existing artifact (or parts of one, or their list) is not replaced without --force, as export does
+  const output = absPath(ctx, o.output);
+  for (const path of [output, partsListName(output), ...(await presentParts(output)).values()])
+    await assertWritable(path, Boolean(o.force));
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
   const signed = await keyVerifier(ctx, o.key);
   const store = storeFor(ctx, ref, o);
@@ -133,7 +139,7 @@ async function runPull(
     const r = await pullArtifact({
       source: store,
       ref,
-      output: absPath(ctx, o.output),
+      output,
       cache: new BlobCache(cacheDirFor(ctx, o.cache)),
       catalog: catalog ?? (await catalogFor(ctx, o.catalogDir)),
       concurrency,
@@ -172,8 +178,11 @@ export function registerArtifactPublish(
       .description('write a published artifact back, byte for byte, from an OCI registry')
       .argument('<source>', 'oci://HOST[:PORT]/REPOSITORY:TAG or …@sha256:<digest>')
       .requiredOption('-o, --output <file>', 'where the artifact goes (a split one: its parts and list beside it)')
-      .option('--key <pub>', 'public key (PEM) the artifact must be signed with'),
+      .option('--key <pub>', 'public key (PEM) the artifact must be signed with')
+      .option('--force', 'replace an existing artifact at --output'),
   )
     .addHelpText('after', PULL_HELP)
-    .action(async (source: string, o: HostFlags & { output: string }) => runPull(source, o, ctx, await catalog?.()));
+    .action(async (source: string, o: HostFlags & { output: string; force?: boolean }) =>
+      runPull(source, o, ctx, await catalog?.()),
+    );
 }

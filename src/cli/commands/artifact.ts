@@ -1,13 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { haveOf } from '../../artifact-read/index.js';
-import { parseHaveList, type HaveList } from '../../artifact-format/index.js';
+import { MAX_HAVE_BYTES, parseHaveList, type HaveList } from '../../artifact-format/index.js';
+import { readTextFile } from '../../util/yaml-doc.js';
 import type { Command } from 'commander';
 import { formatReference } from '../../reference/index.js';
 import { KkoError } from '../../errors.js';
 import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
-import { partsListName, presentParts } from '../../archive/parts.js';
+import { MIN_SPLIT_SIZE, partsListName, presentParts } from '../../archive/parts.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
 import {
   absPath,
@@ -76,27 +76,17 @@ async function haveListFor(ctx: CommandContext, o: ExportOptions, catalog: Catal
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
   if (o.have === undefined) return undefined;
-  const path = absPath(ctx, o.have);
-  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-    throw new KkoError(
-      err.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'IO_ERROR',
-      `--have ${o.have}: ${err.code ?? String(err)}`,
-      {
-        cause: err,
-        hint: 'write it with `kko artifact inventory OLD_ART > have.json` where OLD_ART is',
-      },
-    );
-  });
-  return parseHaveList(bytes, o.have);
+  // a directory, a file past MAX_HAVE_BYTES or binary content is invalid input naming it, before anything is parsed
+  const text = await readTextFile(absPath(ctx, o.have), 'the have-list (--have)', MAX_HAVE_BYTES);
+  return parseHaveList(text, o.have);
 }
 
-const MIN_SPLIT = 1024 * 1024;
 const FAT32_MAX = 2 ** 32 - 1;
 
 // --split-size: parsed, and refused with -o -; 4G (the usual guess for a stick) gets the FAT32 warning.
 function splitSizeOf(ctx: CommandContext, o: ExportOptions): number | undefined {
   if (o.splitSize === undefined) return undefined;
-  const size = parseSizeFlag('--split-size', o.splitSize, MIN_SPLIT);
+  const size = parseSizeFlag('--split-size', o.splitSize, MIN_SPLIT_SIZE);
   if (o.output === '-')
     throw new KkoError('INVALID_INPUT', '--split-size: cannot split standard output (-o -)', {
       hint: 'write to a file (-o ART.tar.gz), or pipe -o - through `split`',
