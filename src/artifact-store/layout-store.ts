@@ -7,9 +7,9 @@ import type { BlobReadOptions, ContentSource, ManifestContent } from '../content
 import { KkoError } from '../errors.js';
 import { OciLayout } from '../layout/index.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
-import { formatReference, parseDigest, type Digest, type Reference } from '../reference/index.js';
+import { parseDigest, type Digest, type Reference } from '../reference/index.js';
 import { errnoOf, fsError } from '../util/fs-errors.js';
-import { ImageNames, NamedManifests, repoKey } from './names.js';
+import { ImageNames, NamedManifests } from './names.js';
 import { inventoryKkVersion } from './store.js';
 
 // An imported artifact directory (`kko artifact import ART --dir DIR`, or kk's kubekey/images) read in place as the
@@ -187,29 +187,19 @@ export class LayoutImageStore implements ContentSource {
   }
 
   upstreamIndex(ref: Reference): Digest | undefined {
-    return ref.tag === undefined ? undefined : this.#names.upstreamIndex(ref.registry, ref.repository, ref.tag);
+    return this.#names.upstreamIndexOf(ref);
   }
 
   async listTags(ref: Reference): Promise<string[]> {
-    const tags = this.#names.names.tags(repoKey(ref.registry, ref.repository));
-    if (!tags)
-      throw new KkoError(
-        'MANIFEST_UNKNOWN',
-        `listing tags of ${ref.registry}/${ref.repository}: not in ${this.description}`,
-      );
-    return tags;
+    return this.#names.listTags(ref, this.description);
   }
 
   async headManifest(ref: Reference): Promise<Descriptor | undefined> {
-    const m = this.#names.manifest(ref);
-    return m ? { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length } : undefined;
+    return this.#names.headManifest(ref);
   }
 
   async getManifest(ref: Reference): Promise<ManifestContent> {
-    const m = this.#names.manifest(ref);
-    if (!m)
-      throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
-    return m;
+    return this.#names.getManifest(ref, this.description);
   }
 
   async headBlob(ref: Reference, digest: Digest): Promise<Descriptor | undefined> {

@@ -1,7 +1,9 @@
 import { refNameOf, type InventoryImage } from '../artifact-read/docs.js';
 import { layoutRefName } from '../artifact-format/index.js';
 import { MediaType, parseManifestJson, type Descriptor, type ImageIndex } from '../oci/index.js';
-import { parseReference, sha256Digest, type Digest } from '../reference/index.js';
+import type { ManifestContent } from '../content/store.js';
+import { KkoError } from '../errors.js';
+import { formatReference, parseReference, sha256Digest, type Digest, type Reference } from '../reference/index.js';
 
 // The names an artifact answers to. kk (v3.1.2+) and kko name every image × arch in images/index.json
 // "<full ref>-<arch>" (artifact-format layoutRefName): docker.io/calico/cni:v3.27.3-amd64. The store answers
@@ -184,6 +186,29 @@ export class NamedManifests {
   upstreamIndex(registry: string, repository: string, tag: string): Digest | undefined {
     const r = this.names.resolve(repoKey(registry, repository), tag);
     return r?.kind === 'index' ? r.image.upstreamIndex : undefined;
+  }
+
+  // The ContentSource name lookups both image stores answer the same way (`where`: the store, for errors).
+  upstreamIndexOf(ref: Reference): Digest | undefined {
+    return ref.tag === undefined ? undefined : this.upstreamIndex(ref.registry, ref.repository, ref.tag);
+  }
+
+  listTags(ref: Reference, where: string): string[] {
+    const tags = this.names.tags(repoKey(ref.registry, ref.repository));
+    if (!tags)
+      throw new KkoError('MANIFEST_UNKNOWN', `listing tags of ${ref.registry}/${ref.repository}: not in ${where}`);
+    return tags;
+  }
+
+  headManifest(ref: Reference): Descriptor | undefined {
+    const m = this.manifest(ref);
+    return m ? { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length } : undefined;
+  }
+
+  getManifest(ref: Reference, where: string): ManifestContent {
+    const m = this.manifest(ref);
+    if (!m) throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${where}`);
+    return m;
   }
 
   manifest(ref: { registry: string; repository: string; tag?: string; digest?: string }): ManifestBytes | undefined {

@@ -19,10 +19,10 @@ import type { BlobReadOptions, ContentSource, ManifestContent, StoreOptions } fr
 import { through, VerifyStream } from '../content/verify.js';
 import { KkoError } from '../errors.js';
 import { type Descriptor, type ImageIndex } from '../oci/index.js';
-import { formatReference, type Digest, type Reference } from '../reference/index.js';
+import { type Digest, type Reference } from '../reference/index.js';
 import { BlobTable, fromIndex, indexRecords, type Blob } from './blob-table.js';
 import { INDEX_FORMAT, loadIndex, storeIndex, type IndexedFile } from './index-cache.js';
-import { ImageNames, NamedManifests, repoKey } from './names.js';
+import { ImageNames, NamedManifests } from './names.js';
 import { SourceFiles } from './source-files.js';
 import { readSpans, type Spans } from './spans.js';
 
@@ -277,29 +277,19 @@ export class ArtifactStore implements ContentSource {
 
   // The upstream index <registry>/<repository>:<tag> answers with, when the artifact kept it whole.
   upstreamIndex(ref: Reference): Digest | undefined {
-    return ref.tag === undefined ? undefined : this.#names.upstreamIndex(ref.registry, ref.repository, ref.tag);
+    return this.#names.upstreamIndexOf(ref);
   }
 
   async listTags(ref: Reference): Promise<string[]> {
-    const tags = this.#names.names.tags(repoKey(ref.registry, ref.repository));
-    if (!tags)
-      throw new KkoError(
-        'MANIFEST_UNKNOWN',
-        `listing tags of ${ref.registry}/${ref.repository}: not in ${this.description}`,
-      );
-    return tags;
+    return this.#names.listTags(ref, this.description);
   }
 
   async headManifest(ref: Reference): Promise<Descriptor | undefined> {
-    const m = this.#names.manifest(ref);
-    return m ? { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length } : undefined;
+    return this.#names.headManifest(ref);
   }
 
   async getManifest(ref: Reference): Promise<ManifestContent> {
-    const m = this.#names.manifest(ref);
-    if (!m)
-      throw new KkoError('MANIFEST_UNKNOWN', `getting manifest ${formatReference(ref)}: not in ${this.description}`);
-    return m;
+    return this.#names.getManifest(ref, this.description);
   }
 
   // The blobs that can be read only in archive order (opened with `sequential`): digest → size.
