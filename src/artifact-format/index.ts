@@ -30,4 +30,4 @@ export { haveListSchema, parseHaveList, HAVE_API_VERSION, HAVE_KIND, MAX_HAVE_BY
 export type { HaveList } from './have.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';
-export { BaseMissingError, missingCount } from './delta.js';
+export { BaseMissingError, assertDeltaBase, missingCount } from './delta.js';

@@ -10,7 +10,7 @@ import { createStaging, removeStaleStaging, type Staging } from './staging.js';
 import { Trust, type TrustOptions } from './trust.js';
 import { ArtifactProblemsError, formatProblem, summarizeProblems, type FileRecord, type Problem } from './types.js';
 import { trustOfScan, verifyScan } from './verify.js';
-import { BaseMissingError, missingCount, type Delta } from '../artifact-format/index.js';
+import { assertDeltaBase, BaseMissingError, missingCount, type Delta } from '../artifact-format/index.js';
 import { hashFile } from '../cache/index.js';
 import { createHash } from 'node:crypto';
 import { blobPath, INVENTORY_NAME } from './docs.js';
@@ -260,12 +260,7 @@ async function takeFromBase(
     );
   const inv = scan.docs.get(INVENTORY_NAME);
   const sha = inv ? createHash('sha256').update(inv).digest('hex') : undefined;
-  if (sha !== delta.base.inventorySha256)
-    throw new KkoError(
-      'INVALID_INPUT',
-      `--base ${base}: not the delta's base (its kko/inventory.json has sha256 ${sha ?? 'none'}, the delta names ${delta.base.inventorySha256}${delta.base.artifact ? `, ${delta.base.artifact}` : ''})`,
-      { hint: 'pass the artifact the delta was exported against (export --base / --have)' },
-    );
+  assertDeltaBase(delta, sha, base);
   const missing = want
     .filter((e) => scan.files.get(e.path)?.sha256 !== e.sha256)
     .map((e) => `${e.path} (${e.size} bytes): not in ${base}`);

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
-import { BaseMissingError, missingCount } from '../artifact-format/index.js';
+import { assertDeltaBase, BaseMissingError, missingCount } from '../artifact-format/index.js';
 import type { BlobReadOptions, ManifestContent } from '../content/store.js';
-import { KkoError } from '../errors.js';
 import type { Descriptor } from '../oci/index.js';
 import { parseDigest, type Digest, type Reference } from '../reference/index.js';
 import { repoKey } from './names.js';
@@ -69,12 +68,7 @@ export class DeltaSource implements ImageStore {
 export function assertBaseOf(delta: ArtifactStore, base: ArtifactStore, what = 'nothing was pushed'): void {
   const d = delta.delta;
   if (!d) return;
-  if (base.inventorySha256 !== d.base.inventorySha256)
-    throw new KkoError(
-      'INVALID_INPUT',
-      `--base: ${base.description} is not the delta's base (its kko/inventory.json has sha256 ${base.inventorySha256 ?? 'none'}, the delta names ${d.base.inventorySha256}${d.base.artifact ? `, ${d.base.artifact}` : ''})`,
-      { hint: 'pass the artifact the delta was exported against (export --base / --have)' },
-    );
+  assertDeltaBase(d, base.inventorySha256, base.description);
   const missing = d.omitted.blobs
     .filter((b) => base.layoutBlob(parseDigest(b.digest))?.size !== b.size)
     .map((b) => `${b.digest} (${b.size} bytes): not in ${base.description}`);
