@@ -16,40 +16,35 @@ const sourceArgs = (source: ImagesSource): string[] =>
       ? ['--images-dir', source.imagesDir]
       : ['-m', source.manifest];
 
-// `kko artifact images <verb> <source> --registry <registry> --plain-http --kk-version v3.1.12 <more…>`.
+// Where the images go: a plain-HTTP registry host[/path], named for kk v3.1.12; with `kkDefault` the argv leaves
+// --kk-version out, so the CLI's own default release names them.
+export type ImagesTarget = string | { readonly registry: string; readonly kkDefault: true };
+
+// `kko artifact images <verb> <source> --registry <registry> --plain-http [--kk-version v3.1.12] <more…>`.
 export function imagesArgs(
   verb: 'push' | 'check',
   source: ImagesSource,
-  registry: string,
+  target: ImagesTarget,
   ...more: string[]
 ): string[] {
-  return [
-    'artifact',
-    'images',
-    verb,
-    ...sourceArgs(source),
-    '--registry',
-    registry,
-    '--plain-http',
-    '--kk-version',
-    TEST_KK,
-    ...more,
-  ];
+  const registry = typeof target === 'string' ? target : target.registry;
+  const kk = typeof target === 'string' ? ['--kk-version', TEST_KK] : [];
+  return ['artifact', 'images', verb, ...sourceArgs(source), '--registry', registry, '--plain-http', ...kk, ...more];
 }
 
 // `kko artifact images push` of `source` to a plain-HTTP `registry` (host[/path]) with v3.1.12 names.
-export const pushArgs = (source: ImagesSource, registry: string, ...more: string[]): string[] =>
-  imagesArgs('push', source, registry, ...more);
+export const pushArgs = (source: ImagesSource, target: ImagesTarget, ...more: string[]): string[] =>
+  imagesArgs('push', source, target, ...more);
 
 // `kko artifact images check`, the same way as pushArgs.
-export const checkArgs = (source: ImagesSource, registry: string, ...more: string[]): string[] =>
-  imagesArgs('check', source, registry, ...more);
+export const checkArgs = (source: ImagesSource, target: ImagesTarget, ...more: string[]): string[] =>
+  imagesArgs('check', source, target, ...more);
 
-// `kko artifact export -m <manifest> --mirror-config mirrors.yaml --cache <cache> -o <out> <more…>`; the file names
-// are the ones writeExportInputs writes.
+// `kko artifact export -m <manifest> --mirror-config mirrors.yaml --cache <cache> -o <out> <more…>` (no -o when `out`
+// is undefined: the default name); the file names are the ones writeExportInputs writes.
 export function exportArgs(
-  out: string,
-  opts: { readonly manifest?: string; readonly cache?: string } = {},
+  out: string | undefined,
+  opts: { readonly manifest?: string; readonly mirrors?: string; readonly cache?: string } = {},
   ...more: string[]
 ): string[] {
   return [
@@ -58,11 +53,10 @@ export function exportArgs(
     '-m',
     opts.manifest ?? 'm.yaml',
     '--mirror-config',
-    'mirrors.yaml',
+    opts.mirrors ?? 'mirrors.yaml',
     '--cache',
     opts.cache ?? 'cache',
-    '-o',
-    out,
+    ...(out === undefined ? [] : ['-o', out]),
     ...more,
   ];
 }
