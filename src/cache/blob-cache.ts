@@ -187,7 +187,7 @@ export class BlobCache {
     const starts = opts.ranged && blob.size !== undefined ? partStarts(blob.size, this.#parts) : [0];
     const fetchedBytes =
       starts.length > 1
-        ? await fetchInParts(partial, state, blob.size as number, fetch, starts, ro)
+        ? await fetchInParts(partial, state, blob.size as number, fetch, starts, ro, this.#parts)
         : await resumeInto(partial, state, fetch, ro);
     const got = `sha256:${state.hash.digest('hex')}`;
     if (got !== blob.digest) {
