@@ -4,15 +4,16 @@
 // Prints the throughput ratio (target >= 0.8x) and the serve process's peak RSS (target <= 256 MiB).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { onCleanup, tempDir } from './lib/cleanup.js';
-import { childEnv, envNumber, kko, SKOPEO } from './lib/export-runs.js';
+import { onCleanup } from './lib/cleanup.js';
+import { envNumber, kko, SKOPEO } from './lib/export-runs.js';
 import { ARCHES, ensureFixture, IMAGES } from './lib/fixture.js';
 import { duBytes, mib, table } from './lib/format.js';
 import { run } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
+import { benchWorkspace } from './lib/workspace.js';
 
 export const description =
   'skopeo pulling the whole artifact from kko artifact serve vs from the distribution registry with the same content';
@@ -88,33 +89,7 @@ export default async function serveBench(ctx) {
   });
   const reg = await startRegistry({ root: fixture.root, readonly: true });
   try {
-    const work = await tempDir('kko-bench-serve-');
-    await mkdir(join(work, 'home'));
-    const env = childEnv(join(work, 'home'));
-    const manifest = [
-      'apiVersion: kubekey.kubesphere.io/v1alpha2',
-      'kind: Manifest',
-      'metadata: {name: kko-bench}',
-      'spec:',
-      `  arches: [${ARCHES.join(', ')}]`,
-      '  images:',
-      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
-      '',
-    ];
-    await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
-    await writeFile(
-      join(work, 'mirrors.yaml'),
-      [
-        'apiVersion: kko.io/v1alpha1',
-        'kind: MirrorPolicy',
-        'registries:',
-        '- prefix: docker.io',
-        '  mirrors:',
-        `  - {location: "${reg.host}", plainHTTP: true}`,
-        '  upstream: false',
-        '',
-      ].join('\n'),
-    );
+    const { work, env } = await benchWorkspace('kko-bench-serve-', { mirrorHost: reg.host });
     ctx.log('exporting the fixture to art.tar.gz (layers in stored blocks) …');
     const exp = await kko(
       ctx.repoRoot,

@@ -2,15 +2,15 @@
 // one copy per image × arch to <repo>:<tag>-<arch>, kk's push names), from the same fixture registry behind the link
 // model (bench/lib/delay-proxy.js), each side into two fresh empty target registries on loopback. Prints the time
 // ratio (target ≤ 0.33) and, counted at the link proxy, the source blob GETs and bytes of each side.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from './lib/cleanup.js';
 import { ARCHES, ensureFixture, IMAGES, verifyServed } from './lib/fixture.js';
 import { loadLine, mib, secs, table } from './lib/format.js';
 import { startDelayProxy } from './lib/delay-proxy.js';
-import { childEnv, envNumber, SKOPEO } from './lib/export-runs.js';
+import { envNumber, SKOPEO } from './lib/export-runs.js';
 import { measure } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
+import { benchWorkspace } from './lib/workspace.js';
 
 export const description = 'kko sync to two registries vs two serial skopeo copy loops, over the modelled WAN link';
 
@@ -152,34 +152,7 @@ export default async function syncBench(ctx) {
       connBytesPerSec: cfg.connMBps * MB,
       linkBytesPerSec: cfg.linkMBps * MB,
     });
-    const work = await tempDir('kko-bench-sync-');
-    await mkdir(join(work, 'home'));
-    const env = childEnv(join(work, 'home'));
-    const manifest = [
-      'apiVersion: kubekey.kubesphere.io/v1alpha2',
-      'kind: Manifest',
-      'metadata: {name: kko-bench}',
-      'spec:',
-      `  arches: [${ARCHES.join(', ')}]`,
-      '  images:',
-      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
-      '',
-    ];
-    await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
-    await writeFile(join(work, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
-    await writeFile(
-      join(work, 'mirrors.yaml'),
-      [
-        'apiVersion: kko.io/v1alpha1',
-        'kind: MirrorPolicy',
-        'registries:',
-        '- prefix: docker.io',
-        '  mirrors:',
-        `  - {location: "${proxy.host}", plainHTTP: true}`,
-        '  upstream: false',
-        '',
-      ].join('\n'),
-    );
+    const { work, env } = await benchWorkspace('kko-bench-sync-', { mirrorHost: proxy.host, skopeoPolicy: true });
     /** @type {Side[]} */
     const ks = [];
     /** @type {Side[]} */

@@ -7,7 +7,17 @@ import { writeError } from '../util/net-errors.js';
 import { resumeInto, type BlobFetcher, type ResumeOptions, type ResumeState } from './resume.js';
 
 // A blob larger than `threshold` bytes is fetched as parts of `partSize` bytes on several connections at once.
-export type PartPlan = { readonly threshold: number; readonly partSize: number };
+// slowBytesPerSec, probeMs (#10): only a slow stream is split. The later parts start once the blob's first stream has
+// run for probeMs and brought less than slowBytesPerSec on average (a per-connection cap: a CDN, a registry mirror, the
+// bench's link model); a fast stream (loopback, a LAN mirror) carries the whole blob, since the part files would cost
+// a second write and read of most of its bytes for nothing. Part files an earlier run left are continued at once.
+// Unset or 0: every part starts at once.
+export type PartPlan = {
+  readonly threshold: number;
+  readonly partSize: number;
+  readonly slowBytesPerSec?: number;
+  readonly probeMs?: number;
+};
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -42,6 +52,7 @@ export async function fetchInParts(
   fetch: BlobFetcher,
   starts: readonly number[],
   opts: ResumeOptions,
+  plan: PartPlan = { threshold: 0, partSize: 0 },
 ): Promise<number> {
   const ends = starts.map((s, i) => starts[i + 1] ?? size);
   const log = opts.logger ?? noopLogger;
@@ -91,19 +102,45 @@ export async function fetchInParts(
       return false;
     }
   };
-  for (let i = first + 1; i < starts.length; i++) tails.set(i, fetchTail(i));
+  // Which tails start now: all of them, or (a slow-stream probe) only those an earlier run left files for.
+  const probe = (plan.slowBytesPerSec ?? 0) > 0 && (plan.probeMs ?? 0) > 0;
+  const left = probe ? await partFilesOf(partial) : undefined;
+  for (let i = first + 1; i < starts.length; i++)
+    if (!left || left.has(starts[i] as number)) tails.set(i, fetchTail(i));
+  // The probe: `current` is the part the first stream is in; its bytes are counted from its start.
+  let current = first;
+  let undecided = probe;
+  let streamed = 0;
+  const startedAt = Date.now();
+  const timer = probe
+    ? setTimeout(() => {
+        undecided = false;
+        const rate = streamed / (Math.max(1, Date.now() - startedAt) / 1000);
+        if (!ranged || rate >= (plan.slowBytesPerSec as number)) return;
+        log.debug(`${opts.what}: ${Math.round(rate)} B/s on one stream: fetching the rest as Range parts`);
+        for (let i = current + 1; i < starts.length; i++) if (!tails.has(i)) tails.set(i, fetchTail(i));
+      }, plan.probeMs)
+    : undefined;
+  const onBytes = (n: number): void => {
+    streamed += n;
+    opts.onBytes?.(n);
+  };
   try {
     while (state.size < size) {
       opts.signal?.throwIfAborted();
       const i = partIndex(starts, state.size);
+      current = i;
       const tail = tails.get(i);
       if (ranged && tail && state.size === starts[i]) {
         if (await tail)
           await appendPart(partial, state, partFile(partial, state.size), (ends[i] as number) - state.size);
         continue;
       }
-      const end = ranged ? (ends[i] as number) : undefined;
-      fetched += await resumeInto(partial, state, fetch, { ...opts, expected: size, end });
+      // Up to the next part another stream fetches (or may still fetch: the probe is undecided), else to the end.
+      let next = i + 1;
+      while (next < starts.length && !undecided && !tails.has(next)) next++;
+      const end = ranged && next < starts.length ? (starts[next] as number) : undefined;
+      fetched += await resumeInto(partial, state, fetch, { ...opts, expected: size, end, onBytes });
       if (end !== undefined && state.size > end) fallBack(`the server sent more than bytes ${starts[i]}-${end - 1}`);
     }
     return fetched;
@@ -111,6 +148,7 @@ export async function fetchInParts(
     ac.abort(err);
     throw err;
   } finally {
+    clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
     await Promise.allSettled(tails.values());
     if (!ranged) await dropStrayParts(partial, new Set());
@@ -122,6 +160,13 @@ function partIndex(starts: readonly number[], offset: number): number {
   let i = 0;
   while (i + 1 < starts.length && (starts[i + 1] as number) <= offset) i++;
   return i;
+}
+
+// The starts of the part files an earlier run left beside this partial.
+async function partFilesOf(partial: string): Promise<Set<number>> {
+  const prefix = `${basename(partial)}-`;
+  const names = await readdir(dirname(partial)).catch(() => [] as string[]);
+  return new Set(names.filter((n) => n.startsWith(prefix)).map((n) => Number(n.slice(prefix.length))));
 }
 
 // Part files of this partial whose start is not in `keep` (another plan's, or overlapping the prefix) are removed.

@@ -587,14 +587,23 @@ class ExportRun {
 }
 
 // KKO_PART_THRESHOLD_MB (MiB, default 32; 0: never split): a blob larger than this is fetched as Range parts of half
-// that size on several connections at once. Invalid values fall back to the default.
+// that size on several connections at once, when its first stream is slow: below KKO_PART_SLOW_MBPS (MB/s, default
+// 20; 0: split at once) over its first PART_PROBE_MS (ranged.ts). Invalid values fall back to the defaults.
 export const DEFAULT_PART_THRESHOLD_MB = 32;
+export const DEFAULT_PART_SLOW_MBPS = 20;
+const PART_PROBE_MS = 200;
 
 function partPlan(env: NodeJS.ProcessEnv): PartPlan {
-  const raw = env.KKO_PART_THRESHOLD_MB;
-  const mb = raw !== undefined && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : DEFAULT_PART_THRESHOLD_MB;
-  const threshold = Math.round(mb * 1024 * 1024);
-  return { threshold, partSize: Math.max(1024 * 1024, Math.ceil(threshold / 2)) };
+  const num = (raw: string | undefined, fallback: number): number =>
+    raw !== undefined && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : fallback;
+  const threshold = Math.round(num(env.KKO_PART_THRESHOLD_MB, DEFAULT_PART_THRESHOLD_MB) * 1024 * 1024);
+  const slowBytesPerSec = num(env.KKO_PART_SLOW_MBPS, DEFAULT_PART_SLOW_MBPS) * 1e6;
+  return {
+    threshold,
+    partSize: Math.max(1024 * 1024, Math.ceil(threshold / 2)),
+    slowBytesPerSec,
+    probeMs: PART_PROBE_MS,
+  };
 }
 
 function sortImages(images: FetchedImage[]): FetchedImage[] {

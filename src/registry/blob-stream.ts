@@ -123,11 +123,13 @@ export function rangedBody(
   }
   const length = res.headers.get('content-length');
   const check = new RangedBody(skip, length !== null && /^\d+$/.test(length) ? Number(length) : undefined, opts, fail);
-  if (res.body === null) {
+  const source =
+    res.nodeBody ??
+    (res.body === null ? undefined : Readable.fromWeb(res.body as unknown as NodeWebReadableStream<Uint8Array>));
+  if (source === undefined) {
     check.end();
     return check;
   }
-  const source = Readable.fromWeb(res.body as unknown as NodeWebReadableStream<Uint8Array>);
   source.on('error', (err) => check.destroy(transportFailure(profile, opts.what, 'GET', res.url, err, true)));
   check.on('close', () => {
     if (!source.destroyed) source.destroy();

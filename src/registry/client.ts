@@ -223,7 +223,7 @@ export class RegistryClient {
       scopes: [repoScope(repo, 'pull')],
       ...(range !== undefined ? { headers: { range } } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.small ? { small: true } : {}),
+      ...(opts.small ? { small: true } : { bulk: true }),
     });
     if (res.status !== 200 && res.status !== 206)
       throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'BLOB_UNKNOWN');

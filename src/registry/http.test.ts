@@ -160,3 +160,52 @@ describe('HttpTransport slots', () => {
     expect(calls).toBe(7); // every slot it may use is taken
   });
 });
+
+describe('HttpTransport bulk bodies (dispatcher.request, #10)', () => {
+  // A loopback server: /blob answers 256 KiB, /moved redirects to /blob; every request is logged.
+  async function server(): Promise<{ origin: string; seen: string[]; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http');
+    const data = Buffer.alloc(256 * 1024, 7);
+    const seen: string[] = [];
+    const srv = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
+      if (req.url === '/moved') res.writeHead(302, { location: '/blob' }).end();
+      else res.writeHead(200, { 'content-length': String(data.length) }).end(data);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    return { origin: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => srv.close(() => r())) };
+  }
+  const read = async (s: AsyncIterable<Uint8Array>): Promise<number> => {
+    let n = 0;
+    for await (const c of s) n += c.length;
+    return n;
+  };
+
+  it('hands the body on as a Node stream, holds the slot until it is read, follows redirects', async () => {
+    const s = await server();
+    const t = new HttpTransport({ maxConcurrency: 1 });
+    try {
+      const req = { method: 'GET', url: new URL(`${s.origin}/moved`), what: 'test', bulk: true } as const;
+      const first = await t.send(req);
+      expect(first.status).toBe(200);
+      expect(first.nodeBody).toBeInstanceOf(Readable);
+      let second: HttpResponse | undefined;
+      const late = t.send(req).then((r) => (second = r));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(second).toBeUndefined(); // the one slot is held by the unread body
+      expect(await read(first.nodeBody as Readable)).toBe(256 * 1024);
+      await late;
+      // Taken as a web stream instead, it is the same body.
+      expect(await read((second as HttpResponse).body as unknown as AsyncIterable<Uint8Array>)).toBe(256 * 1024);
+      expect(s.seen).toEqual(['GET /moved -', 'GET /blob -', 'GET /moved -', 'GET /blob -']);
+      // A request that is not bulk still goes through fetch: no Node stream.
+      const plain = await t.send({ ...req, bulk: false });
+      expect(plain.nodeBody).toBeUndefined();
+      await discardBody(plain);
+    } finally {
+      await t.close();
+      await s.close();
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import { fetch as undiciFetch, Headers as UndiciHeaders, type Dispatcher, type Headers } from 'undici';
 import { isKkoError, type ErrorCode, type KkoError } from '../errors.js';
 import type { HostTls } from '../host/index.js';
@@ -69,6 +69,9 @@ export type HttpRequest = {
   // A small response (a manifest, a config, a HEAD): it takes a free maxConcurrency slot of its origin, else one of
   // the origin's maxSmallConcurrency slots, so it never waits for bulk bodies, which hold theirs for seconds.
   readonly small?: boolean;
+  // A bulk body (blob and file downloads): read through `HttpResponse.nodeBody`, a Node stream straight from the
+  // socket, without fetch's web stream and its per-chunk copy.
+  readonly bulk?: boolean;
 };
 
 // A response whose body holds a per-origin slot until it is read to the end or discarded.
@@ -77,6 +80,9 @@ export type HttpResponse = {
   readonly headers: Headers;
   readonly url: URL;
   readonly body: ReadableStream<Uint8Array> | null;
+  // The body as a Node stream (a request sent with the dispatcher's request API: a streamed upload or a `bulk` read);
+  // use either this or `body`, not both. Undefined when fetch sent the request (`body` is its only form then).
+  readonly nodeBody?: Readable;
 };
 
 export const REGISTRY_PROFILE: TransportProfile = {
@@ -174,15 +180,14 @@ export async function discardBody(res: HttpResponse): Promise<void> {
 
 type Hop = { url: URL; method: string; body: HttpRequest['body'] };
 
-// A streamed request body (blob uploads: PUT, PATCH) sent with the dispatcher's request API on the same dispatcher
-// fetch would use: the Readable's chunks go to the socket as they are, where fetch would wrap it in a web byte
-// stream and copy every chunk (cloneAsUint8Array), ~1/4 of push's CPU besides hashing. Redirects, retries,
-// credentials and TLS stay in HttpTransport; only this one send differs. The (small) response body is handed on as
-// a web stream, as fetch's would be.
-async function streamUpload(
+// Requests sent with the dispatcher's request API on the same dispatcher fetch would use, where fetch would copy
+// every chunk between web streams (cloneAsUint8Array on both sides): streamed request bodies (blob uploads: PUT,
+// PATCH; ~1/4 of push's CPU besides hashing) and `bulk` response bodies (blob downloads: #10, the loopback export's
+// CPU). Redirects, retries, credentials and TLS stay in HttpTransport; only this one send differs. The response body
+// is handed on as a Node stream (`nodeBody`), and as a web stream (`body`) made from it only if a caller asks.
+async function sendWithRequest(
   dispatcher: Dispatcher,
   req: HttpRequest,
-  body: Readable,
   headers: Record<string, string>,
   release: () => void,
 ): Promise<HttpResponse> {
@@ -191,7 +196,7 @@ async function streamUpload(
     path: `${req.url.pathname}${req.url.search}`,
     method: req.method as Dispatcher.HttpMethod,
     headers,
-    body,
+    ...(req.body !== undefined ? { body: req.body } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
   const h = new UndiciHeaders();
@@ -203,12 +208,21 @@ async function streamUpload(
   if (noBody) {
     res.body.resume();
     release();
+    return { status: res.statusCode, headers: h, url: req.url, body: null };
   }
+  // The slot is held until the body ends, fails or is destroyed (what releaseOnSettle does for a web stream).
+  const node: Readable = res.body;
+  finished(node, () => release());
+  let web: ReadableStream<Uint8Array> | undefined;
   return {
     status: res.statusCode,
     headers: h,
     url: req.url,
-    body: noBody ? null : releaseOnSettle(Readable.toWeb(res.body) as ReadableStream<Uint8Array>, release),
+    get body(): ReadableStream<Uint8Array> {
+      web ??= Readable.toWeb(node) as ReadableStream<Uint8Array>;
+      return web;
+    },
+    nodeBody: node,
   };
 }
 
@@ -219,7 +233,7 @@ export class HttpTransport {
   readonly #profile: TransportProfile;
   readonly #tuning: Tuning;
   readonly #fetch: FetchFn;
-  readonly #streamUploads: boolean; // streamed bodies through dispatcher.request (no injected fetch to honour)
+  readonly #useRequest: boolean; // streamed and bulk bodies through dispatcher.request (no injected fetch to honour)
   readonly #dispatcher: Dispatcher | undefined;
   readonly #tls: HostTls | undefined;
   readonly #agents: AgentPool;
@@ -236,7 +250,7 @@ export class HttpTransport {
     this.#tuning = { ...d };
     for (const k of Object.keys(d) as Array<keyof Tuning>) this.#tuning[k] = opts[k] ?? d[k];
     this.#fetch = opts.fetch ?? undiciFetch;
-    this.#streamUploads = opts.fetch === undefined;
+    this.#useRequest = opts.fetch === undefined;
     this.#dispatcher = opts.dispatcher;
     this.#tls = opts.tls;
     this.#agents = new AgentPool(this.#tuning);
@@ -375,8 +389,9 @@ export class HttpTransport {
       (req.small === true ? bulk.tryAcquire() : undefined) ??
       (await (req.small === true ? this.#slot(req.url.origin, true) : bulk).acquire());
     try {
-      if (this.#streamUploads && req.body !== undefined && !Buffer.isBuffer(req.body))
-        return await streamUpload(dispatcher, req, req.body, headers, release);
+      const streamed = req.body !== undefined && !Buffer.isBuffer(req.body);
+      if (this.#useRequest && (streamed || req.bulk === true))
+        return await sendWithRequest(dispatcher, req, headers, release);
       const res = await this.#fetch(req.url, {
         method: req.method,
         headers,

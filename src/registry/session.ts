@@ -22,6 +22,7 @@ export type RegistryOp = {
   readonly body?: Buffer | Readable;
   readonly signal?: AbortSignal;
   readonly small?: boolean; // a small response: the transport's own slots for it (HttpRequest.small)
+  readonly bulk?: boolean; // a large body, read as a Node stream (HttpRequest.bulk)
 };
 
 // Docker Hub's API lives on another name than the one in image references.
@@ -81,6 +82,7 @@ export class RegistrySession {
         ...(op.body !== undefined ? { body: op.body } : {}),
         ...(op.signal ? { signal: op.signal } : {}),
         ...(op.small ? { small: true } : {}),
+        ...(op.bulk ? { bulk: true } : {}),
       });
     };
     const res = await attempt();

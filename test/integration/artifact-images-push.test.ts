@@ -1,15 +1,29 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMultiArch, buildLayer } from '../support/builders.js';
-import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import {
+  startProxiedRegistry,
+  startRegistryBehindProxy,
+  type ProxiedRegistry,
+  type RegistryBehindProxy,
+} from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import {
+  checkArgs,
+  exportArgs,
+  jsonEvents,
+  manifestYaml,
+  pushArgs,
+  writeExportInputs,
+  type ImagesSource,
+} from '../support/cli-args.js';
 import { containerdUnavailable, startContainerd, type TestContainerd } from '../support/containerd.js';
-import { runCli } from '../cli/run-cli.js';
+import { skopeoInspect, skopeoRaw } from '../support/skopeo.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 import { pushIndex } from '../support/builders.js';
 
 // `kko artifact images push` from an artifact `kko artifact export` wrote, into the real distribution registry; every
@@ -45,32 +59,8 @@ beforeAll(async () => {
   target = await startRegistry({ mode: 'plain' });
   dir = join(src.work.dir, 'w');
   await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'm.yaml'),
-    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`,
-  );
-  const mirror = (prefix: string): string =>
-    `- prefix: ${prefix}\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`;
-  await writeFile(
-    join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n${mirror('docker.io')}${mirror(CN)}`,
-  );
-  const r = await runCli(
-    [
-      'artifact',
-      'export',
-      '-m',
-      'm.yaml',
-      '--mirror-config',
-      'mirrors.yaml',
-      '--cache',
-      'cache',
-      '-o',
-      'art.tar.gz',
-      '--json',
-    ],
-    { cwd: dir, env: { HOME: dir } },
-  );
+  await writeExportInputs(dir, IMAGES, { host: src.reg.host, prefixes: ['docker.io', CN] });
+  const r = await kko(exportArgs('art.tar.gz', {}, '--json'));
   expect(r.code).toBe(0);
   art = join(dir, 'art.tar.gz');
   const { stdout } = await sh('tar', ['-xzOf', art, 'kko/inventory.json']);
@@ -92,31 +82,24 @@ async function cluster(name: string, registry: string): Promise<string> {
   return file;
 }
 
+// The CLI in the work dir, with the work dir as HOME.
+const kko = (argv: string[]): Promise<CliRun> => runCli(argv, { cwd: dir, env: { HOME: dir } });
+
 const digestOf = (ref: string, arch: string): string =>
   inv.images.find((i) => i.ref === ref && i.arch === arch)?.digest ?? '?';
 
 // skopeo's view of a name: the index it serves and the digest it resolves for each arch.
 async function skopeoSees(name: string): Promise<Record<string, string>> {
-  const raw = JSON.parse(
-    (await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])).stdout,
-  ) as { manifests: Array<{ digest: string; platform: { architecture: string } }> };
+  const raw = (await skopeoInspect(name, '--raw')) as {
+    manifests: Array<{ digest: string; platform: { architecture: string } }>;
+  };
   const out: Record<string, string> = {};
   for (const m of raw.manifests) out[m.platform.architecture] = m.digest;
   for (const arch of Object.keys(out)) {
     // skopeo resolves the arch through the index and reads that image's config
-    const one = JSON.parse(
-      (
-        await sh('skopeo', [
-          'inspect',
-          '--tls-verify=false',
-          '--override-arch',
-          arch,
-          '--override-os',
-          'linux',
-          `docker://${name}`,
-        ])
-      ).stdout,
-    ) as { Architecture: string };
+    const one = (await skopeoInspect(name, '--override-arch', arch, '--override-os', 'linux')) as {
+      Architecture: string;
+    };
     expect(one.Architecture).toBe(arch);
   }
   return out;
@@ -128,9 +111,7 @@ async function expectPulled(prefix: string, names: Record<string, string>): Prom
       amd64: digestOf(source, 'amd64'),
       arm64: digestOf(source, 'arm64'),
     });
-    const perArch = JSON.parse(
-      (await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${prefix}/${name}-arm64`])).stdout,
-    ) as { Digest: string };
+    const perArch = (await skopeoInspect(`${prefix}/${name}-arm64`)) as { Digest: string };
     expect(perArch.Digest).toBe(digestOf(source, 'arm64'));
   }
 }
@@ -168,48 +149,40 @@ describe.each([
 ] as const)('kk %s naming %j (--kk-push-names %s)', (kk, block, kkNames, names) => {
   const path = `${kk.replace(/\./g, '')}-${block ? block.trim().split(':')[0]?.toLowerCase() : 'plain'}${kkNames ? '-kk' : ''}`;
   let prefix: string;
-  let run: Awaited<ReturnType<typeof runCli>>;
+  let run: CliRun;
   beforeAll(async () => {
     prefix = `${target.host}/${path}`;
     const file = await cluster(
       path,
       `    privateRegistry: ${prefix}\n${block}    auths:\n      "${target.host}": {plainHTTP: true}`,
     );
-    run = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '-f',
-        file,
-        '--kk-version',
-        kk,
-        ...(kkNames ? ['--kk-push-names'] : []),
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    run = await kko([
+      'artifact',
+      'images',
+      'push',
+      '-a',
+      art,
+      '-f',
+      file,
+      '--kk-version',
+      kk,
+      ...(kkNames ? ['--kk-push-names'] : []),
+      '--json',
+    ]);
   }, 120_000);
 
   it("pushes, and skopeo pulls every name with the artifact's digests for both arches", async () => {
     expect(run.code, run.stderr).toBe(0);
     await expectPulled(prefix, names);
-    const done = run.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; images?: number; failed?: number })
-      .find((e) => e.type === 'done');
+    const done = jsonEvents<{ type: string; images?: number; failed?: number }>(run.stdout).find(
+      (e) => e.type === 'done',
+    );
     expect(done).toMatchObject({ images: 3, failed: 0 });
   });
 
   it('check proves the names nodes pull are there (or, after --kk-push-names, that they are not)', async () => {
     const file = join(dir, `${path}.yaml`);
-    const r = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json'], {
-      cwd: dir,
-      env: { HOME: dir },
-    });
+    const r = await kko(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json']);
     const report = JSON.parse(r.stdout) as { ok: boolean; images: Array<{ name: string; status: string }> };
     if (!kkNames) {
       expect(r.code, r.stderr).toBe(0);
@@ -235,8 +208,8 @@ describe('re-push and dry run', () => {
       `    privateRegistry: ${target.host}/again\n    auths:\n      "${target.host}": {plainHTTP: true}`,
     );
     const args = ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--json'];
-    const first = await runCli(args, { cwd: dir, env: { HOME: dir } });
-    const second = await runCli(args, { cwd: dir, env: { HOME: dir } });
+    const first = await kko(args);
+    const second = await kko(args);
     const done = (out: string): { bytesSent: number } =>
       JSON.parse(out.trim().split('\n').at(-1) as string) as { bytesSent: number };
     expect(first.code).toBe(0);
@@ -247,65 +220,22 @@ describe('re-push and dry run', () => {
   });
 
   it('--dry-run lists every name the push creates and pushes nothing', async () => {
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/dry`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--dry-run',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(pushArgs(art, `${target.host}/dry`, '--dry-run'));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${target.host}/dry/kubesphere/pause:3.9  <-  ${PAUSE}`);
     expect(r.stdout).toContain(`  ${target.host}/dry/kubesphere/pause:3.9-arm64`);
     expect(r.stderr).toMatch(
       /kk v3.1.12 would push .*\/dry\/kubesphereio\/pause:3.9, nodes pull .*\/dry\/kubesphere\/pause:3.9/,
     );
-    const check = await runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/dry`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const check = await kko(checkArgs(art, `${target.host}/dry`));
     expect(check.code).toBe(1);
     expect(check.stdout).toMatch(/^missing +127\.0\.0\.1:\d+\/dry\/calico\/cni:v3\.27\.4/m);
   });
 
   it('--images-dir pushes an imported OCI layout (kk artifact import / kko artifact import) the same way', async () => {
-    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported'], { cwd: dir, env: { HOME: dir } });
+    const imp = await kko(['artifact', 'import', art, '--dir', 'imported']);
     expect(imp.code, imp.stderr).toBe(0);
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '--images-dir',
-        'imported/images',
-        '--registry',
-        `${target.host}/fromdir`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(pushArgs({ imagesDir: 'imported/images' }, `${target.host}/fromdir`));
     expect(r.code, r.stderr).toBe(0);
     await expectPulled(`${target.host}/fromdir`, {
       'calico/cni:v3.27.4': CNI,
@@ -315,114 +245,35 @@ describe('re-push and dry run', () => {
   });
 
   it('--require-signature --key refuses an unsigned artifact before pushing anything (exit 1, as import)', async () => {
-    const key = await runCli(['key', 'generate', '--output-key-prefix', 'pushkey'], { cwd: dir, env: { HOME: dir } });
+    const key = await kko(['key', 'generate', '--output-key-prefix', 'pushkey']);
     expect(key.code, key.stderr).toBe(0);
     const pub = join(dir, 'pushkey.pub');
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/unsigned`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--require-signature',
-        '--key',
-        pub,
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(pushArgs(art, `${target.host}/unsigned`, '--require-signature', '--key', pub));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^missing: kko\/inventory\.json\.sig/m);
-    const c = await runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/unsigned`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const c = await kko(checkArgs(art, `${target.host}/unsigned`));
     expect(c.stdout).not.toMatch(/^ok/m);
   });
 
   it('check -m names what a manifest needs without the artifact', async () => {
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '-m',
-        'm.yaml',
-        '--registry',
-        `${target.host}/again`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(checkArgs({ manifest: 'm.yaml' }, `${target.host}/again`));
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(3);
   });
 });
 
 describe('faults during push (fault proxy in front of the target registry)', () => {
+  let fronted: RegistryBehindProxy;
   let behind: TestRegistry;
   let proxy: FaultProxy;
   beforeAll(async () => {
-    behind = await startRegistry({ mode: 'plain' });
-    proxy = await startFaultProxy({ upstream: behind.url });
+    fronted = await startRegistryBehindProxy();
+    ({ reg: behind, proxy } = fronted);
   });
-  afterAll(async () => {
-    await proxy?.stop();
-    await behind?.stop();
-  });
-  const push = (path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        `${proxy.host}/${path}`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--retries',
-        '3',
-        ...extra,
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
-  const check = (path: string): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '-a',
-        art,
-        '--registry',
-        `${proxy.host}/${path}`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+  afterAll(async () => fronted?.stop());
+  const push = (path: string, ...extra: string[]): Promise<CliRun> =>
+    kko(pushArgs(art, `${proxy.host}/${path}`, '--retries', '3', ...extra));
+  const check = (path: string): Promise<CliRun> => kko(checkArgs(art, `${proxy.host}/${path}`));
 
   it('rides out 5xx, 429 with Retry-After and a reset in the middle of an upload, and ends complete', async () => {
     proxy.clear();
@@ -477,11 +328,9 @@ describe('faults during push (fault proxy in front of the target registry)', () 
     expect(done.images).toBe(3);
     // only what the failed image had not got in yet: its arches go up side by side, so its blobs went in before its
     // manifest PUTs failed; the re-run sends at most those and puts its manifests (2 arches + the index)
-    const copied = again.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; name?: string; how?: string })
-      .filter((e) => e.type === 'blob' && e.how === 'copied');
+    const copied = jsonEvents<{ type: string; name?: string; how?: string }>(again.stdout).filter(
+      (e) => e.type === 'blob' && e.how === 'copied',
+    );
     expect(copied.every((e) => e.name?.endsWith('/broken/library/nginx:1.25'))).toBe(true);
     expect(proxy.count({ method: 'PUT', path: /broken\/library\/nginx\/manifests\// })).toBe(3);
     expect(proxy.count({ method: 'PUT', path: /broken\/(calico|kubesphere)\/.*\/manifests\// })).toBe(0);
@@ -491,42 +340,17 @@ describe('faults during push (fault proxy in front of the target registry)', () 
 });
 
 // skopeo's raw bytes of a name (an index: exactly what the registry stores) and their sha256.
-async function rawOf(name: string): Promise<{ bytes: Buffer; digest: string }> {
-  const r = await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], {
-    encoding: 'buffer',
-  });
-  const bytes = r.stdout as unknown as Buffer;
-  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
-}
+const rawOf = skopeoRaw;
 
 describe('--preserve-digests', () => {
-  const push = (a: string, path: string, ...extra: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        a,
-        '--registry',
-        `${target.host}/${path}`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--preserve-digests',
-        ...extra,
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+  const push = (a: string, path: string, ...extra: string[]): Promise<CliRun> =>
+    kko(pushArgs(a, `${target.host}/${path}`, '--preserve-digests', ...extra));
 
   it("puts the upstream index at :<tag>: skopeo reads the upstream registry's bytes and digest there", async () => {
     const r = await push(art, 'preserved', '--json');
     expect(r.code, r.stderr).toBe(0);
     const done = new Map(
-      r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
+      jsonEvents<{ type: string; name?: string; digest?: string }>(r.stdout)
         .filter((e) => e.type === 'image-done')
         .map((e) => [e.name as string, e.digest as string]),
     );
@@ -543,65 +367,20 @@ describe('--preserve-digests', () => {
     }
     // the per-arch tags are kept too, with the artifact's digests
     await expectPulled(`${target.host}/preserved`, { 'calico/cni:v3.27.4': CNI });
-    const check = await runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/preserved`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const check = await kko(checkArgs(art, `${target.host}/preserved`));
     expect(check.code, check.stdout).toBe(0);
   });
 
   it('without it the index is synthesized over the pushed arches: another digest than upstream', async () => {
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/synth`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(pushArgs(art, `${target.host}/synth`));
     expect(r.code, r.stderr).toBe(0);
     const up = await rawOf(`${src.reg.host}/library/nginx:1.25`);
     expect((await rawOf(`${target.host}/synth/library/nginx:1.25`)).digest).not.toBe(up.digest);
   });
 
   it('an artifact that did not keep the upstream index whole (one arch exported): exit 2 naming the image, nothing pushed', async () => {
-    await writeFile(
-      join(dir, 'one-arch.yaml'),
-      `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64]\n  images:\n  - ${NGINX}\n`,
-    );
-    const exp = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'one-arch.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'cache',
-        '-o',
-        'one-arch.tar.gz',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    await writeFile(join(dir, 'one-arch.yaml'), manifestYaml([NGINX], ['amd64']));
+    const exp = await kko(exportArgs('one-arch.tar.gz', { manifest: 'one-arch.yaml' }));
     expect(exp.code, exp.stderr).toBe(0);
     const r = await push(join(dir, 'one-arch.tar.gz'), 'partial');
     expect(r.code).toBe(2);
@@ -616,43 +395,13 @@ describe('--preserve-digests', () => {
   }, 120_000);
 
   it('works from an imported directory too (the upstream index read from the layout)', async () => {
-    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-pd'], { cwd: dir, env: { HOME: dir } });
+    const imp = await kko(['artifact', 'import', art, '--dir', 'imported-pd']);
     expect(imp.code, imp.stderr).toBe(0);
-    const r = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '--images-dir',
-        'imported-pd',
-        '--registry',
-        `${target.host}/preserved-dir`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--preserve-digests',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(pushArgs({ imagesDir: 'imported-pd' }, `${target.host}/preserved-dir`, '--preserve-digests'));
     expect(r.code, r.stderr).toBe(0);
     const up = await rawOf(`${src.reg.host}/calico/cni:v3.27.4`);
     expect((await rawOf(`${target.host}/preserved-dir/calico/cni:v3.27.4`)).digest).toBe(up.digest);
-    const check = await runCli(
-      [
-        'artifact',
-        'images',
-        'check',
-        '--images-dir',
-        'imported-pd',
-        '--registry',
-        `${target.host}/preserved-dir`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const check = await kko(checkArgs({ imagesDir: 'imported-pd' }, `${target.host}/preserved-dir`, '--json'));
     expect(check.code, check.stdout).toBe(0);
     expect((JSON.parse(check.stdout) as { images: unknown[] }).images).toHaveLength(3);
   });
@@ -661,7 +410,7 @@ describe('--preserve-digests', () => {
 describe('--images-dir reads kko/inventory.json beside the layout', () => {
   let imported: string;
   beforeAll(async () => {
-    const imp = await runCli(['artifact', 'import', art, '--dir', 'imported-inv'], { cwd: dir, env: { HOME: dir } });
+    const imp = await kko(['artifact', 'import', art, '--dir', 'imported-inv']);
     expect(imp.code, imp.stderr).toBe(0);
     imported = join(dir, 'imported-inv');
   });
@@ -670,15 +419,12 @@ describe('--images-dir reads kko/inventory.json beside the layout', () => {
     const inv = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     await writeFile(path, JSON.stringify({ ...inv, kk: { version, defaults: {}, imageTags: {} } }));
   };
-  const dry = async (images: string): Promise<Awaited<ReturnType<typeof runCli>>> => {
+  const dry = async (images: string): Promise<CliRun> => {
     const file = await cluster(
       'rewrite-inv',
       `    privateRegistry: ${target.host}/inv\n    namespaceRewrite: {policy: changePrefix, src: [calico], dest: mirror}`,
     );
-    return runCli(['artifact', 'images', 'push', '--images-dir', images, '-f', file, '--plain-http', '--dry-run'], {
-      cwd: dir,
-      env: { HOME: dir },
-    });
+    return kko(['artifact', 'images', 'push', '--images-dir', images, '-f', file, '--plain-http', '--dry-run']);
   };
 
   it.each([['the import dir'], ['its images/ layout']])(
@@ -706,8 +452,7 @@ describe('--images-dir reads kko/inventory.json beside the layout', () => {
 });
 
 describe('bad input', () => {
-  const run = (...args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> =>
-    runCli(['artifact', 'images', 'push', '-a', art, ...args], { cwd: dir, env: { HOME: dir } });
+  const run = (...args: string[]): Promise<CliRun> => kko(['artifact', 'images', 'push', '-a', art, ...args]);
 
   it.each([
     [['--registry', 'http://10.0.0.5:5000'], /--registry "http:\/\/10\.0\.0\.5:5000": no scheme allowed/],
@@ -736,25 +481,12 @@ describe('bad input', () => {
       await mkdir(join(empty, 'images', 'blobs', 'sha256'), { recursive: true });
       await writeFile(join(empty, 'images', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
       await writeFile(join(empty, 'images', 'index.json'), '{"schemaVersion":2,"manifests":[]}');
-      let source = ['--images-dir', empty];
+      let source: ImagesSource = { imagesDir: empty };
       if (which === 'an artifact file') {
         await sh('tar', ['-cf', join(dir, 'no-images.tar'), '-C', empty, 'images']);
-        source = ['-a', join(dir, 'no-images.tar')];
+        source = join(dir, 'no-images.tar');
       }
-      const r = await runCli(
-        [
-          'artifact',
-          'images',
-          'push',
-          ...source,
-          '--registry',
-          `${target.host}/empty`,
-          '--plain-http',
-          '--kk-version',
-          'v3.1.12',
-        ],
-        { cwd: dir, env: { HOME: dir } },
-      );
+      const r = await kko(pushArgs(source, `${target.host}/empty`));
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/images\/index\.json lists no named image/);
       expect(r.stderr).toMatch(/hint: the artifact holds no images/);
@@ -791,10 +523,7 @@ describe.each([
       `auth-${mode.mode}`,
       `    privateRegistry: ${reg.host}/sec\n${entry(reg.creds?.password ?? '')}`,
     );
-    const r = await runCli(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], {
-      cwd: dir,
-      env: { HOME: dir },
-    });
+    const r = await kko(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12']);
     expect(r.code, r.stderr).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toContain(reg.creds?.password);
     const tls = reg.certsDir ? ['--cert-dir', reg.certsDir] : ['--tls-verify=false'];
@@ -810,10 +539,7 @@ describe.each([
       .map((m) => m.digest)
       .sort();
     expect(digests).toEqual([digestOf(PAUSE, 'amd64'), digestOf(PAUSE, 'arm64')].sort());
-    const c = await runCli(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12'], {
-      cwd: dir,
-      env: { HOME: dir },
-    });
+    const c = await kko(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12']);
     expect(c.code, c.stdout + c.stderr).toBe(0);
   });
 
@@ -822,10 +548,19 @@ describe.each([
       `badauth-${mode.mode}`,
       `    privateRegistry: ${reg.host}/sec\n${entry('wrong-password')}`,
     );
-    const r = await runCli(
-      ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--retries', '0'],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko([
+      'artifact',
+      'images',
+      'push',
+      '-a',
+      art,
+      '-f',
+      file,
+      '--kk-version',
+      'v3.1.12',
+      '--retries',
+      '0',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(reg.host);
     expect(r.stderr).toMatch(/credentials/);
@@ -842,28 +577,11 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
     let pushed: Map<string, string>;
     beforeAll(async () => {
       [ctrd, reg] = await Promise.all([startContainerd(), startRegistry({ mode: 'plain' })]);
-      const r = await runCli(
-        [
-          'artifact',
-          'images',
-          'push',
-          '-a',
-          art,
-          '--registry',
-          reg.host,
-          '--plain-http',
-          '--kk-version',
-          'v3.1.12',
-          '--json',
-        ],
-        { cwd: dir, env: { HOME: dir } },
-      );
+      const r = await kko(pushArgs(art, reg.host, '--json'));
       expect(r.code, r.stderr).toBe(0);
-      const done = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
-        .filter((e) => e.type === 'image-done');
+      const done = jsonEvents<{ type: string; name?: string; digest?: string }>(r.stdout).filter(
+        (e) => e.type === 'image-done',
+      );
       pushed = new Map(done.map((e) => [e.name as string, e.digest as string]));
     }, 120_000);
     afterAll(async () => {
@@ -873,23 +591,13 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
 
     it('ctr images pull --hosts-dir (rendered) gets docker.io names and the private pause name, unpacked, with the pushed index digests', async () => {
       const out = join(dir, 'certs.d');
-      const render = await runCli(
-        [
-          'mirror',
-          'render',
-          '-m',
-          'm.yaml',
-          '--registry',
-          reg.host,
-          '--plain-http',
-          '--format',
-          'containerd',
+      const render = await kko(
+        ['mirror', 'render', '-m', 'm.yaml', '--registry', reg.host, '--plain-http', '--format', 'containerd'].concat([
           '-o',
           out,
           '--kk-version',
           'v3.1.12',
-        ],
-        { cwd: dir, env: { HOME: dir } },
+        ]),
       );
       expect(render.code, render.stderr).toBe(0);
       for (const [ref, name] of [
@@ -923,22 +631,14 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
           `    privateRegistry: ${reg.host}/${path}\n    namespaceOverride: kubesphereio\n    auths:\n      "${reg.host}": {plainHTTP: true}`,
         );
         const flags = ['-f', file, '--kk-version', kk, ...(kkNames ? ['--kk-push-names'] : [])];
-        const r = await runCli(['artifact', 'images', 'push', '-a', art, ...flags, '--json'], {
-          cwd: dir,
-          env: { HOME: dir },
-        });
+        const r = await kko(['artifact', 'images', 'push', '-a', art, ...flags, '--json']);
         expect(r.code, r.stderr).toBe(0);
-        const digest = r.stdout
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as { type: string; name?: string; digest?: string })
-          .find((e) => e.type === 'image-done' && e.name === `${reg.host}/${path}/${name}`)?.digest;
+        const digest = jsonEvents<{ type: string; name?: string; digest?: string }>(r.stdout).find(
+          (e) => e.type === 'image-done' && e.name === `${reg.host}/${path}/${name}`,
+        )?.digest;
         expect(digest).toMatch(/^sha256:/);
         const out = join(dir, `certs-${path}`);
-        const render = await runCli(
-          ['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out],
-          { cwd: dir, env: { HOME: dir } },
-        );
+        const render = await kko(['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out]);
         expect(render.code, render.stderr).toBe(0);
         const pull = (ref: string) =>
           ctrd.ctr(

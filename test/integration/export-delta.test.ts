@@ -9,6 +9,8 @@ import { startFileServer, type FileServer } from '../support/file-server.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { main } from '../../src/cli/main.js';
+import { exportArgs, mirrorPolicyYaml, pushArgs, TEST_KK } from '../support/cli-args.js';
+import { skopeoRaw } from '../support/skopeo.js';
 import { runCli } from '../cli/run-cli.js';
 
 // #12 item 3 with real parts: a Kubernetes patch upgrade (v1.28.8 → v1.28.12-like) in the real distribution
@@ -95,35 +97,11 @@ function serve(args: string[]): {
 }
 
 const kko = (args: string[]) => runCli(args, { cwd: dir, env: { HOME: dir } });
-const exportArgs = (m: string, out: string, ...more: string[]): string[] => [
-  'artifact',
-  'export',
-  '-m',
-  m,
-  '--mirror-config',
-  'mirrors.yaml',
-  '--cache',
-  'cache',
-  '--kk-version',
-  'v3.1.12',
-  ...(out ? ['-o', out] : []),
-  '--json',
-  ...more,
-];
-const pushArgs = (art: string, reg: TestRegistry, ...more: string[]): string[] => [
-  'artifact',
-  'images',
-  'push',
-  '-a',
-  art,
-  '--registry',
-  reg.host,
-  '--plain-http',
-  '--kk-version',
-  'v3.1.12',
-  '--json',
-  ...more,
-];
+// export of manifest `m` (to the default delta name when `out` is ''), and push to `reg`, both with --json.
+const exportFrom = (m: string, out: string, ...more: string[]): string[] =>
+  exportArgs(out || undefined, { manifest: m }, '--kk-version', TEST_KK, '--json', ...more);
+const pushTo = (art: string, reg: TestRegistry, ...more: string[]): string[] =>
+  pushArgs(art, reg.host, '--json', ...more);
 
 async function tarNames(art: string): Promise<string[]> {
   return (await sh('tar', ['-tzf', art], { maxBuffer: 1 << 24 })).stdout.trim().split('\n');
@@ -154,8 +132,7 @@ async function pushedDigests(reg: TestRegistry | string): Promise<Record<string,
   const out: Record<string, string> = {};
   for (const ref of images(NEW)) {
     const name = `${typeof reg === 'string' ? reg : reg.host}/${ref.replace('docker.io/', '')}`;
-    const raw = (await sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}-amd64`])).stdout;
-    out[ref] = `sha256:${sha(Buffer.from(raw))}`;
+    out[ref] = (await skopeoRaw(`${name}-amd64`)).digest;
   }
   return out;
 }
@@ -194,15 +171,12 @@ beforeAll(async () => {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'old.yaml'), manifest(OLD, ISO_OLD, '/isos/22.04-a.iso'));
   await writeFile(join(dir, 'new.yaml'), manifest(NEW, ISO_NEW, '/isos/22.04-b.iso'));
-  await writeFile(
-    join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.proxy.host}, plainHTTP: true}\n  upstream: false\n`,
-  );
+  await writeFile(join(dir, 'mirrors.yaml'), mirrorPolicyYaml(src.proxy.host));
   for (const [m, out] of [
     ['old.yaml', 'old.tar.gz'],
     ['new.yaml', 'new.tar.gz'],
   ]) {
-    const r = await kko(exportArgs(m as string, out as string));
+    const r = await kko(exportFrom(m as string, out as string));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   }
@@ -215,7 +189,7 @@ afterAll(async () => {
 
 describe('delta artifacts (#12 item 3)', () => {
   it('export --base writes (under a delta name) only the changed blobs and files, every manifest, a full inventory', async () => {
-    const r = await kko(exportArgs('new.yaml', '', '--base', 'old.tar.gz'));
+    const r = await kko(exportFrom('new.yaml', '', '--base', 'old.tar.gz'));
     expect(r.code).toBe(0);
     const delta = join(dir, 'kubekey-artifact-delta.tar.gz');
     const [old, full, got] = await Promise.all([
@@ -247,7 +221,7 @@ describe('delta artifacts (#12 item 3)', () => {
     const have = await kko(['artifact', 'inventory', 'old.tar.gz']);
     expect(have.code).toBe(0);
     await writeFile(join(dir, 'have.json'), have.stdout);
-    const r = await kko(exportArgs('new.yaml', 'delta2.tar.gz', '--have', 'have.json'));
+    const r = await kko(exportFrom('new.yaml', 'delta2.tar.gz', '--have', 'have.json'));
     expect(r.code).toBe(0);
     const [a, b] = await Promise.all([
       readFile(join(dir, 'kubekey-artifact-delta.tar.gz')),
@@ -270,7 +244,7 @@ describe('delta artifacts (#12 item 3)', () => {
     expect(omittedLayers.length).toBeGreaterThan(0);
     src.proxy.clear();
     files.clear();
-    const r = await kko(exportArgs('new.yaml', 'delta-cold.tar.gz', '--have', 'have.json', '--cache', 'cache-cold'));
+    const r = await kko(exportFrom('new.yaml', 'delta-cold.tar.gz', '--have', 'have.json', '--cache', 'cache-cold'));
     expect(r.code).toBe(0);
     for (const d of omittedLayers) expect(src.proxy.count({ method: 'GET', path: `/blobs/${d}` })).toBe(0);
     for (const d of full.blobs)
@@ -307,7 +281,7 @@ describe('delta artifacts (#12 item 3)', () => {
   }, 60_000);
 
   it('push of the delta to a registry without the base is refused before anything is pushed, naming every missing blob', async () => {
-    const r = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC));
+    const r = await kko(pushTo('kubekey-artifact-delta.tar.gz', regC));
     expect(r.code).toBe(1);
     const inv = await inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz'));
     for (const b of inv.delta.omitted.blobs) expect(r.stderr).toContain(b.digest);
@@ -320,22 +294,22 @@ describe('delta artifacts (#12 item 3)', () => {
   }, 60_000);
 
   it('push base then delta gives every image of the new manifest with the digests of a full export (skopeo)', async () => {
-    expect((await kko(pushArgs('old.tar.gz', regA))).code).toBe(0);
-    const d = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regA));
+    expect((await kko(pushTo('old.tar.gz', regA))).code).toBe(0);
+    const d = await kko(pushTo('kubekey-artifact-delta.tar.gz', regA));
     expect(d.stderr).toBe('');
     expect(d.code).toBe(0);
-    expect((await kko(pushArgs('new.tar.gz', regB))).code).toBe(0);
+    expect((await kko(pushTo('new.tar.gz', regB))).code).toBe(0);
     const full = await pushedDigests(regB);
     expect(Object.keys(full)).toHaveLength(4);
     expect(await pushedDigests(regA)).toEqual(full);
     // and --base takes the left-out blobs from the base artifact, into the empty registry
-    const c = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC, '--base', 'old.tar.gz'));
+    const c = await kko(pushTo('kubekey-artifact-delta.tar.gz', regC, '--base', 'old.tar.gz'));
     expect(c.code).toBe(0);
     expect(await pushedDigests(regC)).toEqual(full);
   }, 180_000);
 
   it("push --base refuses an artifact that is not the delta's base", async () => {
-    const r = await kko(pushArgs('kubekey-artifact-delta.tar.gz', regC, '--base', 'new.tar.gz'));
+    const r = await kko(pushTo('kubekey-artifact-delta.tar.gz', regC, '--base', 'new.tar.gz'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--base: artifact .*new\.tar\.gz is not the delta's base/);
   }, 60_000);
@@ -451,7 +425,7 @@ describe('delta artifacts (#12 item 3)', () => {
   }, 120_000);
 
   it('inventory --registry -m OLD lists what push put there; a delta --have from it, pushed there, gives every image (skopeo)', async () => {
-    expect((await kko(pushArgs('old.tar.gz', regD))).code).toBe(0);
+    expect((await kko(pushTo('old.tar.gz', regD))).code).toBe(0);
     const inv = await kko([
       'artifact',
       'inventory',
@@ -481,7 +455,7 @@ describe('delta artifacts (#12 item 3)', () => {
     expect(have.blobs).toEqual([...old.blobs].sort());
     expect(have.files).toEqual([]);
     await writeFile(join(dir, 'reg-have.json'), inv.stdout);
-    const e = await kko(exportArgs('new.yaml', 'delta-reg.tar.gz', '--have', 'reg-have.json'));
+    const e = await kko(exportFrom('new.yaml', 'delta-reg.tar.gz', '--have', 'reg-have.json'));
     expect(e.code).toBe(0);
     const [byArtifact, byRegistry] = await Promise.all([
       inventoryOf(join(dir, 'kubekey-artifact-delta.tar.gz')),
@@ -489,7 +463,7 @@ describe('delta artifacts (#12 item 3)', () => {
     ]);
     expect(byRegistry.delta.omitted.blobs).toEqual(byArtifact.delta.omitted.blobs);
     expect(byRegistry.delta.omitted.files).toEqual([]); // a registry holds no ISOs: both are in this delta
-    const p = await kko(pushArgs('delta-reg.tar.gz', regD));
+    const p = await kko(pushTo('delta-reg.tar.gz', regD));
     expect(p.stderr).toBe('');
     expect(p.code).toBe(0);
     expect(await pushedDigests(regD)).toEqual(await pushedDigests(regB));
@@ -511,13 +485,13 @@ describe('delta artifacts (#12 item 3)', () => {
 
   it('--have with bad JSON or a wrong field is invalid input (exit 2) naming the file and field', async () => {
     await writeFile(join(dir, 'bad.json'), '{"apiVersion": ');
-    const r = await kko(exportArgs('new.yaml', 'x.tar.gz', '--have', 'bad.json'));
+    const r = await kko(exportFrom('new.yaml', 'x.tar.gz', '--have', 'bad.json'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.json: not JSON/);
     const have = JSON.parse(await readFile(join(dir, 'have.json'), 'utf8')) as { blobs: unknown[] };
     have.blobs[0] = 'sha256:nothex';
     await writeFile(join(dir, 'bad2.json'), JSON.stringify(have));
-    const f = await kko(exportArgs('new.yaml', 'x.tar.gz', '--have', 'bad2.json'));
+    const f = await kko(exportFrom('new.yaml', 'x.tar.gz', '--have', 'bad2.json'));
     expect(f.code).toBe(2);
     expect(f.stderr).toMatch(/bad2\.json: blobs\[0\]: /);
   }, 60_000);

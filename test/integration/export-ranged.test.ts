@@ -76,8 +76,13 @@ const args = [
   '--retries',
   '3',
 ];
-const run = (dir: string, threshold: string) =>
-  runCli(args, { cwd: dir, env: { HOME: dir, KKO_PART_THRESHOLD_MB: threshold } });
+// KKO_PART_SLOW_MBPS=0: every part starts at once (the loopback registry is fast, so the slow-stream probe would
+// otherwise keep each blob on one stream); the probe has its own tests below.
+const run = (dir: string, threshold: string, extra: Record<string, string> = {}, more: string[] = []) =>
+  runCli([...args, ...more], {
+    cwd: dir,
+    env: { HOME: dir, KKO_PART_THRESHOLD_MB: threshold, KKO_PART_SLOW_MBPS: '0', ...extra },
+  });
 const doneEvent = (stdout: string) =>
   stdout
     .trim()
@@ -125,6 +130,48 @@ describe('export: large blobs as Range parts', () => {
       .sort((a, b) => Number(/=(\d+)/.exec(a ?? '')?.[1]) - Number(/=(\d+)/.exec(b ?? '')?.[1]));
     expect(ranges).toEqual(
       Array.from({ length: n }, (_, i) => `bytes=${i * PART}-${Math.min(size, (i + 1) * PART) - 1}`),
+    );
+    expect(proxy.maxInFlight).toBeGreaterThan(1);
+    expect(doneEvent(r.stdout)?.fetchedBytes).toBe(total());
+    expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
+    await assertCacheClean(dir);
+  }, 60_000);
+
+  // The slow-stream probe (#10): the big layer's stream is throttled to 4 MB/s; below KKO_PART_SLOW_MBPS it is split
+  // after its first 200 ms, above it the rest of the blob comes on the same one stream.
+  const throttled = (): void => {
+    proxy.clear();
+    proxy.add({
+      method: 'GET',
+      path: `/blobs/${bigLayer().digest}`,
+      times: Infinity,
+      fault: { kind: 'throttle', bytesPerSecond: 4_000_000 },
+    });
+  };
+  const rangesOf = (digest: string): string[] => blobGets(digest).map((s) => s.range ?? '');
+
+  it('a stream faster than KKO_PART_SLOW_MBPS is not split: its first part, then the rest as one request', async () => {
+    throttled();
+    const dir = await prepare('probe-fast');
+    const r = await run(dir, '2', { KKO_PART_SLOW_MBPS: '1' }, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rangesOf(bigLayer().digest)).toEqual([`bytes=0-${PART - 1}`, `bytes=${PART}-`]);
+    expect(r.stderr).not.toMatch(/as Range parts/);
+    expect(doneEvent(r.stdout)?.fetchedBytes).toBe(total());
+    expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
+    await assertCacheClean(dir);
+  }, 60_000);
+
+  it('a stream slower than KKO_PART_SLOW_MBPS is split after the probe: the later parts on parallel connections', async () => {
+    throttled();
+    const dir = await prepare('probe-slow');
+    const r = await run(dir, '2', { KKO_PART_SLOW_MBPS: '8' }, ['--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    const { digest, size } = bigLayer();
+    expect(r.stderr).toMatch(/B\/s on one stream: fetching the rest as Range parts/);
+    const ranges = rangesOf(digest).sort((a, b) => Number(/=(\d+)/.exec(a)?.[1]) - Number(/=(\d+)/.exec(b)?.[1]));
+    expect(ranges).toEqual(
+      Array.from({ length: partsOf(size) }, (_, i) => `bytes=${i * PART}-${Math.min(size, (i + 1) * PART) - 1}`),
     );
     expect(proxy.maxInFlight).toBeGreaterThan(1);
     expect(doneEvent(r.stdout)?.fetchedBytes).toBe(total());
@@ -184,7 +231,7 @@ describe('export: large blobs as Range parts', () => {
     const dir = await prepare('killed');
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: dir,
-      env: { ...process.env, HOME: dir, KKO_PART_THRESHOLD_MB: '2' },
+      env: { ...process.env, HOME: dir, KKO_PART_THRESHOLD_MB: '2', KKO_PART_SLOW_MBPS: '0' },
       stdio: 'ignore',
     });
     const { digest } = bigLayer();

@@ -7,10 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../src/artifact-store/index.js';
 import { parseDigest, parseReference } from '../../src/reference/index.js';
 import { buildLayer, buildMultiArch, pushIndex } from '../support/builders.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { runCli } from '../cli/run-cli.js';
+import { exportArgs, jsonEvents, pushArgs, writeExportInputs } from '../support/cli-args.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
+import {
+  startProxiedRegistry,
+  startRegistryBehindProxy,
+  type ProxiedRegistry,
+  type RegistryBehindProxy,
+} from '../support/proxied-registry.js';
+import type { TestRegistry } from '../support/registry.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 
 // #11 performance: push opens the artifact on-read (metadata verified, each blob hashed as it is sent) and keeps a
 // verified index in the kko cache, so a re-push of an unchanged artifact reads only its metadata and sends nothing.
@@ -23,6 +29,7 @@ const LAYER = 5 * 1024 * 1024; // above the 4 MiB a pass hashes as a possible ma
 const SHARED = buildLayer('both-arches', LAYER);
 
 let src: ProxiedRegistry;
+let fronted: RegistryBehindProxy;
 let target: TestRegistry;
 let proxy: FaultProxy;
 let dir: string;
@@ -35,76 +42,31 @@ beforeAll(async () => {
     const both = { amd64: SHARED, arm64: SHARED };
     await pushIndex(c, 'library/busybox', '1.36', buildMultiArch('busybox', { layerSize: LAYER, base: both }));
   });
-  target = await startRegistry({ mode: 'plain' });
-  proxy = await startFaultProxy({ upstream: `http://${target.host}` });
+  fronted = await startRegistryBehindProxy();
+  ({ reg: target, proxy } = fronted);
   dir = join(src.work.dir, 'w');
   await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'm.yaml'),
-    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${IMAGES.map((i) => `  - ${i}`).join('\n')}\n`,
-  );
-  await writeFile(
-    join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors:\n  - {location: ${src.reg.host}, plainHTTP: true}\n  upstream: false\n`,
-  );
+  await writeExportInputs(dir, IMAGES, { host: src.reg.host });
   for (const [out, compress] of [
     ['art.tar', 'none'],
     ['art.tar.gz', 'gzip'],
   ] as const) {
-    const r = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'm.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'blobs',
-        '-o',
-        out,
-        '--compress',
-        compress,
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await kko(exportArgs(out, { cache: 'blobs' }, '--compress', compress));
     expect(r.code, r.stderr).toBe(0);
   }
 }, 180_000);
 
 afterAll(async () => {
-  await proxy?.stop();
-  await target?.stop();
+  await fronted?.stop();
   await src?.stop();
 });
 
 type Event = { type: string; [k: string]: unknown };
-const events = (stdout: string): Event[] =>
-  stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string): Event[] => jsonEvents<Event>(stdout);
+const kko = (argv: string[]): Promise<CliRun> => runCli(argv, { cwd: dir, env: { HOME: dir } });
 
-function push(art: string, path: string, cache = 'idx'): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runCli(
-    [
-      'artifact',
-      'images',
-      'push',
-      '-a',
-      art,
-      '--registry',
-      `${proxy.host}/${path}`,
-      '--plain-http',
-      '--kk-version',
-      'v3.1.12',
-      '--cache',
-      cache,
-      '--json',
-    ],
-    { cwd: dir, env: { HOME: dir } },
-  );
+function push(art: string, path: string, cache = 'idx'): Promise<CliRun> {
+  return kko(pushArgs(art, `${proxy.host}/${path}`, '--cache', cache, '--json'));
 }
 
 const uploads = (): number => proxy.count({ method: 'POST', path: /\/blobs\/uploads\// });
@@ -212,25 +174,7 @@ describe('re-push skips names whose tag already holds the digest', () => {
     for (const n of names) expect(await digestOf(n)).toBe(before.get(n));
 
     proxy.clear();
-    const recheck = await runCli(
-      [
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        'art.tar',
-        '--registry',
-        `${proxy.host}/skip`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--cache',
-        'idx-skip',
-        '--recheck',
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const recheck = await kko(pushArgs('art.tar', `${proxy.host}/skip`, '--cache', 'idx-skip', '--recheck', '--json'));
     expect(recheck.code, recheck.stderr).toBe(0);
     expect(proxy.count({ method: 'HEAD', path: /\/blobs\// })).toBeGreaterThanOrEqual(4);
     expect(proxy.count({ method: 'PUT', path: /\/manifests\// })).toBeGreaterThanOrEqual(names.length);

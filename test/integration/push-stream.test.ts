@@ -7,7 +7,9 @@ import { startFaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { exportServeFixture, type ServeFixture } from '../support/serve-fixture.js';
 import { buildGoReferee, goPack } from '../support/tar-referees.js';
-import { runCli } from '../cli/run-cli.js';
+import { checkArgs, jsonEvents, pushArgs } from '../support/cli-args.js';
+import { skopeoInspect } from '../support/skopeo.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 
 // #11 item 1: `kko artifact images push` of a .tar.gz kko did not write (GNU `tar czf`, Go's archive/tar + gzip as
 // kk's own export writes it): the layers are deflated, so the push reads the archive twice in order (metadata, then
@@ -26,29 +28,11 @@ let go: string | undefined;
 let zst: string;
 
 type Ev = { type: string; [k: string]: unknown };
-const events = (stdout: string): Ev[] =>
-  stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Ev);
+const events = (stdout: string): Ev[] => jsonEvents<Ev>(stdout);
+const kko = (argv: string[]): Promise<CliRun> => runCli(argv, { cwd: fixture.dir, env: { HOME: fixture.dir } });
 
-const push = (art: string, prefix: string, host = target.host) =>
-  runCli(
-    [
-      'artifact',
-      'images',
-      'push',
-      '-a',
-      art,
-      '--registry',
-      `${host}/${prefix}`,
-      '--plain-http',
-      '--kk-version',
-      'v3.1.12',
-      '--json',
-    ],
-    { cwd: fixture.dir, env: { HOME: fixture.dir } },
-  );
+const push = (art: string, prefix: string, host = target.host): Promise<CliRun> =>
+  kko(pushArgs(art, `${host}/${prefix}`, '--json'));
 
 // Every name created (index and per-arch tags) → its digest, with the registry prefix cut off.
 function created(stdout: string, prefix: string): Map<string, string> {
@@ -58,8 +42,7 @@ function created(stdout: string, prefix: string): Map<string, string> {
   return out;
 }
 
-const rawDigest = async (ref: string): Promise<string> =>
-  (await sh('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${ref}`])).stdout.trim();
+const rawDigest = async (ref: string): Promise<string> => ((await skopeoInspect(ref)) as { Digest: string }).Digest;
 
 async function tarCzf(from: string, out: string, how = '-z'): Promise<void> {
   await sh('tar', ['-c', how, '-f', out, '-C', from, ...(await readdir(from)).sort()]);
@@ -130,21 +113,7 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
         `docker://${node.replace(`${target.host}/`, `${target.host}/${prefix}/`)}`,
         `oci:${out}:node`,
       ]); // skopeo checks every blob digest as it copies
-      const check = await runCli(
-        [
-          'artifact',
-          'images',
-          'check',
-          '-a',
-          art,
-          '--registry',
-          `${target.host}/${prefix}`,
-          '--plain-http',
-          '--kk-version',
-          'v3.1.12',
-        ],
-        { cwd: fixture.dir, env: { HOME: fixture.dir } },
-      );
+      const check = await kko(checkArgs(art, `${target.host}/${prefix}`));
       expect(check.code, check.stderr).toBe(0);
       const done = evs.find((e) => e.type === 'done');
       console.info(`push of the ${prefix} repack: ${String(done?.seconds)} s, ${String(done?.bytesSent)} bytes sent`);
@@ -216,24 +185,10 @@ describe('push of a .tar.gz another tool wrote (layers deflated)', () => {
 
   it('the spawned CLI pushes it with a peak RSS under 256 MB', async () => {
     const art = go ?? gnu;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        `${target.host}/rss`,
-        '--plain-http',
-        '--kk-version',
-        'v3.1.12',
-        '--json',
-      ],
-      { env: { PATH: process.env.PATH ?? '', HOME: join(fixture.dir, 'rss-home') }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [BIN, ...pushArgs(art, `${target.host}/rss`, '--json')], {
+      env: { PATH: process.env.PATH ?? '', HOME: join(fixture.dir, 'rss-home') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout.resume();

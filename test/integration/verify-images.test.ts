@@ -8,6 +8,8 @@ import { buildMultiArch, fixtureSet, pushIndex } from '../support/builders.js';
 import { pushCosignSignature } from '../support/cosign.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { exportArgs, manifestYaml, mirrorPolicyYaml, pushArgs } from '../support/cli-args.js';
+import { skopeoRaw } from '../support/skopeo.js';
 import { runCli } from '../cli/run-cli.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { RegistryClient } from '../../src/registry/index.js';
@@ -32,8 +34,7 @@ const signer = pair();
 const stranger = pair();
 const digestOf = (i: { manifest: { descriptor: { digest: Digest } } }): Digest => i.manifest.descriptor.digest;
 
-const manifest = (images: string[]) =>
-  `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: t}\nspec:\n  arches: [amd64, arm64]\n  images:\n${images.map((i) => `  - ${i}`).join('\n')}\n`;
+const manifest = (images: string[]): string => manifestYaml(images);
 
 async function writeManifest(name: string, images: string[]): Promise<string> {
   const path = join(dir, `${name}.yaml`);
@@ -42,23 +43,17 @@ async function writeManifest(name: string, images: string[]): Promise<string> {
 }
 
 const exportOf = (mf: string, out: string, extra: string[]) =>
-  runCli([
-    'artifact',
-    'export',
-    '-m',
-    mf,
-    '-o',
-    out,
-    '--mirror-config',
-    join(dir, 'mirrors.yaml'),
-    '--cache',
-    join(dir, 'cache'),
-    '--retries',
-    '0',
-    '--quiet',
-    '--verify-images',
-    ...extra,
-  ]);
+  runCli(
+    exportArgs(
+      out,
+      { manifest: mf, mirrors: join(dir, 'mirrors.yaml'), cache: join(dir, 'cache') },
+      '--retries',
+      '0',
+      '--quiet',
+      '--verify-images',
+      ...extra,
+    ),
+  );
 
 beforeAll(async () => {
   env = await startProxiedRegistry('kko-cosign-', async (c) => {
@@ -80,10 +75,7 @@ beforeAll(async () => {
   dir = env.work.dir;
   await writeFile(join(dir, 'cosign.pub'), signer.publicKey.export({ type: 'spki', format: 'pem' }));
   await writeFile(join(dir, 'other.pub'), stranger.publicKey.export({ type: 'spki', format: 'pem' }));
-  await writeFile(
-    join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${env.proxy.host}", plainHTTP: true}], upstream: false}\n`,
-  );
+  await writeFile(join(dir, 'mirrors.yaml'), mirrorPolicyYaml(env.proxy.host));
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(dir, 'art')])).code).toBe(0);
   good = await writeManifest('good', [PAUSE, 'docker.io/library/pause-d:1']);
 }, 120_000);
@@ -331,20 +323,16 @@ describe('artifact images push --verify-images --image-key', () => {
     await target?.stop();
   });
   const push = (key: string, extra: string[] = []) =>
-    runCli([
-      'artifact',
-      'images',
-      'push',
-      '-a',
-      art,
-      '--registry',
-      target.host,
-      '--plain-http',
-      '--verify-images',
-      '--image-key',
-      join(dir, key),
-      ...extra,
-    ]);
+    runCli(
+      pushArgs(
+        art,
+        { registry: target.host, kkDefault: true },
+        '--verify-images',
+        '--image-key',
+        join(dir, key),
+        ...extra,
+      ),
+    );
 
   it('re-verifies, then pushes each signature manifest under sha256-<digest>.sig where skopeo finds it', async () => {
     const r = await push('cosign.pub');
@@ -358,13 +346,7 @@ describe('artifact images push --verify-images --image-key', () => {
       ] as const) {
         const tag = `sha256-${signed.slice(7)}.sig`;
         // skopeo, an independent client, reads the signature manifest from the target
-        const raw = await run('skopeo', [
-          'inspect',
-          '--raw',
-          '--tls-verify=false',
-          `docker://${target.host}/${repo}:${tag}`,
-        ]);
-        const m = parseManifestJson(Buffer.from(raw));
+        const m = parseManifestJson((await skopeoRaw(`${target.host}/${repo}:${tag}`)).bytes);
         if (m.kind !== 'image') throw new Error('not an image manifest');
         const layers = new Map<string, Buffer>();
         for (const l of m.manifest.layers)
@@ -382,19 +364,15 @@ describe('artifact images push --verify-images --image-key', () => {
   it('another key: refused naming the images, and nothing is pushed', async () => {
     const fresh = await startRegistry({ mode: 'plain' });
     try {
-      const r = await runCli([
-        'artifact',
-        'images',
-        'push',
-        '-a',
-        art,
-        '--registry',
-        fresh.host,
-        '--plain-http',
-        '--verify-images',
-        '--image-key',
-        join(dir, 'other.pub'),
-      ]);
+      const r = await runCli(
+        pushArgs(
+          art,
+          { registry: fresh.host, kkDefault: true },
+          '--verify-images',
+          '--image-key',
+          join(dir, 'other.pub'),
+        ),
+      );
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(PAUSE);
       expect(r.stderr).toMatch(/nothing was pushed/);
@@ -406,7 +384,7 @@ describe('artifact images push --verify-images --image-key', () => {
   }, 120_000);
 
   it('--image-key without --verify-images, or --verify-images without a key, is invalid input (exit 2)', async () => {
-    const base = ['artifact', 'images', 'push', '-a', art, '--registry', target.host, '--plain-http'];
+    const base = pushArgs(art, { registry: target.host, kkDefault: true });
     expect((await runCli([...base, '--image-key', join(dir, 'cosign.pub')])).code).toBe(2);
     expect((await runCli([...base, '--verify-images'])).code).toBe(2);
   });
