@@ -605,14 +605,9 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         [NGINX, `${reg.host}/library/nginx:1.25`],
         [`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/kubesphere/pause:3.9`],
       ] as const) {
-        const r = await ctrd.ctr(
-          ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/arm64', ref],
-          { timeoutMs: 60_000 },
-        );
+        const r = await ctrd.pull(ref, { hostsDir: out, platform: 'linux/arm64', timeoutMs: 60_000 });
         expect(r.code, r.stderr).toBe(0);
-        const ls = await ctrd.ctr(['images', 'ls']);
-        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
-        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
+        expect(await ctrd.imageDigest(ref)).toBe(pushed.get(name));
       }
     }, 180_000);
 
@@ -640,17 +635,11 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         const out = join(dir, `certs-${path}`);
         const render = await kko(['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out]);
         expect(render.code, render.stderr).toBe(0);
-        const pull = (ref: string) =>
-          ctrd.ctr(
-            ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref],
-            { timeoutMs: 60_000 },
-          );
+        const pull = (ref: string) => ctrd.pull(ref, { hostsDir: out, platform: 'linux/amd64', timeoutMs: 60_000 });
         const ref = viaMirror ? CNI : `${reg.host}/${path}/${name}`;
         const ok = await pull(ref);
         expect(ok.code, ok.stderr).toBe(0);
-        const ls = await ctrd.ctr(['images', 'ls']);
-        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
-        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(digest);
+        expect(await ctrd.imageDigest(ref)).toBe(digest);
         if (!viaMirror) {
           // kko pushed the flattened name nodes pull: render says docker.io has no prefix mirror, and it has none
           expect(render.stderr).toMatch(/no hosts\.toml for docker\.io/);
