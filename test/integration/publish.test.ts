@@ -9,13 +9,14 @@ import { writeArchive, type Compression } from '../../src/archive/write.js';
 import { BlobCache } from '../../src/cache/index.js';
 import type { Catalog } from '../../src/catalog/index.js';
 import { exportArtifact } from '../../src/export/index.js';
-import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
-import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
+import type { KkManifest } from '../../src/manifest/index.js';
+import type { EffectivePolicy } from '../../src/mirror/index.js';
 import { ARTIFACT_TYPE, parseOciRef, publishArtifact, pullArtifact } from '../../src/publish/index.js';
 import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
 import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index.js';
 import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha } from '../support/artifact-fixture.js';
-import { fixtureSet, pushIndex } from '../support/builders.js';
+import { fixtureSet } from '../support/builders.js';
+import { seedFixtureSource } from '../support/fixture-source.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { safeLines } from '../../src/util/safe-text.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -36,16 +37,6 @@ let policy: EffectivePolicy;
 let catalog: Catalog;
 let store: RegistryStore;
 let n = 0;
-
-const MANIFEST = `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata: {name: t}
-spec:
-  arches: [amd64, arm64]
-  images:
-  - docker.io/kubesphere/pause:3.9
-  - docker.io/library/pause-d:1
-`;
 
 // A real export (an OCI index and a Docker list: upstream manifests ride beside the layout).
 async function exportTo(compress: Compression, splitSize?: number): Promise<string> {
@@ -91,20 +82,7 @@ const cache = (name: string) => new BlobCache(join(work.dir, `c-${name}`));
 beforeAll(async () => {
   work = await tempDir('kko-publish-');
   [src, target] = await Promise.all([startRegistry({ mode: 'plain' }), startRegistry({ mode: 'plain' })]);
-  const c = new RegistryClient(src.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
-  await c.close();
-  const mf = join(work.dir, 'm.yaml');
-  await writeFile(mf, MANIFEST);
-  await writeFile(
-    join(work.dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${src.host}", plainHTTP: true}], upstream: false}\n`,
-  );
-  const parsed = parseManifestText(MANIFEST, mf);
-  if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
-  manifest = parsed.parsed.manifest;
-  policy = await loadMirrorPolicy({ configFile: join(work.dir, 'mirrors.yaml'), env: {} });
+  ({ manifest, policy } = await seedFixtureSource(src, fx, work.dir));
   catalog = await fixtureCatalog(work.dir);
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   store = new RegistryStore({ hostOptions: () => ({ plainHTTP: true }) });
