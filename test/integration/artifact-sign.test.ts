@@ -2,9 +2,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportArtifact } from '../../src/export/index.js';
-import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
-import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
-import { RegistryClient } from '../../src/registry/index.js';
+import type { KkManifest } from '../../src/manifest/index.js';
+import type { EffectivePolicy } from '../../src/mirror/index.js';
 import {
   inventoryVerifier,
   KeySigner,
@@ -15,7 +14,8 @@ import {
 } from '../../src/signing/index.js';
 import { verifyArtifact } from '../../src/artifact-read/index.js';
 import type { Compression } from '../../src/archive/write.js';
-import { fixtureSet, pushIndex } from '../support/builders.js';
+import { fixtureSet } from '../support/builders.js';
+import { seedFixtureSource } from '../support/fixture-source.js';
 import { run } from '../support/exec.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -32,16 +32,6 @@ let policy: EffectivePolicy;
 let signer: Signer;
 let pub: string;
 let n = 0;
-
-const MANIFEST = `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata: {name: t}
-spec:
-  arches: [amd64, arm64]
-  images:
-  - docker.io/kubesphere/pause:3.9
-  - docker.io/library/pause-d:1
-`;
 
 async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
   const output = join(work.dir, `a${n++}.tar${compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : ''}`);
@@ -61,20 +51,7 @@ async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
 beforeAll(async () => {
   work = await tempDir('kko-sign-int-');
   reg = await startRegistry({ mode: 'plain' });
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
-  await c.close();
-  const mf = join(work.dir, 'm.yaml');
-  await writeFile(mf, MANIFEST);
-  await writeFile(
-    join(work.dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`,
-  );
-  const parsed = parseManifestText(MANIFEST, mf);
-  if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
-  manifest = parsed.parsed.manifest;
-  policy = await loadMirrorPolicy({ configFile: join(work.dir, 'mirrors.yaml'), env: {} });
+  ({ manifest, policy } = await seedFixtureSource(reg, fx, work.dir));
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
   pub = join(work.dir, 'k.pub');
