@@ -4,19 +4,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withChecksums } from '../../src/archive/checksums.js';
-import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive, type Compression } from '../../src/archive/write.js';
 import { BlobCache } from '../../src/cache/index.js';
 import type { Catalog } from '../../src/catalog/index.js';
-import { exportArtifact } from '../../src/export/index.js';
-import type { KkManifest } from '../../src/manifest/index.js';
-import type { EffectivePolicy } from '../../src/mirror/index.js';
 import { ARTIFACT_TYPE, parseOciRef, publishArtifact, pullArtifact } from '../../src/publish/index.js';
 import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
 import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index.js';
-import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha } from '../support/artifact-fixture.js';
+import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha, withDocuments } from '../support/artifact-fixture.js';
 import { fixtureSet } from '../support/builders.js';
-import { seedFixtureSource } from '../support/fixture-source.js';
+import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { safeLines } from '../../src/util/safe-text.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -32,8 +28,7 @@ const EXT: Record<Compression, string> = { gzip: '.tar.gz', zstd: '.tar.zst', no
 let src: TestRegistry;
 let target: TestRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
-let manifest: KkManifest;
-let policy: EffectivePolicy;
+let source: FixtureSource;
 let catalog: Catalog;
 let store: RegistryStore;
 let n = 0;
@@ -41,33 +36,20 @@ let n = 0;
 // A real export (an OCI index and a Docker list: upstream manifests ride beside the layout).
 async function exportTo(compress: Compression, splitSize?: number): Promise<string> {
   const output = join(work.dir, `e${n++}${EXT[compress]}`);
-  const r = await exportArtifact({
-    manifests: [manifest],
-    policy,
+  await exportFixture(source, {
     cacheDir: join(work.dir, 'cache'),
     output,
     compress,
     env: ENV,
     ...(splitSize ? { splitSize } : {}),
   });
-  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
   return splitSize ? `${output}.part-000` : output;
 }
 
 // The fixture with kk binaries (deflated in a .tar.gz, zstd-compressed in a .tar.zst), a .tgz, an ISO and a
 // signature, laid out by kko's writer (`artifact sign` rewrites it as export would).
 async function withFiles(compress: Compression): Promise<string> {
-  const entries = artifactEntries(IMGS);
-  const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
-  const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
-  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
-    path,
-    sha256: sha(data(path)),
-    size: data(path).length,
-  }));
-  const fixed: TarEntry[] = entries.map((e) =>
-    e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e,
-  );
+  const fixed = withDocuments(artifactEntries(IMGS));
   const out = join(work.dir, `f${n++}${EXT[compress]}`);
   await writeArchive(withChecksums(fixed), out, compress, ENV);
   const signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
@@ -82,7 +64,7 @@ const cache = (name: string) => new BlobCache(join(work.dir, `c-${name}`));
 beforeAll(async () => {
   work = await tempDir('kko-publish-');
   [src, target] = await Promise.all([startRegistry({ mode: 'plain' }), startRegistry({ mode: 'plain' })]);
-  ({ manifest, policy } = await seedFixtureSource(src, fx, work.dir));
+  source = await seedFixtureSource(src, fx, work.dir);
   catalog = await fixtureCatalog(work.dir);
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   store = new RegistryStore({ hostOptions: () => ({ plainHTTP: true }) });

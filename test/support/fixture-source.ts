@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exportArtifact, type ExportOptions } from '../../src/export/index.js';
 import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
 import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
@@ -34,4 +35,13 @@ export async function seedFixtureSource(
   if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
   const policy = await loadMirrorPolicy({ configFile: join(dir, 'mirrors.yaml'), env: {} });
   return { manifest: parsed.parsed.manifest, policy };
+}
+
+// Export the fixture source to `o.output` with the library call (as `artifact export` does); the first failure throws.
+export async function exportFixture(
+  src: FixtureSource,
+  o: Pick<ExportOptions, 'cacheDir' | 'output' | 'compress' | 'env' | 'signer' | 'splitSize'>,
+): Promise<void> {
+  const r = await exportArtifact({ manifests: [src.manifest], policy: src.policy, ...o });
+  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
 }
