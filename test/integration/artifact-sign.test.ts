@@ -1,9 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportArtifact } from '../../src/export/index.js';
-import type { KkManifest } from '../../src/manifest/index.js';
-import type { EffectivePolicy } from '../../src/mirror/index.js';
 import {
   inventoryVerifier,
   KeySigner,
@@ -15,7 +12,7 @@ import {
 import { verifyArtifact } from '../../src/artifact-read/index.js';
 import type { Compression } from '../../src/archive/write.js';
 import { fixtureSet } from '../support/builders.js';
-import { seedFixtureSource } from '../support/fixture-source.js';
+import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { run } from '../support/exec.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -27,31 +24,27 @@ const fx = fixtureSet({ baseSize: 32 * 1024 });
 const ENV = { SOURCE_DATE_EPOCH: '1700000000' };
 let reg: TestRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
-let manifest: KkManifest;
-let policy: EffectivePolicy;
+let source: FixtureSource;
 let signer: Signer;
 let pub: string;
 let n = 0;
 
 async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
   const output = join(work.dir, `a${n++}.tar${compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : ''}`);
-  const r = await exportArtifact({
-    manifests: [manifest],
-    policy,
+  await exportFixture(source, {
     cacheDir: join(work.dir, 'cache'),
     output,
     compress,
     env: ENV,
     ...(sign ? { signer: sign } : {}),
   });
-  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
   return output;
 }
 
 beforeAll(async () => {
   work = await tempDir('kko-sign-int-');
   reg = await startRegistry({ mode: 'plain' });
-  ({ manifest, policy } = await seedFixtureSource(reg, fx, work.dir));
+  source = await seedFixtureSource(reg, fx, work.dir);
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
   pub = join(work.dir, 'k.pub');
