@@ -76,6 +76,31 @@ afterAll(async () => {
   await work?.cleanup();
 });
 
+// A hostile registry: the published index `digest` tagged again as `tag`, its first artifact manifest changed by `edit`.
+async function retagEdited<M>(digest: string, tag: string, edit: (am: M) => void): Promise<void> {
+  const c = new RegistryClient(target.host, { plainHTTP: true });
+  try {
+    const index = JSON.parse((await c.getManifest('kko/art', digest)).bytes.toString()) as {
+      manifests: Array<{ digest: string; size: number }>;
+    };
+    const first = index.manifests[0] as { digest: string; size: number };
+    const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as M;
+    edit(am);
+    const bytes = Buffer.from(JSON.stringify(am));
+    first.digest = await c.putManifest(
+      'kko/art',
+      `sha256:${sha(bytes)}`,
+      bytes,
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    first.size = bytes.length;
+    const ib = Buffer.from(JSON.stringify(index));
+    await c.putManifest('kko/art', tag, ib, 'application/vnd.oci.image.index.v1+json');
+  } finally {
+    await c.close();
+  }
+}
+
 async function roundTrip(art: string, tag: string): Promise<{ out: string; digest: string }> {
   const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`p${tag}`), catalog });
   const out = join(work.dir, `pulled-${tag}${art.endsWith('.part-000') ? '' : art.slice(art.indexOf('.tar'))}`);
@@ -243,32 +268,12 @@ describe('refusals', () => {
         cache: cache(`h${tag}`),
         catalog,
       });
-      const c = new RegistryClient(target.host, { plainHTTP: true });
-      try {
-        const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
-          manifests: Array<{ digest: string; size: number }>;
-        };
-        const first = index.manifests[0] as { digest: string; size: number };
-        const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
-          layers: Array<{ annotations: Record<string, string> }>;
-        };
+      await retagEdited<{ layers: Array<{ annotations: Record<string, string> }> }>(p.digest, tag, (am) => {
         const titles = am.layers.map((l) => l.annotations['org.opencontainers.image.title'] as string);
         expect(titles.length).toBeGreaterThan(2);
         edit(titles);
         am.layers.forEach((l, i) => (l.annotations['org.opencontainers.image.title'] = titles[i] as string));
-        const bytes = Buffer.from(JSON.stringify(am));
-        first.digest = await c.putManifest(
-          'kko/art',
-          `sha256:${sha(bytes)}`,
-          bytes,
-          'application/vnd.oci.image.manifest.v1+json',
-        );
-        first.size = bytes.length;
-        const ib = Buffer.from(JSON.stringify(index));
-        await c.putManifest('kko/art', tag, ib, 'application/vnd.oci.image.index.v1+json');
-      } finally {
-        await c.close();
-      }
+      });
       const out = join(work.dir, `${tag}.tar.gz`);
       const r = await runCli(
         [
@@ -296,33 +301,9 @@ describe('refusals', () => {
   it('pull refuses a recipe whose split size needs more than 1000 parts, before fetching any blob', async () => {
     const art = await exportTo('gzip');
     const p = await publishArtifact({ artifact: art, target: store, ref: ref('split1'), cache: cache('sp1'), catalog });
-    const c = new RegistryClient(target.host, { plainHTTP: true });
-    try {
-      const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
-        manifests: Array<{ digest: string; size: number }>;
-      };
-      const first = index.manifests[0] as { digest: string; size: number };
-      const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
-        annotations: Record<string, string>;
-      };
+    await retagEdited<{ annotations: Record<string, string> }>(p.digest, 'split1', (am) => {
       am.annotations['io.kko.archive.split-size'] = '1';
-      const bytes = Buffer.from(JSON.stringify(am));
-      first.digest = await c.putManifest(
-        'kko/art',
-        `sha256:${sha(bytes)}`,
-        bytes,
-        'application/vnd.oci.image.manifest.v1+json',
-      );
-      first.size = bytes.length;
-      await c.putManifest(
-        'kko/art',
-        'split1',
-        Buffer.from(JSON.stringify(index)),
-        'application/vnd.oci.image.index.v1+json',
-      );
-    } finally {
-      await c.close();
-    }
+    });
     const out = join(work.dir, 'split1.tar.gz');
     await expect(
       pullArtifact({ source: store, ref: ref('split1'), output: out, cache: cache('sq1'), catalog }),
