@@ -12,6 +12,7 @@ import {
 import { verifyArtifact } from '../../src/artifact-read/index.js';
 import type { Compression } from '../../src/archive/write.js';
 import { fixtureSet } from '../support/builders.js';
+import { exportArgs } from '../support/cli-args.js';
 import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { run } from '../support/exec.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -40,6 +41,14 @@ async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
   });
   return output;
 }
+
+// `kko artifact export` of the work dir's m.yaml and mirrors.yaml (seedFixtureSource) with the cache `cache` there.
+const exportIn = (out: string, cache: string, ...more: string[]): string[] =>
+  exportArgs(
+    out,
+    { manifest: join(work.dir, 'm.yaml'), mirrors: join(work.dir, 'mirrors.yaml'), cache: join(work.dir, cache) },
+    ...more,
+  );
 
 beforeAll(async () => {
   work = await tempDir('kko-sign-int-');
@@ -78,21 +87,7 @@ describe('signing a real export', () => {
 
   it('openssl verifies the signature of `kko artifact export --sign-key`; the inventory lists the documents', async () => {
     const out = join(work.dir, 'cli.tar.gz');
-    const cli = await runCli([
-      'artifact',
-      'export',
-      '-m',
-      join(work.dir, 'm.yaml'),
-      '--mirror-config',
-      join(work.dir, 'mirrors.yaml'),
-      '--cache',
-      join(work.dir, 'cache'),
-      '-o',
-      out,
-      '--sign-key',
-      join(work.dir, 'k.key'),
-      '--quiet',
-    ]);
+    const cli = await runCli(exportIn(out, 'cache', '--sign-key', join(work.dir, 'k.key'), '--quiet'));
     expect(cli.code, cli.stderr).toBe(0);
     const dir = join(work.dir, 'x');
     await mkdir(dir);
@@ -125,20 +120,7 @@ describe('signing a real export', () => {
 
   it('a bad --sign-key fails before anything is fetched or written (exit 2)', async () => {
     const out = join(work.dir, 'bad.tar.gz');
-    const cli = await runCli([
-      'artifact',
-      'export',
-      '-m',
-      join(work.dir, 'm.yaml'),
-      '--mirror-config',
-      join(work.dir, 'mirrors.yaml'),
-      '--cache',
-      join(work.dir, 'cache-bad'),
-      '-o',
-      out,
-      '--sign-key',
-      pub,
-    ]);
+    const cli = await runCli(exportIn(out, 'cache-bad', '--sign-key', pub));
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/k\.pub: not a PEM private key/);
     await expect(readFile(out)).rejects.toThrow();
