@@ -35,8 +35,7 @@ export type TestContainerd = {
 // select, and its poll logs `level=error msg="failed to get content info"` (or "active check failed")
 // `error="context canceled"` after a pull that succeeded. Tests that assert a clean stderr then flake. The global
 // --debug flag is ctr's only switch that turns the display off (NewFetchConfig sets no ProgressOutput under --debug),
-// so the race cannot happen; the debug lines it logs instead also show a fallback to a second host, which the
-// display hid.
+// so the race cannot happen; instead it logs each registry request at debug level (method, URL, response status).
 export const PULL_QUIET = ['--debug'];
 
 function pullArgs(snapshotter: Snapshotter, ref: string, hostsDir: string, platform: string): string[] {
