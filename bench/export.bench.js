@@ -5,15 +5,15 @@
 //   link); kko against the skopeo loop and against the link's floor (unique bytes / link rate);
 // - loopback: the plain loopback registry, kko against the skopeo loop + `tar cf`, with CPU seconds per GB.
 import { existsSync } from 'node:fs';
-import { mkdir, statfs, writeFile } from 'node:fs/promises';
+import { statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from './lib/cleanup.js';
 import { ARCHES, ensureFixture, IMAGES, verifyServed } from './lib/fixture.js';
 import { loadLine, median, MiB, mib, secs, table } from './lib/format.js';
 import { startDelayProxy } from './lib/delay-proxy.js';
-import { checkPlan, childEnv, envNumber, runKko, runSkopeo, SKOPEO, withRegistryCpu } from './lib/export-runs.js';
+import { checkPlan, envNumber, runKko, runSkopeo, SKOPEO, withRegistryCpu } from './lib/export-runs.js';
 import { startRegistry } from './lib/registry.js';
+import { benchWorkspace, mirrorPolicy } from './lib/workspace.js';
 
 export const description =
   'kko artifact export vs a serial skopeo copy loop (kk v3 export path), over a modelled WAN link and on plain loopback';
@@ -304,28 +304,15 @@ export default async function exportBench(ctx) {
   try {
     await verifyServed(distDir, reg.host, spec);
     log(`registry: ${reg.host} (docker-registry pid ${reg.pid}, read-only, serving the fixture)`);
-    const work = await tempDir('kko-bench-export-');
-    await mkdir(join(work, 'home'));
+    const { work, env } = await benchWorkspace('kko-bench-export-', { skopeoPolicy: true });
     const run = {
       repoRoot,
       work,
-      env: childEnv(join(work, 'home')),
+      env,
       compress: cfg.compress,
       ...(cfg.concurrency ? { concurrency: cfg.concurrency } : {}),
       ...(cfg.profileDir ? { profileDir: cfg.profileDir } : {}),
     };
-    const manifest = [
-      'apiVersion: kubekey.kubesphere.io/v1alpha2',
-      'kind: Manifest',
-      'metadata: {name: kko-bench}',
-      'spec:',
-      `  arches: [${ARCHES.join(', ')}]`,
-      '  images:',
-      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
-      '',
-    ];
-    await writeFile(join(work, 'manifest.yaml'), manifest.join('\n'));
-    await writeFile(join(work, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
 
     const lines = [];
     const summaries = [];
@@ -346,19 +333,7 @@ export default async function exportBench(ctx) {
           `link proxy: ${host} → ${reg.host}, RTT ${cfg.rttMs} ms, ${cfg.connMBps || '∞'} MB/s per connection, ${cfg.linkMBps || '∞'} MB/s link`,
         );
       const mirrors = `mirrors-${scenario}.yaml`;
-      await writeFile(
-        join(work, mirrors),
-        [
-          'apiVersion: kko.io/v1alpha1',
-          'kind: MirrorPolicy',
-          'registries:',
-          '- prefix: docker.io',
-          '  mirrors:',
-          `  - {location: "${host}", plainHTTP: true}`,
-          '  upstream: false',
-          '',
-        ].join('\n'),
-      );
+      await writeFile(join(work, mirrors), mirrorPolicy(host));
       await checkPlan(run, mirrors, host);
       const t = await timeSides({
         label: scenario,

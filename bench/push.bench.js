@@ -7,15 +7,15 @@
 // Then a re-push of the unchanged artifact into the filled registry (no blob bytes may be sent).
 // Each side runs KKO_BENCH_REPEAT times (default 3) per setting, alternating which goes first; the best run counts.
 // kk's side is not charged for its untar nor for its manifest lists (manifest-tool), so its times are a floor.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from './lib/cleanup.js';
 import { ARCHES, ensureFixture, IMAGES, verifyServed } from './lib/fixture.js';
 import { loadLine, MiB, mib, secs, table } from './lib/format.js';
 import { startDelayProxy } from './lib/delay-proxy.js';
-import { childEnv, envNumber, SKOPEO } from './lib/export-runs.js';
+import { envNumber, SKOPEO } from './lib/export-runs.js';
 import { measure, run } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
+import { benchWorkspace } from './lib/workspace.js';
 
 export const description =
   'kko artifact images push vs a serial skopeo copy loop (kk v3 push path), over a modelled LAN link and on loopback, plus a re-push';
@@ -43,35 +43,7 @@ export default async function pushBench(ctx) {
   const fixture = await ensureFixture({ distDir, mib: sizeMiB, log });
   const src = await startRegistry({ root: fixture.root, readonly: true });
   await verifyServed(distDir, src.host, fixture.spec);
-  const work = await tempDir('kko-bench-push-');
-  const env = childEnv(join(work, 'home'));
-  await mkdir(join(work, 'home'));
-  await writeFile(
-    join(work, 'manifest.yaml'),
-    [
-      'apiVersion: kubekey.kubesphere.io/v1alpha2',
-      'kind: Manifest',
-      'metadata: {name: kko-bench}',
-      'spec:',
-      `  arches: [${ARCHES.join(', ')}]`,
-      '  images:',
-      ...IMAGES.map((i) => `  - docker.io/${i.repo}:${i.tag}`),
-      '',
-    ].join('\n'),
-  );
-  await writeFile(
-    join(work, 'mirrors.yaml'),
-    [
-      'apiVersion: kko.io/v1alpha1',
-      'kind: MirrorPolicy',
-      'registries:',
-      '- prefix: docker.io',
-      '  mirrors:',
-      `  - {location: "${src.host}", plainHTTP: true}`,
-      '  upstream: false',
-      '',
-    ].join('\n'),
-  );
+  const { work, env } = await benchWorkspace('kko-bench-push-', { mirrorHost: src.host });
   log(
     `exporting the ${IMAGES.length} × ${ARCHES.length} fixture images (${mib(fixture.spec.uniqueBytes)} unique) to an artifact…`,
   );

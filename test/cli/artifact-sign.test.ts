@@ -15,6 +15,7 @@ import {
   kkoWith,
   layerPath,
   sha,
+  withDocuments,
 } from '../support/artifact-fixture.js';
 import { seededBytes } from '../support/builders.js';
 import { run } from '../support/exec.js';
@@ -37,18 +38,6 @@ type Report = {
 };
 const ODD = 'kube/v1.99.0/amd64/kubeadm'; // not in the catalog: only the (signed) inventory vouches for it
 const SIG = 'kko/inventory.json.sig';
-
-// The fixture as a kko export writes it: the inventory lists the documents (index.json, oci-layout) too.
-function withDocuments(entries: TarEntry[]): TarEntry[] {
-  const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
-  const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
-  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
-    path,
-    sha256: sha(data(path)),
-    size: data(path).length,
-  }));
-  return entries.map((e) => (e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e));
-}
 
 const base = (): TarEntry[] => withDocuments(artifactEntries(IMGS, { extra: [[ODD, 700]] }));
 const replace = (entries: TarEntry[], name: string, data: Buffer): TarEntry[] =>

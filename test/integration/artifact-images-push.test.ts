@@ -156,19 +156,7 @@ describe.each([
       path,
       `    privateRegistry: ${prefix}\n${block}    auths:\n      "${target.host}": {plainHTTP: true}`,
     );
-    run = await kko([
-      'artifact',
-      'images',
-      'push',
-      '-a',
-      art,
-      '-f',
-      file,
-      '--kk-version',
-      kk,
-      ...(kkNames ? ['--kk-push-names'] : []),
-      '--json',
-    ]);
+    run = await kko(pushArgs(art, { cluster: file, kk }, ...(kkNames ? ['--kk-push-names'] : []), '--json'));
   }, 120_000);
 
   it("pushes, and skopeo pulls every name with the artifact's digests for both arches", async () => {
@@ -182,7 +170,7 @@ describe.each([
 
   it('check proves the names nodes pull are there (or, after --kk-push-names, that they are not)', async () => {
     const file = join(dir, `${path}.yaml`);
-    const r = await kko(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', kk, '--json']);
+    const r = await kko(checkArgs(art, { cluster: file, kk }, '--json'));
     const report = JSON.parse(r.stdout) as { ok: boolean; images: Array<{ name: string; status: string }> };
     if (!kkNames) {
       expect(r.code, r.stderr).toBe(0);
@@ -207,7 +195,7 @@ describe('re-push and dry run', () => {
       'again',
       `    privateRegistry: ${target.host}/again\n    auths:\n      "${target.host}": {plainHTTP: true}`,
     );
-    const args = ['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12', '--json'];
+    const args = pushArgs(art, { cluster: file }, '--json');
     const first = await kko(args);
     const second = await kko(args);
     const done = (out: string): { bytesSent: number } =>
@@ -523,7 +511,7 @@ describe.each([
       `auth-${mode.mode}`,
       `    privateRegistry: ${reg.host}/sec\n${entry(reg.creds?.password ?? '')}`,
     );
-    const r = await kko(['artifact', 'images', 'push', '-a', art, '-f', file, '--kk-version', 'v3.1.12']);
+    const r = await kko(pushArgs(art, { cluster: file }));
     expect(r.code, r.stderr).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toContain(reg.creds?.password);
     const tls = reg.certsDir ? ['--cert-dir', reg.certsDir] : ['--tls-verify=false'];
@@ -539,7 +527,7 @@ describe.each([
       .map((m) => m.digest)
       .sort();
     expect(digests).toEqual([digestOf(PAUSE, 'amd64'), digestOf(PAUSE, 'arm64')].sort());
-    const c = await kko(['artifact', 'images', 'check', '-a', art, '-f', file, '--kk-version', 'v3.1.12']);
+    const c = await kko(checkArgs(art, { cluster: file }));
     expect(c.code, c.stdout + c.stderr).toBe(0);
   });
 
@@ -548,19 +536,7 @@ describe.each([
       `badauth-${mode.mode}`,
       `    privateRegistry: ${reg.host}/sec\n${entry('wrong-password')}`,
     );
-    const r = await kko([
-      'artifact',
-      'images',
-      'push',
-      '-a',
-      art,
-      '-f',
-      file,
-      '--kk-version',
-      'v3.1.12',
-      '--retries',
-      '0',
-    ]);
+    const r = await kko(pushArgs(art, { cluster: file }, '--retries', '0'));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(reg.host);
     expect(r.stderr).toMatch(/credentials/);
@@ -605,14 +581,9 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         [NGINX, `${reg.host}/library/nginx:1.25`],
         [`${reg.host}/kubesphere/pause:3.9`, `${reg.host}/kubesphere/pause:3.9`],
       ] as const) {
-        const r = await ctrd.ctr(
-          ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/arm64', ref],
-          { timeoutMs: 60_000 },
-        );
+        const r = await ctrd.pull(ref, { hostsDir: out, platform: 'linux/arm64', timeoutMs: 60_000 });
         expect(r.code, r.stderr).toBe(0);
-        const ls = await ctrd.ctr(['images', 'ls']);
-        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
-        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(pushed.get(name));
+        expect(await ctrd.imageDigest(ref)).toBe(pushed.get(name));
       }
     }, 180_000);
 
@@ -640,17 +611,11 @@ describe.skipIf(ctrdUnavailable !== undefined && !process.env.CI)(
         const out = join(dir, `certs-${path}`);
         const render = await kko(['mirror', 'render', '-m', 'm.yaml', ...flags, '--format', 'containerd', '-o', out]);
         expect(render.code, render.stderr).toBe(0);
-        const pull = (ref: string) =>
-          ctrd.ctr(
-            ['images', 'pull', '--hosts-dir', out, '--snapshotter', ctrd.snapshotter, '--platform', 'linux/amd64', ref],
-            { timeoutMs: 60_000 },
-          );
+        const pull = (ref: string) => ctrd.pull(ref, { hostsDir: out, platform: 'linux/amd64', timeoutMs: 60_000 });
         const ref = viaMirror ? CNI : `${reg.host}/${path}/${name}`;
         const ok = await pull(ref);
         expect(ok.code, ok.stderr).toBe(0);
-        const ls = await ctrd.ctr(['images', 'ls']);
-        const line = ls.stdout.split('\n').find((l) => l.startsWith(`${ref} `));
-        expect(/sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0]).toBe(digest);
+        expect(await ctrd.imageDigest(ref)).toBe(digest);
         if (!viaMirror) {
           // kko pushed the flattened name nodes pull: render says docker.io has no prefix mirror, and it has none
           expect(render.stderr).toMatch(/no hosts\.toml for docker\.io/);

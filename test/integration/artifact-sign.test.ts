@@ -1,10 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportArtifact } from '../../src/export/index.js';
-import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
-import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
-import { RegistryClient } from '../../src/registry/index.js';
 import {
   inventoryVerifier,
   KeySigner,
@@ -15,7 +11,9 @@ import {
 } from '../../src/signing/index.js';
 import { verifyArtifact } from '../../src/artifact-read/index.js';
 import type { Compression } from '../../src/archive/write.js';
-import { fixtureSet, pushIndex } from '../support/builders.js';
+import { fixtureSet } from '../support/builders.js';
+import { exportArgs } from '../support/cli-args.js';
+import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { run } from '../support/exec.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -27,54 +25,35 @@ const fx = fixtureSet({ baseSize: 32 * 1024 });
 const ENV = { SOURCE_DATE_EPOCH: '1700000000' };
 let reg: TestRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
-let manifest: KkManifest;
-let policy: EffectivePolicy;
+let source: FixtureSource;
 let signer: Signer;
 let pub: string;
 let n = 0;
 
-const MANIFEST = `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata: {name: t}
-spec:
-  arches: [amd64, arm64]
-  images:
-  - docker.io/kubesphere/pause:3.9
-  - docker.io/library/pause-d:1
-`;
-
 async function exportTo(compress: Compression, sign?: Signer): Promise<string> {
   const output = join(work.dir, `a${n++}.tar${compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : ''}`);
-  const r = await exportArtifact({
-    manifests: [manifest],
-    policy,
+  await exportFixture(source, {
     cacheDir: join(work.dir, 'cache'),
     output,
     compress,
     env: ENV,
     ...(sign ? { signer: sign } : {}),
   });
-  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
   return output;
 }
+
+// `kko artifact export` of the work dir's m.yaml and mirrors.yaml (seedFixtureSource) with the cache `cache` there.
+const exportIn = (out: string, cache: string, ...more: string[]): string[] =>
+  exportArgs(
+    out,
+    { manifest: join(work.dir, 'm.yaml'), mirrors: join(work.dir, 'mirrors.yaml'), cache: join(work.dir, cache) },
+    ...more,
+  );
 
 beforeAll(async () => {
   work = await tempDir('kko-sign-int-');
   reg = await startRegistry({ mode: 'plain' });
-  const c = new RegistryClient(reg.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
-  await c.close();
-  const mf = join(work.dir, 'm.yaml');
-  await writeFile(mf, MANIFEST);
-  await writeFile(
-    join(work.dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${reg.host}", plainHTTP: true}], upstream: false}\n`,
-  );
-  const parsed = parseManifestText(MANIFEST, mf);
-  if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
-  manifest = parsed.parsed.manifest;
-  policy = await loadMirrorPolicy({ configFile: join(work.dir, 'mirrors.yaml'), env: {} });
+  source = await seedFixtureSource(reg, fx, work.dir);
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
   pub = join(work.dir, 'k.pub');
@@ -108,21 +87,7 @@ describe('signing a real export', () => {
 
   it('openssl verifies the signature of `kko artifact export --sign-key`; the inventory lists the documents', async () => {
     const out = join(work.dir, 'cli.tar.gz');
-    const cli = await runCli([
-      'artifact',
-      'export',
-      '-m',
-      join(work.dir, 'm.yaml'),
-      '--mirror-config',
-      join(work.dir, 'mirrors.yaml'),
-      '--cache',
-      join(work.dir, 'cache'),
-      '-o',
-      out,
-      '--sign-key',
-      join(work.dir, 'k.key'),
-      '--quiet',
-    ]);
+    const cli = await runCli(exportIn(out, 'cache', '--sign-key', join(work.dir, 'k.key'), '--quiet'));
     expect(cli.code, cli.stderr).toBe(0);
     const dir = join(work.dir, 'x');
     await mkdir(dir);
@@ -155,20 +120,7 @@ describe('signing a real export', () => {
 
   it('a bad --sign-key fails before anything is fetched or written (exit 2)', async () => {
     const out = join(work.dir, 'bad.tar.gz');
-    const cli = await runCli([
-      'artifact',
-      'export',
-      '-m',
-      join(work.dir, 'm.yaml'),
-      '--mirror-config',
-      join(work.dir, 'mirrors.yaml'),
-      '--cache',
-      join(work.dir, 'cache-bad'),
-      '-o',
-      out,
-      '--sign-key',
-      pub,
-    ]);
+    const cli = await runCli(exportIn(out, 'cache-bad', '--sign-key', pub));
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/k\.pub: not a PEM private key/);
     await expect(readFile(out)).rejects.toThrow();

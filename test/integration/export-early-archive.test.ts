@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { buildLayer, buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
+import { exportArgs, manifestYaml } from '../support/cli-args.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 
@@ -37,10 +38,7 @@ const layers = () => fixtures.flatMap((f) => f.images.flatMap((i) => i.layers.ma
 async function prepare(name: string, fallback = false): Promise<string> {
   const dir = join(env.work.dir, name);
   await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'm.yaml'),
-    'apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: r}\nspec:\n  arches: [amd64, arm64]\n  images:\n  - docker.io/kubesphere/big:v1\n  - docker.io/kubesphere/small:v1\n',
-  );
+  await writeFile(join(dir, 'm.yaml'), manifestYaml(['docker.io/kubesphere/big:v1', 'docker.io/kubesphere/small:v1']));
   const second = fallback ? `, {location: "${env.reg.host}", plainHTTP: true}` : '';
   await writeFile(
     join(dir, 'mirrors.yaml'),
@@ -74,36 +72,22 @@ async function run(dir: string, early: boolean): Promise<Run> {
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  const code = await main(
-    [
-      'artifact',
-      'export',
-      '-m',
-      'm.yaml',
-      '--mirror-config',
-      'mirrors.yaml',
-      '--cache',
-      'cache',
-      '-o',
-      'out.tar',
-    ].concat(['--compress', 'none', '--json', '--retries', '0']),
-    {
-      stdout: (t) => {
-        buf += t;
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-          buf = buf.slice(nl + 1);
-        }
-      },
-      stderr: (t) => {
-        stderr += t;
-      },
-      env: { PATH: '', HOME: dir, ...(early ? {} : { KKO_EARLY_ARCHIVE: '0' }) },
-      cwd: dir,
-      isTTY: false,
+  const code = await main(exportArgs('out.tar', {}, '--compress', 'none', '--json', '--retries', '0'), {
+    stdout: (t) => {
+      buf += t;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+        buf = buf.slice(nl + 1);
+      }
     },
-  );
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { PATH: '', HOME: dir, ...(early ? {} : { KKO_EARLY_ARCHIVE: '0' }) },
+    cwd: dir,
+    isTTY: false,
+  });
   running = false;
   await watch;
   return { code, events, stderr, partialWhileFetching };

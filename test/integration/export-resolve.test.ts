@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { exportArgs, writeExportInputs } from '../support/cli-args.js';
 import { runCli } from '../cli/run-cli.js';
 
 // Resolution on a busy link (#10): every image's manifests and config are requested once, and they never wait for a
@@ -33,14 +34,10 @@ const layerDigests = () => all().flatMap((i) => i.layers.map((l) => l.descriptor
 async function prepare(name: string): Promise<string> {
   const dir = join(env.work.dir, name);
   await mkdir(dir, { recursive: true });
-  const list = NAMES.map((n) => `  - docker.io/kubesphere/${n}:v1\n`).join('');
-  await writeFile(
-    join(dir, 'm.yaml'),
-    `apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nmetadata: {name: r}\nspec:\n  arches: [amd64, arm64]\n  images:\n${list}`,
-  );
-  await writeFile(
-    join(dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- prefix: docker.io\n  mirrors: [{location: "${proxy.host}", plainHTTP: true}]\n  upstream: false\n`,
+  await writeExportInputs(
+    dir,
+    NAMES.map((n) => `docker.io/kubesphere/${n}:v1`),
+    { host: proxy.host },
   );
   return dir;
 }
@@ -59,26 +56,10 @@ describe('export: resolution is not held up by layer downloads', () => {
     });
     proxy.add({ method: 'GET', path: '/kubesphere/four/manifests/v1', fault: { kind: 'stall', ms: 200 } });
     const dir = await prepare('slow-layers');
-    const r = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'm.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'cache',
-        '-o',
-        'out.tar',
-        '--compress',
-        'none',
-        '--concurrency',
-        '2',
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await runCli(exportArgs('out.tar', {}, '--compress', 'none', '--concurrency', '2', '--json'), {
+      cwd: dir,
+      env: { HOME: dir },
+    });
     expect(r.code, r.stderr).toBe(0);
     const events = r.stdout
       .trim()

@@ -8,6 +8,7 @@ import { buildLayer, buildMultiArch, fixtureSet, pushImage, pushIndex } from '..
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import type { TestRegistry } from '../support/registry.js';
+import { exportArgs } from '../support/cli-args.js';
 import { runCli } from '../cli/run-cli.js';
 
 const sh = promisify(execFile);
@@ -66,23 +67,7 @@ async function setup(name: string, images: string[], locations = [reg.host], arc
 }
 
 const exportIn = (dir: string, ...extra: string[]) =>
-  runCli(
-    [
-      'artifact',
-      'export',
-      '-m',
-      'm.yaml',
-      '--mirror-config',
-      'mirrors.yaml',
-      '--cache',
-      'cache',
-      '-o',
-      'out.tar.gz',
-      '--json',
-      ...extra,
-    ],
-    { cwd: dir, env: { HOME: dir } },
-  );
+  runCli(exportArgs('out.tar.gz', {}, '--json', ...extra), { cwd: dir, env: { HOME: dir } });
 
 const events = (stdout: string) =>
   stdout
@@ -208,22 +193,7 @@ describe('kko artifact export (real registry)', () => {
       ['docker.io/kubesphere/pause:3.9', 'docker.io/calico/node:v3.27.3'],
       [proxy.host, reg.host],
     );
-    const r = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'm.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'cache',
-        '-o',
-        'out.tar.gz',
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await exportIn(dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const done = events(r.stdout).filter((e) => e.type === 'image-done');
@@ -268,24 +238,10 @@ registries:
   upstream: false
 `,
     );
-    const r = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'm.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'cache',
-        '-o',
-        'out.tar.gz',
-        '--json',
-        '--retries',
-        '0',
-      ],
-      { cwd: dir, env: { HOME: dir, KKZONE: 'cn' } },
-    );
+    const r = await runCli(exportArgs('out.tar.gz', {}, '--json', '--retries', '0'), {
+      cwd: dir,
+      env: { HOME: dir, KKZONE: 'cn' },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const done = events(r.stdout).filter((e) => e.type === 'image-done');
@@ -305,22 +261,7 @@ registries:
     proxy.clear();
     proxy.add({ path: '/v2/', times: Infinity, fault: { kind: 'status', status: 500 } });
     const dir = await setup('allfail', ['docker.io/kubesphere/pause:3.9'], [proxy.host, '127.0.0.1:9'], ['amd64']);
-    const r = await runCli(
-      [
-        'artifact',
-        'export',
-        '-m',
-        'm.yaml',
-        '--mirror-config',
-        'mirrors.yaml',
-        '--cache',
-        'cache',
-        '-o',
-        'out.tar.gz',
-        '--json',
-      ],
-      { cwd: dir, env: { HOME: dir } },
-    );
+    const r = await exportIn(dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /every source failed:\n {2}1\) 127\.0\.0\.1:\d+\/kubesphere\/pause:3\.9 \(mirror\): .*500[\s\S]*\n {2}2\) 127\.0\.0\.1:9\/kubesphere\/pause:3\.9 \(mirror\): /,

@@ -4,18 +4,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withChecksums } from '../../src/archive/checksums.js';
-import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive, type Compression } from '../../src/archive/write.js';
 import { BlobCache } from '../../src/cache/index.js';
 import type { Catalog } from '../../src/catalog/index.js';
-import { exportArtifact } from '../../src/export/index.js';
-import { parseManifestText, type KkManifest } from '../../src/manifest/index.js';
-import { loadMirrorPolicy, type EffectivePolicy } from '../../src/mirror/index.js';
 import { ARTIFACT_TYPE, parseOciRef, publishArtifact, pullArtifact } from '../../src/publish/index.js';
 import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
 import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index.js';
-import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha } from '../support/artifact-fixture.js';
-import { fixtureSet, pushIndex } from '../support/builders.js';
+import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha, withDocuments } from '../support/artifact-fixture.js';
+import { fixtureSet } from '../support/builders.js';
+import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { safeLines } from '../../src/util/safe-text.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
@@ -31,52 +28,28 @@ const EXT: Record<Compression, string> = { gzip: '.tar.gz', zstd: '.tar.zst', no
 let src: TestRegistry;
 let target: TestRegistry;
 let work: { dir: string; cleanup: () => Promise<void> };
-let manifest: KkManifest;
-let policy: EffectivePolicy;
+let source: FixtureSource;
 let catalog: Catalog;
 let store: RegistryStore;
 let n = 0;
 
-const MANIFEST = `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata: {name: t}
-spec:
-  arches: [amd64, arm64]
-  images:
-  - docker.io/kubesphere/pause:3.9
-  - docker.io/library/pause-d:1
-`;
-
 // A real export (an OCI index and a Docker list: upstream manifests ride beside the layout).
 async function exportTo(compress: Compression, splitSize?: number): Promise<string> {
   const output = join(work.dir, `e${n++}${EXT[compress]}`);
-  const r = await exportArtifact({
-    manifests: [manifest],
-    policy,
+  await exportFixture(source, {
     cacheDir: join(work.dir, 'cache'),
     output,
     compress,
     env: ENV,
     ...(splitSize ? { splitSize } : {}),
   });
-  if (r.failures.length > 0) throw new Error(String(r.failures[0]?.error));
   return splitSize ? `${output}.part-000` : output;
 }
 
 // The fixture with kk binaries (deflated in a .tar.gz, zstd-compressed in a .tar.zst), a .tgz, an ISO and a
 // signature, laid out by kko's writer (`artifact sign` rewrites it as export would).
 async function withFiles(compress: Compression): Promise<string> {
-  const entries = artifactEntries(IMGS);
-  const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
-  const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
-  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
-    path,
-    sha256: sha(data(path)),
-    size: data(path).length,
-  }));
-  const fixed: TarEntry[] = entries.map((e) =>
-    e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e,
-  );
+  const fixed = withDocuments(artifactEntries(IMGS));
   const out = join(work.dir, `f${n++}${EXT[compress]}`);
   await writeArchive(withChecksums(fixed), out, compress, ENV);
   const signer = new KeySigner(await loadPrivateKey(join(work.dir, 'k.key')));
@@ -91,20 +64,7 @@ const cache = (name: string) => new BlobCache(join(work.dir, `c-${name}`));
 beforeAll(async () => {
   work = await tempDir('kko-publish-');
   [src, target] = await Promise.all([startRegistry({ mode: 'plain' }), startRegistry({ mode: 'plain' })]);
-  const c = new RegistryClient(src.host, { plainHTTP: true });
-  await pushIndex(c, 'kubesphere/pause', '3.9', fx.pause);
-  await pushIndex(c, 'library/pause-d', '1', fx.pauseDocker);
-  await c.close();
-  const mf = join(work.dir, 'm.yaml');
-  await writeFile(mf, MANIFEST);
-  await writeFile(
-    join(work.dir, 'mirrors.yaml'),
-    `apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\nregistries:\n- {prefix: docker.io, mirrors: [{location: "${src.host}", plainHTTP: true}], upstream: false}\n`,
-  );
-  const parsed = parseManifestText(MANIFEST, mf);
-  if (!parsed.parsed) throw new Error(JSON.stringify(parsed.issues));
-  manifest = parsed.parsed.manifest;
-  policy = await loadMirrorPolicy({ configFile: join(work.dir, 'mirrors.yaml'), env: {} });
+  source = await seedFixtureSource(src, fx, work.dir);
   catalog = await fixtureCatalog(work.dir);
   expect((await runCli(['key', 'generate', '--output-key-prefix', join(work.dir, 'k')])).code).toBe(0);
   store = new RegistryStore({ hostOptions: () => ({ plainHTTP: true }) });
@@ -115,6 +75,31 @@ afterAll(async () => {
   await Promise.all([src?.stop(), target?.stop()]);
   await work?.cleanup();
 });
+
+// A hostile registry: the published index `digest` tagged again as `tag`, its first artifact manifest changed by `edit`.
+async function retagEdited<M>(digest: string, tag: string, edit: (am: M) => void): Promise<void> {
+  const c = new RegistryClient(target.host, { plainHTTP: true });
+  try {
+    const index = JSON.parse((await c.getManifest('kko/art', digest)).bytes.toString()) as {
+      manifests: Array<{ digest: string; size: number }>;
+    };
+    const first = index.manifests[0] as { digest: string; size: number };
+    const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as M;
+    edit(am);
+    const bytes = Buffer.from(JSON.stringify(am));
+    first.digest = await c.putManifest(
+      'kko/art',
+      `sha256:${sha(bytes)}`,
+      bytes,
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    first.size = bytes.length;
+    const ib = Buffer.from(JSON.stringify(index));
+    await c.putManifest('kko/art', tag, ib, 'application/vnd.oci.image.index.v1+json');
+  } finally {
+    await c.close();
+  }
+}
 
 async function roundTrip(art: string, tag: string): Promise<{ out: string; digest: string }> {
   const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`p${tag}`), catalog });
@@ -283,32 +268,12 @@ describe('refusals', () => {
         cache: cache(`h${tag}`),
         catalog,
       });
-      const c = new RegistryClient(target.host, { plainHTTP: true });
-      try {
-        const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
-          manifests: Array<{ digest: string; size: number }>;
-        };
-        const first = index.manifests[0] as { digest: string; size: number };
-        const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
-          layers: Array<{ annotations: Record<string, string> }>;
-        };
+      await retagEdited<{ layers: Array<{ annotations: Record<string, string> }> }>(p.digest, tag, (am) => {
         const titles = am.layers.map((l) => l.annotations['org.opencontainers.image.title'] as string);
         expect(titles.length).toBeGreaterThan(2);
         edit(titles);
         am.layers.forEach((l, i) => (l.annotations['org.opencontainers.image.title'] = titles[i] as string));
-        const bytes = Buffer.from(JSON.stringify(am));
-        first.digest = await c.putManifest(
-          'kko/art',
-          `sha256:${sha(bytes)}`,
-          bytes,
-          'application/vnd.oci.image.manifest.v1+json',
-        );
-        first.size = bytes.length;
-        const ib = Buffer.from(JSON.stringify(index));
-        await c.putManifest('kko/art', tag, ib, 'application/vnd.oci.image.index.v1+json');
-      } finally {
-        await c.close();
-      }
+      });
       const out = join(work.dir, `${tag}.tar.gz`);
       const r = await runCli(
         [
@@ -336,33 +301,9 @@ describe('refusals', () => {
   it('pull refuses a recipe whose split size needs more than 1000 parts, before fetching any blob', async () => {
     const art = await exportTo('gzip');
     const p = await publishArtifact({ artifact: art, target: store, ref: ref('split1'), cache: cache('sp1'), catalog });
-    const c = new RegistryClient(target.host, { plainHTTP: true });
-    try {
-      const index = JSON.parse((await c.getManifest('kko/art', p.digest)).bytes.toString()) as {
-        manifests: Array<{ digest: string; size: number }>;
-      };
-      const first = index.manifests[0] as { digest: string; size: number };
-      const am = JSON.parse((await c.getManifest('kko/art', first.digest)).bytes.toString()) as {
-        annotations: Record<string, string>;
-      };
+    await retagEdited<{ annotations: Record<string, string> }>(p.digest, 'split1', (am) => {
       am.annotations['io.kko.archive.split-size'] = '1';
-      const bytes = Buffer.from(JSON.stringify(am));
-      first.digest = await c.putManifest(
-        'kko/art',
-        `sha256:${sha(bytes)}`,
-        bytes,
-        'application/vnd.oci.image.manifest.v1+json',
-      );
-      first.size = bytes.length;
-      await c.putManifest(
-        'kko/art',
-        'split1',
-        Buffer.from(JSON.stringify(index)),
-        'application/vnd.oci.image.index.v1+json',
-      );
-    } finally {
-      await c.close();
-    }
+    });
     const out = join(work.dir, 'split1.tar.gz');
     await expect(
       pullArtifact({ source: store, ref: ref('split1'), output: out, cache: cache('sq1'), catalog }),

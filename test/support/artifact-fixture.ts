@@ -119,6 +119,18 @@ export function artifactEntries(imgs: readonly Img[], edits: FixtureEdits = {}):
 }
 
 export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+// The fixture as a kko export writes it: the inventory lists the documents (index.json, oci-layout) too.
+export function withDocuments(entries: TarEntry[]): TarEntry[] {
+  const data = (name: string): Buffer => (entries.find((e) => e.name === name) as { data: Buffer }).data;
+  const inv = JSON.parse(data('kko/inventory.json').toString()) as Record<string, unknown>;
+  inv.documents = ['images/index.json', 'images/oci-layout'].map((path) => ({
+    path,
+    sha256: sha(data(path)),
+    size: data(path).length,
+  }));
+  return entries.map((e) => (e.name === 'kko/inventory.json' ? { ...e, data: Buffer.from(JSON.stringify(inv)) } : e));
+}
 export const ISO_PATH = 'repository/amd64/ubuntu/20.04/ubuntu-20.04-amd64.iso';
 // kk binaries of versions the shipped catalog knows (the test catalog vouches for these bytes)
 export const BINARY_FILES: ReadonlyArray<readonly [string, number]> = [

@@ -17,22 +17,28 @@ const sourceArgs = (source: ImagesSource): string[] =>
       : ['-m', source.manifest];
 
 // Where the images go: a plain-HTTP registry host[/path], named for kk v3.1.12; with `kkDefault` the argv leaves
-// --kk-version out, so the CLI's own default release names them.
-export type ImagesTarget = string | { readonly registry: string; readonly kkDefault: true };
+// --kk-version out, so the CLI's own default release names them; or a kk Cluster config (-f) and its kk release.
+export type ImagesTarget =
+  string | { readonly registry: string; readonly kkDefault: true } | { readonly cluster: string; readonly kk?: string };
 
-// `kko artifact images <verb> <source> --registry <registry> --plain-http [--kk-version v3.1.12] <more…>`.
+const targetArgs = (target: ImagesTarget): string[] =>
+  typeof target === 'string'
+    ? ['--registry', target, '--plain-http', '--kk-version', TEST_KK]
+    : 'cluster' in target
+      ? ['-f', target.cluster, '--kk-version', target.kk ?? TEST_KK]
+      : ['--registry', target.registry, '--plain-http'];
+
+// `kko artifact images <verb> <source> <target> <more…>`.
 export function imagesArgs(
   verb: 'push' | 'check',
   source: ImagesSource,
   target: ImagesTarget,
   ...more: string[]
 ): string[] {
-  const registry = typeof target === 'string' ? target : target.registry;
-  const kk = typeof target === 'string' ? ['--kk-version', TEST_KK] : [];
-  return ['artifact', 'images', verb, ...sourceArgs(source), '--registry', registry, '--plain-http', ...kk, ...more];
+  return ['artifact', 'images', verb, ...sourceArgs(source), ...targetArgs(target), ...more];
 }
 
-// `kko artifact images push` of `source` to a plain-HTTP `registry` (host[/path]) with v3.1.12 names.
+// `kko artifact images push` of `source` to `target`.
 export const pushArgs = (source: ImagesSource, target: ImagesTarget, ...more: string[]): string[] =>
   imagesArgs('push', source, target, ...more);
 

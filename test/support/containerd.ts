@@ -13,17 +13,45 @@ export const CTR_BIN = '/usr/bin/ctr';
 
 export type Snapshotter = 'overlayfs' | 'native';
 
+export type CtrResult = { code: number; stdout: string; stderr: string };
+
 export type TestContainerd = {
   readonly address: string; // the grpc socket
   readonly dir: string;
   readonly snapshotter: Snapshotter;
   // Run ctr against this daemon in the kko-test namespace; upstream traffic is sent to a dead proxy on 127.0.0.1.
-  ctr(
-    args: readonly string[],
-    opts?: { timeoutMs?: number },
-  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  ctr(args: readonly string[], opts?: { timeoutMs?: number }): Promise<CtrResult>;
+  // `ctr images pull` of one platform (default linux/amd64) through a hosts.toml dir, unpacked into the snapshotter,
+  // as a node pulls; stderr holds only what the pull logs (see PULL_QUIET).
+  pull(ref: string, opts: { hostsDir: string; platform?: string; timeoutMs?: number }): Promise<CtrResult>;
+  // The digest `ctr images ls` lists for `ref` (undefined when it is not there).
+  imageDigest(ref: string): Promise<string | undefined>;
   stop(): Promise<void>;
 };
+
+// ctr's progress display (cmd/ctr/commands/content/fetch.go, ShowProgress, containerd 1.6) polls the content store
+// every 100 ms with the pull's context. When the fetch ends, Fetch cancels that context; a tick that is ready at the
+// same moment (a loaded machine: the previous poll's gRPC call outlasted 100 ms, or ctr got no CPU) may win the
+// select, and its poll logs `level=error msg="failed to get content info"` (or "active check failed")
+// `error="context canceled"` after a pull that succeeded. Tests that assert a clean stderr then flake. The global
+// --debug flag is ctr's only switch that turns the display off (NewFetchConfig sets no ProgressOutput under --debug),
+// so the race cannot happen; instead it logs each registry request at debug level (method, URL, response status).
+export const PULL_QUIET = ['--debug'];
+
+function pullArgs(snapshotter: Snapshotter, ref: string, hostsDir: string, platform: string): string[] {
+  return [
+    ...PULL_QUIET,
+    'images',
+    'pull',
+    '--hosts-dir',
+    hostsDir,
+    '--snapshotter',
+    snapshotter,
+    '--platform',
+    platform,
+    ref,
+  ];
+}
 
 // Why containerd cannot run here (undefined when it can): it needs root and the Debian binaries.
 export function containerdUnavailable(): string | undefined {
@@ -76,11 +104,7 @@ function configToml(dir: string, address: string): string {
   ].join('\n');
 }
 
-function ctrRun(
-  address: string,
-  args: readonly string[],
-  timeoutMs: number,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+function ctrRun(address: string, args: readonly string[], timeoutMs: number): Promise<CtrResult> {
   // Go's ProxyFromEnvironment never proxies loopback hosts, so only non-local traffic hits the dead proxy (port 9).
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -137,11 +161,18 @@ export async function startContainerd(): Promise<TestContainerd> {
     await stop();
     throw err;
   }
+  const ctr = (args: readonly string[], opts?: { timeoutMs?: number }): Promise<CtrResult> =>
+    ctrRun(address, args, opts?.timeoutMs ?? 60_000);
   return {
     address,
     dir,
     snapshotter,
-    ctr: (args, opts) => ctrRun(address, args, opts?.timeoutMs ?? 60_000),
+    ctr,
+    pull: (ref, o) => ctr(pullArgs(snapshotter, ref, o.hostsDir, o.platform ?? 'linux/amd64'), o),
+    imageDigest: async (ref) => {
+      const line = (await ctr(['images', 'ls'])).stdout.split('\n').find((l) => l.startsWith(`${ref} `));
+      return /sha256:[a-f0-9]{64}/.exec(line ?? '')?.[0];
+    },
     stop,
   };
 }
