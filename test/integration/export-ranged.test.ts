@@ -137,15 +137,15 @@ describe('export: large blobs as Range parts', () => {
     await assertCacheClean(dir);
   }, 60_000);
 
-  // The slow-stream probe (#10): the big layer's stream is throttled to 4 MB/s; below KKO_PART_SLOW_MBPS it is split
-  // after its first 200 ms, above it the rest of the blob comes on the same one stream.
+  // The slow-stream probe (#10): the big layer's stream is throttled to 2 MB/s (its first 1 MiB part takes 0.5 s, well
+  // past the 200 ms probe); below KKO_PART_SLOW_MBPS it is split, above it the rest comes on the same one stream.
   const throttled = (): void => {
     proxy.clear();
     proxy.add({
       method: 'GET',
       path: `/blobs/${bigLayer().digest}`,
       times: Infinity,
-      fault: { kind: 'throttle', bytesPerSecond: 4_000_000 },
+      fault: { kind: 'throttle', bytesPerSecond: 2_000_000 },
     });
   };
   const rangesOf = (digest: string): string[] => blobGets(digest).map((s) => s.range ?? '');
@@ -153,7 +153,7 @@ describe('export: large blobs as Range parts', () => {
   it('a stream faster than KKO_PART_SLOW_MBPS is not split: its first part, then the rest as one request', async () => {
     throttled();
     const dir = await prepare('probe-fast');
-    const r = await run(dir, '2', { KKO_PART_SLOW_MBPS: '1' }, ['--verbose']);
+    const r = await run(dir, '2', { KKO_PART_SLOW_MBPS: '0.5' }, ['--verbose']);
     expect(r.code, r.stderr).toBe(0);
     expect(rangesOf(bigLayer().digest)).toEqual([`bytes=0-${PART - 1}`, `bytes=${PART}-`]);
     expect(r.stderr).not.toMatch(/as Range parts/);
