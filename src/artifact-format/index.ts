@@ -31,3 +31,5 @@ export type { HaveList } from './have.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';
 export { BaseMissingError, assertDeltaBase, missingCount } from './delta.js';
+export { REFERRERS_FIELD, parseReferrers, referrerDigests } from './referrers.js';
+export type { ReferrerRow } from './referrers.js';

@@ -92,7 +92,17 @@ describe('kko/inventory.json through one schema', () => {
       future: { x: 1 },
       delta: { base: { inventorySha256: HEX }, omitted: { blobs: [{ digest: D1, size: 3 }], files: [] } },
       signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }],
-      referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }],
+      referrers: [
+        {
+          ref: 'docker.io/library/redis:7',
+          subject: D2,
+          digest: D1,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          size: 300,
+          found: 'tag-schema',
+          blobs: [],
+        },
+      ],
     };
     expect(parseInventory(Buffer.from(JSON.stringify(inv)))).toEqual(inv);
   });
