@@ -197,4 +197,37 @@ describe('artifact export --with-referrers', () => {
     expect(again.code, again.stderr).toBe(0);
     expect((JSON.parse(await inspect(`sha256-${hex}`)) as { manifests: unknown[] }).manifests).toHaveLength(1);
   }, 120_000);
+
+  it('a registry with the referrers API (a 200 answered in front of the real registry): the API is used, not the tag schema', async () => {
+    // distribution 2.8 has no referrers API and no registry here has one: the fault proxy answers that one GET with
+    // the index an API would list; the SBOM manifest itself is read by digest from the real registry.
+    env.proxy.clear();
+    const listing = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_INDEX,
+      manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: sbom, size: sbomBytes.length, artifactType: SPDX }],
+    };
+    env.proxy.add({
+      method: 'GET',
+      path: `/v2/${REPO}/referrers/${subject}`,
+      fault: {
+        kind: 'status',
+        status: 200,
+        headers: { 'content-type': MediaType.OCI_INDEX },
+        body: JSON.stringify(listing),
+      },
+    });
+    const out = join(dir, 'api.tar.gz');
+    const r = await exportOf(out, ['--with-referrers']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(env.proxy.count({ method: 'GET', path: new RegExp(`/v2/${REPO}/manifests/sha256-${hex}$`) })).toBe(0);
+    const rows = (await inventoryOf(out, 'x-api')).referrers ?? [];
+    expect(rows.filter((x) => x.found === 'api').map((x) => [x.digest, x.artifactType])).toEqual([[sbom, SPDX]]);
+    expect(
+      rows
+        .filter((x) => x.found === 'tag')
+        .map((x) => x.digest)
+        .sort(),
+    ).toEqual([sig, att].sort());
+  }, 120_000);
 });
