@@ -80,6 +80,13 @@ describe('kko/inventory.json through one schema', () => {
       /^kko\/inventory\.json: documents\[0\]\.size: /,
     ],
     [JSON.stringify({ ...inventory(), credentialsRemoved: [1] }), /^kko\/inventory\.json: credentialsRemoved\[0\]: /],
+    [
+      JSON.stringify({
+        ...inventory(),
+        referrers: [{ ref: 'r', subject: D2, digest: D1, mediaType: 'm', size: 1, found: 'guess', blobs: [] }],
+      }),
+      /^kko\/inventory\.json: referrers\[0\]\.found: /,
+    ],
   ])('a bad inventory fails naming the field: %s', (text, message) => {
     const err = errorOf(text);
     expect(err.code).toBe('INVALID_INPUT');
