@@ -19,6 +19,9 @@ export type ZstdCompress = (data: Buffer, level: number) => Uint8Array;
 export type ZstdLoader = () => Promise<ZstdCompress>;
 export type SinkOptions = { level?: number; loadZstd?: ZstdLoader };
 
+// The level the writer uses when none is given (gzip: zlib's default, 6; zstd: 3). publish records it (#12).
+export const DEFAULT_LEVEL = { gzip: 6, zstd: 3 } as const;
+
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const CHECKSUM_FLAG = 0x04; // Frame_Header_Descriptor bit 2: a 4-byte Content_Checksum follows the last block
 // Frame header of our raw-block frames: no content size, not single-segment, a content checksum, no dictionary
@@ -61,7 +64,7 @@ export async function prepareSink(
       },
     );
   }
-  const level = opts.level ?? 3;
+  const level = opts.level ?? DEFAULT_LEVEL.zstd;
   return (out) => new ZstdSink(out, codec, level);
 }
 

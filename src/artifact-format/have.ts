@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KkoError } from '../errors.js';
+import { parseReference } from '../reference/index.js';
 import { describeZodIssue, formatPath } from '../util/yaml-doc.js';
 
 // #12 item 3: the have-list (`kko artifact inventory ART > have.json`): what the air-gapped side already holds, which a
@@ -17,6 +18,13 @@ export const haveListSchema = z.looseObject({
   base: z.looseObject({ artifact: z.string(), inventorySha256: sha256Hex.optional() }),
   refs: z.record(z.string(), z.string()), // images/index.json ref name → manifest digest
   blobs: z.array(digest),
+  // A registry's have-list (`artifact inventory --registry`), per repository: the image repository as the manifest
+  // names it (docker.io/calico/cni), the name push gave it there, and the config / layer blobs that answer HEAD in that
+  // repository. `blobs` stays their union, so older readers read it; without this field (an artifact's list, or one
+  // written before) every blob is held for every image.
+  repositories: z
+    .array(z.looseObject({ name: z.string(), target: z.string().optional(), blobs: z.array(digest) }))
+    .optional(),
   files: z.array(z.looseObject({ path: z.string(), sha256: sha256Hex, size: z.number().int().nonnegative() })),
 });
 
@@ -51,4 +59,23 @@ export function parseHaveList(text: string, file: string): HaveList {
       hint: 'a delta names its base by the sha256 of its kko/inventory.json: list a kko artifact, not one of kk',
     });
   return r.data;
+}
+
+// The image repository of a ref as have-lists key it: registry/repository, Docker Hub defaults filled in.
+export function haveRepository(ref: string): string {
+  const r = parseReference(ref);
+  return `${r.registry}/${r.repository}`;
+}
+
+// Whether the far side holds a blob where an image needs it: in that image's repository when the list is per
+// repository (a registry's), else anywhere (an artifact's list: push --base / import take it from the base).
+export type HeldBlobs = { has(imageRef: string, digest: string): boolean };
+
+export function heldBlobs(have: HaveList): HeldBlobs {
+  if (!have.repositories) {
+    const all = new Set(have.blobs);
+    return { has: (_ref, d) => all.has(d) };
+  }
+  const byRepo = new Map(have.repositories.map((r) => [r.name, new Set(r.blobs)]));
+  return { has: (ref, d) => byRepo.get(haveRepository(ref))?.has(d) ?? false };
 }

@@ -26,8 +26,18 @@ export {
   deltaSchema,
 } from './inventory.js';
 export type { Inventory, InventoryImageRow, Delta } from './inventory.js';
-export { haveListSchema, parseHaveList, HAVE_API_VERSION, HAVE_KIND, MAX_HAVE_BYTES } from './have.js';
-export type { HaveList } from './have.js';
+export {
+  haveListSchema,
+  parseHaveList,
+  haveRepository,
+  heldBlobs,
+  HAVE_API_VERSION,
+  HAVE_KIND,
+  MAX_HAVE_BYTES,
+} from './have.js';
+export type { HaveList, HeldBlobs } from './have.js';
 export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';
 export { BaseMissingError, assertDeltaBase, missingCount } from './delta.js';
+export { REFERRERS_FIELD, parseReferrers, referrerDigests } from './referrers.js';
+export type { ReferrerRow } from './referrers.js';

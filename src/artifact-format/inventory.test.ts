@@ -80,6 +80,13 @@ describe('kko/inventory.json through one schema', () => {
       /^kko\/inventory\.json: documents\[0\]\.size: /,
     ],
     [JSON.stringify({ ...inventory(), credentialsRemoved: [1] }), /^kko\/inventory\.json: credentialsRemoved\[0\]: /],
+    [
+      JSON.stringify({
+        ...inventory(),
+        referrers: [{ ref: 'r', subject: D2, digest: D1, mediaType: 'm', size: 1, found: 'guess', blobs: [] }],
+      }),
+      /^kko\/inventory\.json: referrers\[0\]\.found: /,
+    ],
   ])('a bad inventory fails naming the field: %s', (text, message) => {
     const err = errorOf(text);
     expect(err.code).toBe('INVALID_INPUT');
@@ -92,7 +99,17 @@ describe('kko/inventory.json through one schema', () => {
       future: { x: 1 },
       delta: { base: { inventorySha256: HEX }, omitted: { blobs: [{ digest: D1, size: 3 }], files: [] } },
       signatures: [{ path: 'kko/sigs/a.sig', format: 'cosign' }],
-      referrers: [{ subject: D2, digest: D1, mediaType: 'application/vnd.oci.image.manifest.v1+json' }],
+      referrers: [
+        {
+          ref: 'docker.io/library/redis:7',
+          subject: D2,
+          digest: D1,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          size: 300,
+          found: 'tag-schema',
+          blobs: [],
+        },
+      ],
     };
     expect(parseInventory(Buffer.from(JSON.stringify(inv)))).toEqual(inv);
   });

@@ -75,14 +75,26 @@ export type Delta = z.infer<typeof deltaSchema>;
 // Room for what the supply-chain work adds; no writer fills these yet, readers ignore them until one does.
 // Signatures beyond kko/inventory.json.sig (e.g. cosign signatures of images, kept as files of the artifact).
 const signatureRowSchema = z.looseObject({ path: z.string(), format: z.string(), subject: z.string().optional() });
-// OCI referrers (signatures, SBOMs, attestations) of an image, stored as blobs: subject is an upstream digest.
+// #12 item 2 (--with-referrers): every referrer of an image (signatures, attestations, SBOMs) carried beside the
+// layout: per image ref (sorted by ref, then digest) the upstream digest it refers to (`subject`: what the image's tag
+// resolved to), the referrer manifest (digest, media type, size; artifactType and annotations as the referrers index
+// describes it) and its config and layers (`blobs`). `found` says how it was found: the referrers API (`api`), the
+// referrers tag schema index at tag sha256-<hex> (`tag-schema`), or a cosign tag (`tag`, then `tag` holds it:
+// sha256-<hex>.sig / .att / .sbom). Written by src/export/referrers.ts, pushed by src/push/signatures.ts.
 const referrerRowSchema = z.looseObject({
+  ref: z.string(),
   subject: digest,
   digest,
   mediaType: z.string(),
+  size,
   artifactType: z.string().optional(),
-  size: size.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  found: z.enum(['api', 'tag-schema', 'tag']),
+  tag: z.string().optional(),
+  blobs: z.array(z.looseObject({ digest, size })),
 });
+export type ReferrerRow = z.infer<typeof referrerRowSchema>;
+export { referrerRowSchema };
 
 // #12 item 2: one row per image ref checked at export with --verify-images: the digest signed (what its tag resolved
 // to), the cosign signature tag, and the signature manifest carried beside the layout with its config and layers

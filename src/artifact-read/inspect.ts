@@ -17,7 +17,7 @@ import { classifyPath, type PathClass, type PathGroup } from './paths.js';
 import { scanArtifact } from './scan.js';
 import type { ScanResult } from './types.js';
 import { deltaSummary, type DeltaSummary } from './verify.js';
-import { parseInventory } from '../artifact-format/index.js';
+import { parseInventory, parseReferrers } from '../artifact-format/index.js';
 
 export type InspectImage = { refName: string; ref: string; arch: string; class: string; digest: string; size?: number };
 export type InspectGroup = PathGroup & { count: number; size: number };
@@ -35,7 +35,35 @@ export type InspectReport = {
   readonly blobs: { readonly count: number; readonly size: number };
   readonly groups: readonly InspectGroup[];
   readonly delta?: DeltaSummary; // #12 item 3: a delta artifact (not complete on its own): its base, what it leaves out
+  readonly referrers?: readonly InspectReferrer[]; // #12 item 2: carried with export --with-referrers
 };
+export type InspectReferrer = {
+  ref: string;
+  subject: string;
+  digest: string;
+  artifactType?: string;
+  tag?: string;
+  size: number;
+};
+
+// The inventory's referrers rows (export --with-referrers), as inspect lists them.
+function referrersInfo(scan: ScanResult): InspectReferrer[] | undefined {
+  const inv = scan.docs.get(INVENTORY_NAME);
+  try {
+    const rows = inv ? parseReferrers(inv) : [];
+    if (rows.length === 0) return undefined;
+    return rows.map((r) => ({
+      ref: r.ref,
+      subject: r.subject,
+      digest: r.digest,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.tag ? { tag: r.tag } : {}),
+      size: r.size + r.blobs.reduce((n, b) => n + b.size, 0),
+    }));
+  } catch {
+    return undefined; // verify names the broken inventory
+  }
+}
 
 // The inventory's delta field, summarised (undefined for a complete artifact or an unreadable inventory).
 function deltaInfo(scan: ScanResult): DeltaSummary | undefined {
@@ -155,6 +183,7 @@ export function inspectScan(scan: ScanResult): InspectReport {
   const blobs = files.filter((f) => f.name.startsWith(BLOBS_PREFIX));
   const imgs = images(scan);
   const delta = deltaInfo(scan);
+  const referrers = referrersInfo(scan);
   return {
     artifact: scan.artifact,
     compression: scan.compression,
@@ -168,6 +197,7 @@ export function inspectScan(scan: ScanResult): InspectReport {
     blobs: { count: blobs.length, size: blobs.reduce((n, f) => n + f.size, 0) },
     groups: groups(scan, imgs),
     ...(delta ? { delta } : {}),
+    ...(referrers ? { referrers } : {}),
   };
 }
 

@@ -13,7 +13,14 @@ import {
   SIGNATURE_NAME,
   type InventoryFile,
 } from './docs.js';
-import { imageSignatureDigests, parseImageSignatures, parseInventory, type Delta } from '../artifact-format/index.js';
+import {
+  imageSignatureDigests,
+  parseImageSignatures,
+  parseInventory,
+  parseReferrers,
+  referrerDigests,
+  type Delta,
+} from '../artifact-format/index.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
 
@@ -121,7 +128,11 @@ export class Trust {
     this.#delta = parseInventory(bytes).delta;
     this.#omittedBlobs = new Map((this.#delta?.omitted.blobs ?? []).map((b) => [blobPath(b.digest), b.size]));
     this.#omittedFiles = new Map((this.#delta?.omitted.files ?? []).map((f) => [f.path, f]));
-    const signatures = imageSignatureDigests(parseImageSignatures(bytes)); // #12: cosign signatures carried beside the layout
+    // #12: cosign signatures and referrers carried beside the layout
+    const signatures = [
+      ...imageSignatureDigests(parseImageSignatures(bytes)),
+      ...referrerDigests(parseReferrers(bytes)),
+    ];
     this.#inventoryBlobs = new Set(
       [...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures]
         .filter((d) => /^sha256:[a-f0-9]{64}$/.test(d))

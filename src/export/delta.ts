@@ -1,12 +1,13 @@
 import { basename } from 'node:path';
-import type { Delta, HaveList } from '../artifact-format/index.js';
+import { heldBlobs, type Delta, type HaveList } from '../artifact-format/index.js';
 import { byteOrder } from '../util/byte-order.js';
 import type { FetchedImage } from './fetch-image.js';
 import type { FetchedFile } from './files.js';
 
 // #12 item 3: what a delta export leaves out. The have-list (`kko artifact inventory OLD_ART`, or that of --base)
 // says what the far side holds; a config or layer blob it lists, and a binary or ISO it holds at the same path with
-// the same sha256, stay out of the archive. Manifests, indexes and signatures always go in (they are small, and the
+// the same sha256, stay out of the archive. A registry's list is per repository: a blob stays out only when every
+// image that needs it has it in its own repository (push HEADs it there), so one held elsewhere only is carried. Manifests, indexes and signatures always go in (they are small, and the
 // layout must be complete in the delta's own index.json), and the inventory keeps every row.
 export type DeltaCut = {
   readonly delta: Delta; // the inventory's `delta` field
@@ -15,11 +16,17 @@ export type DeltaCut = {
 };
 
 export function deltaCut(have: HaveList, images: readonly FetchedImage[], files: readonly FetchedFile[]): DeltaCut {
-  const held = new Set(have.blobs);
+  const held = heldBlobs(have);
   const blobs = new Map<string, number>();
+  const needed = new Set<string>(); // blobs some image needs where the far side does not hold them
   const manifests = new Set(images.flatMap((i) => [i.manifest.digest as string, ...i.extraBlobs]));
   for (const img of images)
-    for (const b of img.blobs) if (held.has(b.digest) && !manifests.has(b.digest)) blobs.set(b.digest, b.size);
+    for (const b of img.blobs) {
+      if (manifests.has(b.digest)) continue;
+      if (held.has(img.planned.ref, b.digest)) blobs.set(b.digest, b.size);
+      else needed.add(b.digest);
+    }
+  for (const d of needed) blobs.delete(d);
   const heldFiles = new Map(have.files.map((f) => [f.path, f.sha256]));
   const omittedFiles = files
     .filter((f) => heldFiles.get(f.result.item.path) === f.result.sha256)

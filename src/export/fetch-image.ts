@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { CacheTarget, type BlobCache } from '../cache/index.js';
 import type { CopyEvent } from '../content/index.js';
 import { copyBlobs } from '../copy/index.js';
+import type { HeldBlobs } from '../artifact-format/index.js';
 import { KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import type { ImageSource } from '../mirror/index.js';
@@ -48,7 +49,7 @@ export type FetchDeps = {
   // #12 item 3: a delta export's have-list blobs. A layer listed here stays out of the archive, so it is not fetched
   // (its digest and size come from the manifest). Configs are fetched all the same: the platform check reads them,
   // and a have-list carries no bytes.
-  held?: ReadonlySet<string>;
+  held?: HeldBlobs;
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -159,7 +160,7 @@ async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedIm
   // allSettled: no download of this source may still be running when the next source is tried.
   const settled = await Promise.allSettled(
     m.layers
-      .filter((l) => !deps.held?.has(l.digest))
+      .filter((l) => !deps.held?.has(r.planned.ref, l.digest))
       .map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)),
   );
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');

@@ -31,7 +31,7 @@ import { diskChecks } from './precheck.js';
 import { HttpDownloader, type DownloadPlan, type HttpDownloaderOptions } from '../download/index.js';
 import { layoutEntries } from './layout.js';
 import { deltaCut } from './delta.js';
-import type { Delta, HaveList } from '../artifact-format/index.js';
+import { heldBlobs, type Delta, type HaveList, type HeldBlobs } from '../artifact-format/index.js';
 import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
 import { runPreflight, type PreflightOutcome, type PreflightStep } from './preflight.js';
@@ -290,14 +290,14 @@ class ExportRun {
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
   #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
-  readonly #held: ReadonlySet<string> | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
+  readonly #held: HeldBlobs | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
 
   constructor(opts: ExportOptions) {
     this.#opts = opts;
     this.emit = opts.events ?? (() => undefined);
     this.#plan = planExport(opts.manifests, opts.policy, opts.classify ?? (() => undefined));
     this.#tasks = fileTasks(opts.downloads);
-    this.#held = opts.have ? new Set(opts.have.blobs) : undefined;
+    this.#held = opts.have ? heldBlobs(opts.have) : undefined;
     // A corrupt cached blob is dropped and fetched again; say so, since it means the disk is not keeping bytes.
     const onCorrupt = (c: CorruptBlob): void =>
       this.emit({
@@ -556,7 +556,9 @@ class ExportRun {
   // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
   async #account(r: ResolvedImage | undefined): Promise<void> {
     const t = this.#totals;
-    for (const d of r ? [r.manifest.config, ...r.manifest.layers.filter((l) => !this.#held?.has(l.digest))] : []) {
+    for (const d of r
+      ? [r.manifest.config, ...r.manifest.layers.filter((l) => !this.#held?.has(r.planned.ref, l.digest))]
+      : []) {
       if (this.#seen.has(d.digest)) continue;
       this.#seen.add(d.digest);
       t.totalBytes += d.size;

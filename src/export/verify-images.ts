@@ -4,13 +4,12 @@ import { isKkoError, KkoError } from '../errors.js';
 import type { ImageSource } from '../mirror/index.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { formatReference, parseReference } from '../reference/index.js';
-import type { ManifestResponse } from '../registry/index.js';
 import { MAX_PAYLOAD_BYTES, signatureTag, verifyCosignSignature } from '../signing/index.js';
 import { byteOrder } from '../util/byte-order.js';
 import { mapLimit } from '../util/concurrency.js';
-import { sourcesExhausted } from '../util/sources.js';
 import { IMAGE_SIGNATURES_FIELD, type ImageSignatureRow } from '../artifact-format/index.js';
-import { ensureBlob, putBytes, resolveImage } from './fetch-image.js';
+import { carryBlobs, carryManifest, fetchTagged } from './carry.js';
+import { resolveImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext, PreflightResult, PreflightStep } from './preflight.js';
 
@@ -41,46 +40,21 @@ function allowed(ref: string, allow: readonly string[] | undefined): boolean {
   return (allow ?? []).some((a) => a === ref || norm(a) === norm(ref));
 }
 
-// The signature manifest at the first source that has the tag; undefined when every source answers "not found".
-async function fetchSignature(
-  p: PlannedImage,
-  first: ImageSource,
-  tag: string,
-  ctx: PreflightContext,
-): Promise<{ source: ImageSource; sig: ManifestResponse } | undefined> {
-  const failures: Array<{ source: string; via: string; error: unknown }> = [];
-  let notFound = 0;
-  for (const source of [first, ...p.sources.filter((s) => s !== first)]) {
-    try {
-      return { source, sig: await ctx.deps.pool.clientFor(source).getManifest(source.ref.repository, tag, ctx.signal) };
-    } catch (error) {
-      ctx.signal?.throwIfAborted();
-      if (isKkoError(error) && error.code === 'MANIFEST_UNKNOWN') notFound++;
-      failures.push({ source: `${source.registry}/${source.ref.repository}:${tag}`, via: source.via, error });
-    }
-  }
-  if (notFound === failures.length) return undefined;
-  throw sourcesExhausted(`image signature ${tag} of ${p.ref}`, failures);
-}
-
 // Fetch the signature's config and layers (small, capped) into the cache; returns the layers' bytes by digest.
 async function fetchSignatureBlobs(
-  p: PlannedImage,
   source: ImageSource,
   blobs: readonly Descriptor[],
   ctx: PreflightContext,
 ): Promise<Map<string, Buffer>> {
-  const client = ctx.deps.pool.clientFor(source);
-  const out = new Map<string, Buffer>();
-  for (const d of blobs) {
+  for (const d of blobs)
     if (d.size > MAX_PAYLOAD_BYTES)
       throw new KkoError(
         'SIGNATURE_INVALID',
         `blob ${d.digest} of the signature is ${d.size} bytes (a cosign payload is at most ${MAX_PAYLOAD_BYTES})`,
       );
-    const path = await ensureBlob(client, source.ref.repository, d, ctx.deps, { fetched: 0 });
-    out.set(d.digest, await readFile(path));
-  }
+  const paths = await carryBlobs(source, blobs, ctx);
+  const out = new Map<string, Buffer>();
+  for (const [digest, path] of paths) out.set(digest, await readFile(path));
   return out;
 }
 
@@ -90,21 +64,22 @@ async function checkImage(p: PlannedImage, ctx: PreflightContext, opts: VerifyIm
   const digest = (r.index ?? r.image).digest;
   const tag = signatureTag(digest);
   const row: ImageSignatureRow = { ref: p.ref, digest, tag };
-  const found = await fetchSignature(p, r.source, tag, ctx);
+  const found = await fetchTagged(p, r.source, tag, 'image signature', ctx);
   if (!found)
     return {
       row,
       unsigned: `${p.ref} (${digest}): no signature (tag ${tag} not found at ${p.sources.map((s) => `${s.registry}/${s.ref.repository}`).join(', ')})`,
     };
   try {
-    const parsed = parseManifestJson(found.sig.bytes, found.sig.mediaType);
+    const sig = found.manifest;
+    const parsed = parseManifestJson(sig.bytes, sig.mediaType);
     if (parsed.kind !== 'image')
       throw new KkoError('SIGNATURE_INVALID', `${tag} is an index, not a cosign signature manifest`);
     const m = parsed.manifest;
-    const bytes = await fetchSignatureBlobs(p, found.source, [m.config, ...m.layers], ctx);
+    const bytes = await fetchSignatureBlobs(found.source, [m.config, ...m.layers], ctx);
     verifyCosignSignature(m, (d) => bytes.get(d.digest), digest, opts.key, opts.keyName);
-    await putBytes(ctx.deps.cache, found.sig.bytes);
-    row.manifest = { mediaType: found.sig.mediaType, digest: found.sig.digest, size: found.sig.bytes.length };
+    await carryManifest(sig, ctx);
+    row.manifest = { mediaType: sig.mediaType, digest: sig.digest, size: sig.bytes.length };
     row.blobs = [m.config, ...m.layers].map((d) => ({ digest: d.digest, size: d.size }));
     return { row };
   } catch (err) {

@@ -19,7 +19,9 @@ export const ARTIFACT_TYPE = 'application/vnd.kko.artifact.v1';
 export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 const PREFIX = 'io.kko.archive.';
 export const ANNOTATIONS = {
-  compression: `${PREFIX}compression`, // gzip | zstd | none, at the writer's default level (kko writes no other)
+  compression: `${PREFIX}compression`, // gzip | zstd | none
+  level: `${PREFIX}level`, // the gzip / zstd level the archive was written with (absent: none, or an older publish)
+  byteIdentical: `${PREFIX}byte-identical`, // "false": another tool wrote it; pull writes an equivalent kko artifact
   mtime: `${PREFIX}mtime`, // the one header mtime (SOURCE_DATE_EPOCH at export, else 0)
   splitSize: `${PREFIX}split-size`, // bytes per part of a split artifact (absent: one file)
   sha256: `${PREFIX}sha256`, // of the archive's bytes (the parts joined): the rebuild must hash to it
@@ -32,6 +34,8 @@ export const EMPTY_CONFIG_BYTES = EMPTY;
 
 export type ArchiveRecipe = {
   readonly compression: Compression;
+  readonly level?: number;
+  readonly byteIdentical?: boolean; // false: pull rebuilds the same entries with the same bytes, not the same archive
   readonly mtime: number;
   readonly splitSize?: number;
   readonly sha256: string;
@@ -69,6 +73,8 @@ export function artifactManifest(recipe: ArchiveRecipe, files: readonly FileLaye
       })),
       annotations: {
         [ANNOTATIONS.compression]: recipe.compression,
+        ...(recipe.level !== undefined ? { [ANNOTATIONS.level]: String(recipe.level) } : {}),
+        ...(recipe.byteIdentical === false ? { [ANNOTATIONS.byteIdentical]: 'false' } : {}),
         [ANNOTATIONS.mtime]: String(recipe.mtime),
         ...(recipe.splitSize !== undefined ? { [ANNOTATIONS.splitSize]: String(recipe.splitSize) } : {}),
         [ANNOTATIONS.sha256]: recipe.sha256,
@@ -148,6 +154,11 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
   const mtime = num(ANNOTATIONS.mtime, 0);
   if (mtime === undefined) throw notKko(what, `annotation ${ANNOTATIONS.mtime} is missing`);
   const splitSize = num(ANNOTATIONS.splitSize, 1);
+  const level = num(ANNOTATIONS.level, 1);
+  if (level !== undefined && level > 22) throw notKko(what, `annotation ${ANNOTATIONS.level} is ${level}, above 22`);
+  const identical = a[ANNOTATIONS.byteIdentical];
+  if (identical !== undefined && identical !== 'false')
+    throw notKko(what, `annotation ${ANNOTATIONS.byteIdentical} is ${JSON.stringify(identical)}, not "false"`);
   const sha256 = a[ANNOTATIONS.sha256] ?? '';
   if (!/^[a-f0-9]{64}$/.test(sha256)) throw notKko(what, `annotation ${ANNOTATIONS.sha256} is not a sha256`);
   const seen = new Set<string>();
@@ -166,5 +177,13 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
     seen.add(name);
     return { name, digest: l.digest, size: l.size, stored: l.annotations?.[ANNOTATIONS.stored] === 'true' };
   });
-  return { recipe: { compression, mtime, ...(splitSize !== undefined ? { splitSize } : {}), sha256 }, files };
+  const recipe: ArchiveRecipe = {
+    compression,
+    ...(level !== undefined ? { level } : {}),
+    ...(identical === 'false' ? { byteIdentical: false } : {}),
+    mtime,
+    ...(splitSize !== undefined ? { splitSize } : {}),
+    sha256,
+  };
+  return { recipe, files };
 }

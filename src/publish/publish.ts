@@ -7,6 +7,7 @@ import { openArtifact } from '../artifact-read/open.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
 import { storedEntries, writerOrder } from '../artifact-read/writer-layout.js';
 import { ArtifactStore, type ArtifactStoreOptions } from '../artifact-store/index.js';
+import { DEFAULT_LEVEL } from '../archive/compress.js';
 import type { BlobCache } from '../cache/index.js';
 import type { BlobReadOptions, ContentSource, ContentTarget, CopyEvent, ManifestContent } from '../content/index.js';
 import { copyBlobs, type BlobCounts } from '../copy/index.js';
@@ -29,10 +30,15 @@ export type PublishOptions = ArtifactStoreOptions & {
   readonly cache: BlobCache; // where files deflated in the archive are unpacked once before they are sent
   readonly concurrency?: number;
   readonly onEvent?: (e: CopyEvent) => void;
+  // The gzip / zstd level the artifact was written with (default: the writer's, which export uses); recorded so pull
+  // writes the same bytes.
+  readonly level?: number;
 };
 
 export type PublishReport = {
   readonly ref: string;
+  readonly byteIdentical: boolean; // false: pull gives an equivalent artifact (notReproducible says why)
+  readonly notByteIdentical?: string;
   readonly digest: Digest; // of the index under the tag
   readonly artifactManifest: Digest;
   readonly images: number;
@@ -40,31 +46,31 @@ export type PublishReport = {
   readonly blobs: BlobCounts;
 };
 
-function notReproducible(artifact: string, why: string): KkoError {
-  return new KkoError(
-    'INVALID_INPUT',
-    `publishing ${artifact}: ${why}, so \`kko artifact pull\` could not write it again byte for byte`,
-    { hint: 'publish an artifact that `kko artifact export` (or `kko artifact sign`) wrote' },
-  );
-}
-
-// What the writer needs to give these bytes again, read from the artifact: refused when kko's writer did not lay it
-// out (entry order, one mtime).
-async function recipeOf(store: ArtifactStore, artifact: string): Promise<ArchiveRecipe> {
-  const facts = store.archive;
-  const names = [...facts.files.keys()];
+// Why kko's writer cannot give these bytes again (entry order, several mtimes), or undefined when it can.
+function notReproducible(store: ArtifactStore): string | undefined {
+  const names = [...store.archive.files.keys()];
   const order = writerOrder(names);
   const at = order.findIndex((n, i) => n !== names[i]);
-  if (at >= 0)
-    throw notReproducible(artifact, `its entries are not in kko's order (${names[at]} where ${order[at]} goes)`);
-  const mtimes = [...(facts.mtimes ?? [])];
-  if (mtimes.length > 1) throw notReproducible(artifact, `its entries have ${mtimes.length} different mtimes`);
+  if (at >= 0) return `its entries are not in kko's order (${names[at]} where ${order[at]} goes)`;
+  const mtimes = store.archive.mtimes?.size ?? 0;
+  return mtimes > 1 ? `its entries have ${mtimes} different mtimes` : undefined;
+}
+
+// What the writer needs to give these bytes again, read from the artifact. An artifact kko's writer did not lay out
+// (kk's, or re-packed by tar) is published all the same, marked not byte-identical: pull then writes an equivalent
+// kko artifact (the same entries with the same bytes, in kko's order, one mtime: the newest).
+async function recipeOf(store: ArtifactStore, artifact: string, level: number | undefined): Promise<ArchiveRecipe> {
+  const facts = store.archive;
+  const why = notReproducible(store);
   const src = await resolveArtifactSource(artifact);
   const first = src.files[0];
   const split = first && parsePartName(basename(first.path)) ? first.size : undefined;
+  const compression = facts.compression;
   return {
-    compression: facts.compression,
-    mtime: mtimes[0] ?? 0,
+    compression,
+    ...(compression === 'none' ? {} : { level: level ?? DEFAULT_LEVEL[compression] }),
+    ...(why ? { byteIdentical: false } : {}),
+    mtime: Math.max(0, ...(facts.mtimes ?? [])),
     ...(split !== undefined ? { splitSize: split } : {}),
     sha256: facts.sha256 as string,
   };
@@ -205,7 +211,8 @@ async function unpackDeflated(
 export async function publishArtifact(opts: PublishOptions): Promise<PublishReport> {
   const store = await ArtifactStore.open(opts.artifact, { ...opts, archiveSha256: true });
   try {
-    const recipe = await recipeOf(store, opts.artifact);
+    const recipe = await recipeOf(store, opts.artifact, opts.level);
+    const why = notReproducible(store);
     const images = imagesOf(store);
     const reached = new Set([...images.manifests, ...images.blobs].map((d) => blobPath(d.digest)));
     const files = fileLayers(store, reached);
@@ -235,6 +242,8 @@ export async function publishArtifact(opts: PublishOptions): Promise<PublishRepo
     const digest = await opts.target.putManifest(opts.ref, index, so);
     return {
       ref: formatReference(opts.ref),
+      byteIdentical: why === undefined,
+      ...(why ? { notByteIdentical: why } : {}),
       digest,
       artifactManifest: am.digest,
       images: images.entries.length,

@@ -32,7 +32,8 @@ export type PullReport = {
   readonly ref: string;
   readonly digest: Digest;
   readonly files: readonly string[]; // what was written: the artifact, or its parts and their list
-  readonly sha256: string;
+  readonly sha256: string; // of what was written
+  readonly byteIdentical: boolean; // false: an equivalent kko artifact of one another tool wrote (same entries, bytes)
   readonly blobs: BlobCounts;
 };
 
@@ -94,7 +95,14 @@ export async function pullArtifact(opts: PullOptions): Promise<PullReport> {
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
   });
   const written = await writeStaged(opts, [...entries.values()], recipe, what);
-  return { ref: what, digest: top.digest, files: written, sha256: recipe.sha256, blobs: counts };
+  return {
+    ref: what,
+    digest: top.digest,
+    files: written.files,
+    sha256: written.sha256,
+    byteIdentical: recipe.byteIdentical !== false,
+    blobs: counts,
+  };
 }
 
 // A split recipe must fit the archive in MAX_PARTS parts: the bytes written as they are (compressed layers, stored
@@ -128,7 +136,7 @@ async function writeStaged(
   entries: TarEntry[],
   recipe: ReturnType<typeof parseArtifactManifest>['recipe'],
   what: string,
-): Promise<string[]> {
+): Promise<{ files: string[]; sha256: string }> {
   const dir = dirname(opts.output);
   const base = basename(opts.output);
   const staging = await mkdtemp(join(dir, `.${base}.kko-pull-`));
@@ -140,6 +148,7 @@ async function writeStaged(
       recipe.compression,
       { SOURCE_DATE_EPOCH: String(recipe.mtime) },
       {
+        ...(recipe.level !== undefined ? { level: recipe.level } : {}),
         ...(recipe.splitSize !== undefined ? { splitSize: recipe.splitSize } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       },
@@ -168,7 +177,8 @@ async function writeStaged(
           hint: 'sign it before publishing (`kko artifact sign`), or pull without --key',
         },
       );
-    if (scan.sha256 !== recipe.sha256)
+    // Not byte-identical by recipe (another tool wrote the published artifact): verified, equivalent, not the same bytes.
+    if (recipe.byteIdentical !== false && scan.sha256 !== recipe.sha256)
       throw new KkoError(
         'ARTIFACT_CORRUPT',
         `pulling ${what}: the rebuilt artifact has sha256 ${scan.sha256}, not the published ${recipe.sha256}; nothing was written to ${opts.output}`,
@@ -186,7 +196,10 @@ async function writeStaged(
     // parts an earlier, longer split artifact left under this name (the CLI asked for --force) would join `cat`
     if (written.partsList)
       for (const [i, p] of await presentParts(opts.output)) if (i >= finals.length) await rm(p, { force: true });
-    return written.partsList ? [...finals, partsListName(opts.output)] : finals;
+    return {
+      files: written.partsList ? [...finals, partsListName(opts.output)] : finals,
+      sha256: scan.sha256 as string,
+    };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

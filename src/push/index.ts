@@ -11,7 +11,7 @@ export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
 export { assertBaseInTarget } from './delta.js';
-export { pushSignatures } from './signatures.js';
+export { pushSignatures, pushReferrers } from './signatures.js';
 export type { PushedSignature } from './signatures.js';
 export { registryHave } from './have.js';
 export type { RegistryHave } from './have.js';

@@ -137,6 +137,30 @@ export class RegistryClient {
     return { bytes, mediaType: servedMediaType(res, bytes), digest };
   }
 
+  // GET /v2/<repo>/referrers/<digest> (OCI distribution 1.1, end-12): the index of the manifests whose subject is
+  // `digest`, or undefined when the registry has no referrers API (404: the client falls back to the referrers tag
+  // schema, tag sha256-<hex>). Bounded like a manifest; the body is parsed by the caller.
+  async getReferrers(repo: string, digest: Digest, signal?: AbortSignal): Promise<ManifestResponse | undefined> {
+    const what = `listing referrers ${this.registry}/${repo}@${digest}`;
+    const res = await this.#session.send({
+      method: 'GET',
+      target: `/v2/${repo}/referrers/${digest}`,
+      what,
+      scopes: [repoScope(repo, 'pull')],
+      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+      small: true,
+      ...(signal ? { signal } : {}),
+    });
+    if (res.status === 404) {
+      await discardBody(res);
+      return undefined;
+    }
+    if (res.status !== 200)
+      throw statusError(what, 'GET', res.url, res.status, await readErrorText(res), 'REGISTRY_ERROR');
+    const bytes = await readLimited(res, this.#maxManifestBytes, what);
+    return { bytes, mediaType: servedMediaType(res, bytes), digest: sha256Digest(bytes) };
+  }
+
   #manifestRequest(
     method: 'GET' | 'HEAD',
     repo: string,

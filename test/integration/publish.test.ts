@@ -15,6 +15,7 @@ import { fixtureSet } from '../support/builders.js';
 import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { safeLines } from '../../src/util/safe-text.js';
+import { storedEntries } from '../../src/artifact-read/writer-layout.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
 
 // #12 item 6: `kko artifact publish` pushes an artifact to the real distribution registry as one OCI index, and
@@ -315,20 +316,104 @@ describe('refusals', () => {
     expect(await readdir(join(work.dir, 'c-sq1', 'blobs', 'sha256')).catch(() => [])).toEqual([]); // nothing fetched
   }, 120_000);
 
-  it('an artifact kko did not lay out is refused before anything is pushed', async () => {
-    const entries = withChecksums(artifactEntries(IMGS));
-    const out = join(work.dir, 'foreign.tar');
-    // the same files with the inventory not first: another tool's order
-    await writeArchive(
-      entries.map((e) => ({ ...e, first: false })),
-      out,
-      'none',
-      ENV,
+  it('an artifact kko did not lay out (tar czf) publishes as not byte-identical; pull writes an equivalent kko artifact', async () => {
+    const art = await exportTo('gzip');
+    const x = join(work.dir, 'x-foreign');
+    await sh('mkdir', ['-p', x]);
+    await sh('tar', ['xzf', art, '-C', x]);
+    const foreign = join(work.dir, 'foreign.tar.gz');
+    await sh('tar', ['czf', foreign, '-C', x, 'images', 'kko']); // GNU tar + gzip, images/ before kko/: not kko's
+    const p = await publishArtifact({
+      artifact: foreign,
+      target: store,
+      ref: ref('foreign'),
+      cache: cache('f'),
+      catalog,
+    });
+    expect(p.byteIdentical).toBe(false);
+    expect(p.notByteIdentical).toMatch(/not in kko's order/);
+    const out = join(work.dir, 'foreign-pulled.tar.gz');
+    const q = await pullArtifact({ source: store, ref: ref('foreign'), output: out, cache: cache('fq'), catalog });
+    expect(q.byteIdentical).toBe(false);
+    // the same regular files with the same bytes (GNU tar's listing and sha256sum as referees)
+    const filesOf = async (a: string, name: string): Promise<string> => {
+      const d = join(work.dir, name);
+      await sh('mkdir', ['-p', d]);
+      await sh('tar', ['xzf', a, '-C', d]);
+      return (await sh('sh', ['-c', `cd ${d} && find . -type f | LC_ALL=C sort | xargs sha256sum`])).stdout;
+    };
+    expect(await filesOf(out, 'y-pulled')).toBe(await filesOf(foreign, 'y-foreign'));
+    // the CLI says so, in text and in --json
+    const env = { HOME: work.dir };
+    const t = `oci://${target.host}/cli/foreign:v1`;
+    const c = await runCli(['artifact', 'publish', foreign, t, '--plain-http', '--cache', join(work.dir, 'c-fc')], {
+      env,
+    });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toMatch(
+      /note: not byte-identical: its entries are not in kko's order .*pull will write an equivalent kko artifact/,
     );
+    const j = await runCli(
+      [
+        'artifact',
+        'pull',
+        t,
+        '-o',
+        join(work.dir, 'fc.tar.gz'),
+        '--plain-http',
+        '--json',
+        '--cache',
+        join(work.dir, 'c-fc2'),
+      ],
+      { env },
+    );
+    expect(j.code, j.stderr).toBe(0);
+    expect(JSON.parse(j.stdout)).toMatchObject({ byteIdentical: false });
+    // and it is a kko-written artifact now: published again, it is byte-identical and comes back byte for byte
+    const again = await roundTrip(out, 'foreign-again');
+    await sh('cmp', [out, again.out]);
+  }, 120_000);
+
+  it('the compression level is recorded: an artifact written at gzip level 1 comes back byte for byte', async () => {
+    // laid out as kko's writer does (layers whose media type says gzip stored, not deflated again), at level 1
+    const plain = withChecksums(artifactEntries(IMGS));
+    const manifests = new Map(
+      plain.flatMap((e) =>
+        e.name.startsWith('images/blobs/') && 'data' in e && e.data && e.data[0] === 0x7b
+          ? [[e.name.slice('images/blobs/sha256/'.length), e.data] as const]
+          : [],
+      ),
+    );
+    const stored = storedEntries(manifests);
+    const entries = plain.map((e) => (stored(e.name) ? { ...e, compressed: true } : e));
+    const art = join(work.dir, 'level1.tar.gz');
+    await writeArchive(entries, art, 'gzip', ENV, { level: 1 });
+    const p = await publishArtifact({
+      artifact: art,
+      target: store,
+      ref: ref('l1', 'kko/level'),
+      cache: cache('l1'),
+      catalog,
+      level: 1,
+    });
+    expect(p.byteIdentical).toBe(true);
+    const out = join(work.dir, 'level1-pulled.tar.gz');
+    await pullArtifact({ source: store, ref: ref('l1', 'kko/level'), output: out, cache: cache('l1q'), catalog });
+    await sh('cmp', [art, out]);
+    // published at the default level's record instead, the rebuild differs and pull refuses it, writing nothing
+    await publishArtifact({
+      artifact: art,
+      target: store,
+      ref: ref('l1-wrong', 'kko/level'),
+      cache: cache('l1w'),
+      catalog,
+    });
+    const wrong = join(work.dir, 'level1-wrong.tar.gz');
     await expect(
-      publishArtifact({ artifact: out, target: store, ref: ref('foreign'), cache: cache('f'), catalog }),
-    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
-  });
+      pullArtifact({ source: store, ref: ref('l1-wrong', 'kko/level'), output: wrong, cache: cache('l1wq'), catalog }),
+    ).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
+    await expect(readFile(wrong)).rejects.toThrow();
+  }, 120_000);
 });
 
 describe('the CLI', () => {

@@ -9,6 +9,7 @@ import {
   planPush,
   preservedIndexes,
   pushImages,
+  pushReferrers,
   pushSignatures,
   registryTarget,
   targetRegistry,
@@ -420,6 +421,12 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       });
       if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
         for (const s of sigs) ctx.io.stdout(`pushed signature ${safeText(s.name)} ${s.digest}\n`);
+    }
+    // #12: the referrers the artifact carries (export --with-referrers) go along whenever the images made it.
+    if (artifact && report.failures.length === 0) {
+      const refs = await pushReferrers(artifact, target, plan, interrupts);
+      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
+        for (const s of refs) ctx.io.stdout(`pushed referrer ${safeText(s.name)} ${s.digest}\n`);
     }
     printReport(ctx, report, Boolean(o.json));
   } finally {

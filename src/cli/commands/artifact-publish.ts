@@ -110,6 +110,10 @@ async function runPublish(
     });
     if (o.json) return printJson(ctx, r);
     ctx.io.stdout(`published ${safeText(r.ref)}@${r.digest}\n`);
+    if (!r.byteIdentical)
+      ctx.io.stderr(
+        `note: not byte-identical: ${safeText(r.notByteIdentical ?? '')}; pull will write an equivalent kko artifact (the same entries with the same bytes, in kko's layout)\n`,
+      );
     ctx.io.stderr(
       `${r.images} image manifest(s), ${r.files} file(s); ${r.blobs.copied} blob(s) sent (${formatBytes(r.blobs.bytesSent)}), ${r.blobs.present} already there\n`,
     );
@@ -148,7 +152,11 @@ async function runPull(
     });
     if (o.json) return printJson(ctx, r);
     for (const f of r.files) ctx.io.stdout(`${safeText(f)}\n`);
-    ctx.io.stderr(`pulled ${safeText(r.ref)} (${r.digest}): sha256 ${r.sha256}, byte for byte what was published\n`);
+    ctx.io.stderr(
+      r.byteIdentical
+        ? `pulled ${safeText(r.ref)} (${r.digest}): sha256 ${r.sha256}, byte for byte what was published\n`
+        : `pulled ${safeText(r.ref)} (${r.digest}): sha256 ${r.sha256}, not byte-identical: another tool wrote the published artifact, so this is an equivalent kko artifact (the same entries with the same bytes, verified)\n`,
+    );
   } catch (err) {
     printProblems(ctx, err);
     throw err;

@@ -85,6 +85,16 @@ function renderInspect(r: InspectReport): string {
     `total: ${r.images.length} images from ${source} (${r.blobs.count} blobs, ${formatBytes(r.blobs.size)}); ${r.files - r.blobs.count} other files`,
     `checksums: ${r.checksums ? 'kko/SHA256SUMS present (run `kko artifact verify`)' : 'none in the artifact'}`,
     ...(r.manifest.present ? [`manifest: kko/manifest.json, ${manifestNote(r.manifest.redacted)}`] : []),
+    ...(r.referrers
+      ? [
+          `referrers: ${r.referrers.length} carried (export --with-referrers; pushed along by artifact images push)`,
+          ...r.referrers.map((x) =>
+            safeText(
+              `  ${x.ref}: referrer ${x.digest} ${x.tag ? `tag ${x.tag}` : (x.artifactType ?? '-')} (${formatBytes(x.size)}) of ${x.subject}`,
+            ),
+          ),
+        ]
+      : []),
   ].join('\n');
 }
 

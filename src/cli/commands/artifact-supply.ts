@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { KkoError } from '../../errors.js';
-import { lockStep, verifyImagesStep, type PreflightStep } from '../../export/index.js';
+import { lockStep, referrersStep, verifyImagesStep, type PreflightStep } from '../../export/index.js';
 import { loadPublicKey } from '../../signing/index.js';
 import { pathExists } from '../../util/path-exists.js';
 import { absPath } from '../common.js';
@@ -16,6 +16,7 @@ export type SupplyOptions = {
   verifyImages?: boolean;
   key?: string;
   allowUnsigned?: string[];
+  withReferrers?: boolean;
 };
 
 export function addSupplyOptions(cmd: Command): Command {
@@ -34,6 +35,10 @@ export function addSupplyOptions(cmd: Command): Command {
       '--allow-unsigned <ref>',
       'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)',
       (v: string, p: string[] = []) => [...p, v],
+    )
+    .option(
+      '--with-referrers',
+      "carry every referrer of each image (signatures, attestations, SBOMs): the OCI referrers API, else the sha256-<hex> tag index, and cosign's .sig/.att/.sbom tags",
     );
 }
 
@@ -75,7 +80,8 @@ async function verifyStepOf(ctx: CommandContext, o: SupplyOptions): Promise<Pref
   });
 }
 
-// Every preflight step the flags ask for, in order: the lock first (it pins the plan), then the signatures.
+// Every preflight step the flags ask for, in order: the lock first (it pins the plan), then the signatures, then the
+// referrers (of the digests the lock pinned).
 export async function supplySteps(
   ctx: CommandContext,
   o: SupplyOptions,
@@ -83,5 +89,5 @@ export async function supplySteps(
 ): Promise<PreflightStep[]> {
   const lock = await lockStepOf(ctx, o, parsed);
   const verify = await verifyStepOf(ctx, o);
-  return [...(lock ? [lock] : []), ...(verify ? [verify] : [])];
+  return [...(lock ? [lock] : []), ...(verify ? [verify] : []), ...(o.withReferrers ? [referrersStep()] : [])];
 }

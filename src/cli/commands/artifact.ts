@@ -307,6 +307,7 @@ Examples:
   $ kko artifact export -m manifest.yaml -o - | ssh airgap-bastion 'cat > kubekey-artifact.tar.gz'
   $ kko artifact export -m manifest.yaml --compress zstd -o artifact.tar.zst
   $ kko artifact export -m manifest.yaml --sign-key release.key
+  $ kko artifact export -m manifest.yaml --with-referrers   # + signatures, attestations, SBOMs of each image
   $ kko artifact export -m manifest.yaml --split-size 4095M -o art.tar.gz   # art.tar.gz.part-000 … for FAT32 sticks
   $ kko manifest lock -m manifest.yaml && kko artifact export -m manifest.yaml   # held to manifest.lock.json
   $ kko artifact export -m manifest.yaml --update-lock                          # take moved tags on purpose

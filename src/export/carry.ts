@@ -1,0 +1,59 @@
+import { isKkoError } from '../errors.js';
+import type { ImageSource } from '../mirror/index.js';
+import type { Descriptor } from '../oci/index.js';
+import type { ManifestResponse } from '../registry/index.js';
+import { sourcesExhausted } from '../util/sources.js';
+import { ensureBlob, putBytes } from './fetch-image.js';
+import type { PlannedImage } from './plan.js';
+import type { PreflightContext } from './preflight.js';
+
+// #12 item 2: manifests an export carries beside the layout that no images/index.json entry reaches: cosign
+// signatures (--verify-images, verify-images.ts) and every referrer (--with-referrers, referrers.ts). One path for
+// both: the manifest is found at a tag of the image's repository (first the source that served the image, then the
+// others), its config and layers go through the export's blob cache (streamed, digest-verified), and its bytes too.
+
+export type Tagged = { readonly source: ImageSource; readonly manifest: ManifestResponse };
+
+// The manifest at `tag` from the first source that has it; undefined when every source answers "not found". Any
+// other failure (5xx, refused, corrupt) is an operational error naming every source tried.
+export async function fetchTagged(
+  p: PlannedImage,
+  first: ImageSource,
+  tag: string,
+  what: string,
+  ctx: PreflightContext,
+): Promise<Tagged | undefined> {
+  const failures: Array<{ source: string; via: string; error: unknown }> = [];
+  let notFound = 0;
+  for (const source of [first, ...p.sources.filter((s) => s !== first)]) {
+    try {
+      const client = ctx.deps.pool.clientFor(source);
+      return { source, manifest: await client.getManifest(source.ref.repository, tag, ctx.signal) };
+    } catch (error) {
+      ctx.signal?.throwIfAborted();
+      if (isKkoError(error) && error.code === 'MANIFEST_UNKNOWN') notFound++;
+      failures.push({ source: `${source.registry}/${source.ref.repository}:${tag}`, via: source.via, error });
+    }
+  }
+  if (notFound === failures.length) return undefined;
+  throw sourcesExhausted(`${what} ${tag} of ${p.ref}`, failures);
+}
+
+// A carried manifest's blobs (config and layers) into the cache from `source`; returns each one's cache path by digest.
+export async function carryBlobs(
+  source: ImageSource,
+  blobs: readonly Descriptor[],
+  ctx: PreflightContext,
+): Promise<Map<string, string>> {
+  const client = ctx.deps.pool.clientFor(source);
+  const out = new Map<string, string>();
+  for (const d of blobs)
+    if (!out.has(d.digest))
+      out.set(d.digest, await ensureBlob(client, source.ref.repository, d, ctx.deps, { fetched: 0 }));
+  return out;
+}
+
+// The manifest's own bytes into the cache (the layout writer takes every carried blob from there).
+export async function carryManifest(manifest: ManifestResponse, ctx: PreflightContext): Promise<void> {
+  await putBytes(ctx.deps.cache, manifest.bytes);
+}
