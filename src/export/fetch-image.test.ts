@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { Descriptor } from '../oci/index.js';
+import type { Digest } from '../reference/index.js';
 import { Semaphore } from '../registry/index.js';
 import { blobPriority, TAIL_BLOB_BYTES } from './fetch-image.js';
 
 const MiB = 1024 * 1024;
-const blob = (hex: string, size: number) => ({
+const blob = (hex: string, size: number): Descriptor => ({
   mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  digest: `sha256:${hex.padEnd(64, '0')}`,
+  digest: `sha256:${hex.padEnd(64, '0')}` as Digest,
   size,
 });
 
