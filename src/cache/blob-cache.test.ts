@@ -53,6 +53,35 @@ describe('BlobCache', () => {
     expect(s.calls).toEqual([0]);
   });
 
+  it('whenVerified resolves once the blob is verified in this process: after its download, or a hash of the cached file', async () => {
+    const data = randomBytes(200_000);
+    const blob = blobOf(data);
+    const cache = new BlobCache(root);
+    let verified = false;
+    const waiting = cache.whenVerified(blob.digest).then(() => (verified = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(verified).toBe(false); // nothing fetched yet
+    // A corrupt download is no verification.
+    await expect(cache.ensure(blob, server(data, { corrupt: true }).fetch)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(verified).toBe(false);
+    await cache.ensure(blob, server(data).fetch);
+    await waiting;
+    expect(verified).toBe(true);
+    await cache.whenVerified(blob.digest); // already verified: at once
+    // Another process (a new cache) sees the file: verified when hasVerified has hashed it.
+    const next = new BlobCache(root);
+    let seen = false;
+    const later = next.whenVerified(blob.digest).then(() => (seen = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toBe(false);
+    expect(await next.hasVerified(blob)).toBe(true);
+    await later;
+    expect(seen).toBe(true);
+  });
+
   it('resumes after a reset mid-blob with the next offset and fetches each byte once', async () => {
     const data = randomBytes(500_000);
     const s = server(data, { failAt: [200_000, 400_000] });

@@ -60,6 +60,8 @@ export class BlobCache {
   readonly #inflight = new Map<string, Promise<EnsureResult>>();
   // Blobs this process has hashed (or written itself): a verdict per digest, shared by concurrent callers.
   readonly #verified = new Map<string, Promise<boolean>>();
+  // Callers waiting for a blob to be verified here (whenVerified), by digest.
+  readonly #waiters = new Map<string, { promise: Promise<void>; resolve: () => void }>();
 
   constructor(root: string, opts: BlobCacheOptions = {}) {
     this.root = root;
@@ -103,7 +105,32 @@ export class BlobCache {
     }
     const ok = await verdict;
     if (!ok) this.#verified.delete(blob.digest);
+    else this.#wake(blob.digest);
     return ok;
+  }
+
+  // Resolves once this process has verified the blob (downloaded it, or hashed the cached file): from then on its
+  // bytes may be read from blobPath(). Never rejects; a caller that also waits for the fetch's outcome races the two.
+  // #10: the archive written while layers arrive appends each blob as soon as it is complete.
+  whenVerified(digest: string): Promise<void> {
+    let w = this.#waiters.get(digest);
+    if (!w) {
+      let resolve = (): void => undefined;
+      const promise = new Promise<void>((r) => (resolve = r));
+      w = { promise, resolve };
+      this.#waiters.set(digest, w);
+    }
+    void this.#verified.get(digest)?.then((ok) => ok && this.#wake(digest));
+    return w.promise;
+  }
+
+  #markVerified(digest: string): void {
+    this.#verified.set(digest, Promise.resolve(true));
+    this.#wake(digest);
+  }
+
+  #wake(digest: string): void {
+    this.#waiters.get(digest)?.resolve();
   }
 
   async #check(digest: string): Promise<boolean> {
@@ -127,7 +154,7 @@ export class BlobCache {
     }
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
     await rename(file, target);
-    this.#verified.set(digest, Promise.resolve(true));
+    this.#markVerified(digest);
     return target;
   }
 
@@ -203,7 +230,7 @@ export class BlobCache {
     // that leaves it short of its bytes costs a fetch, never a wrong byte; the fsync cost 2 GiB of synchronous
     // writeback per 2 GiB export, on the critical path of every download.
     await rename(partial, this.blobPath(blob.digest));
-    this.#verified.set(blob.digest, Promise.resolve(true));
+    this.#markVerified(blob.digest);
     return { path: this.blobPath(blob.digest), fetchedBytes, resumedFrom, cached: false };
   }
 

@@ -232,8 +232,7 @@ async function checkConfigPlatform(
 
 // One blob into the cache through the copy core (src/copy): HEAD-skip what the cache holds verified, else stream it
 // from this source with Range resumes (a large one in parts, see the cache). The cache hashes every byte, so the
-// registry read is not hashed twice. The blob slots go to the largest layer waiting across the whole export
-// (longest-processing-time order, so no big layer starts last and runs alone). A config takes no blob slot:
+// registry read is not hashed twice. The blob slots go by blobPriority. A config takes no blob slot:
 // resolution waits for it, it is small (on the transport's small slots, see RegistryStore.getBlob) and the
 // look-ahead bounds how many are fetched at once; waiting for a layer to free a slot cost seconds on a slow link.
 export async function ensureBlob(
@@ -252,7 +251,7 @@ export async function ensureBlob(
     deps.onBytes?.(e.bytes);
   };
   // A slot also bounds how many cached layers are re-hashed at once (disk reads, buffers).
-  const release = kind === 'config' ? () => undefined : await deps.blobSlots.acquire(d.size);
+  const release = kind === 'config' ? () => undefined : await deps.blobSlots.acquire(blobPriority(d));
   try {
     await copyBlobs(RegistryStore.of([client]), ref, new CacheTarget(deps.cache), ref, [d], {
       verifySource: false,
@@ -263,6 +262,20 @@ export async function ensureBlob(
   } finally {
     release();
   }
+}
+
+// Below this size a layer is part of the tail: fetched in the archive's order, not by size (blobPriority).
+export const TAIL_BLOB_BYTES = 2 * 1024 * 1024;
+
+// Who gets a free blob slot first across the whole export (higher first). A layer of at least TAIL_BLOB_BYTES: the
+// largest (longest-processing-time order, so no big layer starts last and runs alone). The smaller ones after them,
+// in the archive's order (images/blobs/sha256/<hex> sorts by digest), so the archive written while layers arrive
+// (run.ts) is not held up at a small blob that LPT would fetch last while the blobs after it wait in the cache: when
+// the last download ends, only the blobs after it are left to write.
+export function blobPriority(d: Descriptor): number {
+  if (d.size >= TAIL_BLOB_BYTES) return d.size;
+  const hex = d.digest.slice(d.digest.indexOf(':') + 1, d.digest.indexOf(':') + 13);
+  return -1 - (Number.parseInt(hex, 16) || 0); // 48 bits: exact in a double; lower digests first
 }
 
 // Small generated or fetched documents (manifests, indexes) go into the cache like any blob.

@@ -186,8 +186,8 @@ async function writeOutput(
 
 // #10: the archive written while layers arrive. Once every image is resolved and every file fetched, all the
 // metadata is known (each image's source, manifests, blob digests and sizes), so the archive starts at once: the
-// metadata first, then each blob in the archive's order as soon as its image is in the cache (a blob is read only
-// after the cache verified it). It goes to the usual temp name, and is renamed only when the finished export gives
+// metadata first, then each blob in the archive's order as soon as it is in the cache (a blob is read only after
+// the cache verified it; it need not wait for the rest of its image). It goes to the usual temp name, and is renamed only when the finished export gives
 // exactly these entries (no fallback to another source changed the inventory, nothing failed); otherwise it is
 // removed and the archive is written again from the cache, as before. Not for '-' (stdout cannot be taken back);
 // KKO_EARLY_ARCHIVE=0 turns it off.
@@ -444,8 +444,10 @@ class ExportRun {
         size,
         ...(e.sha256 ? { sha256: e.sha256 } : {}),
         ...(e.compressed ? { compressed: true } : {}),
+        // As soon as this blob is verified in the cache (not when a whole image that has it is), or the error of
+        // every image that has it (the export then fails and the early archive is removed).
         open: async () => {
-          await Promise.any(wait);
+          await Promise.race([cache.whenVerified(digest), Promise.any(wait)]);
           return createReadStream(e.file, { highWaterMark: 1024 * 1024 });
         },
       };

@@ -47,20 +47,28 @@ async function prepare(name: string, fallback = false): Promise<string> {
   return dir;
 }
 
-type Run = { code: number; events: Array<Record<string, unknown>>; stderr: string; partialWhileFetching: boolean };
+type Run = {
+  code: number;
+  events: Array<Record<string, unknown>>;
+  stderr: string;
+  partialWhileFetching: boolean;
+  sizeBefore: number; // the largest temp archive seen before `before` (an image × arch) was done
+};
 
 // Runs the CLI in-process and watches the output's directory: was a temp archive with bytes in it there while
-// some image was still being fetched?
-async function run(dir: string, early: boolean): Promise<Run> {
+// some image was still being fetched? And how far had it grown before the image `before` was done?
+async function run(dir: string, early: boolean, before?: { ref: string; arch: string }): Promise<Run> {
   const events: Array<Record<string, unknown>> = [];
   let buf = '';
   let stderr = '';
   const images = fixtures.length * 2;
   let partialWhileFetching = false;
+  let sizeBefore = 0;
   let running = true;
   const watch = (async () => {
     while (running) {
       const done = events.filter((e) => e.type === 'image-done').length;
+      const waiting = !events.some((e) => e.type === 'image-done' && e.ref === before?.ref && e.arch === before?.arch);
       for (const n of await readdir(dir)) {
         if (!n.startsWith('out.tar.kko-partial-') || n.endsWith('.lock')) continue;
         const size = await stat(join(dir, n)).then(
@@ -68,6 +76,7 @@ async function run(dir: string, early: boolean): Promise<Run> {
           () => 0,
         );
         if (size > 0 && done < images) partialWhileFetching = true;
+        if (waiting) sizeBefore = Math.max(sizeBefore, size);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -90,7 +99,7 @@ async function run(dir: string, early: boolean): Promise<Run> {
   });
   running = false;
   await watch;
-  return { code, events, stderr, partialWhileFetching };
+  return { code, events, stderr, partialWhileFetching, sizeBefore };
 }
 
 const leftovers = async (dir: string) => (await readdir(dir)).filter((n) => n.includes('kko-partial'));
@@ -128,6 +137,45 @@ describe('export: the archive is written while layers arrive', () => {
     const types = r.events.map((e) => e.type);
     expect(types.indexOf('archive-start')).toBeGreaterThan(types.lastIndexOf('image-done'));
     expect(types.indexOf('archive')).toBeGreaterThan(types.indexOf('archive-start'));
+  }, 60_000);
+
+  it('each blob is appended once it is in the cache, not when its whole image is: only the late layer is waited for', async () => {
+    // The late layer: in an image × arch whose other blobs all sort before it, so every entry up to its own is
+    // written while it is stalled (before, a blob waited for its whole image, so the image's other blobs did too).
+    const candidates = fixtures.flatMap((f, fi) =>
+      f.images.map((img, ai) => {
+        const blobs = [img.config, ...img.layers].map((b) => b.descriptor.digest as string);
+        const last = [...blobs].sort().at(-1) as string;
+        const ref = `docker.io/kubesphere/${fi === 0 ? 'big' : 'small'}:v1`;
+        return {
+          last,
+          isLayer: img.layers.some((l) => l.descriptor.digest === last),
+          ref,
+          arch: ai === 0 ? 'amd64' : 'arm64',
+        };
+      }),
+    );
+    const late = candidates.find((c) => c.isLayer);
+    expect(late, 'a fixture image whose highest digest is a layer').toBeDefined();
+    if (!late) return;
+    proxy.clear();
+    proxy.add({
+      method: 'GET',
+      path: `/blobs/${late.last}`,
+      times: Infinity,
+      fault: { kind: 'stall', ms: 3000, afterBytes: 1000 },
+    });
+    const dir = await prepare('per-blob');
+    const r = await run(dir, true, late);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
+    // Where the late layer's entry starts in the artifact (GNU tar's block numbers): everything before it was in the
+    // temp archive while the layer was still stalled.
+    const listing = execFileSync('tar', ['-tRf', join(dir, 'out.tar')]).toString();
+    const line = listing.split('\n').find((l) => l.endsWith(`images/blobs/sha256/${late.last.slice(7)}`));
+    const block = Number(/^block (\d+):/.exec(line ?? '')?.[1]);
+    expect(block).toBeGreaterThan(0);
+    expect(r.sizeBefore).toBeGreaterThanOrEqual(block * 512);
   }, 60_000);
 
   it('a layer that falls back to the second source: the early archive is dropped and written again, as without it', async () => {
