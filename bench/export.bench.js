@@ -30,7 +30,7 @@ const MB = 1e6;
 const GB = 1e9;
 
 /** @typedef {import('./lib/export-runs.js').KkoRun} KkoRun @typedef {import('./lib/export-runs.js').SkopeoRun} SkopeoRun */
-/** @typedef {{ k: KkoRun, s: SkopeoRun, kkoRuns: KkoRun[], skopeoRuns: SkopeoRun[], proxyCpu?: number }} Timed */
+/** @typedef {{ k: KkoRun, s: SkopeoRun, kkoRuns: KkoRun[], skopeoRuns: SkopeoRun[], benchCpu: number, proxyCpu?: { kko: number, skopeo: number } }} Timed */
 
 function readConfig() {
   const scenarios = (process.env.KKO_BENCH_SCENARIOS ?? 'link,loopback')
@@ -83,7 +83,7 @@ async function preflight(sizeMiB) {
 /**
  * Time both sides `repeat` times, alternating which goes first (neither always runs right after the other's disk
  * writes); keep the best of each (the run least disturbed by other load).
- * @param {{ label: string, repeat: number, regPid: number, log: (s: string) => void, kko: (n: number) => Promise<KkoRun>, skopeo: (n: number) => Promise<SkopeoRun> }} o
+ * @param {{ label: string, repeat: number, regPid: number, log: (s: string) => void, kko: (n: number) => Promise<KkoRun>, skopeo: (n: number) => Promise<SkopeoRun>, proxyCpu?: () => Promise<number> }} o
  * @returns {Promise<Timed>}
  */
 async function timeSides(o) {
@@ -92,6 +92,14 @@ async function timeSides(o) {
   /** @type {SkopeoRun[]} */
   const skopeoRuns = [];
   const cpu0 = process.cpuUsage();
+  const proxyCpu = { kko: 0, skopeo: 0 };
+  // The link proxy's CPU (its own process) while one side runs.
+  const withProxyCpu = async (/** @type {'kko' | 'skopeo'} */ side, /** @type {() => Promise<void>} */ fn) => {
+    const before = await o.proxyCpu?.();
+    await fn();
+    const after = await o.proxyCpu?.();
+    if (before !== undefined && after !== undefined) proxyCpu[side] += after - before;
+  };
   for (let n = 1; n <= o.repeat; n++) {
     const tag = `${o.label}${o.repeat > 1 ? `, run ${n}/${o.repeat}` : ''}`;
     const timeKko = async () => {
@@ -110,12 +118,21 @@ async function timeSides(o) {
         `  skopeo loop ${secs(r.result.seconds)}, CPU ${r.result.cpuSeconds?.toFixed(2) ?? '?'}s${r.result.tarSeconds ? `, tar ${secs(r.result.tarSeconds)}` : ''}`,
       );
     };
-    for (const step of n % 2 === 1 ? [timeKko, timeSkopeo] : [timeSkopeo, timeKko]) await step();
+    const kko = () => withProxyCpu('kko', timeKko);
+    const skopeo = () => withProxyCpu('skopeo', timeSkopeo);
+    for (const step of n % 2 === 1 ? [kko, skopeo] : [skopeo, kko]) await step();
   }
   const used = process.cpuUsage(cpu0);
   const best = /** @template {{ seconds: number }} T @param {T[]} xs @returns {T} */ (xs) =>
     /** @type {T} */ (xs.reduce((a, b) => (b.seconds < a.seconds ? b : a)));
-  return { k: best(kkoRuns), s: best(skopeoRuns), kkoRuns, skopeoRuns, proxyCpu: (used.user + used.system) / 1e6 };
+  return {
+    k: best(kkoRuns),
+    s: best(skopeoRuns),
+    kkoRuns,
+    skopeoRuns,
+    benchCpu: (used.user + used.system) / 1e6,
+    ...(o.proxyCpu ? { proxyCpu } : {}),
+  };
 }
 
 /** @param {number | undefined} kib */
@@ -191,7 +208,9 @@ function reportLink(t, cfg, uniqueBytes) {
     phasesLine(k),
     runsLine(t),
   ];
-  lines.push(`proxy (in the bench process) used ${cpu(t.proxyCpu)} CPU s over all runs of this setting`);
+  lines.push(
+    `link proxy (its own process) used ${cpu(t.proxyCpu?.kko)} CPU s during kko's runs, ${cpu(t.proxyCpu?.skopeo)} during skopeo's; the bench process ${cpu(t.benchCpu)} (all runs of this setting)`,
+  );
   const floorText =
     vsFloor === undefined
       ? 'no link cap, no floor'
@@ -348,6 +367,7 @@ export default async function exportBench(ctx) {
         log,
         kko: (n) => runKko(run, mirrors, `kko-${scenario}-${n}`),
         skopeo: (n) => runSkopeo(run, host, `skopeo-${scenario}-${n}`, !link),
+        ...(proxy ? { proxyCpu: async () => (await proxy.stats()).cpuSeconds } : {}),
       });
       await proxy?.stop();
       const r = link ? reportLink(t, cfg, spec.uniqueBytes) : reportLoopback(t, cfg);

@@ -40,7 +40,7 @@ async function targets(work, name) {
 async function runKko(o) {
   const regs = await targets(o.work, `kko-${o.n}`);
   try {
-    const before = o.proxy.stats();
+    const before = await o.proxy.stats();
     const args = [
       'sync',
       '-m',
@@ -59,7 +59,7 @@ async function runKko(o) {
       env: o.env,
     });
     if (r.code !== 0) throw new Error(`kko sync exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-3000)}`);
-    const after = o.proxy.stats();
+    const after = await o.proxy.stats();
     return {
       seconds: r.seconds,
       blobGets: after.blobGets - before.blobGets,
@@ -79,7 +79,7 @@ async function runKko(o) {
 async function runSkopeo(o) {
   const regs = await targets(o.work, `skopeo-${o.n}`);
   try {
-    const before = o.proxy.stats();
+    const before = await o.proxy.stats();
     let seconds = 0;
     let maxRssKiB = 0;
     for (const reg of regs) {
@@ -112,7 +112,7 @@ async function runSkopeo(o) {
         }
       }
     }
-    const after = o.proxy.stats();
+    const after = await o.proxy.stats();
     return {
       seconds,
       blobGets: after.blobGets - before.blobGets,

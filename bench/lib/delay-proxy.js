@@ -6,6 +6,9 @@
 // registry while its queue is full (TCP back-pressure does the rest), so the proxy's memory stays bounded by
 // connections × (QUEUE_HIGH + rate × one-way delay) whatever the registry serves.
 // Both tools go through the same proxy. Listens on 127.0.0.1 only and forwards only to the given target.
+// startDelayProxy runs it in a child process of its own (delay-proxy-main.js), so its CPU neither shares the bench
+// process's event loop with the measurements nor counts as the bench's; serveDelayProxy is the proxy itself.
+import { fork } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
@@ -93,13 +96,59 @@ function pacedPipe(from, to, ms, budgets) {
   });
 }
 
+/** @typedef {{ targetPort: number, rttMs: number, connBytesPerSec?: number, linkBytesPerSec?: number, upLinkBytesPerSec?: number }} ProxyOptions */
+/** @typedef {{ connections: number, bytesDown: number, blobGets: number, cpuSeconds: number }} ProxyStats */
+
 /**
- * @param {{ targetPort: number, rttMs: number, connBytesPerSec?: number, linkBytesPerSec?: number, upLinkBytesPerSec?: number }} opts
+ * The proxy in a child process. stats(): its counters and the CPU seconds (user + system) the child has used so far.
+ * @param {ProxyOptions} opts
  *   connBytesPerSec: cap of each connection's download; linkBytesPerSec: cap of all downloads together;
  *   upLinkBytesPerSec: cap of all uploads together (client → registry: what a push sends).
- * @returns {Promise<{ host: string, stop: () => Promise<void>, stats: () => { connections: number, bytesDown: number, blobGets: number } }>}
+ * @returns {Promise<{ host: string, pid: number, stop: () => Promise<void>, stats: () => Promise<ProxyStats> }>}
  */
 export async function startDelayProxy(opts) {
+  const child = fork(new URL('./delay-proxy-main.js', import.meta.url), [JSON.stringify(opts)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  /** @type {Map<number, (s: ProxyStats) => void>} */
+  const waiting = new Map();
+  let seq = 0;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const host = await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`delay proxy exited with ${code} before listening`)));
+    child.on('message', (/** @type {any} */ m) => {
+      if (m?.type === 'listening') resolve(m.host);
+      if (m?.type === 'stats') waiting.get(m.id)?.(m.stats);
+    });
+  });
+  const stats = () =>
+    /** @type {Promise<ProxyStats>} */ (
+      new Promise((resolve, reject) => {
+        const id = ++seq;
+        waiting.set(id, (s) => {
+          waiting.delete(id);
+          resolve(s);
+        });
+        if (!child.connected) reject(new Error('the delay proxy has exited'));
+        else child.send({ type: 'stats', id });
+      })
+    );
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  const unregister = onCleanup(`stop delay proxy ${host} (pid ${child.pid})`, stop);
+  return { host, pid: child.pid ?? 0, stop: unregister, stats };
+}
+
+/**
+ * The proxy itself, in this process (delay-proxy-main.js runs it).
+ * @param {ProxyOptions} opts
+ * @returns {Promise<{ host: string, stop: () => Promise<void>, stats: () => { connections: number, bytesDown: number, blobGets: number } }>}
+ */
+export async function serveDelayProxy(opts) {
   const oneWay = opts.rttMs / 2;
   const link = budget(opts.linkBytesPerSec);
   const upLink = budget(opts.upLinkBytesPerSec);
@@ -145,6 +194,5 @@ export async function startDelayProxy(opts) {
       for (const s of sockets) s.destroy();
       server.close(() => resolve(undefined));
     });
-  const unregister = onCleanup(`stop delay proxy :${port}`, stop);
-  return { host: `127.0.0.1:${port}`, stop: unregister, stats: () => ({ connections, bytesDown, blobGets }) };
+  return { host: `127.0.0.1:${port}`, stop, stats: () => ({ connections, bytesDown, blobGets }) };
 }
