@@ -387,32 +387,39 @@ describe('refusals', () => {
     const stored = storedEntries(manifests);
     const entries = plain.map((e) => (stored(e.name) ? { ...e, compressed: true } : e));
     const art = join(work.dir, 'level1.tar.gz');
-    await writeArchive(entries, art, 'gzip', ENV, { level: 1 });
-    const p = await publishArtifact({
-      artifact: art,
-      target: store,
-      ref: ref('l1', 'kko/level'),
-      cache: cache('l1'),
-      catalog,
-      level: 1,
-    });
-    expect(p.byteIdentical).toBe(true);
-    const out = join(work.dir, 'level1-pulled.tar.gz');
-    await pullArtifact({ source: store, ref: ref('l1', 'kko/level'), output: out, cache: cache('l1q'), catalog });
-    await sh('cmp', [art, out]);
-    // published at the default level's record instead, the rebuild differs and pull refuses it, writing nothing
-    await publishArtifact({
-      artifact: art,
-      target: store,
-      ref: ref('l1-wrong', 'kko/level'),
-      cache: cache('l1w'),
-      catalog,
-    });
-    const wrong = join(work.dir, 'level1-wrong.tar.gz');
-    await expect(
-      pullArtifact({ source: store, ref: ref('l1-wrong', 'kko/level'), output: wrong, cache: cache('l1wq'), catalog }),
-    ).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
-    await expect(readFile(wrong)).rejects.toThrow();
+    // a registry of its own: the tamper test above corrupts the fixture's kubeadm blob in the shared target's storage
+    const own = await startRegistry({ mode: 'plain' });
+    const at = (tag: string) => parseOciRef(`oci://${own.host}/kko/level:${tag}`, { flag: 't', needTag: true });
+    try {
+      await writeArchive(entries, art, 'gzip', ENV, { level: 1 });
+      const p = await publishArtifact({
+        artifact: art,
+        target: store,
+        ref: at('l1'),
+        cache: cache('l1'),
+        catalog,
+        level: 1,
+      });
+      expect(p.byteIdentical).toBe(true);
+      const out = join(work.dir, 'level1-pulled.tar.gz');
+      await pullArtifact({ source: store, ref: at('l1'), output: out, cache: cache('l1q'), catalog });
+      await sh('cmp', [art, out]);
+      // published at the default level's record instead, the rebuild differs and pull refuses it, writing nothing
+      await publishArtifact({
+        artifact: art,
+        target: store,
+        ref: at('l1-wrong'),
+        cache: cache('l1w'),
+        catalog,
+      });
+      const wrong = join(work.dir, 'level1-wrong.tar.gz');
+      await expect(
+        pullArtifact({ source: store, ref: at('l1-wrong'), output: wrong, cache: cache('l1wq'), catalog }),
+      ).rejects.toMatchObject({ code: 'ARTIFACT_CORRUPT' });
+      await expect(readFile(wrong)).rejects.toThrow();
+    } finally {
+      await own.stop();
+    }
   }, 120_000);
 });
 
