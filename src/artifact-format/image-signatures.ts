@@ -1,7 +1,4 @@
-import { z } from 'zod';
-import { KkoError } from '../errors.js';
-import { imageSignatureRowSchema, parseJsonDocument, zodProblem } from './inventory.js';
-import { INVENTORY_NAME } from './paths.js';
+import { imageSignatureRowSchema, parseInventoryRows } from './inventory.js';
 
 // #12 item 2: the inventory's one optional field for image signatures, `imageSignatures` (its zod shape is
 // inventorySchema's): per image (one row per ref) the digest that is signed (what its tag resolved to), the cosign signature tag, and the signature manifest carried
@@ -17,20 +14,10 @@ export type ImageSignatureRow = {
   blobs?: Array<{ digest: string; size: number }>;
 };
 
-const fieldSchema = z.object({ [IMAGE_SIGNATURES_FIELD]: z.array(imageSignatureRowSchema) });
-
 // The rows of an inventory ([] when it has none: an export without --verify-images), through the inventory schema's
 // row shape; a bad row names its field ("kko/inventory.json: imageSignatures[0].digest: …").
 export function parseImageSignatures(inventory: Buffer): ImageSignatureRow[] {
-  const doc = parseJsonDocument(inventory, INVENTORY_NAME);
-  const rows =
-    typeof doc === 'object' && doc !== null && !Array.isArray(doc)
-      ? (doc as Record<string, unknown>)[IMAGE_SIGNATURES_FIELD]
-      : undefined;
-  if (rows === undefined) return [];
-  const r = fieldSchema.safeParse({ [IMAGE_SIGNATURES_FIELD]: rows });
-  if (!r.success) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: ${zodProblem(r.error)}`);
-  return r.data[IMAGE_SIGNATURES_FIELD].map((row) => ({
+  return parseInventoryRows(inventory, IMAGE_SIGNATURES_FIELD, imageSignatureRowSchema).map((row) => ({
     ref: row.ref,
     digest: row.digest,
     tag: row.tag,

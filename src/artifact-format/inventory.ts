@@ -171,6 +171,20 @@ export function parseJsonDocument(bytes: Buffer, name: string): unknown {
   }
 }
 
+// One optional array field of the inventory read alone through its row schema (imageSignatures, referrers):
+// [] when the inventory has no such field; a bad row names its field ("kko/inventory.json: referrers[0].digest: …").
+export function parseInventoryRows<T extends z.ZodTypeAny>(inventory: Buffer, field: string, row: T): z.infer<T>[] {
+  const doc = parseJsonDocument(inventory, INVENTORY_NAME);
+  const rows =
+    typeof doc === 'object' && doc !== null && !Array.isArray(doc)
+      ? (doc as Record<string, unknown>)[field]
+      : undefined;
+  if (rows === undefined) return [];
+  const r = z.object({ [field]: z.array(row) }).safeParse({ [field]: rows });
+  if (!r.success) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: ${zodProblem(r.error)}`);
+  return (r.data as Record<string, z.infer<T>[]>)[field] as z.infer<T>[];
+}
+
 export function zodProblem(error: z.ZodError): string {
   const first = error.issues[0];
   if (!first) return 'invalid';

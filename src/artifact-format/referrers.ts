@@ -1,25 +1,12 @@
-import { z } from 'zod';
-import { KkoError } from '../errors.js';
-import { parseJsonDocument, referrerRowSchema, zodProblem, type ReferrerRow } from './inventory.js';
-import { INVENTORY_NAME } from './paths.js';
+import { parseInventoryRows, referrerRowSchema, type ReferrerRow } from './inventory.js';
 
 // #12 item 2 (--with-referrers): the inventory's field `referrers` (rows: inventory.ts referrerRowSchema), read alone
 // as parseImageSignatures reads `imageSignatures`: [] when the artifact has none, a bad row names its field.
 export const REFERRERS_FIELD = 'referrers';
 export type { ReferrerRow };
 
-const fieldSchema = z.object({ [REFERRERS_FIELD]: z.array(referrerRowSchema) });
-
 export function parseReferrers(inventory: Buffer): ReferrerRow[] {
-  const doc = parseJsonDocument(inventory, INVENTORY_NAME);
-  const rows =
-    typeof doc === 'object' && doc !== null && !Array.isArray(doc)
-      ? (doc as Record<string, unknown>)[REFERRERS_FIELD]
-      : undefined;
-  if (rows === undefined) return [];
-  const r = fieldSchema.safeParse({ [REFERRERS_FIELD]: rows });
-  if (!r.success) throw new KkoError('INVALID_INPUT', `${INVENTORY_NAME}: ${zodProblem(r.error)}`);
-  return r.data[REFERRERS_FIELD];
+  return parseInventoryRows(inventory, REFERRERS_FIELD, referrerRowSchema);
 }
 
 // Every blob digest the rows carry (referrer manifests, their configs and layers).
