@@ -1,0 +1,82 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { MediaType, type Descriptor } from '../../src/oci/index.js';
+import { sha256Digest, type Digest } from '../../src/reference/index.js';
+import type { RegistryClient } from '../../src/registry/index.js';
+import { run } from './exec.js';
+
+// #12 item 2 (--with-referrers): referrers made in the tests in the layouts the OCI spec and cosign use, pushed to the
+// real distribution registry. 2.8 has no referrers API, so a listing is the referrers tag schema's index at tag
+// sha256-<hex> of the subject, written here as any client without the API writes it.
+
+export const SPDX = 'application/spdx+json';
+
+export type PushedReferrer = { readonly digest: Digest; readonly bytes: Buffer; readonly descriptor: Descriptor };
+
+// A JSON document as a blob of `repo`.
+export async function putJsonBlob(
+  c: RegistryClient,
+  repo: string,
+  doc: unknown,
+): Promise<{ digest: Digest; size: number }> {
+  const b = Buffer.from(JSON.stringify(doc));
+  const digest = sha256Digest(b);
+  await c.putBlob(repo, digest, b.length, Readable.from([b]));
+  return { digest, size: b.length };
+}
+
+// An SPDX artifact manifest (empty config, one SPDX layer, artifactType set) whose subject is `subject`, pushed by
+// digest; `name` makes the layer (and so the manifest) distinct.
+export async function pushSbom(
+  c: RegistryClient,
+  repo: string,
+  subject: Descriptor,
+  name: string,
+  annotations: Record<string, string> = { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+): Promise<PushedReferrer> {
+  const empty = await putJsonBlob(c, repo, {});
+  const spdx = await putJsonBlob(c, repo, { spdxVersion: 'SPDX-2.3', name });
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      artifactType: SPDX,
+      config: { mediaType: MediaType.OCI_EMPTY, ...empty },
+      layers: [{ mediaType: SPDX, ...spdx }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      annotations,
+    }),
+  );
+  const digest = await c.putManifest(repo, sha256Digest(bytes), bytes, MediaType.OCI_MANIFEST);
+  const descriptor = { mediaType: MediaType.OCI_MANIFEST, digest, size: bytes.length, artifactType: SPDX, annotations };
+  return { digest, bytes, descriptor };
+}
+
+// The referrers tag schema index of `subject` (tag sha256-<hex>) listing `entries` as given.
+export async function pushReferrersIndex(
+  c: RegistryClient,
+  repo: string,
+  subject: Digest,
+  entries: readonly Descriptor[],
+): Promise<void> {
+  const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: entries };
+  await c.putManifest(repo, subject.replace(':', '-'), Buffer.from(JSON.stringify(index)), MediaType.OCI_INDEX);
+}
+
+export type ReferrerInventoryRow = {
+  ref: string;
+  subject: string;
+  digest: string;
+  found: string;
+  tag?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+};
+
+// The artifact unpacked into `into`; its inventory.
+export async function unpackInventory(art: string, into: string): Promise<{ referrers?: ReferrerInventoryRow[] }> {
+  await mkdir(into, { recursive: true });
+  await run('tar', ['xzf', art, '-C', into]);
+  return JSON.parse(await readFile(join(into, 'kko/inventory.json'), 'utf8')) as { referrers?: ReferrerInventoryRow[] };
+}
