@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_REFERRERS } from '../../src/export/referrers.js';
+import { MAX_REFERRER_BLOBS, MAX_REFERRERS, MAX_ROW_ANNOTATIONS } from '../../src/export/referrers.js';
+import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { runCli } from '../cli/run-cli.js';
@@ -14,6 +15,7 @@ import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-r
 import {
   pushReferrersIndex,
   pushSbom,
+  putJsonBlob,
   SPDX,
   unpackInventory,
   type PushedReferrer,
@@ -31,6 +33,7 @@ const many = image('many');
 const liar = image('liar');
 const corrupt = image('corrupt');
 const perarch = image('perarch');
+const bloated = image('bloated');
 const ref = (name: string): string => `docker.io/library/${name}:1`;
 const top = (i: FixtureIndex): Digest => i.manifest.descriptor.digest;
 const child = (i: FixtureIndex, n: number): Digest =>
@@ -49,6 +52,8 @@ let gone: PushedReferrer; // the proxy answers 404 for it: a listing entry the r
 let archSig: Digest; // the .sig of perarch's amd64 manifest
 let archSbom: PushedReferrer; // an SBOM whose subject is that manifest
 let topSig: Digest;
+let wide: Digest; // a referrer with MAX_REFERRER_BLOBS + 1 layers
+let annotated: PushedReferrer; // a referrer with annotations over MAX_ROW_ANNOTATIONS
 
 async function seed(c: RegistryClient): Promise<void> {
   // many: MAX_REFERRERS + 4 SBOMs of the index, listed in reverse digest order, one of them twice
@@ -86,6 +91,29 @@ async function seed(c: RegistryClient): Promise<void> {
   archSbom = await pushSbom(c, 'library/perarch', amd64 as PushedReferrer['descriptor'], 'perarch-amd64');
   await pushReferrersIndex(c, 'library/perarch', child(perarch, 0), [archSbom.descriptor]);
   await pushCosignSignature(c, 'library/perarch', child(perarch, 1), key);
+
+  // bloated: one referrer lists more blobs than a row may hold, another has annotations too long for a row
+  await pushIndex(c, 'library/bloated', '1', bloated);
+  const empty = await putJsonBlob(c, 'library/bloated', {});
+  const layer = await putJsonBlob(c, 'library/bloated', { spdxVersion: 'SPDX-2.3', name: 'wide' });
+  const wideBytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      artifactType: SPDX,
+      config: { mediaType: MediaType.OCI_EMPTY, ...empty },
+      layers: Array.from({ length: MAX_REFERRER_BLOBS }, () => ({ mediaType: SPDX, ...layer })),
+      subject: bloated.manifest.descriptor,
+    }),
+  );
+  wide = await c.putManifest('library/bloated', sha256Digest(wideBytes), wideBytes, MediaType.OCI_MANIFEST);
+  annotated = await pushSbom(c, 'library/bloated', bloated.manifest.descriptor, 'annotated', {
+    note: 'x'.repeat(MAX_ROW_ANNOTATIONS),
+  });
+  await pushReferrersIndex(c, 'library/bloated', top(bloated), [
+    { mediaType: MediaType.OCI_MANIFEST, digest: wide, size: wideBytes.length, artifactType: SPDX },
+    annotated.descriptor,
+  ]);
 }
 
 beforeAll(async () => {
@@ -186,6 +214,22 @@ describe('artifact export --with-referrers: an untrusted listing', () => {
     expect(
       await readFile(join(dir, 'x-corrupt.tar.gz/images/blobs/sha256', hexOf(bad.digest))).catch(() => undefined),
     ).toBe(undefined);
+  }, 120_000);
+});
+
+describe('artifact export --with-referrers: rows stay bounded', () => {
+  it(`does not carry a referrer of more than ${MAX_REFERRER_BLOBS} blobs; annotations too long stay out of the row`, async () => {
+    const { r, rows } = await exportOne('bloated', 'bloated.tar.gz');
+    expect(r.code, r.stderr).toBe(0);
+    expect(rows.map((x) => [x.digest, x.annotations])).toEqual([[annotated.digest, undefined]]);
+    const what = (d: string) => `referrer ${d} of ${ref('bloated')} (tag-schema, for ${top(bloated)})`;
+    expect(r.stderr).toContain(
+      `${what(wide)}: ${MAX_REFERRER_BLOBS + 1} blobs, more than ${MAX_REFERRER_BLOBS}: not carried`,
+    );
+    expect(r.stderr).toContain(`${what(annotated.digest)}: annotations over ${MAX_ROW_ANNOTATIONS} bytes`);
+    // the manifest itself, annotations and all, is carried as served
+    const carried = await readFile(join(dir, 'x-bloated.tar.gz/images/blobs/sha256', hexOf(annotated.digest)));
+    expect(carried).toEqual(annotated.bytes);
   }, 120_000);
 });
 
