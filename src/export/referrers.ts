@@ -32,7 +32,7 @@ export const COSIGN_SUFFIXES = ['.sig', '.att', '.sbom'] as const;
 export const MAX_REFERRERS = 256;
 // A referrer manifest with more blobs (config + layers) than this is not carried: its row would be unbounded.
 export const MAX_REFERRER_BLOBS = 128;
-// Annotations longer than this (as JSON) stay in the carried manifest but out of the inventory row.
+// Annotations longer than this (keys and values, in characters) stay in the carried manifest but out of the inventory row.
 export const MAX_ROW_ANNOTATIONS = 16 * 1024;
 
 type Found = {
@@ -180,8 +180,14 @@ async function carry(
   await carryManifest(f.manifest, ctx);
   const artifactType = m.artifactType ?? (f.found === 'tag' ? undefined : m.config.mediaType);
   let annotations = m.annotations && Object.keys(m.annotations).length > 0 ? m.annotations : undefined;
-  if (annotations && JSON.stringify(annotations).length > MAX_ROW_ANNOTATIONS) {
-    warn(ctx, `${what}: annotations over ${MAX_ROW_ANNOTATIONS} bytes, left out of the inventory row (carried in it)`);
+  if (
+    annotations &&
+    Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0) > MAX_ROW_ANNOTATIONS
+  ) {
+    warn(
+      ctx,
+      `${what}: annotations over ${MAX_ROW_ANNOTATIONS} characters, left out of the inventory row (carried in it)`,
+    );
     annotations = undefined;
   }
   return {

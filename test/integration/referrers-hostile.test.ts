@@ -7,6 +7,7 @@ import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { runCli } from '../cli/run-cli.js';
+import { runBuiltCli, RSS_LIMIT_KB } from '../support/built-cli.js';
 import { buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
 import { exportArgs, manifestYaml, mirrorPolicyYaml, pushArgs } from '../support/cli-args.js';
 import { pushCosignSignature } from '../support/cosign.js';
@@ -34,6 +35,8 @@ const liar = image('liar');
 const corrupt = image('corrupt');
 const perarch = image('perarch');
 const bloated = image('bloated');
+const fat = image('fat');
+const FAT = 64; // listed referrers of 1 MiB each
 const ref = (name: string): string => `docker.io/library/${name}:1`;
 const top = (i: FixtureIndex): Digest => i.manifest.descriptor.digest;
 const child = (i: FixtureIndex, n: number): Digest =>
@@ -110,6 +113,15 @@ async function seed(c: RegistryClient): Promise<void> {
   annotated = await pushSbom(c, 'library/bloated', bloated.manifest.descriptor, 'annotated', {
     note: 'x'.repeat(MAX_ROW_ANNOTATIONS),
   });
+  // fat: FAT referrers of 1 MiB each (their annotations), listed without annotations
+  await pushIndex(c, 'library/fat', '1', fat);
+  const fatEntries: PushedReferrer['descriptor'][] = [];
+  for (let i = 0; i < FAT; i++) {
+    const pad = { n: String(i), pad: 'x'.repeat(1024 * 1024) };
+    const { descriptor } = await pushSbom(c, 'library/fat', fat.manifest.descriptor, `fat${i}`, pad);
+    fatEntries.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size });
+  }
+  await pushReferrersIndex(c, 'library/fat', top(fat), fatEntries);
   await pushReferrersIndex(c, 'library/bloated', top(bloated), [
     { mediaType: MediaType.OCI_MANIFEST, digest: wide, size: wideBytes.length, artifactType: SPDX },
     annotated.descriptor,
@@ -226,11 +238,29 @@ describe('artifact export --with-referrers: rows stay bounded', () => {
     expect(r.stderr).toContain(
       `${what(wide)}: ${MAX_REFERRER_BLOBS + 1} blobs, more than ${MAX_REFERRER_BLOBS}: not carried`,
     );
-    expect(r.stderr).toContain(`${what(annotated.digest)}: annotations over ${MAX_ROW_ANNOTATIONS} bytes`);
+    expect(r.stderr).toContain(`${what(annotated.digest)}: annotations over ${MAX_ROW_ANNOTATIONS} characters`);
     // the manifest itself, annotations and all, is carried as served
     const carried = await readFile(join(dir, 'x-bloated.tar.gz/images/blobs/sha256', hexOf(annotated.digest)));
     expect(carried).toEqual(annotated.bytes);
   }, 120_000);
+});
+
+describe('artifact export --with-referrers: memory', () => {
+  it(`${FAT} listed referrers of 1 MiB each: peak RSS under 256 MB`, async () => {
+    const m = join(dir, 'fat.yaml');
+    await writeFile(m, manifestYaml([ref('fat')], ['amd64']));
+    const out = join(dir, 'fat.tar.gz');
+    const mirrors = join(dir, 'mirrors.yaml');
+    const r = await runBuiltCli(
+      exportArgs(out, { manifest: m, mirrors, cache: join(dir, 'cache-fat') }, '--retries', '0', '--with-referrers'),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    console.log(`${FAT} referrers of 1 MiB: ${r.ms} ms, max RSS ${Math.round(r.maxRssKb / 1024)} MB`);
+    expect(r.maxRssKb).toBeLessThan(RSS_LIMIT_KB);
+    const rows = (await unpackInventory(out, join(dir, 'x-fat'))).referrers ?? [];
+    expect(rows).toHaveLength(FAT);
+    expect(rows.filter((x) => x.annotations)).toEqual([]);
+  }, 180_000);
 });
 
 describe('artifact export --with-referrers: per-arch manifests are subjects too', () => {
