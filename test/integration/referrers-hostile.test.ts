@@ -3,7 +3,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_REFERRER_BLOBS, MAX_REFERRERS, MAX_ROW_ANNOTATIONS } from '../../src/export/referrers.js';
-import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { runCli } from '../cli/run-cli.js';
@@ -16,7 +15,6 @@ import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-r
 import {
   pushReferrersIndex,
   pushSbom,
-  putJsonBlob,
   SPDX,
   unpackInventory,
   type PushedReferrer,
@@ -55,7 +53,7 @@ let gone: PushedReferrer; // the proxy answers 404 for it: a listing entry the r
 let archSig: Digest; // the .sig of perarch's amd64 manifest
 let archSbom: PushedReferrer; // an SBOM whose subject is that manifest
 let topSig: Digest;
-let wide: Digest; // a referrer with MAX_REFERRER_BLOBS + 1 layers
+let wide: PushedReferrer; // a referrer of MAX_REFERRER_BLOBS layers and a config
 let annotated: PushedReferrer; // a referrer with annotations over MAX_ROW_ANNOTATIONS
 
 async function seed(c: RegistryClient): Promise<void> {
@@ -97,35 +95,20 @@ async function seed(c: RegistryClient): Promise<void> {
 
   // bloated: one referrer lists more blobs than a row may hold, another has annotations too long for a row
   await pushIndex(c, 'library/bloated', '1', bloated);
-  const empty = await putJsonBlob(c, 'library/bloated', {});
-  const layer = await putJsonBlob(c, 'library/bloated', { spdxVersion: 'SPDX-2.3', name: 'wide' });
-  const wideBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      artifactType: SPDX,
-      config: { mediaType: MediaType.OCI_EMPTY, ...empty },
-      layers: Array.from({ length: MAX_REFERRER_BLOBS }, () => ({ mediaType: SPDX, ...layer })),
-      subject: bloated.manifest.descriptor,
-    }),
-  );
-  wide = await c.putManifest('library/bloated', sha256Digest(wideBytes), wideBytes, MediaType.OCI_MANIFEST);
+  wide = await pushSbom(c, 'library/bloated', bloated.manifest.descriptor, 'wide', { layers: MAX_REFERRER_BLOBS });
   annotated = await pushSbom(c, 'library/bloated', bloated.manifest.descriptor, 'annotated', {
-    note: 'x'.repeat(MAX_ROW_ANNOTATIONS),
+    annotations: { note: 'x'.repeat(MAX_ROW_ANNOTATIONS) },
   });
   // fat: FAT referrers of 1 MiB each (their annotations), listed without annotations
   await pushIndex(c, 'library/fat', '1', fat);
   const fatEntries: PushedReferrer['descriptor'][] = [];
   for (let i = 0; i < FAT; i++) {
     const pad = { n: String(i), pad: 'x'.repeat(1024 * 1024) };
-    const { descriptor } = await pushSbom(c, 'library/fat', fat.manifest.descriptor, `fat${i}`, pad);
+    const { descriptor } = await pushSbom(c, 'library/fat', fat.manifest.descriptor, `fat${i}`, { annotations: pad });
     fatEntries.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size });
   }
   await pushReferrersIndex(c, 'library/fat', top(fat), fatEntries);
-  await pushReferrersIndex(c, 'library/bloated', top(bloated), [
-    { mediaType: MediaType.OCI_MANIFEST, digest: wide, size: wideBytes.length, artifactType: SPDX },
-    annotated.descriptor,
-  ]);
+  await pushReferrersIndex(c, 'library/bloated', top(bloated), [wide.descriptor, annotated.descriptor]);
 }
 
 beforeAll(async () => {
@@ -236,7 +219,7 @@ describe('artifact export --with-referrers: rows stay bounded', () => {
     expect(rows.map((x) => [x.digest, x.annotations])).toEqual([[annotated.digest, undefined]]);
     const what = (d: string) => `referrer ${d} of ${ref('bloated')} (tag-schema, for ${top(bloated)})`;
     expect(r.stderr).toContain(
-      `${what(wide)}: ${MAX_REFERRER_BLOBS + 1} blobs, more than ${MAX_REFERRER_BLOBS}: not carried`,
+      `${what(wide.digest)}: ${MAX_REFERRER_BLOBS + 1} blobs, more than ${MAX_REFERRER_BLOBS}: not carried`,
     );
     expect(r.stderr).toContain(`${what(annotated.digest)}: annotations over ${MAX_ROW_ANNOTATIONS} characters`);
     // the manifest itself, annotations and all, is carried as served

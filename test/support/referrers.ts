@@ -26,15 +26,16 @@ export async function putJsonBlob(
   return { digest, size: b.length };
 }
 
-// An SPDX artifact manifest (empty config, one SPDX layer, artifactType set) whose subject is `subject`, pushed by
-// digest; `name` makes the layer (and so the manifest) distinct.
+// An SPDX artifact manifest (empty config, an SPDX layer, artifactType set) whose subject is `subject`, pushed by
+// digest; `name` makes the layer (and so the manifest) distinct; `layers` lists that layer so many times.
 export async function pushSbom(
   c: RegistryClient,
   repo: string,
   subject: Descriptor,
   name: string,
-  annotations: Record<string, string> = { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+  opts: { annotations?: Record<string, string>; layers?: number } = {},
 ): Promise<PushedReferrer> {
+  const annotations = opts.annotations ?? { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' };
   const empty = await putJsonBlob(c, repo, {});
   const spdx = await putJsonBlob(c, repo, { spdxVersion: 'SPDX-2.3', name });
   const bytes = Buffer.from(
@@ -43,7 +44,7 @@ export async function pushSbom(
       mediaType: MediaType.OCI_MANIFEST,
       artifactType: SPDX,
       config: { mediaType: MediaType.OCI_EMPTY, ...empty },
-      layers: [{ mediaType: SPDX, ...spdx }],
+      layers: Array.from({ length: opts.layers ?? 1 }, () => ({ mediaType: SPDX, ...spdx })),
       subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
       annotations,
     }),
