@@ -186,7 +186,7 @@ async function carry(
   ) {
     warn(
       ctx,
-      `${what}: annotations over ${MAX_ROW_ANNOTATIONS} characters, left out of the inventory row (carried in it)`,
+      `${what}: annotations over ${MAX_ROW_ANNOTATIONS} characters, left out of the inventory row (the carried manifest keeps them)`,
     );
     annotations = undefined;
   }
@@ -280,7 +280,11 @@ async function referrersOf(arches: readonly PlannedImage[], ctx: PreflightContex
 export function referrersStep(): PreflightStep {
   return async (ctx: PreflightContext): Promise<PreflightResult> => {
     const byRef = new Map<string, PlannedImage[]>();
-    for (const p of ctx.plan.images) byRef.set(p.ref, [...(byRef.get(p.ref) ?? []), p]);
+    for (const p of ctx.plan.images) {
+      const group = byRef.get(p.ref) ?? [];
+      group.push(p);
+      byRef.set(p.ref, group);
+    }
     const groups = [...byRef.values()];
     const settled = await mapLimit(groups, ctx.concurrency, (g) => referrersOf(g, ctx), { signal: ctx.signal });
     const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
