@@ -126,6 +126,38 @@ function levelEntries(edits: Parameters<typeof artifactEntries>[1] = {}, drop: R
   return entries;
 }
 
+// An export of `compress` published under `tag`, its artifact manifest then changed by `edit` (retagEdited).
+async function publishEdited<M>(compress: Compression, tag: string, edit: (am: M) => void): Promise<void> {
+  const art = await exportTo(compress);
+  const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`h${tag}`), catalog });
+  await retagEdited<M>(p.digest, tag, edit);
+}
+
+// `kko artifact pull` of `tag` is refused as invalid input matching `msg` (escaped: no raw control character reaches
+// the terminal), before any blob is fetched; nothing is written.
+async function expectPullRefused(tag: string, ext: string, msg: RegExp): Promise<{ stderr: string }> {
+  const out = join(work.dir, `${tag}${ext}`);
+  const r = await runCli(
+    [
+      'artifact',
+      'pull',
+      `oci://${target.host}/kko/art:${tag}`,
+      '-o',
+      out,
+      '--plain-http',
+      '--cache',
+      join(work.dir, `c-${tag}`),
+    ],
+    { env: { HOME: work.dir } },
+  );
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(msg);
+  expect(safeLines(r.stderr)).toBe(r.stderr);
+  expect(await readdir(work.dir)).not.toContain(`${tag}${ext}`);
+  expect(await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => [])).toEqual([]);
+  return r;
+}
+
 async function roundTrip(art: string, tag: string): Promise<{ out: string; digest: string }> {
   const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`p${tag}`), catalog });
   const out = join(work.dir, `pulled-${tag}${art.endsWith('.part-000') ? '' : art.slice(art.indexOf('.tar'))}`);
@@ -284,41 +316,14 @@ describe('refusals', () => {
   ])(
     'pull refuses an artifact manifest with %s in a layer title, fetching nothing',
     async (why, edit, msg) => {
-      const art = await exportTo('gzip');
       const tag = `hostile-${why.replace(/ /g, '-')}`;
-      const p = await publishArtifact({
-        artifact: art,
-        target: store,
-        ref: ref(tag),
-        cache: cache(`h${tag}`),
-        catalog,
-      });
-      await retagEdited<{ layers: Array<{ annotations: Record<string, string> }> }>(p.digest, tag, (am) => {
+      await publishEdited<{ layers: Array<{ annotations: Record<string, string> }> }>('gzip', tag, (am) => {
         const titles = am.layers.map((l) => l.annotations['org.opencontainers.image.title'] as string);
         expect(titles.length).toBeGreaterThan(2);
         edit(titles);
         am.layers.forEach((l, i) => (l.annotations['org.opencontainers.image.title'] = titles[i] as string));
       });
-      const out = join(work.dir, `${tag}.tar.gz`);
-      const r = await runCli(
-        [
-          'artifact',
-          'pull',
-          `oci://${target.host}/kko/art:${tag}`,
-          '-o',
-          out,
-          '--plain-http',
-          '--cache',
-          join(work.dir, `c-${tag}`),
-        ],
-        { env: { HOME: work.dir } },
-      );
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(msg);
-      expect(safeLines(r.stderr)).toBe(r.stderr); // no raw control character reaches the terminal
-      expect(await readdir(work.dir)).not.toContain(`${tag}.tar.gz`);
-      const blobs = await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => []);
-      expect(blobs).toEqual([]); // refused before any blob was fetched
+      await expectPullRefused(tag, '.tar.gz', msg);
     },
     120_000,
   );
@@ -343,33 +348,13 @@ describe('refusals', () => {
   ] as const)(
     'pull refuses a %s recipe with level %s, fetching nothing',
     async (compress, _label, level, msg) => {
-      const art = await exportTo(compress);
       const tag = `level-${compress}-${n}`;
-      const p = await publishArtifact({
-        artifact: art,
-        target: store,
-        ref: ref(tag),
-        cache: cache(`h${tag}`),
-        catalog,
-      });
-      await retagEdited<{ annotations: Record<string, string> }>(p.digest, tag, (am) => {
+      await publishEdited<{ annotations: Record<string, string> }>(compress, tag, (am) => {
         am.annotations['io.kko.archive.level'] = level;
       });
-      const out = join(work.dir, `${tag}${EXT[compress]}`);
-      const r = await runCli(
-        ['artifact', 'pull', `oci://${target.host}/kko/art:${tag}`, '-o', out, '--plain-http'].concat([
-          '--cache',
-          join(work.dir, `c-${tag}`),
-        ]),
-        { env: { HOME: work.dir } },
-      );
-      expect(r.code, r.stderr).toBe(2);
+      const r = await expectPullRefused(tag, EXT[compress], msg);
       expect(r.stderr).toMatch(/annotation io\.kko\.archive\.level is /);
-      expect(r.stderr).toMatch(msg);
-      expect(safeLines(r.stderr)).toBe(r.stderr);
       expect(r.stderr.length).toBeLessThan(2000); // the value is cut, not echoed whole
-      expect(await readdir(work.dir)).not.toContain(`${tag}${EXT[compress]}`);
-      expect(await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => [])).toEqual([]);
     },
     120_000,
   );
