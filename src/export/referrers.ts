@@ -5,7 +5,7 @@ import { parseDigest, type Digest } from '../reference/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { byteOrder } from '../util/byte-order.js';
 import { mapLimit } from '../util/concurrency.js';
-import { safeText } from '../util/safe-text.js';
+import { quoteValue } from '../util/safe-text.js';
 import { REFERRERS_FIELD, type ReferrerRow } from '../artifact-format/index.js';
 import { carryBlobs, carryManifest, fetchTagged } from './carry.js';
 import { resolveImage, type ResolvedImage } from './fetch-image.js';
@@ -49,12 +49,6 @@ type Listing = { source: ImageSource; found: 'api' | 'tag-schema'; entries: Desc
 export function referrersTag(digest: string): string {
   return digest.replace(':', '-');
 }
-
-// A value from the registry in a message: control characters escaped, at most 100 characters.
-const shown = (v: unknown): string => {
-  const s = safeText(typeof v === 'string' ? v : (JSON.stringify(v) ?? 'missing'));
-  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
-};
 
 const warn = (ctx: PreflightContext, message: string): void => ctx.emit({ type: 'warning', message });
 
@@ -122,7 +116,7 @@ async function fetchListed(
     ctx.signal?.throwIfAborted();
     const skipped = ['DIGEST_MISMATCH', 'MANIFEST_UNKNOWN', 'SIZE_LIMIT_EXCEEDED', 'INVALID_DIGEST'];
     if (!isKkoError(err) || !skipped.includes(err.code)) throw err;
-    warn(ctx, `referrer ${shown(desc.digest)} of ${p.ref} (${l.found}, for ${subject}): not carried: ${err.message}`);
+    warn(ctx, `referrer ${desc.digest} of ${p.ref} (${l.found}, for ${subject}): not carried: ${err.message}`);
     return undefined;
   }
 }
@@ -141,7 +135,7 @@ function checkListed(what: string, f: Found, m: ImageManifest, ctx: PreflightCon
   for (const k of lies)
     warn(
       ctx,
-      `${what}: the listing says ${k} ${shown(d[k])}, the manifest has ${shown(have[k])} (the manifest's is kept)`,
+      `${what}: the listing says ${k} ${quoteValue(d[k])}, the manifest has ${quoteValue(have[k])} (the manifest's is kept)`,
     );
 }
 
@@ -167,7 +161,7 @@ async function carry(
     return undefined;
   }
   if (f.found !== 'tag' && m.subject?.digest !== subject) {
-    warn(ctx, `${what}: its subject is ${shown(m.subject?.digest)}, not carried`);
+    warn(ctx, `${what}: its subject is ${quoteValue(m.subject?.digest)}, not carried`);
     return undefined;
   }
   const blobs = [m.config, ...m.layers];

@@ -19,7 +19,7 @@ import {
   unpackInventory,
   type PushedReferrer,
   type ReferrerInventoryRow,
-} from '../support/referrers.js';
+} from '../support/referrers-fixture.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
 // #12 item 2 follow-up: the referrers listing (here the tag schema index on the real distribution registry, which has
@@ -169,7 +169,7 @@ describe('artifact export --with-referrers: an untrusted listing', () => {
     ]);
     const what = `referrer ${liarSbom.digest} of ${ref('liar')} (tag-schema, for ${top(liar)})`;
     expect(r.stderr).toContain(
-      `${what}: the listing says artifactType application/vnd.evil+json, the manifest has ${SPDX} (the manifest's is kept)`,
+      `${what}: the listing says artifactType "application/vnd.evil+json", the manifest has "${SPDX}" (the manifest's is kept)`,
     );
     expect(r.stderr).toContain(
       `${what}: the listing says size ${liarSbom.bytes.length + 7}, the manifest has ${liarSbom.bytes.length}`,

@@ -5,10 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
-import { buildMultiArch, pushIndex } from '../support/builders.js';
-import { pushCosignSignature } from '../support/cosign.js';
+import { buildMultiArch } from '../support/builders.js';
+import { seedReferrers, SPDX, unpackInventory } from '../support/referrers-fixture.js';
 import { run } from '../support/exec.js';
-import { pushReferrersIndex, pushSbom, putJsonBlob, SPDX, unpackInventory } from '../support/referrers.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli } from '../cli/run-cli.js';
@@ -31,34 +30,12 @@ let sbom: Digest;
 let sbomBytes: Buffer;
 
 async function seed(c: RegistryClient): Promise<void> {
-  await pushIndex(c, REPO, '1', img);
-  sig = (
-    await pushCosignSignature(c, REPO, subject, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey)
-  ).manifestDigest;
-  const envelope = await putJsonBlob(c, REPO, {
-    payloadType: 'application/vnd.in-toto+json',
-    payload: 'e30=',
-    signatures: [],
-  });
-  const cfg = await putJsonBlob(c, REPO, {
-    architecture: '',
-    os: '',
-    rootfs: { type: 'layers', diff_ids: [] },
-    config: {},
-  });
-  const attManifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: { mediaType: MediaType.OCI_CONFIG, ...cfg },
-      layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', ...envelope }],
-    }),
-  );
-  att = await c.putManifest(REPO, `sha256-${hex}.att`, attManifest, MediaType.OCI_MANIFEST);
-  const s = await pushSbom(c, REPO, img.manifest.descriptor, 'withrefs');
-  sbom = s.digest;
-  sbomBytes = s.bytes;
-  await pushReferrersIndex(c, REPO, subject, [s.descriptor]);
+  ({ sig, att, sbom, sbomBytes } = await seedReferrers(
+    c,
+    REPO,
+    img,
+    generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey,
+  ));
 }
 
 const exportOf = (out: string, extra: string[]) =>

@@ -9,13 +9,10 @@ import {
   planPush,
   preservedIndexes,
   pushImages,
-  pushReferrers,
-  pushSignatures,
+  pushCarried,
   registryTarget,
   targetRegistry,
-  type PushEvent,
   type PushPlan,
-  type PushReport,
   type PushSource,
   StreamedSource,
   streamMissingBlobs,
@@ -30,14 +27,11 @@ import {
   type ImageKeyOptions,
 } from '../../artifact-read/index.js';
 import { ArtifactStore, DeltaSource, assertBaseOf } from '../../artifact-store/index.js';
-import type { ExportEvent } from '../../export/index.js';
-import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
 import { absPath, cacheDirFor, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
-import { printJson, type CommandContext } from '../context.js';
-import { EXIT_FAILURE } from '../io.js';
+import type { CommandContext } from '../context.js';
 import { atLeast, say } from '../output.js';
-import { formatBytes, ttyRenderer } from '../progress.js';
+import { printCheckReport, printPlan, printPushReport, pushSink } from './artifact-images-report.js';
 import { imageKeyOf, keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
 
@@ -105,19 +99,25 @@ A delta (export --base / --have) is pushed only where its base is: every blob it
 the registry, in each repository that needs it (HEAD, before anything is pushed; each missing one is listed), or
 --base OLD_ART gives them (it must be the delta's base; blobs come from it, read in place).
   $ kko artifact images push -a kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz -f config.yaml
+The signatures (export --verify-images) and referrers (export --with-referrers) the artifact carries go to each
+image's repository once every image is in, with or without --verify-images (it only re-verifies them first); each is
+listed under its image, counted on the total line and a "carried" NDJSON event before "done". One already there is
+"present" (nothing sent) unless --recheck. A referrers tag (sha256-<hex>) that holds an index is merged with; one
+that holds anything else is left as it is, with a warning.
 Exit codes: 0 every image pushed, 1 some image failed (listed; re-run) or a delta's base is not there, 2 invalid input.
 `;
 
 const CHECK_HELP = `
 Lists every name the nodes will pull (see push --help for the naming) and proves each is in the registry with the
 platforms it needs (GET the manifest, platforms from its index; with -a, each platform's digest must be the
-artifact's). Before a push it shows what is missing.
+artifact's). Before a push it shows what is missing. With -a, each signature and referrer the artifact carries is
+checked too (present, missing, different: its tag holds another manifest, unlisted: not in the referrers index).
 
 Examples:
   $ kko artifact images check -a kubekey-artifact.tar.gz -f config-sample.yaml
   $ kko artifact images check -m manifest.yaml --registry 10.0.0.5:5000 --plain-http --json
 
-Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 invalid input.
+Exit codes: 0 every name (and carried manifest) present, 1 some missing or incomplete (listed), 2 invalid input.
 `;
 
 const CACHE_FLAG =
@@ -181,7 +181,7 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .option('--cache <dir>', CACHE_FLAG)
       .option(
         '--verify-images',
-        "re-verify every image's cosign signature the artifact carries (--image-key) before pushing; push the signatures along",
+        "re-verify every image's cosign signature the artifact carries (--image-key) before pushing (they are pushed either way)",
       )
       .option('--image-key <pub>', 'cosign public key (PEM) the images must be signed with (with --verify-images)')
       .option('--allow-unsigned <ref...>', 'images let through unsigned at export (with --verify-images)'),
@@ -412,23 +412,18 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(o.recheck ? { skipTagged: false } : {}),
+      // #12: the signatures (export --verify-images) and referrers (--with-referrers) the artifact carries go along
+      // whenever the images made it, with or without --verify-images (that only re-verifies them first).
+      ...(artifact
+        ? {
+            carried: () =>
+              pushCarried(artifact, target, plan, { ...interrupts, ...(o.recheck ? { skipTagged: false } : {}) }),
+          }
+        : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);
-    if (imageCheck && report.failures.length === 0) {
-      const sigs = await pushSignatures(src.store as ArtifactStore, target, plan, {
-        ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
-      });
-      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
-        for (const s of sigs) ctx.io.stdout(`pushed signature ${safeText(s.name)} ${s.digest}\n`);
-    }
-    // #12: the referrers the artifact carries (export --with-referrers) go along whenever the images made it.
-    if (artifact && report.failures.length === 0) {
-      const refs = await pushReferrers(artifact, target, plan, interrupts);
-      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
-        for (const s of refs) ctx.io.stdout(`pushed referrer ${safeText(s.name)} ${s.digest}\n`);
-    }
-    printReport(ctx, report, Boolean(o.json));
+    printPushReport(ctx, report, Boolean(o.json));
   } finally {
     await src.close();
     await base?.close();
@@ -443,101 +438,6 @@ function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof t
     skipTLSVerify: Boolean(o.skipTlsVerify),
     ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}),
   };
-}
-
-// --dry-run: every name the push creates, index first, its per-arch tags under it.
-function printPlan(
-  ctx: CommandContext,
-  plan: PushPlan,
-  json: boolean,
-  upstream: ReadonlyMap<string, string> | undefined,
-): void {
-  if (json)
-    return printJson(ctx, {
-      images: plan.images.map((i) => ({
-        name: formatReference(i.target),
-        source: i.source,
-        tags: i.children.map((c) => formatReference(c.target)),
-        kkPushName: i.kkPushName,
-        ...(upstream ? { upstreamIndex: upstream.get(formatReference(i.target)) } : {}),
-      })),
-      issues: plan.issues,
-    });
-  for (const i of plan.images) {
-    const name = formatReference(i.target);
-    const kept = upstream?.get(name);
-    ctx.io.stdout(`${safeText(name)}  <-  ${safeText(i.source)}${kept ? `  (upstream index ${kept})` : ''}\n`);
-    for (const c of i.children) ctx.io.stdout(`  ${safeText(formatReference(c.target))}\n`);
-  }
-}
-
-// NDJSON of the push events (--json, or stdout not a terminal), bars on a terminal stderr.
-function pushSink(
-  ctx: CommandContext,
-  json: boolean,
-): { event: (e: PushEvent) => void; finish: (ok: boolean) => void } {
-  const io = ctx.io;
-  const bars = Boolean(io.stderrIsTTY) && atLeast(ctx.level ?? 'info', 'info') && !(json && io.isTTY);
-  const tty = bars ? ttyRenderer(io) : undefined;
-  const ndjson = json || !io.isTTY;
-  return {
-    event: (e) => {
-      if (ndjson && e.type !== 'bytes') io.stdout(`${JSON.stringify(e)}\n`);
-      const shown = tty ? asProgress(e) : undefined;
-      if (shown) tty?.onEvent(shown);
-    },
-    finish: (ok) => tty?.finish(ok),
-  };
-}
-
-// The push as the bars' events (one "image" per name; bytes are bytes sent).
-function asProgress(e: PushEvent): ExportEvent | undefined {
-  switch (e.type) {
-    case 'plan':
-      return { type: 'plan', images: e.images, files: 0, arches: [], zone: '' };
-    case 'image-start':
-      return { type: 'image-start', ref: e.name, arch: e.platforms.join(','), size: e.size };
-    case 'bytes':
-      return { type: 'bytes', ref: e.name, arch: '', fetched: e.bytes };
-    case 'image-done':
-      return {
-        type: 'image-done',
-        ref: e.name,
-        arch: '',
-        source: '',
-        via: '',
-        digest: e.digest,
-        size: 0,
-        fetchedBytes: e.bytesSent,
-      };
-    case 'image-failed':
-      return { type: 'image-failed', ref: e.name, arch: '', code: e.code, message: e.message };
-    default:
-      return undefined;
-  }
-}
-
-function printReport(ctx: CommandContext, r: PushReport, json: boolean): void {
-  for (const f of r.failures) {
-    say(
-      ctx.io,
-      'error',
-      `pushing ${safeText(f.name)} (from ${safeText(f.source)}): ${f.error instanceof Error ? safeText(f.error.message) : String(f.error)}`,
-    );
-    if (f.error instanceof KkoError && f.error.hint) say(ctx.io, 'hint', f.error.hint, '  ');
-  }
-  if (!json && atLeast(ctx.level ?? 'info', 'info')) {
-    for (const p of r.pushed) ctx.io.stdout(`pushed ${safeText(p.name)} (${p.platforms.join(', ')}) ${p.digest}\n`);
-    ctx.io.stderr(
-      `${r.pushed.length} image(s) pushed, ${r.failures.length} failed; ${formatBytes(r.bytesSent)} of blobs sent, ${r.mounted} mounted, in ${r.seconds.toFixed(1)} s\n`,
-    );
-  }
-  if (r.failures.length > 0) {
-    ctx.io.stderr(
-      `${r.failures.length} image(s) not pushed: their tags were not created. Re-run to push only what is missing.\n`,
-    );
-    ctx.setExit(EXIT_FAILURE);
-  }
 }
 
 async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
@@ -563,22 +463,10 @@ async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
     );
     const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, {
       concurrency,
+      ...(src?.store instanceof ArtifactStore ? { store: src.store } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
-    if (o.json) printJson(ctx, report);
-    else {
-      for (const i of report.images)
-        ctx.io.stdout(
-          `${i.status.padEnd(10)} ${safeText(i.name)}${i.missing.length > 0 ? `  (${i.status === 'different' ? 'other content for' : 'no'} ${i.missing.join(', ')})` : ''}\n`,
-        );
-      const bad = report.images.filter((i) => i.status !== 'ok');
-      ctx.io.stderr(
-        bad.length === 0
-          ? `all ${report.images.length} name(s) present\n`
-          : `${bad.length} of ${report.images.length} name(s) missing or incomplete: ${bad.map((i) => i.name).join(', ')}\n`,
-      );
-    }
-    if (!report.ok) ctx.setExit(EXIT_FAILURE);
+    printCheckReport(ctx, report, Boolean(o.json));
   } finally {
     await src?.close();
   }

@@ -6,7 +6,10 @@ import { parseOciRef, publishArtifact, pullArtifact } from '../../publish/index.
 import { registryTarget, targetRegistry } from '../../push/index.js';
 import type { Reference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
+import { levelProblem } from '../../archive/compress.js';
+import { compressionOfName } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
+import { KkoError } from '../../errors.js';
 import { absPath, assertWritable, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { formatBytes } from '../progress.js';
@@ -35,6 +38,10 @@ Credentials: docker's config.json, then containers' auth.json.
 Examples:
   $ kko artifact publish kubekey-artifact.tar.gz oci://registry.example.com/kko/artifact:v1.28.12
   $ kko artifact publish art.tar.zst oci://10.0.0.5:5000/offline/k8s:v1.28.12 --plain-http --json
+  $ kko artifact publish art-level1.tar.gz oci://10.0.0.5:5000/offline/k8s:v1.28.12 --plain-http --level 1
+
+--level N is the gzip (1..9) or zstd (1..22) level the artifact was written with, recorded so pull writes the same
+bytes; without it the writer's default (gzip 6, zstd 3, what export writes) is recorded. A .tar takes no --level.
 
 Exit codes: 0 published, 1 the artifact fails verification or the registry failed (re-run: only what is missing
 is sent), 2 invalid input (a bad oci:// reference, an artifact kko did not write).
@@ -67,6 +74,20 @@ function addHostOptions(cmd: Command): Command {
     .option('--json', 'print the result as JSON');
 }
 
+// --level: a whole number 1..22, checked against the compression the artifact's name says before it is opened
+// (publishArtifact checks it again against what the archive really is).
+function levelFlag(art: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const level = parseIntFlag('--level', value, 1, 22);
+  const named = compressionOfName(art);
+  const why = named ? levelProblem(named, level) : undefined;
+  if (why)
+    throw new KkoError('INVALID_INPUT', `--level ${level}: ${why}`, {
+      hint: 'pass the level the artifact was written with (gzip 1..9, zstd 1..22); a .tar takes none',
+    });
+  return level;
+}
+
 // The registry as a store, with push's credentials, TLS and plain-HTTP handling.
 function storeFor(ctx: CommandContext, ref: Reference, o: HostFlags): ReturnType<typeof registryTarget> {
   const reg = targetRegistry(undefined, {
@@ -89,16 +110,18 @@ function printProblems(ctx: CommandContext, err: unknown): void {
 async function runPublish(
   art: string,
   target: string,
-  o: HostFlags,
+  o: HostFlags & { level?: string },
   ctx: CommandContext,
   catalog?: Catalog,
 ): Promise<void> {
   const ref = parseOciRef(target, { flag: 'publish target', needTag: true });
   const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
+  const level = levelFlag(art, o.level);
   const signed = await keyVerifier(ctx, o.key);
   const store = storeFor(ctx, ref, o);
   try {
     const r = await publishArtifact({
+      ...(level !== undefined ? { level } : {}),
       artifact: absPath(ctx, art),
       target: store,
       ref,
@@ -176,10 +199,13 @@ export function registerArtifactPublish(
       .description('push the whole artifact to an OCI registry as one OCI index (images + an artifact manifest)')
       .argument('<artifact>', 'the artifact (.tar.gz, .tar.zst, .tar, or ART.part-000)')
       .argument('<target>', 'oci://HOST[:PORT]/REPOSITORY:TAG')
-      .option('--key <pub>', 'public key (PEM) the artifact must be signed with'),
+      .option('--key <pub>', 'public key (PEM) the artifact must be signed with')
+      .option('--level <n>', 'the gzip (1..9) / zstd (1..22) level the artifact was written with (default: 6 / 3)'),
   )
     .addHelpText('after', PUBLISH_HELP)
-    .action(async (art: string, target: string, o: HostFlags) => runPublish(art, target, o, ctx, await catalog?.()));
+    .action(async (art: string, target: string, o: HostFlags & { level?: string }) =>
+      runPublish(art, target, o, ctx, await catalog?.()),
+    );
   addHostOptions(
     artifact
       .command('pull')

@@ -1,9 +1,12 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MediaType, type Descriptor } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import type { RegistryClient } from '../../src/registry/index.js';
+import { pushIndex, type buildMultiArch } from './builders.js';
+import { pushCosignSignature } from './cosign.js';
 import { run } from './exec.js';
 
 // #12 item 2 (--with-referrers): referrers made in the tests in the layouts the OCI spec and cosign use, pushed to the
@@ -11,6 +14,11 @@ import { run } from './exec.js';
 // sha256-<hex> of the subject, written here as any client without the API writes it.
 
 export const SPDX = 'application/spdx+json';
+
+// What seedReferrers put beside the image: a cosign .sig (signed with `key`), a cosign .att (DSSE layer) and, listed
+// in the referrers tag schema index sha256-<hex>, an SBOM artifact manifest (subject = the image, empty config,
+// artifactType SPDX).
+export type SeededReferrers = { subject: Digest; sig: Digest; att: Digest; sbom: Digest; sbomBytes: Buffer };
 
 export type PushedReferrer = { readonly digest: Digest; readonly bytes: Buffer; readonly descriptor: Descriptor };
 
@@ -80,4 +88,41 @@ export async function unpackInventory(art: string, into: string): Promise<{ refe
   await mkdir(into, { recursive: true });
   await run('tar', ['xzf', art, '-C', into]);
   return JSON.parse(await readFile(join(into, 'kko/inventory.json'), 'utf8')) as { referrers?: ReferrerInventoryRow[] };
+}
+
+// The image `img` at `repo:tag` with its three referrers, as upstream registries hold them.
+export async function seedReferrers(
+  c: RegistryClient,
+  repo: string,
+  img: ReturnType<typeof buildMultiArch>,
+  key: KeyObject,
+  tag = '1',
+): Promise<SeededReferrers> {
+  const subject = img.manifest.descriptor.digest;
+  const hex = subject.slice(7);
+  await pushIndex(c, repo, tag, img);
+  const sig = (await pushCosignSignature(c, repo, subject, key)).manifestDigest;
+  const envelope = await putJsonBlob(c, repo, {
+    payloadType: 'application/vnd.in-toto+json',
+    payload: 'e30=',
+    signatures: [],
+  });
+  const cfg = await putJsonBlob(c, repo, {
+    architecture: '',
+    os: '',
+    rootfs: { type: 'layers', diff_ids: [] },
+    config: {},
+  });
+  const attManifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, ...cfg },
+      layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', ...envelope }],
+    }),
+  );
+  const att = await c.putManifest(repo, `sha256-${hex}.att`, attManifest, MediaType.OCI_MANIFEST);
+  const sbom = await pushSbom(c, repo, img.manifest.descriptor, repo);
+  await pushReferrersIndex(c, repo, subject, [sbom.descriptor]);
+  return { subject, sig, att, sbom: sbom.digest, sbomBytes: sbom.bytes };
 }
