@@ -8,7 +8,7 @@ import { RegistryClient } from '../../src/registry/index.js';
 import { runCli } from '../cli/run-cli.js';
 import { runBuiltCli, RSS_LIMIT_KB } from '../support/built-cli.js';
 import { buildMultiArch, pushIndex, type FixtureIndex } from '../support/builders.js';
-import { exportArgs, manifestYaml, mirrorPolicyYaml, pushArgs } from '../support/cli-args.js';
+import { checkArgs, exportArgs, manifestYaml, mirrorPolicyYaml, pushArgs } from '../support/cli-args.js';
 import { pushCosignSignature } from '../support/cosign.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
@@ -280,6 +280,11 @@ describe('artifact export --with-referrers: per-arch manifests are subjects too'
       manifests: Array<{ digest: string; artifactType?: string }>;
     };
     expect(index.manifests.map((m) => [m.digest, m.artifactType])).toEqual([[archSbom.digest, SPDX]]);
+    // check finds each carried one where push put it (the per-arch SBOM listed in its subject's index)
+    const ck = await runCli(checkArgs(join(dir, 'perarch.tar.gz'), target.host));
+    expect(ck.code, `${ck.stdout}${ck.stderr}`).toBe(0);
+    expect(ck.stdout).toContain(`sha256-${hexOf(amd64)}.sig`);
+    expect(ck.stderr).not.toContain('not in the registry');
     const c = new RegistryClient(target.host, { plainHTTP: true });
     try {
       expect((await c.getManifest('library/perarch', archSbom.digest)).bytes).toEqual(archSbom.bytes);
