@@ -210,6 +210,25 @@ describe('artifact export --with-referrers: an untrusted listing', () => {
       await readFile(join(dir, 'x-corrupt.tar.gz/images/blobs/sha256', hexOf(bad.digest))).catch(() => undefined),
     ).toBe(undefined);
   }, 120_000);
+  it('a listing that does not parse (the referrers API answering junk) is a warning, and nothing of it is fetched', async () => {
+    env.proxy.clear();
+    env.proxy.add({
+      method: 'GET',
+      path: `/v2/library/liar/referrers/${top(liar)}`,
+      fault: {
+        kind: 'status',
+        status: 200,
+        headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+        body: JSON.stringify({ schemaVersion: 2, manifests: [{ digest: '\u001b]0;owned\u0007', size: 1 }] }),
+      },
+    });
+    const { r, rows } = await exportOne('liar', 'junk.tar.gz');
+    env.proxy.clear();
+    expect(r.code, r.stderr).toBe(0);
+    expect(rows).toEqual([]);
+    expect(r.stderr).toContain(`the referrers listing of ${ref('liar')} (api) for ${top(liar)} is not read: `);
+    expect(r.stderr).not.toContain('\u001b]0;');
+  }, 120_000);
 });
 
 describe('artifact export --with-referrers: rows stay bounded', () => {
