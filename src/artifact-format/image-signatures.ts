@@ -3,11 +3,13 @@ import { imageSignatureRowSchema, parseInventoryRows } from './inventory.js';
 // #12 item 2: the inventory's one optional field for image signatures, `imageSignatures` (its zod shape is
 // inventorySchema's): per image (one row per ref) the digest that is signed (what its tag resolved to), the cosign signature tag, and the signature manifest carried
 // beside the layout with its config and layers (blobs no images/index.json entry reaches). A row without `manifest`
-// is an image let through unsigned (--allow-unsigned). Written by src/export/verify-images.ts.
+// is an image let through unsigned (--allow-unsigned). Rows with `arch` follow their image's row: the signatures of the
+// index's per-arch children (sha256-<child hex>.sig) that were there and verified. Written by src/export/verify-images.ts.
 export const IMAGE_SIGNATURES_FIELD = 'imageSignatures';
 
 export type ImageSignatureRow = {
   ref: string;
+  arch?: string; // a per-arch child's signature (cosign sign --recursive); `digest` is then that child's
   digest: string;
   tag: string;
   manifest?: { mediaType: string; digest: string; size: number };
@@ -19,6 +21,7 @@ export type ImageSignatureRow = {
 export function parseImageSignatures(inventory: Buffer): ImageSignatureRow[] {
   return parseInventoryRows(inventory, IMAGE_SIGNATURES_FIELD, imageSignatureRowSchema).map((row) => ({
     ref: row.ref,
+    ...(row.arch !== undefined ? { arch: row.arch } : {}),
     digest: row.digest,
     tag: row.tag,
     ...(row.manifest

@@ -98,11 +98,14 @@ export { referrerRowSchema };
 
 // #12 item 2: one row per image ref checked at export with --verify-images: the digest signed (what its tag resolved
 // to), the cosign signature tag, and the signature manifest carried beside the layout with its config and layers
-// (blobs no images/index.json entry reaches). A row without `manifest` is an image let through unsigned.
+// (blobs no images/index.json entry reaches). A row without `manifest` is an image let through unsigned. A row with
+// `arch` is the signature of that arch's child of the index (cosign sign --recursive): `digest` is the child's
+// upstream digest (its subject); such a row is written only when that signature is there and verified.
 const blobRefSchema = z.looseObject({ digest, size });
 export const imageSignatureRowSchema = z
   .looseObject({
     ref: z.string(),
+    arch: z.string().optional(),
     digest,
     tag: z.string(),
     manifest: z.looseObject({ mediaType: z.string(), digest, size }).optional(),

@@ -16,9 +16,14 @@ export type ImageSignatureCheck = (
   digest: string,
 ) => void;
 export type ImageKeyOptions = { readonly check: ImageSignatureCheck; readonly allowUnsigned?: readonly string[] };
-export type ImageSignatureSummary = { readonly verified: number; readonly allowedUnsigned: readonly string[] };
+// verified: images whose own signature verified; perArch: per-arch child signatures (cosign sign --recursive) verified.
+export type ImageSignatureSummary = {
+  readonly verified: number;
+  readonly perArch: number;
+  readonly allowedUnsigned: readonly string[];
+};
 
-type InventoryRow = { ref: string; refName: string; top: string; manifestDigest: string };
+type InventoryRow = { ref: string; arch: string; refName: string; top: string; manifestDigest: string };
 
 // What ScanOptions.keep should hold: the signature blobs the inventory names (parsed once, when it has arrived).
 export function signatureBlobKeeper(): (name: string, docs: ReadonlyMap<string, Buffer>) => boolean {
@@ -42,6 +47,7 @@ function inventoryRows(inventory: Buffer): InventoryRow[] {
   const doc = JSON.parse(inventory.toString('utf8')) as {
     images?: Array<{
       ref?: unknown;
+      arch?: unknown;
       refName?: unknown;
       upstream?: { manifestDigest?: unknown; indexDigest?: unknown };
     }>;
@@ -53,7 +59,7 @@ function inventoryRows(inventory: Buffer): InventoryRow[] {
       typeof i.refName === 'string' &&
       typeof m === 'string' &&
       typeof top === 'string'
-      ? [{ ref: i.ref, refName: i.refName, top, manifestDigest: m }]
+      ? [{ ref: i.ref, arch: typeof i.arch === 'string' ? i.arch : '', refName: i.refName, top, manifestDigest: m }]
       : [];
   });
 }
@@ -121,7 +127,7 @@ export function checkImageSignatures(
   opts: ImageKeyOptions,
 ): { problems: Problem[]; summary: ImageSignatureSummary } {
   const inv = scan.docs.get(INVENTORY_NAME);
-  const none = { verified: 0, allowedUnsigned: [] };
+  const none = { verified: 0, perArch: 0, allowedUnsigned: [] };
   if (!inv)
     return {
       problems: [
@@ -145,10 +151,21 @@ export function checkImageSignatures(
   const problems: Problem[] = [];
   const allowed: string[] = [];
   let verified = 0;
+  let perArch = 0;
   for (const ref of [...new Set(rows.map((r) => r.ref))].sort()) {
     const path = `image ${ref}`;
     const mine = rows.filter((r) => r.ref === ref);
-    const sig = sigs.find((s) => s.ref === ref);
+    const sig = sigs.find((s) => s.ref === ref && s.arch === undefined);
+    for (const child of sigs.filter((s) => s.ref === ref && s.arch !== undefined)) {
+      const problem = childProblem(scan, child, mine, layout, opts);
+      if (problem)
+        problems.push({
+          kind: 'corrupt',
+          path: `${path} ${child.arch ?? ''}`,
+          detail: `per-arch signature of ${child.digest}: ${problem}`,
+        });
+      else perArch++;
+    }
     if (!sig?.manifest) {
       if (opts.allowUnsigned?.includes(ref)) allowed.push(ref);
       else
@@ -166,5 +183,21 @@ export function checkImageSignatures(
     if (problem) problems.push({ kind: 'corrupt', path, detail: problem });
     else verified++;
   }
-  return { problems, summary: { verified, allowedUnsigned: allowed } };
+  return { problems, summary: { verified, perArch, allowedUnsigned: allowed } };
+}
+
+// A per-arch signature row (the child of the index that arch was exported from, cosign sign --recursive): the arch is
+// in the artifact, the signed digest is its upstream manifest, the signature verifies, and that manifest is the
+// layout's content of the arch.
+function childProblem(
+  scan: ScanResult,
+  child: ImageSignatureRow,
+  mine: readonly InventoryRow[],
+  layout: ReadonlyMap<string, string>,
+  opts: ImageKeyOptions,
+): string | undefined {
+  const r = mine.find((x) => x.arch === child.arch);
+  if (!r) return `the artifact does not hold arch ${child.arch ?? '?'} of the image`;
+  if (r.manifestDigest !== child.digest) return `the artifact holds ${r.manifestDigest} for ${child.arch ?? '?'}`;
+  return signatureProblem(scan, child, opts) ?? bindingProblem(scan, { ...r, top: r.manifestDigest }, layout);
 }

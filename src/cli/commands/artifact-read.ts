@@ -169,7 +169,7 @@ function imageSignatureText(r: VerifyReport): string[] {
       ? `; accepted unsigned (--allow-unsigned): ${s.allowedUnsigned.map(safeText).join(', ')}`
       : '';
   return [
-    `image signatures: ${s.verified} image(s) verified with the key given, each the content of the artifact${allowed}`,
+    `image signatures: ${s.verified} image(s) verified with the key given, each the content of the artifact${s.perArch > 0 ? `, and ${s.perArch} per-arch signature(s) (cosign sign --recursive)` : ''}${allowed}`,
   ];
 }
 
