@@ -8,6 +8,7 @@ import {
   parseLayoutIndex,
   refNameOf,
 } from './docs.js';
+import { checkCarriedSubjects } from './carried-subjects.js';
 import { checkLayout } from './layout-check.js';
 import { classifyPath } from './paths.js';
 import { ProblemList } from './problems.js';
@@ -120,6 +121,7 @@ export function checkArtifact(scan: ScanResult, trust: Trust): Problem[] {
   checkListed(scan, trust, problems);
   const reached = checkLayout(scan, problems, trust.omittedBlobs);
   checkInventoryImages(scan, problems);
+  checkCarriedSubjects(scan, problems);
   checkCoverage(scan, trust, reached, problems);
   return problems.sorted();
 }
