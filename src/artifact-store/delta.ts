@@ -34,6 +34,9 @@ export class DeltaSource implements ImageStore {
   upstreamIndex(ref: Reference): Digest | undefined {
     return this.#delta.upstreamIndex(ref);
   }
+  inventory(): Buffer | undefined {
+    return this.#delta.inventory();
+  }
   async close(): Promise<void> {
     await Promise.all([this.#delta.close(), this.#base.close()]);
   }

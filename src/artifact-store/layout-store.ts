@@ -1,7 +1,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseInventory } from '../artifact-format/index.js';
+import { parseImageSignatures, parseInventory, parseReferrers } from '../artifact-format/index.js';
 import { parseInventoryImages, type InventoryImage } from '../artifact-read/docs.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
 import { KkoError } from '../errors.js';
@@ -49,12 +49,14 @@ export async function locateImportedLayout(dir: string): Promise<{ layout: strin
   );
 }
 
-// Every manifest and index reachable from the entries and the inventory's upstream digests (those present), read
-// through the layout (hashed against its digest); configs and layers checked present at their declared size.
+// Every manifest and index reachable from the entries, the inventory's upstream digests (those present) and the
+// manifests it carries beside the layout (signatures, referrers: required), read through the layout (hashed against
+// its digest); configs and layers checked present at their declared size.
 async function readManifests(
   oci: OciLayout,
   entries: readonly Descriptor[],
   rows: readonly InventoryImage[],
+  carried: readonly string[],
   present: ReadonlySet<string>,
 ): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
@@ -79,6 +81,7 @@ async function readManifests(
   };
   for (const d of entries) await visit(d.digest, 0, true);
   for (const r of rows) for (const d of r.upstream ?? []) await visit(d, 0, false);
+  for (const d of carried) await visit(d, 0, true);
   const root = await realpath(oci.dir).catch((err: unknown) => Promise.reject(fsError('reading', oci.dir, err)));
   for (const hex of out.keys()) await assertInside(oci, root, `sha256:${hex}`);
   for (const [digest, size] of blobs) {
@@ -124,6 +127,13 @@ async function assertInside(oci: OciLayout, root: string, digest: string): Promi
     );
 }
 
+// The manifests the inventory carries beside the layout (#12: image signatures, referrers), by digest. The import
+// verified the inventory; a row that does not parse is refused as the import would refuse it.
+function carriedManifestDigests(inv: Buffer): string[] {
+  const sigs = parseImageSignatures(inv).flatMap((r) => (r.manifest ? [r.manifest.digest] : []));
+  return [...new Set([...sigs, ...parseReferrers(inv).map((r) => r.digest)])];
+}
+
 function missing(oci: OciLayout, digest: string): KkoError {
   return new KkoError('ARTIFACT_CORRUPT', `reading ${oci.description}: blob ${digest} is missing`, {
     hint: 'import the artifact again (kko artifact import ART --dir DIR)',
@@ -136,9 +146,17 @@ export class LayoutImageStore implements ContentSource {
   readonly #oci: OciLayout;
   readonly #names: NamedManifests;
   readonly #entries: readonly Descriptor[];
+  readonly #inventory: Buffer | undefined;
 
-  private constructor(oci: OciLayout, names: NamedManifests, entries: readonly Descriptor[], kk: string | undefined) {
+  private constructor(
+    oci: OciLayout,
+    names: NamedManifests,
+    entries: readonly Descriptor[],
+    kk: string | undefined,
+    inventory: Buffer | undefined,
+  ) {
     this.description = oci.description;
+    this.#inventory = inventory;
     this.#oci = oci;
     this.#names = names;
     this.#entries = entries;
@@ -163,7 +181,7 @@ export class LayoutImageStore implements ContentSource {
       ),
     );
     if (inv) assertNotBareDelta(inv, present, dir);
-    const manifests = await readManifests(oci, entries, rows, present);
+    const manifests = await readManifests(oci, entries, rows, inv ? carriedManifestDigests(inv) : [], present);
     const names = new ImageNames({ schemaVersion: 2, manifests: entries }, rows, manifests, (d) =>
       present.has(d.slice(7)),
     );
@@ -172,6 +190,7 @@ export class LayoutImageStore implements ContentSource {
       new NamedManifests(names, manifests),
       entries,
       inv ? inventoryKkVersion(inv) : undefined,
+      inv,
     );
   }
 
@@ -188,6 +207,10 @@ export class LayoutImageStore implements ContentSource {
 
   upstreamIndex(ref: Reference): Digest | undefined {
     return this.#names.upstreamIndexOf(ref);
+  }
+
+  inventory(): Buffer | undefined {
+    return this.#inventory;
   }
 
   async listTags(ref: Reference): Promise<string[]> {

@@ -12,6 +12,9 @@ export interface ImageStore extends ContentSource {
   entries(): Descriptor[]; // images/index.json's entries
   repositories(): string[]; // "registry/repository", sorted
   upstreamIndex(ref: Reference): Digest | undefined; // the upstream index ref's tag answers with, when held whole
+  // kko/inventory.json's bytes (undefined for kk's): the signatures and referrers carried beside the layout (#12), whose
+  // manifests getManifest serves by digest
+  inventory(): Buffer | undefined;
   close(): Promise<void>;
 }
 

@@ -280,6 +280,10 @@ export class ArtifactStore implements ContentSource {
     return this.#names.upstreamIndexOf(ref);
   }
 
+  inventory(): Buffer | undefined {
+    return this.archive.docs.get(INVENTORY_NAME);
+  }
+
   async listTags(ref: Reference): Promise<string[]> {
     return this.#names.listTags(ref, this.description);
   }

@@ -1,4 +1,4 @@
-import type { ArtifactStore } from '../artifact-store/index.js';
+import type { ImageStore } from '../artifact-store/index.js';
 import type { ContentSource } from '../content/index.js';
 import {
   formatPlatform,
@@ -7,7 +7,7 @@ import {
   platformMatches,
   type Platform,
 } from '../oci/index.js';
-import { formatReference, parseDigest, type Reference } from '../reference/index.js';
+import { formatReference, parseDigest, parseReference, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { PlannedImage, PushPlan } from './plan.js';
 import { carriedManifests, carriedTotals, referrersIndexAt, referrersTag, type CarriedKind } from './signatures.js';
@@ -49,7 +49,7 @@ export type CheckReport = {
 export type CheckOptions = {
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
-  readonly store?: ArtifactStore;
+  readonly store?: ImageStore;
 };
 
 const MAX_CONFIG = 16 * 1024 * 1024;
@@ -81,7 +81,15 @@ async function platformsAt(
   };
 }
 
-async function checkImage(target: ContentSource, img: PlannedImage, signal?: AbortSignal): Promise<CheckedImage> {
+// `upstreamIndex`: the upstream index the source holds whole for the image (push --preserve-digests puts exactly it):
+// a target index with that digest lists the upstream children, which for a Docker-typed image are not the layout's
+// (converted to OCI at export), and is what the artifact holds.
+async function checkImage(
+  target: ContentSource,
+  img: PlannedImage,
+  signal?: AbortSignal,
+  upstreamIndex?: string,
+): Promise<CheckedImage> {
   const name = formatReference(img.target);
   const found = await platformsAt(target, img.target, signal);
   const want = img.children.map((c) => formatPlatform(c.platform));
@@ -92,7 +100,8 @@ async function checkImage(target: ContentSource, img: PlannedImage, signal?: Abo
   for (const c of img.children) {
     const have = found.platforms.filter((p) => platformMatches(c.platform, p.platform));
     if (have.length === 0) absent.push(formatPlatform(c.platform));
-    else if (c.entry.digest && !have.some((p) => p.digest === c.entry.digest)) differ.push(formatPlatform(c.platform));
+    else if (c.entry.digest && found.digest !== upstreamIndex && !have.some((p) => p.digest === c.entry.digest))
+      differ.push(formatPlatform(c.platform));
   }
   const status: CheckStatus = absent.length > 0 ? 'incomplete' : differ.length > 0 ? 'different' : 'ok';
   return {
@@ -109,7 +118,7 @@ async function checkImage(target: ContentSource, img: PlannedImage, signal?: Abo
 // Each carried manifest of the plan's images in the target (HEAD by tag or digest; a by-digest referrer must also be
 // listed in its subject's referrers index, read once per subject), grouped by image name.
 async function checkCarried(
-  store: ArtifactStore,
+  store: ImageStore,
   target: ContentSource,
   plan: PushPlan,
   opts: CheckOptions,
@@ -145,7 +154,9 @@ export async function checkPushed(
   plan: PushPlan,
   opts: CheckOptions = {},
 ): Promise<CheckReport> {
-  const settled = await mapLimit(plan.images, opts.concurrency ?? 8, (img) => checkImage(target, img, opts.signal), {
+  const upstream = (img: PlannedImage): string | undefined => opts.store?.upstreamIndex(parseReference(img.source));
+  const check = (img: PlannedImage) => checkImage(target, img, opts.signal, upstream(img));
+  const settled = await mapLimit(plan.images, opts.concurrency ?? 8, check, {
     stopOnError: true,
     signal: opts.signal,
   });

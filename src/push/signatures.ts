@@ -1,8 +1,7 @@
 import { parseImageSignatures, parseReferrers, type ReferrerRow } from '../artifact-format/index.js';
-import type { ArtifactStore } from '../artifact-store/index.js';
+import type { ImageStore } from '../artifact-store/index.js';
 import type { ContentSource, ContentStore, ContentTarget, CopyEvent } from '../content/index.js';
 import { copyImage } from '../copy/index.js';
-import { INVENTORY_NAME } from '../artifact-format/index.js';
 import { isKkoError } from '../errors.js';
 import { MediaType, parseManifestJson, type Descriptor } from '../oci/index.js';
 import {
@@ -35,6 +34,9 @@ export type CarriedResult = {
   readonly subject: string; // the digest it is for (signed, or the referrers' subject)
   readonly how: 'pushed' | 'present' | 'skipped';
   readonly kept?: number; // referrers-index: entries already there, kept
+  // The target does not hold `subject` in the image's repository after the push (the index push synthesized, a
+  // Docker manifest converted to OCI at export): it is there, but points at nothing (`warning` says how to fix).
+  readonly dangling?: true;
   readonly warning?: string;
 };
 
@@ -56,13 +58,12 @@ export type CarriedOptions = {
   readonly skipTagged?: boolean;
 };
 
-const inventoryOf = (store: ArtifactStore): Buffer | undefined => store.archive.docs.get(INVENTORY_NAME);
 const so = (opts: CarriedOptions): { signal?: AbortSignal } => (opts.signal ? { signal: opts.signal } : {});
 
 // Every carried manifest of an image the plan pushes (a row whose image is not in the plan is left out), signatures
 // first, in inventory order. A referrer that is also a carried signature (the same manifest) is listed once.
-export function carriedManifests(store: ArtifactStore, plan: PushPlan): Carried[] {
-  const inv = inventoryOf(store);
+export function carriedManifests(store: ImageStore, plan: PushPlan): Carried[] {
+  const inv = store.inventory();
   if (!inv) return [];
   const signatures = parseImageSignatures(inv).flatMap((r) =>
     r.manifest
@@ -102,7 +103,7 @@ export function carriedManifests(store: ArtifactStore, plan: PushPlan): Carried[
 // One carried manifest with its config and layers (copyImage from the store). With the shortcut, a tag that resolves
 // to it (copyImage skipTagged) or, for one pushed by digest, the digest being there, is enough.
 async function pushOne(
-  store: ArtifactStore,
+  store: ImageStore,
   target: ContentTarget,
   c: Carried,
   opts: CarriedOptions,
@@ -136,15 +137,16 @@ async function pushOne(
 // through the index (distribution-spec "Pushing Manifests with Subject": a client that gets no OCI-Subject header
 // maintains the tag itself).
 export async function pushCarried(
-  store: ArtifactStore,
+  store: ImageStore,
   target: ContentStore,
   plan: PushPlan,
   opts: CarriedOptions = {},
 ): Promise<CarriedResult[]> {
   const out: CarriedResult[] = [];
   const groups = new Map<string, { image: string; repo: Reference; subject: string; rows: ReferrerRow[] }>();
+  const held = subjectsHeld(target, opts);
   for (const c of carriedManifests(store, plan)) {
-    out.push(await pushOne(store, target, c, opts));
+    out.push(await held(c.repo, await pushOne(store, target, c, opts)));
     if (!c.row) continue;
     const key = `${formatReference(c.repo)}@${c.subject}`;
     const g = groups.get(key) ?? { image: c.image, repo: c.repo, subject: c.subject, rows: [] };
@@ -153,9 +155,40 @@ export async function pushCarried(
   }
   for (const key of [...groups.keys()].sort(byteOrder)) {
     const g = groups.get(key) as { image: string; repo: Reference; subject: string; rows: ReferrerRow[] };
-    out.push(await putReferrersIndex(target, g, opts));
+    out.push(await held(g.repo, await putReferrersIndex(target, g, opts)));
   }
   return out;
+}
+
+// A result marked dangling (with a warning) when the target does not hold its subject in `repo` (HEAD by digest, once
+// per repository and subject). The upstream digests are kept only by push --preserve-digests: without it push writes
+// an index of its own, and a Docker-typed per-arch manifest is in the artifact (and so in the target) as OCI.
+function subjectsHeld(
+  target: ContentStore,
+  opts: CarriedOptions,
+): (repo: Reference, r: CarriedResult) => Promise<CarriedResult> {
+  const seen = new Map<string, Promise<boolean>>();
+  return async (repo, r) => {
+    if (r.warning) return r;
+    const key = `${formatReference(repo)}@${r.subject}`;
+    let got = seen.get(key);
+    if (!got) {
+      got = target.headManifest({ ...repo, digest: parseDigest(r.subject) }, so(opts)).then(
+        (d) => d?.digest === r.subject,
+        (err: unknown) => {
+          if (isKkoError(err) && err.code === 'MANIFEST_UNKNOWN') return false;
+          throw err;
+        },
+      );
+      seen.set(key, got);
+    }
+    if (await got) return r;
+    return {
+      ...r,
+      dangling: true,
+      warning: `${r.name} (${r.kind}) is for ${r.subject}, which ${formatReference(repo)} does not hold: the push made other manifests for ${r.image} (an index of its own, or OCI ones for a Docker-typed image), so cosign and referrers clients do not find it from the image; push with --preserve-digests to keep the upstream digests it is for`,
+    };
+  };
 }
 
 // The descriptor a referrers index lists for a referrer (distribution-spec: artifactType, else the config media

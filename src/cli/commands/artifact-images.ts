@@ -18,7 +18,6 @@ import {
   streamMissingBlobs,
   assertBaseInTarget,
 } from '../../push/index.js';
-import type { ContentSource } from '../../content/index.js';
 import {
   ArtifactProblemsError,
   checkImageSignatures,
@@ -26,7 +25,7 @@ import {
   signatureBlobKeeper,
   type ImageKeyOptions,
 } from '../../artifact-read/index.js';
-import { ArtifactStore, DeltaSource, assertBaseOf } from '../../artifact-store/index.js';
+import { ArtifactStore, DeltaSource, assertBaseOf, type ImageStore } from '../../artifact-store/index.js';
 import { safeText } from '../../util/safe-text.js';
 import { absPath, cacheDirFor, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
 import type { CommandContext } from '../context.js';
@@ -337,7 +336,7 @@ function assertImagesSigned(ctx: CommandContext, src: PushSource, check: ImageKe
   if (problems.length === 0) {
     if (atLeast(ctx.level ?? 'info', 'info'))
       ctx.io.stderr(
-        `${summary.verified} image signature(s) verified${summary.allowedUnsigned.length > 0 ? `, ${summary.allowedUnsigned.length} let through unsigned` : ''}\n`,
+        `${summary.verified} image signature(s) verified${summary.perArch > 0 ? ` (and ${summary.perArch} per-arch)` : ''}${summary.allowedUnsigned.length > 0 ? `, ${summary.allowedUnsigned.length} let through unsigned` : ''}\n`,
       );
     return;
   }
@@ -372,7 +371,7 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       throw new KkoError('INVALID_INPUT', `--base: ${o.artifact ?? o.imagesDir} is not a delta artifact`, {
         hint: 'drop --base: a complete artifact needs none',
       });
-    let store: ContentSource = src.store;
+    let store: ImageStore = src.store;
     try {
       if (delta && o.base !== undefined) {
         const opened = await openArtifactSource(absPath(ctx, o.base), {
@@ -414,10 +413,11 @@ async function runPush(o: PushOptions, ctx: CommandContext): Promise<void> {
       ...(o.recheck ? { skipTagged: false } : {}),
       // #12: the signatures (export --verify-images) and referrers (--with-referrers) the artifact carries go along
       // whenever the images made it, with or without --verify-images (that only re-verifies them first).
-      ...(artifact
+      // From the image store the push reads (an artifact, a delta with its base, or a kko import's directory).
+      ...(artifact || store.inventory()
         ? {
             carried: () =>
-              pushCarried(artifact, target, plan, { ...interrupts, ...(o.recheck ? { skipTagged: false } : {}) }),
+              pushCarried(store, target, plan, { ...interrupts, ...(o.recheck ? { skipTagged: false } : {}) }),
           }
         : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
@@ -463,7 +463,7 @@ async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
     );
     const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, {
       concurrency,
-      ...(src?.store instanceof ArtifactStore ? { store: src.store } : {}),
+      ...(src ? { store: src.store } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     printCheckReport(ctx, report, Boolean(o.json));
