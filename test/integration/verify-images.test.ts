@@ -1,14 +1,14 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatChecksums } from '../../src/archive/checksums.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { buildMultiArch, fixtureSet, pushIndex } from '../support/builders.js';
 import { pushCosignSignature } from '../support/cosign.js';
+import { repackArtifact } from '../support/repack.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
-import { exportArgs, manifestYaml, mirrorPolicyYaml, pushArgs } from '../support/cli-args.js';
+import { manifestYaml, mirrorPolicyYaml, pushArgs, verifyImagesExportArgs } from '../support/cli-args.js';
 import { skopeoRaw } from '../support/skopeo.js';
 import { runCli } from '../cli/run-cli.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -42,18 +42,7 @@ async function writeManifest(name: string, images: string[]): Promise<string> {
   return path;
 }
 
-const exportOf = (mf: string, out: string, extra: string[]) =>
-  runCli(
-    exportArgs(
-      out,
-      { manifest: mf, mirrors: join(dir, 'mirrors.yaml'), cache: join(dir, 'cache') },
-      '--retries',
-      '0',
-      '--quiet',
-      '--verify-images',
-      ...extra,
-    ),
-  );
+const exportOf = (mf: string, out: string, extra: string[]) => runCli(verifyImagesExportArgs(out, dir, mf, ...extra));
 
 beforeAll(async () => {
   env = await startProxiedRegistry('kko-cosign-', async (c) => {
@@ -182,19 +171,8 @@ describe('artifact export --verify-images --key', () => {
       if (d.path === 'images/index.json')
         Object.assign(d, { sha256: sha256Digest(indexBytes).slice(7), size: indexBytes.length });
     await writeFile(join(x, 'kko/inventory.json'), JSON.stringify(inv, null, 2));
-    await rm(join(x, 'kko/inventory.json.sig'));
-    const files = (await readdir(x, { recursive: true, withFileTypes: true }))
-      .filter((f) => f.isFile())
-      .map((f) => join(f.parentPath, f.name).slice(x.length + 1))
-      .filter((n) => n !== 'kko/SHA256SUMS');
-    await writeFile(
-      join(x, 'kko/SHA256SUMS'),
-      formatChecksums(
-        await Promise.all(files.map(async (n) => [n, sha256Digest(await readFile(join(x, n))).slice(7)] as const)),
-      ),
-    );
     const forgedArt = join(dir, 'forged.tar.gz');
-    await run('tar', ['czf', forgedArt, '-C', x, 'kko', 'images']);
+    await repackArtifact(x, forgedArt);
     const plain = await runCli(['artifact', 'verify', forgedArt]);
     expect(plain.code, plain.stdout).toBe(0); // without keys nothing is wrong with it: the forgery is consistent
     const v = await runCli(['artifact', 'verify', forgedArt, '--image-key', join(dir, 'cosign.pub')]);

@@ -67,6 +67,19 @@ export function exportArgs(
   ];
 }
 
+// `artifact export --verify-images` of `manifest` to `out` with the mirrors.yaml and cache of `dir`, no retries, quiet
+// (#12 image-signature tests); `more` adds --key and the rest.
+export const verifyImagesExportArgs = (out: string, dir: string, manifest: string, ...more: string[]): string[] =>
+  exportArgs(
+    out,
+    { manifest, mirrors: join(dir, 'mirrors.yaml'), cache: join(dir, 'cache') },
+    '--retries',
+    '0',
+    '--quiet',
+    '--verify-images',
+    ...more,
+  );
+
 // The NDJSON events of a --json run: every non-empty line must parse (a stray line fails the test).
 export function jsonEvents<E = { type: string; [k: string]: unknown }>(stdout: string): E[] {
   return stdout
