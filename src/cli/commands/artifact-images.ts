@@ -98,19 +98,22 @@ A delta (export --base / --have) is pushed only where its base is: every blob it
 the registry, in each repository that needs it (HEAD, before anything is pushed; each missing one is listed), or
 --base OLD_ART gives them (it must be the delta's base; blobs come from it, read in place).
   $ kko artifact images push -a kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz -f config.yaml
-The signatures (export --verify-images) and referrers (export --with-referrers) the artifact carries go to each
-image's repository once every image is in, with or without --verify-images (it only re-verifies them first); each is
-listed under its image, counted on the total line and a "carried" NDJSON event before "done". One already there is
-"present" (nothing sent) unless --recheck. A referrers tag (sha256-<hex>) that holds an index is merged with; one
-that holds anything else is left as it is, with a warning.
+The signatures (export --verify-images) and referrers (export --with-referrers) the artifact (or an imported
+directory, --images-dir) carries go to each image's repository once every image is in, with or without
+--verify-images (it only re-verifies them first); each is listed under its image, counted on the total line and a
+"carried" NDJSON event before "done". One already there is "present" (nothing sent) unless --recheck. A referrers
+tag (sha256-<hex>) that holds an index is merged with; one that holds anything else is left as it is, with a
+warning. One whose subject the registry does not hold after the push (the index push made, a Docker-typed image's
+per-arch manifests, converted to OCI at export) is a warning: push with --preserve-digests to keep those digests.
 Exit codes: 0 every image pushed, 1 some image failed (listed; re-run) or a delta's base is not there, 2 invalid input.
 `;
 
 const CHECK_HELP = `
 Lists every name the nodes will pull (see push --help for the naming) and proves each is in the registry with the
 platforms it needs (GET the manifest, platforms from its index; with -a, each platform's digest must be the
-artifact's). Before a push it shows what is missing. With -a, each signature and referrer the artifact carries is
-checked too (present, missing, different: its tag holds another manifest, unlisted: not in the referrers index).
+artifact's, or the index its upstream one, as --preserve-digests pushes it). Before a push it shows what is missing.
+With -a or --images-dir, each signature and referrer carried is checked too (present, missing, different: its tag
+holds another manifest, unlisted: not in the referrers index).
 
 Examples:
   $ kko artifact images check -a kubekey-artifact.tar.gz -f config-sample.yaml

@@ -28,12 +28,12 @@ export function addSupplyOptions(cmd: Command): Command {
     .option('--update-lock', 'take the digests the tags point at now and rewrite the lock (creates it when missing)')
     .option(
       '--verify-images',
-      "verify each image's cosign signature (tag sha256-<hex>.sig) with --key before any layer; carry the signatures",
+      "verify each image's cosign signature (tag sha256-<hex>.sig) with --key before any layer, and each exported arch's own one when there (cosign sign --recursive); carry the signatures",
     )
     .option('--key <pub>', 'the cosign public key for --verify-images (PEM, ECDSA P-256: cosign.pub)')
     .option(
       '--allow-unsigned <ref>',
-      'with --verify-images: let this image through without a signature (repeatable; a warning each; a bad signature is still refused)',
+      "with --verify-images: let this image through without a signature of its own (repeatable; a warning each; a bad signature, its own or an arch's, is still refused)",
       (v: string, p: string[] = []) => [...p, v],
     )
     .option(
