@@ -130,8 +130,9 @@ describe('imageSignatures rows (#12 item 2) in the schema', () => {
   const withRows = (rows: unknown): Buffer =>
     Buffer.from(JSON.stringify({ ...inventory(), imageSignatures: rows }, null, 2));
 
-  it('a signed row and an unsigned one (--allow-unsigned) read through both parsers alike', () => {
-    const rows = [sigRow, { ref: 'docker.io/library/nginx:1', digest: D1, tag: 'x.sig' }];
+  it('a signed row, a per-arch one (arch) and an unsigned one (--allow-unsigned) read through both parsers alike', () => {
+    const perArch = { ...sigRow, arch: 'arm64', digest: D1, tag: `sha256-${'11'.repeat(32)}.sig` };
+    const rows = [sigRow, perArch, { ref: 'docker.io/library/nginx:1', digest: D1, tag: 'x.sig' }];
     expect(parseInventory(withRows(rows)).imageSignatures).toEqual(rows);
     expect(parseImageSignatures(withRows(rows))).toEqual(rows);
     expect(() => inventoryBytes({ ...inventory(), imageSignatures: rows })).not.toThrow();
@@ -139,6 +140,7 @@ describe('imageSignatures rows (#12 item 2) in the schema', () => {
 
   it.each([
     ['a bad digest', [{ ...sigRow, digest: 'sha256:xyz' }], 'imageSignatures[0].digest'],
+    ['an arch that is not text', [{ ...sigRow, arch: 64 }], 'imageSignatures[0].arch'],
     ['a manifest without its blobs', [{ ...sigRow, blobs: undefined }], 'imageSignatures[0].blobs'],
     ['a blob without a size', [{ ...sigRow, blobs: [{ digest: D1 }] }], 'imageSignatures[0].blobs[0].size'],
     ['not a list', { a: 1 }, 'imageSignatures'],

@@ -136,6 +136,10 @@ describe('export --verify-images: the per-arch children’s own signatures (cosi
       [ref('recur'), undefined, top(recur), `sha256-${hexOf(top(recur))}.sig`, sigs.get(top(recur))],
       [ref('recur'), 'amd64', child(recur, 0), `sha256-${hexOf(child(recur, 0))}.sig`, sigs.get(child(recur, 0))],
     ]);
+    // the cost: one GET of sha256-<hex>.sig per exported arch of an index (arm64's absent: 404), each child once per
+    // step: --with-referrers reads the cosign tags of the same subjects again (as it does the index's .sig)
+    for (const d of [top(recur), child(recur, 0), child(recur, 1)])
+      expect(env.proxy.count({ method: 'GET', path: `/v2/library/recur/manifests/sha256-${hexOf(d)}.sig` })).toBe(2);
     const v = await runCli(['artifact', 'verify', art, '--image-key', join(dir, 'cosign.pub')]);
     expect(v.code, v.stdout).toBe(0);
     expect(v.stdout).toContain('image signatures: 2 image(s) verified');
