@@ -288,6 +288,7 @@ class ExportRun {
   readonly #failures: ItemFailure[] = [];
   readonly #seen = new Set<string>();
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
+  readonly #earlyLayers: Array<Promise<unknown>> = []; // layers started at resolution (FetchDeps.layersEarly)
   #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
   readonly #held: HeldBlobs | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
@@ -403,6 +404,8 @@ class ExportRun {
           );
       await Promise.allSettled([ahead, images, files]);
     } finally {
+      // An image resolved after another failed (no --keep-going) is not fetched, but its layers may have started.
+      await Promise.allSettled(this.#earlyLayers);
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
     return {
@@ -464,6 +467,15 @@ class ExportRun {
       ...(this.#held ? { held: this.#held } : {}),
       ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
       ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}),
+      // An image's layers start while its config is checked; KKO_EARLY_LAYERS=0: after (as lock, precheck, sync do).
+      ...(p && this.#opts.env.KKO_EARLY_LAYERS !== '0'
+        ? {
+            layersEarly: {
+              allowed: () => !this.#stopped,
+              started: (l: Promise<unknown>) => void this.#earlyLayers.push(l),
+            },
+          }
+        : {}),
     };
   }
 
