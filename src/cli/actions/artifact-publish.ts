@@ -26,6 +26,17 @@ function storeFor(ctx: CommandContext, ref: Reference, o: HostFlags): ReturnType
   });
 }
 
+// What publish and pull share: the cache, the catalog, --concurrency, --key and Ctrl-C.
+async function transferOptions(ctx: CommandContext, o: HostFlags, catalog: Catalog | undefined) {
+  return {
+    cache: new BlobCache(cacheDirFor(ctx, o.cache)),
+    catalog: catalog ?? (await catalogFor(ctx, o.catalogDir)),
+    concurrency: parseIntFlag('--concurrency', o.concurrency, 1, 64),
+    ...(await keyVerifier(ctx, o.key)),
+    ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+  };
+}
+
 function printProblems(ctx: CommandContext, err: unknown): void {
   if (err instanceof ArtifactProblemsError)
     for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
@@ -39,19 +50,14 @@ export async function runPublish(
   catalog?: Catalog,
 ): Promise<void> {
   const ref = parseOciRef(target, { flag: 'publish target', needTag: true });
-  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
-  const signed = await keyVerifier(ctx, o.key);
+  const shared = await transferOptions(ctx, o, catalog);
   const store = storeFor(ctx, ref, o);
   try {
     const r = await publishArtifact({
       artifact: absPath(ctx, art),
       target: store,
       ref,
-      cache: new BlobCache(cacheDirFor(ctx, o.cache)),
-      catalog: catalog ?? (await catalogFor(ctx, o.catalogDir)),
-      concurrency,
-      ...signed,
-      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+      ...shared,
     });
     if (o.json) return printJson(ctx, r);
     ctx.io.stdout(`published ${safeText(r.ref)}@${r.digest}\n`);
@@ -81,19 +87,14 @@ export async function runPull(
   const output = absPath(ctx, o.output);
   for (const path of [output, partsListName(output), ...(await presentParts(output)).values()])
     await assertWritable(path, Boolean(o.force));
-  const concurrency = parseIntFlag('--concurrency', o.concurrency, 1, 64);
-  const signed = await keyVerifier(ctx, o.key);
+  const shared = await transferOptions(ctx, o, catalog);
   const store = storeFor(ctx, ref, o);
   try {
     const r = await pullArtifact({
       source: store,
       ref,
       output,
-      cache: new BlobCache(cacheDirFor(ctx, o.cache)),
-      catalog: catalog ?? (await catalogFor(ctx, o.catalogDir)),
-      concurrency,
-      ...signed,
-      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
+      ...shared,
     });
     if (o.json) return printJson(ctx, r);
     for (const f of r.files) ctx.io.stdout(`${safeText(f)}\n`);
