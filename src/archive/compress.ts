@@ -22,6 +22,17 @@ export type SinkOptions = { level?: number; loadZstd?: ZstdLoader };
 // The level the writer uses when none is given (gzip: zlib's default, 6; zstd: 3). publish records it (#12).
 export const DEFAULT_LEVEL = { gzip: 6, zstd: 3 } as const;
 
+// The levels a compression takes (gzip: zlib's 1..9; zstd: 1..22, its --ultra top; none: no level at all).
+export const LEVEL_RANGE = { gzip: [1, 9], zstd: [1, 22] } as const;
+
+// Why `level` is not a level of `compression` (undefined when it is): recorded by publish, read back by pull.
+export function levelProblem(compression: Compression, level: number): string | undefined {
+  if (compression === 'none') return 'an uncompressed archive (compression none) has no level';
+  const [min, max] = LEVEL_RANGE[compression];
+  if (!Number.isInteger(level)) return 'not a whole number';
+  return level < min || level > max ? `${compression} takes ${min} to ${max}` : undefined;
+}
+
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const CHECKSUM_FLAG = 0x04; // Frame_Header_Descriptor bit 2: a 4-byte Content_Checksum follows the last block
 // Frame header of our raw-block frames: no content size, not single-segment, a content checksum, no dictionary

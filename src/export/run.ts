@@ -2,7 +2,6 @@ import { withChecksums } from '../archive/checksums.js';
 import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache, type CorruptBlob, type PartPlan } from '../cache/index.js';
 import type { Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
 import type { TarEntry } from '../archive/tar.js';
 import type { Digest } from '../reference/index.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
@@ -447,11 +446,11 @@ class ExportRun {
         size,
         ...(e.sha256 ? { sha256: e.sha256 } : {}),
         ...(e.compressed ? { compressed: true } : {}),
+        file: e.file,
         // As soon as this blob is verified in the cache (not when a whole image that has it is), or the error of
         // every image that has it (the export then fails and the early archive is removed).
-        open: async () => {
+        ready: async () => {
           await Promise.race([cache.whenVerified(digest), Promise.any(wait)]);
-          return createReadStream(e.file, { highWaterMark: 1024 * 1024 });
         },
       };
     };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigPlatform } from './config.js';
 import { parseManifestJson, selectManifests } from './manifest.js';
 import { MediaType, MANIFEST_ACCEPT } from './media-types.js';
+import { hasControl } from '../util/safe-text.js';
 
 const D = (n: string) => `sha256:${n.repeat(64)}`;
 const enc = (o: unknown) => Buffer.from(JSON.stringify(o));
@@ -55,6 +56,30 @@ describe('parseManifestJson', () => {
     ['no shape', enc({ schemaVersion: 2 })],
   ])('rejects %s with INVALID_IMAGE_MANIFEST', (_name, bytes) => {
     expect(() => parseManifestJson(bytes)).toThrow(expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }));
+  });
+
+  // A hostile registry's manifest: the field it puts in the error is cut and escaped, whatever its size or content.
+  it.each([
+    ['a 1 MB digest with control characters', `\u001b]0;owned\u0007\u009b2J${'a'.repeat(1 << 20)}`],
+    ['a digest object', { nested: 'x'.repeat(1 << 20) }],
+    ['a 1 MB mediaType', `application/\u001b[2J${'x'.repeat(1 << 20)}`],
+  ])('names %s in a bounded, escaped error', (what, value) => {
+    const doc = what.includes('mediaType')
+      ? { ...image, mediaType: value }
+      : { ...image, layers: [{ ...image.layers[0], digest: value }] };
+    let message = '';
+    try {
+      parseManifestJson(enc(doc));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(
+      what.includes('mediaType') ? /unsupported mediaType "application\// : /layers\[0\]\.digest/,
+    );
+    expect(message.length).toBeLessThan(300);
+    expect(hasControl(message)).toBe(false);
+    if (typeof value === 'string') expect(message).toContain(`(${value.length} characters)`);
+    else expect(message).toContain('got an object');
   });
 
   it('selects platform entries (arm64 ≡ arm64/v8; entries without a platform never match)', () => {

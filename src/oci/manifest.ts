@@ -1,5 +1,6 @@
 import { KkoError } from '../errors.js';
 import type { Digest } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 import { platformMatches, type Descriptor, type Platform } from './descriptor.js';
 import { isImageManifestMediaType, isIndexMediaType, MediaType } from './media-types.js';
 
@@ -59,7 +60,7 @@ function checkDescriptor(v: unknown, where: string): Descriptor {
   if (!isObject(v)) throw bad(`${where}: not an object`);
   if (typeof v.mediaType !== 'string' || v.mediaType === '') throw bad(`${where}.mediaType: missing`);
   if (typeof v.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(v.digest)) {
-    throw bad(`${where}.digest: expected sha256:<64 hex>, got ${JSON.stringify(v.digest)}`);
+    throw bad(`${where}.digest: expected sha256:<64 hex>, got ${quoteValue(v.digest)}`);
   }
   if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0)
     throw bad(`${where}.size: not a non-negative integer`);
@@ -82,7 +83,7 @@ function resolveKind(doc: Json, contentType: string | undefined): { kind: 'image
     if (isIndexMediaType(mt)) return { kind: 'index', mediaType: mt as string };
     if (isImageManifestMediaType(mt)) return { kind: 'image', mediaType: mt as string };
   }
-  if (field !== undefined) throw bad(`unsupported mediaType "${field}"`);
+  if (field !== undefined) throw bad(`unsupported mediaType ${quoteValue(field)}`);
   if (Array.isArray(doc.manifests)) return { kind: 'index', mediaType: MediaType.OCI_INDEX };
   if (isObject(doc.config)) return { kind: 'image', mediaType: MediaType.OCI_MANIFEST };
   throw bad('neither an image manifest (config, layers) nor an index (manifests)');
@@ -107,7 +108,7 @@ export function parseManifestJson(bytes: Uint8Array, contentType?: string): Pars
   const doc = decodeJson(bytes);
   if (doc.schemaVersion !== 2) {
     throw bad(
-      `schemaVersion ${JSON.stringify(doc.schemaVersion)} is not supported`,
+      `schemaVersion ${quoteValue(doc.schemaVersion)} is not supported`,
       'Docker schema1 manifests are deprecated; re-push the image with a current client',
     );
   }

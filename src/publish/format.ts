@@ -1,10 +1,11 @@
 import { isSafeName } from '../archive/tar.js';
+import { levelProblem } from '../archive/compress.js';
 import type { Compression } from '../archive/write.js';
 import type { ManifestContent } from '../content/index.js';
 import { KkoError } from '../errors.js';
 import { MediaType, parseManifestJson, type Descriptor } from '../oci/index.js';
 import { sha256Digest, type Digest } from '../reference/index.js';
-import { hasControl, safeText } from '../util/safe-text.js';
+import { hasControl, quoteValue, safeText } from '../util/safe-text.js';
 
 // The artifact as an OCI artifact (#12 item 6): one OCI index, tagged, whose children are
 //  - the artifact manifest (artifactType ARTIFACT_TYPE, config = the OCI empty descriptor), whose layers are every file
@@ -132,6 +133,15 @@ export function parsePublishedIndex(m: ManifestContent, what: string): { artifac
 
 const SAFE_INT = /^(0|[1-9][0-9]{0,15})$/;
 
+// io.kko.archive.level: absent, or a whole number in range for the compression (none has no level); anything else
+// is refused naming the annotation and its value, as publish refuses such a PublishOptions.level.
+function levelOf(v: string | undefined, compression: Compression, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const why = /^-?(0|[1-9][0-9]{0,15})$/.test(v) ? levelProblem(compression, Number(v)) : 'not a whole number';
+  if (why) throw notKko(what, `annotation ${ANNOTATIONS.level} is ${quoteValue(v)}: ${why}`);
+  return Number(v);
+}
+
 // The artifact manifest's recipe and file layers, each field checked.
 export function parseArtifactManifest(m: ManifestContent, what: string): { recipe: ArchiveRecipe; files: FileLayer[] } {
   const parsed = parseManifestJson(m.bytes, m.mediaType);
@@ -140,25 +150,21 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
   const a = parsed.manifest.annotations ?? {};
   const compression = a[ANNOTATIONS.compression];
   if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none')
-    throw notKko(
-      what,
-      `annotation ${ANNOTATIONS.compression} is ${JSON.stringify(compression)}, not gzip, zstd or none`,
-    );
+    throw notKko(what, `annotation ${ANNOTATIONS.compression} is ${quoteValue(compression)}, not gzip, zstd or none`);
   const num = (key: string, min: number): number | undefined => {
     const v = a[key];
     if (v === undefined) return undefined;
     if (!SAFE_INT.test(v) || Number(v) < min)
-      throw notKko(what, `annotation ${key} is ${JSON.stringify(v)}, not a whole number`);
+      throw notKko(what, `annotation ${key} is ${quoteValue(v)}, not a whole number${min > 0 ? ` from ${min}` : ''}`);
     return Number(v);
   };
   const mtime = num(ANNOTATIONS.mtime, 0);
   if (mtime === undefined) throw notKko(what, `annotation ${ANNOTATIONS.mtime} is missing`);
   const splitSize = num(ANNOTATIONS.splitSize, 1);
-  const level = num(ANNOTATIONS.level, 1);
-  if (level !== undefined && level > 22) throw notKko(what, `annotation ${ANNOTATIONS.level} is ${level}, above 22`);
+  const level = levelOf(a[ANNOTATIONS.level], compression, what);
   const identical = a[ANNOTATIONS.byteIdentical];
   if (identical !== undefined && identical !== 'false')
-    throw notKko(what, `annotation ${ANNOTATIONS.byteIdentical} is ${JSON.stringify(identical)}, not "false"`);
+    throw notKko(what, `annotation ${ANNOTATIONS.byteIdentical} is ${quoteValue(identical)}, not "false"`);
   const sha256 = a[ANNOTATIONS.sha256] ?? '';
   if (!/^[a-f0-9]{64}$/.test(sha256)) throw notKko(what, `annotation ${ANNOTATIONS.sha256} is not a sha256`);
   const seen = new Set<string>();

@@ -7,7 +7,7 @@ import { openArtifact } from '../artifact-read/open.js';
 import { resolveArtifactSource } from '../artifact-read/source.js';
 import { storedEntries, writerOrder } from '../artifact-read/writer-layout.js';
 import { ArtifactStore, type ArtifactStoreOptions } from '../artifact-store/index.js';
-import { DEFAULT_LEVEL } from '../archive/compress.js';
+import { DEFAULT_LEVEL, levelProblem } from '../archive/compress.js';
 import type { BlobCache } from '../cache/index.js';
 import type { BlobReadOptions, ContentSource, ContentTarget, CopyEvent, ManifestContent } from '../content/index.js';
 import { copyBlobs, type BlobCounts } from '../copy/index.js';
@@ -31,7 +31,7 @@ export type PublishOptions = ArtifactStoreOptions & {
   readonly concurrency?: number;
   readonly onEvent?: (e: CopyEvent) => void;
   // The gzip / zstd level the artifact was written with (default: the writer's, which export uses); recorded so pull
-  // writes the same bytes.
+  // writes the same bytes. Refused (INVALID_INPUT) out of range for the compression (levelProblem), or for a .tar.
   readonly level?: number;
 };
 
@@ -66,6 +66,11 @@ async function recipeOf(store: ArtifactStore, artifact: string, level: number | 
   const first = src.files[0];
   const split = first && parsePartName(basename(first.path)) ? first.size : undefined;
   const compression = facts.compression;
+  const bad = level === undefined ? undefined : levelProblem(compression, level);
+  if (bad)
+    throw new KkoError('INVALID_INPUT', `publishing ${artifact}: level ${level}: ${bad}`, {
+      hint: 'pass the level the artifact was written with (--level; gzip 1..9, zstd 1..22), or none for its default',
+    });
   return {
     compression,
     ...(compression === 'none' ? {} : { level: level ?? DEFAULT_LEVEL[compression] }),

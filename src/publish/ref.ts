@@ -1,5 +1,6 @@
 import { KkoError } from '../errors.js';
 import { parseReference, type Reference } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 
 const SCHEME = 'oci://';
 
@@ -7,7 +8,7 @@ const SCHEME = 'oci://';
 // default: an artifact goes where it is told). `needTag`: publish names a tag; pull takes a tag or a digest.
 export function parseOciRef(input: string, opts: { flag: string; needTag?: boolean }): Reference {
   const bad = (why: string): KkoError =>
-    new KkoError('INVALID_REFERENCE', `${opts.flag} ${JSON.stringify(input)}: ${why}`, {
+    new KkoError('INVALID_REFERENCE', `${opts.flag} ${quoteValue(input, 200)}: ${why}`, {
       hint: 'write it as oci://HOST[:PORT]/REPOSITORY:TAG, e.g. oci://registry.example.com:5000/kko/artifact:v1.28.12',
     });
   if (!input.startsWith(SCHEME)) throw bad('not an oci:// reference');

@@ -1,3 +1,4 @@
+import type { ArtifactStore } from '../artifact-store/index.js';
 import type { ContentSource } from '../content/index.js';
 import {
   formatPlatform,
@@ -9,6 +10,7 @@ import {
 import { formatReference, parseDigest, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { PlannedImage, PushPlan } from './plan.js';
+import { carriedManifests, carriedTotals, referrersIndexAt, referrersTag, type CarriedKind } from './signatures.js';
 
 // ok: every platform there (with the artifact's digests, when it gave them); missing: no such name; incomplete:
 // the name lacks platforms; different: a platform holds other content than the artifact's.
@@ -21,11 +23,34 @@ export type CheckedImage = {
   readonly platforms: readonly string[]; // what the registry has under the name
   readonly missing: readonly string[]; // wanted platforms it lacks (or holds with other content)
   readonly digest?: string; // of the manifest under the name
+  // The signatures and referrers the artifact carries for it (CheckOptions.store; [] without one).
+  readonly carried: readonly CarriedCheck[];
 };
 
-export type CheckReport = { readonly ok: boolean; readonly images: readonly CheckedImage[] };
+// present: the tag (or, for one pushed by digest, the digest) resolves to it; different: its tag holds another
+// manifest; missing: not there; unlisted: there by digest, but the referrers tag schema index does not list it.
+export type CarriedStatus = 'present' | 'missing' | 'different' | 'unlisted';
+export type CarriedCheck = {
+  readonly kind: Exclude<CarriedKind, 'referrers-index'>;
+  readonly name: string;
+  readonly digest: string;
+  readonly subject: string;
+  readonly status: CarriedStatus;
+};
 
-export type CheckOptions = { readonly concurrency?: number; readonly signal?: AbortSignal };
+// ok: every image ok and every carried manifest present; carried: the counts by kind and status.
+export type CheckReport = {
+  readonly ok: boolean;
+  readonly images: readonly CheckedImage[];
+  readonly carried: Record<string, Record<string, number>>;
+};
+
+// store: the artifact, whose carried signatures and referrers are checked too.
+export type CheckOptions = {
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+  readonly store?: ArtifactStore;
+};
 
 const MAX_CONFIG = 16 * 1024 * 1024;
 
@@ -60,7 +85,7 @@ async function checkImage(target: ContentSource, img: PlannedImage, signal?: Abo
   const name = formatReference(img.target);
   const found = await platformsAt(target, img.target, signal);
   const want = img.children.map((c) => formatPlatform(c.platform));
-  if (!found) return { name, source: img.source, status: 'missing', platforms: [], missing: want };
+  if (!found) return { name, source: img.source, status: 'missing', platforms: [], missing: want, carried: [] };
   const platforms = found.platforms.map((p) => formatPlatform(p.platform));
   const absent: string[] = [];
   const differ: string[] = [];
@@ -70,7 +95,48 @@ async function checkImage(target: ContentSource, img: PlannedImage, signal?: Abo
     else if (c.entry.digest && !have.some((p) => p.digest === c.entry.digest)) differ.push(formatPlatform(c.platform));
   }
   const status: CheckStatus = absent.length > 0 ? 'incomplete' : differ.length > 0 ? 'different' : 'ok';
-  return { name, source: img.source, status, platforms, missing: [...absent, ...differ], digest: found.digest };
+  return {
+    name,
+    source: img.source,
+    status,
+    platforms,
+    missing: [...absent, ...differ],
+    digest: found.digest,
+    carried: [],
+  };
+}
+
+// Each carried manifest of the plan's images in the target (HEAD by tag or digest; a by-digest referrer must also be
+// listed in its subject's referrers index, read once per subject), grouped by image name.
+async function checkCarried(
+  store: ArtifactStore,
+  target: ContentSource,
+  plan: PushPlan,
+  opts: CheckOptions,
+): Promise<Map<string, CarriedCheck[]>> {
+  const so = opts.signal ? { signal: opts.signal } : {};
+  const indexes = new Map<string, Promise<Set<string>>>();
+  const listed = (repo: Reference, subject: string): Promise<Set<string>> => {
+    const ref = referrersTag(repo, subject);
+    const key = formatReference(ref);
+    let got = indexes.get(key);
+    if (!got) {
+      got = referrersIndexAt(target, ref, so).then((i) => new Set(i.entries.map((e) => e.digest as string)));
+      indexes.set(key, got);
+    }
+    return got;
+  };
+  const out = new Map<string, CarriedCheck[]>();
+  for (const c of carriedManifests(store, plan)) {
+    const want = c.src.digest as string;
+    const have = await target.headManifest(c.dst, so);
+    let status: CarriedStatus = !have ? 'missing' : have.digest !== want ? 'different' : 'present';
+    if (status === 'present' && c.row && !(await listed(c.repo, c.subject)).has(want)) status = 'unlisted';
+    const list = out.get(c.image) ?? [];
+    list.push({ kind: c.kind, name: formatReference(c.dst), digest: want, subject: c.subject, status });
+    out.set(c.image, list);
+  }
+  return out;
 }
 
 // Prove every name of the plan is in the target with the platforms it needs (GET each manifest, read the index).
@@ -85,6 +151,15 @@ export async function checkPushed(
   });
   const failed = settled.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
   if (failed) throw failed.reason;
-  const images = settled.map((r) => (r as PromiseFulfilledResult<CheckedImage>).value);
-  return { ok: images.every((i) => i.status === 'ok'), images };
+  const carried = opts.store ? await checkCarried(opts.store, target, plan, opts) : new Map<string, CarriedCheck[]>();
+  const images = settled.map((r) => {
+    const img = (r as PromiseFulfilledResult<CheckedImage>).value;
+    return { ...img, carried: carried.get(img.name) ?? [] };
+  });
+  const all = images.flatMap((i) => i.carried);
+  return {
+    ok: images.every((i) => i.status === 'ok') && all.every((c) => c.status === 'present'),
+    images,
+    carried: carriedTotals(all, (c) => c.status),
+  };
 }

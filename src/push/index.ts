@@ -2,7 +2,7 @@
 export { planPush } from './plan.js';
 export type { LayoutEntry, NamingMode, PushPlan, PushPlanInput, PlannedImage, PlannedChild } from './plan.js';
 export { checkPushed } from './check.js';
-export type { CheckReport, CheckedImage, CheckStatus, CheckOptions } from './check.js';
+export type { CheckReport, CheckedImage, CheckStatus, CheckOptions, CarriedCheck, CarriedStatus } from './check.js';
 export { pushImages } from './push.js';
 export type { PushEvent, PushOptions, PushReport, PushedImage, PushFailure } from './push.js';
 export { targetRegistry, registryTarget } from './target.js';
@@ -11,8 +11,8 @@ export { openArtifactSource, openLayoutSource, manifestEntries, preservedIndexes
 export type { PushSource } from './source.js';
 export { MountingTarget } from './mount.js';
 export { assertBaseInTarget } from './delta.js';
-export { pushSignatures, pushReferrers } from './signatures.js';
-export type { PushedSignature } from './signatures.js';
+export { pushCarried, carriedTotals } from './signatures.js';
+export type { CarriedKind, CarriedResult, CarriedOptions } from './signatures.js';
 export { registryHave } from './have.js';
 export type { RegistryHave } from './have.js';
 export { StreamedSource, streamMissingBlobs } from './stream.js';

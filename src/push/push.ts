@@ -7,6 +7,7 @@ import { formatReference, parseReference, type Digest, type Reference } from '..
 import { mapLimit } from '../util/concurrency.js';
 import { MountingTarget } from './mount.js';
 import type { PlannedImage, PushPlan } from './plan.js';
+import { carriedTotals, type CarriedResult } from './signatures.js';
 
 // What a push reports as it goes (NDJSON with --json; bars on a TTY). Names are what the registry now holds.
 export type PushEvent =
@@ -42,6 +43,8 @@ export type PushEvent =
       readonly bytesSent: number;
     }
   | { readonly type: 'image-failed'; readonly name: string; readonly code: string; readonly message: string }
+  // A signature or referrer the artifact carries (PushOptions.carried), after every image, before done.
+  | ({ readonly type: 'carried' } & CarriedResult)
   | {
       readonly type: 'done';
       readonly images: number;
@@ -50,6 +53,8 @@ export type PushEvent =
       readonly mounted: number;
       readonly seconds: number;
       readonly sourceBytesRead?: number; // blob bytes read from the artifact (PushOptions.sourceBytesRead)
+      // With PushOptions.carried: kind → outcome → count ({signature: {pushed: 2}, referrer: {present: 1}}).
+      readonly carried?: Record<string, Record<string, number>>;
     };
 
 export type PushOptions = {
@@ -69,6 +74,9 @@ export type PushOptions = {
   // Default true: a name whose tag already resolves to exactly the digest this push would put there is not copied
   // again (CopyOptions.skipTagged). false (--recheck): HEAD every blob and put every manifest again.
   readonly skipTagged?: boolean;
+  // Runs once every image is in (none failed), before the done event: the signatures and referrers the artifact
+  // carries (signatures.ts pushCarried), each reported as a carried event and counted in done and the report.
+  readonly carried?: () => Promise<readonly CarriedResult[]>;
 };
 
 // One name created: the index nodes pull and the per-arch tags under it.
@@ -86,6 +94,7 @@ export type PushReport = {
   readonly bytesSent: number;
   readonly mounted: number;
   readonly seconds: number;
+  readonly carried: readonly CarriedResult[]; // PushOptions.carried's results ([] without it, or when an image failed)
 };
 
 // A blob step of copyImage as push events of the image `name`.
@@ -249,6 +258,8 @@ export async function pushImages(
     { signal: opts.signal },
   );
   opts.signal?.throwIfAborted();
+  const carried = opts.carried && failures.length === 0 ? await opts.carried() : [];
+  for (const c of carried) emit({ type: 'carried', ...c });
   const seconds = (now() - start) / 1000;
   const read = opts.sourceBytesRead?.();
   emit({
@@ -259,7 +270,15 @@ export async function pushImages(
     mounted: dst.mounted,
     seconds,
     ...(read !== undefined ? { sourceBytesRead: read } : {}),
+    ...(opts.carried ? { carried: carriedTotals(carried, (c) => c.how) } : {}),
   });
   const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return { pushed: pushed.sort(byName), failures: failures.sort(byName), bytesSent, mounted: dst.mounted, seconds };
+  return {
+    pushed: pushed.sort(byName),
+    failures: failures.sort(byName),
+    bytesSent,
+    mounted: dst.mounted,
+    seconds,
+    carried,
+  };
 }

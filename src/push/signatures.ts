@@ -1,6 +1,6 @@
 import { parseImageSignatures, parseReferrers, type ReferrerRow } from '../artifact-format/index.js';
 import type { ArtifactStore } from '../artifact-store/index.js';
-import type { ContentStore, ContentTarget } from '../content/index.js';
+import type { ContentSource, ContentStore, ContentTarget, CopyEvent } from '../content/index.js';
 import { copyImage } from '../copy/index.js';
 import { INVENTORY_NAME } from '../artifact-format/index.js';
 import { isKkoError } from '../errors.js';
@@ -14,81 +14,146 @@ import {
   type Reference,
 } from '../reference/index.js';
 import { byteOrder } from '../util/byte-order.js';
+import { safeText } from '../util/safe-text.js';
 import type { PushPlan } from './plan.js';
 
-export type PushedSignature = { readonly name: string; readonly digest: Digest; readonly signed: string };
+// #12 item 2: the manifests an artifact carries beside the layout, pushed beside the image they are for:
+//  - signature: a cosign signature manifest (inventory imageSignatures, export --verify-images), under its tag
+//    `<name>:sha256-<signed hex>.sig`, so cosign and skopeo find it in the target as they do upstream;
+//  - referrer: a referrer (inventory referrers, export --with-referrers): cosign-tagged ones (.sig / .att / .sbom)
+//    under their tag, the others by digest;
+//  - referrers-index: the referrers tag schema index (`<name>:sha256-<subject hex>`) listing the by-digest ones.
+export type CarriedKind = 'signature' | 'referrer' | 'referrers-index';
 
-// #12 item 2: a manifest the artifact carries beside the layout (a cosign signature, a referrer), pushed beside the
-// image it is for: under its tag when it has one (cosign's sha256-<hex>.sig / .att / .sbom), else by digest.
-type Carried = { readonly ref: string; readonly manifest: string; readonly tag?: string; readonly subject: string };
-type Pushed<T> = { readonly row: T; readonly repo: Reference; readonly out: PushedSignature };
-type Opts = { signal?: AbortSignal };
+// What a push did with one: put it, found it already there (the re-push shortcut: the tag, or the digest, resolves
+// to exactly it), or left it (a referrers-index tag that holds something other than an index: `warning` says what).
+export type CarriedResult = {
+  readonly kind: CarriedKind;
+  readonly image: string; // the name nodes pull (the image's index name in the target)
+  readonly name: string; // where it is in the target
+  readonly digest: Digest;
+  readonly subject: string; // the digest it is for (signed, or the referrers' subject)
+  readonly how: 'pushed' | 'present' | 'skipped';
+  readonly kept?: number; // referrers-index: entries already there, kept
+  readonly warning?: string;
+};
 
-// Each carried manifest with its config and layers (copyImage from the store) into the target repository of its
-// image; a row whose image is not in the plan (no arch of it pushed) is skipped. Run after the images.
-async function pushCarried<T extends Carried>(
-  store: ArtifactStore,
-  target: ContentTarget,
-  plan: PushPlan,
-  rows: readonly T[],
-  opts: Opts,
-): Promise<Array<Pushed<T>>> {
-  const out: Array<Pushed<T>> = [];
-  for (const row of rows) {
-    const image = plan.images.find((i) => i.source === row.ref);
-    if (!image) continue;
-    const src = { ...parseReference(row.ref), tag: undefined, digest: parseDigest(row.manifest) };
-    const repo = { registry: image.target.registry, repository: image.target.repository };
-    const dst = row.tag ? { ...repo, tag: row.tag } : { ...repo, digest: src.digest };
-    const r = await copyImage(store, src, target, dst, opts.signal ? { signal: opts.signal } : {});
-    out.push({ row, repo, out: { name: formatReference(dst), digest: r.digest, signed: row.subject } });
-  }
-  return out;
-}
+// One carried manifest of an image of the plan, where it goes in the target.
+type Carried = {
+  readonly kind: 'signature' | 'referrer';
+  readonly image: string;
+  readonly src: Reference; // in the artifact, by digest
+  readonly dst: Reference; // in the target: by tag, else by digest
+  readonly repo: Reference;
+  readonly subject: string;
+  readonly row?: ReferrerRow; // a referrer by digest: listed in the tag schema index
+};
+
+export type CarriedOptions = {
+  readonly signal?: AbortSignal;
+  // Default true: one whose tag (or digest) already resolves to exactly it is not copied again. false (--recheck):
+  // HEAD its blobs and put it again, and put the referrers index again, as push does for images.
+  readonly skipTagged?: boolean;
+};
 
 const inventoryOf = (store: ArtifactStore): Buffer | undefined => store.archive.docs.get(INVENTORY_NAME);
+const so = (opts: CarriedOptions): { signal?: AbortSignal } => (opts.signal ? { signal: opts.signal } : {});
 
-// The cosign signature manifests (inventory imageSignatures) under `<name>:sha256-<signed digest>.sig`, so cosign and
-// skopeo find them in the target as they do upstream.
-export async function pushSignatures(
-  store: ArtifactStore,
-  target: ContentTarget,
-  plan: PushPlan,
-  opts: Opts = {},
-): Promise<PushedSignature[]> {
+// Every carried manifest of an image the plan pushes (a row whose image is not in the plan is left out), signatures
+// first, in inventory order. A referrer that is also a carried signature (the same manifest) is listed once.
+export function carriedManifests(store: ArtifactStore, plan: PushPlan): Carried[] {
   const inv = inventoryOf(store);
-  const rows = (inv ? parseImageSignatures(inv) : []).flatMap((r) =>
-    r.manifest ? [{ ref: r.ref, manifest: r.manifest.digest, tag: r.tag, subject: r.digest }] : [],
+  if (!inv) return [];
+  const signatures = parseImageSignatures(inv).flatMap((r) =>
+    r.manifest
+      ? [{ kind: 'signature' as const, ref: r.ref, manifest: r.manifest.digest, tag: r.tag, subject: r.digest }]
+      : [],
   );
-  return (await pushCarried(store, target, plan, rows, opts)).map((p) => p.out);
+  const seen = new Set(signatures.map((s) => `${s.ref}@${s.manifest}`));
+  const referrers = parseReferrers(inv)
+    .filter((r) => !seen.has(`${r.ref}@${r.digest}`))
+    .map((r) => ({
+      kind: 'referrer' as const,
+      ref: r.ref,
+      manifest: r.digest,
+      tag: r.tag,
+      subject: r.subject,
+      row: r,
+    }));
+  return [...signatures, ...referrers].flatMap((c) => {
+    const image = plan.images.find((i) => i.source === c.ref);
+    if (!image) return [];
+    const src = { ...parseReference(c.ref), tag: undefined, digest: parseDigest(c.manifest) };
+    const repo = { registry: image.target.registry, repository: image.target.repository };
+    return [
+      {
+        kind: c.kind,
+        image: formatReference(image.target),
+        src,
+        dst: c.tag ? { ...repo, tag: c.tag } : { ...repo, digest: src.digest },
+        repo,
+        subject: c.subject,
+        ...(c.kind === 'referrer' && !c.tag ? { row: c.row } : {}),
+      },
+    ];
+  });
 }
 
-// The referrers (inventory referrers, --with-referrers): cosign-tagged ones under their tag; the others by digest, and
-// listed in the referrers tag schema index (tag sha256-<hex> of the subject) of the target repository, merged with what
-// is there. kko writes that index for every registry: one with the referrers API answers from the subject field
-// anyway, and one without it (CNCF distribution 2.8) is read through the index (distribution-spec "Pushing Manifests
-// with Subject": a client that gets no OCI-Subject header maintains the tag itself).
-export async function pushReferrers(
+// One carried manifest with its config and layers (copyImage from the store). With the shortcut, a tag that resolves
+// to it (copyImage skipTagged) or, for one pushed by digest, the digest being there, is enough.
+async function pushOne(
+  store: ArtifactStore,
+  target: ContentTarget,
+  c: Carried,
+  opts: CarriedOptions,
+): Promise<CarriedResult> {
+  const result = (digest: Digest, how: 'pushed' | 'present'): CarriedResult => ({
+    kind: c.kind,
+    image: c.image,
+    name: formatReference(c.dst),
+    digest,
+    subject: c.subject,
+    how,
+  });
+  const skip = opts.skipTagged ?? true;
+  if (skip && c.dst.digest !== undefined) {
+    const have = await target.headManifest(c.dst, so(opts)).catch((err: unknown) => {
+      opts.signal?.throwIfAborted();
+      if (isKkoError(err) && err.code === 'INTERRUPTED') throw err;
+      return undefined;
+    });
+    if (have && have.digest === c.dst.digest) return result(have.digest as Digest, 'present');
+  }
+  let present = false;
+  const onEvent = (e: CopyEvent): void => void (e.kind === 'manifest-present' && (present = true));
+  const r = await copyImage(store, c.src, target, c.dst, { ...so(opts), skipTagged: skip, onEvent });
+  return result(r.digest, present ? 'present' : 'pushed');
+}
+
+// Push every carried manifest of the plan's images (run after the images), then the referrers tag schema index of
+// each subject whose referrers went by digest, merged with what is there. kko writes that index for every registry:
+// one with the referrers API answers from the subject field anyway, and one without it (CNCF distribution 2.8) is read
+// through the index (distribution-spec "Pushing Manifests with Subject": a client that gets no OCI-Subject header
+// maintains the tag itself).
+export async function pushCarried(
   store: ArtifactStore,
   target: ContentStore,
   plan: PushPlan,
-  opts: Opts = {},
-): Promise<PushedSignature[]> {
-  const inv = inventoryOf(store);
-  const rows = (inv ? parseReferrers(inv) : []).map((r) => ({ ...r, manifest: r.digest }));
-  const pushed = await pushCarried(store, target, plan, rows, opts);
-  const groups = new Map<string, { repo: Reference; subject: string; rows: ReferrerRow[] }>();
-  for (const p of pushed) {
-    if (p.row.tag) continue;
-    const key = `${formatReference(p.repo)}@${p.row.subject}`;
-    const g = groups.get(key) ?? { repo: p.repo, subject: p.row.subject, rows: [] };
-    g.rows.push(p.row);
+  opts: CarriedOptions = {},
+): Promise<CarriedResult[]> {
+  const out: CarriedResult[] = [];
+  const groups = new Map<string, { image: string; repo: Reference; subject: string; rows: ReferrerRow[] }>();
+  for (const c of carriedManifests(store, plan)) {
+    out.push(await pushOne(store, target, c, opts));
+    if (!c.row) continue;
+    const key = `${formatReference(c.repo)}@${c.subject}`;
+    const g = groups.get(key) ?? { image: c.image, repo: c.repo, subject: c.subject, rows: [] };
+    g.rows.push(c.row);
     groups.set(key, g);
   }
-  const out = pushed.map((p) => p.out);
   for (const key of [...groups.keys()].sort(byteOrder)) {
-    const g = groups.get(key) as { repo: Reference; subject: string; rows: ReferrerRow[] };
-    out.push(await putReferrersIndex(target, g.repo, g.subject, g.rows, opts));
+    const g = groups.get(key) as { image: string; repo: Reference; subject: string; rows: ReferrerRow[] };
+    out.push(await putReferrersIndex(target, g, opts));
   }
   return out;
 }
@@ -105,46 +170,78 @@ function referrerDescriptor(r: ReferrerRow): Descriptor {
   };
 }
 
-// The entries of the index at the tag now (none when the tag is absent); one that is not an index is replaced.
-async function currentEntries(
-  target: ContentStore,
+// The referrers tag schema tag of `subject` in `repo`.
+export const referrersTag = (repo: Reference, subject: string): Reference => ({
+  ...repo,
+  tag: subject.replace(':', '-'),
+});
+
+// What the tag holds now: nothing; an index (its entries); or something else (what, for the warning).
+export async function referrersIndexAt(
+  target: ContentSource,
   ref: Reference,
-  opts: Opts,
-): Promise<{ entries: Descriptor[]; digest?: Digest }> {
+  opts: CarriedOptions,
+): Promise<{ entries: Descriptor[]; digest?: Digest; other?: string }> {
+  let m;
   try {
-    const m = await target.getManifest(ref, opts.signal ? { signal: opts.signal } : {});
-    const parsed = parseManifestJson(m.bytes, m.mediaType);
-    return parsed.kind === 'index' ? { entries: [...parsed.manifest.manifests], digest: m.digest } : { entries: [] };
+    m = await target.getManifest(ref, so(opts));
   } catch (err) {
     if (isKkoError(err) && err.code === 'MANIFEST_UNKNOWN') return { entries: [] };
     throw err;
   }
+  try {
+    const parsed = parseManifestJson(m.bytes, m.mediaType);
+    if (parsed.kind === 'index') return { entries: [...parsed.manifest.manifests], digest: m.digest };
+    return { entries: [], digest: m.digest, other: `an image manifest (${safeText(parsed.mediaType)}) ${m.digest}` };
+  } catch (err) {
+    if (!isKkoError(err) || err.code !== 'INVALID_IMAGE_MANIFEST') throw err;
+    return { entries: [], digest: m.digest, other: `a document that is not an OCI manifest (${m.digest})` };
+  }
 }
 
-// Merge the rows into the tag schema index of `subject` in `repo`: entries there are kept in their order, new ones
-// appended in digest order (the same artifact gives the same index in an empty registry; a re-push changes nothing).
+// Merge the rows into the tag schema index of the subject: entries there are kept in their order, new ones appended in
+// digest order (the same artifact gives the same index in an empty registry; a re-push changes nothing). A tag that
+// holds something other than an index is not overwritten (it is not kko's to replace): skipped with a warning.
 async function putReferrersIndex(
   target: ContentStore,
-  repo: Reference,
-  subject: string,
-  rows: readonly ReferrerRow[],
-  opts: Opts,
-): Promise<PushedSignature> {
-  const ref = { ...repo, tag: subject.replace(':', '-') };
-  const { entries, digest: now } = await currentEntries(target, ref, opts);
-  const fresh = rows
+  g: { image: string; repo: Reference; subject: string; rows: readonly ReferrerRow[] },
+  opts: CarriedOptions,
+): Promise<CarriedResult> {
+  const ref = referrersTag(g.repo, g.subject);
+  const name = formatReference(ref);
+  const { entries, digest: now, other } = await referrersIndexAt(target, ref, opts);
+  const base = { kind: 'referrers-index' as const, image: g.image, name, subject: g.subject };
+  if (other)
+    return {
+      ...base,
+      digest: now as Digest,
+      how: 'skipped',
+      warning: `${name} holds ${other}, not a referrers index: left as it is; the ${g.rows.length} referrer(s) pushed by digest are not listed there (registries without the referrers API will not find them)`,
+    };
+  const fresh = g.rows
     .filter((r) => !entries.some((e) => e.digest === r.digest))
     .sort((a, b) => byteOrder(a.digest, b.digest))
     .map(referrerDescriptor);
+  const kept = entries.length > 0 ? { kept: entries.length } : {};
+  if (fresh.length === 0 && now && (opts.skipTagged ?? true)) return { ...base, digest: now, how: 'present', ...kept };
   const bytes = Buffer.from(
     JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [...entries, ...fresh] }),
   );
-  if (fresh.length === 0 && now) return { name: formatReference(ref), digest: now, signed: subject };
   const digest = sha256Digest(bytes);
-  await target.putManifest(
-    ref,
-    { bytes, mediaType: MediaType.OCI_INDEX, digest },
-    opts.signal ? { signal: opts.signal } : {},
-  );
-  return { name: formatReference(ref), digest, signed: subject };
+  await target.putManifest(ref, { bytes, mediaType: MediaType.OCI_INDEX, digest }, so(opts));
+  return { ...base, digest, how: 'pushed', ...kept };
+}
+
+// The counts of a list of results by kind and outcome (the push's done event, the check's totals).
+export function carriedTotals<T extends { kind: CarriedKind }>(
+  results: readonly T[],
+  outcome: (r: T) => string,
+): Record<string, Record<string, number>> {
+  const totals: Record<string, Record<string, number>> = {};
+  for (const r of results) {
+    const k = (totals[r.kind] ??= {});
+    const o = outcome(r);
+    k[o] = (k[o] ?? 0) + 1;
+  }
+  return totals;
 }

@@ -85,6 +85,16 @@ describe('parseReference messages', () => {
 
   it('quotes the input with its control characters escaped', () => {
     expect(() => parseReference('a/b\u001b[2J:1')).toThrow('invalid image reference "a/b\\u001b[2J:1"');
+    // a megabyte reference (an inventory row, a manifest line): named cut, with its length
+    const long = `a/${'b'.repeat(1 << 20)}\u009b:1`;
+    let message = '';
+    try {
+      parseReference(long);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^invalid image reference "a\/b+"… \(1048581 characters\): /);
+    expect(message.length).toBeLessThan(700);
   });
 });
 

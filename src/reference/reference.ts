@@ -1,4 +1,5 @@
 import { KkoError } from '../errors.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // An image reference, parsed once at the edge. `registry` is a host[:port]; `repository` has no registry part.
 export type Reference = {
@@ -29,11 +30,11 @@ function looksLikeHost(segment: string): boolean {
   return segment.includes('.') || segment.includes(':') || segment === 'localhost' || segment.startsWith('[');
 }
 
-// JSON quoting shows the input exactly, control characters escaped.
+// JSON quoting shows the input exactly, control characters escaped; one past any valid length is cut (quoteValue).
 function invalid(input: string, why: string, hint?: string): KkoError {
   return new KkoError(
     'INVALID_REFERENCE',
-    `invalid image reference ${JSON.stringify(input)}: ${why}`,
+    `invalid image reference ${quoteValue(input, 512)}: ${why}`,
     hint ? { hint } : undefined,
   );
 }

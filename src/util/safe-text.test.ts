@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safeLines, safeText } from './safe-text.js';
+import { quoteValue, safeLines, safeText } from './safe-text.js';
 
 describe('safeText / safeLines', () => {
   it.each([
@@ -20,5 +20,22 @@ describe('safeText / safeLines', () => {
   it('the escape is also JSON and YAML: escaping JSON output keeps its meaning', () => {
     const line = JSON.stringify({ m: 'x\u009by\u007f' }); // JSON.stringify leaves DEL and C1 raw
     expect(JSON.parse(safeLines(line))).toEqual({ m: 'x\u009by\u007f' });
+  });
+
+  it.each([
+    ['sha256:ab', '"sha256:ab"'],
+    ['\u001b]0;x\u0007\u009b', '"\\u001b]0;x\\u0007\\u009b"'],
+    [undefined, 'missing'],
+    [null, 'null'],
+    [7, '7'],
+    [[1], 'a list'],
+    [{ a: 1 }, 'an object'],
+  ])('quoteValue(%j)', (value, want) => {
+    expect(quoteValue(value)).toBe(want);
+  });
+
+  it('quoteValue cuts a long string and says how long it was', () => {
+    const q = quoteValue(`\u001b${'x'.repeat(1_000_000)}`, 10);
+    expect(q).toBe(`"\\u001bxxxxxxxxx"… (1000001 characters)`);
   });
 });

@@ -22,3 +22,16 @@ export function safeLines(text: string): string {
 export function hasControl(text: string): boolean {
   return safeText(text) !== text;
 }
+
+// An untrusted value named in an error message (a digest field, an annotation): strings quoted as JSON, cut to
+// `max` characters (the length said), control characters escaped; other values by their kind, never expanded.
+// A hostile manifest cannot make an error line megabytes long or drive the terminal.
+export function quoteValue(value: unknown, max = 80): string {
+  if (typeof value === 'string') {
+    const cut = value.length > max ? `${JSON.stringify(value.slice(0, max))}… (${value.length} characters)` : undefined;
+    return safeText(cut ?? JSON.stringify(value));
+  }
+  if (value === undefined) return 'missing';
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}

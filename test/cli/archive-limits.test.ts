@@ -5,24 +5,10 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ENTRIES } from '../../src/archive/reader.js';
 import { raw, rawHeader, rawTar } from '../support/raw-tar.js';
+import { runBuiltCli as kko, RSS_LIMIT_KB } from '../support/built-cli.js';
 import { tempDir } from './run-cli.js';
 
 // The built CLI on hostile archives: refused with exit 2 naming the entry and its offset, in bounded memory and time.
-
-const MAIN = new URL('../../dist/cli/main.js', import.meta.url).href;
-const RSS_LIMIT_KB = 256 * 1024;
-
-// Run `kko argv` in a child node and report its exit code, stderr, peak RSS (kB) and wall time.
-function kko(argv: string[]): { code: number | null; stderr: string; maxRssKb: number; ms: number } {
-  const script = `const { main } = await import(${JSON.stringify(MAIN)}); const code = await main(JSON.parse(process.argv[1])); process.stderr.write('MAXRSS ' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code;`;
-  const t = Date.now();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(argv)], {
-    encoding: 'utf8',
-    env: { PATH: '' },
-  });
-  const m = /MAXRSS (\d+)/.exec(r.stderr);
-  return { code: r.status, stderr: r.stderr, maxRssKb: m ? Number(m[1]) : Infinity, ms: Date.now() - t };
-}
 
 let work: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -41,7 +27,7 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     const path = join(work.dir, 'hidden-index.tar.gz');
     await writeFile(path, gzipSync(tar));
     for (const cmd of ['inspect', 'verify']) {
-      const r = kko(['artifact', cmd, path]);
+      const r = await kko(['artifact', cmd, path]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(
         /error: reading archive: refusing directory "images\/" \(header at tar byte 1024\) with size 1024/,
@@ -55,7 +41,7 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     for (let i = 0; i < 400; i++) rle.writeUIntLE(((128 * 1024) << 3) | 2 | (i === 399 ? 1 : 0), 4 * i, 3);
     const path = join(work.dir, 'bomb.tar.zst');
     await writeFile(path, Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa7]), rle]));
-    const r = kko(['artifact', 'verify', path]);
+    const r = await kko(['artifact', 'verify', path]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/zstd frame at compressed byte 0 needs a 2013265920-byte window/);
     expect(r.maxRssKb).toBeLessThan(RSS_LIMIT_KB);
@@ -84,7 +70,7 @@ describe('kko artifact inspect | verify on hostile archives', () => {
       ]),
     );
     expect(spawnSync('zstd', ['-t', '-q', path]).status).toBe(0); // a valid stream: zstd reads it
-    const r = kko(['artifact', 'verify', path]);
+    const r = await kko(['artifact', 'verify', path]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/zstd frame 1 at compressed byte 0: its 134217728-byte window and small blocks/);
     expect(r.ms).toBeLessThan(5_000);
@@ -105,7 +91,7 @@ describe('kko artifact inspect | verify on hostile archives', () => {
     }
     const path = join(work.dir, 'many.tar.gz');
     await writeFile(path, gzipSync(tar, { level: 1 }));
-    const r = kko(['artifact', 'inspect', path]);
+    const r = await kko(['artifact', 'inspect', path]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(
       new RegExp(

@@ -10,7 +10,15 @@ import type { Catalog } from '../../src/catalog/index.js';
 import { ARTIFACT_TYPE, parseOciRef, publishArtifact, pullArtifact } from '../../src/publish/index.js';
 import { RegistryClient, RegistryStore } from '../../src/registry/index.js';
 import { KeySigner, loadPrivateKey, signArtifact } from '../../src/signing/index.js';
-import { artifactEntries, fixtureCatalog, IMGS, ISO_PATH, sha, withDocuments } from '../support/artifact-fixture.js';
+import {
+  artifactEntries,
+  BINARY_FILES,
+  fixtureCatalog,
+  IMGS,
+  ISO_PATH,
+  sha,
+  withDocuments,
+} from '../support/artifact-fixture.js';
 import { fixtureSet } from '../support/builders.js';
 import { exportFixture, seedFixtureSource, type FixtureSource } from '../support/fixture-source.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -100,6 +108,54 @@ async function retagEdited<M>(digest: string, tag: string, edit: (am: M) => void
   } finally {
     await c.close();
   }
+}
+
+// The fixture laid out as kko's writer does (layers whose media type says gzip stored, not deflated again), to be
+// written at another level; `edits` as artifactEntries takes them, `drop`: files left out.
+function levelEntries(edits: Parameters<typeof artifactEntries>[1] = {}, drop: ReadonlySet<string> = new Set()) {
+  const plain = withChecksums(artifactEntries(IMGS, edits).filter((e) => !drop.has(e.name)));
+  const manifests = new Map(
+    plain.flatMap((e) =>
+      e.name.startsWith('images/blobs/') && 'data' in e && e.data && e.data[0] === 0x7b
+        ? [[e.name.slice('images/blobs/sha256/'.length), e.data] as const]
+        : [],
+    ),
+  );
+  const stored = storedEntries(manifests);
+  const entries = plain.map((e) => (stored(e.name) ? { ...e, compressed: true } : e));
+  return entries;
+}
+
+// An export of `compress` published under `tag`, its artifact manifest then changed by `edit` (retagEdited).
+async function publishEdited<M>(compress: Compression, tag: string, edit: (am: M) => void): Promise<void> {
+  const art = await exportTo(compress);
+  const p = await publishArtifact({ artifact: art, target: store, ref: ref(tag), cache: cache(`h${tag}`), catalog });
+  await retagEdited<M>(p.digest, tag, edit);
+}
+
+// `kko artifact pull` of `tag` is refused as invalid input matching `msg` (escaped: no raw control character reaches
+// the terminal), before any blob is fetched; nothing is written.
+async function expectPullRefused(tag: string, ext: string, msg: RegExp): Promise<{ stderr: string }> {
+  const out = join(work.dir, `${tag}${ext}`);
+  const r = await runCli(
+    [
+      'artifact',
+      'pull',
+      `oci://${target.host}/kko/art:${tag}`,
+      '-o',
+      out,
+      '--plain-http',
+      '--cache',
+      join(work.dir, `c-${tag}`),
+    ],
+    { env: { HOME: work.dir } },
+  );
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(msg);
+  expect(safeLines(r.stderr)).toBe(r.stderr);
+  expect(await readdir(work.dir)).not.toContain(`${tag}${ext}`);
+  expect(await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => [])).toEqual([]);
+  return r;
 }
 
 async function roundTrip(art: string, tag: string): Promise<{ out: string; digest: string }> {
@@ -260,41 +316,45 @@ describe('refusals', () => {
   ])(
     'pull refuses an artifact manifest with %s in a layer title, fetching nothing',
     async (why, edit, msg) => {
-      const art = await exportTo('gzip');
       const tag = `hostile-${why.replace(/ /g, '-')}`;
-      const p = await publishArtifact({
-        artifact: art,
-        target: store,
-        ref: ref(tag),
-        cache: cache(`h${tag}`),
-        catalog,
-      });
-      await retagEdited<{ layers: Array<{ annotations: Record<string, string> }> }>(p.digest, tag, (am) => {
+      await publishEdited<{ layers: Array<{ annotations: Record<string, string> }> }>('gzip', tag, (am) => {
         const titles = am.layers.map((l) => l.annotations['org.opencontainers.image.title'] as string);
         expect(titles.length).toBeGreaterThan(2);
         edit(titles);
         am.layers.forEach((l, i) => (l.annotations['org.opencontainers.image.title'] = titles[i] as string));
       });
-      const out = join(work.dir, `${tag}.tar.gz`);
-      const r = await runCli(
-        [
-          'artifact',
-          'pull',
-          `oci://${target.host}/kko/art:${tag}`,
-          '-o',
-          out,
-          '--plain-http',
-          '--cache',
-          join(work.dir, `c-${tag}`),
-        ],
-        { env: { HOME: work.dir } },
-      );
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(msg);
-      expect(safeLines(r.stderr)).toBe(r.stderr); // no raw control character reaches the terminal
-      expect(await readdir(work.dir)).not.toContain(`${tag}.tar.gz`);
-      const blobs = await readdir(join(work.dir, `c-${tag}`, 'blobs', 'sha256')).catch(() => []);
-      expect(blobs).toEqual([]); // refused before any blob was fetched
+      await expectPullRefused(tag, '.tar.gz', msg);
+    },
+    120_000,
+  );
+
+  // io.kko.archive.level as a hostile or broken registry could serve it: each refused as invalid input naming the
+  // annotation and the value, before a blob is fetched, nothing written.
+  it.each([
+    ['gzip', '1.5', '1.5', /level is "1\.5": not a whole number/],
+    ['gzip', 'abc', 'abc', /level is "abc": not a whole number/],
+    ['gzip', '0', '0', /level is "0": gzip takes 1 to 9/],
+    ['gzip', '-1', '-1', /level is "-1": gzip takes 1 to 9/],
+    ['gzip', '10', '10', /level is "10": gzip takes 1 to 9/],
+    ['zstd', '0', '0', /level is "0": zstd takes 1 to 22/],
+    ['zstd', '23', '23', /level is "23": zstd takes 1 to 22/],
+    ['none', '3', '3', /level is "3": an uncompressed archive \(compression none\) has no level/],
+    [
+      'gzip',
+      '100 kB with control characters',
+      `9\u001b]0;owned\u0007${'x'.repeat(100_000)}`,
+      /level is "9\\u001b\]0;owned\\u0007x+"… \(100011 characters\)/,
+    ],
+  ] as const)(
+    'pull refuses a %s recipe with level %s, fetching nothing',
+    async (compress, _label, level, msg) => {
+      const tag = `level-${compress}-${n}`;
+      await publishEdited<{ annotations: Record<string, string> }>(compress, tag, (am) => {
+        am.annotations['io.kko.archive.level'] = level;
+      });
+      const r = await expectPullRefused(tag, EXT[compress], msg);
+      expect(r.stderr).toMatch(/annotation io\.kko\.archive\.level is /);
+      expect(r.stderr.length).toBeLessThan(2000); // the value is cut, not echoed whole
     },
     120_000,
   );
@@ -376,16 +436,7 @@ describe('refusals', () => {
 
   it('the compression level is recorded: an artifact written at gzip level 1 comes back byte for byte', async () => {
     // laid out as kko's writer does (layers whose media type says gzip stored, not deflated again), at level 1
-    const plain = withChecksums(artifactEntries(IMGS));
-    const manifests = new Map(
-      plain.flatMap((e) =>
-        e.name.startsWith('images/blobs/') && 'data' in e && e.data && e.data[0] === 0x7b
-          ? [[e.name.slice('images/blobs/sha256/'.length), e.data] as const]
-          : [],
-      ),
-    );
-    const stored = storedEntries(manifests);
-    const entries = plain.map((e) => (stored(e.name) ? { ...e, compressed: true } : e));
+    const entries = levelEntries();
     const art = join(work.dir, 'level1.tar.gz');
     // a registry of its own: the tamper test above corrupts the fixture's kubeadm blob in the shared target's storage
     const own = await startRegistry({ mode: 'plain' });
@@ -459,5 +510,57 @@ describe('the CLI', () => {
     const forced = await runCli([...again, '--cache', join(work.dir, 'c-cli3'), '--force'], { env });
     expect(forced.code, forced.stderr).toBe(0);
     await sh('cmp', [art, out]);
+  }, 120_000);
+  it('publish --level N records the level: an artifact written at gzip level 1 comes back byte for byte; a bad --level exits 2', async () => {
+    // no kk binaries: the CLI checks them against the shipped catalog, which does not know the fixture's bytes
+    const names = new Set(BINARY_FILES.map(([p]) => p));
+    const entries = levelEntries({ inventory: (d) => (d.binaries = []) }, names);
+    const art = join(work.dir, 'level1-cli-src.tar.gz');
+    await writeArchive(entries, art, 'gzip', ENV, { level: 1 });
+    const env = { HOME: work.dir };
+    const cliRef = `oci://${target.host}/cli/level:l1`;
+    const pub = (file: string, level: string, tag = cliRef) =>
+      runCli(['artifact', 'publish', file, tag, '--plain-http', '--level', level, '--cache', join(work.dir, 'c-l1c')], {
+        env,
+      });
+    const pc = await pub(art, '1');
+    expect(pc.code, pc.stderr).toBe(0);
+    const cliOut = join(work.dir, 'level1-cli.tar.gz');
+    const q = await runCli(
+      ['artifact', 'pull', cliRef, '-o', cliOut, '--plain-http', '--cache', join(work.dir, 'c-l1d')],
+      {
+        env,
+      },
+    );
+    expect(q.code, q.stderr).toBe(0);
+    await sh('cmp', [art, cliOut]);
+    // without --level the default (6) is recorded: the rebuild differs and pull refuses it
+    const d = await runCli(['artifact', 'publish', art, `oci://${target.host}/cli/level:l6`, '--plain-http'], { env });
+    expect(d.code, d.stderr).toBe(0);
+    const r6 = await runCli(
+      ['artifact', 'pull', `oci://${target.host}/cli/level:l6`, '-o', join(work.dir, 'l6.tar.gz'), '--plain-http'],
+      { env },
+    );
+    expect(r6.code).toBe(1);
+    // --level out of range, not a number, or for a compression that has none: exit 2, nothing published
+    const bare = join(work.dir, 'level1-noname');
+    await sh('cp', [art, bare]); // a name that says nothing: the library refuses it once the archive is open
+    const tar = await exportTo('none');
+    for (const [file, level, msg] of [
+      [art, '10', /--level 10: gzip takes 1 to 9/],
+      [art, '0', /--level: "0" is not a whole number from 1 to 22/],
+      [art, '1.5', /--level: "1\.5" is not a whole number/],
+      [art, '23', /--level: "23" is not a whole number from 1 to 22/],
+      [tar, '3', /--level 3: an uncompressed archive \(compression none\) has no level/],
+      [bare, '10', /level 10: gzip takes 1 to 9/],
+    ] as const) {
+      const r = await pub(file, level, `oci://${target.host}/cli/level:refused`);
+      expect(r.code, `${file} --level ${level}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+    const tags = await fetch(`${target.url}/v2/cli/level/tags/list`).then(
+      (res) => res.json() as Promise<{ tags: string[] }>,
+    );
+    expect(tags.tags.sort()).toEqual(['l1', 'l6']);
   }, 120_000);
 });

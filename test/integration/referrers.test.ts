@@ -1,13 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../../src/oci/index.js';
 import { sha256Digest, type Digest } from '../../src/reference/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
-import { buildMultiArch, pushIndex } from '../support/builders.js';
-import { pushCosignSignature } from '../support/cosign.js';
+import { buildMultiArch } from '../support/builders.js';
+import { seedReferrers, SPDX, unpackInventory } from '../support/referrers-fixture.js';
 import { run } from '../support/exec.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -20,7 +19,6 @@ import { runCli } from '../cli/run-cli.js';
 const img = buildMultiArch('withrefs', { layerSize: 4096 });
 const REPO = 'library/withrefs';
 const REF = `docker.io/${REPO}:1`;
-const SPDX = 'application/spdx+json';
 let env: ProxiedRegistry;
 let target: TestRegistry;
 let dir: string;
@@ -31,57 +29,13 @@ let att: Digest;
 let sbom: Digest;
 let sbomBytes: Buffer;
 
-async function putJson(c: RegistryClient, doc: unknown): Promise<{ digest: Digest; size: number }> {
-  const b = Buffer.from(JSON.stringify(doc));
-  const digest = sha256Digest(b);
-  await c.putBlob(REPO, digest, b.length, Readable.from([b]));
-  return { digest, size: b.length };
-}
-
 async function seed(c: RegistryClient): Promise<void> {
-  await pushIndex(c, REPO, '1', img);
-  sig = (
-    await pushCosignSignature(c, REPO, subject, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey)
-  ).manifestDigest;
-  const envelope = await putJson(c, { payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
-  const cfg = await putJson(c, { architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: {} });
-  const attManifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: { mediaType: MediaType.OCI_CONFIG, ...cfg },
-      layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', ...envelope }],
-    }),
-  );
-  att = await c.putManifest(REPO, `sha256-${hex}.att`, attManifest, MediaType.OCI_MANIFEST);
-  const empty = await putJson(c, {});
-  const spdx = await putJson(c, { spdxVersion: 'SPDX-2.3', name: 'withrefs' });
-  sbomBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      artifactType: SPDX,
-      config: { mediaType: MediaType.OCI_EMPTY, ...empty },
-      layers: [{ mediaType: SPDX, ...spdx }],
-      subject: { mediaType: img.manifest.descriptor.mediaType, digest: subject, size: img.manifest.descriptor.size },
-      annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
-    }),
-  );
-  sbom = await c.putManifest(REPO, sha256Digest(sbomBytes), sbomBytes, MediaType.OCI_MANIFEST);
-  const index = {
-    schemaVersion: 2,
-    mediaType: MediaType.OCI_INDEX,
-    manifests: [
-      {
-        mediaType: MediaType.OCI_MANIFEST,
-        digest: sbom,
-        size: sbomBytes.length,
-        artifactType: SPDX,
-        annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
-      },
-    ],
-  };
-  await c.putManifest(REPO, `sha256-${hex}`, Buffer.from(JSON.stringify(index)), MediaType.OCI_INDEX);
+  ({ sig, att, sbom, sbomBytes } = await seedReferrers(
+    c,
+    REPO,
+    img,
+    generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey,
+  ));
 }
 
 const exportOf = (out: string, extra: string[]) =>
@@ -102,8 +56,6 @@ const exportOf = (out: string, extra: string[]) =>
     ...extra,
   ]);
 
-type Row = { ref: string; subject: string; digest: string; found: string; tag?: string; artifactType?: string };
-
 beforeAll(async () => {
   env = await startProxiedRegistry('kko-referrers-', seed);
   target = await startRegistry({ mode: 'plain' });
@@ -123,12 +75,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-async function inventoryOf(art: string, name: string): Promise<{ referrers?: Row[] }> {
-  const x = join(dir, name);
-  await mkdir(x, { recursive: true });
-  await run('tar', ['xzf', art, '-C', x]);
-  return JSON.parse(await readFile(join(x, 'kko/inventory.json'), 'utf8')) as { referrers?: Row[] };
-}
+const inventoryOf = (art: string, name: string) => unpackInventory(art, join(dir, name));
 
 describe('artifact export --with-referrers', () => {
   it('without the flag nothing extra is asked for or carried', async () => {

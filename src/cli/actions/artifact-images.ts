@@ -8,13 +8,10 @@ import {
   planPush,
   preservedIndexes,
   pushImages,
-  pushReferrers,
-  pushSignatures,
+  pushCarried,
   registryTarget,
   targetRegistry,
-  type PushEvent,
   type PushPlan,
-  type PushReport,
   type PushSource,
   StreamedSource,
   streamMissingBlobs,
@@ -29,17 +26,14 @@ import {
   type ImageKeyOptions,
 } from '../../artifact-read/index.js';
 import { ArtifactStore, DeltaSource, assertBaseOf } from '../../artifact-store/index.js';
-import type { ExportEvent } from '../../export/index.js';
-import { formatReference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
 import { absPath, cacheDirFor, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
-import { printJson, type CommandContext } from '../context.js';
-import { EXIT_FAILURE } from '../io.js';
+import type { CommandContext } from '../context.js';
 import { atLeast, say } from '../output.js';
-import { formatBytes, ttyRenderer } from '../progress.js';
+import { printCheckReport, printPlan, printPushReport, pushSink } from './artifact-images-report.js';
 import { imageKeyOf, keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
-import type { CheckOptions, PushOptions, TargetOptions } from '../commands/artifact-images.js';
+import type { TargetOptions, PushOptions, CheckOptions } from '../commands/artifact-images.js';
 
 function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string[] }, what: string): void {
   const given = [o.artifact && '-a', o.imagesDir && '--images-dir', o.manifest?.length && '-m'].filter(Boolean);
@@ -248,23 +242,18 @@ export async function runPush(o: PushOptions, ctx: CommandContext): Promise<void
       ...(artifact ? { sourceBytesRead: () => artifact.stats.blobBytesRead } : {}),
       ...(upstreamIndexes ? { upstreamIndexes } : {}),
       ...(o.recheck ? { skipTagged: false } : {}),
+      // #12: the signatures (export --verify-images) and referrers (--with-referrers) the artifact carries go along
+      // whenever the images made it, with or without --verify-images (that only re-verifies them first).
+      ...(artifact
+        ? {
+            carried: () =>
+              pushCarried(artifact, target, plan, { ...interrupts, ...(o.recheck ? { skipTagged: false } : {}) }),
+          }
+        : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
     sink.finish(report.failures.length === 0);
-    if (imageCheck && report.failures.length === 0) {
-      const sigs = await pushSignatures(src.store as ArtifactStore, target, plan, {
-        ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
-      });
-      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
-        for (const s of sigs) ctx.io.stdout(`pushed signature ${safeText(s.name)} ${s.digest}\n`);
-    }
-    // #12: the referrers the artifact carries (export --with-referrers) go along whenever the images made it.
-    if (artifact && report.failures.length === 0) {
-      const refs = await pushReferrers(artifact, target, plan, interrupts);
-      if (!o.json && atLeast(ctx.level ?? 'info', 'info'))
-        for (const s of refs) ctx.io.stdout(`pushed referrer ${safeText(s.name)} ${s.digest}\n`);
-    }
-    printReport(ctx, report, Boolean(o.json));
+    printPushReport(ctx, report, Boolean(o.json));
   } finally {
     await src.close();
     await base?.close();
@@ -279,101 +268,6 @@ function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof t
     skipTLSVerify: Boolean(o.skipTlsVerify),
     ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}),
   };
-}
-
-// --dry-run: every name the push creates, index first, its per-arch tags under it.
-function printPlan(
-  ctx: CommandContext,
-  plan: PushPlan,
-  json: boolean,
-  upstream: ReadonlyMap<string, string> | undefined,
-): void {
-  if (json)
-    return printJson(ctx, {
-      images: plan.images.map((i) => ({
-        name: formatReference(i.target),
-        source: i.source,
-        tags: i.children.map((c) => formatReference(c.target)),
-        kkPushName: i.kkPushName,
-        ...(upstream ? { upstreamIndex: upstream.get(formatReference(i.target)) } : {}),
-      })),
-      issues: plan.issues,
-    });
-  for (const i of plan.images) {
-    const name = formatReference(i.target);
-    const kept = upstream?.get(name);
-    ctx.io.stdout(`${safeText(name)}  <-  ${safeText(i.source)}${kept ? `  (upstream index ${kept})` : ''}\n`);
-    for (const c of i.children) ctx.io.stdout(`  ${safeText(formatReference(c.target))}\n`);
-  }
-}
-
-// NDJSON of the push events (--json, or stdout not a terminal), bars on a terminal stderr.
-function pushSink(
-  ctx: CommandContext,
-  json: boolean,
-): { event: (e: PushEvent) => void; finish: (ok: boolean) => void } {
-  const io = ctx.io;
-  const bars = Boolean(io.stderrIsTTY) && atLeast(ctx.level ?? 'info', 'info') && !(json && io.isTTY);
-  const tty = bars ? ttyRenderer(io) : undefined;
-  const ndjson = json || !io.isTTY;
-  return {
-    event: (e) => {
-      if (ndjson && e.type !== 'bytes') io.stdout(`${JSON.stringify(e)}\n`);
-      const shown = tty ? asProgress(e) : undefined;
-      if (shown) tty?.onEvent(shown);
-    },
-    finish: (ok) => tty?.finish(ok),
-  };
-}
-
-// The push as the bars' events (one "image" per name; bytes are bytes sent).
-function asProgress(e: PushEvent): ExportEvent | undefined {
-  switch (e.type) {
-    case 'plan':
-      return { type: 'plan', images: e.images, files: 0, arches: [], zone: '' };
-    case 'image-start':
-      return { type: 'image-start', ref: e.name, arch: e.platforms.join(','), size: e.size };
-    case 'bytes':
-      return { type: 'bytes', ref: e.name, arch: '', fetched: e.bytes };
-    case 'image-done':
-      return {
-        type: 'image-done',
-        ref: e.name,
-        arch: '',
-        source: '',
-        via: '',
-        digest: e.digest,
-        size: 0,
-        fetchedBytes: e.bytesSent,
-      };
-    case 'image-failed':
-      return { type: 'image-failed', ref: e.name, arch: '', code: e.code, message: e.message };
-    default:
-      return undefined;
-  }
-}
-
-function printReport(ctx: CommandContext, r: PushReport, json: boolean): void {
-  for (const f of r.failures) {
-    say(
-      ctx.io,
-      'error',
-      `pushing ${safeText(f.name)} (from ${safeText(f.source)}): ${f.error instanceof Error ? safeText(f.error.message) : String(f.error)}`,
-    );
-    if (f.error instanceof KkoError && f.error.hint) say(ctx.io, 'hint', f.error.hint, '  ');
-  }
-  if (!json && atLeast(ctx.level ?? 'info', 'info')) {
-    for (const p of r.pushed) ctx.io.stdout(`pushed ${safeText(p.name)} (${p.platforms.join(', ')}) ${p.digest}\n`);
-    ctx.io.stderr(
-      `${r.pushed.length} image(s) pushed, ${r.failures.length} failed; ${formatBytes(r.bytesSent)} of blobs sent, ${r.mounted} mounted, in ${r.seconds.toFixed(1)} s\n`,
-    );
-  }
-  if (r.failures.length > 0) {
-    ctx.io.stderr(
-      `${r.failures.length} image(s) not pushed: their tags were not created. Re-run to push only what is missing.\n`,
-    );
-    ctx.setExit(EXIT_FAILURE);
-  }
 }
 
 export async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {
@@ -399,22 +293,10 @@ export async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<vo
     );
     const report = await checkPushed(registryTarget(registry, { env: ctx.io.env, http: http(o) }), plan, {
       concurrency,
+      ...(src?.store instanceof ArtifactStore ? { store: src.store } : {}),
       ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
     });
-    if (o.json) printJson(ctx, report);
-    else {
-      for (const i of report.images)
-        ctx.io.stdout(
-          `${i.status.padEnd(10)} ${safeText(i.name)}${i.missing.length > 0 ? `  (${i.status === 'different' ? 'other content for' : 'no'} ${i.missing.join(', ')})` : ''}\n`,
-        );
-      const bad = report.images.filter((i) => i.status !== 'ok');
-      ctx.io.stderr(
-        bad.length === 0
-          ? `all ${report.images.length} name(s) present\n`
-          : `${bad.length} of ${report.images.length} name(s) missing or incomplete: ${bad.map((i) => i.name).join(', ')}\n`,
-      );
-    }
-    if (!report.ok) ctx.setExit(EXIT_FAILURE);
+    printCheckReport(ctx, report, Boolean(o.json));
   } finally {
     await src?.close();
   }

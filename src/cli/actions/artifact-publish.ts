@@ -5,12 +5,29 @@ import { parseOciRef, publishArtifact, pullArtifact } from '../../publish/index.
 import { registryTarget, targetRegistry } from '../../push/index.js';
 import type { Reference } from '../../reference/index.js';
 import { safeText } from '../../util/safe-text.js';
+import { levelProblem } from '../../archive/compress.js';
+import { compressionOfName } from '../../archive/output-name.js';
 import { partsListName, presentParts } from '../../archive/parts.js';
+import { KkoError } from '../../errors.js';
 import { absPath, assertWritable, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { formatBytes } from '../progress.js';
 import { keyVerifier } from './artifact-read.js';
 import type { HostFlags } from '../commands/artifact-publish.js';
+
+// --level: a whole number 1..22, checked against the compression the artifact's name says before it is opened
+// (publishArtifact checks it again against what the archive really is).
+function levelFlag(art: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const level = parseIntFlag('--level', value, 1, 22);
+  const named = compressionOfName(art);
+  const why = named ? levelProblem(named, level) : undefined;
+  if (why)
+    throw new KkoError('INVALID_INPUT', `--level ${level}: ${why}`, {
+      hint: 'pass the level the artifact was written with (gzip 1..9, zstd 1..22); a .tar takes none',
+    });
+  return level;
+}
 
 // The registry as a store, with push's credentials, TLS and plain-HTTP handling.
 function storeFor(ctx: CommandContext, ref: Reference, o: HostFlags): ReturnType<typeof registryTarget> {
@@ -45,15 +62,17 @@ function printProblems(ctx: CommandContext, err: unknown): void {
 export async function runPublish(
   art: string,
   target: string,
-  o: HostFlags,
+  o: HostFlags & { level?: string },
   ctx: CommandContext,
   catalog?: Catalog,
 ): Promise<void> {
   const ref = parseOciRef(target, { flag: 'publish target', needTag: true });
+  const level = levelFlag(art, o.level);
   const shared = await transferOptions(ctx, o, catalog);
   const store = storeFor(ctx, ref, o);
   try {
     const r = await publishArtifact({
+      ...(level !== undefined ? { level } : {}),
       artifact: absPath(ctx, art),
       target: store,
       ref,

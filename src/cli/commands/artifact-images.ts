@@ -70,19 +70,25 @@ A delta (export --base / --have) is pushed only where its base is: every blob it
 the registry, in each repository that needs it (HEAD, before anything is pushed; each missing one is listed), or
 --base OLD_ART gives them (it must be the delta's base; blobs come from it, read in place).
   $ kko artifact images push -a kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz -f config.yaml
+The signatures (export --verify-images) and referrers (export --with-referrers) the artifact carries go to each
+image's repository once every image is in, with or without --verify-images (it only re-verifies them first); each is
+listed under its image, counted on the total line and a "carried" NDJSON event before "done". One already there is
+"present" (nothing sent) unless --recheck. A referrers tag (sha256-<hex>) that holds an index is merged with; one
+that holds anything else is left as it is, with a warning.
 Exit codes: 0 every image pushed, 1 some image failed (listed; re-run) or a delta's base is not there, 2 invalid input.
 `;
 
 const CHECK_HELP = `
 Lists every name the nodes will pull (see push --help for the naming) and proves each is in the registry with the
 platforms it needs (GET the manifest, platforms from its index; with -a, each platform's digest must be the
-artifact's). Before a push it shows what is missing.
+artifact's). Before a push it shows what is missing. With -a, each signature and referrer the artifact carries is
+checked too (present, missing, different: its tag holds another manifest, unlisted: not in the referrers index).
 
 Examples:
   $ kko artifact images check -a kubekey-artifact.tar.gz -f config-sample.yaml
   $ kko artifact images check -m manifest.yaml --registry 10.0.0.5:5000 --plain-http --json
 
-Exit codes: 0 every name present, 1 names missing or incomplete (listed), 2 invalid input.
+Exit codes: 0 every name (and carried manifest) present, 1 some missing or incomplete (listed), 2 invalid input.
 `;
 
 const CACHE_FLAG =
@@ -146,7 +152,7 @@ export function registerArtifactImagesCommands(artifact: Command, ctx: CommandCo
       .option('--cache <dir>', CACHE_FLAG)
       .option(
         '--verify-images',
-        "re-verify every image's cosign signature the artifact carries (--image-key) before pushing; push the signatures along",
+        "re-verify every image's cosign signature the artifact carries (--image-key) before pushing (they are pushed either way)",
       )
       .option('--image-key <pub>', 'cosign public key (PEM) the images must be signed with (with --verify-images)')
       .option('--allow-unsigned <ref...>', 'images let through unsigned at export (with --verify-images)'),

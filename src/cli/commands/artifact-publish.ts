@@ -25,6 +25,10 @@ Credentials: docker's config.json, then containers' auth.json.
 Examples:
   $ kko artifact publish kubekey-artifact.tar.gz oci://registry.example.com/kko/artifact:v1.28.12
   $ kko artifact publish art.tar.zst oci://10.0.0.5:5000/offline/k8s:v1.28.12 --plain-http --json
+  $ kko artifact publish art-level1.tar.gz oci://10.0.0.5:5000/offline/k8s:v1.28.12 --plain-http --level 1
+
+--level N is the gzip (1..9) or zstd (1..22) level the artifact was written with, recorded so pull writes the same
+bytes; without it the writer's default (gzip 6, zstd 3, what export writes) is recorded. A .tar takes no --level.
 
 Exit codes: 0 published, 1 the artifact fails verification or the registry failed (re-run: only what is missing
 is sent), 2 invalid input (a bad oci:// reference, an artifact kko did not write).
@@ -68,10 +72,11 @@ export function registerArtifactPublish(
       .description('push the whole artifact to an OCI registry as one OCI index (images + an artifact manifest)')
       .argument('<artifact>', 'the artifact (.tar.gz, .tar.zst, .tar, or ART.part-000)')
       .argument('<target>', 'oci://HOST[:PORT]/REPOSITORY:TAG')
-      .option('--key <pub>', 'public key (PEM) the artifact must be signed with'),
+      .option('--key <pub>', 'public key (PEM) the artifact must be signed with')
+      .option('--level <n>', 'the gzip (1..9) / zstd (1..22) level the artifact was written with (default: 6 / 3)'),
   )
     .addHelpText('after', PUBLISH_HELP)
-    .action(async (art: string, target: string, o: HostFlags) =>
+    .action(async (art: string, target: string, o: HostFlags & { level?: string }) =>
       (await import('../actions/artifact-publish.js')).runPublish(art, target, o, ctx, await catalog?.()),
     );
   addHostOptions(

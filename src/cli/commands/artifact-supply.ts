@@ -30,6 +30,6 @@ export function addSupplyOptions(cmd: Command): Command {
     )
     .option(
       '--with-referrers',
-      "carry every referrer of each image (signatures, attestations, SBOMs): the OCI referrers API, else the sha256-<hex> tag index, and cosign's .sig/.att/.sbom tags",
+      "carry every referrer of each image and of each exported per-arch manifest (signatures, attestations, SBOMs): the OCI referrers API, else the sha256-<hex> tag index (at most 256 listed per digest), and cosign's .sig/.att/.sbom tags",
     );
 }
