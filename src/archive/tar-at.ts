@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { Semaphore } from '../registry/index.js';
+import { Semaphore } from '../util/semaphore.js';
 import {
   entryHead,
   entryPadding,
