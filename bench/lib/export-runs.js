@@ -123,10 +123,13 @@ export async function runKko(ctx, mirrors, name) {
     throw new Error(`kko: unexpected done event ${JSON.stringify(done)}`);
   const outputBytes = (await stat(out)).size;
   const ms = r.seconds * 1000;
+  // Each image's layers start as soon as it is resolved, so `resolve` (until every image is) overlaps `layers`
+  // (from the first image resolved to the last one done); startup + firstImage + layers + archive + exit = total.
   const phases = {
     startup: at.plan ?? 0,
+    firstImage: (at['image-start'] ?? at.resolved ?? 0) - (at.plan ?? 0),
     resolve: (at.resolved ?? 0) - (at.plan ?? 0),
-    layers: (at['image-done'] ?? 0) - (at.resolved ?? 0),
+    layers: (at['image-done'] ?? 0) - (at['image-start'] ?? at.resolved ?? 0),
     archive: (at.archive ?? 0) - (at['image-done'] ?? 0),
     exit: ms - (at.done ?? ms),
   };

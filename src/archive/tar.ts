@@ -8,9 +8,11 @@ import { KkoError } from '../errors.js';
 // `sha256` (hex) of a file entry is known from its digest or catalog checksum, so SHA256SUMS needs no re-read.
 // `compressed`: the bytes are already gzip/zstd (image layers), so the compressor stores them instead of deflating.
 // `open` (artifact sign, #12): the bytes come from a stream opened when the writer reaches the entry.
+// `ready` (export #10, the archive written while layers arrive): resolves once `file` holds its final bytes (a blob the
+// cache verified); the writer reads the file only then, and a rejection fails the archive.
 export type TarEntry = (
   | { name: string; data: Buffer }
-  | { name: string; file: string; size?: number; sha256?: string }
+  | { name: string; file: string; size?: number; sha256?: string; ready?: () => Promise<void> }
   | { name: string; open: () => Promise<Readable>; size: number; sha256?: string }
 ) & { first?: boolean; compressed?: boolean };
 
@@ -126,12 +128,8 @@ export function assertSafeName(name: string): void {
 // signal: stop between chunks once it aborts (its reason is thrown); the caller removes what was written.
 export type TarOptions = { mtime?: number; signal?: AbortSignal | undefined };
 
-// Write a deterministic tar: `first` entries, then the rest, each group in byte order of names, regular files only, mode 0644,
-// uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered. The data of
-// `compressed` entries goes to the sink with store=true; headers, padding and everything else with store=false.
-// The sink is not ended here: the caller ends it once the tar is complete.
-export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, opts: TarOptions = {}): Promise<void> {
-  const mtime = opts.mtime ?? 0;
+// The entries in archive order: `first` entries, then the rest, each group in byte order of names; names checked.
+export function tarOrder(entries: readonly TarEntry[]): TarEntry[] {
   const rank = (e: TarEntry): number => (e.first ? 0 : 1);
   const keys = new Map(entries.map((e) => [e, Buffer.from(e.name)]));
   const sorted = [...entries].sort(
@@ -141,35 +139,72 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     if (sorted[i]?.name === sorted[i - 1]?.name)
       throw new KkoError('UNSAFE_ARCHIVE', `duplicate archive entry "${sorted[i]?.name}"`);
   }
-  for (const e of sorted) {
+  for (const e of sorted) assertSafeName(e.name);
+  return sorted;
+}
+
+// The size an entry's data has in the archive (a file entry without one: its length on disk now).
+export async function entrySize(e: TarEntry): Promise<number> {
+  return 'data' in e ? e.data.length : 'open' in e ? e.size : (e.size ?? (await stat(e.file)).size);
+}
+
+// What precedes an entry's data: its ustar header, after a PAX header and record when the name or size needs one.
+export function entryHead(name: string, size: number, mtime: number): Buffer[] {
+  const longName = Buffer.byteLength(name) > 255;
+  const head: Buffer[] = [];
+  if (longName || size > MAX_USTAR_SIZE) {
+    const pax = Buffer.concat([
+      ...(longName ? [paxRecord('path', name)] : []),
+      ...(size > MAX_USTAR_SIZE ? [paxRecord('size', String(size))] : []),
+    ]);
+    head.push(
+      header(`PaxHeaders/${name.slice(-80)}`, pax.length, mtime, 'x'),
+      Buffer.concat([pax, padding(pax.length)]),
+    );
+  }
+  head.push(header(name, size, mtime));
+  return head;
+}
+
+// The zero padding after an entry's data, and the two zero blocks that end the archive.
+export { padding as entryPadding, ZEROS as TAR_END };
+
+// Bytes seen past `size` (the file grew) or short of it at the end: the entry cannot be archived as planned.
+export function sizeError(from: string, size: number, seen: number): KkoError {
+  return new KkoError(
+    'IO_ERROR',
+    seen > size
+      ? `archiving ${from}: file grew while being archived`
+      : `archiving ${from}: expected ${size} bytes, read ${seen}`,
+  );
+}
+
+// Write a deterministic tar: entries in tarOrder, regular files only, mode 0644,
+// uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered. The data of
+// `compressed` entries goes to the sink with store=true; headers, padding and everything else with store=false.
+// The sink is not ended here: the caller ends it once the tar is complete.
+export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, opts: TarOptions = {}): Promise<void> {
+  const mtime = opts.mtime ?? 0;
+  for (const e of tarOrder(entries)) {
     opts.signal?.throwIfAborted();
-    assertSafeName(e.name);
-    const size = 'data' in e ? e.data.length : 'open' in e ? e.size : (e.size ?? (await stat(e.file)).size);
+    const size = await entrySize(e);
     const store = e.compressed === true;
-    const longName = Buffer.byteLength(e.name) > 255;
-    if (longName || size > MAX_USTAR_SIZE) {
-      const pax = Buffer.concat([
-        ...(longName ? [paxRecord('path', e.name)] : []),
-        ...(size > MAX_USTAR_SIZE ? [paxRecord('size', String(size))] : []),
-      ]);
-      await out.write(header(`PaxHeaders/${e.name.slice(-80)}`, pax.length, mtime, 'x'), false);
-      await out.write(Buffer.concat([pax, padding(pax.length)]), false);
-    }
-    await out.write(header(e.name, size, mtime), false);
+    for (const h of entryHead(e.name, size, mtime)) await out.write(h, false);
     if ('data' in e) {
       await out.write(e.data, store);
     } else {
       const from = 'open' in e ? e.name : e.file;
+      if ('file' in e) await e.ready?.();
       let seen = 0;
       for await (const chunk of 'open' in e
         ? await e.open()
         : (createReadStream(e.file, { highWaterMark: READ_CHUNK }) as Readable)) {
         seen += (chunk as Buffer).length;
-        if (seen > size) throw new KkoError('IO_ERROR', `archiving ${from}: file grew while being archived`);
+        if (seen > size) throw sizeError(from, size, seen);
         opts.signal?.throwIfAborted();
         await out.write(chunk as Buffer, store);
       }
-      if (seen !== size) throw new KkoError('IO_ERROR', `archiving ${from}: expected ${size} bytes, read ${seen}`);
+      if (seen !== size) throw sizeError(from, size, seen);
     }
     await out.write(padding(size), false);
   }

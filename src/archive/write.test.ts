@@ -107,10 +107,17 @@ describe('writeArchive', () => {
     },
   );
 
-  it('a file that changed size fails the same way', async () => {
+  it.each([
+    ['gzip', 'grew', -1],
+    ['none', 'grew', -1],
+    ['none', 'shrank', 1],
+  ] as const)('%s: a file that %s fails the same way', async (compress, _how, delta) => {
     const sub = await mkdtemp(join(dir, 'grew-'));
-    const bad: TarEntry[] = [{ name: 'a', file: join(dir, 'config'), size: config.length - 1 }];
-    await expect(writeArchive(bad, join(sub, 'out.tar.gz'), 'gzip', env)).rejects.toMatchObject({ code: 'IO_ERROR' });
+    const bad: TarEntry[] = [{ name: 'a', file: join(dir, 'config'), size: config.length + delta }];
+    await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({
+      code: 'IO_ERROR',
+      message: expect.stringMatching(delta < 0 ? /grew while being archived/ : /expected \d+ bytes, read \d+/),
+    });
     expect(await readdir(sub)).toEqual([]);
   });
 
@@ -120,6 +127,107 @@ describe('writeArchive', () => {
     await expect(writeArchive(entries, join(sub, 'out.tar.zst'), 'zstd', env, { loadZstd })).rejects.toMatchObject({
       code: 'INVALID_INPUT',
     });
+    expect(await readdir(sub)).toEqual([]);
+  });
+});
+
+// #10: an uncompressed tar into a file is written by position, each file entry as soon as its `ready` resolves.
+describe('writeArchive none, file entries in the order they are ready', () => {
+  const partialOf = async (sub: string): Promise<string | undefined> => {
+    const name = (await readdir(sub)).find((n) => n.includes('.kko-partial-') && !n.endsWith('.lock'));
+    return name === undefined ? undefined : join(sub, name);
+  };
+  // The serial writer's bytes ('-' streams in archive order): what the file must hold.
+  const serial = async (list: TarEntry[]): Promise<Buffer> => {
+    const stdout = new PassThrough();
+    const chunks: Buffer[] = [];
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    await writeArchive(list, '-', 'none', env, { stdout });
+    return Buffer.concat(chunks);
+  };
+
+  it('entries ready in reverse archive order give the same bytes as the serial writer', async () => {
+    const sub = await mkdtemp(join(dir, 'order-'));
+    const blobs = [randomBytes(5 * 1024 * 1024 + 3), randomBytes(1), randomBytes(0), randomBytes(700 * 1024)];
+    for (const [i, b] of blobs.entries()) await writeFile(join(sub, `blob${i}`), b);
+    // blob i is ready once blob i+1 is: the last in archive order first
+    const gates = blobs.map(() => {
+      let open = (): void => undefined;
+      const gate = new Promise<void>((r) => (open = r));
+      return { gate, open };
+    });
+    const list: TarEntry[] = blobs.map((b, i) => ({
+      name: `images/blobs/sha256/${i}`,
+      file: join(sub, `blob${i}`),
+      size: b.length,
+      ready: async () => {
+        await (gates[i + 1]?.gate ?? Promise.resolve());
+        setTimeout(() => gates[i]?.open(), 5);
+      },
+    }));
+    const all = [...list, ...entries];
+    const out = join(sub, 'out.tar');
+    await writeArchive(all, out, 'none', env);
+    expect((await readFile(out)).equals(await serial(all))).toBe(true);
+    expect(run('tar', ['tf', out]).toString().trim().split('\n')).toHaveLength(all.length);
+    expect((await readdir(sub)).filter((n) => n.includes('kko-partial'))).toEqual([]);
+  });
+
+  it('a later entry is copied while an earlier one is still not ready', async () => {
+    const sub = await mkdtemp(join(dir, 'early-'));
+    const late = randomBytes(2 * 1024 * 1024);
+    const soon = randomBytes(3 * 1024 * 1024 + 5);
+    await writeFile(join(sub, 'late'), late);
+    await writeFile(join(sub, 'soon'), soon);
+    let soonSeen = false;
+    const list: TarEntry[] = [
+      {
+        name: 'a-late',
+        file: join(sub, 'late'),
+        size: late.length,
+        // ready only once the temp file already holds all of the next entry's bytes (or after 5 s)
+        ready: async () => {
+          const deadline = Date.now() + 5000;
+          while (!soonSeen && Date.now() < deadline) {
+            const tmp = await partialOf(sub);
+            if (tmp) soonSeen = (await readFile(tmp)).includes(soon);
+            if (!soonSeen) await new Promise((r) => setTimeout(r, 20));
+          }
+        },
+      },
+      { name: 'b-soon', file: join(sub, 'soon'), size: soon.length },
+    ];
+    await writeArchive(list, join(sub, 'out.tar'), 'none', env);
+    expect(soonSeen).toBe(true);
+    expect((await readFile(join(sub, 'out.tar'))).equals(await serial(list))).toBe(true);
+  });
+
+  it('an entry whose ready fails ends the write at once, while another is still waiting; nothing is left', async () => {
+    const sub = await mkdtemp(join(dir, 'readyfail-'));
+    const boom = new Error('fetch failed');
+    const list: TarEntry[] = [
+      ...entries,
+      { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
+      { name: 'x/fails', file: join(dir, 'config'), size: config.length, ready: () => Promise.reject(boom) },
+    ];
+    await expect(writeArchive(list, join(sub, 'out.tar'), 'none', env)).rejects.toMatchObject({
+      message: expect.stringContaining('fetch failed'),
+    });
+    expect(await readdir(sub)).toEqual([]);
+  });
+
+  it('an abort while entries wait for ready throws the reason and leaves nothing', async () => {
+    const sub = await mkdtemp(join(dir, 'readyabort-'));
+    const ctrl = new AbortController();
+    const reason = new Error('interrupted');
+    const list: TarEntry[] = [
+      ...entries,
+      { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
+    ];
+    const writing = writeArchive(list, join(sub, 'out.tar'), 'none', env, { signal: ctrl.signal });
+    while (!(await partialOf(sub))) await new Promise((r) => setTimeout(r, 10));
+    ctrl.abort(reason);
+    await expect(writing).rejects.toBe(reason);
     expect(await readdir(sub)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { parsePartName, partsListName } from './parts.js';
 import { commitParts, SplitSink } from './split-sink.js';
+import { writeTarAt } from './tar-at.js';
 import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
 
 export type { Compression } from './compress.js';
@@ -59,35 +60,60 @@ async function writeInto(
 // on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
 // taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
 // Split: the parts are `<temp>.part-NNN` under the same lock, and all of them are renamed only at the end.
+// makeSink undefined: an uncompressed tar written by position (writeTarAt), file entries in the order they are ready.
 async function writeFileAtomically(
   entries: TarEntry[],
   output: string,
-  makeSink: MakeSink,
+  makeSink: MakeSink | undefined,
   mtime: number,
   opts: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
   await mkdir(dirname(output), { recursive: true });
   const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
-  const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
-  const file = split ?? createWriteStream(tmp);
   try {
-    await writeInto(entries, file, makeSink, mtime, opts.signal);
-    file.end();
-    await finished(file);
-    await opts.beforeCommit?.();
-    if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
-    await rename(tmp, output);
-    return { files: [output] };
-  } catch (err) {
-    file.destroy();
-    if (!file.closed) await once(file, 'close').catch(() => undefined);
-    await split?.idle();
-    for (const path of split ? split.created : [tmp]) await rm(path, { force: true });
-    throw err;
+    if (!makeSink) {
+      await writePositional(entries, tmp, mtime, opts.signal);
+      await opts.beforeCommit?.().catch(async (err: unknown) => {
+        await rm(tmp, { force: true });
+        throw err;
+      });
+      await rename(tmp, output);
+      return { files: [output] };
+    }
+    const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
+    const file = split ?? createWriteStream(tmp);
+    try {
+      await writeInto(entries, file, makeSink, mtime, opts.signal);
+      file.end();
+      await finished(file);
+      await opts.beforeCommit?.();
+      if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
+      await rename(tmp, output);
+      return { files: [output] };
+    } catch (err) {
+      file.destroy();
+      if (!file.closed) await once(file, 'close').catch(() => undefined);
+      await split?.idle();
+      for (const path of split ? split.created : [tmp]) await rm(path, { force: true });
+      throw err;
+    }
   } finally {
     await release?.();
   }
+}
+
+// writeTarAt into `tmp`, closed after; on a failure the file is removed.
+async function writePositional(entries: TarEntry[], tmp: string, mtime: number, signal?: AbortSignal): Promise<void> {
+  const fh = await open(tmp, 'w');
+  try {
+    await writeTarAt(entries, fh, { mtime, signal });
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
 }
 
 const PARTIAL_INFIX = '.kko-partial-';
@@ -145,7 +171,10 @@ export async function writeArchive(
       `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`,
     );
   try {
-    if (output !== '-') return await writeFileAtomically(entries, output, makeSink, mtime, opts);
+    // An uncompressed tar into one file is written by position, unless an entry is a stream (read in order).
+    const positional = compress === 'none' && opts.splitSize === undefined && entries.every((e) => !('open' in e));
+    if (output !== '-')
+      return await writeFileAtomically(entries, output, positional ? undefined : makeSink, mtime, opts);
     await writeInto(entries, opts.stdout as Writable, makeSink, mtime, opts.signal);
     return { files: [] };
   } catch (err) {

@@ -1,9 +1,9 @@
 import { KkoError } from '../errors.js';
-import type { Zone } from '../mirror/schema.js';
+import type { Zone } from '../mirror/zones.js';
 import type { Arch } from './schema.js';
 import { compareVersions, minorOf } from '../util/version.js';
 
-export { ZONES } from '../mirror/schema.js';
+export { ZONES } from '../mirror/zones.js';
 export type { Zone };
 
 export const CNIS = ['calico', 'cilium', 'flannel', 'kube-ovn', 'hybridnet', 'multus', 'none'] as const;

@@ -50,6 +50,12 @@ export type FetchDeps = {
   // (its digest and size come from the manifest). Configs are fetched all the same: the platform check reads them,
   // and a have-list carries no bytes.
   held?: HeldBlobs;
+  // #10, the export's own resolution: start the layers as soon as the image manifest is read, while the config is
+  // fetched and its platform checked (one round trip sooner on a slow link, and the blob slots see them sooner).
+  // What they fetch is digest-checked into the cache like any blob; if the check fails they are waited for before
+  // the next source is tried. `allowed` says whether to start them (not after the export failed), `started` gets
+  // each resolution's pending layers, so the caller can wait for those it never fetches.
+  layersEarly?: { allowed: () => boolean; started: (layers: Promise<unknown>) => void };
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -67,6 +73,8 @@ export type ResolvedImage = {
   mediaType: string;
   platform: Platform;
   fetchedBytes: number;
+  // With layersEarly: the layers, already under way, and the byte count they add to (config bytes included).
+  layers?: { settled: Promise<Array<PromiseSettledResult<string>>>; tracker: { fetched: number } };
 };
 
 // Resolve through the ordered sources (no layer bytes yet); collects why each source failed.
@@ -129,7 +137,22 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   const manifest = parseManifestJson(image.bytes, image.mediaType);
   if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
   const tracker = { fetched: 0 };
-  const platform = await checkConfigPlatform(client, repo, manifest.manifest, want, index !== undefined, deps, tracker);
+  const early = deps.layersEarly?.allowed()
+    ? startLayers(client, repo, manifest.manifest, p, deps, tracker)
+    : undefined;
+  if (early) deps.layersEarly?.started(early);
+  const platform = await checkConfigPlatform(
+    client,
+    repo,
+    manifest.manifest,
+    want,
+    index !== undefined,
+    deps,
+    tracker,
+  ).catch(async (err: unknown) => {
+    await early; // no download of this source may still run when the next source is tried
+    throw err;
+  });
   return {
     planned: p,
     source,
@@ -140,7 +163,22 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
     mediaType: manifest.mediaType,
     platform,
     fetchedBytes: tracker.fetched,
+    ...(early ? { layers: { settled: early, tracker } } : {}),
   };
+}
+
+// Every layer of the manifest into the cache (the ones a delta's have-list holds excepted), settled each on its own.
+function startLayers(
+  client: RegistryClient,
+  repo: string,
+  m: ImageManifest,
+  p: PlannedImage,
+  deps: FetchDeps,
+  tracker: { fetched: number },
+): Promise<Array<PromiseSettledResult<string>>> {
+  return Promise.allSettled(
+    m.layers.filter((l) => !deps.held?.has(p.ref, l.digest)).map((l) => ensureBlob(client, repo, l, deps, tracker)),
+  );
 }
 
 function sharedManifest(client: RegistryClient, source: ImageSource, deps: FetchDeps): Promise<ManifestResponse> {
@@ -155,14 +193,10 @@ function sharedManifest(client: RegistryClient, source: ImageSource, deps: Fetch
 }
 
 async function fetchLayers(r: ResolvedImage, deps: FetchDeps): Promise<FetchedImage> {
-  const m = r.manifest;
-  const tracker = { fetched: r.fetchedBytes };
+  const tracker = r.layers?.tracker ?? { fetched: r.fetchedBytes };
   // allSettled: no download of this source may still be running when the next source is tried.
-  const settled = await Promise.allSettled(
-    m.layers
-      .filter((l) => !deps.held?.has(r.planned.ref, l.digest))
-      .map((l) => ensureBlob(r.client, r.source.ref.repository, l, deps, tracker)),
-  );
+  const settled = await (r.layers?.settled ??
+    startLayers(r.client, r.source.ref.repository, r.manifest, r.planned, deps, tracker));
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
   if (failed) throw failed.reason;
   const image = fetchedImage(r, tracker.fetched);

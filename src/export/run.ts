@@ -2,7 +2,6 @@ import { withChecksums } from '../archive/checksums.js';
 import { removeStalePartials, writeArchive, type Compression } from '../archive/write.js';
 import { BlobCache, type CorruptBlob, type PartPlan } from '../cache/index.js';
 import type { Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
 import type { TarEntry } from '../archive/tar.js';
 import type { Digest } from '../reference/index.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
@@ -288,6 +287,7 @@ class ExportRun {
   readonly #failures: ItemFailure[] = [];
   readonly #seen = new Set<string>();
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
+  readonly #earlyLayers: Array<Promise<unknown>> = []; // layers started at resolution (FetchDeps.layersEarly)
   #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
   readonly #held: HeldBlobs | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
@@ -403,6 +403,8 @@ class ExportRun {
           );
       await Promise.allSettled([ahead, images, files]);
     } finally {
+      // An image resolved after another failed (no --keep-going) is not fetched, but its layers may have started.
+      await Promise.allSettled(this.#earlyLayers);
       await Promise.all([this.#pool.close(), this.#downloader.close()]);
     }
     return {
@@ -444,11 +446,11 @@ class ExportRun {
         size,
         ...(e.sha256 ? { sha256: e.sha256 } : {}),
         ...(e.compressed ? { compressed: true } : {}),
+        file: e.file,
         // As soon as this blob is verified in the cache (not when a whole image that has it is), or the error of
         // every image that has it (the export then fails and the early archive is removed).
-        open: async () => {
+        ready: async () => {
           await Promise.race([cache.whenVerified(digest), Promise.any(wait)]);
-          return createReadStream(e.file, { highWaterMark: 1024 * 1024 });
         },
       };
     };
@@ -464,6 +466,15 @@ class ExportRun {
       ...(this.#held ? { held: this.#held } : {}),
       ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
       ...(p ? { onBytes: (n: number) => this.emit({ type: 'bytes', ref: p.ref, arch: p.arch, fetched: n }) } : {}),
+      // An image's layers start while its config is checked; KKO_EARLY_LAYERS=0: after (as lock, precheck, sync do).
+      ...(p && this.#opts.env.KKO_EARLY_LAYERS !== '0'
+        ? {
+            layersEarly: {
+              allowed: () => !this.#stopped,
+              started: (l: Promise<unknown>) => void this.#earlyLayers.push(l),
+            },
+          }
+        : {}),
     };
   }
 

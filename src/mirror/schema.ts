@@ -4,8 +4,8 @@ import { z } from 'zod';
 // Semantics follow containers/image registries.conf(5): a rule's `prefix` is rewritten to each mirror's
 // `location`, mirrors are tried in order, then the upstream unless `upstream: false`.
 
-export const ZONES = ['default', 'cn'] as const;
-export type Zone = (typeof ZONES)[number];
+import { ZONES, type Zone } from './zones.js';
+export { ZONES, type Zone };
 
 // host[:port] as in reference.ts (a dot, a port or "localhost" marks a registry host), then /path components.
 const LABEL = String.raw`[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?`;

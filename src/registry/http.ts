@@ -8,7 +8,7 @@ import { redactText } from '../util/redact.js';
 import { VERSION } from '../version.js';
 import { isRetryableStatus, redactUrl, RegistryError, type RegistryErrorOptions } from './errors.js';
 import { abortableSleep, backoffDelay, parseRetryAfter } from './retry.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 import { AgentPool } from './tls.js';
 
 export type FetchFn = typeof undiciFetch;

@@ -3,7 +3,7 @@ export type { RegistryClientOptions, ManifestResponse, BlobReadOptions } from '.
 export { RegistryError, redactUrl, isRetryableStatus } from './errors.js';
 export type { OciErrorEntry } from './errors.js';
 export { backoffDelay, parseRetryAfter } from './retry.js';
-export { Semaphore } from './semaphore.js';
+export { Semaphore } from '../util/semaphore.js';
 export { HttpTransport, discardBody } from './http.js';
 export type { FetchFn, SleepFn, HttpOptions, HttpResponse, TransportFailure, TransportProfile } from './http.js';
 export { rangedBody } from './blob-stream.js';

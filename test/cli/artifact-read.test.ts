@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { withChecksums } from '../../src/archive/checksums.js';
 import type { TarEntry } from '../../src/archive/tar.js';
 import { writeArchive } from '../../src/archive/write.js';
-import { runVerify } from '../../src/cli/commands/artifact-read.js';
+import { runVerify } from '../../src/cli/actions/artifact-read.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import type { Catalog } from '../../src/catalog/index.js';
 import { artifactEntries, fixtureCatalog, IMGS, kkoWith, layerPath, firstLayer } from '../support/artifact-fixture.js';

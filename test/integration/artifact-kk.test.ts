@@ -16,7 +16,7 @@ import { fixtureSet, pushIndex, seededBytes, tarOf } from '../support/builders.j
 import { startFileServer, type FileServer } from '../support/file-server.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { runCli } from '../cli/run-cli.js';
-import { runImport, runVerify } from '../../src/cli/commands/artifact-read.js';
+import { runImport, runVerify } from '../../src/cli/actions/artifact-read.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { isKkoError } from '../../src/errors.js';
 import { catalogWithBinaries } from '../support/catalog.js';

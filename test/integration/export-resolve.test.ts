@@ -85,4 +85,29 @@ describe('export: resolution is not held up by layer downloads', () => {
     ];
     expect([...seen].sort()).toEqual([...expected].sort());
   }, 60_000);
+
+  it("an image's layers are requested while its config is on the way, not after it arrived", async () => {
+    proxy.clear();
+    // Every config answers 1 s late. Layers that waited for their image's config would be asked for after it.
+    const STALL = 1000;
+    const configs = all().map((i) => i.config.descriptor.digest);
+    proxy.add({
+      method: 'GET',
+      path: new RegExp(configs.join('|')),
+      times: Infinity,
+      fault: { kind: 'stall', ms: STALL },
+    });
+    const dir = await prepare('stalled-configs');
+    const r = await runCli(exportArgs('out.tar', {}, '--compress', 'none', '--concurrency', '16', '--json'), {
+      cwd: dir,
+      env: { HOME: dir },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const at = (digest: string): number => proxy.seen.find((s) => s.path.endsWith(`/blobs/${digest}`))?.at ?? NaN;
+    for (const img of all()) {
+      const config = at(img.config.descriptor.digest);
+      const layer = Math.min(...img.layers.map((l) => at(l.descriptor.digest)));
+      expect(layer - config, img.manifest.descriptor.digest).toBeLessThan(STALL / 2);
+    }
+  }, 60_000);
 });

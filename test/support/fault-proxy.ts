@@ -29,6 +29,7 @@ export type SeenRequest = {
   hadAuthorization: boolean;
   range?: string;
   fault?: Fault['kind'];
+  at: number; // when the request arrived (performance.now())
 };
 
 export type FaultProxy = {
@@ -206,6 +207,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const range = req.headers.range;
     const fault = takeFault(rules, method, path, range);
     seen.push({
+      at: performance.now(),
       method,
       path,
       hadAuthorization: req.headers.authorization !== undefined,

@@ -1,42 +1,9 @@
 import type { Command } from 'commander';
-import { ArtifactProblemsError, formatProblem } from '../../artifact-read/index.js';
 import type { Catalog } from '../../catalog/index.js';
-import { KeySigner, loadPrivateKey, signArtifact } from '../../signing/index.js';
-import { safeText } from '../../util/safe-text.js';
-import { absPath, catalogFor } from '../common.js';
-import { printJson, type CommandContext } from '../context.js';
+import type { CommandContext } from '../context.js';
 
-type SignOptions = { artifact: string; key: string; output?: string; json?: boolean; catalog?: Catalog };
+export type SignOptions = { artifact: string; key: string; output?: string; json?: boolean; catalog?: Catalog };
 type WithCatalog = <T extends object>(o: T) => Promise<T & { catalog?: Catalog }>;
-
-// The signer of --key/--sign-key (a bad key file is invalid input, exit 2, before anything is read or fetched).
-export async function signerOf(ctx: CommandContext, key: string): Promise<KeySigner> {
-  return new KeySigner(await loadPrivateKey(absPath(ctx, key)));
-}
-
-// `kko artifact sign`: verify, then rewrite the artifact with kko/inventory.json.sig (temp name + rename).
-async function runSign(o: SignOptions, ctx: CommandContext): Promise<void> {
-  const signer = await signerOf(ctx, o.key);
-  const catalog = o.catalog ?? (await catalogFor(ctx, undefined));
-  try {
-    const r = await signArtifact({
-      artifact: absPath(ctx, o.artifact),
-      ...(o.output ? { output: absPath(ctx, o.output) } : {}),
-      signer,
-      catalog,
-      env: ctx.io.env,
-      ...(ctx.io.interrupts ? { signal: ctx.io.interrupts() } : {}),
-    });
-    if (o.json) return printJson(ctx, r);
-    ctx.io.stdout(
-      `signed ${r.output} (${r.compression}, ${r.files} files): kko/inventory.json.sig ${r.resigned ? 'replaced' : 'added'}\n`,
-    );
-  } catch (err) {
-    if (err instanceof ArtifactProblemsError)
-      for (const p of err.problems) ctx.io.stderr(`${safeText(formatProblem(p))}\n`);
-    throw err;
-  }
-}
 
 const SIGN_HELP = `
 Examples:
@@ -60,6 +27,6 @@ export function registerArtifactSign(artifact: Command, ctx: CommandContext, wit
     .option('--json', 'print the result as JSON')
     .addHelpText('after', SIGN_HELP)
     .action(async (artifactPath: string, o: { key: string; output?: string; json?: boolean }) =>
-      runSign(await withCatalog({ artifact: artifactPath, ...o }), ctx),
+      (await import('../actions/artifact-sign.js')).runSign(await withCatalog({ artifact: artifactPath, ...o }), ctx),
     );
 }

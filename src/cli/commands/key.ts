@@ -1,18 +1,7 @@
 import type { Command } from 'commander';
-import { generateKeyPair, writeKeyPair } from '../../signing/index.js';
-import { absPath } from '../common.js';
-import { printJson, type CommandContext } from '../context.js';
+import type { CommandContext } from '../context.js';
 
-type GenerateOptions = { outputKeyPrefix: string; force?: boolean; json?: boolean };
-
-// `kko key generate`: an ECDSA P-256 key pair for artifact signatures; the private key is never printed.
-async function runGenerate(o: GenerateOptions, ctx: CommandContext): Promise<void> {
-  const written = await writeKeyPair(absPath(ctx, o.outputKeyPrefix), generateKeyPair(), Boolean(o.force));
-  if (o.json) return printJson(ctx, written);
-  ctx.io.stdout(
-    `private key: ${written.privatePath} (mode 0600; keep it off the air-gapped side)\npublic key:  ${written.publicPath} (give it to whoever verifies or imports)\n`,
-  );
-}
+export type GenerateOptions = { outputKeyPrefix: string; force?: boolean; json?: boolean };
 
 const GENERATE_HELP = `
 Examples:
@@ -34,5 +23,5 @@ export function registerKeyCommands(program: Command, ctx: CommandContext): void
     .option('--force', 'replace existing PREFIX.key / PREFIX.pub')
     .option('--json', 'print the paths written as JSON')
     .addHelpText('after', GENERATE_HELP)
-    .action(async (o: GenerateOptions) => runGenerate(o, ctx));
+    .action(async (o: GenerateOptions) => (await import('../actions/key.js')).runGenerate(o, ctx));
 }
