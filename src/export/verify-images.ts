@@ -18,8 +18,9 @@ import type { PreflightContext, PreflightResult, PreflightStep } from './preflig
 // is fetched and verified against the key; an unsigned image is refused unless --allow-unsigned names it, a bad
 // signature always is. For an index, the signatures of the per-arch children the export carries (cosign sign
 // --recursive) are checked too: one that is there must verify (else refused, even with --allow-unsigned), one that
-// is absent is no problem (they are never required; --allow-unsigned is about the image's own signature). The signature manifests, their configs and payloads go into the artifact as blobs beside the
-// layout, listed in the inventory's one field `imageSignatures`, so `artifact verify --image-key` re-checks them offline.
+// is absent is no problem (they are never required; --allow-unsigned is about the image's own signature). The
+// signature manifests, their configs and payloads go into the artifact as blobs beside the layout, listed in the
+// inventory's one field `imageSignatures`, so `artifact verify --image-key` re-checks them offline.
 
 export type VerifyImagesOptions = {
   readonly key: KeyObject;
