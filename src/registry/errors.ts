@@ -73,6 +73,8 @@ export function errorCodeFor(status: number, oci: readonly OciErrorEntry[], notF
   return 'REGISTRY_ERROR';
 }
 
+const SHOWN_ERRORS = 5;
+
 // "doing what: to what: why" for an unexpected HTTP status.
 export function statusError(
   what: string,
@@ -84,8 +86,10 @@ export function statusError(
 ): RegistryError {
   const oci = parseOciErrors(body);
   const code = errorCodeFor(status, oci, notFound);
-  const detail =
-    oci.length > 0 ? oci.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ') : `HTTP ${status}`;
+  // Each entry is cut (parseOciErrors); a body of thousands of entries is named by its first few.
+  const shown = oci.slice(0, SHOWN_ERRORS).map((e) => (e.message ? `${e.code}: ${e.message}` : e.code));
+  if (oci.length > SHOWN_ERRORS) shown.push(`and ${oci.length - SHOWN_ERRORS} more`);
+  const detail = oci.length > 0 ? shown.join('; ') : `HTTP ${status}`;
   const why = oci.length > 0 ? `${detail} (HTTP ${status})` : detail;
   const hint =
     code === 'UNAUTHORIZED'
