@@ -1,6 +1,6 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
-import { safeText } from '../util/safe-text.js';
+import { safeText, someOf } from '../util/safe-text.js';
 
 export { redactUrl };
 
@@ -87,9 +87,8 @@ export function statusError(
   const oci = parseOciErrors(body);
   const code = errorCodeFor(status, oci, notFound);
   // Each entry is cut (parseOciErrors); a body of thousands of entries is named by its first few.
-  const shown = oci.slice(0, SHOWN_ERRORS).map((e) => (e.message ? `${e.code}: ${e.message}` : e.code));
-  if (oci.length > SHOWN_ERRORS) shown.push(`and ${oci.length - SHOWN_ERRORS} more`);
-  const detail = oci.length > 0 ? shown.join('; ') : `HTTP ${status}`;
+  const shown = someOf(oci, SHOWN_ERRORS, (e) => (e.message ? `${e.code}: ${e.message}` : e.code), '; ');
+  const detail = oci.length > 0 ? shown : `HTTP ${status}`;
   const why = oci.length > 0 ? `${detail} (HTTP ${status})` : detail;
   const hint =
     code === 'UNAUTHORIZED'

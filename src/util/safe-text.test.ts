@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutText, quoteValue, safeLines, safeText } from './safe-text.js';
+import { cutText, quoteValue, safeLines, safeText, someOf } from './safe-text.js';
 
 describe('safeText / safeLines', () => {
   it.each([
@@ -47,5 +47,10 @@ describe('safeText / safeLines', () => {
     expect(cutText('v1.28.0')).toBe('v1.28.0');
     expect(cutText(`\u001b${'x'.repeat(1_000_000)}`, 10)).toBe('\\u001bxxxxxxxxx… (1000001 characters)');
     expect(cutText('a\r\nb\u009b')).toBe('a\\u000d\\u000ab\\u009b');
+  });
+
+  it('someOf names the first few and counts the rest', () => {
+    expect(someOf(['a', 'b'], 3, (s) => s.toUpperCase())).toBe('A, B');
+    expect(someOf(['a', 'b', 'c', 'd'], 2, (s) => s, '; ')).toBe('a; b; and 2 more');
   });
 });

@@ -43,6 +43,14 @@ export function quoteValue(value: unknown, max = 80): string {
   return Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+// The first `max` items of a list from outside, each shown by `show` (quoteValue, cutText), then "and N more": a
+// document of ten thousand unknown keys or error entries is named by a few of them.
+export function someOf<T>(items: readonly T[], max: number, show: (item: T) => string, sep = ', '): string {
+  const shown = items.slice(0, max).map(show);
+  if (items.length > max) shown.push(`and ${items.length - max} more`);
+  return shown.join(sep);
+}
+
 // The same cut and escape without the quotes, for a value that sits in prose as a word (a version, a path in a
 // log line): "Kubernetes v1.28.0 is not supported" reads as before, a megabyte of YAML does not come back.
 export function cutText(text: string, max = 80): string {

@@ -3,7 +3,7 @@ import { isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, visit, t
 import type { z } from 'zod';
 import { KkoError, type Issue } from '../errors.js';
 import { fsError } from './fs-errors.js';
-import { cutText, quoteValue } from './safe-text.js';
+import { cutText, quoteValue, someOf } from './safe-text.js';
 
 // Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it
 // (the largest, catalog/checksums.json, is ~120 KB).
@@ -204,9 +204,7 @@ const SHOWN_KEYS = 10;
 export function describeZodIssue(zi: z.core.$ZodIssue): string {
   if (zi.code === 'unrecognized_keys') {
     // Keys are the document's: each quoted and cut, and a map of thousands of them named by its first few.
-    const shown = zi.keys.slice(0, SHOWN_KEYS).map((k) => quoteValue(k));
-    const more = zi.keys.length > SHOWN_KEYS ? ` and ${zi.keys.length - SHOWN_KEYS} more` : '';
-    return `unknown field${zi.keys.length > 1 ? 's' : ''} ${shown.join(', ')}${more}`;
+    return `unknown field${zi.keys.length > 1 ? 's' : ''} ${someOf(zi.keys, SHOWN_KEYS, (k) => quoteValue(k))}`;
   }
   if (zi.code === 'invalid_type' && zi.input === undefined)
     return `required field is missing (expected ${zi.expected})`;
