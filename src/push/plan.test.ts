@@ -3,6 +3,7 @@ import { loadCatalog } from '../catalog/index.js';
 import { kkNamingOf, rewriteNamespace, splitArchTag, type RegistryFacts } from '../manifest/index.js';
 import { parseDigest } from '../reference/index.js';
 import { planPush, type NamingMode } from './plan.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 const catalog = await loadCatalog();
 const naming = (v: string): ReturnType<typeof kkNamingOf> & { version: string } => ({
@@ -149,5 +150,39 @@ describe('kk helpers', () => {
     ['calico', { policy: 'other', src: ['calico'], dest: 'mirror' }, 'calico'],
   ])('rewriteNamespace(%s)', (ns, rw, want) => {
     expect(rewriteNamespace(ns, rw)).toBe(want);
+  });
+});
+
+// A ref name is the artifact's (images/index.json annotation): in the refusal it is quoted, cut and escaped.
+describe('a hostile ref name in the artifact', () => {
+  it.each([
+    [
+      'a 1 MB ref name',
+      `docker.io/x/y:${MB_TEXT}`,
+      /ref name "docker\.io\/x\/y:x+"… \(1048590 characters\) is not an image reference$/,
+    ],
+    [
+      'control characters',
+      `docker.io/x/y:1${CONTROL_TEXT}`,
+      /ref name "docker\.io\/x\/y:1ev\\u001b\]0;pwned\\u0007.*" is not an image reference$/,
+    ],
+    [
+      'no arch suffix, 1 MB',
+      `docker.io/x/${'y'.repeat(200)}:${'t'.repeat(128)}@sha256:${'a'.repeat(64)}`,
+      /ref name "docker\.io\/x\/y+.*"… \(\d+ characters\) has no -<arch> suffix$/,
+    ],
+  ])('%s', async (_what, refName, want) => {
+    const m = await messageOf(() =>
+      planPush({
+        entries: [{ refName }],
+        registry: priv,
+        kk: naming('v3.1.12'),
+        mode: 'pull',
+        kkRepository: () => undefined,
+      }),
+    );
+    expect(m).toMatch(/^reading the artifact's images\/index\.json: ref name "/);
+    expect(m).toMatch(want);
+    expectSafeText(m);
   });
 });
