@@ -30,6 +30,16 @@ const priv = { privateRegistry: 'dockerhub.kubekey.local' };
 const override = { ...priv, namespaceOverride: 'kubesphereio' };
 const rewrite = { ...priv, namespaceRewrite: { policy: 'changePrefix', src: ['calico'], dest: 'mirror' } };
 
+// The plan of one layout entry under kk v3.1.12's pull names (throws for a ref name kk could not push).
+const planOne = (refName: string): unknown =>
+  planPush({
+    entries: [{ refName }],
+    registry: priv,
+    kk: naming('v3.1.12'),
+    mode: 'pull',
+    kkRepository: () => undefined,
+  });
+
 describe('push names per kk release', () => {
   it("pulls kk images under kk's default namespace: a cn manifest's pause goes to kubesphere/ (every release)", () => {
     for (const v of ['v3.1.5', 'v3.1.7', 'v3.1.12']) {
@@ -119,14 +129,7 @@ describe('push names per kk release', () => {
   });
 
   it('refuses ref names kk could not push', () => {
-    const bad = (refName: string): unknown =>
-      planPush({
-        entries: [{ refName }],
-        registry: priv,
-        kk: naming('v3.1.12'),
-        mode: 'pull',
-        kkRepository: () => undefined,
-      });
+    const bad = planOne;
     expect(() => bad('kubesphere:kube-apiserver:v1.21.5-amd64')).toThrow(/is not an image reference/);
     expect(() => bad('docker.io/calico/cni:v3.27.4')).toThrow(/no -<arch> suffix/);
   });
@@ -167,20 +170,12 @@ describe('a hostile ref name in the artifact', () => {
       /ref name "docker\.io\/x\/y:1ev\\u001b\]0;pwned\\u0007.*" is not an image reference$/,
     ],
     [
-      'no arch suffix, 1 MB',
+      'no arch suffix, a long name',
       `docker.io/x/${'y'.repeat(200)}:${'t'.repeat(128)}@sha256:${'a'.repeat(64)}`,
       /ref name "docker\.io\/x\/y+.*"… \(\d+ characters\) has no -<arch> suffix$/,
     ],
   ])('%s', async (_what, refName, want) => {
-    const m = await messageOf(() =>
-      planPush({
-        entries: [{ refName }],
-        registry: priv,
-        kk: naming('v3.1.12'),
-        mode: 'pull',
-        kkRepository: () => undefined,
-      }),
-    );
+    const m = await messageOf(() => planOne(refName));
     expect(m).toMatch(/^reading the artifact's images\/index\.json: ref name "/);
     expect(m).toMatch(want);
     expectSafeText(m);
