@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { KkoError } from '../errors.js';
 import type { TarEntry } from './tar.js';
+import { quoteName } from './tar-header.js';
 
 import { SUMS_NAME } from '../artifact-format/paths.js';
 
@@ -38,7 +39,7 @@ export function parseChecksums(text: string): Map<string, string> {
     if (out.has(m[2] as string))
       throw new KkoError(
         'UNSAFE_ARCHIVE',
-        `${SUMS_NAME} line ${i + 1}: ${JSON.stringify(m[2])} is listed twice (sha256sum -c checks both lines)`,
+        `${SUMS_NAME} line ${i + 1}: ${quoteName(m[2] as string)} is listed twice (sha256sum -c checks both lines)`,
       );
     out.set(m[2] as string, m[1] as string);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compressionForOutput } from './output-name.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 describe('compressionForOutput', () => {
   it.each([
@@ -25,5 +26,16 @@ describe('compressionForOutput', () => {
 
   it('refuses an unknown --compress value', () => {
     expect(() => compressionForOutput('a.tar', 'xz')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+});
+
+describe('compressionForOutput: a hostile --compress value', () => {
+  it.each([
+    ['a 1 MB value', `z${MB_TEXT}`],
+    ['control characters', CONTROL_TEXT],
+  ])('%s is quoted, cut and escaped', async (_what, flag) => {
+    const m = await messageOf(() => compressionForOutput('a.tar', flag));
+    expect(m).toMatch(/^--compress: unknown value "/);
+    expectSafeText(m);
   });
 });

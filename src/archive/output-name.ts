@@ -1,4 +1,5 @@
 import { KkoError } from '../errors.js';
+import { quoteValue } from '../util/safe-text.js';
 import type { Compression } from './compress.js';
 
 const COMPRESSIONS: readonly Compression[] = ['gzip', 'zstd', 'none'];
@@ -28,7 +29,7 @@ export function compressionForOutput(
   const named = compressionOfName(name);
   if (flag === undefined) return { compression: named ?? 'gzip' };
   if (!(COMPRESSIONS as readonly string[]).includes(flag))
-    throw new KkoError('INVALID_INPUT', `--compress: unknown value "${flag}"`, {
+    throw new KkoError('INVALID_INPUT', `--compress: unknown value ${quoteValue(flag)}`, {
       hint: 'gzip (what kk reads), zstd or none',
     });
   const compression = flag as Compression;

@@ -5,11 +5,12 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { KkoError } from '../errors.js';
+import { parseChecksums } from './checksums.js';
 import { loadZstdCompress } from './compress.js';
 import { decompress, readArchive, type ArchiveEntry, type ReadOptions } from './reader.js';
 import type { TarEntry } from './tar.js';
 import { writeArchive } from './write.js';
-import { pax, raw, rawHeader, rawTar as tarOf } from '../../test/support/raw-tar.js';
+import { gnuLong, pax, raw, rawHeader, rawTar as tarOf } from '../../test/support/raw-tar.js';
 
 type Got = { name: string; type: string; size: number; text: string };
 
@@ -199,5 +200,91 @@ describe('readArchive: hostile input is refused naming the entry', () => {
 
   it('names bzip2/xz as unsupported instead of failing on a header', async () => {
     expect(await codeOf(readAll(Buffer.from('BZh91AY&SY-junk')))).toMatch(/^INVALID_INPUT: .*bzip2\/xz/);
+  });
+});
+
+// Names and PAX values are the archive's: in a message they are quoted, cut and escaped (quoteName / quoteValue),
+// however long or hostile, and the message still says which entry and which field.
+describe('readArchive: hostile values in the refusal message', () => {
+  const MB = 'n'.repeat(1024 * 1024 - 64);
+  const CTRL = 'evil\u001b]0;pwned\u0007\r\nok: fine\u009b';
+  const bounded = (got: string, limit = 1000): void => {
+    expect(got.length).toBeLessThan(limit);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(got).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  };
+  const cases: Array<[string, Buffer, RegExp]> = [
+    [
+      '1 MB PAX path',
+      tarOf(pax({ path: `../${MB}` }), raw('x', 'x')),
+      /refusing entry "\.\.\/n+"… \(1048515 characters\) \(header at tar byte \d+\): name over 4096 bytes/,
+    ],
+    [
+      'control characters in a PAX path',
+      tarOf(pax({ path: `/${CTRL}` }), raw('x', 'x')),
+      /refusing entry "\/evil\\u001b\]0;pwned\\u0007\\r\\nok: fine\\u009b"/,
+    ],
+    [
+      '1 MB symlink target',
+      tarOf(pax({ linkpath: MB }), raw('s', '', { type: '2' })),
+      /refusing symlink "s" .* -> "n+"… \(1048512 characters\)/,
+    ],
+    [
+      'control characters in a link target',
+      tarOf(pax({ linkpath: CTRL }), raw('s', '', { type: '2' })),
+      /-> "evil\\u001b\]0;pwned\\u0007\\r\\nok: fine\\u009b"/,
+    ],
+    [
+      '1 MB PAX key',
+      tarOf(pax({ [`GNU.sparse.${MB}`]: '1' }), raw('x', 'x')),
+      /PAX extended header at tar byte 0: refusing "GNU\.sparse\.n+"… \(1048523 characters\)/,
+    ],
+    [
+      'control characters in a PAX key',
+      tarOf(pax({ [`GNU.sparse.${CTRL}`]: '1' }), raw('x', 'x')),
+      /refusing "GNU\.sparse\.evil\\u001b/,
+    ],
+    ['1 MB PAX mtime', tarOf(pax({ mtime: `1${MB}` }), raw('x', 'x')), /malformed mtime "1n+"… \(1048513 characters\)/],
+    ['control characters in a PAX uid', tarOf(pax({ uid: CTRL }), raw('x', 'x')), /malformed uid "evil\\u001b/],
+    [
+      '1 MB GNU long name and a PAX path',
+      tarOf(gnuLong(MB), pax({ path: CTRL }), raw('x', 'x')),
+      /entry "n+"… \(1048512 characters\) \(header at tar byte \d+\) has both a GNU long name and a PAX path "evil\\u001b/,
+    ],
+    [
+      'control characters in the name of a truncated entry',
+      raw(CTRL, 'x'.repeat(2000)).subarray(0, 1024),
+      /truncated archive: entry "evil\\u001b\]0;pwned\\u0007\\r\\nok: fine\\u009b" is missing/,
+    ],
+  ];
+  it.each(cases)('%s', async (_what, tar, message) => {
+    const got = await codeOf(readAll(tar));
+    expect(got).toMatch(/^UNSAFE_ARCHIVE: reading archive: /);
+    expect(got).toMatch(message);
+    bounded(got);
+  });
+});
+
+describe('parseChecksums: a hostile SHA256SUMS line', () => {
+  it.each([
+    ['1 MB path', 'p'.repeat(1024 * 1024), /kko\/SHA256SUMS line 2: "p+"… \(1048576 characters\) is listed twice/],
+    [
+      'control characters',
+      'a\u001b[2J\u0007b\u009b',
+      /kko\/SHA256SUMS line 2: "a\\u001b\[2J\\u0007b\\u009b" is listed twice/,
+    ],
+  ])('%s listed twice', (_what, path, message) => {
+    const line = `${'0'.repeat(64)}  ${path}`;
+    let got = '';
+    try {
+      parseChecksums(`${line}\n${line}\n`);
+    } catch (err) {
+      got = err instanceof KkoError ? `${err.code}: ${err.message}` : String(err);
+    }
+    expect(got).toMatch(/^UNSAFE_ARCHIVE: /);
+    expect(got).toMatch(message);
+    expect(got.length).toBeLessThan(500);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(got).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 });

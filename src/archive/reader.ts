@@ -2,7 +2,17 @@ import { pipeline, Readable } from 'node:stream';
 import { isKkoError, KkoError } from '../errors.js';
 import { decompressorFor, type Compression, type DecoderTrace } from './compress.js';
 import { Admission, type AdmitOptions, type EntryType } from './tar-admit.js';
-import { BLOCK, parseHeader, parsePax, unsafe, utf8, where, type Extended, type Header } from './tar-header.js';
+import {
+  BLOCK,
+  parseHeader,
+  parsePax,
+  quoteName,
+  unsafe,
+  utf8,
+  where,
+  type Extended,
+  type Header,
+} from './tar-header.js';
 
 // A streaming tar reader for artifacts we did not write: ustar, PAX `path`/`size`/`linkpath`, GNU `L`/`K` long
 // names, over gzip, zstd or plain tar. Bodies stream; nothing but headers and small extended records is buffered.
@@ -121,9 +131,9 @@ function padOf(size: number): number {
 
 async function readExtended(src: ByteSource, h: Header): Promise<Buffer> {
   if (h.size > MAX_EXTENDED)
-    throw unsafe(`extended header for ${JSON.stringify(h.name)} is ${h.size} bytes (limit ${MAX_EXTENDED})`);
-  const data = h.size === 0 ? Buffer.alloc(0) : await src.exact(h.size, `extended header ${JSON.stringify(h.name)}`);
-  if (!data) throw unsafe(`truncated archive: extended header ${JSON.stringify(h.name)} has no data`);
+    throw unsafe(`extended header for ${quoteName(h.name)} is ${h.size} bytes (limit ${MAX_EXTENDED})`);
+  const data = h.size === 0 ? Buffer.alloc(0) : await src.exact(h.size, `extended header ${quoteName(h.name)}`);
+  if (!data) throw unsafe(`truncated archive: extended header ${quoteName(h.name)} has no data`);
   await src.discard(padOf(h.size), 'extended header padding');
   return data;
 }
@@ -167,7 +177,7 @@ class Pending {
   apply(h: Header): Header {
     if (this.long.path !== undefined && this.pax.path !== undefined)
       throw unsafe(
-        `entry ${where(this.long.path, h.offset)} has both a GNU long name and a PAX path ${JSON.stringify(this.pax.path)}`,
+        `entry ${where(this.long.path, h.offset)} has both a GNU long name and a PAX path ${quoteName(this.pax.path)}`,
       );
     if (this.long.linkpath !== undefined && this.pax.linkpath !== undefined)
       throw unsafe(`entry ${where(h.name, h.offset)} has both a GNU long link and a PAX linkpath`);
@@ -217,13 +227,10 @@ async function* bodyChunks(src: ByteSource, lock: Mutex, st: BodyState): AsyncGe
   for (;;) {
     const chunk = await lock.run(async () => {
       if (st.abandoned)
-        throw new KkoError(
-          'INTERNAL',
-          `reading archive entry ${JSON.stringify(st.name)} after the reader moved past it`,
-        );
+        throw new KkoError('INTERNAL', `reading archive entry ${quoteName(st.name)} after the reader moved past it`);
       if (st.remaining === 0) return undefined;
       const c = await src.take(Math.min(st.remaining, CHUNK));
-      if (!c) throw unsafe(`truncated archive: entry ${JSON.stringify(st.name)} is missing ${st.remaining} bytes`);
+      if (!c) throw unsafe(`truncated archive: entry ${quoteName(st.name)} is missing ${st.remaining} bytes`);
       st.remaining -= c.length;
       return c;
     });
@@ -235,7 +242,7 @@ async function* bodyChunks(src: ByteSource, lock: Mutex, st: BodyState): AsyncGe
 // Skip whatever the consumer left of the current body, then the block padding.
 async function finishBody(src: ByteSource, st: BodyState): Promise<void> {
   if (st.remaining > 0) st.abandoned = true;
-  await src.discard(st.remaining + st.padding, `entry ${JSON.stringify(st.name)}`);
+  await src.discard(st.remaining + st.padding, `entry ${quoteName(st.name)}`);
   st.remaining = 0;
 }
 

@@ -1,6 +1,7 @@
 import { KkoError } from '../errors.js';
 import { assertSafeName } from './tar.js';
-import { unsafe, where, type Header } from './tar-header.js';
+import { quoteValue } from '../util/safe-text.js';
+import { quoteName, unsafe, where, type Header } from './tar-header.js';
 
 // Which entries the reader lets through, and as what. kk's unpack (Go archive/tar, cmd/kk/pkg/core/util/file.go)
 // creates TypeDir and TypeReg entries only and skips everything else, so an entry that Go, GNU tar and Python read
@@ -40,8 +41,7 @@ const KINDS: Readonly<Record<string, string>> = {
 // TypeReg (kk then opens "x/" as a file; GNU tar makes a directory), so a slash on any other type is refused.
 function typeOf(h: Header): EntryType {
   const type = TYPES[h.flag];
-  if (!type)
-    throw unsafe(`refusing ${KINDS[h.flag] ?? `entry type ${JSON.stringify(h.flag)}`} ${where(h.name, h.offset)}`);
+  if (!type) throw unsafe(`refusing ${KINDS[h.flag] ?? `entry type ${quoteValue(h.flag)}`} ${where(h.name, h.offset)}`);
   if (!h.name.endsWith('/')) return type;
   if (h.flag === '\0' || type === 'directory') return 'directory';
   throw unsafe(
@@ -64,7 +64,7 @@ function normaliseName(h: Header, type: EntryType): string | undefined {
   if (raw === '' || raw.includes('\0'))
     throw unsafe(`refusing entry with an empty or NUL-containing name ${where(raw, h.offset)}`);
   if (Buffer.byteLength(raw) > MAX_NAME_BYTES)
-    throw unsafe(`refusing entry ${where(raw.slice(0, 64) + '…', h.offset)}: name over ${MAX_NAME_BYTES} bytes`);
+    throw unsafe(`refusing entry ${where(raw, h.offset)}: name over ${MAX_NAME_BYTES} bytes`);
   let name = type === 'directory' ? raw.replace(/\/+$/, '') : raw;
   while (name.startsWith('./')) name = name.slice(2);
   if (name === '' || name === '.') {
@@ -133,7 +133,7 @@ export class Admission {
       const dir = name.slice(0, i);
       const t = this.#seen.get(dir);
       if (t && t !== 'directory')
-        throw unsafe(`refusing entry ${where(name, offset)}: its parent ${JSON.stringify(dir)} is a ${t}`);
+        throw unsafe(`refusing entry ${where(name, offset)}: its parent ${quoteName(dir)} is a ${t}`);
       if (!t) this.#set(dir, 'directory', offset);
     }
   }
@@ -142,18 +142,18 @@ export class Admission {
   #checkLink(h: Header, name: string, type: EntryType): void {
     const at = where(name, h.offset);
     if ((this.#opts.links ?? 'refuse') === 'refuse')
-      throw unsafe(`refusing ${type} ${at} -> ${JSON.stringify(h.linkname)}: artifacts hold regular files only`);
+      throw unsafe(`refusing ${type} ${at} -> ${quoteName(h.linkname)}: artifacts hold regular files only`);
     if (h.linkname === '' || h.linkname.startsWith('/'))
-      throw unsafe(`refusing ${type} ${at}: absolute or empty target ${JSON.stringify(h.linkname)}`);
+      throw unsafe(`refusing ${type} ${at}: absolute or empty target ${quoteName(h.linkname)}`);
     const target = type === 'symlink' ? [...name.split('/').slice(0, -1), h.linkname].join('/') : h.linkname;
     const parts: string[] = [];
     for (const seg of target.split('/')) {
       if (seg === '..' && parts.length === 0)
-        throw unsafe(`refusing ${type} ${at}: target ${JSON.stringify(h.linkname)} escapes the archive`);
+        throw unsafe(`refusing ${type} ${at}: target ${quoteName(h.linkname)} escapes the archive`);
       if (seg === '..') parts.pop();
       else if (seg !== '.' && seg !== '') parts.push(seg);
     }
     if (type === 'hardlink' && this.#seen.get(parts.join('/')) !== 'file')
-      throw unsafe(`refusing hardlink ${at}: target ${JSON.stringify(h.linkname)} is not an earlier file`);
+      throw unsafe(`refusing hardlink ${at}: target ${quoteName(h.linkname)} is not an earlier file`);
   }
 }

@@ -1,4 +1,5 @@
 import { KkoError } from '../errors.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // Parsing of one tar header block and of PAX / GNU extended records, held to what Go's archive/tar (kk's unpack)
 // reads: every field Go parses must parse here too, and a field Go reads differently from GNU tar or Python's
@@ -22,9 +23,15 @@ export function unsafe(message: string): KkoError {
   return new KkoError('UNSAFE_ARCHIVE', `reading archive: ${message}`, { hint: HINT });
 }
 
+// An entry name (or link target) from the archive in a message: quoted, control characters escaped, and cut
+// well past any name a kk artifact holds, so a megabyte PAX path cannot make the message a megabyte.
+export function quoteName(name: string): string {
+  return quoteValue(name, 256);
+}
+
 // "at byte N" of the (decompressed) tar stream, for every refusal that has a header.
 export function where(name: string, offset: number): string {
-  return `${JSON.stringify(name)} (header at tar byte ${offset})`;
+  return `${quoteName(name)} (header at tar byte ${offset})`;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -68,7 +75,7 @@ function octal(field: Buffer, what: string, offset: number): number {
     .replace(/^ +/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text))
-    throw unsafe(`malformed ${what} field ${JSON.stringify(text)} in header at tar byte ${offset}`);
+    throw unsafe(`malformed ${what} field ${quoteValue(text)} in header at tar byte ${offset}`);
   return parseInt(text, 8);
 }
 
@@ -182,7 +189,7 @@ function paxRecord(data: Buffer, pos: number, offset: number): { key: string; va
   if (eq <= 0) throw bad('empty key or no "="');
   const key = utf8(record.subarray(0, eq), 'PAX key', offset);
   const value = record.subarray(eq + 1);
-  if (key.includes('\0') || (NO_NUL.has(key) && value.includes(0))) throw bad(`NUL in ${JSON.stringify(key)}`);
+  if (key.includes('\0') || (NO_NUL.has(key) && value.includes(0))) throw bad(`NUL in ${quoteValue(key)}`);
   return { key, value, next: pos + len };
 }
 
@@ -195,16 +202,16 @@ export function parsePax(data: Buffer, offset: number, global: boolean): Extende
     const { key, value, next } = paxRecord(data, pos, offset);
     pos = next;
     const at = `PAX ${global ? 'global' : 'extended'} header at tar byte ${offset}`;
-    if (keys.has(key)) throw unsafe(`${at} repeats ${JSON.stringify(key)}`);
+    if (keys.has(key)) throw unsafe(`${at} repeats ${quoteValue(key)}`);
     keys.add(key);
-    if (key.startsWith('GNU.sparse.') || key === 'hdrcharset') throw unsafe(`${at}: refusing ${JSON.stringify(key)}`);
+    if (key.startsWith('GNU.sparse.') || key === 'hdrcharset') throw unsafe(`${at}: refusing ${quoteValue(key)}`);
     if (global && (key === 'path' || key === 'linkpath' || key === 'size'))
-      throw unsafe(`${at} sets ${JSON.stringify(key)} (GNU tar applies it to every later entry, Go and kk ignore it)`);
+      throw unsafe(`${at} sets ${quoteValue(key)} (GNU tar applies it to every later entry, Go and kk ignore it)`);
     const rule = CHECKED[key];
     if (!rule && key !== 'path' && key !== 'linkpath') continue; // other values may be binary (xattrs)
     const text = utf8(value, `PAX ${key}`, offset);
     if (rule && !(rule.test(text) && Number.isSafeInteger(Number(text.split('.')[0]))))
-      throw unsafe(`${at}: malformed ${key} ${JSON.stringify(text)}`);
+      throw unsafe(`${at}: malformed ${key} ${quoteValue(text)}`);
     if ((key === 'path' || key === 'linkpath') && text === '') throw unsafe(`${at}: empty ${key}`);
     if (key === 'path') out.path = text;
     if (key === 'linkpath') out.linkpath = text;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KkoError } from '../errors.js';
 import { parseReference } from '../reference/index.js';
+import { safeText } from '../util/safe-text.js';
 import { describeZodIssue, formatPath } from '../util/yaml-doc.js';
 
 // #12 item 3: the have-list (`kko artifact inventory ART > have.json`): what the air-gapped side already holds, which a
@@ -39,7 +40,7 @@ export function parseHaveList(text: string, file: string): HaveList {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `${file}: not JSON: ${(err as Error).message}`, {
+    throw new KkoError('INVALID_INPUT', `${file}: not JSON: ${safeText((err as Error).message)}`, {
       cause: err,
       hint: 'write it with `kko artifact inventory OLD_ART > have.json` on the side that holds OLD_ART',
     });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KkoError } from '../errors.js';
 import { parseImageSignatures } from './image-signatures.js';
-import { inventoryBytes, parseInventory, upstreamDigestMap, type Inventory } from './inventory.js';
+import { parseHaveList } from './have.js';
+import { inventoryBytes, parseInventory, parseJsonDocument, upstreamDigestMap, type Inventory } from './inventory.js';
 
 const HEX = 'ab'.repeat(32);
 const D1 = `sha256:${'11'.repeat(32)}`;
@@ -154,5 +155,53 @@ describe('imageSignatures rows (#12 item 2) in the schema', () => {
         expect((err as KkoError).message).toContain(`kko/inventory.json: ${field}`);
       }
     }
+  });
+});
+
+// The documents are the artifact's (or a have-list from elsewhere): a parse error quotes V8's snippet of them
+// escaped, and an unknown key is quoted and cut, so a hostile document cannot drive the terminal or flood it.
+describe('hostile JSON documents', () => {
+  const CTRL = '\u001b]0;pwned\u0007\r\n\u009b';
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'ok';
+  };
+  const clean = (m: string): void => {
+    expect(m.length).toBeLessThan(500);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(m).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  };
+
+  it.each([
+    ['control characters', `${CTRL}{}`],
+    ['a 1 MB document', `x${'y'.repeat(1024 * 1024)}`],
+  ])('not JSON, with %s, names the document', (_what, text) => {
+    const inv = messageOf(() => parseJsonDocument(Buffer.from(text), 'kko/inventory.json'));
+    expect(inv).toMatch(/^kko\/inventory\.json: not JSON: /);
+    clean(inv);
+    const have = messageOf(() => parseHaveList(text, 'have.json'));
+    expect(have).toMatch(/^have\.json: not JSON: /);
+    clean(have);
+  });
+
+  it.each([
+    ['control characters', `k${CTRL}`],
+    ['a 1 MB key', `k${'y'.repeat(1024 * 1024)}`],
+  ])('a bad value under a key with %s names the field, the key cut and escaped', (_what, key) => {
+    const have = {
+      apiVersion: 'kko.io/v1alpha1',
+      kind: 'ArtifactHave',
+      base: { artifact: 'a' },
+      refs: { [key]: 5 },
+      blobs: [],
+      files: [],
+    };
+    const m = messageOf(() => parseHaveList(JSON.stringify(have), 'have.json'));
+    expect(m).toMatch(/^have\.json: refs\.k.*: Invalid input: expected string/);
+    clean(m);
   });
 });

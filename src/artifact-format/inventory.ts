@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KkoError } from '../errors.js';
+import { safeText } from '../util/safe-text.js';
 import { describeZodIssue, formatPath } from '../util/yaml-doc.js';
 import { INVENTORY_NAME } from './paths.js';
 
@@ -170,7 +171,7 @@ export function parseJsonDocument(bytes: Buffer, name: string): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `${name}: not JSON: ${(err as Error).message}`, { cause: err });
+    throw new KkoError('INVALID_INPUT', `${name}: not JSON: ${safeText((err as Error).message)}`, { cause: err });
   }
 }
 

@@ -14,6 +14,7 @@ import { assertDeltaBase, BaseMissingError, missingCount, type Delta } from '../
 import { hashFile } from '../cache/index.js';
 import { createHash } from 'node:crypto';
 import { blobPath, INVENTORY_NAME } from './docs.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
 // `verifyInventory` (#12): refuse anything unsigned or signed by another key (see verify.ts VerifyOptions).
@@ -43,7 +44,7 @@ export const MD5_FILE = 'artifact.md5';
 export function inside(base: string, name: string): string {
   const target = resolve(base, name);
   if (!target.startsWith(base + sep))
-    throw new KkoError('UNSAFE_ARCHIVE', `refusing to write ${JSON.stringify(name)}: outside ${base}`);
+    throw new KkoError('UNSAFE_ARCHIVE', `refusing to write ${quoteValue(name, 256)}: outside ${base}`);
   return target;
 }
 

@@ -1,4 +1,5 @@
 import { KkoError } from '../errors.js';
+import { cutText } from '../util/safe-text.js';
 import type { ArchiveCompression } from '../archive/reader.js';
 
 // One regular file seen in the archive; sha256 (hex) when the scan hashed it; deferred when the scan left the hash to
@@ -28,9 +29,10 @@ export type ScanResult = {
 export type ProblemKind = 'missing' | 'extra' | 'corrupt';
 export type Problem = { readonly kind: ProblemKind; readonly path: string; readonly detail?: string };
 
-// "missing: path", "corrupt: path (sha256 want X got Y)", "extra: path": the one textual form of a problem.
+// "missing: path", "corrupt: path (sha256 want X got Y)", "extra: path": the one textual form of a problem. The
+// path may come from the artifact's own SHA256SUMS: cut and escaped (cutText), so one hostile line stays one line.
 export function formatProblem(p: Problem): string {
-  return `${p.kind}: ${p.path}${p.detail ? ` (${p.detail})` : ''}`;
+  return `${p.kind}: ${cutText(p.path, 512)}${p.detail ? ` (${p.detail})` : ''}`;
 }
 
 // Thrown by import when the artifact is readable but incomplete or tampered; carries every problem found.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadCatalog } from './load.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 describe('built-in catalog', () => {
   it('loads all kk profiles with their Kubernetes version counts (kubekey.md §5.4)', async () => {
@@ -62,5 +63,26 @@ describe('built-in catalog', () => {
   ])('classifies %s as %s by the full repository', async (ref, cls) => {
     const catalog = await loadCatalog();
     expect(catalog.classify(ref)).toBe(cls);
+  });
+});
+
+// Release, add-on and version names come from the manifest (spec.kko) or flags: quoted, cut and escaped.
+describe('catalog errors name hostile values safely', () => {
+  it.each([
+    ['a 1 MB value', `v${MB_TEXT}`],
+    ['control characters', CONTROL_TEXT],
+  ])('%s', async (_what, value) => {
+    const catalog = await loadCatalog();
+    const messages = [
+      await messageOf(() => catalog.profile(value)),
+      await messageOf(() => catalog.component(value)),
+      await messageOf(() => catalog.componentVersion([...catalog.components.keys()][0] as string, value)),
+      await messageOf(() => catalog.assertKubernetesVersion(catalog.profile('v3.1.5'), value, ['amd64'])),
+    ];
+    expect(messages[0]).toMatch(/^unknown KubeKey release "/);
+    expect(messages[1]).toMatch(/^unknown add-on component "/);
+    expect(messages[2]).toMatch(/^unknown \S+ version "/);
+    expect(messages[3]).toMatch(/^Kubernetes \S.* is not supported by kk v3\.1\.5 \(amd64\)$/);
+    for (const m of messages) expectSafeText(m);
   });
 });

@@ -1,6 +1,7 @@
 import { KkoError } from '../errors.js';
 import { formatReference, parseReference, type Reference } from '../reference/index.js';
 import { imageRefForZone } from '../mirror/zone-ref.js';
+import { cutText, quoteValue } from '../util/safe-text.js';
 import { compareVersions, minorInRange, nearestVersions } from '../util/version.js';
 import type { Arch, Checksums, ComponentDescriptor, ComponentVersion, ImageRules, KubeKeyProfile } from './schema.js';
 
@@ -43,7 +44,7 @@ export class Catalog {
     const want = kkVersion.startsWith('v') ? kkVersion : `v${kkVersion}`;
     const p = this.#profiles.find((x) => x.version === want);
     if (!p) {
-      throw new KkoError('UNKNOWN_VERSION', `unknown KubeKey release "${kkVersion}"`, {
+      throw new KkoError('UNKNOWN_VERSION', `unknown KubeKey release ${quoteValue(kkVersion)}`, {
         hint: `known releases: ${this.kkVersions.join(', ')}`,
       });
     }
@@ -60,7 +61,7 @@ export class Catalog {
     for (const arch of arches) {
       const known = this.kubernetesVersions(profile, arch);
       if (!known.includes(version)) {
-        throw new KkoError('UNKNOWN_VERSION', `Kubernetes ${version} is not supported by kk ${profile.version} (${arch})`, {
+        throw new KkoError('UNKNOWN_VERSION', `Kubernetes ${cutText(version)} is not supported by kk ${profile.version} (${arch})`, {
           hint: `nearest supported: ${nearestVersions(version, known).join(', ')}; kk ${profile.version} supports ${known[0]} … ${known[known.length - 1]}`,
         });
       }
@@ -79,7 +80,7 @@ export class Catalog {
   component(name: string): ComponentDescriptor {
     const c = this.components.get(name);
     if (!c) {
-      throw new KkoError('UNKNOWN_VERSION', `unknown add-on component "${name}"`, {
+      throw new KkoError('UNKNOWN_VERSION', `unknown add-on component ${quoteValue(name)}`, {
         hint: `known components: ${[...this.components.keys()].sort().join(', ') || '(none)'}; add your own with --catalog-dir`,
       });
     }
@@ -90,7 +91,7 @@ export class Catalog {
     const c = this.component(name);
     const v = c.spec.versions.find((x) => x.version === version);
     if (!v) {
-      throw new KkoError('UNKNOWN_VERSION', `unknown ${name} version "${version}"`, {
+      throw new KkoError('UNKNOWN_VERSION', `unknown ${name} version ${quoteValue(version)}`, {
         hint: `known versions: ${c.spec.versions.map((x) => x.version).join(', ')}`,
       });
     }

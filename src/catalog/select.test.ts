@@ -3,7 +3,8 @@ import { KkoError } from '../errors.js';
 import type { Catalog } from './catalog.js';
 import { defaultChoices, type ClusterChoices } from './choices.js';
 import { loadCatalog } from './load.js';
-import { selectImages } from './select.js';
+import { addonGroups, selectImages } from './select.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 let catalog: Catalog;
 beforeAll(async () => {
@@ -152,5 +153,20 @@ describe('KubeSphere plugin', () => {
 
   it('unknown group is an input error', () => {
     expect(() => ks(['nope'])).toThrow(/component group "nope"/);
+  });
+});
+
+// A group name comes from spec.kko.addons[].groups or --addon NAME@VERSION:GROUP: quoted, cut and escaped.
+describe('addonGroups: an unknown hostile group', () => {
+  it.each([
+    ['a 1 MB name', `g${MB_TEXT}`],
+    ['control characters', CONTROL_TEXT],
+  ])('%s', async (_what, group) => {
+    const catalog = await loadCatalog();
+    const [name, c] = [...catalog.components.entries()][0] as [string, ReturnType<Catalog['component']>];
+    const version = c.spec.versions[0] as Parameters<typeof addonGroups>[0];
+    const m = await messageOf(() => addonGroups(version, { name, version: version.version, groups: [group] }));
+    expect(m).toMatch(/^unknown \S+ \S+ component group "/);
+    expectSafeText(m);
   });
 });

@@ -1,6 +1,7 @@
 import { KkoError } from '../errors.js';
 import { formatReference, parseReference } from '../reference/index.js';
 import { imageRefForZone } from '../mirror/zone-ref.js';
+import { quoteValue } from '../util/safe-text.js';
 import { compareVersions, minorOf } from '../util/version.js';
 import type { Catalog } from './catalog.js';
 import type { AddonChoice, ClusterChoices } from './choices.js';
@@ -61,7 +62,7 @@ export function addonGroups(version: ComponentVersion, choice: AddonChoice): Com
   const known = version.groups.map((g) => g.name);
   for (const name of choice.groups) {
     if (!known.includes(name)) {
-      throw new KkoError('INVALID_INPUT', `unknown ${choice.name} ${choice.version} component group "${name}"`, { hint: `groups: ${known.join(', ')}` });
+      throw new KkoError('INVALID_INPUT', `unknown ${choice.name} ${choice.version} component group ${quoteValue(name)}`, { hint: `groups: ${known.join(', ')}` });
     }
   }
   const wanted = choice.groups.length > 0 ? new Set(choice.groups) : new Set(version.groups.filter((g) => g.default).map((g) => g.name));

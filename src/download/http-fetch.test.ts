@@ -41,6 +41,35 @@ describe('HttpDownloader', () => {
     await expect(http([]).d.open({ url: 'file:///etc/passwd' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
   });
 
+  // The URL comes from a manifest or mirror policy: in the message it is redacted, quoted, cut and escaped.
+  it.each([
+    [
+      'a 1 MB URL with credentials',
+      `ftp://alice:s3cret@h/${'p'.repeat(1024 * 1024)}?sig=abc`,
+      /^downloading "ftp:\/\/h\/p+"… \(\d+ characters\): only http/,
+    ],
+    [
+      'control characters',
+      'file:///x\u001b]0;pwned\u0007\r\n\u009b',
+      /^downloading "file:\/\/\/x%1B\]0;pwned%07%C2%9B": only http/,
+    ],
+    [
+      'control characters in a non-URL',
+      'x\u001b]0;pwned\u0007\r\n\u009b',
+      /^downloading "x\\u001b\]0;pwned\\u0007\\r\\n\\u009b": only http/,
+    ],
+  ])('refuses %s with a short message that keeps no secret', async (_what, url, want) => {
+    const err = (await http([])
+      .d.open({ url })
+      .catch((e: unknown) => e)) as Error & { code: string };
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.message).toMatch(want);
+    expect(err.message.length).toBeLessThan(500);
+    expect(err.message).not.toContain('s3cret');
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
   it('follows redirects with the Range header, but never from https down to http', async () => {
     const ok = http([
       new Response(null, { status: 302, headers: { location: '/real' } }),

@@ -11,6 +11,7 @@ import {
   type TransportProfile,
 } from '../registry/index.js';
 import { DownloadError, statusError } from './errors.js';
+import { quoteValue } from '../util/safe-text.js';
 import { splitUserinfo } from './userinfo.js';
 
 export type { FetchFn, SleepFn } from '../registry/index.js';
@@ -55,7 +56,7 @@ export function parseHttpUrl(raw: string): URL {
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw new DownloadError(
       'INVALID_INPUT',
-      `downloading "${redactUrl(raw)}": only http:// and https:// URLs are supported`,
+      `downloading ${quoteValue(redactUrl(raw), 200)}: only http:// and https:// URLs are supported`,
     );
   }
   return url;

@@ -4,6 +4,7 @@ import { isKkoError, KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { resolveDownloadSources } from '../mirror/index.js';
 import { sha256ChecksumOf, type Digest } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 import { ensureRaw, type DownloadDeps, type SourceInfo } from './binaries.js';
 import { firstSuccessful, type Candidate } from './fallback.js';
 import { withoutUserinfo } from './userinfo.js';
@@ -37,17 +38,23 @@ export type IsoDeps = DownloadDeps & { baseDir?: string };
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
-// kk's ISO path inside the artifact (kubekey.md §3.5); the parts become path segments, so they must be plain names.
+// kk's ISO path inside the artifact (kubekey.md §3.5); the parts become path segments, so they must be plain names
+// that fit in one (NAME_MAX: 255 bytes).
+const MAX_SEGMENT = 255;
 export function isoPath(os: Pick<OsEntry, 'arch' | 'id' | 'version'>): string {
   for (const [key, value] of [
     ['arch', os.arch],
     ['id', os.id],
     ['version', os.version],
   ] as const) {
-    if (!SEGMENT.test(value) || value.includes('..')) {
-      throw new KkoError('INVALID_INPUT', `operatingSystems ${key} "${value}" cannot be part of the ISO path`, {
-        hint: 'use letters, digits, ".", "_", "+" and "-" only',
-      });
+    if (!SEGMENT.test(value) || value.includes('..') || value.length > MAX_SEGMENT) {
+      throw new KkoError(
+        'INVALID_INPUT',
+        `operatingSystems ${key} ${quoteValue(value)} cannot be part of the ISO path`,
+        {
+          hint: `use letters, digits, ".", "_", "+" and "-" only, at most ${MAX_SEGMENT} of them`,
+        },
+      );
     }
   }
   return `repository/${os.arch}/${os.id}/${os.version}/${os.id}-${os.version}-${os.arch}.iso`;
@@ -60,7 +67,9 @@ const ISO_CHECKSUM_HINT =
 export function parseIsoChecksum(raw: string, where: string): Digest {
   const digest = sha256ChecksumOf(raw);
   if (!digest)
-    throw new KkoError('INVALID_INPUT', `${where}: "${raw}" is not a sha256 checksum`, { hint: ISO_CHECKSUM_HINT });
+    throw new KkoError('INVALID_INPUT', `${where}: ${quoteValue(raw)} is not a sha256 checksum`, {
+      hint: ISO_CHECKSUM_HINT,
+    });
   return digest;
 }
 

@@ -29,6 +29,56 @@ describe('ISO planning', () => {
       );
   });
 
+  // Values from the manifest: quoted, cut and escaped in the message, which still names the field.
+  it.each([
+    [
+      'a 1 MB id',
+      { id: `u${'x'.repeat(1024 * 1024)}` },
+      /^operatingSystems id "ux+"… \(1048577 characters\) cannot be part/,
+    ],
+    [
+      'control characters in the version',
+      { version: '1\u001b]0;pwned\u0007\r\n\u009b' },
+      /^operatingSystems version "1\\u001b\]0;pwned\\u0007\\r\\n\\u009b" cannot be part/,
+    ],
+    [
+      'a 1 MB checksum',
+      { checksum: `sha256:${'f'.repeat(1024 * 1024)}` },
+      /^ubuntu 22\.04 amd64: repository\.iso\.checksum: "sha256:f+"… \(1048583 characters\) is not a sha256 checksum$/,
+    ],
+    [
+      'control characters in the checksum',
+      { checksum: 'ab\u001b[2J\u0007\r\n\u009b' },
+      /repository\.iso\.checksum: "ab\\u001b\[2J\\u0007\\r\\n\\u009b" is not/,
+    ],
+  ])('refuses %s with a short, escaped message', (_what, over, want) => {
+    const { checksum, ...os } = over as { checksum?: string; id?: string; version?: string };
+    const entry: Os = {
+      arch: 'amd64',
+      id: 'ubuntu',
+      version: '22.04',
+      ...os,
+      repository: { iso: { url: 'https://x/y.iso', checksum: checksum ?? HEX } },
+    };
+    let message = '';
+    try {
+      planIso(entry);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(want);
+    expect(message.length).toBeLessThan(500);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  it('refuses an ISO path part longer than a file name can be', () => {
+    expect(() => isoPath({ arch: 'amd64', id: 'u'.repeat(256), version: '1' })).toThrow(
+      /operatingSystems id "u+"… \(256 characters\)/,
+    );
+    expect(isoPath({ arch: 'amd64', id: 'u'.repeat(255), version: '1' })).toContain(`/${'u'.repeat(255)}/1/`);
+  });
+
   it('takes url and localPath as kk does (url wins when fetching), and skips OSes without an ISO', () => {
     const os: Os = {
       arch: 'amd64',
@@ -154,6 +204,28 @@ describe('distributions kko cannot package', () => {
     expect(() => planDownloads(catalog, catalog.profile('v3.1.5'), [manifest as never])).toThrow(
       /type kubernetes only/,
     );
+  });
+
+  it('names a hostile type quoted, cut and escaped', async () => {
+    const catalog = await loadCatalog();
+    for (const type of [`k${'3'.repeat(1024 * 1024)}`, 'k3s\u001b]0;pwned\u0007\r\n\u009b']) {
+      const manifest = {
+        apiVersion: 'kubekey.kubesphere.io/v1alpha2',
+        kind: 'Manifest',
+        metadata: { name: 'k' },
+        spec: { arches: ['amd64'], kubernetesDistributions: [{ type, version: type }] },
+      } as const;
+      let message = '';
+      try {
+        planDownloads(catalog, catalog.profile('v3.1.5'), [manifest as never]);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^kubernetesDistributions type "k.*: kko packages binaries for type kubernetes only$/);
+      expect(message.length).toBeLessThan(500);
+      // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+      expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { KkoError } from '../errors.js';
 import type { KkManifest } from '../manifest/index.js';
 import { binaryCandidates, type DownloadPolicy } from './binaries.js';
 import { isoCandidates, planIso, type IsoItem } from './iso.js';
+import { cutText, quoteValue } from '../util/safe-text.js';
 import { withoutUserinfo } from './userinfo.js';
 
 // A manifest, or a parsed one with its file (ParsedManifest fits): ISO localPaths are relative to that file's folder.
@@ -66,7 +67,7 @@ function assertKubernetesDistributions(manifest: KkManifest): void {
   if (other) {
     throw new KkoError(
       'INVALID_INPUT',
-      `kubernetesDistributions type "${other.type}" (${other.version}): kko packages binaries for type kubernetes only`,
+      `kubernetesDistributions type ${quoteValue(other.type)} (${cutText(other.version)}): kko packages binaries for type kubernetes only`,
       {
         hint: 'export the images with a manifest without kubernetesDistributions, and take the k3s/k8e binaries from kk',
       },

@@ -6,6 +6,7 @@ import { copyBlobs } from '../copy/index.js';
 import type { HeldBlobs } from '../artifact-format/index.js';
 import { KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
+import { cutText, someOf } from '../util/safe-text.js';
 import type { ImageSource } from '../mirror/index.js';
 import {
   MediaType,
@@ -128,7 +129,10 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   if (parsed.kind === 'index') {
     const [child] = selectManifests(parsed.manifest, want);
     if (!child) {
-      const have = parsed.manifest.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+      // The index is the registry's: each platform cut and escaped, and a long list named by its first entries.
+      const have = someOf(parsed.manifest.manifests, 10, (d) =>
+        d.platform ? cutText(formatPlatform(d.platform)) : '?',
+      );
       throw new KkoError('PLATFORM_NOT_FOUND', `no ${formatPlatform(want)} entry in the index (it has ${have})`);
     }
     index = top;

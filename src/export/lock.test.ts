@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatLock, lockDrift, lockPathFor, parseLock } from './lock.js';
 import type { LockedImage, ManifestLock } from './lock-schema.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const img = (ref: string, digest: string, arches: Record<string, string>): LockedImage => ({
@@ -53,5 +54,16 @@ describe('manifest lock', () => {
       { ref: 'n:1', now: d('n') },
     ]);
     expect(lockDrift(was, lock([...was.values()]))).toEqual([]);
+  });
+});
+
+describe('parseLock: not JSON', () => {
+  it.each([
+    ['control characters', `${CONTROL_TEXT}{}`],
+    ['a 1 MB file', `z${MB_TEXT}`],
+  ])('%s: the message names the lock, escaped and short', async (_what, text) => {
+    const m = await messageOf(() => parseLock(text, '/m/kk.lock.json'));
+    expect(m).toMatch(/^reading the lock \/m\/kk\.lock\.json: not JSON: /);
+    expectSafeText(m);
   });
 });

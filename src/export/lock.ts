@@ -4,6 +4,7 @@ import { resolveImageSources, type EffectivePolicy } from '../mirror/index.js';
 import { parseReference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { safeText } from '../util/safe-text.js';
 import { readTextFile } from '../util/yaml-doc.js';
 import { resolveImage, type FetchDeps, type ResolvedImage } from './fetch-image.js';
 import type { ExportPlan } from './plan.js';
@@ -52,7 +53,7 @@ export function parseLock(text: string, path: string): ManifestLock {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `reading the lock ${path}: not JSON: ${(err as Error).message}`, {
+    throw new KkoError('INVALID_INPUT', `reading the lock ${path}: not JSON: ${safeText((err as Error).message)}`, {
       hint: 'write it again with `kko manifest lock -m MANIFEST`',
     });
   }

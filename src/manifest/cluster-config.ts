@@ -4,6 +4,7 @@ import type { AuthEntry as KkAuthEntry } from './schema.js';
 import { parseRegistryLocation, type NamespaceRewrite } from './push-name.js';
 import { CONTAINER_MANAGERS, ETCD_TYPES, type AddonChoice, type ClusterChoices, type Cni } from '../catalog/choices.js';
 import { ARCHES } from '../catalog/schema.js';
+import { quoteValue } from '../util/safe-text.js';
 import { documentValue, parseYaml, readTextFile } from '../util/yaml-doc.js';
 import { withVPrefix } from '../util/version.js';
 
@@ -55,7 +56,7 @@ function bad(ctx: Ctx, path: string, message: string, hint?: string): void {
 function oneOf<T extends string>(ctx: Ctx, path: string, raw: string, dflt: T, allowed: readonly T[]): T {
   const value = raw || dflt;
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  bad(ctx, path, `"${value}" is not one of ${allowed.join(', ')}`);
+  bad(ctx, path, `${quoteValue(value)} is not one of ${allowed.join(', ')}`);
   return dflt;
 }
 
@@ -67,7 +68,7 @@ function networkChoices(ctx: Ctx, spec: Obj): Pick<ClusterChoices, 'cni' | 'cali
     bad(
       ctx,
       'spec.network.plugin',
-      `network.plugin "${plugin}" is not one kk v3 deploys`,
+      `network.plugin ${quoteValue(plugin)} is not one kk v3 deploys`,
       'calico, cilium, flannel, kubeovn, hybridnet or none',
     );
   const cnis: Cni[] = [cni ?? 'none'];
@@ -170,7 +171,7 @@ function namespaceRewrite(ctx: Ctx, raw: unknown): NamespaceRewrite | undefined 
     ctx.issues.push({
       severity: 'warning',
       code: 'CLUSTER_CONFIG',
-      message: `policy "${policy}" is not changePrefix: kk ignores the rewrite ("namespace rewrite action not specified")`,
+      message: `policy ${quoteValue(policy)} is not changePrefix: kk ignores the rewrite ("namespace rewrite action not specified")`,
       file: ctx.file,
       path: `${path}.policy`,
       hint: 'policy: changePrefix',
@@ -183,7 +184,7 @@ function namespaceRewrite(ctx: Ctx, raw: unknown): NamespaceRewrite | undefined 
     bad(
       ctx,
       `${path}.dest`,
-      `dest "${text(rw.dest)}" is not a registry namespace (lower-case path segments)`,
+      `dest ${quoteValue(text(rw.dest))} is not a registry namespace (lower-case path segments)`,
       'dest: mirror or dest: team/mirror',
     );
   return { policy, src, dest };
@@ -223,7 +224,7 @@ function registryFacts(ctx: Ctx, spec: Obj): RegistryFacts | undefined {
     bad(
       ctx,
       `${REGISTRY}.namespaceOverride`,
-      `"${override}" is not a registry namespace (lower-case path segments)`,
+      `${quoteValue(override)} is not a registry namespace (lower-case path segments)`,
       'e.g. namespaceOverride: kubesphereio',
     );
   const rewrite = namespaceRewrite(ctx, reg.namespaceRewrite);

@@ -1,6 +1,7 @@
 import type { Document } from 'yaml';
 import type { Issue } from '../errors.js';
 import { checkDocument, parseYaml, positionOf, readTextFile, type YamlSource } from '../util/yaml-doc.js';
+import { cutText, quoteValue } from '../util/safe-text.js';
 import { withVPrefix } from '../util/version.js';
 import { salvageManifest } from './salvage.js';
 import { manifestSchema, strictManifestSchema, type KkManifest } from './schema.js';
@@ -77,11 +78,11 @@ function withVPrefixes(
     issues.push({
       severity: 'info',
       code: 'VERSION_PREFIX',
-      message: `Kubernetes ${d.version} read as ${v}`,
+      message: `Kubernetes ${cutText(d.version)} read as ${cutText(v)}`,
       file: at.file,
       path: `spec.kubernetesDistributions[${i}].version`,
       ...pos,
-      hint: `write ${v}: kk artifact export would use "${d.version}" verbatim in download URLs`,
+      hint: `write ${cutText(v)}: kk artifact export would use ${quoteValue(d.version)} verbatim in download URLs`,
     });
   });
   return {

@@ -1,6 +1,7 @@
 import { KkoError } from '../errors.js';
 import type { Reference } from '../reference/index.js';
 import { parseReference, repositoryName } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 import type { RegistryFacts } from './cluster-config.js';
 
 // kk's registry.namespaceRewrite (v3.1.8+ cluster_types.go:137-142): policy changePrefix is the only one kk knows.
@@ -99,17 +100,24 @@ export function parseRegistryLocation(raw: string, what = 'registry'): { host: s
   if (/^[a-z]+:\/\//i.test(value))
     throw new KkoError(
       'INVALID_INPUT',
-      `${what} "${value}": no scheme allowed (kk uses the value verbatim in image names)`,
+      `${what} ${quoteValue(value, 200)}: no scheme allowed (kk uses the value verbatim in image names)`,
       { hint: 'drop the scheme; an HTTP registry is plainHTTP: true under registry.auths.<host>, or --plain-http' },
     );
   let probe: Reference;
   try {
     probe = parseReference(`${value}/probe`);
   } catch (err) {
-    throw new KkoError('INVALID_INPUT', `${what} "${value}": not a registry host and path`, { cause: err, hint });
+    throw new KkoError('INVALID_INPUT', `${what} ${quoteValue(value, 200)}: not a registry host and path`, {
+      cause: err,
+      hint,
+    });
   }
   const host = value.split('/')[0] as string;
   if (probe.registry !== host)
-    throw new KkoError('INVALID_INPUT', `${what} "${value}": "${host}" is not a registry host`, { hint });
+    throw new KkoError(
+      'INVALID_INPUT',
+      `${what} ${quoteValue(value, 200)}: ${quoteValue(host)} is not a registry host`,
+      { hint },
+    );
   return { host, path: value.slice(host.length + 1) };
 }

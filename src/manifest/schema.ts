@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quoteValue } from '../util/safe-text.js';
 
 // KubeKey's kubekey.kubesphere.io/v1alpha2 Manifest (cmd/kk/apis/kubekey/v1alpha2/manifest_types.go),
 // plus kko's own record under spec.kko. kk decodes YAML→JSON into Go structs: unknown fields are
@@ -7,9 +8,14 @@ import { z } from 'zod';
 export const MANIFEST_API_VERSION = 'kubekey.kubesphere.io/v1alpha2';
 export const MANIFEST_KIND = 'Manifest';
 
+// The "quote it" hint shows a scalar (a number or a boolean: short); a list or a map is not expanded.
 const str = z.string({
   error: (i) =>
-    i.input === undefined ? undefined : `expected a string, got ${typeof i.input} (quote it: "${String(i.input)}")`,
+    i.input === undefined
+      ? undefined
+      : typeof i.input === 'number' || typeof i.input === 'boolean'
+        ? `expected a string, got ${typeof i.input} (quote it: "${String(i.input)}")`
+        : `expected a string, got ${quoteValue(i.input)}`,
 });
 const optStr = str.nullish();
 // A secret is never echoed back in an error message.

@@ -4,6 +4,7 @@ import { ARCHES, type KubeKeyProfile } from '../catalog/schema.js';
 import { assertAddonCompatible } from '../catalog/select.js';
 import { isKkoError, type Issue, type Severity } from '../errors.js';
 import { kkImageNameProblem, parseReference, repositoryName, sha256ChecksumOf } from '../reference/index.js';
+import { cutText, quoteValue } from '../util/safe-text.js';
 import { positionOf } from '../util/yaml-doc.js';
 import { nearestVersions } from '../util/version.js';
 import { composeManifest } from './generate.js';
@@ -66,7 +67,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'error',
         'IMAGE_NAME',
-        `"${img}": ${problem}`,
+        `${quoteValue(img, 512)}: ${problem}`,
         at(ctx, ['spec', 'images', i]),
         'write e.g. docker.io/library/redis:5 instead of redis:5',
       );
@@ -76,7 +77,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'warning',
         'DUPLICATE_IMAGE',
-        `"${img}" is listed twice (first at spec.images[${first}])`,
+        `${quoteValue(img, 512)} is listed twice (first at spec.images[${first}])`,
         at(ctx, ['spec', 'images', i]),
       );
     else seen.set(img, i);
@@ -87,7 +88,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
       ctx,
       'error',
       'DISTRIBUTION_TYPES',
-      `all kubernetesDistributions must have one type, found ${[...types].join(', ')}`,
+      `all kubernetesDistributions must have one type, found ${[...types].map((t) => cutText(t)).join(', ')}`,
       at(ctx, ['spec', 'kubernetesDistributions']),
     );
   (spec.kubernetesDistributions ?? []).forEach((d, i) => {
@@ -96,7 +97,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'error',
         'DISTRIBUTION_TYPE',
-        `unknown distribution type "${d.type}"`,
+        `unknown distribution type ${quoteValue(d.type)}`,
         at(ctx, ['spec', 'kubernetesDistributions', i, 'type']),
         'kubernetes, k3s or k8e',
       );
@@ -116,7 +117,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'error',
         'ARCH',
-        `arch "${a}" is not one kk packages binaries for`,
+        `arch ${quoteValue(a)} is not one kk packages binaries for`,
         at(ctx, ['spec', 'arches', i]),
         'kk v3 supports amd64 and arm64',
       );
@@ -128,7 +129,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'error',
         'ISO_CHECKSUM',
-        `repository.iso.checksum ${JSON.stringify(iso.checksum)} is not a sha256 checksum`,
+        `repository.iso.checksum ${quoteValue(iso.checksum)} is not a sha256 checksum`,
         at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso', 'checksum']),
         'give 64 hex digits, optionally prefixed with "sha256:" (or the line of the ISO\'s .sha256sum.txt)',
       );
@@ -138,7 +139,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'warning',
         'ISO_NO_CHECKSUM',
-        `the ${os.id} ${os.version} ${os.arch} ISO has no checksum: it cannot be verified`,
+        `the ${cutText(os.id)} ${cutText(os.version)} ${cutText(os.arch)} ISO has no checksum: it cannot be verified`,
         at(ctx, ['spec', 'operatingSystems', i, 'repository', 'iso']),
         "add repository.iso.checksum (sha256, e.g. from the release's *.iso.sha256sum.txt); kko verifies it, kk does not",
       );
@@ -150,7 +151,7 @@ export function kkRules(file: ParsedManifest): Issue[] {
         ctx,
         'error',
         'RUNTIME',
-        `container runtime "${r.type}" cannot be packaged by kk (only docker and containerd)`,
+        `container runtime ${quoteValue(r.type)} cannot be packaged by kk (only docker and containerd)`,
         at(ctx, ['spec', 'components', 'containerRuntimes', i, 'type']),
       );
     }
@@ -167,7 +168,7 @@ const knownVersions: Rule = (ctx) => {
         ctx,
         'error',
         'UNKNOWN_VERSION',
-        `Kubernetes ${d.version} is not supported by kk ${ctx.profile.version}`,
+        `Kubernetes ${cutText(d.version)} is not supported by kk ${ctx.profile.version}`,
         at(ctx, ['spec', 'kubernetesDistributions', i, 'version']),
         `nearest supported: ${nearestVersions(d.version, known).join(', ')}`,
       );
@@ -193,7 +194,7 @@ const componentVersions: Rule = (ctx) => {
         ctx,
         'error',
         'COMPONENT_VERSION',
-        `${label} ${got} is not the version kk ${ctx.profile.version} installs (${want})`,
+        `${label} ${cutText(got)} is not the version kk ${ctx.profile.version} installs (${want})`,
         at(ctx, ['spec', 'components', key, 'version']),
         `kk installs its compiled-in ${label} ${want} and would try to download it at install time, which fails offline: set ${want}`,
       );
@@ -206,7 +207,7 @@ const componentVersions: Rule = (ctx) => {
         ctx,
         'error',
         'COMPONENT_VERSION',
-        `${r.type} ${r.version} is not the version kk ${ctx.profile.version} installs (${want})`,
+        `${r.type} ${cutText(r.version)} is not the version kk ${ctx.profile.version} installs (${want})`,
         at(ctx, ['spec', 'components', 'containerRuntimes', i, 'version']),
         `set ${want}`,
       );
@@ -224,7 +225,7 @@ const componentVersions: Rule = (ctx) => {
         ctx,
         'warning',
         'COMPONENT_SWITCH',
-        `${String(key)} ${got} is only an on/off switch: kk ${ctx.profile.version} packages ${want}`,
+        `${String(key)} ${cutText(got)} is only an on/off switch: kk ${ctx.profile.version} packages ${want}`,
         at(ctx, ['spec', 'components', key, 'version']),
       );
   }
@@ -304,7 +305,7 @@ const completeness: Rule = (ctx) => {
         ctx,
         'error',
         'MISSING_IMAGE',
-        `missing image ${img.ref} (${img.class}): kk ${ctx.profile.version} pulls it for this cluster`,
+        `missing image ${cutText(img.ref, 512)} (${img.class}): kk ${ctx.profile.version} pulls it for this cluster`,
         at(ctx, ['spec', 'images']),
       );
     }
@@ -316,7 +317,7 @@ const completeness: Rule = (ctx) => {
         ctx,
         'info',
         'EXTRA_IMAGE',
-        `${ref} is not needed by this cluster (${ctx.catalog.classify(ref) ?? 'unknown class'})`,
+        `${cutText(ref, 512)} is not needed by this cluster (${ctx.catalog.classify(ref) ?? 'unknown class'})`,
         at(ctx, ['spec', 'images', i]),
       );
   });

@@ -109,6 +109,31 @@ describe('loadPolicyFile: bad files', () => {
     got.forEach((g, i) => expect(g).toMatchObject(expected[i] ?? {}));
   });
 
+  // A download prefix may hold ESC / BEL / C1 (the URL rule only refuses spaces) and be a megabyte long: the message
+  // quotes it cut and escaped, and still names the rule.
+  it.each([
+    ['a 1 MB prefix', `https://a/${'p'.repeat(1024 * 1024)}/`],
+    ['control characters in a prefix', 'https://a/\u001b]0;pwned\u0007\u009b/'],
+  ])('%s: duplicate and slash mismatch messages are short and escaped', async (_what, prefix) => {
+    const y = JSON.stringify(prefix);
+    const file = await write(
+      `hostile-${prefix.length}.yaml`,
+      `${HEAD}downloads:\n- prefix: ${y}\n  mirrors:\n  - location: http://m\n- prefix: ${y}\n`,
+    );
+    const err = (await loadPolicyFile(file, 'file').catch((e: unknown) => e)) as ValidationError;
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.issues.map((i) => [i.code, i.path])).toEqual([
+      ['SLASH_MISMATCH', 'downloads[0].mirrors[0].location'],
+      ['DUPLICATE_PREFIX', 'downloads[1].prefix'],
+    ]);
+    for (const i of err.issues) {
+      expect(i.message).toMatch(/prefix "https:\/\/a\//);
+      expect(i.message.length).toBeLessThan(500);
+      // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+      expect(i.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    }
+  });
+
   it('reports every problem, not just the first', async () => {
     const got = await issuesOf(
       `${HEAD}registries:\n- prefix: docker.io\n  upstream: 3\n- prefix: quay.io\n  mirrors: [{location: HTTP://x}]\ndownloads: {}\n`,

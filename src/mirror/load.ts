@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Document } from 'yaml';
 import { ValidationError, type Issue } from '../errors.js';
 import { embeddedFile } from '../util/embedded.js';
+import { quoteValue } from '../util/safe-text.js';
 import {
   checkDocument,
   decodeText,
@@ -121,7 +122,11 @@ function ruleIssues(value: MirrorPolicyFile, doc: Document.Parsed, source: YamlS
     prefixes.forEach((prefix, i) => {
       const first = prefixes.indexOf(prefix);
       if (first !== i)
-        at([key, i, 'prefix'], 'DUPLICATE_PREFIX', `prefix "${prefix}" is already used by ${key}[${first}]`);
+        at(
+          [key, i, 'prefix'],
+          'DUPLICATE_PREFIX',
+          `prefix ${quoteValue(prefix, 200)} is already used by ${key}[${first}]`,
+        );
     });
   }
   const rules = [
@@ -139,7 +144,7 @@ function ruleIssues(value: MirrorPolicyFile, doc: Document.Parsed, source: YamlS
         at(
           ['downloads', i, 'mirrors', j, 'location'],
           'SLASH_MISMATCH',
-          `location and prefix "${d.prefix}" must both end in "/" or both not`,
+          `location and prefix ${quoteValue(d.prefix, 200)} must both end in "/" or both not`,
         );
       }
     }),

@@ -6,6 +6,7 @@ import { parseReference } from '../reference/index.js';
 import { loadMirrorPolicy, mergeRules, pickConfigFile, pickZone } from './policy.js';
 import { resolveImageSources } from './resolve.js';
 import type { Zone } from './schema.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 let dir: string;
 const HEAD = 'apiVersion: kko.io/v1alpha1\nkind: MirrorPolicy\n';
@@ -149,5 +150,18 @@ describe('mergeRules', () => {
   it('keeps user order, then the zone rules not overridden', () => {
     const merged = mergeRules([{ prefix: 'b' }, { prefix: 'a', user: true }], [{ prefix: 'a' }, { prefix: 'c' }]);
     expect(merged).toEqual([{ prefix: 'b' }, { prefix: 'a', user: true }, { prefix: 'c' }]);
+  });
+});
+
+describe('pickZone: a hostile zone name', () => {
+  it.each([
+    ['a 1 MB flag', `z${MB_TEXT}`, undefined, /^--zone "zx+"… \(1048577 characters\): unknown zone$/],
+    ['control characters in the flag', CONTROL_TEXT, undefined, /^--zone "ev\\u001b/],
+    ['a 1 MB KKZONE', undefined, `z${MB_TEXT}`, /^KKZONE="zx+"… \(1048577 characters\): unknown zone$/],
+    ['control characters in KKZONE', undefined, CONTROL_TEXT, /^KKZONE="ev\\u001b/],
+  ])('%s is quoted, cut and escaped', async (_what, flag, env, want) => {
+    const m = await messageOf(() => pickZone(flag, env, undefined));
+    expect(m).toMatch(want);
+    expectSafeText(m);
   });
 });

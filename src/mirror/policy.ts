@@ -1,5 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import { KkoError } from '../errors.js';
+import { quoteValue } from '../util/safe-text.js';
 import { BUILTIN_ZONES_DIR, loadPolicyFile, loadZonePolicy } from './load.js';
 import { isZone, ZONES, type DownloadRule, type RegistryRule, type Zone } from './schema.js';
 
@@ -68,7 +69,7 @@ export function pickZone(
 ): { zone: Zone; source: SettingSource } {
   if (flag !== undefined) {
     if (!isZone(flag))
-      throw new KkoError('INVALID_INPUT', `--zone "${flag}": unknown zone`, {
+      throw new KkoError('INVALID_INPUT', `--zone ${quoteValue(flag)}: unknown zone`, {
         hint: `use one of: ${ZONES.join(', ')}`,
       });
     return { zone: flag, source: 'flag' };
@@ -77,7 +78,7 @@ export function pickZone(
   if (kkzone !== undefined) {
     // kk only knows KKZONE=cn; anything but cn or default is almost certainly a typo that would silently mean "default".
     if (!isZone(kkzone))
-      throw new KkoError('INVALID_INPUT', `${ZONE_ENV}="${kkzone}": unknown zone`, {
+      throw new KkoError('INVALID_INPUT', `${ZONE_ENV}=${quoteValue(kkzone)}: unknown zone`, {
         hint: `set ${ZONE_ENV}=cn or unset it`,
       });
     return { zone: kkzone, source: 'env' };

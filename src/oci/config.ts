@@ -1,5 +1,6 @@
 import { KkoError } from '../errors.js';
 import type { Platform } from './descriptor.js';
+import { safeText } from '../util/safe-text.js';
 
 // The platform fields of an image config (image-spec config.md); the rest of the config is opaque to kko.
 export function parseConfigPlatform(bytes: Uint8Array): Platform {
@@ -7,9 +8,13 @@ export function parseConfigPlatform(bytes: Uint8Array): Platform {
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image config: not JSON: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new KkoError(
+      'INVALID_IMAGE_MANIFEST',
+      `parsing image config: not JSON: ${safeText((err as Error).message)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const c = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
   if (typeof c.architecture !== 'string' || typeof c.os !== 'string') {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from './descriptor.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 describe('platforms', () => {
   it.each([
@@ -51,5 +52,16 @@ describe('platforms', () => {
     expect(formatPlatform({ os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe('linux/arm64/v8');
     expect(() => parsePlatform('linux//x')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
     expect(() => parsePlatform('a/b/c/d')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+});
+
+describe('parsePlatform: a hostile value', () => {
+  it.each([
+    ['a 1 MB value', `a/b/c/${MB_TEXT}`],
+    ['control characters', `a/b/c/${CONTROL_TEXT}`],
+  ])('%s is quoted, cut and escaped', async (_what, value) => {
+    const m = await messageOf(() => parsePlatform(value));
+    expect(m).toMatch(/^invalid platform "a\/b\/c\/.*: expected os\/arch\[\/variant\] or arch$/);
+    expectSafeText(m);
   });
 });

@@ -1,5 +1,6 @@
 import { KkoError } from '../errors.js';
 import type { Digest } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // image-spec descriptor.md: a typed, sized pointer to content.
 export type Descriptor = {
@@ -56,7 +57,7 @@ export function platformMatches(want: Platform, have: Platform): boolean {
 export function parsePlatform(input: string): Platform {
   const parts = input.trim().split('/');
   if (parts.some((p) => p === '') || parts.length > 3) {
-    throw new KkoError('INVALID_INPUT', `invalid platform "${input}": expected os/arch[/variant] or arch`);
+    throw new KkoError('INVALID_INPUT', `invalid platform ${quoteValue(input)}: expected os/arch[/variant] or arch`);
   }
   const [os, architecture, variant] = parts.length === 1 ? ['linux', parts[0] as string] : parts;
   const out: { os: string; architecture: string; variant?: string } = {

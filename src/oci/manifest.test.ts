@@ -3,6 +3,7 @@ import { parseConfigPlatform } from './config.js';
 import { parseManifestJson, selectManifests } from './manifest.js';
 import { MediaType, MANIFEST_ACCEPT } from './media-types.js';
 import { hasControl } from '../util/safe-text.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 const D = (n: string) => `sha256:${n.repeat(64)}`;
 const enc = (o: unknown) => Buffer.from(JSON.stringify(o));
@@ -112,5 +113,21 @@ describe('parseConfigPlatform', () => {
     expect(() => parseConfigPlatform(enc({ os: 'linux' }))).toThrow(
       expect.objectContaining({ code: 'INVALID_IMAGE_MANIFEST' }),
     );
+  });
+});
+
+// V8's JSON.parse message quotes a snippet of the input: from a registry, so it is escaped.
+describe('not JSON from a registry', () => {
+  it.each([
+    ['control characters', `${CONTROL_TEXT}{}`],
+    ['a 1 MB body', `z${MB_TEXT}`],
+  ])('%s: manifest and config errors are escaped and short', async (_what, text) => {
+    const bytes = Buffer.from(text);
+    const m = await messageOf(() => parseManifestJson(bytes, MediaType.OCI_MANIFEST));
+    expect(m).toMatch(/^parsing image manifest: not JSON: /);
+    expectSafeText(m);
+    const c = await messageOf(() => parseConfigPlatform(bytes));
+    expect(c).toMatch(/^parsing image config: not JSON: /);
+    expectSafeText(c);
   });
 });

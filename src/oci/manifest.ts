@@ -1,6 +1,6 @@
 import { KkoError } from '../errors.js';
 import type { Digest } from '../reference/index.js';
-import { quoteValue } from '../util/safe-text.js';
+import { quoteValue, safeText } from '../util/safe-text.js';
 import { platformMatches, type Descriptor, type Platform } from './descriptor.js';
 import { isImageManifestMediaType, isIndexMediaType, MediaType } from './media-types.js';
 
@@ -94,9 +94,13 @@ function decodeJson(bytes: Uint8Array): Json {
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new KkoError('INVALID_IMAGE_MANIFEST', `parsing image manifest: not JSON: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new KkoError(
+      'INVALID_IMAGE_MANIFEST',
+      `parsing image manifest: not JSON: ${safeText((err as Error).message)}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!isObject(doc)) throw bad('top level is not a JSON object');
   return doc;

@@ -3,6 +3,7 @@ import { loadCatalog } from '../catalog/index.js';
 import { kkNamingOf, rewriteNamespace, splitArchTag, type RegistryFacts } from '../manifest/index.js';
 import { parseDigest } from '../reference/index.js';
 import { planPush, type NamingMode } from './plan.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 
 const catalog = await loadCatalog();
 const naming = (v: string): ReturnType<typeof kkNamingOf> & { version: string } => ({
@@ -28,6 +29,16 @@ function names(v: string, registry: RegistryFacts, mode: NamingMode = 'pull'): s
 const priv = { privateRegistry: 'dockerhub.kubekey.local' };
 const override = { ...priv, namespaceOverride: 'kubesphereio' };
 const rewrite = { ...priv, namespaceRewrite: { policy: 'changePrefix', src: ['calico'], dest: 'mirror' } };
+
+// The plan of one layout entry under kk v3.1.12's pull names (throws for a ref name kk could not push).
+const planOne = (refName: string): unknown =>
+  planPush({
+    entries: [{ refName }],
+    registry: priv,
+    kk: naming('v3.1.12'),
+    mode: 'pull',
+    kkRepository: () => undefined,
+  });
 
 describe('push names per kk release', () => {
   it("pulls kk images under kk's default namespace: a cn manifest's pause goes to kubesphere/ (every release)", () => {
@@ -118,14 +129,7 @@ describe('push names per kk release', () => {
   });
 
   it('refuses ref names kk could not push', () => {
-    const bad = (refName: string): unknown =>
-      planPush({
-        entries: [{ refName }],
-        registry: priv,
-        kk: naming('v3.1.12'),
-        mode: 'pull',
-        kkRepository: () => undefined,
-      });
+    const bad = planOne;
     expect(() => bad('kubesphere:kube-apiserver:v1.21.5-amd64')).toThrow(/is not an image reference/);
     expect(() => bad('docker.io/calico/cni:v3.27.4')).toThrow(/no -<arch> suffix/);
   });
@@ -149,5 +153,31 @@ describe('kk helpers', () => {
     ['calico', { policy: 'other', src: ['calico'], dest: 'mirror' }, 'calico'],
   ])('rewriteNamespace(%s)', (ns, rw, want) => {
     expect(rewriteNamespace(ns, rw)).toBe(want);
+  });
+});
+
+// A ref name is the artifact's (images/index.json annotation): in the refusal it is quoted, cut and escaped.
+describe('a hostile ref name in the artifact', () => {
+  it.each([
+    [
+      'a 1 MB ref name',
+      `docker.io/x/y:${MB_TEXT}`,
+      /ref name "docker\.io\/x\/y:x+"… \(1048590 characters\) is not an image reference$/,
+    ],
+    [
+      'control characters',
+      `docker.io/x/y:1${CONTROL_TEXT}`,
+      /ref name "docker\.io\/x\/y:1ev\\u001b\]0;pwned\\u0007.*" is not an image reference$/,
+    ],
+    [
+      'no arch suffix, a long name',
+      `docker.io/x/${'y'.repeat(200)}:${'t'.repeat(128)}@sha256:${'a'.repeat(64)}`,
+      /ref name "docker\.io\/x\/y+.*"… \(\d+ characters\) has no -<arch> suffix$/,
+    ],
+  ])('%s', async (_what, refName, want) => {
+    const m = await messageOf(() => planOne(refName));
+    expect(m).toMatch(/^reading the artifact's images\/index\.json: ref name "/);
+    expect(m).toMatch(want);
+    expectSafeText(m);
   });
 });

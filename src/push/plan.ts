@@ -3,6 +3,7 @@ import { KkoError } from '../errors.js';
 import { pushedRepository, splitArchTag, type KkNaming, type RegistryFacts } from '../manifest/index.js';
 import { formatPlatform, type Platform } from '../oci/index.js';
 import { formatReference, parseReference, type Digest, type Reference } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // One entry of the artifact's images/index.json (or one image × arch of a manifest, without a digest):
 // kk's ref name <full source ref>-<arch>[-<variant>].
@@ -50,7 +51,7 @@ function parseEntry(e: LayoutEntry): { source: Reference; platform: Platform; ar
   } catch (err) {
     throw new KkoError(
       'INVALID_INPUT',
-      `reading the artifact's images/index.json: ref name "${e.refName}" is not an image reference`,
+      `reading the artifact's images/index.json: ref name ${quoteValue(e.refName, 256)} is not an image reference`,
       {
         cause: err,
         hint: 'artifacts of kk ≤ v3.1.1 (ref names like ns:name:tag-arch) cannot be pushed; re-export with kko or kk ≥ v3.1.2',
@@ -61,7 +62,7 @@ function parseEntry(e: LayoutEntry): { source: Reference; platform: Platform; ar
   if (!split || ref.digest !== undefined)
     throw new KkoError(
       'INVALID_INPUT',
-      `reading the artifact's images/index.json: ref name "${e.refName}" has no -<arch> suffix`,
+      `reading the artifact's images/index.json: ref name ${quoteValue(e.refName, 256)} has no -<arch> suffix`,
       { hint: 'kk and kko name layout entries <image>:<tag>-<arch>' },
     );
   const platform = e.platform ?? {

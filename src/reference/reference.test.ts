@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KkoError } from '../errors.js';
 import { formatReference, kkImageNameProblem, parseReference } from './reference.js';
+import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
+import { parseDigest } from './digest.js';
 
 describe('parseReference', () => {
   it.each([
@@ -109,5 +111,33 @@ describe('kkImageNameProblem (kk validateImageName)', () => {
     ['127.0.0.1:5000/library/redis:5', false],
   ])('%s → problem=%s', (raw, bad) => {
     expect(kkImageNameProblem(raw) !== undefined).toBe(bad);
+  });
+});
+
+// Each part named in the message is quoted and cut like the whole reference: a megabyte tag is not echoed twice.
+describe('hostile parts of a reference', () => {
+  it.each([
+    ['a 1 MB tag', `docker.io/x/y:${MB_TEXT}`, /: bad tag "x+"… \(1048576 characters\)$/],
+    ['a long path component', `docker.io/${'x'.repeat(200)}!/y:1`, /: bad path component "x+"… \(201 characters\)$/],
+    [
+      'a long upper-case repository',
+      `docker.io/X${'x'.repeat(199)}/y:1`,
+      /: repository "Xx+"… \(200 characters\) must be lowercase$/,
+    ],
+    ['a 1 MB digest', `docker.io/x/y@sha256:${MB_TEXT}`, /: bad digest "sha256:x+"… \(1048583 characters\)$/],
+  ])('%s', async (_what, input, want) => {
+    const m = await messageOf(() => parseReference(input));
+    expect(m).toMatch(/^invalid image reference "/);
+    expect(m).toMatch(want);
+    expectSafeText(m, 1500);
+  });
+
+  it.each([
+    ['a 1 MB digest', `sha256:${MB_TEXT}`],
+    ['control characters', `sha256:${CONTROL_TEXT}`],
+  ])('parseDigest names %s quoted, cut and escaped', async (_what, input) => {
+    const m = await messageOf(() => parseDigest(input));
+    expect(m).toMatch(/^invalid digest "sha256:.*: expected sha256:<64 lower-case hex>$/);
+    expectSafeText(m);
   });
 });

@@ -41,7 +41,7 @@ function invalid(input: string, why: string, hint?: string): KkoError {
 
 function checkDigest(input: string, digest: string): void {
   const ok = DIGEST.test(digest) && (!digest.startsWith('sha256:') || /^sha256:[a-f0-9]{64}$/.test(digest));
-  if (!ok) throw invalid(input, `bad digest "${digest}"`, 'a digest looks like sha256:<64 lower-case hex>');
+  if (!ok) throw invalid(input, `bad digest ${quoteValue(digest)}`, 'a digest looks like sha256:<64 lower-case hex>');
 }
 
 function checkHost(input: string, registry: string): void {
@@ -49,7 +49,7 @@ function checkHost(input: string, registry: string): void {
   if (!m)
     throw invalid(
       input,
-      `bad registry host "${registry}"`,
+      `bad registry host ${quoteValue(registry)}`,
       'a registry is host[:port], e.g. registry.example.com:5000',
     );
   const port = m[1] === undefined ? undefined : Number(m[1]);
@@ -62,12 +62,12 @@ function checkComponent(input: string, part: string): void {
   if (COMPONENT.test(part.toLowerCase()))
     throw invalid(
       input,
-      `repository "${part}" must be lowercase`,
+      `repository ${quoteValue(part)} must be lowercase`,
       'registries only accept lower-case repository names',
     );
   throw invalid(
     input,
-    `bad path component "${part}"`,
+    `bad path component ${quoteValue(part)}`,
     'repository names are lower-case letters, digits and . _ - separators',
   );
 }
@@ -101,7 +101,7 @@ export function parseReference(input: string): Reference {
     if (!TAG.test(tag))
       throw invalid(
         input,
-        `bad tag "${tag}"`,
+        `bad tag ${quoteValue(tag)}`,
         'a tag is up to 128 letters, digits, _ . and -, not starting with . or -',
       );
   }

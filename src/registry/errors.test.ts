@@ -76,4 +76,26 @@ describe('OCI error bodies', () => {
     expect(e.message).toBe('getting manifest r/x:1: GET https://h/v2/x/manifests/1?…: UNAVAILABLE: busy (HTTP 503)');
     expect(e).toMatchObject({ code: 'REGISTRY_ERROR', status: 503, retryable: true, method: 'GET' });
   });
+
+  // The body is the registry's: a megabyte message, escape sequences, or thousands of entries stay one short line.
+  it.each([
+    ['a 1 MB message', [{ code: 'DENIED', message: 'm'.repeat(1024 * 1024) }]],
+    ['a 1 MB code', [{ code: 'C'.repeat(1024 * 1024) }]],
+    ['control characters', [{ code: 'X\u001b[2J', message: 'busy\u001b]0;pwned\u0007\r\nok: fine\u009b' }]],
+    ['10 000 entries', Array.from({ length: 10_000 }, (_, i) => ({ code: 'UNAVAILABLE', message: `busy ${i}` }))],
+  ])('keeps %s bounded and escaped', (_what, errors) => {
+    const e = statusError(
+      'pushing blob',
+      'PUT',
+      new URL('https://h/v2/x/blobs/uploads/1'),
+      400,
+      JSON.stringify({ errors }),
+      'BLOB_UNKNOWN',
+    );
+    expect(e.message).toMatch(/^pushing blob: PUT https:\/\/h\/v2\/x\/blobs\/uploads\/1: .* \(HTTP 400\)$/);
+    expect(e.message.length).toBeLessThan(2000);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(e.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    if (errors.length > 5) expect(e.message).toContain('UNAVAILABLE: busy 4; and 9995 more (HTTP 400)');
+  });
 });

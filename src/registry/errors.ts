@@ -1,6 +1,6 @@
 import { KkoError, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
-import { safeText } from '../util/safe-text.js';
+import { safeText, someOf } from '../util/safe-text.js';
 
 export { redactUrl };
 
@@ -73,6 +73,8 @@ export function errorCodeFor(status: number, oci: readonly OciErrorEntry[], notF
   return 'REGISTRY_ERROR';
 }
 
+const SHOWN_ERRORS = 5;
+
 // "doing what: to what: why" for an unexpected HTTP status.
 export function statusError(
   what: string,
@@ -84,8 +86,9 @@ export function statusError(
 ): RegistryError {
   const oci = parseOciErrors(body);
   const code = errorCodeFor(status, oci, notFound);
-  const detail =
-    oci.length > 0 ? oci.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ') : `HTTP ${status}`;
+  // Each entry is cut (parseOciErrors); a body of thousands of entries is named by its first few.
+  const shown = someOf(oci, SHOWN_ERRORS, (e) => (e.message ? `${e.code}: ${e.message}` : e.code), '; ');
+  const detail = oci.length > 0 ? shown : `HTTP ${status}`;
   const why = oci.length > 0 ? `${detail} (HTTP ${status})` : detail;
   const hint =
     code === 'UNAUTHORIZED'

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { ImageStore } from '../artifact-store/index.js';
 import { KkoError } from '../errors.js';
 import { fsError } from '../util/fs-errors.js';
+import { quoteValue } from '../util/safe-text.js';
 import { Htpasswd } from './auth.js';
 import { DistributionHandler } from './handler.js';
 import { ServedNames } from './names.js';
@@ -32,7 +33,7 @@ export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:]+\]|[^:[\]]*):)?(\d{1,5})$/.exec(value.trim());
   const port = Number(m?.[2]);
   if (!m || !(port >= 0 && port <= 65535))
-    throw new KkoError('INVALID_INPUT', `--listen ${JSON.stringify(value)}: expected HOST:PORT`, {
+    throw new KkoError('INVALID_INPUT', `--listen ${quoteValue(value, 200)}: expected HOST:PORT`, {
       hint: 'e.g. --listen 127.0.0.1:5000 (port 0 picks a free one)',
     });
   const host = (m[1] ?? '').replace(/^\[|\]$/g, '');

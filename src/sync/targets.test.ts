@@ -83,4 +83,23 @@ describe('sync targets', () => {
     expect(() => parseTargets(['r.local/ns', 'r.local/ns/'])).toThrow(/given twice/);
     expect(() => parseTargets([])).toThrow(/no target/);
   });
+
+  // --to is typed by the user, but a pasted megabyte or a stray escape sequence is still quoted, cut and escaped.
+  it.each([
+    ['a 1 MB target', `r.local/${'n'.repeat(1024 * 1024)}:tag`],
+    ['a 1 MB host', `${'h'.repeat(1024 * 1024)}/ns`],
+    ['control characters', 'r.local/ns\u001b]0;pwned\u0007\r\nok\u009b:tag'],
+    ['control characters in the host', 'evil\u001b[2J\u0007\r\n\u009b/ns'],
+  ])('refuses %s with a short, escaped message naming --to', (_what, to) => {
+    let message = '';
+    try {
+      parseTarget(to);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^--to "/);
+    expect(message.length).toBeLessThan(2000);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
 });

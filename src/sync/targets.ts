@@ -2,6 +2,7 @@ import { layoutRefName } from '../artifact-format/index.js';
 import { KkoError } from '../errors.js';
 import { pushedRepository, type KkNaming } from '../manifest/index.js';
 import { parseReference, type Reference } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 
 // How a target names images: by the rule push uses (manifest/push-name.ts pushedRepository) for one kk release —
 // the names nodes pull (mode 'pull', the default) or exactly kk's own push (mode 'kk', --kk-push-names).
@@ -25,7 +26,7 @@ export type SyncTarget = {
 // `--to` as typed: a host (with an optional port) and an optional path; no scheme, tag or digest.
 export function parseTarget(spec: string, naming: TargetNaming): SyncTarget {
   const bad = (why: string, hint: string): KkoError =>
-    new KkoError('INVALID_INPUT', `--to ${JSON.stringify(spec)}: ${why}`, { hint });
+    new KkoError('INVALID_INPUT', `--to ${quoteValue(spec, 200)}: ${why}`, { hint });
   if (/^[a-z]+:\/\//i.test(spec))
     throw bad(
       'a registry is named without a scheme',
@@ -45,7 +46,7 @@ export function parseTarget(spec: string, naming: TargetNaming): SyncTarget {
   }
   if (probe.registry !== host)
     throw bad(
-      `"${host}" is not a registry host (no dot, port or "localhost")`,
+      `${quoteValue(host)} is not a registry host (no dot, port or "localhost")`,
       'write the registry as a host name with a dot or a port, e.g. registry.local or 10.0.0.5:5000',
     );
   return { registry: host, ...(path.length > 0 ? { namespace: path.join('/') } : {}), spec, naming };
@@ -62,7 +63,7 @@ export function parseTargets(specs: readonly string[], naming: TargetNaming): Sy
   for (const t of out) {
     const key = `${t.registry}/${t.namespace ?? ''}`;
     if (seen.has(key))
-      throw new KkoError('INVALID_INPUT', `--to ${JSON.stringify(t.spec)}: given twice`, {
+      throw new KkoError('INVALID_INPUT', `--to ${quoteValue(t.spec, 200)}: given twice`, {
         hint: 'name each target registry once',
       });
     seen.add(key);

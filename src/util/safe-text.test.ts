@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quoteValue, safeLines, safeText } from './safe-text.js';
+import { cutText, quoteValue, safeLines, safeText, someOf } from './safe-text.js';
 
 describe('safeText / safeLines', () => {
   it.each([
@@ -37,5 +37,20 @@ describe('safeText / safeLines', () => {
   it('quoteValue cuts a long string and says how long it was', () => {
     const q = quoteValue(`\u001b${'x'.repeat(1_000_000)}`, 10);
     expect(q).toBe(`"\\u001bxxxxxxxxx"… (1000001 characters)`);
+  });
+
+  it('quoteValue never splits a surrogate pair at the cut', () => {
+    expect(quoteValue(`${'x'.repeat(9)}😀tail`, 10)).toBe('"xxxxxxxxx"… (15 characters)');
+  });
+
+  it('cutText: the same cut and escape without quotes', () => {
+    expect(cutText('v1.28.0')).toBe('v1.28.0');
+    expect(cutText(`\u001b${'x'.repeat(1_000_000)}`, 10)).toBe('\\u001bxxxxxxxxx… (1000001 characters)');
+    expect(cutText('a\r\nb\u009b')).toBe('a\\u000d\\u000ab\\u009b');
+  });
+
+  it('someOf names the first few and counts the rest', () => {
+    expect(someOf(['a', 'b'], 3, (s) => s.toUpperCase())).toBe('A, B');
+    expect(someOf(['a', 'b', 'c', 'd'], 2, (s) => s, '; ')).toBe('a; b; and 2 more');
   });
 });

@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, visit, t
 import type { z } from 'zod';
 import { KkoError, type Issue } from '../errors.js';
 import { fsError } from './fs-errors.js';
+import { cutText, quoteValue, someOf } from './safe-text.js';
 
 // Inputs larger than this are refused before parsing: no manifest or catalog file is anywhere near it
 // (the largest, catalog/checksums.json, is ~120 KB).
@@ -135,7 +136,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
+    else out += out === '' ? cutText(String(p)) : `.${cutText(String(p))}`;
   }
   return out;
 }
@@ -198,9 +199,13 @@ export function checkDocument<T extends z.ZodType>(
   return { issues };
 }
 
+const SHOWN_KEYS = 10;
+
 export function describeZodIssue(zi: z.core.$ZodIssue): string {
-  if (zi.code === 'unrecognized_keys')
-    return `unknown field${zi.keys.length > 1 ? 's' : ''} ${zi.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (zi.code === 'unrecognized_keys') {
+    // Keys are the document's: each quoted and cut, and a map of thousands of them named by its first few.
+    return `unknown field${zi.keys.length > 1 ? 's' : ''} ${someOf(zi.keys, SHOWN_KEYS, (k) => quoteValue(k))}`;
+  }
   if (zi.code === 'invalid_type' && zi.input === undefined)
     return `required field is missing (expected ${zi.expected})`;
   return zi.message;

@@ -56,7 +56,7 @@ function addHostOptions(cmd: Command): Command {
     .option('--certs-path <dir>', 'CA (*.crt) and client certificates (*.cert/*.key) for the registry')
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
     .option('--concurrency <n>', 'blobs in flight', '4')
-    .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, else ~/.cache/kko)')
+    .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, else ~/.cache/kko)')
     .option('--catalog-dir <dir>', 'extra catalog dir (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print the result as JSON');
 }

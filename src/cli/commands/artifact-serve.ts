@@ -21,7 +21,7 @@ Examples:
   $ kko artifact serve /data/kk-art --listen 127.0.0.1:5000                            # an imported directory
   $ kko artifact serve kubekey-artifact-delta.tar.gz --base kubekey-artifact-v1.28.8.tar.gz --listen :5000  # a delta
   $ skopeo inspect --tls-verify=false docker://127.0.0.1:5000/calico/cni:v3.27.3
-  $ kko mirror render --registry 127.0.0.1:5000 --format containerd --plain-http -o certs.d
+  $ kko mirror render --registry 127.0.0.1:5000 -m manifest.yaml --format containerd --plain-http -o certs.d
 
 A read-only OCI registry straight from the artifact: nothing is unpacked or copied. The artifact is verified first,
 as \`kko artifact verify\` does (one pass; an artifact that fails is refused), then blobs are read in place.

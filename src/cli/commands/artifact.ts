@@ -65,7 +65,7 @@ export function addNetworkOptions(cmd: Command): Command {
   return cmd
     .option('--zone <zone>', 'default | cn (default: $KKZONE)')
     .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
-    .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, else ~/.cache/kko)')
+    .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, else ~/.cache/kko)')
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
     .option(
       '--catalog-dir <dir>',

@@ -97,6 +97,30 @@ describe('credential files', () => {
     expect((err as Error).message).not.toContain('c2VjcmV0');
   });
 
+  it.each([
+    [
+      'a 1 MB helper name',
+      `h${'x'.repeat(1024 * 1024)}!`,
+      /^credential helper name "hx+"… \(1048578 characters\) is not valid$/,
+    ],
+    [
+      'control characters',
+      'ev\u001b]0;pwned\u0007\r\n\u009bil',
+      /^credential helper name "ev\\u001b\]0;pwned\\u0007\\r\\n\\u009bil" is not valid$/,
+    ],
+  ])('refuses %s in credsStore, quoted, cut and escaped', async (_what, helper, want) => {
+    const sub = join(dir, `bad-helper-${helper.length}`);
+    await mkdir(sub, { recursive: true });
+    await writeFile(join(sub, 'config.json'), JSON.stringify({ credsStore: helper }));
+    const err = await new DockerConfigCredentials({ env: { DOCKER_CONFIG: sub }, runHelper: fakeHelper })
+      .resolve('x.local')
+      .catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ code: 'INVALID_INPUT' });
+    expect((err as Error).message).toMatch(want);
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect((err as Error).message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
   it('reads containers auth.json from REGISTRY_AUTH_FILE, else XDG_RUNTIME_DIR', async () => {
     const explicit = new ContainersAuthCredentials({
       env: { REGISTRY_AUTH_FILE: join(dir, 'explicit-auth.json'), XDG_RUNTIME_DIR: join(dir, 'run') },

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KkoError } from '../../errors.js';
 import { noopLogger, type Logger } from '../../log.js';
+import { quoteValue } from '../../util/safe-text.js';
 import { normalizeRegistryHost, type Credential, type CredentialProvider } from './credentials.js';
 
 // Runs `docker-credential-<name> get` with `serverUrl` on stdin; resolves stdout, or undefined when not found.
@@ -124,7 +125,7 @@ async function resolveFromFile(
   const helper = lookupHost(file.credHelpers, host) ?? file.credsStore;
   if (helper) {
     if (!/^[A-Za-z0-9_.-]+$/.test(helper))
-      throw new KkoError('INVALID_INPUT', `credential helper name "${helper}" is not valid`);
+      throw new KkoError('INVALID_INPUT', `credential helper name ${quoteValue(helper)} is not valid`);
     const fromHelper = credentialFromHelper(
       helper,
       await opts.runHelper(helper, helperServerUrl(host), opts.env),

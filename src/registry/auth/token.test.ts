@@ -69,3 +69,30 @@ describe('fetchToken', () => {
     });
   });
 });
+
+// The realm comes from the registry's WWW-Authenticate: one that is not a URL is a registry error naming it (quoted,
+// cut, escaped, credentials and query redacted), not an internal TypeError.
+describe('fetchToken: a realm that is not a URL', () => {
+  it.each([
+    ['a 1 MB realm', `x${'r'.repeat(1024 * 1024)}`, /realm "xr+"… \(1048577 characters\) is not a URL$/],
+    [
+      'control characters',
+      'evil\u001b]0;pwned\u0007\r\n\u009b',
+      /realm "evil\\u001b\]0;pwned\\u0007\\r\\n\\u009b" is not a URL$/,
+    ],
+    ['credentials in it', '//alice:s3cret@token server?sig=abc', /realm "\/\/token server\?…" is not a URL$/],
+  ])('%s', async (_what, realm, want) => {
+    const err: unknown = await fetchToken(new HttpTransport({ retries: 0 }), {
+      realm,
+      scopes: ['repository:a:pull'],
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REGISTRY_ERROR' });
+    const message = (err as Error).message;
+    expect(message).toMatch(/^getting registry token: the registry's WWW-Authenticate realm /);
+    expect(message).toMatch(want);
+    expect(message.length).toBeLessThan(500);
+    expect(message).not.toContain('s3cret');
+    // eslint-disable-next-line no-control-regex -- the point: no raw control character in the message
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+});

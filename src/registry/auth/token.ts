@@ -1,6 +1,7 @@
 import { readErrorText, readLimited } from '../body.js';
 import { redactUrl, RegistryError, statusError } from '../errors.js';
 import type { HttpTransport } from '../http.js';
+import { quoteValue } from '../../util/safe-text.js';
 import type { Credential } from './credentials.js';
 
 // distribution docs/spec/auth/token.md: GET <realm>?service=<service>&scope=<s>&scope=<s>, Basic auth when we have it.
@@ -55,8 +56,18 @@ export class TokenCache {
   }
 }
 
+// The realm is the registry's word (WWW-Authenticate): one that is not a URL is the registry's fault, said so, quoted.
 function tokenUrl(req: TokenRequest): URL {
-  const url = new URL(req.realm);
+  let url: URL;
+  try {
+    url = new URL(req.realm);
+  } catch {
+    throw new RegistryError(
+      'REGISTRY_ERROR',
+      `getting registry token: the registry's WWW-Authenticate realm ${quoteValue(redactUrl(req.realm), 200)} is not a URL`,
+      { hint: "the registry's token service is misconfigured: ask its administrator to fix the Bearer realm" },
+    );
+  }
   if (req.service) url.searchParams.set('service', req.service);
   for (const s of req.scopes) url.searchParams.append('scope', s);
   return url;
