@@ -4,7 +4,7 @@ import { CacheTarget, type BlobCache } from '../cache/index.js';
 import type { CopyEvent } from '../content/index.js';
 import { copyBlobs } from '../copy/index.js';
 import type { HeldBlobs } from '../artifact-format/index.js';
-import { KkoError } from '../errors.js';
+import { isKkoError, KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import type { ImageSource } from '../mirror/index.js';
 import {
@@ -137,8 +137,13 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   const manifest = parseManifestJson(image.bytes, image.mediaType);
   if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
   const tracker = { fetched: 0 };
-  const early = deps.layersEarly?.allowed()
-    ? startLayers(client, repo, manifest.manifest, p, deps, tracker)
+  // Stopped when the config check fails: this source's layers are of no use then (the wrong platform, say), and the
+  // next source is not to wait for them to download in full. Not when the config's bytes did not match its digest:
+  // what this source sends is suspect then, so its layers finish and are checked (a mismatch is discarded) instead
+  // of being left as partials the next source would resume.
+  const stop = deps.layersEarly?.allowed() ? new AbortController() : undefined;
+  const early = stop
+    ? startLayers(client, repo, manifest.manifest, p, { ...deps, signal: withStop(deps.signal, stop.signal) }, tracker)
     : undefined;
   if (early) deps.layersEarly?.started(early);
   const platform = await checkConfigPlatform(
@@ -150,6 +155,7 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
     deps,
     tracker,
   ).catch(async (err: unknown) => {
+    if (!(isKkoError(err) && err.code === 'DIGEST_MISMATCH')) stop?.abort(err);
     await early; // no download of this source may still run when the next source is tried
     throw err;
   });
@@ -166,6 +172,9 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
     ...(early ? { layers: { settled: early, tracker } } : {}),
   };
 }
+
+const withStop = (signal: AbortSignal | undefined, stop: AbortSignal): AbortSignal =>
+  signal ? AbortSignal.any([signal, stop]) : stop;
 
 // Every layer of the manifest into the cache (the ones a delta's have-list holds excepted), settled each on its own.
 function startLayers(
