@@ -53,9 +53,14 @@ export type FetchDeps = {
   // #10, the export's own resolution: start the layers as soon as the image manifest is read, while the config is
   // fetched and its platform checked (one round trip sooner on a slow link, and the blob slots see them sooner).
   // What they fetch is digest-checked into the cache like any blob; if the check fails they are waited for before
-  // the next source is tried. `allowed` says whether to start them (not after the export failed), `started` gets
-  // each resolution's pending layers, so the caller can wait for those it never fetches.
-  layersEarly?: { allowed: () => boolean; started: (layers: Promise<unknown>) => void };
+  // the next source is tried. `allowed` says whether to start them (not after the export failed), `before` is given
+  // them and the config before they start (what the cache held before this run fetched any: the "cached" totals),
+  // `started` gets each resolution's pending layers, so the caller can wait for those it never fetches.
+  layersEarly?: {
+    allowed: () => boolean;
+    before: (layers: readonly Descriptor[]) => Promise<void>;
+    started: (layers: Promise<unknown>) => void;
+  };
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -142,6 +147,7 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   // what this source sends is suspect then, so its layers finish and are checked (a mismatch is discarded) instead
   // of being left as partials the next source would resume.
   const stop = deps.layersEarly?.allowed() ? new AbortController() : undefined;
+  if (stop) await deps.layersEarly?.before([manifest.manifest.config, ...manifest.manifest.layers]);
   const early = stop
     ? startLayers(client, repo, manifest.manifest, p, { ...deps, signal: withStop(deps.signal, stop.signal) }, tracker)
     : undefined;

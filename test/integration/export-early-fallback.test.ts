@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/index.js';
 import { buildImage, buildMultiArch, pushImage, pushIndex, type FixtureImage } from '../support/builders.js';
-import { exportArgs, jsonEvents, manifestYaml } from '../support/cli-args.js';
+import { exportArgs, jsonEvents, manifestYaml, mirrorPolicyYaml } from '../support/cli-args.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -72,4 +72,29 @@ describe('export: early layers of a wrong-platform source', () => {
     expect(seconds).toBeLessThan(STALL / 1000 / 2);
     expect(await blobsIn(join(dir, 'cache'))).not.toContain(layer.slice('sha256:'.length));
   }, 90_000);
+});
+
+// The 'resolved' events' cachedBytes (progress, the free-disk warning) count what the cache held before the run.
+describe('export: early layers and the running totals', () => {
+  it('a cold cache reports nothing cached, though layers arrive while configs are checked', async () => {
+    const dir = join(first.work.dir, 'cold');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'm.yaml'), manifestYaml(['docker.io/kubesphere/tool:v1']));
+    await writeFile(join(dir, 'mirrors.yaml'), mirrorPolicyYaml(second.host));
+    const r = await runCli(exportArgs('out.tar', {}, '--compress', 'none', '--json'), { cwd: dir, env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    const resolved = jsonEvents(r.stdout).filter((e) => e.type === 'resolved');
+    expect(resolved.at(-1)).toMatchObject({ images: 2, of: 2, cachedBytes: 0 });
+    // and a warm one all of it
+    const again = await runCli(exportArgs('out.tar', {}, '--compress', 'none', '--json', '--force'), {
+      cwd: dir,
+      env: { HOME: dir },
+    });
+    expect(again.code, again.stderr).toBe(0);
+    const last = jsonEvents(again.stdout)
+      .filter((e) => e.type === 'resolved')
+      .at(-1);
+    expect(last?.cachedBytes).toBe(last?.totalBytes);
+    expect(last?.totalBytes).toBeGreaterThan(0);
+  }, 60_000);
 });
