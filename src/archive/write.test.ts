@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -230,6 +230,20 @@ describe('writeArchive none, file entries in the order they are ready', () => {
     await expect(writing).rejects.toBe(reason);
     expect(await readdir(sub)).toEqual([]);
   });
+
+  it.each(['none', 'gzip'] as const)(
+    '%s: a rename that fails (the output is a directory) leaves no temp file',
+    async (compress) => {
+      const sub = await mkdtemp(join(dir, 'rename-'));
+      await mkdir(join(sub, 'out'));
+      await writeFile(join(sub, 'out', 'keep'), 'x');
+      await expect(writeArchive(entries, join(sub, 'out'), compress, env)).rejects.toMatchObject({
+        code: 'IO_ERROR',
+        message: expect.stringContaining('EISDIR'),
+      });
+      expect(await readdir(sub)).toEqual(['out']);
+    },
+  );
 });
 
 describe('writeArchive interrupted', () => {

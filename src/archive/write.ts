@@ -73,12 +73,14 @@ async function writeFileAtomically(
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
   try {
     if (!makeSink) {
-      await writePositional(entries, tmp, mtime, opts.signal);
-      await opts.beforeCommit?.().catch(async (err: unknown) => {
+      try {
+        await writePositional(entries, tmp, mtime, opts.signal);
+        await opts.beforeCommit?.();
+        await rename(tmp, output);
+      } catch (err) {
         await rm(tmp, { force: true });
         throw err;
-      });
-      await rename(tmp, output);
+      }
       return { files: [output] };
     }
     const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
@@ -103,14 +105,13 @@ async function writeFileAtomically(
   }
 }
 
-// writeTarAt into `tmp`, closed after; on a failure the file is removed.
+// writeTarAt into `tmp`, closed after (the caller removes it on a failure).
 async function writePositional(entries: TarEntry[], tmp: string, mtime: number, signal?: AbortSignal): Promise<void> {
   const fh = await open(tmp, 'w');
   try {
     await writeTarAt(entries, fh, { mtime, signal });
   } catch (err) {
     await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
     throw err;
   }
   await fh.close();

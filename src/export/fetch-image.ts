@@ -4,7 +4,7 @@ import { CacheTarget, type BlobCache } from '../cache/index.js';
 import type { CopyEvent } from '../content/index.js';
 import { copyBlobs } from '../copy/index.js';
 import type { HeldBlobs } from '../artifact-format/index.js';
-import { KkoError } from '../errors.js';
+import { isKkoError, KkoError } from '../errors.js';
 import { sourcesExhausted } from '../util/sources.js';
 import { cutText, someOf } from '../util/safe-text.js';
 import type { ImageSource } from '../mirror/index.js';
@@ -54,9 +54,14 @@ export type FetchDeps = {
   // #10, the export's own resolution: start the layers as soon as the image manifest is read, while the config is
   // fetched and its platform checked (one round trip sooner on a slow link, and the blob slots see them sooner).
   // What they fetch is digest-checked into the cache like any blob; if the check fails they are waited for before
-  // the next source is tried. `allowed` says whether to start them (not after the export failed), `started` gets
-  // each resolution's pending layers, so the caller can wait for those it never fetches.
-  layersEarly?: { allowed: () => boolean; started: (layers: Promise<unknown>) => void };
+  // the next source is tried. `allowed` says whether to start them (not after the export failed), `before` is given
+  // them and the config before they start (what the cache held before this run fetched any: the "cached" totals),
+  // `started` gets each resolution's pending layers, so the caller can wait for those it never fetches.
+  layersEarly?: {
+    allowed: () => boolean;
+    before: (layers: readonly Descriptor[]) => Promise<void>;
+    started: (layers: Promise<unknown>) => void;
+  };
 };
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -141,8 +146,14 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
   const manifest = parseManifestJson(image.bytes, image.mediaType);
   if (manifest.kind !== 'image') throw new KkoError('INVALID_IMAGE_MANIFEST', 'an index entry points at another index');
   const tracker = { fetched: 0 };
-  const early = deps.layersEarly?.allowed()
-    ? startLayers(client, repo, manifest.manifest, p, deps, tracker)
+  // Stopped when the config check fails: this source's layers are of no use then (the wrong platform, say), and the
+  // next source is not to wait for them to download in full. Not when the config's bytes did not match its digest:
+  // what this source sends is suspect then, so its layers finish and are checked (a mismatch is discarded) instead
+  // of being left as partials the next source would resume.
+  const stop = deps.layersEarly?.allowed() ? new AbortController() : undefined;
+  if (stop) await deps.layersEarly?.before([manifest.manifest.config, ...manifest.manifest.layers]);
+  const early = stop
+    ? startLayers(client, repo, manifest.manifest, p, { ...deps, signal: withStop(deps.signal, stop.signal) }, tracker)
     : undefined;
   if (early) deps.layersEarly?.started(early);
   const platform = await checkConfigPlatform(
@@ -154,6 +165,7 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
     deps,
     tracker,
   ).catch(async (err: unknown) => {
+    if (!(isKkoError(err) && err.code === 'DIGEST_MISMATCH')) stop?.abort(err);
     await early; // no download of this source may still run when the next source is tried
     throw err;
   });
@@ -170,6 +182,9 @@ async function resolveAt(p: PlannedImage, source: ImageSource, deps: FetchDeps):
     ...(early ? { layers: { settled: early, tracker } } : {}),
   };
 }
+
+const withStop = (signal: AbortSignal | undefined, stop: AbortSignal): AbortSignal =>
+  signal ? AbortSignal.any([signal, stop]) : stop;
 
 // Every layer of the manifest into the cache (the ones a delta's have-list holds excepted), settled each on its own.
 function startLayers(

@@ -1,4 +1,5 @@
-import { isKkoError } from '../errors.js';
+import { METADATA_MAX_BYTES } from '../archive/reader.js';
+import { isKkoError, KkoError } from '../errors.js';
 import type { ImageSource } from '../mirror/index.js';
 import { parseManifestJson, type Descriptor, type ImageManifest } from '../oci/index.js';
 import { parseDigest, type Digest } from '../reference/index.js';
@@ -34,6 +35,27 @@ export const MAX_REFERRERS = 256;
 export const MAX_REFERRER_BLOBS = 128;
 // Annotations longer than this (keys and values, in characters) stay in the carried manifest but out of the inventory row.
 export const MAX_ROW_ANNOTATIONS = 16 * 1024;
+// What the rows may take of kko/inventory.json (bytes as written there), all images together: the reader takes
+// metadata up to METADATA_MAX_BYTES, and the image and file rows need room too. Rows past it fail the export (in
+// whatever order they come), rather than an artifact being written that kko itself refuses to read.
+export const MAX_REFERRER_ROWS_BYTES = METADATA_MAX_BYTES / 2;
+
+type RowBudget = { bytes: number };
+
+function spend(budget: RowBudget, row: ReferrerRow): void {
+  const text = JSON.stringify(row, null, 2);
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+  budget.bytes += Buffer.byteLength(text) + 4 * lines + 2; // in the inventory each line is indented 4 more, and a comma
+  if (budget.bytes > MAX_REFERRER_ROWS_BYTES)
+    throw new KkoError(
+      'SIZE_LIMIT_EXCEEDED',
+      `--with-referrers: the referrers found come to more than ${MAX_REFERRER_ROWS_BYTES} bytes of kko/inventory.json rows (the inventory is read up to ${METADATA_MAX_BYTES} bytes)`,
+      {
+        hint: 'a registry lists more (or larger) referrers than one artifact can carry: export without --with-referrers, or the images with the most referrers on their own',
+      },
+    );
+}
 
 type Found = {
   manifest: ManifestResponse;
@@ -206,12 +228,14 @@ async function referrersOfSubject(
   subject: Digest,
   seen: Set<string>,
   ctx: PreflightContext,
+  budget: RowBudget,
 ): Promise<ReferrerRow[]> {
   const rows: ReferrerRow[] = [];
   const take = async (f: Found): Promise<void> => {
     if (seen.has(f.manifest.digest)) return;
     const row = await carry(p, subject, f, ctx);
     if (!row) return;
+    spend(budget, row);
     rows.push(row);
     seen.add(row.digest);
   };
@@ -261,11 +285,15 @@ async function subjectsOf(
 }
 
 // One image ref (all its arches): find and carry the referrers of each subject; one row per referrer manifest.
-async function referrersOf(arches: readonly PlannedImage[], ctx: PreflightContext): Promise<ReferrerRow[]> {
+async function referrersOf(
+  arches: readonly PlannedImage[],
+  ctx: PreflightContext,
+  budget: RowBudget,
+): Promise<ReferrerRow[]> {
   const seen = new Set<string>();
   const rows: ReferrerRow[] = [];
   for (const s of await subjectsOf(arches, ctx))
-    rows.push(...(await referrersOfSubject(s.r.planned, s.r.source, s.digest, seen, ctx)));
+    rows.push(...(await referrersOfSubject(s.r.planned, s.r.source, s.digest, seen, ctx, budget)));
   return rows;
 }
 
@@ -280,7 +308,10 @@ export function referrersStep(): PreflightStep {
       byRef.set(p.ref, group);
     }
     const groups = [...byRef.values()];
-    const settled = await mapLimit(groups, ctx.concurrency, (g) => referrersOf(g, ctx), { signal: ctx.signal });
+    const budget: RowBudget = { bytes: 0 };
+    const settled = await mapLimit(groups, ctx.concurrency, (g) => referrersOf(g, ctx, budget), {
+      signal: ctx.signal,
+    });
     const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
     if (failed) throw failed.reason;
     const rows = settled

@@ -4,6 +4,7 @@ import { BlobCache, type CorruptBlob, type PartPlan } from '../cache/index.js';
 import type { Writable } from 'node:stream';
 import type { TarEntry } from '../archive/tar.js';
 import type { Digest } from '../reference/index.js';
+import type { Descriptor } from '../oci/index.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { errorText, redactText } from '../util/sources.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -288,6 +289,8 @@ class ExportRun {
   readonly #seen = new Set<string>();
   readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
   readonly #earlyLayers: Array<Promise<unknown>> = []; // layers started at resolution (FetchDeps.layersEarly)
+  // Whether the cache held a blob before this run could fetch it (early layers can arrive before #account runs).
+  readonly #cachedBefore = new Map<string, Promise<boolean>>();
   #stopped = false; // a failure without keepGoing: nothing new starts
   readonly #totals = { totalBytes: 0, cachedBytes: 0, images: 0 };
   readonly #held: HeldBlobs | undefined; // a delta's have-list blobs: layers not fetched (fetch-image.ts)
@@ -471,6 +474,9 @@ class ExportRun {
         ? {
             layersEarly: {
               allowed: () => !this.#stopped,
+              before: async (layers: readonly Descriptor[]) => {
+                await Promise.all(layers.map((d) => this.#wasCached(d)));
+              },
               started: (l: Promise<unknown>) => void this.#earlyLayers.push(l),
             },
           }
@@ -567,6 +573,16 @@ class ExportRun {
 
   // Running totals as images resolve: a blob counts once, as cached when the cache had it at first sight, else as
   // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
+  // Whether the cache held `d` when this run first saw it (before an early layer could fetch it).
+  #wasCached(d: Descriptor): Promise<boolean> {
+    let v = this.#cachedBefore.get(d.digest);
+    if (!v) {
+      v = this.cache.has({ digest: d.digest, size: d.size });
+      this.#cachedBefore.set(d.digest, v);
+    }
+    return v;
+  }
+
   async #account(r: ResolvedImage | undefined): Promise<void> {
     const t = this.#totals;
     for (const d of r
@@ -575,7 +591,7 @@ class ExportRun {
       if (this.#seen.has(d.digest)) continue;
       this.#seen.add(d.digest);
       t.totalBytes += d.size;
-      if (await this.cache.has({ digest: d.digest, size: d.size })) t.cachedBytes += d.size;
+      if (await this.#wasCached(d)) t.cachedBytes += d.size;
     }
     t.images++;
     this.emit({
