@@ -19,14 +19,7 @@ export class Semaphore {
         this.#waiting.splice(i, 0, { priority, wake });
       });
     } else this.#active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiting.shift();
-      if (next) next.wake();
-      else this.#active--;
-    };
+    return this.#release();
   }
 
   // A slot now if one is free (no waiter is passed over: there are waiters only when every slot is taken), else
@@ -34,6 +27,11 @@ export class Semaphore {
   tryAcquire(): (() => void) | undefined {
     if (this.#active >= this.#limit) return undefined;
     this.#active++;
+    return this.#release();
+  }
+
+  // The release function of one held slot: hands it to the next waiter, else frees it; a second call does nothing.
+  #release(): () => void {
     let released = false;
     return () => {
       if (released) return;
