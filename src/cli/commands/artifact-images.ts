@@ -113,7 +113,7 @@ export function addTargetOptions(cmd: Command): Command {
     )
     .option(
       '--kk-version <v>',
-      "the kk release that installs (default: the artifact inventory's, kk on PATH, else newest)",
+      "the kk release that installs (default: the artifact inventory's, ./kk or kk on PATH, else newest)",
     )
     .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')

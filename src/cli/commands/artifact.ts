@@ -95,7 +95,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
         .option('--have <have.json>', 'write a delta against a have-list (`kko artifact inventory OLD_ART`)')
         .option(
           '--kk-version <version>',
-          'the kk release whose binaries to package (default: recorded in the manifest, kk on PATH, else newest)',
+          'the kk release whose binaries to package (default: recorded in the manifest, ./kk or kk on PATH, else newest)',
         )
         .option('--concurrency <n>', 'parallel images and blobs', '8')
         .option(

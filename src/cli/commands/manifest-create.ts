@@ -95,7 +95,7 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
       'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)',
       (v: string, p: string[] = []) => [...p, v],
     )
-    .option('--kk-version <version>', 'the kk release that will install (default: kk on PATH, else newest)')
+    .option('--kk-version <version>', 'the kk release that will install (default: ./kk or kk on PATH, else newest)')
     .option('--zone <zone>', 'default | cn (default: $KKZONE)')
     .option('--name <name>', 'metadata.name', 'sample')
     .option('-o, --output <file>', 'write to FILE (default stdout)')

@@ -9,7 +9,7 @@ export function registerDiff(manifest: Command, ctx: CommandContext): void {
     .description('images and binaries added, removed or changed between two manifests')
     .option(
       '--kk-version <version>',
-      'kk release used to list binaries (default: recorded, else kk on PATH, else newest)',
+      'kk release used to list binaries (default: recorded, else ./kk or kk on PATH, else newest)',
     )
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print a JSON array of changes')

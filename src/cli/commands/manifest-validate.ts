@@ -30,7 +30,10 @@ export function registerValidate(manifest: Command, ctx: CommandContext): void {
       (v: string, p: string[] = []) => [...p, v],
     )
     .option('--cluster <file>', 'kk cluster config (kk create config) to check completeness against')
-    .option('--kk-version <version>', 'the kk release that will install (default: recorded, kk on PATH, else newest)')
+    .option(
+      '--kk-version <version>',
+      'the kk release that will install (default: recorded, ./kk or kk on PATH, else newest)',
+    )
     .option('--online', 'also resolve every image × arch through the mirror policy, estimate size, check free disk')
     .option('--json', 'print the issues as JSON');
   addNetworkOptions(cmd)

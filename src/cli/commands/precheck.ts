@@ -22,7 +22,7 @@ export function registerPrecheck(program: Command, ctx: CommandContext): void {
       .option('--concurrency <n>', 'parallel lookups', '8')
       .option(
         '--kk-version <version>',
-        'the kk release whose binaries are checked (default: recorded, kk on PATH, else newest)',
+        'the kk release whose binaries are checked (default: recorded, ./kk or kk on PATH, else newest)',
       )
       .option('--json', 'print the report as JSON'),
   )

@@ -28,7 +28,7 @@ NODES WILL PULL, by the rule of \`kko artifact images push\` (see its --help): t
 kk image (e.g. registry.k8s.io/pause → kubesphere/pause), the image's own for any other; --to HOST/path puts path in
 place of the namespace (kk's namespaceOverride). --kk-push-names gives exactly kk's own push names instead (for
 kk v3.1.7+ that ignores the path, as kk's push ignores namespaceOverride). The kk release: --kk-version, else the
-manifests' spec.kko.kkVersion, kk on PATH, else the newest. Sources are read through the
+manifests' spec.kko.kkVersion, ./kk or kk on PATH, else the newest. Sources are read through the
 mirror policy as export reads them; every source blob is fetched once (into the --cache) for all targets, and each
 target is sent only the blobs it lacks. Credentials: kk's registry.auths in the manifest, then docker / containers
 auth files. Exit codes: 0 every target complete, 1 an image failed on some target (named; the others complete),
@@ -53,7 +53,7 @@ export function registerSync(program: Command, ctx: CommandContext): void {
       .option('--concurrency <n>', 'images in flight per target', '4')
       .option(
         '--kk-version <v>',
-        "the kk release that installs (default: the manifests' spec.kko.kkVersion, kk on PATH, else newest)",
+        "the kk release that installs (default: the manifests' spec.kko.kkVersion, ./kk or kk on PATH, else newest)",
       )
       .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
       .option('--dry-run', 'list what would be copied where, without touching the network')
