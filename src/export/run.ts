@@ -571,8 +571,6 @@ class ExportRun {
     throw e;
   }
 
-  // Running totals as images resolve: a blob counts once, as cached when the cache had it at first sight, else as
-  // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
   // Whether the cache held `d` when this run first saw it (before an early layer could fetch it).
   #wasCached(d: Descriptor): Promise<boolean> {
     let v = this.#cachedBefore.get(d.digest);
@@ -583,6 +581,8 @@ class ExportRun {
     return v;
   }
 
+  // Running totals as images resolve: a blob counts once, as cached when the cache had it at first sight, else as
+  // bytes to fetch. When the last image is resolved, warn now if the cache or the output will not fit.
   async #account(r: ResolvedImage | undefined): Promise<void> {
     const t = this.#totals;
     for (const d of r
