@@ -3,7 +3,8 @@ import type { ImageSource } from '../mirror/index.js';
 import type { Descriptor } from '../oci/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { sourcesExhausted } from '../util/sources.js';
-import { ensureBlob, putBytes } from './fetch-image.js';
+import { mapLimit } from '../util/concurrency.js';
+import { ensureBlob, putBytes, resolveImage, type ResolvedImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext } from './preflight.js';
 
@@ -56,4 +57,39 @@ export async function carryBlobs(
 // The manifest's own bytes into the cache (the layout writer takes every carried blob from there).
 export async function carryManifest(manifest: ManifestResponse, ctx: PreflightContext): Promise<void> {
   await putBytes(ctx.deps.cache, manifest.bytes);
+}
+
+// `f` over each image ref of the plan once, with every arch the plan exports of it (plan order),
+// ctx.concurrency refs at a time; the results in that order, or the first failure thrown.
+export async function perImageRef<R>(
+  ctx: PreflightContext,
+  f: (arches: readonly PlannedImage[]) => Promise<R>,
+): Promise<R[]> {
+  const byRef = new Map<string, PlannedImage[]>();
+  for (const p of ctx.plan.images) {
+    const group = byRef.get(p.ref) ?? [];
+    group.push(p);
+    byRef.set(p.ref, group);
+  }
+  const settled = await mapLimit([...byRef.values()], ctx.concurrency, f, { signal: ctx.signal });
+  const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
+}
+
+// Each arch of one image ref resolved as the export will; one that does not resolve is left to the export to report
+// (the first error is thrown only when none does).
+export async function resolveArches(arches: readonly PlannedImage[], ctx: PreflightContext): Promise<ResolvedImage[]> {
+  const resolved: ResolvedImage[] = [];
+  let first: unknown;
+  for (const p of arches) {
+    try {
+      resolved.push(await resolveImage(p, ctx.deps));
+    } catch (err) {
+      ctx.signal?.throwIfAborted();
+      first ??= err;
+    }
+  }
+  if (resolved.length === 0) throw first;
+  return resolved;
 }

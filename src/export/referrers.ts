@@ -5,11 +5,10 @@ import { parseManifestJson, type Descriptor, type ImageManifest } from '../oci/i
 import { parseDigest, type Digest } from '../reference/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { byteOrder } from '../util/byte-order.js';
-import { mapLimit } from '../util/concurrency.js';
 import { quoteValue } from '../util/safe-text.js';
 import { REFERRERS_FIELD, type ReferrerRow } from '../artifact-format/index.js';
-import { carryBlobs, carryManifest, fetchTagged } from './carry.js';
-import { resolveImage, type ResolvedImage } from './fetch-image.js';
+import { carryBlobs, carryManifest, fetchTagged, perImageRef, resolveArches } from './carry.js';
+import type { ResolvedImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext, PreflightResult, PreflightStep } from './preflight.js';
 
@@ -261,17 +260,7 @@ async function subjectsOf(
   arches: readonly PlannedImage[],
   ctx: PreflightContext,
 ): Promise<Array<{ digest: Digest; r: ResolvedImage }>> {
-  const resolved: ResolvedImage[] = [];
-  let first: unknown;
-  for (const p of arches) {
-    try {
-      resolved.push(await resolveImage(p, ctx.deps));
-    } catch (err) {
-      ctx.signal?.throwIfAborted();
-      first ??= err;
-    }
-  }
-  if (resolved.length === 0) throw first;
+  const resolved = await resolveArches(arches, ctx);
   const tops = new Map<string, ResolvedImage>();
   const children = new Map<string, ResolvedImage>();
   for (const r of resolved) {
@@ -301,22 +290,9 @@ async function referrersOf(
 // (deterministic).
 export function referrersStep(): PreflightStep {
   return async (ctx: PreflightContext): Promise<PreflightResult> => {
-    const byRef = new Map<string, PlannedImage[]>();
-    for (const p of ctx.plan.images) {
-      const group = byRef.get(p.ref) ?? [];
-      group.push(p);
-      byRef.set(p.ref, group);
-    }
-    const groups = [...byRef.values()];
     const budget: RowBudget = { bytes: 0 };
-    const settled = await mapLimit(groups, ctx.concurrency, (g) => referrersOf(g, ctx, budget), {
-      signal: ctx.signal,
-    });
-    const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
-    if (failed) throw failed.reason;
-    const rows = settled
-      .flatMap((s) => (s as PromiseFulfilledResult<ReferrerRow[]>).value)
-      .sort((a, b) => byteOrder(a.ref, b.ref) || byteOrder(a.digest, b.digest));
+    const perRef = await perImageRef(ctx, (g) => referrersOf(g, ctx, budget));
+    const rows = perRef.flat().sort((a, b) => byteOrder(a.ref, b.ref) || byteOrder(a.digest, b.digest));
     const blobs = rows.flatMap((r) => [{ digest: r.digest, size: r.size }, ...r.blobs]);
     return { blobs, inventory: { [REFERRERS_FIELD]: rows } };
   };

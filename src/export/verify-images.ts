@@ -6,10 +6,9 @@ import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { formatReference, parseReference } from '../reference/index.js';
 import { MAX_PAYLOAD_BYTES, signatureTag, verifyCosignSignature } from '../signing/index.js';
 import { byteOrder } from '../util/byte-order.js';
-import { mapLimit } from '../util/concurrency.js';
 import { IMAGE_SIGNATURES_FIELD, type ImageSignatureRow } from '../artifact-format/index.js';
-import { carryBlobs, carryManifest, fetchTagged } from './carry.js';
-import { resolveImage, type ResolvedImage } from './fetch-image.js';
+import { carryBlobs, carryManifest, fetchTagged, perImageRef, resolveArches } from './carry.js';
+import type { ResolvedImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext, PreflightResult, PreflightStep } from './preflight.js';
 
@@ -107,18 +106,8 @@ async function checkImage(
   opts: VerifyImagesOptions,
 ): Promise<Outcome> {
   // an arch that does not resolve is left to the export to report (as --with-referrers does); none resolving throws
-  const resolved: ResolvedImage[] = [];
-  let failure: unknown;
-  for (const p of arches)
-    await resolveImage(p, ctx.deps).then(
-      (r) => void resolved.push(r),
-      (err: unknown) => {
-        ctx.signal?.throwIfAborted();
-        failure ??= err;
-      },
-    );
-  const first = resolved[0];
-  if (!first) throw failure;
+  const resolved = await resolveArches(arches, ctx);
+  const first = resolved[0] as ResolvedImage;
   const p = first.planned;
   const digest = (first.index ?? first.image).digest;
   const tag = signatureTag(digest);
@@ -153,13 +142,7 @@ async function checkImage(
 // The export step: every image checked (one per ref, not per arch), then one refusal naming every image that failed.
 export function verifyImagesStep(opts: VerifyImagesOptions): PreflightStep {
   return async (ctx: PreflightContext): Promise<PreflightResult> => {
-    const byRef = new Map<string, PlannedImage[]>();
-    for (const p of ctx.plan.images) byRef.set(p.ref, [...(byRef.get(p.ref) ?? []), p]);
-    const groups = [...byRef.values()];
-    const settled = await mapLimit(groups, ctx.concurrency, (g) => checkImage(g, ctx, opts), { signal: ctx.signal });
-    const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
-    if (failed) throw failed.reason;
-    const outcomes = settled.map((s) => (s as PromiseFulfilledResult<Outcome>).value);
+    const outcomes = await perImageRef(ctx, (g) => checkImage(g, ctx, opts));
     const refused = outcomes.flatMap((o) =>
       o.problem ? [o.problem] : o.unsigned && !allowed(o.rows[0]?.ref ?? '', opts.allowUnsigned) ? [o.unsigned] : [],
     );
