@@ -20,5 +20,5 @@ export type { LockManifestsOptions, LockManifestsReport } from './lock-manifests
 export type { PreflightStep, PreflightContext, PreflightResult } from './preflight.js';
 export { precheckIssues, ONLINE_CODES } from './precheck-issues.js';
 export { verifyImagesStep, IMAGE_SIGNATURES_FIELD } from './verify-images.js';
-export { referrersStep, referrersTag } from './referrers.js';
+export { referrersStep } from './referrers.js';
 export type { VerifyImagesOptions, ImageSignatureRow } from './verify-images.js';

@@ -2,7 +2,7 @@ import { METADATA_MAX_BYTES } from '../archive/reader.js';
 import { isKkoError, KkoError } from '../errors.js';
 import type { ImageSource } from '../mirror/index.js';
 import { parseManifestJson, type Descriptor, type ImageManifest } from '../oci/index.js';
-import { parseDigest, type Digest } from '../reference/index.js';
+import { parseDigest, referrersTag, type Digest } from '../reference/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { byteOrder } from '../util/byte-order.js';
 import { quoteValue } from '../util/safe-text.js';
@@ -65,11 +65,6 @@ type Found = {
 };
 
 type Listing = { source: ImageSource; found: 'api' | 'tag-schema'; entries: Descriptor[] };
-
-// The referrers tag schema's tag for a digest (distribution-spec "Referrers Tag Schema": <alg>-<encoded>).
-export function referrersTag(digest: string): string {
-  return digest.replace(':', '-');
-}
 
 const warn = (ctx: PreflightContext, message: string): void => ctx.emit({ type: 'warning', message });
 

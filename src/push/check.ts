@@ -10,7 +10,13 @@ import {
 import { formatReference, parseDigest, parseReference, type Reference } from '../reference/index.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { PlannedImage, PushPlan } from './plan.js';
-import { carriedManifests, carriedTotals, referrersIndexAt, referrersTag, type CarriedKind } from './signatures.js';
+import {
+  carriedManifests,
+  carriedTotals,
+  referrersIndexAt,
+  referrersIndexRef,
+  type CarriedKind,
+} from './signatures.js';
 
 // ok: every platform there (with the artifact's digests, when it gave them); missing: no such name; incomplete:
 // the name lacks platforms; different: a platform holds other content than the artifact's.
@@ -126,7 +132,7 @@ async function checkCarried(
   const so = opts.signal ? { signal: opts.signal } : {};
   const indexes = new Map<string, Promise<Set<string>>>();
   const listed = (repo: Reference, subject: string): Promise<Set<string>> => {
-    const ref = referrersTag(repo, subject);
+    const ref = referrersIndexRef(repo, subject);
     const key = formatReference(ref);
     let got = indexes.get(key);
     if (!got) {

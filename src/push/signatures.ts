@@ -8,6 +8,7 @@ import {
   formatReference,
   parseDigest,
   parseReference,
+  referrersTag,
   sha256Digest,
   type Digest,
   type Reference,
@@ -204,9 +205,9 @@ function referrerDescriptor(r: ReferrerRow): Descriptor {
 }
 
 // The referrers tag schema tag of `subject` in `repo`.
-export const referrersTag = (repo: Reference, subject: string): Reference => ({
+export const referrersIndexRef = (repo: Reference, subject: string): Reference => ({
   ...repo,
-  tag: subject.replace(':', '-'),
+  tag: referrersTag(subject),
 });
 
 // What the tag holds now: nothing; an index (its entries); or something else (what, for the warning).
@@ -240,7 +241,7 @@ async function putReferrersIndex(
   g: { image: string; repo: Reference; subject: string; rows: readonly ReferrerRow[] },
   opts: CarriedOptions,
 ): Promise<CarriedResult> {
-  const ref = referrersTag(g.repo, g.subject);
+  const ref = referrersIndexRef(g.repo, g.subject);
   const name = formatReference(ref);
   const { entries, digest: now, other } = await referrersIndexAt(target, ref, opts);
   const base = { kind: 'referrers-index' as const, image: g.image, name, subject: g.subject };

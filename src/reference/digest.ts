@@ -23,3 +23,9 @@ export function sha256ChecksumOf(raw: string): Digest | undefined {
 export function sha256Digest(data: string | Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
 }
+
+// The referrers tag schema's tag for a digest (distribution-spec "Referrers Tag Schema": <alg>-<encoded>); cosign's
+// tags (.sig, .att, .sbom) add a suffix to it.
+export function referrersTag(digest: string): string {
+  return digest.replace(':', '-');
+}

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { KkoError } from '../errors.js';
 import type { Descriptor, ImageManifest } from '../oci/index.js';
+import { referrersTag } from '../reference/index.js';
 import { verifySignature } from './signature.js';
 
 // cosign's tag-based image signatures (peers.md §5.3; cosign specs/SIGNATURE_SPEC.md): the signature of image digest
@@ -16,7 +17,7 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024; // cosign payloads are a few hundr
 
 // The tag of the signature of `digest`: "sha256:ab…" → "sha256-ab….sig".
 export function signatureTag(digest: string): string {
-  return `${digest.replace(':', '-')}.sig`;
+  return `${referrersTag(digest)}.sig`;
 }
 
 // The simple-signing payload cosign signs for `digest` (what `cosign sign` writes; `identity` is the repository).
