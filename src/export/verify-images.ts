@@ -29,7 +29,8 @@ export type VerifyImagesOptions = {
 
 export { IMAGE_SIGNATURES_FIELD, type ImageSignatureRow };
 
-type Outcome = { rows: ImageSignatureRow[]; unsigned?: string; problem?: string };
+type Checked = { rows: ImageSignatureRow[]; unsigned?: string; problem?: string };
+type Outcome = Checked & { ref: string };
 
 function allowed(ref: string, allow: readonly string[] | undefined): boolean {
   const norm = (r: string): string => {
@@ -87,7 +88,7 @@ async function signatureOf(
 }
 
 // A refusal of the signature a check found (bad signature, not a manifest) as a problem line; anything else throws.
-async function checked(what: string, tag: string, f: () => Promise<Outcome>): Promise<Outcome> {
+async function checked(what: string, tag: string, f: () => Promise<Checked>): Promise<Checked> {
   try {
     return await f();
   } catch (err) {
@@ -118,7 +119,7 @@ async function checkImage(
     const where = p.sources.map((s) => `${s.registry}/${s.ref.repository}`).join(', ');
     return { rows: [row], unsigned: `${p.ref} (${digest}): no signature (tag ${tag} not found at ${where})` };
   });
-  if (top.problem) return top;
+  if (top.problem) return { ref: p.ref, ...top };
   const children = resolved
     .filter((r) => r.index && r.index.digest === digest)
     .sort((a, b) => byteOrder(a.planned.arch, b.planned.arch));
@@ -136,7 +137,7 @@ async function checkImage(
     if (o.problem) problems.push(o.problem);
     top.rows.push(...o.rows);
   }
-  return problems.length > 0 ? { rows: top.rows, problem: problems.join('; ') } : top;
+  return problems.length > 0 ? { ref: p.ref, rows: top.rows, problem: problems.join('; ') } : { ref: p.ref, ...top };
 }
 
 // The export step: every image checked (one per ref, not per arch), then one refusal naming every image that failed.
@@ -144,7 +145,7 @@ export function verifyImagesStep(opts: VerifyImagesOptions): PreflightStep {
   return async (ctx: PreflightContext): Promise<PreflightResult> => {
     const outcomes = await perImageRef(ctx, (g) => checkImage(g, ctx, opts));
     const refused = outcomes.flatMap((o) =>
-      o.problem ? [o.problem] : o.unsigned && !allowed(o.rows[0]?.ref ?? '', opts.allowUnsigned) ? [o.unsigned] : [],
+      o.problem ? [o.problem] : o.unsigned && !allowed(o.ref, opts.allowUnsigned) ? [o.unsigned] : [],
     );
     if (refused.length > 0) {
       throw new KkoError(
@@ -158,7 +159,7 @@ export function verifyImagesStep(opts: VerifyImagesOptions): PreflightStep {
     for (const o of outcomes)
       if (o.unsigned) ctx.emit({ type: 'warning', message: `image ${o.unsigned}; allowed by --allow-unsigned` });
     // by ref; an image's own row first, then its per-arch rows in arch order (as checkImage made them)
-    const rows = outcomes.sort((a, b) => byteOrder(a.rows[0]?.ref ?? '', b.rows[0]?.ref ?? '')).flatMap((o) => o.rows);
+    const rows = outcomes.sort((a, b) => byteOrder(a.ref, b.ref)).flatMap((o) => o.rows);
     const blobs = rows.flatMap((r) =>
       r.manifest ? [{ digest: r.manifest.digest, size: r.manifest.size }, ...(r.blobs ?? [])] : [],
     );
