@@ -7,7 +7,6 @@ import { KkoError } from '../../errors.js';
 import { exportArtifact, planArtifact } from '../../export/index.js';
 import { compressionForOutput } from '../../archive/output-name.js';
 import { MIN_SPLIT_SIZE, partsListName, presentParts } from '../../archive/parts.js';
-import { loadMirrorPolicy, type EffectivePolicy } from '../../mirror/index.js';
 import {
   absPath,
   assertNotAnInput,
@@ -16,12 +15,11 @@ import {
   catalogFor,
   parseIntFlag,
   parseSizeFlag,
-  resolveKkVersion,
 } from '../common.js';
-import { assertBinaryChecksums, planManifestDownloads, type DownloadPlan } from '../../download/index.js';
-import type { Catalog, KubeKeyProfile } from '../../catalog/index.js';
-import type { ParsedManifest } from '../../manifest/index.js';
+import { assertBinaryChecksums, type DownloadPlan } from '../../download/index.js';
+import type { Catalog } from '../../catalog/index.js';
 import { supplySteps } from './artifact-supply.js';
+import { downloadsFor, policyFor, retriesOf } from './network.js';
 import { signerOf } from './artifact-sign.js';
 import { printJson, type CommandContext } from '../context.js';
 import { groupFailures, redactText } from '../../util/sources.js';
@@ -30,7 +28,7 @@ import { atLeast, cliLogger, say } from '../output.js';
 import type { EventSink, ExportReport } from '../../export/index.js';
 import { formatBytes, ndjsonRenderer, ttyRenderer } from '../progress.js';
 import { readManifests } from './manifest-read.js';
-import { DEFAULT_DELTA_OUTPUT, DEFAULT_OUTPUT, type ExportOptions, type NetworkOptions } from '../commands/artifact.js';
+import { DEFAULT_DELTA_OUTPUT, DEFAULT_OUTPUT, type ExportOptions } from '../commands/artifact.js';
 
 // #12 item 3: --base OLD_ART (listed here, verified first) or --have have.json (`kko artifact inventory OLD_ART` on
 // the far side): what the delta leaves out. A bad have-list is invalid input naming the file and the field.
@@ -71,30 +69,6 @@ function splitSizeOf(ctx: CommandContext, o: ExportOptions): number | undefined 
 async function assertPartsWritable(output: string, force: boolean): Promise<void> {
   for (const path of [partsListName(output), ...(await presentParts(output)).values()])
     await assertWritable(path, force);
-}
-
-// The binaries and ISOs of the manifests (planManifestDownloads), the kk release picked as every command picks it.
-export async function downloadsFor(
-  ctx: CommandContext,
-  catalog: Catalog,
-  parsed: ParsedManifest[],
-  kkVersion: string | undefined,
-): Promise<{ downloads: DownloadPlan; profile?: KubeKeyProfile }> {
-  return planManifestDownloads(catalog, parsed, (recorded) => resolveKkVersion(ctx, catalog, kkVersion, recorded));
-}
-
-// The mirror policy of --zone / --mirror-config (else $KKZONE / $KKO_MIRROR_CONFIG).
-export function policyFor(ctx: CommandContext, o: NetworkOptions): Promise<EffectivePolicy> {
-  return loadMirrorPolicy({
-    ...(o.zone !== undefined ? { zone: o.zone } : {}),
-    ...(o.mirrorConfig !== undefined ? { configFile: o.mirrorConfig } : {}),
-    env: ctx.io.env,
-    cwd: ctx.io.cwd,
-  });
-}
-
-export function retriesOf(o: NetworkOptions): number {
-  return parseIntFlag('--retries', o.retries, 0, 20);
 }
 
 // Every file the export reads: the output may be none of them.

@@ -4,7 +4,7 @@ import { absPath, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { cliLogger } from '../output.js';
 import { cacheDirFor } from '../common.js';
-import { policyFor, retriesOf } from './artifact.js';
+import { policyFor, retriesOf } from './network.js';
 import { readManifests } from './manifest-read.js';
 import type { LockOptions } from '../commands/manifest-lock.js';
 

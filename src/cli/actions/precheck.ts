@@ -5,7 +5,7 @@ import { absPath, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { formatBytes } from '../progress.js';
-import { downloadsFor, policyFor, retriesOf } from './artifact.js';
+import { downloadsFor, policyFor, retriesOf } from './network.js';
 import type { NetworkOptions } from '../commands/artifact.js';
 import { readManifests } from './manifest-read.js';
 import type { PrecheckOptions } from '../commands/precheck.js';

@@ -10,7 +10,7 @@ import { printJson, type CommandContext } from '../context.js';
 import { EXIT_FAILURE } from '../io.js';
 import { atLeast, cliLogger, say } from '../output.js';
 import { formatBytes, ttyRenderer } from '../progress.js';
-import { policyFor, retriesOf } from './artifact.js';
+import { policyFor, retriesOf } from './network.js';
 import { readManifests } from './manifest-read.js';
 import type { SyncOptions } from '../commands/sync.js';
 
