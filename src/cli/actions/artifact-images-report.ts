@@ -25,7 +25,7 @@ const KIND_NAMES: Record<string, string> = {
 };
 
 // "2 signature(s) pushed, 1 present; 3 referrer(s) pushed" from carriedTotals (kinds and outcomes in a fixed order).
-export function carriedSummary(totals: Record<string, Record<string, number>>): string {
+function carriedSummary(totals: Record<string, Record<string, number>>): string {
   return Object.keys(KIND_NAMES)
     .filter((k) => totals[k])
     .map((k) => {

@@ -10,19 +10,15 @@ import type { Catalog } from '../../catalog/index.js';
 import { KkoError } from '../../errors.js';
 import { parseListen, startServer } from '../../serve/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { absPath } from '../common.js';
+import { absPath, catalogFor } from '../common.js';
 import { keyVerifier } from './artifact-read.js';
 import type { CommandContext } from '../context.js';
 import { atLeast } from '../output.js';
 import type { ServeCliOptions } from '../commands/artifact-serve.js';
 
 // `kko artifact serve`: open (verify) the artifact, serve until a signal, then drain and exit 130/143.
-export async function runServe(
-  artifact: string,
-  o: ServeCliOptions,
-  ctx: CommandContext,
-  catalog: Catalog,
-): Promise<void> {
+export async function runServe(artifact: string, o: ServeCliOptions, ctx: CommandContext): Promise<void> {
+  const catalog = await catalogFor(ctx, o.catalogDir);
   const listen = parseListen(o.listen);
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey))
     throw new KkoError('INVALID_INPUT', '--tls-cert and --tls-key go together', {

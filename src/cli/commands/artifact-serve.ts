@@ -69,10 +69,6 @@ export function registerArtifactServe(artifact: Command, ctx: CommandContext): v
     .option('--json', 'print the listening address as one JSON line on stdout (for scripts)')
     .addHelpText('after', SERVE_HELP)
     .action(async (art: string, o: ServeCliOptions) => {
-      const [{ runServe }, { catalogFor }] = await Promise.all([
-        import('../actions/artifact-serve.js'),
-        import('../common.js'),
-      ]);
-      return runServe(art, o, ctx, await catalogFor(ctx, o.catalogDir));
+      return (await import('../actions/artifact-serve.js')).runServe(art, o, ctx);
     });
 }
