@@ -2,7 +2,8 @@
 // `npm run build:standalone`: dist/standalone/kko (or OUT_DIR/kko: `node scripts/build-standalone.js OUT_DIR`), one executable that needs neither Node nor npm on the host —
 // a Node.js single executable application (SEA): a copy of this `node` with kko injected into it.
 //  1. bundle dist/cli/standalone.js (after `npm run build`) and its dependencies into one CommonJS script
-//     (a SEA runs a single CommonJS file), with rolldown (vite's bundler, already in the dev tree);
+//     (a SEA runs a single CommonJS file), with rolldown (vite's bundler, already in the dev tree), with the options
+//     it shares with bin/kko.js's bundle (scripts/bundle-options.js);
 //  2. `node --experimental-sea-config` turns it into a blob, with the shipped files as SEA assets: the pre-parsed
 //     catalog (dist/catalog.bundle.json), the zone files and the zstd WebAssembly (src/util/embedded.ts);
 //  3. postject injects the blob into a copy of process.execPath, written under a temporary name and renamed once
@@ -14,6 +15,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
+import { bundleOptions } from './bundle-options.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = resolve(process.argv[2] ?? join(root, 'dist', 'standalone'));
@@ -35,37 +37,14 @@ const step = (what, file, args, env = process.env) => {
 const sea = await import('node:sea').catch(() => undefined);
 if (typeof sea?.getAsset !== 'function')
   fail(`Node ${process.version} cannot embed assets in a single executable`, 'build with Node >= 20.12');
-const entry = join(root, 'dist', 'cli', 'standalone.js');
-if (!(await stat(entry).catch(() => undefined)))
+const options = bundleOptions(root, 'standalone');
+if (!(await stat(options.input).catch(() => undefined)))
   fail('dist/ is not built', 'run `npm run build` first (npm run build:standalone does)');
-
-// @bokuweb/zstd-wasm reads zstd.wasm next to its own file; in the executable it comes from the embedded assets.
-const WASM_READ = "readFile(resolve(__dirname, './zstd.wasm'))";
-const embeddedJs = join(root, 'dist', 'util', 'embedded.js');
-const zstdFromAssets = {
-  name: 'kko-zstd-wasm-from-assets',
-  transform(code, id) {
-    if (!/[\\/]@bokuweb[\\/]zstd-wasm[\\/]dist[\\/]common[\\/]index\.node\.js$/.test(id)) return null;
-    if (!code.includes(WASM_READ))
-      this.error(`${id}: "${WASM_READ}" not found; the zstd-wasm release changed, update scripts/build-standalone.js`);
-    const embedded = `require(${JSON.stringify(embeddedJs)}).embeddedFile('zstd.wasm')`;
-    return { code: code.replace(WASM_READ, `(${embedded} ?? ${WASM_READ})`), map: null };
-  },
-};
 
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
 const script = join(work, 'kko.cjs');
-await build({
-  input: entry,
-  platform: 'node',
-  logLevel: 'warn',
-  plugins: [zstdFromAssets],
-  // No module file exists inside the executable: every import.meta.url names one place in a virtual package root,
-  // at the depth of dist/<folder>/<file>.js, so ../../catalog/ and ../catalog.bundle.json keep their meaning.
-  transform: { define: { 'import.meta.url': JSON.stringify('file:///kko-standalone/dist/cli/main.js') } },
-  output: { file: script, format: 'cjs', codeSplitting: false, comments: { legal: false } },
-});
+await build({ ...options, output: { ...options.output, file: script } });
 
 const require = createRequire(import.meta.url);
 const assets = {

@@ -15,6 +15,7 @@ import { registerSync } from './commands/sync.js';
 import { VERSION } from '../version.js';
 import type { CommandContext } from './context.js';
 import { LOG_LEVELS, say, type LogLevel } from './output.js';
+import { mapStack } from './stack.js';
 
 // A command's action returns its exit code; thrown errors are mapped below (the only place that does).
 export type CommandResult = number | void;
@@ -128,7 +129,7 @@ function reportError(err: unknown, io: CliIo): number {
   // A file-system error that no library call wrapped names its path; it is the user's path or disk, not a bug.
   const fsErr = fromRawFsError(err);
   if (fsErr) return reportError(fsErr, io);
-  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const detail = err instanceof Error ? (err.stack ? mapStack(err.stack) : err.message) : String(err);
   io.stderr(`internal error (please report): ${redactText(detail)}\n`);
   return EXIT_INTERNAL;
 }

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRecorder } from '../support/loaded-modules.js';
 import { runCli, tempDir } from './run-cli.js';
 
 // The npm tarball carried across the air gap: `npm pack` bundles the runtime dependencies, so
@@ -85,5 +86,13 @@ describe('npm install -g --offline of the packed tarball', () => {
     const args = ['manifest', 'create', '--with-kubernetes', 'v1.28.12', '--kk-version', 'v3.1.12'];
     const created = await execP(bin, args, { env, cwd: work.dir });
     expect(created.stdout).toBe((await runCli(args)).stdout);
+  });
+
+  it('the installed kko runs the CLI bundle (npm gives every file one old mtime: the bundle stays fresh)', async () => {
+    const installed = join(prefix, 'lib', 'node_modules', 'kko');
+    const loadedBy = await loadRecorder(work.dir);
+    const { stdout, loaded } = await loadedBy(join(installed, 'bin', 'kko.js'), ['--version']);
+    expect(stdout).toBe(`${pkg.version}\n`);
+    expect(loaded).toContain(pathToFileURL(join(installed, 'dist', 'bundle', 'kko.mjs')).href);
   });
 });

@@ -1,78 +1,174 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureSet } from '../support/builders.js';
+import { exportArgs } from '../support/cli-args.js';
+import { seedFixtureSource } from '../support/fixture-source.js';
+import { loadRecorder, type LoadRecorder } from '../support/loaded-modules.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { VERSION } from '../../src/version.js';
 import { tempDir } from './run-cli.js';
 
 const run = promisify(execFile);
-const BIN = new URL('../../bin/kko.js', import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'kko.js');
 
 // #10: the command definitions (src/cli/commands) are cheap and every action loads what it needs when it runs
-// (src/cli/actions, through import()). A module-resolve hook in the spawned CLI records every module it loads.
-const HOOKS = `import { appendFileSync } from 'node:fs';
-export async function resolve(spec, ctx, next) {
-  const r = await next(spec, ctx);
-  appendFileSync(process.env.KKO_TEST_LOADED, r.url + '\\n');
-  return r;
-}
-`;
+// (src/cli/actions, through import()). bin/kko.js runs the CLI bundled (dist/bundle/, scripts/build-bundle.js) while
+// that bundle is fresh, else dist/cli/main.js. Each run records the modules it loads (test/support/loaded-modules.ts).
 
 // What costs start-up (zod with its locales, undici, yaml: ~0.2 s together) and the library modules behind actions;
 // the definitions may name the few constants their option texts show (choices, zones, node-config formats).
 const HEAVY =
   /\/node_modules\/(zod|undici|yaml|bcryptjs|fzstd|@bokuweb)\/|\/dist\/(?!cli\/(?!actions\/)|util\/|errors|version|log|catalog\/choices|mirror\/zones|node-config\/types)/;
-
 describe('CLI start-up (#10)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
-  let n = 0;
+  let distMain: string; // runs dist/cli/main.js as bin/kko.js runs the bundle
+  let loadedBy: LoadRecorder;
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('kko-startup-'));
-    await writeFile(join(dir, 'hooks.mjs'), HOOKS);
+    loadedBy = await loadRecorder(dir);
+    distMain = join(dir, 'dist-main.mjs');
     await writeFile(
-      join(dir, 'register.mjs'),
-      `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${join(dir, 'hooks.mjs')}`)});\n`,
+      distMain,
+      `const { main } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/cli/main.js')).href)});\nprocess.exitCode = await main(process.argv.slice(2));\n`,
     );
   });
   afterAll(async () => cleanup());
 
-  const loadedBy = async (args: string[]): Promise<{ stdout: string; loaded: string[] }> => {
-    const log = join(dir, `loaded-${n++}.txt`);
-    await writeFile(log, '');
-    const r = await run(process.execPath, ['--import', join(dir, 'register.mjs'), BIN, ...args], {
-      env: { PATH: '', KKO_TEST_LOADED: log },
-    });
-    return { stdout: r.stdout, loaded: (await readFile(log, 'utf8')).split('\n').filter(Boolean) };
-  };
+  const runners = [
+    ['bin/kko.js (the bundle)', () => BIN],
+    ['dist/cli/main.js', () => distMain],
+  ] as const;
 
-  it('--version, --help and a command’s --help load no schema, HTTP, YAML or library module', async () => {
-    for (const args of [
-      ['--version'],
-      ['--help'],
-      ['artifact', 'export', '--help'],
-      ['manifest', 'create', '--help'],
-    ]) {
-      const { stdout, loaded } = await loadedBy(args);
-      expect(stdout.length, args.join(' ')).toBeGreaterThan(0);
-      expect(loaded.length, args.join(' ')).toBeGreaterThan(5); // the hook saw the CLI load
-      expect(
-        loaded.filter((u) => HEAVY.test(u)),
-        args.join(' '),
-      ).toEqual([]);
-    }
+  it('bin/kko.js runs the bundle (npm run build and the tests’ global setup build it with dist/)', async () => {
+    const { stdout, loaded } = await loadedBy(BIN, ['--version']);
+    expect(stdout).toBe(`${VERSION}\n`);
+    expect(loaded).toContain(pathToFileURL(join(ROOT, 'dist/bundle/kko.mjs')).href);
+    expect(loaded.filter((u) => u.includes('/dist/cli/'))).toEqual([]);
   });
 
+  it.each(runners)(
+    '%s: --version, --help and a command’s --help load no schema, HTTP, YAML or library module',
+    async (_, script) => {
+      for (const args of [
+        ['--version'],
+        ['--help'],
+        ['artifact', 'export', '--help'],
+        ['manifest', 'create', '--help'],
+      ]) {
+        const { stdout, modules } = await loadedBy(script(), args);
+        expect(stdout.length, args.join(' ')).toBeGreaterThan(0);
+        expect(modules.length, args.join(' ')).toBeGreaterThan(5); // the hook saw the CLI load
+        expect(
+          modules.filter((u) => HEAVY.test(u)),
+          args.join(' '),
+        ).toEqual([]);
+      }
+    },
+  );
+
   it('--help still lists every option of a command whose action is loaded lazily', async () => {
-    const { stdout } = await loadedBy(['artifact', 'export', '--help']);
+    const { stdout } = await loadedBy(BIN, ['artifact', 'export', '--help']);
     for (const flag of ['--manifest', '--mirror-config', '--concurrency', '--with-referrers', '--split-size', '--base'])
       expect(stdout).toContain(flag);
   });
 
-  it('an action loads its modules when it runs', async () => {
-    const { stdout, loaded } = await loadedBy(['version', '--json']);
+  it.each(runners)('%s: an action loads its modules when it runs', async (_, script) => {
+    const { stdout, modules } = await loadedBy(script(), ['version', '--json']);
     expect(JSON.parse(stdout)).toHaveProperty('kk');
-    expect(loaded.some((u) => u.endsWith('/dist/cli/actions/version.js'))).toBe(true);
-    expect(loaded.some((u) => u.includes('/dist/catalog/'))).toBe(true);
+    expect(modules.some((u) => u.endsWith('/dist/cli/actions/version.js'))).toBe(true);
+    expect(modules.some((u) => u.includes('/dist/catalog/'))).toBe(true);
+  });
+
+  it('an internal error’s stack trace names the dist/ files, not the bundle’s chunks', async () => {
+    // A stdout that throws a TypeError, as a bug would: exit 70 and the stack (src/cli/stack.ts maps the frames).
+    const script = join(dir, 'internal-error.mjs');
+    await writeFile(
+      script,
+      `const { main } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/bundle/kko.mjs')).href)});
+let err = '';
+const io = { stdout: () => { throw new TypeError('boom'); }, stderr: (t) => { err += t; }, env: { PATH: '' }, cwd: process.cwd(), isTTY: false };
+const code = await main(['manifest', 'create', '--with-kubernetes', 'v1.28.12'], io);
+process.stdout.write(JSON.stringify({ code, err }));
+`,
+    );
+    const { code, err } = JSON.parse((await run(process.execPath, [script])).stdout) as { code: number; err: string };
+    expect(code).toBe(70);
+    expect(err).toContain('internal error (please report): TypeError: boom');
+    expect(err).toMatch(/dist\/cli\/actions\/manifest-create\.js:\d+:\d+\)/);
+    expect(err).toMatch(/dist\/cli\/main\.js:\d+:\d+\)/);
+    expect(err).not.toContain('/dist/bundle/');
+  });
+
+  it('bin/kko.js falls back to dist/cli/main.js once a file the bundle was made from is newer (tsc alone)', async () => {
+    // A copy of the built package with the files' times kept, as npm leaves them; node_modules is the repository's.
+    const pkg = join(dir, 'pkg');
+    await mkdir(pkg);
+    for (const part of ['bin', 'dist', 'catalog', 'scripts', 'package.json'])
+      await cp(join(ROOT, part), join(pkg, part), {
+        recursive: true,
+        preserveTimestamps: true,
+        filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
+      });
+    await symlink(await realpath(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
+    const bin = join(pkg, 'bin', 'kko.js');
+    const bundleEntry = pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href;
+    const distEntry = pathToFileURL(join(pkg, 'dist/cli/main.js')).href;
+
+    const fresh = await loadedBy(bin, ['--version']);
+    expect(fresh.stdout).toBe(`${VERSION}\n`);
+    expect(fresh.loaded).toContain(bundleEntry);
+
+    // What tsc does: dist/version.js rewritten (a new version, a new mtime); the bundle still has the old one.
+    const versionJs = join(pkg, 'dist', 'version.js');
+    const text = await readFile(versionJs, 'utf8');
+    expect(text).toContain(`'${VERSION}'`);
+    await writeFile(versionJs, text.replace(`'${VERSION}'`, "'9.9.9-stale'"));
+    const stale = await loadedBy(bin, ['--version']);
+    expect(stale.stdout).toBe('9.9.9-stale\n');
+    expect(stale.loaded).toContain(distEntry);
+    expect(stale.loaded).not.toContain(bundleEntry);
+
+    // Rebuilt (npm run build's last step), the bundle carries the change and runs again.
+    await run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg });
+    const rebuilt = await loadedBy(bin, ['--version']);
+    expect(rebuilt.stdout).toBe('9.9.9-stale\n');
+    expect(rebuilt.loaded).toContain(bundleEntry);
+  });
+
+  describe('the bundled export, end to end', () => {
+    let reg: TestRegistry;
+    beforeAll(async () => {
+      reg = await startRegistry({ mode: 'plain' });
+      await seedFixtureSource(reg, fixtureSet({ baseSize: 64 * 1024, layerSize: 32 * 1024 }), dir);
+    }, 120_000);
+    afterAll(async () => reg?.stop());
+
+    it('--compress zstd: the zstd WebAssembly loads beside its package; the bytes are those of dist/cli/main.js', async () => {
+      const zstd = (out: string, cache: string) => exportArgs(out, { cache }, '--compress', 'zstd', '--quiet');
+      const bundled = await loadedBy(BIN, zstd('bundled.tar.zst', 'cache-bundled'));
+      expect(bundled.stderr).toBe('');
+      expect(bundled.code).toBe(0);
+      expect(bundled.loaded).toContain(pathToFileURL(join(ROOT, 'dist/bundle/kko.mjs')).href);
+      expect(bundled.loaded.some((u) => u.endsWith('/node_modules/@bokuweb/zstd-wasm/dist/common/index.node.js'))).toBe(
+        true,
+      );
+      const listed = await run('tar', ['--zstd', '-tf', 'bundled.tar.zst'], { cwd: dir });
+      expect(listed.stdout).toContain('images/index.json');
+
+      const unbundled = await loadedBy(distMain, zstd('dist.tar.zst', 'cache-dist'));
+      expect(unbundled.code).toBe(0);
+      const [a, b] = [await readFile(join(dir, 'bundled.tar.zst')), await readFile(join(dir, 'dist.tar.zst'))];
+      expect(a.equals(b)).toBe(true);
+
+      const verified = await loadedBy(BIN, ['artifact', 'verify', 'bundled.tar.zst', '--json']);
+      expect(verified.code).toBe(0);
+      expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, compression: 'zstd' });
+    });
   });
 });

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Build step (after tsc): dist/bundle/, the compiled CLI (dist/cli/main.js) and its dependencies bundled with rolldown
+// (scripts/bundle-options.js) into ES module chunks split at the actions' import()s. bin/kko.js runs it instead of
+// dist/cli/main.js: a few chunks to load instead of ~300 modules to resolve and compile, and none of zod's locales.
+//
+// dist/bundle/stamp.json names the dist/ files that went into the bundle and the newest of their mtimes. bin/kko.js
+// runs the bundle only while none of them is newer (after `tsc` alone it is stale, and the launcher runs
+// dist/cli/main.js). The chunks are written to a temporary folder that replaces dist/bundle/ once complete.
+import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+import { bundleOptions } from './bundle-options.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = realpathSync(join(root, 'dist'));
+const target = join(dist, 'bundle');
+const tmp = join(dist, `.bundle.${process.pid}.tmp`);
+const fail = (message, hint) => {
+  process.stderr.write(`error: build-bundle: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+  process.exit(1);
+};
+
+// The mtime of every compiled file, before rolldown reads them.
+async function mtimes(dir, out = new Map()) {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (p !== target && p !== join(dist, 'standalone') && !e.name.startsWith('.bundle.')) await mtimes(p, out);
+    } else if (e.name.endsWith('.js')) out.set(p, (await stat(p)).mtimeMs);
+  }
+  return out;
+}
+
+const options = bundleOptions(root, 'cli');
+if (!(await stat(options.input.kko).catch(() => undefined))) fail('dist/ is not built', 'run `npm run build`');
+const before = await mtimes(dist);
+let output;
+try {
+  ({ output } = await build({ ...options, output: { ...options.output, dir: tmp } }));
+} catch (err) {
+  await rm(tmp, { recursive: true, force: true });
+  fail(String(err?.message ?? err));
+}
+
+const inputs = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))]
+  .filter((id) => id.startsWith(dist + sep))
+  .sort();
+// A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
+for (const id of inputs) {
+  if ((await stat(id)).mtimeMs !== before.get(id)) {
+    await rm(tmp, { recursive: true, force: true });
+    fail(`${relative(root, id)} changed while the CLI was bundled`, 'run `npm run build` again');
+  }
+}
+// In whole milliseconds: a copy that keeps the files' times (cp -p, fs.cp with preserveTimestamps) may round the
+// fraction of a millisecond up.
+const newestInput = Math.ceil(Math.max(...inputs.map((id) => before.get(id))));
+const stamp = { newestInput, inputs: inputs.map((id) => relative(dist, id).split(sep).join('/')) };
+await writeFile(join(tmp, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
+
+// Another build may be swapping its own folder in at the same time: the last one to rename wins.
+const old = join(dist, `.bundle.${process.pid}.old`);
+for (let attempt = 1; ; attempt++) {
+  await rename(target, old).catch((err) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  try {
+    await rename(tmp, target);
+    break;
+  } catch (err) {
+    if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || attempt === 3) throw err;
+  } finally {
+    await rm(old, { recursive: true, force: true });
+  }
+}
