@@ -26,18 +26,33 @@ export type LoadCatalogOptions = {
   builtinDir?: string;
 };
 
-// dist/catalog.bundle.json (scripts/bundle-catalog.js): the shipped files pre-parsed (YAML is most of start-up).
+// dist/catalog.bundle.json (scripts/bundle-catalog.js): the shipped files pre-parsed (YAML is most of start-up) and
+// already checked by the schema, with its defaults applied.
 const BUNDLE = fileURLToPath(new URL('../catalog.bundle.json', import.meta.url));
+// The compiled schema (dist/catalog/schema.js; from dist/bundle/ the same path): the bundle names the sha256 of the
+// one that checked it.
+const SCHEMA_JS = new URL('../catalog/schema.js', import.meta.url);
 
-type Bundle = { version: number; files: Record<string, { size: number; sha256: string; data: unknown }> };
+type Bundle = { version: number; schema: string; files: Record<string, { size: number; sha256: string; data: unknown }> };
 // `embedded`: the bundle is the catalog itself (the standalone executable has no catalog/ folder on disk).
-type BundleSource = { bundle: Bundle; embedded: boolean };
+// `checked`: its data was checked by this schema, so it is taken as it is (zod's checks were half of start-up).
+type BundleSource = { bundle: Bundle; embedded: boolean; checked: boolean };
+
+// The sha256 of the compiled schema module, or undefined where there is none on disk (running from src/ or inside
+// the standalone executable).
+export async function catalogSchemaDigest(): Promise<string | undefined> {
+  const bytes = await readFile(SCHEMA_JS).catch(() => undefined);
+  return bytes && createHash('sha256').update(bytes).digest('hex');
+}
 
 async function readBundle(): Promise<BundleSource | undefined> {
   const embedded = embeddedFile('dist/catalog.bundle.json');
   try {
     const b = JSON.parse(embedded ? Buffer.from(embedded).toString('utf8') : await readFile(BUNDLE, 'utf8')) as Bundle;
-    return b.version === 2 ? { bundle: b, embedded: embedded !== undefined } : undefined;
+    if (b.version !== 3) return undefined;
+    // The executable's bundle was built with the code it carries; on disk, tsc may have changed the schema since.
+    const checked = embedded !== undefined || b.schema === (await catalogSchemaDigest());
+    return { bundle: b, embedded: embedded !== undefined, checked };
   } catch {
     return undefined;
   }
@@ -61,13 +76,28 @@ async function shippedFiles(source: BundleSource | undefined, dir: string, sub: 
 
 // Load and schema-check the whole catalog; every bad file is reported with file:line:col.
 export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Catalog> {
+  return loadChecked(options);
+}
+
+// scripts/bundle-catalog.js: the shipped catalog in `dir`, checked, and each file's checked data by its path.
+export async function checkShippedCatalog(dir: string): Promise<Map<string, unknown>> {
+  const checked = new Map<string, unknown>();
+  await loadChecked({ builtinDir: dir }, (file, data) => checked.set(file, data));
+  return checked;
+}
+
+async function loadChecked(options: LoadCatalogOptions, onShipped?: (file: string, data: unknown) => void): Promise<Catalog> {
   const dir = options.builtinDir ?? BUILTIN_CATALOG_DIR;
   const bundle = options.builtinDir === undefined ? await readBundle() : undefined;
   const issues: Issue[] = [];
-  // Bundled data skips YAML parsing but not the schema (which also applies defaults).
+  // Bundled data skips YAML parsing, and the schema too when this schema checked it.
   const loadOne = async <T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T> | undefined> => {
-    const fast = schema.safeParse(await fromBundle(bundle, dir, file));
-    return fast.success ? fast.data : loadFile(file, schema, issues);
+    const data = await fromBundle(bundle, dir, file);
+    if (data !== undefined && bundle?.checked) return data as z.infer<T>;
+    const fast = schema.safeParse(data);
+    const value = fast.success ? fast.data : await loadFile(file, schema, issues);
+    if (value !== undefined) onShipped?.(file, value);
+    return value;
   };
   const checksums = await loadOne(join(dir, 'checksums.json'), checksumsSchema);
   const rules = await loadOne(join(dir, 'images.yaml'), imageRulesSchema);
