@@ -105,40 +105,57 @@ process.stdout.write(JSON.stringify({ code, err }));
     expect(err).not.toContain('/dist/bundle/');
   });
 
-  it('bin/kko.js falls back to dist/cli/main.js once a file the bundle was made from is newer (tsc alone)', async () => {
-    // A copy of the built package with the files' times kept, as npm leaves them; node_modules is the repository's.
-    const pkg = join(dir, 'pkg');
-    await mkdir(pkg);
-    for (const part of ['bin', 'dist', 'catalog', 'scripts', 'package.json'])
-      await cp(join(ROOT, part), join(pkg, part), {
-        recursive: true,
-        preserveTimestamps: true,
-        filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
-      });
-    await symlink(await realpath(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
-    const bin = join(pkg, 'bin', 'kko.js');
-    const bundleEntry = pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href;
-    const distEntry = pathToFileURL(join(pkg, 'dist/cli/main.js')).href;
+  describe('a copy of the built package, the files’ times kept (as npm leaves them)', () => {
+    let pkg: string;
+    let bin: string;
+    beforeAll(async () => {
+      pkg = join(dir, 'pkg');
+      await mkdir(pkg);
+      for (const part of ['bin', 'dist', 'catalog', 'scripts', 'package.json'])
+        await cp(join(ROOT, part), join(pkg, part), {
+          recursive: true,
+          preserveTimestamps: true,
+          filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
+        });
+      await symlink(await realpath(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
+      bin = join(pkg, 'bin', 'kko.js');
+    });
 
-    const fresh = await loadedBy(bin, ['--version']);
-    expect(fresh.stdout).toBe(`${VERSION}\n`);
-    expect(fresh.loaded).toContain(bundleEntry);
+    it('bin/kko.js falls back to dist/cli/main.js once a file the bundle was made from is newer (tsc alone)', async () => {
+      const bundleEntry = pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href;
+      const fresh = await loadedBy(bin, ['--version']);
+      expect(fresh.stdout).toBe(`${VERSION}\n`);
+      expect(fresh.loaded).toContain(bundleEntry);
 
-    // What tsc does: dist/version.js rewritten (a new version, a new mtime); the bundle still has the old one.
-    const versionJs = join(pkg, 'dist', 'version.js');
-    const text = await readFile(versionJs, 'utf8');
-    expect(text).toContain(`'${VERSION}'`);
-    await writeFile(versionJs, text.replace(`'${VERSION}'`, "'9.9.9-stale'"));
-    const stale = await loadedBy(bin, ['--version']);
-    expect(stale.stdout).toBe('9.9.9-stale\n');
-    expect(stale.loaded).toContain(distEntry);
-    expect(stale.loaded).not.toContain(bundleEntry);
+      // What tsc does: dist/version.js rewritten (a new version, a new mtime); the bundle still has the old one.
+      const versionJs = join(pkg, 'dist', 'version.js');
+      const text = await readFile(versionJs, 'utf8');
+      expect(text).toContain(`'${VERSION}'`);
+      await writeFile(versionJs, text.replace(`'${VERSION}'`, "'9.9.9-stale'"));
+      const stale = await loadedBy(bin, ['--version']);
+      expect(stale.stdout).toBe('9.9.9-stale\n');
+      expect(stale.loaded).toContain(pathToFileURL(join(pkg, 'dist/cli/main.js')).href);
+      expect(stale.loaded).not.toContain(bundleEntry);
 
-    // Rebuilt (npm run build's last step), the bundle carries the change and runs again.
-    await run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg });
-    const rebuilt = await loadedBy(bin, ['--version']);
-    expect(rebuilt.stdout).toBe('9.9.9-stale\n');
-    expect(rebuilt.loaded).toContain(bundleEntry);
+      // Rebuilt (npm run build's last step), the bundle carries the change and runs again.
+      await run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg });
+      const rebuilt = await loadedBy(bin, ['--version']);
+      expect(rebuilt.stdout).toBe('9.9.9-stale\n');
+      expect(rebuilt.loaded).toContain(bundleEntry);
+    });
+
+    it('the pre-checked catalog data is checked again once the compiled catalog schema differs from its checker', async () => {
+      expect((await loadedBy(bin, ['version', '--json'])).code).toBe(0);
+      // A schema that every shipped checksum now fails: the bundle's data (checked by the old one) must not pass.
+      const schemaJs = join(pkg, 'dist', 'catalog', 'schema.js');
+      const text = await readFile(schemaJs, 'utf8');
+      expect(text).toContain('/^[a-f0-9]{64}$/');
+      await writeFile(schemaJs, text.replace('/^[a-f0-9]{64}$/', '/^[a-f0-9]{65}$/'));
+      const r = await loadedBy(bin, ['version', '--json']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/checksums\.json.*expected 64 lower-case hex characters/);
+      expect(r.stderr).toMatch(/error: the catalog has \d+ error\(s\)/);
+    });
   });
 
   describe('the bundled export, end to end', () => {
