@@ -4,13 +4,14 @@
 // much quicker to load; it runs only while none of the dist/ files it was made from is newer than it knows (after a
 // `tsc` alone it is stale), else dist/cli/main.js runs.
 import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-const DIST = new URL('../dist/', import.meta.url);
+const DIST = fileURLToPath(new URL('../dist/', import.meta.url)); // paths, not URLs: ~250 stats take ~1 ms
 
 function freshBundle() {
   try {
-    const { newestInput, inputs } = JSON.parse(readFileSync(new URL('bundle/stamp.json', DIST), 'utf8'));
-    return inputs.every((file) => Math.floor(statSync(new URL(file, DIST)).mtimeMs) <= newestInput);
+    const { newestInput, inputs } = JSON.parse(readFileSync(`${DIST}bundle/stamp.json`, 'utf8'));
+    return inputs.every((file) => Math.floor(statSync(DIST + file).mtimeMs) <= newestInput);
   } catch {
     return false; // not built, or a file it was made from is gone
   }
