@@ -1,5 +1,5 @@
 import { finished, Readable } from 'node:stream';
-import { fetch as undiciFetch, Headers as UndiciHeaders, type Dispatcher, type Headers } from 'undici';
+import type { fetch as undiciFetch, Dispatcher, Headers } from 'undici';
 import { isKkoError, type ErrorCode, type KkoError } from '../errors.js';
 import type { HostTls } from '../host/index.js';
 import { noopLogger, type Logger } from '../log.js';
@@ -10,6 +10,7 @@ import { isRetryableStatus, redactUrl, RegistryError, type RegistryErrorOptions 
 import { abortableSleep, backoffDelay, parseRetryAfter } from './retry.js';
 import { Semaphore } from '../util/semaphore.js';
 import { AgentPool } from './tls.js';
+import { undici } from './undici.js';
 
 export type FetchFn = typeof undiciFetch;
 export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -199,7 +200,7 @@ async function sendWithRequest(
     ...(req.body !== undefined ? { body: req.body } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
-  const h = new UndiciHeaders();
+  const h = new (await undici()).Headers();
   for (const [k, v] of Object.entries(res.headers)) {
     if (Array.isArray(v)) for (const one of v) h.append(k, one);
     else if (v !== undefined) h.set(k, v);
@@ -232,7 +233,7 @@ async function sendWithRequest(
 export class HttpTransport {
   readonly #profile: TransportProfile;
   readonly #tuning: Tuning;
-  readonly #fetch: FetchFn;
+  readonly #fetch: FetchFn | undefined; // undefined: undici's, loaded with the first request
   readonly #useRequest: boolean; // streamed and bulk bodies through dispatcher.request (no injected fetch to honour)
   readonly #dispatcher: Dispatcher | undefined;
   readonly #tls: HostTls | undefined;
@@ -249,7 +250,7 @@ export class HttpTransport {
     const d = profile.defaults;
     this.#tuning = { ...d };
     for (const k of Object.keys(d) as Array<keyof Tuning>) this.#tuning[k] = opts[k] ?? d[k];
-    this.#fetch = opts.fetch ?? undiciFetch;
+    this.#fetch = opts.fetch;
     this.#useRequest = opts.fetch === undefined;
     this.#dispatcher = opts.dispatcher;
     this.#tls = opts.tls;
@@ -392,7 +393,7 @@ export class HttpTransport {
       const streamed = req.body !== undefined && !Buffer.isBuffer(req.body);
       if (this.#useRequest && (streamed || req.bulk === true))
         return await sendWithRequest(dispatcher, req, headers, release);
-      const res = await this.#fetch(req.url, {
+      const res = await (this.#fetch ?? (await undici()).fetch)(req.url, {
         method: req.method,
         headers,
         body: req.body ?? null,

@@ -1,9 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { KkoError } from '../errors.js';
 import type { HostTls } from '../host/index.js';
+import { undici } from './undici.js';
 
 export type CertsDir = { ca: string[]; cert: string[]; key: string[] };
 
@@ -55,6 +56,7 @@ async function createAgent(tls: HostTls, t: AgentTimeouts): Promise<Agent> {
     connect.key = certs.key;
   }
   if (tls.skipTLSVerify) connect.rejectUnauthorized = false;
+  const { Agent } = await undici();
   return new Agent({
     connect,
     headersTimeout: t.headersTimeoutMs,

@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSet } from '../support/builders.js';
-import { exportArgs } from '../support/cli-args.js';
+import { exportArgs, manifestYaml } from '../support/cli-args.js';
 import { seedFixtureSource } from '../support/fixture-source.js';
 import { loadRecorder, type LoadRecorder } from '../support/loaded-modules.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -83,6 +83,15 @@ describe('CLI start-up (#10)', () => {
     expect(JSON.parse(stdout)).toHaveProperty('kk');
     expect(modules.some((u) => u.endsWith('/dist/cli/actions/version.js'))).toBe(true);
     expect(modules.some((u) => u.includes('/dist/catalog/'))).toBe(true);
+  });
+
+  it.each(runners)('%s: an export --dry-run contacts no host and loads no HTTP client', async (_, script) => {
+    await writeFile(join(dir, 'dry.yaml'), manifestYaml(['docker.io/kubesphere/pause:3.9']));
+    const r = await loadedBy(script(), ['artifact', 'export', '-m', 'dry.yaml', '--dry-run', '-o', 'dry.tar']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('kubesphere/pause:3.9');
+    expect(r.modules.some((u) => u.includes('/node_modules/zod/'))).toBe(true); // the action did load
+    expect(r.modules.filter((u) => u.includes('/node_modules/undici/'))).toEqual([]);
   });
 
   it('an internal error’s stack trace names the dist/ files, not the bundle’s chunks', async () => {
