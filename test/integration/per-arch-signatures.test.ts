@@ -116,6 +116,24 @@ afterAll(async () => {
 });
 
 describe('export --verify-images: the per-arch children’s own signatures (cosign sign --recursive)', () => {
+  it('resolves each arch once per run: --verify-images, --with-referrers and the fetch share one manifest GET and config', async () => {
+    // the export in beforeAll is the only traffic through the proxy so far (the seed went to the registry directly)
+    for (const [repo, i] of [
+      ['recur', recur],
+      ['pause-d', fx.pauseDocker],
+    ] as const) {
+      expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/manifests/1` })).toBe(1);
+      for (const img of i.images) {
+        const d = img.manifest.descriptor.digest;
+        expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/manifests/${d}` }), `${repo} ${d}`).toBe(1);
+        const config = img.config.descriptor.digest;
+        expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/blobs/${config}` }), `${repo} config`).toBe(
+          1,
+        );
+      }
+    }
+  });
+
   it('verifies and carries each exported arch’s child signature as a row with arch; a child with none is fine', async () => {
     const { inv } = await unpack(art, 'x-good');
     expect(inv.imageSignatures.map((s) => [s.ref, s.arch, s.digest, s.tag, s.manifest?.digest])).toEqual([
