@@ -5,6 +5,7 @@ import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, type SupplyOptions } from './artifact-supply.js';
 import { registerArtifactImagesCommands } from './artifact-images.js';
+import { ZONE_HELP } from './help-texts.js';
 import type { CommandContext } from '../context.js';
 
 export type NetworkOptions = {
@@ -63,7 +64,7 @@ its lock (LOCK_DRIFT: nothing downloaded), 2 invalid input (a malformed lock fil
 // Flags every command that touches the network takes.
 export function addNetworkOptions(cmd: Command): Command {
   return cmd
-    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--zone <zone>', ZONE_HELP)
     .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
     .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, else ~/.cache/kko)')
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')

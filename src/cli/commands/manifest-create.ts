@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CNIS, ETCD_TYPES, LBS } from '../../catalog/choices.js';
 import { collectList, type CommandContext } from '../context.js';
+import { ZONE_HELP } from './help-texts.js';
 
 export type CreateOptions = {
   withKubernetes?: string[];
@@ -96,7 +97,7 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
       (v: string, p: string[] = []) => [...p, v],
     )
     .option('--kk-version <version>', 'the kk release that will install (default: ./kk or kk on PATH, else newest)')
-    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--zone <zone>', ZONE_HELP)
     .option('--name <name>', 'metadata.name', 'sample')
     .option('-o, --output <file>', 'write to FILE (default stdout)')
     .option('--force', 'overwrite existing files')
