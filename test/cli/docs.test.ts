@@ -86,4 +86,13 @@ describe('flags many commands share have one help text', () => {
     expect(new Set(zone.values()).size, [...zone].join('\n')).toBe(1);
     for (const z of ZONES) expect([...zone.values()][0]).toContain(z);
   });
+
+  it('every --kk-version says how to find your kk release (./kk version) and what is taken without the flag', async () => {
+    const kk = await flagHelps('--kk-version');
+    expect(kk.size).toBeGreaterThanOrEqual(7);
+    for (const [cmd, text] of kk) {
+      expect(text, cmd).toContain('(yours: ./kk version)');
+      expect(text, cmd).toContain('./kk or kk on PATH, else the newest kko knows');
+    }
+  });
 });
