@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestYaml } from '../support/cli-args.js';
 import { tempDir } from './run-cli.js';
 
 const run = promisify(execFile);
@@ -37,11 +38,18 @@ describe('CLI start-up (#10)', () => {
   });
   afterAll(async () => cleanup());
 
-  const loadedBy = async (args: string[]): Promise<{ stdout: string; loaded: string[] }> => {
+  // `fails`: the run is expected to exit non-zero (what it loaded up to then is what counts).
+  const loadedBy = async (
+    args: string[],
+    o: { fails?: boolean } = {},
+  ): Promise<{ stdout: string; loaded: string[] }> => {
     const log = join(dir, `loaded-${n++}.txt`);
     await writeFile(log, '');
     const r = await run(process.execPath, ['--import', join(dir, 'register.mjs'), BIN, ...args], {
       env: { PATH: '', KKO_TEST_LOADED: log },
+    }).catch((err: { stdout: string; code?: number }) => {
+      if (!o.fails) throw err;
+      return err;
     });
     return { stdout: r.stdout, loaded: (await readFile(log, 'utf8')).split('\n').filter(Boolean) };
   };
@@ -74,5 +82,16 @@ describe('CLI start-up (#10)', () => {
     expect(JSON.parse(stdout)).toHaveProperty('kk');
     expect(loaded.some((u) => u.endsWith('/dist/cli/actions/version.js'))).toBe(true);
     expect(loaded.some((u) => u.includes('/dist/catalog/'))).toBe(true);
+  });
+
+  it('artifact inventory --registry plans the push names without loading the push action', async () => {
+    const m = join(dir, 'have.yaml');
+    await writeFile(m, manifestYaml(['docker.io/library/redis:7'], ['amd64']));
+    // nothing listens on port 1: the action fails at the registry, after planning
+    const args = ['artifact', 'inventory', '--registry', '127.0.0.1:1', '--plain-http', '--retries', '0'];
+    const { loaded } = await loadedBy([...args, '--kk-version', 'v3.1.12', '-m', m], { fails: true });
+    expect(loaded.some((u) => u.endsWith('/dist/cli/actions/artifact-have.js'))).toBe(true);
+    expect(loaded.some((u) => u.endsWith('/dist/push/plan.js'))).toBe(true);
+    expect(loaded.filter((u) => u.endsWith('/dist/cli/actions/artifact-images.js'))).toEqual([]);
   });
 });
