@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CONTROL_TEXT, expectSafeText, MB_TEXT, messageOf } from '../../test/support/hostile-text.js';
 import { rangedBody } from './blob-stream.js';
+import type { HttpResponse } from './http.js';
+
+// undici's Headers is the global one; their type declarations differ.
+const headers = (init?: Record<string, string>) => new Headers(init) as unknown as HttpResponse['headers'];
 
 // A 206 whose Content-Range is not the one asked for is refused naming the header; the value is the server's, so it
 // is quoted, cut and escaped (a header value may hold ESC, BEL and C1 bytes; not CR, LF or NUL).
@@ -11,7 +15,7 @@ describe('rangedBody: a hostile Content-Range in the refusal', () => {
   ])('%s', async (_what, value) => {
     const res = {
       status: 206,
-      headers: new Headers({ 'content-range': value }),
+      headers: headers({ 'content-range': value }),
       url: new URL('http://127.0.0.1:1/v2/library/redis/blobs/sha256:00'),
       body: null,
     };
@@ -23,7 +27,7 @@ describe('rangedBody: a hostile Content-Range in the refusal', () => {
 });
 
 it('a 206 without Content-Range says it is missing', async () => {
-  const res = { status: 206, headers: new Headers(), url: new URL('http://127.0.0.1:1/v2/r/blobs/x'), body: null };
+  const res = { status: 206, headers: headers(), url: new URL('http://127.0.0.1:1/v2/r/blobs/x'), body: null };
   expect(await messageOf(() => rangedBody(res, { offset: 5, what: 'blob' }))).toContain(
     'got 206 with Content-Range missing',
   );
