@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
+import { syncDir, syncFile } from '../util/durable.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { parsePartName, partsListName } from './parts.js';
@@ -81,6 +82,7 @@ async function writeFileAtomically(
         await rm(tmp, { force: true });
         throw err;
       }
+      await syncDir(dirname(output));
       return { files: [output] };
     }
     const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
@@ -89,10 +91,12 @@ async function writeFileAtomically(
       await writeInto(entries, file, makeSink, mtime, opts.signal);
       file.end();
       await finished(file);
+      if (!split) await syncFile(tmp); // the parts are synced as each is closed
       await opts.beforeCommit?.();
-      if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
-      await rename(tmp, output);
-      return { files: [output] };
+      const files = split ? await commitParts(split, tmp, output) : [output];
+      if (!split) await rename(tmp, output);
+      await syncDir(dirname(output));
+      return split ? { files, partsList: partsListName(output) } : { files };
     } catch (err) {
       file.destroy();
       if (!file.closed) await once(file, 'close').catch(() => undefined);
@@ -110,6 +114,7 @@ async function writePositional(entries: TarEntry[], tmp: string, mtime: number, 
   const fh = await open(tmp, 'w');
   try {
     await writeTarAt(entries, fh, { mtime, signal });
+    await fh.sync(); // on disk before it is renamed to the output name
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;
