@@ -48,6 +48,9 @@ export class ProgressTotals {
   readonly images: Count = { of: 0, done: 0, failed: 0 };
   readonly files: Count = { of: 0, done: 0, failed: 0 };
   readonly active = new Map<string, Active>();
+  // Bytes of an image that arrived before its image-start (its layers start while its config is checked, #10):
+  // its line starts from them.
+  readonly #early = new Map<string, number>();
 
   get total(): number {
     return this.#total;
@@ -74,9 +77,12 @@ export class ProgressTotals {
         this.#imageBytes = Math.max(this.#imageBytes, e.totalBytes - e.cachedBytes);
         this.allResolved = e.images >= e.of;
         break;
-      case 'image-start':
-        this.active.set(`image ${e.ref} ${e.arch}`, { name: e.ref, detail: e.arch, size: e.size, done: 0 });
+      case 'image-start': {
+        const key = `image ${e.ref} ${e.arch}`;
+        this.active.set(key, { name: e.ref, detail: e.arch, size: e.size, done: this.#early.get(key) ?? 0 });
+        this.#early.delete(key);
         break;
+      }
       case 'file-start':
         this.active.set(`file ${e.path} ${e.arch}`, { name: e.path, detail: '', size: undefined, done: 0 });
         break;
@@ -89,13 +95,16 @@ export class ProgressTotals {
       }
       case 'bytes': {
         this.fetched += e.fetched;
-        const a = this.active.get(`image ${e.ref} ${e.arch}`) ?? this.active.get(`file ${e.ref} ${e.arch}`);
+        const image = `image ${e.ref} ${e.arch}`;
+        const a = this.active.get(image) ?? this.active.get(`file ${e.ref} ${e.arch}`);
         if (a) a.done += e.fetched;
+        else this.#early.set(image, (this.#early.get(image) ?? 0) + e.fetched);
         break;
       }
       case 'image-done':
       case 'image-failed':
         this.active.delete(`image ${e.ref} ${e.arch}`);
+        this.#early.delete(`image ${e.ref} ${e.arch}`);
         this.images[e.type === 'image-done' ? 'done' : 'failed']++;
         break;
       case 'file-done':
