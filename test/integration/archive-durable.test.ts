@@ -1,11 +1,12 @@
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withChecksums } from '../../src/archive/checksums.js';
+import { writeArchive } from '../../src/archive/write.js';
 import { tempDir } from '../cli/run-cli.js';
+import { renamesOf, syncedBetween, traceNode } from '../support/strace.js';
 
-const run = promisify(execFile);
 const WRITE = new URL('../../dist/archive/write.js', import.meta.url).pathname;
 
 // Review finding: the artifact (and each split part, and the parts list) is fsynced before it is renamed to its final
@@ -20,46 +21,6 @@ const entries = [
 ];
 await writeArchive(entries, out, compress, { SOURCE_DATE_EPOCH: '0' }, split ? { splitSize: Number(split) } : {});
 `;
-
-type Call = { name: string; args: string; ret: string };
-
-// The calls of an `strace -f` log, an "unfinished" call joined with its "resumed" rest (threads interleave).
-function callsOf(log: string): Call[] {
-  const pending = new Map<string, string>();
-  const calls: Call[] = [];
-  for (const line of log.split('\n')) {
-    const m = /^(\d+) +(.*)$/.exec(line);
-    if (!m) continue;
-    const [, pid, rest] = m as unknown as [string, string, string];
-    let text = rest;
-    if (text.endsWith('<unfinished ...>')) {
-      pending.set(pid, text.slice(0, -'<unfinished ...>'.length));
-      continue;
-    }
-    const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(text);
-    if (resumed) text = `${pending.get(pid) ?? ''}${resumed[1] as string}`;
-    const call = /^(\w+)\((.*)\)\s+=\s+(-?\d+)/.exec(text);
-    if (call) calls.push({ name: call[1] as string, args: call[2] as string, ret: call[3] as string });
-  }
-  return calls;
-}
-
-const pathOf = (c: Call): string | undefined => /"([^"]*)"/.exec(c.args)?.[1];
-
-// Whether `path` was opened as fd N in calls[from, to) and fsync(N) came before close(N) and before `to`.
-function syncedBetween(calls: readonly Call[], path: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = calls[i] as Call;
-    if (c.name !== 'openat' || pathOf(c) !== path || c.ret === '-1') continue;
-    for (let j = i + 1; j < to; j++) {
-      const d = calls[j] as Call;
-      if (d.args.split(',')[0]?.trim() !== c.ret) continue;
-      if (d.name === 'fsync' || d.name === 'fdatasync') return true;
-      if (d.name === 'close') break;
-    }
-  }
-  return false;
-}
 
 describe('the written artifact is on disk before it has its name', () => {
   let dir: string;
@@ -76,18 +37,61 @@ describe('the written artifact is on disk before it has its name', () => {
     ['split parts and their list', 's.tar.gz', 'gzip', '100000'],
   ])('%s: every file fsynced before its rename, the directory after', async (_what, name, compress, split) => {
     const out = join(dir, 'out', name);
-    const log = join(dir, `${name}.strace`);
-    const trace = ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,close,rename,renameat,renameat2'];
-    await run('strace', [...trace, process.execPath, join(dir, 'write.mjs'), out, compress, ...(split ? [split] : [])]);
-    const calls = callsOf(await readFile(log, 'utf8'));
-    const renames = calls.flatMap((c, i) =>
-      c.name.startsWith('rename') ? [{ i, paths: [...c.args.matchAll(/"([^"]*)"/g)].map((m) => m[1] as string) }] : [],
-    );
-    const finals = renames.filter((r) => dirname(r.paths[1] ?? '') === dirname(out));
+    const args = [out, compress, ...(split ? [split] : [])];
+    const calls = await traceNode(join(dir, 'write.mjs'), args, join(dir, `${name}.strace`));
+    const finals = renamesOf(calls).filter((r) => dirname(r.to) === dirname(out));
     expect(finals.length).toBeGreaterThanOrEqual(split ? 3 : 1); // the parts list and at least two parts
-    for (const r of finals)
-      expect(syncedBetween(calls, r.paths[0] as string, 0, r.i), `${r.paths[0]} → ${r.paths[1]}`).toBe(true);
+    for (const r of finals) expect(syncedBetween(calls, r.from, 0, r.i), `${r.from} → ${r.to}`).toBe(true);
     const last = Math.max(...finals.map((r) => r.i));
     expect(syncedBetween(calls, dirname(out), last, calls.length), 'the directory, after the last rename').toBe(true);
+  });
+});
+
+// The same for `artifact import`: kk skips its untar when DIR/artifact.md5 matches, so every file it vouches for is on
+// disk (fsynced, its directory too) before artifact.md5 gets its name.
+const IMPORT = new URL('../../dist/artifact-read/import.js', import.meta.url).pathname;
+const IMPORT_SCRIPT = `import { importArtifact } from ${JSON.stringify(IMPORT)};
+const [artifact, dir] = process.argv.slice(2);
+await importArtifact({ artifact, dir });
+`;
+
+describe('an imported directory is on disk before artifact.md5 vouches for it', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('kko-durable-import-'));
+    await writeFile(join(dir, 'import.mjs'), IMPORT_SCRIPT);
+  });
+  afterAll(async () => cleanup());
+
+  it('each file fsynced before artifact.md5 is renamed into place, artifact.md5 itself, and the directories', async () => {
+    const path = 'kube/v0.0.1/amd64/kubeadm'; // not in the catalog: the inventory vouches for it
+    const data = randomBytes(64 * 1024);
+    const inventory = {
+      apiVersion: 'kko.io/v1alpha1',
+      kind: 'ArtifactInventory',
+      binaries: [{ path, sha256: createHash('sha256').update(data).digest('hex'), size: data.length }],
+    };
+    const art = join(dir, 'art.tar.gz');
+    const entries = [
+      { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)) },
+      { name: path, data },
+    ];
+    await writeArchive(withChecksums(entries), art, 'gzip', { SOURCE_DATE_EPOCH: '0' });
+    const root = join(dir, 'kubekey');
+    const calls = await traceNode(join(dir, 'import.mjs'), [art, root], join(dir, 'import.strace'));
+    const renames = renamesOf(calls);
+    const md5 = renames.find((r) => r.to === join(root, 'artifact.md5'));
+    if (!md5) throw new Error('artifact.md5 was not renamed into place');
+    const files = renames.filter((r) => r !== md5 && r.to.startsWith(`${root}/`));
+    expect(files.map((r) => r.to.slice(root.length + 1)).sort()).toEqual([
+      'kko/SHA256SUMS',
+      'kko/inventory.json',
+      path,
+    ]);
+    for (const r of [...files, md5]) expect(syncedBetween(calls, r.from, 0, md5.i), r.to).toBe(true);
+    for (const d of [join(root, 'kube/v0.0.1/amd64'), join(root, 'kko')])
+      expect(syncedBetween(calls, d, 0, md5.i), d).toBe(true);
+    expect(syncedBetween(calls, root, md5.i, calls.length), 'the directory, after artifact.md5').toBe(true);
   });
 });
