@@ -22,15 +22,16 @@ const entries = [
 await writeArchive(entries, out, compress, { SOURCE_DATE_EPOCH: '0' }, split ? { splitSize: Number(split) } : {});
 `;
 
-describe('the written artifact is on disk before it has its name', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('kko-durable-'));
-    await writeFile(join(dir, 'write.mjs'), SCRIPT);
-  });
-  afterAll(async () => cleanup());
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir('kko-durable-'));
+  await writeFile(join(dir, 'write.mjs'), SCRIPT);
+  await writeFile(join(dir, 'import.mjs'), IMPORT_SCRIPT);
+});
+afterAll(async () => cleanup());
 
+describe('the written artifact is on disk before it has its name', () => {
   it.each([
     ['a gzip stream', 'a.tar.gz', 'gzip', undefined],
     ['a plain tar written by position', 'a.tar', 'none', undefined],
@@ -56,14 +57,6 @@ await importArtifact({ artifact, dir });
 `;
 
 describe('an imported directory is on disk before artifact.md5 vouches for it', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('kko-durable-import-'));
-    await writeFile(join(dir, 'import.mjs'), IMPORT_SCRIPT);
-  });
-  afterAll(async () => cleanup());
-
   it('each file fsynced before artifact.md5 is renamed into place, artifact.md5 itself, and the directories', async () => {
     const path = 'kube/v0.0.1/amd64/kubeadm'; // not in the catalog: the inventory vouches for it
     const data = randomBytes(64 * 1024);
