@@ -41,6 +41,7 @@ export class ProgressTotals {
   fetched = 0;
   #imageBytes = 0;
   readonly #fileSizes = new Map<string, number>();
+  #fileBytes = 0; // the sum of #fileSizes
   readonly #fileKnown = new Set<string>(); // files whose size is known or that are done (cached: nothing to fetch)
   #total = 0;
   #fraction = 0;
@@ -89,17 +90,24 @@ export class ProgressTotals {
       case 'file-size': {
         const a = this.active.get(`file ${e.path} ${e.arch}`);
         if (a) a.size = e.size;
-        this.#fileSizes.set(`${e.path} ${e.arch}`, Math.max(this.#fileSizes.get(`${e.path} ${e.arch}`) ?? 0, e.size));
+        const key = `${e.path} ${e.arch}`;
+        const was = this.#fileSizes.get(key) ?? 0;
+        if (e.size > was) {
+          this.#fileSizes.set(key, e.size);
+          this.#fileBytes += e.size - was;
+        }
         this.#fileKnown.add(e.path);
         break;
       }
       case 'bytes': {
+        // One per chunk that arrives: only the counts move.
         this.fetched += e.fetched;
         const image = `image ${e.ref} ${e.arch}`;
         const a = this.active.get(image) ?? this.active.get(`file ${e.ref} ${e.arch}`);
         if (a) a.done += e.fetched;
         else this.#early.set(image, (this.#early.get(image) ?? 0) + e.fetched);
-        break;
+        this.#total = Math.max(this.#total, this.fetched);
+        return;
       }
       case 'image-done':
       case 'image-failed':
@@ -115,8 +123,7 @@ export class ProgressTotals {
         break;
       default:
     }
-    const files = [...this.#fileSizes.values()].reduce((n, s) => n + s, 0);
-    this.#total = Math.max(this.#total, this.#imageBytes + files, this.fetched);
+    this.#total = Math.max(this.#total, this.#imageBytes + this.#fileBytes, this.fetched);
   }
 }
 
