@@ -170,11 +170,17 @@ export class GzipSink implements PositionalSink {
     return run;
   }
 
-  // The trailer; every placed run must have been copied in by now (its CRC is read here).
-  async end(): Promise<void> {
+  // Emit what the writes so far give: the pending deflate batch (ending in its sync flush, as before a stored run or
+  // the trailer) and the pending stored block. The positional writer calls it once the layout is written.
+  async flush(): Promise<void> {
     await this.#start();
     await this.#flushDeflate();
     await this.#flushStored();
+  }
+
+  // The trailer; every placed run must have been copied in by now (its CRC is read here).
+  async end(): Promise<void> {
+    await this.flush();
     let crc = 0;
     for (const s of [...this.#segments, { crc: this.#crc, bytes: this.#crcBytes }])
       crc = crc32Combine(crc, s.crc, 'bytes' in s ? s.bytes : s.size);

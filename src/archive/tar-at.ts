@@ -48,6 +48,7 @@ export async function writeTarAt(entries: readonly TarEntry[], fh: FileHandle, o
         return place !== undefined;
       },
     });
+    await sink.flush();
     await out.flush();
     await copier.finish();
     await sink.end();

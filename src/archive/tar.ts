@@ -38,8 +38,10 @@ export type Placement = {
 };
 // A sink over a PositionalOutput that places file entries: `place` leaves room for `size` bytes (`store`: the
 // entry's `compressed` mark), or returns undefined when those bytes must come through write() in order instead.
+// `flush` puts out what the writes so far give (a compressor's pending input), so only end()'s own bytes are left.
 export interface PositionalSink extends ArchiveSink {
   place(size: number, store: boolean): Promise<Placement | undefined>;
+  flush(): Promise<void>;
 }
 
 // Write chunks to a stream (writeOut) or append them to a positional output.
@@ -147,6 +149,7 @@ export class PlainSink implements PositionalSink {
     const at = await positionalOf(this.#out).skip(size);
     return { at, frame: (chunk, from) => ({ position: at + from, buffers: [chunk] }) };
   }
+  async flush(): Promise<void> {}
   async end(): Promise<void> {}
 }
 
