@@ -4,7 +4,7 @@ import { isKkoError, KkoError } from '../errors.js';
 import { BlockCutter, GzipSink } from './gzip-writer.js';
 import { Xxh64 } from './xxh64.js';
 import { ZstdFrameWalker } from './zstd-frames.js';
-import { PlainSink, writeOut, type ArchiveSink } from './tar.js';
+import { PlainSink, writeOut, type ArchiveSink, type PositionalOutput, type PositionalSink } from './tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -77,6 +77,17 @@ export async function prepareSink(
   }
   const level = opts.level ?? DEFAULT_LEVEL.zstd;
   return (out) => new ZstdSink(out, codec, level);
+}
+
+// The sink of a write by position (tar-at.ts) for `compress`, or undefined when it has none (zstd: its frames are
+// written in order).
+export function positionalSink(
+  compress: Compression,
+  opts: SinkOptions = {},
+): ((out: PositionalOutput) => PositionalSink) | undefined {
+  if (compress === 'gzip') return (out) => new GzipSink(out, opts.level === undefined ? {} : { level: opts.level });
+  if (compress === 'none') return (out) => new PlainSink(out);
+  return undefined;
 }
 
 function rawBlockHeader(len: number, last: boolean): Buffer {

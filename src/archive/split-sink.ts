@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { syncFile } from '../util/durable.js';
 import { basename } from 'node:path';
 import { Writable } from 'node:stream';
 import { KkoError } from '../errors.js';
@@ -95,6 +96,7 @@ export class SplitSink extends Writable {
     const fh = this.#fh;
     if (!fh) return;
     this.#fh = undefined;
+    await fh.sync(); // on disk before it is renamed to its part name (commitParts)
     await fh.close();
     this.parts.push({
       path: partName(this.#stem, this.parts.length),
@@ -112,6 +114,7 @@ export async function commitParts(sink: SplitSink, stem: string, output: string)
   const listTmp = partsListName(stem);
   sink.created.push(listTmp);
   await writeFile(listTmp, formatPartsList(records), { flag: 'wx', mode: 0o644 });
+  await syncFile(listTmp);
   await rename(listTmp, partsListName(output));
   const finals = sink.parts.map((_, i) => partName(output, i));
   for (const [i, p] of sink.parts.entries()) await rename(p.path, finals[i] as string);

@@ -1,12 +1,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Semaphore } from '../util/semaphore.js';
 import {
-  entryHead,
-  entryPadding,
-  entrySize,
+  PlainSink,
   sizeError,
-  TAR_END,
-  tarOrder,
+  writeTar,
+  type FileEntry,
+  type Placement,
+  type PositionalOutput,
+  type PositionalSink,
   type TarEntry,
   type TarOptions,
 } from './tar.js';
@@ -14,101 +15,178 @@ import {
 // How many file entries are copied at once, and the buffer each copy reuses for every read and write.
 const COPIES = 2;
 const COPY_BUFFER = 1024 * 1024;
+const PUT_BATCH = 1024 * 1024; // bytes appended in order are written once this many are pending (and before room)
 
-type FileEntry = Extract<TarEntry, { file: string }>;
-type Copy = { entry: FileEntry; at: number; size: number };
+// sink: the sink over the file's PositionalOutput (default PlainSink: an uncompressed tar; GzipSink for a .tar.gz).
+export type TarAtOptions = TarOptions & { sink?: (out: PositionalOutput) => PositionalSink };
 
-// The uncompressed tar of `entries` into the file `fh`, the same bytes as writeTar gives, written by position (#10):
-// an uncompressed tar's layout is fixed once every name and size is known, so the headers, the in-memory entries,
-// the padding and the end blocks are written first, and each file entry is copied to its offset as soon as its
-// `ready` resolves, in any order (an export's blobs as the cache verifies them, not in archive order: the last blob
-// to arrive is then the only one left to copy). Each copy reads into one reused buffer and writes it at its offset.
+type Copy = { entry: FileEntry; size: number; place: Placement };
+
+// The tar of `entries` into the file `fh`, the same bytes as writeTar into the same sink gives, written by position
+// (#10): the archive's layout is fixed once every name and size is known, so the sink lays it out in archive order —
+// headers, in-memory entries, padding and end blocks go out at once, while each file entry the sink places gets room
+// of the size its bytes take in the output — and each placed entry is copied into its room as soon as its `ready`
+// resolves, in any order (an export's blobs as the cache verifies them, not in archive order: the last blob to arrive
+// is then the only one left to copy). Plain tar places every file entry; gzip its `compressed` ones (stored blocks),
+// the others it deflates in order as writeTar does. Copies start while the layout goes on. Each copy reads into one
+// reused buffer and writes it (framed by the sink) at its offset. The sink is ended once every copy is done.
 // `open` entries (streams, read in order) are not supported here: writeArchive takes writeTar for them. On a failure
 // or an abort, the copies in flight finish their current chunk and the error is thrown; the caller removes the file.
-export async function writeTarAt(entries: readonly TarEntry[], fh: FileHandle, opts: TarOptions = {}): Promise<void> {
-  const mtime = opts.mtime ?? 0;
-  const copies: Copy[] = [];
-  const pending: Buffer[] = [];
-  let pendingAt = 0;
-  let at = 0;
-  const put = (b: Buffer): void => {
-    if (pending.length === 0) pendingAt = at;
-    if (b.length > 0) pending.push(b);
-    at += b.length;
-  };
-  const flush = async (): Promise<void> => {
-    if (pending.length > 0) await writeAllAt(fh, Buffer.concat(pending), pendingAt);
-    pending.length = 0;
-  };
-  for (const e of tarOrder(entries)) {
-    opts.signal?.throwIfAborted();
+export async function writeTarAt(entries: readonly TarEntry[], fh: FileHandle, opts: TarAtOptions = {}): Promise<void> {
+  for (const e of entries)
     if ('open' in e) throw new Error(`writeTarAt: entry "${e.name}" is a stream; write it with writeTar`);
-    const size = await entrySize(e);
-    for (const h of entryHead(e.name, size, mtime)) put(h);
-    if ('data' in e) put(e.data);
-    else {
-      await flush();
-      copies.push({ entry: e, at, size });
-      at += size;
-    }
-    put(entryPadding(size));
-  }
-  put(TAR_END);
-  await flush();
-  await copyAll(copies, fh, opts.signal);
-}
-
-// Copy every file entry once it is ready, COPIES at a time; the first failure (or the abort) is thrown once the
-// copies in flight have stopped. Entries whose `ready` has not resolved by then are left alone.
-async function copyAll(copies: readonly Copy[], fh: FileHandle, signal: AbortSignal | undefined): Promise<void> {
-  const slots = new Semaphore(COPIES);
-  const buffers: Buffer[] = [];
-  const running = new Set<Promise<void>>();
-  let failed = false;
+  const out = new FileOutput(fh);
+  const sink = (opts.sink ?? ((o) => new PlainSink(o)))(out);
+  const copier = new Copier(fh, opts.signal);
   try {
-    await new Promise<void>((resolve, reject) => {
-      let left = copies.length;
-      const fail = (err: unknown): void => {
-        if (failed) return;
-        failed = true;
-        reject(err);
-      };
-      const onAbort = (): void => fail(signal?.reason);
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => {
-        if (--left > 0) return;
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      if (left === 0) return done();
-      const start = (c: Copy): void => {
-        if (failed) return;
-        const p = (async () => {
-          const release = await slots.acquire(-c.at); // earlier offsets first: the file fills from the front
-          const buf = buffers.pop() ?? Buffer.allocUnsafe(COPY_BUFFER);
-          try {
-            if (!failed) await copyInto(fh, c, buf, () => failed || signal?.aborted === true);
-          } finally {
-            buffers.push(buf);
-            release();
-          }
-        })();
-        running.add(p);
-        p.then(done, fail).finally(() => running.delete(p));
-      };
-      for (const c of copies) {
-        const ready = c.entry.ready;
-        if (ready) ready().then(() => start(c), fail);
-        else start(c);
-      }
+    await writeTar(entries, sink, {
+      ...(opts.mtime === undefined ? {} : { mtime: opts.mtime }),
+      signal: copier.signal, // a failed copy stops the layout too
+      place: async (entry, size) => {
+        const place = await sink.place(size, entry.compressed === true);
+        if (place) copier.add({ entry, size, place });
+        return place !== undefined;
+      },
     });
-  } finally {
-    await Promise.allSettled([...running]);
+    await sink.flush();
+    await out.flush();
+    await copier.finish();
+    await sink.end();
+    await out.flush();
+  } catch (err) {
+    const first = copier.failure ?? err;
+    await copier.stop();
+    throw first;
   }
 }
 
-// Read c.entry.file from its start (sequentially: a pipe works too) and write it at c.at, exactly c.size bytes.
+// The file as a PositionalOutput: bytes appended in order are batched and written by position; room is skipped.
+class FileOutput implements PositionalOutput {
+  readonly #fh: FileHandle;
+  #end = 0;
+  #pending: Buffer[] = [];
+  #pendingAt = 0;
+  #pendingBytes = 0;
+  constructor(fh: FileHandle) {
+    this.#fh = fh;
+  }
+  async put(chunks: readonly Buffer[]): Promise<void> {
+    for (const c of chunks) {
+      if (c.length === 0) continue;
+      if (this.#pending.length === 0) this.#pendingAt = this.#end;
+      this.#pending.push(c);
+      this.#pendingBytes += c.length;
+      this.#end += c.length;
+    }
+    if (this.#pendingBytes >= PUT_BATCH) await this.flush();
+  }
+  async skip(bytes: number): Promise<number> {
+    await this.flush();
+    const at = this.#end;
+    this.#end += bytes;
+    return at;
+  }
+  async flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const bytes = Buffer.concat(this.#pending); // one write (headers are 512 bytes each: more than writev takes)
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await writeAllAt(this.#fh, [bytes], this.#pendingAt);
+  }
+}
+
+// The copies of the placed file entries: each starts once its entry is ready, COPIES at a time. The first failure
+// (a copy's, a `ready`'s, or the abort) aborts `signal` with it, so the layout stops as well.
+class Copier {
+  readonly #fh: FileHandle;
+  readonly #slots = new Semaphore(COPIES);
+  readonly #buffers: Buffer[] = [];
+  readonly #running = new Set<Promise<void>>();
+  readonly #stop = new AbortController();
+  readonly #outer: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#fail(this.#outer?.reason);
+  #left = 0;
+  #failure: { err: unknown } | undefined;
+  #idle: (() => void) | undefined;
+  #failed: ((err: unknown) => void) | undefined;
+
+  constructor(fh: FileHandle, signal: AbortSignal | undefined) {
+    this.#fh = fh;
+    this.#outer = signal;
+    if (signal?.aborted) this.#onAbort();
+    else signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#stop.signal;
+  }
+  get failure(): unknown {
+    return this.#failure?.err;
+  }
+
+  add(c: Copy): void {
+    this.#left++;
+    const ready = c.entry.ready;
+    if (ready)
+      ready().then(
+        () => this.#start(c),
+        (err: unknown) => this.#fail(err),
+      );
+    else this.#start(c);
+  }
+
+  // Resolves once every copy added is done; throws the first failure.
+  async finish(): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (this.#failure) return reject(this.#failure.err);
+        if (this.#left === 0) return resolve();
+        this.#idle = resolve;
+        this.#failed = reject;
+      });
+    } finally {
+      this.#outer?.removeEventListener('abort', this.#onAbort);
+    }
+  }
+
+  // No copy starts after this; resolves once the copies in flight have stopped.
+  async stop(): Promise<void> {
+    this.#fail(new Error('writeTarAt: stopped'));
+    this.#outer?.removeEventListener('abort', this.#onAbort);
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failure) return;
+    this.#failure = { err };
+    this.#stop.abort(err);
+    this.#failed?.(err);
+  }
+
+  #start(c: Copy): void {
+    if (this.#failure) return;
+    const p = (async () => {
+      const release = await this.#slots.acquire(-c.place.at); // earlier offsets first: the file fills from the front
+      const buf = this.#buffers.pop() ?? Buffer.allocUnsafe(COPY_BUFFER);
+      try {
+        if (!this.#failure) await copyInto(this.#fh, c, buf, () => this.#failure !== undefined);
+      } finally {
+        this.#buffers.push(buf);
+        release();
+      }
+    })();
+    this.#running.add(p);
+    p.then(
+      () => {
+        if (--this.#left === 0) this.#idle?.();
+      },
+      (err: unknown) => this.#fail(err),
+    ).finally(() => this.#running.delete(p));
+  }
+}
+
+// Read c.entry.file from its start (sequentially: a pipe works too) and write it, as c.place frames it, exactly
+// c.size bytes.
 async function copyInto(fh: FileHandle, c: Copy, buf: Buffer, stopped: () => boolean): Promise<void> {
   const src = await open(c.entry.file, 'r');
   try {
@@ -119,7 +197,8 @@ async function copyInto(fh: FileHandle, c: Copy, buf: Buffer, stopped: () => boo
       const { bytesRead } = await src.read(buf, 0, want, null);
       if (bytesRead === 0) break;
       if (seen + bytesRead > c.size) throw sizeError(c.entry.file, c.size, seen + bytesRead);
-      await writeAllAt(fh, buf.subarray(0, bytesRead), c.at + seen);
+      const { position, buffers } = c.place.frame(buf.subarray(0, bytesRead), seen);
+      await writeAllAt(fh, buffers, position);
       seen += bytesRead;
     }
     if (seen !== c.size) throw sizeError(c.entry.file, c.size, seen);
@@ -128,7 +207,17 @@ async function copyInto(fh: FileHandle, c: Copy, buf: Buffer, stopped: () => boo
   }
 }
 
-// Write all of `b` at `position` (a short write goes on from where it stopped).
-async function writeAllAt(fh: FileHandle, b: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < b.length;) done += (await fh.write(b, done, b.length - done, position + done)).bytesWritten;
+// Write `chunks` (a few dozen at most: one writev) one after the other from `position`; a short write goes on from
+// where it stopped.
+async function writeAllAt(fh: FileHandle, chunks: readonly Buffer[], position: number): Promise<void> {
+  let rest = chunks.filter((c) => c.length > 0);
+  let at = position;
+  while (rest.length > 0) {
+    const first = rest[0] as Buffer;
+    let { bytesWritten } = rest.length === 1 ? await fh.write(first, 0, first.length, at) : await fh.writev(rest, at);
+    at += bytesWritten;
+    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length)
+      bytesWritten -= (rest.shift() as Buffer).length;
+    if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
+  }
 }

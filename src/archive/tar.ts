@@ -23,6 +23,38 @@ export interface ArchiveSink {
   end(): Promise<void>;
 }
 
+// Positional writing (#10, tar-at.ts): the archive's layout is fixed once every name and size is known, so a sink
+// can leave room for a file entry's bytes and have them copied in later, by position, in any order.
+// The output such a sink appends to: `put` adds bytes at the end, `skip` leaves room and says where it starts.
+export interface PositionalOutput {
+  put(chunks: readonly Buffer[]): Promise<void>;
+  skip(bytes: number): Promise<number>;
+}
+// Where a placed file entry goes: `frame` gives the output bytes for its bytes `chunk` from offset `from` on (called
+// in order of `from`, each chunk once) and the position they are written at; `at` is where the entry's room starts.
+export type Placement = {
+  readonly at: number;
+  frame(chunk: Buffer, from: number): { position: number; buffers: Buffer[] };
+};
+// A sink over a PositionalOutput that places file entries: `place` leaves room for `size` bytes (`store`: the
+// entry's `compressed` mark), or returns undefined when those bytes must come through write() in order instead.
+// `flush` puts out what the writes so far give (a compressor's pending input), so only end()'s own bytes are left.
+export interface PositionalSink extends ArchiveSink {
+  place(size: number, store: boolean): Promise<Placement | undefined>;
+  flush(): Promise<void>;
+}
+
+// Write chunks to a stream (writeOut) or append them to a positional output.
+export function emit(out: Writable | PositionalOutput, chunks: readonly Buffer[]): Promise<void> {
+  return 'put' in out ? out.put(chunks) : writeOut(out, chunks);
+}
+
+// The PositionalOutput of a sink asked to place an entry (a sink over a stream cannot).
+export function positionalOf(out: Writable | PositionalOutput): PositionalOutput {
+  if (!('put' in out)) throw new KkoError('INTERNAL', 'placing an archive entry: the sink writes to a stream');
+  return out;
+}
+
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 
@@ -103,15 +135,21 @@ export async function writeOut(out: Writable, chunks: readonly Buffer[]): Promis
   });
 }
 
-// A sink that writes the tar as it is (`--compress none`, and the inner stream of tests).
-export class PlainSink implements ArchiveSink {
-  readonly #out: Writable;
-  constructor(out: Writable) {
+// A sink that writes the tar as it is (`--compress none`, and the inner stream of tests). Over a PositionalOutput it
+// places every file entry: its bytes go unchanged into room of its size.
+export class PlainSink implements PositionalSink {
+  readonly #out: Writable | PositionalOutput;
+  constructor(out: Writable | PositionalOutput) {
     this.#out = out;
   }
   write(chunk: Buffer): Promise<void> {
-    return writeOut(this.#out, [chunk]);
+    return emit(this.#out, [chunk]);
   }
+  async place(size: number): Promise<Placement> {
+    const at = await positionalOf(this.#out).skip(size);
+    return { at, frame: (chunk, from) => ({ position: at + from, buffers: [chunk] }) };
+  }
+  async flush(): Promise<void> {}
   async end(): Promise<void> {}
 }
 
@@ -179,11 +217,20 @@ export function sizeError(from: string, size: number, seen: number): KkoError {
   );
 }
 
+export type FileEntry = Extract<TarEntry, { file: string }>;
+// place (the positional writer, tar-at.ts): true when it took the file entry (it copies the bytes in itself, once they
+// are ready), false when they are to go through the sink here, in order.
+export type WriteTarOptions = TarOptions & { place?: (e: FileEntry, size: number) => Promise<boolean> };
+
 // Write a deterministic tar: entries in tarOrder, regular files only, mode 0644,
 // uid/gid 0, a fixed mtime (SOURCE_DATE_EPOCH or 0). File entries are streamed, never buffered. The data of
 // `compressed` entries goes to the sink with store=true; headers, padding and everything else with store=false.
 // The sink is not ended here: the caller ends it once the tar is complete.
-export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, opts: TarOptions = {}): Promise<void> {
+export async function writeTar(
+  entries: readonly TarEntry[],
+  out: ArchiveSink,
+  opts: WriteTarOptions = {},
+): Promise<void> {
   const mtime = opts.mtime ?? 0;
   for (const e of tarOrder(entries)) {
     opts.signal?.throwIfAborted();
@@ -192,9 +239,9 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     for (const h of entryHead(e.name, size, mtime)) await out.write(h, false);
     if ('data' in e) {
       await out.write(e.data, store);
-    } else {
+    } else if (!('file' in e && (await opts.place?.(e, size)))) {
       const from = 'open' in e ? e.name : e.file;
-      if ('file' in e) await e.ready?.();
+      if ('file' in e) await untilReady(e, opts.signal);
       let seen = 0;
       for await (const chunk of 'open' in e
         ? await e.open()
@@ -209,6 +256,23 @@ export async function writeTar(entries: readonly TarEntry[], out: ArchiveSink, o
     await out.write(padding(size), false);
   }
   await out.write(ZEROS, false);
+}
+
+// Wait for a file entry's `ready`; an abort ends the wait with its reason (the entry may never get ready then).
+async function untilReady(e: FileEntry, signal: AbortSignal | undefined): Promise<void> {
+  if (!e.ready) return;
+  if (!signal) return e.ready();
+  signal.throwIfAborted();
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([e.ready(), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 // SOURCE_DATE_EPOCH (reproducible-builds.org) when set and valid, else 0.

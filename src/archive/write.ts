@@ -6,12 +6,20 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
+import { syncDir, syncFile } from '../util/durable.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
-import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
+import { positionalSink, prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { parsePartName, partsListName } from './parts.js';
 import { commitParts, SplitSink } from './split-sink.js';
 import { writeTarAt } from './tar-at.js';
-import { sourceDateEpoch, writeTar, type ArchiveSink, type TarEntry } from './tar.js';
+import {
+  sourceDateEpoch,
+  writeTar,
+  type ArchiveSink,
+  type PositionalOutput,
+  type PositionalSink,
+  type TarEntry,
+} from './tar.js';
 
 export type { Compression } from './compress.js';
 
@@ -42,6 +50,8 @@ function wrap(err: unknown, output: string): KkoError {
 }
 
 type MakeSink = (out: Writable) => ArchiveSink;
+// How the file is written: streamed in archive order through a sink, or by position (writeTarAt) over one.
+type FileWrite = { stream: MakeSink } | { at: (out: PositionalOutput) => PositionalSink };
 
 // Write the archive into `out` and finish the compressed stream (the stream itself stays open).
 async function writeInto(
@@ -60,11 +70,11 @@ async function writeInto(
 // on any failure remove the temp file. Its owner record is `<temp>.lock` (pid, host, token; see cache/lock.ts),
 // taken before the temp file exists and dropped after it is gone, so a partial without a live owner is a leftover.
 // Split: the parts are `<temp>.part-NNN` under the same lock, and all of them are renamed only at the end.
-// makeSink undefined: an uncompressed tar written by position (writeTarAt), file entries in the order they are ready.
+// `how.at`: written by position (writeTarAt), file entries in the order they are ready.
 async function writeFileAtomically(
   entries: TarEntry[],
   output: string,
-  makeSink: MakeSink | undefined,
+  how: FileWrite,
   mtime: number,
   opts: WriteArchiveOptions,
 ): Promise<WrittenArchive> {
@@ -72,27 +82,30 @@ async function writeFileAtomically(
   const tmp = `${output}${PARTIAL_INFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = await acquireLock(`${tmp}.lock`, { timeoutMs: 0 });
   try {
-    if (!makeSink) {
+    if ('at' in how) {
       try {
-        await writePositional(entries, tmp, mtime, opts.signal);
+        await writePositional(entries, tmp, how.at, mtime, opts.signal);
         await opts.beforeCommit?.();
         await rename(tmp, output);
       } catch (err) {
         await rm(tmp, { force: true });
         throw err;
       }
+      await syncDir(dirname(output));
       return { files: [output] };
     }
     const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
     const file = split ?? createWriteStream(tmp);
     try {
-      await writeInto(entries, file, makeSink, mtime, opts.signal);
+      await writeInto(entries, file, how.stream, mtime, opts.signal);
       file.end();
       await finished(file);
+      if (!split) await syncFile(tmp); // the parts are synced as each is closed
       await opts.beforeCommit?.();
-      if (split) return { files: await commitParts(split, tmp, output), partsList: partsListName(output) };
-      await rename(tmp, output);
-      return { files: [output] };
+      const files = split ? await commitParts(split, tmp, output) : [output];
+      if (!split) await rename(tmp, output);
+      await syncDir(dirname(output));
+      return split ? { files, partsList: partsListName(output) } : { files };
     } catch (err) {
       file.destroy();
       if (!file.closed) await once(file, 'close').catch(() => undefined);
@@ -105,11 +118,18 @@ async function writeFileAtomically(
   }
 }
 
-// writeTarAt into `tmp`, closed after (the caller removes it on a failure).
-async function writePositional(entries: TarEntry[], tmp: string, mtime: number, signal?: AbortSignal): Promise<void> {
+// writeTarAt into `tmp` over the sink `sink` makes, closed after (the caller removes it on a failure).
+async function writePositional(
+  entries: TarEntry[],
+  tmp: string,
+  sink: (out: PositionalOutput) => PositionalSink,
+  mtime: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const fh = await open(tmp, 'w');
   try {
-    await writeTarAt(entries, fh, { mtime, signal });
+    await writeTarAt(entries, fh, { mtime, signal, sink });
+    await fh.sync(); // on disk before it is renamed to the output name
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;
@@ -172,10 +192,14 @@ export async function writeArchive(
       `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`,
     );
   try {
-    // An uncompressed tar into one file is written by position, unless an entry is a stream (read in order).
-    const positional = compress === 'none' && opts.splitSize === undefined && entries.every((e) => !('open' in e));
+    // An uncompressed tar or a .tar.gz into one file is written by position, unless an entry is a stream (read in
+    // order); zstd, parts and standard output are streamed in archive order.
+    const at =
+      opts.splitSize === undefined && entries.every((e) => !('open' in e))
+        ? positionalSink(compress, sinkOpts)
+        : undefined;
     if (output !== '-')
-      return await writeFileAtomically(entries, output, positional ? undefined : makeSink, mtime, opts);
+      return await writeFileAtomically(entries, output, at ? { at } : { stream: makeSink }, mtime, opts);
     await writeInto(entries, opts.stdout as Writable, makeSink, mtime, opts.signal);
     return { files: [] };
   } catch (err) {

@@ -1,4 +1,4 @@
-import { imageSignatureRowSchema, parseInventoryRows } from './inventory.js';
+import { imageSignatureRowSchema, parseInventoryRows, type Inventory } from './inventory.js';
 
 // #12 item 2: the inventory's one optional field for image signatures, `imageSignatures` (its zod shape is
 // inventorySchema's): per image (one row per ref) the digest that is signed (what its tag resolved to), the cosign signature tag, and the signature manifest carried
@@ -19,7 +19,16 @@ export type ImageSignatureRow = {
 // The rows of an inventory ([] when it has none: an export without --verify-images), through the inventory schema's
 // row shape; a bad row names its field ("kko/inventory.json: imageSignatures[0].digest: …").
 export function parseImageSignatures(inventory: Buffer): ImageSignatureRow[] {
-  return parseInventoryRows(inventory, IMAGE_SIGNATURES_FIELD, imageSignatureRowSchema).map((row) => ({
+  return parseInventoryRows(inventory, IMAGE_SIGNATURES_FIELD, imageSignatureRowSchema).map(signatureRow);
+}
+
+// The rows of an inventory already parsed (parseInventory checked them).
+export function imageSignaturesOf(inventory: Inventory): ImageSignatureRow[] {
+  return (inventory.imageSignatures ?? []).map(signatureRow);
+}
+
+function signatureRow(row: NonNullable<Inventory['imageSignatures']>[number]): ImageSignatureRow {
+  return {
     ref: row.ref,
     ...(row.arch !== undefined ? { arch: row.arch } : {}),
     digest: row.digest,
@@ -30,7 +39,7 @@ export function parseImageSignatures(inventory: Buffer): ImageSignatureRow[] {
           blobs: (row.blobs ?? []).map((x) => ({ digest: x.digest, size: x.size })),
         }
       : {}),
-  }));
+  };
 }
 
 // Every blob digest the rows carry (signature manifests, their configs and layers).

@@ -36,7 +36,12 @@ export {
   MAX_HAVE_BYTES,
 } from './have.js';
 export type { HaveList, HeldBlobs } from './have.js';
-export { IMAGE_SIGNATURES_FIELD, parseImageSignatures, imageSignatureDigests } from './image-signatures.js';
+export {
+  IMAGE_SIGNATURES_FIELD,
+  parseImageSignatures,
+  imageSignaturesOf,
+  imageSignatureDigests,
+} from './image-signatures.js';
 export type { ImageSignatureRow } from './image-signatures.js';
 export { BaseMissingError, assertDeltaBase, missingCount } from './delta.js';
 export { REFERRERS_FIELD, parseReferrers, referrerDigests } from './referrers.js';

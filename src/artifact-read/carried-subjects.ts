@@ -1,10 +1,10 @@
 import {
   IMAGE_SIGNATURES_FIELD,
-  parseImageSignatures,
-  parseReferrers,
+  imageSignaturesOf,
   REFERRERS_FIELD,
+  type Inventory,
 } from '../artifact-format/index.js';
-import { INVENTORY_NAME, parseInventoryImages } from './docs.js';
+import { INVENTORY_NAME, inventoryImages } from './docs.js';
 import type { ProblemList } from './problems.js';
 import type { ScanResult } from './types.js';
 
@@ -12,24 +12,18 @@ import type { ScanResult } from './types.js';
 // of that image: its index or one of its manifests, upstream or as stored in images/ (the inventory's image rows name
 // them, and the manifest is in the artifact). A row for anything else would be pushed beside the image pointing at
 // nothing (a hand-edited or forged inventory): a problem naming the row, its ref and the digest.
-export function checkCarriedSubjects(scan: ScanResult, problems: ProblemList): void {
-  const inv = scan.docs.get(INVENTORY_NAME);
-  if (!inv) return;
-  let rows: Array<{ field: string; i: number; ref: string; subject: string }>;
+// `inv`: the inventory as parsed once (Trust.inventoryDoc).
+export function checkCarriedSubjects(scan: ScanResult, inv: Inventory, problems: ProblemList): void {
   const held = new Map<string, Set<string>>();
-  try {
-    for (const img of parseInventoryImages(inv)) {
-      const set = held.get(img.ref) ?? new Set<string>();
-      for (const d of [img.digest, ...(img.upstream ?? [])]) if (scan.manifests.has(d.slice(7))) set.add(d);
-      held.set(img.ref, set);
-    }
-    rows = [
-      ...parseImageSignatures(inv).map((r, i) => ({ field: IMAGE_SIGNATURES_FIELD, i, ref: r.ref, subject: r.digest })),
-      ...parseReferrers(inv).map((r, i) => ({ field: REFERRERS_FIELD, i, ref: r.ref, subject: r.subject })),
-    ];
-  } catch {
-    return; // the inventory check reports a row that does not parse
+  for (const img of inventoryImages(inv)) {
+    const set = held.get(img.ref) ?? new Set<string>();
+    for (const d of [img.digest, ...(img.upstream ?? [])]) if (scan.manifests.has(d.slice(7))) set.add(d);
+    held.set(img.ref, set);
   }
+  const rows = [
+    ...imageSignaturesOf(inv).map((r, i) => ({ field: IMAGE_SIGNATURES_FIELD, i, ref: r.ref, subject: r.digest })),
+    ...(inv.referrers ?? []).map((r, i) => ({ field: REFERRERS_FIELD, i, ref: r.ref, subject: r.subject })),
+  ];
   for (const r of rows) {
     if (held.get(r.ref)?.has(r.subject)) continue;
     const what = held.has(r.ref)

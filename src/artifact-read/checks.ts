@@ -4,7 +4,7 @@ import {
   BLOBS_PREFIX,
   INDEX_NAME,
   INVENTORY_NAME,
-  parseInventoryImages,
+  inventoryImages,
   parseLayoutIndex,
   refNameOf,
 } from './docs.js';
@@ -61,16 +61,11 @@ function checkListed(scan: ScanResult, trust: Trust, problems: ProblemList): voi
   }
 }
 
-// Every image of kko/inventory.json is in index.json under its ref name, with the same manifest digest.
-function checkInventoryImages(scan: ScanResult, problems: ProblemList): void {
-  const bytes = scan.docs.get(INVENTORY_NAME);
-  if (!bytes) return;
-  let images;
-  try {
-    images = parseInventoryImages(bytes);
-  } catch (err) {
-    return problems.add({ kind: 'corrupt', path: INVENTORY_NAME, detail: (err as Error).message });
-  }
+// Every image of kko/inventory.json (as the trust parsed it; one it could not parse is its doc problem) is in
+// index.json under its ref name, with the same manifest digest.
+function checkInventoryImages(scan: ScanResult, trust: Trust, problems: ProblemList): void {
+  if (!trust.inventoryDoc) return;
+  const images = inventoryImages(trust.inventoryDoc);
   const indexBytes = scan.docs.get(INDEX_NAME);
   let byRef = new Map<string, string>();
   try {
@@ -120,8 +115,8 @@ export function checkArtifact(scan: ScanResult, trust: Trust): Problem[] {
   checkFiles(scan, trust, problems);
   checkListed(scan, trust, problems);
   const reached = checkLayout(scan, problems, trust.omittedBlobs);
-  checkInventoryImages(scan, problems);
-  checkCarriedSubjects(scan, problems);
+  checkInventoryImages(scan, trust, problems);
+  if (trust.inventoryDoc) checkCarriedSubjects(scan, trust.inventoryDoc, problems);
   checkCoverage(scan, trust, reached, problems);
   return problems.sorted();
 }

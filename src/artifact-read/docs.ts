@@ -26,7 +26,8 @@ export function parseLayoutIndex(bytes: Buffer): ImageIndex {
   return parseIndexJson(bytes, INDEX_NAME);
 }
 
-// `upstream`: the digests of the upstream manifest and index the exporter keeps beside the layout (unreferenced blobs).
+// `upstream`: the digests of the upstream manifest and index the exporter keeps beside the layout (unreferenced
+// blobs); `upstreamManifest` / `upstreamIndex` name which is which (the signed digest is the index's, else the manifest's).
 export type InventoryImage = {
   readonly ref: string;
   readonly arch: string;
@@ -35,17 +36,22 @@ export type InventoryImage = {
   readonly digest: string;
   readonly size?: number;
   readonly upstream?: readonly string[];
+  readonly upstreamManifest?: string;
+  readonly upstreamIndex?: string;
 };
 
-// The images of kko/inventory.json (parseInventory: a shape error names the field), with the defaults of a row
-// that leaves them out: ref = refName, class unknown.
+// The images of kko/inventory.json (parseInventory: a shape error names the field); see inventoryImages.
 export function parseInventoryImages(bytes: Buffer): InventoryImage[] {
-  return imagesOf(parseInventory(bytes));
+  return inventoryImages(parseInventory(bytes));
 }
 
-function imagesOf(inv: Inventory): InventoryImage[] {
+// The image rows of a parsed inventory (the one row reader), with the defaults of a row that leaves them out:
+// ref = refName, class unknown.
+export function inventoryImages(inv: Inventory): InventoryImage[] {
   return (inv.images ?? []).map((r) => {
-    const up = [r.upstream?.manifestDigest, r.upstream?.indexDigest].filter((d): d is string => typeof d === 'string');
+    const manifest = r.upstream?.manifestDigest;
+    const index = r.upstream?.indexDigest;
+    const up = [manifest, index].filter((d): d is string => typeof d === 'string');
     return {
       ref: r.ref ?? r.refName,
       arch: r.arch ?? '',
@@ -54,6 +60,8 @@ function imagesOf(inv: Inventory): InventoryImage[] {
       digest: r.digest,
       ...(r.size !== undefined ? { size: r.size } : {}),
       ...(up.length > 0 ? { upstream: up } : {}),
+      ...(manifest !== undefined ? { upstreamManifest: manifest } : {}),
+      ...(index !== undefined ? { upstreamIndex: index } : {}),
     };
   });
 }
@@ -69,12 +77,16 @@ export type InventoryFile = {
 
 // The binaries and ISOs of kko/inventory.json, and whether the exporter removed credentials from kko/manifest.json
 // (export writes `credentialsRemoved`: the field paths it removed, empty when there were none).
-export function parseInventoryFiles(bytes: Buffer): {
+export function parseInventoryFiles(bytes: Buffer): ReturnType<typeof inventoryFiles> {
+  return inventoryFiles(parseInventory(bytes));
+}
+
+// The same of a parsed inventory.
+export function inventoryFiles(inv: Inventory): {
   files: InventoryFile[];
   manifestRedacted?: boolean;
   credentialsRemoved?: string[];
 } {
-  const inv = parseInventory(bytes);
   const rows = (
     kind: InventoryFile['kind'],
     list: ReadonlyArray<{ path: string; sha256: string; size?: number | undefined }> | undefined,

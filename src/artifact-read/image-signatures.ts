@@ -1,7 +1,14 @@
 import { sha256Digest } from '../reference/index.js';
 import { parseManifestJson, type Descriptor, type ImageManifest } from '../oci/index.js';
-import { blobHex, blobPath, INDEX_NAME, INVENTORY_NAME, parseLayoutIndex, refNameOf } from './docs.js';
-import { IMAGE_SIGNATURES_FIELD, parseImageSignatures, type ImageSignatureRow } from '../artifact-format/index.js';
+import { blobHex, blobPath, INDEX_NAME, INVENTORY_NAME, inventoryImages, parseLayoutIndex, refNameOf } from './docs.js';
+import {
+  IMAGE_SIGNATURES_FIELD,
+  imageSignaturesOf,
+  parseImageSignatures,
+  parseInventory,
+  type ImageSignatureRow,
+  type Inventory,
+} from '../artifact-format/index.js';
 import type { Problem, ScanResult } from './types.js';
 
 // #12 item 2 inside the air gap: `artifact verify --image-key cosign.pub` re-verifies each image's cosign signature
@@ -43,24 +50,12 @@ export function signatureBlobKeeper(): (name: string, docs: ReadonlyMap<string, 
 }
 
 // The images of the inventory with the digest their tag resolved to (index, else manifest) and the upstream manifest.
-function inventoryRows(inventory: Buffer): InventoryRow[] {
-  const doc = JSON.parse(inventory.toString('utf8')) as {
-    images?: Array<{
-      ref?: unknown;
-      arch?: unknown;
-      refName?: unknown;
-      upstream?: { manifestDigest?: unknown; indexDigest?: unknown };
-    }>;
-  };
-  return (doc.images ?? []).flatMap((i) => {
-    const m = i.upstream?.manifestDigest;
-    const top = i.upstream?.indexDigest ?? m;
-    return typeof i.ref === 'string' &&
-      typeof i.refName === 'string' &&
-      typeof m === 'string' &&
-      typeof top === 'string'
-      ? [{ ref: i.ref, arch: typeof i.arch === 'string' ? i.arch : '', refName: i.refName, top, manifestDigest: m }]
-      : [];
+function inventoryRows(inventory: Inventory): InventoryRow[] {
+  return inventoryImages(inventory).flatMap((i) => {
+    const m = i.upstreamManifest;
+    return m === undefined
+      ? []
+      : [{ ref: i.ref, arch: i.arch, refName: i.refName, top: i.upstreamIndex ?? m, manifestDigest: m }];
   });
 }
 
@@ -142,8 +137,9 @@ export function checkImageSignatures(
   let sigs: ImageSignatureRow[];
   let rows: InventoryRow[];
   try {
-    sigs = parseImageSignatures(inv);
-    rows = inventoryRows(inv);
+    const doc = parseInventory(inv);
+    sigs = imageSignaturesOf(doc);
+    rows = inventoryRows(doc);
   } catch (err) {
     return { problems: [{ kind: 'corrupt', path: INVENTORY_NAME, detail: (err as Error).message }], summary: none };
   }

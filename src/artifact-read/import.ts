@@ -15,6 +15,8 @@ import { hashFile } from '../cache/index.js';
 import { createHash } from 'node:crypto';
 import { blobPath, INVENTORY_NAME } from './docs.js';
 import { quoteValue } from '../util/safe-text.js';
+import { mapLimitAll } from '../util/concurrency.js';
+import { syncDir, syncFile } from '../util/durable.js';
 
 // `signal` stops the import (SIGINT/SIGTERM in the CLI); the staging dir is removed before the promise settles.
 // `verifyInventory` (#12): refuse anything unsigned or signed by another key (see verify.ts VerifyOptions).
@@ -85,17 +87,26 @@ async function checkTargets(root: string, names: readonly string[]): Promise<voi
   }
 }
 
-// Rename every verified file from staging into place; artifact.md5 is removed first and written last.
+// Rename every verified file from staging into place; artifact.md5 is removed first and written last. kk skips its
+// untar when artifact.md5 matches, so what it vouches for is on disk first: each file fsynced (once), then the
+// directories the renames changed, then artifact.md5 itself.
 async function moveIntoPlace(staging: string, root: string, names: readonly string[], md5: string): Promise<void> {
+  await mapLimitAll(names, 4, (name) => syncFile(inside(staging, name)));
   await rm(inside(root, MD5_FILE), { force: true });
+  const dirs = new Set<string>([root]);
   for (const name of names) {
     const to = inside(root, name);
     await mkdir(dirname(to), { recursive: true });
     await rename(inside(staging, name), to);
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(inside(root, parts.slice(0, i).join('/')));
   }
+  for (const d of [...dirs].reverse()) await syncDir(d);
   const tmp = inside(root, `.${MD5_FILE}.kko-tmp-${process.pid}`);
   await writeFile(tmp, md5, { mode: 0o644 });
+  await syncFile(tmp);
   await rename(tmp, inside(root, MD5_FILE));
+  await syncDir(root);
 }
 
 // D itself: created when absent (and removed again on failure); a file in its place is the caller's mistake.

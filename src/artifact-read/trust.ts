@@ -7,19 +7,19 @@ import {
   BLOBS_PREFIX,
   INVENTORY_NAME,
   MANIFEST_NAME,
-  parseInventoryFiles,
-  parseInventoryImages,
+  inventoryFiles,
+  inventoryImages,
   parseStoredManifests,
   SIGNATURE_NAME,
   type InventoryFile,
 } from './docs.js';
 import {
   imageSignatureDigests,
-  parseImageSignatures,
+  imageSignaturesOf,
   parseInventory,
-  parseReferrers,
   referrerDigests,
   type Delta,
+  type Inventory,
 } from '../artifact-format/index.js';
 import { classifyPath } from './paths.js';
 import type { FileRecord, Problem } from './types.js';
@@ -63,6 +63,7 @@ export class Trust {
   #omittedBlobs = new Map<string, number>(); // blob path → size
   #omittedFiles = new Map<string, { sha256: string; size: number }>();
   #inventoryBytes: Buffer | undefined;
+  #inventoryDoc: Inventory | undefined;
   #signatureBytes: Buffer | undefined;
   #signature: SignatureState = { state: 'pending' };
   readonly #isoChecksums = new Map<string, string>();
@@ -102,6 +103,10 @@ export class Trust {
   get inventory(): ReadonlyMap<string, InventoryFile> | undefined {
     return this.#inventory;
   }
+  // kko/inventory.json as parsed (once, here) for the other checks; undefined when absent or unreadable (a doc problem).
+  get inventoryDoc(): Inventory | undefined {
+    return this.#inventoryDoc;
+  }
   // Problems of the lists themselves (unparseable SHA256SUMS, inventory or manifest).
   get docProblems(): readonly Problem[] {
     return this.#docProblems;
@@ -122,19 +127,18 @@ export class Trust {
 
   #learnInventory(bytes: Buffer): void {
     this.#inventoryBytes = bytes;
-    const inv = parseInventoryFiles(bytes);
+    const doc = parseInventory(bytes);
+    this.#inventoryDoc = doc;
+    const inv = inventoryFiles(doc);
     this.#inventory = new Map(inv.files.map((f) => [f.path, f]));
     this.manifestRedacted = inv.manifestRedacted;
-    this.#delta = parseInventory(bytes).delta;
+    this.#delta = doc.delta;
     this.#omittedBlobs = new Map((this.#delta?.omitted.blobs ?? []).map((b) => [blobPath(b.digest), b.size]));
     this.#omittedFiles = new Map((this.#delta?.omitted.files ?? []).map((f) => [f.path, f]));
     // #12: cosign signatures and referrers carried beside the layout
-    const signatures = [
-      ...imageSignatureDigests(parseImageSignatures(bytes)),
-      ...referrerDigests(parseReferrers(bytes)),
-    ];
+    const signatures = [...imageSignatureDigests(imageSignaturesOf(doc)), ...referrerDigests(doc.referrers ?? [])];
     this.#inventoryBlobs = new Set(
-      [...parseInventoryImages(bytes).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures]
+      [...inventoryImages(doc).flatMap((i) => [i.digest, ...(i.upstream ?? [])]), ...signatures]
         .filter((d) => /^sha256:[a-f0-9]{64}$/.test(d))
         .map(blobPath),
     );

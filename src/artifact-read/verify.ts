@@ -155,6 +155,11 @@ export async function verifyArtifact(path: string, opts: VerifyOptions = {}): Pr
   );
   if (!opts.imageKey) return report;
   const images = checkImageSignatures(scan, opts.imageKey);
-  const problems = [...report.problems, ...images.problems];
+  // an inventory that does not parse is reported once (verifyScan has it already)
+  const known = new Set(report.problems.map((p) => `${p.kind}\0${p.path}\0${p.detail}`));
+  const problems = [
+    ...report.problems,
+    ...images.problems.filter((p) => !known.has(`${p.kind}\0${p.path}\0${p.detail}`)),
+  ];
   return { ...report, ok: problems.length === 0, problems, imageSignatures: images.summary };
 }

@@ -1,8 +1,8 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseImageSignatures, parseInventory, parseReferrers } from '../artifact-format/index.js';
-import { parseInventoryImages, type InventoryImage } from '../artifact-read/docs.js';
+import { imageSignaturesOf, parseInventory, type Delta, type Inventory } from '../artifact-format/index.js';
+import { inventoryImages, type InventoryImage } from '../artifact-read/docs.js';
 import type { BlobReadOptions, ContentSource, ManifestContent } from '../content/store.js';
 import { KkoError } from '../errors.js';
 import { OciLayout } from '../layout/index.js';
@@ -10,7 +10,6 @@ import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { parseDigest, type Digest, type Reference } from '../reference/index.js';
 import { errnoOf, fsError } from '../util/fs-errors.js';
 import { ImageNames, NamedManifests } from './names.js';
-import { inventoryKkVersion } from './store.js';
 
 // An imported artifact directory (`kko artifact import ART --dir DIR`, or kk's kubekey/images) read in place as the
 // same read-only image store as an artifact file: the OCI layout's index.json names the images (<ref>-<arch>), and
@@ -100,8 +99,7 @@ async function readManifests(
 
 // #12 item 3: a delta's files unpacked as they are (tar -x) lack what it leaves out. `kko artifact import` puts a delta
 // only where its base is (or takes the base from --base), so such a directory is not an import: say what it is.
-function assertNotBareDelta(inv: Buffer, present: ReadonlySet<string>, dir: string): void {
-  const delta = parseInventory(inv).delta;
+function assertNotBareDelta(delta: Delta | undefined, present: ReadonlySet<string>, dir: string): void {
   const absent = delta?.omitted.blobs.filter((b) => !present.has(b.digest.slice(7))) ?? [];
   if (!delta || absent.length === 0) return;
   throw new KkoError(
@@ -129,9 +127,9 @@ async function assertInside(oci: OciLayout, root: string, digest: string): Promi
 
 // The manifests the inventory carries beside the layout (#12: image signatures, referrers), by digest. The import
 // verified the inventory; a row that does not parse is refused as the import would refuse it.
-function carriedManifestDigests(inv: Buffer): string[] {
-  const sigs = parseImageSignatures(inv).flatMap((r) => (r.manifest ? [r.manifest.digest] : []));
-  return [...new Set([...sigs, ...parseReferrers(inv).map((r) => r.digest)])];
+function carriedManifestDigests(inv: Inventory): string[] {
+  const sigs = imageSignaturesOf(inv).flatMap((r) => (r.manifest ? [r.manifest.digest] : []));
+  return [...new Set([...sigs, ...(inv.referrers ?? []).map((r) => r.digest)])];
 }
 
 function missing(oci: OciLayout, digest: string): KkoError {
@@ -173,25 +171,20 @@ export class LayoutImageStore implements ContentSource {
           Promise.reject(fsError('reading', where.inventory as string, e)),
         )
       : undefined;
-    const rows = inv ? parseInventoryImages(inv) : [];
+    const doc = inv ? parseInventory(inv) : undefined; // parsed once, for everything below
+    const rows = doc ? inventoryImages(doc) : [];
     const blobDir = join(where.layout, 'blobs', 'sha256');
     const present = new Set(
       await readdir(blobDir).catch((err: unknown) =>
         errnoOf(err) === 'ENOENT' ? [] : Promise.reject(fsError('reading', blobDir, err)),
       ),
     );
-    if (inv) assertNotBareDelta(inv, present, dir);
-    const manifests = await readManifests(oci, entries, rows, inv ? carriedManifestDigests(inv) : [], present);
+    if (doc) assertNotBareDelta(doc.delta, present, dir);
+    const manifests = await readManifests(oci, entries, rows, doc ? carriedManifestDigests(doc) : [], present);
     const names = new ImageNames({ schemaVersion: 2, manifests: entries }, rows, manifests, (d) =>
       present.has(d.slice(7)),
     );
-    return new LayoutImageStore(
-      oci,
-      new NamedManifests(names, manifests),
-      entries,
-      inv ? inventoryKkVersion(inv) : undefined,
-      inv,
-    );
+    return new LayoutImageStore(oci, new NamedManifests(names, manifests), entries, doc?.kk?.version, inv);
   }
 
   async close(): Promise<void> {}

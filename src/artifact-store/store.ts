@@ -5,7 +5,7 @@ import {
   blobHex,
   INDEX_NAME,
   INVENTORY_NAME,
-  parseInventoryImages,
+  inventoryImages,
   parseLayoutIndex,
   type InventoryImage,
 } from '../artifact-read/docs.js';
@@ -89,16 +89,6 @@ function unservable(path: string, blobs: ReadonlyMap<string, Blob>): KkoError | 
       hint: `import it to a directory and serve that (kko artifact import ${path} --dir DIR, then kko artifact serve DIR), or decompress it to a .tar (gunzip -k / zstd -d), which is read in place`,
     },
   );
-}
-
-// kko/inventory.json's kk.version (export/inventory.ts writes it when the manifests name binaries).
-export function inventoryKkVersion(bytes: Buffer): string | undefined {
-  try {
-    const v = (JSON.parse(bytes.toString('utf8')) as { kk?: { version?: unknown } }).kk?.version;
-    return typeof v === 'string' ? v : undefined;
-  } catch {
-    return undefined; // verify already reported an unreadable inventory
-  }
 }
 
 // What an open built: the scan (or its stand-in from the index), the blob table, and the records for the index.
@@ -199,19 +189,20 @@ export class ArtifactStore implements ContentSource {
     const layout = scan.docs.get(INDEX_NAME);
     const index: ImageIndex = layout ? parseLayoutIndex(layout) : { schemaVersion: 2, manifests: [] };
     const inv = scan.docs.get(INVENTORY_NAME);
-    const rows: InventoryImage[] = inv ? parseInventoryImages(inv) : [];
+    const doc = inv ? parseInventory(inv) : undefined; // parsed once (verify passed: it parses)
+    const rows: InventoryImage[] = doc ? inventoryImages(doc) : [];
     this.#names = new NamedManifests(
       new ImageNames(index, rows, scan.manifests, (d) => blobs.has(d.slice(7))),
       scan.manifests,
     );
     this.#entries = index.manifests;
-    this.kkVersion = inv ? inventoryKkVersion(inv) : undefined;
+    this.kkVersion = doc?.kk?.version; // export/inventory.ts writes it when the manifests name binaries
     this.#index =
       dir !== undefined && built.records && built.indexable
         ? { dir, records: built.records, verified: this.#verifiedCount() }
         : undefined;
     this.inventorySha256 = inv ? createHash('sha256').update(inv).digest('hex') : undefined;
-    this.delta = inv ? parseInventory(inv).delta : undefined;
+    this.delta = doc?.delta;
   }
 
   // images/index.json's entries (ref names <full ref>-<arch> in their annotations), as OciLayout.entries() gives them.

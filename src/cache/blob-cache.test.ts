@@ -53,6 +53,24 @@ describe('BlobCache', () => {
     expect(s.calls).toEqual([0]);
   });
 
+  it('makes its directories once, and again when they were removed between two blobs (a cache clean meanwhile)', async () => {
+    const cache = new BlobCache(root);
+    const a = randomBytes(100_000);
+    await cache.ensure(blobOf(a), server(a).fetch);
+    await rm(join(root, 'tmp'), { recursive: true, force: true });
+    const b = randomBytes(100_000);
+    expect((await readFile((await cache.ensure(blobOf(b), server(b).fetch)).path)).equals(b)).toBe(true);
+    // blobs/sha256 gone while the blob downloads: the verified partial still gets its final name.
+    const c = randomBytes(100_000);
+    const fetch: BlobFetcher = async (offset) => {
+      await rm(join(root, 'blobs'), { recursive: true, force: true });
+      return server(c).fetch(offset);
+    };
+    const got = await cache.ensure(blobOf(c), fetch);
+    expect((await readFile(got.path)).equals(c)).toBe(true);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
   it('whenVerified resolves once the blob is verified in this process: after its download, or a hash of the cached file', async () => {
     const data = randomBytes(200_000);
     const blob = blobOf(data);

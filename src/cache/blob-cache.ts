@@ -62,6 +62,8 @@ export class BlobCache {
   readonly #verified = new Map<string, Promise<boolean>>();
   // Callers waiting for a blob to be verified here (whenVerified), by digest.
   readonly #waiters = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  // tmp/ and blobs/sha256/, made once (#dirs); again when something removed them meanwhile (see #ensure).
+  #dirs: Promise<void> | undefined;
 
   constructor(root: string, opts: BlobCacheOptions = {}) {
     this.root = root;
@@ -181,10 +183,15 @@ export class BlobCache {
   async #ensure(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
     const final = this.blobPath(blob.digest);
     if (await this.hasVerified(blob)) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
-    await mkdir(join(this.root, 'tmp'), { recursive: true });
-    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    const release = await acquireLock(`${this.partialPath(blob.digest)}.lock`, {
-      isDone: () => this.hasVerified(blob),
+    const lock = (): Promise<(() => Promise<void>) | undefined> =>
+      acquireLock(`${this.partialPath(blob.digest)}.lock`, { isDone: () => this.hasVerified(blob) });
+    await this.#makeDirs();
+    // The directories were made by an earlier blob of this process; someone may have removed them since (a cache
+    // clean): then the lock cannot be created (ENOENT), and they are made again.
+    const release = await lock().catch(async (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.#makeDirs(true);
+      return lock();
     });
     if (!release) return { path: final, fetchedBytes: 0, resumedFrom: 0, cached: true };
     try {
@@ -193,6 +200,21 @@ export class BlobCache {
     } finally {
       await release();
     }
+  }
+
+  // Once per cache, not per blob (#10: two mkdir calls, each an EEXIST and a stat, per blob of an export).
+  #makeDirs(again = false): Promise<void> {
+    if (again || !this.#dirs) {
+      const made = (async () => {
+        await mkdir(join(this.root, 'tmp'), { recursive: true });
+        await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+      })();
+      this.#dirs = made;
+      made.catch(() => {
+        if (this.#dirs === made) this.#dirs = undefined;
+      });
+    }
+    return this.#dirs;
   }
 
   async #download(blob: BlobRef, fetch: BlobFetcher, opts: EnsureOptions): Promise<EnsureResult> {
@@ -229,7 +251,11 @@ export class BlobCache {
     // No fsync before the rename (#10): an entry is hashed again before any run uses it (hasVerified), so a crash
     // that leaves it short of its bytes costs a fetch, never a wrong byte; the fsync cost 2 GiB of synchronous
     // writeback per 2 GiB export, on the critical path of every download.
-    await rename(partial, this.blobPath(blob.digest));
+    await rename(partial, this.blobPath(blob.digest)).catch(async (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.#makeDirs(true); // blobs/sha256 removed since this process made it (the partial is still there)
+      await rename(partial, this.blobPath(blob.digest));
+    });
     this.#markVerified(blob.digest);
     return { path: this.blobPath(blob.digest), fetchedBytes, resumedFrom, cached: false };
   }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { BlobOpener, ContentTarget, ManifestContent, StoreOptions } from '../content/index.js';
+import type { BlobOpener, ContentTarget, ManifestContent, PutBlobOptions, StoreOptions } from '../content/index.js';
 import { KkoError } from '../errors.js';
 import type { Descriptor } from '../oci/index.js';
 import { sha256Digest, type Digest, type Reference } from '../reference/index.js';
@@ -31,8 +31,15 @@ export class CacheTarget implements ContentTarget {
     return ref.digest === undefined ? Promise.resolve(undefined) : this.headBlob(ref, ref.digest as Digest);
   }
 
-  async putBlob(_ref: Reference, desc: Descriptor, body: BlobOpener, opts: StoreOptions = {}): Promise<void> {
-    await this.#cache.ensure({ digest: desc.digest, size: desc.size }, body, { signal: opts.signal, ranged: true });
+  // Every chunk the cache appends, from every stream it opens (resumes and Range parts), goes to opts.onBytes.
+  readonly countsBytes = true;
+
+  async putBlob(_ref: Reference, desc: Descriptor, body: BlobOpener, opts: PutBlobOptions = {}): Promise<void> {
+    await this.#cache.ensure({ digest: desc.digest, size: desc.size }, body, {
+      signal: opts.signal,
+      ranged: true,
+      ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+    });
   }
 
   // Kept by digest only (a cache has no tags).

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,7 +27,7 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
     }
     if (opts.isDone && (await opts.isDone())) return undefined;
     if (await isStale(path, opts.staleMs ?? STALE_MS)) {
-      await rm(path, { force: true });
+      await removeFile(path);
       continue;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path}`);
@@ -45,14 +45,22 @@ export async function holdOwnerFile(path: string): Promise<() => Promise<void>> 
   try {
     await link(tmp, path);
   } finally {
-    await rm(tmp, { force: true });
+    await removeFile(tmp);
   }
   const timer = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), REFRESH_MS);
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await rm(path, { force: true });
+    await removeFile(path);
   };
+}
+
+// Remove a file that may be gone already. unlink, not rm: rm({ force }) lstats first and runs its rimraf path, twice
+// per blob of an export (#10: the per-blob bookkeeping of the loopback export).
+async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  });
 }
 
 // True when the owner of an owner file (a lock, a staging marker) is provably gone (dead pid on this host, our pid

@@ -87,8 +87,11 @@ async function appendFrom(
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
   const fh = await open(file, 'a');
-  // Chunks are batched into ~1 MiB writes; the hash advances only with what reached the file,
-  // so after any failure the in-memory hash still matches the file on disk.
+  // Chunks are batched into ~1 MiB writes. Each is hashed as it arrives, while its bytes are still in the CPU's cache
+  // (#10: hashing a batch once it was written read it back from memory, several streams × 1 MiB later). What the hash
+  // covers reaches the file before anything goes on from the state: a source failure writes the pending batch (the
+  // in-memory hash matches the file on disk again for the Range resume), and a failed write ends the download (IO_ERROR,
+  // not retried; the file is cut back to its last whole batch, and the next run hashes it from disk).
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const flush = async (): Promise<void> => {
@@ -110,7 +113,6 @@ async function appendFrom(
       await fh.truncate(state.size).catch(() => undefined);
       throw writeError(file, err);
     }
-    for (const c of batch) state.hash?.update(c);
     state.size += bytes;
   };
   try {
@@ -126,6 +128,7 @@ async function appendFrom(
           `blob body is larger than its descriptor says (${opts.expected} bytes); discarded`,
         );
       }
+      state.hash?.update(chunk);
       pending.push(chunk);
       pendingBytes += chunk.length;
       progress.fetched += chunk.length;

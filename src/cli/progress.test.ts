@@ -46,6 +46,23 @@ describe('progress', () => {
     ]);
   });
 
+  it('TTY: bytes of an image that arrive before its image-start (early layers) count on its line', () => {
+    const c = capture();
+    let now = 0;
+    const r = ttyRenderer(c.io, () => now);
+    const ref = 'docker.io/calico/node:v3.27.3';
+    r.onEvent({ type: 'plan', images: 1, files: 0, arches: ['amd64'], zone: 'default' });
+    r.onEvent({ type: 'bytes', ref, arch: 'amd64', fetched: 1_500_000 }); // a layer started while the config is read
+    r.onEvent({ type: 'resolved', images: 1, of: 1, failed: 0, totalBytes: 2_000_000, cachedBytes: 0 });
+    r.onEvent({ type: 'image-start', ref, arch: 'amd64', size: 2_000_000 });
+    now = 1000;
+    r.onEvent({ type: 'bytes', ref, arch: 'amd64', fetched: 250_000 });
+    r.finish();
+    const last = c.err().split('\x1b[2K').slice(-2).join('');
+    expect(last).toContain(' 1.8 MB/2.0 MB 1.8 MB/s'); // the overall line
+    expect(last).toContain(`${ref} amd64 1.8 MB/2.0 MB`); // the image's line: the same bytes, not 250.0 KB
+  });
+
   it('TTY: an overall bar with bytes, rate and ETA, and one line per image in flight', () => {
     const c = capture();
     let now = 0;

@@ -41,6 +41,7 @@ export class ProgressTotals {
   fetched = 0;
   #imageBytes = 0;
   readonly #fileSizes = new Map<string, number>();
+  #fileBytes = 0; // the sum of #fileSizes
   readonly #fileKnown = new Set<string>(); // files whose size is known or that are done (cached: nothing to fetch)
   #total = 0;
   #fraction = 0;
@@ -48,6 +49,9 @@ export class ProgressTotals {
   readonly images: Count = { of: 0, done: 0, failed: 0 };
   readonly files: Count = { of: 0, done: 0, failed: 0 };
   readonly active = new Map<string, Active>();
+  // Bytes of an image that arrived before its image-start (its layers start while its config is checked, #10):
+  // its line starts from them.
+  readonly #early = new Map<string, number>();
 
   get total(): number {
     return this.#total;
@@ -74,28 +78,41 @@ export class ProgressTotals {
         this.#imageBytes = Math.max(this.#imageBytes, e.totalBytes - e.cachedBytes);
         this.allResolved = e.images >= e.of;
         break;
-      case 'image-start':
-        this.active.set(`image ${e.ref} ${e.arch}`, { name: e.ref, detail: e.arch, size: e.size, done: 0 });
+      case 'image-start': {
+        const key = `image ${e.ref} ${e.arch}`;
+        this.active.set(key, { name: e.ref, detail: e.arch, size: e.size, done: this.#early.get(key) ?? 0 });
+        this.#early.delete(key);
         break;
+      }
       case 'file-start':
         this.active.set(`file ${e.path} ${e.arch}`, { name: e.path, detail: '', size: undefined, done: 0 });
         break;
       case 'file-size': {
         const a = this.active.get(`file ${e.path} ${e.arch}`);
         if (a) a.size = e.size;
-        this.#fileSizes.set(`${e.path} ${e.arch}`, Math.max(this.#fileSizes.get(`${e.path} ${e.arch}`) ?? 0, e.size));
+        const key = `${e.path} ${e.arch}`;
+        const was = this.#fileSizes.get(key) ?? 0;
+        if (e.size > was) {
+          this.#fileSizes.set(key, e.size);
+          this.#fileBytes += e.size - was;
+        }
         this.#fileKnown.add(e.path);
         break;
       }
       case 'bytes': {
+        // One per chunk that arrives: only the counts move.
         this.fetched += e.fetched;
-        const a = this.active.get(`image ${e.ref} ${e.arch}`) ?? this.active.get(`file ${e.ref} ${e.arch}`);
+        const image = `image ${e.ref} ${e.arch}`;
+        const a = this.active.get(image) ?? this.active.get(`file ${e.ref} ${e.arch}`);
         if (a) a.done += e.fetched;
-        break;
+        else this.#early.set(image, (this.#early.get(image) ?? 0) + e.fetched);
+        this.#total = Math.max(this.#total, this.fetched);
+        return;
       }
       case 'image-done':
       case 'image-failed':
         this.active.delete(`image ${e.ref} ${e.arch}`);
+        this.#early.delete(`image ${e.ref} ${e.arch}`);
         this.images[e.type === 'image-done' ? 'done' : 'failed']++;
         break;
       case 'file-done':
@@ -106,8 +123,7 @@ export class ProgressTotals {
         break;
       default:
     }
-    const files = [...this.#fileSizes.values()].reduce((n, s) => n + s, 0);
-    this.#total = Math.max(this.#total, this.#imageBytes + files, this.fetched);
+    this.#total = Math.max(this.#total, this.#imageBytes + this.#fileBytes, this.fetched);
   }
 }
 

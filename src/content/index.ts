@@ -4,6 +4,7 @@ export type {
   ContentStore,
   ManifestContent,
   StoreOptions,
+  PutBlobOptions,
   BlobReadOptions,
   BlobOpener,
   CopyEvent,

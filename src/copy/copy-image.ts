@@ -231,6 +231,12 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
     return emit({ kind: 'blob-mounted', digest, size: d.size });
   }
   let sourceError: unknown;
+  const onBytes = (n: number): void => {
+    counts.bytesSent += n;
+    emit({ kind: 'blob-bytes', digest, bytes: n });
+  };
+  // A target that counts what it reads gets the source's stream itself; any other one gets it through a counter.
+  const counted = dst.countsBytes === true;
   const open = async (offset: number, length?: number): Promise<Readable> => {
     const s = await src.getBlob(srcRef, d, {
       ...so,
@@ -238,15 +244,11 @@ async function copyBlob(ends: Ends, d: Descriptor, counts: BlobCounts): Promise<
       ...(length !== undefined ? { length } : {}),
       ...(opts.verifySource === false ? { verify: false } : {}),
     });
-    const counter = new CountStream((n) => {
-      counts.bytesSent += n;
-      emit({ kind: 'blob-bytes', digest, bytes: n });
-    });
     s.once('error', (err) => (sourceError = err));
-    return through(s, counter);
+    return counted ? s : through(s, new CountStream(onBytes));
   };
   try {
-    await dst.putBlob(dstRef, d, open, so);
+    await dst.putBlob(dstRef, d, open, counted ? { ...so, onBytes } : so);
   } catch (err) {
     // The source's own verdict (a corrupt stored copy) says more than the target's reaction to the broken stream.
     if (

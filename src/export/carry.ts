@@ -4,7 +4,7 @@ import type { Descriptor } from '../oci/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { sourcesExhausted } from '../util/sources.js';
 import { mapLimit } from '../util/concurrency.js';
-import { ensureBlob, putBytes, resolveImage, type ResolvedImage } from './fetch-image.js';
+import { ensureBlob, putBytes, resolveImage, type FetchDeps, type ResolvedImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext } from './preflight.js';
 
@@ -77,14 +77,29 @@ export async function perImageRef<R>(
   return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
 }
 
-// Each arch of one image ref resolved as the export will; one that does not resolve is left to the export to report
-// (the first error is thrown only when none does).
+// One resolution per image × arch for a whole export run, shared by the preflight steps (--verify-images,
+// --with-referrers) and the fetch: each arch's manifest and config are read once, not once per step.
+export type Resolutions = Map<PlannedImage, Promise<ResolvedImage>>;
+
+// `p` resolved once per run: the first caller's deps resolve it (a failure too is kept, and given to every caller).
+export function resolveOnce(resolutions: Resolutions, p: PlannedImage, deps: FetchDeps): Promise<ResolvedImage> {
+  let r = resolutions.get(p);
+  if (!r) {
+    r = resolveImage(p, deps);
+    r.catch(() => undefined); // a step may leave an arch that does not resolve to the export to report
+    resolutions.set(p, r);
+  }
+  return r;
+}
+
+// Each arch of one image ref resolved as the export will (the run's one resolution); one that does not resolve is
+// left to the export to report (the first error is thrown only when none does).
 export async function resolveArches(arches: readonly PlannedImage[], ctx: PreflightContext): Promise<ResolvedImage[]> {
   const resolved: ResolvedImage[] = [];
   let first: unknown;
   for (const p of arches) {
     try {
-      resolved.push(await resolveImage(p, ctx.deps));
+      resolved.push(await resolveOnce(ctx.resolutions, p, ctx.deps));
     } catch (err) {
       ctx.signal?.throwIfAborted();
       first ??= err;

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { Resolutions } from './carry.js';
 import type { EffectivePolicy } from '../mirror/index.js';
 import type { EventSink } from './events.js';
 import type { FetchDeps } from './fetch-image.js';
@@ -11,6 +12,7 @@ export type PreflightContext = {
   readonly plan: ExportPlan;
   readonly policy: EffectivePolicy;
   readonly deps: FetchDeps; // the run's clients, cache and blob slots: what a step fetches lands where the export reads
+  readonly resolutions: Resolutions; // the run's one resolution per image × arch (the fetch takes them over)
   readonly concurrency: number;
   readonly emit: EventSink;
   readonly logger?: Logger;

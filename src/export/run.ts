@@ -20,7 +20,6 @@ import {
   documents,
   fetchedImage,
   fetchImage,
-  resolveImage,
   type FetchDeps,
   type FetchedImage,
   type ResolvedImage,
@@ -35,6 +34,7 @@ import { heldBlobs, type Delta, type HaveList, type HeldBlobs } from '../artifac
 import { signatureEntry, type Signer } from '../signing/signature.js';
 import { byRefName, planExport, type ExportPlan, type PlannedImage } from './plan.js';
 import { runPreflight, type PreflightOutcome, type PreflightStep } from './preflight.js';
+import { resolveOnce, type Resolutions } from './carry.js';
 
 export type ExportOptions = {
   manifests: KkManifest[];
@@ -287,7 +287,8 @@ class ExportRun {
   readonly #files: FetchedFile[] = [];
   readonly #failures: ItemFailure[] = [];
   readonly #seen = new Set<string>();
-  readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>();
+  readonly #resolutions = new Map<PlannedImage, Promise<ResolvedImage>>(); // with the running totals fed
+  readonly #resolved: Resolutions = new Map(); // shared with the preflight steps: each arch resolved once per run
   readonly #earlyLayers: Array<Promise<unknown>> = []; // layers started at resolution (FetchDeps.layersEarly)
   // Whether the cache held a blob before this run could fetch it (early layers can arrive before #account runs).
   readonly #cachedBefore = new Map<string, Promise<boolean>>();
@@ -337,6 +338,7 @@ class ExportRun {
       plan: this.#plan,
       policy: this.#opts.policy,
       deps: this.#deps(undefined),
+      resolutions: this.#resolved,
       concurrency: this.#concurrency,
       emit: this.emit,
       ...(this.#opts.logger ? { logger: this.#opts.logger } : {}),
@@ -512,11 +514,12 @@ class ExportRun {
     });
   }
 
-  // One resolution per image, shared by the look-ahead and the fetch; it feeds the running totals once.
+  // One resolution per image, shared by the preflight steps, the look-ahead and the fetch; it feeds the running
+  // totals once. One a step made has no early layers (no layer is fetched before the steps pass): they start at fetch.
   #resolution(p: PlannedImage): Promise<ResolvedImage> {
     let r = this.#resolutions.get(p);
     if (!r) {
-      r = resolveImage(p, this.#deps(p)).then(
+      r = resolveOnce(this.#resolved, p, this.#deps(p)).then(
         async (v) => {
           await this.#account(v);
           return v;

@@ -8,7 +8,7 @@ import {
   type Platform,
 } from '../oci/index.js';
 import { formatReference, parseDigest, parseReference, type Reference } from '../reference/index.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 import type { PlannedImage, PushPlan } from './plan.js';
 import {
   carriedManifests,
@@ -59,6 +59,7 @@ export type CheckOptions = {
 };
 
 const MAX_CONFIG = 16 * 1024 * 1024;
+const DEFAULT_CONCURRENCY = 8;
 
 // The platforms a name resolves to: the index's entries, or for a single manifest its config's platform.
 async function platformsAt(
@@ -121,8 +122,9 @@ async function checkImage(
   };
 }
 
-// Each carried manifest of the plan's images in the target (HEAD by tag or digest; a by-digest referrer must also be
-// listed in its subject's referrers index, read once per subject), grouped by image name.
+// Each carried manifest of the plan's images in the target (HEAD by tag or digest, opts.concurrency at once; a
+// by-digest referrer must also be listed in its subject's referrers index, read once per subject), grouped by image
+// name in the plan's order.
 async function checkCarried(
   store: ImageStore,
   target: ContentSource,
@@ -141,16 +143,31 @@ async function checkCarried(
     }
     return got;
   };
+  const carried = carriedManifests(store, plan);
+  const statuses = await mapLimitAll(
+    carried,
+    opts.concurrency ?? DEFAULT_CONCURRENCY,
+    async (c): Promise<CarriedStatus> => {
+      const want = c.src.digest as string;
+      const have = await target.headManifest(c.dst, so);
+      const status: CarriedStatus = !have ? 'missing' : have.digest !== want ? 'different' : 'present';
+      return status === 'present' && c.row && !(await listed(c.repo, c.subject)).has(want) ? 'unlisted' : status;
+    },
+    { signal: opts.signal },
+  );
   const out = new Map<string, CarriedCheck[]>();
-  for (const c of carriedManifests(store, plan)) {
-    const want = c.src.digest as string;
-    const have = await target.headManifest(c.dst, so);
-    let status: CarriedStatus = !have ? 'missing' : have.digest !== want ? 'different' : 'present';
-    if (status === 'present' && c.row && !(await listed(c.repo, c.subject)).has(want)) status = 'unlisted';
+  carried.forEach((c, i) => {
     const list = out.get(c.image) ?? [];
-    list.push({ kind: c.kind, name: formatReference(c.dst), digest: want, subject: c.subject, status });
+    const status = statuses[i] as CarriedStatus;
+    list.push({
+      kind: c.kind,
+      name: formatReference(c.dst),
+      digest: c.src.digest as string,
+      subject: c.subject,
+      status,
+    });
     out.set(c.image, list);
-  }
+  });
   return out;
 }
 
@@ -162,17 +179,11 @@ export async function checkPushed(
 ): Promise<CheckReport> {
   const upstream = (img: PlannedImage): string | undefined => opts.store?.upstreamIndex(parseReference(img.source));
   const check = (img: PlannedImage) => checkImage(target, img, opts.signal, upstream(img));
-  const settled = await mapLimit(plan.images, opts.concurrency ?? 8, check, {
-    stopOnError: true,
+  const checked = await mapLimitAll(plan.images, opts.concurrency ?? DEFAULT_CONCURRENCY, check, {
     signal: opts.signal,
   });
-  const failed = settled.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
-  if (failed) throw failed.reason;
   const carried = opts.store ? await checkCarried(opts.store, target, plan, opts) : new Map<string, CarriedCheck[]>();
-  const images = settled.map((r) => {
-    const img = (r as PromiseFulfilledResult<CheckedImage>).value;
-    return { ...img, carried: carried.get(img.name) ?? [] };
-  });
+  const images = checked.map((img) => ({ ...img, carried: carried.get(img.name) ?? [] }));
   const all = images.flatMap((i) => i.carried);
   return {
     ok: images.every((i) => i.status === 'ok') && all.every((c) => c.status === 'present'),

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { Digest } from '../reference/index.js';
+import { quoteValue } from '../util/safe-text.js';
 import {
   discardBody,
   REGISTRY_PROFILE,
@@ -33,7 +34,7 @@ function bytesToSkip(res: HttpResponse, offset: number, fail: Fail): number {
   if (!m || Number(m[1]) !== offset)
     throw fail(
       undefined,
-      `asked for bytes from ${offset}, got ${res.status} with Content-Range "${range ?? ''}"`,
+      `asked for bytes from ${offset}, got ${res.status} with Content-Range ${quoteValue(range ?? undefined)}`,
       false,
     );
   return 0;

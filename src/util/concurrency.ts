@@ -27,3 +27,16 @@ export async function mapLimit<T, R>(
   opts.signal?.throwIfAborted();
   return results;
 }
+
+// mapLimit that stops at the first failure and throws it; else every result, in the items' order.
+export async function mapLimitAll<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+  opts: { signal?: AbortSignal | undefined } = {},
+): Promise<R[]> {
+  const settled = await mapLimit(items, limit, fn, { stopOnError: true, signal: opts.signal });
+  const failed = settled.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
+}

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { ZONES } from '../../src/mirror/zones.js';
 import { runCli } from './run-cli.js';
 
 const README = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
@@ -53,5 +54,45 @@ describe('README matches --help (#9)', () => {
     expect(README).toMatch(/`--compress gzip`[^\n]*\n[^\n]*from the `-o` name/);
     expect(await helpOf(['artifact', 'inspect'])).toContain('.tar.zst');
     expect(README).toContain('`-o -`');
+  });
+});
+
+// Each option of a --help as one line: its flags and its help text (commander wraps long texts onto indented lines).
+function optionHelps(help: string): Map<string, string> {
+  const section = (help.split(/^Options:$/m)[1] ?? '').split(/\n(?=\S)/)[0] ?? '';
+  const out = new Map<string, string>();
+  for (const block of section.split(/\n(?= {2}-)/)) {
+    const text = block.replace(/\s+/g, ' ').trim();
+    const m = /^(?:-[a-zA-Z], )?(--[a-z][a-z0-9-]*)(?: <[^>]+>)? (.*)$/.exec(text);
+    if (m) out.set(m[1] as string, m[2] as string);
+  }
+  return out;
+}
+
+// Every command's help text of `flag`, by command.
+async function flagHelps(flag: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const path of await allCommands()) {
+    const text = optionHelps(await helpOf(path)).get(flag);
+    if (text) out.set(path.join(' '), text);
+  }
+  return out;
+}
+
+describe('flags many commands share have one help text', () => {
+  it('every --zone names the zones ZONES lists, in the same words', async () => {
+    const zone = await flagHelps('--zone');
+    expect(zone.size).toBeGreaterThanOrEqual(3);
+    expect(new Set(zone.values()).size, [...zone].join('\n')).toBe(1);
+    for (const z of ZONES) expect([...zone.values()][0]).toContain(z);
+  });
+
+  it('every --kk-version says how to find your kk release (./kk version) and what is taken without the flag', async () => {
+    const kk = await flagHelps('--kk-version');
+    expect(kk.size).toBeGreaterThanOrEqual(7);
+    for (const [cmd, text] of kk) {
+      expect(text, cmd).toContain('(yours: ./kk version)');
+      expect(text, cmd).toContain('./kk or kk on PATH, else the newest kko knows');
+    }
   });
 });

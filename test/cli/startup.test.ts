@@ -197,4 +197,19 @@ process.stdout.write(JSON.stringify({ code, err }));
       expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, compression: 'zstd' });
     });
   });
+
+  it.each(runners)(
+    '%s: artifact inventory --registry plans the push names without loading the push action',
+    async (_, script) => {
+      const m = join(dir, 'have.yaml');
+      await writeFile(m, manifestYaml(['docker.io/library/redis:7'], ['amd64']));
+      // nothing listens on port 1: the action fails at the registry, after planning
+      const args = ['artifact', 'inventory', '--registry', '127.0.0.1:1', '--plain-http', '--retries', '0'];
+      const r = await loadedBy(script(), [...args, '--kk-version', 'v3.1.12', '-m', m]);
+      expect(r.code).not.toBe(0);
+      expect(r.modules.some((u) => u.endsWith('/dist/cli/actions/artifact-have.js'))).toBe(true);
+      expect(r.modules.some((u) => u.endsWith('/dist/push/plan.js'))).toBe(true);
+      expect(r.modules.filter((u) => u.endsWith('/dist/cli/actions/artifact-images.js'))).toEqual([]);
+    },
+  );
 });

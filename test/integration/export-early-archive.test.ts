@@ -59,7 +59,8 @@ type Run = {
 
 // Runs the CLI in-process and watches the output's directory: was a temp archive with bytes in it there while
 // some image was still being fetched? And what did it hold while the blob `before` was not yet in the cache?
-async function run(dir: string, early: boolean, before?: { digest: string }): Promise<Run> {
+async function run(dir: string, early: boolean, before?: { digest: string }, compress = 'none'): Promise<Run> {
+  const output = compress === 'gzip' ? 'out.tar.gz' : 'out.tar';
   const events: Array<Record<string, unknown>> = [];
   let buf = '';
   let stderr = '';
@@ -76,7 +77,7 @@ async function run(dir: string, early: boolean, before?: { digest: string }): Pr
     while (running) {
       const done = events.filter((e) => e.type === 'image-done').length;
       for (const n of await readdir(dir)) {
-        if (!n.startsWith('out.tar.kko-partial-') || n.endsWith('.lock')) continue;
+        if (!n.startsWith(`${output}.kko-partial-`) || n.endsWith('.lock')) continue;
         const size = await stat(join(dir, n)).then(
           (s) => s.size,
           () => 0,
@@ -90,7 +91,7 @@ async function run(dir: string, early: boolean, before?: { digest: string }): Pr
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  const code = await main(exportArgs('out.tar', {}, '--compress', 'none', '--json', '--retries', '0'), {
+  const code = await main(exportArgs(output, {}, '--compress', compress, '--json', '--retries', '0'), {
     stdout: (t) => {
       buf += t;
       let nl;
@@ -119,6 +120,37 @@ const throttleLayers = () =>
     times: Infinity,
     fault: { kind: 'throttle', bytesPerSecond: 2_000_000 },
   });
+
+// The late layer: in an image × arch whose other blobs all sort before it. While it is stalled, every other blob
+// (before it in the archive and after it) is already in the temp archive at its final place (before #10's
+// positional writer, the blobs after it in the archive's order waited for it; before that, its image's too).
+function lateLayer(): { digest: string; bytes: Buffer } {
+  const candidates = fixtures.flatMap((f) =>
+    f.images.map((img) => {
+      const blobs = [img.config, ...img.layers];
+      const last = [...blobs].sort((a, b) => (a.descriptor.digest < b.descriptor.digest ? -1 : 1)).at(-1);
+      return { last, isLayer: img.layers.some((l) => l === last) };
+    }),
+  );
+  const late = candidates.find((c) => c.isLayer)?.last;
+  if (!late) throw new Error('no fixture image whose highest digest is a layer');
+  return { digest: late.descriptor.digest, bytes: late.bytes };
+}
+
+// An early-archive export with the layer `digest` stalled 3 s after its first 1000 bytes.
+async function runStalled(name: string, digest: string, compress = 'none'): Promise<Run> {
+  proxy.clear();
+  proxy.add({
+    method: 'GET',
+    path: `/blobs/${digest}`,
+    times: Infinity,
+    fault: { kind: 'stall', ms: 3000, afterBytes: 1000 },
+  });
+  const dir = await prepare(name);
+  const r = await run(dir, true, { digest }, compress);
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
 
 describe('export: the archive is written while layers arrive', () => {
   let reference: Buffer;
@@ -149,42 +181,47 @@ describe('export: the archive is written while layers arrive', () => {
   }, 60_000);
 
   it('each blob is copied into the archive once it is in the cache, in any order: only the late layer is waited for', async () => {
-    // The late layer: in an image × arch whose other blobs all sort before it. While it is stalled, every other blob
-    // (before it in the archive and after it) is already in the temp archive at its final place (before #10's
-    // positional writer, the blobs after it in the archive's order waited for it; before that, its image's too).
-    const candidates = fixtures.flatMap((f) =>
-      f.images.map((img) => {
-        const blobs = [img.config, ...img.layers].map((b) => b.descriptor);
-        const last = [...blobs].sort((a, b) => (a.digest < b.digest ? -1 : 1)).at(-1) as (typeof blobs)[number];
-        return { last: last.digest as string, size: last.size, isLayer: img.layers.some((l) => l.descriptor === last) };
-      }),
-    );
-    const late = candidates.find((c) => c.isLayer);
-    expect(late, 'a fixture image whose highest digest is a layer').toBeDefined();
-    if (!late) return;
-    proxy.clear();
-    proxy.add({
-      method: 'GET',
-      path: `/blobs/${late.last}`,
-      times: Infinity,
-      fault: { kind: 'stall', ms: 3000, afterBytes: 1000 },
-    });
-    const dir = await prepare('per-blob');
-    const r = await run(dir, true, { digest: late.last });
-    expect(r.code, r.stderr).toBe(0);
+    const late = lateLayer();
+    const r = await runStalled('per-blob', late.digest);
+    const dir = join(env.work.dir, 'per-blob');
     expect((await readFile(join(dir, 'out.tar'))).equals(reference)).toBe(true);
     // Where the late layer's data is in the artifact (GNU tar's block number of its header; a short name, no PAX):
     // the temp archive read while it was stalled holds every other byte of the artifact already.
     const listing = execFileSync('tar', ['-tRf', join(dir, 'out.tar')]).toString();
-    const line = listing.split('\n').find((l) => l.endsWith(`images/blobs/sha256/${late.last.slice(7)}`));
+    const line = listing.split('\n').find((l) => l.endsWith(`images/blobs/sha256/${late.digest.slice(7)}`));
     const block = Number(/^block (\d+):/.exec(line ?? '')?.[1]);
     expect(block).toBeGreaterThan(0);
-    const [from, to] = [(block + 1) * 512, (block + 1) * 512 + late.size];
+    const [from, to] = [(block + 1) * 512, (block + 1) * 512 + late.bytes.length];
     expect(to, 'other blobs after the late one in the archive').toBeLessThan(reference.length - 4096);
     const snap = r.snapshot ?? Buffer.alloc(0);
     expect(snap.length).toBe(reference.length);
     expect(snap.subarray(0, from).equals(reference.subarray(0, from))).toBe(true);
     expect(snap.subarray(to).equals(reference.subarray(to))).toBe(true);
+  }, 60_000);
+
+  it('gzip: the same, in stored blocks; the stream written after the fetches is byte-identical', async () => {
+    proxy.clear();
+    const lateDir = await prepare('gzip-late');
+    const ref = await run(lateDir, false, undefined, 'gzip');
+    expect(ref.code, ref.stderr).toBe(0);
+    const gz = await readFile(join(lateDir, 'out.tar.gz'));
+    const late = lateLayer();
+    const r = await runStalled('gzip-per-blob', late.digest, 'gzip');
+    const dir = join(env.work.dir, 'gzip-per-blob');
+    execFileSync('cmp', [join(dir, 'out.tar.gz'), join(lateDir, 'out.tar.gz')]);
+    execFileSync('gzip', ['-t', join(dir, 'out.tar.gz')]);
+    // The late layer's stored blocks: its first bytes follow the first block's 5-byte header; it takes its bytes
+    // plus 5 per 65535. While it was stalled, the temp file held everything else but the gzip trailer (the final
+    // empty block and CRC/ISIZE, 13 bytes, written once every copy is done).
+    const from = gz.indexOf(late.bytes.subarray(0, 4096)) - 5;
+    expect(from).toBeGreaterThan(0);
+    const to = from + late.bytes.length + 5 * Math.ceil(late.bytes.length / 65535);
+    const end = gz.length - 13;
+    expect(to, 'other blobs after the late one in the archive').toBeLessThan(end - 4096);
+    const snap = r.snapshot ?? Buffer.alloc(0);
+    expect(snap.length).toBe(end);
+    expect(snap.subarray(0, from).equals(gz.subarray(0, from))).toBe(true);
+    expect(snap.subarray(to).equals(gz.subarray(to, end))).toBe(true);
   }, 60_000);
 
   it('a layer that falls back to the second source: the early archive is dropped and written again, as without it', async () => {

@@ -16,7 +16,7 @@ import {
 } from '../support/cli-args.js';
 import { pushCosignSignature } from '../support/cosign.js';
 import { run } from '../support/exec.js';
-import { startProxiedRegistry, type ProxiedRegistry } from '../support/proxied-registry.js';
+import { startProxiedRegistry, startRegistryBehindProxy, type ProxiedRegistry } from '../support/proxied-registry.js';
 import { pushReferrersIndex, pushSbom, type PushedReferrer } from '../support/referrers-fixture.js';
 import { repackArtifact } from '../support/repack.js';
 import { skopeoRaw } from '../support/skopeo.js';
@@ -116,6 +116,24 @@ afterAll(async () => {
 });
 
 describe('export --verify-images: the per-arch children’s own signatures (cosign sign --recursive)', () => {
+  it('resolves each arch once per run: --verify-images, --with-referrers and the fetch share one manifest GET and config', async () => {
+    // the export in beforeAll is the only traffic through the proxy so far (the seed went to the registry directly)
+    for (const [repo, i] of [
+      ['recur', recur],
+      ['pause-d', fx.pauseDocker],
+    ] as const) {
+      expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/manifests/1` })).toBe(1);
+      for (const img of i.images) {
+        const d = img.manifest.descriptor.digest;
+        expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/manifests/${d}` }), `${repo} ${d}`).toBe(1);
+        const config = img.config.descriptor.digest;
+        expect(env.proxy.count({ method: 'GET', path: `/v2/library/${repo}/blobs/${config}` }), `${repo} config`).toBe(
+          1,
+        );
+      }
+    }
+  });
+
   it('verifies and carries each exported arch’s child signature as a row with arch; a child with none is fine', async () => {
     const { inv } = await unpack(art, 'x-good');
     expect(inv.imageSignatures.map((s) => [s.ref, s.arch, s.digest, s.tag, s.manifest?.digest])).toEqual([
@@ -267,6 +285,26 @@ describe('push of the per-arch signatures and the Docker-typed image’s child r
       manifests: Array<{ digest: string }>;
     };
     expect(index.manifests.map((m) => m.digest)).toEqual([dockerSbom.digest]);
+  }, 180_000);
+
+  it('check HEADs the carried manifests several at once (the --concurrency setting), not one after another', async () => {
+    const t = await startRegistryBehindProxy();
+    try {
+      const p = await runCli(pushArgs(art, t.proxy.host, '--preserve-digests'));
+      expect(p.code, p.stderr).toBe(0);
+      t.proxy.clear();
+      const carried = /\/manifests\/sha256[-:]/; // by cosign tag sha256-<hex>.sig / .att, or by digest
+      t.proxy.add({ method: 'HEAD', path: carried, times: Infinity, fault: { kind: 'stall', ms: 400 } });
+      const ck = await runCli(checkArgs(art, t.proxy.host, '--concurrency', '4'));
+      expect(ck.code, `${ck.stdout}${ck.stderr}`).toBe(0);
+      const heads = t.proxy.seen.filter((r) => r.method === 'HEAD' && carried.test(r.path));
+      expect(heads.length).toBeGreaterThanOrEqual(4);
+      const first = (heads[0] as { at: number }).at;
+      // one after another, each arrives 400 ms after the one before
+      expect(heads.filter((h) => h.at - first < 200).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await t.stop();
+    }
   }, 180_000);
 
   it('without --preserve-digests: each carried item whose subject the target does not hold is a warning naming the fix', async () => {

@@ -6,7 +6,7 @@ import { safeText } from '../../util/safe-text.js';
 import { absPath, catalogFor, parseIntFlag } from '../common.js';
 import { printJson, type CommandContext } from '../context.js';
 import { atLeast, say } from '../output.js';
-import { http, planFor } from './artifact-images.js';
+import { http, planFor } from './push-target.js';
 import { readManifests } from './manifest-read.js';
 import type { HaveOptions } from '../commands/artifact-have.js';
 

@@ -1,17 +1,14 @@
 import { formatIssue, KkoError, type Issue } from '../../errors.js';
-import { kkNamingOf, loadClusterConfig, mergeManifests, type RegistryFacts } from '../../manifest/index.js';
+import { mergeManifests } from '../../manifest/index.js';
 import {
   checkPushed,
   manifestEntries,
   openArtifactSource,
   openLayoutSource,
-  planPush,
   preservedIndexes,
   pushImages,
   pushCarried,
   registryTarget,
-  targetRegistry,
-  type PushPlan,
   type PushSource,
   StreamedSource,
   streamMissingBlobs,
@@ -26,13 +23,14 @@ import {
 } from '../../artifact-read/index.js';
 import { ArtifactStore, DeltaSource, assertBaseOf, type ImageStore } from '../../artifact-store/index.js';
 import { safeText } from '../../util/safe-text.js';
-import { absPath, cacheDirFor, catalogFor, parseIntFlag, resolveKkVersion } from '../common.js';
+import { absPath, cacheDirFor, catalogFor, parseIntFlag } from '../common.js';
 import type { CommandContext } from '../context.js';
 import { atLeast, say } from '../output.js';
 import { printCheckReport, printPlan, printPushReport, pushSink } from './artifact-images-report.js';
 import { imageKeyOf, keyVerifier, printMissing } from './artifact-read.js';
 import { readManifests } from './manifest-read.js';
-import type { TargetOptions, PushOptions, CheckOptions } from '../commands/artifact-images.js';
+import { http, planFor } from './push-target.js';
+import type { PushOptions, CheckOptions } from '../commands/artifact-images.js';
 
 function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string[] }, what: string): void {
   const given = [o.artifact && '-a', o.imagesDir && '--images-dir', o.manifest?.length && '-m'].filter(Boolean);
@@ -49,35 +47,6 @@ function oneSource(o: { artifact?: string; imagesDir?: string; manifest?: string
   );
 }
 
-// The plan: the registry block (-f, flags), the kk release (flag, inventory, else the usual default) and the entries.
-export async function planFor(
-  ctx: CommandContext,
-  o: TargetOptions,
-  entries: PushSource['entries'],
-  recorded: string | undefined,
-): Promise<{ plan: PushPlan; registry: RegistryFacts }> {
-  const file = o.filename ? absPath(ctx, o.filename) : undefined;
-  const cluster = file ? { file, facts: await loadClusterConfig(file) } : undefined;
-  const registry = targetRegistry(cluster, targetFlags(ctx, o));
-  const catalog = await catalogFor(ctx, o.catalogDir);
-  const kkVersion = await resolveKkVersion(ctx, catalog, o.kkVersion, recorded);
-  const features = catalog.profile(kkVersion).features;
-  if (registry.namespaceRewrite && !features.namespaceRewrite && atLeast(ctx.level ?? 'info', 'warn'))
-    say(
-      ctx.io,
-      'warning',
-      `kk ${kkVersion} ignores registry.namespaceRewrite (it arrived in v3.1.8): names are made without it`,
-    );
-  const plan = planPush({
-    entries,
-    registry,
-    kk: { ...kkNamingOf(features), version: kkVersion },
-    mode: o.kkPushNames ? 'kk' : 'pull',
-    kkRepository: (r) => catalog.kkRepository(r),
-  });
-  return { plan, registry };
-}
-
 function printIssues(ctx: CommandContext, issues: readonly Issue[]): void {
   const level = ctx.level ?? 'info';
   for (const i of issues) {
@@ -85,10 +54,6 @@ function printIssues(ctx: CommandContext, issues: readonly Issue[]): void {
     ctx.io.stderr(`${safeText(formatIssue(i))}\n`);
     if (i.hint) say(ctx.io, 'hint', i.hint, '  ');
   }
-}
-
-export function http(o: TargetOptions): { retries: number; maxConcurrency: number } {
-  return { retries: parseIntFlag('--retries', o.retries, 0, 20), maxConcurrency: 16 };
 }
 
 async function openSource(
@@ -258,16 +223,6 @@ export async function runPush(o: PushOptions, ctx: CommandContext): Promise<void
     await src.close();
     await base?.close();
   }
-}
-
-function targetFlags(ctx: CommandContext, o: TargetOptions): Parameters<typeof targetRegistry>[1] {
-  return {
-    ...(o.registry !== undefined ? { registry: o.registry } : {}),
-    ...(o.namespaceOverride !== undefined ? { namespaceOverride: o.namespaceOverride } : {}),
-    plainHTTP: Boolean(o.plainHttp),
-    skipTLSVerify: Boolean(o.skipTlsVerify),
-    ...(o.certsPath ? { certsPath: absPath(ctx, o.certsPath) } : {}),
-  };
 }
 
 export async function runCheck(o: CheckOptions, ctx: CommandContext): Promise<void> {

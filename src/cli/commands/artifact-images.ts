@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import { KK_IN_ARTIFACT, kkVersionHelp } from './help-texts.js';
 
 export type TargetOptions = {
   filename?: string;
@@ -111,10 +112,7 @@ export function addTargetOptions(cmd: Command): Command {
       '--certs-path <dir>',
       'CA (*.crt) and client certificates (*.cert/*.key) for the registry (kk auths certsPath)',
     )
-    .option(
-      '--kk-version <v>',
-      "the kk release that installs (default: the artifact inventory's, ./kk or kk on PATH, else newest)",
-    )
+    .option('--kk-version <v>', kkVersionHelp(KK_IN_ARTIFACT))
     .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
     .option('--concurrency <n>', 'images in flight (requests per registry host are bounded too)', '4')

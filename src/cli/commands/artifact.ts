@@ -5,6 +5,7 @@ import { registerArtifactReadCommands } from './artifact-read.js';
 import { registerArtifactServe } from './artifact-serve.js';
 import { addSupplyOptions, type SupplyOptions } from './artifact-supply.js';
 import { registerArtifactImagesCommands } from './artifact-images.js';
+import { KK_IN_MANIFEST, ZONE_HELP, kkVersionHelp } from './help-texts.js';
 import type { CommandContext } from '../context.js';
 
 export type NetworkOptions = {
@@ -63,7 +64,7 @@ its lock (LOCK_DRIFT: nothing downloaded), 2 invalid input (a malformed lock fil
 // Flags every command that touches the network takes.
 export function addNetworkOptions(cmd: Command): Command {
   return cmd
-    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--zone <zone>', ZONE_HELP)
     .option('--mirror-config <file>', 'mirror policy file (default: $KKO_MIRROR_CONFIG)')
     .option('--cache <dir>', 'blob cache (default: $KKO_CACHE_DIR, $XDG_CACHE_HOME/kko, else ~/.cache/kko)')
     .option('--retries <n>', 'retries per request on 5xx, 429, resets and timeouts, with backoff', '4')
@@ -93,10 +94,7 @@ export function registerArtifactCommands(program: Command, ctx: CommandContext):
         )
         .option('--base <old-artifact>', 'write a delta: leave out the blobs, binaries and ISOs this artifact holds')
         .option('--have <have.json>', 'write a delta against a have-list (`kko artifact inventory OLD_ART`)')
-        .option(
-          '--kk-version <version>',
-          'the kk release whose binaries to package (default: recorded in the manifest, ./kk or kk on PATH, else newest)',
-        )
+        .option('--kk-version <version>', kkVersionHelp(KK_IN_MANIFEST))
         .option('--concurrency <n>', 'parallel images and blobs', '8')
         .option(
           '--compress <type>',

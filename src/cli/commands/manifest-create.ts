@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CNIS, ETCD_TYPES, LBS } from '../../catalog/choices.js';
 import { collectList, type CommandContext } from '../context.js';
+import { ZONE_HELP, kkVersionHelp } from './help-texts.js';
 
 export type CreateOptions = {
   withKubernetes?: string[];
@@ -95,8 +96,8 @@ export function registerCreate(manifest: Command, ctx: CommandContext): void {
       'extra add-on descriptors (repeatable; also KKO_CATALOG_DIR)',
       (v: string, p: string[] = []) => [...p, v],
     )
-    .option('--kk-version <version>', 'the kk release that will install (default: ./kk or kk on PATH, else newest)')
-    .option('--zone <zone>', 'default | cn (default: $KKZONE)')
+    .option('--kk-version <version>', kkVersionHelp())
+    .option('--zone <zone>', ZONE_HELP)
     .option('--name <name>', 'metadata.name', 'sample')
     .option('-o, --output <file>', 'write to FILE (default stdout)')
     .option('--force', 'overwrite existing files')

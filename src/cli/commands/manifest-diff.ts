@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import { KK_IN_MANIFEST, kkVersionHelp } from './help-texts.js';
 
 export type DiffOptions = { json?: boolean; exitCode?: boolean; kkVersion?: string; catalogDir?: string[] };
 
@@ -7,10 +8,7 @@ export function registerDiff(manifest: Command, ctx: CommandContext): void {
   manifest
     .command('diff <old> <new>')
     .description('images and binaries added, removed or changed between two manifests')
-    .option(
-      '--kk-version <version>',
-      'kk release used to list binaries (default: recorded, else ./kk or kk on PATH, else newest)',
-    )
+    .option('--kk-version <version>', kkVersionHelp(KK_IN_MANIFEST))
     .option('--catalog-dir <dir>', 'extra add-on descriptors (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print a JSON array of changes')
     .option('--exit-code', 'exit 1 when there are differences, 0 when there are none (like git diff --exit-code)')

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { addNetworkOptions, type NetworkOptions } from './artifact.js';
 import type { CommandContext } from '../context.js';
+import { KK_IN_MANIFEST, kkVersionHelp } from './help-texts.js';
 
 export type ValidateOptions = NetworkOptions & {
   file: string[];
@@ -30,10 +31,7 @@ export function registerValidate(manifest: Command, ctx: CommandContext): void {
       (v: string, p: string[] = []) => [...p, v],
     )
     .option('--cluster <file>', 'kk cluster config (kk create config) to check completeness against')
-    .option(
-      '--kk-version <version>',
-      'the kk release that will install (default: recorded, ./kk or kk on PATH, else newest)',
-    )
+    .option('--kk-version <version>', kkVersionHelp(KK_IN_MANIFEST))
     .option('--online', 'also resolve every image × arch through the mirror policy, estimate size, check free disk')
     .option('--json', 'print the issues as JSON');
   addNetworkOptions(cmd)

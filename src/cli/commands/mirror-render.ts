@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { NODE_CONFIG_FORMATS } from '../../node-config/types.js';
 import type { CommandContext } from '../context.js';
+import { KK_IN_MANIFEST, kkVersionHelp } from './help-texts.js';
 
 export type RenderFlags = {
   registry?: string;
@@ -64,7 +65,7 @@ export function registerMirrorRender(mirror: Command, ctx: CommandContext): void
     )
     .option(
       '--kk-version <v>',
-      'the kk release that installs (its naming: namespaceOverride on push ≤ v3.1.6, namespaceRewrite from v3.1.8)',
+      `${kkVersionHelp(KK_IN_MANIFEST)}; its naming: namespaceOverride on push ≤ v3.1.6, namespaceRewrite from v3.1.8`,
     )
     .option(
       '--kk-push-names',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import { ZONE_HELP } from './help-texts.js';
 import { registerMirrorRender } from './mirror-render.js';
 
 export type PolicyFlags = { zone?: string; mirrorConfig?: string; json?: boolean; wide?: boolean };
@@ -36,7 +37,7 @@ export function registerMirrorCommands(program: Command, ctx: CommandContext): v
 
 function policyOptions(cmd: Command): Command {
   return cmd
-    .option('--zone <zone>', 'mirror zone: default or cn (overrides KKZONE)')
+    .option('--zone <zone>', ZONE_HELP)
     .option('--mirror-config <file>', 'MirrorPolicy YAML file (overrides KKO_MIRROR_CONFIG)')
     .option('--json', 'print JSON instead of text');
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { addNetworkOptions, type NetworkOptions } from './artifact.js';
+import { KK_IN_MANIFEST, kkVersionHelp } from './help-texts.js';
 
 export type PrecheckOptions = NetworkOptions & {
   manifest: string[];
@@ -20,10 +21,7 @@ export function registerPrecheck(program: Command, ctx: CommandContext): void {
       .requiredOption('-m, --manifest <file>', 'manifest file (repeatable)', (v: string, p: string[] = []) => [...p, v])
       .option('-o, --output <file>', 'where the artifact will be written (checked for free space)')
       .option('--concurrency <n>', 'parallel lookups', '8')
-      .option(
-        '--kk-version <version>',
-        'the kk release whose binaries are checked (default: recorded, ./kk or kk on PATH, else newest)',
-      )
+      .option('--kk-version <version>', kkVersionHelp(KK_IN_MANIFEST))
       .option('--json', 'print the report as JSON'),
   )
     .addHelpText(

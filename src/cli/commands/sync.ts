@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { collectList, type CommandContext } from '../context.js';
 import { addNetworkOptions, type NetworkOptions } from './artifact.js';
+import { KK_IN_MANIFEST, kkVersionHelp } from './help-texts.js';
 
 export type SyncOptions = NetworkOptions & {
   manifest: string[];
@@ -51,10 +52,7 @@ export function registerSync(program: Command, ctx: CommandContext): void {
       .option('--cert-dir <dir>', "the targets' certs.d folder: *.crt CAs, *.cert + *.key client certificates")
       .option('--skip-tls-verify', "do not check the targets' TLS certificates")
       .option('--concurrency <n>', 'images in flight per target', '4')
-      .option(
-        '--kk-version <v>',
-        "the kk release that installs (default: the manifests' spec.kko.kkVersion, ./kk or kk on PATH, else newest)",
-      )
+      .option('--kk-version <v>', kkVersionHelp(KK_IN_MANIFEST))
       .option('--kk-push-names', "create exactly the names kk's own push creates, even where nodes pull others")
       .option('--dry-run', 'list what would be copied where, without touching the network')
       .option('--json', 'NDJSON events on stdout (resolved, image-done, image-failed, target-done, done)'),

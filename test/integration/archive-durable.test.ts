@@ -1,0 +1,90 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withChecksums } from '../../src/archive/checksums.js';
+import { writeArchive } from '../../src/archive/write.js';
+import { tempDir } from '../cli/run-cli.js';
+import { renamesOf, syncedBetween, traceNode } from '../support/strace.js';
+
+const WRITE = new URL('../../dist/archive/write.js', import.meta.url).pathname;
+
+// Review finding: the artifact (and each split part, and the parts list) is fsynced before it is renamed to its final
+// name, and its directory after, so a crash cannot leave a truncated artifact under the name that says it is whole.
+// The oracle is strace watching the built writer in a child node: what the kernel was asked to do, in order.
+const SCRIPT = `import { randomBytes } from 'node:crypto';
+import { writeArchive } from ${JSON.stringify(WRITE)};
+const [out, compress, split] = process.argv.slice(2);
+const entries = [
+  { name: 'images/blobs/sha256/aa', data: randomBytes(300 * 1024) },
+  { name: 'kko/inventory.json', data: Buffer.from('{}'), first: true },
+];
+await writeArchive(entries, out, compress, { SOURCE_DATE_EPOCH: '0' }, split ? { splitSize: Number(split) } : {});
+`;
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir('kko-durable-'));
+  await writeFile(join(dir, 'write.mjs'), SCRIPT);
+  await writeFile(join(dir, 'import.mjs'), IMPORT_SCRIPT);
+});
+afterAll(async () => cleanup());
+
+describe('the written artifact is on disk before it has its name', () => {
+  it.each([
+    ['a gzip stream', 'a.tar.gz', 'gzip', undefined],
+    ['a plain tar written by position', 'a.tar', 'none', undefined],
+    ['split parts and their list', 's.tar.gz', 'gzip', '100000'],
+  ])('%s: every file fsynced before its rename, the directory after', async (_what, name, compress, split) => {
+    const out = join(dir, 'out', name);
+    const args = [out, compress, ...(split ? [split] : [])];
+    const calls = await traceNode(join(dir, 'write.mjs'), args, join(dir, `${name}.strace`));
+    const finals = renamesOf(calls).filter((r) => dirname(r.to) === dirname(out));
+    expect(finals.length).toBeGreaterThanOrEqual(split ? 3 : 1); // the parts list and at least two parts
+    for (const r of finals) expect(syncedBetween(calls, r.from, 0, r.i), `${r.from} → ${r.to}`).toBe(true);
+    const last = Math.max(...finals.map((r) => r.i));
+    expect(syncedBetween(calls, dirname(out), last, calls.length), 'the directory, after the last rename').toBe(true);
+  });
+});
+
+// The same for `artifact import`: kk skips its untar when DIR/artifact.md5 matches, so every file it vouches for is on
+// disk (fsynced, its directory too) before artifact.md5 gets its name.
+const IMPORT = new URL('../../dist/artifact-read/import.js', import.meta.url).pathname;
+const IMPORT_SCRIPT = `import { importArtifact } from ${JSON.stringify(IMPORT)};
+const [artifact, dir] = process.argv.slice(2);
+await importArtifact({ artifact, dir });
+`;
+
+describe('an imported directory is on disk before artifact.md5 vouches for it', () => {
+  it('each file fsynced before artifact.md5 is renamed into place, artifact.md5 itself, and the directories', async () => {
+    const path = 'kube/v0.0.1/amd64/kubeadm'; // not in the catalog: the inventory vouches for it
+    const data = randomBytes(64 * 1024);
+    const inventory = {
+      apiVersion: 'kko.io/v1alpha1',
+      kind: 'ArtifactInventory',
+      binaries: [{ path, sha256: createHash('sha256').update(data).digest('hex'), size: data.length }],
+    };
+    const art = join(dir, 'art.tar.gz');
+    const entries = [
+      { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory)) },
+      { name: path, data },
+    ];
+    await writeArchive(withChecksums(entries), art, 'gzip', { SOURCE_DATE_EPOCH: '0' });
+    const root = join(dir, 'kubekey');
+    const calls = await traceNode(join(dir, 'import.mjs'), [art, root], join(dir, 'import.strace'));
+    const renames = renamesOf(calls);
+    const md5 = renames.find((r) => r.to === join(root, 'artifact.md5'));
+    if (!md5) throw new Error('artifact.md5 was not renamed into place');
+    const files = renames.filter((r) => r !== md5 && r.to.startsWith(`${root}/`));
+    expect(files.map((r) => r.to.slice(root.length + 1)).sort()).toEqual([
+      'kko/SHA256SUMS',
+      'kko/inventory.json',
+      path,
+    ]);
+    for (const r of [...files, md5]) expect(syncedBetween(calls, r.from, 0, md5.i), r.to).toBe(true);
+    for (const d of [join(root, 'kube/v0.0.1/amd64'), join(root, 'kko')])
+      expect(syncedBetween(calls, d, 0, md5.i), d).toBe(true);
+    expect(syncedBetween(calls, root, md5.i, calls.length), 'the directory, after artifact.md5').toBe(true);
+  });
+});
