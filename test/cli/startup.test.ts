@@ -127,6 +127,7 @@ process.stdout.write(JSON.stringify({ code, err }));
           filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
         });
       await symlink(await realpath(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
+      await mkdir(join(pkg, 'src')); // a checkout: bin/kko.js compares the bundle's inputs' times only there
       bin = join(pkg, 'bin', 'kko.js');
     });
 
