@@ -13,6 +13,7 @@ import { loadLine, median, MiB, mib, secs, table } from './lib/format.js';
 import { startDelayProxy } from './lib/delay-proxy.js';
 import { calibrateLink } from './lib/link-calibrate.js';
 import { checkPlan, envNumber, runKko, runSkopeo, SKOPEO, withRegistryCpu } from './lib/export-runs.js';
+import { run } from './lib/proc.js';
 import { startRegistry } from './lib/registry.js';
 import { benchWorkspace, mirrorPolicy } from './lib/workspace.js';
 
@@ -82,8 +83,10 @@ async function preflight(sizeMiB) {
 }
 
 /**
- * Time both sides `repeat` times, alternating which goes first (neither always runs right after the other's disk
- * writes); keep the best of each (the run least disturbed by other load).
+ * Time both sides `repeat` times, alternating which goes first; keep the best of each (the run least disturbed by
+ * other load). Before each side an untimed `sync` writes out what the one before left in the page cache: kko fsyncs
+ * its artifact before the rename and tar does not, so without it kko's fsync would also wait for the previous side's
+ * ~2× fixture of dirty pages (the skopeo layout and its tar), and each side's disk writes would land on the other.
  * @param {{ label: string, repeat: number, regPid: number, log: (s: string) => void, kko: (n: number) => Promise<KkoRun>, skopeo: (n: number) => Promise<SkopeoRun>, proxyCpu?: () => Promise<number> }} o
  * @returns {Promise<Timed>}
  */
@@ -121,7 +124,10 @@ async function timeSides(o) {
     };
     const kko = () => withProxyCpu('kko', timeKko);
     const skopeo = () => withProxyCpu('skopeo', timeSkopeo);
-    for (const step of n % 2 === 1 ? [kko, skopeo] : [skopeo, kko]) await step();
+    for (const step of n % 2 === 1 ? [kko, skopeo] : [skopeo, kko]) {
+      await run('sync', []);
+      await step();
+    }
   }
   const used = process.cpuUsage(cpu0);
   const best = /** @template {{ seconds: number }} T @param {T[]} xs @returns {T} */ (xs) =>
