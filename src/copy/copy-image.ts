@@ -17,7 +17,7 @@ import {
   type ImageIndex,
 } from '../oci/index.js';
 import { formatReference, parseDigest, sha256Digest, type Digest, type Reference } from '../reference/index.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 
 export type CopyResult = {
   // The manifest put under dstRef: the source's top manifest, or (a platform filter) its one child or a narrower index.
@@ -205,12 +205,7 @@ export async function copyBlobs(
   const ends: Ends = { src, srcRef, dst, dstRef, opts };
   const counts: BlobCounts = { copied: 0, present: 0, mounted: 0, bytesSent: 0 };
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const results = await mapLimit(blobs, limit, (d) => copyBlob(ends, d, counts), {
-    stopOnError: true,
-    signal: opts.signal,
-  });
-  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
-  if (failed) throw failed.reason;
+  await mapLimitAll(blobs, limit, (d) => copyBlob(ends, d, counts), { signal: opts.signal });
   return counts;
 }
 

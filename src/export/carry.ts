@@ -3,7 +3,7 @@ import type { ImageSource } from '../mirror/index.js';
 import type { Descriptor } from '../oci/index.js';
 import type { ManifestResponse } from '../registry/index.js';
 import { sourcesExhausted } from '../util/sources.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 import { ensureBlob, putBytes, resolveImage, type FetchDeps, type ResolvedImage } from './fetch-image.js';
 import type { PlannedImage } from './plan.js';
 import type { PreflightContext } from './preflight.js';
@@ -60,7 +60,7 @@ export async function carryManifest(manifest: ManifestResponse, ctx: PreflightCo
 }
 
 // `f` over each image ref of the plan once, with every arch the plan exports of it (plan order),
-// ctx.concurrency refs at a time; the results in that order, or the first failure thrown.
+// ctx.concurrency refs at a time; the results in that order, or the first failure (nothing new starts after it) thrown.
 export async function perImageRef<R>(
   ctx: PreflightContext,
   f: (arches: readonly PlannedImage[]) => Promise<R>,
@@ -71,10 +71,7 @@ export async function perImageRef<R>(
     group.push(p);
     byRef.set(p.ref, group);
   }
-  const settled = await mapLimit([...byRef.values()], ctx.concurrency, f, { signal: ctx.signal });
-  const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
+  return mapLimitAll([...byRef.values()], ctx.concurrency, f, { signal: ctx.signal });
 }
 
 // One resolution per image × arch for a whole export run, shared by the preflight steps (--verify-images,

@@ -3,7 +3,7 @@ import type { ArtifactStore } from '../artifact-store/index.js';
 import type { ContentTarget } from '../content/index.js';
 import { parseManifestJson } from '../oci/index.js';
 import { parseDigest, parseReference, type Digest, type Reference } from '../reference/index.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 import type { PushPlan } from './plan.js';
 
 // Without --base: every blob the delta leaves out must already be in the target, in each repository an image of the
@@ -30,18 +30,13 @@ export async function assertBaseInTarget(
         }
     }
   const so = opts.signal ? { signal: opts.signal } : {};
-  const checked = await mapLimit(
+  const checked = await mapLimitAll(
     [...needs],
     opts.concurrency ?? 8,
     async ([key, n]) => ((await target.headBlob(n.ref, n.digest, so)) ? undefined : key),
-    { stopOnError: true, signal: opts.signal },
+    { signal: opts.signal },
   );
-  const failed = checked.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
-  if (failed) throw failed.reason;
-  const missing = checked
-    .map((r) => (r as PromiseFulfilledResult<string | undefined>).value)
-    .filter((k): k is string => k !== undefined)
-    .sort();
+  const missing = checked.filter((k): k is string => k !== undefined).sort();
   if (missing.length > 0)
     throw new BaseMissingError(
       `pushing a delta of ${d.base.artifact ?? d.base.inventorySha256} to ${target.description}: ${missing.length} of the ${needs.size} blob(s) it leaves out are not in the registry where its images need them; nothing was pushed`,
