@@ -18,7 +18,11 @@ const COPY_BUFFER = 1024 * 1024;
 const PUT_BATCH = 1024 * 1024; // bytes appended in order are written once this many are pending (and before room)
 
 // sink: the sink over the file's PositionalOutput (default PlainSink: an uncompressed tar; GzipSink for a .tar.gz).
-export type TarAtOptions = TarOptions & { sink?: (out: PositionalOutput) => PositionalSink };
+// onWritten: told the bytes of each write once it is done (writeArchive starts writeback with it: WriteBehind).
+export type TarAtOptions = TarOptions & {
+  sink?: (out: PositionalOutput) => PositionalSink;
+  onWritten?: (bytes: number) => void;
+};
 
 type Copy = { entry: FileEntry; size: number; place: Placement };
 
@@ -35,9 +39,10 @@ type Copy = { entry: FileEntry; size: number; place: Placement };
 export async function writeTarAt(entries: readonly TarEntry[], fh: FileHandle, opts: TarAtOptions = {}): Promise<void> {
   for (const e of entries)
     if ('open' in e) throw new Error(`writeTarAt: entry "${e.name}" is a stream; write it with writeTar`);
-  const out = new FileOutput(fh);
+  const write = writerAt(fh, opts.onWritten);
+  const out = new FileOutput(write);
   const sink = (opts.sink ?? ((o) => new PlainSink(o)))(out);
-  const copier = new Copier(fh, opts.signal);
+  const copier = new Copier(write, opts.signal);
   try {
     await writeTar(entries, sink, {
       ...(opts.mtime === undefined ? {} : { mtime: opts.mtime }),
@@ -62,13 +67,13 @@ export async function writeTarAt(entries: readonly TarEntry[], fh: FileHandle, o
 
 // The file as a PositionalOutput: bytes appended in order are batched and written by position; room is skipped.
 class FileOutput implements PositionalOutput {
-  readonly #fh: FileHandle;
+  readonly #write: WriteAt;
   #end = 0;
   #pending: Buffer[] = [];
   #pendingAt = 0;
   #pendingBytes = 0;
-  constructor(fh: FileHandle) {
-    this.#fh = fh;
+  constructor(write: WriteAt) {
+    this.#write = write;
   }
   async put(chunks: readonly Buffer[]): Promise<void> {
     for (const c of chunks) {
@@ -91,14 +96,14 @@ class FileOutput implements PositionalOutput {
     const bytes = Buffer.concat(this.#pending); // one write (headers are 512 bytes each: more than writev takes)
     this.#pending = [];
     this.#pendingBytes = 0;
-    await writeAllAt(this.#fh, [bytes], this.#pendingAt);
+    await this.#write([bytes], this.#pendingAt);
   }
 }
 
 // The copies of the placed file entries: each starts once its entry is ready, COPIES at a time. The first failure
 // (a copy's, a `ready`'s, or the abort) aborts `signal` with it, so the layout stops as well.
 class Copier {
-  readonly #fh: FileHandle;
+  readonly #write: WriteAt;
   readonly #slots = new Semaphore(COPIES);
   readonly #buffers: Buffer[] = [];
   readonly #running = new Set<Promise<void>>();
@@ -110,8 +115,8 @@ class Copier {
   #idle: (() => void) | undefined;
   #failed: ((err: unknown) => void) | undefined;
 
-  constructor(fh: FileHandle, signal: AbortSignal | undefined) {
-    this.#fh = fh;
+  constructor(write: WriteAt, signal: AbortSignal | undefined) {
+    this.#write = write;
     this.#outer = signal;
     if (signal?.aborted) this.#onAbort();
     else signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -169,7 +174,7 @@ class Copier {
       const release = await this.#slots.acquire(-c.place.at); // earlier offsets first: the file fills from the front
       const buf = this.#buffers.pop() ?? Buffer.allocUnsafe(COPY_BUFFER);
       try {
-        if (!this.#failure) await copyInto(this.#fh, c, buf, () => this.#failure !== undefined);
+        if (!this.#failure) await copyInto(this.#write, c, buf, () => this.#failure !== undefined);
       } finally {
         this.#buffers.push(buf);
         release();
@@ -187,7 +192,7 @@ class Copier {
 
 // Read c.entry.file from its start (sequentially: a pipe works too) and write it, as c.place frames it, exactly
 // c.size bytes.
-async function copyInto(fh: FileHandle, c: Copy, buf: Buffer, stopped: () => boolean): Promise<void> {
+async function copyInto(write: WriteAt, c: Copy, buf: Buffer, stopped: () => boolean): Promise<void> {
   const src = await open(c.entry.file, 'r');
   try {
     let seen = 0;
@@ -198,13 +203,24 @@ async function copyInto(fh: FileHandle, c: Copy, buf: Buffer, stopped: () => boo
       if (bytesRead === 0) break;
       if (seen + bytesRead > c.size) throw sizeError(c.entry.file, c.size, seen + bytesRead);
       const { position, buffers } = c.place.frame(buf.subarray(0, bytesRead), seen);
-      await writeAllAt(fh, buffers, position);
+      await write(buffers, position);
       seen += bytesRead;
     }
     if (seen !== c.size) throw sizeError(c.entry.file, c.size, seen);
   } finally {
     await src.close();
   }
+}
+
+// Writes `chunks` one after the other from `position`, whole.
+type WriteAt = (chunks: readonly Buffer[], position: number) => Promise<void>;
+
+function writerAt(fh: FileHandle, onWritten: ((bytes: number) => void) | undefined): WriteAt {
+  if (!onWritten) return (chunks, position) => writeAllAt(fh, chunks, position);
+  return async (chunks, position) => {
+    await writeAllAt(fh, chunks, position);
+    onWritten(chunks.reduce((n, c) => n + c.length, 0));
+  };
 }
 
 // Write `chunks` (a few dozen at most: one writev) one after the other from `position`; a short write goes on from

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
-import { syncDir, syncFile } from '../util/durable.js';
+import { syncDir, syncFile, WriteBehind } from '../util/durable.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { positionalSink, prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { parsePartName, partsListName } from './parts.js';
@@ -127,10 +127,12 @@ async function writePositional(
   signal?: AbortSignal,
 ): Promise<void> {
   const fh = await open(tmp, 'w');
+  const behind = new WriteBehind(fh);
   try {
-    await writeTarAt(entries, fh, { mtime, signal, sink });
-    await fh.sync(); // on disk before it is renamed to the output name
+    await writeTarAt(entries, fh, { mtime, signal, sink, onWritten: (n) => behind.wrote(n) });
+    await behind.sync(); // on disk before it is renamed to the output name
   } catch (err) {
+    await behind.settle().catch(() => undefined);
     await fh.close().catch(() => undefined);
     throw err;
   }

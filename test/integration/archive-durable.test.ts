@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withChecksums } from '../../src/archive/checksums.js';
@@ -45,6 +45,29 @@ describe('the written artifact is on disk before it has its name', () => {
     for (const r of finals) expect(syncedBetween(calls, r.from, 0, r.i), `${r.from} → ${r.to}`).toBe(true);
     const last = Math.max(...finals.map((r) => r.i));
     expect(syncedBetween(calls, dirname(out), last, calls.length), 'the directory, after the last rename').toBe(true);
+  });
+});
+
+describe('writeback starts while a large artifact is written (#10)', () => {
+  it('a plain tar of 160 MiB: fdatasync during the writing, the final fsync before the rename', async () => {
+    const big = join(dir, 'big.bin');
+    await writeFile(big, Buffer.alloc(0));
+    await truncate(big, 160 * 1024 * 1024); // sparse: quick to make and to read
+    const script = join(dir, 'write-big.mjs');
+    await writeFile(
+      script,
+      `import { writeArchive } from ${JSON.stringify(WRITE)};
+const [out, file] = process.argv.slice(2);
+await writeArchive([{ name: 'images/blobs/sha256/bb', file, size: ${160 * 1024 * 1024} }, { name: 'kko/inventory.json', data: Buffer.from('{}'), first: true }], out, 'none', { SOURCE_DATE_EPOCH: '0' });
+`,
+    );
+    const out = join(dir, 'out', 'big.tar');
+    const calls = await traceNode(script, [out, big], join(dir, 'big.strace'));
+    const [final] = renamesOf(calls).filter((r) => r.to === out);
+    if (!final) throw new Error('the artifact was not renamed into place');
+    const syncs = calls.slice(0, final.i).filter((c) => c.name === 'fdatasync' || c.name === 'fsync');
+    expect(syncs.filter((c) => c.name === 'fdatasync').length).toBeGreaterThanOrEqual(1); // 64 MiB apart: 1 or 2
+    expect(syncs.at(-1)?.name).toBe('fsync');
   });
 });
 
