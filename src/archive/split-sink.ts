@@ -96,8 +96,11 @@ export class SplitSink extends Writable {
     const fh = this.#fh;
     if (!fh) return;
     this.#fh = undefined;
-    await fh.sync(); // on disk before it is renamed to its part name (commitParts)
-    await fh.close();
+    try {
+      await fh.sync(); // on disk before it is renamed to its part name (commitParts)
+    } finally {
+      await fh.close(); // also when the sync fails: the caller removes the part, and its space is freed only then
+    }
     this.parts.push({
       path: partName(this.#stem, this.parts.length),
       sha256: (this.#hash as Hash).digest('hex'),

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +34,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+const readlinkOr = (path: string): string => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return ''; // the fd of the readdir itself, gone by now
+  }
+};
 
 const concat = async (files: readonly string[]) => Buffer.concat(await Promise.all(files.map((f) => readFile(f))));
 
@@ -88,6 +97,26 @@ describe('writeArchive with splitSize', () => {
       code: 'IO_ERROR',
     });
     expect(await readdir(sub)).toEqual([]);
+  });
+
+  it('a part whose fsync fails is closed before the parts are removed (no deleted part kept open)', async () => {
+    const sub = await mkdtemp(join(dir, 'sync-fail-'));
+    const probe = await open(join(sub, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    await rm(join(sub, 'probe'));
+    const sync = proto.sync;
+    proto.sync = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    try {
+      await expect(writeArchive(entries, join(sub, 'art'), 'zstd', env, { splitSize: 256 * 1024 })).rejects.toThrow(
+        /EIO/,
+      );
+    } finally {
+      proto.sync = sync;
+    }
+    expect(await readdir(sub)).toEqual([]);
+    const targets = (await readdir('/proc/self/fd')).map((fd) => readlinkOr(`/proc/self/fd/${fd}`));
+    expect(targets.filter((target) => target.startsWith(sub))).toEqual([]);
   });
 
   it('stale parts beyond the new count (an older, larger export under the name) are removed', async () => {
