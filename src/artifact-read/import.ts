@@ -93,6 +93,7 @@ async function checkTargets(root: string, names: readonly string[]): Promise<voi
 async function moveIntoPlace(staging: string, root: string, names: readonly string[], md5: string): Promise<void> {
   await mapLimitAll(names, 4, (name) => syncFile(inside(staging, name)));
   await rm(inside(root, MD5_FILE), { force: true });
+  await syncDir(root); // the old artifact.md5 is gone for good before any file it vouched for is replaced
   const dirs = new Set<string>([root]);
   for (const name of names) {
     const to = inside(root, name);

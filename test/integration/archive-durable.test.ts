@@ -33,7 +33,8 @@ afterAll(async () => cleanup());
 
 describe('the written artifact is on disk before it has its name', () => {
   it.each([
-    ['a gzip stream', 'a.tar.gz', 'gzip', undefined],
+    ['a gzip written by position', 'a.tar.gz', 'gzip', undefined],
+    ['a zstd stream (the streaming writer)', 'a.tar.zst', 'zstd', undefined],
     ['a plain tar written by position', 'a.tar', 'none', undefined],
     ['split parts and their list', 's.tar.gz', 'gzip', '100000'],
   ])('%s: every file fsynced before its rename, the directory after', async (_what, name, compress, split) => {
@@ -109,5 +110,25 @@ describe('an imported directory is on disk before artifact.md5 vouches for it', 
     for (const d of [join(root, 'kube/v0.0.1/amd64'), join(root, 'kko')])
       expect(syncedBetween(calls, d, 0, md5.i), d).toBe(true);
     expect(syncedBetween(calls, root, md5.i, calls.length), 'the directory, after artifact.md5').toBe(true);
+
+    // Again over that import, with other bytes: the old artifact.md5 is removed, and that removal is on disk (the
+    // directory fsynced) before the first file it vouched for is replaced.
+    const data2 = randomBytes(32 * 1024);
+    const inventory2 = {
+      ...inventory,
+      binaries: [{ path, sha256: createHash('sha256').update(data2).digest('hex'), size: data2.length }],
+    };
+    const art2 = join(dir, 'art2.tar.gz');
+    const entries2 = [
+      { name: 'kko/inventory.json', data: Buffer.from(JSON.stringify(inventory2)) },
+      { name: path, data: data2 },
+    ];
+    await writeArchive(withChecksums(entries2), art2, 'gzip', { SOURCE_DATE_EPOCH: '0' });
+    const again = await traceNode(join(dir, 'import.mjs'), [art2, root], join(dir, 'import2.strace'));
+    const removed = again.findIndex((c) => c.name.startsWith('unlink') && c.args.includes(join(root, 'artifact.md5')));
+    expect(removed, 'the old artifact.md5 removed').toBeGreaterThanOrEqual(0);
+    const firstRename = renamesOf(again).find((r) => r.i > removed && r.to.startsWith(`${root}/`));
+    if (!firstRename) throw new Error('nothing was renamed into place after the removal');
+    expect(syncedBetween(again, root, removed, firstRename.i), 'the directory, between the two').toBe(true);
   });
 });

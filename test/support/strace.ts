@@ -8,9 +8,16 @@ const run = promisify(execFile);
 
 export type Call = { name: string; args: string; ret: string };
 
-// Run `node script args…` under `strace -f`, tracing opens, syncs, closes and renames; its calls, in order.
+// Run `node script args…` under `strace -f`, tracing opens, syncs, closes, renames and unlinks; its calls, in order.
 export async function traceNode(script: string, args: readonly string[], log: string): Promise<Call[]> {
-  const trace = ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,close,rename,renameat,renameat2'];
+  const trace = [
+    '-f',
+    '-qq',
+    '-o',
+    log,
+    '-e',
+    'trace=openat,fsync,fdatasync,close,rename,renameat,renameat2,unlink,unlinkat',
+  ];
   await run('strace', [...trace, process.execPath, script, ...args]);
   return callsOf(await readFile(log, 'utf8'));
 }
