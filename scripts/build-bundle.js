@@ -3,8 +3,8 @@
 // (scripts/bundle-options.js) into ES module chunks split at the actions' import()s. bin/kko.js runs it instead of
 // dist/cli/main.js: a few chunks to load instead of ~300 modules to resolve and compile, and none of zod's locales.
 //
-// dist/bundle/stamp.json names the dist/ files that went into the bundle and the newest of their mtimes. bin/kko.js
-// runs the bundle only while none of them is newer (after `tsc` alone it is stale, and the launcher runs
+// dist/bundle/stamp.json names the dist/ and node_modules/ files that went into the bundle and the newest of their
+// mtimes. In a checkout bin/kko.js runs the bundle only while none of them is newer (after `tsc` alone it is stale, and the launcher runs
 // dist/cli/main.js). The chunks are written to a temporary folder that replaces dist/bundle/ once complete.
 import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
@@ -44,9 +44,21 @@ try {
   fail(String(err?.message ?? err));
 }
 
-const inputs = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))]
-  .filter((id) => id.startsWith(dist + sep))
-  .sort();
+const moduleIds = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))].sort();
+const inputs = moduleIds.filter((id) => id.startsWith(dist + sep));
+// The packages' files bundled with them (undici, zod, yaml, …): an `npm install` of another version, or an edit in
+// node_modules/, makes the bundle stale too. Their times as they are now (nothing here rewrites them).
+// Named by node_modules/ beside dist/ (not by its real path: it may be a symlink, and a copy of the package has its own).
+const modules = realpathSync(join(root, 'node_modules'));
+const packageFiles = [];
+for (const id of moduleIds.filter((m) => m.startsWith(modules + sep))) {
+  const s = await stat(id).catch(() => undefined);
+  if (s) {
+    packageFiles.push(['..', 'node_modules', ...relative(modules, id).split(sep)].join('/'));
+    before.set(id, s.mtimeMs);
+    inputs.push(id);
+  }
+}
 // A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
 for (const id of inputs) {
   if ((await stat(id)).mtimeMs !== before.get(id)) {
@@ -57,7 +69,8 @@ for (const id of inputs) {
 // In whole milliseconds: a copy that keeps the files' times (cp -p, fs.cp with preserveTimestamps) may round the
 // fraction of a millisecond up.
 const newestInput = Math.ceil(Math.max(...inputs.map((id) => before.get(id))));
-const stamp = { newestInput, inputs: inputs.map((id) => relative(dist, id).split(sep).join('/')) };
+const named = inputs.filter((id) => id.startsWith(dist + sep)).map((id) => relative(dist, id).split(sep).join('/'));
+const stamp = { newestInput, inputs: [...named, ...packageFiles] };
 await writeFile(join(tmp, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
 
 // Another build may be swapping its own folder in at the same time: the last one to rename wins.

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, realpath, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -126,7 +126,13 @@ process.stdout.write(JSON.stringify({ code, err }));
           preserveTimestamps: true,
           filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
         });
-      await symlink(await realpath(join(ROOT, 'node_modules')), join(pkg, 'node_modules'));
+      // node_modules/: a link to each package of the checkout's, but bcryptjs (bundled) a copy, to be touched below
+      const modules = await realpath(join(ROOT, 'node_modules'));
+      await mkdir(join(pkg, 'node_modules'));
+      for (const name of await readdir(modules))
+        if (name === 'bcryptjs')
+          await cp(join(modules, name), join(pkg, 'node_modules', name), { recursive: true, preserveTimestamps: true });
+        else await symlink(join(modules, name), join(pkg, 'node_modules', name));
       await mkdir(join(pkg, 'src')); // a checkout: bin/kko.js compares the bundle's inputs' times only there
       bin = join(pkg, 'bin', 'kko.js');
     });
@@ -152,6 +158,20 @@ process.stdout.write(JSON.stringify({ code, err }));
       const rebuilt = await loadedBy(bin, ['--version']);
       expect(rebuilt.stdout).toBe('9.9.9-stale\n');
       expect(rebuilt.loaded).toContain(bundleEntry);
+    });
+
+    it('bin/kko.js falls back to dist/cli/main.js once a bundled package’s file is newer (another version installed)', async () => {
+      await run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg });
+      const bundleEntry = pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href;
+      expect((await loadedBy(bin, ['--version'])).loaded).toContain(bundleEntry);
+      const stamp = JSON.parse(await readFile(join(pkg, 'dist/bundle/stamp.json'), 'utf8')) as { inputs: string[] };
+      expect(stamp.inputs).toContain('../node_modules/bcryptjs/index.js');
+      const later = new Date(Date.now() + 60_000);
+      await utimes(join(pkg, 'node_modules', 'bcryptjs', 'index.js'), later, later);
+      const stale = await loadedBy(bin, ['--version']);
+      expect(stale.code).toBe(0);
+      expect(stale.loaded).toContain(pathToFileURL(join(pkg, 'dist/cli/main.js')).href);
+      expect(stale.loaded).not.toContain(bundleEntry);
     });
 
     it('the pre-checked catalog data is checked again once the compiled catalog schema differs from its checker', async () => {
