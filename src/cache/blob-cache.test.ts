@@ -53,7 +53,7 @@ describe('BlobCache', () => {
     expect(s.calls).toEqual([0]);
   });
 
-  it('makes its directories once, and again when they were removed between two blobs (a cache clean meanwhile)', async () => {
+  it('makes its directories again when they were removed between two blobs (a cache clean meanwhile)', async () => {
     const cache = new BlobCache(root);
     const a = randomBytes(100_000);
     await cache.ensure(blobOf(a), server(a).fetch);

@@ -2,11 +2,11 @@ import { byteOrder } from '../util/byte-order.js';
 import { KkoError } from '../errors.js';
 import { resolveImageSources, type EffectivePolicy } from '../mirror/index.js';
 import { parseReference } from '../reference/index.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { safeText } from '../util/safe-text.js';
 import { readTextFile } from '../util/yaml-doc.js';
-import { resolveImage, type FetchDeps, type ResolvedImage } from './fetch-image.js';
+import { resolveImage, type FetchDeps } from './fetch-image.js';
 import type { ExportPlan } from './plan.js';
 import { LOCK_API_VERSION, LOCK_KIND, lockSchema, type LockedImage, type ManifestLock } from './lock-schema.js';
 
@@ -98,14 +98,9 @@ export function mergeLocks(locks: readonly ManifestLock[]): Map<string, LockedIm
 
 // The lock of what the plan's tags point at now: every image × arch resolved (manifests and config, arch checked).
 export async function resolveLock(plan: ExportPlan, deps: FetchDeps, concurrency: number): Promise<ManifestLock> {
-  const settled = await mapLimit(plan.images, concurrency, (p) => resolveImage(p, deps), {
-    stopOnError: true,
-    signal: deps.signal,
-  });
-  const failed = settled.find((s): s is PromiseRejectedResult => s?.status === 'rejected');
-  if (failed) throw failed.reason;
+  const resolved = await mapLimitAll(plan.images, concurrency, (p) => resolveImage(p, deps), { signal: deps.signal });
   const images = new Map<string, LockedImage>();
-  for (const r of settled.map((s) => (s as PromiseFulfilledResult<ResolvedImage>).value)) {
+  for (const r of resolved) {
     const top = r.index ?? r.image;
     const entry = images.get(r.planned.ref) ?? {
       ref: r.planned.ref,

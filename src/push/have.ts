@@ -4,7 +4,7 @@ import type { ContentSource } from '../content/index.js';
 import { parseManifestJson } from '../oci/index.js';
 import { formatReference, parseDigest, type Reference } from '../reference/index.js';
 import { byteOrder } from '../util/byte-order.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimitAll } from '../util/concurrency.js';
 import type { PushPlan } from './plan.js';
 
 // #12 item 3: `kko artifact inventory --registry HOST -m MANIFEST`: the have-list of what a registry holds for the
@@ -40,7 +40,7 @@ export async function registryHave(
 ): Promise<RegistryHave> {
   const so = opts.signal ? { signal: opts.signal } : {};
   const children = new Map(plan.images.flatMap((i) => i.children.map((c) => [c.target, i.source] as const)));
-  const settled = await mapLimit(
+  const found: Found[] = await mapLimitAll(
     [...children.keys()],
     opts.concurrency ?? 8,
     async (ref: Reference) => {
@@ -56,11 +56,8 @@ export async function registryHave(
         if (await target.headBlob(repo, parseDigest(b.digest), so)) blobs.push(b.digest);
       return { name, source, digest: m.digest as string, blobs };
     },
-    { stopOnError: true, signal: opts.signal },
+    { signal: opts.signal },
   );
-  const failed = settled.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
-  if (failed) throw failed.reason;
-  const found = settled.map((r) => (r as PromiseFulfilledResult<Found>).value);
   const refs = Object.fromEntries(
     found.flatMap((f) => (f.digest ? [[f.name, f.digest] as const] : [])).sort(([a], [b]) => byteOrder(a, b)),
   );

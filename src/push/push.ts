@@ -4,7 +4,7 @@ import { copyImage } from '../copy/index.js';
 import { abortReason, isKkoError } from '../errors.js';
 import { formatPlatform, type Descriptor } from '../oci/index.js';
 import { formatReference, parseReference, type Digest, type Reference } from '../reference/index.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimit, mapLimitAll } from '../util/concurrency.js';
 import { MountingTarget } from './mount.js';
 import type { PlannedImage, PushPlan } from './plan.js';
 import { carriedTotals, type CarriedResult } from './signatures.js';
@@ -130,19 +130,17 @@ async function pushImage(
   };
   // The arches go up side by side (a blob two of them share is sent once: MountingTarget makes the second wait and
   // mount), so the last image of a push does not leave the link idle while its arches take turns.
-  const results = await mapLimit(
+  const copied = await mapLimitAll(
     img.children,
     img.children.length,
     (c) => copyImage(src, parseReference(c.entry.refName), dst, c.target, copy),
-    { stopOnError: true, ...(opts.signal ? { signal: opts.signal } : {}) },
+    { signal: opts.signal },
   );
-  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected');
-  if (failed) throw failed.reason;
   for (const [i, c] of img.children.entries()) {
-    const r = results[i] as PromiseFulfilledResult<Awaited<ReturnType<typeof copyImage>>>;
+    const r = copied[i] as Awaited<ReturnType<typeof copyImage>>;
     children.push({
       suffix: c.target.tag as string,
-      descriptor: { mediaType: r.value.mediaType, digest: r.value.digest, size: r.value.size, platform: c.platform },
+      descriptor: { mediaType: r.mediaType, digest: r.digest, size: r.size, platform: c.platform },
     });
   }
   const upstream = opts.upstreamIndexes?.get(name);
