@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Thin launcher: the compiled CLI lives in dist/ (in a git checkout `npm ci` builds it through the prepare
 // script; the npm package ships it, built by prepack). dist/bundle/ is the same CLI bundled (scripts/build-bundle.js),
-// much quicker to load. In a checkout (src/ beside dist/) it runs only while none of the dist/ files it was made from
-// is newer than it knows (after a `tsc` alone it is stale), else dist/cli/main.js runs. An installed package has no
+// much quicker to load. In a checkout (src/ beside dist/) it runs only while every file it was made from has the
+// time it had then (after a `tsc` alone it is stale), else dist/cli/main.js runs. An installed package has no
 // src/ and is built once (npm install gives its files the time they were unpacked, so their mtimes tell nothing).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +11,9 @@ const DIST = fileURLToPath(new URL('../dist/', import.meta.url)); // paths, not 
 
 function freshBundle() {
   try {
-    const { newestInput, inputs } = JSON.parse(readFileSync(`${DIST}bundle/stamp.json`, 'utf8'));
+    const { inputs, mtimes } = JSON.parse(readFileSync(`${DIST}bundle/stamp.json`, 'utf8'));
     if (!existsSync(`${DIST}../src`)) return existsSync(`${DIST}bundle/kko.mjs`);
-    return inputs.every((file) => Math.floor(statSync(DIST + file).mtimeMs) <= newestInput);
+    return inputs.every((file, i) => Math.abs(Math.floor(statSync(DIST + file).mtimeMs) - mtimes[i]) <= 1);
   } catch {
     return false; // not built, or a file it was made from is gone
   }

@@ -3,10 +3,11 @@
 // (scripts/bundle-options.js) into ES module chunks split at the actions' import()s. bin/kko.js runs it instead of
 // dist/cli/main.js: a few chunks to load instead of ~300 modules to resolve and compile, and none of zod's locales.
 //
-// dist/bundle/stamp.json names the dist/ and node_modules/ files that went into the bundle and the newest of their
-// mtimes. In a checkout bin/kko.js runs the bundle only while none of them is newer (after `tsc` alone it is stale, and the launcher runs
-// dist/cli/main.js). The chunks are written to a temporary folder that replaces dist/bundle/ once complete.
-import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+// dist/bundle/stamp.json names the dist/ and node_modules/ files that went into the bundle with their mtimes. In a
+// checkout bin/kko.js runs the bundle only while each still has its time (after `tsc` alone it is stale, and the launcher runs
+// dist/cli/main.js). The chunks are written to a temporary folder that replaces dist/bundle/ once complete; the
+// previous build's chunks stay in it for the kko processes still running from it.
+import { link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +51,9 @@ const inputs = moduleIds.filter((id) => id.startsWith(dist + sep));
 // node_modules/, makes the bundle stale too. Their times as they are now (nothing here rewrites them).
 // Named by node_modules/ beside dist/ (not by its real path: it may be a symlink, and a copy of the package has its own).
 const modules = realpathSync(join(root, 'node_modules'));
-const packageFiles = [];
 for (const id of moduleIds.filter((m) => m.startsWith(modules + sep))) {
   const s = await stat(id).catch(() => undefined);
   if (s) {
-    packageFiles.push(['..', 'node_modules', ...relative(modules, id).split(sep)].join('/'));
     before.set(id, s.mtimeMs);
     inputs.push(id);
   }
@@ -66,12 +65,37 @@ for (const id of inputs) {
     fail(`${relative(root, id)} changed while the CLI was bundled`, 'run `npm run build` again');
   }
 }
-// In whole milliseconds: a copy that keeps the files' times (cp -p, fs.cp with preserveTimestamps) may round the
-// fraction of a millisecond up.
-const newestInput = Math.ceil(Math.max(...inputs.map((id) => before.get(id))));
-const named = inputs.filter((id) => id.startsWith(dist + sep)).map((id) => relative(dist, id).split(sep).join('/'));
-const stamp = { newestInput, inputs: [...named, ...packageFiles] };
+// Each input with its mtime in whole milliseconds. bin/kko.js wants each file's time to be the one recorded (a
+// copy that keeps the times, cp -p or fs.cp with preserveTimestamps, may be 1 ms off): a file rewritten since, or
+// put back older, or dated in the future, tells either way, where "none newer than the newest" would miss the last
+// two.
+const nameOf = (id) =>
+  id.startsWith(dist + sep)
+    ? relative(dist, id).split(sep).join('/')
+    : ['..', 'node_modules', ...relative(modules, id).split(sep)].join('/');
+const chunks = (await readdir(tmp)).sort(); // what this build made (stamp.json not yet)
+const stamp = {
+  inputs: inputs.map(nameOf),
+  mtimes: inputs.map((id) => Math.floor(before.get(id))),
+  chunks,
+};
 await writeFile(join(tmp, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
+
+// A kko started from the bundle being replaced still import()s its chunks lazily (an action, undici at its first
+// request, fzstd…): the previous build's own chunks are kept beside the new ones (hard links; content-hashed names,
+// so they do not collide), so a running kko outlives one rebuild. The build before that is dropped.
+// `--alone` (prepack: the package ships this build only) keeps none.
+const previous = process.argv.includes('--alone')
+  ? []
+  : await readFile(join(target, 'stamp.json'), 'utf8')
+      .then((text) => JSON.parse(text).chunks ?? [])
+      .catch(() => []);
+for (const name of previous) {
+  if (chunks.includes(name) || name === 'kko.mjs' || name === 'kko.mjs.map' || name.includes('/')) continue;
+  await link(join(target, name), join(tmp, name)).catch((err) => {
+    if (err.code !== 'ENOENT' && err.code !== 'EEXIST') throw err;
+  });
+}
 
 // Another build may be swapping its own folder in at the same time: the last one to rename wins.
 const old = join(dist, `.bundle.${process.pid}.old`);

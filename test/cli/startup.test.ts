@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { cp, mkdir, readdir, readFile, realpath, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { cp, mkdir, readdir, readFile, realpath, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -166,12 +166,64 @@ process.stdout.write(JSON.stringify({ code, err }));
       expect((await loadedBy(bin, ['--version'])).loaded).toContain(bundleEntry);
       const stamp = JSON.parse(await readFile(join(pkg, 'dist/bundle/stamp.json'), 'utf8')) as { inputs: string[] };
       expect(stamp.inputs).toContain('../node_modules/bcryptjs/index.js');
+      const file = join(pkg, 'node_modules', 'bcryptjs', 'index.js');
+      const was = await stat(file);
       const later = new Date(Date.now() + 60_000);
-      await utimes(join(pkg, 'node_modules', 'bcryptjs', 'index.js'), later, later);
+      await utimes(file, later, later);
       const stale = await loadedBy(bin, ['--version']);
       expect(stale.code).toBe(0);
       expect(stale.loaded).toContain(pathToFileURL(join(pkg, 'dist/cli/main.js')).href);
       expect(stale.loaded).not.toContain(bundleEntry);
+      // An older copy put in its place (a restore, a checkout of an old tree with its times) is not the bundled one
+      // either: each file must have the time it had when the bundle was built, not just be no newer.
+      const earlier = new Date(was.mtimeMs - 86_400_000);
+      await utimes(file, earlier, earlier);
+      const older = await loadedBy(bin, ['--version']);
+      expect(older.loaded).toContain(pathToFileURL(join(pkg, 'dist/cli/main.js')).href);
+      await utimes(file, was.atime, was.mtime);
+      expect((await loadedBy(bin, ['--version'])).loaded).toContain(bundleEntry); // its own time again: fresh
+    });
+
+    it('a kko running from the bundle outlives a rebuild: its lazily imported chunks stay for one build', async () => {
+      const versionJs = join(pkg, 'dist', 'cli', 'actions', 'version.js');
+      const phrase = 'patch releases per minor';
+      const build = async (label: string) => {
+        const text = await readFile(versionJs, 'utf8');
+        await writeFile(versionJs, text.replace(/patch releases per minor( \([a-z]+\))?/, `${phrase} (${label})`));
+        await run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg });
+      };
+      await build('a');
+      // Loaded now, `kko version` run after the next build: its action chunk is import()ed only then.
+      const script = join(dir, 'late-action.mjs');
+      await writeFile(
+        script,
+        `const { main } = await import(${JSON.stringify(pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href)});
+process.stdout.write('ready\\n');
+process.stdin.once('data', async () => { process.exitCode = await main(['version']); process.stdin.destroy(); });
+`,
+      );
+      const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      let code: number | null | undefined;
+      const exited = new Promise<number | null>((resolve) => child.on('close', (c) => resolve((code = c))));
+      while (!out.includes('ready\n') && code === undefined) await new Promise((r) => setTimeout(r, 20));
+      expect(code, err).toBeUndefined(); // still running, its action not yet loaded
+      await build('b');
+      child.stdin.write('go\n');
+      expect(await exited, err).toBe(0);
+      expect(out).toContain(`${phrase} (a)`); // the code it started with, not a mix
+      // One build later the first build's chunks are gone (only the one before the newest is kept).
+      const chunksOf = async () =>
+        (JSON.parse(await readFile(join(pkg, 'dist/bundle/stamp.json'), 'utf8')) as { chunks: string[] }).chunks;
+      const b = await chunksOf();
+      await build('c');
+      const kept = await readdir(join(pkg, 'dist', 'bundle'));
+      for (const name of b) expect(kept, name).toContain(name);
+      const c = await chunksOf();
+      expect(kept.filter((n) => n !== 'stamp.json' && !b.includes(n) && !c.includes(n))).toEqual([]);
     });
 
     it('the pre-checked catalog data is checked again once the compiled catalog schema differs from its checker', async () => {
