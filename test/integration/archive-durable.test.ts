@@ -72,6 +72,23 @@ await writeArchive([{ name: 'images/blobs/sha256/bb', file, size: ${160 * 1024 *
   });
 });
 
+describe('small files kko writes (manifests, locks, node configs: writeFileAtomic)', () => {
+  it('are fsynced before their rename, and the directory after', async () => {
+    const script = join(dir, 'atomic.mjs');
+    const atomic = new URL('../../dist/util/atomic-write.js', import.meta.url).pathname;
+    await writeFile(
+      script,
+      `import { writeFileAtomic } from ${JSON.stringify(atomic)};\nawait writeFileAtomic(process.argv[2], 'server = "x"\\n');\n`,
+    );
+    const out = join(dir, 'configs', 'hosts.toml');
+    const calls = await traceNode(script, [out], join(dir, 'atomic.strace'));
+    const [r] = renamesOf(calls).filter((x) => x.to === out);
+    if (!r) throw new Error('the file was not renamed into place');
+    expect(syncedBetween(calls, r.from, 0, r.i), 'the file, before its rename').toBe(true);
+    expect(syncedBetween(calls, dirname(out), r.i, calls.length), 'the directory, after').toBe(true);
+  });
+});
+
 // The same for `artifact import`: kk skips its untar when DIR/artifact.md5 matches, so every file it vouches for is on
 // disk (fsynced, its directory too) before artifact.md5 gets its name.
 const IMPORT = new URL('../../dist/artifact-read/import.js', import.meta.url).pathname;
