@@ -47,6 +47,13 @@ try {
 
 const moduleIds = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))].sort();
 const inputs = moduleIds.filter((id) => id.startsWith(dist + sep));
+// A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
+for (const id of inputs) {
+  if ((await stat(id)).mtimeMs !== before.get(id)) {
+    await rm(tmp, { recursive: true, force: true });
+    fail(`${relative(root, id)} changed while the CLI was bundled`, 'run `npm run build` again');
+  }
+}
 // The packages' files bundled with them (undici, zod, yaml, …): an `npm install` of another version, or an edit in
 // node_modules/, makes the bundle stale too. Their times as they are now (nothing here rewrites them).
 // Named by node_modules/ beside dist/ (not by its real path: it may be a symlink, and a copy of the package has its own).
@@ -56,13 +63,6 @@ for (const id of moduleIds.filter((m) => m.startsWith(modules + sep))) {
   if (s) {
     before.set(id, s.mtimeMs);
     inputs.push(id);
-  }
-}
-// A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
-for (const id of inputs) {
-  if ((await stat(id)).mtimeMs !== before.get(id)) {
-    await rm(tmp, { recursive: true, force: true });
-    fail(`${relative(root, id)} changed while the CLI was bundled`, 'run `npm run build` again');
   }
 }
 // Each input with its mtime in whole milliseconds. bin/kko.js wants each file's time to be the one recorded (a
