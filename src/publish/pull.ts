@@ -15,6 +15,7 @@ import { copyBlobs, type BlobCounts } from '../copy/index.js';
 import { KkoError } from '../errors.js';
 import { parseManifestJson, type Descriptor } from '../oci/index.js';
 import { formatReference, type Digest, type Reference } from '../reference/index.js';
+import { syncDir } from '../util/durable.js';
 import { ANNOTATIONS, parseArtifactManifest, parsePublishedIndex, type ArchiveRecipe } from './format.js';
 
 export type PullOptions = VerifyOptions & {
@@ -196,6 +197,9 @@ async function writeStaged(
     // parts an earlier, longer split artifact left under this name (the CLI asked for --force) would join `cat`
     if (written.partsList)
       for (const [i, p] of await presentParts(opts.output)) if (i >= finals.length) await rm(p, { force: true });
+    // writeArchive fsynced each file before it was renamed into the staging dir; these renames are durable once the
+    // output's directory is synced too (a power loss must not take the artifact's name back).
+    await syncDir(dir);
     return {
       files: written.partsList ? [...finals, partsListName(opts.output)] : finals,
       sha256: scan.sha256 as string,

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { KkoError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { pathExists } from '../util/path-exists.js';
 
 // Keys for artifact signatures (#12): ECDSA P-256, as cosign makes them. The public key is SPKI PEM
@@ -101,18 +102,9 @@ export async function writeKeyPair(
         hint: 'pass --force to replace the key pair, or choose another --output-key-prefix',
       });
   }
-  const put = async (path: string, text: string, mode: number): Promise<void> => {
-    const tmp = `${path}.kko-tmp-${process.pid}`;
-    try {
-      await writeFile(tmp, text, { mode, flag: 'wx' });
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw new KkoError('IO_ERROR', `writing ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-        cause: err,
-      });
-    }
-  };
+  // Each fsynced before its rename and the folder after (util/atomic-write.ts): a key pair that comes back empty after
+  // a power loss would sign nothing, or worse, be replaced by the next `--force`.
+  const put = async (path: string, text: string, mode: number): Promise<void> => writeFileAtomic(path, text, { mode });
   await put(privatePath, pair.privatePem, 0o600);
   await put(publicPath, pair.publicPem, 0o644);
   return { privatePath, publicPath };

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { truncate, writeFile } from 'node:fs/promises';
+import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withChecksums } from '../../src/archive/checksums.js';
 import { writeArchive } from '../../src/archive/write.js';
 import { tempDir } from '../cli/run-cli.js';
-import { renamesOf, syncedBetween, traceNode } from '../support/strace.js';
+import { pathOf, renamesOf, syncedBetween, traceNode } from '../support/strace.js';
 
 const WRITE = new URL('../../dist/archive/write.js', import.meta.url).pathname;
 
@@ -86,6 +86,32 @@ describe('small files kko writes (manifests, locks, node configs: writeFileAtomi
     if (!r) throw new Error('the file was not renamed into place');
     expect(syncedBetween(calls, r.from, 0, r.i), 'the file, before its rename').toBe(true);
     expect(syncedBetween(calls, dirname(out), r.i, calls.length), 'the directory, after').toBe(true);
+  });
+});
+
+describe('the signing key pair (kko key generate)', () => {
+  it('each file fsynced before its rename, the folder after; the private key 0600 from its creation', async () => {
+    const script = join(dir, 'key.mjs');
+    const key = new URL('../../dist/signing/key.js', import.meta.url).pathname;
+    await writeFile(
+      script,
+      `import { generateKeyPair, writeKeyPair } from ${JSON.stringify(key)};\nawait writeKeyPair(process.argv[2], generateKeyPair());\n`,
+    );
+    const prefix = join(dir, 'keys', 'release');
+    await mkdir(dirname(prefix));
+    const calls = await traceNode(script, [prefix], join(dir, 'key.strace'));
+    for (const file of [`${prefix}.key`, `${prefix}.pub`]) {
+      const [r] = renamesOf(calls).filter((x) => x.to === file);
+      if (!r) throw new Error(`${file} was not renamed into place`);
+      expect(syncedBetween(calls, r.from, 0, r.i), `${file}, before its rename`).toBe(true);
+      expect(syncedBetween(calls, dirname(prefix), r.i, calls.length), `the folder, after ${file}`).toBe(true);
+      if (file.endsWith('.key')) {
+        const created = calls.find((c) => c.name === 'openat' && pathOf(c) === r.from);
+        expect(created?.args, 'created with mode 0600').toMatch(/O_CREAT.*0600/);
+      }
+    }
+    expect((await stat(`${prefix}.key`)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${prefix}.pub`)).mode & 0o777).toBe(0o644);
   });
 });
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,9 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { safeLines } from '../../src/util/safe-text.js';
 import { storedEntries } from '../../src/artifact-read/writer-layout.js';
 import { runCli, tempDir } from '../cli/run-cli.js';
+import { renamesOf, syncedBetween, traceNode } from '../support/strace.js';
+
+const BIN = new URL('../../bin/kko.js', import.meta.url).pathname;
 
 // #12 item 6: `kko artifact publish` pushes an artifact to the real distribution registry as one OCI index, and
 // `kko artifact pull` writes it back; `cmp` is the referee for "byte for byte", skopeo for "an OCI client can copy
@@ -510,6 +513,31 @@ describe('the CLI', () => {
     const forced = await runCli([...again, '--cache', join(work.dir, 'c-cli3'), '--force'], { env });
     expect(forced.code, forced.stderr).toBe(0);
     await sh('cmp', [art, out]);
+  }, 120_000);
+  it('pull: the artifact is fsynced before it gets its name, and its directory after (strace)', async () => {
+    const art = await exportTo('gzip');
+    const t = `oci://${target.host}/cli/durable:v1`;
+    const p = await runCli(['artifact', 'publish', art, t, '--plain-http', '--cache', join(work.dir, 'c-dur')], {
+      env: { HOME: work.dir },
+    });
+    expect(p.code, p.stderr).toBe(0);
+    const outDir = join(work.dir, 'durable');
+    await mkdir(outDir);
+    const out = join(outDir, 'pulled.tar.gz');
+    const calls = await traceNode(
+      BIN,
+      ['artifact', 'pull', t, '-o', out, '--plain-http', '--cache', join(work.dir, 'c-dur2')],
+      join(work.dir, 'pull.strace'),
+    );
+    await sh('cmp', [art, out]);
+    const renames = renamesOf(calls);
+    const [r] = renames.filter((x) => x.to === out);
+    if (!r) throw new Error('the artifact was not renamed into place');
+    // written under a temp name in the staging folder, renamed to its name there, then into place
+    const first = renames.find((x) => x.to === r.from && x.i < r.i);
+    if (!first) throw new Error('the staged artifact was not renamed from its temp name');
+    expect(syncedBetween(calls, first.from, 0, first.i), 'the artifact, before its renames').toBe(true);
+    expect(syncedBetween(calls, outDir, r.i, calls.length), 'the output directory, after').toBe(true);
   }, 120_000);
   it('publish --level N records the level: an artifact written at gzip level 1 comes back byte for byte; a bad --level exits 2', async () => {
     // no kk binaries: the CLI checks them against the shipped catalog, which does not know the fixture's bytes
