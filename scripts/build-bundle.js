@@ -7,8 +7,8 @@
 // checkout bin/kko.js runs the bundle only while each still has its time (after `tsc` alone it is stale, and the launcher runs
 // dist/cli/main.js). The chunks are written to a temporary folder that replaces dist/bundle/ once complete; the
 // previous build's chunks stay in it for the kko processes still running from it.
-import { link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { copyFile, link, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
@@ -45,70 +45,85 @@ try {
   fail(String(err?.message ?? err));
 }
 
-const moduleIds = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))].sort();
-const inputs = moduleIds.filter((id) => id.startsWith(dist + sep));
-// A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
-for (const id of inputs) {
-  if ((await stat(id)).mtimeMs !== before.get(id)) {
-    await rm(tmp, { recursive: true, force: true });
-    fail(`${relative(root, id)} changed while the CLI was bundled`, 'run `npm run build` again');
+// From here on a failure removes this build's temporary folder (npm pack would ship it) and exits 1.
+try {
+  const moduleIds = [...new Set(output.flatMap((o) => (o.type === 'chunk' ? o.moduleIds : [])))].sort();
+  const inputs = moduleIds.filter((id) => id.startsWith(dist + sep));
+  // A file rewritten while rolldown read dist/ may or may not be in the bundle: such a bundle is not kept.
+  for (const id of inputs) {
+    if ((await stat(id)).mtimeMs !== before.get(id))
+      throw Object.assign(new Error(`${relative(root, id)} changed while the CLI was bundled`), {
+        hint: 'run `npm run build` again',
+      });
   }
-}
-// The packages' files bundled with them (undici, zod, yaml, …): an `npm install` of another version, or an edit in
-// node_modules/, makes the bundle stale too. Their times as they are now (nothing here rewrites them).
-// Named by node_modules/ beside dist/ (not by its real path: it may be a symlink, and a copy of the package has its own).
-const modules = realpathSync(join(root, 'node_modules'));
-for (const id of moduleIds.filter((m) => m.startsWith(modules + sep))) {
-  const s = await stat(id).catch(() => undefined);
-  if (s) {
-    before.set(id, s.mtimeMs);
-    inputs.push(id);
+  // The packages' files bundled with them (undici, zod, yaml, …): an `npm install` of another version, or an edit in
+  // node_modules/, makes the bundle stale too. Their times as they are now (nothing here rewrites them).
+  // Named by node_modules/ beside dist/ when they are in it (not by its real path: it may be a symlink, and a copy of the
+  // package has its own), else by their path from dist/ (a worktree or a workspace whose node_modules/ is in a parent
+  // folder). A module that is no file (rolldown's runtime, a Yarn PnP zip entry) is not stamped.
+  const modules = existsSync(join(root, 'node_modules')) ? realpathSync(join(root, 'node_modules')) : undefined;
+  for (const id of moduleIds.filter((m) => !m.startsWith(dist + sep))) {
+    const s = await stat(id).catch(() => undefined);
+    if (s?.isFile()) {
+      before.set(id, s.mtimeMs);
+      inputs.push(id);
+    }
   }
-}
-// Each input with its mtime in whole milliseconds. bin/kko.js wants each file's time to be the one recorded (a
-// copy that keeps the times, cp -p or fs.cp with preserveTimestamps, may be 1 ms off): a file rewritten since, or
-// put back older, or dated in the future, tells either way, where "none newer than the newest" would miss the last
-// two.
-const nameOf = (id) =>
-  id.startsWith(dist + sep)
-    ? relative(dist, id).split(sep).join('/')
-    : ['..', 'node_modules', ...relative(modules, id).split(sep)].join('/');
-const chunks = (await readdir(tmp)).sort(); // what this build made (stamp.json not yet)
-const stamp = {
-  inputs: inputs.map(nameOf),
-  mtimes: inputs.map((id) => Math.floor(before.get(id))),
-  chunks,
-};
-await writeFile(join(tmp, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
+  // Each input with its mtime in whole milliseconds. bin/kko.js wants each file's time to be the one recorded (a
+  // copy that keeps the times, cp -p or fs.cp with preserveTimestamps, may be 1 ms off): a file rewritten since, or
+  // put back older, or dated in the future, tells either way, where "none newer than the newest" would miss the last
+  // two.
+  const nameOf = (id) =>
+    modules !== undefined && id.startsWith(modules + sep)
+      ? ['..', 'node_modules', ...relative(modules, id).split(sep)].join('/')
+      : relative(dist, id).split(sep).join('/');
+  const chunks = (await readdir(tmp)).sort(); // what this build made (stamp.json not yet)
+  const stamp = {
+    inputs: inputs.map(nameOf),
+    mtimes: inputs.map((id) => Math.floor(before.get(id))),
+    chunks,
+  };
+  await writeFile(join(tmp, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
 
-// A kko started from the bundle being replaced still import()s its chunks lazily (an action, undici at its first
-// request, fzstd…): the previous build's own chunks are kept beside the new ones (hard links; content-hashed names,
-// so they do not collide), so a running kko outlives one rebuild. The build before that is dropped.
-// `--alone` (prepack: the package ships this build only) keeps none.
-const previous = process.argv.includes('--alone')
-  ? []
-  : await readFile(join(target, 'stamp.json'), 'utf8')
-      .then((text) => JSON.parse(text).chunks ?? [])
-      .catch(() => []);
-for (const name of previous) {
-  if (chunks.includes(name) || name === 'kko.mjs' || name === 'kko.mjs.map' || name.includes('/')) continue;
-  await link(join(target, name), join(tmp, name)).catch((err) => {
-    if (err.code !== 'ENOENT' && err.code !== 'EEXIST') throw err;
-  });
-}
-
-// Another build may be swapping its own folder in at the same time: the last one to rename wins.
-const old = join(dist, `.bundle.${process.pid}.old`);
-for (let attempt = 1; ; attempt++) {
-  await rename(target, old).catch((err) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
-  try {
-    await rename(tmp, target);
-    break;
-  } catch (err) {
-    if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || attempt === 3) throw err;
-  } finally {
-    await rm(old, { recursive: true, force: true });
+  // A kko started from the bundle being replaced still import()s its chunks lazily (an action, undici at its first
+  // request, fzstd…): the previous build's own chunks are kept beside the new ones (hard links; content-hashed names,
+  // so they do not collide), so a running kko outlives one rebuild. The build before that is dropped.
+  // `--alone` (prepack: the package ships this build only) keeps none.
+  const previous = process.argv.includes('--alone')
+    ? []
+    : await readFile(join(target, 'stamp.json'), 'utf8')
+        .then((text) => [JSON.parse(text).chunks ?? []].flat().filter((n) => typeof n === 'string'))
+        .catch(() => []);
+  for (const name of previous) {
+    if (chunks.includes(name) || name === 'kko.mjs' || name === 'kko.mjs.map' || name.includes('/')) continue;
+    // Best effort: a file system without hard links gets a copy; a chunk that cannot be kept at all (gone, not a file)
+    // costs only a kko that was still running from it, never the build.
+    const from = join(target, name);
+    const to = join(tmp, name);
+    await link(from, to).catch(async (err) => {
+      if (err.code === 'ENOENT' || err.code === 'EEXIST') return;
+      await copyFile(from, to).catch((e) =>
+        process.stderr.write(`warning: build-bundle: the previous build's ${name} is not kept (${e.code ?? e})\n`),
+      );
+    });
   }
+
+  // Another build may be swapping its own folder in at the same time: the last one to rename wins.
+  const old = join(dist, `.bundle.${process.pid}.old`);
+  for (let attempt = 1; ; attempt++) {
+    await rename(target, old).catch((err) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    try {
+      await rename(tmp, target);
+      break;
+    } catch (err) {
+      if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || attempt === 3) throw err;
+    } finally {
+      await rm(old, { recursive: true, force: true });
+    }
+  }
+} catch (err) {
+  await rm(tmp, { recursive: true, force: true });
+  fail(String(err?.message ?? err), err?.hint);
 }

@@ -114,26 +114,35 @@ process.stdout.write(JSON.stringify({ code, err }));
     expect(err).not.toContain('/dist/bundle/');
   });
 
+  // A copy of the built package in `pkg` with its files' times kept, and a src/ (a checkout: bin/kko.js compares the
+  // bundle's inputs' times only there). `modulesIn`/node_modules/: a link to each package of the checkout's, but
+  // bcryptjs (bundled) a copy, to be touched.
+  async function copyPackage(pkg: string, modulesIn: string): Promise<void> {
+    await mkdir(pkg, { recursive: true });
+    for (const part of ['bin', 'dist', 'catalog', 'scripts', 'package.json'])
+      await cp(join(ROOT, part), join(pkg, part), {
+        recursive: true,
+        preserveTimestamps: true,
+        filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
+      });
+    const modules = await realpath(join(ROOT, 'node_modules'));
+    await mkdir(join(modulesIn, 'node_modules'));
+    for (const name of await readdir(modules))
+      if (name === 'bcryptjs')
+        await cp(join(modules, name), join(modulesIn, 'node_modules', name), {
+          recursive: true,
+          preserveTimestamps: true,
+        });
+      else await symlink(join(modules, name), join(modulesIn, 'node_modules', name));
+    await mkdir(join(pkg, 'src'));
+  }
+
   describe('a copy of the built package, the files’ times kept (as npm leaves them)', () => {
     let pkg: string;
     let bin: string;
     beforeAll(async () => {
       pkg = join(dir, 'pkg');
-      await mkdir(pkg);
-      for (const part of ['bin', 'dist', 'catalog', 'scripts', 'package.json'])
-        await cp(join(ROOT, part), join(pkg, part), {
-          recursive: true,
-          preserveTimestamps: true,
-          filter: (src) => !src.startsWith(join(ROOT, 'dist', 'standalone')),
-        });
-      // node_modules/: a link to each package of the checkout's, but bcryptjs (bundled) a copy, to be touched below
-      const modules = await realpath(join(ROOT, 'node_modules'));
-      await mkdir(join(pkg, 'node_modules'));
-      for (const name of await readdir(modules))
-        if (name === 'bcryptjs')
-          await cp(join(modules, name), join(pkg, 'node_modules', name), { recursive: true, preserveTimestamps: true });
-        else await symlink(join(modules, name), join(pkg, 'node_modules', name));
-      await mkdir(join(pkg, 'src')); // a checkout: bin/kko.js compares the bundle's inputs' times only there
+      await copyPackage(pkg, pkg);
       bin = join(pkg, 'bin', 'kko.js');
     });
 
@@ -237,6 +246,81 @@ process.stdin.once('data', async () => { process.exitCode = await main(['version
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/checksums\.json.*expected 64 lower-case hex characters/);
       expect(r.stderr).toMatch(/error: the catalog has \d+ error\(s\)/);
+    });
+  });
+
+  describe('building the bundle (scripts/build-bundle.js) and packing it', () => {
+    const buildBundle = (pkg: string) =>
+      run(process.execPath, [join(pkg, 'scripts', 'build-bundle.js')], { cwd: pkg }).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),
+      );
+    const leftovers = async (pkg: string) => (await readdir(join(pkg, 'dist'))).filter((n) => n.startsWith('.bundle.'));
+
+    it('node_modules/ only in a parent folder (a worktree, a workspace): built, its files stamped by their path', async () => {
+      const outer = join(dir, 'outer');
+      const pkg = join(outer, 'pkg');
+      await copyPackage(pkg, outer);
+      const b = await buildBundle(pkg);
+      expect(b.code, b.stderr).toBe(0);
+      expect(await leftovers(pkg)).toEqual([]);
+      const stamp = JSON.parse(await readFile(join(pkg, 'dist/bundle/stamp.json'), 'utf8')) as { inputs: string[] };
+      expect(stamp.inputs).toContain('../../node_modules/bcryptjs/index.js');
+      const pkgBin = join(pkg, 'bin', 'kko.js');
+      const bundleEntry = pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href;
+      expect((await loadedBy(pkgBin, ['--version'])).loaded).toContain(bundleEntry);
+      const later = new Date(Date.now() + 60_000);
+      await utimes(join(outer, 'node_modules', 'bcryptjs', 'index.js'), later, later);
+      expect((await loadedBy(pkgBin, ['--version'])).loaded).not.toContain(bundleEntry); // stale: dist/cli/main.js
+    });
+
+    it('a previous chunk that cannot be kept (not a file) fails neither the build nor leaves dist/.bundle.* behind', async () => {
+      const pkg = join(dir, 'pkg-chunk');
+      await copyPackage(pkg, pkg);
+      const stampFile = join(pkg, 'dist/bundle/stamp.json');
+      const stamp = JSON.parse(await readFile(stampFile, 'utf8')) as { chunks: string[] };
+      await mkdir(join(pkg, 'dist/bundle/odd-chunk.mjs')); // link() of a directory: EPERM
+      await writeFile(stampFile, JSON.stringify({ ...stamp, chunks: [...stamp.chunks, 'odd-chunk.mjs'] }));
+      const b = await buildBundle(pkg);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/warning: build-bundle: the previous build's odd-chunk\.mjs is not kept/);
+      expect(await leftovers(pkg)).toEqual([]);
+      expect((await loadedBy(join(pkg, 'bin', 'kko.js'), ['--version'])).loaded).toContain(
+        pathToFileURL(join(pkg, 'dist/bundle/kko.mjs')).href,
+      );
+      // a build's temp folder left by a crash is not shipped by npm pack
+      await mkdir(join(pkg, 'dist', '.bundle.4242.tmp'));
+      await writeFile(join(pkg, 'dist', '.bundle.4242.tmp', 'kko.mjs'), '');
+      const packed = await run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], {
+        cwd: pkg,
+        env: { ...process.env, npm_config_cache: join(dir, 'npm-cache'), npm_config_update_notifier: 'false' },
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const [info] = JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>;
+      const paths = info?.files.map((f) => f.path) ?? [];
+      expect(paths).toContain('dist/bundle/kko.mjs');
+      expect(paths.filter((f) => f.startsWith('dist/.bundle.'))).toEqual([]);
+    });
+
+    it('prepare builds in a checkout, but not under npm pack or publish (prepack has just built)', async () => {
+      const pkg = join(dir, 'pkg-prepare');
+      await mkdir(join(pkg, '.git'), { recursive: true });
+      await cp(join(ROOT, 'scripts'), join(pkg, 'scripts'), { recursive: true });
+      const fake = join(pkg, 'fake-bin');
+      await mkdir(fake);
+      const log = join(pkg, 'npm.log');
+      await writeFile(join(fake, 'npm'), `#!/bin/sh\necho "$@" >> ${JSON.stringify(log)}\n`, { mode: 0o755 });
+      const prepare = async (command: string) => {
+        await run(process.execPath, [join(pkg, 'scripts', 'prepare.js')], {
+          cwd: pkg,
+          env: { ...process.env, PATH: `${fake}:${process.env.PATH ?? ''}`, npm_command: command },
+        });
+        return readFile(log, 'utf8').catch(() => '');
+      };
+      expect(await prepare('pack')).toBe('');
+      expect(await prepare('publish')).toBe('');
+      expect(await prepare('ci')).toBe('run build\n');
+      expect(await prepare('install')).toBe('run build\nrun build\n');
     });
   });
 
