@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { syncFile } from '../util/durable.js';
+import { syncFile, WriteBehind } from '../util/durable.js';
 import { basename } from 'node:path';
 import { Writable } from 'node:stream';
 import { KkoError } from '../errors.js';
@@ -17,6 +17,7 @@ export class SplitSink extends Writable {
   readonly #splitSize: number;
   readonly #what: string;
   #fh: FileHandle | undefined;
+  #behind: WriteBehind | undefined; // writeback of the open part started every 64 MiB (a part may be gigabytes)
   #hash: Hash | undefined;
   #size = 0;
   #busy: Promise<unknown> = Promise.resolve();
@@ -41,6 +42,7 @@ export class SplitSink extends Writable {
     const closing = this.#busy.then(async () => {
       const fh = this.#fh;
       this.#fh = undefined;
+      await this.#behind?.settle().catch(() => undefined);
       await fh?.close();
     });
     closing.then(
@@ -68,6 +70,7 @@ export class SplitSink extends Writable {
       const fh = this.#fh ?? (await this.#openPart());
       const piece = chunk.subarray(off, off + Math.min(chunk.length - off, this.#splitSize - this.#size));
       for (let done = 0; done < piece.length;) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
+      this.#behind?.wrote(piece.length);
       this.#hash?.update(piece);
       this.#size += piece.length;
       off += piece.length;
@@ -87,6 +90,7 @@ export class SplitSink extends Writable {
     const path = partName(this.#stem, this.parts.length);
     this.created.push(path);
     this.#fh = await open(path, 'wx');
+    this.#behind = new WriteBehind(this.#fh);
     this.#hash = createHash('sha256');
     this.#size = 0;
     return this.#fh;
@@ -97,8 +101,9 @@ export class SplitSink extends Writable {
     if (!fh) return;
     this.#fh = undefined;
     try {
-      await fh.sync(); // on disk before it is renamed to its part name (commitParts)
+      await (this.#behind as WriteBehind).sync(); // on disk before it is renamed to its part name (commitParts)
     } finally {
+      await this.#behind?.settle().catch(() => undefined);
       await fh.close(); // also when the sync fails: the caller removes the part, and its space is freed only then
     }
     this.parts.push({

@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Semaphore } from '../util/semaphore.js';
+import { writeAllAt } from './file-out.js';
 import {
   PlainSink,
   sizeError,
@@ -221,19 +222,4 @@ function writerAt(fh: FileHandle, onWritten: ((bytes: number) => void) | undefin
     await writeAllAt(fh, chunks, position);
     onWritten(chunks.reduce((n, c) => n + c.length, 0));
   };
-}
-
-// Write `chunks` (a few dozen at most: one writev) one after the other from `position`; a short write goes on from
-// where it stopped.
-async function writeAllAt(fh: FileHandle, chunks: readonly Buffer[], position: number): Promise<void> {
-  let rest = chunks.filter((c) => c.length > 0);
-  let at = position;
-  while (rest.length > 0) {
-    const first = rest[0] as Buffer;
-    let { bytesWritten } = rest.length === 1 ? await fh.write(first, 0, first.length, at) : await fh.writev(rest, at);
-    at += bytesWritten;
-    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length)
-      bytesWritten -= (rest.shift() as Buffer).length;
-    if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
-  }
 }

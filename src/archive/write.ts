@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
-import { syncDir, syncFile, WriteBehind } from '../util/durable.js';
+import { syncDir, WriteBehind } from '../util/durable.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
 import { positionalSink, prepareSink, type Compression, type ZstdLoader } from './compress.js';
+import { FileOut } from './file-out.js';
 import { parsePartName, partsListName } from './parts.js';
 import { commitParts, SplitSink } from './split-sink.js';
 import { writeTarAt } from './tar-at.js';
@@ -95,12 +95,18 @@ async function writeFileAtomically(
       return { files: [output] };
     }
     const split = opts.splitSize === undefined ? undefined : new SplitSink(tmp, opts.splitSize, output);
-    const file = split ?? createWriteStream(tmp);
+    // One file: written through FileOut with writeback started every 64 MiB (WriteBehind; the parts have their own).
+    const fh = split ? undefined : await open(tmp, 'w');
+    const behind = fh && new WriteBehind(fh);
+    const file = split ?? new FileOut(fh as FileHandle, (n) => behind?.wrote(n));
     try {
       await writeInto(entries, file, how.stream, mtime, opts.signal);
       file.end();
       await finished(file);
-      if (!split) await syncFile(tmp); // the parts are synced as each is closed
+      if (fh && behind) {
+        await behind.sync(); // the parts are synced as each is closed
+        await fh.close();
+      }
       await opts.beforeCommit?.();
       const files = split ? await commitParts(split, tmp, output) : [output];
       if (!split) await rename(tmp, output);
@@ -110,6 +116,8 @@ async function writeFileAtomically(
       file.destroy();
       if (!file.closed) await once(file, 'close').catch(() => undefined);
       await split?.idle();
+      await behind?.settle().catch(() => undefined);
+      await fh?.close().catch(() => undefined); // closed already after a failed rename or beforeCommit: EBADF, ignored
       for (const path of split ? split.created : [tmp]) await rm(path, { force: true });
       throw err;
     }

@@ -50,26 +50,42 @@ describe('the written artifact is on disk before it has its name', () => {
 });
 
 describe('writeback starts while a large artifact is written (#10)', () => {
-  it('a plain tar of 160 MiB: fdatasync during the writing, the final fsync before the rename', async () => {
-    const big = join(dir, 'big.bin');
-    await writeFile(big, Buffer.alloc(0));
-    await truncate(big, 160 * 1024 * 1024); // sparse: quick to make and to read
-    const script = join(dir, 'write-big.mjs');
-    await writeFile(
-      script,
-      `import { writeArchive } from ${JSON.stringify(WRITE)};
-const [out, file] = process.argv.slice(2);
-await writeArchive([{ name: 'images/blobs/sha256/bb', file, size: ${160 * 1024 * 1024} }, { name: 'kko/inventory.json', data: Buffer.from('{}'), first: true }], out, 'none', { SOURCE_DATE_EPOCH: '0' });
+  const SIZE = 160 * 1024 * 1024;
+  // The positional writer (plain tar), the streaming writer (zstd: the already-compressed entry goes as raw blocks, so
+  // the output is as large), and a split part (streamed into parts of 150 MiB).
+  it.each([
+    ['a plain tar written by position', 'big.tar', 'none', undefined],
+    ['a zstd stream', 'big.tar.zst', 'zstd', undefined],
+    ['a split part of 150 MiB', 'big-split.tar', 'none', 150 * 1024 * 1024],
+  ])(
+    '%s of 160 MiB: fdatasync during the writing, the final fsync before the rename',
+    async (_what, name, compress, split) => {
+      const big = join(dir, 'big.bin');
+      await writeFile(big, Buffer.alloc(0));
+      await truncate(big, SIZE); // sparse: quick to make and to read
+      const script = join(dir, 'write-big.mjs');
+      await writeFile(
+        script,
+        `import { writeArchive } from ${JSON.stringify(WRITE)};
+const [out, file, compress, split] = process.argv.slice(2);
+await writeArchive([{ name: 'images/blobs/sha256/bb', file, size: ${SIZE}, compressed: true }, { name: 'kko/inventory.json', data: Buffer.from('{}'), first: true }], out, compress, { SOURCE_DATE_EPOCH: '0' }, split ? { splitSize: Number(split) } : {});
 `,
-    );
-    const out = join(dir, 'out', 'big.tar');
-    const calls = await traceNode(script, [out, big], join(dir, 'big.strace'));
-    const [final] = renamesOf(calls).filter((r) => r.to === out);
-    if (!final) throw new Error('the artifact was not renamed into place');
-    const syncs = calls.slice(0, final.i).filter((c) => c.name === 'fdatasync' || c.name === 'fsync');
-    expect(syncs.filter((c) => c.name === 'fdatasync').length).toBeGreaterThanOrEqual(1); // 64 MiB apart: 1 or 2
-    expect(syncs.at(-1)?.name).toBe('fsync');
-  });
+      );
+      const out = join(dir, 'out', name);
+      const calls = await traceNode(
+        script,
+        [out, big, compress, ...(split ? [String(split)] : [])],
+        join(dir, `${name}.strace`),
+      );
+      const target = split ? `${out}.part-000` : out;
+      const [final] = renamesOf(calls).filter((r) => r.to === target);
+      if (!final) throw new Error(`${target} was not renamed into place`);
+      const syncs = calls.slice(0, final.i).filter((c) => c.name === 'fdatasync' || c.name === 'fsync');
+      expect(syncs.filter((c) => c.name === 'fdatasync').length).toBeGreaterThanOrEqual(1); // 64 MiB apart: 1 or 2
+      expect(syncedBetween(calls, final.from, 0, final.i)).toBe(true);
+      expect(syncs.at(-1)?.name).toBe('fsync');
+    },
+  );
 });
 
 describe('small files kko writes (manifests, locks, node configs: writeFileAtomic)', () => {
