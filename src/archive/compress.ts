@@ -4,7 +4,7 @@ import { isKkoError, KkoError } from '../errors.js';
 import { BlockCutter, GzipSink } from './gzip-writer.js';
 import { Xxh64 } from './xxh64.js';
 import { ZstdFrameWalker } from './zstd-frames.js';
-import { PlainSink, writeOut, type ArchiveSink, type PositionalOutput, type PositionalSink } from './tar.js';
+import { emit, PlainSink, positionalOf, type Placement, type PositionalOutput, type PositionalSink } from './tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -54,12 +54,13 @@ export function loadZstdCompress(): Promise<ZstdCompress> {
   return zstdCompress;
 }
 
-// Load the codec for `compress` (zstd lazily) and return the factory of its sink; a codec that cannot be loaded fails
-// here, before any output exists.
+// Load the codec for `compress` (zstd lazily) and return the factory of its sink, over a stream or over a file
+// written by position (tar-at.ts: each sink places its `store` entries); a codec that cannot be loaded fails here,
+// before any output exists.
 export async function prepareSink(
   compress: Compression,
   opts: SinkOptions = {},
-): Promise<(out: Writable) => ArchiveSink> {
+): Promise<(out: Writable | PositionalOutput) => PositionalSink> {
   if (compress === 'gzip') return (out) => new GzipSink(out, opts.level === undefined ? {} : { level: opts.level });
   if (compress === 'none') return (out) => new PlainSink(out);
   let codec: ZstdCompress;
@@ -77,17 +78,6 @@ export async function prepareSink(
   }
   const level = opts.level ?? DEFAULT_LEVEL.zstd;
   return (out) => new ZstdSink(out, codec, level);
-}
-
-// The sink of a write by position (tar-at.ts) for `compress`, or undefined when it has none (zstd: its frames are
-// written in order).
-export function positionalSink(
-  compress: Compression,
-  opts: SinkOptions = {},
-): ((out: PositionalOutput) => PositionalSink) | undefined {
-  if (compress === 'gzip') return (out) => new GzipSink(out, opts.level === undefined ? {} : { level: opts.level });
-  if (compress === 'none') return (out) => new PlainSink(out);
-  return undefined;
 }
 
 function rawBlockHeader(len: number, last: boolean): Buffer {
@@ -108,8 +98,8 @@ function checksumOf(hash: Xxh64): Buffer {
 // `store` bytes go into frames of raw blocks we write ourselves (a memcpy), the rest is compressed by the
 // library in frames of up to 4 MiB. Every frame carries a content checksum (XXH64, what `zstd` writes by default),
 // so `zstd -t` and kko's reader check every byte. `zstd -d`, `tar --zstd` and fzstd read it.
-export class ZstdSink implements ArchiveSink {
-  readonly #out: Writable;
+export class ZstdSink implements PositionalSink {
+  readonly #out: Writable | PositionalOutput;
   readonly #compress: ZstdCompress;
   readonly #level: number;
   #pending = new BlockCutter(ZSTD_BATCH);
@@ -119,7 +109,7 @@ export class ZstdSink implements ArchiveSink {
   readonly #hash = new Xxh64();
   #frames = 0;
 
-  constructor(out: Writable, compress: ZstdCompress, level: number) {
+  constructor(out: Writable | PositionalOutput, compress: ZstdCompress, level: number) {
     this.#out = out;
     this.#compress = compress;
     this.#level = level;
@@ -132,9 +122,26 @@ export class ZstdSink implements ArchiveSink {
     for (const batch of this.#pending.push(chunk)) await this.#writeFrame(batch);
   }
 
-  async end(): Promise<void> {
+  // Room for `size` store bytes copied in later (tar-at.ts), what write(bytes, true) of them would have given: one raw
+  // frame (the tar header before them is compressed, so they open a frame of their own and the padding after them
+  // ends it). Bytes to compress (store false) come through write() in order.
+  async place(size: number, store: boolean): Promise<Placement | undefined> {
+    const out = positionalOf(this.#out);
+    if (!store) return undefined;
+    if (size === 0) return { at: await out.skip(0), frame: () => ({ position: 0, buffers: [] }) };
+    await this.flush();
+    this.#frames++;
+    return new PlacedRawFrame(await out.skip(rawFrameLength(size)), size);
+  }
+
+  // Emit what the writes so far give (the pending compressed batch, an open raw frame).
+  async flush(): Promise<void> {
     await this.#writeFrame(this.#pending.take());
     await this.#closeRaw();
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
     if (this.#frames === 0) await this.#writeFrame([Buffer.alloc(0)]); // an empty input is still one frame
   }
 
@@ -174,7 +181,45 @@ export class ZstdSink implements ArchiveSink {
   }
 
   #emit(chunks: readonly Buffer[]): Promise<void> {
-    return writeOut(this.#out, chunks);
+    return emit(this.#out, chunks);
+  }
+}
+
+// The bytes a raw frame of `size` content bytes takes: its header, a 3-byte header per block of up to 128 KiB, the
+// empty last block and the checksum (what ZstdSink's #writeRaw and #closeRaw write).
+function rawFrameLength(size: number): number {
+  return RAW_FRAME_HEADER.length + size + 3 * Math.ceil(size / MAX_RAW_BLOCK) + RAW_LAST_EMPTY.length + 4;
+}
+
+// A placed raw frame whose header goes at `at`, as the copy fills it in (in order of `from`): the bytes from `from` on
+// with the header of each block that starts among them; the last bytes close the frame (empty last block, checksum
+// of the content).
+class PlacedRawFrame implements Placement {
+  readonly at: number;
+  readonly #size: number;
+  readonly #hash = new Xxh64();
+  constructor(at: number, size: number) {
+    this.at = at;
+    this.#size = size;
+  }
+  frame(chunk: Buffer, from: number): { position: number; buffers: Buffer[] } {
+    this.#hash.update(chunk);
+    const buffers: Buffer[] = from === 0 ? [RAW_FRAME_HEADER] : [];
+    let position =
+      from === 0 ? this.at : this.at + RAW_FRAME_HEADER.length + from + 3 * (Math.floor(from / MAX_RAW_BLOCK) + 1);
+    for (let p = from, rest = chunk; rest.length > 0;) {
+      const inBlock = p % MAX_RAW_BLOCK;
+      if (inBlock === 0) {
+        buffers.push(rawBlockHeader(Math.min(MAX_RAW_BLOCK, this.#size - p), false));
+        if (p === from && from !== 0) position -= 3;
+      }
+      const take = Math.min(rest.length, MAX_RAW_BLOCK - inBlock);
+      buffers.push(rest.subarray(0, take));
+      rest = rest.subarray(take);
+      p += take;
+    }
+    if (from + chunk.length === this.#size) buffers.push(RAW_LAST_EMPTY, checksumOf(this.#hash));
+    return { position, buffers };
   }
 }
 

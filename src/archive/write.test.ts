@@ -131,131 +131,140 @@ describe('writeArchive', () => {
   });
 });
 
-// #10: an uncompressed tar or a .tar.gz into a file is written by position, each file entry (gzip: each `compressed`
-// one) as soon as its `ready` resolves.
-describe.each(['none', 'gzip'] as const)('writeArchive %s, file entries in the order they are ready', (compress) => {
-  const partialOf = async (sub: string): Promise<string | undefined> => {
-    const name = (await readdir(sub)).find((n) => n.includes('.kko-partial-') && !n.endsWith('.lock'));
-    return name === undefined ? undefined : join(sub, name);
-  };
-  // The serial writer's bytes ('-' streams in archive order): what the file must hold.
-  const serial = async (list: TarEntry[]): Promise<Buffer> => {
-    const stdout = new PassThrough();
-    const chunks: Buffer[] = [];
-    stdout.on('data', (c: Buffer) => chunks.push(c));
-    await writeArchive(list, '-', compress, env, { stdout });
-    return Buffer.concat(chunks);
-  };
-  const stored = compress === 'gzip' ? { compressed: true } : {};
+// #10: a tar into a file is written by position, each file entry (gzip and zstd: each `compressed` one) as soon as
+// its `ready` resolves.
+describe.each(['none', 'gzip', 'zstd'] as const)(
+  'writeArchive %s, file entries in the order they are ready',
+  (compress) => {
+    const partialOf = async (sub: string): Promise<string | undefined> => {
+      const name = (await readdir(sub)).find((n) => n.includes('.kko-partial-') && !n.endsWith('.lock'));
+      return name === undefined ? undefined : join(sub, name);
+    };
+    // The serial writer's bytes ('-' streams in archive order): what the file must hold.
+    const serial = async (list: TarEntry[]): Promise<Buffer> => {
+      const stdout = new PassThrough();
+      const chunks: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => chunks.push(c));
+      await writeArchive(list, '-', compress, env, { stdout });
+      return Buffer.concat(chunks);
+    };
+    const stored = compress === 'none' ? {} : { compressed: true };
 
-  it('entries ready in reverse archive order give the same bytes as the serial writer', async () => {
-    const sub = await mkdtemp(join(dir, 'order-'));
-    const blobs = [randomBytes(5 * 1024 * 1024 + 3), randomBytes(1), randomBytes(0), randomBytes(700 * 1024)];
-    for (const [i, b] of blobs.entries()) await writeFile(join(sub, `blob${i}`), b);
-    // blob i is ready once blob i+1 is: the last in archive order first
-    const gates = blobs.map(() => {
-      let open = (): void => undefined;
-      const gate = new Promise<void>((r) => (open = r));
-      return { gate, open };
-    });
-    const list: TarEntry[] = blobs.map((b, i) => ({
-      name: `images/blobs/sha256/${i}`,
-      file: join(sub, `blob${i}`),
-      size: b.length,
-      ...stored,
-      ready: async () => {
-        await (gates[i + 1]?.gate ?? Promise.resolve());
-        setTimeout(() => gates[i]?.open(), 5);
-      },
-    }));
-    const all = [...list, ...entries];
-    const out = join(sub, 'out.tar');
-    await writeArchive(all, out, compress, env);
-    expect((await readFile(out)).equals(await serial(all))).toBe(true);
-    expect(run('tar', ['taf', out]).toString().trim().split('\n')).toHaveLength(all.length);
-    expect((await readdir(sub)).filter((n) => n.includes('kko-partial'))).toEqual([]);
-  });
-
-  it('a later entry is copied while an earlier one is still not ready', async () => {
-    const sub = await mkdtemp(join(dir, 'early-'));
-    const late = randomBytes(2 * 1024 * 1024);
-    const soon = randomBytes(3 * 1024 * 1024 + 5);
-    await writeFile(join(sub, 'late'), late);
-    await writeFile(join(sub, 'soon'), soon);
-    const tail = soon.subarray(-40); // the last bytes copied (all in the last stored block in a .tar.gz)
-    let soonSeen = false;
-    const list: TarEntry[] = [
-      {
-        name: 'a-late',
-        file: join(sub, 'late'),
-        size: late.length,
+    it('entries ready in reverse archive order give the same bytes as the serial writer', async () => {
+      const sub = await mkdtemp(join(dir, 'order-'));
+      const blobs = [randomBytes(5 * 1024 * 1024 + 3), randomBytes(1), randomBytes(0), randomBytes(700 * 1024)];
+      for (const [i, b] of blobs.entries()) await writeFile(join(sub, `blob${i}`), b);
+      // blob i is ready once blob i+1 is: the last in archive order first
+      const gates = blobs.map(() => {
+        let open = (): void => undefined;
+        const gate = new Promise<void>((r) => (open = r));
+        return { gate, open };
+      });
+      const list: TarEntry[] = blobs.map((b, i) => ({
+        name: `images/blobs/sha256/${i}`,
+        file: join(sub, `blob${i}`),
+        size: b.length,
         ...stored,
-        // ready only once the temp file already holds the end of the next entry's bytes (or after 5 s)
         ready: async () => {
-          const deadline = Date.now() + 5000;
-          while (!soonSeen && Date.now() < deadline) {
-            const tmp = await partialOf(sub);
-            if (tmp) soonSeen = (await readFile(tmp)).includes(tail);
-            if (!soonSeen) await new Promise((r) => setTimeout(r, 20));
-          }
+          await (gates[i + 1]?.gate ?? Promise.resolve());
+          setTimeout(() => gates[i]?.open(), 5);
         },
-      },
-      { name: 'b-soon', file: join(sub, 'soon'), size: soon.length, ...stored },
-    ];
-    await writeArchive(list, join(sub, 'out.tar'), compress, env);
-    expect(soonSeen).toBe(true);
-    expect((await readFile(join(sub, 'out.tar'))).equals(await serial(list))).toBe(true);
-  });
-
-  it('an entry whose ready fails ends the write at once, while another is still waiting; nothing is left', async () => {
-    const sub = await mkdtemp(join(dir, 'readyfail-'));
-    const boom = new Error('fetch failed');
-    const list: TarEntry[] = [
-      ...entries,
-      { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
-      { name: 'x/fails', file: join(dir, 'config'), size: config.length, ...stored, ready: () => Promise.reject(boom) },
-    ];
-    await expect(writeArchive(list, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({
-      message: expect.stringContaining('fetch failed'),
+      }));
+      const all = [...list, ...entries];
+      const out = join(sub, 'out.tar');
+      await writeArchive(all, out, compress, env);
+      expect((await readFile(out)).equals(await serial(all))).toBe(true);
+      expect(run('tar', ['taf', out]).toString().trim().split('\n')).toHaveLength(all.length);
+      expect((await readdir(sub)).filter((n) => n.includes('kko-partial'))).toEqual([]);
     });
-    expect(await readdir(sub)).toEqual([]);
-  });
 
-  it('an abort while entries wait for ready throws the reason and leaves nothing', async () => {
-    const sub = await mkdtemp(join(dir, 'readyabort-'));
-    const ctrl = new AbortController();
-    const reason = new Error('interrupted');
-    const list: TarEntry[] = [
-      ...entries,
-      { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
-      { name: 'y/never', file: join(dir, 'layer'), ...stored, ready: () => new Promise(() => undefined) },
-    ];
-    const writing = writeArchive(list, join(sub, 'out.tar'), compress, env, { signal: ctrl.signal });
-    while (!(await partialOf(sub))) await new Promise((r) => setTimeout(r, 10));
-    ctrl.abort(reason);
-    await expect(writing).rejects.toBe(reason);
-    expect(await readdir(sub)).toEqual([]);
-  });
-
-  it.each([
-    ['grew', -1],
-    ['shrank', 1],
-  ] as const)('a placed file that %s fails the write and leaves nothing', async (_how, delta) => {
-    const sub = await mkdtemp(join(dir, 'placed-'));
-    const bad: TarEntry[] = [
-      ...entries,
-      { name: 'x/layer', file: join(dir, 'layer'), size: layer.length + delta, ...stored },
-    ];
-    await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({
-      code: 'IO_ERROR',
-      message: expect.stringMatching(delta < 0 ? /grew while being archived/ : /expected \d+ bytes, read \d+/),
+    it('a later entry is copied while an earlier one is still not ready', async () => {
+      const sub = await mkdtemp(join(dir, 'early-'));
+      const late = randomBytes(2 * 1024 * 1024);
+      const soon = randomBytes(3 * 1024 * 1024 + 1000); // its last 40 bytes in one block of each: gzip 65535, zstd 128 KiB
+      await writeFile(join(sub, 'late'), late);
+      await writeFile(join(sub, 'soon'), soon);
+      const tail = soon.subarray(-40); // the last bytes copied (all in the last stored block or raw block)
+      let soonSeen = false;
+      const list: TarEntry[] = [
+        {
+          name: 'a-late',
+          file: join(sub, 'late'),
+          size: late.length,
+          ...stored,
+          // ready only once the temp file already holds the end of the next entry's bytes (or after 5 s)
+          ready: async () => {
+            const deadline = Date.now() + 5000;
+            while (!soonSeen && Date.now() < deadline) {
+              const tmp = await partialOf(sub);
+              if (tmp) soonSeen = (await readFile(tmp)).includes(tail);
+              if (!soonSeen) await new Promise((r) => setTimeout(r, 20));
+            }
+          },
+        },
+        { name: 'b-soon', file: join(sub, 'soon'), size: soon.length, ...stored },
+      ];
+      await writeArchive(list, join(sub, 'out.tar'), compress, env);
+      expect(soonSeen).toBe(true);
+      expect((await readFile(join(sub, 'out.tar'))).equals(await serial(list))).toBe(true);
     });
-    expect(await readdir(sub)).toEqual([]);
-  });
-});
+
+    it('an entry whose ready fails ends the write at once, while another is still waiting; nothing is left', async () => {
+      const sub = await mkdtemp(join(dir, 'readyfail-'));
+      const boom = new Error('fetch failed');
+      const list: TarEntry[] = [
+        ...entries,
+        { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
+        {
+          name: 'x/fails',
+          file: join(dir, 'config'),
+          size: config.length,
+          ...stored,
+          ready: () => Promise.reject(boom),
+        },
+      ];
+      await expect(writeArchive(list, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({
+        message: expect.stringContaining('fetch failed'),
+      });
+      expect(await readdir(sub)).toEqual([]);
+    });
+
+    it('an abort while entries wait for ready throws the reason and leaves nothing', async () => {
+      const sub = await mkdtemp(join(dir, 'readyabort-'));
+      const ctrl = new AbortController();
+      const reason = new Error('interrupted');
+      const list: TarEntry[] = [
+        ...entries,
+        { name: 'x/never', file: join(dir, 'config'), size: config.length, ready: () => new Promise(() => undefined) },
+        { name: 'y/never', file: join(dir, 'layer'), ...stored, ready: () => new Promise(() => undefined) },
+      ];
+      const writing = writeArchive(list, join(sub, 'out.tar'), compress, env, { signal: ctrl.signal });
+      while (!(await partialOf(sub))) await new Promise((r) => setTimeout(r, 10));
+      ctrl.abort(reason);
+      await expect(writing).rejects.toBe(reason);
+      expect(await readdir(sub)).toEqual([]);
+    });
+
+    it.each([
+      ['grew', -1],
+      ['shrank', 1],
+    ] as const)('a placed file that %s fails the write and leaves nothing', async (_how, delta) => {
+      const sub = await mkdtemp(join(dir, 'placed-'));
+      const bad: TarEntry[] = [
+        ...entries,
+        { name: 'x/layer', file: join(dir, 'layer'), size: layer.length + delta, ...stored },
+      ];
+      await expect(writeArchive(bad, join(sub, 'out.tar'), compress, env)).rejects.toMatchObject({
+        code: 'IO_ERROR',
+        message: expect.stringMatching(delta < 0 ? /grew while being archived/ : /expected \d+ bytes, read \d+/),
+      });
+      expect(await readdir(sub)).toEqual([]);
+    });
+  },
+);
 
 describe('writeArchive by position', () => {
-  it.each(['none', 'gzip'] as const)(
+  it.each(['none', 'gzip', 'zstd'] as const)(
     '%s: a rename that fails (the output is a directory) leaves no temp file',
     async (compress) => {
       const sub = await mkdtemp(join(dir, 'rename-'));

@@ -7,7 +7,7 @@ import { finished } from 'node:stream/promises';
 import { acquireLock, tryLock } from '../cache/lock.js';
 import { syncDir, WriteBehind } from '../util/durable.js';
 import { abortReason, isKkoError, KkoError } from '../errors.js';
-import { positionalSink, prepareSink, type Compression, type ZstdLoader } from './compress.js';
+import { prepareSink, type Compression, type ZstdLoader } from './compress.js';
 import { FileOut } from './file-out.js';
 import { parsePartName, partsListName } from './parts.js';
 import { commitParts, SplitSink } from './split-sink.js';
@@ -202,12 +202,9 @@ export async function writeArchive(
       `writing artifact ${output}: split size ${opts.splitSize} is not a positive whole number`,
     );
   try {
-    // An uncompressed tar or a .tar.gz into one file is written by position, unless an entry is a stream (read in
-    // order); zstd, parts and standard output are streamed in archive order.
-    const at =
-      opts.splitSize === undefined && entries.every((e) => !('open' in e))
-        ? positionalSink(compress, sinkOpts)
-        : undefined;
+    // One file is written by position (any compression), unless an entry is a stream (read in order); parts and
+    // standard output are streamed in archive order.
+    const at = opts.splitSize === undefined && entries.every((e) => !('open' in e)) ? makeSink : undefined;
     if (output !== '-')
       return await writeFileAtomically(entries, output, at ? { at } : { stream: makeSink }, mtime, opts);
     await writeInto(entries, opts.stdout as Writable, makeSink, mtime, opts.signal);

@@ -60,7 +60,7 @@ type Run = {
 // Runs the CLI in-process and watches the output's directory: was a temp archive with bytes in it there while
 // some image was still being fetched? And what did it hold while the blob `before` was not yet in the cache?
 async function run(dir: string, early: boolean, before?: { digest: string }, compress = 'none'): Promise<Run> {
-  const output = compress === 'gzip' ? 'out.tar.gz' : 'out.tar';
+  const output = { gzip: 'out.tar.gz', zstd: 'out.tar.zst' }[compress] ?? 'out.tar';
   const events: Array<Record<string, unknown>> = [];
   let buf = '';
   let stderr = '';
@@ -222,6 +222,30 @@ describe('export: the archive is written while layers arrive', () => {
     expect(snap.length).toBe(end);
     expect(snap.subarray(0, from).equals(gz.subarray(0, from))).toBe(true);
     expect(snap.subarray(to).equals(gz.subarray(to, end))).toBe(true);
+  }, 60_000);
+
+  it('zstd: the same, in raw frames; the stream written after the fetches is byte-identical', async () => {
+    proxy.clear();
+    const lateDir = await prepare('zstd-late');
+    const ref = await run(lateDir, false, undefined, 'zstd');
+    expect(ref.code, ref.stderr).toBe(0);
+    const zst = await readFile(join(lateDir, 'out.tar.zst'));
+    const late = lateLayer();
+    const r = await runStalled('zstd-per-blob', late.digest, 'zstd');
+    const dir = join(env.work.dir, 'zstd-per-blob');
+    execFileSync('cmp', [join(dir, 'out.tar.zst'), join(lateDir, 'out.tar.zst')]);
+    execFileSync('zstd', ['-q', '-t', join(dir, 'out.tar.zst')]);
+    // The late layer's raw frame: a 6-byte frame header and a 3-byte block header before its first bytes, 3 more per
+    // 128 KiB block, the empty last block and the checksum (7 bytes) after. While it was stalled the temp file held
+    // every other byte of the artifact (nothing is written after the copies: the frames after it were already out).
+    const from = zst.indexOf(late.bytes.subarray(0, 4096)) - 9;
+    expect(from).toBeGreaterThan(0);
+    const to = from + 6 + late.bytes.length + 3 * Math.ceil(late.bytes.length / (128 * 1024)) + 7;
+    expect(to, 'other blobs after the late one in the archive').toBeLessThan(zst.length - 4096);
+    const snap = r.snapshot ?? Buffer.alloc(0);
+    expect(snap.length).toBe(zst.length);
+    expect(snap.subarray(0, from).equals(zst.subarray(0, from))).toBe(true);
+    expect(snap.subarray(to).equals(zst.subarray(to))).toBe(true);
   }, 60_000);
 
   it('a layer that falls back to the second source: the early archive is dropped and written again, as without it', async () => {
