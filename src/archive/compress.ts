@@ -4,7 +4,16 @@ import { isKkoError, KkoError } from '../errors.js';
 import { BlockCutter, GzipSink } from './gzip-writer.js';
 import { Xxh64 } from './xxh64.js';
 import { ZstdFrameWalker } from './zstd-frames.js';
-import { emit, PlainSink, positionalOf, type Placement, type PositionalOutput, type PositionalSink } from './tar.js';
+import {
+  emit,
+  frameInBlocks,
+  PlainSink,
+  positionalOf,
+  type BlockFraming,
+  type Placement,
+  type PositionalOutput,
+  type PositionalSink,
+} from './tar.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -196,30 +205,18 @@ function rawFrameLength(size: number): number {
 // of the content).
 class PlacedRawFrame implements Placement {
   readonly at: number;
-  readonly #size: number;
+  readonly #framing: BlockFraming;
   readonly #hash = new Xxh64();
   constructor(at: number, size: number) {
     this.at = at;
-    this.#size = size;
+    const header = (len: number): Buffer => rawBlockHeader(len, false);
+    this.#framing = { at, size, block: MAX_RAW_BLOCK, headerLength: 3, header, lead: RAW_FRAME_HEADER };
   }
   frame(chunk: Buffer, from: number): { position: number; buffers: Buffer[] } {
     this.#hash.update(chunk);
-    const buffers: Buffer[] = from === 0 ? [RAW_FRAME_HEADER] : [];
-    let position =
-      from === 0 ? this.at : this.at + RAW_FRAME_HEADER.length + from + 3 * (Math.floor(from / MAX_RAW_BLOCK) + 1);
-    for (let p = from, rest = chunk; rest.length > 0;) {
-      const inBlock = p % MAX_RAW_BLOCK;
-      if (inBlock === 0) {
-        buffers.push(rawBlockHeader(Math.min(MAX_RAW_BLOCK, this.#size - p), false));
-        if (p === from && from !== 0) position -= 3;
-      }
-      const take = Math.min(rest.length, MAX_RAW_BLOCK - inBlock);
-      buffers.push(rest.subarray(0, take));
-      rest = rest.subarray(take);
-      p += take;
-    }
-    if (from + chunk.length === this.#size) buffers.push(RAW_LAST_EMPTY, checksumOf(this.#hash));
-    return { position, buffers };
+    const out = frameInBlocks(chunk, from, this.#framing);
+    if (from + chunk.length === this.#framing.size) out.buffers.push(RAW_LAST_EMPTY, checksumOf(this.#hash));
+    return out;
   }
 }
 

@@ -2,7 +2,15 @@ import type { Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { KkoError } from '../errors.js';
 import { crc32, crc32Combine } from './crc32.js';
-import { emit, positionalOf, type Placement, type PositionalOutput, type PositionalSink } from './tar.js';
+import {
+  emit,
+  frameInBlocks,
+  positionalOf,
+  type BlockFraming,
+  type Placement,
+  type PositionalOutput,
+  type PositionalSink,
+} from './tar.js';
 
 // One gzip member (RFC 1952) whose DEFLATE stream (RFC 1951) mixes two kinds of blocks:
 // - bytes marked `store` (already-compressed image layers) go out as stored blocks (BTYPE=00, at most 65535 bytes,
@@ -88,26 +96,15 @@ class PlacedRun implements Placement {
   readonly at: number;
   readonly size: number;
   crc = 0;
+  readonly #framing: BlockFraming;
   constructor(at: number, size: number) {
     this.at = at;
     this.size = size;
+    this.#framing = { at, size, block: MAX_STORED, headerLength: STORED_HEADER, header: storedHeader };
   }
   frame(chunk: Buffer, from: number): { position: number; buffers: Buffer[] } {
     this.crc = crc32(chunk, this.crc);
-    const buffers: Buffer[] = [];
-    let position = this.at + from + STORED_HEADER * (Math.floor(from / MAX_STORED) + 1);
-    for (let p = from, rest = chunk; rest.length > 0;) {
-      const inBlock = p % MAX_STORED;
-      if (inBlock === 0) {
-        buffers.push(storedHeader(Math.min(MAX_STORED, this.size - p)));
-        if (p === from) position -= STORED_HEADER;
-      }
-      const take = Math.min(rest.length, MAX_STORED - inBlock);
-      buffers.push(rest.subarray(0, take));
-      rest = rest.subarray(take);
-      p += take;
-    }
-    return { position, buffers };
+    return frameInBlocks(chunk, from, this.#framing);
   }
 }
 

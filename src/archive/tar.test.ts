@@ -2,7 +2,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeTar, type ArchiveSink } from './tar.js';
+import { frameInBlocks, writeTar, type ArchiveSink, type BlockFraming } from './tar.js';
 
 // Collects the first bytes written, then stops the writer (so an 8 GiB entry is never streamed).
 function headSink(limit: number): { sink: ArchiveSink; bytes: () => Buffer } {
@@ -49,5 +49,44 @@ describe('writeTar headers', () => {
     await expect(writeTar([{ name: 'a/b', data: Buffer.from('hi') }], h.sink)).rejects.toThrow('enough');
     expect(String.fromCharCode(h.bytes()[156] ?? 0)).toBe('0');
     expect(h.bytes().subarray(124, 135).toString('ascii')).toBe('00000000002');
+  });
+});
+
+describe('frameInBlocks', () => {
+  // The whole run framed in one piece: lead, then each block's header and bytes.
+  function whole(run: Buffer, f: BlockFraming): Buffer {
+    const parts: Buffer[] = f.lead ? [f.lead] : [];
+    for (let p = 0; p < run.length; p += f.block) {
+      const len = Math.min(f.block, run.length - p);
+      parts.push(f.header(len), run.subarray(p, p + len));
+    }
+    return Buffer.concat(parts);
+  }
+  const header = (len: number): Buffer => Buffer.from([0xaa, len & 0xff, len >> 8]);
+
+  it.each([
+    { block: 7, lead: undefined },
+    { block: 7, lead: Buffer.from('LEAD!') },
+    { block: 1, lead: Buffer.from('L') },
+    { block: 64, lead: Buffer.from('frame-header') },
+  ])('any cut of the run into chunks places the bytes of the run framed whole (block $block)', ({ block, lead }) => {
+    let seed = 7;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let round = 0; round < 50; round++) {
+      const size = 1 + rand(300);
+      const run = Buffer.from(Array.from({ length: size }, () => rand(256)));
+      const at = rand(40);
+      const f: BlockFraming = { at, size, block, headerLength: 3, header, ...(lead ? { lead } : {}) };
+      const expected = whole(run, f);
+      const out = Buffer.alloc(at + expected.length, 0xee);
+      for (let from = 0; from < size;) {
+        const n = Math.min(size - from, 1 + rand(2 * block + 3));
+        const { position, buffers } = frameInBlocks(run.subarray(from, from + n), from, f);
+        Buffer.concat(buffers).copy(out, position);
+        from += n;
+      }
+      expect(out.subarray(0, at).every((b) => b === 0xee)).toBe(true);
+      expect(out.subarray(at).equals(expected)).toBe(true);
+    }
   });
 });

@@ -36,6 +36,38 @@ export type Placement = {
   readonly at: number;
   frame(chunk: Buffer, from: number): { position: number; buffers: Buffer[] };
 };
+// How a placed run is cut into blocks: `at` is where its output starts, `size` its length, each block of up to `block`
+// bytes is preceded by `header(len)` (`headerLength` bytes), and `lead` (a frame header) comes before the first block.
+export type BlockFraming = {
+  readonly at: number;
+  readonly size: number;
+  readonly block: number;
+  readonly headerLength: number;
+  header(len: number): Buffer;
+  readonly lead?: Buffer;
+};
+
+// A Placement's `frame` for a run cut into blocks: the output bytes for the run's bytes `chunk` from `from` on (the
+// header of each block that starts among them, and `lead` first when `from` is 0) and where they go.
+export function frameInBlocks(chunk: Buffer, from: number, f: BlockFraming): { position: number; buffers: Buffer[] } {
+  const lead = f.lead ?? Buffer.alloc(0);
+  const buffers: Buffer[] = from === 0 && lead.length > 0 ? [lead] : [];
+  // Past the lead, the bytes before `from` and the header of each block up to and including from's own.
+  let position = f.at + lead.length + from + f.headerLength * (Math.floor(from / f.block) + 1);
+  if (from === 0) position -= lead.length;
+  for (let p = from, rest = chunk; rest.length > 0;) {
+    const inBlock = p % f.block;
+    if (inBlock === 0) {
+      buffers.push(f.header(Math.min(f.block, f.size - p)));
+      if (p === from) position -= f.headerLength; // the chunk opens its block: the header goes out with it
+    }
+    const take = Math.min(rest.length, f.block - inBlock);
+    buffers.push(rest.subarray(0, take));
+    rest = rest.subarray(take);
+    p += take;
+  }
+  return { position, buffers };
+}
 // A sink over a PositionalOutput that places file entries: `place` leaves room for `size` bytes (`store`: the
 // entry's `compressed` mark), or returns undefined when those bytes must come through write() in order instead.
 // `flush` puts out what the writes so far give (a compressor's pending input), so only end()'s own bytes are left.
