@@ -252,9 +252,14 @@ describe('readArchive: hostile values in the refusal message', () => {
       /entry "n+"… \(1048512 characters\) \(header at tar byte \d+\) has both a GNU long name and a PAX path "evil\\u001b/,
     ],
     [
-      'control characters in the name of a truncated entry',
+      'control characters in an entry name (a truncated entry: refused at its header)',
       raw(CTRL, 'x'.repeat(2000)).subarray(0, 1024),
-      /truncated archive: entry "evil\\u001b\]0;pwned\\u0007\\r\\nok: fine\\u009b" is missing/,
+      /refusing entry "evil\\u001b\]0;pwned\\u0007\\r\\nok: fine\\u009b" \(header at tar byte 0\): a control character in its name/,
+    ],
+    [
+      'a newline in a PAX path (would forge a line of a listing)',
+      tarOf(pax({ path: 'images/a\nkko/SHA256SUMS' }), raw('x', 'x')),
+      /refusing entry "images\/a\\nkko\/SHA256SUMS" .*: a control character in its name/,
     ],
   ];
   it.each(cases)('%s', async (_what, tar, message) => {

@@ -1,6 +1,6 @@
 import { KkoError } from '../errors.js';
 import { assertSafeName } from './tar.js';
-import { quoteValue } from '../util/safe-text.js';
+import { hasControl, quoteValue } from '../util/safe-text.js';
 import { quoteName, unsafe, where, type Header } from './tar-header.js';
 
 // Which entries the reader lets through, and as what. kk's unpack (Go archive/tar, cmd/kk/pkg/core/util/file.go)
@@ -74,7 +74,8 @@ function normaliseName(h: Header, type: EntryType): string | undefined {
   try {
     assertSafeName(name);
   } catch {
-    throw unsafe(`refusing entry ${where(raw, h.offset)}: absolute path or "."/".."/empty segment`);
+    const why = hasControl(name) ? 'a control character in its name' : 'absolute path or "."/".."/empty segment';
+    throw unsafe(`refusing entry ${where(raw, h.offset)}: ${why}`);
   }
   return name;
 }

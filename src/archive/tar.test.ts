@@ -52,6 +52,19 @@ describe('writeTar headers', () => {
   });
 });
 
+describe('writeTar names', () => {
+  it.each([
+    ['a newline', 'images/a\nkko/SHA256SUMS', 'images/a\\u000akko/SHA256SUMS'],
+    ['an escape sequence', 'bin/\u001b]0;x\u0007', 'bin/\\u001b]0;x\\u0007'],
+    ['a ".." segment', 'images/../x', 'images/../x'],
+  ])('refuses a name with %s before writing a byte, the name escaped in the message', async (_what, name, shown) => {
+    const h = headSink(1);
+    const got = await writeTar([{ name, data: Buffer.from('hi') }], h.sink).catch((e: unknown) => e);
+    expect(got).toMatchObject({ code: 'UNSAFE_ARCHIVE', message: `refusing archive entry name "${shown}"` });
+    expect(h.bytes().length).toBe(0);
+  });
+});
+
 describe('frameInBlocks', () => {
   // The whole run framed in one piece: lead, then each block's header and bytes.
   function whole(run: Buffer, f: BlockFraming): Buffer {

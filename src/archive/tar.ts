@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { KkoError } from '../errors.js';
+import { hasControl, safeText } from '../util/safe-text.js';
 
 // One regular file of the archive: bytes in memory (metadata) or a file on disk (blobs, binaries).
 // `first` entries (metadata) come before all others, so a reader sees the inventory before the blobs.
@@ -186,12 +187,17 @@ export class PlainSink implements PositionalSink {
 }
 
 // Names must be relative, '/'-separated, without '.'/'..' segments: what kk's untar and ours accept.
+// A name an archive entry may have: relative, no "."/".."/empty segment, no control character (a newline in a name
+// would forge a line of SHA256SUMS or of any listing; kk artifacts name files by layout path and file name only).
 export function isSafeName(name: string): boolean {
-  return !(name === '' || name.startsWith('/') || name.split('/').some((s) => s === '' || s === '.' || s === '..'));
+  if (name === '' || name.startsWith('/') || hasControl(name)) return false;
+  return !name.split('/').some((s) => s === '' || s === '.' || s === '..');
 }
 export function assertSafeName(name: string): void {
   if (!isSafeName(name)) {
-    throw new KkoError('UNSAFE_ARCHIVE', `refusing archive entry name "${name}"`);
+    throw new KkoError('UNSAFE_ARCHIVE', `refusing archive entry name "${safeText(name)}"`, {
+      hint: 'an entry name is a relative path with no "."/".." or empty segment and no control character',
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import type { ManifestContent } from '../content/index.js';
 import { KkoError } from '../errors.js';
 import { MediaType, parseManifestJson, type Descriptor } from '../oci/index.js';
 import { sha256Digest, type Digest } from '../reference/index.js';
-import { hasControl, quoteValue, safeText } from '../util/safe-text.js';
+import { quoteValue, safeText } from '../util/safe-text.js';
 
 // The artifact as an OCI artifact (#12 item 6): one OCI index, tagged, whose children are
 //  - the artifact manifest (artifactType ARTIFACT_TYPE, config = the OCI empty descriptor), whose layers are every file
@@ -173,7 +173,7 @@ export function parseArtifactManifest(m: ManifestContent, what: string): { recip
   const files = parsed.manifest.layers.map((l, i) => {
     const name = l.annotations?.[TITLE_ANNOTATION];
     if (!name) throw notKko(what, `layer ${i} (${l.digest}) has no ${TITLE_ANNOTATION}`);
-    if (!isSafeName(name) || hasControl(name))
+    if (!isSafeName(name))
       throw notKko(
         what,
         `layer ${i} (${l.digest}): ${TITLE_ANNOTATION} "${safeText(name)}" is not a relative path inside the artifact`,
