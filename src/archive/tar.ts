@@ -51,11 +51,11 @@ export type BlockFraming = {
 // A Placement's `frame` for a run cut into blocks: the output bytes for the run's bytes `chunk` from `from` on (the
 // header of each block that starts among them, and `lead` first when `from` is 0) and where they go.
 export function frameInBlocks(chunk: Buffer, from: number, f: BlockFraming): { position: number; buffers: Buffer[] } {
-  const lead = f.lead ?? Buffer.alloc(0);
-  const buffers: Buffer[] = from === 0 && lead.length > 0 ? [lead] : [];
+  // The lead goes out with the chunk at 0; a later chunk is placed past it.
+  const buffers: Buffer[] = from === 0 && f.lead ? [f.lead] : [];
+  const lead = from === 0 ? 0 : (f.lead?.length ?? 0);
   // Past the lead, the bytes before `from` and the header of each block up to and including from's own.
-  let position = f.at + lead.length + from + f.headerLength * (Math.floor(from / f.block) + 1);
-  if (from === 0) position -= lead.length;
+  let position = f.at + lead + from + f.headerLength * (Math.floor(from / f.block) + 1);
   for (let p = from, rest = chunk; rest.length > 0;) {
     const inBlock = p % f.block;
     if (inBlock === 0) {
@@ -186,9 +186,9 @@ export class PlainSink implements PositionalSink {
   async end(): Promise<void> {}
 }
 
-// Names must be relative, '/'-separated, without '.'/'..' segments: what kk's untar and ours accept.
-// A name an archive entry may have: relative, no "."/".."/empty segment, no control character (a newline in a name
-// would forge a line of SHA256SUMS or of any listing; kk artifacts name files by layout path and file name only).
+// A name an archive entry may have (what kk's untar and ours accept, '/'-separated): relative, no "."/".."/empty
+// segment, no control character (a newline in a name would forge a line of SHA256SUMS or of any listing; kk
+// artifacts name files by layout path and file name only).
 export function isSafeName(name: string): boolean {
   if (name === '' || name.startsWith('/') || hasControl(name)) return false;
   return !name.split('/').some((s) => s === '' || s === '.' || s === '..');
